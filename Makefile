@@ -1,0 +1,116 @@
+# cosync - convenience targets around CMake.
+#
+#   make demo           build (Release, gcc) and run examples/demo
+#   make test           build and run the tests in four configurations:
+#                         test-gcc       gcc, assembly context switch
+#                         test-asan      clang, AddressSanitizer + UBSan
+#                         test-ucontext  gcc, ucontext context switch
+#                         test-tsan      gcc, ThreadSanitizer (tests labelled `threads`)
+#                       each one can also be run alone: make test-asan
+#   make bench          build (Release) and run bench/run.sh
+#   make test-aarch64   run tests/aarch64/run.sh
+#   make format         clang-format every C file
+#   make clean          remove build/
+#
+# Variables: JOBS (parallel jobs, default 2), CTEST_ARGS (extra ctest
+# arguments, e.g. CTEST_ARGS='-R test_lock').
+
+JOBS ?= 2
+CTEST_ARGS ?=
+BUILD := build
+ENSURE_TOOLS := scripts/ensure-tools.sh
+
+CMAKE_CONFIGURE = cmake -S . -B $(1) -DCMAKE_C_COMPILER=$(2) -DCMAKE_BUILD_TYPE=Release $(3)
+CTEST = cd $(1) && ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
+
+SANITIZER_BUILD_ARGS := -DCOSYNC_BUILD_BENCH=OFF
+ASAN_SANITIZE := address,undefined
+
+.PHONY: all demo test test-gcc test-asan test-ucontext test-tsan bench test-aarch64 \
+        format clean tools tools-go release
+
+all: release
+
+tools:
+	@bash $(ENSURE_TOOLS)
+
+tools-go:
+	@bash $(ENSURE_TOOLS) --go
+
+# --------------------------------------------------------------------------
+release: tools
+	$(call CMAKE_CONFIGURE,$(BUILD)/release,gcc,)
+	cmake --build $(BUILD)/release -j$(JOBS)
+
+demo: release
+	./$(BUILD)/release/examples/demo
+
+bench: tools-go
+	$(call CMAKE_CONFIGURE,$(BUILD)/release,gcc,)
+	cmake --build $(BUILD)/release -j$(JOBS)
+	bash bench/run.sh $(BUILD)/release
+
+test-aarch64:
+	bash tests/aarch64/run.sh
+
+# --------------------------------------------------------------------------
+# Tests. `make test` runs every configuration even if one fails, prints a
+# summary, and fails if any configuration failed.
+TEST_CONFIGS := gcc asan ucontext tsan
+
+test: tools
+	@pass=""; fail=""; \
+	for c in $(TEST_CONFIGS); do \
+	    echo; echo "======== test-$$c ========"; \
+	    if $(MAKE) --no-print-directory test-$$c SKIP_TOOLS=1; then \
+	        pass="$$pass $$c"; else fail="$$fail $$c"; fi; \
+	done; \
+	echo; echo "======== summary ========"; \
+	for c in $$pass; do echo "  PASS  test-$$c"; done; \
+	for c in $$fail; do echo "  FAIL  test-$$c   (rerun: make test-$$c)"; done; \
+	if [ -n "$$fail" ]; then echo "make test: FAILED"; exit 1; fi; \
+	echo "make test: all configurations passed"
+
+# The individual configurations check the tools themselves unless called
+# from `make test`, which has done it once.
+ifeq ($(SKIP_TOOLS),1)
+TEST_DEPS :=
+else
+TEST_DEPS := tools
+endif
+
+test-gcc: $(TEST_DEPS)
+	$(call CMAKE_CONFIGURE,$(BUILD)/test-gcc,gcc,)
+	cmake --build $(BUILD)/test-gcc -j$(JOBS)
+	$(call CTEST,$(BUILD)/test-gcc)
+
+test-asan: $(TEST_DEPS)
+	$(call CMAKE_CONFIGURE,$(BUILD)/test-asan,clang,-DCOSYNC_SANITIZE=$(ASAN_SANITIZE) $(SANITIZER_BUILD_ARGS))
+	cmake --build $(BUILD)/test-asan -j$(JOBS)
+	$(call CTEST,$(BUILD)/test-asan)
+
+test-ucontext: $(TEST_DEPS)
+	$(call CMAKE_CONFIGURE,$(BUILD)/test-ucontext,gcc,-DCOSYNC_CONTEXT=ucontext)
+	cmake --build $(BUILD)/test-ucontext -j$(JOBS)
+	$(call CTEST,$(BUILD)/test-ucontext)
+
+test-tsan: $(TEST_DEPS)
+	$(call CMAKE_CONFIGURE,$(BUILD)/test-tsan,gcc,-DCOSYNC_SANITIZE=thread $(SANITIZER_BUILD_ARGS))
+	cmake --build $(BUILD)/test-tsan -j$(JOBS)
+	@if (cd $(BUILD)/test-tsan && ctest -N -L threads) | grep -q 'Total Tests: [1-9]'; then \
+	    echo "cd $(BUILD)/test-tsan && ctest --output-on-failure -j$(JOBS) -L threads $(CTEST_ARGS)"; \
+	    cd $(BUILD)/test-tsan && ctest --output-on-failure -j$(JOBS) -L threads $(CTEST_ARGS); \
+	else \
+	    echo "test-tsan: no test has the label 'threads'; nothing to run under ThreadSanitizer"; \
+	fi
+
+# --------------------------------------------------------------------------
+FORMAT_DIRS := include src tests bench examples
+
+format:
+	@command -v clang-format >/dev/null || { echo "clang-format is not installed (apt-get install clang-format)"; exit 1; }
+	find $(FORMAT_DIRS) -name '*.[ch]' -print0 2>/dev/null | xargs -0 -r clang-format -i
+	find . -maxdepth 1 -name '*.[ch]' -print0 | xargs -0 -r clang-format -i
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,579 @@
+/*
+ * cosync.h - asyncio for C: cheap stackful tasks on a single-threaded loop.
+ *
+ * This header is the documentation. Conventions (docs/conventions.md):
+ *  - actions return int: 0 (or a count) on success, a negative COSYNC_E*
+ *    code on failure; predicates return bool;
+ *  - every call that can block takes a final `int64_t deadline`: an absolute
+ *    time on the loop's clock, COSYNC_FOREVER for none, 0 for "do not block"
+ *    (COSYNC_EAGAIN instead of suspending); a passed deadline returns
+ *    COSYNC_ETIMEDOUT. A call that can complete at once succeeds whatever its
+ *    deadline;
+ *  - a "suspension point" may switch to other tasks; it is where a
+ *    cancellation is delivered (COSYNC_ECANCELED). Code between suspension
+ *    points runs atomically with respect to the loop's other tasks;
+ *  - a loop and its tasks belong to one thread: nothing here is thread-safe
+ *    unless its doc block says so.
+ */
+#ifndef COSYNC_H
+#define COSYNC_H
+
+#include "cosync/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define COSYNC_VERSION_MAJOR 0
+#define COSYNC_VERSION_MINOR 1
+#define COSYNC_VERSION_PATCH 0
+
+typedef struct cosync_loop cosync_loop;
+
+/* ========================================================================
+ * Tasks
+ * ===================================================================== */
+
+/**
+ * cosync_task - a handle to a task (asyncio.Task).
+ *
+ * A small value: copy it freely. The task's record lives until the task has
+ * finished and has been joined (cosync_task_join, cosync_gather,
+ * cosync_wait_for) or detached; after that every call with the handle
+ * returns COSYNC_ESRCH instead of touching a reused record. A handle is
+ * meaningful only while its loop exists.
+ */
+typedef struct cosync_task {
+    struct cosync__task *rec; /* private */
+    uint64_t id;              /* private: the record's serial when spawned; never 0 */
+} cosync_task;
+
+/** The handle that names no task. */
+#define COSYNC_TASK_NONE ((cosync_task){NULL, 0})
+
+/**
+ * cosync_task_fn - the body of a task.
+ * @arg:    the argument given to spawn.
+ * @result: where to store the task's result value (starts as NULL).
+ * Returns the task's status: 0 for success, or a negative code for failure,
+ * as an exception ends an asyncio task. Return the COSYNC_ECANCELED that a
+ * suspension point gave you to end the task as cancelled.
+ */
+typedef int (*cosync_task_fn)(void *arg, void **result);
+
+/** Spawn options; a NULL pointer or a zeroed struct means the defaults. */
+typedef struct cosync_task_opts {
+    const char *name;  /* copied (up to 31 bytes); NULL: "task-<id>" */
+    size_t stack_size; /* bytes of stack, guard included; 0: the loop's default */
+} cosync_task_opts;
+
+/**
+ * cosync_task_spawn - create a task on the current loop (asyncio.create_task).
+ * @task: receives the handle; NULL to spawn it detached (fire and forget).
+ * @fn:   the body; @arg its argument; @opts NULL for the defaults.
+ *
+ * The task is appended to the ready queue: it starts when the caller next
+ * suspends, after the tasks that were already ready. It gets its stack when
+ * it first runs and gives it back the moment it finishes; if no stack can be
+ * had then, it finishes with status COSYNC_ENOMEM without running.
+ *
+ * Returns 0; COSYNC_EINVAL if @fn is NULL or @opts->stack_size is absurd;
+ * COSYNC_ENOMEM if the task record cannot be allocated (nothing is created);
+ * COSYNC_EPERM if called outside a task of a running loop.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_task_spawn(cosync_task *task, cosync_task_fn fn, void *arg,
+                      const cosync_task_opts *opts);
+
+/**
+ * cosync_loop_spawn - create a task on @loop, from outside or inside it.
+ * The same as cosync_task_spawn otherwise (use it to create a loop's first
+ * task before cosync_loop_run). Returns as cosync_task_spawn, and
+ * COSYNC_EINVAL if @loop is NULL. Not a suspension point. Not thread-safe:
+ * call it from the loop's thread.
+ */
+int cosync_loop_spawn(cosync_loop *loop, cosync_task *task, cosync_task_fn fn, void *arg,
+                      const cosync_task_opts *opts);
+
+/**
+ * cosync_task_join - wait for a task to finish and collect it (await task).
+ * @task:     the task; it must be neither detached nor the caller.
+ * @status:   receives the task's status (0, its failure code, or
+ *            COSYNC_ECANCELED if it ended cancelled); may be NULL.
+ * @result:   receives the task's result value; may be NULL.
+ * @deadline: see the conventions at the top.
+ *
+ * On success the record is freed and @task becomes stale. If the join
+ * itself fails (deadline, cancellation), the task goes on running and can
+ * be joined again.
+ *
+ * Returns 0 once joined; COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT if
+ * it has not finished in time; COSYNC_ECANCELED if the caller was
+ * cancelled; COSYNC_ESRCH for a stale handle (joined already, or detached
+ * and finished); COSYNC_EINVAL if the task is detached; COSYNC_EBUSY if
+ * another task is already joining it; COSYNC_EDEADLK if @task is the caller;
+ * COSYNC_EPERM outside a task or from another loop.
+ * Suspension point (unless the task has already finished). Not thread-safe.
+ */
+int cosync_task_join(cosync_task task, int *status, void **result, int64_t deadline);
+
+/**
+ * cosync_task_detach - let the task free itself when it finishes.
+ * Returns 0 (a finished task is freed at once); COSYNC_ESRCH for a stale
+ * handle; COSYNC_EBUSY if a task is joining it; COSYNC_EINVAL if it is
+ * already detached or belongs to a task group. Not a suspension point.
+ */
+int cosync_task_detach(cosync_task task);
+
+/**
+ * cosync_task_cancel - request the cancellation of a task (Task.cancel()).
+ *
+ * Edge-triggered: the task's current suspension (or, if it is not
+ * suspended, its next one) returns COSYNC_ECANCELED once. A task cancelled
+ * before it first runs never runs its body and finishes with status
+ * COSYNC_ECANCELED. A wait that had already been granted when the request
+ * came (a join that completed, a woken sleeper) keeps its grant; the
+ * cancellation is then delivered at the next suspension. Each request adds
+ * one to cosync_task_cancelling().
+ *
+ * Returns 0 if the request was taken; COSYNC_EALREADY if the task has
+ * finished (nothing changes); COSYNC_ESRCH for a stale handle.
+ * Not a suspension point (the caller goes on; cancelling yourself delivers
+ * at your next suspension). Not thread-safe.
+ */
+int cosync_task_cancel(cosync_task task);
+
+/**
+ * cosync_task_cancelling - the number of cancellation requests not yet
+ * withdrawn by cosync_task_uncancel (Task.cancelling()).
+ * Returns that count (>= 0), or COSYNC_ESRCH for a stale handle.
+ * Not a suspension point.
+ */
+int cosync_task_cancelling(cosync_task task);
+
+/**
+ * cosync_task_uncancel - withdraw one cancellation request (Task.uncancel()).
+ * When the count reaches 0, a request not yet delivered is dropped too, and
+ * the task no longer finishes as cancelled.
+ * Returns the remaining count (>= 0), or COSYNC_ESRCH for a stale handle.
+ * Not a suspension point.
+ */
+int cosync_task_uncancel(cosync_task task);
+
+/**
+ * cosync_task_done - whether the task has finished (Task.done()).
+ * Returns false for a stale handle. Not a suspension point.
+ */
+bool cosync_task_done(cosync_task task);
+
+/**
+ * cosync_task_result - look at a finished task without collecting it
+ * (Task.result()). @status and @result as for cosync_task_join (may be NULL).
+ * Returns 0 if the task has finished; COSYNC_EAGAIN if not yet;
+ * COSYNC_ESRCH for a stale handle. Not a suspension point.
+ */
+int cosync_task_result(cosync_task task, int *status, void **result);
+
+/**
+ * cosync_task_current - the calling task (asyncio.current_task()), or
+ * COSYNC_TASK_NONE outside a task. Not a suspension point.
+ */
+cosync_task cosync_task_current(void);
+
+/**
+ * cosync_task_name - the task's name (Task.get_name()); "task-<id>" unless
+ * one was given. The string lives as long as the record.
+ * Returns NULL for a stale handle. Not a suspension point.
+ */
+const char *cosync_task_name(cosync_task task);
+
+/**
+ * cosync_task_set_name - rename a task (copied, up to 31 bytes).
+ * Returns 0; COSYNC_EINVAL if @name is NULL; COSYNC_ESRCH for a stale handle.
+ */
+int cosync_task_set_name(cosync_task task, const char *name);
+
+/**
+ * cosync_task_id - the task's serial number on its loop (1, 2, ...), or 0
+ * for a stale handle. Not a suspension point.
+ */
+uint64_t cosync_task_id(cosync_task task);
+
+/* ========================================================================
+ * Sleeping and yielding
+ * ===================================================================== */
+
+/**
+ * cosync_yield - let every other ready task run once (asyncio.sleep(0)).
+ * The caller goes to the back of the ready queue.
+ * Returns 0, or COSYNC_ECANCELED if the caller was cancelled.
+ * Suspension point. Must be called from a task (else COSYNC_EPERM).
+ */
+int cosync_yield(void);
+
+/**
+ * cosync_sleep - suspend for @duration nanoseconds (asyncio.sleep()).
+ * A duration <= 0 is cosync_yield(). Timers with equal deadlines fire in the
+ * order they were armed.
+ * Returns 0; COSYNC_ECANCELED if cancelled; COSYNC_EPERM outside a task.
+ * Suspension point.
+ */
+int cosync_sleep(int64_t duration);
+
+/**
+ * cosync_sleep_until - suspend until the loop's clock reaches @deadline.
+ * A deadline that has passed is cosync_yield(); COSYNC_FOREVER suspends
+ * until cancelled. Returns as cosync_sleep. Suspension point.
+ */
+int cosync_sleep_until(int64_t deadline);
+
+/**
+ * cosync_now - the current loop's clock, in nanoseconds.
+ * Read at each turn of the loop (as libuv's uv_now), so it is cheap and the
+ * same for every task that runs in one turn. With the virtual clock it moves
+ * only when nothing is runnable, straight to the next timer. Outside a loop
+ * it reads CLOCK_MONOTONIC. Not a suspension point.
+ */
+int64_t cosync_now(void);
+
+/**
+ * cosync_deadline_after - the deadline @timeout nanoseconds from now:
+ * cosync_now() + @timeout, saturating; COSYNC_FOREVER if @timeout is
+ * negative. Not a suspension point.
+ */
+int64_t cosync_deadline_after(int64_t timeout);
+
+/* ========================================================================
+ * Combinators: gather, wait_for
+ * ===================================================================== */
+
+/** What a finished task left: its status and its result value. */
+typedef struct cosync_outcome {
+    int status;
+    void *result;
+} cosync_outcome;
+
+/**
+ * cosync_gather - wait for many tasks and collect them all, in order
+ * (asyncio.gather(*tasks, return_exceptions=True)).
+ * @tasks: @n joinable tasks (not detached, not joined by anyone else).
+ * @out:   @n outcomes, filled in the order of @tasks; may be NULL.
+ *
+ * Every task is collected (its handle becomes stale) whatever happens. If
+ * the caller is cancelled, or @deadline passes, the tasks not yet finished
+ * are cancelled and waited for, as asyncio does; their outcomes are filled.
+ *
+ * Returns 0 when every task has finished (look at each outcome for its
+ * status); COSYNC_ECANCELED or COSYNC_ETIMEDOUT (or COSYNC_EAGAIN with
+ * deadline 0) if the rest had to be cancelled; COSYNC_EINVAL if a handle is
+ * stale, detached, the caller, or already being joined (nothing is
+ * collected then); COSYNC_EPERM outside a task.
+ * Suspension point. Not thread-safe.
+ */
+int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64_t deadline);
+
+/**
+ * cosync_wait_for - join a task with a deadline; on expiry cancel it, wait
+ * for it to finish, and report the timeout (asyncio.wait_for(task, t)).
+ * @status, @result: as for cosync_task_join; filled whenever the task was
+ * collected (on success, timeout and cancellation alike).
+ *
+ * Returns 0 if the task finished in time; COSYNC_ETIMEDOUT (COSYNC_EAGAIN
+ * for deadline 0) if it had to be cancelled; COSYNC_ECANCELED if the caller
+ * was cancelled (the task is cancelled and collected too); the argument
+ * errors of cosync_task_join. In every non-argument case the task has been
+ * collected. Suspension point.
+ */
+int cosync_wait_for(cosync_task task, int *status, void **result, int64_t deadline);
+
+/* ========================================================================
+ * TaskGroup
+ * ===================================================================== */
+
+/**
+ * cosync_taskgroup - asyncio.TaskGroup: a scope that owns its children.
+ *
+ *     cosync_taskgroup g;
+ *     cosync_taskgroup_init(&g);
+ *     cosync_taskgroup_spawn(&g, NULL, worker, &a, NULL);
+ *     cosync_taskgroup_spawn(&g, NULL, worker, &b, NULL);
+ *     int rc = cosync_taskgroup_wait(&g, COSYNC_FOREVER);   // leave the scope
+ *
+ * The first child that fails (finishes with a status other than 0 and
+ * COSYNC_ECANCELED) cancels every other child and, if the owner is not yet
+ * in cosync_taskgroup_wait, the owner too (as asyncio does; the group takes
+ * that request back when the owner reaches cosync_taskgroup_wait).
+ * Caller-embedded; all fields are private.
+ */
+typedef struct cosync_taskgroup {
+    cosync_loop *loop;
+    struct cosync__task *owner;
+    uint64_t owner_id;
+    cosync__list children;
+    size_t live;
+    int error;
+    uint32_t failures;
+    uint8_t state;
+    bool aborting;
+    bool owner_cancel_requested;
+} cosync_taskgroup;
+
+/**
+ * cosync_taskgroup_init - open a group owned by the calling task.
+ * Returns 0, or COSYNC_EPERM outside a task. Not a suspension point.
+ */
+int cosync_taskgroup_init(cosync_taskgroup *group);
+
+/**
+ * cosync_taskgroup_spawn - create a child of the group.
+ * @task: receives a handle to the child, or NULL. A child whose handle was
+ *        taken stays joinable after the group is left (join it to free
+ *        it); otherwise the group frees it when it finishes.
+ * Returns as cosync_task_spawn, and COSYNC_EPERM if the group has been left
+ * or is shutting down after a failure, or if called from another loop.
+ * Not a suspension point.
+ */
+int cosync_taskgroup_spawn(cosync_taskgroup *group, cosync_task *task, cosync_task_fn fn,
+                           void *arg, const cosync_task_opts *opts);
+
+/**
+ * cosync_taskgroup_cancel - cancel every child still running.
+ * Returns the number of children cancelled (>= 0). Not a suspension point.
+ */
+int cosync_taskgroup_cancel(cosync_taskgroup *group);
+
+/**
+ * cosync_taskgroup_wait - leave the group: wait until every child has
+ * finished. If the owner is cancelled or @deadline passes, the children are
+ * cancelled and still waited for (that second wait cannot be interrupted).
+ *
+ * Returns 0 if every child succeeded or was cancelled by the group; the
+ * status of the first child that failed; COSYNC_ECANCELED if the owner was
+ * cancelled from outside; COSYNC_ETIMEDOUT (COSYNC_EAGAIN for deadline 0)
+ * if the deadline passed; COSYNC_EPERM if the caller is not the owner or
+ * the group was already left. Suspension point.
+ */
+int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline);
+
+/* ========================================================================
+ * Future
+ * ===================================================================== */
+
+/**
+ * cosync_future - a one-shot result, set once, awaited by any number of
+ * tasks (asyncio.Future). Caller-embedded; zero-initialise it or use
+ * COSYNC_FUTURE_INIT; all fields are private.
+ */
+typedef struct cosync_future {
+    cosync__list waiters;
+    cosync_loop *loop;
+    void *value;
+    int status;
+    uint8_t state;
+} cosync_future;
+
+#define COSYNC_FUTURE_INIT {{NULL, NULL}, NULL, NULL, 0, 0}
+
+/** cosync_future_init - make @future pending. Not a suspension point. */
+void cosync_future_init(cosync_future *future);
+
+/**
+ * cosync_future_set_result - complete the future with @value (set_result)
+ * and wake every waiter.
+ * Returns 0, or COSYNC_EALREADY if it was already done (nothing changes).
+ * Not a suspension point.
+ */
+int cosync_future_set_result(cosync_future *future, void *value);
+
+/**
+ * cosync_future_set_error - complete the future with a failure
+ * (set_exception). @error must be negative (else COSYNC_EINVAL).
+ * Returns 0, COSYNC_EINVAL, or COSYNC_EALREADY. Not a suspension point.
+ */
+int cosync_future_set_error(cosync_future *future, int error);
+
+/**
+ * cosync_future_cancel - complete the future as cancelled (Future.cancel()).
+ * Returns 0, or COSYNC_EALREADY if it was already done. Not a suspension point.
+ */
+int cosync_future_cancel(cosync_future *future);
+
+/** cosync_future_done - whether the future is complete. */
+bool cosync_future_done(const cosync_future *future);
+
+/** cosync_future_cancelled - whether the future was completed by cancel. */
+bool cosync_future_cancelled(const cosync_future *future);
+
+/**
+ * cosync_future_result - the outcome of a complete future (Future.result()).
+ * @value: receives the value (NULL unless set_result); may be NULL.
+ * Returns the future's status: 0, the error given to set_error, or
+ * COSYNC_ECANCELED if it was cancelled; COSYNC_EAGAIN if still pending.
+ * Not a suspension point.
+ */
+int cosync_future_result(const cosync_future *future, void **value);
+
+/**
+ * cosync_future_wait - wait until the future is complete (await future).
+ * Read the outcome with cosync_future_result; this call reports only on
+ * the wait itself, so a cancelled wait and a cancelled future stay apart.
+ * Returns 0 once complete; COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT;
+ * COSYNC_ECANCELED if the caller was cancelled; COSYNC_EPERM outside a
+ * task or from another loop than the future's waiters.
+ * Suspension point (unless already complete).
+ */
+int cosync_future_wait(cosync_future *future, int64_t deadline);
+
+/* ========================================================================
+ * Event
+ * ===================================================================== */
+
+/**
+ * cosync_event - asyncio.Event: a flag that tasks wait to be set.
+ * set() wakes every task waiting at that moment, even if the event is
+ * cleared again before they run. Caller-embedded; zero-initialise it or use
+ * COSYNC_EVENT_INIT; all fields are private.
+ */
+typedef struct cosync_event {
+    cosync__list waiters;
+    cosync_loop *loop;
+    bool is_set;
+} cosync_event;
+
+#define COSYNC_EVENT_INIT {{NULL, NULL}, NULL, false}
+
+/** cosync_event_init - make @event clear with no waiters. */
+void cosync_event_init(cosync_event *event);
+
+/**
+ * cosync_event_set - set the flag and wake every waiter (Event.set()).
+ * Returns 0. Not a suspension point.
+ */
+int cosync_event_set(cosync_event *event);
+
+/** cosync_event_clear - clear the flag (Event.clear()). Returns 0. */
+int cosync_event_clear(cosync_event *event);
+
+/** cosync_event_is_set - whether the flag is set (Event.is_set()). */
+bool cosync_event_is_set(const cosync_event *event);
+
+/**
+ * cosync_event_wait - wait until the flag is set (Event.wait()).
+ * Returns 0 at once if it is set, else once a set() wakes the caller;
+ * COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT; COSYNC_ECANCELED;
+ * COSYNC_EPERM outside a task or from another loop than the waiters'.
+ * Suspension point (unless set).
+ */
+int cosync_event_wait(cosync_event *event, int64_t deadline);
+
+/* ========================================================================
+ * The loop
+ * ===================================================================== */
+
+/** Allocator for the library's dynamic memory (task records). */
+typedef struct cosync_allocator {
+    /* realloc-like: size 0 frees @ptr and returns NULL. */
+    void *(*realloc)(void *ud, void *ptr, size_t size);
+    void *ud;
+} cosync_allocator;
+
+/** Loop options; a NULL pointer or a zeroed struct means the defaults. */
+typedef struct cosync_loop_opts {
+    bool virtual_clock;  /* time moves only when idle, to the next timer (tests) */
+    size_t stack_size;   /* default task stack, guard included; 0: 64 KiB */
+    size_t stack_cache;  /* free stacks kept resident; 0: 64 */
+    FILE *report;        /* where the deadlock report goes; NULL: stderr */
+    const cosync_allocator *allocator; /* NULL: malloc */
+} cosync_loop_opts;
+
+/**
+ * cosync_loop_init - create a loop (asyncio.new_event_loop()).
+ * @loop: receives the loop. @opts: NULL for the defaults.
+ * The virtual clock starts at COSYNC_SEC(1), so that no deadline computed
+ * from it is ever 0.
+ * Returns 0; COSYNC_EINVAL for a bad option; COSYNC_ENOMEM; or the negated
+ * errno of a failed epoll_create1/eventfd (nothing is left allocated).
+ * Not a suspension point. The loop belongs to the thread that runs it.
+ */
+int cosync_loop_init(cosync_loop **loop, const cosync_loop_opts *opts);
+
+/**
+ * cosync_loop_run - run the loop (loop.run_until_complete(main)).
+ * @main:   run until this task finishes, then join it into @status and
+ *          @result (both may be NULL); COSYNC_TASK_NONE to run until no
+ *          task is left.
+ *
+ * Returns 0 when done; COSYNC_EINTR if cosync_loop_stop was called;
+ * COSYNC_EDEADLK if @main (or, without @main, some task) is blocked and
+ * nothing can ever wake any task: each blocked task's name and what it
+ * waits on are written to the report stream first; COSYNC_ESRCH if @main
+ * is stale; COSYNC_EPERM if called from a task or while the thread already
+ * runs a loop. The loop can be run again after any of these.
+ * Blocks the thread; not thread-safe.
+ */
+int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **result);
+
+/**
+ * cosync_loop_stop - make cosync_loop_run return COSYNC_EINTR at the end of
+ * the current turn (loop.stop()). Returns 0. Not a suspension point.
+ * Call it from the loop's thread (cross-thread stop comes with the threads
+ * layer).
+ */
+int cosync_loop_stop(cosync_loop *loop);
+
+/**
+ * cosync_loop_destroy - close the loop (loop.close(), after asyncio.run's
+ * clean-up): every task still alive is cancelled and the loop runs until
+ * they have finished; then every record and stack is freed and @loop is
+ * invalid. Tasks that deadlock in their clean-up are reported and dropped
+ * without running further.
+ * Returns 0, COSYNC_EDEADLK if some tasks had to be dropped, COSYNC_EPERM
+ * if called while the loop runs. NULL is accepted (returns 0).
+ */
+int cosync_loop_destroy(cosync_loop *loop);
+
+/**
+ * cosync_run - asyncio.run(main(arg)): create a loop with the defaults, run
+ * @main to completion, cancel whatever tasks are left, destroy the loop.
+ * Returns @main's status; COSYNC_EDEADLK on deadlock (reported on stderr);
+ * or an error from cosync_loop_init / cosync_loop_spawn.
+ * Blocks the thread; COSYNC_EPERM if the thread already runs a loop.
+ */
+int cosync_run(cosync_task_fn main, void *arg);
+
+/**
+ * cosync_loop_current - the loop the calling thread is running, or NULL.
+ * Not a suspension point.
+ */
+cosync_loop *cosync_loop_current(void);
+
+/** A snapshot of a loop's counters (for tests and introspection). */
+typedef struct cosync_loop_stats {
+    size_t tasks_alive;     /* spawned and not yet finished */
+    size_t tasks_records;   /* records in use (alive, or finished and unjoined) */
+    size_t tasks_ready;     /* in the ready queue */
+    size_t timers;          /* armed timers */
+    size_t stacks_mapped;   /* stacks that exist (in use or cached) */
+    size_t stacks_in_use;   /* stacks held by tasks */
+    size_t stacks_guarded;  /* stacks with a guard page */
+    uint64_t switches;      /* context switches so far */
+} cosync_loop_stats;
+
+/**
+ * cosync_loop_get_stats - fill @stats. Returns 0, or COSYNC_EINVAL for NULL
+ * arguments. Not a suspension point.
+ */
+int cosync_loop_get_stats(const cosync_loop *loop, cosync_loop_stats *stats);
+
+/**
+ * cosync_loop_dump - write every live task of @loop, its state and what it
+ * waits on, one per line, to @out (the deadlock report's format).
+ * Returns the number of tasks written, or COSYNC_EINVAL.
+ * Not a suspension point.
+ */
+int cosync_loop_dump(const cosync_loop *loop, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COSYNC_H */

@@ -1,0 +1,108 @@
+/*
+ * cosync/base.h - error codes, time, and the intrusive types that the
+ * caller-embedded structs of the public API are made of.
+ *
+ * Included by <cosync.h>; not meant to be included on its own.
+ */
+#ifndef COSYNC_BASE_H
+#define COSYNC_BASE_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * Error codes
+ *
+ * Every action returns 0 (or a count) on success and a negative code on
+ * failure. On POSIX the codes are negated errno values; conditions that
+ * have no errno get a code in the library's reserved range
+ * [COSYNC_ERANGE_FIRST, COSYNC_ERANGE_LAST]. The mapping from asyncio's
+ * exceptions is in docs/errors.md.
+ * ---------------------------------------------------------------------- */
+
+#define COSYNC_EPERM (-EPERM)         /* RuntimeError: misuse (wrong loop, no task, unheld lock) */
+#define COSYNC_ESRCH (-ESRCH)         /* stale task handle: joined, or detached and finished */
+#define COSYNC_EINTR (-EINTR)         /* the loop was stopped */
+#define COSYNC_EAGAIN (-EAGAIN)       /* deadline 0 and the call would block (asyncio's *_nowait) */
+#define COSYNC_ENOMEM (-ENOMEM)       /* out of memory (allocator or mmap failed) */
+#define COSYNC_EBUSY (-EBUSY)         /* the object is in use (a task already has a joiner) */
+#define COSYNC_EINVAL (-EINVAL)       /* ValueError: bad argument */
+#define COSYNC_EDEADLK (-EDEADLK)     /* deadlock: nothing can ever wake the blocked tasks */
+#define COSYNC_EOVERFLOW (-EOVERFLOW) /* a count would pass its limit */
+#define COSYNC_EALREADY (-EALREADY)   /* already done: cancelling a finished task, setting a set future */
+#define COSYNC_ETIMEDOUT (-ETIMEDOUT) /* TimeoutError: the deadline passed */
+#define COSYNC_ECANCELED (-ECANCELED) /* CancelledError */
+#define COSYNC_ESHUTDOWN (-ESHUTDOWN) /* QueueShutDown */
+
+#define COSYNC_ERANGE_FIRST (-10099)
+#define COSYNC_EBROKEN (-10001) /* BrokenBarrierError */
+#define COSYNC_ERANGE_LAST (-10000)
+
+/**
+ * cosync_strerror - a human-readable description of an error code.
+ * @err: a cosync error code (negative), or 0.
+ * Returns a static string; never NULL (unknown codes get "unknown error").
+ * Not a suspension point. Thread-safe.
+ */
+const char *cosync_strerror(int err);
+
+/**
+ * cosync_err_name - the symbolic name of an error code ("COSYNC_ETIMEDOUT").
+ * @err: a cosync error code (negative), or 0 ("0").
+ * Returns a static string; never NULL ("COSYNC_E?" for unknown codes).
+ * Not a suspension point. Thread-safe.
+ */
+const char *cosync_err_name(int err);
+
+/* ------------------------------------------------------------------------
+ * Time
+ *
+ * Times are int64_t nanoseconds on the loop's monotonic clock. A deadline
+ * is an absolute time; COSYNC_FOREVER (-1) means none, and 0 means "do not
+ * block" (the call returns COSYNC_EAGAIN instead of suspending).
+ * ---------------------------------------------------------------------- */
+
+#define COSYNC_FOREVER ((int64_t)-1)
+#define COSYNC_NS(x) ((int64_t)(x))
+#define COSYNC_US(x) ((int64_t)(x) * INT64_C(1000))
+#define COSYNC_MS(x) ((int64_t)(x) * INT64_C(1000000))
+#define COSYNC_SEC(x) ((int64_t)(x) * INT64_C(1000000000))
+
+/* ------------------------------------------------------------------------
+ * Intrusive building blocks (private: their fields are not API)
+ * ---------------------------------------------------------------------- */
+
+/* A node of a doubly linked list that ends in NULL at both ends, so that an
+ * all-zero list is a valid empty list (static initialisers stay `{0}`). */
+typedef struct cosync__node {
+    struct cosync__node *next;
+    struct cosync__node *prev;
+} cosync__node;
+
+typedef struct cosync__list {
+    cosync__node *head;
+    cosync__node *tail;
+} cosync__list;
+
+/* A timer: a node of the loop's pairing heap, ordered by (when, seq) so
+ * that timers with equal deadlines fire in the order they were armed. */
+typedef struct cosync__timer {
+    struct cosync__timer *child;
+    struct cosync__timer *next; /* next sibling */
+    struct cosync__timer *prev; /* previous sibling, or parent if first child */
+    int64_t when;
+    uint64_t seq;
+    void (*fire)(struct cosync__timer *timer);
+} cosync__timer;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COSYNC_BASE_H */

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# ensure-tools.sh [--go] - make sure the build and test tools are installed.
+#
+# Checks cmake, gcc, clang and clang's AddressSanitizer runtime (and, with
+# --go, Go and Python 3, which run the benchmarks' peer programs). If
+# something is missing: as root, installs the Debian packages with apt-get;
+# otherwise prints what to install and fails.
+set -euo pipefail
+
+want_go=0
+for arg in "$@"; do
+    case "$arg" in
+    --go) want_go=1 ;;
+    *) echo "usage: $0 [--go]" >&2; exit 2 ;;
+    esac
+done
+
+missing=()
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+clang_asan_links() {
+    local out
+    out=$(mktemp /tmp/cosync-asan-check.XXXXXX)
+    if echo 'int main(void){return 0;}' |
+        clang -fsanitize=address -x c - -o "$out" >/dev/null 2>&1; then
+        rm -f "$out"
+        return 0
+    fi
+    rm -f "$out"
+    return 1
+}
+
+check() {
+    missing=()
+    have cmake || missing+=(cmake)
+    have gcc || missing+=(gcc)
+    if have clang; then
+        clang_asan_links || missing+=(libclang-rt-14-dev)
+    else
+        missing+=(clang libclang-rt-14-dev)
+    fi
+    if [ "$want_go" = 1 ]; then
+        have go || missing+=(golang-go)
+        have python3 || missing+=(python3)
+    fi
+}
+
+check
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "ensure-tools: missing: ${missing[*]}" >&2
+    echo "ensure-tools: install them with: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "ensure-tools: installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y "${missing[@]}"
+
+check
+if [ ${#missing[@]} -ne 0 ]; then
+    echo "ensure-tools: still missing after install: ${missing[*]}" >&2
+    exit 1
+fi

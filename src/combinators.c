@@ -1,0 +1,87 @@
+/*
+ * gather and wait_for: joining many tasks, or one with a deadline. When the
+ * caller gives up (cancelled, deadline), the tasks it still waits for are
+ * cancelled and waited for, as asyncio does, so that every task passed in
+ * is collected whatever happens.
+ */
+#include "core.h"
+
+
+static void unclaim(const cosync_task *tasks, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        tasks[i].rec->claimed = false;
+}
+
+/* Claim every task for the caller, or none (COSYNC_EINVAL). */
+static int claim_all(struct cosync__task *cur, const cosync_task *tasks, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct cosync__task *t = cosync__task_lookup(tasks[i]);
+        if (!t || t->loop != cur->loop || t == cur || t->detached || t->joiner || t->claimed) {
+            unclaim(tasks, i);
+            return COSYNC_EINVAL;
+        }
+        t->claimed = true;
+    }
+    return 0;
+}
+
+/* Wait for @t; if @give_up is set already, or the wait fails, cancel the
+ * tasks from @t on and wait for @t without interruption. */
+static int settle(struct cosync__task *cur, const cosync_task *tasks, size_t i, size_t n,
+                  int64_t deadline, int give_up)
+{
+    struct cosync__task *t = tasks[i].rec;
+    if (!give_up) {
+        give_up = cosync__await_task(cur, t, deadline, false);
+        if (give_up)
+            for (size_t k = i; k < n; k++)
+                cosync__cancel(tasks[k].rec);
+    }
+    if (give_up)
+        cosync__await_task(cur, t, COSYNC_FOREVER, true);
+    t->joiner = NULL;
+    t->claimed = false;
+    return give_up;
+}
+
+int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64_t deadline)
+{
+    struct cosync__task *cur = cosync__current();
+    if (!cur)
+        return COSYNC_EPERM;
+    if (n && !tasks)
+        return COSYNC_EINVAL;
+    int rc = claim_all(cur, tasks, n);
+    if (rc)
+        return rc;
+    int give_up = 0;
+    for (size_t i = 0; i < n; i++) {
+        give_up = settle(cur, tasks, i, n, deadline, give_up);
+        cosync__collect(tasks[i].rec, out ? &out[i].status : NULL, out ? &out[i].result : NULL);
+    }
+    return give_up;
+}
+
+int cosync_wait_for(cosync_task task, int *status, void **result, int64_t deadline)
+{
+    struct cosync__task *cur = cosync__current();
+    if (!cur)
+        return COSYNC_EPERM;
+    struct cosync__task *t = cosync__task_lookup(task);
+    if (!t)
+        return COSYNC_ESRCH;
+    if (t->loop != cur->loop)
+        return COSYNC_EPERM;
+    if (t == cur)
+        return COSYNC_EDEADLK;
+    if (t->detached)
+        return COSYNC_EINVAL;
+    if (t->joiner || t->claimed)
+        return COSYNC_EBUSY;
+    t->claimed = true;
+    int rc = settle(cur, &task, 0, 1, deadline, 0);
+    cosync__collect(t, status, result);
+    return rc;
+}

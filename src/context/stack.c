@@ -1,0 +1,225 @@
+#include "context/stack.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "context/sanitize.h"
+#include "fault.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define CHUNK_BYTES ((size_t)1 << 20)
+#define MAP_COUNT_MARGIN 4096
+
+size_t cosync__page_size(void)
+{
+    static size_t page;
+    if (!page)
+        page = (size_t)sysconf(_SC_PAGESIZE);
+    return page;
+}
+
+/* How guard pages are made, probed once per process. */
+enum { PROBE_UNKNOWN, PROBE_MADVISE, PROBE_NO_MADVISE };
+static atomic_int guard_probe = PROBE_UNKNOWN;
+/* mprotect'd guards left in the process's map budget (2 map entries each). */
+static atomic_long mprotect_budget = -1;
+
+static long read_map_budget(void)
+{
+    long max = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &max) != 1)
+            max = 65530;
+        fclose(f);
+    }
+    long budget = (max - MAP_COUNT_MARGIN) / 2;
+    return budget > 0 ? budget : 0;
+}
+
+static bool take_mprotect_budget(void)
+{
+    long b = atomic_load(&mprotect_budget);
+    if (b < 0) {
+        long expected = -1;
+        atomic_compare_exchange_strong(&mprotect_budget, &expected, read_map_budget());
+        b = atomic_load(&mprotect_budget);
+    }
+    while (b > 0) {
+        if (atomic_compare_exchange_weak(&mprotect_budget, &b, b - 1))
+            return true;
+    }
+    return false;
+}
+
+static uint8_t install_guard(char *base)
+{
+    size_t page = cosync__page_size();
+    int probe = atomic_load_explicit(&guard_probe, memory_order_relaxed);
+    if (probe != PROBE_NO_MADVISE) {
+        if (madvise(base, page, MADV_GUARD_INSTALL) == 0) {
+            atomic_store_explicit(&guard_probe, PROBE_MADVISE, memory_order_relaxed);
+            return COSYNC__GUARD_MADVISE;
+        }
+        if (probe == PROBE_UNKNOWN)
+            atomic_store_explicit(&guard_probe, PROBE_NO_MADVISE, memory_order_relaxed);
+    }
+    if (take_mprotect_budget()) {
+        if (mprotect(base, page, PROT_NONE) == 0)
+            return COSYNC__GUARD_MPROTECT;
+        atomic_fetch_add(&mprotect_budget, 1);
+    }
+    return COSYNC__GUARD_NONE;
+}
+
+int cosync__stack_class_of(size_t size)
+{
+    for (int c = 0; c < COSYNC__STACK_CLASSES; c++)
+        if (size <= ((size_t)1 << (COSYNC__STACK_MIN_SHIFT + c)))
+            return c;
+    return -1;
+}
+
+static size_t class_size(int cls)
+{
+    return (size_t)1 << (COSYNC__STACK_MIN_SHIFT + cls);
+}
+
+void cosync__stack_pool_init(cosync__stack_pool *pool, const cosync_allocator *alloc,
+                             size_t cache_max)
+{
+    *pool = (cosync__stack_pool){.alloc = alloc, .cache_max = cache_max};
+}
+
+/* Map a chunk of stacks of class @cls; the carve pointer walks it. */
+static bool map_chunk(cosync__stack_pool *pool, int cls)
+{
+    size_t size = class_size(cls);
+    size_t n = size >= CHUNK_BYTES ? 1 : CHUNK_BYTES / size;
+    if (cosync__fault_hit())
+        return false;
+    void *p = mmap(NULL, n * size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    pool->cls[cls].carve = p;
+    pool->cls[cls].carve_left = n;
+    return true;
+}
+
+static cosync__stack *new_stack(cosync__stack_pool *pool, int cls)
+{
+    cosync__stack_class *c = &pool->cls[cls];
+    size_t size = class_size(cls);
+    cosync__stack *s = cosync__mem_alloc(pool->alloc, sizeof *s);
+    if (!s)
+        return NULL;
+    if (!c->carve_left && !map_chunk(pool, cls)) {
+        cosync__mem_free(pool->alloc, s);
+        return NULL;
+    }
+    *s = (cosync__stack){.base = c->carve, .size = size, .cls = (uint8_t)cls};
+    c->carve += size;
+    c->carve_left--;
+    s->guard = install_guard(s->base);
+    if (s->guard != COSYNC__GUARD_NONE)
+        pool->guarded++;
+    s->valgrind_id = COSYNC__VALGRIND_STACK_REGISTER(s->base + cosync__page_size(),
+                                                     s->base + size);
+    pool->mapped++;
+    return s;
+}
+
+static void hot_unlink(cosync__stack_class *c, cosync__stack *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->hot = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        c->hot_tail = s->prev;
+    c->nhot--;
+}
+
+cosync__stack *cosync__stack_get(cosync__stack_pool *pool, int cls)
+{
+    cosync__stack_class *c = &pool->cls[cls];
+    cosync__stack *s = c->hot;
+    if (s) {
+        hot_unlink(c, s);
+    } else if ((s = c->cold)) {
+        c->cold = s->next;
+        s->cold = false;
+    } else if (!(s = new_stack(pool, cls))) {
+        return NULL;
+    }
+    pool->in_use++;
+    return s;
+}
+
+void cosync__stack_put(cosync__stack_pool *pool, cosync__stack *s)
+{
+    cosync__stack_class *c = &pool->cls[s->cls];
+    s->prev = NULL;
+    s->next = c->hot;
+    if (c->hot)
+        c->hot->prev = s;
+    else
+        c->hot_tail = s;
+    c->hot = s;
+    c->nhot++;
+    pool->in_use--;
+}
+
+void cosync__stack_trim(cosync__stack_pool *pool)
+{
+    size_t page = cosync__page_size();
+    for (int i = 0; i < COSYNC__STACK_CLASSES; i++) {
+        cosync__stack_class *c = &pool->cls[i];
+        while (c->nhot > pool->cache_max) {
+            cosync__stack *s = c->hot_tail;
+            hot_unlink(c, s);
+            /* MADV_DONTNEED keeps guard regions installed by MADV_GUARD_INSTALL. */
+            madvise(s->base + page, s->size - page, MADV_DONTNEED);
+            s->cold = true;
+            s->next = c->cold;
+            c->cold = s;
+        }
+    }
+}
+
+static void unmap_stack(cosync__stack_pool *pool, cosync__stack *s)
+{
+    COSYNC__VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+    if (s->guard == COSYNC__GUARD_MPROTECT)
+        atomic_fetch_add(&mprotect_budget, 1);
+    munmap(s->base, s->size);
+    cosync__mem_free(pool->alloc, s);
+}
+
+void cosync__stack_pool_destroy(cosync__stack_pool *pool)
+{
+    for (int i = 0; i < COSYNC__STACK_CLASSES; i++) {
+        cosync__stack_class *c = &pool->cls[i];
+        cosync__stack *s, *next;
+        for (s = c->hot; s; s = next) {
+            next = s->next;
+            unmap_stack(pool, s);
+        }
+        for (s = c->cold; s; s = next) {
+            next = s->next;
+            unmap_stack(pool, s);
+        }
+        if (c->carve_left)
+            munmap(c->carve, c->carve_left * class_size(i));
+        *c = (cosync__stack_class){0};
+    }
+    pool->mapped = pool->guarded = 0;
+}

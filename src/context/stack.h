@@ -1,0 +1,87 @@
+/*
+ * Task stacks: mmap'd, carved from chunks, pooled per size class and reused
+ * hottest-first. A stack's descriptor lives outside the stack, so a cached
+ * stack can give all its pages back (MADV_DONTNEED) and nothing ever points
+ * into a stack from outside.
+ *
+ * Guard pages: madvise(MADV_GUARD_INSTALL) where the kernel has it (Linux
+ * 6.13+: no memory-map entry is used); else an mprotect'd page while the
+ * process's vm.max_map_count budget allows; else none, and the scheduler
+ * checks the stack pointer against the lowest page at every suspension.
+ */
+#ifndef COSYNC_STACK_H
+#define COSYNC_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cosync.h"
+
+#define COSYNC__STACK_MIN_SHIFT 14 /* the smallest class: 16 KiB */
+#define COSYNC__STACK_CLASSES 17   /* up to 1 GiB */
+#define COSYNC__STACK_DEFAULT ((size_t)64 << 10)
+
+enum cosync__guard { COSYNC__GUARD_NONE, COSYNC__GUARD_MADVISE, COSYNC__GUARD_MPROTECT };
+
+typedef struct cosync__stack {
+    struct cosync__stack *next; /* in its class's hot or cold list */
+    struct cosync__stack *prev;
+    char *base;                 /* lowest address; the guard (or no-go) page */
+    size_t size;                /* whole mapping, guard included */
+    unsigned valgrind_id;
+    uint8_t cls;
+    uint8_t guard;
+    bool cold; /* pages given back: untouched since */
+} cosync__stack;
+
+typedef struct cosync__stack_class {
+    cosync__stack *hot; /* most recently used first */
+    cosync__stack *hot_tail;
+    cosync__stack *cold;
+    size_t nhot;
+    char *carve;        /* the rest of the current chunk */
+    size_t carve_left;  /* stacks left to carve from it */
+} cosync__stack_class;
+
+typedef struct cosync__stack_pool {
+    cosync__stack_class cls[COSYNC__STACK_CLASSES];
+    const cosync_allocator *alloc;
+    size_t cache_max; /* hot stacks kept per class */
+    size_t mapped;
+    size_t in_use;
+    size_t guarded;
+} cosync__stack_pool;
+
+void cosync__stack_pool_init(cosync__stack_pool *pool, const cosync_allocator *alloc,
+                             size_t cache_max);
+/* Unmaps every stack; all must have been put back. */
+void cosync__stack_pool_destroy(cosync__stack_pool *pool);
+
+/* The class that holds @size bytes; -1 if @size is over the largest. */
+int cosync__stack_class_of(size_t size);
+
+/* A stack of class @cls, or NULL (out of memory). May make system calls. */
+cosync__stack *cosync__stack_get(cosync__stack_pool *pool, int cls);
+
+/* Give a stack back. O(1), no system call: safe on the stack being put. */
+void cosync__stack_put(cosync__stack_pool *pool, cosync__stack *s);
+
+/* Return the pages of the cached stacks beyond cache_max. System calls:
+ * only from the loop's own stack. */
+void cosync__stack_trim(cosync__stack_pool *pool);
+
+static inline char *cosync__stack_top(const cosync__stack *s)
+{
+    return s->base + s->size;
+}
+
+size_t cosync__page_size(void);
+
+/* The lowest address a task may use: above the guard or no-go page. */
+static inline char *cosync__stack_limit(const cosync__stack *s)
+{
+    return s->base + cosync__page_size();
+}
+
+#endif /* COSYNC_STACK_H */

@@ -1,0 +1,87 @@
+/* asyncio.Future: a one-shot outcome that any number of tasks await. */
+#include "core.h"
+
+enum { PENDING, DONE, CANCELLED };
+
+static void future_cancel(cosync__waiter *w)
+{
+    cosync_future *f = w->obj;
+    cosync__list_remove(&f->waiters, &w->node);
+    if (cosync__list_empty(&f->waiters))
+        f->loop = NULL;
+}
+
+static void future_describe(const cosync__waiter *w, char *buf, size_t size)
+{
+    snprintf(buf, size, "future %p", w->obj);
+}
+
+static const cosync__waiter_ops future_ops = {"future", future_cancel, future_describe};
+
+void cosync_future_init(cosync_future *future)
+{
+    *future = (cosync_future)COSYNC_FUTURE_INIT;
+}
+
+static int complete(cosync_future *f, uint8_t state, int status, void *value)
+{
+    if (f->state != PENDING)
+        return COSYNC_EALREADY;
+    f->state = state;
+    f->status = status;
+    f->value = value;
+    cosync__node *n;
+    while ((n = cosync__list_pop_front(&f->waiters)))
+        cosync__grant(cosync__container_of(n, cosync__waiter, node), 0);
+    f->loop = NULL;
+    return 0;
+}
+
+int cosync_future_set_result(cosync_future *future, void *value)
+{
+    return complete(future, DONE, 0, value);
+}
+
+int cosync_future_set_error(cosync_future *future, int error)
+{
+    if (error >= 0)
+        return COSYNC_EINVAL;
+    return complete(future, DONE, error, NULL);
+}
+
+int cosync_future_cancel(cosync_future *future)
+{
+    return complete(future, CANCELLED, COSYNC_ECANCELED, NULL);
+}
+
+bool cosync_future_done(const cosync_future *future)
+{
+    return future->state != PENDING;
+}
+
+bool cosync_future_cancelled(const cosync_future *future)
+{
+    return future->state == CANCELLED;
+}
+
+int cosync_future_result(const cosync_future *future, void **value)
+{
+    if (future->state == PENDING)
+        return COSYNC_EAGAIN;
+    if (value)
+        *value = future->value;
+    return future->status;
+}
+
+int cosync_future_wait(cosync_future *future, int64_t deadline)
+{
+    if (future->state != PENDING)
+        return 0;
+    struct cosync__task *cur;
+    int rc = cosync__bind_loop(&future->loop, &cur);
+    if (rc)
+        return rc;
+    cosync__waiter *w = cosync__waiter_prepare(cur, &future_ops, future);
+    cosync__list_push_back(&future->waiters, &w->node);
+    return cosync__wait(w, deadline);
+}

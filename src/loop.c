@@ -1,0 +1,389 @@
+/*
+ * The loop: one turn runs the ready tasks (up to a budget), reads the
+ * clock, fires due timers, and, when nothing is runnable, waits in epoll
+ * for I/O, for a wake-up from another thread (eventfd) or for the next
+ * timer. When nothing at all can wake a blocked task, that is a deadlock:
+ * it is reported, never a silent hang.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "fault.h"
+
+__thread struct cosync__tls cosync__tls __attribute__((tls_model("initial-exec")));
+
+#define VIRTUAL_EPOCH COSYNC_SEC(1)
+#define DEFAULT_STACK_CACHE 64
+
+static void close_fds(cosync_loop *loop)
+{
+    if (loop->evfd >= 0)
+        close(loop->evfd);
+    if (loop->epfd >= 0)
+        close(loop->epfd);
+}
+
+static int open_fds(cosync_loop *loop)
+{
+    loop->epfd = cosync__fault_hit() ? (errno = EMFILE, -1) : epoll_create1(EPOLL_CLOEXEC);
+    if (loop->epfd < 0)
+        return -errno;
+    loop->evfd = cosync__fault_hit() ? (errno = EMFILE, -1)
+                                     : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (loop->evfd < 0)
+        return -errno;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (cosync__fault_hit() || epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->evfd, &ev) < 0)
+        return errno ? -errno : COSYNC_ENOMEM;
+    return 0;
+}
+
+int cosync_loop_init(cosync_loop **out, const cosync_loop_opts *opts)
+{
+    static const cosync_loop_opts defaults;
+    if (!out)
+        return COSYNC_EINVAL;
+    *out = NULL;
+    if (!opts)
+        opts = &defaults;
+    size_t stack_size = opts->stack_size ? opts->stack_size : COSYNC__STACK_DEFAULT;
+    int cls = cosync__stack_class_of(stack_size);
+    if (cls < 0 || stack_size < 2 * cosync__page_size())
+        return COSYNC_EINVAL;
+    if (opts->allocator && !opts->allocator->realloc)
+        return COSYNC_EINVAL;
+
+    cosync_loop *loop = cosync__mem_alloc(opts->allocator, sizeof *loop);
+    if (!loop)
+        return COSYNC_ENOMEM;
+    memset(loop, 0, sizeof *loop);
+    if (opts->allocator) {
+        loop->alloc_copy = *opts->allocator;
+        loop->alloc = &loop->alloc_copy;
+    }
+    loop->epfd = loop->evfd = -1;
+    errno = 0;
+    int rc = open_fds(loop);
+    if (rc) {
+        close_fds(loop);
+        cosync__mem_free(loop->alloc, loop);
+        return rc;
+    }
+    loop->default_cls = (int8_t)cls;
+    loop->virtual_clock = opts->virtual_clock;
+    loop->now = loop->virtual_clock ? VIRTUAL_EPOCH : cosync__clock_monotonic();
+    loop->report = opts->report;
+    cosync__stack_pool_init(&loop->stacks, loop->alloc,
+                            opts->stack_cache ? opts->stack_cache : DEFAULT_STACK_CACHE);
+    *out = loop;
+    return 0;
+}
+
+cosync_loop *cosync_loop_current(void)
+{
+    return cosync__tls.loop;
+}
+
+int cosync_loop_stop(cosync_loop *loop)
+{
+    if (!loop)
+        return COSYNC_EINVAL;
+    loop->stop_requested = true;
+    loop->budget = 0;
+    return 0;
+}
+
+/* ---- describing what tasks wait on ----------------------------------- */
+
+static const char *state_name(const struct cosync__task *t)
+{
+    switch (t->state) {
+    case COSYNC__T_FRESH:
+        return "not started";
+    case COSYNC__T_READY:
+        return "ready";
+    case COSYNC__T_RUNNING:
+        return "running";
+    case COSYNC__T_BLOCKED:
+        return "blocked";
+    case COSYNC__T_DONE:
+        return "finished";
+    default:
+        return "free";
+    }
+}
+
+void cosync__describe_wait(const struct cosync__task *t, char *buf, size_t size)
+{
+    const cosync__waiter *w = &t->w;
+    if (w->ops && w->ops->describe)
+        w->ops->describe(w, buf, size);
+    else if (w->ops && w->obj)
+        snprintf(buf, size, "%s %p", w->ops->what, w->obj);
+    else if (w->ops)
+        snprintf(buf, size, "%s", w->ops->what);
+    else
+        snprintf(buf, size, "nothing");
+}
+
+static void dump_task(struct cosync__task *t, FILE *out)
+{
+    char what[160];
+    fprintf(out, "  task '%s' (#%llu) ", cosync__task_name(t), (unsigned long long)t->id);
+    if (t->state == COSYNC__T_BLOCKED && t->w.state == COSYNC__W_WAITING) {
+        cosync__describe_wait(t, what, sizeof what);
+        fprintf(out, "waits on %s%s\n", what,
+                cosync__timer_armed(&t->timer) ? " (with a deadline)" : "");
+    } else {
+        fprintf(out, "is %s\n", state_name(t));
+    }
+}
+
+#define DUMP_MAX 200
+
+int cosync_loop_dump(const cosync_loop *loop, FILE *out)
+{
+    if (!loop || !out)
+        return COSYNC_EINVAL;
+    int n = 0;
+    for (cosync__record_block *b = loop->blocks; b; b = b->next)
+        for (size_t k = 0; k < b->count; k++) {
+            struct cosync__task *t = &b->recs[k];
+            if (t->state == COSYNC__T_DONE || t->state == COSYNC__T_FREE)
+                continue;
+            if (n++ < DUMP_MAX)
+                dump_task(t, out);
+        }
+    if (n > DUMP_MAX)
+        fprintf(out, "  ... and %d more\n", n - DUMP_MAX);
+    return n;
+}
+
+static void report_deadlock(cosync_loop *loop)
+{
+    FILE *out = loop->report ? loop->report : stderr;
+    fprintf(out, "cosync: deadlock: %zu task%s blocked and nothing can wake %s:\n", loop->nalive,
+            loop->nalive == 1 ? " is" : "s are", loop->nalive == 1 ? "it" : "them");
+    cosync_loop_dump(loop, out);
+    fflush(out);
+}
+
+/* ---- one turn -------------------------------------------------------- */
+
+static void drain_wakeups(cosync_loop *loop)
+{
+    uint64_t n;
+    while (read(loop->evfd, &n, sizeof n) > 0) {
+    }
+}
+
+/* Wait for I/O or a thread wake-up for at most @timeout_ms. */
+static void poll_io(cosync_loop *loop, int timeout_ms)
+{
+    struct epoll_event evs[64];
+    int n = epoll_wait(loop->epfd, evs, 64, timeout_ms);
+    for (int i = 0; i < n; i++)
+        if (evs[i].data.ptr == NULL)
+            drain_wakeups(loop);
+}
+
+static void update_clock(cosync_loop *loop)
+{
+    if (!loop->virtual_clock)
+        loop->now = cosync__clock_monotonic();
+}
+
+/* Nothing is runnable: wait for the next timer (or jump to it). Returns
+ * false if nothing can ever wake anything. */
+static bool idle(cosync_loop *loop)
+{
+    int64_t next = cosync__timer_next(&loop->timers);
+    if (next == COSYNC_FOREVER && loop->io_waiters == 0)
+        return false;
+    if (loop->virtual_clock) {
+        if (loop->io_waiters)
+            poll_io(loop, next == COSYNC_FOREVER ? -1 : 0);
+        if (loop->nready == 0 && next != COSYNC_FOREVER && next > loop->now)
+            loop->now = next;
+        return true;
+    }
+    int timeout = -1;
+    if (next != COSYNC_FOREVER) {
+        int64_t ns = next - loop->now;
+        /* round up: waking early would only spin */
+        timeout = ns <= 0 ? 0 : (int)((ns + 999999) / 1000000 > 1000000 ? 1000000
+                                                                         : (ns + 999999) / 1000000);
+    }
+    poll_io(loop, timeout);
+    update_clock(loop);
+    return true;
+}
+
+static bool finished(cosync_loop *loop)
+{
+    if (loop->until)
+        return loop->until->state == COSYNC__T_DONE;
+    return loop->nalive == 0;
+}
+
+/* Run until @until (or every task) has finished, the loop is stopped, or
+ * a deadlock. */
+static int run_loop(cosync_loop *loop)
+{
+    int rc = 0;
+    while (!finished(loop)) {
+        if (loop->stop_requested) {
+            loop->stop_requested = false;
+            rc = COSYNC_EINTR;
+            break;
+        }
+        cosync__run_ready(loop);
+        update_clock(loop);
+        cosync__timer_run(&loop->timers, loop->now);
+        cosync__stack_trim(&loop->stacks);
+        if (loop->nready || finished(loop))
+            continue;
+        if (loop->io_waiters) /* a cheap look, then a real wait below */
+            poll_io(loop, 0);
+        if (loop->nready == 0 && !loop->stop_requested && !idle(loop)) {
+            report_deadlock(loop);
+            rc = COSYNC_EDEADLK;
+            break;
+        }
+        cosync__timer_run(&loop->timers, loop->now);
+    }
+    return rc;
+}
+
+int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **result)
+{
+    if (!loop)
+        return COSYNC_EINVAL;
+    if (cosync__tls.loop || loop->running)
+        return COSYNC_EPERM;
+    struct cosync__task *until = NULL;
+    if (main.rec || main.id) {
+        until = cosync__task_lookup(main);
+        if (!until)
+            return COSYNC_ESRCH;
+        if (until->loop != loop)
+            return COSYNC_EPERM;
+        if (until->detached || until->joiner || until->claimed)
+            return COSYNC_EINVAL;
+    }
+    loop->running = true;
+    loop->until = until;
+    cosync__tls.loop = loop;
+    update_clock(loop);
+    int rc = run_loop(loop);
+    cosync__tls.loop = NULL;
+    loop->running = false;
+    loop->until = NULL;
+    if (rc == 0 && until)
+        cosync__collect(until, status, result);
+    return rc;
+}
+
+/* ---- the end --------------------------------------------------------- */
+
+static void for_each_record(cosync_loop *loop, void (*fn)(struct cosync__task *))
+{
+    for (cosync__record_block *b = loop->blocks; b; b = b->next)
+        for (size_t k = 0; k < b->count; k++)
+            fn(&b->recs[k]);
+}
+
+static void cancel_alive(struct cosync__task *t)
+{
+    if (t->state != COSYNC__T_FREE && t->state != COSYNC__T_DONE)
+        cosync__cancel(t);
+}
+
+/* A task that never finished: its stack goes back unused (its frames are
+ * simply dropped, as a process exit drops a thread's). */
+static void drop(struct cosync__task *t)
+{
+    if (t->stack) {
+        cosync__stack_put(&t->loop->stacks, t->stack);
+        t->stack = NULL;
+    }
+#if COSYNC__TSAN
+    if (t->tsan_fiber) {
+        __tsan_destroy_fiber(t->tsan_fiber);
+        t->tsan_fiber = NULL;
+    }
+#endif
+}
+
+int cosync_loop_destroy(cosync_loop *loop)
+{
+    if (!loop)
+        return 0;
+    if (loop->running || cosync__tls.loop)
+        return COSYNC_EPERM;
+    int rc = 0;
+    if (loop->nalive) {
+        for_each_record(loop, cancel_alive);
+        rc = cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL);
+        if (rc == COSYNC_EINTR)
+            rc = cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL);
+        rc = rc ? COSYNC_EDEADLK : 0;
+    }
+    for_each_record(loop, drop);
+    cosync__stack_pool_destroy(&loop->stacks);
+    close_fds(loop);
+    cosync__record_block *b, *next;
+    for (b = loop->blocks; b; b = next) {
+        next = b->next;
+        cosync__mem_free(loop->alloc, b);
+    }
+    const cosync_allocator *alloc = loop->alloc ? &loop->alloc_copy : NULL;
+    cosync_allocator copy;
+    if (alloc) {
+        copy = *alloc;
+        alloc = &copy;
+    }
+    cosync__mem_free(alloc, loop);
+    return rc;
+}
+
+int cosync_run(cosync_task_fn main, void *arg)
+{
+    cosync_loop *loop;
+    cosync_task t;
+    if (cosync__tls.loop)
+        return COSYNC_EPERM;
+    int rc = cosync_loop_init(&loop, NULL);
+    if (rc)
+        return rc;
+    rc = cosync_loop_spawn(loop, &t, main, arg, &(cosync_task_opts){.name = "main"});
+    if (rc == 0) {
+        int status = 0;
+        rc = cosync_loop_run(loop, t, &status, NULL);
+        if (rc == 0)
+            rc = status;
+    }
+    int drc = cosync_loop_destroy(loop);
+    return rc ? rc : drc;
+}
+
+int cosync_loop_get_stats(const cosync_loop *loop, cosync_loop_stats *stats)
+{
+    if (!loop || !stats)
+        return COSYNC_EINVAL;
+    *stats = (cosync_loop_stats){
+        .tasks_alive = loop->nalive,
+        .tasks_records = loop->nrecords,
+        .tasks_ready = loop->nready,
+        .timers = loop->timers.count,
+        .stacks_mapped = loop->stacks.mapped,
+        .stacks_in_use = loop->stacks.in_use,
+        .stacks_guarded = loop->stacks.guarded,
+        .switches = loop->switches,
+    };
+    return 0;
+}

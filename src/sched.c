@@ -1,0 +1,300 @@
+/*
+ * The scheduler: the ready queue and every switch between stacks.
+ *
+ * A suspending task switches straight to the next ready task; the loop's
+ * own context (the thread's stack) runs only when the ready queue is empty
+ * or COSYNC__BUDGET tasks have run since it last looked at its clock,
+ * timers and I/O. A finishing task hands its stack directly to the next
+ * task if that one has never run, so spawn + run + finish costs one switch.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core.h"
+
+#if COSYNC__ASAN
+#include <pthread.h>
+#endif
+
+void cosync__make_ready(struct cosync__task *t)
+{
+    cosync_loop *loop = t->loop;
+    t->state = COSYNC__T_READY;
+    t->next_ready = NULL;
+    if (loop->ready_tail)
+        loop->ready_tail->next_ready = t;
+    else
+        loop->ready_head = t;
+    loop->ready_tail = t;
+    loop->nready++;
+}
+
+static inline struct cosync__task *ready_pop(cosync_loop *loop)
+{
+    struct cosync__task *t = loop->ready_head;
+    if (t) {
+        loop->ready_head = t->next_ready;
+        if (!loop->ready_head)
+            loop->ready_tail = NULL;
+        loop->nready--;
+    }
+    return t;
+}
+
+int cosync__final_status(const struct cosync__task *t, int rc)
+{
+    if (rc < 0)
+        return rc;
+    return t->cancel_count > 0 ? COSYNC_ECANCELED : 0;
+}
+
+/* ---- sanitizer hooks around each switch ------------------------------ */
+
+static inline void san_leave(cosync_loop *loop, void **fake_save, struct cosync__task *to)
+{
+#if COSYNC__ASAN
+    if (to)
+        __sanitizer_start_switch_fiber(fake_save, to->stack->base, to->stack->size);
+    else
+        __sanitizer_start_switch_fiber(fake_save, loop->thread_stack, loop->thread_stack_size);
+#endif
+#if COSYNC__TSAN
+    __tsan_switch_to_fiber(to ? to->tsan_fiber : loop->tsan_fiber, 0);
+#endif
+    (void)loop, (void)fake_save, (void)to;
+}
+
+static inline void san_arrive(cosync_loop *loop, void *fake)
+{
+#if COSYNC__ASAN
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+#if COSYNC__TSAN
+    if (loop->tsan_zombie) {
+        __tsan_destroy_fiber(loop->tsan_zombie);
+        loop->tsan_zombie = NULL;
+    }
+#endif
+    (void)loop, (void)fake;
+}
+
+static inline void san_fresh_stack(struct cosync__task *t)
+{
+#if COSYNC__ASAN
+    /* frames of the stack's previous task may still be poisoned */
+    __asan_unpoison_memory_region(t->stack->base + cosync__page_size(),
+                                  t->stack->size - cosync__page_size());
+#endif
+#if COSYNC__TSAN
+    t->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    (void)t;
+}
+
+static inline void san_dying(struct cosync__task *t)
+{
+#if COSYNC__TSAN
+    t->loop->tsan_zombie = t->tsan_fiber;
+    t->tsan_fiber = NULL;
+#endif
+    (void)t;
+}
+
+#if COSYNC__ASAN
+#define FAKE_SAVE(x) (&(x)->asan_fake)
+#define FAKE(x) ((x)->asan_fake)
+#else
+#define FAKE_SAVE(x) NULL
+#define FAKE(x) NULL
+#endif
+
+/* ---- picking the next task ------------------------------------------- */
+
+/* The next task that may run, or NULL to return to the loop. Tasks that
+ * were cancelled before they ever ran are finished here, without a stack. */
+static struct cosync__task *take_next(cosync_loop *loop)
+{
+    for (;;) {
+        if (loop->budget <= 0)
+            return NULL;
+        struct cosync__task *t = ready_pop(loop);
+        if (!t)
+            return NULL;
+        loop->budget--;
+        if (t->state != COSYNC__T_FRESH || !t->cancel_pending)
+            return t;
+        t->cancel_pending = false;
+        cosync__finish_unstarted(t, COSYNC_ECANCELED);
+    }
+}
+
+/* Give a fresh task a stack; false (and the task finished with
+ * COSYNC_ENOMEM) if none can be had. */
+static bool give_stack(cosync_loop *loop, struct cosync__task *t)
+{
+    t->stack = cosync__stack_get(&loop->stacks, t->stack_cls);
+    if (t->stack)
+        return true;
+    cosync__finish_unstarted(t, COSYNC_ENOMEM);
+    return false;
+}
+
+static void task_entry(void *arg) __attribute__((noreturn));
+
+static inline void start(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)
+{
+    t->state = COSYNC__T_RUNNING;
+    cosync__tls.cur = t;
+    loop->switches++;
+    san_fresh_stack(t);
+    cosync__ctx_start(from, &t->ctx, cosync__stack_top(t->stack),
+                      t->stack->size - cosync__page_size(), task_entry, t);
+}
+
+static inline void resume(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)
+{
+    t->state = COSYNC__T_RUNNING;
+    cosync__tls.cur = t;
+    loop->switches++;
+    cosync__ctx_switch(from, &t->ctx);
+}
+
+/* ---- suspension ------------------------------------------------------ */
+
+static void check_stack(struct cosync__task *t)
+{
+    char here;
+    if (t->stack->guard != COSYNC__GUARD_NONE)
+        return;
+    if (&here < cosync__stack_limit(t->stack)) {
+        fprintf(stderr, "cosync: stack overflow in task '%s' (stack of %zu bytes, no guard page)\n",
+                cosync__task_name(t), t->stack->size);
+        abort();
+    }
+}
+
+void cosync__suspend(struct cosync__task *cur)
+{
+    cosync_loop *loop = cur->loop;
+    check_stack(cur);
+    for (;;) {
+        struct cosync__task *next = take_next(loop);
+        if (!next) {
+            cosync__tls.cur = NULL;
+            san_leave(loop, FAKE_SAVE(cur), NULL);
+            loop->switches++;
+            cosync__ctx_switch(&cur->ctx, &loop->ctx);
+            break;
+        }
+        if (next == cur) { /* a yield with nothing else ready */
+            cur->state = COSYNC__T_RUNNING;
+            return;
+        }
+        if (next->state == COSYNC__T_FRESH) {
+            if (!give_stack(loop, next))
+                continue;
+            san_leave(loop, FAKE_SAVE(cur), next);
+            start(loop, &cur->ctx, next);
+            break;
+        }
+        san_leave(loop, FAKE_SAVE(cur), next);
+        resume(loop, &cur->ctx, next);
+        break;
+    }
+    san_arrive(loop, FAKE(cur));
+}
+
+/* ---- finishing ------------------------------------------------------- */
+
+
+/* The end of every task: leave its stack for good. */
+static void __attribute__((noreturn)) exit_task(struct cosync__task *t, int status, void *result)
+{
+    cosync_loop *loop = t->loop;
+    cosync__stack *stack = t->stack;
+    t->stack = NULL;
+    san_dying(t);
+    cosync__task_finished(t, status, result); /* may free t */
+    for (;;) {
+        struct cosync__task *next = take_next(loop);
+        if (!next) {
+            cosync__stack_put(&loop->stacks, stack);
+            cosync__tls.cur = NULL;
+            san_leave(loop, NULL, NULL);
+            loop->switches++;
+            cosync__ctx_jump(&loop->ctx);
+        }
+        if (next->state == COSYNC__T_FRESH) {
+            if (COSYNC__CTX_CAN_START_ON_OWN_STACK && next->stack_cls == stack->cls) {
+                next->stack = stack; /* start it on this very stack */
+            } else {
+                if (!give_stack(loop, next))
+                    continue;
+                cosync__stack_put(&loop->stacks, stack);
+            }
+            san_leave(loop, NULL, next);
+            start(loop, NULL, next);
+            __builtin_unreachable();
+        }
+        cosync__stack_put(&loop->stacks, stack);
+        san_leave(loop, NULL, next);
+        next->state = COSYNC__T_RUNNING;
+        cosync__tls.cur = next;
+        loop->switches++;
+        cosync__ctx_jump(&next->ctx);
+    }
+}
+
+static void task_entry(void *arg)
+{
+    struct cosync__task *t = arg;
+    san_arrive(t->loop, NULL);
+    void *result = NULL;
+    int rc = t->fn(t->arg, &result);
+    exit_task(t, cosync__final_status(t, rc), result);
+}
+
+void cosync__finish_unstarted(struct cosync__task *t, int status)
+{
+    cosync__task_finished(t, status, NULL);
+}
+
+/* ---- the loop's side ------------------------------------------------- */
+
+void cosync__run_ready(cosync_loop *loop)
+{
+#if COSYNC__ASAN
+    if (!loop->thread_stack) {
+        pthread_attr_t attr;
+        void *addr = NULL;
+        size_t size = 0;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            pthread_attr_getstack(&attr, &addr, &size);
+            pthread_attr_destroy(&attr);
+        }
+        loop->thread_stack = addr;
+        loop->thread_stack_size = size;
+    }
+#endif
+#if COSYNC__TSAN
+    if (!loop->tsan_fiber)
+        loop->tsan_fiber = __tsan_get_current_fiber();
+#endif
+    loop->budget = COSYNC__BUDGET;
+    for (;;) {
+        struct cosync__task *next = take_next(loop);
+        if (!next)
+            return;
+        if (next->state == COSYNC__T_FRESH) {
+            if (!give_stack(loop, next))
+                continue;
+            san_leave(loop, FAKE_SAVE(loop), next);
+            start(loop, &loop->ctx, next);
+        } else {
+            san_leave(loop, FAKE_SAVE(loop), next);
+            resume(loop, &loop->ctx, next);
+        }
+        san_arrive(loop, FAKE(loop));
+        return;
+    }
+}

@@ -1,0 +1,350 @@
+/*
+ * Task records and the task API: spawn, join, detach, cancel, names.
+ *
+ * Records come from blocks that live as long as the loop and are recycled
+ * through a free list, so a stale handle can always be checked against the
+ * record's id without touching freed memory.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core.h"
+#include "fault.h"
+
+#define RECORDS_PER_BLOCK 256
+
+struct cosync__task *cosync__task_lookup(cosync_task h)
+{
+    struct cosync__task *t = h.rec;
+    if (!t || !h.id || t->id != h.id)
+        return NULL;
+    return t;
+}
+
+static bool grow_records(cosync_loop *loop)
+{
+    cosync__record_block *b = cosync__mem_alloc(
+        loop->alloc, sizeof *b + RECORDS_PER_BLOCK * sizeof(struct cosync__task));
+    if (!b)
+        return false;
+    b->count = RECORDS_PER_BLOCK;
+    /* appended, so that walking the blocks meets records in spawn order */
+    b->next = NULL;
+    cosync__record_block **tail = &loop->blocks;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = b;
+    /* push in reverse so records are handed out in address order */
+    for (size_t i = RECORDS_PER_BLOCK; i-- > 0;) {
+        struct cosync__task *t = &b->recs[i];
+        memset(t, 0, sizeof *t);
+        t->loop = loop;
+        t->next_ready = loop->free_recs;
+        loop->free_recs = t;
+    }
+    return true;
+}
+
+void cosync__record_free(struct cosync__task *t)
+{
+    cosync_loop *loop = t->loop;
+    t->id = 0;
+    t->state = COSYNC__T_FREE;
+    t->next_ready = loop->free_recs;
+    loop->free_recs = t;
+    loop->nrecords--;
+}
+
+static void set_name(struct cosync__task *t, const char *name)
+{
+    size_t n = strlen(name);
+    if (n >= COSYNC__NAME_MAX)
+        n = COSYNC__NAME_MAX - 1;
+    memcpy(t->name, name, n);
+    t->name[n] = '\0';
+}
+
+const char *cosync__task_name(struct cosync__task *t)
+{
+    if (!t->name[0])
+        snprintf(t->name, sizeof t->name, "task-%llu", (unsigned long long)t->id);
+    return t->name;
+}
+
+int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn fn, void *arg,
+                  const cosync_task_opts *opts)
+{
+    int cls = loop->default_cls;
+    if (!fn)
+        return COSYNC_EINVAL;
+    if (opts && opts->stack_size) {
+        if (opts->stack_size < 2 * cosync__page_size())
+            return COSYNC_EINVAL;
+        cls = cosync__stack_class_of(opts->stack_size);
+        if (cls < 0)
+            return COSYNC_EINVAL;
+    }
+    if (!loop->free_recs && !grow_records(loop))
+        return COSYNC_ENOMEM;
+    struct cosync__task *t = loop->free_recs;
+    loop->free_recs = t->next_ready;
+    loop->nrecords++;
+    loop->nalive++;
+
+    t->stack = NULL;
+    t->cancel_pending = false;
+    t->detached = false;
+    t->claimed = false;
+    t->cancel_count = 0;
+    t->id = ++loop->next_id;
+    t->w = (cosync__waiter){.task = t};
+    cosync__timer_init(&t->timer, cosync__waiter_timer_fired);
+    t->fn = fn;
+    t->arg = arg;
+    t->result = NULL;
+    t->status = 0;
+    t->stack_cls = (int8_t)cls;
+    t->joiner = NULL;
+    t->group = NULL;
+    t->name[0] = '\0';
+    if (opts && opts->name)
+        set_name(t, opts->name);
+    cosync__make_ready(t);
+    t->state = COSYNC__T_FRESH;
+    *out = t;
+    return 0;
+}
+
+static cosync_task handle_of(struct cosync__task *t)
+{
+    return (cosync_task){t, t->id};
+}
+
+int cosync_loop_spawn(cosync_loop *loop, cosync_task *task, cosync_task_fn fn, void *arg,
+                      const cosync_task_opts *opts)
+{
+    struct cosync__task *t;
+    if (!loop)
+        return COSYNC_EINVAL;
+    int rc = cosync__spawn(loop, &t, fn, arg, opts);
+    if (rc)
+        return rc;
+    if (task)
+        *task = handle_of(t);
+    else
+        t->detached = true;
+    return 0;
+}
+
+int cosync_task_spawn(cosync_task *task, cosync_task_fn fn, void *arg,
+                      const cosync_task_opts *opts)
+{
+    struct cosync__task *cur = cosync__current();
+    if (!cur)
+        return COSYNC_EPERM;
+    return cosync_loop_spawn(cur->loop, task, fn, arg, opts);
+}
+
+/* ---- finishing and collecting ---------------------------------------- */
+
+
+static void join_cancel(cosync__waiter *w);
+static void join_describe(const cosync__waiter *w, char *buf, size_t size);
+static const cosync__waiter_ops join_ops = {"join", join_cancel, join_describe};
+
+/* Called once per task, when it finishes (ran or not). May free @t. */
+void cosync__task_finished(struct cosync__task *t, int status, void *result)
+{
+    cosync_loop *loop = t->loop;
+    t->state = COSYNC__T_DONE;
+    t->status = status;
+    t->result = result;
+    loop->nalive--;
+    if (t == loop->until)
+        loop->budget = 0; /* let cosync_loop_run see it soon */
+    struct cosync__task *j = t->joiner;
+    if (j && j->w.state == COSYNC__W_WAITING && j->w.ops == &join_ops && j->w.obj == t)
+        cosync__grant(&j->w, 0);
+    if (t->group)
+        cosync__taskgroup_child_done(t);
+    if (t->detached)
+        cosync__record_free(t);
+}
+
+void cosync__collect(struct cosync__task *t, int *status, void **result)
+{
+    if (status)
+        *status = t->status;
+    if (result)
+        *result = t->result;
+    cosync__record_free(t);
+}
+
+/* ---- join ------------------------------------------------------------ */
+
+static void join_cancel(cosync__waiter *w)
+{
+    (void)w; /* the joined task finds the waiter no longer waiting on it */
+}
+
+static void join_describe(const cosync__waiter *w, char *buf, size_t size)
+{
+    struct cosync__task *t = w->obj;
+    snprintf(buf, size, "join of task '%s' (#%llu)", cosync__task_name(t),
+             (unsigned long long)t->id);
+}
+
+
+/* Check that @h may be joined by the current task. */
+static int joinable(cosync_task h, struct cosync__task **out, struct cosync__task **curp)
+{
+    struct cosync__task *cur = cosync__current();
+    if (!cur)
+        return COSYNC_EPERM;
+    struct cosync__task *t = cosync__task_lookup(h);
+    if (!t)
+        return COSYNC_ESRCH;
+    if (t->loop != cur->loop)
+        return COSYNC_EPERM;
+    if (t == cur)
+        return COSYNC_EDEADLK;
+    if (t->detached)
+        return COSYNC_EINVAL;
+    if (t->joiner || t->claimed)
+        return COSYNC_EBUSY;
+    *out = t;
+    *curp = cur;
+    return 0;
+}
+
+/* Wait for @t (claimed by @cur) to finish. */
+int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t deadline,
+                       bool shielded)
+{
+    if (t->state == COSYNC__T_DONE)
+        return 0;
+    cosync__waiter *w = cosync__waiter_prepare(cur, &join_ops, t);
+    w->shielded = shielded;
+    t->joiner = cur;
+    return cosync__wait(w, deadline);
+}
+
+int cosync_task_join(cosync_task task, int *status, void **result, int64_t deadline)
+{
+    struct cosync__task *t, *cur;
+    int rc = joinable(task, &t, &cur);
+    if (rc)
+        return rc;
+    rc = cosync__await_task(cur, t, deadline, false);
+    t->joiner = NULL;
+    if (rc)
+        return rc;
+    cosync__collect(t, status, result);
+    return 0;
+}
+
+int cosync_task_detach(cosync_task task)
+{
+    struct cosync__task *t = cosync__task_lookup(task);
+    if (!t)
+        return COSYNC_ESRCH;
+    if (t->joiner || t->claimed)
+        return COSYNC_EBUSY;
+    if (t->detached)
+        return COSYNC_EINVAL;
+    t->detached = true;
+    if (t->state == COSYNC__T_DONE)
+        cosync__record_free(t);
+    return 0;
+}
+
+/* ---- cancellation ---------------------------------------------------- */
+
+int cosync__cancel(struct cosync__task *t)
+{
+    if (t->state == COSYNC__T_DONE)
+        return COSYNC_EALREADY;
+    t->cancel_count++;
+    cosync__waiter *w = &t->w;
+    if (w->state == COSYNC__W_WAITING && !w->shielded) {
+        cosync__abort_wait(w, COSYNC_ECANCELED);
+    } else if (w->state == COSYNC__W_CANCELLED && w->result == COSYNC_ECANCELED) {
+        /* a cancellation is already on its way: requests do not stack up */
+    } else {
+        t->cancel_pending = true;
+    }
+    return 0;
+}
+
+int cosync_task_cancel(cosync_task task)
+{
+    struct cosync__task *t = cosync__task_lookup(task);
+    return t ? cosync__cancel(t) : COSYNC_ESRCH;
+}
+
+int cosync_task_cancelling(cosync_task task)
+{
+    struct cosync__task *t = cosync__task_lookup(task);
+    return t ? (int)t->cancel_count : COSYNC_ESRCH;
+}
+
+int cosync_task_uncancel(cosync_task task)
+{
+    struct cosync__task *t = cosync__task_lookup(task);
+    if (!t)
+        return COSYNC_ESRCH;
+    if (t->cancel_count > 0 && --t->cancel_count == 0)
+        t->cancel_pending = false;
+    return (int)t->cancel_count;
+}
+
+/* ---- queries --------------------------------------------------------- */
+
+bool cosync_task_done(cosync_task task)
+{
+    struct cosync__task *t = cosync__task_lookup(task);
+    return t && t->state == COSYNC__T_DONE;
+}
+
+int cosync_task_result(cosync_task task, int *status, void **result)
+{
+    struct cosync__task *t = cosync__task_lookup(task);
+    if (!t)
+        return COSYNC_ESRCH;
+    if (t->state != COSYNC__T_DONE)
+        return COSYNC_EAGAIN;
+    if (status)
+        *status = t->status;
+    if (result)
+        *result = t->result;
+    return 0;
+}
+
+cosync_task cosync_task_current(void)
+{
+    struct cosync__task *cur = cosync__current();
+    return cur ? handle_of(cur) : COSYNC_TASK_NONE;
+}
+
+const char *cosync_task_name(cosync_task task)
+{
+    struct cosync__task *t = cosync__task_lookup(task);
+    return t ? cosync__task_name(t) : NULL;
+}
+
+int cosync_task_set_name(cosync_task task, const char *name)
+{
+    struct cosync__task *t = cosync__task_lookup(task);
+    if (!t)
+        return COSYNC_ESRCH;
+    if (!name)
+        return COSYNC_EINVAL;
+    set_name(t, name);
+    return 0;
+}
+
+uint64_t cosync_task_id(cosync_task task)
+{
+    struct cosync__task *t = cosync__task_lookup(task);
+    return t ? t->id : 0;
+}

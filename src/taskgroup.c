@@ -1,0 +1,127 @@
+/*
+ * asyncio.TaskGroup. The group lives in the owner's memory; children point
+ * to it until they finish, which cosync_taskgroup_wait guarantees happens
+ * before it returns.
+ */
+#include "core.h"
+
+enum { TG_UNUSED, TG_OPEN, TG_EXITING, TG_LEFT };
+
+static void tg_describe(const cosync__waiter *w, char *buf, size_t size)
+{
+    const cosync_taskgroup *g = w->obj;
+    snprintf(buf, size, "task group %p (%zu children left)", w->obj, g->live);
+}
+
+static const cosync__waiter_ops tg_ops = {"task group", NULL, tg_describe};
+
+int cosync_taskgroup_init(cosync_taskgroup *group)
+{
+    struct cosync__task *cur = cosync__current();
+    if (!cur)
+        return COSYNC_EPERM;
+    *group = (cosync_taskgroup){
+        .loop = cur->loop, .owner = cur, .owner_id = cur->id, .state = TG_OPEN};
+    return 0;
+}
+
+static int abort_children(cosync_taskgroup *g)
+{
+    int n = 0;
+    for (cosync__node *node = g->children.head; node; node = node->next)
+        if (cosync__cancel(cosync__container_of(node, struct cosync__task, group_node)) == 0)
+            n++;
+    return n;
+}
+
+int cosync_taskgroup_spawn(cosync_taskgroup *group, cosync_task *task, cosync_task_fn fn,
+                           void *arg, const cosync_task_opts *opts)
+{
+    struct cosync__task *cur = cosync__current();
+    if (group->state != TG_OPEN && !(group->state == TG_EXITING && group->live))
+        return COSYNC_EPERM;
+    if (group->aborting || !cur || cur->loop != group->loop)
+        return COSYNC_EPERM;
+    struct cosync__task *t;
+    int rc = cosync__spawn(group->loop, &t, fn, arg, opts);
+    if (rc)
+        return rc;
+    t->group = group;
+    cosync__list_push_back(&group->children, &t->group_node);
+    group->live++;
+    if (task)
+        *task = (cosync_task){t, t->id};
+    else
+        t->detached = true;
+    return 0;
+}
+
+int cosync_taskgroup_cancel(cosync_taskgroup *group)
+{
+    return abort_children(group);
+}
+
+static bool owner_alive(const cosync_taskgroup *g)
+{
+    return g->owner->id == g->owner_id && g->owner->state != COSYNC__T_DONE;
+}
+
+/* Called by the scheduler when a child finishes. */
+void cosync__taskgroup_child_done(struct cosync__task *t)
+{
+    cosync_taskgroup *g = t->group;
+    cosync__list_remove(&g->children, &t->group_node);
+    t->group = NULL;
+    g->live--;
+    if (t->status < 0 && t->status != COSYNC_ECANCELED) {
+        g->failures++;
+        if (!g->error)
+            g->error = t->status;
+        if (!g->aborting) {
+            g->aborting = true;
+            abort_children(g);
+            if (g->state == TG_OPEN && owner_alive(g)) {
+                /* interrupt the owner's body, as asyncio does; taken back in wait */
+                g->owner_cancel_requested = true;
+                cosync__cancel(g->owner);
+            }
+        }
+    }
+    cosync__waiter *w = &g->owner->w;
+    if (g->live == 0 && owner_alive(g) && w->state == COSYNC__W_WAITING && w->ops == &tg_ops &&
+        w->obj == g)
+        cosync__grant(w, 0);
+}
+
+int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline)
+{
+    struct cosync__task *cur = cosync__current();
+    if (!cur || cur != group->owner || cur->id != group->owner_id || group->state != TG_OPEN)
+        return COSYNC_EPERM;
+    group->state = TG_EXITING;
+    int propagate = 0;
+    if (cur->cancel_count > (group->owner_cancel_requested ? 1u : 0u)) {
+        /* the owner leaves the scope because it was cancelled */
+        propagate = COSYNC_ECANCELED;
+        group->aborting = true;
+        abort_children(group);
+    }
+    while (group->live) {
+        cosync__waiter *w = cosync__waiter_prepare(cur, &tg_ops, group);
+        w->shielded = group->aborting;
+        int rc = cosync__wait(w, group->aborting ? COSYNC_FOREVER : deadline);
+        if (rc && !group->aborting) {
+            propagate = rc;
+            group->aborting = true;
+            abort_children(group);
+        }
+    }
+    if (group->owner_cancel_requested) {
+        group->owner_cancel_requested = false;
+        if (cosync_task_uncancel((cosync_task){cur, cur->id}) == 0 &&
+            propagate == COSYNC_ECANCELED)
+            propagate = 0;
+    }
+    group->state = TG_LEFT;
+    return group->error ? group->error : propagate;
+}

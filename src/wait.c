@@ -1,0 +1,135 @@
+/*
+ * The waiting layer: the one mechanism behind every blocking call.
+ *
+ * A wait is the current task's waiter (in its record) put on an object's
+ * list, plus an optional deadline on the task's own timer. It ends in
+ * exactly one of three ways: the object grants it, a cancellation aborts it,
+ * or the deadline does; whichever comes first wins, and a grant is never
+ * taken back.
+ */
+#include "core.h"
+
+int cosync__wait(cosync__waiter *w, int64_t deadline)
+{
+    struct cosync__task *t = w->task;
+    cosync_loop *loop = t->loop;
+    int early = 0;
+    if (t->cancel_pending && !w->shielded) {
+        t->cancel_pending = false;
+        early = COSYNC_ECANCELED;
+    } else if (deadline == 0) {
+        early = COSYNC_EAGAIN;
+    } else if (deadline != COSYNC_FOREVER && deadline <= loop->now) {
+        early = COSYNC_ETIMEDOUT;
+    }
+    if (early) {
+        if (w->ops->cancel)
+            w->ops->cancel(w);
+        return early;
+    }
+    w->state = COSYNC__W_WAITING;
+    t->state = COSYNC__T_BLOCKED;
+    if (deadline != COSYNC_FOREVER)
+        cosync__timer_arm(&loop->timers, &t->timer, deadline);
+    cosync__suspend(t);
+    if (cosync__timer_armed(&t->timer))
+        cosync__timer_disarm(&loop->timers, &t->timer);
+    w->state = COSYNC__W_IDLE;
+    return w->result;
+}
+
+void cosync__grant(cosync__waiter *w, int result)
+{
+    w->state = COSYNC__W_GRANTED;
+    w->result = result;
+    cosync__make_ready(w->task);
+}
+
+void cosync__abort_wait(cosync__waiter *w, int result)
+{
+    struct cosync__task *t = w->task;
+    w->state = COSYNC__W_CANCELLED;
+    w->result = result;
+    if (w->ops->cancel)
+        w->ops->cancel(w);
+    if (t->state == COSYNC__T_BLOCKED)
+        cosync__make_ready(t);
+}
+
+void cosync__waiter_timer_fired(cosync__timer *timer)
+{
+    struct cosync__task *t = cosync__container_of(timer, struct cosync__task, timer);
+    if (t->w.state == COSYNC__W_WAITING)
+        cosync__abort_wait(&t->w, COSYNC_ETIMEDOUT);
+}
+
+int cosync__bind_loop(cosync_loop **obj_loop, struct cosync__task **curp)
+{
+    struct cosync__task *cur = cosync__current();
+    if (!cur)
+        return COSYNC_EPERM;
+    if (*obj_loop != cur->loop) {
+        /* an object is bound to the loop of its first waiter, and freed from
+         * it whenever it has none */
+        if (*obj_loop)
+            return COSYNC_EPERM;
+        *obj_loop = cur->loop;
+    }
+    *curp = cur;
+    return 0;
+}
+
+/* ---- sleeping -------------------------------------------------------- */
+
+static const cosync__waiter_ops sleep_ops = {"sleep", NULL, NULL};
+static const cosync__waiter_ops yield_ops = {"yield", NULL, NULL};
+
+int cosync_yield(void)
+{
+    struct cosync__task *cur = cosync__current();
+    if (!cur)
+        return COSYNC_EPERM;
+    if (cur->cancel_pending) {
+        cur->cancel_pending = false;
+        return COSYNC_ECANCELED;
+    }
+    cosync__waiter *w = cosync__waiter_prepare(cur, &yield_ops, NULL);
+    w->state = COSYNC__W_WAITING;
+    cosync__make_ready(cur);
+    cosync__suspend(cur);
+    w->state = COSYNC__W_IDLE;
+    return w->result;
+}
+
+int cosync_sleep_until(int64_t deadline)
+{
+    struct cosync__task *cur = cosync__current();
+    if (!cur)
+        return COSYNC_EPERM;
+    if (deadline != COSYNC_FOREVER && deadline <= cur->loop->now)
+        return cosync_yield();
+    cosync__waiter *w = cosync__waiter_prepare(cur, &sleep_ops, NULL);
+    int rc = cosync__wait(w, deadline);
+    return rc == COSYNC_ETIMEDOUT ? 0 : rc;
+}
+
+int cosync_sleep(int64_t duration)
+{
+    if (duration <= 0)
+        return cosync_yield();
+    return cosync_sleep_until(cosync_deadline_after(duration));
+}
+
+int64_t cosync_now(void)
+{
+    cosync_loop *loop = cosync__tls.loop;
+    return loop ? loop->now : cosync__clock_monotonic();
+}
+
+int64_t cosync_deadline_after(int64_t timeout)
+{
+    if (timeout < 0)
+        return COSYNC_FOREVER;
+    int64_t now = cosync_now();
+    return timeout > INT64_MAX - now ? INT64_MAX : now + timeout;
+}
