@@ -207,7 +207,7 @@ static bool idle(cosync_loop *loop)
     if (loop->virtual_clock) {
         if (loop->io_waiters)
             poll_io(loop, next == COSYNC_FOREVER ? -1 : 0);
-        if (loop->nready == 0 && next != COSYNC_FOREVER && next > loop->now)
+        if (!loop->ready_head && next != COSYNC_FOREVER && next > loop->now)
             loop->now = next;
         return true;
     }
@@ -245,11 +245,11 @@ static int run_loop(cosync_loop *loop)
         update_clock(loop);
         cosync__timer_run(&loop->timers, loop->now);
         cosync__stack_trim(&loop->stacks);
-        if (loop->nready || finished(loop))
+        if (loop->ready_head || finished(loop))
             continue;
         if (loop->io_waiters) /* a cheap look, then a real wait below */
             poll_io(loop, 0);
-        if (loop->nready == 0 && !loop->stop_requested && !idle(loop)) {
+        if (!loop->ready_head && !loop->stop_requested && !idle(loop)) {
             report_deadlock(loop);
             rc = COSYNC_EDEADLK;
             break;
@@ -339,7 +339,7 @@ int cosync_loop_destroy(cosync_loop *loop)
     cosync__record_block *b, *next;
     for (b = loop->blocks; b; b = next) {
         next = b->next;
-        cosync__mem_free(loop->alloc, b);
+        cosync__record_block_free(loop, b);
     }
     const cosync_allocator *alloc = loop->alloc ? &loop->alloc_copy : NULL;
     cosync_allocator copy;
@@ -375,10 +375,13 @@ int cosync_loop_get_stats(const cosync_loop *loop, cosync_loop_stats *stats)
 {
     if (!loop || !stats)
         return COSYNC_EINVAL;
+    size_t ready = 0;
+    for (const struct cosync__task *t = loop->ready_head; t; t = t->next_ready)
+        ready++;
     *stats = (cosync_loop_stats){
+        .tasks_ready = ready,
         .tasks_alive = loop->nalive,
         .tasks_records = loop->nrecords,
-        .tasks_ready = loop->nready,
         .timers = loop->timers.count,
         .stacks_mapped = loop->stacks.mapped,
         .stacks_in_use = loop->stacks.in_use,

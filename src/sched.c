@@ -16,31 +16,6 @@
 #include <pthread.h>
 #endif
 
-void cosync__make_ready(struct cosync__task *t)
-{
-    cosync_loop *loop = t->loop;
-    t->state = COSYNC__T_READY;
-    t->next_ready = NULL;
-    if (loop->ready_tail)
-        loop->ready_tail->next_ready = t;
-    else
-        loop->ready_head = t;
-    loop->ready_tail = t;
-    loop->nready++;
-}
-
-static inline struct cosync__task *ready_pop(cosync_loop *loop)
-{
-    struct cosync__task *t = loop->ready_head;
-    if (t) {
-        loop->ready_head = t->next_ready;
-        if (!loop->ready_head)
-            loop->ready_tail = NULL;
-        loop->nready--;
-    }
-    return t;
-}
-
 int cosync__final_status(const struct cosync__task *t, int rc)
 {
     if (rc < 0)
@@ -117,7 +92,7 @@ static struct cosync__task *take_next(cosync_loop *loop)
     for (;;) {
         if (loop->budget <= 0)
             return NULL;
-        struct cosync__task *t = ready_pop(loop);
+        struct cosync__task *t = cosync__ready_pop(loop);
         if (!t)
             return NULL;
         loop->budget--;
@@ -133,8 +108,10 @@ static struct cosync__task *take_next(cosync_loop *loop)
 static bool give_stack(cosync_loop *loop, struct cosync__task *t)
 {
     t->stack = cosync__stack_get(&loop->stacks, t->stack_cls);
-    if (t->stack)
+    if (t->stack) {
+        t->unguarded = t->stack->guard == COSYNC__GUARD_NONE;
         return true;
+    }
     cosync__finish_unstarted(t, COSYNC_ENOMEM);
     return false;
 }
@@ -156,16 +133,14 @@ static inline void resume(cosync_loop *loop, cosync__ctx *from, struct cosync__t
     t->state = COSYNC__T_RUNNING;
     cosync__tls.cur = t;
     loop->switches++;
-    cosync__ctx_switch(from, &t->ctx);
+    cosync__ctx_switch_inline(from, &t->ctx);
 }
 
 /* ---- suspension ------------------------------------------------------ */
 
-static void check_stack(struct cosync__task *t)
+static void __attribute__((noinline)) check_stack(struct cosync__task *t)
 {
     char here;
-    if (t->stack->guard != COSYNC__GUARD_NONE)
-        return;
     if (&here < cosync__stack_limit(t->stack)) {
         fprintf(stderr, "cosync: stack overflow in task '%s' (stack of %zu bytes, no guard page)\n",
                 cosync__task_name(t), t->stack->size);
@@ -176,14 +151,28 @@ static void check_stack(struct cosync__task *t)
 void cosync__suspend(struct cosync__task *cur)
 {
     cosync_loop *loop = cur->loop;
-    check_stack(cur);
+    if (__builtin_expect(cur->unguarded, 0))
+        check_stack(cur);
+    /* the common case: another task that has run before is ready */
+    struct cosync__task *next = loop->ready_head;
+    if (__builtin_expect(next && next != cur && next->state == COSYNC__T_READY && loop->budget > 0,
+                         1)) {
+        loop->ready_head = next->next_ready;
+        if (!loop->ready_head)
+            loop->ready_tail = NULL;
+        loop->budget--;
+        san_leave(loop, FAKE_SAVE(cur), next);
+        resume(loop, &cur->ctx, next);
+        san_arrive(loop, FAKE(cur));
+        return;
+    }
     for (;;) {
-        struct cosync__task *next = take_next(loop);
+        next = take_next(loop);
         if (!next) {
             cosync__tls.cur = NULL;
             san_leave(loop, FAKE_SAVE(cur), NULL);
             loop->switches++;
-            cosync__ctx_switch(&cur->ctx, &loop->ctx);
+            cosync__ctx_switch_inline(&cur->ctx, &loop->ctx);
             break;
         }
         if (next == cur) { /* a yield with nothing else ready */
@@ -227,6 +216,7 @@ static void __attribute__((noreturn)) exit_task(struct cosync__task *t, int stat
         if (next->state == COSYNC__T_FRESH) {
             if (COSYNC__CTX_CAN_START_ON_OWN_STACK && next->stack_cls == stack->cls) {
                 next->stack = stack; /* start it on this very stack */
+                next->unguarded = stack->guard == COSYNC__GUARD_NONE;
             } else {
                 if (!give_stack(loop, next))
                     continue;

@@ -7,11 +7,14 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core.h"
 #include "fault.h"
 
-#define RECORDS_PER_BLOCK 256
+#define FIRST_BLOCK 256     /* records; later blocks double, up to: */
+#define MAX_BLOCK_SHIFT 5   /* 8192 records */
+#define HUGE_PAGE ((size_t)2 << 20)
 
 struct cosync__task *cosync__task_lookup(cosync_task h)
 {
@@ -21,28 +24,68 @@ struct cosync__task *cosync__task_lookup(cosync_task h)
     return t;
 }
 
+/* Large blocks of the default allocator are mapped on huge-page bounds:
+ * a million records then cost a few hundred page faults, not sixty
+ * thousand. Mapped memory comes zeroed. */
+static cosync__record_block *map_block(size_t *bytes)
+{
+    size_t len = (*bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    if (cosync__fault_hit())
+        return NULL;
+    char *p = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    char *a = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (a > p)
+        munmap(p, (size_t)(a - p));
+    munmap(a + len, (size_t)(p + HUGE_PAGE - a));
+    madvise(a, len, MADV_HUGEPAGE);
+    *bytes = len;
+    return (cosync__record_block *)(void *)a;
+}
+
 static bool grow_records(cosync_loop *loop)
 {
-    cosync__record_block *b = cosync__mem_alloc(
-        loop->alloc, sizeof *b + RECORDS_PER_BLOCK * sizeof(struct cosync__task));
+    size_t nblocks = 0;
+    cosync__record_block **tail = &loop->blocks;
+    for (; *tail; tail = &(*tail)->next)
+        nblocks++;
+    size_t count = (size_t)FIRST_BLOCK << (nblocks < MAX_BLOCK_SHIFT ? nblocks : MAX_BLOCK_SHIFT);
+    size_t bytes = sizeof(cosync__record_block) + count * sizeof(struct cosync__task);
+    bool mapped = !loop->alloc && bytes >= HUGE_PAGE / 2;
+    cosync__record_block *b = mapped ? map_block(&bytes) : cosync__mem_alloc(loop->alloc, bytes);
     if (!b)
         return false;
-    b->count = RECORDS_PER_BLOCK;
+    if (mapped)
+        count = (bytes - sizeof *b) / sizeof(struct cosync__task);
+    else
+        memset(b, 0, bytes);
+    b->count = count;
+    b->bytes = bytes;
+    b->mapped = mapped;
     /* appended, so that walking the blocks meets records in spawn order */
     b->next = NULL;
-    cosync__record_block **tail = &loop->blocks;
-    while (*tail)
-        tail = &(*tail)->next;
     *tail = b;
-    /* push in reverse so records are handed out in address order */
-    for (size_t i = RECORDS_PER_BLOCK; i-- > 0;) {
+    /* pushed in reverse so that records are handed out in address order */
+    for (size_t i = count; i-- > 0;) {
         struct cosync__task *t = &b->recs[i];
-        memset(t, 0, sizeof *t);
         t->loop = loop;
+        t->w.task = t;
+        t->timer.when = COSYNC_FOREVER;
+        t->timer.fire = cosync__waiter_timer_fired;
         t->next_ready = loop->free_recs;
         loop->free_recs = t;
     }
     return true;
+}
+
+void cosync__record_block_free(cosync_loop *loop, cosync__record_block *b)
+{
+    if (b->mapped)
+        munmap(b, b->bytes);
+    else
+        cosync__mem_free(loop->alloc, b);
 }
 
 void cosync__record_free(struct cosync__task *t)
@@ -91,21 +134,16 @@ int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn f
     loop->nrecords++;
     loop->nalive++;
 
-    t->stack = NULL;
+    /* Free records keep these invariants, so spawn need not write them:
+     * stack, joiner and group NULL, claimed false, waiter idle, timer
+     * disarmed (see grow_records and the paths that end a task). */
     t->cancel_pending = false;
     t->detached = false;
-    t->claimed = false;
     t->cancel_count = 0;
     t->id = ++loop->next_id;
-    t->w = (cosync__waiter){.task = t};
-    cosync__timer_init(&t->timer, cosync__waiter_timer_fired);
     t->fn = fn;
     t->arg = arg;
-    t->result = NULL;
-    t->status = 0;
     t->stack_cls = (int8_t)cls;
-    t->joiner = NULL;
-    t->group = NULL;
     t->name[0] = '\0';
     if (opts && opts->name)
         set_name(t, opts->name);

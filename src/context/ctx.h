@@ -57,4 +57,48 @@ void cosync__ctx_jump(cosync__ctx *to) __attribute__((noreturn));
 void cosync__ctx_start(cosync__ctx *from, cosync__ctx *ctx, void *top, size_t size,
                        cosync__ctx_entry entry, void *arg);
 
+/*
+ * cosync__ctx_switch_inline: the same switch, inlined where the scheduler
+ * switches tasks. Only the frame of ctx_x86_64.S (resume address, FP
+ * control words, rbp) is saved; every other register is in the clobber
+ * list, so the compiler saves just what is live. The resume point is a
+ * label in the caller's own code, so call and return addresses on the two
+ * stacks stay paired and the return-stack predictor keeps working. The
+ * 128 bytes skipped first protect the red zone.
+ */
+#if defined(COSYNC_CTX_ASM) && defined(__x86_64__)
+#define COSYNC__CTX_HAVE_INLINE 1
+static inline __attribute__((always_inline)) void cosync__ctx_switch_inline(cosync__ctx *from,
+                                                                           cosync__ctx *to)
+{
+    __asm__ volatile("subq $128, %%rsp\n\t"
+                     "pushq %%rbp\n\t"
+                     "subq $8, %%rsp\n\t"
+                     "stmxcsr (%%rsp)\n\t"
+                     "fnstcw 4(%%rsp)\n\t"
+                     "leaq 1f(%%rip), %%rax\n\t"
+                     "pushq %%rax\n\t"
+                     "movq %%rsp, (%0)\n\t"
+                     "movq (%1), %%rsp\n\t"
+                     "popq %%rcx\n\t"
+                     "ldmxcsr (%%rsp)\n\t"
+                     "fldcw 4(%%rsp)\n\t"
+                     "addq $8, %%rsp\n\t"
+                     "popq %%rbp\n\t"
+                     "jmp *%%rcx\n"
+                     "1:\n\t"
+                     "addq $128, %%rsp"
+                     : "+D"(from), "+S"(to)
+                     :
+                     : "rax", "rbx", "rcx", "rdx", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
+                       "r15", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
+                       "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
+                       "xmm14", "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)",
+                       "st(6)", "st(7)", "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", "mm6", "mm7");
+}
+#else
+#define COSYNC__CTX_HAVE_INLINE 0
+#define cosync__ctx_switch_inline cosync__ctx_switch
+#endif
+
 #endif /* COSYNC_CTX_H */

@@ -1,12 +1,16 @@
 /*
  * Context switch for x86-64 (System V ABI). See ctx.h.
  *
- * Saved frame, lowest address first (the saved sp points at it):
- *   0  resume address        8  MXCSR (4 bytes)     12  x87 control word
- *  16  r15  24 r14  32 r13  40 r12  48 rbx  56 rbp
- * The resume address is the caller's return address, popped off before the
- * registers are pushed; resuming ends in `jmp *%rcx`, never `ret`, so the
- * return-stack predictor is not poisoned by a return to another stack.
+ * A saved context is a small frame at the saved sp, lowest address first:
+ *    0  resume address
+ *    8  MXCSR (4 bytes), x87 control word (2 bytes)
+ *   16  rbp
+ * Resuming pops the frame, reloads the FP control words and ends in
+ * `jmp *resume`, never `ret`. The switch inlined into the scheduler
+ * (cosync__ctx_switch_inline in ctx.h) lets the compiler save whatever
+ * else is live; the out-of-line functions here push rbx and r12-r15 below
+ * the frame and resume through .Lpop_callee, which restores them and
+ * returns to their caller.
  */
         .text
 
@@ -16,32 +20,33 @@
         .p2align 4
 cosync__ctx_switch:                    /* rdi = from, rsi = to */
         .cfi_startproc
-        popq    %rax
-        .cfi_adjust_cfa_offset -8
-        pushq   %rbp
         pushq   %rbx
         pushq   %r12
         pushq   %r13
         pushq   %r14
         pushq   %r15
-        subq    $16, %rsp
-        stmxcsr 8(%rsp)
-        fnstcw  12(%rsp)
-        movq    %rax, (%rsp)
+        pushq   %rbp
+        subq    $8, %rsp
+        stmxcsr (%rsp)
+        fnstcw  4(%rsp)
+        leaq    .Lpop_callee(%rip), %rax
+        pushq   %rax
         movq    %rsp, (%rdi)
         movq    (%rsi), %rsp
 .Lresume:
-        movq    (%rsp), %rcx
-        ldmxcsr 8(%rsp)
-        fldcw   12(%rsp)
-        addq    $16, %rsp
+        popq    %rcx
+        ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        addq    $8, %rsp
+        popq    %rbp
+        jmp     *%rcx
+.Lpop_callee:
         popq    %r15
         popq    %r14
         popq    %r13
         popq    %r12
         popq    %rbx
-        popq    %rbp
-        jmp     *%rcx
+        ret
         .cfi_endproc
         .size   cosync__ctx_switch, .-cosync__ctx_switch
 
@@ -64,18 +69,17 @@ cosync__ctx_start:      /* rdi = from, rsi = ctx, rdx = top, rcx = size, r8 = en
         .cfi_startproc
         testq   %rdi, %rdi
         jz      1f
-        popq    %rax
-        .cfi_adjust_cfa_offset -8
-        pushq   %rbp
         pushq   %rbx
         pushq   %r12
         pushq   %r13
         pushq   %r14
         pushq   %r15
-        subq    $16, %rsp
-        stmxcsr 8(%rsp)
-        fnstcw  12(%rsp)
-        movq    %rax, (%rsp)
+        pushq   %rbp
+        subq    $8, %rsp
+        stmxcsr (%rsp)
+        fnstcw  4(%rsp)
+        leaq    .Lpop_callee(%rip), %rax
+        pushq   %rax
         movq    %rsp, (%rdi)
 1:
         movq    %rdx, %rsp
