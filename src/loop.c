@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -18,6 +19,7 @@ __thread struct cosync__tls cosync__tls __attribute__((tls_model("initial-exec")
 
 #define VIRTUAL_EPOCH COSYNC_SEC(1)
 #define DEFAULT_STACK_CACHE 64
+#define TRIM_INTERVAL COSYNC_SEC(1)
 
 static void close_fds(cosync_loop *loop)
 {
@@ -77,6 +79,7 @@ int cosync_loop_init(cosync_loop **out, const cosync_loop_opts *opts)
     loop->virtual_clock = opts->virtual_clock;
     loop->now = loop->virtual_clock ? VIRTUAL_EPOCH : cosync__clock_monotonic();
     loop->report = opts->report;
+    loop->next_trim = loop->now + TRIM_INTERVAL;
     cosync__stack_pool_init(&loop->stacks, loop->alloc,
                             opts->stack_cache ? opts->stack_cache : DEFAULT_STACK_CACHE);
     *out = loop;
@@ -181,11 +184,17 @@ static void drain_wakeups(cosync_loop *loop)
     }
 }
 
-/* Wait for I/O or a thread wake-up for at most @timeout_ms. */
-static void poll_io(cosync_loop *loop, int timeout_ms)
+/* Wait for I/O or a thread wake-up for at most @timeout ns (-1: no limit).
+ * epoll_pwait2 keeps timers precise below a millisecond. */
+static void poll_io(cosync_loop *loop, int64_t timeout)
 {
     struct epoll_event evs[64];
-    int n = epoll_wait(loop->epfd, evs, 64, timeout_ms);
+    struct timespec ts = {(time_t)(timeout / 1000000000), (long)(timeout % 1000000000)};
+    int n = epoll_pwait2(loop->epfd, evs, 64, timeout < 0 ? NULL : &ts, NULL);
+    if (n < 0 && errno == ENOSYS) {
+        int64_t ms = timeout < 0 ? -1 : (timeout + 999999) / 1000000;
+        n = epoll_wait(loop->epfd, evs, 64, ms > INT32_MAX ? INT32_MAX : (int)ms);
+    }
     for (int i = 0; i < n; i++)
         if (evs[i].data.ptr == NULL)
             drain_wakeups(loop);
@@ -211,13 +220,9 @@ static bool idle(cosync_loop *loop)
             loop->now = next;
         return true;
     }
-    int timeout = -1;
-    if (next != COSYNC_FOREVER) {
-        int64_t ns = next - loop->now;
-        /* round up: waking early would only spin */
-        timeout = ns <= 0 ? 0 : (int)((ns + 999999) / 1000000 > 1000000 ? 1000000
-                                                                         : (ns + 999999) / 1000000);
-    }
+    int64_t timeout = -1;
+    if (next != COSYNC_FOREVER)
+        timeout = next > loop->now ? next - loop->now : 0;
     poll_io(loop, timeout);
     update_clock(loop);
     return true;
@@ -244,7 +249,10 @@ static int run_loop(cosync_loop *loop)
         cosync__run_ready(loop);
         update_clock(loop);
         cosync__timer_run(&loop->timers, loop->now);
-        cosync__stack_trim(&loop->stacks);
+        if (loop->now >= loop->next_trim) {
+            cosync__stack_trim(&loop->stacks);
+            loop->next_trim = loop->now + TRIM_INTERVAL;
+        }
         if (loop->ready_head || finished(loop))
             continue;
         if (loop->io_waiters) /* a cheap look, then a real wait below */

@@ -110,6 +110,7 @@ static bool give_stack(cosync_loop *loop, struct cosync__task *t)
     t->stack = cosync__stack_get(&loop->stacks, t->stack_cls);
     if (t->stack) {
         t->unguarded = t->stack->guard == COSYNC__GUARD_NONE;
+        san_fresh_stack(t);
         return true;
     }
     cosync__finish_unstarted(t, COSYNC_ENOMEM);
@@ -123,7 +124,6 @@ static inline void start(cosync_loop *loop, cosync__ctx *from, struct cosync__ta
     t->state = COSYNC__T_RUNNING;
     cosync__tls.cur = t;
     loop->switches++;
-    san_fresh_stack(t);
     cosync__ctx_start(from, &t->ctx, cosync__stack_top(t->stack),
                       t->stack->size - cosync__page_size(), task_entry, t);
 }
@@ -217,6 +217,7 @@ static void __attribute__((noreturn)) exit_task(struct cosync__task *t, int stat
             if (COSYNC__CTX_CAN_START_ON_OWN_STACK && next->stack_cls == stack->cls) {
                 next->stack = stack; /* start it on this very stack */
                 next->unguarded = stack->guard == COSYNC__GUARD_NONE;
+                san_fresh_stack(next);
             } else {
                 if (!give_stack(loop, next))
                     continue;

@@ -288,7 +288,7 @@ int cosync_task_detach(cosync_task task)
         return COSYNC_ESRCH;
     if (t->joiner || t->claimed)
         return COSYNC_EBUSY;
-    if (t->detached)
+    if (t->detached || t->group)
         return COSYNC_EINVAL;
     t->detached = true;
     if (t->state == COSYNC__T_DONE)

@@ -32,16 +32,22 @@ int cosync__wait(cosync__waiter *w, int64_t deadline)
     if (deadline != COSYNC_FOREVER)
         cosync__timer_arm(&loop->timers, &t->timer, deadline);
     cosync__suspend(t);
-    if (cosync__timer_armed(&t->timer))
-        cosync__timer_disarm(&loop->timers, &t->timer);
     w->state = COSYNC__W_IDLE;
     return w->result;
+}
+
+/* A wait has ended some other way than by its own timer. */
+static inline void disarm(struct cosync__task *t)
+{
+    if (__builtin_expect(cosync__timer_armed(&t->timer), 0))
+        cosync__timer_disarm(&t->loop->timers, &t->timer);
 }
 
 void cosync__grant(cosync__waiter *w, int result)
 {
     w->state = COSYNC__W_GRANTED;
     w->result = result;
+    disarm(w->task);
     cosync__make_ready(w->task);
 }
 
@@ -50,6 +56,7 @@ void cosync__abort_wait(cosync__waiter *w, int result)
     struct cosync__task *t = w->task;
     w->state = COSYNC__W_CANCELLED;
     w->result = result;
+    disarm(t);
     if (w->ops->cancel)
         w->ops->cancel(w);
     if (t->state == COSYNC__T_BLOCKED)

@@ -101,12 +101,19 @@ static bool map_chunk(cosync__stack_pool *pool, int cls)
 {
     size_t size = class_size(cls);
     size_t n = size >= CHUNK_BYTES ? 1 : CHUNK_BYTES / size;
-    if (cosync__fault_hit())
+    cosync__stack_chunk *chunk = cosync__mem_alloc(pool->alloc, sizeof *chunk);
+    if (!chunk)
         return false;
-    void *p = mmap(NULL, n * size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (p == MAP_FAILED)
+    void *p = cosync__fault_hit() ? MAP_FAILED
+                                  : mmap(NULL, n * size, PROT_READ | PROT_WRITE,
+                                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                                         -1, 0);
+    if (p == MAP_FAILED) {
+        cosync__mem_free(pool->alloc, chunk);
         return false;
+    }
+    *chunk = (cosync__stack_chunk){.next = pool->chunks, .base = p, .size = n * size};
+    pool->chunks = chunk;
     pool->cls[cls].carve = p;
     pool->cls[cls].carve_left = n;
     return true;
@@ -146,6 +153,8 @@ static void hot_unlink(cosync__stack_class *c, cosync__stack *s)
     else
         c->hot_tail = s->prev;
     c->nhot--;
+    if (c->nhot < c->nhot_low)
+        c->nhot_low = c->nhot;
 }
 
 cosync__stack *cosync__stack_get(cosync__stack_pool *pool, int cls)
@@ -183,7 +192,8 @@ void cosync__stack_trim(cosync__stack_pool *pool)
     size_t page = cosync__page_size();
     for (int i = 0; i < COSYNC__STACK_CLASSES; i++) {
         cosync__stack_class *c = &pool->cls[i];
-        while (c->nhot > pool->cache_max) {
+        size_t idle = c->nhot_low < c->nhot ? c->nhot_low : c->nhot;
+        for (; idle > pool->cache_max; idle--) {
             cosync__stack *s = c->hot_tail;
             hot_unlink(c, s);
             /* MADV_DONTNEED keeps guard regions installed by MADV_GUARD_INSTALL. */
@@ -192,15 +202,15 @@ void cosync__stack_trim(cosync__stack_pool *pool)
             s->next = c->cold;
             c->cold = s;
         }
+        c->nhot_low = c->nhot;
     }
 }
 
-static void unmap_stack(cosync__stack_pool *pool, cosync__stack *s)
+static void forget_stack(cosync__stack_pool *pool, cosync__stack *s)
 {
     COSYNC__VALGRIND_STACK_DEREGISTER(s->valgrind_id);
     if (s->guard == COSYNC__GUARD_MPROTECT)
         atomic_fetch_add(&mprotect_budget, 1);
-    munmap(s->base, s->size);
     cosync__mem_free(pool->alloc, s);
 }
 
@@ -211,15 +221,20 @@ void cosync__stack_pool_destroy(cosync__stack_pool *pool)
         cosync__stack *s, *next;
         for (s = c->hot; s; s = next) {
             next = s->next;
-            unmap_stack(pool, s);
+            forget_stack(pool, s);
         }
         for (s = c->cold; s; s = next) {
             next = s->next;
-            unmap_stack(pool, s);
+            forget_stack(pool, s);
         }
-        if (c->carve_left)
-            munmap(c->carve, c->carve_left * class_size(i));
         *c = (cosync__stack_class){0};
     }
+    cosync__stack_chunk *chunk, *next;
+    for (chunk = pool->chunks; chunk; chunk = next) {
+        next = chunk->next;
+        munmap(chunk->base, chunk->size);
+        cosync__mem_free(pool->alloc, chunk);
+    }
+    pool->chunks = NULL;
     pool->mapped = pool->guarded = 0;
 }

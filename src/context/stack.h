@@ -40,12 +40,20 @@ typedef struct cosync__stack_class {
     cosync__stack *hot_tail;
     cosync__stack *cold;
     size_t nhot;
+    size_t nhot_low; /* the fewest hot stacks since the last trim */
     char *carve;        /* the rest of the current chunk */
     size_t carve_left;  /* stacks left to carve from it */
 } cosync__stack_class;
 
+typedef struct cosync__stack_chunk {
+    struct cosync__stack_chunk *next;
+    char *base;
+    size_t size;
+} cosync__stack_chunk;
+
 typedef struct cosync__stack_pool {
     cosync__stack_class cls[COSYNC__STACK_CLASSES];
+    cosync__stack_chunk *chunks;
     const cosync_allocator *alloc;
     size_t cache_max; /* hot stacks kept per class */
     size_t mapped;
@@ -67,8 +75,10 @@ cosync__stack *cosync__stack_get(cosync__stack_pool *pool, int cls);
 /* Give a stack back. O(1), no system call: safe on the stack being put. */
 void cosync__stack_put(cosync__stack_pool *pool, cosync__stack *s);
 
-/* Return the pages of the cached stacks beyond cache_max. System calls:
- * only from the loop's own stack. */
+/* Return the pages of the cached stacks that no task needed since the
+ * last call, beyond cache_max per class (a scavenger: bursts keep their
+ * stacks warm, idle ones give them back). System calls: only from the
+ * loop's own stack. */
 void cosync__stack_trim(cosync__stack_pool *pool);
 
 static inline char *cosync__stack_top(const cosync__stack *s)

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# run.sh - time cosync beside its peers (Python's asyncio, Go) on this machine.
+#
+# usage: bench/run.sh BUILD_DIR [RUNS] [SCALE]
+#
+#   BUILD_DIR  the CMake build directory (holds bench/workloads, bench/memory)
+#   RUNS       runs of each workload and implementation, interleaved (default 5)
+#   SCALE      work scale passed to every workload (default 1 = the full sizes)
+#
+# Environment:
+#   BENCH_OUT      where the raw lines go (default <repo>/build/bench-results.txt)
+#   SHARED_BENCH   the shared peers (default <repo>/../shared/bench)
+#   MEMORY_COUNTS  blocked-task counts for the memory runs (default "100000 1000000")
+#
+# Prints, per implemented workload, the median ns/op of cosync, asyncio and Go
+# (GOMAXPROCS=1) and the ratios asyncio/cosync and Go/cosync; then the bytes
+# resident per blocked task for each count (one run each). Any benchmark that
+# exits non-zero (a wrong result) stops the script with a non-zero status.
+# Go is skipped, with a note, if `go` is not installed.
+set -euo pipefail
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+
+[ $# -ge 1 ] && [ $# -le 3 ] || { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+BUILD_DIR=$(cd "$1" && pwd) || die "no build directory '$1'"
+RUNS=${2:-5}
+SCALE=${3:-1}
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$RUNS'"
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null) || ROOT=$(dirname "$HERE")
+SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
+OUT=${BENCH_OUT:-$ROOT/build/bench-results.txt}
+MEMORY_COUNTS=${MEMORY_COUNTS:-100000 1000000}
+
+COSYNC_WL=$BUILD_DIR/bench/workloads
+COSYNC_MEM=$BUILD_DIR/bench/memory
+PY_WL=$SHARED/python/workloads.py
+PY_MEM=$HERE/peers/memory.py
+[ -x "$COSYNC_WL" ] || die "$COSYNC_WL not built"
+[ -x "$COSYNC_MEM" ] || die "$COSYNC_MEM not built"
+[ -f "$PY_WL" ] || die "no Python peer at $PY_WL"
+command -v python3 >/dev/null || die "python3 is missing"
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+HAVE_GO=0
+if command -v go >/dev/null; then
+    [ -n "${HOME:-}" ] || [ -n "${GOCACHE:-}" ] || export GOCACHE=$TMP/gocache
+    echo "building the Go peers ($(go version))" >&2
+    (cd "$SHARED/go" && go build -o "$TMP/go-workloads" workloads.go) || die "go build of the Go peer failed"
+    (cd "$HERE/peers" && go build -o "$TMP/go-memory" memory.go) || die "go build of peers/memory.go failed"
+    HAVE_GO=1
+else
+    echo "note: 'go' is not installed: skipping the Go peer (make bench installs golang-go)" >&2
+fi
+
+mkdir -p "$(dirname "$OUT")"
+{
+    echo "# cosync benchmarks, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "# commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (dirty)')"
+    echo "# host $(uname -srm); cpu $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')"
+    echo "# $(python3 --version 2>&1); $( [ $HAVE_GO = 1 ] && go version || echo 'no go')"
+    echo "# runs $RUNS, scale $SCALE"
+    echo "# <impl> <workload> <ops> <seconds> <ns_per_op>   (memory: <impl> blocked_tasks <N> <seconds> <bytes_per_task>)"
+} >"$OUT"
+
+declare -A NS SECS
+
+# run_one IMPL NAME CMD...: run one benchmark, check its line, record it.
+run_one() {
+    local impl=$1 name=$2 out rc
+    shift 2
+    out=$("$@") || { rc=$?; die "$impl $name failed (exit $rc): $*"; }
+    # exactly one line: <name> <ops> <seconds> <ns_per_op>
+    if ! awk -v n="$name" 'NR == 1 && NF == 4 && $1 == n && $2 > 0 { ok = 1 } END { exit !(ok && NR == 1) }' <<<"$out"; then
+        die "$impl $name printed an unexpected line: '$out'"
+    fi
+    echo "$impl $out" >>"$OUT"
+    read -r _ _ s ns <<<"$out"
+    NS[$impl/$name]+=" $ns"
+    SECS[$impl/$name]+=" $s"
+}
+
+median() { # median of the numbers given as arguments, or '-'
+    printf '%s\n' "$@" | awk 'NF { a[++n] = $1 } END {
+        if (!n) { print "-"; exit }
+        # insertion sort: n is small
+        for (i = 2; i <= n; i++) { v = a[i]; for (j = i - 1; j > 0 && a[j] > v; j--) a[j + 1] = a[j]; a[j + 1] = v }
+        print (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }'
+}
+
+ratio() { # ratio A B: A/B, or '-'
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'
+}
+
+mapfile -t WORKLOADS < <("$COSYNC_WL" --list)
+[ ${#WORKLOADS[@]} -gt 0 ] || die "$COSYNC_WL --list names no workload"
+
+for ((r = 1; r <= RUNS; r++)); do
+    for w in "${WORKLOADS[@]}"; do
+        echo "run $r/$RUNS: $w" >&2
+        run_one cosync "$w" "$COSYNC_WL" "$w" "$SCALE"
+        # workloads of our own (not in WORKLOADS.md) have no peer
+        grep -q "\"$w\"" "$PY_WL" || continue
+        run_one asyncio "$w" python3 "$PY_WL" "$w" "$SCALE"
+        if [ $HAVE_GO = 1 ]; then
+            run_one go "$w" env GOMAXPROCS=1 "$TMP/go-workloads" "$w" "$SCALE"
+        fi
+    done
+done
+
+echo
+echo "median ns/op over $RUNS run(s), scale $SCALE (Go: GOMAXPROCS=1)"
+printf '%-18s %12s %12s %12s %15s %10s\n' workload cosync asyncio go asyncio/cosync go/cosync
+for w in "${WORKLOADS[@]}"; do
+    c=$(median ${NS[cosync/$w]:-})
+    p=$(median ${NS[asyncio/$w]:-})
+    g=$(median ${NS[go/$w]:-})
+    printf '%-18s %12s %12s %12s %15s %10s\n' "$w" "$c" "$p" "$g" "$(ratio "$p" "$c")" "$(ratio "$g" "$c")"
+done
+if [[ " ${WORKLOADS[*]} " == *" sleepers "* ]]; then
+    printf 'sleepers: median elapsed seconds (ideal 0.100): cosync %s, asyncio %s, go %s\n' \
+        "$(median ${SECS[cosync/sleepers]:-})" "$(median ${SECS[asyncio/sleepers]:-})" \
+        "$(median ${SECS[go/sleepers]:-})"
+fi
+
+echo
+echo "resident bytes per blocked task (one run each; seconds = spawn until all blocked)"
+printf '%-10s %22s %22s %22s\n' tasks "cosync B (s)" "asyncio B (s)" "go B (s)"
+for n in $MEMORY_COUNTS; do
+    echo "memory: $n blocked tasks" >&2
+    run_one cosync blocked_tasks "$COSYNC_MEM" "$n"
+    run_one asyncio blocked_tasks python3 "$PY_MEM" "$n"
+    if [ $HAVE_GO = 1 ]; then
+        run_one go blocked_tasks "$TMP/go-memory" "$n"
+    fi
+    cells=()
+    for impl in cosync asyncio go; do
+        line=$(grep "^$impl blocked_tasks $n " "$OUT" | tail -n 1 || true)
+        if [ -n "$line" ]; then
+            read -r _ _ _ s b <<<"$line"
+            cells+=("$(printf '%.0f (%.2f)' "$b" "$s")")
+        else
+            cells+=("-")
+        fi
+    done
+    printf '%-10s %22s %22s %22s\n' "$n" "${cells[@]}"
+done
+
+echo
+echo "raw lines: $OUT"

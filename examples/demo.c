@@ -1,0 +1,605 @@
+/*
+ * demo.c - a narrated tour of cosync's runtime core; `make demo` runs it.
+ *
+ *  1. spawn and join, with result values
+ *  2. gather, where one task fails (outcomes come back in order)
+ *  3. wait_for timing out a slow task
+ *  4. a TaskGroup where one child fails and its siblings are cancelled
+ *  5. a Future awaited by three tasks
+ *  6. an Event waking several waiters
+ *  7. cancellation: cleanup that suspends, uncancel, cancel before start
+ *  8. a deliberate deadlock on an explicit loop, and its report
+ *
+ * Each line starts with the time since the start of its section, on the
+ * loop's clock. The program exits with 1 if anything differs from what the
+ * narration expects.
+ *
+ * Objects that several tasks use (futures, events, the task group) are in
+ * static storage rather than on a task's stack: see docs/stacks.md.
+ */
+#include <cosync.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#define DEMO_PRINTF(fmt, first) __attribute__((format(printf, fmt, first)))
+#else
+#define DEMO_PRINTF(fmt, first)
+#endif
+
+/* ------------------------------------------------------------------------
+ * Narration helpers
+ * ---------------------------------------------------------------------- */
+
+static int64_t t0;      /* start of the current section, on the loop's clock */
+static int surprises;   /* things that did not go as narrated */
+
+static void section(const char *title)
+{
+    printf("\n== %s ==\n", title);
+    t0 = cosync_now();
+}
+
+static void say(const char *fmt, ...) DEMO_PRINTF(1, 2);
+
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    long long ms = (long long)((cosync_now() - t0) / COSYNC_MS(1));
+    printf("[%3lld ms] ", ms);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+}
+
+static void expect(bool ok, const char *what)
+{
+    if (!ok) {
+        printf("          !! unexpected: %s is false\n", what);
+        surprises++;
+    }
+}
+
+#define EXPECT(cond) expect((cond), #cond)
+
+/* The calling task's name. */
+static const char *me(void)
+{
+    return cosync_task_name(cosync_task_current());
+}
+
+/* Spawn options with just a name. */
+static cosync_task_opts named(const char *name)
+{
+    cosync_task_opts o;
+    memset(&o, 0, sizeof o);
+    o.name = name;
+    return o;
+}
+
+/* Spawn a named task on the current loop. */
+static int spawn(cosync_task *t, const char *name, cosync_task_fn fn, void *arg)
+{
+    cosync_task_opts o = named(name);
+    int rc = cosync_task_spawn(t, fn, arg, &o);
+    if (rc != 0)
+        printf("spawn %s: %s\n", name, cosync_strerror(rc));
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * 1. spawn and join
+ * ---------------------------------------------------------------------- */
+
+/* Nap arg * 10 ms, then return arg squared. */
+static int square_after_nap(void *arg, void **result)
+{
+    intptr_t n = (intptr_t)arg;
+    int rc = cosync_sleep(COSYNC_MS(10 * n));
+    if (rc != 0)
+        return rc;
+    say("%s: napped %d ms, returns %d", me(), (int)(10 * n), (int)(n * n));
+    *result = (void *)(n * n);
+    return 0;
+}
+
+static int step_spawn_join(void)
+{
+    static const char *const names[3] = {"square-3", "square-1", "square-2"};
+    static const intptr_t args[3] = {3, 1, 2};
+    cosync_task t[3];
+    int rc;
+
+    section("1. spawn and join");
+    for (int i = 0; i < 3; i++)
+        if ((rc = spawn(&t[i], names[i], square_after_nap, (void *)args[i])) != 0)
+            return rc;
+    say("main: spawned square-3, square-1, square-2; joining them in that order");
+
+    for (int i = 0; i < 3; i++) {
+        int status = -1;
+        void *value = NULL;
+        rc = cosync_task_join(t[i], &status, &value, COSYNC_FOREVER);
+        if (rc != 0)
+            return rc;
+        say("main: joined %s: status %s, result %ld", names[i], cosync_err_name(status),
+            (long)(intptr_t)value);
+        EXPECT(status == 0 && (intptr_t)value == args[i] * args[i]);
+    }
+    rc = cosync_task_cancel(t[0]);
+    say("main: a joined handle is stale: cancel(square-3) -> %s", cosync_err_name(rc));
+    EXPECT(rc == COSYNC_ESRCH);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * 2. gather with one failing task
+ * ---------------------------------------------------------------------- */
+
+struct fetch_job {
+    const char *name;
+    int ms;    /* how long the "request" takes */
+    int fail;  /* 0, or the error it fails with */
+    int bytes; /* its result */
+};
+
+static int fetch(void *arg, void **result)
+{
+    const struct fetch_job *job = arg;
+    int rc = cosync_sleep(COSYNC_MS(job->ms));
+    if (rc != 0)
+        return rc;
+    if (job->fail != 0) {
+        say("%s: fails with %s", me(), cosync_err_name(job->fail));
+        return job->fail;
+    }
+    say("%s: done, %d bytes", me(), job->bytes);
+    *result = (void *)(intptr_t)job->bytes;
+    return 0;
+}
+
+static int step_gather(void)
+{
+    static const struct fetch_job jobs[3] = {
+        {"fetch-a", 15, 0, 1200},
+        {"fetch-b", 5, COSYNC_EINVAL, 0},
+        {"fetch-c", 10, 0, 800},
+    };
+    cosync_task t[3];
+    cosync_outcome out[3];
+    int rc;
+
+    section("2. gather: one task fails, the others go on");
+    for (int i = 0; i < 3; i++)
+        if ((rc = spawn(&t[i], jobs[i].name, fetch, (void *)&jobs[i])) != 0)
+            return rc;
+
+    rc = cosync_gather(t, 3, out, COSYNC_FOREVER);
+    say("main: gather -> %s; outcomes in the order of the tasks:", cosync_err_name(rc));
+    EXPECT(rc == 0);
+    for (int i = 0; i < 3; i++) {
+        say("main:   %s: status %-14s result %ld", jobs[i].name, cosync_err_name(out[i].status),
+            (long)(intptr_t)out[i].result);
+        EXPECT(out[i].status == jobs[i].fail);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * 3. wait_for timing out a slow task
+ * ---------------------------------------------------------------------- */
+
+static int slow_job(void *arg, void **result)
+{
+    int ms = (int)(intptr_t)arg;
+    (void)result;
+    say("%s: starts a %d ms job", me(), ms);
+    int rc = cosync_sleep(COSYNC_MS(ms));
+    say("%s: its sleep returned %s", me(), cosync_err_name(rc));
+    return rc;
+}
+
+static int step_wait_for(void)
+{
+    cosync_task t;
+    int status = -1;
+    int rc;
+
+    section("3. wait_for: a 20 ms budget");
+    if ((rc = spawn(&t, "quick", slow_job, (void *)(intptr_t)5)) != 0)
+        return rc;
+    rc = cosync_wait_for(t, &status, NULL, cosync_deadline_after(COSYNC_MS(20)));
+    say("main: wait_for(quick) -> %s, its status %s", cosync_err_name(rc),
+        cosync_err_name(status));
+    EXPECT(rc == 0 && status == 0);
+
+    if ((rc = spawn(&t, "slow", slow_job, (void *)(intptr_t)100)) != 0)
+        return rc;
+    rc = cosync_wait_for(t, &status, NULL, cosync_deadline_after(COSYNC_MS(20)));
+    say("main: wait_for(slow) -> %s; slow was cancelled and collected, status %s",
+        cosync_err_name(rc), cosync_err_name(status));
+    EXPECT(rc == COSYNC_ETIMEDOUT && status == COSYNC_ECANCELED);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * 4. TaskGroup: one child fails, its siblings are cancelled
+ * ---------------------------------------------------------------------- */
+
+struct child_job {
+    int ms;
+    int fail;
+};
+
+static int checker(void *arg, void **result)
+{
+    const struct child_job *job = arg;
+    (void)result;
+    int rc = cosync_sleep(COSYNC_MS(job->ms));
+    if (rc == COSYNC_ECANCELED) {
+        say("%s: cancelled by the group", me());
+        return rc;
+    }
+    if (rc != 0)
+        return rc;
+    if (job->fail != 0) {
+        say("%s: fails with %s", me(), cosync_err_name(job->fail));
+        return job->fail;
+    }
+    say("%s: finished", me());
+    return 0;
+}
+
+static cosync_taskgroup group;
+
+static int step_taskgroup(void)
+{
+    static const struct child_job jobs[3] = {{30, 0}, {10, COSYNC_EINVAL}, {60, 0}};
+    static const char *const names[3] = {"checker-30ms", "checker-fails", "checker-60ms"};
+    int rc;
+
+    section("4. TaskGroup: the first failure cancels the siblings");
+    if ((rc = cosync_taskgroup_init(&group)) != 0)
+        return rc;
+    for (int i = 0; i < 3; i++) {
+        cosync_task_opts o = named(names[i]);
+        if ((rc = cosync_taskgroup_spawn(&group, NULL, checker, (void *)&jobs[i], &o)) != 0)
+            return rc;
+    }
+    say("main: three checkers spawned; leaving the group");
+    rc = cosync_taskgroup_wait(&group, COSYNC_FOREVER);
+    say("main: taskgroup_wait -> %s (the first failure)", cosync_err_name(rc));
+    EXPECT(rc == COSYNC_EINVAL);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * 5. a Future awaited by three tasks
+ * ---------------------------------------------------------------------- */
+
+static cosync_future answer = COSYNC_FUTURE_INIT;
+
+static int await_answer(void *arg, void **result)
+{
+    void *value = NULL;
+    (void)arg;
+    (void)result;
+    say("%s: waits for the answer", me());
+    int rc = cosync_future_wait(&answer, COSYNC_FOREVER);
+    if (rc != 0)
+        return rc;
+    int status = cosync_future_result(&answer, &value);
+    say("%s: the future is done: status %s, value %ld", me(), cosync_err_name(status),
+        (long)(intptr_t)value);
+    return status;
+}
+
+static int step_future(void)
+{
+    static const char *const names[3] = {"reader-1", "reader-2", "reader-3"};
+    cosync_task t[3];
+    cosync_outcome out[3];
+    int rc;
+
+    section("5. Future: one result, three waiters");
+    cosync_future_init(&answer);
+    for (int i = 0; i < 3; i++)
+        if ((rc = spawn(&t[i], names[i], await_answer, NULL)) != 0)
+            return rc;
+    if ((rc = cosync_sleep(COSYNC_MS(10))) != 0)
+        return rc;
+    say("main: set_result(42)");
+    rc = cosync_future_set_result(&answer, (void *)(intptr_t)42);
+    EXPECT(rc == 0);
+    rc = cosync_future_set_result(&answer, (void *)(intptr_t)43);
+    say("main: a second set_result -> %s", cosync_err_name(rc));
+    EXPECT(rc == COSYNC_EALREADY);
+    rc = cosync_gather(t, 3, out, COSYNC_FOREVER);
+    EXPECT(rc == 0);
+    for (int i = 0; i < 3; i++)
+        EXPECT(out[i].status == 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * 6. an Event waking several waiters
+ * ---------------------------------------------------------------------- */
+
+static cosync_event gate = COSYNC_EVENT_INIT;
+
+static int wait_at_gate(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = cosync_event_wait(&gate, COSYNC_FOREVER);
+    if (rc != 0)
+        return rc;
+    say("%s: woken (the flag is %s by now)", me(), cosync_event_is_set(&gate) ? "set" : "clear");
+    return 0;
+}
+
+static int step_event(void)
+{
+    static const char *const names[4] = {"guest-1", "guest-2", "guest-3", "guest-4"};
+    cosync_task t[4];
+    cosync_outcome out[4];
+    int rc;
+
+    section("6. Event: set() wakes every waiter");
+    cosync_event_init(&gate);
+    for (int i = 0; i < 4; i++)
+        if ((rc = spawn(&t[i], names[i], wait_at_gate, NULL)) != 0)
+            return rc;
+    if ((rc = cosync_sleep(COSYNC_MS(10))) != 0)
+        return rc;
+    say("main: set() and clear() at once: every task waiting at set() still wakes");
+    cosync_event_set(&gate);
+    cosync_event_clear(&gate);
+    rc = cosync_gather(t, 4, out, COSYNC_FOREVER);
+    EXPECT(rc == 0);
+    for (int i = 0; i < 4; i++)
+        EXPECT(out[i].status == 0);
+    rc = cosync_event_wait(&gate, 0);
+    say("main: wait with deadline 0 on the cleared event -> %s", cosync_err_name(rc));
+    EXPECT(rc == COSYNC_EAGAIN);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * 7. cancellation
+ * ---------------------------------------------------------------------- */
+
+/* Sends a chunk every 10 ms until cancelled, then cleans up, which takes
+ * another 10 ms of sleeping: the cancellation was delivered once, so the
+ * cleanup's sleep is not interrupted. */
+static int uploader(void *arg, void **result)
+{
+    int rc;
+    (void)arg;
+    (void)result;
+    for (int chunk = 1;; chunk++) {
+        if ((rc = cosync_sleep(COSYNC_MS(10))) != 0)
+            break;
+        say("%s: sent chunk %d", me(), chunk);
+    }
+    say("%s: sleep returned %s, cancelling() = %d; cleaning up", me(), cosync_err_name(rc),
+        cosync_task_cancelling(cosync_task_current()));
+    int cleanup = cosync_sleep(COSYNC_MS(10));
+    say("%s: cleanup sleep returned %s; partial upload removed", me(), cosync_err_name(cleanup));
+    return rc; /* end as cancelled */
+}
+
+/* Catches the cancellation, withdraws it and finishes normally. */
+static int stubborn(void *arg, void **result)
+{
+    (void)arg;
+    int rc = cosync_sleep(COSYNC_MS(50));
+    if (rc == COSYNC_ECANCELED) {
+        int left = cosync_task_uncancel(cosync_task_current());
+        say("%s: cancelled; uncancel() -> %d, finishes normally", me(), left);
+    }
+    *result = (void *)(intptr_t)7;
+    return 0;
+}
+
+static int never_runs(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    say("%s: this body should not have run", me());
+    surprises++;
+    return 0;
+}
+
+static int quick(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return 0;
+}
+
+static int step_cancel(void)
+{
+    cosync_task t;
+    int status = -1;
+    void *value = NULL;
+    int rc;
+
+    section("7a. cancel: cleanup that suspends");
+    if ((rc = spawn(&t, "uploader", uploader, NULL)) != 0)
+        return rc;
+    if ((rc = cosync_sleep(COSYNC_MS(25))) != 0)
+        return rc;
+    rc = cosync_task_cancel(t);
+    say("main: cancel(uploader) -> %s", cosync_err_name(rc));
+    rc = cosync_task_join(t, &status, NULL, COSYNC_FOREVER);
+    say("main: joined uploader: status %s", cosync_err_name(status));
+    EXPECT(rc == 0 && status == COSYNC_ECANCELED);
+
+    section("7b. cancel, then uncancel");
+    if ((rc = spawn(&t, "stubborn", stubborn, NULL)) != 0)
+        return rc;
+    if ((rc = cosync_sleep(COSYNC_MS(10))) != 0)
+        return rc;
+    cosync_task_cancel(t);
+    rc = cosync_task_join(t, &status, &value, COSYNC_FOREVER);
+    say("main: joined stubborn: status %s, result %ld", cosync_err_name(status),
+        (long)(intptr_t)value);
+    EXPECT(rc == 0 && status == 0 && (intptr_t)value == 7);
+
+    section("7c. cancel before the first run, cancel after the end");
+    if ((rc = spawn(&t, "never-runs", never_runs, NULL)) != 0)
+        return rc;
+    cosync_task_cancel(t);
+    rc = cosync_task_join(t, &status, NULL, COSYNC_FOREVER);
+    say("main: cancelled before it ran: its body never ran, status %s",
+        cosync_err_name(status));
+    EXPECT(rc == 0 && status == COSYNC_ECANCELED);
+
+    if ((rc = spawn(&t, "quick", quick, NULL)) != 0)
+        return rc;
+    if ((rc = cosync_yield()) != 0) /* quick runs to its end */
+        return rc;
+    rc = cosync_task_cancel(t);
+    say("main: cancel of a finished task -> %s", cosync_err_name(rc));
+    EXPECT(rc == COSYNC_EALREADY);
+    rc = cosync_task_join(t, &status, NULL, COSYNC_FOREVER);
+    say("main: joined quick: status %s", cosync_err_name(status));
+    EXPECT(rc == 0 && status == 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The tour, on the loop of cosync_run
+ * ---------------------------------------------------------------------- */
+
+static int tour(void *arg, void **result)
+{
+    static int (*const steps[])(void) = {
+        step_spawn_join, step_gather, step_wait_for, step_taskgroup,
+        step_future,     step_event,  step_cancel,
+    };
+    (void)arg;
+    (void)result;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        int rc = steps[i]();
+        if (rc != 0) {
+            printf("the tour stopped: %s\n", cosync_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * 8. a deliberate deadlock, on an explicit loop
+ * ---------------------------------------------------------------------- */
+
+/* alice waits for bob's future before completing her own, and bob waits
+ * for alice's: nothing can ever wake either of them. */
+static struct standoff {
+    cosync_future from_alice;
+    cosync_future from_bob;
+} standoff;
+
+static int alice(void *arg, void **result)
+{
+    struct standoff *s = arg;
+    (void)result;
+    int rc = cosync_future_wait(&s->from_bob, COSYNC_FOREVER);
+    if (rc != 0)
+        return rc;
+    cosync_future_set_result(&s->from_alice, NULL);
+    return 0;
+}
+
+static int bob(void *arg, void **result)
+{
+    struct standoff *s = arg;
+    (void)result;
+    int rc = cosync_future_wait(&s->from_alice, COSYNC_FOREVER);
+    if (rc != 0)
+        return rc;
+    cosync_future_set_result(&s->from_bob, NULL);
+    return 0;
+}
+
+static int standoff_main(void *arg, void **result)
+{
+    cosync_task a, b;
+    int rc;
+    (void)result;
+
+    section("8. deadlock: reported, not a silent hang");
+    if ((rc = spawn(&a, "alice", alice, arg)) != 0)
+        return rc;
+    if ((rc = spawn(&b, "bob", bob, arg)) != 0)
+        return rc;
+    if ((rc = cosync_task_detach(b)) != 0)
+        return rc;
+    say("%s: joins alice, who waits for bob, who waits for alice", me());
+    rc = cosync_task_join(a, NULL, NULL, COSYNC_FOREVER);
+    say("%s: join returned %s", me(), cosync_err_name(rc));
+    return rc;
+}
+
+static int deadlock_demo(void)
+{
+    cosync_loop_opts lopts;
+    cosync_loop *loop = NULL;
+    cosync_task main_task;
+    int rc;
+
+    memset(&lopts, 0, sizeof lopts);
+    lopts.report = stdout; /* the deadlock report goes into this output */
+    if ((rc = cosync_loop_init(&loop, &lopts)) != 0) {
+        printf("cosync_loop_init: %s\n", cosync_strerror(rc));
+        return rc;
+    }
+    cosync_future_init(&standoff.from_alice);
+    cosync_future_init(&standoff.from_bob);
+
+    cosync_task_opts o = named("standoff-main");
+    if ((rc = cosync_loop_spawn(loop, &main_task, standoff_main, &standoff, &o)) != 0) {
+        printf("cosync_loop_spawn: %s\n", cosync_strerror(rc));
+        cosync_loop_destroy(loop);
+        return rc;
+    }
+
+    rc = cosync_loop_run(loop, main_task, NULL, NULL);
+    printf("cosync_loop_run -> %s\n", cosync_err_name(rc));
+    EXPECT(rc == COSYNC_EDEADLK);
+
+    /* Destroying the loop cancels the blocked tasks: their waits return
+     * COSYNC_ECANCELED, they finish, and everything is freed. */
+    printf("destroying the loop cancels the blocked tasks:\n");
+    rc = cosync_loop_destroy(loop);
+    printf("cosync_loop_destroy -> %s\n", cosync_err_name(rc));
+    EXPECT(rc == 0);
+    return 0;
+}
+
+int main(void)
+{
+    printf("cosync %d.%d.%d: a tour of the runtime core\n", COSYNC_VERSION_MAJOR,
+           COSYNC_VERSION_MINOR, COSYNC_VERSION_PATCH);
+
+    int rc = cosync_run(tour, NULL);
+    if (rc != 0) {
+        printf("cosync_run -> %s\n", cosync_err_name(rc));
+        return 1;
+    }
+    deadlock_demo();
+
+    if (surprises != 0) {
+        printf("\n%d thing(s) did not go as narrated\n", surprises);
+        return 1;
+    }
+    printf("\nend of the tour\n");
+    return 0;
+}
