@@ -27,10 +27,15 @@ int cosync_event_set(cosync_event *event)
         return 0;
     event->is_set = true;
     /* every waiter present now is granted, even if clear() comes first */
-    cosync__node *n;
-    while ((n = cosync__list_pop_front(&event->waiters)))
-        cosync__grant(cosync__container_of(n, cosync__waiter, node), 0);
+    cosync__node *n = event->waiters.head;
+    event->waiters = (cosync__list){NULL, NULL};
     event->loop = NULL;
+    while (n) {
+        cosync__node *next = n->next;
+        n->next = n->prev = NULL;
+        cosync__grant(cosync__container_of(n, cosync__waiter, node), 0);
+        n = next;
+    }
     return 0;
 }
 

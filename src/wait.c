@@ -70,22 +70,6 @@ void cosync__waiter_timer_fired(cosync__timer *timer)
         cosync__abort_wait(&t->w, COSYNC_ETIMEDOUT);
 }
 
-int cosync__bind_loop(cosync_loop **obj_loop, struct cosync__task **curp)
-{
-    struct cosync__task *cur = cosync__current();
-    if (!cur)
-        return COSYNC_EPERM;
-    if (*obj_loop != cur->loop) {
-        /* an object is bound to the loop of its first waiter, and freed from
-         * it whenever it has none */
-        if (*obj_loop)
-            return COSYNC_EPERM;
-        *obj_loop = cur->loop;
-    }
-    *curp = cur;
-    return 0;
-}
-
 /* ---- sleeping -------------------------------------------------------- */
 
 static const cosync__waiter_ops sleep_ops = {"sleep", NULL, NULL};

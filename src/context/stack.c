@@ -15,12 +15,12 @@
 #define CHUNK_BYTES ((size_t)1 << 20)
 #define MAP_COUNT_MARGIN 4096
 
-size_t cosync__page_size(void)
+size_t cosync__page;
+
+size_t cosync__page_init(void)
 {
-    static size_t page;
-    if (!page)
-        page = (size_t)sysconf(_SC_PAGESIZE);
-    return page;
+    cosync__page = (size_t)sysconf(_SC_PAGESIZE);
+    return cosync__page;
 }
 
 /* How guard pages are made, probed once per process. */

@@ -86,7 +86,13 @@ static inline char *cosync__stack_top(const cosync__stack *s)
     return s->base + s->size;
 }
 
-size_t cosync__page_size(void);
+extern size_t cosync__page;
+size_t cosync__page_init(void);
+/* The page size, read once. */
+static inline size_t cosync__page_size(void)
+{
+    return cosync__page ? cosync__page : cosync__page_init();
+}
 
 /* The lowest address a task may use: above the guard or no-go page. */
 static inline char *cosync__stack_limit(const cosync__stack *s)
