@@ -1,0 +1,1489 @@
+/*
+ * test_cancel.c - cancellation: delivery at every kind of suspension,
+ * before the first run, of finished tasks and stale handles, of oneself,
+ * cancelling()/uncancel(), final statuses, the grant-kept rule, deadlines
+ * against cancels, and cancellation during cleanup.
+ *
+ * Every loop runs on the virtual clock (it starts at COSYNC_SEC(1)), so all
+ * times asserted here are exact. One test arms a timer on the loop's heap
+ * directly (white-box, "core.h") to put a cancel and a deadline in the very
+ * same timer run.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "check.h"
+#include "core.h"
+#include "cosync.h"
+
+#define EPOCH COSYNC_SEC(1) /* where the virtual clock starts */
+#define CANCEL_AT COSYNC_SEC(3)
+
+/* ------------------------------------------------------------------------
+ * Helpers
+ * ---------------------------------------------------------------------- */
+
+static cosync_loop *new_loop(void)
+{
+    cosync_loop *loop = NULL;
+    cosync_loop_opts opts = {.virtual_clock = true};
+    CHECK_OK(cosync_loop_init(&loop, &opts));
+    CHECK_NOTNULL(loop);
+    return loop;
+}
+
+/* Run @fn(@arg) as the main task of a fresh virtual-clock loop; it must
+ * finish with status 0. */
+static void run_main(cosync_task_fn fn, void *arg)
+{
+    cosync_loop *loop = new_loop();
+    cosync_task t;
+    int status = -1;
+    CHECK_OK(cosync_loop_spawn(loop, &t, fn, arg, NULL));
+    CHECK_OK(cosync_loop_run(loop, t, &status, NULL));
+    CHECK_OK(status);
+    cosync_loop_stats st;
+    CHECK_OK(cosync_loop_get_stats(loop, &st));
+    CHECK_EQ(st.tasks_records, 0); /* every task was collected */
+    CHECK_EQ(st.timers, 0);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
+static cosync_loop_stats stats(void)
+{
+    cosync_loop_stats st;
+    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
+    return st;
+}
+
+static size_t timers(void)
+{
+    return stats().timers;
+}
+
+static int self_cancelling(void)
+{
+    return cosync_task_cancelling(cosync_task_current());
+}
+
+static void join_expect(cosync_task t, int want_status)
+{
+    int status = 12345;
+    CHECK_OK(cosync_task_join(t, &status, NULL, COSYNC_FOREVER));
+    CHECK_ERR(status, want_status);
+}
+
+/* A task that sleeps forever, returns what the sleep gave (ECANCELED). */
+static int sleep_forever_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_sleep_until(COSYNC_FOREVER);
+}
+
+static int return_zero_body(void *arg, void **result)
+{
+    *result = arg;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Cancel at each kind of suspension: the suspension returns ECANCELED once,
+ * then the task suspends normally (a cleanup sleep runs its full course).
+ * ---------------------------------------------------------------------- */
+
+struct scen {
+    int (*suspend)(struct scen *s); /* the suspension that gets cancelled */
+    void (*after)(struct scen *s);  /* more checks once the cleanup is done */
+    bool has_deadline;              /* the suspension armed a timer */
+    cosync_task victim;
+    cosync_task other;
+    cosync_future fut;
+    cosync_event ev;
+    cosync_event ev2;
+    int other_result;
+};
+
+static int victim_body(void *arg, void **result)
+{
+    struct scen *s = arg;
+    CHECKPOINT(0);
+    CHECK_EQ(self_cancelling(), 0);
+    int rc = s->suspend(s);
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    CHECKPOINT(2);
+    CHECK_EQ(cosync_now(), CANCEL_AT);
+    CHECK_EQ(self_cancelling(), 1);
+    CHECK_EQ(timers(), 0); /* a deadline of the cancelled wait is disarmed */
+    /* cleanup that suspends: it runs its full course */
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(1));
+    CHECK_OK(cosync_yield()); /* delivered once only */
+    CHECK_OK(cosync_sleep_until(CANCEL_AT + COSYNC_SEC(2)));
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(2));
+    if (s->after)
+        s->after(s);
+    CHECK_EQ(self_cancelling(), 1);
+    *result = s;
+    return rc;
+}
+
+static int canceller_body(void *arg, void **result)
+{
+    (void)result;
+    struct scen *s = arg;
+    CHECK_OK(cosync_sleep_until(CANCEL_AT));
+    CHECKPOINT(1);
+    CHECK(!cosync_task_done(s->victim));
+    CHECK_EQ(timers(), s->has_deadline ? 1 : 0);
+    CHECK_OK(cosync_task_cancel(s->victim));
+    CHECK_EQ(cosync_task_cancelling(s->victim), 1);
+    return 0;
+}
+
+static int scen_main(void *arg, void **result)
+{
+    (void)result;
+    struct scen *s = arg;
+    cosync_task c;
+    void *res = NULL;
+    int status = 0;
+    CHECK_OK(cosync_task_spawn(&s->victim, victim_body, s, NULL));
+    CHECK_OK(cosync_task_spawn(&c, canceller_body, s, NULL));
+    CHECK_OK(cosync_task_join(s->victim, &status, &res, COSYNC_FOREVER));
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    CHECK(res == s);
+    join_expect(c, 0);
+    return 0;
+}
+
+static void run_scen(struct scen *s)
+{
+    CHECKPOINT_RESET();
+    cosync_future_init(&s->fut);
+    cosync_event_init(&s->ev);
+    cosync_event_init(&s->ev2);
+    run_main(scen_main, s);
+    CHECKPOINTS_DONE(3);
+}
+
+/* sleeps */
+static int susp_sleep(struct scen *s)
+{
+    (void)s;
+    return cosync_sleep(COSYNC_SEC(5));
+}
+
+static int susp_sleep_long(struct scen *s)
+{
+    (void)s;
+    return cosync_sleep(INT64_MAX); /* a deadline of INT64_MAX (saturated) */
+}
+
+static int susp_sleep_until_long(struct scen *s)
+{
+    (void)s;
+    return cosync_sleep_until(INT64_MAX - 1);
+}
+
+static int susp_sleep_forever(struct scen *s)
+{
+    (void)s;
+    return cosync_sleep_until(COSYNC_FOREVER);
+}
+
+TEST(cancel_at_sleep)
+{
+    struct scen s = {.suspend = susp_sleep, .has_deadline = true};
+    run_scen(&s);
+}
+
+TEST(cancel_at_sleep_with_long_deadline)
+{
+    struct scen s = {.suspend = susp_sleep_long, .has_deadline = true};
+    run_scen(&s);
+    struct scen s2 = {.suspend = susp_sleep_until_long, .has_deadline = true};
+    run_scen(&s2);
+}
+
+TEST(cancel_at_sleep_until_forever)
+{
+    struct scen s = {.suspend = susp_sleep_forever, .has_deadline = false};
+    run_scen(&s);
+}
+
+/* join: the joined task is not cancelled, and can be joined again */
+static int other_waits_ev2(void *arg, void **result)
+{
+    struct scen *s = arg;
+    CHECK_OK(cosync_event_wait(&s->ev2, COSYNC_FOREVER));
+    *result = &s->other_result;
+    return 0;
+}
+
+static int susp_join(struct scen *s)
+{
+    CHECK_OK(cosync_task_spawn(&s->other, other_waits_ev2, s, NULL));
+    return cosync_task_join(s->other, NULL, NULL, COSYNC_FOREVER);
+}
+
+static int susp_join_deadline(struct scen *s)
+{
+    CHECK_OK(cosync_task_spawn(&s->other, other_waits_ev2, s, NULL));
+    return cosync_task_join(s->other, NULL, NULL, COSYNC_SEC(100));
+}
+
+static void after_join(struct scen *s)
+{
+    CHECK(!cosync_task_done(s->other));
+    CHECK_EQ(cosync_task_cancelling(s->other), 0);
+    CHECK_OK(cosync_event_set(&s->ev2));
+    int status = -1;
+    void *res = NULL;
+    CHECK_OK(cosync_task_join(s->other, &status, &res, COSYNC_FOREVER));
+    CHECK_OK(status);
+    CHECK(res == &s->other_result);
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(2));
+}
+
+TEST(cancel_at_join)
+{
+    struct scen s = {.suspend = susp_join, .after = after_join};
+    run_scen(&s);
+    struct scen s2 = {.suspend = susp_join_deadline, .after = after_join, .has_deadline = true};
+    run_scen(&s2);
+}
+
+/* future: the wait is cancelled, the future stays pending */
+static int susp_future(struct scen *s)
+{
+    return cosync_future_wait(&s->fut, COSYNC_FOREVER);
+}
+
+static int susp_future_deadline(struct scen *s)
+{
+    return cosync_future_wait(&s->fut, COSYNC_SEC(50));
+}
+
+static int set_future_later(void *arg, void **result)
+{
+    (void)result;
+    struct scen *s = arg;
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_OK(cosync_future_set_result(&s->fut, s));
+    return 0;
+}
+
+static void after_future(struct scen *s)
+{
+    CHECK(!cosync_future_done(&s->fut));
+    CHECK(!cosync_future_cancelled(&s->fut));
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, set_future_later, s, NULL));
+    CHECK_OK(cosync_future_wait(&s->fut, COSYNC_FOREVER));
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(3));
+    void *v = NULL;
+    CHECK_OK(cosync_future_result(&s->fut, &v));
+    CHECK(v == s);
+    join_expect(t, 0);
+}
+
+TEST(cancel_at_future_wait)
+{
+    struct scen s = {.suspend = susp_future, .after = after_future};
+    run_scen(&s);
+    struct scen s2 = {.suspend = susp_future_deadline, .after = after_future, .has_deadline = true};
+    run_scen(&s2);
+}
+
+/* event: the cancelled waiter is off the event's list */
+static int susp_event(struct scen *s)
+{
+    return cosync_event_wait(&s->ev, COSYNC_FOREVER);
+}
+
+static int susp_event_deadline(struct scen *s)
+{
+    return cosync_event_wait(&s->ev, COSYNC_SEC(50));
+}
+
+static int set_event_later(void *arg, void **result)
+{
+    (void)result;
+    struct scen *s = arg;
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_OK(cosync_event_set(&s->ev));
+    return 0;
+}
+
+static void after_event(struct scen *s)
+{
+    CHECK(!cosync_event_is_set(&s->ev));
+    CHECK_ERR(cosync_event_wait(&s->ev, cosync_deadline_after(COSYNC_SEC(1))), COSYNC_ETIMEDOUT);
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(3));
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, set_event_later, s, NULL));
+    CHECK_OK(cosync_event_wait(&s->ev, COSYNC_FOREVER));
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(4));
+    join_expect(t, 0);
+}
+
+TEST(cancel_at_event_wait)
+{
+    struct scen s = {.suspend = susp_event, .after = after_event};
+    run_scen(&s);
+    struct scen s2 = {.suspend = susp_event_deadline, .after = after_event, .has_deadline = true};
+    run_scen(&s2);
+}
+
+/* ------------------------------------------------------------------------
+ * Cancel at a yield: the task is READY, its yield returns ECANCELED
+ * ---------------------------------------------------------------------- */
+
+static cosync_task g_victim;
+static int g_ok_yields;
+
+static int yielder_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int rc;
+    g_ok_yields = 0;
+    CHECKPOINT(0);
+    while ((rc = cosync_yield()) == 0)
+        g_ok_yields++;
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    CHECKPOINT(2);
+    CHECK_EQ(g_ok_yields, 3);
+    CHECK_EQ(self_cancelling(), 1);
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_EQ(cosync_now(), EPOCH + COSYNC_SEC(1));
+    return rc;
+}
+
+static int yield_canceller(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cosync_yield());
+    CHECKPOINT(1);
+    /* the victim has yielded: it is in the ready queue, not running */
+    CHECK(!cosync_task_done(g_victim));
+    CHECK_GE(stats().tasks_ready, 1);
+    CHECK_OK(cosync_task_cancel(g_victim));
+    return 0;
+}
+
+static int yield_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task c;
+    CHECK_OK(cosync_task_spawn(&g_victim, yielder_body, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&c, yield_canceller, NULL, NULL));
+    join_expect(g_victim, COSYNC_ECANCELED);
+    join_expect(c, 0);
+    return 0;
+}
+
+TEST(cancel_at_yield_of_a_ready_task)
+{
+    run_main(yield_main, NULL);
+    CHECKPOINTS_DONE(3);
+}
+
+/* ------------------------------------------------------------------------
+ * Cancel at gather, wait_for, taskgroup_wait
+ * ---------------------------------------------------------------------- */
+
+static int g_res_a, g_res_c;
+
+static int child_quick(void *arg, void **result)
+{
+    (void)arg;
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    *result = &g_res_a;
+    return 0;
+}
+
+static int child_forever(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int rc = cosync_sleep_until(COSYNC_FOREVER);
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), CANCEL_AT);
+    CHECK_OK(cosync_yield());
+    return rc;
+}
+
+/* cancelled in a long sleep; its cleanup sleeps 1 s and it returns 0 (so
+ * it ends as cancelled through cancelling() > 0) */
+static int child_cleanup(void *arg, void **result)
+{
+    (void)arg;
+    int rc = cosync_sleep(COSYNC_SEC(100));
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), CANCEL_AT);
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    *result = &g_res_c;
+    return 0;
+}
+
+static cosync_task g_owner;
+
+static int cancel_owner_at(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_sleep_until(CANCEL_AT));
+    CHECKPOINT(1);
+    CHECK_OK(cosync_task_cancel(g_owner));
+    return 0;
+}
+
+static int owner_main(cosync_task_fn owner)
+{
+    cosync_task c;
+    CHECK_OK(cosync_task_spawn(&g_owner, owner, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&c, cancel_owner_at, NULL, NULL));
+    join_expect(g_owner, COSYNC_ECANCELED);
+    join_expect(c, 0);
+    return 0;
+}
+
+static int gatherer(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t[3];
+    cosync_outcome out[3];
+    memset(out, 0x55, sizeof out);
+    CHECK_OK(cosync_task_spawn(&t[0], child_quick, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&t[1], child_forever, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&t[2], child_cleanup, NULL, NULL));
+    CHECKPOINT(0);
+    int rc = cosync_gather(t, 3, out, COSYNC_FOREVER);
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    CHECKPOINT(2);
+    /* the children were cancelled and waited for (child_cleanup's 1 s) */
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(1));
+    CHECK_OK(out[0].status);
+    CHECK(out[0].result == &g_res_a);
+    CHECK_ERR(out[1].status, COSYNC_ECANCELED);
+    CHECK_NULL(out[1].result);
+    CHECK_ERR(out[2].status, COSYNC_ECANCELED);
+    CHECK(out[2].result == &g_res_c);
+    for (int i = 0; i < 3; i++) {
+        CHECK_ERR(cosync_task_cancelling(t[i]), COSYNC_ESRCH); /* collected */
+        CHECK_ERR(cosync_task_join(t[i], NULL, NULL, COSYNC_FOREVER), COSYNC_ESRCH);
+    }
+    CHECK_EQ(self_cancelling(), 1);
+    CHECK_EQ(timers(), 0);
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(2));
+    CHECK_OK(cosync_yield());
+    return rc;
+}
+
+static int gather_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return owner_main(gatherer);
+}
+
+TEST(cancel_at_gather_cancels_and_collects_children)
+{
+    run_main(gather_main, NULL);
+    CHECKPOINTS_DONE(3);
+}
+
+static int wait_for_caller(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t;
+    int status = 0;
+    void *res = NULL;
+    CHECK_OK(cosync_task_spawn(&t, child_cleanup, NULL, NULL));
+    CHECKPOINT(0);
+    int rc = cosync_wait_for(t, &status, &res, COSYNC_SEC(100));
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    CHECKPOINT(2);
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(1)); /* the inner task's cleanup */
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    CHECK(res == &g_res_c);
+    CHECK_ERR(cosync_task_cancelling(t), COSYNC_ESRCH); /* collected */
+    CHECK_EQ(timers(), 0);                              /* the 100 s deadline is gone */
+    CHECK_EQ(self_cancelling(), 1);
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(2));
+    return rc;
+}
+
+static int wait_for_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return owner_main(wait_for_caller);
+}
+
+TEST(cancel_at_wait_for_cancels_and_collects_inner)
+{
+    run_main(wait_for_main, NULL);
+    CHECKPOINTS_DONE(3);
+}
+
+static bool g_before_wait; /* the owner is cancelled in its body, not in wait */
+
+static int tg_owner(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_taskgroup g;
+    cosync_task kept;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    CHECK_OK(cosync_taskgroup_spawn(&g, &kept, child_cleanup, NULL, NULL));
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, child_forever, NULL, NULL));
+    CHECKPOINT(0);
+    if (g_before_wait) {
+        CHECK_ERR(cosync_sleep(COSYNC_SEC(50)), COSYNC_ECANCELED);
+        CHECKPOINT(2);
+        CHECK_EQ(cosync_now(), CANCEL_AT);
+    }
+    int rc = cosync_taskgroup_wait(&g, COSYNC_FOREVER);
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    if (!g_before_wait)
+        CHECKPOINT(2);
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(1)); /* kept's cleanup */
+    /* the kept child was cancelled and finished; join it to free it */
+    CHECK(cosync_task_done(kept));
+    CHECK_EQ(cosync_task_cancelling(kept), 1);
+    void *res = NULL;
+    int status = 0;
+    CHECK_OK(cosync_task_join(kept, &status, &res, COSYNC_FOREVER));
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    CHECK(res == &g_res_c);
+    CHECK_EQ(self_cancelling(), 1);
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(2));
+    return rc;
+}
+
+static int tg_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return owner_main(tg_owner);
+}
+
+TEST(cancel_owner_at_taskgroup_wait)
+{
+    g_before_wait = false;
+    run_main(tg_main, NULL);
+    CHECKPOINTS_DONE(3);
+}
+
+TEST(cancel_owner_before_taskgroup_wait)
+{
+    g_before_wait = true;
+    run_main(tg_main, NULL);
+    CHECKPOINTS_DONE(3);
+}
+
+/* ------------------------------------------------------------------------
+ * Cancel before the first run
+ * ---------------------------------------------------------------------- */
+
+static bool g_body_ran;
+
+static int flag_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    g_body_ran = true;
+    return 0;
+}
+
+TEST(cancel_before_first_run_on_a_fresh_loop)
+{
+    cosync_loop *loop = new_loop();
+    cosync_task t;
+    cosync_loop_stats st;
+    g_body_ran = false;
+    CHECK_OK(cosync_loop_spawn(loop, &t, flag_body, NULL, NULL));
+    CHECK_OK(cosync_task_cancel(t));
+    CHECK_EQ(cosync_task_cancelling(t), 1);
+    CHECK(!cosync_task_done(t));
+    int status = 0;
+    CHECK_OK(cosync_loop_run(loop, t, &status, NULL));
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    CHECK(!g_body_ran);
+    CHECK_OK(cosync_loop_get_stats(loop, &st));
+    CHECK_EQ(st.stacks_mapped, 0); /* no stack was ever taken */
+    CHECK_EQ(st.stacks_in_use, 0);
+    CHECK_EQ(st.tasks_records, 0);
+    CHECK_EQ(st.tasks_alive, 0);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
+static int cancel_fresh_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t;
+    size_t mapped = stats().stacks_mapped;
+    CHECK_OK(cosync_task_spawn(&t, flag_body, NULL, NULL));
+    CHECK_OK(cosync_task_cancel(t));
+    CHECK_OK(cosync_task_cancel(t)); /* twice: still one outcome */
+    CHECK_EQ(cosync_task_cancelling(t), 2);
+    CHECK_OK(cosync_yield()); /* it is "run": finished without its body */
+    CHECK(cosync_task_done(t));
+    int status = 0;
+    CHECK_OK(cosync_task_result(t, &status, NULL));
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_task_cancelling(t), 2);
+    join_expect(t, COSYNC_ECANCELED);
+    CHECK(!g_body_ran);
+    CHECK_EQ(stats().stacks_mapped, mapped);
+    CHECK_EQ(stats().stacks_in_use, 1); /* ours only */
+    return 0;
+}
+
+TEST(cancel_before_first_run_from_a_task)
+{
+    g_body_ran = false;
+    run_main(cancel_fresh_main, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Finished tasks and stale handles
+ * ---------------------------------------------------------------------- */
+
+static int g_finished_res;
+
+static int finished_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, return_zero_body, &g_finished_res, NULL));
+    CHECK_OK(cosync_yield());
+    CHECK(cosync_task_done(t));
+    CHECK_ERR(cosync_task_cancel(t), COSYNC_EALREADY);
+    CHECK_ERR(cosync_task_cancel(t), COSYNC_EALREADY);
+    CHECK_EQ(cosync_task_cancelling(t), 0); /* nothing changed */
+    int status = -1;
+    void *res = NULL;
+    CHECK_OK(cosync_task_result(t, &status, &res));
+    CHECK_OK(status);
+    CHECK(res == &g_finished_res);
+    CHECK_OK(cosync_task_join(t, &status, &res, COSYNC_FOREVER));
+    CHECK_OK(status);
+    CHECK(res == &g_finished_res);
+
+    /* stale: joined */
+    CHECK_ERR(cosync_task_cancel(t), COSYNC_ESRCH);
+    CHECK_ERR(cosync_task_cancelling(t), COSYNC_ESRCH);
+    CHECK_ERR(cosync_task_uncancel(t), COSYNC_ESRCH);
+    /* stale: detached and finished */
+    cosync_task d;
+    CHECK_OK(cosync_task_spawn(&d, return_zero_body, NULL, NULL));
+    CHECK_OK(cosync_task_detach(d));
+    CHECK_OK(cosync_yield());
+    CHECK_ERR(cosync_task_cancel(d), COSYNC_ESRCH);
+    CHECK_ERR(cosync_task_cancelling(d), COSYNC_ESRCH);
+    /* the handle that names no task */
+    CHECK_ERR(cosync_task_cancel(COSYNC_TASK_NONE), COSYNC_ESRCH);
+    /* a record reused by a new task: the old handle stays stale */
+    cosync_task n;
+    CHECK_OK(cosync_task_spawn(&n, sleep_forever_body, NULL, NULL));
+    CHECK_ERR(cosync_task_cancel(t), COSYNC_ESRCH);
+    CHECK_ERR(cosync_task_cancel(d), COSYNC_ESRCH);
+    CHECK_EQ(cosync_task_cancelling(n), 0);
+    CHECK_OK(cosync_task_cancel(n));
+    join_expect(n, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(cancel_finished_is_ealready_and_stale_is_esrch)
+{
+    run_main(finished_main, NULL);
+}
+
+/* a task that finished cancelled: cancelling it again changes nothing */
+static int finished_cancelled_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, sleep_forever_body, NULL, NULL));
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_task_cancel(t));
+    CHECK_OK(cosync_yield());
+    CHECK(cosync_task_done(t));
+    CHECK_ERR(cosync_task_cancel(t), COSYNC_EALREADY);
+    CHECK_EQ(cosync_task_cancelling(t), 1);
+    join_expect(t, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(cancel_task_that_finished_cancelled_is_ealready)
+{
+    run_main(finished_cancelled_main, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Cancelling oneself
+ * ---------------------------------------------------------------------- */
+
+static int self_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task self = cosync_task_current();
+    cosync_task child;
+    cosync_event ev;
+    cosync_future fut;
+    cosync_event_init(&ev);
+    cosync_future_init(&fut);
+    CHECK_OK(cosync_task_spawn(&child, return_zero_body, NULL, NULL));
+    CHECK_OK(cosync_yield()); /* the child finishes */
+    CHECK(cosync_task_done(child));
+    CHECK_OK(cosync_event_set(&ev));
+    CHECK_OK(cosync_future_set_result(&fut, NULL));
+
+    CHECK_OK(cosync_task_cancel(self));
+    CHECK_EQ(cosync_task_cancelling(self), 1);
+    CHECK(!cosync_task_done(self));
+    /* not a suspension point, and calls that complete at once keep the
+     * request pending */
+    CHECK_OK(cosync_event_wait(&ev, COSYNC_FOREVER));
+    CHECK_OK(cosync_future_wait(&fut, COSYNC_FOREVER));
+    CHECK_OK(cosync_task_join(child, NULL, NULL, COSYNC_FOREVER));
+    cosync_task other;
+    CHECK_OK(cosync_task_spawn(&other, return_zero_body, NULL, NULL));
+    CHECK_EQ(cosync_now(), EPOCH);
+    /* delivered at the next suspension */
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED);
+    CHECK_EQ(cosync_task_cancelling(self), 1);
+    /* and only once */
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_sleep(COSYNC_MS(5)));
+    CHECK_EQ(cosync_now(), EPOCH + COSYNC_MS(5));
+    join_expect(other, 0);
+    CHECK_EQ(cosync_task_cancelling(self), 1);
+    return COSYNC_ECANCELED;
+}
+
+TEST(cancel_self_is_delivered_at_the_next_suspension)
+{
+    cosync_loop *loop = new_loop();
+    cosync_task t;
+    int status = 0;
+    CHECK_OK(cosync_loop_spawn(loop, &t, self_main, NULL, NULL));
+    CHECK_OK(cosync_loop_run(loop, t, &status, NULL));
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
+/* the next suspension is a sleep: it returns at once, at the same time */
+static int self_sleep_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_task_cancel(cosync_task_current()));
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(10)), COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), EPOCH);
+    CHECK_EQ(timers(), 0);
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_EQ(cosync_now(), EPOCH + COSYNC_SEC(1));
+    return 0; /* cancelling() > 0: finishes as cancelled */
+}
+
+static int self_sleep_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, self_sleep_body, NULL, NULL));
+    join_expect(t, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(cancel_self_then_sleep)
+{
+    run_main(self_sleep_main, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Two cancels before delivery
+ * ---------------------------------------------------------------------- */
+
+static int twice_victim(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(0);
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(100)), COSYNC_ECANCELED);
+    CHECKPOINT(2);
+    CHECK_EQ(cosync_now(), CANCEL_AT);
+    CHECK_EQ(self_cancelling(), 2);
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1))); /* the second request is not delivered */
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(1));
+    return COSYNC_ECANCELED;
+}
+
+static int twice_canceller(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_sleep_until(CANCEL_AT));
+    CHECKPOINT(1);
+    CHECK_OK(cosync_task_cancel(g_victim));
+    CHECK_OK(cosync_task_cancel(g_victim));
+    CHECK_EQ(cosync_task_cancelling(g_victim), 2);
+    return 0;
+}
+
+static int twice_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task c;
+    CHECK_OK(cosync_task_spawn(&g_victim, twice_victim, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&c, twice_canceller, NULL, NULL));
+    join_expect(g_victim, COSYNC_ECANCELED);
+    join_expect(c, 0);
+    return 0;
+}
+
+TEST(two_cancels_of_a_blocked_task_deliver_one)
+{
+    run_main(twice_main, NULL);
+    CHECKPOINTS_DONE(3);
+}
+
+static int twice_self_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task self = cosync_task_current();
+    CHECK_OK(cosync_task_cancel(self));
+    CHECK_OK(cosync_task_cancel(self));
+    CHECK_EQ(cosync_task_cancelling(self), 2);
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED);
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    CHECK_EQ(cosync_task_cancelling(self), 2);
+    return COSYNC_ECANCELED;
+}
+
+static int twice_self_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, twice_self_body, NULL, NULL));
+    join_expect(t, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(two_self_cancels_deliver_one)
+{
+    run_main(twice_self_main, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * uncancel
+ * ---------------------------------------------------------------------- */
+
+static int uncancel_one_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task self = cosync_task_current();
+    CHECK_EQ(cosync_task_uncancel(self), 0); /* never below 0 */
+    CHECK_OK(cosync_task_cancel(self));
+    CHECK_EQ(cosync_task_uncancel(self), 0);
+    CHECK_EQ(cosync_task_cancelling(self), 0);
+    CHECK_OK(cosync_yield()); /* the undelivered request was dropped */
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    return 0;
+}
+
+static int uncancel_two_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task self = cosync_task_current();
+    CHECK_OK(cosync_task_cancel(self));
+    CHECK_OK(cosync_task_cancel(self));
+    CHECK_EQ(cosync_task_uncancel(self), 1);
+    CHECK_EQ(cosync_task_cancelling(self), 1);
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED); /* still pending at 1 */
+    CHECK_EQ(cosync_task_uncancel(self), 0);
+    CHECK_OK(cosync_yield());
+    return 0; /* cancelling() == 0: finishes with status 0 */
+}
+
+static int uncancel_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, uncancel_one_body, NULL, NULL));
+    join_expect(t, 0);
+    CHECK_OK(cosync_task_spawn(&t, uncancel_two_body, NULL, NULL));
+    join_expect(t, 0);
+
+    /* withdrawn before the first run: the task runs normally */
+    g_body_ran = false;
+    CHECK_OK(cosync_task_spawn(&t, flag_body, NULL, NULL));
+    CHECK_OK(cosync_task_cancel(t));
+    CHECK_EQ(cosync_task_uncancel(t), 0);
+    join_expect(t, 0);
+    CHECK(g_body_ran);
+    return 0;
+}
+
+TEST(uncancel_drops_an_undelivered_request_at_zero)
+{
+    run_main(uncancel_main, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * The final status
+ * ---------------------------------------------------------------------- */
+
+static int g_final_res;
+static int g_final_rc;
+
+static int final_body(void *arg, void **result)
+{
+    (void)arg;
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(10)), COSYNC_ECANCELED);
+    *result = &g_final_res;
+    return g_final_rc;
+}
+
+static int pending_final_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_task_cancel(cosync_task_current()));
+    return 0; /* never delivered, but cancelling() == 1 */
+}
+
+static int final_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static const int rcs[] = {0, COSYNC_ECANCELED, COSYNC_EBUSY, COSYNC_ETIMEDOUT, COSYNC_EBROKEN};
+    static const int want[] = {COSYNC_ECANCELED, COSYNC_ECANCELED, COSYNC_EBUSY,
+                               COSYNC_ETIMEDOUT, COSYNC_EBROKEN};
+    for (size_t i = 0; i < sizeof rcs / sizeof rcs[0]; i++) {
+        cosync_task t;
+        g_final_rc = rcs[i];
+        CHECK_OK(cosync_task_spawn(&t, final_body, NULL, NULL));
+        CHECK_OK(cosync_yield());
+        CHECK_OK(cosync_task_cancel(t));
+        int status = 1;
+        void *res = NULL;
+        CHECK_OK(cosync_task_join(t, &status, &res, COSYNC_FOREVER));
+        CHECK_ERR(status, want[i]);
+        CHECK(res == &g_final_res);
+    }
+    cosync_task p;
+    CHECK_OK(cosync_task_spawn(&p, pending_final_body, NULL, NULL));
+    join_expect(p, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(final_status_after_cancel)
+{
+    run_main(final_main, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * The grant-kept rule
+ * ---------------------------------------------------------------------- */
+
+static cosync_task g_joined, g_joiner;
+static int g_joined_res;
+
+static int joined_body(void *arg, void **result)
+{
+    (void)arg;
+    CHECKPOINT(0);
+    CHECK_OK(cosync_yield());
+    CHECKPOINT(3);
+    *result = &g_joined_res;
+    return COSYNC_EBUSY; /* a status to collect */
+}
+
+static int joiner_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(1);
+    int status = 0;
+    void *res = NULL;
+    /* granted (the task finished), then cancelled before this ran */
+    CHECK_OK(cosync_task_join(g_joined, &status, &res, COSYNC_FOREVER));
+    CHECKPOINT(5);
+    CHECK_ERR(status, COSYNC_EBUSY);
+    CHECK(res == &g_joined_res);
+    CHECK_ERR(cosync_task_cancelling(g_joined), COSYNC_ESRCH); /* collected */
+    CHECK_EQ(self_cancelling(), 1);
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED); /* the next suspension */
+    CHECK_OK(cosync_yield());
+    return 0;
+}
+
+static int grant_canceller(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(2);
+    CHECK_OK(cosync_yield()); /* the joined task finishes meanwhile */
+    CHECKPOINT(4);
+    CHECK(!cosync_task_done(g_joiner));
+    CHECK_OK(cosync_task_cancel(g_joiner));
+    CHECK_EQ(cosync_task_cancelling(g_joiner), 1);
+    return 0;
+}
+
+static int grant_join_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task c;
+    CHECK_OK(cosync_task_spawn(&g_joined, joined_body, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&g_joiner, joiner_body, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&c, grant_canceller, NULL, NULL));
+    join_expect(g_joiner, COSYNC_ECANCELED);
+    join_expect(c, 0);
+    return 0;
+}
+
+TEST(granted_join_is_kept_when_cancelled_before_running)
+{
+    run_main(grant_join_main, NULL);
+    CHECKPOINTS_DONE(6);
+}
+
+/* a sleeper whose timer fired, cancelled before it runs */
+static cosync_task g_sleeper;
+
+static int early_waker(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_sleep_until(CANCEL_AT)); /* armed before the sleeper's */
+    CHECKPOINT(1);
+    CHECK_OK(cosync_task_cancel(g_sleeper));
+    return 0;
+}
+
+static int fired_sleeper(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(0);
+    CHECK_OK(cosync_sleep_until(CANCEL_AT)); /* its timer fired: kept */
+    CHECKPOINT(2);
+    CHECK_EQ(cosync_now(), CANCEL_AT);
+    CHECK_EQ(self_cancelling(), 1);
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED);
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(1));
+    return 0;
+}
+
+static int grant_sleep_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task c;
+    CHECK_OK(cosync_task_spawn(&c, early_waker, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&g_sleeper, fired_sleeper, NULL, NULL));
+    join_expect(g_sleeper, COSYNC_ECANCELED);
+    join_expect(c, 0);
+    return 0;
+}
+
+TEST(fired_sleep_is_kept_when_cancelled_before_running)
+{
+    run_main(grant_sleep_main, NULL);
+    CHECKPOINTS_DONE(3);
+}
+
+/* an event waiter (or future waiter) woken, then cancelled before it runs */
+static cosync_event g_ev;
+static cosync_future g_fut;
+static cosync_task g_waiter;
+static int g_wait_kind; /* 0 event, 1 event with deadline, 2 future, 3 future with deadline */
+
+static int woken_waiter(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(0);
+    switch (g_wait_kind) {
+    case 0:
+        CHECK_OK(cosync_event_wait(&g_ev, COSYNC_FOREVER));
+        break;
+    case 1:
+        CHECK_OK(cosync_event_wait(&g_ev, COSYNC_SEC(10)));
+        break;
+    case 2:
+        CHECK_OK(cosync_future_wait(&g_fut, COSYNC_FOREVER));
+        break;
+    default:
+        CHECK_OK(cosync_future_wait(&g_fut, COSYNC_SEC(10)));
+        break;
+    }
+    CHECKPOINT(2);
+    CHECK_EQ(timers(), 0);
+    CHECK_EQ(self_cancelling(), 1);
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED);
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_EQ(cosync_now(), EPOCH + COSYNC_SEC(1));
+    return 0;
+}
+
+static int waker(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(1);
+    if (g_wait_kind < 2)
+        CHECK_OK(cosync_event_set(&g_ev));
+    else
+        CHECK_OK(cosync_future_set_result(&g_fut, NULL));
+    CHECK_OK(cosync_task_cancel(g_waiter));
+    return 0;
+}
+
+static int grant_wait_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task c;
+    cosync_event_init(&g_ev);
+    cosync_future_init(&g_fut);
+    CHECK_OK(cosync_task_spawn(&g_waiter, woken_waiter, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&c, waker, NULL, NULL));
+    join_expect(g_waiter, COSYNC_ECANCELED);
+    join_expect(c, 0);
+    return 0;
+}
+
+TEST(woken_event_or_future_waiter_keeps_its_grant_when_cancelled)
+{
+    for (g_wait_kind = 0; g_wait_kind < 4; g_wait_kind++) {
+        CHECKPOINT_RESET();
+        run_main(grant_wait_main, NULL);
+        CHECKPOINTS_DONE(3);
+    }
+}
+
+/* The reverse order: the cancel comes first, then (before the victim runs)
+ * what it waited for happens. The cancel wins; nothing was granted, so the
+ * joined task stays joinable and the set event is simply set. */
+static cosync_task g_late;
+
+static int late_finisher(void *arg, void **result)
+{
+    (void)arg;
+    CHECK_OK(cosync_event_wait(&g_ev, COSYNC_FOREVER));
+    *result = &g_joined_res;
+    return 0;
+}
+
+static int cancelled_joiner(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(0);
+    CHECK_ERR(cosync_task_join(g_late, NULL, NULL, COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECKPOINT(3);
+    CHECK(cosync_task_done(g_late)); /* it finished meanwhile, uncollected */
+    int status = -1;
+    void *res = NULL;
+    CHECK_OK(cosync_task_join(g_late, &status, &res, COSYNC_FOREVER));
+    CHECK_OK(status);
+    CHECK(res == &g_joined_res);
+    CHECK_OK(cosync_yield()); /* delivered once */
+    return COSYNC_ECANCELED;
+}
+
+static int cancelled_event_waiter(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(1);
+    CHECK_ERR(cosync_event_wait(&g_ev, COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECKPOINT(2);
+    CHECK(cosync_event_is_set(&g_ev));
+    CHECK_OK(cosync_event_wait(&g_ev, COSYNC_FOREVER)); /* set: at once */
+    CHECK_OK(cosync_yield());
+    return COSYNC_ECANCELED;
+}
+
+static int cancel_then_grant_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task j, w;
+    cosync_event_init(&g_ev);
+    CHECK_OK(cosync_task_spawn(&g_late, late_finisher, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&j, cancelled_joiner, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&w, cancelled_event_waiter, NULL, NULL));
+    CHECK_OK(cosync_yield()); /* all three block */
+    CHECK_OK(cosync_task_cancel(w));
+    /* the event is set after w's cancel: it wakes late_finisher only (w is
+     * off its list) */
+    CHECK_OK(cosync_event_set(&g_ev));
+    /* j is cancelled before late_finisher runs and finishes: ready queue
+     * [w, late_finisher, j] */
+    CHECK_OK(cosync_task_cancel(j));
+    join_expect(j, COSYNC_ECANCELED);
+    join_expect(w, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(cancel_before_the_grant_wins_and_loses_nothing)
+{
+    run_main(cancel_then_grant_main, NULL);
+    CHECKPOINTS_DONE(4);
+}
+
+/* ------------------------------------------------------------------------
+ * A deadline and a cancel close together: whichever came first wins
+ * ---------------------------------------------------------------------- */
+
+/* The deadline fires first (same virtual time, the canceller's timer was
+ * armed earlier, so it runs only after the deadline fired): ETIMEDOUT,
+ * then ECANCELED at the next suspension. */
+static int deadline_first_waiter(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(0);
+    CHECK_ERR(cosync_event_wait(&g_ev, CANCEL_AT), COSYNC_ETIMEDOUT);
+    CHECKPOINT(2);
+    CHECK_EQ(cosync_now(), CANCEL_AT);
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED);
+    CHECK_OK(cosync_yield());
+    return 0;
+}
+
+static int cancel_g_waiter_at(void *arg, void **result)
+{
+    (void)result;
+    int64_t when = (int64_t)(intptr_t)arg;
+    CHECK_OK(cosync_sleep_until(when));
+    CHECKPOINT(1);
+    CHECK_OK(cosync_task_cancel(g_waiter));
+    return 0;
+}
+
+/* The cancel comes first (1 ns before the deadline): ECANCELED, and the
+ * deadline never fires afterwards. */
+static int cancel_first_waiter(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(0);
+    CHECK_ERR(cosync_event_wait(&g_ev, CANCEL_AT), COSYNC_ECANCELED);
+    CHECKPOINT(2);
+    CHECK_EQ(cosync_now(), CANCEL_AT - 1);
+    CHECK_EQ(timers(), 0);
+    CHECK_OK(cosync_sleep_until(CANCEL_AT + COSYNC_SEC(1)));
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(1));
+    CHECK_OK(cosync_yield());
+    return 0;
+}
+
+static int deadline_race_main(void *arg, void **result)
+{
+    (void)result;
+    bool cancel_first = arg != NULL;
+    cosync_task c;
+    cosync_event_init(&g_ev);
+    CHECK_OK(cosync_task_spawn(&c, cancel_g_waiter_at,
+                               (void *)(intptr_t)(cancel_first ? CANCEL_AT - 1 : CANCEL_AT), NULL));
+    CHECK_OK(cosync_task_spawn(&g_waiter, cancel_first ? cancel_first_waiter : deadline_first_waiter,
+                               NULL, NULL));
+    join_expect(g_waiter, COSYNC_ECANCELED);
+    join_expect(c, 0);
+    return 0;
+}
+
+TEST(deadline_then_cancel_at_the_same_time_deadline_wins)
+{
+    run_main(deadline_race_main, NULL);
+    CHECKPOINTS_DONE(3);
+}
+
+TEST(cancel_then_deadline_cancel_wins_and_deadline_is_disarmed)
+{
+    run_main(deadline_race_main, (void *)1);
+    CHECKPOINTS_DONE(3);
+}
+
+/* White-box: a timer of the test's own on the loop's heap cancels the
+ * waiter from inside the very timer run in which the waiter's deadline
+ * fires; the one armed first fires first and wins. */
+static cosync__timer g_cancel_timer;
+
+static void cancel_timer_fire(cosync__timer *t)
+{
+    (void)t;
+    CHECKPOINT(1);
+    CHECK_OK(cosync_task_cancel(g_waiter));
+}
+
+static int same_run_waiter(void *arg, void **result)
+{
+    (void)result;
+    bool cancel_first = arg != NULL;
+    CHECKPOINT(0);
+    int rc = cosync_event_wait(&g_ev, CANCEL_AT);
+    CHECKPOINT(2);
+    CHECK_EQ(cosync_now(), CANCEL_AT);
+    CHECK_EQ(timers(), 0);
+    CHECK_EQ(self_cancelling(), 1);
+    if (cancel_first) {
+        CHECK_ERR(rc, COSYNC_ECANCELED);
+        CHECK_OK(cosync_yield()); /* the deadline lost: nothing more */
+    } else {
+        CHECK_ERR(rc, COSYNC_ETIMEDOUT);
+        CHECK_ERR(cosync_yield(), COSYNC_ECANCELED); /* the cancel comes next */
+        CHECK_OK(cosync_yield());
+    }
+    return 0;
+}
+
+static int same_run_main(void *arg, void **result)
+{
+    (void)result;
+    bool cancel_first = arg != NULL;
+    cosync_loop *loop = cosync_loop_current();
+    cosync_event_init(&g_ev);
+    cosync__timer_init(&g_cancel_timer, cancel_timer_fire);
+    if (cancel_first)
+        cosync__timer_arm(&loop->timers, &g_cancel_timer, CANCEL_AT);
+    CHECK_OK(cosync_task_spawn(&g_waiter, same_run_waiter, arg, NULL));
+    CHECK_OK(cosync_yield()); /* the waiter arms its deadline */
+    if (!cancel_first)
+        cosync__timer_arm(&loop->timers, &g_cancel_timer, CANCEL_AT);
+    CHECK_EQ(timers(), 2);
+    join_expect(g_waiter, COSYNC_ECANCELED);
+    CHECK(!cosync__timer_armed(&g_cancel_timer));
+    return 0;
+}
+
+TEST(cancel_and_deadline_in_the_same_timer_run_first_armed_wins)
+{
+    run_main(same_run_main, NULL);
+    CHECKPOINTS_DONE(3);
+    CHECKPOINT_RESET();
+    run_main(same_run_main, (void *)1);
+    CHECKPOINTS_DONE(3);
+}
+
+/* ------------------------------------------------------------------------
+ * A blocked task's deadline is disarmed by its cancellation
+ * ---------------------------------------------------------------------- */
+
+static int disarm_victim(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_ERR(cosync_event_wait(&g_ev, COSYNC_SEC(1000)), COSYNC_ECANCELED);
+    CHECK_EQ(timers(), 0);
+    CHECK_EQ(cosync_now(), CANCEL_AT);
+    return COSYNC_ECANCELED;
+}
+
+static int disarm_canceller(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_sleep_until(CANCEL_AT));
+    CHECK_EQ(timers(), 1); /* the victim's deadline */
+    CHECK_OK(cosync_task_cancel(g_waiter));
+    return 0;
+}
+
+static int disarm_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task c;
+    cosync_event_init(&g_ev);
+    CHECK_OK(cosync_task_spawn(&g_waiter, disarm_victim, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&c, disarm_canceller, NULL, NULL));
+    join_expect(g_waiter, COSYNC_ECANCELED);
+    join_expect(c, 0);
+    CHECK_EQ(timers(), 0);
+    /* the clock never went to the 1000 s deadline */
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(1));
+    return 0;
+}
+
+TEST(cancel_of_a_task_blocked_with_a_deadline_disarms_its_timer)
+{
+    run_main(disarm_main, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * A second cancel during the cleanup sleep
+ * ---------------------------------------------------------------------- */
+
+static int cleanup_victim(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(0);
+    CHECK_ERR(cosync_sleep_until(COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECKPOINT(2);
+    CHECK_EQ(cosync_now(), CANCEL_AT);
+    /* cleanup sleep, interrupted by a second request */
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(10)), COSYNC_ECANCELED);
+    CHECKPOINT(4);
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(2));
+    CHECK_EQ(self_cancelling(), 2);
+    CHECK_EQ(timers(), 0);
+    /* a further cleanup runs its full course */
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_EQ(cosync_now(), CANCEL_AT + COSYNC_SEC(3));
+    return 0;
+}
+
+static int cleanup_canceller(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_sleep_until(CANCEL_AT));
+    CHECKPOINT(1);
+    CHECK_OK(cosync_task_cancel(g_victim));
+    CHECK_OK(cosync_sleep(COSYNC_SEC(2)));
+    CHECKPOINT(3);
+    CHECK(!cosync_task_done(g_victim));
+    CHECK_OK(cosync_task_cancel(g_victim));
+    CHECK_EQ(cosync_task_cancelling(g_victim), 2);
+    return 0;
+}
+
+static int cleanup_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task c;
+    CHECK_OK(cosync_task_spawn(&g_victim, cleanup_victim, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&c, cleanup_canceller, NULL, NULL));
+    join_expect(g_victim, COSYNC_ECANCELED);
+    join_expect(c, 0);
+    return 0;
+}
+
+TEST(second_cancel_is_delivered_to_the_cleanup_sleep)
+{
+    run_main(cleanup_main, NULL);
+    CHECKPOINTS_DONE(5);
+}
+
+int main(void)
+{
+    RUN(cancel_at_sleep);
+    RUN(cancel_at_sleep_with_long_deadline);
+    RUN(cancel_at_sleep_until_forever);
+    RUN(cancel_at_join);
+    RUN(cancel_at_future_wait);
+    RUN(cancel_at_event_wait);
+    RUN(cancel_at_yield_of_a_ready_task);
+    RUN(cancel_at_gather_cancels_and_collects_children);
+    RUN(cancel_at_wait_for_cancels_and_collects_inner);
+    RUN(cancel_owner_at_taskgroup_wait);
+    RUN(cancel_owner_before_taskgroup_wait);
+    RUN(cancel_before_first_run_on_a_fresh_loop);
+    RUN(cancel_before_first_run_from_a_task);
+    RUN(cancel_finished_is_ealready_and_stale_is_esrch);
+    RUN(cancel_task_that_finished_cancelled_is_ealready);
+    RUN(cancel_self_is_delivered_at_the_next_suspension);
+    RUN(cancel_self_then_sleep);
+    RUN(two_cancels_of_a_blocked_task_deliver_one);
+    RUN(two_self_cancels_deliver_one);
+    RUN(uncancel_drops_an_undelivered_request_at_zero);
+    RUN(final_status_after_cancel);
+    RUN(granted_join_is_kept_when_cancelled_before_running);
+    RUN(fired_sleep_is_kept_when_cancelled_before_running);
+    RUN(woken_event_or_future_waiter_keeps_its_grant_when_cancelled);
+    RUN(cancel_before_the_grant_wins_and_loses_nothing);
+    RUN(deadline_then_cancel_at_the_same_time_deadline_wins);
+    RUN(cancel_then_deadline_cancel_wins_and_deadline_is_disarmed);
+    RUN(cancel_and_deadline_in_the_same_timer_run_first_armed_wins);
+    RUN(cancel_of_a_task_blocked_with_a_deadline_disarms_its_timer);
+    RUN(second_cancel_is_delivered_to_the_cleanup_sleep);
+    return 0;
+}
