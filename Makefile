@@ -59,17 +59,30 @@ test-aarch64:
 TEST_CONFIGS := gcc asan ucontext tsan
 
 test: tools
-	@pass=""; fail=""; \
+	@mkdir -p $(BUILD); pass=""; fail=""; \
 	for c in $(TEST_CONFIGS); do \
 	    echo; echo "======== test-$$c ========"; \
-	    if $(MAKE) --no-print-directory test-$$c SKIP_TOOLS=1; then \
+	    { $(MAKE) --no-print-directory test-$$c SKIP_TOOLS=1; echo $$? > $(BUILD)/test-$$c.status; } \
+	        2>&1 | tee $(BUILD)/test-$$c.log; \
+	    if [ "$$(cat $(BUILD)/test-$$c.status)" = 0 ]; then \
 	        pass="$$pass $$c"; else fail="$$fail $$c"; fi; \
 	done; \
 	echo; echo "======== summary ========"; \
 	for c in $$pass; do echo "  PASS  test-$$c"; done; \
 	for c in $$fail; do echo "  FAIL  test-$$c   (rerun: make test-$$c)"; done; \
-	if [ -n "$$fail" ]; then echo "make test: FAILED"; exit 1; fi; \
-	echo "make test: all configurations passed"
+	total=0; failed=0; \
+	for c in $(TEST_CONFIGS); do \
+	    line=$$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' $(BUILD)/test-$$c.log | tail -1); \
+	    [ -n "$$line" ] || continue; \
+	    n=$$(echo "$$line" | sed -E 's/.* out of ([0-9]+).*/\1/'); \
+	    f=$$(echo "$$line" | sed -E 's/.*tests passed, ([0-9]+) tests? failed.*/\1/'); \
+	    total=$$((total + n)); failed=$$((failed + f)); \
+	done; \
+	if [ -n "$$fail" ]; then \
+	    [ $$failed -gt 0 ] || failed=$$(echo $$fail | wc -w); \
+	    echo "make test: FAILED"; echo "$$((total - failed)) passed, $$failed failed"; exit 1; fi; \
+	echo "make test: all configurations passed"; \
+	echo "$$((total - failed)) passed, $$failed failed"
 
 # The individual configurations check the tools themselves unless called
 # from `make test`, which has done it once.

@@ -285,12 +285,16 @@ int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **res
     }
     loop->running = true;
     loop->until = until;
+    if (until)
+        until->claimed = true; /* the run collects it: no one else may */
     cosync__tls.loop = loop;
     update_clock(loop);
     int rc = run_loop(loop);
     cosync__tls.loop = NULL;
     loop->running = false;
     loop->until = NULL;
+    if (until)
+        until->claimed = false;
     if (rc == 0 && until)
         cosync__collect(until, status, result);
     return rc;

@@ -1,0 +1,1364 @@
+/*
+ * test_combinators.c - cosync_gather, cosync_wait_for and cosync_taskgroup
+ * (asyncio.gather, asyncio.wait_for, asyncio.TaskGroup; the TaskGroup cases
+ * are ported from CPython's Lib/test/test_asyncio/test_taskgroups.py where
+ * they apply).
+ *
+ * Every loop runs on the virtual clock: times are exact, nothing sleeps.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "check.h"
+
+#define EFAIL1 (-1001)
+#define EFAIL2 (-1002)
+#define EFAIL3 (-1003)
+
+/* ------------------------------------------------------------------------
+ * Helpers
+ * ---------------------------------------------------------------------- */
+
+static int64_t t0; /* the virtual time at which the current test's main started */
+
+#define AT(ms) (t0 + COSYNC_MS(ms))
+
+static size_t records(void) {
+    cosync_loop_stats st;
+    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
+    return st.tasks_records;
+}
+
+static size_t alive(void) {
+    cosync_loop_stats st;
+    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
+    return st.tasks_alive;
+}
+
+/* Run @fn as the main task of a fresh virtual-clock loop; every task must be
+ * collected by the end. Returns main's status. */
+static int run_main(cosync_task_fn fn, void *arg) {
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}));
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, &m, fn, arg, &(cosync_task_opts){.name = "main"}));
+    int status = 12345;
+    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+    cosync_loop_stats st;
+    CHECK_OK(cosync_loop_get_stats(loop, &st));
+    CHECK_EQ(st.tasks_alive, 0);
+    CHECK_EQ(st.tasks_records, 0);
+    CHECK_OK(cosync_loop_destroy(loop));
+    return status;
+}
+
+static bool stale(cosync_task t) {
+    return cosync_task_id(t) == 0 && cosync_task_join(t, NULL, NULL, 0) == COSYNC_ESRCH;
+}
+
+/* A configurable child: sleeps, then returns @rc with @res; if its sleep is
+ * cancelled it cleans up (sleeping @cleanup) and ends cancelled, or, with
+ * @ignore_cancel, un-cancels itself and returns @rc/@res anyway. */
+typedef struct job {
+    int64_t sleep;
+    int rc;
+    void *res;
+    int64_t cleanup;
+    bool ignore_cancel;
+    int cancel_rc; /* status returned after a cancellation (ECANCELED by default) */
+    /* observed */
+    bool started;
+    int sleep_rc;
+    int cleanup_rc;
+    int64_t woke_at;
+    int64_t ended_at;
+    int order; /* finishing order (1-based), see finish_seq */
+} job;
+
+static int finish_seq;
+
+static int job_fn(void *arg, void **result) {
+    job *j = arg;
+    j->started = true;
+    j->sleep_rc = cosync_sleep(j->sleep);
+    j->woke_at = cosync_now();
+    int rc = j->rc;
+    if (j->sleep_rc == COSYNC_ECANCELED) {
+        if (j->cleanup)
+            j->cleanup_rc = cosync_sleep(j->cleanup);
+        if (j->ignore_cancel) {
+            CHECK_EQ(cosync_task_uncancel(cosync_task_current()), 0);
+        } else {
+            rc = j->cancel_rc ? j->cancel_rc : COSYNC_ECANCELED;
+        }
+    }
+    j->ended_at = cosync_now();
+    j->order = ++finish_seq;
+    *result = j->res;
+    return rc;
+}
+
+static cosync_task spawn_job(job *j) {
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, job_fn, j, NULL));
+    return t;
+}
+
+static int return_arg(void *arg, void **result) {
+    *result = arg;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * gather
+ * ---------------------------------------------------------------------- */
+
+typedef struct canceller {
+    int64_t after;
+    cosync_task victim;
+} canceller;
+
+static int canceller_fn(void *arg, void **result) {
+    (void)result;
+    canceller *c = arg;
+    CHECK_OK(cosync_sleep(c->after));
+    CHECK_OK(cosync_task_cancel(c->victim));
+    return 0;
+}
+
+static int gather_order_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    finish_seq = 0;
+    job j[5] = {
+        {.sleep = COSYNC_MS(30), .res = (void *)0x10},
+        {.sleep = COSYNC_MS(10), .rc = EFAIL1, .res = (void *)0x11},
+        {.sleep = COSYNC_MS(20), .res = (void *)0x12},
+        {.sleep = COSYNC_MS(5), .rc = EFAIL2, .res = (void *)0x13},
+        {.sleep = COSYNC_MS(100), .res = (void *)0x14},
+    };
+    cosync_task t[5];
+    for (int i = 0; i < 5; i++)
+        t[i] = spawn_job(&j[i]);
+    /* a third task cancels t[4] at 15 ms */
+    canceller c = {COSYNC_MS(15), t[4]};
+    cosync_task ct;
+    CHECK_OK(cosync_task_spawn(&ct, canceller_fn, &c, NULL));
+
+    cosync_outcome out[5];
+    memset(out, 0x5a, sizeof out);
+    CHECK_OK(cosync_gather(t, 5, out, COSYNC_FOREVER));
+    CHECK_EQ(cosync_now(), AT(30));
+
+    CHECK_EQ(out[0].status, 0);
+    CHECK(out[0].result == (void *)0x10);
+    CHECK_EQ(out[1].status, EFAIL1);
+    CHECK(out[1].result == (void *)0x11);
+    CHECK_EQ(out[2].status, 0);
+    CHECK(out[2].result == (void *)0x12);
+    CHECK_EQ(out[3].status, EFAIL2);
+    CHECK(out[3].result == (void *)0x13);
+    CHECK_EQ(out[4].status, COSYNC_ECANCELED);
+    /* the finishing order differed from the order of the outcomes */
+    CHECK_EQ(j[3].order, 1);
+    CHECK_EQ(j[1].order, 2);
+    CHECK_EQ(j[4].order, 3);
+    CHECK_EQ(j[2].order, 4);
+    CHECK_EQ(j[0].order, 5);
+    CHECK_EQ(j[4].woke_at, AT(15));
+    for (int i = 0; i < 5; i++)
+        CHECK(stale(t[i]));
+
+    int st = -1;
+    CHECK_OK(cosync_task_join(ct, &st, NULL, COSYNC_FOREVER));
+    CHECK_EQ(st, 0);
+    CHECK_EQ(records(), 1);
+    return 0;
+}
+
+TEST(gather_results_in_order_each_with_its_status) {
+    CHECK_OK(run_main(gather_order_main, NULL));
+}
+
+static bool sentinel_ran;
+
+static int sentinel_fn(void *arg, void **result) {
+    (void)arg, (void)result;
+    sentinel_ran = true;
+    return 0;
+}
+
+static int gather_zero_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    sentinel_ran = false;
+    cosync_task s;
+    CHECK_OK(cosync_task_spawn(&s, sentinel_fn, NULL, NULL));
+    CHECK_OK(cosync_gather(NULL, 0, NULL, COSYNC_FOREVER));
+    CHECK_OK(cosync_gather(NULL, 0, NULL, 0));
+    cosync_outcome out[1] = {{77, (void *)0x77}};
+    cosync_task none[1] = {COSYNC_TASK_NONE};
+    CHECK_OK(cosync_gather(none, 0, out, COSYNC_FOREVER));
+    CHECK_EQ(out[0].status, 77); /* untouched */
+    CHECK(!sentinel_ran);        /* no suspension */
+    CHECK_OK(cosync_task_join(s, NULL, NULL, COSYNC_FOREVER));
+    CHECK(sentinel_ran);
+    return 0;
+}
+
+TEST(gather_of_zero_tasks) {
+    CHECK_OK(run_main(gather_zero_main, NULL));
+}
+
+static int gather_finished_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    cosync_task t[3];
+    for (intptr_t i = 0; i < 3; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], return_arg, (void *)(0x100 + i), NULL));
+    CHECK_OK(cosync_yield()); /* they all run and finish */
+    for (int i = 0; i < 3; i++)
+        CHECK(cosync_task_done(t[i]));
+    sentinel_ran = false;
+    cosync_task s;
+    CHECK_OK(cosync_task_spawn(&s, sentinel_fn, NULL, NULL));
+    uint64_t switches;
+    cosync_loop_stats st;
+    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
+    switches = st.switches;
+    cosync_outcome out[3];
+    /* a call that can complete at once succeeds whatever its deadline */
+    CHECK_OK(cosync_gather(t, 3, out, 0));
+    CHECK(!sentinel_ran);
+    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
+    CHECK_EQ(st.switches, switches);
+    for (intptr_t i = 0; i < 3; i++) {
+        CHECK_EQ(out[i].status, 0);
+        CHECK(out[i].result == (void *)(0x100 + i));
+        CHECK(stale(t[i]));
+    }
+    CHECK_OK(cosync_task_join(s, NULL, NULL, COSYNC_FOREVER));
+    return 0;
+}
+
+TEST(gather_of_finished_tasks_does_not_suspend) {
+    CHECK_OK(run_main(gather_finished_main, NULL));
+}
+
+static int gather_deadline_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    finish_seq = 0;
+    job j[4] = {
+        {.sleep = COSYNC_MS(10), .res = (void *)0xa},
+        {.sleep = COSYNC_MS(100), .cleanup = COSYNC_MS(5), .res = (void *)0xb},
+        {.sleep = COSYNC_MS(200), .res = (void *)0xc},
+        {.sleep = COSYNC_MS(20), .rc = EFAIL3, .res = (void *)0xd},
+    };
+    cosync_task t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = spawn_job(&j[i]);
+    cosync_outcome out[4];
+    CHECK_ERR(cosync_gather(t, 4, out, AT(50)), COSYNC_ETIMEDOUT);
+    /* the cancelled tasks were waited for: j[1]'s clean-up ran to its end */
+    CHECK_EQ(cosync_now(), AT(55));
+    CHECK_EQ(j[1].sleep_rc, COSYNC_ECANCELED);
+    CHECK_EQ(j[1].woke_at, AT(50));
+    CHECK_EQ(j[1].cleanup_rc, 0);
+    CHECK_EQ(j[1].ended_at, AT(55));
+    CHECK_EQ(j[2].sleep_rc, COSYNC_ECANCELED);
+    CHECK_EQ(j[2].woke_at, AT(50));
+    CHECK_EQ(out[0].status, 0);
+    CHECK(out[0].result == (void *)0xa);
+    CHECK_EQ(out[1].status, COSYNC_ECANCELED);
+    CHECK(out[1].result == (void *)0xb);
+    CHECK_EQ(out[2].status, COSYNC_ECANCELED);
+    CHECK(out[2].result == (void *)0xc);
+    CHECK_EQ(out[3].status, EFAIL3);
+    CHECK(out[3].result == (void *)0xd);
+    for (int i = 0; i < 4; i++)
+        CHECK(stale(t[i]));
+    CHECK_EQ(records(), 1);
+    /* the caller itself was not cancelled */
+    CHECK_EQ(cosync_task_cancelling(cosync_task_current()), 0);
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    return 0;
+}
+
+TEST(gather_deadline_passes_cancels_and_collects_the_rest) {
+    CHECK_OK(run_main(gather_deadline_main, NULL));
+}
+
+static int gather_deadline0_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    cosync_task done;
+    CHECK_OK(cosync_task_spawn(&done, return_arg, (void *)0x1, NULL));
+    CHECK_OK(cosync_yield());
+    CHECK(cosync_task_done(done));
+    job j[2] = {{.sleep = COSYNC_MS(10)}, {.sleep = COSYNC_MS(10)}};
+    cosync_task t[3] = {done, spawn_job(&j[0]), spawn_job(&j[1])};
+    cosync_outcome out[3];
+    CHECK_ERR(cosync_gather(t, 3, out, 0), COSYNC_EAGAIN);
+    CHECK_EQ(cosync_now(), t0);
+    CHECK_EQ(out[0].status, 0);
+    CHECK(out[0].result == (void *)0x1);
+    /* cancelled before they ever ran */
+    CHECK_EQ(out[1].status, COSYNC_ECANCELED);
+    CHECK_EQ(out[2].status, COSYNC_ECANCELED);
+    CHECK(!j[0].started);
+    CHECK(!j[1].started);
+    for (int i = 0; i < 3; i++)
+        CHECK(stale(t[i]));
+
+    /* tasks that have started and block: cancelled and waited for */
+    job k = {.sleep = COSYNC_MS(10), .cleanup = COSYNC_MS(3)};
+    cosync_task tk = spawn_job(&k);
+    CHECK_OK(cosync_yield());
+    CHECK(k.started);
+    CHECK_ERR(cosync_gather(&tk, 1, out, 0), COSYNC_EAGAIN);
+    CHECK_EQ(out[0].status, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_MS(3));
+    CHECK(stale(tk));
+    return 0;
+}
+
+TEST(gather_deadline_zero_on_unfinished_tasks) {
+    CHECK_OK(run_main(gather_deadline0_main, NULL));
+}
+
+static int joiner_fn(void *arg, void **result) {
+    cosync_task *t = arg;
+    int st = 1;
+    void *r = NULL;
+    CHECK_OK(cosync_task_join(*t, &st, &r, COSYNC_FOREVER));
+    *result = r;
+    return st;
+}
+
+static int gather_misuse_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job ja = {.sleep = COSYNC_MS(50), .res = (void *)0xaa};
+    job jb = {.sleep = COSYNC_MS(20), .res = (void *)0xbb};
+    job jd = {.sleep = COSYNC_MS(10)};
+    cosync_task a = spawn_job(&ja);
+    cosync_task b = spawn_job(&jb);
+    cosync_task d = spawn_job(&jd);
+    cosync_task x;
+    CHECK_OK(cosync_task_spawn(&x, return_arg, NULL, NULL));
+    CHECK_OK(cosync_task_join(x, NULL, NULL, COSYNC_FOREVER)); /* x is stale now */
+    CHECK_OK(cosync_task_detach(d));
+    cosync_task self = cosync_task_current();
+    cosync_task j;
+    CHECK_OK(cosync_task_spawn(&j, joiner_fn, &b, NULL));
+    CHECK_OK(cosync_yield()); /* j starts joining b */
+
+    cosync_outcome out[3] = {{1, NULL}, {1, NULL}, {1, NULL}};
+    cosync_task bad[][3] = {
+        {a, x, b},    /* a stale handle */
+        {a, d, b},    /* a detached task */
+        {a, self, b}, /* the caller itself */
+        {a, a, a},    /* the same task twice */
+        {a, b, a},    /* b is being joined by j */
+        {b, a, a},
+    };
+    size_t n[] = {3, 3, 3, 2, 2, 3};
+    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++) {
+        CHECK_ERR(cosync_gather(bad[i], n[i], out, COSYNC_FOREVER), COSYNC_EINVAL);
+        CHECK_EQ(cosync_now(), t0);
+        /* nothing was collected or claimed: a is still joinable */
+        CHECK_ERR(cosync_task_join(a, NULL, NULL, 0), COSYNC_EAGAIN);
+        CHECK(!cosync_task_done(a));
+        CHECK_NE(cosync_task_id(a), 0);
+    }
+    CHECK_EQ(out[0].status, 1);
+    CHECK_EQ(out[1].status, 1);
+    CHECK_EQ(out[2].status, 1);
+    CHECK_ERR(cosync_gather(NULL, 2, out, COSYNC_FOREVER), COSYNC_EINVAL);
+
+    int st = -1;
+    void *r = NULL;
+    CHECK_OK(cosync_task_join(a, &st, &r, COSYNC_FOREVER));
+    CHECK_EQ(cosync_now(), AT(50));
+    CHECK_EQ(st, 0);
+    CHECK(r == (void *)0xaa);
+    /* j's join of b was left alone */
+    CHECK_OK(cosync_task_join(j, &st, &r, COSYNC_FOREVER));
+    CHECK_EQ(st, 0);
+    CHECK(r == (void *)0xbb);
+    CHECK(stale(b));
+    CHECK(stale(d)); /* finished and freed (detached) */
+    return 0;
+}
+
+TEST(gather_misuse_collects_nothing) {
+    cosync_task t = COSYNC_TASK_NONE;
+    CHECK_ERR(cosync_gather(&t, 1, NULL, COSYNC_FOREVER), COSYNC_EPERM); /* outside a task */
+    CHECK_OK(run_main(gather_misuse_main, NULL));
+}
+
+static int gatherer_fn(void *arg, void **result) {
+    (void)result;
+    cosync_task *t = arg;
+    return cosync_gather(t, 1, NULL, COSYNC_FOREVER);
+}
+
+static int gather_busy_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    /* a task claimed by a gather cannot be joined, detached, nor gathered */
+    job ja = {.sleep = COSYNC_MS(10)};
+    cosync_task a = spawn_job(&ja);
+    cosync_task g;
+    CHECK_OK(cosync_task_spawn(&g, gatherer_fn, &a, NULL));
+    CHECK_OK(cosync_yield());
+    CHECK_ERR(cosync_task_join(a, NULL, NULL, COSYNC_FOREVER), COSYNC_EBUSY);
+    CHECK_ERR(cosync_task_detach(a), COSYNC_EBUSY);
+    CHECK_ERR(cosync_gather(&a, 1, NULL, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_ERR(cosync_wait_for(a, NULL, NULL, COSYNC_FOREVER), COSYNC_EBUSY);
+    int st = -1;
+    CHECK_OK(cosync_task_join(g, &st, NULL, COSYNC_FOREVER));
+    CHECK_EQ(st, 0);
+    CHECK(stale(a));
+    return 0;
+}
+
+TEST(gather_claimed_task_is_busy) {
+    CHECK_OK(run_main(gather_busy_main, NULL));
+}
+
+#define NMANY 10000
+
+static int many_fn(void *arg, void **result) {
+    intptr_t i = (intptr_t)arg;
+    if (i % 100 == 0)
+        CHECK_OK(cosync_sleep(COSYNC_US(NMANY - i))); /* finish in reverse order */
+    else if (i % 10 == 1)
+        CHECK_OK(cosync_yield());
+    *result = (void *)(i * 2);
+    return i % 7 == 0 ? EFAIL1 : 0;
+}
+
+static int gather_many_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    cosync_task *t = malloc(NMANY * sizeof *t);
+    cosync_outcome *out = malloc(NMANY * sizeof *out);
+    CHECK_NOTNULL(t);
+    CHECK_NOTNULL(out);
+    for (intptr_t i = 0; i < NMANY; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], many_fn, (void *)i, NULL));
+    CHECK_EQ(records(), NMANY + 1);
+    CHECK_OK(cosync_gather(t, NMANY, out, COSYNC_FOREVER));
+    CHECK_EQ(cosync_now(), t0 + COSYNC_US(NMANY));
+    for (intptr_t i = 0; i < NMANY; i++) {
+        CHECK_EQ(out[i].status, i % 7 == 0 ? EFAIL1 : 0);
+        CHECK(out[i].result == (void *)(i * 2));
+    }
+    CHECK(stale(t[0]));
+    CHECK(stale(t[NMANY - 1]));
+    CHECK_EQ(records(), 1);
+    free(t);
+    free(out);
+    return 0;
+}
+
+TEST(gather_of_10000_tasks) {
+    CHECK_OK(run_main(gather_many_main, NULL));
+}
+
+/* ------------------------------------------------------------------------
+ * wait_for
+ * ---------------------------------------------------------------------- */
+
+static int wait_for_success_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job j = {.sleep = COSYNC_MS(10), .res = (void *)0x42};
+    cosync_task t = spawn_job(&j);
+    int st = -1;
+    void *r = NULL;
+    CHECK_OK(cosync_wait_for(t, &st, &r, AT(20)));
+    CHECK_EQ(cosync_now(), AT(10));
+    CHECK_EQ(st, 0);
+    CHECK(r == (void *)0x42);
+    CHECK(stale(t));
+
+    /* a failure in time: wait_for succeeds, the status says it failed */
+    job f = {.sleep = COSYNC_MS(10), .rc = EFAIL2, .res = (void *)0x43};
+    t = spawn_job(&f);
+    CHECK_OK(cosync_wait_for(t, &st, &r, AT(30)));
+    CHECK_EQ(cosync_now(), AT(20));
+    CHECK_EQ(st, EFAIL2);
+    CHECK(r == (void *)0x43);
+    CHECK(stale(t));
+
+    /* no deadline; NULL outputs */
+    job g = {.sleep = COSYNC_MS(1)};
+    t = spawn_job(&g);
+    CHECK_OK(cosync_wait_for(t, NULL, NULL, COSYNC_FOREVER));
+    CHECK(stale(t));
+
+    /* a finished task with deadline 0: succeeds at once */
+    CHECK_OK(cosync_task_spawn(&t, return_arg, (void *)0x44, NULL));
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_wait_for(t, &st, &r, 0));
+    CHECK_EQ(st, 0);
+    CHECK(r == (void *)0x44);
+    return 0;
+}
+
+TEST(wait_for_success_in_time) {
+    CHECK_OK(run_main(wait_for_success_main, NULL));
+}
+
+static int wait_for_expiry_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job j = {.sleep = COSYNC_MS(100), .cleanup = COSYNC_MS(5), .res = (void *)0x55};
+    cosync_task t = spawn_job(&j);
+    int st = -1;
+    void *r = NULL;
+    CHECK_ERR(cosync_wait_for(t, &st, &r, AT(20)), COSYNC_ETIMEDOUT);
+    /* the task was cancelled at 20 ms and its clean-up finished first */
+    CHECK_EQ(j.sleep_rc, COSYNC_ECANCELED);
+    CHECK_EQ(j.woke_at, AT(20));
+    CHECK_EQ(j.cleanup_rc, 0);
+    CHECK_EQ(j.ended_at, AT(25));
+    CHECK_EQ(cosync_now(), AT(25));
+    CHECK_EQ(st, COSYNC_ECANCELED);
+    CHECK(r == (void *)0x55);
+    CHECK(stale(t));
+    CHECK_EQ(cosync_task_cancelling(cosync_task_current()), 0);
+
+    /* deadline 0 on a task that has not finished */
+    job k = {.sleep = COSYNC_MS(100)};
+    t = spawn_job(&k);
+    CHECK_ERR(cosync_wait_for(t, &st, NULL, 0), COSYNC_EAGAIN);
+    CHECK_EQ(st, COSYNC_ECANCELED);
+    CHECK(!k.started);
+    CHECK(stale(t));
+
+    /* a deadline already passed, task started */
+    job m = {.sleep = COSYNC_MS(100)};
+    t = spawn_job(&m);
+    CHECK_OK(cosync_yield());
+    CHECK_ERR(cosync_wait_for(t, &st, NULL, AT(1)), COSYNC_ETIMEDOUT);
+    CHECK_EQ(st, COSYNC_ECANCELED);
+    CHECK_EQ(m.sleep_rc, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), AT(25));
+    CHECK(stale(t));
+    return 0;
+}
+
+TEST(wait_for_expiry_cancels_and_waits) {
+    CHECK_OK(run_main(wait_for_expiry_main, NULL));
+}
+
+static int wait_for_ignored_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job j = {.sleep = COSYNC_MS(100),
+             .cleanup = COSYNC_MS(7),
+             .ignore_cancel = true,
+             .res = (void *)0x66};
+    cosync_task t = spawn_job(&j);
+    int st = -1;
+    void *r = NULL;
+    CHECK_ERR(cosync_wait_for(t, &st, &r, AT(10)), COSYNC_ETIMEDOUT);
+    CHECK_EQ(cosync_now(), AT(17));
+    CHECK_EQ(j.sleep_rc, COSYNC_ECANCELED);
+    CHECK_EQ(st, 0);
+    CHECK(r == (void *)0x66);
+    CHECK(stale(t));
+    return 0;
+}
+
+TEST(wait_for_task_that_ignores_the_cancel) {
+    CHECK_OK(run_main(wait_for_ignored_main, NULL));
+}
+
+typedef struct gather_ctx {
+    cosync_task t[3];
+    cosync_outcome out[3];
+    int rc;
+    int64_t returned_at;
+} gather_ctx;
+
+static int gather_ctx_fn(void *arg, void **result) {
+    (void)result;
+    gather_ctx *g = arg;
+    g->rc = cosync_gather(g->t, 3, g->out, COSYNC_FOREVER);
+    g->returned_at = cosync_now();
+    return g->rc;
+}
+
+static int gather_cancelled_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job j[3] = {
+        {.sleep = COSYNC_MS(5), .res = (void *)1},
+        {.sleep = COSYNC_MS(100), .cleanup = COSYNC_MS(4), .res = (void *)2},
+        {.sleep = COSYNC_MS(100), .cleanup = COSYNC_MS(2), .cancel_rc = EFAIL1},
+    };
+    gather_ctx g = {.rc = 1};
+    for (int i = 0; i < 3; i++)
+        g.t[i] = spawn_job(&j[i]);
+    cosync_task gt;
+    CHECK_OK(cosync_task_spawn(&gt, gather_ctx_fn, &g, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_MS(10)));
+    CHECK_OK(cosync_task_cancel(gt));
+    int st = 0;
+    CHECK_OK(cosync_task_join(gt, &st, NULL, COSYNC_FOREVER));
+    CHECK_EQ(st, COSYNC_ECANCELED);
+    CHECK_ERR(g.rc, COSYNC_ECANCELED);
+    CHECK_EQ(g.returned_at, AT(14));
+    CHECK_EQ(g.out[0].status, 0);
+    CHECK(g.out[0].result == (void *)1);
+    CHECK_EQ(g.out[1].status, COSYNC_ECANCELED);
+    CHECK(g.out[1].result == (void *)2);
+    CHECK_EQ(g.out[2].status, EFAIL1);
+    CHECK_EQ(j[1].woke_at, AT(10));
+    CHECK_EQ(j[2].woke_at, AT(10));
+    for (int i = 0; i < 3; i++)
+        CHECK(stale(g.t[i]));
+    return 0;
+}
+
+TEST(gather_caller_cancelled_cancels_and_collects_the_rest) {
+    CHECK_OK(run_main(gather_cancelled_main, NULL));
+}
+
+typedef struct waiter_ctx {
+    cosync_task inner;
+    int rc;
+    int st;
+    void *r;
+    int64_t returned_at;
+} waiter_ctx;
+
+static int wait_for_fn(void *arg, void **result) {
+    (void)result;
+    waiter_ctx *w = arg;
+    w->rc = cosync_wait_for(w->inner, &w->st, &w->r, COSYNC_FOREVER);
+    w->returned_at = cosync_now();
+    return w->rc;
+}
+
+static int wait_for_cancelled_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job j = {.sleep = COSYNC_MS(100), .cleanup = COSYNC_MS(5), .res = (void *)0x77};
+    waiter_ctx w = {.inner = spawn_job(&j), .rc = 1, .st = 1};
+    cosync_task wt;
+    CHECK_OK(cosync_task_spawn(&wt, wait_for_fn, &w, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_MS(10)));
+    CHECK_OK(cosync_task_cancel(wt));
+    int st = -1;
+    CHECK_OK(cosync_task_join(wt, &st, NULL, COSYNC_FOREVER));
+    CHECK_EQ(st, COSYNC_ECANCELED);
+    CHECK_ERR(w.rc, COSYNC_ECANCELED);
+    CHECK_EQ(w.st, COSYNC_ECANCELED);
+    CHECK(w.r == (void *)0x77);
+    CHECK_EQ(j.woke_at, AT(10));
+    CHECK_EQ(j.ended_at, AT(15));
+    CHECK_EQ(w.returned_at, AT(15));
+    CHECK(stale(w.inner));
+    return 0;
+}
+
+TEST(wait_for_caller_cancelled) {
+    CHECK_OK(run_main(wait_for_cancelled_main, NULL));
+}
+
+static int wait_for_misuse_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    cosync_task x;
+    CHECK_OK(cosync_task_spawn(&x, return_arg, NULL, NULL));
+    CHECK_OK(cosync_task_join(x, NULL, NULL, COSYNC_FOREVER));
+    int st = 99;
+    CHECK_ERR(cosync_wait_for(x, &st, NULL, COSYNC_FOREVER), COSYNC_ESRCH);
+    CHECK_ERR(cosync_wait_for(COSYNC_TASK_NONE, &st, NULL, COSYNC_FOREVER), COSYNC_ESRCH);
+    CHECK_ERR(cosync_wait_for(cosync_task_current(), &st, NULL, COSYNC_FOREVER), COSYNC_EDEADLK);
+    job jd = {.sleep = COSYNC_MS(10)};
+    cosync_task d = spawn_job(&jd);
+    CHECK_OK(cosync_task_detach(d));
+    CHECK_ERR(cosync_wait_for(d, &st, NULL, COSYNC_FOREVER), COSYNC_EINVAL);
+    job jb = {.sleep = COSYNC_MS(20), .res = (void *)0xb};
+    cosync_task b = spawn_job(&jb);
+    cosync_task j;
+    CHECK_OK(cosync_task_spawn(&j, joiner_fn, &b, NULL));
+    CHECK_OK(cosync_yield());
+    CHECK_ERR(cosync_wait_for(b, &st, NULL, COSYNC_FOREVER), COSYNC_EBUSY);
+    CHECK_EQ(st, 99); /* not filled on argument errors */
+    CHECK_EQ(cosync_now(), t0);
+    /* nothing was disturbed */
+    void *r = NULL;
+    CHECK_OK(cosync_task_join(j, &st, &r, COSYNC_FOREVER));
+    CHECK_EQ(st, 0);
+    CHECK(r == (void *)0xb);
+    CHECK(stale(d));
+    return 0;
+}
+
+TEST(wait_for_misuse) {
+    CHECK_ERR(cosync_wait_for(COSYNC_TASK_NONE, NULL, NULL, COSYNC_FOREVER), COSYNC_EPERM);
+    CHECK_OK(run_main(wait_for_misuse_main, NULL));
+}
+
+/* ------------------------------------------------------------------------
+ * TaskGroup
+ * ---------------------------------------------------------------------- */
+
+static int tg_01_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job a = {.sleep = COSYNC_MS(100), .res = (void *)42};
+    job b = {.sleep = COSYNC_MS(200), .res = (void *)11};
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    cosync_task t1, t2;
+    CHECK_OK(cosync_taskgroup_spawn(&g, &t1, job_fn, &a, NULL));
+    CHECK_OK(cosync_taskgroup_spawn(&g, &t2, job_fn, &b, NULL));
+    CHECK_OK(cosync_taskgroup_wait(&g, COSYNC_FOREVER));
+    CHECK_EQ(cosync_now(), AT(200));
+    int st = -1;
+    void *r = NULL;
+    CHECK_OK(cosync_task_result(t1, &st, &r));
+    CHECK_EQ(st, 0);
+    CHECK(r == (void *)42);
+    CHECK_OK(cosync_task_join(t1, &st, &r, 0));
+    CHECK(r == (void *)42);
+    CHECK_OK(cosync_task_join(t2, &st, &r, 0));
+    CHECK_EQ(st, 0);
+    CHECK(r == (void *)11);
+    return 0;
+}
+
+TEST(taskgroup_all_children_succeed) {
+    CHECK_OK(run_main(tg_01_main, NULL));
+}
+
+static int tg_02_03_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    /* test_taskgroup_02: spawn, sleep in the body, spawn again */
+    job a = {.sleep = COSYNC_MS(100), .res = (void *)42};
+    job b = {.sleep = COSYNC_MS(200), .res = (void *)11};
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    cosync_task t1, t2;
+    CHECK_OK(cosync_taskgroup_spawn(&g, &t1, job_fn, &a, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_MS(150)));
+    CHECK_OK(cosync_taskgroup_spawn(&g, &t2, job_fn, &b, NULL));
+    CHECK_OK(cosync_taskgroup_wait(&g, COSYNC_FOREVER));
+    CHECK_EQ(cosync_now(), AT(350));
+    int st = -1;
+    void *r = NULL;
+    CHECK_OK(cosync_task_join(t1, &st, &r, 0));
+    CHECK_EQ(st, 0);
+    CHECK(r == (void *)42);
+    CHECK_OK(cosync_task_join(t2, &st, &r, 0));
+    CHECK(r == (void *)11);
+
+    /* test_taskgroup_03: a child cancelled explicitly; the rest go on */
+    t0 = cosync_now();
+    job c = {.sleep = COSYNC_SEC(1), .res = (void *)42};
+    job d = {.sleep = COSYNC_MS(200), .res = (void *)11};
+    CHECK_OK(cosync_taskgroup_init(&g));
+    CHECK_OK(cosync_taskgroup_spawn(&g, &t1, job_fn, &c, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_MS(150)));
+    CHECK_OK(cosync_task_cancel(t1));
+    CHECK_OK(cosync_taskgroup_spawn(&g, &t2, job_fn, &d, NULL));
+    CHECK_OK(cosync_taskgroup_wait(&g, COSYNC_FOREVER));
+    CHECK_EQ(cosync_now(), AT(350));
+    CHECK_OK(cosync_task_join(t1, &st, &r, 0));
+    CHECK_EQ(st, COSYNC_ECANCELED);
+    CHECK_OK(cosync_task_join(t2, &st, &r, 0));
+    CHECK_EQ(st, 0);
+    CHECK(r == (void *)11);
+    CHECK_EQ(cosync_task_cancelling(cosync_task_current()), 0);
+    return 0;
+}
+
+TEST(taskgroup_spawn_in_body_and_child_cancelled_explicitly) {
+    CHECK_OK(run_main(tg_02_03_main, NULL));
+}
+
+static int tg_failure_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    cosync_task self = cosync_task_current();
+    /* test_cancel_children_on_child_error */
+    job f[3] = {
+        {.sleep = COSYNC_MS(100), .rc = EFAIL1},
+        {.sleep = COSYNC_MS(100), .rc = EFAIL2},
+        {.sleep = COSYNC_MS(100), .rc = EFAIL3},
+    };
+    job s = {.sleep = COSYNC_SEC(5), .cleanup = COSYNC_MS(5)};
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    cosync_task tf[3], ts;
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cosync_taskgroup_spawn(&g, &tf[i], job_fn, &f[i], NULL));
+    CHECK_OK(cosync_taskgroup_spawn(&g, &ts, job_fn, &s, NULL));
+    /* the owner, blocked in its body, is cancelled by the first failure */
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(10)), COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), AT(100));
+    CHECK_EQ(cosync_task_cancelling(self), 1);
+    CHECK_ERR(cosync_taskgroup_wait(&g, COSYNC_FOREVER), EFAIL1);
+    CHECK_EQ(cosync_now(), AT(105));
+    /* the group took its cancellation back */
+    CHECK_EQ(cosync_task_cancelling(self), 0);
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(cosync_now(), AT(106));
+    /* the sibling saw the cancellation */
+    CHECK_EQ(s.sleep_rc, COSYNC_ECANCELED);
+    CHECK_EQ(s.woke_at, AT(100));
+    CHECK_EQ(s.cleanup_rc, 0);
+    int st = 0;
+    CHECK_OK(cosync_task_join(tf[0], &st, NULL, 0));
+    CHECK_EQ(st, EFAIL1);
+    CHECK_OK(cosync_task_join(ts, &st, NULL, 0));
+    CHECK_EQ(st, COSYNC_ECANCELED);
+    /* the other two were already woken by their timers: they failed too */
+    CHECK_OK(cosync_task_join(tf[1], &st, NULL, 0));
+    CHECK_NE(st, 0);
+    CHECK_OK(cosync_task_join(tf[2], &st, NULL, 0));
+    CHECK_NE(st, 0);
+    return 0;
+}
+
+TEST(taskgroup_first_failure_cancels_siblings_and_owner_body) {
+    CHECK_OK(run_main(tg_failure_main, NULL));
+}
+
+static int tg_two_failures_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    /* test_taskgroup_08: a sibling fails in its clean-up after the cancel */
+    job a = {.sleep = COSYNC_MS(10), .rc = EFAIL1};
+    job b = {.sleep = COSYNC_SEC(10), .cleanup = COSYNC_MS(2), .cancel_rc = EFAIL2};
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    cosync_task ta, tb;
+    CHECK_OK(cosync_taskgroup_spawn(&g, &ta, job_fn, &a, NULL));
+    CHECK_OK(cosync_taskgroup_spawn(&g, &tb, job_fn, &b, NULL));
+    /* the owner goes straight to wait: it is not cancelled */
+    CHECK_ERR(cosync_taskgroup_wait(&g, COSYNC_FOREVER), EFAIL1);
+    CHECK_EQ(cosync_now(), AT(12));
+    CHECK_EQ(cosync_task_cancelling(cosync_task_current()), 0);
+    int st = 0;
+    CHECK_OK(cosync_task_join(tb, &st, NULL, 0));
+    CHECK_EQ(st, EFAIL2);
+    CHECK_OK(cosync_task_join(ta, &st, NULL, 0));
+    CHECK_EQ(st, EFAIL1);
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    return 0;
+}
+
+TEST(taskgroup_two_failures_first_is_returned) {
+    CHECK_OK(run_main(tg_two_failures_main, NULL));
+}
+
+typedef struct runner {
+    int nchildren;
+    bool sleep_in_body;
+    int *num;
+    int body_rc;
+    int wait_rc;
+    int64_t wait_returned;
+} runner;
+
+static int counting_child(void *arg, void **result) {
+    (void)result;
+    int *num = arg;
+    int rc = cosync_sleep(COSYNC_SEC(5));
+    if (rc == COSYNC_ECANCELED)
+        (*num)++;
+    return rc;
+}
+
+static int runner_fn(void *arg, void **result) {
+    (void)result;
+    runner *r = arg;
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    for (int i = 0; i < r->nchildren; i++)
+        CHECK_OK(cosync_taskgroup_spawn(&g, NULL, counting_child, r->num, NULL));
+    if (r->sleep_in_body) {
+        r->body_rc = cosync_sleep(COSYNC_SEC(10));
+        if (r->body_rc == COSYNC_ECANCELED)
+            *r->num += 10;
+    }
+    r->wait_rc = cosync_taskgroup_wait(&g, COSYNC_FOREVER);
+    r->wait_returned = cosync_now();
+    return r->wait_rc;
+}
+
+static int tg_owner_cancelled_main(void *arg, void **result) {
+    (void)result;
+    bool sleep_in_body = arg != NULL;
+    t0 = cosync_now();
+    int num = 0;
+    runner r = {.nchildren = 5, .sleep_in_body = sleep_in_body, .num = &num, .wait_rc = 1};
+    cosync_task rt;
+    CHECK_OK(cosync_task_spawn(&rt, runner_fn, &r, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_MS(100)));
+    CHECK(!cosync_task_done(rt));
+    CHECK_OK(cosync_task_cancel(rt));
+    int st = 0;
+    CHECK_OK(cosync_task_join(rt, &st, NULL, COSYNC_FOREVER));
+    CHECK_EQ(st, COSYNC_ECANCELED);
+    CHECK_ERR(r.wait_rc, COSYNC_ECANCELED);
+    CHECK_EQ(r.wait_returned, AT(100));
+    if (sleep_in_body) {
+        CHECK_ERR(r.body_rc, COSYNC_ECANCELED);
+        CHECK_EQ(num, 15);
+    } else {
+        CHECK_EQ(num, 5);
+    }
+    return 0;
+}
+
+TEST(taskgroup_owner_cancelled_while_in_wait) {
+    /* test_cancellation, test_taskgroup_22 */
+    CHECK_OK(run_main(tg_owner_cancelled_main, NULL));
+}
+
+TEST(taskgroup_owner_cancelled_before_wait) {
+    /* test_taskgroup_07, test_taskgroup_17 */
+    CHECK_OK(run_main(tg_owner_cancelled_main, (void *)1));
+}
+
+static int tg_empty_owner_cancelled_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    /* test_taskgroup_17 with no children at all */
+    int num = 0;
+    runner r = {.nchildren = 0, .sleep_in_body = true, .num = &num, .wait_rc = 1};
+    cosync_task rt;
+    CHECK_OK(cosync_task_spawn(&rt, runner_fn, &r, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_MS(100)));
+    CHECK_OK(cosync_task_cancel(rt));
+    int st = 0;
+    CHECK_OK(cosync_task_join(rt, &st, NULL, COSYNC_FOREVER));
+    CHECK_EQ(st, COSYNC_ECANCELED);
+    CHECK_ERR(r.wait_rc, COSYNC_ECANCELED);
+    CHECK_EQ(num, 10);
+    return 0;
+}
+
+TEST(taskgroup_empty_owner_cancelled_before_wait) {
+    CHECK_OK(run_main(tg_empty_owner_cancelled_main, NULL));
+}
+
+typedef struct tg15 {
+    int body_rc;
+    int cleanup_rc;
+    int64_t cleanup_woke;
+    int wait_rc;
+    int cancelling_after;
+} tg15;
+
+static int tg15_runner(void *arg, void **result) {
+    (void)result;
+    tg15 *x = arg;
+    job crash = {.sleep = COSYNC_MS(300), .rc = EFAIL1};
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, job_fn, &crash, NULL));
+    x->body_rc = cosync_sleep(COSYNC_SEC(10));
+    if (x->body_rc == COSYNC_ECANCELED) {
+        /* clean-up after the outside cancel, interrupted by the group */
+        x->cleanup_rc = cosync_sleep(COSYNC_MS(500));
+        x->cleanup_woke = cosync_now();
+    }
+    x->wait_rc = cosync_taskgroup_wait(&g, COSYNC_FOREVER);
+    x->cancelling_after = cosync_task_cancelling(cosync_task_current());
+    return x->wait_rc;
+}
+
+static int tg_15_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    tg15 x = {0};
+    cosync_task rt;
+    CHECK_OK(cosync_task_spawn(&rt, tg15_runner, &x, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_MS(100)));
+    CHECK_OK(cosync_task_cancel(rt));
+    int st = 0;
+    CHECK_OK(cosync_task_join(rt, &st, NULL, COSYNC_FOREVER));
+    CHECK_ERR(x.body_rc, COSYNC_ECANCELED);
+    CHECK_ERR(x.cleanup_rc, COSYNC_ECANCELED);
+    CHECK_EQ(x.cleanup_woke, AT(300));
+    /* the child's failure wins over the outside cancellation ... */
+    CHECK_ERR(x.wait_rc, EFAIL1);
+    CHECK_EQ(st, EFAIL1);
+    /* ... and only the group's own request was taken back */
+    CHECK_EQ(x.cancelling_after, 1);
+    return 0;
+}
+
+TEST(taskgroup_15_failure_during_owner_cleanup) {
+    CHECK_OK(run_main(tg_15_main, NULL));
+}
+
+static int tg_13_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    /* test_taskgroup_13: the outer group's failure cancels the owner while it
+     * waits on the inner group */
+    job outer = {.sleep = COSYNC_MS(100), .rc = EFAIL1};
+    job inner = {.sleep = COSYNC_SEC(10), .rc = EFAIL2};
+    cosync_taskgroup g1, g2;
+    CHECK_OK(cosync_taskgroup_init(&g1));
+    CHECK_OK(cosync_taskgroup_spawn(&g1, NULL, job_fn, &outer, NULL));
+    CHECK_OK(cosync_taskgroup_init(&g2));
+    CHECK_OK(cosync_taskgroup_spawn(&g2, NULL, job_fn, &inner, NULL));
+    CHECK_ERR(cosync_taskgroup_wait(&g2, COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), AT(100));
+    CHECK_EQ(inner.sleep_rc, COSYNC_ECANCELED);
+    CHECK_ERR(cosync_taskgroup_wait(&g1, COSYNC_FOREVER), EFAIL1);
+    CHECK_EQ(cosync_task_cancelling(cosync_task_current()), 0);
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    return 0;
+}
+
+TEST(taskgroup_13_nested_outer_failure) {
+    CHECK_OK(run_main(tg_13_main, NULL));
+}
+
+static int tg_deadline_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job a = {.sleep = COSYNC_SEC(1), .cleanup = COSYNC_MS(3)};
+    job b = {.sleep = COSYNC_MS(10), .res = (void *)0xb};
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    cosync_task ta, tb;
+    CHECK_OK(cosync_taskgroup_spawn(&g, &ta, job_fn, &a, NULL));
+    CHECK_OK(cosync_taskgroup_spawn(&g, &tb, job_fn, &b, NULL));
+    CHECK_ERR(cosync_taskgroup_wait(&g, AT(50)), COSYNC_ETIMEDOUT);
+    CHECK_EQ(cosync_now(), AT(53));
+    CHECK_EQ(a.woke_at, AT(50));
+    int st = 0;
+    CHECK_OK(cosync_task_join(ta, &st, NULL, 0));
+    CHECK_EQ(st, COSYNC_ECANCELED);
+    CHECK_OK(cosync_task_join(tb, &st, NULL, 0));
+    CHECK_EQ(st, 0);
+    CHECK_EQ(cosync_task_cancelling(cosync_task_current()), 0);
+
+    /* deadline 0 */
+    job c = {.sleep = COSYNC_SEC(1)};
+    CHECK_OK(cosync_taskgroup_init(&g));
+    CHECK_OK(cosync_taskgroup_spawn(&g, &ta, job_fn, &c, NULL));
+    CHECK_ERR(cosync_taskgroup_wait(&g, 0), COSYNC_EAGAIN);
+    CHECK_OK(cosync_task_join(ta, &st, NULL, 0));
+    CHECK_EQ(st, COSYNC_ECANCELED);
+    CHECK(!c.started);
+    CHECK_EQ(cosync_now(), AT(53));
+    return 0;
+}
+
+TEST(taskgroup_wait_deadline_cancels_children) {
+    CHECK_OK(run_main(tg_deadline_main, NULL));
+}
+
+typedef struct late_spawner {
+    cosync_taskgroup *g;
+    int spawn_rc;
+} late_spawner;
+
+static int late_spawner_fn(void *arg, void **result) {
+    (void)result;
+    late_spawner *l = arg;
+    int rc = cosync_sleep(COSYNC_SEC(1));
+    /* cancelled by the group's abort: the group refuses new children */
+    l->spawn_rc = cosync_taskgroup_spawn(l->g, NULL, return_arg, NULL, NULL);
+    return rc;
+}
+
+static int tg_spawn_eperm_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    job f = {.sleep = COSYNC_MS(10), .rc = EFAIL1};
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    late_spawner l = {&g, 1};
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, job_fn, &f, NULL));
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, late_spawner_fn, &l, NULL));
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(1)), COSYNC_ECANCELED);
+    /* test_taskgroup_no_create_task_after_failure */
+    cosync_task t = COSYNC_TASK_NONE;
+    CHECK_ERR(cosync_taskgroup_spawn(&g, &t, return_arg, NULL, NULL), COSYNC_EPERM);
+    CHECK_EQ(cosync_task_id(t), 0);
+    CHECK_ERR(cosync_taskgroup_wait(&g, COSYNC_FOREVER), EFAIL1);
+    CHECK_ERR(l.spawn_rc, COSYNC_EPERM);
+    CHECK_EQ(records(), 1); /* nothing was spawned */
+    /* test_taskgroup_finished: spawn after leaving */
+    CHECK_ERR(cosync_taskgroup_spawn(&g, NULL, return_arg, NULL, NULL), COSYNC_EPERM);
+    CHECK_EQ(records(), 1);
+
+    /* a group left cleanly refuses too */
+    cosync_taskgroup h;
+    CHECK_OK(cosync_taskgroup_init(&h));
+    CHECK_OK(cosync_taskgroup_wait(&h, COSYNC_FOREVER));
+    CHECK_ERR(cosync_taskgroup_spawn(&h, NULL, return_arg, NULL, NULL), COSYNC_EPERM);
+    CHECK_EQ(records(), 1);
+    return 0;
+}
+
+TEST(taskgroup_spawn_after_abort_or_leaving_is_eperm) {
+    CHECK_OK(run_main(tg_spawn_eperm_main, NULL));
+}
+
+typedef struct other_waiter {
+    cosync_taskgroup *g;
+    int rc;
+} other_waiter;
+
+static int other_waiter_fn(void *arg, void **result) {
+    (void)result;
+    other_waiter *o = arg;
+    o->rc = cosync_taskgroup_wait(o->g, COSYNC_FOREVER);
+    return 0;
+}
+
+static int tg_wait_eperm_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job a = {.sleep = COSYNC_MS(10)};
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, job_fn, &a, NULL));
+    other_waiter o = {&g, 1};
+    cosync_task ot;
+    CHECK_OK(cosync_task_spawn(&ot, other_waiter_fn, &o, NULL));
+    CHECK_OK(cosync_task_join(ot, NULL, NULL, COSYNC_FOREVER));
+    CHECK_ERR(o.rc, COSYNC_EPERM);
+    CHECK_EQ(cosync_now(), t0);
+    /* a child is not the owner either */
+    CHECK_OK(cosync_taskgroup_spawn(&g, &ot, other_waiter_fn, &o, NULL));
+    o.rc = 1;
+    CHECK_OK(cosync_taskgroup_wait(&g, COSYNC_FOREVER));
+    CHECK_ERR(o.rc, COSYNC_EPERM);
+    CHECK_EQ(cosync_now(), AT(10));
+    CHECK_OK(cosync_task_join(ot, NULL, NULL, 0));
+    /* test_taskgroup_double_enter: wait twice */
+    CHECK_ERR(cosync_taskgroup_wait(&g, COSYNC_FOREVER), COSYNC_EPERM);
+    CHECK_ERR(cosync_taskgroup_wait(&g, 0), COSYNC_EPERM);
+    return 0;
+}
+
+TEST(taskgroup_wait_by_non_owner_or_twice_is_eperm) {
+    cosync_taskgroup g;
+    CHECK_ERR(cosync_taskgroup_init(&g), COSYNC_EPERM); /* outside a task */
+    CHECK_OK(run_main(tg_wait_eperm_main, NULL));
+}
+
+typedef struct root_ctx {
+    cosync_taskgroup *g;
+    job kids[2];
+    cosync_task kt[2];
+} root_ctx;
+
+static int root_fn(void *arg, void **result) {
+    (void)result;
+    root_ctx *r = arg;
+    CHECK_OK(cosync_sleep(COSYNC_MS(100)));
+    CHECK_OK(cosync_taskgroup_spawn(r->g, &r->kt[0], job_fn, &r->kids[0], NULL));
+    CHECK_OK(cosync_taskgroup_spawn(r->g, &r->kt[1], job_fn, &r->kids[1], NULL));
+    return 0;
+}
+
+static int tg_24_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    /* test_taskgroup_24: children spawn children while the owner waits */
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    root_ctx r = {.g = &g,
+                  .kids = {{.sleep = COSYNC_MS(100), .res = (void *)1},
+                           {.sleep = COSYNC_MS(200), .res = (void *)2}}};
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, root_fn, &r, NULL));
+    CHECK_OK(cosync_taskgroup_wait(&g, COSYNC_FOREVER));
+    CHECK_EQ(cosync_now(), AT(300));
+    CHECK_EQ(r.kids[0].ended_at, AT(200));
+    CHECK_EQ(r.kids[1].ended_at, AT(300));
+    void *res = NULL;
+    CHECK_OK(cosync_task_join(r.kt[0], NULL, &res, 0));
+    CHECK(res == (void *)1);
+    CHECK_OK(cosync_task_join(r.kt[1], NULL, &res, 0));
+    CHECK(res == (void *)2);
+    return 0;
+}
+
+TEST(taskgroup_children_spawn_children_during_wait) {
+    CHECK_OK(run_main(tg_24_main, NULL));
+}
+
+typedef struct hydra_ctx {
+    cosync_taskgroup *g;
+    int nhydras;
+    int refused;
+} hydra_ctx;
+
+static int hydra_fn(void *arg, void **result) {
+    (void)result;
+    hydra_ctx *h = arg;
+    h->nhydras++;
+    int rc = cosync_sleep(COSYNC_MS(10));
+    if (rc)
+        return rc;
+    for (int i = 0; i < 2; i++) {
+        rc = cosync_taskgroup_spawn(h->g, NULL, hydra_fn, h, NULL);
+        if (rc == COSYNC_EPERM)
+            h->refused++;
+        else
+            CHECK_OK(rc);
+    }
+    return 0;
+}
+
+static int hercules_fn(void *arg, void **result) {
+    (void)result;
+    hydra_ctx *h = arg;
+    while (h->nhydras < 10)
+        CHECK_OK(cosync_sleep(COSYNC_MS(15)));
+    return EFAIL1;
+}
+
+static int tg_25_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    hydra_ctx h = {.g = &g};
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, hydra_fn, &h, NULL));
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, hercules_fn, &h, NULL));
+    CHECK_ERR(cosync_taskgroup_wait(&g, COSYNC_FOREVER), EFAIL1);
+    CHECK_GE(h.nhydras, 10);
+    CHECK_EQ(records(), 1);
+    return 0;
+}
+
+TEST(taskgroup_25_hydra) {
+    CHECK_OK(run_main(tg_25_main, NULL));
+}
+
+static int tg_handles_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job a = {.sleep = COSYNC_MS(10), .rc = EFAIL1, .res = (void *)0xa};
+    job others[3] = {{.sleep = COSYNC_MS(1)}, {.sleep = COSYNC_MS(2)}, {.sleep = COSYNC_MS(3)}};
+    CHECK_EQ(records(), 1);
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    cosync_task ta;
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cosync_taskgroup_spawn(&g, NULL, job_fn, &others[i], NULL));
+    CHECK_OK(cosync_taskgroup_spawn(&g, &ta, job_fn, &a, NULL));
+    CHECK_EQ(records(), 5);
+    CHECK_OK(cosync_sleep(COSYNC_MS(5)));
+    CHECK_EQ(records(), 2); /* the handle-less children freed themselves */
+    CHECK_ERR(cosync_taskgroup_wait(&g, COSYNC_FOREVER), EFAIL1);
+    CHECK_EQ(records(), 2); /* main + ta */
+    CHECK_EQ(alive(), 1);
+    CHECK(cosync_task_done(ta));
+    int st = 0;
+    void *r = NULL;
+    CHECK_OK(cosync_task_join(ta, &st, &r, 0));
+    CHECK_EQ(st, EFAIL1);
+    CHECK(r == (void *)0xa);
+    CHECK_EQ(records(), 1);
+    CHECK(stale(ta));
+    return 0;
+}
+
+TEST(taskgroup_child_handle_stays_joinable_handleless_freed) {
+    CHECK_OK(run_main(tg_handles_main, NULL));
+}
+
+static int tg_cancel_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    CHECK_EQ(cosync_taskgroup_cancel(&g), 0);
+    job quick = {.sleep = COSYNC_MS(1)};
+    job slow[3] = {{.sleep = COSYNC_SEC(1)}, {.sleep = COSYNC_SEC(1)}, {.sleep = COSYNC_SEC(1)}};
+    cosync_task ts[3];
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, job_fn, &quick, NULL));
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cosync_taskgroup_spawn(&g, &ts[i], job_fn, &slow[i], NULL));
+    CHECK_OK(cosync_sleep(COSYNC_MS(2))); /* quick has finished */
+    CHECK_EQ(cosync_taskgroup_cancel(&g), 3);
+    /* children cancelled by the group: the group succeeds */
+    CHECK_OK(cosync_taskgroup_wait(&g, COSYNC_FOREVER));
+    CHECK_EQ(cosync_now(), AT(2));
+    for (int i = 0; i < 3; i++) {
+        int st = 0;
+        CHECK_EQ(slow[i].sleep_rc, COSYNC_ECANCELED);
+        CHECK_OK(cosync_task_join(ts[i], &st, NULL, 0));
+        CHECK_EQ(st, COSYNC_ECANCELED);
+    }
+    CHECK_EQ(cosync_taskgroup_cancel(&g), 0);
+    CHECK_EQ(cosync_task_cancelling(cosync_task_current()), 0);
+    return 0;
+}
+
+TEST(taskgroup_cancel_returns_the_number_cancelled) {
+    CHECK_OK(run_main(tg_cancel_main, NULL));
+}
+
+static int tg_detach_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    job a = {.sleep = COSYNC_MS(10)};
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    cosync_task ta;
+    CHECK_OK(cosync_taskgroup_spawn(&g, &ta, job_fn, &a, NULL));
+    /* cosync.h, cosync_task_detach: "COSYNC_EINVAL if it is already detached
+     * or belongs to a task group" */
+    CHECK_ERR(cosync_task_detach(ta), COSYNC_EINVAL);
+    CHECK_OK(cosync_taskgroup_wait(&g, COSYNC_FOREVER));
+    CHECK_OK(cosync_task_join(ta, NULL, NULL, 0));
+    return 0;
+}
+
+TEST(taskgroup_child_cannot_be_detached) {
+    CHECK_OK(run_main(tg_detach_main, NULL));
+}
+
+int main(void) {
+    RUN(gather_results_in_order_each_with_its_status);
+    RUN(gather_of_zero_tasks);
+    RUN(gather_of_finished_tasks_does_not_suspend);
+    RUN(gather_deadline_passes_cancels_and_collects_the_rest);
+    RUN(gather_deadline_zero_on_unfinished_tasks);
+    RUN(gather_caller_cancelled_cancels_and_collects_the_rest);
+    RUN(gather_misuse_collects_nothing);
+    RUN(gather_claimed_task_is_busy);
+    RUN(gather_of_10000_tasks);
+    RUN(wait_for_success_in_time);
+    RUN(wait_for_expiry_cancels_and_waits);
+    RUN(wait_for_task_that_ignores_the_cancel);
+    RUN(wait_for_caller_cancelled);
+    RUN(wait_for_misuse);
+    RUN(taskgroup_all_children_succeed);
+    RUN(taskgroup_spawn_in_body_and_child_cancelled_explicitly);
+    RUN(taskgroup_first_failure_cancels_siblings_and_owner_body);
+    RUN(taskgroup_two_failures_first_is_returned);
+    RUN(taskgroup_owner_cancelled_while_in_wait);
+    RUN(taskgroup_owner_cancelled_before_wait);
+    RUN(taskgroup_empty_owner_cancelled_before_wait);
+    RUN(taskgroup_15_failure_during_owner_cleanup);
+    RUN(taskgroup_13_nested_outer_failure);
+    RUN(taskgroup_wait_deadline_cancels_children);
+    RUN(taskgroup_spawn_after_abort_or_leaving_is_eperm);
+    RUN(taskgroup_wait_by_non_owner_or_twice_is_eperm);
+    RUN(taskgroup_children_spawn_children_during_wait);
+    RUN(taskgroup_25_hydra);
+    RUN(taskgroup_child_handle_stays_joinable_handleless_freed);
+    RUN(taskgroup_cancel_returns_the_number_cancelled);
+    RUN(taskgroup_child_cannot_be_detached);
+    return 0;
+}

@@ -1,0 +1,1081 @@
+/*
+ * test_tasks.c - the task API: spawn, join, detach, names, queries, misuse,
+ * scheduling order, scale, stack reuse and out-of-memory paths.
+ *
+ * Every loop uses the virtual clock; interleavings are asserted with
+ * CHECKPOINT. White-box parts (fault injection) include "fault.h".
+ */
+/* ctest-timeout: 120 */
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "cosync.h"
+#include "fault.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
+static const cosync_loop_opts vopts = {.virtual_clock = true};
+
+/* Run @fn as the main task of a fresh virtual-clock loop; check it ended 0. */
+static void run_main(cosync_task_fn fn, void *arg)
+{
+    cosync_loop *loop;
+    cosync_task main_task;
+    CHECK_OK(cosync_loop_init(&loop, &vopts));
+    CHECK_OK(cosync_loop_spawn(loop, &main_task, fn, arg, &(cosync_task_opts){.name = "main"}));
+    int status = -1;
+    CHECK_OK(cosync_loop_run(loop, main_task, &status, NULL));
+    CHECK_OK(status);
+    cosync_loop_stats st;
+    CHECK_OK(cosync_loop_get_stats(loop, &st));
+    CHECK_EQ(st.tasks_alive, 0);
+    CHECK_EQ(st.tasks_records, 0);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
+static cosync_loop_stats stats_now(void)
+{
+    cosync_loop_stats st;
+    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
+    return st;
+}
+
+/* A counting allocator: live allocations. */
+typedef struct counting {
+    long live;
+    long total;
+} counting;
+
+static void *count_realloc(void *ud, void *ptr, size_t size)
+{
+    counting *c = ud;
+    if (size == 0) {
+        if (ptr)
+            c->live--;
+        free(ptr);
+        return NULL;
+    }
+    if (!ptr) {
+        void *p = malloc(size);
+        if (p) {
+            c->live++;
+            c->total++;
+        }
+        return p;
+    }
+    return realloc(ptr, size);
+}
+
+/* ------------------------------------------------------------------------
+ * Bodies
+ * ---------------------------------------------------------------------- */
+
+static int ret_value(void *arg, void **result)
+{
+    *result = arg;
+    return 0;
+}
+
+static int ret_code(void *arg, void **result)
+{
+    *result = (void *)(uintptr_t)0xfeed;
+    return (int)(intptr_t)arg;
+}
+
+static int sleep_arg_secs(void *arg, void **result)
+{
+    int secs = (int)(intptr_t)arg;
+    CHECK_OK(cosync_sleep(COSYNC_SEC(secs)));
+    *result = arg;
+    return 0;
+}
+
+static int nop(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return 0;
+}
+
+static int yield_then_ret(void *arg, void **result)
+{
+    (void)result;
+    CHECK_OK(cosync_yield());
+    return (int)(intptr_t)arg;
+}
+
+/* ------------------------------------------------------------------------
+ * spawn + join: results and statuses
+ * ---------------------------------------------------------------------- */
+
+static int main_join_results(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int x = 7;
+    cosync_task a, b, c, d;
+    CHECK_OK(cosync_task_spawn(&a, ret_value, &x, NULL));
+    CHECK_OK(cosync_task_spawn(&b, ret_code, (void *)(intptr_t)-4242, NULL));
+    CHECK_OK(cosync_task_spawn(&c, ret_code, (void *)(intptr_t)COSYNC_ETIMEDOUT, NULL));
+    CHECK_OK(cosync_task_spawn(&d, yield_then_ret, (void *)(intptr_t)COSYNC_EBUSY, NULL));
+
+    int status = 1;
+    void *res = NULL;
+    CHECK_OK(cosync_task_join(a, &status, &res, COSYNC_FOREVER));
+    CHECK_EQ(status, 0);
+    CHECK(res == &x);
+    res = NULL;
+    CHECK_OK(cosync_task_join(b, &status, &res, COSYNC_FOREVER));
+    CHECK_EQ(status, -4242);
+    CHECK(res == (void *)(uintptr_t)0xfeed); /* a failed task still leaves its result */
+    CHECK_OK(cosync_task_join(c, &status, NULL, COSYNC_FOREVER));
+    CHECK_ERR(status, COSYNC_ETIMEDOUT);
+    CHECK_OK(cosync_task_join(d, NULL, NULL, COSYNC_FOREVER)); /* NULL outs allowed */
+    return 0;
+}
+
+TEST(spawn_join_results_and_statuses)
+{
+    run_main(main_join_results, NULL);
+}
+
+/* Join order differs from finish order: finish order is by sleep length,
+ * every join returns its own task's outcome. */
+static int main_join_order(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    cosync_task t[3];
+    int secs[3] = {3, 1, 2};
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], sleep_arg_secs, (void *)(intptr_t)secs[i], NULL));
+    for (int i = 0; i < 3; i++) {
+        CHECK(!cosync_task_done(t[i]));
+        CHECK_ERR(cosync_task_result(t[i], NULL, NULL), COSYNC_EAGAIN);
+    }
+    void *res;
+    int status;
+    CHECK_OK(cosync_task_join(t[0], &status, &res, COSYNC_FOREVER)); /* finishes last */
+    CHECK_EQ(cosync_now() - t0, COSYNC_SEC(3));
+    CHECK_EQ((intptr_t)res, 3);
+    /* the others finished earlier and wait to be collected */
+    CHECK(cosync_task_done(t[1]));
+    CHECK(cosync_task_done(t[2]));
+    CHECK_OK(cosync_task_join(t[1], &status, &res, 0)); /* already done: deadline 0 is fine */
+    CHECK_EQ((intptr_t)res, 1);
+    CHECK_OK(cosync_task_join(t[2], &status, &res, COSYNC_FOREVER));
+    CHECK_EQ((intptr_t)res, 2);
+    CHECK_EQ(cosync_now() - t0, COSYNC_SEC(3));
+    return 0;
+}
+
+TEST(join_order_vs_finish_order)
+{
+    run_main(main_join_order, NULL);
+}
+
+/* cosync_task_done / cosync_task_result before and after finishing, and
+ * every query on a stale handle after the join. */
+static int main_done_result(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int x;
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, ret_code, (void *)(intptr_t)-77, NULL));
+    CHECK(!cosync_task_done(t));
+    int status = 123;
+    void *res = &x;
+    CHECK_ERR(cosync_task_result(t, &status, &res), COSYNC_EAGAIN);
+    CHECK_EQ(status, 123); /* untouched */
+    CHECK(res == &x);
+    CHECK_OK(cosync_yield()); /* t runs and finishes */
+    CHECK(cosync_task_done(t));
+    CHECK_OK(cosync_task_result(t, &status, &res));
+    CHECK_EQ(status, -77);
+    CHECK(res == (void *)(uintptr_t)0xfeed);
+    CHECK_OK(cosync_task_result(t, NULL, NULL)); /* looking does not collect */
+    CHECK_EQ(stats_now().tasks_records, 2);
+    CHECK_EQ(stats_now().tasks_alive, 1);
+    uint64_t id = cosync_task_id(t);
+    CHECK_EQ(id, 2);
+    CHECK_OK(cosync_task_join(t, &status, NULL, COSYNC_FOREVER));
+    CHECK_EQ(status, -77);
+    CHECK_EQ(stats_now().tasks_records, 1);
+    /* stale now */
+    CHECK(!cosync_task_done(t));
+    CHECK_ERR(cosync_task_result(t, &status, &res), COSYNC_ESRCH);
+    CHECK_EQ(cosync_task_id(t), 0);
+    CHECK_NULL(cosync_task_name(t));
+    CHECK_ERR(cosync_task_set_name(t, "x"), COSYNC_ESRCH);
+    CHECK_ERR(cosync_task_detach(t), COSYNC_ESRCH);
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, COSYNC_FOREVER), COSYNC_ESRCH);
+    /* the record is reused by the next spawn: the old handle stays stale */
+    cosync_task u;
+    CHECK_OK(cosync_task_spawn(&u, nop, NULL, NULL));
+    CHECK(u.rec == t.rec);
+    CHECK_EQ(cosync_task_id(u), 3);
+    CHECK_EQ(cosync_task_id(t), 0);
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, COSYNC_FOREVER), COSYNC_ESRCH);
+    CHECK_OK(cosync_task_join(u, NULL, NULL, COSYNC_FOREVER));
+    return 0;
+}
+
+TEST(done_and_result_before_and_after)
+{
+    run_main(main_done_result, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * detach
+ * ---------------------------------------------------------------------- */
+
+static int detached_runs;
+
+static int count_run(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    detached_runs++;
+    return 0;
+}
+
+static int count_run_after_yield(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_yield());
+    detached_runs++;
+    return 0;
+}
+
+static int main_detach(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    detached_runs = 0;
+    /* spawned with a NULL handle */
+    CHECK_OK(cosync_task_spawn(NULL, count_run, NULL, NULL));
+    CHECK_EQ(stats_now().tasks_records, 2);
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(detached_runs, 1);
+    CHECK_EQ(stats_now().tasks_records, 1); /* freed when it finished */
+    CHECK_EQ(stats_now().tasks_alive, 1);
+
+    /* detach a running (not yet finished) task */
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, count_run_after_yield, NULL, NULL));
+    CHECK_OK(cosync_yield()); /* t starts and yields */
+    CHECK(!cosync_task_done(t));
+    CHECK_OK(cosync_task_detach(t));
+    CHECK_ERR(cosync_task_detach(t), COSYNC_EINVAL); /* detach twice, still alive */
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_EQ(stats_now().tasks_records, 2);
+    CHECK_OK(cosync_yield()); /* t finishes */
+    CHECK_EQ(detached_runs, 2);
+    CHECK_EQ(stats_now().tasks_records, 1);
+    CHECK_ERR(cosync_task_detach(t), COSYNC_ESRCH);
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, COSYNC_FOREVER), COSYNC_ESRCH);
+
+    /* detach a finished task: freed at once */
+    CHECK_OK(cosync_task_spawn(&t, count_run, NULL, NULL));
+    CHECK_OK(cosync_yield());
+    CHECK(cosync_task_done(t));
+    CHECK_EQ(stats_now().tasks_records, 2);
+    CHECK_OK(cosync_task_detach(t));
+    CHECK_EQ(stats_now().tasks_records, 1);
+    CHECK_ERR(cosync_task_detach(t), COSYNC_ESRCH); /* detach twice, finished */
+    CHECK(!cosync_task_done(t));
+    CHECK_EQ(detached_runs, 3);
+
+    /* detach a task that never started: it still runs */
+    CHECK_OK(cosync_task_spawn(&t, count_run, NULL, NULL));
+    CHECK_OK(cosync_task_detach(t));
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(detached_runs, 4);
+    CHECK_EQ(stats_now().tasks_records, 1);
+    return 0;
+}
+
+TEST(detach)
+{
+    run_main(main_detach, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * names, ids, current
+ * ---------------------------------------------------------------------- */
+
+static cosync_task seen_current;
+
+static int record_current(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    seen_current = cosync_task_current();
+    return 0;
+}
+
+static int main_names(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task me = cosync_task_current();
+    CHECK_NOTNULL(me.rec);
+    CHECK_EQ(cosync_task_id(me), 1);
+    CHECK_STREQ(cosync_task_name(me), "main");
+
+    cosync_task a, b, c;
+    CHECK_OK(cosync_task_spawn(&a, record_current, NULL, NULL));
+    CHECK_EQ(cosync_task_id(a), 2);
+    CHECK_STREQ(cosync_task_name(a), "task-2");
+
+    char buf[64] = "worker";
+    CHECK_OK(cosync_task_spawn(&b, nop, NULL, &(cosync_task_opts){.name = buf}));
+    strcpy(buf, "overwritten"); /* the name was copied */
+    CHECK_STREQ(cosync_task_name(b), "worker");
+    CHECK_EQ(cosync_task_id(b), 3);
+
+    const char *longname = "0123456789abcdefghijklmnopqrstuvwxyzABCDEF"; /* 42 bytes */
+    CHECK_OK(cosync_task_spawn(&c, nop, NULL, &(cosync_task_opts){.name = longname}));
+    CHECK_EQ(strlen(cosync_task_name(c)), 31);
+    CHECK_STREQ(cosync_task_name(c), "0123456789abcdefghijklmnopqrstu");
+    CHECK_STREQ(cosync_task_name(c), "0123456789abcdefghijklmnopqrstu");
+
+    /* exactly 31 bytes fits */
+    CHECK_OK(cosync_task_set_name(c, "0123456789012345678901234567890"));
+    CHECK_STREQ(cosync_task_name(c), "0123456789012345678901234567890");
+    CHECK_OK(cosync_task_set_name(b, "renamed"));
+    CHECK_STREQ(cosync_task_name(b), "renamed");
+    CHECK_OK(cosync_task_set_name(b, longname));
+    CHECK_STREQ(cosync_task_name(b), "0123456789abcdefghijklmnopqrstu");
+    CHECK_OK(cosync_task_set_name(b, "x"));
+    CHECK_STREQ(cosync_task_name(b), "x");
+    CHECK_ERR(cosync_task_set_name(b, NULL), COSYNC_EINVAL);
+    CHECK_STREQ(cosync_task_name(b), "x");
+    CHECK_OK(cosync_task_set_name(me, "main2"));
+    CHECK_STREQ(cosync_task_name(cosync_task_current()), "main2");
+
+    CHECK_OK(cosync_task_join(a, NULL, NULL, COSYNC_FOREVER));
+    CHECK(seen_current.rec == a.rec);
+    CHECK_EQ(seen_current.id, a.id);
+    CHECK_OK(cosync_task_join(b, NULL, NULL, COSYNC_FOREVER));
+    CHECK_OK(cosync_task_join(c, NULL, NULL, COSYNC_FOREVER));
+    /* the current task is the same after suspending */
+    CHECK(cosync_task_current().rec == me.rec);
+    CHECK_EQ(cosync_task_current().id, me.id);
+    return 0;
+}
+
+TEST(names_ids_current)
+{
+    cosync_task none = cosync_task_current();
+    CHECK_NULL(none.rec);
+    CHECK_EQ(none.id, 0);
+    CHECK_EQ(cosync_task_id(none), 0);
+    CHECK_NULL(cosync_task_name(none));
+    CHECK(!cosync_task_done(COSYNC_TASK_NONE));
+    CHECK_ERR(cosync_task_result(COSYNC_TASK_NONE, NULL, NULL), COSYNC_ESRCH);
+    run_main(main_names, NULL);
+    none = cosync_task_current();
+    CHECK_NULL(none.rec);
+    CHECK_EQ(none.id, 0);
+}
+
+/* Names and ids of tasks spawned from outside the loop. */
+TEST(names_from_loop_spawn)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &vopts));
+    cosync_task a, b;
+    CHECK_OK(cosync_loop_spawn(loop, &a, nop, NULL, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, &b, nop, NULL, &(cosync_task_opts){.name = NULL}));
+    CHECK_EQ(cosync_task_id(a), 1);
+    CHECK_EQ(cosync_task_id(b), 2);
+    CHECK_STREQ(cosync_task_name(a), "task-1");
+    CHECK_STREQ(cosync_task_name(b), "task-2");
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
+/* ------------------------------------------------------------------------
+ * misuse
+ * ---------------------------------------------------------------------- */
+
+
+static int join_self_rc;
+
+static int join_self(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    join_self_rc = cosync_task_join(cosync_task_current(), NULL, NULL, COSYNC_FOREVER);
+    return 0;
+}
+
+static int second_join_rc, second_detach_rc;
+
+static int second_joiner(void *arg, void **result)
+{
+    (void)result;
+    CHECKPOINT(2);
+    second_join_rc = cosync_task_join(*(cosync_task *)arg, NULL, NULL, COSYNC_FOREVER);
+    second_detach_rc = cosync_task_detach(*(cosync_task *)arg);
+    return 0;
+}
+
+static int yield_twice_cp(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(1);
+    CHECK_OK(cosync_yield());
+    CHECKPOINT(3);
+    return COSYNC_EOVERFLOW;
+}
+
+static int main_misuse(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_loop_stats before = stats_now();
+
+    /* bad spawns create nothing */
+    cosync_task t = COSYNC_TASK_NONE;
+    CHECK_ERR(cosync_task_spawn(&t, NULL, NULL, NULL), COSYNC_EINVAL);
+    CHECK_ERR(cosync_task_spawn(NULL, NULL, NULL, NULL), COSYNC_EINVAL);
+    CHECK_ERR(cosync_task_spawn(&t, nop, NULL, &(cosync_task_opts){.stack_size = SIZE_MAX}),
+              COSYNC_EINVAL);
+    CHECK_ERR(cosync_task_spawn(&t, nop, NULL,
+                                &(cosync_task_opts){.stack_size = (size_t)1 << 40}),
+              COSYNC_EINVAL);
+    CHECK_ERR(cosync_task_spawn(&t, nop, NULL, &(cosync_task_opts){.stack_size = 1}),
+              COSYNC_EINVAL);
+    CHECK_ERR(cosync_task_spawn(&t, nop, NULL, &(cosync_task_opts){.stack_size = 100}),
+              COSYNC_EINVAL);
+    CHECK_ERR(cosync_loop_spawn(NULL, &t, nop, NULL, NULL), COSYNC_EINVAL);
+    CHECK_NULL(t.rec);
+    cosync_loop_stats after = stats_now();
+    CHECK_EQ(after.tasks_records, before.tasks_records);
+    CHECK_EQ(after.tasks_alive, before.tasks_alive);
+    CHECK_EQ(after.tasks_ready, before.tasks_ready);
+
+    /* join self, from main and from a spawned task */
+    CHECK_ERR(cosync_task_join(cosync_task_current(), NULL, NULL, COSYNC_FOREVER),
+              COSYNC_EDEADLK);
+    CHECK_OK(cosync_task_spawn(&t, join_self, NULL, NULL));
+    CHECK_OK(cosync_task_join(t, NULL, NULL, COSYNC_FOREVER));
+    CHECK_ERR(join_self_rc, COSYNC_EDEADLK);
+
+    /* join twice */
+    CHECK_OK(cosync_task_spawn(&t, nop, NULL, NULL));
+    CHECK_OK(cosync_task_join(t, NULL, NULL, COSYNC_FOREVER));
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, COSYNC_FOREVER), COSYNC_ESRCH);
+
+    /* join a detached task (alive) */
+    CHECK_OK(cosync_task_spawn(&t, nop, NULL, NULL));
+    CHECK_OK(cosync_task_detach(t));
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, 0), COSYNC_EINVAL);
+    CHECK_OK(cosync_yield());
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, COSYNC_FOREVER), COSYNC_ESRCH);
+
+    /* two joiners: the second gets EBUSY; detach while joined: EBUSY */
+    static cosync_task target;
+    cosync_task j2;
+    CHECK_OK(cosync_task_spawn(&target, yield_twice_cp, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&j2, second_joiner, &target, NULL));
+    CHECKPOINT(0);
+    int status = 0;
+    CHECK_OK(cosync_task_join(target, &status, NULL, COSYNC_FOREVER));
+    CHECKPOINT(4);
+    CHECK_ERR(status, COSYNC_EOVERFLOW);
+    CHECK_ERR(second_join_rc, COSYNC_EBUSY);
+    CHECK_ERR(second_detach_rc, COSYNC_EBUSY);
+    CHECK_OK(cosync_task_join(j2, NULL, NULL, COSYNC_FOREVER));
+    CHECKPOINTS_DONE(5);
+    return 0;
+}
+
+TEST(misuse)
+{
+    run_main(main_misuse, NULL);
+}
+
+TEST(outside_a_task_is_eperm)
+{
+    CHECK_NULL(cosync_loop_current());
+    cosync_task t = COSYNC_TASK_NONE;
+    CHECK_ERR(cosync_task_spawn(&t, nop, NULL, NULL), COSYNC_EPERM);
+    CHECK_ERR(cosync_task_spawn(NULL, nop, NULL, NULL), COSYNC_EPERM);
+    CHECK_ERR(cosync_task_join(COSYNC_TASK_NONE, NULL, NULL, COSYNC_FOREVER), COSYNC_EPERM);
+    CHECK_ERR(cosync_yield(), COSYNC_EPERM);
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(1)), COSYNC_EPERM);
+
+    /* with a loop that exists but does not run, and a valid handle */
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &vopts));
+    CHECK_OK(cosync_loop_spawn(loop, &t, nop, NULL, NULL));
+    CHECK_ERR(cosync_task_spawn(NULL, nop, NULL, NULL), COSYNC_EPERM);
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, COSYNC_FOREVER), COSYNC_EPERM);
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, 0), COSYNC_EPERM);
+    CHECK_ERR(cosync_yield(), COSYNC_EPERM);
+    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, COSYNC_FOREVER), COSYNC_EPERM);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
+/* ------------------------------------------------------------------------
+ * join with deadlines
+ * ---------------------------------------------------------------------- */
+
+static int main_join_deadlines(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    CHECK_EQ(t0, COSYNC_SEC(1));
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, sleep_arg_secs, (void *)(intptr_t)10, NULL));
+    /* not started yet */
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, 0), COSYNC_EAGAIN);
+    CHECK_OK(cosync_yield()); /* t starts and sleeps */
+    CHECK(!cosync_task_done(t));
+    /* running (blocked) task, deadline 0 */
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, 0), COSYNC_EAGAIN);
+    CHECK_EQ(cosync_now(), t0);
+    /* a deadline that has already passed */
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, 1), COSYNC_ETIMEDOUT);
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, cosync_now()), COSYNC_ETIMEDOUT);
+    CHECK_EQ(cosync_now(), t0);
+    /* a deadline that passes while waiting */
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, cosync_deadline_after(COSYNC_SEC(1))),
+              COSYNC_ETIMEDOUT);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(1));
+    CHECK(!cosync_task_done(t)); /* it goes on */
+    CHECK_ERR(cosync_task_join(t, NULL, NULL, cosync_deadline_after(COSYNC_SEC(2))),
+              COSYNC_ETIMEDOUT);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(3));
+    CHECK_EQ(stats_now().timers, 1); /* only t's sleep: the join's timer is gone */
+    /* still joinable: no joiner left behind (detach would say EBUSY) */
+    void *res = NULL;
+    int status = -1;
+    CHECK_OK(cosync_task_join(t, &status, &res, cosync_deadline_after(COSYNC_SEC(100))));
+    CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(10));
+    CHECK_EQ(status, 0);
+    CHECK_EQ((intptr_t)res, 10);
+    CHECK_EQ(stats_now().timers, 0);
+
+    /* a task that finishes before the deadline: the join wins, no timeout */
+    CHECK_OK(cosync_task_spawn(&t, sleep_arg_secs, (void *)(intptr_t)2, NULL));
+    CHECK_OK(cosync_task_join(t, &status, NULL, cosync_deadline_after(COSYNC_SEC(2) + 1)));
+    CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(12));
+    return 0;
+}
+
+TEST(join_deadlines)
+{
+    run_main(main_join_deadlines, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * scheduling order
+ * ---------------------------------------------------------------------- */
+
+static int checkpoint_arg(void *arg, void **result)
+{
+    (void)result;
+    CHECKPOINT((int)(intptr_t)arg);
+    return 0;
+}
+
+static int main_fifo(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t[5];
+    for (int i = 0; i < 5; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], checkpoint_arg, (void *)(intptr_t)(i + 1), NULL));
+    CHECKPOINT(0); /* none has run: spawn is not a suspension point */
+    /* join the last first: the others still run in spawn order */
+    CHECK_OK(cosync_task_join(t[4], NULL, NULL, COSYNC_FOREVER));
+    CHECKPOINT(6);
+    for (int i = 0; i < 4; i++)
+        CHECK_OK(cosync_task_join(t[i], NULL, NULL, COSYNC_FOREVER));
+    CHECKPOINTS_DONE(7);
+    return 0;
+}
+
+TEST(spawn_order_is_run_order)
+{
+    run_main(main_fifo, NULL);
+}
+
+static int spawner(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(1);
+    cosync_task c;
+    CHECK_OK(cosync_task_spawn(&c, checkpoint_arg, (void *)(intptr_t)4, NULL));
+    CHECKPOINT(2); /* c has not run */
+    CHECK(!cosync_task_done(c));
+    CHECK_OK(cosync_yield()); /* b (ready before c), then c run */
+    CHECKPOINT(5);
+    CHECK(cosync_task_done(c));
+    CHECK_OK(cosync_task_join(c, NULL, NULL, 0));
+    return 0;
+}
+
+static int main_spawn_from_task(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task a, b;
+    CHECK_OK(cosync_task_spawn(&a, spawner, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&b, checkpoint_arg, (void *)(intptr_t)3, NULL));
+    CHECKPOINT(0);
+    CHECK_OK(cosync_task_join(a, NULL, NULL, COSYNC_FOREVER));
+    CHECKPOINT(6);
+    CHECK_OK(cosync_task_join(b, NULL, NULL, COSYNC_FOREVER));
+    CHECKPOINTS_DONE(7);
+    return 0;
+}
+
+TEST(task_spawned_by_task_starts_when_spawner_suspends)
+{
+    run_main(main_spawn_from_task, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * scale
+ * ---------------------------------------------------------------------- */
+
+#define MANY 100000
+
+static cosync_event many_ev;
+static long many_started, many_finished;
+
+static int many_waiter(void *arg, void **result)
+{
+    (void)result;
+    long idx = (long)(intptr_t)arg;
+    CHECK_EQ(many_started, idx);
+    many_started++;
+    CHECK_OK(cosync_event_wait(&many_ev, COSYNC_FOREVER));
+    CHECK_EQ(many_finished, idx); /* released in the order they waited */
+    many_finished++;
+    return 0;
+}
+
+static int main_many(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_event_init(&many_ev);
+    many_started = many_finished = 0;
+    for (long i = 0; i < MANY; i++)
+        CHECK_OK(cosync_task_spawn(NULL, many_waiter, (void *)(intptr_t)i,
+                                   &(cosync_task_opts){.stack_size = 32 << 10}));
+    cosync_loop_stats st = stats_now();
+    CHECK_EQ(st.tasks_alive, MANY + 1);
+    CHECK_EQ(st.tasks_records, MANY + 1);
+    CHECK_EQ(st.tasks_ready, MANY);
+    CHECK_EQ(st.stacks_in_use, 1);
+    CHECK_OK(cosync_yield()); /* every task starts and blocks */
+    CHECK_EQ(many_started, MANY);
+    CHECK_EQ(many_finished, 0);
+    st = stats_now();
+    CHECK_EQ(st.tasks_alive, MANY + 1);
+    CHECK_EQ(st.tasks_ready, 0);
+    CHECK_EQ(st.stacks_in_use, MANY + 1);
+    CHECK_OK(cosync_event_set(&many_ev));
+    CHECK_EQ(stats_now().tasks_ready, MANY);
+    CHECK_OK(cosync_yield()); /* all of them run before main again */
+    CHECK_EQ(many_finished, MANY);
+    st = stats_now();
+    CHECK_EQ(st.tasks_alive, 1);
+    CHECK_EQ(st.tasks_records, 1);
+    CHECK_EQ(st.stacks_in_use, 1);
+    return 0;
+}
+
+TEST(hundred_thousand_blocked_tasks)
+{
+    run_main(main_many, NULL); /* run_main checks 0 records at the end */
+}
+
+#if UNDER_ASAN
+#define SEQUENTIAL 200000
+#else
+#define SEQUENTIAL 1000000
+#endif
+
+static int main_sequential(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    size_t mapped_early = 0;
+    for (long i = 0; i < SEQUENTIAL; i++) {
+        cosync_task t;
+        CHECK_OK(cosync_task_spawn(&t, ret_value, (void *)(intptr_t)i, NULL));
+        void *res = NULL;
+        CHECK_OK(cosync_task_join(t, NULL, &res, COSYNC_FOREVER));
+        if ((intptr_t)res != i)
+            CHECK_EQ((intptr_t)res, i);
+        if (i == 10)
+            mapped_early = stats_now().stacks_mapped;
+    }
+    cosync_loop_stats st = stats_now();
+    CHECK_LE(mapped_early, 2);
+    CHECK_EQ(st.stacks_mapped, mapped_early);
+    CHECK_EQ(st.stacks_in_use, 1);
+    CHECK_EQ(st.tasks_records, 1);
+    CHECK_EQ(cosync_task_id(cosync_task_current()), 1);
+    return 0;
+}
+
+TEST(stacks_reused_by_sequential_spawns)
+{
+    run_main(main_sequential, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * per-task stack size
+ * ---------------------------------------------------------------------- */
+
+static __attribute__((noinline)) int use_big_stack(void *arg, void **result)
+{
+    (void)arg;
+    volatile char big[512 << 10];
+    for (size_t i = 0; i < sizeof big; i += 256)
+        big[i] = (char)i;
+    big[sizeof big - 1] = 1;
+    long sum = 0;
+    for (size_t i = 0; i < sizeof big; i += 4096)
+        sum += big[i];
+    *result = (void *)(intptr_t)(sum + big[sizeof big - 1]);
+    CHECK_OK(cosync_yield()); /* suspends with the big frame live */
+    big[0] = 3;
+    CHECK_EQ(big[0], 3);
+    return 0;
+}
+
+static int main_stack_size(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    size_t mapped = stats_now().stacks_mapped;
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, use_big_stack, NULL,
+                               &(cosync_task_opts){.stack_size = 1 << 20}));
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(stats_now().stacks_mapped, mapped + 1); /* its own, bigger stack */
+    CHECK_EQ(stats_now().stacks_in_use, 2);
+    int status = -1;
+    CHECK_OK(cosync_task_join(t, &status, NULL, COSYNC_FOREVER));
+    CHECK_EQ(status, 0);
+    CHECK_EQ(stats_now().stacks_in_use, 1);
+    return 0;
+}
+
+TEST(per_task_stack_size)
+{
+    run_main(main_stack_size, NULL);
+    /* the same through a loop's default stack size */
+    cosync_loop *loop;
+    cosync_loop_opts o = vopts;
+    o.stack_size = 1 << 20;
+    CHECK_OK(cosync_loop_init(&loop, &o));
+    cosync_task t;
+    CHECK_OK(cosync_loop_spawn(loop, &t, use_big_stack, NULL, NULL));
+    int status = -1;
+    CHECK_OK(cosync_loop_run(loop, t, &status, NULL));
+    CHECK_EQ(status, 0);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
+/* ------------------------------------------------------------------------
+ * allocator, fault injection
+ * ---------------------------------------------------------------------- */
+
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    CHECK_NOTNULL(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+static int main_alloc_use(void *arg, void **result)
+{
+    (void)result;
+    counting *c = arg;
+    CHECK_GT(c->live, 0);
+    cosync_task t[300];
+    for (int i = 0; i < 300; i++) /* a second record block */
+        CHECK_OK(cosync_task_spawn(&t[i], sleep_arg_secs, (void *)(intptr_t)(i % 3 + 1), NULL));
+    for (int i = 0; i < 300; i++)
+        CHECK_OK(cosync_task_join(t[i], NULL, NULL, COSYNC_FOREVER));
+    return 0;
+}
+
+TEST(custom_allocator_no_leak)
+{
+    counting c = {0, 0};
+    cosync_allocator a = {count_realloc, &c};
+    cosync_loop_opts o = vopts;
+    o.allocator = &a;
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &o));
+    CHECK_EQ(c.live, 1); /* the loop itself */
+    cosync_task t;
+    CHECK_OK(cosync_loop_spawn(loop, &t, main_alloc_use, &c, NULL));
+    CHECK_EQ(c.live, 2); /* + a record block */
+    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
+    CHECK_GT(c.live, 3); /* blocks and stack descriptors stay until destroy */
+    /* leave a task alive and unjoined too */
+    CHECK_OK(cosync_loop_spawn(loop, &t, sleep_arg_secs, (void *)(intptr_t)5, NULL));
+    CHECK_OK(cosync_loop_destroy(loop));
+    CHECK_EQ(c.live, 0);
+    CHECK_GT(c.total, 3);
+
+    /* an allocator without realloc is a bad option */
+    cosync_allocator bad = {NULL, NULL};
+    o.allocator = &bad;
+    loop = (cosync_loop *)&c;
+    CHECK_ERR(cosync_loop_init(&loop, &o), COSYNC_EINVAL);
+    CHECK_NULL(loop);
+}
+
+TEST(fault_loop_init)
+{
+    int fds = count_fds();
+    counting c = {0, 0};
+    cosync_allocator a = {count_realloc, &c};
+    cosync_loop_opts o = vopts;
+    for (int with_alloc = 0; with_alloc < 2; with_alloc++) {
+        o.allocator = with_alloc ? &a : NULL;
+        long k;
+        for (k = 0;; k++) {
+            CHECK_LT(k, 100);
+            long failures = cosync__fault_failures;
+            cosync_loop *loop = (cosync_loop *)&c;
+            cosync__fault_countdown = k;
+            int rc = cosync_loop_init(&loop, &o);
+            cosync__fault_countdown = -1;
+            if (cosync__fault_failures == failures) {
+                CHECK_OK(rc);
+                CHECK_NOTNULL(loop);
+                CHECK_OK(cosync_loop_destroy(loop));
+                break;
+            }
+            CHECK_EQ(cosync__fault_failures, failures + 1);
+            CHECK_LT(rc, 0);
+            CHECK_NULL(loop);
+            CHECK_EQ(c.live, 0);
+            CHECK_EQ(count_fds(), fds);
+        }
+        CHECK_GE(k, 3); /* the loop's memory, epoll, eventfd (and epoll_ctl) */
+        CHECK_EQ(c.live, 0);
+        CHECK_EQ(count_fds(), fds);
+    }
+}
+
+TEST(fault_loop_spawn)
+{
+    long k;
+    for (k = 0;; k++) {
+        CHECK_LT(k, 100);
+        cosync_loop *loop;
+        CHECK_OK(cosync_loop_init(&loop, &vopts));
+        long failures = cosync__fault_failures;
+        cosync_task t = COSYNC_TASK_NONE;
+        cosync__fault_countdown = k;
+        int rc = cosync_loop_spawn(loop, &t, nop, NULL, NULL);
+        cosync__fault_countdown = -1;
+        cosync_loop_stats st;
+        CHECK_OK(cosync_loop_get_stats(loop, &st));
+        bool failed = cosync__fault_failures != failures;
+        if (failed) {
+            CHECK_ERR(rc, COSYNC_ENOMEM);
+            CHECK_NULL(t.rec);
+            CHECK_EQ(st.tasks_records, 0);
+            CHECK_EQ(st.tasks_alive, 0);
+            CHECK_EQ(st.tasks_ready, 0);
+            /* nothing to run: the loop is still usable */
+            CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+            CHECK_OK(cosync_loop_spawn(loop, &t, nop, NULL, NULL));
+        } else {
+            CHECK_OK(rc);
+            CHECK_EQ(st.tasks_records, 1);
+        }
+        CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
+        CHECK_OK(cosync_loop_destroy(loop));
+        if (!failed)
+            break;
+    }
+    CHECK_GE(k, 1);
+}
+
+typedef struct spawn_fault {
+    long k;
+    bool failed;
+} spawn_fault;
+
+static int main_spawn_fault(void *arg, void **result)
+{
+    (void)result;
+    spawn_fault *sf = arg;
+    enum { FILL = 255 }; /* main + 255 = one full block of records */
+    cosync_task t[FILL];
+    for (int i = 0; i < FILL; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], nop, NULL, NULL));
+    cosync_loop_stats before = stats_now();
+    CHECK_EQ(before.tasks_records, FILL + 1);
+    long failures = cosync__fault_failures;
+    cosync_task x = COSYNC_TASK_NONE;
+    cosync__fault_countdown = sf->k;
+    int rc = cosync_task_spawn(&x, nop, NULL, NULL);
+    cosync__fault_countdown = -1;
+    sf->failed = cosync__fault_failures != failures;
+    cosync_loop_stats after = stats_now();
+    if (sf->failed) {
+        CHECK_ERR(rc, COSYNC_ENOMEM);
+        CHECK_NULL(x.rec);
+        CHECK_EQ(after.tasks_records, before.tasks_records);
+        CHECK_EQ(after.tasks_alive, before.tasks_alive);
+        CHECK_EQ(after.tasks_ready, before.tasks_ready);
+        CHECK_OK(cosync_task_spawn(NULL, nop, NULL, NULL)); /* works again */
+    } else {
+        CHECK_OK(rc);
+        CHECK_EQ(after.tasks_records, before.tasks_records + 1);
+        CHECK_OK(cosync_task_join(x, NULL, NULL, COSYNC_FOREVER));
+    }
+    for (int i = 0; i < FILL; i++)
+        CHECK_OK(cosync_task_join(t[i], NULL, NULL, COSYNC_FOREVER));
+    return 0;
+}
+
+TEST(fault_task_spawn)
+{
+    spawn_fault sf = {0, false};
+    for (sf.k = 0;; sf.k++) {
+        CHECK_LT(sf.k, 100);
+        run_main(main_spawn_fault, &sf);
+        if (!sf.failed)
+            break;
+    }
+    CHECK_GE(sf.k, 1);
+}
+
+static bool body_ran;
+
+static int mark_ran(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    body_ran = true;
+    return 0;
+}
+
+/* A task's first run needs a stack; on a fresh loop that takes a stack
+ * descriptor and a chunk map: make each fail in turn. */
+TEST(fault_stack_at_first_run)
+{
+    long k;
+    for (k = 0;; k++) {
+        CHECK_LT(k, 100);
+        counting c = {0, 0};
+        cosync_allocator a = {count_realloc, &c};
+        cosync_loop_opts o = vopts;
+        o.allocator = &a;
+        cosync_loop *loop;
+        CHECK_OK(cosync_loop_init(&loop, &o));
+        cosync_task t;
+        CHECK_OK(cosync_loop_spawn(loop, &t, mark_ran, NULL, NULL));
+        long live = c.live;
+        long failures = cosync__fault_failures;
+        body_ran = false;
+        int status = 12345;
+        cosync__fault_countdown = k;
+        CHECK_OK(cosync_loop_run(loop, t, &status, NULL));
+        cosync__fault_countdown = -1;
+        bool failed = cosync__fault_failures != failures;
+        cosync_loop_stats st;
+        CHECK_OK(cosync_loop_get_stats(loop, &st));
+        if (failed) {
+            CHECK_EQ(cosync__fault_failures, failures + 1);
+            CHECK_ERR(status, COSYNC_ENOMEM);
+            CHECK(!body_ran);
+            CHECK_EQ(st.stacks_mapped, 0);
+            CHECK_EQ(st.stacks_in_use, 0);
+            CHECK_EQ(st.tasks_records, 0);
+            CHECK_EQ(c.live, live); /* the stack descriptor went back */
+            /* the loop works afterwards */
+            CHECK_OK(cosync_loop_spawn(loop, &t, mark_ran, NULL, NULL));
+            CHECK_OK(cosync_loop_run(loop, t, &status, NULL));
+            CHECK_OK(status);
+            CHECK(body_ran);
+        } else {
+            CHECK_OK(status);
+            CHECK(body_ran);
+            CHECK_EQ(st.stacks_mapped, 1);
+        }
+        CHECK_OK(cosync_loop_destroy(loop));
+        CHECK_EQ(c.live, 0);
+        if (!failed)
+            break;
+    }
+    CHECK_GE(k, 2); /* the descriptor (k = 0), the chunk map (k = 1) */
+}
+
+static int main_child_stack_fault(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t;
+    body_ran = false;
+    CHECK_OK(cosync_task_spawn(&t, mark_ran, NULL, NULL));
+    long failures = cosync__fault_failures;
+    cosync__fault_countdown = 0; /* its stack descriptor */
+    int status = 0;
+    CHECK_OK(cosync_task_join(t, &status, NULL, COSYNC_FOREVER));
+    cosync__fault_countdown = -1;
+    CHECK_EQ(cosync__fault_failures, failures + 1);
+    CHECK_ERR(status, COSYNC_ENOMEM);
+    CHECK(!body_ran);
+    CHECK_EQ(stats_now().stacks_in_use, 1);
+    /* the next one gets its stack */
+    CHECK_OK(cosync_task_spawn(&t, mark_ran, NULL, NULL));
+    CHECK_OK(cosync_task_join(t, &status, NULL, COSYNC_FOREVER));
+    CHECK_OK(status);
+    CHECK(body_ran);
+    return 0;
+}
+
+TEST(fault_stack_of_child_task)
+{
+    run_main(main_child_stack_fault, NULL);
+}
+
+int main(void)
+{
+    RUN(spawn_join_results_and_statuses);
+    RUN(join_order_vs_finish_order);
+    RUN(done_and_result_before_and_after);
+    RUN(detach);
+    RUN(names_ids_current);
+    RUN(names_from_loop_spawn);
+    RUN(misuse);
+    RUN(outside_a_task_is_eperm);
+    RUN(join_deadlines);
+    RUN(spawn_order_is_run_order);
+    RUN(task_spawned_by_task_starts_when_spawner_suspends);
+    RUN(hundred_thousand_blocked_tasks);
+    RUN(stacks_reused_by_sequential_spawns);
+    RUN(per_task_stack_size);
+    RUN(custom_allocator_no_leak);
+    RUN(fault_loop_init);
+    RUN(fault_loop_spawn);
+    RUN(fault_task_spawn);
+    RUN(fault_stack_at_first_run);
+    RUN(fault_stack_of_child_task);
+    return 0;
+}
