@@ -80,6 +80,7 @@ test: tools
 	done; \
 	if [ -n "$$fail" ]; then \
 	    [ $$failed -gt 0 ] || failed=$$(echo $$fail | wc -w); \
+	    [ $$total -ge $$failed ] || total=$$failed; \
 	    echo "make test: FAILED"; echo "$$((total - failed)) passed, $$failed failed"; exit 1; fi; \
 	echo "make test: all configurations passed"; \
 	echo "$$((total - failed)) passed, $$failed failed"

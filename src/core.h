@@ -1,0 +1,258 @@
+/*
+ * The runtime core's private structures: the task record, the waiter, the
+ * loop. Layers: context (context/), scheduler (task.c, sched.c), time
+ * (time.c), waiting (wait.c), loop (loop.c).
+ */
+#ifndef COSYNC_CORE_H
+#define COSYNC_CORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "context/ctx.h"
+#include "context/sanitize.h"
+#include "context/stack.h"
+#include "cosync.h"
+#include "list.h"
+#include "timer.h"
+
+#define COSYNC__NAME_MAX 32
+/* Tasks dispatched before the loop looks at its clock, timers and I/O again. */
+#define COSYNC__BUDGET 128
+
+enum cosync__task_state {
+    COSYNC__T_FREE,    /* a record in the free list */
+    COSYNC__T_FRESH,   /* spawned, in the ready queue, never run: no stack */
+    COSYNC__T_READY,   /* in the ready queue */
+    COSYNC__T_RUNNING, /* the current task */
+    COSYNC__T_BLOCKED, /* suspended in a wait */
+    COSYNC__T_DONE,    /* finished; the record waits to be collected */
+};
+
+/*
+ * A wait's life: IDLE -> WAITING -> GRANTED -> IDLE (consumed when the task
+ * resumes), or WAITING -> CANCELLED -> IDLE (by cancellation or deadline).
+ * Only a WAITING waiter can be granted or cancelled; a grant is never taken
+ * back, so a cancellation that comes after it waits for the next suspension.
+ */
+enum cosync__wait_state {
+    COSYNC__W_IDLE,
+    COSYNC__W_WAITING,
+    COSYNC__W_GRANTED,
+    COSYNC__W_CANCELLED,
+};
+
+typedef struct cosync__waiter cosync__waiter;
+
+typedef struct cosync__waiter_ops {
+    const char *what; /* "sleep", "join", "event", ... */
+    /* The wait was cancelled or timed out while WAITING: take the waiter off
+     * the object (and pass on whatever the object owes it). May be NULL. */
+    void (*cancel)(cosync__waiter *w);
+    /* One line for the deadlock report, without the task's name. May be NULL
+     * (the report then says "<what> <obj>"). */
+    void (*describe)(const cosync__waiter *w, char *buf, size_t size);
+} cosync__waiter_ops;
+
+/* The one waiter of a task: it lives in the task record, never on the
+ * stack, so nothing outside a switched-out task points into its stack. */
+struct cosync__waiter {
+    cosync__node node; /* in the object's wait list */
+    const cosync__waiter_ops *ops;
+    void *obj;
+    uintptr_t data; /* for the primitive: a count, an index, a pointer */
+    struct cosync__task *task;
+    int result;
+    uint8_t state;
+    bool shielded; /* cancellation does not interrupt this wait */
+};
+
+struct cosync__task {
+    /* hot: the switch path */
+    cosync__ctx ctx;
+    struct cosync__task *next_ready; /* ready queue, or free list */
+    cosync_loop *loop;
+    cosync__stack *stack;
+    uint8_t state;
+    bool cancel_pending; /* a request to deliver at the next suspension */
+    bool detached;
+    bool claimed;    /* a gather or wait_for will collect it */
+    bool unguarded;  /* its stack has no guard page: check at each suspension */
+    uint32_t cancel_count;
+    uint64_t id; /* 0 while free: stale handles are detected by id */
+    cosync__waiter w;
+    /* cold */
+    cosync__timer timer;
+    cosync_task_fn fn;
+    void *arg;
+    void *result;
+    int status;
+    int8_t stack_cls;
+    struct cosync__task *joiner; /* the task that will collect this one */
+    cosync_taskgroup *group;
+    cosync__node group_node;
+    char name[COSYNC__NAME_MAX];
+#if COSYNC__ASAN
+    void *asan_fake;
+#endif
+#if COSYNC__TSAN
+    void *tsan_fiber;
+#endif
+};
+
+typedef struct cosync__record_block {
+    struct cosync__record_block *next;
+    size_t count;
+    size_t bytes;
+    bool mapped;
+    struct cosync__task recs[];
+} cosync__record_block;
+
+struct cosync_loop {
+    /* hot */
+    struct cosync__task *ready_head;
+    struct cosync__task *ready_tail;
+    int budget;
+    int64_t now;
+    int64_t next_trim; /* when cached stacks no task needed are given back */
+    uint64_t switches;
+    cosync__ctx ctx; /* the loop's own context: the thread's stack */
+    cosync__timer_heap timers;
+    cosync__stack_pool stacks;
+    int8_t default_cls;
+    bool virtual_clock;
+    bool running;
+    bool stop_requested;
+    /* records */
+    cosync__record_block *blocks;
+    struct cosync__task *free_recs;
+    size_t nrecords; /* in use */
+    size_t nalive;   /* spawned and not finished */
+    uint64_t next_id;
+    struct cosync__task *until; /* run until this one finishes */
+    const cosync_allocator *alloc;
+    cosync_allocator alloc_copy;
+    FILE *report;
+    /* the idle step */
+    int epfd;
+    int evfd;
+    size_t io_waiters; /* tasks that only I/O or another thread can wake */
+#if COSYNC__ASAN
+    const void *thread_stack;
+    size_t thread_stack_size;
+    void *asan_fake;
+#endif
+#if COSYNC__TSAN
+    void *tsan_fiber;
+    void *tsan_zombie;
+#endif
+};
+
+/* The thread's running loop and task. */
+struct cosync__tls {
+    cosync_loop *loop;
+    struct cosync__task *cur;
+};
+extern __thread struct cosync__tls cosync__tls __attribute__((tls_model("initial-exec")));
+
+static inline struct cosync__task *cosync__current(void)
+{
+    return cosync__tls.cur;
+}
+
+/* --- records (task.c) --- */
+struct cosync__task *cosync__task_lookup(cosync_task h);
+int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn fn, void *arg,
+                  const cosync_task_opts *opts);
+void cosync__record_free(struct cosync__task *t);
+void cosync__record_block_free(cosync_loop *loop, cosync__record_block *b);
+/* Take a finished task's outcome and free its record. */
+void cosync__collect(struct cosync__task *t, int *status, void **result);
+int cosync__cancel(struct cosync__task *t);
+/* Record a task's end (it ran or not), wake its collector, free it if
+ * detached. */
+void cosync__task_finished(struct cosync__task *t, int status, void *result);
+/* Wait for @t to finish on behalf of @cur, which will collect it. */
+int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t deadline,
+                       bool shielded);
+void cosync__taskgroup_child_done(struct cosync__task *t);
+
+/* --- scheduler (sched.c) --- */
+static inline void cosync__make_ready(struct cosync__task *t)
+{
+    cosync_loop *loop = t->loop;
+    t->state = COSYNC__T_READY;
+    t->next_ready = NULL;
+    if (loop->ready_tail)
+        loop->ready_tail->next_ready = t;
+    else
+        loop->ready_head = t;
+    loop->ready_tail = t;
+}
+
+static inline struct cosync__task *cosync__ready_pop(cosync_loop *loop)
+{
+    struct cosync__task *t = loop->ready_head;
+    if (t) {
+        loop->ready_head = t->next_ready;
+        if (!loop->ready_head)
+            loop->ready_tail = NULL;
+    }
+    return t;
+}
+
+/* Switch away from the current task, which has put itself where it will be
+ * found again (a wait list, the ready queue). Returns when it is resumed. */
+void cosync__suspend(struct cosync__task *cur);
+/* Run ready tasks until the queue is empty or the budget is spent. */
+void cosync__run_ready(cosync_loop *loop);
+/* Finish a task that never ran (cancelled before it started, no stack). */
+void cosync__finish_unstarted(struct cosync__task *t, int status);
+/* Whether a task finishing with @rc ends as cancelled. */
+int cosync__final_status(const struct cosync__task *t, int rc);
+
+/* --- waiting (wait.c) --- */
+/* Prepare the current task's waiter for a wait on @obj. */
+static inline cosync__waiter *cosync__waiter_prepare(struct cosync__task *cur,
+                                                     const cosync__waiter_ops *ops, void *obj)
+{
+    cosync__waiter *w = &cur->w;
+    w->ops = ops;
+    w->obj = obj;
+    w->data = 0;
+    w->result = 0;
+    w->shielded = false;
+    return w;
+}
+/* Suspend until @w is granted, cancelled or its deadline passes. @w must
+ * already be on the object's list; every way out but a grant takes it off
+ * (through ops->cancel). Returns the grant's result, COSYNC_ECANCELED,
+ * COSYNC_ETIMEDOUT, or COSYNC_EAGAIN for deadline 0. */
+int cosync__wait(cosync__waiter *w, int64_t deadline);
+/* Hand @w its wake-up: the object has already taken it off its list. */
+void cosync__grant(cosync__waiter *w, int result);
+/* End a WAITING wait with @result (COSYNC_ECANCELED, COSYNC_ETIMEDOUT). */
+void cosync__abort_wait(cosync__waiter *w, int result);
+void cosync__waiter_timer_fired(cosync__timer *timer);
+/* The running task, checked against an object's loop: an object is bound
+ * to the loop of its first waiter, and free again whenever it has none.
+ * COSYNC_EPERM outside a task or from another loop. */
+static inline int cosync__bind_loop(cosync_loop **obj_loop, struct cosync__task **curp)
+{
+    struct cosync__task *cur = cosync__current();
+    if (__builtin_expect(!cur, 0))
+        return COSYNC_EPERM;
+    if (__builtin_expect(*obj_loop != cur->loop, 0)) {
+        if (*obj_loop)
+            return COSYNC_EPERM;
+        *obj_loop = cur->loop;
+    }
+    *curp = cur;
+    return 0;
+}
+
+/* --- loop (loop.c) --- */
+void cosync__describe_wait(const struct cosync__task *t, char *buf, size_t size);
+const char *cosync__task_name(struct cosync__task *t);
+
+#endif /* COSYNC_CORE_H */
