@@ -124,6 +124,15 @@ static inline void start(cosync_loop *loop, cosync__ctx *from, struct cosync__ta
     t->state = COSYNC__T_RUNNING;
     cosync__tls.cur = t;
     loop->switches++;
+#if COSYNC__CTX_HAVE_INLINE
+    /* every task starts with the FP environment the loop was run with */
+    if (from) {
+        cosync__ctx_prepare(&t->ctx, cosync__stack_top(t->stack), task_entry, t, loop->fpenv);
+        cosync__ctx_switch_inline(from, &t->ctx);
+        return;
+    }
+    cosync__ctx_fpenv_write(loop->fpenv);
+#endif
     cosync__ctx_start(from, &t->ctx, cosync__stack_top(t->stack),
                       t->stack->size - cosync__page_size(), task_entry, t);
 }
@@ -197,7 +206,15 @@ void cosync__suspend(struct cosync__task *cur)
 
 
 /* The end of every task: leave its stack for good. */
-static void __attribute__((noreturn)) exit_task(struct cosync__task *t, int status, void *result)
+/* Inlined into task_entry, so that a task's life leaves no call without
+ * its return behind on the return-stack predictor. */
+#if COSYNC__ASAN
+#define EXIT_INLINE noinline /* ASan's no-return hook wants its own frame */
+#else
+#define EXIT_INLINE always_inline
+#endif
+static inline __attribute__((EXIT_INLINE, noreturn)) void exit_task(struct cosync__task *t,
+                                                                   int status, void *result)
 {
     cosync_loop *loop = t->loop;
     cosync__stack *stack = t->stack;

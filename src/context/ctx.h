@@ -14,6 +14,7 @@
 #define COSYNC_CTX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #if defined(COSYNC_CTX_UCONTEXT)
 #include <ucontext.h>
@@ -95,6 +96,42 @@ static inline __attribute__((always_inline)) void cosync__ctx_switch_inline(cosy
                        "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
                        "xmm14", "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)",
                        "st(6)", "st(7)", "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", "mm6", "mm7");
+}
+
+void cosync__ctx_trampoline(void);
+
+/* The FP control words a task starts with: MXCSR | x87 control word << 32. */
+static inline uint64_t cosync__ctx_fpenv_read(void)
+{
+    uint32_t mxcsr;
+    uint16_t cw;
+    __asm__ volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(mxcsr), "=m"(cw));
+    return mxcsr | (uint64_t)cw << 32;
+}
+
+static inline void cosync__ctx_fpenv_write(uint64_t env)
+{
+    uint32_t mxcsr = (uint32_t)env;
+    uint16_t cw = (uint16_t)(env >> 32);
+    __asm__ volatile("ldmxcsr %0\n\tfldcw %1" : : "m"(mxcsr), "m"(cw));
+}
+
+/*
+ * cosync__ctx_prepare: build on a fresh stack the frame that the first
+ * cosync__ctx_switch_inline to @ctx resumes: it calls @entry(@arg) (which
+ * never returns) through cosync__ctx_trampoline, with the FP control words
+ * @fpenv. Starting a task this way, rather than with cosync__ctx_start,
+ * keeps its starter's return addresses paired.
+ */
+static inline void cosync__ctx_prepare(cosync__ctx *ctx, void *top, cosync__ctx_entry entry,
+                                       void *arg, uint64_t fpenv)
+{
+    uint64_t *sp = (uint64_t *)top - 4;
+    sp[0] = (uint64_t)(uintptr_t)cosync__ctx_trampoline;
+    sp[1] = fpenv;
+    sp[2] = (uint64_t)(uintptr_t)arg;   /* rbp, the trampoline's argument */
+    sp[3] = (uint64_t)(uintptr_t)entry; /* becomes the null return address */
+    ctx->sp = sp;
 }
 #else
 #define COSYNC__CTX_HAVE_INLINE 0

@@ -90,4 +90,24 @@ cosync__ctx_start:      /* rdi = from, rsi = ctx, rdx = top, rcx = size, r8 = en
         .cfi_endproc
         .size   cosync__ctx_start, .-cosync__ctx_start
 
+/*
+ * The first resume of a context built by cosync__ctx_prepare (ctx.h): the
+ * frame has been popped, rbp holds the argument and the entry function
+ * sits at (%rsp), where a null return address takes its place.
+ */
+        .globl  cosync__ctx_trampoline
+        .hidden cosync__ctx_trampoline
+        .type   cosync__ctx_trampoline, @function
+        .p2align 4
+cosync__ctx_trampoline:
+        .cfi_startproc
+        .cfi_undefined rip
+        movq    %rbp, %rdi
+        xorl    %ebp, %ebp
+        movq    (%rsp), %rax
+        movq    $0, (%rsp)
+        jmp     *%rax
+        .cfi_endproc
+        .size   cosync__ctx_trampoline, .-cosync__ctx_trampoline
+
         .section .note.GNU-stack,"",@progbits
