@@ -117,7 +117,7 @@ struct cosync_loop {
     int64_t next_trim; /* when cached stacks no task needed are given back */
     uint64_t switches;
     cosync__ctx ctx; /* the loop's own context: the thread's stack */
-    uint64_t fpenv;  /* FP control words new tasks start with (x86-64) */
+    uint64_t fpenv;  /* the FP control modes new tasks start with */
     cosync__timer_heap timers;
     cosync__stack_pool stacks;
     int8_t default_cls;

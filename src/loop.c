@@ -288,9 +288,7 @@ int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **res
     if (until)
         until->claimed = true; /* the run collects it: no one else may */
     cosync__tls.loop = loop;
-#if COSYNC__CTX_HAVE_INLINE
-    loop->fpenv = cosync__ctx_fpenv_read() & ~(uint64_t)0x3f; /* no exception flags */
-#endif
+    loop->fpenv = cosync__fpenv_read();
     update_clock(loop);
     int rc = run_loop(loop);
     cosync__tls.loop = NULL;

@@ -131,7 +131,7 @@ static inline void start(cosync_loop *loop, cosync__ctx *from, struct cosync__ta
         cosync__ctx_switch_inline(from, &t->ctx);
         return;
     }
-    cosync__ctx_fpenv_write(loop->fpenv);
+    cosync__fpenv_write(loop->fpenv);
 #endif
     cosync__ctx_start(from, &t->ctx, cosync__stack_top(t->stack),
                       t->stack->size - cosync__page_size(), task_entry, t);
@@ -257,6 +257,9 @@ static void task_entry(void *arg)
 {
     struct cosync__task *t = arg;
     san_arrive(t->loop, NULL);
+#if !COSYNC__CTX_HAVE_INLINE
+    cosync__fpenv_write(t->loop->fpenv); /* the inline start put it in the frame */
+#endif
     void *result = NULL;
     int rc = t->fn(t->arg, &result);
     exit_task(t, cosync__final_status(t, rc), result);

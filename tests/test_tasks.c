@@ -7,6 +7,7 @@
  */
 /* ctest-timeout: 120 */
 #include <dirent.h>
+#include <fenv.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1055,6 +1056,61 @@ TEST(fault_stack_of_child_task)
     run_main(main_child_stack_fault, NULL);
 }
 
+/* ------------------------------------------------------------------------
+ * Each task keeps its own FP control modes (the ABI makes them
+ * callee-saved, and a suspension is a call); a new task starts with the
+ * modes the loop was run with.
+ * ---------------------------------------------------------------------- */
+
+static int fp_seen_b, fp_seen_child, fp_seen_a_after;
+
+static int fp_child(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    fp_seen_child = fegetround();
+    return 0;
+}
+
+static int fp_task_a(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_EQ(fesetround(FE_UPWARD), 0);
+    cosync_task child;
+    CHECK_OK(cosync_task_spawn(&child, fp_child, NULL, NULL));
+    CHECK_OK(cosync_yield()); /* b and the child run with their own modes */
+    fp_seen_a_after = fegetround();
+    CHECK_OK(cosync_task_join(child, NULL, NULL, COSYNC_FOREVER));
+    CHECK_EQ(fesetround(FE_TONEAREST), 0);
+    return 0;
+}
+
+static int fp_task_b(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    fp_seen_b = fegetround();
+    CHECK_EQ(fesetround(FE_DOWNWARD), 0);
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(fegetround(), FE_DOWNWARD);
+    CHECK_EQ(fesetround(FE_TONEAREST), 0);
+    return 0;
+}
+
+TEST(fp_modes_are_per_task)
+{
+    cosync_loop *loop;
+    cosync_loop_opts opts = {.virtual_clock = true};
+    CHECK_EQ(fegetround(), FE_TONEAREST);
+    CHECK_OK(cosync_loop_init(&loop, &opts));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, fp_task_a, NULL, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, fp_task_b, NULL, NULL));
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECK_EQ(fp_seen_b, FE_TONEAREST);
+    CHECK_EQ(fp_seen_child, FE_TONEAREST);
+    CHECK_EQ(fp_seen_a_after, FE_UPWARD);
+    CHECK_EQ(fegetround(), FE_TONEAREST);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
 int main(void)
 {
     RUN(spawn_join_results_and_statuses);
@@ -1077,5 +1133,6 @@ int main(void)
     RUN(fault_task_spawn);
     RUN(fault_stack_at_first_run);
     RUN(fault_stack_of_child_task);
+    RUN(fp_modes_are_per_task);
     return 0;
 }

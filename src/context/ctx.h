@@ -34,6 +34,41 @@ typedef struct cosync__ctx {
 typedef void (*cosync__ctx_entry)(void *arg);
 
 /*
+ * The FP control modes a task starts with, as one word: on x86-64 MXCSR
+ * (exception flags cleared) | x87 control word << 32, on AArch64 the FPCR.
+ * The switch keeps each task's own modes; these set a new task's.
+ */
+static inline uint64_t cosync__fpenv_read(void)
+{
+#if defined(__x86_64__)
+    uint32_t mxcsr;
+    uint16_t cw;
+    __asm__ volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(mxcsr), "=m"(cw));
+    return (mxcsr & ~(uint32_t)0x3f) | (uint64_t)cw << 32;
+#elif defined(__aarch64__)
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    return fpcr;
+#else
+    return 0;
+#endif
+}
+
+static inline void cosync__fpenv_write(uint64_t env)
+{
+#if defined(__x86_64__)
+    uint32_t mxcsr = (uint32_t)env;
+    uint16_t cw = (uint16_t)(env >> 32);
+    __asm__ volatile("ldmxcsr %0\n\tfldcw %1" : : "m"(mxcsr), "m"(cw));
+#elif defined(__aarch64__)
+    __asm__ volatile("msr fpcr, %0" : : "r"(env));
+#else
+    (void)env;
+#endif
+}
+
+
+/*
  * Save the running context into @from and resume @to. Returns when someone
  * switches back to @from.
  */
@@ -99,22 +134,6 @@ static inline __attribute__((always_inline)) void cosync__ctx_switch_inline(cosy
 }
 
 void cosync__ctx_trampoline(void);
-
-/* The FP control words a task starts with: MXCSR | x87 control word << 32. */
-static inline uint64_t cosync__ctx_fpenv_read(void)
-{
-    uint32_t mxcsr;
-    uint16_t cw;
-    __asm__ volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(mxcsr), "=m"(cw));
-    return mxcsr | (uint64_t)cw << 32;
-}
-
-static inline void cosync__ctx_fpenv_write(uint64_t env)
-{
-    uint32_t mxcsr = (uint32_t)env;
-    uint16_t cw = (uint16_t)(env >> 32);
-    __asm__ volatile("ldmxcsr %0\n\tfldcw %1" : : "m"(mxcsr), "m"(cw));
-}
 
 /*
  * cosync__ctx_prepare: build on a fresh stack the frame that the first
