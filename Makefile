@@ -56,7 +56,7 @@ test-aarch64:
 # --------------------------------------------------------------------------
 # Tests. `make test` runs every configuration even if one fails, prints a
 # summary, and fails if any configuration failed.
-TEST_CONFIGS := gcc asan ucontext tsan
+TEST_CONFIGS := gcc asan ucontext tsan aarch64
 
 test: tools
 	@mkdir -p $(BUILD); pass=""; fail=""; \
@@ -72,11 +72,10 @@ test: tools
 	for c in $$fail; do echo "  FAIL  test-$$c   (rerun: make test-$$c)"; done; \
 	total=0; failed=0; \
 	for c in $(TEST_CONFIGS); do \
-	    line=$$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' $(BUILD)/test-$$c.log | tail -1); \
-	    [ -n "$$line" ] || continue; \
-	    n=$$(echo "$$line" | sed -E 's/.* out of ([0-9]+).*/\1/'); \
-	    f=$$(echo "$$line" | sed -E 's/.*tests passed, ([0-9]+) tests? failed.*/\1/'); \
-	    total=$$((total + n)); failed=$$((failed + f)); \
+	    counts=$$(awk '/tests passed, [0-9]+ tests? failed out of [0-9]+/ { f = $$4; n = $$NF } \
+	        /^aarch64 tests: [0-9]+ passed, [0-9]+ failed/ { n = $$3 + $$5; f = $$5 } \
+	        END { print n + 0, f + 0 }' $(BUILD)/test-$$c.log); \
+	    total=$$((total + $${counts% *})); failed=$$((failed + $${counts#* })); \
 	done; \
 	if [ -n "$$fail" ]; then \
 	    [ $$failed -gt 0 ] || failed=$$(echo $$fail | wc -w); \

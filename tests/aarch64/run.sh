@@ -84,10 +84,38 @@ incs="-I$root/src -I$root/tests -I$root/include"
 # Run
 # ---------------------------------------------------------------------------
 echo "run.sh: running test_context (AArch64, $qemu)" >&2
+failed=""
+passed=0
 if "$qemu" "$build/test_context"; then
-    echo "run.sh: PASS" >&2
+    passed=1
 else
-    rc=$?
-    echo "run.sh: FAIL (exit status $rc)" >&2
+    failed=" test_context"
+fi
+
+# Then the whole library and every other test program, so that the
+# scheduler's AArch64 path (no inline switch) runs the full suite too.
+incs_lib="-iquote $root/src -I$root/tests -I$root/include"
+for src in "$root"/src/*.c "$root"/src/context/stack.c; do
+    "$cc" -std=c11 -O2 -g $warn $defs $incs_lib ${CFLAGS_EXTRA:-} -c "$src" \
+        -o "$build/lib_$(basename "$src" .c).o"
+done
+for test in "$root"/tests/test_*.c; do
+    name=$(basename "$test" .c)
+    [ "$name" = test_context ] && continue
+    "$cc" -std=c11 -O2 -g $warn $defs $incs_lib ${CFLAGS_EXTRA:-} -c "$test" -o "$build/$name.o"
+    "$cc" -static -o "$build/$name" "$build/$name.o" "$build"/lib_*.o "$build/ctx_aarch64.o" -lpthread -lm
+    echo "run.sh: running $name (AArch64, $qemu)" >&2
+    if "$qemu" "$build/$name" >"$build/$name.log" 2>&1; then
+        passed=$((passed + 1))
+    else
+        tail -20 "$build/$name.log" >&2
+        failed="$failed $name"
+    fi
+done
+nfailed=$(echo $failed | wc -w)
+echo "aarch64 tests: $passed passed, $nfailed failed"
+if [ -n "$failed" ]; then
+    echo "run.sh: FAIL:$failed" >&2
     exit 1
 fi
+echo "run.sh: PASS" >&2
