@@ -19,6 +19,7 @@
 #define COSYNC_H
 
 #include "cosync/base.h"
+#include "cosync/sync.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,0 +1,447 @@
+/*
+ * cosync/sync.h - the synchronization primitives: Lock, Condition,
+ * Semaphore and BoundedSemaphore, Barrier, RWLock, Latch, WaitGroup.
+ * (Event is in cosync.h.) Included by <cosync.h>.
+ *
+ * Common rules (docs/primitives.md):
+ *  - caller-embedded; zero-initialising (or the *_INIT macro) gives a ready
+ *    object, except where an _init with a count is required;
+ *  - waiting never allocates; waiters are served strictly first come,
+ *    first served, and a newcomer never takes what has been granted to a
+ *    waiter that has not run yet;
+ *  - deadline 0 is the try form (COSYNC_EAGAIN); a wait that is granted and
+ *    then cancelled keeps its grant (the call succeeds) and the
+ *    cancellation is delivered at the task's next suspension;
+ *  - an object is bound to the loop of its first waiter while it has
+ *    waiters: from another loop meanwhile, COSYNC_EPERM;
+ *  - _destroy returns COSYNC_EBUSY while the object is held or waited on;
+ *    after it, every call returns COSYNC_EINVAL (until re-initialised).
+ * None of these is thread-safe: one loop's tasks share them.
+ */
+#ifndef COSYNC_SYNC_H
+#define COSYNC_SYNC_H
+
+#include "cosync/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct cosync_loop;
+struct cosync__task;
+
+/* ========================================================================
+ * Lock (asyncio.Lock)
+ * ===================================================================== */
+
+/** A mutual-exclusion lock with FIFO hand-off. Fields are private. */
+typedef struct cosync_lock {
+    cosync__list waiters;
+    struct cosync_loop *loop;
+    struct cosync__task *owner; /* the holder (a hand-off sets it to the grantee) */
+    uint64_t owner_id;
+    uint32_t nwaiters;
+    bool locked;
+    uint8_t dead; /* set by destroy */
+} cosync_lock;
+
+#define COSYNC_LOCK_INIT {{NULL, NULL}, NULL, NULL, 0, 0, false, 0}
+
+/** cosync_lock_init - an unlocked lock. */
+void cosync_lock_init(cosync_lock *lock);
+
+/**
+ * cosync_lock_acquire - take the lock (await lock.acquire()).
+ * If it is free and nobody waits, takes it at once; else waits its turn.
+ * Returns 0 (the caller holds the lock); COSYNC_EAGAIN (deadline 0) or
+ * COSYNC_ETIMEDOUT; COSYNC_ECANCELED; COSYNC_EPERM outside a task or from
+ * another loop; COSYNC_EINVAL after destroy.
+ * Suspension point (unless the lock is free).
+ */
+int cosync_lock_acquire(cosync_lock *lock, int64_t deadline);
+
+/**
+ * cosync_lock_release - release the lock (lock.release()). The first
+ * waiter, if any, is handed the lock at once.
+ * Returns 0; COSYNC_EPERM if the lock is not locked (nothing changes);
+ * COSYNC_EINVAL after destroy. A release by another task than the holder
+ * is allowed, as in asyncio; builds without NDEBUG report it on stderr.
+ * Not a suspension point.
+ */
+int cosync_lock_release(cosync_lock *lock);
+
+/** cosync_lock_locked - whether the lock is held (lock.locked()). */
+bool cosync_lock_locked(const cosync_lock *lock);
+
+/** cosync_lock_waiters - the number of tasks waiting for the lock. */
+size_t cosync_lock_waiters(const cosync_lock *lock);
+
+/**
+ * cosync_lock_destroy - end the lock's life.
+ * Returns 0; COSYNC_EBUSY if it is locked or has waiters (nothing changes);
+ * COSYNC_EINVAL if already destroyed.
+ */
+int cosync_lock_destroy(cosync_lock *lock);
+
+/* ========================================================================
+ * Condition (asyncio.Condition)
+ * ===================================================================== */
+
+/**
+ * A condition variable on a Lock: its own (lock == NULL at init, or a
+ * zeroed struct) or a shared one, so that several conditions can share a
+ * lock. Fields are private.
+ */
+typedef struct cosync_cond {
+    cosync__list waiters;
+    struct cosync_loop *loop;
+    cosync_lock *lock; /* NULL: own_lock */
+    cosync_lock own_lock;
+    uint32_t nwaiters;
+    uint8_t dead;
+} cosync_cond;
+
+#define COSYNC_COND_INIT {{NULL, NULL}, NULL, NULL, COSYNC_LOCK_INIT, 0, 0}
+
+/** cosync_cond_init - a condition on @lock, or on its own lock if NULL. */
+void cosync_cond_init(cosync_cond *cond, cosync_lock *lock);
+
+/** cosync_cond_lock - the lock the condition uses. */
+cosync_lock *cosync_cond_lock(cosync_cond *cond);
+
+/** cosync_cond_acquire - cosync_lock_acquire on the condition's lock. */
+int cosync_cond_acquire(cosync_cond *cond, int64_t deadline);
+
+/** cosync_cond_release - cosync_lock_release on the condition's lock. */
+int cosync_cond_release(cosync_cond *cond);
+
+/** cosync_cond_locked - whether the condition's lock is held. */
+bool cosync_cond_locked(const cosync_cond *cond);
+
+/**
+ * cosync_cond_wait - release the lock, wait for a notify, re-acquire the
+ * lock (Condition.wait()). Always returns with the lock held, whatever
+ * ended the wait; re-acquiring cannot be interrupted (a cancellation that
+ * comes meanwhile is delivered at the next suspension).
+ * Returns 0 once notified; COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT;
+ * COSYNC_ECANCELED; COSYNC_EPERM if the caller does not hold the lock
+ * (nothing changes) or outside a task; COSYNC_EINVAL after destroy.
+ * Suspension point.
+ */
+int cosync_cond_wait(cosync_cond *cond, int64_t deadline);
+
+/** A predicate for cosync_cond_wait_for, called with the lock held. */
+typedef bool (*cosync_pred_fn)(void *arg);
+
+/**
+ * cosync_cond_wait_for - wait until @pred(@arg) is true
+ * (Condition.wait_for()): checks it first, then after each notify.
+ * Returns 0 when it is true (lock held); the errors of cosync_cond_wait
+ * (lock held, except for COSYNC_EPERM/COSYNC_EINVAL). @deadline bounds the
+ * whole wait. Suspension point (unless @pred is true at once).
+ */
+int cosync_cond_wait_for(cosync_cond *cond, cosync_pred_fn pred, void *arg, int64_t deadline);
+
+/**
+ * cosync_cond_notify - wake up to @n waiters, first come first served
+ * (Condition.notify(n)); each then re-acquires the lock in turn.
+ * Returns the number woken (>= 0); COSYNC_EPERM if the caller does not hold
+ * the lock; COSYNC_EINVAL if @n < 0 or after destroy. Not a suspension point.
+ */
+int cosync_cond_notify(cosync_cond *cond, int n);
+
+/** cosync_cond_notify_all - wake every waiter (Condition.notify_all()). */
+int cosync_cond_notify_all(cosync_cond *cond);
+
+/** cosync_cond_waiters - the number of tasks waiting for a notify. */
+size_t cosync_cond_waiters(const cosync_cond *cond);
+
+/** cosync_cond_destroy - as cosync_lock_destroy (its own lock too). */
+int cosync_cond_destroy(cosync_cond *cond);
+
+/* ========================================================================
+ * Semaphore and BoundedSemaphore (asyncio.Semaphore, BoundedSemaphore;
+ * weighted like tokio's acquire_many and Go's semaphore.Weighted)
+ * ===================================================================== */
+
+/** A counting semaphore; bounded if made by cosync_bsem_init. Private. */
+typedef struct cosync_sem {
+    cosync__list waiters;
+    struct cosync_loop *loop;
+    int64_t value;
+    int64_t bound; /* 0: unbounded */
+    uint32_t nwaiters;
+    uint8_t dead;
+} cosync_sem;
+
+#define COSYNC_SEM_INIT(value) {{NULL, NULL}, NULL, (value), 0, 0, 0}
+
+/**
+ * cosync_sem_init - a semaphore with @value permits.
+ * Returns 0, or COSYNC_EINVAL if @value < 0.
+ */
+int cosync_sem_init(cosync_sem *sem, int64_t value);
+
+/**
+ * cosync_bsem_init - a bounded semaphore: releasing above @value is an
+ * error (asyncio.BoundedSemaphore). Returns 0, or COSYNC_EINVAL if
+ * @value < 0.
+ */
+int cosync_bsem_init(cosync_sem *sem, int64_t value);
+
+/**
+ * cosync_sem_acquire - take one permit (await sem.acquire()).
+ * Returns 0; COSYNC_EAGAIN / COSYNC_ETIMEDOUT; COSYNC_ECANCELED;
+ * COSYNC_EPERM outside a task or from another loop; COSYNC_EINVAL after
+ * destroy. Suspension point (unless a permit is free and nobody waits).
+ */
+int cosync_sem_acquire(cosync_sem *sem, int64_t deadline);
+
+/**
+ * cosync_sem_acquire_many - take @n permits at once, all or none. Waiters
+ * are served in order, so a large request is never starved by small ones
+ * that came after it. Returns as cosync_sem_acquire, and COSYNC_EINVAL if
+ * @n < 1 or @n exceeds a bounded semaphore's bound.
+ */
+int cosync_sem_acquire_many(cosync_sem *sem, int64_t n, int64_t deadline);
+
+/**
+ * cosync_sem_release - give back one permit (sem.release()); waiters that
+ * can now be served are handed their permits at once, in order.
+ * Returns 0; COSYNC_EOVERFLOW if a bounded semaphore would go above its
+ * bound (nothing changes); COSYNC_EINVAL after destroy.
+ * Not a suspension point.
+ */
+int cosync_sem_release(cosync_sem *sem);
+
+/** cosync_sem_release_many - give back @n permits (@n >= 1, else EINVAL). */
+int cosync_sem_release_many(cosync_sem *sem, int64_t n);
+
+/** cosync_sem_value - the permits free now. */
+int64_t cosync_sem_value(const cosync_sem *sem);
+
+/**
+ * cosync_sem_locked - whether an acquire would have to wait
+ * (Semaphore.locked()): no permit free, or tasks already waiting.
+ */
+bool cosync_sem_locked(const cosync_sem *sem);
+
+/** cosync_sem_waiters - the number of tasks waiting. */
+size_t cosync_sem_waiters(const cosync_sem *sem);
+
+/** cosync_sem_destroy - COSYNC_EBUSY while tasks wait; else as above. */
+int cosync_sem_destroy(cosync_sem *sem);
+
+/* ========================================================================
+ * Barrier (asyncio.Barrier)
+ * ===================================================================== */
+
+/** A barrier for a fixed number of parties, reusable round after round. */
+typedef struct cosync_barrier {
+    cosync__list waiters;
+    struct cosync_loop *loop;
+    uint32_t parties;
+    uint32_t arrived; /* in the round being filled */
+    uint8_t state;
+    uint8_t dead;
+} cosync_barrier;
+
+#define COSYNC_BARRIER_INIT(parties) {{NULL, NULL}, NULL, (parties), 0, 0, 0}
+
+/**
+ * cosync_barrier_init - a barrier for @parties tasks.
+ * Returns 0, or COSYNC_EINVAL if @parties is 0.
+ */
+int cosync_barrier_init(cosync_barrier *barrier, unsigned parties);
+
+/**
+ * cosync_barrier_wait - arrive and wait until @parties tasks have arrived
+ * in this round (Barrier.wait()).
+ * Returns this task's index in the round (0 .. parties-1, unique within the
+ * round, the last arrival gets parties-1); COSYNC_EBROKEN if the barrier
+ * is broken or is aborted or reset while the task waits;
+ * COSYNC_EAGAIN (deadline 0, when the round is not full with this arrival)
+ * or COSYNC_ETIMEDOUT; COSYNC_ECANCELED; COSYNC_EPERM; COSYNC_EINVAL after
+ * destroy. A task whose wait is cancelled or times out while the round
+ * fills is taken out of the round: the barrier is not broken, the others
+ * wait for one more arrival, and indices are given when the round is full,
+ * so no two tasks of a round get the same one.
+ * Suspension point (except for the arrival that completes the round).
+ */
+int cosync_barrier_wait(cosync_barrier *barrier, int64_t deadline);
+
+/**
+ * cosync_barrier_abort - break the barrier (Barrier.abort()): waiters and
+ * later arrivals get COSYNC_EBROKEN until cosync_barrier_reset.
+ * Returns 0. Not a suspension point.
+ */
+int cosync_barrier_abort(cosync_barrier *barrier);
+
+/**
+ * cosync_barrier_reset - return to the empty state (Barrier.reset()):
+ * tasks waiting now get COSYNC_EBROKEN; a broken barrier works again.
+ * Returns 0. Not a suspension point.
+ */
+int cosync_barrier_reset(cosync_barrier *barrier);
+
+/** cosync_barrier_broken - whether the barrier is broken. */
+bool cosync_barrier_broken(const cosync_barrier *barrier);
+
+/** cosync_barrier_n_waiting - tasks waiting in the round being filled. */
+unsigned cosync_barrier_n_waiting(const cosync_barrier *barrier);
+
+/** cosync_barrier_parties - the number of parties. */
+unsigned cosync_barrier_parties(const cosync_barrier *barrier);
+
+/** cosync_barrier_destroy - COSYNC_EBUSY while tasks wait; else as above. */
+int cosync_barrier_destroy(cosync_barrier *barrier);
+
+/* ========================================================================
+ * RWLock: writer-preferring read-write lock
+ * ===================================================================== */
+
+/**
+ * Many readers or one writer. Writer-preferring: once a writer waits, new
+ * readers queue behind it; waiters are served in arrival order, readers
+ * that queue next to each other together, so neither side starves.
+ */
+typedef struct cosync_rwlock {
+    cosync__list waiters;
+    struct cosync_loop *loop;
+    struct cosync__task *writer; /* the holding writer */
+    uint64_t writer_id;
+    uint32_t readers; /* holding readers */
+    uint32_t nwaiters;
+    uint32_t waiting_writers;
+    uint8_t dead;
+} cosync_rwlock;
+
+#define COSYNC_RWLOCK_INIT {{NULL, NULL}, NULL, NULL, 0, 0, 0, 0, 0}
+
+/** cosync_rwlock_init - a free read-write lock. */
+void cosync_rwlock_init(cosync_rwlock *rw);
+
+/**
+ * cosync_rwlock_read_acquire - take a read hold. Returns as
+ * cosync_lock_acquire. Suspension point (unless no writer holds or waits).
+ */
+int cosync_rwlock_read_acquire(cosync_rwlock *rw, int64_t deadline);
+
+/**
+ * cosync_rwlock_read_release - drop a read hold. Returns 0, COSYNC_EPERM if
+ * no reader holds it, COSYNC_EINVAL after destroy.
+ */
+int cosync_rwlock_read_release(cosync_rwlock *rw);
+
+/**
+ * cosync_rwlock_write_acquire - take the write hold. Returns as
+ * cosync_lock_acquire. Suspension point (unless the lock is free).
+ */
+int cosync_rwlock_write_acquire(cosync_rwlock *rw, int64_t deadline);
+
+/**
+ * cosync_rwlock_write_release - drop the write hold. Returns 0, COSYNC_EPERM
+ * if no writer holds it, COSYNC_EINVAL after destroy.
+ */
+int cosync_rwlock_write_release(cosync_rwlock *rw);
+
+/** cosync_rwlock_try_read - cosync_rwlock_read_acquire with deadline 0. */
+int cosync_rwlock_try_read(cosync_rwlock *rw);
+
+/** cosync_rwlock_try_write - cosync_rwlock_write_acquire with deadline 0. */
+int cosync_rwlock_try_write(cosync_rwlock *rw);
+
+/** cosync_rwlock_readers - the number of read holds. */
+unsigned cosync_rwlock_readers(const cosync_rwlock *rw);
+
+/** cosync_rwlock_write_locked - whether a writer holds the lock. */
+bool cosync_rwlock_write_locked(const cosync_rwlock *rw);
+
+/** cosync_rwlock_waiters - the number of tasks waiting. */
+size_t cosync_rwlock_waiters(const cosync_rwlock *rw);
+
+/** cosync_rwlock_destroy - COSYNC_EBUSY while held or waited on. */
+int cosync_rwlock_destroy(cosync_rwlock *rw);
+
+/* ========================================================================
+ * Latch (a countdown latch) and WaitGroup (Go's sync.WaitGroup)
+ * ===================================================================== */
+
+/** Opens once its count reaches zero; stays open. Fields are private. */
+typedef struct cosync_latch {
+    cosync__list waiters;
+    struct cosync_loop *loop;
+    int64_t count;
+    uint32_t nwaiters;
+    uint8_t dead;
+} cosync_latch;
+
+#define COSYNC_LATCH_INIT(count) {{NULL, NULL}, NULL, (count), 0, 0}
+
+/**
+ * cosync_latch_init - a latch closed for @count count-downs.
+ * Returns 0, or COSYNC_EINVAL if @count < 0.
+ */
+int cosync_latch_init(cosync_latch *latch, int64_t count);
+
+/**
+ * cosync_latch_count_down - one less to wait for; at zero every waiter is
+ * woken. Returns 0; COSYNC_EALREADY if the latch is already open (nothing
+ * changes); COSYNC_EINVAL after destroy. Not a suspension point.
+ */
+int cosync_latch_count_down(cosync_latch *latch);
+
+/**
+ * cosync_latch_wait - wait until the count is zero. Returns 0 (at once if
+ * open); COSYNC_EAGAIN / COSYNC_ETIMEDOUT; COSYNC_ECANCELED; COSYNC_EPERM;
+ * COSYNC_EINVAL after destroy. Suspension point (unless open).
+ */
+int cosync_latch_wait(cosync_latch *latch, int64_t deadline);
+
+/** cosync_latch_count - the count-downs still awaited. */
+int64_t cosync_latch_count(const cosync_latch *latch);
+
+/** cosync_latch_destroy - COSYNC_EBUSY while tasks wait. */
+int cosync_latch_destroy(cosync_latch *latch);
+
+/** A counter of outstanding work; wait() returns when it is zero. */
+typedef struct cosync_waitgroup {
+    cosync__list waiters;
+    struct cosync_loop *loop;
+    int64_t count;
+    uint32_t nwaiters;
+    uint8_t dead;
+} cosync_waitgroup;
+
+#define COSYNC_WAITGROUP_INIT {{NULL, NULL}, NULL, 0, 0, 0}
+
+/** cosync_waitgroup_init - a wait group at zero. */
+void cosync_waitgroup_init(cosync_waitgroup *wg);
+
+/**
+ * cosync_waitgroup_add - add @delta (may be negative) to the counter; when
+ * it reaches zero every waiter is woken. Returns 0; COSYNC_EINVAL if the
+ * counter would go below zero (nothing changes; Go panics) or after
+ * destroy; COSYNC_EOVERFLOW if it would overflow. Not a suspension point.
+ */
+int cosync_waitgroup_add(cosync_waitgroup *wg, int64_t delta);
+
+/** cosync_waitgroup_done - cosync_waitgroup_add(wg, -1). */
+int cosync_waitgroup_done(cosync_waitgroup *wg);
+
+/**
+ * cosync_waitgroup_wait - wait until the counter is zero. Returns as
+ * cosync_latch_wait. Suspension point (unless zero).
+ */
+int cosync_waitgroup_wait(cosync_waitgroup *wg, int64_t deadline);
+
+/** cosync_waitgroup_count - the counter. */
+int64_t cosync_waitgroup_count(const cosync_waitgroup *wg);
+
+/** cosync_waitgroup_destroy - COSYNC_EBUSY while tasks wait. */
+int cosync_waitgroup_destroy(cosync_waitgroup *wg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COSYNC_SYNC_H */
