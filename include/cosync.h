@@ -366,14 +366,13 @@ int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline);
  * COSYNC_FUTURE_INIT; all fields are private.
  */
 typedef struct cosync_future {
-    cosync__list waiters;
-    cosync_loop *loop;
+    cosync__waitq q;
     void *value;
     int status;
     uint8_t state;
 } cosync_future;
 
-#define COSYNC_FUTURE_INIT {{NULL, NULL}, NULL, NULL, 0, 0}
+#define COSYNC_FUTURE_INIT {COSYNC__WAITQ_INIT, NULL, 0, 0}
 
 /** cosync_future_init - make @future pending. Not a suspension point. */
 void cosync_future_init(cosync_future *future);
@@ -436,12 +435,11 @@ int cosync_future_wait(cosync_future *future, int64_t deadline);
  * COSYNC_EVENT_INIT; all fields are private.
  */
 typedef struct cosync_event {
-    cosync__list waiters;
-    cosync_loop *loop;
+    cosync__waitq q;
     bool is_set;
 } cosync_event;
 
-#define COSYNC_EVENT_INIT {{NULL, NULL}, NULL, false}
+#define COSYNC_EVENT_INIT {COSYNC__WAITQ_INIT, false}
 
 /** cosync_event_init - make @event clear with no waiters. */
 void cosync_event_init(cosync_event *event);

@@ -1,12 +1,10 @@
 /* asyncio.Event on the waiting layer. */
-#include "core.h"
+#include "waitq.h"
 
 static void event_cancel(cosync__waiter *w)
 {
     cosync_event *e = w->obj;
-    cosync__list_remove(&e->waiters, &w->node);
-    if (cosync__list_empty(&e->waiters))
-        e->loop = NULL;
+    cosync__waitq_remove(&e->q, w);
 }
 
 static void event_describe(const cosync__waiter *w, char *buf, size_t size)
@@ -27,15 +25,7 @@ int cosync_event_set(cosync_event *event)
         return 0;
     event->is_set = true;
     /* every waiter present now is granted, even if clear() comes first */
-    cosync__node *n = event->waiters.head;
-    event->waiters = (cosync__list){NULL, NULL};
-    event->loop = NULL;
-    while (n) {
-        cosync__node *next = n->next;
-        n->next = n->prev = NULL;
-        cosync__grant(cosync__container_of(n, cosync__waiter, node), 0);
-        n = next;
-    }
+    cosync__waitq_grant_all(&event->q, 0);
     return 0;
 }
 
@@ -54,11 +44,5 @@ int cosync_event_wait(cosync_event *event, int64_t deadline)
 {
     if (event->is_set)
         return 0;
-    struct cosync__task *cur;
-    int rc = cosync__bind_loop(&event->loop, &cur);
-    if (rc)
-        return rc;
-    cosync__waiter *w = cosync__waiter_prepare(cur, &event_ops, event);
-    cosync__list_push_back(&event->waiters, &w->node);
-    return cosync__wait(w, deadline);
+    return cosync__waitq_wait(&event->q, &event_ops, event, 0, deadline);
 }

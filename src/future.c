@@ -1,14 +1,12 @@
 /* asyncio.Future: a one-shot outcome that any number of tasks await. */
-#include "core.h"
+#include "waitq.h"
 
 enum { PENDING, DONE, CANCELLED };
 
 static void future_cancel(cosync__waiter *w)
 {
     cosync_future *f = w->obj;
-    cosync__list_remove(&f->waiters, &w->node);
-    if (cosync__list_empty(&f->waiters))
-        f->loop = NULL;
+    cosync__waitq_remove(&f->q, w);
 }
 
 static void future_describe(const cosync__waiter *w, char *buf, size_t size)
@@ -30,10 +28,7 @@ static int complete(cosync_future *f, uint8_t state, int status, void *value)
     f->state = state;
     f->status = status;
     f->value = value;
-    cosync__node *n;
-    while ((n = cosync__list_pop_front(&f->waiters)))
-        cosync__grant(cosync__container_of(n, cosync__waiter, node), 0);
-    f->loop = NULL;
+    cosync__waitq_grant_all(&f->q, 0);
     return 0;
 }
 
@@ -77,11 +72,5 @@ int cosync_future_wait(cosync_future *future, int64_t deadline)
 {
     if (future->state != PENDING)
         return 0;
-    struct cosync__task *cur;
-    int rc = cosync__bind_loop(&future->loop, &cur);
-    if (rc)
-        return rc;
-    cosync__waiter *w = cosync__waiter_prepare(cur, &future_ops, future);
-    cosync__list_push_back(&future->waiters, &w->node);
-    return cosync__wait(w, deadline);
+    return cosync__waitq_wait(&future->q, &future_ops, future, 0, deadline);
 }

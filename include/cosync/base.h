@@ -91,6 +91,17 @@ typedef struct cosync__list {
     cosync__node *tail;
 } cosync__list;
 
+/* The queue of tasks waiting on an object: FIFO, with its length, and the
+ * loop the object is bound to while the queue is not empty. */
+struct cosync_loop;
+typedef struct cosync__waitq {
+    cosync__list list;
+    struct cosync_loop *loop;
+    uint32_t n;
+} cosync__waitq;
+
+#define COSYNC__WAITQ_INIT {{NULL, NULL}, NULL, 0}
+
 /* A timer: a node of the loop's pairing heap, ordered by (when, seq) so
  * that timers with equal deadlines fire in the order they were armed. */
 typedef struct cosync__timer {

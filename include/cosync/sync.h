@@ -36,16 +36,14 @@ struct cosync__task;
 
 /** A mutual-exclusion lock with FIFO hand-off. Fields are private. */
 typedef struct cosync_lock {
-    cosync__list waiters;
-    struct cosync_loop *loop;
+    cosync__waitq q;
     struct cosync__task *owner; /* the holder (a hand-off sets it to the grantee) */
     uint64_t owner_id;
-    uint32_t nwaiters;
     bool locked;
     uint8_t dead; /* set by destroy */
 } cosync_lock;
 
-#define COSYNC_LOCK_INIT {{NULL, NULL}, NULL, NULL, 0, 0, false, 0}
+#define COSYNC_LOCK_INIT {COSYNC__WAITQ_INIT, NULL, 0, false, 0}
 
 /** cosync_lock_init - an unlocked lock. */
 void cosync_lock_init(cosync_lock *lock);
@@ -93,15 +91,13 @@ int cosync_lock_destroy(cosync_lock *lock);
  * lock. Fields are private.
  */
 typedef struct cosync_cond {
-    cosync__list waiters;
-    struct cosync_loop *loop;
+    cosync__waitq q;
     cosync_lock *lock; /* NULL: own_lock */
     cosync_lock own_lock;
-    uint32_t nwaiters;
     uint8_t dead;
 } cosync_cond;
 
-#define COSYNC_COND_INIT {{NULL, NULL}, NULL, NULL, COSYNC_LOCK_INIT, 0, 0}
+#define COSYNC_COND_INIT {COSYNC__WAITQ_INIT, NULL, COSYNC_LOCK_INIT, 0}
 
 /** cosync_cond_init - a condition on @lock, or on its own lock if NULL. */
 void cosync_cond_init(cosync_cond *cond, cosync_lock *lock);
@@ -166,15 +162,13 @@ int cosync_cond_destroy(cosync_cond *cond);
 
 /** A counting semaphore; bounded if made by cosync_bsem_init. Private. */
 typedef struct cosync_sem {
-    cosync__list waiters;
-    struct cosync_loop *loop;
+    cosync__waitq q;
     int64_t value;
     int64_t bound; /* 0: unbounded */
-    uint32_t nwaiters;
     uint8_t dead;
 } cosync_sem;
 
-#define COSYNC_SEM_INIT(value) {{NULL, NULL}, NULL, (value), 0, 0, 0}
+#define COSYNC_SEM_INIT(value) {COSYNC__WAITQ_INIT, (value), 0, 0}
 
 /**
  * cosync_sem_init - a semaphore with @value permits.
@@ -238,15 +232,14 @@ int cosync_sem_destroy(cosync_sem *sem);
 
 /** A barrier for a fixed number of parties, reusable round after round. */
 typedef struct cosync_barrier {
-    cosync__list waiters;
-    struct cosync_loop *loop;
+    cosync__waitq q;
     uint32_t parties;
     uint32_t arrived; /* in the round being filled */
     uint8_t state;
     uint8_t dead;
 } cosync_barrier;
 
-#define COSYNC_BARRIER_INIT(parties) {{NULL, NULL}, NULL, (parties), 0, 0, 0}
+#define COSYNC_BARRIER_INIT(parties) {COSYNC__WAITQ_INIT, (parties), 0, 0, 0}
 
 /**
  * cosync_barrier_init - a barrier for @parties tasks.
@@ -306,17 +299,15 @@ int cosync_barrier_destroy(cosync_barrier *barrier);
  * that queue next to each other together, so neither side starves.
  */
 typedef struct cosync_rwlock {
-    cosync__list waiters;
-    struct cosync_loop *loop;
+    cosync__waitq q;
     struct cosync__task *writer; /* the holding writer */
     uint64_t writer_id;
     uint32_t readers; /* holding readers */
-    uint32_t nwaiters;
     uint32_t waiting_writers;
     uint8_t dead;
 } cosync_rwlock;
 
-#define COSYNC_RWLOCK_INIT {{NULL, NULL}, NULL, NULL, 0, 0, 0, 0, 0}
+#define COSYNC_RWLOCK_INIT {COSYNC__WAITQ_INIT, NULL, 0, 0, 0, 0}
 
 /** cosync_rwlock_init - a free read-write lock. */
 void cosync_rwlock_init(cosync_rwlock *rw);
@@ -369,14 +360,12 @@ int cosync_rwlock_destroy(cosync_rwlock *rw);
 
 /** Opens once its count reaches zero; stays open. Fields are private. */
 typedef struct cosync_latch {
-    cosync__list waiters;
-    struct cosync_loop *loop;
+    cosync__waitq q;
     int64_t count;
-    uint32_t nwaiters;
     uint8_t dead;
 } cosync_latch;
 
-#define COSYNC_LATCH_INIT(count) {{NULL, NULL}, NULL, (count), 0, 0}
+#define COSYNC_LATCH_INIT(count) {COSYNC__WAITQ_INIT, (count), 0}
 
 /**
  * cosync_latch_init - a latch closed for @count count-downs.
@@ -406,14 +395,12 @@ int cosync_latch_destroy(cosync_latch *latch);
 
 /** A counter of outstanding work; wait() returns when it is zero. */
 typedef struct cosync_waitgroup {
-    cosync__list waiters;
-    struct cosync_loop *loop;
+    cosync__waitq q;
     int64_t count;
-    uint32_t nwaiters;
     uint8_t dead;
 } cosync_waitgroup;
 
-#define COSYNC_WAITGROUP_INIT {{NULL, NULL}, NULL, 0, 0, 0}
+#define COSYNC_WAITGROUP_INIT {COSYNC__WAITQ_INIT, 0, 0}
 
 /** cosync_waitgroup_init - a wait group at zero. */
 void cosync_waitgroup_init(cosync_waitgroup *wg);

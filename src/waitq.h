@@ -1,0 +1,80 @@
+/*
+ * Wait queues: how every primitive keeps its waiters. A queue is FIFO; the
+ * object is bound to the loop of its waiters while the queue is not empty.
+ *
+ * A primitive's wait is:
+ *     rc = cosync__waitq_wait(&obj->q, &obj_ops, obj, data, deadline);
+ * its ops->cancel (a WAITING waiter was cancelled or timed out) calls
+ * cosync__waitq_remove, then passes on whatever the departure makes
+ * possible; and its wake-ups are cosync__waitq_grant / _grant_all.
+ */
+#ifndef COSYNC_WAITQ_H
+#define COSYNC_WAITQ_H
+
+#include "core.h"
+
+static inline bool cosync__waitq_empty(const cosync__waitq *q)
+{
+    return q->n == 0;
+}
+
+static inline cosync__waiter *cosync__waitq_head(const cosync__waitq *q)
+{
+    return q->list.head ? cosync__container_of(q->list.head, cosync__waiter, node) : NULL;
+}
+
+static inline cosync__waiter *cosync__waitq_next(const cosync__waiter *w)
+{
+    return w->node.next ? cosync__container_of(w->node.next, cosync__waiter, node) : NULL;
+}
+
+/* Take @w off the queue (it was on it). */
+static inline void cosync__waitq_remove(cosync__waitq *q, cosync__waiter *w)
+{
+    cosync__list_remove(&q->list, &w->node);
+    if (--q->n == 0)
+        q->loop = NULL;
+}
+
+/* Take @w off the queue and hand it its wake-up. */
+static inline void cosync__waitq_grant(cosync__waitq *q, cosync__waiter *w, int result)
+{
+    cosync__waitq_remove(q, w);
+    cosync__grant(w, result);
+}
+
+/* Grant every waiter, in order; returns how many. */
+static inline size_t cosync__waitq_grant_all(cosync__waitq *q, int result)
+{
+    size_t n = q->n;
+    cosync__node *node = q->list.head;
+    *q = (cosync__waitq)COSYNC__WAITQ_INIT;
+    while (node) {
+        cosync__node *next = node->next;
+        node->next = node->prev = NULL;
+        cosync__grant(cosync__container_of(node, cosync__waiter, node), result);
+        node = next;
+    }
+    return n;
+}
+
+/*
+ * Queue the calling task on @q and wait (see cosync__wait). @data is the
+ * primitive's own (a count, an index). Returns COSYNC_EPERM outside a task
+ * or when @q is bound to another loop; else what cosync__wait returns.
+ */
+static inline int cosync__waitq_wait(cosync__waitq *q, const cosync__waiter_ops *ops, void *obj,
+                                     uintptr_t data, int64_t deadline)
+{
+    struct cosync__task *cur;
+    int rc = cosync__bind_loop(&q->loop, &cur);
+    if (rc)
+        return rc;
+    cosync__waiter *w = cosync__waiter_prepare(cur, ops, obj);
+    w->data = data;
+    cosync__list_push_back(&q->list, &w->node);
+    q->n++;
+    return cosync__wait(w, deadline);
+}
+
+#endif /* COSYNC_WAITQ_H */
