@@ -105,7 +105,7 @@ static struct cosync__task *take_next(cosync_loop *loop)
 
 /* Give a fresh task a stack; false (and the task finished with
  * COSYNC_ENOMEM) if none can be had. */
-static bool give_stack(cosync_loop *loop, struct cosync__task *t)
+static inline bool give_stack(cosync_loop *loop, struct cosync__task *t)
 {
     t->stack = cosync__stack_get(&loop->stacks, t->stack_cls);
     if (t->stack) {
@@ -147,6 +147,15 @@ static inline void resume(cosync_loop *loop, cosync__ctx *from, struct cosync__t
 
 /* ---- suspension ------------------------------------------------------ */
 
+/* Take @next, the head of the ready queue, to run it now. */
+static inline void pop_head(cosync_loop *loop, struct cosync__task *next)
+{
+    loop->ready_head = next->next_ready;
+    if (!loop->ready_head)
+        loop->ready_tail = NULL;
+    loop->budget--;
+}
+
 static void __attribute__((noinline)) check_stack(struct cosync__task *t)
 {
     char here;
@@ -162,18 +171,25 @@ void cosync__suspend(struct cosync__task *cur)
     cosync_loop *loop = cur->loop;
     if (__builtin_expect(cur->unguarded, 0))
         check_stack(cur);
-    /* the common case: another task that has run before is ready */
+    /* the common cases: the next ready task has run before, or it is new
+     * and a cached stack is at hand */
     struct cosync__task *next = loop->ready_head;
-    if (__builtin_expect(next && next != cur && next->state == COSYNC__T_READY && loop->budget > 0,
-                         1)) {
-        loop->ready_head = next->next_ready;
-        if (!loop->ready_head)
-            loop->ready_tail = NULL;
-        loop->budget--;
-        san_leave(loop, FAKE_SAVE(cur), next);
-        resume(loop, &cur->ctx, next);
-        san_arrive(loop, FAKE(cur));
-        return;
+    if (__builtin_expect(next && next != cur && loop->budget > 0, 1)) {
+        if (next->state == COSYNC__T_READY) {
+            pop_head(loop, next);
+            san_leave(loop, FAKE_SAVE(cur), next);
+            resume(loop, &cur->ctx, next);
+            san_arrive(loop, FAKE(cur));
+            return;
+        }
+        if (!next->cancel_pending && loop->stacks.cls[next->stack_cls].hot) {
+            pop_head(loop, next);
+            give_stack(loop, next);
+            san_leave(loop, FAKE_SAVE(cur), next);
+            start(loop, &cur->ctx, next);
+            san_arrive(loop, FAKE(cur));
+            return;
+        }
     }
     for (;;) {
         next = take_next(loop);

@@ -42,7 +42,7 @@ static cosync__record_block *map_block(size_t *bytes)
     return p;
 }
 
-static bool grow_records(cosync_loop *loop)
+static __attribute__((noinline, cold)) bool grow_records(cosync_loop *loop)
 {
     size_t nblocks = 0;
     cosync__record_block **tail = &loop->blocks;
@@ -95,7 +95,7 @@ void cosync__record_free(struct cosync__task *t)
     loop->nrecords--;
 }
 
-static void set_name(struct cosync__task *t, const char *name)
+static __attribute__((noinline)) void set_name(struct cosync__task *t, const char *name)
 {
     size_t n = strlen(name);
     if (n >= COSYNC__NAME_MAX)

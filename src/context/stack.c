@@ -157,13 +157,11 @@ static void hot_unlink(cosync__stack_class *c, cosync__stack *s)
         c->nhot_low = c->nhot;
 }
 
-cosync__stack *cosync__stack_get(cosync__stack_pool *pool, int cls)
+cosync__stack *cosync__stack_get_slow(cosync__stack_pool *pool, int cls)
 {
     cosync__stack_class *c = &pool->cls[cls];
-    cosync__stack *s = c->hot;
+    cosync__stack *s = c->cold;
     if (s) {
-        hot_unlink(c, s);
-    } else if ((s = c->cold)) {
         c->cold = s->next;
         s->cold = false;
     } else if (!(s = new_stack(pool, cls))) {
@@ -171,20 +169,6 @@ cosync__stack *cosync__stack_get(cosync__stack_pool *pool, int cls)
     }
     pool->in_use++;
     return s;
-}
-
-void cosync__stack_put(cosync__stack_pool *pool, cosync__stack *s)
-{
-    cosync__stack_class *c = &pool->cls[s->cls];
-    s->prev = NULL;
-    s->next = c->hot;
-    if (c->hot)
-        c->hot->prev = s;
-    else
-        c->hot_tail = s;
-    c->hot = s;
-    c->nhot++;
-    pool->in_use--;
 }
 
 void cosync__stack_trim(cosync__stack_pool *pool)

@@ -69,11 +69,42 @@ void cosync__stack_pool_destroy(cosync__stack_pool *pool);
 /* The class that holds @size bytes; -1 if @size is over the largest. */
 int cosync__stack_class_of(size_t size);
 
-/* A stack of class @cls, or NULL (out of memory). May make system calls. */
-cosync__stack *cosync__stack_get(cosync__stack_pool *pool, int cls);
+/* The slow path of cosync__stack_get: a cold or a new stack. */
+cosync__stack *cosync__stack_get_slow(cosync__stack_pool *pool, int cls);
+
+/* A stack of class @cls, or NULL (out of memory). The hottest cached one
+ * if any; else may make system calls. */
+static inline cosync__stack *cosync__stack_get(cosync__stack_pool *pool, int cls)
+{
+    cosync__stack_class *c = &pool->cls[cls];
+    cosync__stack *s = c->hot;
+    if (__builtin_expect(!s, 0))
+        return cosync__stack_get_slow(pool, cls);
+    c->hot = s->next;
+    if (c->hot)
+        c->hot->prev = NULL;
+    else
+        c->hot_tail = NULL;
+    if (--c->nhot < c->nhot_low)
+        c->nhot_low = c->nhot;
+    pool->in_use++;
+    return s;
+}
 
 /* Give a stack back. O(1), no system call: safe on the stack being put. */
-void cosync__stack_put(cosync__stack_pool *pool, cosync__stack *s);
+static inline void cosync__stack_put(cosync__stack_pool *pool, cosync__stack *s)
+{
+    cosync__stack_class *c = &pool->cls[s->cls];
+    s->prev = NULL;
+    s->next = c->hot;
+    if (c->hot)
+        c->hot->prev = s;
+    else
+        c->hot_tail = s;
+    c->hot = s;
+    c->nhot++;
+    pool->in_use--;
+}
 
 /* Return the pages of the cached stacks that no task needed since the
  * last call, beyond cache_max per class (a scavenger: bursts keep their
