@@ -32,8 +32,10 @@ enum cosync__task_state {
 /*
  * A wait's life: IDLE -> WAITING -> GRANTED -> IDLE (consumed when the task
  * resumes), or WAITING -> CANCELLED -> IDLE (by cancellation or deadline).
- * Only a WAITING waiter can be granted or cancelled; a grant is never taken
- * back, so a cancellation that comes after it waits for the next suspension.
+ * Only a WAITING waiter can be granted or cancelled. A grant is kept, so a
+ * cancellation that comes after it waits for the next suspension — unless
+ * the wait is revocable: then the primitive takes the grant back and passes
+ * it on (GRANTED -> CANCELLED). Either way nothing is lost.
  */
 enum cosync__wait_state {
     COSYNC__W_IDLE,
@@ -64,7 +66,9 @@ struct cosync__waiter {
     struct cosync__task *task;
     int result;
     uint8_t state;
-    bool shielded; /* cancellation does not interrupt this wait */
+    bool shielded;  /* cancellation does not interrupt this wait */
+    bool revocable; /* a cancel after the grant hands it back (ops->cancel
+                     * is then called in state GRANTED and must pass it on) */
 };
 
 struct cosync__task {
@@ -223,6 +227,7 @@ static inline cosync__waiter *cosync__waiter_prepare(struct cosync__task *cur,
     w->data = 0;
     w->result = 0;
     w->shielded = false;
+    w->revocable = false;
     return w;
 }
 /* Suspend until @w is granted, cancelled or its deadline passes. @w must

@@ -303,6 +303,10 @@ int cosync__cancel(struct cosync__task *t)
     cosync__waiter *w = &t->w;
     if (w->state == COSYNC__W_WAITING && !w->shielded) {
         cosync__abort_wait(w, COSYNC_ECANCELED);
+    } else if (w->state == COSYNC__W_GRANTED && w->revocable && !w->shielded) {
+        w->ops->cancel(w); /* hands the grant back; the task is already ready */
+        w->state = COSYNC__W_CANCELLED;
+        w->result = COSYNC_ECANCELED;
     } else if (w->state == COSYNC__W_CANCELLED && w->result == COSYNC_ECANCELED) {
         /* a cancellation is already on its way: requests do not stack up */
     } else {

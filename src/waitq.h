@@ -63,8 +63,9 @@ static inline size_t cosync__waitq_grant_all(cosync__waitq *q, int result)
  * primitive's own (a count, an index). Returns COSYNC_EPERM outside a task
  * or when @q is bound to another loop; else what cosync__wait returns.
  */
-static inline int cosync__waitq_wait(cosync__waitq *q, const cosync__waiter_ops *ops, void *obj,
-                                     uintptr_t data, int64_t deadline)
+static inline int cosync__waitq_wait_how(cosync__waitq *q, const cosync__waiter_ops *ops,
+                                         void *obj, uintptr_t data, bool revocable,
+                                         int64_t deadline)
 {
     struct cosync__task *cur;
     int rc = cosync__bind_loop(&q->loop, &cur);
@@ -72,9 +73,16 @@ static inline int cosync__waitq_wait(cosync__waitq *q, const cosync__waiter_ops 
         return rc;
     cosync__waiter *w = cosync__waiter_prepare(cur, ops, obj);
     w->data = data;
+    w->revocable = revocable;
     cosync__list_push_back(&q->list, &w->node);
     q->n++;
     return cosync__wait(w, deadline);
+}
+
+static inline int cosync__waitq_wait(cosync__waitq *q, const cosync__waiter_ops *ops, void *obj,
+                                     uintptr_t data, int64_t deadline)
+{
+    return cosync__waitq_wait_how(q, ops, obj, data, false, deadline);
 }
 
 #endif /* COSYNC_WAITQ_H */
