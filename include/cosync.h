@@ -20,6 +20,7 @@
 
 #include "cosync/base.h"
 #include "cosync/sync.h"
+#include "cosync/queue.h"
 
 #ifdef __cplusplus
 extern "C" {

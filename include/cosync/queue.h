@@ -1,0 +1,186 @@
+/*
+ * cosync/queue.h - asyncio's Queue, LifoQueue and PriorityQueue, with
+ * task_done/join and shutdown. Included by <cosync.h>.
+ *
+ * Elements are fixed-size values copied in and out (the element size is
+ * given at init), so ints, structs or pointers all work without an
+ * allocation per item. Fairness (docs/queues.md):
+ *  - blocked putters are served in arrival order, and so are blocked
+ *    getters; a put with deadline 0 never overtakes a blocked putter, and a
+ *    get never takes an item that was handed to a woken getter;
+ *  - a getter cancelled after an item was handed to it, before it ran,
+ *    hands the item back (to the next getter, or to the queue's front) and
+ *    reports COSYNC_ECANCELED; a putter cancelled after it was given a
+ *    slot, before it ran, completes its put and reports success (the
+ *    cancellation comes at its next suspension). Nothing is lost or
+ *    duplicated.
+ * Not thread-safe: one loop's tasks share a queue.
+ */
+#ifndef COSYNC_QUEUE_H
+#define COSYNC_QUEUE_H
+
+#include "cosync/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct cosync_allocator;
+
+/** Orders two elements of a priority queue: < 0 if @a comes out first. */
+typedef int (*cosync_cmp_fn)(const void *a, const void *b, void *arg);
+
+enum cosync_queue_kind {
+    COSYNC_QUEUE_FIFO,     /* asyncio.Queue */
+    COSYNC_QUEUE_LIFO,     /* asyncio.LifoQueue */
+    COSYNC_QUEUE_PRIORITY, /* asyncio.PriorityQueue: smallest first, FIFO among equals */
+};
+
+/** Options for cosync_queue_init_opts; zeroed fields take the defaults. */
+typedef struct cosync_queue_opts {
+    enum cosync_queue_kind kind;
+    size_t elem_size;     /* bytes per element, >= 1 */
+    size_t maxsize;       /* 0: unbounded (grows as needed) */
+    cosync_cmp_fn cmp;    /* required for COSYNC_QUEUE_PRIORITY */
+    void *cmp_arg;
+    const struct cosync_allocator *allocator; /* storage; NULL: malloc */
+} cosync_queue_opts;
+
+/** A queue. Caller-embedded; all fields are private. */
+typedef struct cosync_queue {
+    cosync__waitq getters;
+    cosync__waitq putters;
+    cosync__waitq joiners;
+    char *buf;
+    size_t elem_size;
+    size_t slot_size;
+    size_t capacity;
+    size_t head;
+    size_t count;
+    size_t maxsize;
+    size_t unfinished;
+    size_t reserved_items; /* handed to woken getters that have not run */
+    size_t reserved_slots; /* given to woken putters that have not run */
+    uint64_t seq;
+    uint64_t epoch; /* bumped by an immediate shutdown */
+    cosync_cmp_fn cmp;
+    void *cmp_arg;
+    const struct cosync_allocator *alloc;
+    uint8_t kind;
+    uint8_t shutdown;
+    uint8_t dead;
+} cosync_queue;
+
+/**
+ * cosync_queue_init - a FIFO queue of @elem_size-byte elements holding at
+ * most @maxsize (0: unbounded). No memory is allocated until the first put.
+ * Returns 0; COSYNC_EINVAL if @elem_size is 0.
+ */
+int cosync_queue_init(cosync_queue *q, size_t elem_size, size_t maxsize);
+
+/** cosync_lifoqueue_init - as cosync_queue_init, last in first out. */
+int cosync_lifoqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize);
+
+/**
+ * cosync_priorityqueue_init - smallest element (by @cmp) first; equal ones
+ * in the order they were put. Returns 0; COSYNC_EINVAL if @elem_size is 0
+ * or @cmp is NULL.
+ */
+int cosync_priorityqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize,
+                              cosync_cmp_fn cmp, void *cmp_arg);
+
+/** cosync_queue_init_opts - any kind, with an allocator. Errors as above. */
+int cosync_queue_init_opts(cosync_queue *q, const cosync_queue_opts *opts);
+
+/**
+ * cosync_queue_destroy - free the storage (the items in it are dropped).
+ * Returns 0; COSYNC_EBUSY if tasks wait on it (nothing changes);
+ * COSYNC_EINVAL if already destroyed. After it, every call returns
+ * COSYNC_EINVAL until re-initialised.
+ */
+int cosync_queue_destroy(cosync_queue *q);
+
+/**
+ * cosync_queue_put - copy @item in (await queue.put(item)). Waits while the
+ * queue is full.
+ * Returns 0; COSYNC_EAGAIN (deadline 0: full, or putters already waiting)
+ * or COSYNC_ETIMEDOUT; COSYNC_ECANCELED; COSYNC_ESHUTDOWN once the queue is
+ * shut down; COSYNC_ENOMEM if the storage cannot grow (the item is not
+ * taken); COSYNC_EPERM outside a task or from another loop (only when it
+ * must wait); COSYNC_EINVAL after destroy.
+ * Suspension point (unless there is room).
+ */
+int cosync_queue_put(cosync_queue *q, const void *item, int64_t deadline);
+
+/**
+ * cosync_queue_get - copy the next item out into @item (await queue.get()).
+ * Waits while the queue is empty.
+ * Returns 0; COSYNC_EAGAIN (deadline 0, empty) or COSYNC_ETIMEDOUT;
+ * COSYNC_ECANCELED; COSYNC_ESHUTDOWN once shut down and empty (or shut down
+ * immediately); COSYNC_EPERM; COSYNC_EINVAL after destroy.
+ * Suspension point (unless an item is there).
+ */
+int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline);
+
+/**
+ * cosync_queue_put_many - put up to @n items from the array @items, as many
+ * as fit now; if none fits, wait (as cosync_queue_put) for room for one.
+ * Returns the number put (>= 1), or an error of cosync_queue_put (nothing
+ * was put). Suspension point (unless there is room).
+ */
+int cosync_queue_put_many(cosync_queue *q, const void *items, size_t n, int64_t deadline);
+
+/**
+ * cosync_queue_get_many - get up to @n items into the array @items, as many
+ * as are there; if none is, wait (as cosync_queue_get) for one (tokio's
+ * recv_many). Returns the number got (>= 1), or an error of
+ * cosync_queue_get. Suspension point (unless an item is there).
+ */
+int cosync_queue_get_many(cosync_queue *q, void *items, size_t n, int64_t deadline);
+
+/**
+ * cosync_queue_task_done - one item taken out earlier has been processed
+ * (queue.task_done()). Returns 0; COSYNC_EOVERFLOW if called more times
+ * than items were put (nothing changes); COSYNC_EINVAL after destroy.
+ * Not a suspension point.
+ */
+int cosync_queue_task_done(cosync_queue *q);
+
+/**
+ * cosync_queue_join - wait until every item put has been marked done
+ * (await queue.join()). Returns 0 (at once if none is pending);
+ * COSYNC_EAGAIN / COSYNC_ETIMEDOUT; COSYNC_ECANCELED; COSYNC_EPERM;
+ * COSYNC_EINVAL after destroy. Suspension point (unless none pending).
+ */
+int cosync_queue_join(cosync_queue *q, int64_t deadline);
+
+/**
+ * cosync_queue_shutdown - shut the queue down (Queue.shutdown(immediate),
+ * Python 3.13): every later put fails with COSYNC_ESHUTDOWN and blocked
+ * putters wake with it; gets drain what remains, then fail with it, and
+ * blocked getters wake with it. If @immediate, the items are dropped at
+ * once (each counted as done for join), so gets fail at once too.
+ * Returns 0 (a second call may make a graceful shutdown immediate);
+ * COSYNC_EINVAL after destroy. Not a suspension point.
+ */
+int cosync_queue_shutdown(cosync_queue *q, bool immediate);
+
+/** cosync_queue_qsize - the number of items in the queue (qsize()). */
+size_t cosync_queue_qsize(const cosync_queue *q);
+
+/** cosync_queue_empty - whether the queue holds no item (empty()). */
+bool cosync_queue_empty(const cosync_queue *q);
+
+/** cosync_queue_full - whether a put would wait (full()); never if unbounded. */
+bool cosync_queue_full(const cosync_queue *q);
+
+/** cosync_queue_maxsize - the bound given at init (0: unbounded). */
+size_t cosync_queue_maxsize(const cosync_queue *q);
+
+/** cosync_queue_is_shutdown - whether cosync_queue_shutdown was called. */
+bool cosync_queue_is_shutdown(const cosync_queue *q);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COSYNC_QUEUE_H */
