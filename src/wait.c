@@ -9,23 +9,45 @@
  */
 #include "core.h"
 
+static const cosync__waiter_ops yield_ops = {"yield", NULL, NULL};
+
+/* Go to the back of the ready queue; returns @result unless a cancellation
+ * comes meanwhile. */
+static int yield_with(struct cosync__task *cur, int result)
+{
+    cosync__waiter *w = cosync__waiter_prepare(cur, &yield_ops, NULL);
+    w->result = result;
+    w->state = COSYNC__W_WAITING;
+    cosync__make_ready(cur);
+    cosync__suspend(cur);
+    w->state = COSYNC__W_IDLE;
+    return w->result;
+}
+
+/* A pending cancellation is delivered as asyncio delivers it: the task
+ * still suspends (every other ready task runs first), then gets
+ * COSYNC_ECANCELED. */
+static int deliver_cancel(struct cosync__task *cur)
+{
+    cur->cancel_pending = false;
+    yield_with(cur, COSYNC_ECANCELED);
+    return COSYNC_ECANCELED;
+}
+
 int cosync__wait(cosync__waiter *w, int64_t deadline)
 {
     struct cosync__task *t = w->task;
     cosync_loop *loop = t->loop;
-    int early = 0;
-    if (t->cancel_pending && !w->shielded) {
-        t->cancel_pending = false;
-        early = COSYNC_ECANCELED;
-    } else if (deadline == 0) {
-        early = COSYNC_EAGAIN;
-    } else if (deadline != COSYNC_FOREVER && deadline <= loop->now) {
-        early = COSYNC_ETIMEDOUT;
-    }
-    if (early) {
+    if (deadline == 0 || (t->cancel_pending && !w->shielded) ||
+        (deadline != COSYNC_FOREVER && deadline <= loop->now)) {
+        /* it ends before it starts: off the object's queue first */
         if (w->ops->cancel)
             w->ops->cancel(w);
-        return early;
+        if (deadline == 0)
+            return COSYNC_EAGAIN; /* not a suspension: a pending cancel stays */
+        if (t->cancel_pending && !w->shielded)
+            return deliver_cancel(t);
+        return COSYNC_ETIMEDOUT;
     }
     w->state = COSYNC__W_WAITING;
     t->state = COSYNC__T_BLOCKED;
@@ -73,23 +95,15 @@ void cosync__waiter_timer_fired(cosync__timer *timer)
 /* ---- sleeping -------------------------------------------------------- */
 
 static const cosync__waiter_ops sleep_ops = {"sleep", NULL, NULL};
-static const cosync__waiter_ops yield_ops = {"yield", NULL, NULL};
 
 int cosync_yield(void)
 {
     struct cosync__task *cur = cosync__current();
     if (!cur)
         return COSYNC_EPERM;
-    if (cur->cancel_pending) {
-        cur->cancel_pending = false;
-        return COSYNC_ECANCELED;
-    }
-    cosync__waiter *w = cosync__waiter_prepare(cur, &yield_ops, NULL);
-    w->state = COSYNC__W_WAITING;
-    cosync__make_ready(cur);
-    cosync__suspend(cur);
-    w->state = COSYNC__W_IDLE;
-    return w->result;
+    if (cur->cancel_pending)
+        return deliver_cancel(cur);
+    return yield_with(cur, 0);
 }
 
 int cosync_sleep_until(int64_t deadline)

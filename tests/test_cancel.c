@@ -1453,9 +1453,47 @@ TEST(second_cancel_is_delivered_to_the_cleanup_sleep)
     CHECKPOINTS_DONE(5);
 }
 
+/* ------------------------------------------------------------------------
+ * A pending cancellation is delivered as asyncio delivers it: the
+ * suspension still happens (the other ready tasks run first), then
+ * ECANCELED; a deadline-0 call is no suspension and leaves it pending.
+ * ---------------------------------------------------------------------- */
+
+static int pending_other(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(1);
+    return 0;
+}
+
+static int pending_delivery_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_event ev = COSYNC_EVENT_INIT;
+    cosync_task other;
+    CHECK_OK(cosync_task_spawn(&other, pending_other, NULL, NULL));
+    CHECK_OK(cosync_task_cancel(cosync_task_current()));
+    CHECKPOINT(0);
+    CHECK_ERR(cosync_event_wait(&ev, 0), COSYNC_EAGAIN); /* try: no delivery */
+    CHECK_EQ(cosync_task_cancelling(cosync_task_current()), 1);
+    CHECK_ERR(cosync_event_wait(&ev, COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECKPOINT(2); /* `other` ran before the cancellation came */
+    CHECK_EQ(cosync_task_uncancel(cosync_task_current()), 0);
+    CHECK_OK(cosync_yield()); /* delivered once only */
+    CHECK_OK(cosync_task_join(other, NULL, NULL, COSYNC_FOREVER));
+    return 0;
+}
+
+TEST(pending_cancel_suspends_first_and_spares_try_calls)
+{
+    run_main(pending_delivery_main, NULL);
+    CHECKPOINTS_DONE(3);
+}
+
 int main(void)
 {
     RUN(cancel_at_sleep);
+    RUN(pending_cancel_suspends_first_and_spares_try_calls);
     RUN(cancel_at_sleep_with_long_deadline);
     RUN(cancel_at_sleep_until_forever);
     RUN(cancel_at_join);
