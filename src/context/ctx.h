@@ -33,6 +33,16 @@ typedef struct cosync__ctx {
 
 typedef void (*cosync__ctx_entry)(void *arg);
 
+/* Where a saved context's frame is, for prefetching. */
+static inline const void *cosync__ctx_frame(const cosync__ctx *ctx)
+{
+#if defined(COSYNC_CTX_UCONTEXT)
+    return ctx;
+#else
+    return ctx->sp;
+#endif
+}
+
 /*
  * The FP control modes a task starts with, as one word: on x86-64 MXCSR
  * (exception flags cleared) | x87 control word << 32, on AArch64 the FPCR.
