@@ -12,12 +12,12 @@
  * options: real clock, 64 KiB stacks); only the measured part is timed,
  * with CLOCK_MONOTONIC.
  *
- * Implemented: switch, yield, spawn, sleepers; and spawn_join, our own
- * (sequential spawn + join, which has no peer in WORKLOADS.md).
- * Not yet implemented (their primitives do not exist yet; add a function
- * and a line to `workloads[]` below): lock_uncontended, lock_contended,
- * sem_limit, queue_spsc, queue_mpmc, event_fanout, condition_pc, barrier,
- * timeout_ok, rwlock.
+ * Implemented: switch, yield, lock_uncontended, lock_contended, sem_limit,
+ * event_fanout, condition_pc, barrier, spawn, sleepers, timeout_ok, rwlock;
+ * and spawn_join, our own (sequential spawn + join, which has no peer in
+ * WORKLOADS.md).
+ * Not yet implemented (cosync has no Queue yet; add a function and a line
+ * to `workloads[]` below): queue_spsc, queue_mpmc.
  */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
@@ -86,6 +86,94 @@ static int check_outcomes(const cosync_outcome *out, long n)
             return out[i].status < 0 ? out[i].status : WRONG_RESULT;
         }
     return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * A crowd: many tasks spawned, then gathered and checked together.
+ * Spawned tasks first run when the spawner next suspends, so a workload
+ * that starts its clock after crowd_spawn and before crowd_gather times
+ * the work, not the spawning (WORKLOADS.md: setup excluded).
+ * ---------------------------------------------------------------------- */
+
+typedef struct crowd {
+    cosync_task *t;
+    cosync_outcome *out;
+    long n;   /* spawned and not yet collected */
+    long cap; /* room in t[] and out[] */
+} crowd;
+
+static void crowd_free(crowd *c);
+
+/* Room for @cap tasks; allocated before any clock starts. */
+static int crowd_init(crowd *c, long cap)
+{
+    c->t = calloc((size_t)cap + 1, sizeof *c->t);
+    c->out = calloc((size_t)cap + 1, sizeof *c->out);
+    c->n = 0;
+    c->cap = cap;
+    if (!c->t || !c->out) {
+        crowd_free(c);
+        return COSYNC_ENOMEM;
+    }
+    return 0;
+}
+
+/* Spawn one more task fn(arg). On failure the crowd is cancelled,
+ * collected and freed (the caller just returns the code). */
+static int crowd_spawn(crowd *c, cosync_task_fn fn, void *arg)
+{
+    int rc = c->n < c->cap ? cosync_task_spawn(&c->t[c->n], fn, arg, NULL) : COSYNC_ENOMEM;
+    if (rc < 0) {
+        fprintf(stderr, "cosync_task_spawn #%ld: %s\n", c->n, cosync_err_name(rc));
+        crowd_free(c);
+        return rc;
+    }
+    c->n++;
+    return 0;
+}
+
+/* Spawn @count tasks fn(arg), the same argument for all. */
+static int crowd_spawn_n(crowd *c, long count, cosync_task_fn fn, void *arg)
+{
+    for (long i = 0; i < count; i++) {
+        int rc = crowd_spawn(c, fn, arg);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Gather every task spawned so far; *seconds = now - t0, read as soon as
+ * the last one is collected; then check that each succeeded. The outcomes
+ * stay in c->out (in spawn order) until the next spawn; on failure the
+ * crowd is freed. */
+static int crowd_gather(crowd *c, double t0, double *seconds)
+{
+    long n = c->n;
+    int rc = cosync_gather(c->t, (size_t)n, c->out, COSYNC_FOREVER);
+    *seconds = now_s() - t0;
+    if (rc != COSYNC_EINVAL)
+        c->n = 0; /* every task collected, whatever happened */
+    if (rc < 0)
+        fprintf(stderr, "cosync_gather: %s\n", cosync_err_name(rc));
+    else
+        rc = check_outcomes(c->out, n);
+    if (rc < 0)
+        crowd_free(c);
+    return rc;
+}
+
+/* Free the crowd; tasks not yet collected (an early exit) are cancelled
+ * and collected first. Safe to call twice. */
+static void crowd_free(crowd *c)
+{
+    if (c->n > 0 && c->t)
+        cosync_gather(c->t, (size_t)c->n, c->out, 0);
+    c->n = 0;
+    free(c->t);
+    free(c->out);
+    c->t = NULL;
+    c->out = NULL;
 }
 
 /* ------------------------------------------------------------------------
@@ -191,6 +279,284 @@ static int wl_yield(void *arg, void **result)
 }
 
 /* ------------------------------------------------------------------------
+ * lock_uncontended: one task acquires and releases a free lock n times;
+ * ops = pairs.
+ * ---------------------------------------------------------------------- */
+
+static int wl_lock_uncontended(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    long n = scaled(1e7, b->scale);
+    cosync_lock lock;
+    cosync_lock_init(&lock);
+    long pairs = 0;
+    double t0 = now_s();
+    for (long i = 0; i < n; i++) {
+        TRY(cosync_lock_acquire(&lock, COSYNC_FOREVER));
+        TRY(cosync_lock_release(&lock));
+        pairs++;
+    }
+    b->seconds = now_s() - t0;
+    b->ops = n;
+    CHECK(pairs == n && !cosync_lock_locked(&lock), "%ld pairs, want %ld; locked %d", pairs,
+          n, (int)cosync_lock_locked(&lock));
+    TRY(cosync_lock_destroy(&lock));
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * lock_contended: 100 tasks x n iterations of: acquire, read the counter,
+ * cosync_yield(), write counter+1, release; the counter is checked (a lost
+ * update means the lock let two in); ops = iterations.
+ * ---------------------------------------------------------------------- */
+
+typedef struct locked_counter {
+    cosync_lock lock;
+    long iters;
+    long counter;
+} locked_counter;
+
+static int lock_worker(void *arg, void **result)
+{
+    (void)result;
+    locked_counter *lc = arg;
+    for (long i = 0; i < lc->iters; i++) {
+        TRY(cosync_lock_acquire(&lc->lock, COSYNC_FOREVER));
+        long v = lc->counter;
+        TRY(cosync_yield());
+        lc->counter = v + 1;
+        TRY(cosync_lock_release(&lc->lock));
+    }
+    return 0;
+}
+
+static int wl_lock_contended(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    long tasks = 100;
+    locked_counter lc = {.iters = scaled(1e4, b->scale)};
+    cosync_lock_init(&lc.lock);
+    crowd c;
+    TRY(crowd_init(&c, tasks));
+    TRY(crowd_spawn_n(&c, tasks, lock_worker, &lc));
+    TRY(crowd_gather(&c, now_s(), &b->seconds));
+    crowd_free(&c);
+    b->ops = tasks * lc.iters;
+    CHECK(lc.counter == b->ops, "counter %ld, want %ld", lc.counter, b->ops);
+    TRY(cosync_lock_destroy(&lc.lock));
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * sem_limit: 10,000 tasks share a Semaphore(100); each n times: acquire,
+ * cosync_yield(), release; the peak number inside must be exactly 100
+ * (as the Python peer checks); ops = acquisitions.
+ * ---------------------------------------------------------------------- */
+
+typedef struct limited {
+    cosync_sem sem;
+    long iters;
+    long inside, peak;
+} limited;
+
+static int sem_worker(void *arg, void **result)
+{
+    (void)result;
+    limited *l = arg;
+    for (long i = 0; i < l->iters; i++) {
+        TRY(cosync_sem_acquire(&l->sem, COSYNC_FOREVER));
+        if (++l->inside > l->peak)
+            l->peak = l->inside;
+        TRY(cosync_yield());
+        l->inside--;
+        TRY(cosync_sem_release(&l->sem));
+    }
+    return 0;
+}
+
+static int wl_sem_limit(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    long tasks = 10000;
+    limited l = {.iters = scaled(100, b->scale)};
+    TRY(cosync_sem_init(&l.sem, 100));
+    crowd c;
+    TRY(crowd_init(&c, tasks));
+    TRY(crowd_spawn_n(&c, tasks, sem_worker, &l));
+    TRY(crowd_gather(&c, now_s(), &b->seconds));
+    crowd_free(&c);
+    b->ops = tasks * l.iters;
+    CHECK(l.peak == 100 && l.inside == 0 && cosync_sem_value(&l.sem) == 100,
+          "peak %ld (want 100), inside %ld, value %" PRId64, l.peak, l.inside,
+          cosync_sem_value(&l.sem));
+    TRY(cosync_sem_destroy(&l.sem));
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * event_fanout: n tasks wait on one fresh event; once all are blocked the
+ * main task sets it; the time from set to the last waiter collected is
+ * timed; 10 rounds with fresh tasks; ops = wake-ups, the count checked.
+ * ---------------------------------------------------------------------- */
+
+typedef struct fanout {
+    cosync_event ev;
+    long done;
+} fanout;
+
+static int fanout_waiter(void *arg, void **result)
+{
+    (void)result;
+    fanout *f = arg;
+    TRY(cosync_event_wait(&f->ev, COSYNC_FOREVER));
+    f->done++;
+    return 0;
+}
+
+static int wl_event_fanout(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    long waiters = scaled(1e5, b->scale), rounds = 10;
+    fanout f = {.done = 0};
+    crowd c;
+    TRY(crowd_init(&c, waiters));
+    b->seconds = 0;
+    for (long r = 0; r < rounds; r++) {
+        cosync_event_init(&f.ev);
+        TRY(crowd_spawn_n(&c, waiters, fanout_waiter, &f));
+        TRY(cosync_yield()); /* every waiter runs once and blocks */
+        long before = f.done;
+        double t0 = now_s();
+        TRY(cosync_event_set(&f.ev));
+        double seconds;
+        TRY(crowd_gather(&c, t0, &seconds));
+        b->seconds += seconds;
+        CHECK(before == r * waiters, "round %ld: %ld woken before the set", r,
+              before - r * waiters);
+    }
+    crowd_free(&c);
+    b->ops = waiters * rounds;
+    CHECK(f.done == b->ops, "done %ld, want %ld", f.done, b->ops);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * condition_pc: the seed's bounded buffer: one condition (on its own
+ * lock), a ring of 64; 1 producer puts 0..n-1, 1 consumer takes and sums;
+ * each waits `while full/empty: wait()` and notifies after each put/get;
+ * the sum is checked; ops = items.
+ * ---------------------------------------------------------------------- */
+
+#define PC_CAP 64
+
+typedef struct bounded {
+    cosync_cond cond;
+    long buf[PC_CAP];
+    long head, count; /* ring: count items from buf[head] on */
+    long n;
+    int64_t sum;
+} bounded;
+
+static int pc_producer(void *arg, void **result)
+{
+    (void)result;
+    bounded *q = arg;
+    for (long i = 0; i < q->n; i++) {
+        TRY(cosync_cond_acquire(&q->cond, COSYNC_FOREVER));
+        while (q->count >= PC_CAP)
+            TRY(cosync_cond_wait(&q->cond, COSYNC_FOREVER));
+        q->buf[(q->head + q->count++) % PC_CAP] = i;
+        TRY(cosync_cond_notify(&q->cond, 1));
+        TRY(cosync_cond_release(&q->cond));
+    }
+    return 0;
+}
+
+static int pc_consumer(void *arg, void **result)
+{
+    (void)result;
+    bounded *q = arg;
+    for (long i = 0; i < q->n; i++) {
+        TRY(cosync_cond_acquire(&q->cond, COSYNC_FOREVER));
+        while (q->count == 0)
+            TRY(cosync_cond_wait(&q->cond, COSYNC_FOREVER));
+        q->sum += q->buf[q->head];
+        q->head = (q->head + 1) % PC_CAP;
+        q->count--;
+        TRY(cosync_cond_notify(&q->cond, 1));
+        TRY(cosync_cond_release(&q->cond));
+    }
+    return 0;
+}
+
+static int wl_condition_pc(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    bounded q = {.n = scaled(1e6, b->scale)};
+    cosync_cond_init(&q.cond, NULL);
+    crowd c;
+    TRY(crowd_init(&c, 2));
+    TRY(crowd_spawn(&c, pc_producer, &q));
+    TRY(crowd_spawn(&c, pc_consumer, &q));
+    TRY(crowd_gather(&c, now_s(), &b->seconds));
+    crowd_free(&c);
+    b->ops = q.n;
+    int64_t want = (int64_t)q.n * (q.n - 1) / 2;
+    CHECK(q.sum == want && q.count == 0, "sum %" PRId64 ", want %" PRId64 "; %ld left", q.sum,
+          want, q.count);
+    TRY(cosync_cond_destroy(&q.cond));
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * barrier: 100 tasks x n rounds of cosync_barrier_wait on a 100-party
+ * barrier; the indices each round hands out must be 0..99, so their total
+ * over all rounds is checked; ops = task-rounds.
+ * ---------------------------------------------------------------------- */
+
+typedef struct barrier_rounds {
+    cosync_barrier barrier;
+    long rounds;
+    int64_t index_sum;
+} barrier_rounds;
+
+static int barrier_worker(void *arg, void **result)
+{
+    (void)result;
+    barrier_rounds *r = arg;
+    for (long i = 0; i < r->rounds; i++) {
+        int index = cosync_barrier_wait(&r->barrier, COSYNC_FOREVER);
+        TRY(index);
+        r->index_sum += index;
+    }
+    return 0;
+}
+
+static int wl_barrier(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    long parties = 100;
+    barrier_rounds r = {.rounds = scaled(1e4, b->scale)};
+    TRY(cosync_barrier_init(&r.barrier, (unsigned)parties));
+    crowd c;
+    TRY(crowd_init(&c, parties));
+    TRY(crowd_spawn_n(&c, parties, barrier_worker, &r));
+    TRY(crowd_gather(&c, now_s(), &b->seconds));
+    crowd_free(&c);
+    b->ops = parties * r.rounds;
+    int64_t want = (int64_t)r.rounds * parties * (parties - 1) / 2;
+    CHECK(r.index_sum == want, "index sum %" PRId64 ", want %" PRId64, r.index_sum, want);
+    TRY(cosync_barrier_destroy(&r.barrier));
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * spawn: create n trivial tasks (each returns its index) and gather them;
  * the time covers spawn + gather; the sum of the results is checked.
  * ---------------------------------------------------------------------- */
@@ -236,47 +602,22 @@ static int wl_spawn(void *arg, void **result)
     (void)result;
     bench *b = arg;
     long n = scaled(1e6, b->scale);
-    /* The handle and outcome arrays are the caller's, allocated (and
-     * touched) before the clock starts. */
-    cosync_task *t = calloc((size_t)n + 1, sizeof *t);
-    cosync_outcome *out = calloc((size_t)n + 1, sizeof *out);
-    if (!t || !out) {
-        free(t);
-        free(out);
-        return COSYNC_ENOMEM;
-    }
-    int rc = 0;
+    /* The handle and outcome arrays are the caller's, allocated before the
+     * clock starts; here the clock covers the spawning too. */
+    crowd c;
+    TRY(crowd_init(&c, n));
     double t0 = now_s();
-    for (long i = 0; i < n; i++) {
-        rc = cosync_task_spawn(&t[i], trivial, (void *)(intptr_t)i, NULL);
-        if (rc < 0) {
-            fprintf(stderr, "cosync_task_spawn #%ld: %s\n", i, cosync_err_name(rc));
-            /* collect what was spawned, then fail */
-            cosync_gather(t, (size_t)i, out, COSYNC_FOREVER);
-            goto done;
-        }
-    }
-    rc = cosync_gather(t, (size_t)n, out, COSYNC_FOREVER);
-    b->seconds = now_s() - t0;
+    for (long i = 0; i < n; i++)
+        TRY(crowd_spawn(&c, trivial, (void *)(intptr_t)i));
+    TRY(crowd_gather(&c, t0, &b->seconds));
     b->ops = n;
-    if (rc < 0) {
-        fprintf(stderr, "cosync_gather: %s\n", cosync_err_name(rc));
-        goto done;
-    }
-    if ((rc = check_outcomes(out, n)) < 0)
-        goto done;
     int64_t sum = 0;
     for (long i = 0; i < n; i++)
-        sum += (int64_t)(intptr_t)out[i].result;
+        sum += (int64_t)(intptr_t)c.out[i].result;
+    crowd_free(&c);
     int64_t want = (int64_t)n * (n - 1) / 2;
-    if (sum != want) {
-        fprintf(stderr, "wrong result: sum %" PRId64 ", want %" PRId64 "\n", sum, want);
-        rc = WRONG_RESULT;
-    }
-done:
-    free(t);
-    free(out);
-    return rc;
+    CHECK(sum == want, "sum %" PRId64 ", want %" PRId64, sum, want);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -296,44 +637,105 @@ static int wl_sleepers(void *arg, void **result)
     (void)result;
     bench *b = arg;
     long n = scaled(1e5, b->scale);
-    cosync_task *t = calloc((size_t)n + 1, sizeof *t);
-    cosync_outcome *out = calloc((size_t)n + 1, sizeof *out);
-    if (!t || !out) {
-        free(t);
-        free(out);
-        return COSYNC_ENOMEM;
-    }
-    int rc = 0;
+    crowd c;
+    TRY(crowd_init(&c, n));
     double t0 = now_s();
-    for (long i = 0; i < n; i++) {
-        int64_t d = COSYNC_MS(100) * i / n;
-        rc = cosync_task_spawn(&t[i], sleeper, (void *)(intptr_t)d, NULL);
-        if (rc < 0) {
-            fprintf(stderr, "cosync_task_spawn #%ld: %s\n", i, cosync_err_name(rc));
-            cosync_gather(t, (size_t)i, out, COSYNC_FOREVER);
-            goto done;
-        }
-    }
-    rc = cosync_gather(t, (size_t)n, out, COSYNC_FOREVER);
-    b->seconds = now_s() - t0;
+    for (long i = 0; i < n; i++)
+        TRY(crowd_spawn(&c, sleeper, (void *)(intptr_t)(COSYNC_MS(100) * i / n)));
+    TRY(crowd_gather(&c, t0, &b->seconds));
+    crowd_free(&c);
     b->ops = n;
-    if (rc < 0) {
-        fprintf(stderr, "cosync_gather: %s\n", cosync_err_name(rc));
-        goto done;
-    }
-    if ((rc = check_outcomes(out, n)) < 0)
-        goto done;
     /* Nobody wakes before its deadline: the last sleeps ~100 ms (less the
      * age of the loop's cached clock when it armed its timer: allow 1 ms). */
-    if (n > 1 && b->seconds < 0.1 * (double)(n - 1) / (double)n - 0.001) {
-        fprintf(stderr, "wrong result: %ld sleepers done in %.6f s (< 100 ms)\n", n,
-                b->seconds);
-        rc = WRONG_RESULT;
+    CHECK(n <= 1 || b->seconds >= 0.1 * (double)(n - 1) / (double)n - 0.001,
+          "%ld sleepers done in %.6f s (< 100 ms)", n, b->seconds);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * timeout_ok: one task, n times: acquire a free lock with a deadline 1 s
+ * away (our wait_for(lock.acquire(), 1 s): the deadline is on the call),
+ * then release; ops = acquisitions.
+ * ---------------------------------------------------------------------- */
+
+static int wl_timeout_ok(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    long n = scaled(1e6, b->scale);
+    cosync_lock lock;
+    cosync_lock_init(&lock);
+    long acquired = 0;
+    double t0 = now_s();
+    for (long i = 0; i < n; i++) {
+        TRY(cosync_lock_acquire(&lock, cosync_deadline_after(COSYNC_SEC(1))));
+        acquired++;
+        TRY(cosync_lock_release(&lock));
     }
-done:
-    free(t);
-    free(out);
-    return rc;
+    b->seconds = now_s() - t0;
+    b->ops = n;
+    CHECK(acquired == n && !cosync_lock_locked(&lock), "%ld acquired, want %ld", acquired, n);
+    TRY(cosync_lock_destroy(&lock));
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * rwlock: 64 readers x n read sections and 4 writers x n/10 write sections
+ * on one (writer-preferring) cosync_rwlock, each section a cosync_yield();
+ * writers do a read-yield-write of a counter, which is checked, and
+ * readers check that no writer holds the lock; ops = sections.
+ * ---------------------------------------------------------------------- */
+
+typedef struct rwshared {
+    cosync_rwlock rw;
+    long r_iters, w_iters;
+    long value;
+} rwshared;
+
+static int rw_reader(void *arg, void **result)
+{
+    (void)result;
+    rwshared *s = arg;
+    for (long i = 0; i < s->r_iters; i++) {
+        TRY(cosync_rwlock_read_acquire(&s->rw, COSYNC_FOREVER));
+        TRY(cosync_yield());
+        CHECK(!cosync_rwlock_write_locked(&s->rw), "a writer inside a read section");
+        TRY(cosync_rwlock_read_release(&s->rw));
+    }
+    return 0;
+}
+
+static int rw_writer(void *arg, void **result)
+{
+    (void)result;
+    rwshared *s = arg;
+    for (long i = 0; i < s->w_iters; i++) {
+        TRY(cosync_rwlock_write_acquire(&s->rw, COSYNC_FOREVER));
+        long v = s->value;
+        TRY(cosync_yield());
+        s->value = v + 1;
+        TRY(cosync_rwlock_write_release(&s->rw));
+    }
+    return 0;
+}
+
+static int wl_rwlock(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    long readers = 64, writers = 4;
+    rwshared s = {.r_iters = scaled(1e4, b->scale), .w_iters = scaled(1e3, b->scale)};
+    cosync_rwlock_init(&s.rw);
+    crowd c;
+    TRY(crowd_init(&c, readers + writers));
+    TRY(crowd_spawn_n(&c, readers, rw_reader, &s));
+    TRY(crowd_spawn_n(&c, writers, rw_writer, &s));
+    TRY(crowd_gather(&c, now_s(), &b->seconds));
+    crowd_free(&c);
+    b->ops = readers * s.r_iters + writers * s.w_iters;
+    CHECK(s.value == writers * s.w_iters, "value %ld, want %ld", s.value, writers * s.w_iters);
+    TRY(cosync_rwlock_destroy(&s.rw));
+    return 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -346,12 +748,18 @@ static const struct workload {
 } workloads[] = {
     {"switch", wl_switch},
     {"yield", wl_yield},
-    /* lock_uncontended, lock_contended, sem_limit, queue_spsc, queue_mpmc,
-     * event_fanout, condition_pc, barrier: not yet implemented */
+    {"lock_uncontended", wl_lock_uncontended},
+    {"lock_contended", wl_lock_contended},
+    {"sem_limit", wl_sem_limit},
+    /* queue_spsc, queue_mpmc: not yet implemented (no Queue yet) */
+    {"event_fanout", wl_event_fanout},
+    {"condition_pc", wl_condition_pc},
+    {"barrier", wl_barrier},
     {"spawn", wl_spawn},
     {"spawn_join", wl_spawn_join},
     {"sleepers", wl_sleepers},
-    /* timeout_ok, rwlock: not yet implemented */
+    {"timeout_ok", wl_timeout_ok},
+    {"rwlock", wl_rwlock},
 };
 
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])

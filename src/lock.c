@@ -1,0 +1,124 @@
+/*
+ * asyncio.Lock on the waiting layer, with strict FIFO hand-off: release()
+ * gives the lock to the first waiter at once (the lock stays locked, its
+ * owner becomes the grantee), so a newcomer can never barge in between.
+ * Invariant: an unlocked lock has no waiters. A waiter that leaves (cancel,
+ * deadline) therefore owes nothing to the others.
+ */
+#include "lock.h"
+#include "waitq.h"
+
+static void lock_cancel(cosync__waiter *w)
+{
+    cosync_lock *lock = w->obj;
+    cosync__waitq_remove(&lock->q, w);
+}
+
+static void lock_describe(const cosync__waiter *w, char *buf, size_t size)
+{
+    cosync_lock *lock = w->obj;
+    struct cosync__task *o = lock->owner;
+    if (!lock->locked)
+        snprintf(buf, size, "lock %p (free)", (void *)lock);
+    else if (o && o->id == lock->owner_id && o->state != COSYNC__T_FREE)
+        snprintf(buf, size, "lock %p held by task '%s' (#%llu)", (void *)lock, cosync__task_name(o),
+                 (unsigned long long)lock->owner_id);
+    else
+        snprintf(buf, size, "lock %p held by a finished task (#%llu)", (void *)lock,
+                 (unsigned long long)lock->owner_id);
+}
+
+static const cosync__waiter_ops lock_ops = {
+    .what = "lock", .cancel = lock_cancel, .describe = lock_describe};
+
+static inline void take(cosync_lock *lock, struct cosync__task *t)
+{
+    lock->locked = true;
+    lock->owner = t;
+    lock->owner_id = t->id;
+}
+
+void cosync_lock_init(cosync_lock *lock)
+{
+    *lock = (cosync_lock)COSYNC_LOCK_INIT;
+}
+
+int cosync_lock_acquire(cosync_lock *lock, int64_t deadline)
+{
+    if (__builtin_expect(lock->dead, 0))
+        return COSYNC_EINVAL;
+    if (__builtin_expect(!lock->locked && lock->q.n == 0, 1)) {
+        /* free and nobody waits (a free lock never has waiters): take it */
+        struct cosync__task *cur = cosync__current();
+        if (__builtin_expect(!cur, 0))
+            return COSYNC_EPERM;
+        take(lock, cur);
+        return 0;
+    }
+    /* a release hands the lock over and grants the wait: the owner is set */
+    return cosync__waitq_wait(&lock->q, &lock_ops, lock, 0, deadline);
+}
+
+int cosync__lock_acquire_shielded(cosync_lock *lock)
+{
+    struct cosync__task *cur = cosync__current();
+    if (cur && !lock->locked && lock->q.n == 0) {
+        take(lock, cur);
+        return 0;
+    }
+    int rc = cosync__bind_loop(&lock->q.loop, &cur);
+    if (rc)
+        return rc;
+    cosync__waiter *w = cosync__waiter_prepare(cur, &lock_ops, lock);
+    w->shielded = true;
+    cosync__list_push_back(&lock->q.list, &w->node);
+    lock->q.n++;
+    return cosync__wait(w, COSYNC_FOREVER); /* 0: nothing else can end it */
+}
+
+int cosync_lock_release(cosync_lock *lock)
+{
+    if (__builtin_expect(lock->dead, 0))
+        return COSYNC_EINVAL;
+    if (__builtin_expect(!lock->locked, 0))
+        return COSYNC_EPERM;
+#ifndef NDEBUG
+    struct cosync__task *cur = cosync__current();
+    if (__builtin_expect(!cosync__lock_held_by(lock, cur), 0))
+        fprintf(stderr, "cosync: lock %p released by %s%s%s, not by its holder (#%llu)\n",
+                (void *)lock, cur ? "task '" : "code outside any task",
+                cur ? cosync__task_name(cur) : "", cur ? "'" : "",
+                (unsigned long long)lock->owner_id);
+#endif
+    cosync__waiter *w = cosync__waitq_head(&lock->q);
+    if (w) {
+        /* hand-off: the lock stays locked, and is the grantee's from now */
+        take(lock, w->task);
+        cosync__waitq_grant(&lock->q, w, 0);
+    } else {
+        lock->locked = false;
+        lock->owner = NULL;
+        lock->owner_id = 0;
+    }
+    return 0;
+}
+
+bool cosync_lock_locked(const cosync_lock *lock)
+{
+    return lock->locked && !lock->dead;
+}
+
+size_t cosync_lock_waiters(const cosync_lock *lock)
+{
+    return lock->dead ? 0 : lock->q.n;
+}
+
+int cosync_lock_destroy(cosync_lock *lock)
+{
+    if (lock->dead)
+        return COSYNC_EINVAL;
+    if (lock->locked || lock->q.n)
+        return COSYNC_EBUSY;
+    lock->dead = 1;
+    return 0;
+}

@@ -1,0 +1,173 @@
+/*
+ * A writer-preferring, starvation-free read-write lock on the waiting layer.
+ *
+ * One FIFO queue holds readers and writers alike (w->data says which).
+ * A reader takes the lock at once only if no writer holds it and nobody
+ * waits, so a waiting writer blocks new readers (writer preference). When
+ * the lock is released, or a waiter leaves the queue, dispatch() serves the
+ * head: a writer once the lock is free; or, while no writer holds it, every
+ * reader at the head up to the next writer, as one batch. So a writer waits
+ * only for the readers ahead of it, and readers queued behind a writer get
+ * in right after it: neither side starves.
+ */
+#include <stdio.h>
+
+#include "waitq.h"
+
+enum { WANT_READ = 0, WANT_WRITE = 1 };
+
+/* Serve the head of the queue as far as the lock allows. */
+static void dispatch(cosync_rwlock *rw)
+{
+    cosync__waiter *w;
+    while ((w = cosync__waitq_head(&rw->q)) != NULL) {
+        if (w->data == WANT_WRITE) {
+            if (rw->writer || rw->readers)
+                return;
+            rw->waiting_writers--;
+            rw->writer = w->task;
+            rw->writer_id = w->task->id;
+            cosync__waitq_grant(&rw->q, w, 0);
+            return;
+        }
+        if (rw->writer || rw->readers == UINT32_MAX)
+            return;
+        rw->readers++;
+        cosync__waitq_grant(&rw->q, w, 0);
+    }
+}
+
+/* A WAITING waiter was cancelled or timed out: it may have been what kept
+ * the waiters behind it out (a writer at the head blocks the readers after
+ * it), so serve the queue again. */
+static void rwlock_cancel(cosync__waiter *w)
+{
+    cosync_rwlock *rw = w->obj;
+    if (w->data == WANT_WRITE)
+        rw->waiting_writers--;
+    cosync__waitq_remove(&rw->q, w);
+    dispatch(rw);
+}
+
+static void rwlock_describe(const cosync__waiter *w, char *buf, size_t size)
+{
+    cosync_rwlock *rw = w->obj;
+    const char *want = w->data == WANT_WRITE ? " (wants write)" : " (wants read)";
+    struct cosync__task *o = rw->writer;
+    if (o && o->id == rw->writer_id && o->state != COSYNC__T_FREE)
+        snprintf(buf, size, "rwlock %p held by writer task '%s' (#%llu)%s", w->obj,
+                 cosync__task_name(o), (unsigned long long)rw->writer_id, want);
+    else if (o)
+        snprintf(buf, size, "rwlock %p held by a finished writer task (#%llu)%s", w->obj,
+                 (unsigned long long)rw->writer_id, want);
+    else if (rw->readers)
+        snprintf(buf, size, "rwlock %p held by %u reader%s%s", w->obj, rw->readers,
+                 rw->readers == 1 ? "" : "s", want);
+    else
+        snprintf(buf, size, "rwlock %p (free)%s", w->obj, want);
+}
+
+static const cosync__waiter_ops rwlock_ops = {"rwlock", rwlock_cancel, rwlock_describe};
+
+void cosync_rwlock_init(cosync_rwlock *rw)
+{
+    *rw = (cosync_rwlock)COSYNC_RWLOCK_INIT;
+}
+
+int cosync_rwlock_read_acquire(cosync_rwlock *rw, int64_t deadline)
+{
+    if (__builtin_expect(rw->dead, 0))
+        return COSYNC_EINVAL;
+    if (__builtin_expect(!cosync__current(), 0))
+        return COSYNC_EPERM;
+    if (!rw->writer && cosync__waitq_empty(&rw->q) && rw->readers < UINT32_MAX) {
+        rw->readers++;
+        return 0;
+    }
+    return cosync__waitq_wait(&rw->q, &rwlock_ops, rw, WANT_READ, deadline);
+}
+
+int cosync_rwlock_read_release(cosync_rwlock *rw)
+{
+    if (__builtin_expect(rw->dead, 0))
+        return COSYNC_EINVAL;
+    if (__builtin_expect(rw->readers == 0, 0))
+        return COSYNC_EPERM;
+    rw->readers--;
+    dispatch(rw);
+    return 0;
+}
+
+int cosync_rwlock_write_acquire(cosync_rwlock *rw, int64_t deadline)
+{
+    if (__builtin_expect(rw->dead, 0))
+        return COSYNC_EINVAL;
+    struct cosync__task *cur = cosync__current();
+    if (__builtin_expect(!cur, 0))
+        return COSYNC_EPERM;
+    if (!rw->writer && !rw->readers && cosync__waitq_empty(&rw->q)) {
+        rw->writer = cur;
+        rw->writer_id = cur->id;
+        return 0;
+    }
+    rw->waiting_writers++;
+    int rc = cosync__waitq_wait(&rw->q, &rwlock_ops, rw, WANT_WRITE, deadline);
+    if (rc == COSYNC_EPERM) /* bound to another loop: never queued */
+        rw->waiting_writers--;
+    return rc;
+}
+
+int cosync_rwlock_write_release(cosync_rwlock *rw)
+{
+    if (__builtin_expect(rw->dead, 0))
+        return COSYNC_EINVAL;
+    if (__builtin_expect(!rw->writer, 0))
+        return COSYNC_EPERM;
+#ifndef NDEBUG
+    struct cosync__task *cur = cosync__current();
+    if (__builtin_expect(cur != rw->writer || cur->id != rw->writer_id, 0))
+        fprintf(stderr, "cosync: rwlock %p released by %s%s%s, not by its writer (#%llu)\n",
+                (void *)rw, cur ? "task '" : "code outside any task",
+                cur ? cosync__task_name(cur) : "", cur ? "'" : "",
+                (unsigned long long)rw->writer_id);
+#endif
+    rw->writer = NULL;
+    rw->writer_id = 0;
+    dispatch(rw);
+    return 0;
+}
+
+int cosync_rwlock_try_read(cosync_rwlock *rw)
+{
+    return cosync_rwlock_read_acquire(rw, 0);
+}
+
+int cosync_rwlock_try_write(cosync_rwlock *rw)
+{
+    return cosync_rwlock_write_acquire(rw, 0);
+}
+
+unsigned cosync_rwlock_readers(const cosync_rwlock *rw)
+{
+    return rw->dead ? 0 : rw->readers;
+}
+
+bool cosync_rwlock_write_locked(const cosync_rwlock *rw)
+{
+    return rw->writer != NULL && !rw->dead;
+}
+
+size_t cosync_rwlock_waiters(const cosync_rwlock *rw)
+{
+    return rw->dead ? 0 : rw->q.n;
+}
+
+int cosync_rwlock_destroy(cosync_rwlock *rw)
+{
+    if (rw->dead)
+        return COSYNC_EINVAL;
+    if (rw->writer || rw->readers || !cosync__waitq_empty(&rw->q))
+        return COSYNC_EBUSY;
+    rw->dead = 1;
+    return 0;
+}
