@@ -21,6 +21,8 @@ BUILD := build
 ENSURE_TOOLS := scripts/ensure-tools.sh
 
 CMAKE_CONFIGURE = cmake -S . -B $(1) -DCMAKE_C_COMPILER=$(2) -DCMAKE_BUILD_TYPE=Release $(3)
+# The tests run with the debug reports on (they check them).
+TEST_ARGS := -DCOSYNC_DEBUG=ON
 CTEST = cd $(1) && ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 
 SANITIZER_BUILD_ARGS := -DCOSYNC_BUILD_BENCH=OFF
@@ -93,22 +95,22 @@ TEST_DEPS := tools
 endif
 
 test-gcc: $(TEST_DEPS)
-	$(call CMAKE_CONFIGURE,$(BUILD)/test-gcc,gcc,)
+	$(call CMAKE_CONFIGURE,$(BUILD)/test-gcc,gcc,$(TEST_ARGS))
 	cmake --build $(BUILD)/test-gcc -j$(JOBS)
 	$(call CTEST,$(BUILD)/test-gcc)
 
 test-asan: $(TEST_DEPS)
-	$(call CMAKE_CONFIGURE,$(BUILD)/test-asan,clang,-DCOSYNC_SANITIZE=$(ASAN_SANITIZE) $(SANITIZER_BUILD_ARGS))
+	$(call CMAKE_CONFIGURE,$(BUILD)/test-asan,clang,-DCOSYNC_SANITIZE=$(ASAN_SANITIZE) $(SANITIZER_BUILD_ARGS) $(TEST_ARGS))
 	cmake --build $(BUILD)/test-asan -j$(JOBS)
 	$(call CTEST,$(BUILD)/test-asan)
 
 test-ucontext: $(TEST_DEPS)
-	$(call CMAKE_CONFIGURE,$(BUILD)/test-ucontext,gcc,-DCOSYNC_CONTEXT=ucontext)
+	$(call CMAKE_CONFIGURE,$(BUILD)/test-ucontext,gcc,-DCOSYNC_CONTEXT=ucontext $(TEST_ARGS))
 	cmake --build $(BUILD)/test-ucontext -j$(JOBS)
 	$(call CTEST,$(BUILD)/test-ucontext)
 
 test-tsan: $(TEST_DEPS)
-	$(call CMAKE_CONFIGURE,$(BUILD)/test-tsan,gcc,-DCOSYNC_SANITIZE=thread $(SANITIZER_BUILD_ARGS))
+	$(call CMAKE_CONFIGURE,$(BUILD)/test-tsan,gcc,-DCOSYNC_SANITIZE=thread $(SANITIZER_BUILD_ARGS) $(TEST_ARGS))
 	cmake --build $(BUILD)/test-tsan -j$(JOBS)
 	@if (cd $(BUILD)/test-tsan && ctest -N -L threads) | grep -q 'Total Tests: [1-9]'; then \
 	    echo "cd $(BUILD)/test-tsan && ctest --output-on-failure -j$(JOBS) -L threads $(CTEST_ARGS)"; \

@@ -82,7 +82,7 @@ int cosync_lock_release(cosync_lock *lock)
         return COSYNC_EINVAL;
     if (__builtin_expect(!lock->locked, 0))
         return COSYNC_EPERM;
-#ifndef NDEBUG
+#ifdef COSYNC_DEBUG
     struct cosync__task *cur = cosync__current();
     if (__builtin_expect(!cosync__lock_held_by(lock, cur), 0))
         fprintf(stderr, "cosync: lock %p released by %s%s%s, not by its holder (#%llu)\n",

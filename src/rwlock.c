@@ -123,7 +123,7 @@ int cosync_rwlock_write_release(cosync_rwlock *rw)
         return COSYNC_EINVAL;
     if (__builtin_expect(!rw->writer, 0))
         return COSYNC_EPERM;
-#ifndef NDEBUG
+#ifdef COSYNC_DEBUG
     struct cosync__task *cur = cosync__current();
     if (__builtin_expect(cur != rw->writer || cur->id != rw->writer_id, 0))
         fprintf(stderr, "cosync: rwlock %p released by %s%s%s, not by its writer (#%llu)\n",

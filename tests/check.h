@@ -159,4 +159,13 @@ static int check__step __attribute__((unused)) = 0;
         fflush(stdout);                                                                            \
     } while (0)
 
+/** Whether the library reports suspicious use on stderr (COSYNC_DEBUG),
+ * and how many report lines to expect where it would write @n. */
+#ifdef COSYNC_DEBUG
+#define DEBUG_REPORTS 1
+#else
+#define DEBUG_REPORTS 0
+#endif
+#define DEBUG_LINES(n) (DEBUG_REPORTS ? (n) : 0)
+
 #endif /* COSYNC_TESTS_CHECK_H */

@@ -273,8 +273,8 @@ TEST(test_acquire)
 {
     errcap cap;
     CHECK_OK(run_main(acquire_main, &cap));
-    CHECK_EQ(count_lines(cap.text), 2);
-    CHECK(strstr(cap.text, "not by its holder") != NULL);
+    CHECK_EQ(count_lines(cap.text), DEBUG_LINES(2));
+    CHECK(!DEBUG_REPORTS || strstr(cap.text, "not by its holder") != NULL);
 }
 
 static int acquire_cancel_main(void *arg, void **result)
@@ -882,7 +882,7 @@ TEST(misuse_outside_a_task_and_from_another_loop)
     errcap_begin(&cap);
     CHECK_OK(cosync_lock_release(&lock));
     errcap_end(&cap);
-    CHECK(strstr(cap.text, "released by code outside any task") != NULL);
+    CHECK(!DEBUG_REPORTS || strstr(cap.text, "released by code outside any task") != NULL);
     CHECK_OK(cosync_loop_run(a, tw, NULL, NULL));
     CHECK_OK(w.rc);
     CHECK(!cosync_lock_locked(&lock));
@@ -925,8 +925,8 @@ TEST(release_by_another_task_is_reported)
 {
     errcap cap[2];
     CHECK_OK(run_main(release_other_main, cap));
-    CHECK_EQ(count_lines(cap[0].text), 1);
-    CHECK(strstr(cap[0].text, "released by task 'main', not by its holder (#2)") != NULL);
+    CHECK_EQ(count_lines(cap[0].text), DEBUG_LINES(1));
+    CHECK(!DEBUG_REPORTS || strstr(cap[0].text, "released by task 'main', not by its holder (#2)") != NULL);
     CHECK_STREQ(cap[1].text, "");
 }
 

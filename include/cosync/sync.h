@@ -63,7 +63,7 @@ int cosync_lock_acquire(cosync_lock *lock, int64_t deadline);
  * waiter, if any, is handed the lock at once.
  * Returns 0; COSYNC_EPERM if the lock is not locked (nothing changes);
  * COSYNC_EINVAL after destroy. A release by another task than the holder
- * is allowed, as in asyncio; builds without NDEBUG report it on stderr.
+ * is allowed, as in asyncio; debug builds (COSYNC_DEBUG) report it on stderr.
  * Not a suspension point.
  */
 int cosync_lock_release(cosync_lock *lock);

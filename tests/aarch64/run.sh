@@ -69,7 +69,7 @@ EOF
 
 # The same warnings and language mode as the CMake build.
 warn="-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wformat=2"
-defs="-D_GNU_SOURCE= -DCOSYNC_CTX_ASM=1"
+defs="-D_GNU_SOURCE= -DCOSYNC_CTX_ASM=1 -DCOSYNC_DEBUG=1"
 incs="-I$root/src -I$root/tests -I$root/include"
 # shellcheck disable=SC2086
 {
