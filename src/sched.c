@@ -127,14 +127,15 @@ static inline void start(cosync_loop *loop, cosync__ctx *from, struct cosync__ta
 #if COSYNC__CTX_HAVE_INLINE
     /* every task starts with the FP environment the loop was run with */
     if (from) {
-        cosync__ctx_prepare(&t->ctx, cosync__stack_top(t->stack), task_entry, t, loop->fpenv);
+        cosync__ctx_prepare(&t->ctx, cosync__stack_start(t->stack), task_entry, t, loop->fpenv);
         cosync__ctx_switch_inline(from, &t->ctx);
         return;
     }
     cosync__fpenv_write(loop->fpenv);
 #endif
-    cosync__ctx_start(from, &t->ctx, cosync__stack_top(t->stack),
-                      t->stack->size - cosync__page_size(), task_entry, t);
+    cosync__ctx_start(from, &t->ctx, cosync__stack_start(t->stack),
+                      (size_t)(cosync__stack_start(t->stack) - cosync__stack_limit(t->stack)),
+                      task_entry, t);
 }
 
 static inline void resume(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)

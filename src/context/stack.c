@@ -136,6 +136,7 @@ static cosync__stack *new_stack(cosync__stack_pool *pool, int cls)
     s->guard = install_guard(s->base);
     if (s->guard != COSYNC__GUARD_NONE)
         pool->guarded++;
+    s->color = (uint8_t)(pool->mapped % 32);
     s->valgrind_id = COSYNC__VALGRIND_STACK_REGISTER(s->base + cosync__page_size(),
                                                      s->base + size);
     pool->mapped++;

@@ -32,6 +32,7 @@ typedef struct cosync__stack {
     unsigned valgrind_id;
     uint8_t cls;
     uint8_t guard;
+    uint8_t color; /* see cosync__stack_start */
     bool cold; /* pages given back: untouched since */
 } cosync__stack;
 
@@ -115,6 +116,15 @@ void cosync__stack_trim(cosync__stack_pool *pool);
 static inline char *cosync__stack_top(const cosync__stack *s)
 {
     return s->base + s->size;
+}
+
+/* Where a task starts on @s: below the top by a per-stack multiple of a
+ * cache line. Stacks are aligned to their (power-of-two) size, so without
+ * this every task's hottest frames would fall in the same cache sets and
+ * evict each other when thousands of tasks take turns. */
+static inline char *cosync__stack_start(const cosync__stack *s)
+{
+    return s->base + s->size - (size_t)s->color * 64;
 }
 
 extern size_t cosync__page;
