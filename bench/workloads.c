@@ -12,12 +12,8 @@
  * options: real clock, 64 KiB stacks); only the measured part is timed,
  * with CLOCK_MONOTONIC.
  *
- * Implemented: switch, yield, lock_uncontended, lock_contended, sem_limit,
- * event_fanout, condition_pc, barrier, spawn, sleepers, timeout_ok, rwlock;
- * and spawn_join, our own (sequential spawn + join, which has no peer in
- * WORKLOADS.md).
- * Not yet implemented (cosync has no Queue yet; add a function and a line
- * to `workloads[]` below): queue_spsc, queue_mpmc.
+ * Every workload of WORKLOADS.md is here, and spawn_join, our own
+ * (sequential spawn + join, which has no peer in WORKLOADS.md).
  */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
@@ -739,6 +735,140 @@ static int wl_rwlock(void *arg, void **result)
 }
 
 /* ------------------------------------------------------------------------
+ * queue_spsc: Queue(maxsize=128); one producer puts the ints 0..n-1, one
+ * consumer gets them and sums; ops = items.
+ * ---------------------------------------------------------------------- */
+
+typedef struct spsc {
+    cosync_queue q;
+    long n;
+    int64_t sum;
+} spsc;
+
+static int spsc_producer(void *arg, void **result)
+{
+    (void)result;
+    spsc *s = arg;
+    for (long i = 0; i < s->n; i++) {
+        int64_t v = i;
+        TRY(cosync_queue_put(&s->q, &v, COSYNC_FOREVER));
+    }
+    return 0;
+}
+
+static int spsc_consumer(void *arg, void **result)
+{
+    (void)result;
+    spsc *s = arg;
+    for (long i = 0; i < s->n; i++) {
+        int64_t v;
+        TRY(cosync_queue_get(&s->q, &v, COSYNC_FOREVER));
+        s->sum += v;
+    }
+    return 0;
+}
+
+static int wl_queue_spsc(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    spsc s = {.n = scaled(2e6, b->scale)};
+    TRY(cosync_queue_init(&s.q, sizeof(int64_t), 128));
+    crowd c;
+    TRY(crowd_init(&c, 2));
+    double t0 = now_s();
+    TRY(crowd_spawn(&c, spsc_producer, &s));
+    TRY(crowd_spawn(&c, spsc_consumer, &s));
+    TRY(crowd_gather(&c, t0, &b->seconds));
+    crowd_free(&c);
+    b->ops = s.n;
+    int64_t want = (int64_t)s.n * (s.n - 1) / 2;
+    CHECK(s.sum == want, "sum %" PRId64 ", want %" PRId64, s.sum, want);
+    TRY(cosync_queue_destroy(&s.q));
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * queue_mpmc: Queue(maxsize=1024); 4 producers x n ints, 4 consumers
+ * calling task_done per item; main awaits join(), then stops the
+ * consumers; the sum is checked; ops = items.
+ * ---------------------------------------------------------------------- */
+
+typedef struct mpmc {
+    cosync_queue q;
+    long per;
+    int64_t sum;
+} mpmc;
+
+typedef struct mpmc_producer_arg {
+    mpmc *m;
+    long k;
+} mpmc_producer_arg;
+
+static int mpmc_producer(void *arg, void **result)
+{
+    (void)result;
+    mpmc_producer_arg *p = arg;
+    for (long i = 0; i < p->m->per; i++) {
+        int64_t v = p->k * p->m->per + i;
+        TRY(cosync_queue_put(&p->m->q, &v, COSYNC_FOREVER));
+    }
+    return 0;
+}
+
+static int mpmc_consumer(void *arg, void **result)
+{
+    (void)result;
+    mpmc *m = arg;
+    for (;;) {
+        int64_t v;
+        int rc = cosync_queue_get(&m->q, &v, COSYNC_FOREVER);
+        if (rc == COSYNC_ECANCELED)
+            return rc; /* stopped by main, as the peers cancel theirs */
+        TRY(rc);
+        m->sum += v;
+        TRY(cosync_queue_task_done(&m->q));
+    }
+}
+
+static int wl_queue_mpmc(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    mpmc m = {.per = scaled(5e5, b->scale)};
+    mpmc_producer_arg pa[4];
+    TRY(cosync_queue_init(&m.q, sizeof(int64_t), 1024));
+    cosync_task consumers[4];
+    crowd c;
+    TRY(crowd_init(&c, 4));
+    double t0 = now_s();
+    for (int k = 0; k < 4; k++)
+        TRY(cosync_task_spawn(&consumers[k], mpmc_consumer, &m, NULL));
+    for (int k = 0; k < 4; k++) {
+        pa[k] = (mpmc_producer_arg){&m, k};
+        TRY(crowd_spawn(&c, mpmc_producer, &pa[k]));
+    }
+    double ignored;
+    TRY(crowd_gather(&c, t0, &ignored));
+    TRY(cosync_queue_join(&m.q, COSYNC_FOREVER));
+    b->seconds = now_s() - t0;
+    crowd_free(&c);
+    for (int k = 0; k < 4; k++)
+        TRY(cosync_task_cancel(consumers[k]));
+    cosync_outcome out[4];
+    TRY(cosync_gather(consumers, 4, out, COSYNC_FOREVER));
+    for (int k = 0; k < 4; k++)
+        CHECK(out[k].status == COSYNC_ECANCELED, "consumer %d ended with %s", k,
+              cosync_err_name(out[k].status));
+    long n = 4 * m.per;
+    b->ops = n;
+    int64_t want = (int64_t)n * (n - 1) / 2;
+    CHECK(m.sum == want, "sum %" PRId64 ", want %" PRId64, m.sum, want);
+    TRY(cosync_queue_destroy(&m.q));
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * The table: add a line per new workload, in WORKLOADS.md's order.
  * ---------------------------------------------------------------------- */
 
@@ -751,7 +881,8 @@ static const struct workload {
     {"lock_uncontended", wl_lock_uncontended},
     {"lock_contended", wl_lock_contended},
     {"sem_limit", wl_sem_limit},
-    /* queue_spsc, queue_mpmc: not yet implemented (no Queue yet) */
+    {"queue_spsc", wl_queue_spsc},
+    {"queue_mpmc", wl_queue_mpmc},
     {"event_fanout", wl_event_fanout},
     {"condition_pc", wl_condition_pc},
     {"barrier", wl_barrier},
