@@ -3,6 +3,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "context/sanitize.h"
@@ -12,7 +14,8 @@
 #define MADV_GUARD_INSTALL 102
 #endif
 
-#define CHUNK_BYTES ((size_t)1 << 20)
+#define CHUNK_BYTES ((size_t)4 << 20)
+#define BATCH_MAX 1024 /* UIO_MAXIOV */
 #define MAP_COUNT_MARGIN 4096
 
 size_t cosync__page;
@@ -96,6 +99,36 @@ void cosync__stack_pool_init(cosync__stack_pool *pool, const cosync_allocator *a
     *pool = (cosync__stack_pool){.alloc = alloc, .cache_max = cache_max};
 }
 
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
+#endif
+#define PIDFD_SELF_ (-10000) /* PIDFD_SELF: this process, Linux 6.14+ */
+
+/* Install the guard pages of all @n stacks of a new chunk in one system
+ * call (process_madvise on ourselves) instead of one each: a million
+ * stacks would otherwise cost a million madvise calls. False if the kernel
+ * cannot, and then each stack gets its guard when it is carved. */
+static bool batch_guards(char *base, size_t n, size_t size)
+{
+    static atomic_int unsupported;
+    if (n < 2 || n > BATCH_MAX || atomic_load_explicit(&unsupported, memory_order_relaxed))
+        return false;
+    if (atomic_load_explicit(&guard_probe, memory_order_relaxed) == PROBE_NO_MADVISE)
+        return false;
+    struct iovec iov[BATCH_MAX];
+    size_t page = cosync__page_size();
+    for (size_t i = 0; i < n; i++)
+        iov[i] = (struct iovec){.iov_base = base + i * size, .iov_len = page};
+    long done = syscall(SYS_process_madvise, PIDFD_SELF_, iov, n, MADV_GUARD_INSTALL, 0);
+    if (done == (long)(n * page)) {
+        atomic_store_explicit(&guard_probe, PROBE_MADVISE, memory_order_relaxed);
+        return true;
+    }
+    if (done < 0)
+        atomic_store_explicit(&unsupported, 1, memory_order_relaxed);
+    return false; /* (a partial success leaves guards that a per-stack install repeats) */
+}
+
 /* Map a chunk of stacks of class @cls; the carve pointer walks it. */
 static bool map_chunk(cosync__stack_pool *pool, int cls)
 {
@@ -116,6 +149,7 @@ static bool map_chunk(cosync__stack_pool *pool, int cls)
     pool->chunks = chunk;
     pool->cls[cls].carve = p;
     pool->cls[cls].carve_left = n;
+    pool->cls[cls].carve_guarded = batch_guards(p, n, size);
     return true;
 }
 
@@ -133,7 +167,7 @@ static cosync__stack *new_stack(cosync__stack_pool *pool, int cls)
     *s = (cosync__stack){.base = c->carve, .size = size, .cls = (uint8_t)cls};
     c->carve += size;
     c->carve_left--;
-    s->guard = install_guard(s->base);
+    s->guard = c->carve_guarded ? COSYNC__GUARD_MADVISE : install_guard(s->base);
     if (s->guard != COSYNC__GUARD_NONE)
         pool->guarded++;
     s->color = (uint8_t)(pool->mapped % 32);

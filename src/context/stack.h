@@ -44,6 +44,7 @@ typedef struct cosync__stack_class {
     size_t nhot_low; /* the fewest hot stacks since the last trim */
     char *carve;        /* the rest of the current chunk */
     size_t carve_left;  /* stacks left to carve from it */
+    bool carve_guarded; /* its guard pages are installed already */
 } cosync__stack_class;
 
 typedef struct cosync__stack_chunk {
