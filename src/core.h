@@ -234,9 +234,29 @@ static inline cosync__waiter *cosync__waiter_prepare(struct cosync__task *cur,
  * already be on the object's list; every way out but a grant takes it off
  * (through ops->cancel). Returns the grant's result, COSYNC_ECANCELED,
  * COSYNC_ETIMEDOUT, or COSYNC_EAGAIN for deadline 0. */
-int cosync__wait(cosync__waiter *w, int64_t deadline);
+int cosync__wait_slow(cosync__waiter *w, int64_t deadline);
+static inline int cosync__wait(cosync__waiter *w, int64_t deadline)
+{
+    struct cosync__task *t = w->task;
+    if (__builtin_expect(deadline != COSYNC_FOREVER || t->cancel_pending, 0))
+        return cosync__wait_slow(w, deadline);
+    w->state = COSYNC__W_WAITING;
+    t->state = COSYNC__T_BLOCKED;
+    cosync__suspend(t);
+    w->state = COSYNC__W_IDLE;
+    return w->result;
+}
+
 /* Hand @w its wake-up: the object has already taken it off its list. */
-void cosync__grant(cosync__waiter *w, int result);
+static inline void cosync__grant(cosync__waiter *w, int result)
+{
+    struct cosync__task *t = w->task;
+    w->state = COSYNC__W_GRANTED;
+    w->result = result;
+    if (__builtin_expect(t->timer.when != COSYNC_FOREVER, 0))
+        cosync__timer_disarm(&t->loop->timers, &t->timer);
+    cosync__make_ready(t);
+}
 /* End a WAITING wait with @result (COSYNC_ECANCELED, COSYNC_ETIMEDOUT). */
 void cosync__abort_wait(cosync__waiter *w, int result);
 void cosync__waiter_timer_fired(cosync__timer *timer);

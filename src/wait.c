@@ -34,7 +34,7 @@ static int deliver_cancel(struct cosync__task *cur)
     return COSYNC_ECANCELED;
 }
 
-int cosync__wait(cosync__waiter *w, int64_t deadline)
+int cosync__wait_slow(cosync__waiter *w, int64_t deadline)
 {
     struct cosync__task *t = w->task;
     cosync_loop *loop = t->loop;
@@ -65,13 +65,6 @@ static inline void disarm(struct cosync__task *t)
         cosync__timer_disarm(&t->loop->timers, &t->timer);
 }
 
-void cosync__grant(cosync__waiter *w, int result)
-{
-    w->state = COSYNC__W_GRANTED;
-    w->result = result;
-    disarm(w->task);
-    cosync__make_ready(w->task);
-}
 
 void cosync__abort_wait(cosync__waiter *w, int result)
 {
