@@ -14,12 +14,9 @@
  */
         .text
 
-        .globl  cosync__ctx_switch
-        .hidden cosync__ctx_switch
-        .type   cosync__ctx_switch, @function
-        .p2align 4
-cosync__ctx_switch:                    /* rdi = from, rsi = to */
-        .cfi_startproc
+.macro SAVE_TO_RDI
+        /* save the callee-saved registers, then the frame that resumes
+         * through .Lpop_callee, and store the stack pointer in *%rdi */
         pushq   %rbx
         pushq   %r12
         pushq   %r13
@@ -32,6 +29,16 @@ cosync__ctx_switch:                    /* rdi = from, rsi = to */
         leaq    .Lpop_callee(%rip), %rax
         pushq   %rax
         movq    %rsp, (%rdi)
+.endm
+
+
+        .globl  cosync__ctx_switch
+        .hidden cosync__ctx_switch
+        .type   cosync__ctx_switch, @function
+        .p2align 4
+cosync__ctx_switch:                    /* rdi = from, rsi = to */
+        .cfi_startproc
+        SAVE_TO_RDI
         movq    (%rsi), %rsp
 .Lresume:
         popq    %rcx
@@ -69,18 +76,7 @@ cosync__ctx_start:      /* rdi = from, rsi = ctx, rdx = top, rcx = size, r8 = en
         .cfi_startproc
         testq   %rdi, %rdi
         jz      1f
-        pushq   %rbx
-        pushq   %r12
-        pushq   %r13
-        pushq   %r14
-        pushq   %r15
-        pushq   %rbp
-        subq    $8, %rsp
-        stmxcsr (%rsp)
-        fnstcw  4(%rsp)
-        leaq    .Lpop_callee(%rip), %rax
-        pushq   %rax
-        movq    %rsp, (%rdi)
+        SAVE_TO_RDI
 1:
         movq    %rdx, %rsp
         movq    %r9, %rdi
