@@ -216,11 +216,16 @@ static inline __attribute__((always_inline)) void take(cosync_queue *q, void *it
  * order want. */
 static __attribute__((noinline)) void take_behind_reserved(cosync_queue *q, void *item)
 {
-    size_t es = q->elem_size, cap = q->capacity, r = q->reserved_items;
-    size_t i = q->head + r;
-    copy_elem(item, q->buf + (i % cap) * es, es);
-    for (size_t k = r; k-- > 0;)
-        memmove(q->buf + ((q->head + k + 1) % cap) * es, q->buf + ((q->head + k) % cap) * es, es);
+    size_t es = q->elem_size, cap = q->capacity;
+    size_t hole = q->head + q->reserved_items;
+    if (hole >= cap)
+        hole -= cap;
+    copy_elem(item, q->buf + hole * es, es);
+    for (size_t k = q->reserved_items; k > 0; k--) {
+        size_t prev = hole == 0 ? cap - 1 : hole - 1;
+        copy_elem(q->buf + hole * es, q->buf + prev * es, es);
+        hole = prev;
+    }
     if (++q->head == cap || q->count == 1)
         q->head = 0;
     q->count--;
