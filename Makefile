@@ -28,7 +28,7 @@ CTEST = cd $(1) && ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 SANITIZER_BUILD_ARGS := -DCOSYNC_BUILD_BENCH=OFF
 ASAN_SANITIZE := address,undefined
 
-.PHONY: all demo test test-gcc test-asan test-ucontext test-tsan bench test-aarch64 \
+.PHONY: all demo test test-gcc test-asan test-ucontext test-tsan test-valgrind bench test-aarch64 \
         format clean tools tools-go release
 
 all: release
@@ -55,10 +55,16 @@ bench: tools-go
 test-aarch64:
 	bash tests/aarch64/run.sh
 
+# The gcc configuration's tests again, under valgrind's memcheck.
+test-valgrind: $(TEST_DEPS)
+	$(call CMAKE_CONFIGURE,$(BUILD)/test-gcc,gcc,$(TEST_ARGS))
+	cmake --build $(BUILD)/test-gcc -j$(JOBS)
+	bash scripts/valgrind-tests.sh $(BUILD)/test-gcc
+
 # --------------------------------------------------------------------------
 # Tests. `make test` runs every configuration even if one fails, prints a
 # summary, and fails if any configuration failed.
-TEST_CONFIGS := gcc asan ucontext tsan aarch64
+TEST_CONFIGS := gcc asan ucontext tsan valgrind aarch64
 
 test: tools
 	@mkdir -p $(BUILD); pass=""; fail=""; \
@@ -75,7 +81,7 @@ test: tools
 	total=0; failed=0; \
 	for c in $(TEST_CONFIGS); do \
 	    counts=$$(awk '/tests passed, [0-9]+ tests? failed out of [0-9]+/ { f = $$4; n = $$NF } \
-	        /^aarch64 tests: [0-9]+ passed, [0-9]+ failed/ { n = $$3 + $$5; f = $$5 } \
+	        /^[a-z0-9]+ tests: [0-9]+ passed, [0-9]+ failed/ { n = $$3 + $$5; f = $$5 } \
 	        END { print n + 0, f + 0 }' $(BUILD)/test-$$c.log); \
 	    total=$$((total + $${counts% *})); failed=$$((failed + $${counts#* })); \
 	done; \

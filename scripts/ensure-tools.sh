@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ensure-tools.sh [--go] - make sure the build and test tools are installed.
 #
-# Checks cmake, gcc, clang and clang's AddressSanitizer runtime (and, with
+# Checks cmake, gcc, clang and clang's AddressSanitizer runtime, valgrind (and, with
 # --go, Go and Python 3, which run the benchmarks' peer programs). If
 # something is missing: as root, installs the Debian packages with apt-get;
 # otherwise prints what to install and fails.
@@ -35,6 +35,7 @@ check() {
     missing=()
     have cmake || missing+=(cmake)
     have gcc || missing+=(gcc)
+    have valgrind || missing+=(valgrind)
     if have clang; then
         clang_asan_links || missing+=(libclang-rt-14-dev)
     else
