@@ -153,12 +153,13 @@ struct cosync_loop {
 #endif
 };
 
-/* The thread's running loop and task. */
-struct cosync__tls {
-    cosync_loop *loop;
-    struct cosync__task *cur;
-};
-extern __thread struct cosync__tls cosync__tls __attribute__((tls_model("initial-exec")));
+/* The thread's running loop and task: cosync__tls (base.h). Set the
+ * running task only through this, which keeps its id beside it. */
+static inline void cosync__set_current(struct cosync__task *t)
+{
+    cosync__tls.cur = t;
+    cosync__tls.cur_id = t ? t->id : 0;
+}
 
 static inline struct cosync__task *cosync__current(void)
 {

@@ -43,7 +43,7 @@ void cosync_lock_init(cosync_lock *lock)
     *lock = (cosync_lock)COSYNC_LOCK_INIT;
 }
 
-int cosync_lock_acquire(cosync_lock *lock, int64_t deadline)
+int cosync__lock_acquire_slow(cosync_lock *lock, int64_t deadline)
 {
     if (__builtin_expect(lock->dead, 0))
         return COSYNC_EINVAL;
@@ -76,7 +76,7 @@ int cosync__lock_acquire_shielded(cosync_lock *lock)
     return cosync__wait(w, COSYNC_FOREVER); /* 0: nothing else can end it */
 }
 
-int cosync_lock_release(cosync_lock *lock)
+int cosync__lock_release_slow(cosync_lock *lock)
 {
     if (__builtin_expect(lock->dead, 0))
         return COSYNC_EINVAL;

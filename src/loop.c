@@ -15,7 +15,7 @@
 #include "core.h"
 #include "fault.h"
 
-__thread struct cosync__tls cosync__tls __attribute__((tls_model("initial-exec")));
+__thread cosync__tls_state cosync__tls __attribute__((tls_model("initial-exec")));
 
 #define VIRTUAL_EPOCH COSYNC_SEC(1)
 #define DEFAULT_STACK_CACHE 64

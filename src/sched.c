@@ -122,7 +122,7 @@ static void task_entry(void *arg) __attribute__((noreturn));
 static inline void start(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)
 {
     t->state = COSYNC__T_RUNNING;
-    cosync__tls.cur = t;
+    cosync__set_current(t);
     loop->switches++;
 #if COSYNC__CTX_HAVE_INLINE
     /* every task starts with the FP environment the loop was run with */
@@ -141,7 +141,7 @@ static inline void start(cosync_loop *loop, cosync__ctx *from, struct cosync__ta
 static inline void resume(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)
 {
     t->state = COSYNC__T_RUNNING;
-    cosync__tls.cur = t;
+    cosync__set_current(t);
     loop->switches++;
     cosync__ctx_switch_inline(from, &t->ctx);
 }
@@ -202,7 +202,7 @@ void cosync__suspend(struct cosync__task *cur)
     for (;;) {
         next = take_next(loop);
         if (!next) {
-            cosync__tls.cur = NULL;
+            cosync__set_current(NULL);
             san_leave(loop, FAKE_SAVE(cur), NULL);
             loop->switches++;
             cosync__ctx_switch_inline(&cur->ctx, &loop->ctx);
@@ -249,7 +249,7 @@ static inline __attribute__((EXIT_INLINE, noreturn)) void exit_task(struct cosyn
         struct cosync__task *next = take_next(loop);
         if (!next) {
             cosync__stack_put(&loop->stacks, stack);
-            cosync__tls.cur = NULL;
+            cosync__set_current(NULL);
             san_leave(loop, NULL, NULL);
             loop->switches++;
             cosync__ctx_jump(&loop->ctx);
@@ -271,7 +271,7 @@ static inline __attribute__((EXIT_INLINE, noreturn)) void exit_task(struct cosyn
         cosync__stack_put(&loop->stacks, stack);
         san_leave(loop, NULL, next);
         next->state = COSYNC__T_RUNNING;
-        cosync__tls.cur = next;
+        cosync__set_current(next);
         loop->switches++;
         cosync__ctx_jump(&next->ctx);
     }

@@ -102,6 +102,17 @@ typedef struct cosync__waitq {
 
 #define COSYNC__WAITQ_INIT {{NULL, NULL}, NULL, 0}
 
+/* The calling thread's running loop and task (and the task's id), for
+ * the fast paths the headers inline. */
+struct cosync__task;
+typedef struct cosync__tls_state {
+    struct cosync_loop *loop;
+    struct cosync__task *cur;
+    uint64_t cur_id;
+} cosync__tls_state;
+
+extern __thread cosync__tls_state cosync__tls __attribute__((tls_model("initial-exec")));
+
 /* A timer: a node of the loop's pairing heap, ordered by (when, seq) so
  * that timers with equal deadlines fire in the order they were armed. */
 typedef struct cosync__timer {

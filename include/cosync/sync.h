@@ -56,7 +56,7 @@ void cosync_lock_init(cosync_lock *lock);
  * another loop; COSYNC_EINVAL after destroy.
  * Suspension point (unless the lock is free).
  */
-int cosync_lock_acquire(cosync_lock *lock, int64_t deadline);
+static inline int cosync_lock_acquire(cosync_lock *lock, int64_t deadline);
 
 /**
  * cosync_lock_release - release the lock (lock.release()). The first
@@ -66,7 +66,7 @@ int cosync_lock_acquire(cosync_lock *lock, int64_t deadline);
  * is allowed, as in asyncio; debug builds (COSYNC_DEBUG) report it on stderr.
  * Not a suspension point.
  */
-int cosync_lock_release(cosync_lock *lock);
+static inline int cosync_lock_release(cosync_lock *lock);
 
 /** cosync_lock_locked - whether the lock is held (lock.locked()). */
 bool cosync_lock_locked(const cosync_lock *lock);
@@ -80,6 +80,36 @@ size_t cosync_lock_waiters(const cosync_lock *lock);
  * COSYNC_EINVAL if already destroyed.
  */
 int cosync_lock_destroy(cosync_lock *lock);
+
+/* The lock's fast paths, inlined: a free lock is taken, and a lock its
+ * holder releases with nobody waiting is dropped, without a call. */
+int cosync__lock_acquire_slow(cosync_lock *lock, int64_t deadline);
+int cosync__lock_release_slow(cosync_lock *lock);
+
+static inline int cosync_lock_acquire(cosync_lock *lock, int64_t deadline)
+{
+    struct cosync__task *cur = cosync__tls.cur;
+    if (__builtin_expect(!lock->locked && lock->q.n == 0 && !lock->dead && cur, 1)) {
+        lock->locked = true;
+        lock->owner = cur;
+        lock->owner_id = cosync__tls.cur_id;
+        return 0;
+    }
+    return cosync__lock_acquire_slow(lock, deadline);
+}
+
+static inline int cosync_lock_release(cosync_lock *lock)
+{
+    if (__builtin_expect(lock->locked && lock->q.n == 0 && !lock->dead &&
+                             lock->owner == cosync__tls.cur && lock->owner_id == cosync__tls.cur_id,
+                         1)) {
+        lock->locked = false;
+        lock->owner = NULL;
+        lock->owner_id = 0;
+        return 0;
+    }
+    return cosync__lock_release_slow(lock);
+}
 
 /* ========================================================================
  * Condition (asyncio.Condition)
