@@ -1,5 +1,6 @@
 /*
- * demo.c - a narrated tour of cosync's runtime core; `make demo` runs it.
+ * demo.c - a narrated tour of cosync's runtime core and its primitives;
+ * `make demo` runs it.
  *
  *  1. spawn and join, with result values
  *  2. gather, where one task fails (outcomes come back in order)
@@ -8,14 +9,20 @@
  *  5. a Future awaited by three tasks
  *  6. an Event waking several waiters
  *  7. cancellation: cleanup that suspends, uncancel, cancel before start
- *  8. a deliberate deadlock on an explicit loop, and its report
+ *  8. a Lock fixing a read-sleep-write race (the counter ends at 10)
+ *  9. a Semaphore limiting concurrency (the peak is printed)
+ * 10. a Queue: producer and consumers, task_done/join, then shutdown
+ * 11. a Barrier round and the indices it hands out
+ * 12. an RWLock: readers share it, a writer waits and then holds it alone
+ * 13. a deliberate deadlock on an explicit loop, and its report
  *
  * Each line starts with the time since the start of its section, on the
  * loop's clock. The program exits with 1 if anything differs from what the
  * narration expects.
  *
- * Objects that several tasks use (futures, events, the task group) are in
- * static storage rather than on a task's stack: see docs/stacks.md.
+ * Objects that several tasks use (futures, events, locks, queues, the task
+ * group) are in static storage rather than on a task's stack: see
+ * docs/stacks.md.
  */
 #include <cosync.h>
 
@@ -475,14 +482,270 @@ static int step_cancel(void)
 }
 
 /* ------------------------------------------------------------------------
+ * 8. a Lock fixing a race
+ * ---------------------------------------------------------------------- */
+
+static int shared_counter;
+static cosync_lock counter_lock = COSYNC_LOCK_INIT;
+
+/* Read the counter, "process" for 2 ms, write it back + 1; under the lock
+ * if arg is non-NULL. */
+static int bump(void *arg, void **result)
+{
+    bool locked = arg != NULL;
+    int rc;
+    (void)result;
+    if (locked && (rc = cosync_lock_acquire(&counter_lock, COSYNC_FOREVER)) != 0)
+        return rc;
+    int temp = shared_counter;
+    rc = cosync_sleep(COSYNC_MS(2));
+    if (rc == 0)
+        shared_counter = temp + 1;
+    if (locked)
+        cosync_lock_release(&counter_lock);
+    return rc;
+}
+
+static int run_bumps(bool locked)
+{
+    cosync_task t[10];
+    cosync_outcome out[10];
+    int rc;
+    shared_counter = 0;
+    for (int i = 0; i < 10; i++)
+        if ((rc = spawn(&t[i], "bump", bump, locked ? (void *)&counter_lock : NULL)) != 0)
+            return rc;
+    if ((rc = cosync_gather(t, 10, out, COSYNC_FOREVER)) != 0)
+        return rc;
+    for (int i = 0; i < 10; i++)
+        EXPECT(out[i].status == 0);
+    return 0;
+}
+
+static int step_lock(void)
+{
+    int rc;
+    section("8. Lock: ten read-sleep-write increments");
+    if ((rc = run_bumps(false)) != 0)
+        return rc;
+    say("main: without a lock the counter is %d (every task read 0 before any wrote)",
+        shared_counter);
+    EXPECT(shared_counter == 1);
+    if ((rc = run_bumps(true)) != 0)
+        return rc;
+    say("main: with the lock it is %d (the increments ran one after another)", shared_counter);
+    EXPECT(shared_counter == 10);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * 9. a Semaphore limiting concurrency
+ * ---------------------------------------------------------------------- */
+
+static cosync_sem downloads;
+static int downloading, downloading_peak;
+
+static int download(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = cosync_sem_acquire(&downloads, COSYNC_FOREVER);
+    if (rc != 0)
+        return rc;
+    if (++downloading > downloading_peak)
+        downloading_peak = downloading;
+    say("%s: downloading (%d at once)", me(), downloading);
+    rc = cosync_sleep(COSYNC_MS(10));
+    downloading--;
+    cosync_sem_release(&downloads);
+    return rc;
+}
+
+static int step_semaphore(void)
+{
+    static const char *const names[5] = {"dl-1", "dl-2", "dl-3", "dl-4", "dl-5"};
+    cosync_task t[5];
+    cosync_outcome out[5];
+    int rc;
+
+    section("9. Semaphore(2): five 10 ms downloads, two at a time");
+    if ((rc = cosync_sem_init(&downloads, 2)) != 0)
+        return rc;
+    downloading = downloading_peak = 0;
+    for (int i = 0; i < 5; i++)
+        if ((rc = spawn(&t[i], names[i], download, NULL)) != 0)
+            return rc;
+    if ((rc = cosync_gather(t, 5, out, COSYNC_FOREVER)) != 0)
+        return rc;
+    say("main: all done; peak concurrency %d", downloading_peak);
+    EXPECT(downloading_peak == 2);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * 10. a Queue: producer, consumers, task_done/join, shutdown
+ * ---------------------------------------------------------------------- */
+
+static cosync_queue jobs;
+static int jobs_done;
+
+static int job_consumer(void *arg, void **result)
+{
+    int item, rc;
+    (void)arg;
+    (void)result;
+    while ((rc = cosync_queue_get(&jobs, &item, COSYNC_FOREVER)) == 0) {
+        rc = cosync_sleep(COSYNC_MS(5));
+        if (rc != 0)
+            return rc;
+        say("%s: job %d done", me(), item);
+        jobs_done++;
+        cosync_queue_task_done(&jobs);
+    }
+    say("%s: get -> %s, exits", me(), cosync_err_name(rc));
+    return rc == COSYNC_ESHUTDOWN ? 0 : rc;
+}
+
+static int step_queue(void)
+{
+    cosync_task t[2];
+    cosync_outcome out[2];
+    int rc;
+
+    section("10. Queue(maxsize 2): six jobs, two consumers, join, shutdown");
+    if ((rc = cosync_queue_init(&jobs, sizeof(int), 2)) != 0)
+        return rc;
+    jobs_done = 0;
+    if ((rc = spawn(&t[0], "consumer-a", job_consumer, NULL)) != 0 ||
+        (rc = spawn(&t[1], "consumer-b", job_consumer, NULL)) != 0)
+        return rc;
+    for (int i = 1; i <= 6; i++)
+        if ((rc = cosync_queue_put(&jobs, &i, COSYNC_FOREVER)) != 0)
+            return rc;
+    say("main: put six jobs (put waited whenever two were queued); joining");
+    if ((rc = cosync_queue_join(&jobs, COSYNC_FOREVER)) != 0)
+        return rc;
+    say("main: join returned: %d jobs done; shutdown()", jobs_done);
+    EXPECT(jobs_done == 6);
+    cosync_queue_shutdown(&jobs, false);
+    if ((rc = cosync_gather(t, 2, out, COSYNC_FOREVER)) != 0)
+        return rc;
+    EXPECT(out[0].status == 0 && out[1].status == 0);
+    int one = 1;
+    rc = cosync_queue_put(&jobs, &one, COSYNC_FOREVER);
+    say("main: a put after shutdown -> %s", cosync_err_name(rc));
+    EXPECT(rc == COSYNC_ESHUTDOWN);
+    return cosync_queue_destroy(&jobs);
+}
+
+/* ------------------------------------------------------------------------
+ * 11. a Barrier round
+ * ---------------------------------------------------------------------- */
+
+static cosync_barrier start_line = COSYNC_BARRIER_INIT(3);
+
+static int runner(void *arg, void **result)
+{
+    intptr_t ms = (intptr_t)arg;
+    int rc = cosync_sleep(COSYNC_MS(ms));
+    if (rc != 0)
+        return rc;
+    say("%s: at the barrier (%u waiting before it)", me(), cosync_barrier_n_waiting(&start_line));
+    int idx = cosync_barrier_wait(&start_line, COSYNC_FOREVER);
+    if (idx < 0)
+        return idx;
+    say("%s: through, index %d", me(), idx);
+    *result = (void *)(intptr_t)idx;
+    return 0;
+}
+
+static int step_barrier(void)
+{
+    static const char *const names[3] = {"runner-0ms", "runner-10ms", "runner-5ms"};
+    static const intptr_t delays[3] = {0, 10, 5};
+    cosync_task t[3];
+    cosync_outcome out[3];
+    int rc;
+
+    section("11. Barrier(3): indices in arrival order, the last one wakes the rest");
+    for (int i = 0; i < 3; i++)
+        if ((rc = spawn(&t[i], names[i], runner, (void *)delays[i])) != 0)
+            return rc;
+    if ((rc = cosync_gather(t, 3, out, COSYNC_FOREVER)) != 0)
+        return rc;
+    EXPECT(out[0].status == 0 && (intptr_t)out[0].result == 0);
+    EXPECT(out[2].status == 0 && (intptr_t)out[2].result == 1);
+    EXPECT(out[1].status == 0 && (intptr_t)out[1].result == 2);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * 12. an RWLock: readers together, a writer alone, writer preference
+ * ---------------------------------------------------------------------- */
+
+static cosync_rwlock table_lock = COSYNC_RWLOCK_INIT;
+static char rw_log[8];
+static int rw_n;
+
+struct rw_job {
+    int delay_ms;
+    bool writer;
+};
+
+static int table_user(void *arg, void **result)
+{
+    const struct rw_job *job = arg;
+    (void)result;
+    int rc = cosync_sleep(COSYNC_MS(job->delay_ms));
+    if (rc != 0)
+        return rc;
+    say("%s: asks to %s", me(), job->writer ? "write" : "read");
+    rc = job->writer ? cosync_rwlock_write_acquire(&table_lock, COSYNC_FOREVER)
+                     : cosync_rwlock_read_acquire(&table_lock, COSYNC_FOREVER);
+    if (rc != 0)
+        return rc;
+    say("%s: in (%u reader(s), writer %s)", me(), cosync_rwlock_readers(&table_lock),
+        cosync_rwlock_write_locked(&table_lock) ? "yes" : "no");
+    rw_log[rw_n++] = job->writer ? 'W' : 'R';
+    rc = cosync_sleep(COSYNC_MS(10));
+    if (job->writer)
+        cosync_rwlock_write_release(&table_lock);
+    else
+        cosync_rwlock_read_release(&table_lock);
+    return rc;
+}
+
+static int step_rwlock(void)
+{
+    static const struct rw_job jobs_rw[4] = {{0, false}, {0, false}, {2, true}, {4, false}};
+    static const char *const names[4] = {"reader-1", "reader-2", "writer", "late-reader"};
+    cosync_task t[4];
+    cosync_outcome out[4];
+    int rc;
+
+    section("12. RWLock: two readers, then a writer, then a late reader");
+    rw_n = 0;
+    for (int i = 0; i < 4; i++)
+        if ((rc = spawn(&t[i], names[i], table_user, (void *)&jobs_rw[i])) != 0)
+            return rc;
+    if ((rc = cosync_gather(t, 4, out, COSYNC_FOREVER)) != 0)
+        return rc;
+    rw_log[rw_n] = '\0';
+    say("main: order in: %s (the late reader queued behind the waiting writer)", rw_log);
+    EXPECT(rw_n == 4 && rw_log[0] == 'R' && rw_log[1] == 'R' && rw_log[2] == 'W' &&
+           rw_log[3] == 'R');
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * The tour, on the loop of cosync_run
  * ---------------------------------------------------------------------- */
 
 static int tour(void *arg, void **result)
 {
     static int (*const steps[])(void) = {
-        step_spawn_join, step_gather, step_wait_for, step_taskgroup,
-        step_future,     step_event,  step_cancel,
+        step_spawn_join, step_gather, step_wait_for,  step_taskgroup, step_future,  step_event,
+        step_cancel,     step_lock,   step_semaphore, step_queue,     step_barrier, step_rwlock,
     };
     (void)arg;
     (void)result;
@@ -497,7 +760,7 @@ static int tour(void *arg, void **result)
 }
 
 /* ------------------------------------------------------------------------
- * 8. a deliberate deadlock, on an explicit loop
+ * 13. a deliberate deadlock, on an explicit loop
  * ---------------------------------------------------------------------- */
 
 /* alice waits for bob's future before completing her own, and bob waits
@@ -535,7 +798,7 @@ static int standoff_main(void *arg, void **result)
     int rc;
     (void)result;
 
-    section("8. deadlock: reported, not a silent hang");
+    section("13. deadlock: reported, not a silent hang");
     if ((rc = spawn(&a, "alice", alice, arg)) != 0)
         return rc;
     if ((rc = spawn(&b, "bob", bob, arg)) != 0)
@@ -586,7 +849,7 @@ static int deadlock_demo(void)
 
 int main(void)
 {
-    printf("cosync %d.%d.%d: a tour of the runtime core\n", COSYNC_VERSION_MAJOR,
+    printf("cosync %d.%d.%d: a tour of the runtime core and its primitives\n", COSYNC_VERSION_MAJOR,
            COSYNC_VERSION_MINOR, COSYNC_VERSION_PATCH);
 
     int rc = cosync_run(tour, NULL);
