@@ -19,66 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "harness.h"
 
 static int64_t t0;
 #define AT(ms) (t0 + COSYNC_MS(ms))
 #define N 5
-
-static cosync_loop *new_loop(void)
-{
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}));
-    return loop;
-}
-
-static void end_loop(cosync_loop *loop)
-{
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(loop, &st));
-    CHECK_EQ(st.tasks_alive, 0);
-    CHECK_EQ(st.tasks_records, 0);
-    CHECK_OK(cosync_loop_destroy(loop));
-}
-
-static int run_main(cosync_task_fn fn, void *arg)
-{
-    cosync_loop *loop = new_loop();
-    cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, fn, arg, &(cosync_task_opts){.name = "main"}));
-    int status = 12345;
-    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-    end_loop(loop);
-    return status;
-}
-
-static void join_ok(cosync_task t)
-{
-    int st = 1;
-    CHECK_OK(cosync_task_join(t, &st, NULL, COSYNC_FOREVER));
-    CHECK_EQ(st, 0);
-}
-
-static int join_status(cosync_task t)
-{
-    int st = 12345;
-    CHECK_OK(cosync_task_join(t, &st, NULL, COSYNC_FOREVER));
-    return st;
-}
-
-static uint64_t switches(void)
-{
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    return st.switches;
-}
-
-static size_t armed_timers(void)
-{
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    return st.timers;
-}
 
 /* Spawn @n tasks running @fn(@arg) and gather them (all must succeed). */
 static void gather_tasks(int n, cosync_task_fn fn, void *arg)
@@ -156,6 +101,15 @@ static void reset_state(void)
     results1 = results2 = results3 = count = rewait_n = nidx = 0;
 }
 
+/* Reset the state, make B a barrier of @parties, and gather @parties tasks
+ * running @coro on it (all must succeed). */
+static void gather_on_B(int parties, cosync_task_fn coro)
+{
+    reset_state();
+    CHECK_OK(cosync_barrier_init(&B, parties));
+    gather_tasks(parties, coro, NULL);
+}
+
 /* ========================================================================
  * Ported: CPython Lib/test/test_asyncio/test_locks.py BarrierTests
  * ===================================================================== */
@@ -186,12 +140,9 @@ static int repr_main(void *arg, void **result)
     CHECK_OK(cosync_yield());
     CHECK_EQ(cosync_barrier_n_waiting(&b), 2);
     CHECK(!cosync_barrier_broken(&b));
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    CHECK_NOTNULL(f);
-    CHECK_EQ(cosync_loop_dump(cosync_loop_current(), f), 3);
-    fclose(f);
+    int ntasks;
+    char *buf = dump_text(&ntasks);
+    CHECK_EQ(ntasks, 3);
     char want[128];
     snprintf(want, sizeof want, "waits on barrier %p (2 of 5 arrived)\n", (void *)&b);
     CHECK_NOTNULL(strstr(buf, want));
@@ -253,9 +204,7 @@ static int ctx_coro(void *arg, void **result)
 static int context_manager_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    reset_state();
-    CHECK_OK(cosync_barrier_init(&B, 3));
-    gather_tasks(3, ctx_coro, NULL);
+    gather_on_B(3, ctx_coro);
     CHECK_EQ(nidx, 3);
     check_indices(idx, 3);
     /* arrival order: the first to arrive gets 0, the completing one 2, and
@@ -362,9 +311,7 @@ static int wait_twice_coro(void *arg, void **result)
 static int filling_tasks_wait_twice_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    reset_state();
-    CHECK_OK(cosync_barrier_init(&B, N));
-    gather_tasks(N, wait_twice_coro, NULL);
+    gather_on_B(N, wait_twice_coro);
     CHECK_EQ(results1, N);
     CHECK_EQ(results2, N);
     CHECK_EQ(cosync_barrier_n_waiting(&B), 0);
@@ -380,9 +327,7 @@ TEST(test_filling_tasks_wait_twice)
 static int filling_tasks_check_return_value_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    reset_state();
-    CHECK_OK(cosync_barrier_init(&B, N));
-    gather_tasks(N, wait_twice_coro, NULL);
+    gather_on_B(N, wait_twice_coro);
     CHECK_EQ(results1, N);
     CHECK_EQ(results2, N);
     CHECK_EQ(nidx, N);
@@ -413,9 +358,7 @@ static int draining_coro(void *arg, void **result)
 static int draining_state_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    reset_state();
-    CHECK_OK(cosync_barrier_init(&B, N));
-    gather_tasks(N, draining_coro, NULL);
+    gather_on_B(N, draining_coro);
     CHECK_EQ(results1, N);
     CHECK_EQ(cosync_barrier_n_waiting(&B), 0);
     CHECK(!cosync_barrier_broken(&B));
@@ -587,9 +530,7 @@ static int half_draining_coro(void *arg, void **result)
 static int reset_half_draining_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    reset_state();
-    CHECK_OK(cosync_barrier_init(&B, N));
-    gather_tasks(N, half_draining_coro, NULL);
+    gather_on_B(N, half_draining_coro);
     CHECK_EQ(results1, 0);
     CHECK_EQ(count, N);
     CHECK_EQ(cosync_barrier_n_waiting(&B), 0);
@@ -632,9 +573,7 @@ static int half_blocking_coro(void *arg, void **result)
 static int reset_half_blocking_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    reset_state();
-    CHECK_OK(cosync_barrier_init(&B, N));
-    gather_tasks(N, half_blocking_coro, NULL);
+    gather_on_B(N, half_blocking_coro);
     CHECK_EQ(results1, BLOCKING);
     CHECK_EQ(results2, 0);
     CHECK_EQ(cosync_barrier_n_waiting(&B), 0);
@@ -719,9 +658,7 @@ static int reset_draining_coro(void *arg, void **result)
 static int reset_draining_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    reset_state();
-    CHECK_OK(cosync_barrier_init(&B, N));
-    gather_tasks(N, reset_draining_coro, NULL);
+    gather_on_B(N, reset_draining_coro);
     CHECK(!cosync_barrier_broken(&B));
     CHECK_EQ(results1, N - 1);
     CHECK_EQ(results2, 0);
@@ -778,9 +715,7 @@ static int abort_half_coro(void *arg, void **result)
 static int abort_half_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    reset_state();
-    CHECK_OK(cosync_barrier_init(&B, N));
-    gather_tasks(N, abort_half_coro, NULL);
+    gather_on_B(N, abort_half_coro);
     CHECK(cosync_barrier_broken(&B));
     CHECK_EQ(results1, 0);
     CHECK_EQ(results2, BLOCKING);
@@ -815,9 +750,7 @@ static int abort_exc_coro(void *arg, void **result)
 static int abort_exc_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    reset_state();
-    CHECK_OK(cosync_barrier_init(&B, N));
-    gather_tasks(N, abort_exc_coro, NULL);
+    gather_on_B(N, abort_exc_coro);
     CHECK(cosync_barrier_broken(&B));
     CHECK_EQ(results1, 0);
     CHECK_EQ(results2, N - 1);
@@ -1293,12 +1226,10 @@ TEST(barrier_bound_to_one_loop_while_it_has_waiters)
     bw wa = mk(&b), wb = mk(&b);
     cosync_task ta, tb, stopper;
     CHECK_OK(cosync_loop_spawn(la, &ta, brecord, &wa, NULL));
-    CHECK_OK(cosync_loop_spawn(la, &stopper, stopper_fn, NULL, NULL));
-    CHECK_OK(cosync_loop_run(la, stopper, NULL, NULL));
+    spawn_and_run(la, &stopper, stopper_fn, NULL);
     CHECK_EQ(cosync_barrier_n_waiting(&b), 1);
     /* from lb: even the completing arrival is refused, and not counted */
-    CHECK_OK(cosync_loop_spawn(lb, &tb, brecord, &wb, NULL));
-    CHECK_OK(cosync_loop_run(lb, tb, NULL, NULL));
+    spawn_and_run(lb, &tb, brecord, &wb);
     CHECK_ERR(wb.rc, COSYNC_EPERM);
     CHECK_EQ(cosync_barrier_n_waiting(&b), 1);
     /* abort from outside any loop sends la's task away: unbound */
@@ -1311,20 +1242,17 @@ TEST(barrier_bound_to_one_loop_while_it_has_waiters)
     /* lb binds it now: la is refused */
     wb.rc = 12345;
     CHECK_OK(cosync_loop_spawn(lb, &tb, brecord, &wb, NULL));
-    CHECK_OK(cosync_loop_spawn(lb, &stopper, stopper_fn, NULL, NULL));
-    CHECK_OK(cosync_loop_run(lb, stopper, NULL, NULL));
+    spawn_and_run(lb, &stopper, stopper_fn, NULL);
     wa.rc = 12345;
     wa.deadline = 0;
-    CHECK_OK(cosync_loop_spawn(la, &ta, brecord, &wa, NULL));
-    CHECK_OK(cosync_loop_run(la, ta, NULL, NULL));
+    spawn_and_run(la, &ta, brecord, &wa);
     CHECK_ERR(wa.rc, COSYNC_EPERM);
     /* lb's waiter cancelled: free again */
     CHECK_OK(cosync_task_cancel(tb));
     CHECK_OK(cosync_loop_run(lb, tb, &st, NULL));
     CHECK_ERR(wb.rc, COSYNC_ECANCELED);
     CHECK_EQ(cosync_barrier_n_waiting(&b), 0);
-    CHECK_OK(cosync_loop_spawn(la, &ta, brecord, &wa, NULL));
-    CHECK_OK(cosync_loop_run(la, ta, NULL, NULL));
+    spawn_and_run(la, &ta, brecord, &wa);
     CHECK_ERR(wa.rc, COSYNC_EAGAIN);
     end_loop(la);
     end_loop(lb);

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "check.h"
+#include "harness.h"
 
 #define EFAIL1 (-1001)
 #define EFAIL2 (-1002)
@@ -22,35 +22,6 @@
 static int64_t t0; /* the virtual time at which the current test's main started */
 
 #define AT(ms) (t0 + COSYNC_MS(ms))
-
-static size_t records(void) {
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    return st.tasks_records;
-}
-
-static size_t alive(void) {
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    return st.tasks_alive;
-}
-
-/* Run @fn as the main task of a fresh virtual-clock loop; every task must be
- * collected by the end. Returns main's status. */
-static int run_main(cosync_task_fn fn, void *arg) {
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}));
-    cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, fn, arg, &(cosync_task_opts){.name = "main"}));
-    int status = 12345;
-    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(loop, &st));
-    CHECK_EQ(st.tasks_alive, 0);
-    CHECK_EQ(st.tasks_records, 0);
-    CHECK_OK(cosync_loop_destroy(loop));
-    return status;
-}
 
 static bool stale(cosync_task t) {
     return cosync_task_id(t) == 0 && cosync_task_join(t, NULL, NULL, 0) == COSYNC_ESRCH;
@@ -102,11 +73,6 @@ static cosync_task spawn_job(job *j) {
     cosync_task t;
     CHECK_OK(cosync_task_spawn(&t, job_fn, j, NULL));
     return t;
-}
-
-static int return_arg(void *arg, void **result) {
-    *result = arg;
-    return 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -169,10 +135,8 @@ static int gather_order_main(void *arg, void **result) {
     for (int i = 0; i < 5; i++)
         CHECK(stale(t[i]));
 
-    int st = -1;
-    CHECK_OK(cosync_task_join(ct, &st, NULL, COSYNC_FOREVER));
-    CHECK_EQ(st, 0);
-    CHECK_EQ(records(), 1);
+    join_ok(ct);
+    CHECK_EQ(task_records(), 1);
     return 0;
 }
 
@@ -220,16 +184,12 @@ static int gather_finished_main(void *arg, void **result) {
     sentinel_ran = false;
     cosync_task s;
     CHECK_OK(cosync_task_spawn(&s, sentinel_fn, NULL, NULL));
-    uint64_t switches;
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    switches = st.switches;
+    uint64_t sw = switches();
     cosync_outcome out[3];
     /* a call that can complete at once succeeds whatever its deadline */
     CHECK_OK(cosync_gather(t, 3, out, 0));
     CHECK(!sentinel_ran);
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    CHECK_EQ(st.switches, switches);
+    CHECK_EQ(switches(), sw);
     for (intptr_t i = 0; i < 3; i++) {
         CHECK_EQ(out[i].status, 0);
         CHECK(out[i].result == (void *)(0x100 + i));
@@ -276,7 +236,7 @@ static int gather_deadline_main(void *arg, void **result) {
     CHECK(out[3].result == (void *)0xd);
     for (int i = 0; i < 4; i++)
         CHECK(stale(t[i]));
-    CHECK_EQ(records(), 1);
+    CHECK_EQ(task_records(), 1);
     /* the caller itself was not cancelled */
     CHECK_EQ(cosync_task_cancelling(cosync_task_current()), 0);
     CHECK_OK(cosync_sleep(COSYNC_MS(1)));
@@ -414,9 +374,7 @@ static int gather_busy_main(void *arg, void **result) {
     CHECK_ERR(cosync_task_detach(a), COSYNC_EBUSY);
     CHECK_ERR(cosync_gather(&a, 1, NULL, COSYNC_FOREVER), COSYNC_EINVAL);
     CHECK_ERR(cosync_wait_for(a, NULL, NULL, COSYNC_FOREVER), COSYNC_EBUSY);
-    int st = -1;
-    CHECK_OK(cosync_task_join(g, &st, NULL, COSYNC_FOREVER));
-    CHECK_EQ(st, 0);
+    join_ok(g);
     CHECK(stale(a));
     return 0;
 }
@@ -446,7 +404,7 @@ static int gather_many_main(void *arg, void **result) {
     CHECK_NOTNULL(out);
     for (intptr_t i = 0; i < NMANY; i++)
         CHECK_OK(cosync_task_spawn(&t[i], many_fn, (void *)i, NULL));
-    CHECK_EQ(records(), NMANY + 1);
+    CHECK_EQ(task_records(), NMANY + 1);
     CHECK_OK(cosync_gather(t, NMANY, out, COSYNC_FOREVER));
     CHECK_EQ(cosync_now(), t0 + COSYNC_US(NMANY));
     for (intptr_t i = 0; i < NMANY; i++) {
@@ -455,7 +413,7 @@ static int gather_many_main(void *arg, void **result) {
     }
     CHECK(stale(t[0]));
     CHECK(stale(t[NMANY - 1]));
-    CHECK_EQ(records(), 1);
+    CHECK_EQ(task_records(), 1);
     free(t);
     free(out);
     return 0;
@@ -606,9 +564,7 @@ static int gather_cancelled_main(void *arg, void **result) {
     CHECK_OK(cosync_task_spawn(&gt, gather_ctx_fn, &g, NULL));
     CHECK_OK(cosync_sleep(COSYNC_MS(10)));
     CHECK_OK(cosync_task_cancel(gt));
-    int st = 0;
-    CHECK_OK(cosync_task_join(gt, &st, NULL, COSYNC_FOREVER));
-    CHECK_EQ(st, COSYNC_ECANCELED);
+    join_expect(gt, COSYNC_ECANCELED);
     CHECK_ERR(g.rc, COSYNC_ECANCELED);
     CHECK_EQ(g.returned_at, AT(14));
     CHECK_EQ(g.out[0].status, 0);
@@ -652,9 +608,7 @@ static int wait_for_cancelled_main(void *arg, void **result) {
     CHECK_OK(cosync_task_spawn(&wt, wait_for_fn, &w, NULL));
     CHECK_OK(cosync_sleep(COSYNC_MS(10)));
     CHECK_OK(cosync_task_cancel(wt));
-    int st = -1;
-    CHECK_OK(cosync_task_join(wt, &st, NULL, COSYNC_FOREVER));
-    CHECK_EQ(st, COSYNC_ECANCELED);
+    join_expect(wt, COSYNC_ECANCELED);
     CHECK_ERR(w.rc, COSYNC_ECANCELED);
     CHECK_EQ(w.st, COSYNC_ECANCELED);
     CHECK(w.r == (void *)0x77);
@@ -907,9 +861,7 @@ static int tg_owner_cancelled_main(void *arg, void **result) {
     CHECK_OK(cosync_sleep(COSYNC_MS(100)));
     CHECK(!cosync_task_done(rt));
     CHECK_OK(cosync_task_cancel(rt));
-    int st = 0;
-    CHECK_OK(cosync_task_join(rt, &st, NULL, COSYNC_FOREVER));
-    CHECK_EQ(st, COSYNC_ECANCELED);
+    join_expect(rt, COSYNC_ECANCELED);
     CHECK_ERR(r.wait_rc, COSYNC_ECANCELED);
     CHECK_EQ(r.wait_returned, AT(100));
     if (sleep_in_body) {
@@ -940,9 +892,7 @@ static int tg_empty_owner_cancelled_main(void *arg, void **result) {
     CHECK_OK(cosync_task_spawn(&rt, runner_fn, &r, NULL));
     CHECK_OK(cosync_sleep(COSYNC_MS(100)));
     CHECK_OK(cosync_task_cancel(rt));
-    int st = 0;
-    CHECK_OK(cosync_task_join(rt, &st, NULL, COSYNC_FOREVER));
-    CHECK_EQ(st, COSYNC_ECANCELED);
+    join_expect(rt, COSYNC_ECANCELED);
     CHECK_ERR(r.wait_rc, COSYNC_ECANCELED);
     CHECK_EQ(num, 10);
     return 0;
@@ -1093,17 +1043,17 @@ static int tg_spawn_eperm_main(void *arg, void **result) {
     CHECK_EQ(cosync_task_id(t), 0);
     CHECK_ERR(cosync_taskgroup_wait(&g, COSYNC_FOREVER), EFAIL1);
     CHECK_ERR(l.spawn_rc, COSYNC_EPERM);
-    CHECK_EQ(records(), 1); /* nothing was spawned */
+    CHECK_EQ(task_records(), 1); /* nothing was spawned */
     /* test_taskgroup_finished: spawn after leaving */
     CHECK_ERR(cosync_taskgroup_spawn(&g, NULL, return_arg, NULL, NULL), COSYNC_EPERM);
-    CHECK_EQ(records(), 1);
+    CHECK_EQ(task_records(), 1);
 
     /* a group left cleanly refuses too */
     cosync_taskgroup h;
     CHECK_OK(cosync_taskgroup_init(&h));
     CHECK_OK(cosync_taskgroup_wait(&h, COSYNC_FOREVER));
     CHECK_ERR(cosync_taskgroup_spawn(&h, NULL, return_arg, NULL, NULL), COSYNC_EPERM);
-    CHECK_EQ(records(), 1);
+    CHECK_EQ(task_records(), 1);
     return 0;
 }
 
@@ -1236,7 +1186,7 @@ static int tg_25_main(void *arg, void **result) {
     CHECK_OK(cosync_taskgroup_spawn(&g, NULL, hercules_fn, &h, NULL));
     CHECK_ERR(cosync_taskgroup_wait(&g, COSYNC_FOREVER), EFAIL1);
     CHECK_GE(h.nhydras, 10);
-    CHECK_EQ(records(), 1);
+    CHECK_EQ(task_records(), 1);
     return 0;
 }
 
@@ -1249,26 +1199,26 @@ static int tg_handles_main(void *arg, void **result) {
     t0 = cosync_now();
     job a = {.sleep = COSYNC_MS(10), .rc = EFAIL1, .res = (void *)0xa};
     job others[3] = {{.sleep = COSYNC_MS(1)}, {.sleep = COSYNC_MS(2)}, {.sleep = COSYNC_MS(3)}};
-    CHECK_EQ(records(), 1);
+    CHECK_EQ(task_records(), 1);
     cosync_taskgroup g;
     CHECK_OK(cosync_taskgroup_init(&g));
     cosync_task ta;
     for (int i = 0; i < 3; i++)
         CHECK_OK(cosync_taskgroup_spawn(&g, NULL, job_fn, &others[i], NULL));
     CHECK_OK(cosync_taskgroup_spawn(&g, &ta, job_fn, &a, NULL));
-    CHECK_EQ(records(), 5);
+    CHECK_EQ(task_records(), 5);
     CHECK_OK(cosync_sleep(COSYNC_MS(5)));
-    CHECK_EQ(records(), 2); /* the handle-less children freed themselves */
+    CHECK_EQ(task_records(), 2); /* the handle-less children freed themselves */
     CHECK_ERR(cosync_taskgroup_wait(&g, COSYNC_FOREVER), EFAIL1);
-    CHECK_EQ(records(), 2); /* main + ta */
-    CHECK_EQ(alive(), 1);
+    CHECK_EQ(task_records(), 2); /* main + ta */
+    CHECK_EQ(alive_tasks(), 1);
     CHECK(cosync_task_done(ta));
     int st = 0;
     void *r = NULL;
     CHECK_OK(cosync_task_join(ta, &st, &r, 0));
     CHECK_EQ(st, EFAIL1);
     CHECK(r == (void *)0xa);
-    CHECK_EQ(records(), 1);
+    CHECK_EQ(task_records(), 1);
     CHECK(stale(ta));
     return 0;
 }

@@ -22,98 +22,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "harness.h"
 #include "lock.h" /* cosync__lock_held_by: white-box check of the holder */
 
 static int64_t t0;
 #define AT(ms) (t0 + COSYNC_MS(ms))
 
-static cosync_loop *new_loop(void)
-{
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}));
-    return loop;
-}
-
-static void end_loop(cosync_loop *loop)
-{
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(loop, &st));
-    CHECK_EQ(st.tasks_alive, 0);
-    CHECK_EQ(st.tasks_records, 0);
-    CHECK_OK(cosync_loop_destroy(loop));
-}
-
-static int run_main(cosync_task_fn fn, void *arg)
-{
-    cosync_loop *loop = new_loop();
-    cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, fn, arg, &(cosync_task_opts){.name = "main"}));
-    int status = 12345;
-    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-    end_loop(loop);
-    return status;
-}
-
-static int join_status(cosync_task t)
-{
-    int st = 12345;
-    CHECK_OK(cosync_task_join(t, &st, NULL, COSYNC_FOREVER));
-    return st;
-}
-
-static void join_ok(cosync_task t)
-{
-    CHECK_OK(join_status(t));
-}
-
-static uint64_t switches(void)
-{
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    return st.switches;
-}
-
 static bool i_hold(cosync_cond *c)
 {
     return cosync__lock_held_by(cosync_cond_lock(c), cosync__current());
-}
-
-/* Capture stderr (reports of releases by another task than the holder). */
-typedef struct errcap {
-    int saved;
-    FILE *tmp;
-    char text[1024];
-} errcap;
-
-static void errcap_begin(errcap *c)
-{
-    fflush(stderr);
-    c->saved = dup(2);
-    CHECK(c->saved >= 0);
-    c->tmp = tmpfile();
-    CHECK_NOTNULL(c->tmp);
-    CHECK(dup2(fileno(c->tmp), 2) == 2);
-}
-
-static const char *errcap_end(errcap *c)
-{
-    fflush(stderr);
-    CHECK(dup2(c->saved, 2) == 2);
-    close(c->saved);
-    rewind(c->tmp);
-    size_t n = fread(c->text, 1, sizeof c->text - 1, c->tmp);
-    c->text[n] = '\0';
-    fclose(c->tmp);
-    return c->text;
-}
-
-static size_t count_lines(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
 }
 
 static bool flag_pred(void *arg)
@@ -175,6 +92,21 @@ static cosync_task spawn_cw(cw *w)
     return t;
 }
 
+/* Spawn @n waiters w[0..n) on @cond that append their tags 1..n to
+ * res[*nres] when woken (and release the lock then if @release); let them
+ * all wait. */
+static void spawn_tagged(cosync_cond *cond, int n, bool release, cw *w, cosync_task *t, int *res,
+                         int *nres)
+{
+    for (int i = 0; i < n; i++) {
+        w[i] = mk(cond, COSYNC_FOREVER, release);
+        w[i].res = res, w[i].nres = nres, w[i].tag = i + 1;
+        t[i] = spawn_cw(&w[i]);
+    }
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(*nres, 0);
+}
+
 /* ========================================================================
  * CPython ConditionTests
  * ===================================================================== */
@@ -188,13 +120,7 @@ static int wait_main(void *arg, void **result)
     int res[3], nres = 0;
     cw w[3];
     cosync_task t[3];
-    for (int i = 0; i < 3; i++) {
-        w[i] = mk(&cond, COSYNC_FOREVER, false); /* finish holding the lock */
-        w[i].res = res, w[i].nres = &nres, w[i].tag = i + 1;
-        t[i] = spawn_cw(&w[i]);
-    }
-    CHECK_OK(cosync_yield());
-    CHECK_EQ(nres, 0);
+    spawn_tagged(&cond, 3, false, w, t, res, &nres); /* finish holding the lock */
     CHECK(!cosync_cond_locked(&cond));
 
     CHECK_OK(cosync_cond_acquire(&cond, COSYNC_FOREVER));
@@ -412,13 +338,7 @@ static int notify_main(void *arg, void **result)
     int res[3], nres = 0;
     cw w[3];
     cosync_task t[3];
-    for (int i = 0; i < 3; i++) {
-        w[i] = mk(&cond, COSYNC_FOREVER, true);
-        w[i].res = res, w[i].nres = &nres, w[i].tag = i + 1;
-        t[i] = spawn_cw(&w[i]);
-    }
-    CHECK_OK(cosync_yield());
-    CHECK_EQ(nres, 0);
+    spawn_tagged(&cond, 3, true, w, t, res, &nres);
 
     CHECK_OK(cosync_cond_acquire(&cond, COSYNC_FOREVER));
     CHECK_EQ(cosync_cond_notify(&cond, 1), 1);
@@ -454,13 +374,7 @@ static int notify_all_main(void *arg, void **result)
     int res[2], nres = 0;
     cw w[2];
     cosync_task t[2];
-    for (int i = 0; i < 2; i++) {
-        w[i] = mk(&cond, COSYNC_FOREVER, true);
-        w[i].res = res, w[i].nres = &nres, w[i].tag = i + 1;
-        t[i] = spawn_cw(&w[i]);
-    }
-    CHECK_OK(cosync_yield());
-    CHECK_EQ(nres, 0);
+    spawn_tagged(&cond, 2, true, w, t, res, &nres);
     CHECK_OK(cosync_cond_acquire(&cond, COSYNC_FOREVER));
     CHECK_EQ(cosync_cond_notify_all(&cond), 2);
     CHECK_OK(cosync_cond_release(&cond));
@@ -626,17 +540,10 @@ static int hold_and_misuse(void *arg, void **result)
     return 0;
 }
 
-static int nop(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    return 0;
-}
-
 static void run_until_idle(cosync_loop *loop)
 {
     cosync_task s;
-    CHECK_OK(cosync_loop_spawn(loop, &s, nop, NULL, NULL));
-    CHECK_OK(cosync_loop_run(loop, s, NULL, NULL));
+    spawn_and_run(loop, &s, nop, NULL);
 }
 
 TEST(test_ambiguous_loops)
@@ -655,8 +562,7 @@ TEST(test_ambiguous_loops)
     CHECK(!cosync_lock_locked(&lock));
     cw wb = mk(&cond, COSYNC_FOREVER, true);
     cosync_task tb;
-    CHECK_OK(cosync_loop_spawn(b, &tb, hold_and_misuse, &wb, NULL));
-    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    spawn_and_run(b, &tb, hold_and_misuse, &wb);
     CHECK_ERR(wb.rc, COSYNC_EPERM);      /* wait: nothing changed */
     CHECK_ERR(wb.next_rc, COSYNC_EPERM); /* notify */
     CHECK(wb.held);
@@ -674,8 +580,7 @@ TEST(test_ambiguous_loops)
     CHECK_EQ(cosync_lock_waiters(&lock), 1);
     cw x = mk(&c2, COSYNC_FOREVER, false);
     cosync_task tx;
-    CHECK_OK(cosync_loop_spawn(b, &tx, acquire_rc, &x, NULL));
-    CHECK_OK(cosync_loop_run(b, tx, NULL, NULL));
+    spawn_and_run(b, &tx, acquire_rc, &x);
     CHECK_ERR(x.rc, COSYNC_EPERM);
 
     /* clean up: hand the lock to q (release by outside code: reported),
@@ -983,12 +888,9 @@ static int holder_fn(void *arg, void **result)
 
 static char *dump(void)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    CHECK_NOTNULL(f);
-    CHECK(cosync_loop_dump(cosync_loop_current(), f) > 0);
-    fclose(f);
+    int ntasks;
+    char *buf = dump_text(&ntasks);
+    CHECK(ntasks > 0);
     return buf;
 }
 
@@ -1380,25 +1282,18 @@ TEST(seed_bounded_buffer_two_conditions_on_one_lock)
 TEST(deadlock_report_names_the_condition)
 {
     cosync_cond cond = COSYNC_COND_INIT;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *report = open_memstream(&buf, &len);
-    CHECK_NOTNULL(report);
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .report = report}));
     cw w = mk(&cond, COSYNC_FOREVER, true);
+    capture report;
     cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, cw_fn, &w, &(cosync_task_opts){.name = "w"}));
-    CHECK_ERR(cosync_loop_run(loop, m, NULL, NULL), COSYNC_EDEADLK);
-    fflush(report);
+    cosync_loop *loop = deadlock_loop(&report, cw_fn, &w, "w", &m);
+    const char *buf = report.buf;
     char want[256];
     snprintf(want, sizeof want, "task 'w' (#1) waits on condition %p (lock %p)\n", (void *)&cond,
              (void *)&cond.own_lock);
     if (!strstr(buf, want))
         CHECK_STREQ(buf, want);
     CHECK_OK(cosync_loop_destroy(loop)); /* cancels w: it re-acquires, releases */
-    fclose(report);
-    free(buf);
+    capture_free(&report);
     CHECK_ERR(w.rc, COSYNC_ECANCELED);
     CHECK(!cosync_cond_locked(&cond));
 }

@@ -8,44 +8,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "check.h"
+#include "harness.h"
 
 #define EFAIL1 (-1001)
 
 static int64_t t0;
 #define AT(ms) (t0 + COSYNC_MS(ms))
-
-static cosync_loop *new_loop(void) {
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}));
-    return loop;
-}
-
-static void end_loop(cosync_loop *loop) {
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(loop, &st));
-    CHECK_EQ(st.tasks_alive, 0);
-    CHECK_EQ(st.tasks_records, 0);
-    CHECK_OK(cosync_loop_destroy(loop));
-}
-
-/* Run @fn as the main task of a fresh virtual-clock loop; every task must be
- * collected by the end. Returns main's status. */
-static int run_main(cosync_task_fn fn, void *arg) {
-    cosync_loop *loop = new_loop();
-    cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, fn, arg, &(cosync_task_opts){.name = "main"}));
-    int status = 12345;
-    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-    end_loop(loop);
-    return status;
-}
-
-static void join_ok(cosync_task t) {
-    int st = 1;
-    CHECK_OK(cosync_task_join(t, &st, NULL, COSYNC_FOREVER));
-    CHECK_EQ(st, 0);
-}
 
 /* ------------------------------------------------------------------------
  * Future
@@ -225,18 +193,12 @@ TEST(future_cancel_wakes_waiters) {
     CHECK_OK(run_main(future_cancel_main, NULL));
 }
 
-static int other_fn(void *arg, void **result) {
-    (void)result;
-    CHECKPOINT((int)(intptr_t)arg);
-    return 0;
-}
-
 static int future_done_main(void *arg, void **result) {
     (void)arg, (void)result;
     cosync_future f = COSYNC_FUTURE_INIT;
     CHECK_OK(cosync_future_set_result(&f, (void *)7));
     cosync_task o;
-    CHECK_OK(cosync_task_spawn(&o, other_fn, (void *)2, NULL));
+    CHECK_OK(cosync_task_spawn(&o, checkpoint_arg, (void *)2, NULL));
     CHECKPOINT(0);
     /* complete: returns at once whatever the deadline; o does not run */
     CHECK_OK(cosync_future_wait(&f, COSYNC_FOREVER));
@@ -302,9 +264,7 @@ static int future_cancelled_waiter_main(void *arg, void **result) {
     }
     CHECK_OK(cosync_yield());
     CHECK_OK(cosync_task_cancel(t[1]));
-    int st = 0;
-    CHECK_OK(cosync_task_join(t[1], &st, NULL, COSYNC_FOREVER));
-    CHECK_EQ(st, COSYNC_ECANCELED); /* it returned 0 after a cancellation */
+    join_expect(t[1], COSYNC_ECANCELED); /* it returned 0 after a cancellation */
     CHECK_ERR(w[1].rc, COSYNC_ECANCELED);
     CHECK_ERR(w[1].status, COSYNC_EAGAIN);
     CHECK(!cosync_future_done(&f));
@@ -328,7 +288,7 @@ static int future_eagain_main(void *arg, void **result) {
     t0 = cosync_now();
     cosync_future f = COSYNC_FUTURE_INIT;
     cosync_task o;
-    CHECK_OK(cosync_task_spawn(&o, other_fn, (void *)2, NULL));
+    CHECK_OK(cosync_task_spawn(&o, checkpoint_arg, (void *)2, NULL));
     CHECKPOINT(0);
     CHECK_ERR(cosync_future_wait(&f, 0), COSYNC_EAGAIN);
     CHECK_ERR(cosync_future_wait(&f, t0), COSYNC_ETIMEDOUT); /* passed: no suspension */
@@ -385,22 +345,19 @@ TEST(future_bound_to_one_loop_while_it_has_waiters) {
     fwaiter wa = {.f = &f, .deadline = COSYNC_FOREVER, .rc = 1};
     cosync_task ta, stopper;
     CHECK_OK(cosync_loop_spawn(a, &ta, fwait_record, &wa, NULL));
-    CHECK_OK(cosync_loop_spawn(a, &stopper, other_fn, (void *)0, NULL));
-    CHECK_OK(cosync_loop_run(a, stopper, NULL, NULL));
+    spawn_and_run(a, &stopper, checkpoint_arg, (void *)0);
     CHECK(!cosync_task_done(ta));
     CHECK_EQ(wa.rc, 1);
 
     /* loop b: f is bound to a */
     fwaiter wb = {.f = &f, .deadline = COSYNC_FOREVER, .rc = 1};
     cosync_task tb;
-    CHECK_OK(cosync_loop_spawn(b, &tb, fwait_record, &wb, NULL));
-    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    spawn_and_run(b, &tb, fwait_record, &wb);
     CHECK_ERR(wb.rc, COSYNC_EPERM);
     /* deadline 0 too: the binding is checked first */
     wb.rc = 1;
     wb.deadline = 0;
-    CHECK_OK(cosync_loop_spawn(b, &tb, fwait_record, &wb, NULL));
-    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    spawn_and_run(b, &tb, fwait_record, &wb);
     CHECK_ERR(wb.rc, COSYNC_EPERM);
 
     /* a's waiter goes away (cancelled): f is free again */
@@ -413,19 +370,16 @@ TEST(future_bound_to_one_loop_while_it_has_waiters) {
     /* now b can wait on it (with a deadline: then it is free again) */
     wb.rc = 1;
     wb.deadline = COSYNC_SEC(1) + COSYNC_MS(10); /* the virtual clock starts at 1 s */
-    CHECK_OK(cosync_loop_spawn(b, &tb, fwait_record, &wb, NULL));
-    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    spawn_and_run(b, &tb, fwait_record, &wb);
     CHECK_ERR(wb.rc, COSYNC_ETIMEDOUT);
 
     /* and a again, until it is set */
     wa.rc = 1;
     wa.deadline = COSYNC_FOREVER;
     CHECK_OK(cosync_loop_spawn(a, &ta, fwait_record, &wa, NULL));
-    CHECK_OK(cosync_loop_spawn(a, &stopper, other_fn, (void *)1, NULL));
-    CHECK_OK(cosync_loop_run(a, stopper, NULL, NULL));
+    spawn_and_run(a, &stopper, checkpoint_arg, (void *)1);
     wb.rc = 1;
-    CHECK_OK(cosync_loop_spawn(b, &tb, fwait_record, &wb, NULL));
-    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    spawn_and_run(b, &tb, fwait_record, &wb);
     CHECK_ERR(wb.rc, COSYNC_EPERM);
     CHECK_OK(cosync_future_set_result(&f, (void *)1)); /* from outside any loop */
     CHECK_OK(cosync_loop_run(a, ta, &st, NULL));
@@ -433,8 +387,7 @@ TEST(future_bound_to_one_loop_while_it_has_waiters) {
     CHECK_OK(wa.rc);
     /* done: any loop's wait returns at once */
     wb.rc = 1;
-    CHECK_OK(cosync_loop_spawn(b, &tb, fwait_record, &wb, NULL));
-    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    spawn_and_run(b, &tb, fwait_record, &wb);
     CHECK_OK(wb.rc);
 
     end_loop(a);
@@ -516,7 +469,7 @@ static int event_wait_on_set_main(void *arg, void **result) {
     cosync_event e = COSYNC_EVENT_INIT;
     CHECK_OK(cosync_event_set(&e));
     cosync_task o;
-    CHECK_OK(cosync_task_spawn(&o, other_fn, (void *)2, NULL));
+    CHECK_OK(cosync_task_spawn(&o, checkpoint_arg, (void *)2, NULL));
     CHECKPOINT(0);
     CHECK_OK(cosync_event_wait(&e, COSYNC_FOREVER));
     CHECK_OK(cosync_event_wait(&e, 0));
@@ -545,9 +498,7 @@ static int event_cancel_main(void *arg, void **result) {
     }
     CHECK_OK(cosync_yield());
     CHECK_OK(cosync_task_cancel(t[0]));
-    int st = 0;
-    CHECK_OK(cosync_task_join(t[0], &st, NULL, COSYNC_FOREVER));
-    CHECK_EQ(st, COSYNC_ECANCELED);
+    join_expect(t[0], COSYNC_ECANCELED);
     CHECK_ERR(w[0].rc, COSYNC_ECANCELED);
     CHECK(!cosync_event_is_set(&e));
     CHECK_OK(cosync_sleep(COSYNC_MS(2)));
@@ -665,18 +616,14 @@ static int event_no_waiters_main(void *arg, void **result) {
     (void)arg, (void)result;
     cosync_event e;
     cosync_event_init(&e);
-    uint64_t sw;
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    sw = st.switches;
+    uint64_t sw = switches();
     /* set with nobody waiting; repeated set is harmless */
     for (int i = 0; i < 3; i++) {
         CHECK_OK(cosync_event_set(&e));
         CHECK(cosync_event_is_set(&e));
     }
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    CHECK_EQ(st.switches, sw);
-    CHECK_EQ(st.tasks_ready, 0);
+    CHECK_EQ(switches(), sw);
+    CHECK_EQ(ready_tasks(), 0);
     CHECK_OK(cosync_event_wait(&e, COSYNC_FOREVER));
     CHECK_OK(cosync_event_clear(&e));
     CHECK(!cosync_event_is_set(&e));
@@ -722,14 +669,12 @@ TEST(event_bound_to_one_loop_while_it_has_waiters) {
     ewaiter wa = {.e = &e, .deadline = COSYNC_FOREVER, .rc = 1};
     cosync_task ta, stopper;
     CHECK_OK(cosync_loop_spawn(a, &ta, ewait_record, &wa, NULL));
-    CHECK_OK(cosync_loop_spawn(a, &stopper, other_fn, (void *)0, NULL));
-    CHECK_OK(cosync_loop_run(a, stopper, NULL, NULL));
+    spawn_and_run(a, &stopper, checkpoint_arg, (void *)0);
     CHECK(!cosync_task_done(ta));
 
     ewaiter wb = {.e = &e, .deadline = COSYNC_FOREVER, .rc = 1};
     cosync_task tb;
-    CHECK_OK(cosync_loop_spawn(b, &tb, ewait_record, &wb, NULL));
-    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    spawn_and_run(b, &tb, ewait_record, &wb);
     CHECK_ERR(wb.rc, COSYNC_EPERM);
 
     /* a's waiter is cancelled: e is free again */
@@ -741,11 +686,9 @@ TEST(event_bound_to_one_loop_while_it_has_waiters) {
     /* b binds it now, and a is refused while b waits */
     wb.rc = 1;
     CHECK_OK(cosync_loop_spawn(b, &tb, ewait_record, &wb, NULL));
-    CHECK_OK(cosync_loop_spawn(b, &stopper, other_fn, (void *)1, NULL));
-    CHECK_OK(cosync_loop_run(b, stopper, NULL, NULL));
+    spawn_and_run(b, &stopper, checkpoint_arg, (void *)1);
     wa.rc = 1;
-    CHECK_OK(cosync_loop_spawn(a, &ta, ewait_record, &wa, NULL));
-    CHECK_OK(cosync_loop_run(a, ta, NULL, NULL));
+    spawn_and_run(a, &ta, ewait_record, &wa);
     CHECK_ERR(wa.rc, COSYNC_EPERM);
     /* set from outside: b's waiter wakes, and e is free (and set) */
     CHECK_OK(cosync_event_set(&e));
@@ -753,20 +696,17 @@ TEST(event_bound_to_one_loop_while_it_has_waiters) {
     CHECK_EQ(st, 0);
     CHECK_OK(wb.rc);
     wa.rc = 1;
-    CHECK_OK(cosync_loop_spawn(a, &ta, ewait_record, &wa, NULL));
-    CHECK_OK(cosync_loop_run(a, ta, NULL, NULL));
+    spawn_and_run(a, &ta, ewait_record, &wa);
     CHECK_OK(wa.rc);
     /* cleared again, a waits (with a deadline) and binds it only meanwhile */
     CHECK_OK(cosync_event_clear(&e));
     wa.rc = 1;
     wa.deadline = COSYNC_SEC(1) + COSYNC_MS(10);
-    CHECK_OK(cosync_loop_spawn(a, &ta, ewait_record, &wa, NULL));
-    CHECK_OK(cosync_loop_run(a, ta, NULL, NULL));
+    spawn_and_run(a, &ta, ewait_record, &wa);
     CHECK_ERR(wa.rc, COSYNC_ETIMEDOUT);
     wb.rc = 1;
     wb.deadline = 0;
-    CHECK_OK(cosync_loop_spawn(b, &tb, ewait_record, &wb, NULL));
-    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    spawn_and_run(b, &tb, ewait_record, &wb);
     CHECK_ERR(wb.rc, COSYNC_EAGAIN); /* not EPERM: unbound */
 
     end_loop(a);

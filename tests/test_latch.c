@@ -10,51 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "harness.h"
 
 static int64_t t0;
 #define AT(ms) (t0 + COSYNC_MS(ms))
-
-static cosync_loop *new_loop(void)
-{
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}));
-    return loop;
-}
-
-static void end_loop(cosync_loop *loop)
-{
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(loop, &st));
-    CHECK_EQ(st.tasks_alive, 0);
-    CHECK_EQ(st.tasks_records, 0);
-    CHECK_OK(cosync_loop_destroy(loop));
-}
-
-static int run_main(cosync_task_fn fn, void *arg)
-{
-    cosync_loop *loop = new_loop();
-    cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, fn, arg, &(cosync_task_opts){.name = "main"}));
-    int status = 12345;
-    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-    end_loop(loop);
-    return status;
-}
-
-static void join_ok(cosync_task t)
-{
-    int st = 1;
-    CHECK_OK(cosync_task_join(t, &st, NULL, COSYNC_FOREVER));
-    CHECK_EQ(st, 0);
-}
-
-static int other_fn(void *arg, void **result)
-{
-    (void)result;
-    CHECKPOINT((int)(intptr_t)arg);
-    return 0;
-}
 
 /* A waiter on a latch or a wait group. */
 typedef struct waiter {
@@ -183,7 +142,7 @@ static int latch_open_main(void *arg, void **result)
     cosync_latch l;
     CHECK_OK(cosync_latch_init(&l, 0)); /* open from the start */
     cosync_task o;
-    CHECK_OK(cosync_task_spawn(&o, other_fn, (void *)2, NULL));
+    CHECK_OK(cosync_task_spawn(&o, checkpoint_arg, (void *)2, NULL));
     CHECKPOINT(0);
     /* no suspension: o does not run in between, a pending cancel stays */
     CHECK_OK(cosync_task_cancel(cosync_task_current()));
@@ -402,7 +361,7 @@ static int wg_basic_main(void *arg, void **result)
     CHECK_EQ(cosync_waitgroup_count(&wg), 0);
     /* at zero: returns at once, no suspension */
     cosync_task o;
-    CHECK_OK(cosync_task_spawn(&o, other_fn, (void *)1, NULL));
+    CHECK_OK(cosync_task_spawn(&o, checkpoint_arg, (void *)1, NULL));
     CHECK_OK(cosync_waitgroup_wait(&wg, COSYNC_FOREVER));
     CHECK_OK(cosync_waitgroup_wait(&wg, 0));
     CHECKPOINT(0);
@@ -563,16 +522,10 @@ static int stuck_main(void *arg, void **result)
 TEST(deadlock_report_shows_the_count)
 {
     static cosync_waitgroup wg = COSYNC_WAITGROUP_INIT;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    CHECK_NOTNULL(f);
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .report = f}));
+    capture report;
     cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, stuck_main, &wg, &(cosync_task_opts){.name = "main"}));
-    CHECK_ERR(cosync_loop_run(loop, m, NULL, NULL), COSYNC_EDEADLK);
-    fflush(f);
+    cosync_loop *loop = deadlock_loop(&report, stuck_main, &wg, "main", &m);
+    const char *buf = report.buf;
     char expect[128];
     snprintf(expect, sizeof expect, "task 'main' (#1) waits on waitgroup %p (count 2)\n",
              (void *)&wg);
@@ -583,8 +536,7 @@ TEST(deadlock_report_shows_the_count)
     CHECK_OK(cosync_loop_run(loop, m, &st, NULL));
     CHECK_EQ(st, 0);
     end_loop(loop);
-    fclose(f);
-    free(buf);
+    capture_free(&report);
 }
 
 int main(void)

@@ -15,96 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "harness.h"
 
 static int64_t t0;
 #define AT(ms) (t0 + COSYNC_MS(ms))
-
-static cosync_loop *new_loop(void)
-{
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}));
-    return loop;
-}
-
-static void end_loop(cosync_loop *loop)
-{
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(loop, &st));
-    CHECK_EQ(st.tasks_alive, 0);
-    CHECK_EQ(st.tasks_records, 0);
-    CHECK_OK(cosync_loop_destroy(loop));
-}
-
-/* Run @fn as the main task of a fresh virtual-clock loop. */
-static int run_main(cosync_task_fn fn, void *arg)
-{
-    cosync_loop *loop = new_loop();
-    cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, fn, arg, &(cosync_task_opts){.name = "main"}));
-    int status = 12345;
-    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-    end_loop(loop);
-    return status;
-}
-
-static void join_ok(cosync_task t)
-{
-    int st = 1;
-    CHECK_OK(cosync_task_join(t, &st, NULL, COSYNC_FOREVER));
-    CHECK_EQ(st, 0);
-}
-
-static void join_cancelled(cosync_task t)
-{
-    int st = 0;
-    CHECK_OK(cosync_task_join(t, &st, NULL, COSYNC_FOREVER));
-    CHECK_ERR(st, COSYNC_ECANCELED);
-}
-
-static uint64_t switches(void)
-{
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    return st.switches;
-}
-
-/* Capture what the library writes to stderr (the non-owner release report). */
-typedef struct errcap {
-    int saved;
-    FILE *tmp;
-    char text[1024];
-} errcap;
-
-static void errcap_begin(errcap *c)
-{
-    fflush(stderr);
-    c->saved = dup(2);
-    CHECK(c->saved >= 0);
-    c->tmp = tmpfile();
-    CHECK_NOTNULL(c->tmp);
-    CHECK(dup2(fileno(c->tmp), 2) == 2);
-}
-
-static const char *errcap_end(errcap *c)
-{
-    fflush(stderr);
-    CHECK(dup2(c->saved, 2) == 2);
-    close(c->saved);
-    rewind(c->tmp);
-    size_t n = fread(c->text, 1, sizeof c->text - 1, c->tmp);
-    c->text[n] = '\0';
-    fclose(c->tmp);
-    return c->text;
-}
-
-static size_t count_lines(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
 
 /* A task that takes the lock and records what happened. */
 typedef struct lw {
@@ -286,7 +200,7 @@ static int acquire_cancel_main(void *arg, void **result)
     cosync_task t = spawn_lw(&w);
     CHECK_OK(cosync_yield()); /* call_soon(task.cancel): after its first step */
     CHECK_OK(cosync_task_cancel(t));
-    join_cancelled(t);
+    join_expect(t, COSYNC_ECANCELED);
     CHECK_ERR(w.rc, COSYNC_ECANCELED);
     CHECK_EQ(cosync_lock_waiters(&lock), 0);
     CHECK(cosync_lock_locked(&lock));
@@ -348,7 +262,7 @@ static int cancel_race_main(void *arg, void **result)
     CHECK(cosync_lock_locked(&lock));
     CHECK_EQ(cosync_lock_waiters(&lock), 0);
     join_ok(ta);
-    join_cancelled(tb);
+    join_expect(tb, COSYNC_ECANCELED);
     CHECK_ERR(b.rc, COSYNC_ECANCELED);
     join_ok(tc);
     CHECK_OK(c.rc);
@@ -388,7 +302,7 @@ static int cancel_release_race_main(void *arg, void **result)
     /* trigger() */
     CHECK_OK(cosync_task_cancel(t[0]));
     CHECK_OK(cosync_lock_release(&lock));
-    join_cancelled(t[0]);
+    join_expect(t[0], COSYNC_ECANCELED);
     CHECK_EQ(lock_count, 1);
     CHECK_EQ(call_count, 3);
     CHECK(cosync_task_done(t[1]));
@@ -397,7 +311,7 @@ static int cancel_release_race_main(void *arg, void **result)
     CHECK_OK(cosync_task_cancel(t[2]));
     CHECK_OK(cosync_yield());
     CHECK(cosync_task_done(t[2]));
-    join_cancelled(t[2]);
+    join_expect(t[2], COSYNC_ECANCELED);
     CHECK_EQ(lock_count, 1);
     CHECK(cosync_lock_locked(&lock)); /* t[1] finished holding it */
     return 0;
@@ -426,7 +340,7 @@ static int finished_waiter_cancelled_main(void *arg, void **result)
     CHECK_OK(cosync_yield());
     CHECK(cosync_lock_locked(&lock));
     CHECK(cosync_task_done(tb));
-    join_cancelled(tb);
+    join_expect(tb, COSYNC_ECANCELED);
     CHECK_ERR(b.rc, COSYNC_ECANCELED);
     join_ok(tc);
     CHECK_OK(c.rc);
@@ -505,10 +419,8 @@ static int fast_path_main(void *arg, void **result)
         CHECK_OK(cosync_lock_release(&lock));
     }
     CHECK_EQ(switches(), sw);
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    CHECK_EQ(st.tasks_ready, 0);
-    CHECK_EQ(st.timers, 0);
+    CHECK_EQ(ready_tasks(), 0);
+    CHECK_EQ(armed_timers(), 0);
     return 0;
 }
 
@@ -564,7 +476,7 @@ static int granted_cancel_main(void *arg, void **result)
     CHECK_OK(cosync_task_cancel(ta));
     CHECK_OK(cosync_task_cancel(ta)); /* twice: still one delivery */
     CHECK(cosync_lock_locked(&lock));
-    join_cancelled(ta);
+    join_expect(ta, COSYNC_ECANCELED);
     CHECK_OK(a.rc);
     CHECK_ERR(a.hold_rc, COSYNC_ECANCELED);
     CHECK_EQ(a.got_at, AT(0));
@@ -628,7 +540,7 @@ static int leave_main(void *arg, void **result)
                 CHECK_ERR(w[i].rc, COSYNC_ETIMEDOUT);
                 CHECK_EQ(w[i].got_at, AT(5));
             } else {
-                join_cancelled(t[i]);
+                join_expect(t[i], COSYNC_ECANCELED);
                 CHECK_ERR(w[i].rc, COSYNC_ECANCELED);
                 CHECK_EQ(w[i].got_at, AT(1));
             }
@@ -747,9 +659,7 @@ static int deadline_main(void *arg, void **result)
     join_ok(tc);
     CHECK_OK(c.rc);
     CHECK_EQ(c.got_at, AT(11));
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    CHECK_EQ(st.timers, 0);
+    CHECK_EQ(armed_timers(), 0);
     CHECKPOINTS_DONE(1);
     return 0;
 }
@@ -831,12 +741,6 @@ TEST(destroy_busy_and_use_after_destroy)
     CHECK_OK(run_main(destroy_main, NULL));
 }
 
-static int nop(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    return 0;
-}
-
 static int try_fn(void *arg, void **result)
 {
     (void)result;
@@ -857,13 +761,11 @@ TEST(misuse_outside_a_task_and_from_another_loop)
     lw h = mk(&lock, COSYNC_FOREVER, -1), w = mk(&lock, COSYNC_FOREVER, -1);
     h.keep = true;
     cosync_task th, tw;
-    CHECK_OK(cosync_loop_spawn(a, &th, lw_fn, &h, NULL));
-    CHECK_OK(cosync_loop_run(a, th, NULL, NULL));
+    spawn_and_run(a, &th, lw_fn, &h);
     CHECK_OK(h.rc);
     CHECK_OK(cosync_loop_spawn(a, &tw, lw_fn, &w, NULL));
     cosync_task ts;
-    CHECK_OK(cosync_loop_spawn(a, &ts, nop, NULL, NULL));
-    CHECK_OK(cosync_loop_run(a, ts, NULL, NULL));
+    spawn_and_run(a, &ts, nop, NULL);
     CHECK_EQ(cosync_lock_waiters(&lock), 1);
 
     /* loop b: refused, with any deadline */
@@ -871,8 +773,7 @@ TEST(misuse_outside_a_task_and_from_another_loop)
     for (int i = 0; i < 3; i++) {
         lw x = mk(&lock, dls[i], -1);
         cosync_task tx;
-        CHECK_OK(cosync_loop_spawn(b, &tx, try_fn, &x, NULL));
-        CHECK_OK(cosync_loop_run(b, tx, NULL, NULL));
+        spawn_and_run(b, &tx, try_fn, &x);
         CHECK_ERR(x.rc, COSYNC_EPERM);
     }
     CHECK_EQ(cosync_lock_waiters(&lock), 1);
@@ -889,8 +790,7 @@ TEST(misuse_outside_a_task_and_from_another_loop)
     /* free and unbound: loop b may take it now */
     lw y = mk(&lock, 0, -1);
     cosync_task ty;
-    CHECK_OK(cosync_loop_spawn(b, &ty, lw_fn, &y, NULL));
-    CHECK_OK(cosync_loop_run(b, ty, NULL, NULL));
+    spawn_and_run(b, &ty, lw_fn, &y);
     CHECK_OK(y.rc);
     end_loop(a);
     end_loop(b);
@@ -1009,17 +909,10 @@ TEST(deadlock_report_names_the_holder)
 {
     cosync_lock lock = COSYNC_LOCK_INIT;
     cosync_event_init(&never);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *report = open_memstream(&buf, &len);
-    CHECK_NOTNULL(report);
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .report = report}));
+    capture report;
     cosync_task m;
-    CHECK_OK(
-        cosync_loop_spawn(loop, &m, deadlock_main, &lock, &(cosync_task_opts){.name = "main"}));
-    CHECK_ERR(cosync_loop_run(loop, m, NULL, NULL), COSYNC_EDEADLK);
-    fflush(report);
+    cosync_loop *loop = deadlock_loop(&report, deadlock_main, &lock, "main", &m);
+    const char *buf = report.buf;
     char want[256];
     snprintf(want, sizeof want, "task 'main' (#1) waits on lock %p held by task 'x' (#2)\n",
              (void *)&lock);
@@ -1030,8 +923,7 @@ TEST(deadlock_report_names_the_holder)
         CHECK_STREQ(buf, want);
     /* destroy cancels both: x releases, main gets the lock and finishes */
     CHECK_OK(cosync_loop_destroy(loop));
-    fclose(report);
-    free(buf);
+    capture_free(&report);
     CHECK(!cosync_lock_locked(&lock));
     CHECK_EQ(cosync_lock_waiters(&lock), 0);
 }

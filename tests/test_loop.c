@@ -7,7 +7,6 @@
  * with CHECKPOINT; reports are captured with open_memstream.
  */
 /* ctest-timeout: 60 */
-#include <dirent.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,78 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "harness.h"
 #include "cosync.h"
 
 static const cosync_loop_opts vopts = {.virtual_clock = true};
-
-typedef struct counting {
-    long live;
-} counting;
-
-static void *count_realloc(void *ud, void *ptr, size_t size)
-{
-    counting *c = ud;
-    if (size == 0) {
-        if (ptr)
-            c->live--;
-        free(ptr);
-        return NULL;
-    }
-    if (!ptr) {
-        void *p = malloc(size);
-        if (p)
-            c->live++;
-        return p;
-    }
-    return realloc(ptr, size);
-}
-
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    CHECK_NOTNULL(d);
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
-/* A memstream that collects a report. */
-typedef struct capture {
-    FILE *f;
-    char *buf;
-    size_t len;
-} capture;
-
-static void capture_open(capture *c)
-{
-    c->buf = NULL;
-    c->len = 0;
-    c->f = open_memstream(&c->buf, &c->len);
-    CHECK_NOTNULL(c->f);
-}
-
-/* Close the stream and return its text (freed by capture_free). */
-static const char *capture_text(capture *c)
-{
-    fclose(c->f);
-    c->f = NULL;
-    return c->buf;
-}
-
-static void capture_free(capture *c)
-{
-    free(c->buf);
-    c->buf = NULL;
-}
-
-static int nop(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    return 0;
-}
 
 static int ret_code(void *arg, void **result)
 {
@@ -174,22 +105,11 @@ TEST(cosync_run_deadlock_reported_on_stderr)
 {
     static cosync_event ev;
     cosync_event_init(&ev);
-    fflush(stderr);
-    int saved = dup(2);
-    CHECK(saved >= 0);
-    FILE *tmp = tmpfile();
-    CHECK_NOTNULL(tmp);
-    CHECK(dup2(fileno(tmp), 2) == 2);
+    errcap cap;
+    errcap_begin(&cap);
     int rc = cosync_run(main_deadlocks, &ev);
-    fflush(stderr);
-    CHECK(dup2(saved, 2) == 2);
-    close(saved);
+    const char *got = errcap_end(&cap);
     CHECK_ERR(rc, COSYNC_EDEADLK);
-    char got[512] = {0};
-    rewind(tmp);
-    size_t n = fread(got, 1, sizeof got - 1, tmp);
-    fclose(tmp);
-    got[n] = '\0';
     char want[512];
     snprintf(want, sizeof want,
              "cosync: deadlock: 1 task is blocked and nothing can wake it:\n"
@@ -233,8 +153,7 @@ TEST(explicit_loop_init_spawn_run_destroy)
     CHECK_EQ(st.tasks_records, 0);
     CHECK_EQ(st.tasks_alive, 0);
     /* NULL outs */
-    CHECK_OK(cosync_loop_spawn(loop, &t, main_result, &x, NULL));
-    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
+    spawn_and_run(loop, &t, main_result, &x);
     CHECK_OK(cosync_loop_destroy(loop));
     CHECK_EQ(c.live, 0);
     CHECK_OK(cosync_loop_destroy(NULL));
@@ -251,8 +170,7 @@ TEST(explicit_loop_init_spawn_run_destroy)
     CHECK_ERR(cosync_loop_run(NULL, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EINVAL);
     /* the defaults */
     CHECK_OK(cosync_loop_init(&loop, NULL));
-    CHECK_OK(cosync_loop_spawn(loop, &t, nop, NULL, NULL));
-    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
+    spawn_and_run(loop, &t, nop, NULL);
     CHECK_OK(cosync_loop_destroy(loop));
 }
 
@@ -526,8 +444,7 @@ TEST(destroy_cancels_live_tasks)
     cosync_loop *loop;
     CHECK_OK(cosync_loop_init(&loop, &o));
     cosync_task t;
-    CHECK_OK(cosync_loop_spawn(loop, &t, main_leave_victims, NULL, NULL));
-    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
+    spawn_and_run(loop, &t, main_leave_victims, NULL);
     CHECK_OK(cosync_loop_spawn(loop, NULL, victim_c, NULL, NULL)); /* never started */
     cosync_loop_stats st;
     CHECK_OK(cosync_loop_get_stats(loop, &st));
@@ -572,15 +489,9 @@ TEST(destroy_drops_tasks_that_deadlock_in_cleanup)
     counting c = {0};
     cosync_allocator al = {count_realloc, &c};
     capture cap;
-    capture_open(&cap);
-    cosync_loop_opts o = vopts;
-    o.allocator = &al;
-    o.report = cap.f;
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &o));
+    cosync_loop *loop = report_loop(&cap, &al);
     cosync_task t;
-    CHECK_OK(cosync_loop_spawn(loop, &t, main_leave_stuck, NULL, NULL));
-    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
+    spawn_and_run(loop, &t, main_leave_stuck, NULL);
     CHECK_ERR(cosync_loop_destroy(loop), COSYNC_EDEADLK);
     CHECK_EQ(c.live, 0);
     char want[256];
@@ -619,14 +530,8 @@ TEST(deadlock_report)
 {
     cosync_future_init(&dl_fut);
     capture cap;
-    capture_open(&cap);
-    cosync_loop_opts o = vopts;
-    o.report = cap.f;
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &o));
     cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, dl_main, NULL, &(cosync_task_opts){.name = "main"}));
-    CHECK_ERR(cosync_loop_run(loop, m, NULL, NULL), COSYNC_EDEADLK);
+    cosync_loop *loop = deadlock_loop(&cap, dl_main, NULL, "main", &m);
     CHECK_NULL(cosync_loop_current());
     char want[512];
     snprintf(want, sizeof want,
@@ -634,8 +539,7 @@ TEST(deadlock_report)
              "  task 'main' (#1) waits on join of task 'waiter' (#2)\n"
              "  task 'waiter' (#2) waits on future %p\n",
              (void *)&dl_fut);
-    fflush(cap.f);
-    CHECK_STREQ(cap.buf, want);
+    CHECK_STREQ(capture_text(&cap), want);
     /* the loop can run again: complete the future from outside */
     CHECK(!cosync_task_done(m));
     int x;
@@ -655,11 +559,7 @@ TEST(deadlock_without_main)
     static cosync_event ev;
     cosync_event_init(&ev);
     capture cap;
-    capture_open(&cap);
-    cosync_loop_opts o = vopts;
-    o.report = cap.f;
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &o));
+    cosync_loop *loop = report_loop(&cap, NULL);
     CHECK_OK(cosync_loop_spawn(loop, NULL, sleep_secs, (void *)(intptr_t)3, NULL));
     CHECK_OK(cosync_loop_spawn(loop, NULL, wait_event_fn, &ev, NULL));
     CHECK_ERR(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EDEADLK);
@@ -705,11 +605,7 @@ static int main_blocked_with_deadline(void *arg, void **result)
 TEST(blocked_with_deadline_is_not_deadlock)
 {
     capture cap;
-    capture_open(&cap);
-    cosync_loop_opts o = vopts;
-    o.report = cap.f;
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &o));
+    cosync_loop *loop = report_loop(&cap, NULL);
     cosync_task t;
     CHECK_OK(cosync_loop_spawn(loop, &t, main_blocked_with_deadline, NULL, NULL));
     int status = 1;
@@ -786,15 +682,10 @@ static int main_dump(void *arg, void **result)
     CHECK_OK(cosync_task_cancel(sleeper));
     CHECK_OK(cosync_task_cancel(forever));
     dump_yielder_stop = true;
-    int status;
-    CHECK_OK(cosync_task_join(blocker, &status, NULL, COSYNC_FOREVER));
-    CHECK_OK(status);
-    CHECK_OK(cosync_task_join(sleeper, &status, NULL, COSYNC_FOREVER));
-    CHECK_ERR(status, COSYNC_ECANCELED);
-    CHECK_OK(cosync_task_join(timed, &status, NULL, COSYNC_FOREVER));
-    CHECK_OK(status);
-    CHECK_OK(cosync_task_join(forever, &status, NULL, COSYNC_FOREVER));
-    CHECK_ERR(status, COSYNC_ECANCELED);
+    join_ok(blocker);
+    join_expect(sleeper, COSYNC_ECANCELED);
+    join_ok(timed);
+    join_expect(forever, COSYNC_ECANCELED);
     CHECK_OK(cosync_task_join(yielder, NULL, NULL, COSYNC_FOREVER));
     CHECK_OK(cosync_task_join(finisher, NULL, NULL, COSYNC_FOREVER));
     CHECK_OK(cosync_task_join(fresh, NULL, NULL, COSYNC_FOREVER));
@@ -835,10 +726,7 @@ TEST(loop_dump_many_tasks)
     capture_open(&cap);
     CHECK_EQ(cosync_loop_dump(loop, cap.f), 250);
     const char *text = capture_text(&cap);
-    int lines = 0;
-    for (const char *p = text; *p; p++)
-        lines += *p == '\n';
-    CHECK_EQ(lines, 201);
+    CHECK_EQ(count_lines(text), 201);
     CHECK(strstr(text, "  task 'task-200' (#200) is not started\n") != NULL);
     CHECK(strstr(text, "task-201") == NULL);
     const char *tail = "  ... and 50 more\n";
@@ -898,8 +786,7 @@ TEST(clock_virtual_and_real)
     cosync_loop *loop;
     CHECK_OK(cosync_loop_init(&loop, &vopts));
     cosync_task t;
-    CHECK_OK(cosync_loop_spawn(loop, &t, main_clock, NULL, NULL));
-    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
+    spawn_and_run(loop, &t, main_clock, NULL);
     /* outside again: monotonic, not the loop's virtual time */
     a = mono_ns();
     n = cosync_now();
@@ -1142,8 +1029,7 @@ TEST(two_loops_interleaved)
     CHECK_OK(cosync_loop_run(loop_a, ma, NULL, NULL));
     CHECKPOINTS_DONE(4);
     /* a stale handle of loop A used in loop B */
-    CHECK_OK(cosync_loop_spawn(loop_b, &mb2, b_second, NULL, NULL));
-    CHECK_OK(cosync_loop_run(loop_b, mb2, NULL, NULL));
+    spawn_and_run(loop_b, &mb2, b_second, NULL);
     CHECK_ERR(b_join_stale_rc, COSYNC_ESRCH);
     CHECK_OK(cosync_loop_destroy(loop_a));
     CHECK_OK(cosync_loop_destroy(loop_b));

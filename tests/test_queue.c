@@ -15,51 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
 #include "fault.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SLOW_BUILD 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SLOW_BUILD 1
-#endif
-#endif
-#ifndef SLOW_BUILD
-#define SLOW_BUILD 0
-#endif
+#include "harness.h"
 
 static int64_t t0;
 #define AT(ms) (t0 + COSYNC_MS(ms))
-
-static cosync_loop *new_loop(void)
-{
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}));
-    return loop;
-}
-
-static void end_loop(cosync_loop *loop)
-{
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(loop, &st));
-    CHECK_EQ(st.tasks_alive, 0);
-    CHECK_EQ(st.tasks_records, 0);
-    CHECK_OK(cosync_loop_destroy(loop));
-}
-
-/* Run @fn as the main task of a fresh virtual-clock loop; every task must be
- * collected by the end. Returns main's status. */
-static int run_main(cosync_task_fn fn, void *arg)
-{
-    cosync_loop *loop = new_loop();
-    cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, fn, arg, &(cosync_task_opts){.name = "main"}));
-    int status = 12345;
-    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-    end_loop(loop);
-    return status;
-}
 
 /* Run @fn once per queue kind (its arg is the kind). */
 #define EACH_KIND(fn)                                                                              \
@@ -69,25 +29,6 @@ static int run_main(cosync_task_fn fn, void *arg)
             CHECK_OK(run_main(fn, (void *)(intptr_t)k__));                                         \
         }                                                                                          \
     } while (0)
-
-static int join_status(cosync_task t)
-{
-    int st = 12345;
-    CHECK_OK(cosync_task_join(t, &st, NULL, COSYNC_FOREVER));
-    return st;
-}
-
-static void join_ok(cosync_task t)
-{
-    CHECK_OK(join_status(t));
-}
-
-static int other_fn(void *arg, void **result)
-{
-    (void)result;
-    CHECKPOINT((int)(intptr_t)arg);
-    return 0;
-}
 
 /* ------------------------------------------------------------------------
  * Queues of int64_t, of any kind
@@ -1017,7 +958,7 @@ static int join_empty_queue_main(void *arg, void **result)
     cosync_queue q;
     qinit(&q, kind_of(arg), 0);
     cosync_task o;
-    CHECK_OK(cosync_task_spawn(&o, other_fn, (void *)1, NULL));
+    CHECK_OK(cosync_task_spawn(&o, checkpoint_arg, (void *)1, NULL));
     CHECKPOINT(0);
     CHECK_OK(cosync_queue_join(&q, COSYNC_FOREVER));
     CHECK_OK(cosync_queue_join(&q, COSYNC_FOREVER));
@@ -1807,7 +1748,7 @@ static int mill_main(void *arg, void **result)
 
 TEST(million_items_through_a_queue_of_one)
 {
-    int64_t n = SLOW_BUILD ? 200000 : 1000000;
+    int64_t n = UNDER_ASAN ? 200000 : 1000000;
     for (int kind = 0; kind < 3; kind++) {
         cosync_queue q;
         qinit(&q, kind, 1);
@@ -2490,14 +2431,12 @@ TEST(bound_to_one_loop_while_tasks_wait)
     cosync_task ta, stopper;
     CHECK_OK(cosync_loop_spawn(a, &ta, op_fn, &pa, NULL));
     CHECKPOINT(0);
-    CHECK_OK(cosync_loop_spawn(a, &stopper, other_fn, (void *)1, NULL));
-    CHECK_OK(cosync_loop_run(a, stopper, NULL, NULL));
+    spawn_and_run(a, &stopper, checkpoint_arg, (void *)1);
     CHECK_EQ(q.putters.n, 1);
     /* loop b: waiting on any side of it is refused */
     op pb = mkop(&q, OP_PUT, 3);
     cosync_task tb;
-    CHECK_OK(cosync_loop_spawn(b, &tb, other_loop_putter, &pb, NULL));
-    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    spawn_and_run(b, &tb, other_loop_putter, &pb);
     CHECK_ERR(pb.rc, COSYNC_EPERM);
     int64_t v = get_now(&q); /* from outside: a's putter is given the slot */
     CHECK_EQ(v, 1);
@@ -2507,11 +2446,9 @@ TEST(bound_to_one_loop_while_tasks_wait)
     /* a getter of a waits; b's getter is refused */
     op ga = mkop(&q, OP_GET, 0);
     CHECK_OK(cosync_loop_spawn(a, &ta, op_fn, &ga, NULL));
-    CHECK_OK(cosync_loop_spawn(a, &stopper, other_fn, (void *)2, NULL));
-    CHECK_OK(cosync_loop_run(a, stopper, NULL, NULL));
+    spawn_and_run(a, &stopper, checkpoint_arg, (void *)2);
     op gb = mkop(&q, OP_GET, 0);
-    CHECK_OK(cosync_loop_spawn(b, &tb, other_loop_task, &gb, NULL));
-    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    spawn_and_run(b, &tb, other_loop_task, &gb);
     CHECK_ERR(gb.rc, COSYNC_EPERM);
     /* a's getter goes away: the queue is free for b */
     CHECK_OK(cosync_task_cancel(ta));
@@ -2521,8 +2458,7 @@ TEST(bound_to_one_loop_while_tasks_wait)
     check_idle(&q);
     gb = mkop(&q, OP_GET, 0);
     gb.deadline = 0;
-    CHECK_OK(cosync_loop_spawn(b, &tb, op_fn, &gb, NULL));
-    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    spawn_and_run(b, &tb, op_fn, &gb);
     CHECK_ERR(gb.rc, COSYNC_EAGAIN);
     destroy_ok(&q);
     end_loop(a);
@@ -2563,17 +2499,11 @@ TEST(deadlock_report_describes_the_queue)
     put_now(&full, 1);
     put_now(&join, 1);
     get_now(&join);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *report = open_memstream(&buf, &len);
-    CHECK_NOTNULL(report);
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .report = report}));
     dl_ctx c = {&full, &empty, &join};
+    capture report;
     cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, dl_main, &c, &(cosync_task_opts){.name = "main"}));
-    CHECK_ERR(cosync_loop_run(loop, m, NULL, NULL), COSYNC_EDEADLK);
-    fflush(report);
+    cosync_loop *loop = deadlock_loop(&report, dl_main, &c, "main", &m);
+    const char *buf = report.buf;
     char want[256];
     snprintf(want, sizeof want, "task 'main' (#1) waits on queue %p (join, 1 unfinished)\n",
              (void *)&join);
@@ -2588,8 +2518,7 @@ TEST(deadlock_report_describes_the_queue)
     if (!strstr(buf, want))
         CHECK_STREQ(buf, want);
     CHECK_OK(cosync_loop_destroy(loop)); /* cancels them all */
-    fclose(report);
-    free(buf);
+    capture_free(&report);
     CHECK_OK(cosync_queue_task_done(&join));
     CHECK_EQ(get_now(&full), 1);
     destroy_ok(&full);

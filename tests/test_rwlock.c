@@ -12,46 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "harness.h"
 
 static int64_t t0;
 #define AT(ms) (t0 + COSYNC_MS(ms))
-
-static cosync_loop *new_loop(void)
-{
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}));
-    return loop;
-}
-
-static void end_loop(cosync_loop *loop)
-{
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(loop, &st));
-    CHECK_EQ(st.tasks_alive, 0);
-    CHECK_EQ(st.tasks_records, 0);
-    CHECK_OK(cosync_loop_destroy(loop));
-}
-
-/* Run @fn as the main task of a fresh virtual-clock loop; every task must be
- * collected by the end. Returns main's status. */
-static int run_main(cosync_task_fn fn, void *arg)
-{
-    cosync_loop *loop = new_loop();
-    cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, fn, arg, &(cosync_task_opts){.name = "main"}));
-    int status = 12345;
-    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-    end_loop(loop);
-    return status;
-}
-
-static void join_ok(cosync_task t)
-{
-    int st = 1;
-    CHECK_OK(cosync_task_join(t, &st, NULL, COSYNC_FOREVER));
-    CHECK_EQ(st, 0);
-}
 
 /* ------------------------------------------------------------------------
  * Exclusion bookkeeping and the grant log
@@ -167,6 +131,13 @@ static cosync_task spawn_actor(actor *a)
     cosync_task t;
     CHECK_OK(cosync_task_spawn(&t, actor_fn, a, NULL));
     return t;
+}
+
+/* Spawn the actors a[0..n) as t[0..n). */
+static void spawn_actors(actor *a, cosync_task *t, int n)
+{
+    for (int i = 0; i < n; i++)
+        t[i] = spawn_actor(&a[i]);
 }
 
 /* main's own holds, logged like an actor's (id 0) */
@@ -313,8 +284,7 @@ static int writer_preference_main(void *arg, void **result)
     a[2].delay = COSYNC_MS(2);
     a[3].delay = COSYNC_MS(3);
     cosync_task t[4];
-    for (int i = 0; i < 4; i++)
-        t[i] = spawn_actor(&a[i]);
+    spawn_actors(a, t, 4);
     CHECK_OK(cosync_sleep(COSYNC_US(2500)));
     CHECK_EQ(cosync_rwlock_waiters(&rw), 3);
     CHECK_EQ(cosync_rwlock_readers(&rw), 1);
@@ -524,16 +494,13 @@ static int granted_then_cancelled_main(void *arg, void **result)
     actor a[3] = {mk(&rw, 1, false, COSYNC_MS(5)), mk(&rw, 2, true, COSYNC_MS(5)),
                   mk(&rw, 3, false, COSYNC_MS(5))};
     cosync_task t[3];
-    for (int i = 0; i < 3; i++)
-        t[i] = spawn_actor(&a[i]);
+    spawn_actors(a, t, 3);
     CHECK_OK(cosync_sleep(COSYNC_MS(1)));
     main_write_release(&rw);
     CHECK_EQ(cosync_rwlock_readers(&rw), 1);
     CHECK_OK(cosync_task_cancel(t[0]));
     CHECK_EQ(cosync_rwlock_readers(&rw), 1); /* the grant stands */
-    int st = 0;
-    CHECK_OK(cosync_task_join(t[0], &st, NULL, COSYNC_FOREVER));
-    CHECK_EQ(st, COSYNC_ECANCELED);
+    join_expect(t[0], COSYNC_ECANCELED);
     CHECK_OK(a[0].rc);
     CHECK_EQ(a[0].got_at, AT(1));
     CHECK_ERR(a[0].hold_rc, COSYNC_ECANCELED); /* its hold's sleep, cut short */
@@ -544,8 +511,7 @@ static int granted_then_cancelled_main(void *arg, void **result)
      * write hold */
     CHECK_OK(cosync_task_cancel(t[1]));
     CHECK(cosync_rwlock_write_locked(&rw));
-    CHECK_OK(cosync_task_join(t[1], &st, NULL, COSYNC_FOREVER));
-    CHECK_EQ(st, COSYNC_ECANCELED);
+    join_expect(t[1], COSYNC_ECANCELED);
     CHECK_OK(a[1].rc);
     CHECK_ERR(a[1].hold_rc, COSYNC_ECANCELED);
     CHECK_EQ(a[1].got_at, AT(1));
@@ -582,8 +548,7 @@ static int head_writer_leaves_main(void *arg, void **result)
     if (how == BY_DEADLINE)
         a[0].deadline = AT(5);
     cosync_task t[4];
-    for (int i = 0; i < 4; i++)
-        t[i] = spawn_actor(&a[i]);
+    spawn_actors(a, t, 4);
     CHECK_OK(cosync_yield());
     CHECK_EQ(cosync_rwlock_waiters(&rw), 4);
     CHECK_EQ(rw.waiting_writers, 2);
@@ -594,9 +559,7 @@ static int head_writer_leaves_main(void *arg, void **result)
         CHECK_EQ(cosync_rwlock_readers(&rw), 3);
         CHECK_EQ(cosync_rwlock_waiters(&rw), 1);
         CHECK_EQ(rw.waiting_writers, 1);
-        int st = 0;
-        CHECK_OK(cosync_task_join(t[0], &st, NULL, COSYNC_FOREVER));
-        CHECK_EQ(st, COSYNC_ECANCELED);
+        join_expect(t[0], COSYNC_ECANCELED);
         CHECK_ERR(a[0].rc, COSYNC_ECANCELED);
     } else {
         CHECK_OK(cosync_task_join(t[0], NULL, NULL, COSYNC_FOREVER));
@@ -658,8 +621,7 @@ static int leave_positions_main(void *arg, void **result)
                       mk(&rw, 3, true, COSYNC_MS(1))};
         a[0].deadline = how == BY_DEADLINE ? AT(2) : COSYNC_FOREVER;
         cosync_task t[3];
-        for (int i = 0; i < 3; i++)
-            t[i] = spawn_actor(&a[i]);
+        spawn_actors(a, t, 3);
         CHECK_OK(cosync_sleep(COSYNC_MS(1)));
         leave_by(t[0], &a[0], how);
         CHECK(cosync_rwlock_write_locked(&rw));
@@ -682,8 +644,7 @@ static int leave_positions_main(void *arg, void **result)
                       mk(&rw, 3, false, COSYNC_MS(1))};
         a[1].deadline = how == BY_DEADLINE ? AT(2) : COSYNC_FOREVER;
         cosync_task t[3];
-        for (int i = 0; i < 3; i++)
-            t[i] = spawn_actor(&a[i]);
+        spawn_actors(a, t, 3);
         CHECK_OK(cosync_sleep(COSYNC_MS(1)));
         leave_by(t[1], &a[1], how);
         CHECK_EQ(rw.waiting_writers, 0);
@@ -707,8 +668,7 @@ static int leave_positions_main(void *arg, void **result)
                       mk(&rw, 3, true, COSYNC_MS(1))};
         a[1].deadline = how == BY_DEADLINE ? AT(2) : COSYNC_FOREVER;
         cosync_task t[3];
-        for (int i = 0; i < 3; i++)
-            t[i] = spawn_actor(&a[i]);
+        spawn_actors(a, t, 3);
         CHECK_OK(cosync_sleep(COSYNC_MS(1)));
         leave_by(t[1], &a[1], how);
         CHECK_EQ(cosync_rwlock_readers(&rw), 1);
@@ -730,8 +690,7 @@ static int leave_positions_main(void *arg, void **result)
         actor a[2] = {mk(&rw, 1, false, COSYNC_MS(1)), mk(&rw, 2, true, COSYNC_MS(1))};
         a[1].deadline = how == BY_DEADLINE ? AT(2) : COSYNC_FOREVER;
         cosync_task t[2];
-        for (int i = 0; i < 2; i++)
-            t[i] = spawn_actor(&a[i]);
+        spawn_actors(a, t, 2);
         CHECK_OK(cosync_sleep(COSYNC_MS(1)));
         leave_by(t[1], &a[1], how);
         CHECK_EQ(rw.waiting_writers, 0);
@@ -751,8 +710,7 @@ static int leave_positions_main(void *arg, void **result)
         actor a[2] = {mk(&rw, 1, true, COSYNC_MS(1)), mk(&rw, 2, false, COSYNC_MS(1))};
         a[1].deadline = how == BY_DEADLINE ? AT(2) : COSYNC_FOREVER;
         cosync_task t[2];
-        for (int i = 0; i < 2; i++)
-            t[i] = spawn_actor(&a[i]);
+        spawn_actors(a, t, 2);
         CHECK_OK(cosync_sleep(COSYNC_MS(1)));
         leave_by(t[1], &a[1], how);
         CHECK_EQ(cosync_rwlock_waiters(&rw), 1);
@@ -1038,20 +996,17 @@ TEST(bound_to_the_loop_of_its_waiters)
     cosync_loop *b = new_loop();
     cosync_task h, wa, s;
     /* loop a: a writer holds, a reader waits */
-    CHECK_OK(cosync_loop_spawn(a, &h, hold_write_forever, &rw, NULL));
-    CHECK_OK(cosync_loop_run(a, h, NULL, NULL));
+    spawn_and_run(a, &h, hold_write_forever, &rw);
     attempt pa = {&rw, false, COSYNC_FOREVER, 1, -1};
     CHECK_OK(cosync_loop_spawn(a, &wa, attempt_read_forever, &pa, NULL));
-    CHECK_OK(cosync_loop_spawn(a, &s, stopper, NULL, NULL));
-    CHECK_OK(cosync_loop_run(a, s, NULL, NULL));
+    spawn_and_run(a, &s, stopper, NULL);
     CHECK_EQ(cosync_rwlock_waiters(&rw), 1);
     /* loop b: EPERM for a reader and a writer, with any deadline */
     attempt pb = {&rw, false, COSYNC_FOREVER, 1, -1};
     cosync_task tb;
     for (int k = 0; k < 4; k++) {
         pb = (attempt){&rw, k & 1, k & 2 ? 0 : COSYNC_FOREVER, 1, -1};
-        CHECK_OK(cosync_loop_spawn(b, &tb, attempt_fn, &pb, NULL));
-        CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+        spawn_and_run(b, &tb, attempt_fn, &pb);
         CHECK_ERR(pb.rc, COSYNC_EPERM);
     }
     CHECK_EQ(rw.waiting_writers, 0);
@@ -1065,8 +1020,7 @@ TEST(bound_to_the_loop_of_its_waiters)
     CHECK_OK(cosync_rwlock_read_release(&rw));
     /* now b may use it */
     pb = (attempt){&rw, true, COSYNC_FOREVER, 1, -1};
-    CHECK_OK(cosync_loop_spawn(b, &tb, attempt_fn, &pb, NULL));
-    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    spawn_and_run(b, &tb, attempt_fn, &pb);
     CHECK_OK(pb.rc);
     end_loop(a);
     end_loop(b);
@@ -1266,16 +1220,10 @@ static void deadlock_case(cosync_task_fn fn, const char *who, const char *tail, 
 {
     static report_case c;
     c = (report_case){.rw = COSYNC_RWLOCK_INIT};
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    CHECK_NOTNULL(f);
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .report = f}));
+    capture report;
     cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, fn, &c, &(cosync_task_opts){.name = "main"}));
-    CHECK_ERR(cosync_loop_run(loop, m, NULL, NULL), COSYNC_EDEADLK);
-    fflush(f);
+    cosync_loop *loop = deadlock_loop(&report, fn, &c, "main", &m);
+    const char *buf = report.buf;
     char expect[256];
     snprintf(expect, sizeof expect, "task '%s' (#2) waits on rwlock %p %s", who, (void *)&c.rw,
              tail);
@@ -1293,8 +1241,7 @@ static void deadlock_case(cosync_task_fn fn, const char *who, const char *tail, 
     CHECK_OK(cosync_loop_run(loop, m, &st, NULL));
     CHECK_EQ(st, 0);
     end_loop(loop);
-    fclose(f);
-    free(buf);
+    capture_free(&report);
     CHECK_OK(cosync_rwlock_destroy(&c.rw));
 }
 

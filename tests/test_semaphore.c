@@ -11,72 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "harness.h"
 
 static int64_t t0;
 #define AT(ms) (t0 + COSYNC_MS(ms))
-
-static cosync_loop *new_loop(void)
-{
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}));
-    return loop;
-}
-
-static void end_loop(cosync_loop *loop)
-{
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(loop, &st));
-    CHECK_EQ(st.tasks_alive, 0);
-    CHECK_EQ(st.tasks_records, 0);
-    CHECK_OK(cosync_loop_destroy(loop));
-}
-
-static int run_main(cosync_task_fn fn, void *arg)
-{
-    cosync_loop *loop = new_loop();
-    cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, fn, arg, &(cosync_task_opts){.name = "main"}));
-    int status = 12345;
-    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-    end_loop(loop);
-    return status;
-}
-
-static void join_ok(cosync_task t)
-{
-    int st = 1;
-    CHECK_OK(cosync_task_join(t, &st, NULL, COSYNC_FOREVER));
-    CHECK_EQ(st, 0);
-}
-
-static int join_status(cosync_task t)
-{
-    int st = 12345;
-    CHECK_OK(cosync_task_join(t, &st, NULL, COSYNC_FOREVER));
-    return st;
-}
-
-static uint64_t switches(void)
-{
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    return st.switches;
-}
-
-static size_t ready_tasks(void)
-{
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    return st.tasks_ready;
-}
-
-static size_t armed_timers(void)
-{
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    return st.timers;
-}
 
 /* The order in which acquisitions returned (tags). */
 static int order[512];
@@ -1136,16 +1074,13 @@ TEST(sem_bound_to_one_loop_while_it_has_waiters)
     sw wa = mk(&s, 1, 0), wb = mk(&s, 1, 0);
     cosync_task ta, tb, stopper;
     CHECK_OK(cosync_loop_spawn(a, &ta, srecord, &wa, NULL));
-    CHECK_OK(cosync_loop_spawn(a, &stopper, stopper_fn, NULL, NULL));
-    CHECK_OK(cosync_loop_run(a, stopper, NULL, NULL));
+    spawn_and_run(a, &stopper, stopper_fn, NULL);
     CHECK_EQ(cosync_sem_waiters(&s), 1);
     /* b: refused while a's task waits, even with deadline 0 */
-    CHECK_OK(cosync_loop_spawn(b, &tb, srecord, &wb, NULL));
-    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    spawn_and_run(b, &tb, srecord, &wb);
     CHECK_ERR(wb.rc, COSYNC_EPERM);
     wb.deadline = 0;
-    CHECK_OK(cosync_loop_spawn(b, &tb, srecord, &wb, NULL));
-    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    spawn_and_run(b, &tb, srecord, &wb);
     CHECK_ERR(wb.rc, COSYNC_EPERM);
     CHECK_EQ(cosync_sem_waiters(&s), 1);
     /* a release from outside any loop serves a's task */
@@ -1157,20 +1092,17 @@ TEST(sem_bound_to_one_loop_while_it_has_waiters)
     /* free again: b can wait on it (and time out) */
     wb.deadline = COSYNC_SEC(1) + COSYNC_MS(10);
     wb.rc = 1;
-    CHECK_OK(cosync_loop_spawn(b, &tb, srecord, &wb, NULL));
-    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    spawn_and_run(b, &tb, srecord, &wb);
     CHECK_ERR(wb.rc, COSYNC_ETIMEDOUT);
     /* and a's waiter cancelled frees it too */
     wa.rc = 1;
     CHECK_OK(cosync_loop_spawn(a, &ta, srecord, &wa, NULL));
-    CHECK_OK(cosync_loop_spawn(a, &stopper, stopper_fn, NULL, NULL));
-    CHECK_OK(cosync_loop_run(a, stopper, NULL, NULL));
+    spawn_and_run(a, &stopper, stopper_fn, NULL);
     CHECK_OK(cosync_task_cancel(ta));
     CHECK_OK(cosync_loop_run(a, ta, &st, NULL));
     CHECK_ERR(wa.rc, COSYNC_ECANCELED);
     wb.deadline = 0;
-    CHECK_OK(cosync_loop_spawn(b, &tb, srecord, &wb, NULL));
-    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    spawn_and_run(b, &tb, srecord, &wb);
     CHECK_ERR(wb.rc, COSYNC_EAGAIN); /* not EPERM: unbound */
     end_loop(a);
     end_loop(b);
@@ -1195,16 +1127,10 @@ static int dl_main(void *arg, void **result)
 TEST(sem_deadlock_report_describes_the_wait)
 {
     CHECK_OK(cosync_sem_init(&dl_sem, 1));
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    CHECK_NOTNULL(f);
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .report = f}));
+    capture report;
     cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, dl_main, NULL, &(cosync_task_opts){.name = "main"}));
-    CHECK_ERR(cosync_loop_run(loop, m, NULL, NULL), COSYNC_EDEADLK);
-    fflush(f);
+    cosync_loop *loop = deadlock_loop(&report, dl_main, NULL, "main", &m);
+    const char *buf = report.buf;
     char want[512];
     snprintf(want, sizeof want,
              "cosync: deadlock: 2 tasks are blocked and nothing can wake them:\n"
@@ -1217,8 +1143,7 @@ TEST(sem_deadlock_report_describes_the_wait)
     CHECK_OK(cosync_loop_run(loop, m, &st, NULL));
     CHECK_EQ(st, 0);
     CHECK_OK(cosync_loop_destroy(loop));
-    fclose(f);
-    free(buf);
+    capture_free(&report);
 }
 
 int main(void)

@@ -6,89 +6,21 @@
  * CHECKPOINT. White-box parts (fault injection) include "fault.h".
  */
 /* ctest-timeout: 120 */
-#include <dirent.h>
 #include <fenv.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "harness.h"
 #include "cosync.h"
 #include "fault.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
 static const cosync_loop_opts vopts = {.virtual_clock = true};
-
-/* Run @fn as the main task of a fresh virtual-clock loop; check it ended 0. */
-static void run_main(cosync_task_fn fn, void *arg)
-{
-    cosync_loop *loop;
-    cosync_task main_task;
-    CHECK_OK(cosync_loop_init(&loop, &vopts));
-    CHECK_OK(cosync_loop_spawn(loop, &main_task, fn, arg, &(cosync_task_opts){.name = "main"}));
-    int status = -1;
-    CHECK_OK(cosync_loop_run(loop, main_task, &status, NULL));
-    CHECK_OK(status);
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(loop, &st));
-    CHECK_EQ(st.tasks_alive, 0);
-    CHECK_EQ(st.tasks_records, 0);
-    CHECK_OK(cosync_loop_destroy(loop));
-}
-
-static cosync_loop_stats stats_now(void)
-{
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    return st;
-}
-
-/* A counting allocator: live allocations. */
-typedef struct counting {
-    long live;
-    long total;
-} counting;
-
-static void *count_realloc(void *ud, void *ptr, size_t size)
-{
-    counting *c = ud;
-    if (size == 0) {
-        if (ptr)
-            c->live--;
-        free(ptr);
-        return NULL;
-    }
-    if (!ptr) {
-        void *p = malloc(size);
-        if (p) {
-            c->live++;
-            c->total++;
-        }
-        return p;
-    }
-    return realloc(ptr, size);
-}
 
 /* ------------------------------------------------------------------------
  * Bodies
  * ---------------------------------------------------------------------- */
-
-static int ret_value(void *arg, void **result)
-{
-    *result = arg;
-    return 0;
-}
 
 static int ret_code(void *arg, void **result)
 {
@@ -101,12 +33,6 @@ static int sleep_arg_secs(void *arg, void **result)
     int secs = (int)(intptr_t)arg;
     CHECK_OK(cosync_sleep(COSYNC_SEC(secs)));
     *result = arg;
-    return 0;
-}
-
-static int nop(void *arg, void **result)
-{
-    (void)arg, (void)result;
     return 0;
 }
 
@@ -126,7 +52,7 @@ static int main_join_results(void *arg, void **result)
     (void)arg, (void)result;
     int x = 7;
     cosync_task a, b, c, d;
-    CHECK_OK(cosync_task_spawn(&a, ret_value, &x, NULL));
+    CHECK_OK(cosync_task_spawn(&a, return_arg, &x, NULL));
     CHECK_OK(cosync_task_spawn(&b, ret_code, (void *)(intptr_t)-4242, NULL));
     CHECK_OK(cosync_task_spawn(&c, ret_code, (void *)(intptr_t)COSYNC_ETIMEDOUT, NULL));
     CHECK_OK(cosync_task_spawn(&d, yield_then_ret, (void *)(intptr_t)COSYNC_EBUSY, NULL));
@@ -148,7 +74,7 @@ static int main_join_results(void *arg, void **result)
 
 TEST(spawn_join_results_and_statuses)
 {
-    run_main(main_join_results, NULL);
+    run_main_ok(main_join_results, NULL);
 }
 
 /* Join order differs from finish order: finish order is by sleep length,
@@ -183,7 +109,7 @@ static int main_join_order(void *arg, void **result)
 
 TEST(join_order_vs_finish_order)
 {
-    run_main(main_join_order, NULL);
+    run_main_ok(main_join_order, NULL);
 }
 
 /* cosync_task_done / cosync_task_result before and after finishing, and
@@ -206,13 +132,13 @@ static int main_done_result(void *arg, void **result)
     CHECK_EQ(status, -77);
     CHECK(res == (void *)(uintptr_t)0xfeed);
     CHECK_OK(cosync_task_result(t, NULL, NULL)); /* looking does not collect */
-    CHECK_EQ(stats_now().tasks_records, 2);
-    CHECK_EQ(stats_now().tasks_alive, 1);
+    CHECK_EQ(task_records(), 2);
+    CHECK_EQ(alive_tasks(), 1);
     uint64_t id = cosync_task_id(t);
     CHECK_EQ(id, 2);
     CHECK_OK(cosync_task_join(t, &status, NULL, COSYNC_FOREVER));
     CHECK_EQ(status, -77);
-    CHECK_EQ(stats_now().tasks_records, 1);
+    CHECK_EQ(task_records(), 1);
     /* stale now */
     CHECK(!cosync_task_done(t));
     CHECK_ERR(cosync_task_result(t, &status, &res), COSYNC_ESRCH);
@@ -234,7 +160,7 @@ static int main_done_result(void *arg, void **result)
 
 TEST(done_and_result_before_and_after)
 {
-    run_main(main_done_result, NULL);
+    run_main_ok(main_done_result, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -264,11 +190,11 @@ static int main_detach(void *arg, void **result)
     detached_runs = 0;
     /* spawned with a NULL handle */
     CHECK_OK(cosync_task_spawn(NULL, count_run, NULL, NULL));
-    CHECK_EQ(stats_now().tasks_records, 2);
+    CHECK_EQ(task_records(), 2);
     CHECK_OK(cosync_yield());
     CHECK_EQ(detached_runs, 1);
-    CHECK_EQ(stats_now().tasks_records, 1); /* freed when it finished */
-    CHECK_EQ(stats_now().tasks_alive, 1);
+    CHECK_EQ(task_records(), 1); /* freed when it finished */
+    CHECK_EQ(alive_tasks(), 1);
 
     /* detach a running (not yet finished) task */
     cosync_task t;
@@ -278,10 +204,10 @@ static int main_detach(void *arg, void **result)
     CHECK_OK(cosync_task_detach(t));
     CHECK_ERR(cosync_task_detach(t), COSYNC_EINVAL); /* detach twice, still alive */
     CHECK_ERR(cosync_task_join(t, NULL, NULL, COSYNC_FOREVER), COSYNC_EINVAL);
-    CHECK_EQ(stats_now().tasks_records, 2);
+    CHECK_EQ(task_records(), 2);
     CHECK_OK(cosync_yield()); /* t finishes */
     CHECK_EQ(detached_runs, 2);
-    CHECK_EQ(stats_now().tasks_records, 1);
+    CHECK_EQ(task_records(), 1);
     CHECK_ERR(cosync_task_detach(t), COSYNC_ESRCH);
     CHECK_ERR(cosync_task_join(t, NULL, NULL, COSYNC_FOREVER), COSYNC_ESRCH);
 
@@ -289,9 +215,9 @@ static int main_detach(void *arg, void **result)
     CHECK_OK(cosync_task_spawn(&t, count_run, NULL, NULL));
     CHECK_OK(cosync_yield());
     CHECK(cosync_task_done(t));
-    CHECK_EQ(stats_now().tasks_records, 2);
+    CHECK_EQ(task_records(), 2);
     CHECK_OK(cosync_task_detach(t));
-    CHECK_EQ(stats_now().tasks_records, 1);
+    CHECK_EQ(task_records(), 1);
     CHECK_ERR(cosync_task_detach(t), COSYNC_ESRCH); /* detach twice, finished */
     CHECK(!cosync_task_done(t));
     CHECK_EQ(detached_runs, 3);
@@ -301,13 +227,13 @@ static int main_detach(void *arg, void **result)
     CHECK_OK(cosync_task_detach(t));
     CHECK_OK(cosync_yield());
     CHECK_EQ(detached_runs, 4);
-    CHECK_EQ(stats_now().tasks_records, 1);
+    CHECK_EQ(task_records(), 1);
     return 0;
 }
 
 TEST(detach)
 {
-    run_main(main_detach, NULL);
+    run_main_ok(main_detach, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -382,7 +308,7 @@ TEST(names_ids_current)
     CHECK_NULL(cosync_task_name(none));
     CHECK(!cosync_task_done(COSYNC_TASK_NONE));
     CHECK_ERR(cosync_task_result(COSYNC_TASK_NONE, NULL, NULL), COSYNC_ESRCH);
-    run_main(main_names, NULL);
+    run_main_ok(main_names, NULL);
     none = cosync_task_current();
     CHECK_NULL(none.rec);
     CHECK_EQ(none.id, 0);
@@ -441,7 +367,7 @@ static int yield_twice_cp(void *arg, void **result)
 static int main_misuse(void *arg, void **result)
 {
     (void)arg, (void)result;
-    cosync_loop_stats before = stats_now();
+    cosync_loop_stats before = loop_stats();
 
     /* bad spawns create nothing */
     cosync_task t = COSYNC_TASK_NONE;
@@ -458,7 +384,7 @@ static int main_misuse(void *arg, void **result)
               COSYNC_EINVAL);
     CHECK_ERR(cosync_loop_spawn(NULL, &t, nop, NULL, NULL), COSYNC_EINVAL);
     CHECK_NULL(t.rec);
-    cosync_loop_stats after = stats_now();
+    cosync_loop_stats after = loop_stats();
     CHECK_EQ(after.tasks_records, before.tasks_records);
     CHECK_EQ(after.tasks_alive, before.tasks_alive);
     CHECK_EQ(after.tasks_ready, before.tasks_ready);
@@ -502,7 +428,7 @@ static int main_misuse(void *arg, void **result)
 
 TEST(misuse)
 {
-    run_main(main_misuse, NULL);
+    run_main_ok(main_misuse, NULL);
 }
 
 TEST(outside_a_task_is_eperm)
@@ -558,7 +484,7 @@ static int main_join_deadlines(void *arg, void **result)
     CHECK_ERR(cosync_task_join(t, NULL, NULL, cosync_deadline_after(COSYNC_SEC(2))),
               COSYNC_ETIMEDOUT);
     CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(3));
-    CHECK_EQ(stats_now().timers, 1); /* only t's sleep: the join's timer is gone */
+    CHECK_EQ(loop_stats().timers, 1); /* only t's sleep: the join's timer is gone */
     /* still joinable: no joiner left behind (detach would say EBUSY) */
     void *res = NULL;
     int status = -1;
@@ -566,7 +492,7 @@ static int main_join_deadlines(void *arg, void **result)
     CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(10));
     CHECK_EQ(status, 0);
     CHECK_EQ((intptr_t)res, 10);
-    CHECK_EQ(stats_now().timers, 0);
+    CHECK_EQ(loop_stats().timers, 0);
 
     /* a task that finishes before the deadline: the join wins, no timeout */
     CHECK_OK(cosync_task_spawn(&t, sleep_arg_secs, (void *)(intptr_t)2, NULL));
@@ -577,19 +503,12 @@ static int main_join_deadlines(void *arg, void **result)
 
 TEST(join_deadlines)
 {
-    run_main(main_join_deadlines, NULL);
+    run_main_ok(main_join_deadlines, NULL);
 }
 
 /* ------------------------------------------------------------------------
  * scheduling order
  * ---------------------------------------------------------------------- */
-
-static int checkpoint_arg(void *arg, void **result)
-{
-    (void)result;
-    CHECKPOINT((int)(intptr_t)arg);
-    return 0;
-}
 
 static int main_fifo(void *arg, void **result)
 {
@@ -609,7 +528,7 @@ static int main_fifo(void *arg, void **result)
 
 TEST(spawn_order_is_run_order)
 {
-    run_main(main_fifo, NULL);
+    run_main_ok(main_fifo, NULL);
 }
 
 static int spawner(void *arg, void **result)
@@ -643,7 +562,7 @@ static int main_spawn_from_task(void *arg, void **result)
 
 TEST(task_spawned_by_task_starts_when_spawner_suspends)
 {
-    run_main(main_spawn_from_task, NULL);
+    run_main_ok(main_spawn_from_task, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -675,7 +594,7 @@ static int main_many(void *arg, void **result)
     for (long i = 0; i < MANY; i++)
         CHECK_OK(cosync_task_spawn(NULL, many_waiter, (void *)(intptr_t)i,
                                    &(cosync_task_opts){.stack_size = 32 << 10}));
-    cosync_loop_stats st = stats_now();
+    cosync_loop_stats st = loop_stats();
     CHECK_EQ(st.tasks_alive, MANY + 1);
     CHECK_EQ(st.tasks_records, MANY + 1);
     CHECK_EQ(st.tasks_ready, MANY);
@@ -683,15 +602,15 @@ static int main_many(void *arg, void **result)
     CHECK_OK(cosync_yield()); /* every task starts and blocks */
     CHECK_EQ(many_started, MANY);
     CHECK_EQ(many_finished, 0);
-    st = stats_now();
+    st = loop_stats();
     CHECK_EQ(st.tasks_alive, MANY + 1);
     CHECK_EQ(st.tasks_ready, 0);
     CHECK_EQ(st.stacks_in_use, MANY + 1);
     CHECK_OK(cosync_event_set(&many_ev));
-    CHECK_EQ(stats_now().tasks_ready, MANY);
+    CHECK_EQ(loop_stats().tasks_ready, MANY);
     CHECK_OK(cosync_yield()); /* all of them run before main again */
     CHECK_EQ(many_finished, MANY);
-    st = stats_now();
+    st = loop_stats();
     CHECK_EQ(st.tasks_alive, 1);
     CHECK_EQ(st.tasks_records, 1);
     CHECK_EQ(st.stacks_in_use, 1);
@@ -700,7 +619,7 @@ static int main_many(void *arg, void **result)
 
 TEST(hundred_thousand_blocked_tasks)
 {
-    run_main(main_many, NULL); /* run_main checks 0 records at the end */
+    run_main_ok(main_many, NULL); /* run_main checks 0 records at the end */
 }
 
 #if UNDER_ASAN
@@ -715,15 +634,15 @@ static int main_sequential(void *arg, void **result)
     size_t mapped_early = 0;
     for (long i = 0; i < SEQUENTIAL; i++) {
         cosync_task t;
-        CHECK_OK(cosync_task_spawn(&t, ret_value, (void *)(intptr_t)i, NULL));
+        CHECK_OK(cosync_task_spawn(&t, return_arg, (void *)(intptr_t)i, NULL));
         void *res = NULL;
         CHECK_OK(cosync_task_join(t, NULL, &res, COSYNC_FOREVER));
         if ((intptr_t)res != i)
             CHECK_EQ((intptr_t)res, i);
         if (i == 10)
-            mapped_early = stats_now().stacks_mapped;
+            mapped_early = loop_stats().stacks_mapped;
     }
-    cosync_loop_stats st = stats_now();
+    cosync_loop_stats st = loop_stats();
     CHECK_LE(mapped_early, 2);
     CHECK_EQ(st.stacks_mapped, mapped_early);
     CHECK_EQ(st.stacks_in_use, 1);
@@ -734,7 +653,7 @@ static int main_sequential(void *arg, void **result)
 
 TEST(stacks_reused_by_sequential_spawns)
 {
-    run_main(main_sequential, NULL);
+    run_main_ok(main_sequential, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -761,23 +680,21 @@ static __attribute__((noinline)) int use_big_stack(void *arg, void **result)
 static int main_stack_size(void *arg, void **result)
 {
     (void)arg, (void)result;
-    size_t mapped = stats_now().stacks_mapped;
+    size_t mapped = loop_stats().stacks_mapped;
     cosync_task t;
     CHECK_OK(cosync_task_spawn(&t, use_big_stack, NULL,
                                &(cosync_task_opts){.stack_size = 1 << 20}));
     CHECK_OK(cosync_yield());
-    CHECK_EQ(stats_now().stacks_mapped, mapped + 1); /* its own, bigger stack */
-    CHECK_EQ(stats_now().stacks_in_use, 2);
-    int status = -1;
-    CHECK_OK(cosync_task_join(t, &status, NULL, COSYNC_FOREVER));
-    CHECK_EQ(status, 0);
-    CHECK_EQ(stats_now().stacks_in_use, 1);
+    CHECK_EQ(loop_stats().stacks_mapped, mapped + 1); /* its own, bigger stack */
+    CHECK_EQ(loop_stats().stacks_in_use, 2);
+    join_ok(t);
+    CHECK_EQ(loop_stats().stacks_in_use, 1);
     return 0;
 }
 
 TEST(per_task_stack_size)
 {
-    run_main(main_stack_size, NULL);
+    run_main_ok(main_stack_size, NULL);
     /* the same through a loop's default stack size */
     cosync_loop *loop;
     cosync_loop_opts o = vopts;
@@ -794,17 +711,6 @@ TEST(per_task_stack_size)
 /* ------------------------------------------------------------------------
  * allocator, fault injection
  * ---------------------------------------------------------------------- */
-
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    CHECK_NOTNULL(d);
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
 
 static int main_alloc_use(void *arg, void **result)
 {
@@ -930,7 +836,7 @@ static int main_spawn_fault(void *arg, void **result)
     cosync_task t[FILL];
     for (int i = 0; i < FILL; i++)
         CHECK_OK(cosync_task_spawn(&t[i], nop, NULL, NULL));
-    cosync_loop_stats before = stats_now();
+    cosync_loop_stats before = loop_stats();
     CHECK_EQ(before.tasks_records, FILL + 1);
     long failures = cosync__fault_failures;
     cosync_task x = COSYNC_TASK_NONE;
@@ -938,7 +844,7 @@ static int main_spawn_fault(void *arg, void **result)
     int rc = cosync_task_spawn(&x, nop, NULL, NULL);
     cosync__fault_countdown = -1;
     sf->failed = cosync__fault_failures != failures;
-    cosync_loop_stats after = stats_now();
+    cosync_loop_stats after = loop_stats();
     if (sf->failed) {
         CHECK_ERR(rc, COSYNC_ENOMEM);
         CHECK_NULL(x.rec);
@@ -961,7 +867,7 @@ TEST(fault_task_spawn)
     spawn_fault sf = {0, false};
     for (sf.k = 0;; sf.k++) {
         CHECK_LT(sf.k, 100);
-        run_main(main_spawn_fault, &sf);
+        run_main_ok(main_spawn_fault, &sf);
         if (!sf.failed)
             break;
     }
@@ -1042,7 +948,7 @@ static int main_child_stack_fault(void *arg, void **result)
     CHECK_EQ(cosync__fault_failures, failures + 1);
     CHECK_ERR(status, COSYNC_ENOMEM);
     CHECK(!body_ran);
-    CHECK_EQ(stats_now().stacks_in_use, 1);
+    CHECK_EQ(loop_stats().stacks_in_use, 1);
     /* the next one gets its stack */
     CHECK_OK(cosync_task_spawn(&t, mark_ran, NULL, NULL));
     CHECK_OK(cosync_task_join(t, &status, NULL, COSYNC_FOREVER));
@@ -1053,7 +959,7 @@ static int main_child_stack_fault(void *arg, void **result)
 
 TEST(fault_stack_of_child_task)
 {
-    run_main(main_child_stack_fault, NULL);
+    run_main_ok(main_child_stack_fault, NULL);
 }
 
 /* ------------------------------------------------------------------------

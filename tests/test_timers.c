@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "check.h"
+#include "harness.h"
 #include "cosync.h"
 #include "list.h"
 #include "timer.h"
@@ -19,35 +19,6 @@
 /* ------------------------------------------------------------------------
  * Helpers
  * ---------------------------------------------------------------------- */
-
-static cosync_loop *new_loop(void)
-{
-    cosync_loop *loop = NULL;
-    cosync_loop_opts opts = {.virtual_clock = true};
-    CHECK_OK(cosync_loop_init(&loop, &opts));
-    CHECK_NOTNULL(loop);
-    return loop;
-}
-
-/* Run @fn(@arg) as the main task of a fresh virtual-clock loop; it must
- * finish with status 0. */
-static void run_main(cosync_task_fn fn, void *arg)
-{
-    cosync_loop *loop = new_loop();
-    cosync_task t;
-    int status = -1;
-    CHECK_OK(cosync_loop_spawn(loop, &t, fn, arg, NULL));
-    CHECK_OK(cosync_loop_run(loop, t, &status, NULL));
-    CHECK_OK(status);
-    CHECK_OK(cosync_loop_destroy(loop));
-}
-
-static size_t current_timers(void)
-{
-    cosync_loop_stats st;
-    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-    return st.timers;
-}
 
 /* A log of single characters, to compare interleavings as strings. */
 static char g_log[256];
@@ -67,11 +38,8 @@ static void log_char(char c)
 
 static void join_all(cosync_task *tasks, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        int status = -1;
-        CHECK_OK(cosync_task_join(tasks[i], &status, NULL, COSYNC_FOREVER));
-        CHECK_OK(status);
-    }
+    for (size_t i = 0; i < n; i++)
+        join_ok(tasks[i]);
 }
 
 /* ------------------------------------------------------------------------
@@ -119,7 +87,7 @@ TEST(equal_deadlines_fire_in_arm_order_spawn_order)
     for (int i = 0; i < NSAME; i++)
         s[i] = (struct same_deadline){.index = i, .stagger = 0, .rank = i};
     woken_count = 0;
-    run_main(same_deadline_main, s);
+    run_main_ok(same_deadline_main, s);
     CHECKPOINTS_DONE(NSAME);
     CHECK_EQ(woken_count, NSAME);
     for (int i = 0; i < NSAME; i++)
@@ -135,7 +103,7 @@ TEST(equal_deadlines_fire_in_arm_order_not_spawn_order)
     for (int i = 0; i < NSAME; i++)
         s[i] = (struct same_deadline){.index = i, .stagger = perm[i] + 1, .rank = perm[i]};
     woken_count = 0;
-    run_main(same_deadline_main, s);
+    run_main_ok(same_deadline_main, s);
     CHECKPOINTS_DONE(NSAME);
     CHECK_EQ(woken_count, NSAME);
     for (int i = 0; i < NSAME; i++)
@@ -177,7 +145,7 @@ static int rev_arm_main(void *arg, void **result)
 
 TEST(equal_deadlines_armed_in_one_instant_fire_in_arm_order)
 {
-    run_main(rev_arm_main, NULL);
+    run_main_ok(rev_arm_main, NULL);
     CHECKPOINTS_DONE(NSAME);
 }
 
@@ -215,7 +183,7 @@ static int sleep_len_main(void *arg, void **result)
 
 TEST(different_sleeps_wake_in_deadline_order_at_exact_times)
 {
-    run_main(sleep_len_main, NULL);
+    run_main_ok(sleep_len_main, NULL);
     CHECKPOINTS_DONE(NLEN);
 }
 
@@ -231,13 +199,13 @@ static int sleep_chain_main(void *arg, void **result)
     }
     CHECK_OK(cosync_sleep_until(COSYNC_SEC(100)));
     CHECK_EQ(cosync_now(), COSYNC_SEC(100));
-    CHECK_EQ(current_timers(), 0);
+    CHECK_EQ(armed_timers(), 0);
     return 0;
 }
 
 TEST(consecutive_sleeps_reach_exact_virtual_times)
 {
-    run_main(sleep_chain_main, NULL);
+    run_main_ok(sleep_chain_main, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -268,7 +236,7 @@ static int abc_main(void *arg, void **result)
 TEST(yield_goes_behind_every_ready_task)
 {
     log_reset();
-    run_main(abc_main, NULL);
+    run_main_ok(abc_main, NULL);
     CHECK_STREQ(g_log, "ABCABCABCABC");
 }
 
@@ -317,7 +285,7 @@ static int rounds_main(void *arg, void **result)
 TEST(task_made_ready_during_a_round_runs_after_those_already_ready)
 {
     log_reset();
-    run_main(rounds_main, NULL);
+    run_main_ok(rounds_main, NULL);
     /* round 0: A B C w(blocks); round 1: A sets -> [B C W A]; B spawns D
      * -> [C W A D B]; then W, A, D, B, C */
     CHECK_STREQ(g_log, "ABCwABCWADBC");
@@ -366,10 +334,8 @@ static int yieldish_b(void *arg, void **result)
     for (int r = 0; r < 3; r++) {
         log_char('b');
         /* the other task is in the ready queue, with no timer armed */
-        CHECK_EQ(current_timers(), 0);
-        cosync_loop_stats st;
-        CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
-        CHECK_GE(st.tasks_ready, 1);
+        CHECK_EQ(armed_timers(), 0);
+        CHECK_GE(ready_tasks(), 1);
         CHECK_OK(cosync_yield());
     }
     return 0;
@@ -390,7 +356,7 @@ TEST(sleep_nonpositive_is_yield)
 {
     for (yieldish_kind = 0; yieldish_kind <= 2; yieldish_kind++) {
         log_reset();
-        run_main(yieldish_main, NULL);
+        run_main_ok(yieldish_main, NULL);
         CHECK_STREQ(g_log, "ababab");
     }
 }
@@ -399,7 +365,7 @@ TEST(sleep_until_past_deadline_is_yield)
 {
     for (yieldish_kind = 3; yieldish_kind <= 5; yieldish_kind++) {
         log_reset();
-        run_main(yieldish_main, NULL);
+        run_main_ok(yieldish_main, NULL);
         CHECK_STREQ(g_log, "ababab");
     }
 }
@@ -418,7 +384,7 @@ static int lone_yield_main(void *arg, void **result)
 
 TEST(lone_yield_returns_at_once)
 {
-    run_main(lone_yield_main, NULL);
+    run_main_ok(lone_yield_main, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -442,9 +408,9 @@ static int forever_canceller(void *arg, void **result)
 {
     (void)arg, (void)result;
     /* the forever sleeper arms no timer: only ours is armed */
-    CHECK_EQ(current_timers(), 0);
+    CHECK_EQ(armed_timers(), 0);
     CHECK_OK(cosync_sleep(COSYNC_SEC(1000)));
-    CHECK_EQ(current_timers(), 0);
+    CHECK_EQ(armed_timers(), 0);
     CHECKPOINT(1);
     CHECK_OK(cosync_task_cancel(g_forever));
     return 0;
@@ -466,7 +432,7 @@ static int forever_main(void *arg, void **result)
 
 TEST(sleep_until_forever_blocks_until_cancelled)
 {
-    run_main(forever_main, NULL);
+    run_main_ok(forever_main, NULL);
     CHECKPOINTS_DONE(3);
 }
 
@@ -483,25 +449,18 @@ static int forever_alone(void *arg, void **result)
 
 TEST(sleep_until_forever_alone_is_a_deadlock_not_a_wakeup)
 {
-    cosync_loop *loop = NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *report = open_memstream(&buf, &len);
-    CHECK_NOTNULL(report);
-    cosync_loop_opts opts = {.virtual_clock = true, .report = report};
-    CHECK_OK(cosync_loop_init(&loop, &opts));
-    cosync_task t;
     forever_alone_ended = false;
-    CHECK_OK(cosync_loop_spawn(loop, &t, forever_alone, NULL, NULL));
-    CHECK_ERR(cosync_loop_run(loop, t, NULL, NULL), COSYNC_EDEADLK);
+    capture report;
+    cosync_task t;
+    cosync_loop *loop = deadlock_loop(&report, forever_alone, NULL, NULL, &t);
     CHECK(!forever_alone_ended);
     CHECK(!cosync_task_done(t));
     CHECK_OK(cosync_loop_destroy(loop));
     CHECK(forever_alone_ended);
-    fclose(report);
+    const char *buf = capture_text(&report);
     CHECK_NOTNULL(buf);
     CHECK(strstr(buf, "sleep") != NULL);
-    free(buf);
+    capture_free(&report);
 }
 
 /* ------------------------------------------------------------------------
@@ -532,7 +491,7 @@ static int deadline_after_main(void *arg, void **result)
 
 TEST(deadline_after_negative_forever_and_saturates)
 {
-    run_main(deadline_after_main, NULL);
+    run_main_ok(deadline_after_main, NULL);
     /* outside a loop it reads CLOCK_MONOTONIC, and still saturates */
     CHECK_EQ(cosync_deadline_after(-1), COSYNC_FOREVER);
     CHECK_EQ(cosync_deadline_after(INT64_MAX), INT64_MAX);
@@ -586,7 +545,7 @@ static int spin_main(void *arg, void **result)
 
 TEST(virtual_clock_does_not_move_while_a_task_is_runnable)
 {
-    run_main(spin_main, NULL);
+    run_main_ok(spin_main, NULL);
     CHECKPOINTS_DONE(3);
 }
 
