@@ -51,19 +51,6 @@ cosync_lock *cosync_cond_lock(cosync_cond *cond)
     return lock_of(cond);
 }
 
-int cosync_cond_acquire(cosync_cond *cond, int64_t deadline)
-{
-    if (cond->dead)
-        return COSYNC_EINVAL;
-    return cosync_lock_acquire(lock_of(cond), deadline);
-}
-
-int cosync_cond_release(cosync_cond *cond)
-{
-    if (cond->dead)
-        return COSYNC_EINVAL;
-    return cosync_lock_release(lock_of(cond));
-}
 
 bool cosync_cond_locked(const cosync_cond *cond)
 {
@@ -119,7 +106,7 @@ int cosync_cond_wait_for(cosync_cond *cond, cosync_pred_fn pred, void *arg, int6
     return 0;
 }
 
-int cosync_cond_notify(cosync_cond *cond, int n)
+int cosync__cond_notify_slow(cosync_cond *cond, int n)
 {
     if (n < 0)
         return COSYNC_EINVAL;

@@ -136,10 +136,10 @@ void cosync_cond_init(cosync_cond *cond, cosync_lock *lock);
 cosync_lock *cosync_cond_lock(cosync_cond *cond);
 
 /** cosync_cond_acquire - cosync_lock_acquire on the condition's lock. */
-int cosync_cond_acquire(cosync_cond *cond, int64_t deadline);
+static inline int cosync_cond_acquire(cosync_cond *cond, int64_t deadline);
 
 /** cosync_cond_release - cosync_lock_release on the condition's lock. */
-int cosync_cond_release(cosync_cond *cond);
+static inline int cosync_cond_release(cosync_cond *cond);
 
 /** cosync_cond_locked - whether the condition's lock is held. */
 bool cosync_cond_locked(const cosync_cond *cond);
@@ -174,7 +174,7 @@ int cosync_cond_wait_for(cosync_cond *cond, cosync_pred_fn pred, void *arg, int6
  * Returns the number woken (>= 0); COSYNC_EPERM if the caller does not hold
  * the lock; COSYNC_EINVAL if @n < 0 or after destroy. Not a suspension point.
  */
-int cosync_cond_notify(cosync_cond *cond, int n);
+static inline int cosync_cond_notify(cosync_cond *cond, int n);
 
 /** cosync_cond_notify_all - wake every waiter (Condition.notify_all()). */
 int cosync_cond_notify_all(cosync_cond *cond);
@@ -184,6 +184,35 @@ size_t cosync_cond_waiters(const cosync_cond *cond);
 
 /** cosync_cond_destroy - as cosync_lock_destroy (its own lock too). */
 int cosync_cond_destroy(cosync_cond *cond);
+
+/* The condition's fast paths, inlined: its lock's, and a notify by the
+ * holder when nobody waits. */
+int cosync__cond_notify_slow(cosync_cond *cond, int n);
+
+static inline int cosync_cond_acquire(cosync_cond *cond, int64_t deadline)
+{
+    if (__builtin_expect(cond->dead, 0))
+        return COSYNC_EINVAL;
+    return cosync_lock_acquire(cond->lock ? cond->lock : &cond->own_lock, deadline);
+}
+
+static inline int cosync_cond_release(cosync_cond *cond)
+{
+    if (__builtin_expect(cond->dead, 0))
+        return COSYNC_EINVAL;
+    return cosync_lock_release(cond->lock ? cond->lock : &cond->own_lock);
+}
+
+static inline int cosync_cond_notify(cosync_cond *cond, int n)
+{
+    const cosync_lock *lock = cond->lock ? cond->lock : &cond->own_lock;
+    if (__builtin_expect(cond->q.n == 0 && n >= 0 && !cond->dead && !lock->dead &&
+                             lock->locked && lock->owner == cosync__tls.cur &&
+                             lock->owner_id == cosync__tls.cur_id && cosync__tls.cur,
+                         1))
+        return 0;
+    return cosync__cond_notify_slow(cond, n);
+}
 
 /* ========================================================================
  * Semaphore and BoundedSemaphore (asyncio.Semaphore, BoundedSemaphore;
