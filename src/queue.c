@@ -457,7 +457,7 @@ static __attribute__((noinline)) int put_wait(cosync_queue *q, const char *items
     return (int)k;
 }
 
-int cosync_queue_put(cosync_queue *q, const void *item, int64_t deadline)
+int cosync__queue_put_slow(cosync_queue *q, const void *item, int64_t deadline)
 {
     if (__builtin_expect(q->dead | q->shutdown, 0))
         return q->dead ? COSYNC_EINVAL : COSYNC_ESHUTDOWN;
@@ -530,7 +530,7 @@ static __attribute__((noinline)) int get_wait(cosync_queue *q, char *items, size
     return (int)k;
 }
 
-int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline)
+int cosync__queue_get_slow(cosync_queue *q, void *item, int64_t deadline)
 {
     if (__builtin_expect(q->dead, 0))
         return COSYNC_EINVAL;

@@ -21,6 +21,8 @@
 
 #include "cosync/base.h"
 
+#include <string.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -110,7 +112,7 @@ int cosync_queue_destroy(cosync_queue *q);
  * must wait); COSYNC_EINVAL after destroy.
  * Suspension point (unless there is room).
  */
-int cosync_queue_put(cosync_queue *q, const void *item, int64_t deadline);
+static inline int cosync_queue_put(cosync_queue *q, const void *item, int64_t deadline);
 
 /**
  * cosync_queue_get - copy the next item out into @item (await queue.get()).
@@ -120,7 +122,7 @@ int cosync_queue_put(cosync_queue *q, const void *item, int64_t deadline);
  * immediately); COSYNC_EPERM; COSYNC_EINVAL after destroy.
  * Suspension point (unless an item is there).
  */
-int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline);
+static inline int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline);
 
 /**
  * cosync_queue_put_many - put up to @n items from the array @items, as many
@@ -179,6 +181,76 @@ size_t cosync_queue_maxsize(const cosync_queue *q);
 
 /** cosync_queue_is_shutdown - whether cosync_queue_shutdown was called. */
 bool cosync_queue_is_shutdown(const cosync_queue *q);
+
+/* The FIFO queue's fast paths, inlined: a put with room and nobody
+ * waiting, a get of an item nobody else is owed. Everything else (and the
+ * other kinds) goes to the library. */
+int cosync__queue_put_slow(cosync_queue *q, const void *item, int64_t deadline);
+int cosync__queue_get_slow(cosync_queue *q, void *item, int64_t deadline);
+
+/* The element copies of the fast paths: a constant size for the common
+ * ones, so that they compile to a move. (The branches for sizes other than
+ * the queue's cannot run, but the compiler may not see that: hence the
+ * pragma, which keeps its bounds warnings out of callers' builds.) */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#pragma GCC diagnostic ignored "-Wstringop-overread"
+#endif
+static inline void cosync__queue_copy(void *dst, const void *src, size_t n)
+{
+    switch (n) {
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    case 16:
+        memcpy(dst, src, 16);
+        break;
+    default:
+        memcpy(dst, src, n);
+    }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+static inline int cosync_queue_put(cosync_queue *q, const void *item, int64_t deadline)
+{
+    if (__builtin_expect(q->kind == COSYNC_QUEUE_FIFO && !(q->dead | q->shutdown) &&
+                             (q->putters.n | q->getters.n) == 0 &&
+                             q->count + q->reserved_slots < q->capacity &&
+                             (q->maxsize == 0 || q->count + q->reserved_slots < q->maxsize),
+                         1)) {
+        size_t i = q->head + q->count;
+        if (i >= q->capacity)
+            i -= q->capacity;
+        cosync__queue_copy(q->buf + i * q->elem_size, item, q->elem_size);
+        q->count++;
+        q->unfinished++;
+        return 0;
+    }
+    return cosync__queue_put_slow(q, item, deadline);
+}
+
+static inline int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline)
+{
+    if (__builtin_expect(q->kind == COSYNC_QUEUE_FIFO && !q->dead &&
+                             (q->getters.n | q->putters.n | q->reserved_items) == 0 &&
+                             q->count > 0,
+                         1)) {
+        cosync__queue_copy(item, q->buf + q->head * q->elem_size, q->elem_size);
+        if (++q->head == q->capacity || q->count == 1)
+            q->head = 0;
+        q->count--;
+        return 0;
+    }
+    return cosync__queue_get_slow(q, item, deadline);
+}
 
 #ifdef __cplusplus
 }
