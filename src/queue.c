@@ -46,23 +46,8 @@ static inline char *slot(const cosync_queue *q, size_t i)
     return q->buf + i * q->slot_size;
 }
 
-/* Copy one element: the common sizes as fixed-size copies. */
-static inline void copy_elem(void *dst, const void *src, size_t n)
-{
-    switch (n) {
-    case 4:
-        memcpy(dst, src, 4);
-        break;
-    case 8:
-        memcpy(dst, src, 8);
-        break;
-    case 16:
-        memcpy(dst, src, 16);
-        break;
-    default:
-        memcpy(dst, src, n);
-    }
-}
+/* Elements are copied with cosync__queue_copy (queue.h): the common sizes
+ * as fixed-size copies. */
 
 static inline size_t items_available(const cosync_queue *q)
 {
@@ -183,9 +168,9 @@ static inline __attribute__((always_inline)) void store(cosync_queue *q, const v
         size_t i = q->head + q->count;
         if (i >= q->capacity)
             i -= q->capacity;
-        copy_elem(q->buf + i * es, item, es);
+        cosync__queue_copy(q->buf + i * es, item, es);
     } else if (q->kind == COSYNC_QUEUE_LIFO) {
-        copy_elem(q->buf + q->count * es, item, es);
+        cosync__queue_copy(q->buf + q->count * es, item, es);
     } else {
         heap_push(q, item);
     }
@@ -197,11 +182,11 @@ static inline __attribute__((always_inline)) void take(cosync_queue *q, void *it
 {
     size_t es = q->elem_size;
     if (__builtin_expect(q->kind == COSYNC_QUEUE_FIFO, 1)) {
-        copy_elem(item, q->buf + q->head * es, es);
+        cosync__queue_copy(item, q->buf + q->head * es, es);
         if (++q->head == q->capacity || q->count == 1)
             q->head = 0;
     } else if (q->kind == COSYNC_QUEUE_LIFO) {
-        copy_elem(item, q->buf + (q->count - 1) * es, es);
+        cosync__queue_copy(item, q->buf + (q->count - 1) * es, es);
     } else {
         heap_pop(q, item);
     }
@@ -220,10 +205,10 @@ static __attribute__((noinline)) void take_behind_reserved(cosync_queue *q, void
     size_t hole = q->head + q->reserved_items;
     if (hole >= cap)
         hole -= cap;
-    copy_elem(item, q->buf + hole * es, es);
+    cosync__queue_copy(item, q->buf + hole * es, es);
     for (size_t k = q->reserved_items; k > 0; k--) {
         size_t prev = hole == 0 ? cap - 1 : hole - 1;
-        copy_elem(q->buf + hole * es, q->buf + prev * es, es);
+        cosync__queue_copy(q->buf + hole * es, q->buf + prev * es, es);
         hole = prev;
     }
     if (++q->head == cap || q->count == 1)
