@@ -28,7 +28,7 @@ CTEST = cd $(1) && ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 SANITIZER_BUILD_ARGS := -DCOSYNC_BUILD_BENCH=OFF
 ASAN_SANITIZE := address,undefined
 
-.PHONY: all demo test test-gcc test-asan test-ucontext test-tsan test-valgrind bench test-aarch64 \
+.PHONY: all demo test test-gcc test-asan test-ucontext test-tsan test-valgrind bench bench-instructions test-aarch64 \
         format clean tools tools-go release
 
 all: release
@@ -51,6 +51,13 @@ bench: tools-go
 	$(call CMAKE_CONFIGURE,$(BUILD)/release,gcc,)
 	cmake --build $(BUILD)/release -j$(JOBS)
 	bash bench/run.sh $(BUILD)/release
+
+# Instructions per operation of each workload (callgrind): a count that
+# does not move with the machine's noise, for judging a change's cost.
+bench-instructions: tools
+	$(call CMAKE_CONFIGURE,$(BUILD)/release,gcc,)
+	cmake --build $(BUILD)/release -j$(JOBS)
+	bash bench/instructions.sh $(BUILD)/release
 
 test-aarch64:
 	bash tests/aarch64/run.sh
