@@ -135,6 +135,7 @@ struct cosync_loop {
     size_t nalive;   /* spawned and not finished */
     uint64_t next_id;
     struct cosync__task *until; /* run until this one finishes */
+    struct cosync__task *overflowed; /* ran out of its (unguarded) stack */
     const cosync_allocator *alloc;
     cosync_allocator alloc_copy;
     FILE *report;

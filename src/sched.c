@@ -164,14 +164,28 @@ static inline void pop_head(cosync_loop *loop, struct cosync__task *next)
     loop->budget--;
 }
 
+/* An unguarded task has run into the lowest page of its stack. Report it
+ * from the loop's own stack: the task has too little left even for the
+ * dynamic linker to resolve a call to write() (it saves the whole vector
+ * register file on the stack). */
 static void __attribute__((noinline)) check_stack(struct cosync__task *t)
 {
     char here;
-    if (&here < cosync__stack_limit(t->stack)) {
-        fprintf(stderr, "cosync: stack overflow in task '%s' (stack of %zu bytes, no guard page)\n",
-                cosync__task_name(t), t->stack->size);
-        abort();
-    }
+    if (&here >= cosync__stack_limit(t->stack))
+        return;
+    cosync_loop *loop = t->loop;
+    loop->overflowed = t;
+    cosync__set_current(NULL);
+    san_leave(loop, FAKE_SAVE(t), NULL);
+    cosync__ctx_switch_inline(&t->ctx, &loop->ctx); /* never comes back */
+}
+
+static void __attribute__((noreturn)) report_overflow(struct cosync__task *t)
+{
+    fprintf(stderr, "cosync: stack overflow in task '%s' (#%llu): its stack of %zu bytes has no "
+                    "guard page\n",
+            cosync__task_name(t), (unsigned long long)t->id, t->stack->size);
+    abort();
 }
 
 void cosync__suspend(struct cosync__task *cur)
@@ -330,6 +344,8 @@ void cosync__run_ready(cosync_loop *loop)
             resume(loop, &loop->ctx, next);
         }
         san_arrive(loop, FAKE(loop));
+        if (__builtin_expect(loop->overflowed != NULL, 0))
+            report_overflow(loop->overflowed);
         return;
     }
 }

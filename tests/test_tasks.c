@@ -11,9 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "cosync.h"
+#include "context/stack.h"
 #include "fault.h"
 
 static const cosync_loop_opts vopts = {.virtual_clock = true};
@@ -1017,6 +1020,87 @@ TEST(fp_modes_are_per_task)
     CHECK_OK(cosync_loop_destroy(loop));
 }
 
+/* ------------------------------------------------------------------------
+ * Stack overflow is caught, never silent: with a guard page the overflow
+ * faults at once; without one (beyond the map budget) the check at the
+ * next suspension aborts with a message. Each runs in a child process.
+ * ---------------------------------------------------------------------- */
+
+static volatile int overflow_sink;
+
+typedef struct deep {
+    char *top;   /* an address near the top of the task's stack */
+    size_t want; /* how far below it to suspend */
+} deep;
+
+/* Recurse with 512-byte frames until @d->want bytes below the top; suspend
+ * there. (Measured by addresses, so whatever the frames' real size.) */
+static int recurse(deep *d)
+{
+    volatile char frame[512];
+    frame[0] = 1;
+    if ((size_t)(d->top - (char *)frame) >= d->want)
+        return cosync_yield() == 0 ? frame[0] : -1;
+    int r = recurse(d);
+    overflow_sink += frame[0];
+    return r + frame[511];
+}
+
+static int overflow_body(void *arg, void **result)
+{
+    (void)result;
+    char here;
+    deep d = {&here, (size_t)(intptr_t)arg};
+    return recurse(&d) >= 0 ? 0 : 1;
+}
+
+/* Run a task that suspends @depth bytes deep on a 16 KiB stack (a 4 KiB
+ * guard or no-go page and 12 KiB to use) in a child; return the child's
+ * wait status. */
+static int overflow_in_child(size_t depth, bool guards)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        cosync__stack_test_no_guards = !guards;
+        cosync_loop *loop;
+        if (cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}))
+            _exit(3);
+        cosync_task t;
+        cosync_task_opts o = {.name = "deep", .stack_size = 16 << 10};
+        if (cosync_loop_spawn(loop, &t, overflow_body, (void *)(intptr_t)depth, &o))
+            _exit(4);
+        int status = -1;
+        cosync_loop_run(loop, t, &status, NULL);
+        _exit(status == 0 ? 0 : 5);
+    }
+    int ws;
+    CHECK_EQ(waitpid(pid, &ws, 0), pid);
+    return ws;
+}
+
+TEST(stack_overflow_is_caught)
+{
+    if (UNDER_ASAN) /* ASan's own stack checks would report it first */
+        return;
+    /* a task 8 KiB deep on the same small stack runs fine, with or
+     * without a guard page */
+    int ws = overflow_in_child(8 << 10, true);
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    ws = overflow_in_child(8 << 10, false);
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    /* with a guard page, going past 12 KiB: SIGSEGV at once */
+    ws = overflow_in_child(20 << 10, true);
+    CHECK(WIFSIGNALED(ws));
+    CHECK_EQ(WTERMSIG(ws), SIGSEGV);
+    /* without one, suspending 13 KiB deep (in the stack's lowest page):
+     * the suspension's check aborts, with a message */
+    ws = overflow_in_child(13 << 10, false);
+    CHECK(WIFSIGNALED(ws));
+    CHECK_EQ(WTERMSIG(ws), SIGABRT);
+}
+
 int main(void)
 {
     RUN(spawn_join_results_and_statuses);
@@ -1040,5 +1124,6 @@ int main(void)
     RUN(fault_stack_at_first_run);
     RUN(fault_stack_of_child_task);
     RUN(fp_modes_are_per_task);
+    RUN(stack_overflow_is_caught);
     return 0;
 }

@@ -60,9 +60,13 @@ static bool take_mprotect_budget(void)
     return false;
 }
 
+bool cosync__stack_test_no_guards;
+
 static uint8_t install_guard(char *base)
 {
     size_t page = cosync__page_size();
+    if (cosync__stack_test_no_guards)
+        return COSYNC__GUARD_NONE;
     int probe = atomic_load_explicit(&guard_probe, memory_order_relaxed);
     if (probe != PROBE_NO_MADVISE) {
         if (madvise(base, page, MADV_GUARD_INSTALL) == 0) {
@@ -149,7 +153,7 @@ static bool map_chunk(cosync__stack_pool *pool, int cls)
     pool->chunks = chunk;
     pool->cls[cls].carve = p;
     pool->cls[cls].carve_left = n;
-    pool->cls[cls].carve_guarded = batch_guards(p, n, size);
+    pool->cls[cls].carve_guarded = !cosync__stack_test_no_guards && batch_guards(p, n, size);
     return true;
 }
 

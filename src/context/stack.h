@@ -63,6 +63,9 @@ typedef struct cosync__stack_pool {
     size_t guarded;
 } cosync__stack_pool;
 
+/* Tests only: new stacks get no guard page, as beyond the map budget. */
+extern bool cosync__stack_test_no_guards;
+
 void cosync__stack_pool_init(cosync__stack_pool *pool, const cosync_allocator *alloc,
                              size_t cache_max);
 /* Unmaps every stack; all must have been put back. */
