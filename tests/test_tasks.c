@@ -1054,26 +1054,44 @@ static int overflow_body(void *arg, void **result)
     return recurse(&d) >= 0 ? 0 : 1;
 }
 
+static cosync_event never;
+
+/* Takes the first stack of the chunk and keeps it: the deep task then gets
+ * the next one, which has mapped memory (this stack's top) right below it,
+ * so only a guard page can make its overflow fault. */
+static int holder(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_event_wait(&never, COSYNC_FOREVER);
+}
+
 /* Run a task that suspends @depth bytes deep on a 16 KiB stack (a 4 KiB
- * guard or no-go page and 12 KiB to use) in a child; return the child's
- * wait status. */
-static int overflow_in_child(size_t depth, bool guards)
+ * guard or no-go page and 12 KiB to use) in a child, with guard pages made
+ * as @guards says; return the child's wait status (exit 0: the task
+ * finished and the stacks had the guards asked for). */
+static int overflow_in_child(size_t depth, int guards)
 {
     fflush(NULL);
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
-        cosync__stack_test_no_guards = !guards;
+        cosync__stack_test_guards = guards;
         cosync_loop *loop;
         if (cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}))
             _exit(3);
         cosync_task t;
         cosync_task_opts o = {.name = "deep", .stack_size = 16 << 10};
-        if (cosync_loop_spawn(loop, &t, overflow_body, (void *)(intptr_t)depth, &o))
+        cosync_task_opts ho = {.name = "holder", .stack_size = 16 << 10};
+        if (cosync_loop_spawn(loop, NULL, holder, NULL, &ho) ||
+            cosync_loop_spawn(loop, &t, overflow_body, (void *)(intptr_t)depth, &o))
             _exit(4);
         int status = -1;
         cosync_loop_run(loop, t, &status, NULL);
-        _exit(status == 0 ? 0 : 5);
+        cosync_loop_stats st;
+        cosync_loop_get_stats(loop, &st);
+        bool guarded = guards == COSYNC__TEST_GUARDS_NONE ? st.stacks_guarded == 0
+                                                          : st.stacks_guarded == 2;
+        _exit(status != 0 ? 5 : !guarded ? 6 : 0);
     }
     int ws;
     CHECK_EQ(waitpid(pid, &ws, 0), pid);
@@ -1086,17 +1104,23 @@ TEST(stack_overflow_is_caught)
         return;
     /* a task 8 KiB deep on the same small stack runs fine, with or
      * without a guard page */
-    int ws = overflow_in_child(8 << 10, true);
-    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-    ws = overflow_in_child(8 << 10, false);
-    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-    /* with a guard page, going past 12 KiB: SIGSEGV at once */
-    ws = overflow_in_child(20 << 10, true);
+    int ws;
+    for (int mode = 0; mode < 3; mode++) {
+        ws = overflow_in_child(8 << 10, mode);
+        CHECK(WIFEXITED(ws));
+        CHECK_EQ(WEXITSTATUS(ws), 0);
+    }
+    /* with a guard page (installed either way), going past 12 KiB: SIGSEGV
+     * at once */
+    ws = overflow_in_child(20 << 10, COSYNC__TEST_GUARDS_AUTO);
+    CHECK(WIFSIGNALED(ws));
+    CHECK_EQ(WTERMSIG(ws), SIGSEGV);
+    ws = overflow_in_child(20 << 10, COSYNC__TEST_GUARDS_MPROTECT);
     CHECK(WIFSIGNALED(ws));
     CHECK_EQ(WTERMSIG(ws), SIGSEGV);
     /* without one, suspending 13 KiB deep (in the stack's lowest page):
      * the suspension's check aborts, with a message */
-    ws = overflow_in_child(13 << 10, false);
+    ws = overflow_in_child(13 << 10, COSYNC__TEST_GUARDS_NONE);
     CHECK(WIFSIGNALED(ws));
     CHECK_EQ(WTERMSIG(ws), SIGABRT);
 }

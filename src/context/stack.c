@@ -1,5 +1,6 @@
 #include "context/stack.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -60,21 +61,41 @@ static bool take_mprotect_budget(void)
     return false;
 }
 
-bool cosync__stack_test_no_guards;
+int cosync__stack_test_guards = COSYNC__TEST_GUARDS_AUTO;
+
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
+#endif
+
+/* Whether the guard just installed at @page really faults: reading it
+ * through the kernel must fail with EFAULT. Checked once per process:
+ * emulators such as qemu-user accept MADV_GUARD_INSTALL and do nothing. */
+static bool guard_faults(char *page)
+{
+    char byte;
+    struct iovec local = {&byte, 1}, remote = {page, 1};
+    if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) < 0 && errno == EFAULT)
+        return true;
+    madvise(page, cosync__page_size(), MADV_GUARD_REMOVE);
+    atomic_store_explicit(&guard_probe, PROBE_NO_MADVISE, memory_order_relaxed);
+    return false;
+}
 
 static uint8_t install_guard(char *base)
 {
     size_t page = cosync__page_size();
-    if (cosync__stack_test_no_guards)
+    if (cosync__stack_test_guards == COSYNC__TEST_GUARDS_NONE)
         return COSYNC__GUARD_NONE;
     int probe = atomic_load_explicit(&guard_probe, memory_order_relaxed);
-    if (probe != PROBE_NO_MADVISE) {
+    if (probe != PROBE_NO_MADVISE && cosync__stack_test_guards != COSYNC__TEST_GUARDS_MPROTECT) {
         if (madvise(base, page, MADV_GUARD_INSTALL) == 0) {
-            atomic_store_explicit(&guard_probe, PROBE_MADVISE, memory_order_relaxed);
-            return COSYNC__GUARD_MADVISE;
-        }
-        if (probe == PROBE_UNKNOWN)
+            if (probe == PROBE_MADVISE || guard_faults(base)) {
+                atomic_store_explicit(&guard_probe, PROBE_MADVISE, memory_order_relaxed);
+                return COSYNC__GUARD_MADVISE;
+            }
+        } else if (probe == PROBE_UNKNOWN) {
             atomic_store_explicit(&guard_probe, PROBE_NO_MADVISE, memory_order_relaxed);
+        }
     }
     if (take_mprotect_budget()) {
         if (mprotect(base, page, PROT_NONE) == 0)
@@ -117,7 +138,8 @@ static bool batch_guards(char *base, size_t n, size_t size)
     static atomic_int unsupported;
     if (n < 2 || n > BATCH_MAX || atomic_load_explicit(&unsupported, memory_order_relaxed))
         return false;
-    if (atomic_load_explicit(&guard_probe, memory_order_relaxed) == PROBE_NO_MADVISE)
+    int probe = atomic_load_explicit(&guard_probe, memory_order_relaxed);
+    if (probe == PROBE_NO_MADVISE)
         return false;
     struct iovec iov[BATCH_MAX];
     size_t page = cosync__page_size();
@@ -125,6 +147,8 @@ static bool batch_guards(char *base, size_t n, size_t size)
         iov[i] = (struct iovec){.iov_base = base + i * size, .iov_len = page};
     long done = syscall(SYS_process_madvise, PIDFD_SELF_, iov, n, MADV_GUARD_INSTALL, 0);
     if (done == (long)(n * page)) {
+        if (probe == PROBE_UNKNOWN && !guard_faults(base))
+            return false; /* (guard_faults took the first one out; the rest do nothing) */
         atomic_store_explicit(&guard_probe, PROBE_MADVISE, memory_order_relaxed);
         return true;
     }
@@ -153,7 +177,8 @@ static bool map_chunk(cosync__stack_pool *pool, int cls)
     pool->chunks = chunk;
     pool->cls[cls].carve = p;
     pool->cls[cls].carve_left = n;
-    pool->cls[cls].carve_guarded = !cosync__stack_test_no_guards && batch_guards(p, n, size);
+    pool->cls[cls].carve_guarded =
+        cosync__stack_test_guards == COSYNC__TEST_GUARDS_AUTO && batch_guards(p, n, size);
     return true;
 }
 

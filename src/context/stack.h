@@ -63,8 +63,11 @@ typedef struct cosync__stack_pool {
     size_t guarded;
 } cosync__stack_pool;
 
-/* Tests only: new stacks get no guard page, as beyond the map budget. */
-extern bool cosync__stack_test_no_guards;
+/* Tests only: how new stacks get their guard page. NONE: none, as beyond
+ * the map budget; MPROTECT: an mprotect'd page, as on kernels without
+ * MADV_GUARD_INSTALL. */
+enum { COSYNC__TEST_GUARDS_AUTO, COSYNC__TEST_GUARDS_NONE, COSYNC__TEST_GUARDS_MPROTECT };
+extern int cosync__stack_test_guards;
 
 void cosync__stack_pool_init(cosync__stack_pool *pool, const cosync_allocator *alloc,
                              size_t cache_max);
