@@ -213,8 +213,6 @@ static inline struct cosync__task *cosync__ready_pop(cosync_loop *loop)
 void cosync__suspend(struct cosync__task *cur);
 /* Run ready tasks until the queue is empty or the budget is spent. */
 void cosync__run_ready(cosync_loop *loop);
-/* Finish a task that never ran (cancelled before it started, no stack). */
-void cosync__finish_unstarted(struct cosync__task *t, int status);
 /* Whether a task finishing with @rc ends as cancelled. */
 int cosync__final_status(const struct cosync__task *t, int rc);
 
@@ -249,14 +247,20 @@ static inline int cosync__wait(cosync__waiter *w, int64_t deadline)
     return w->result;
 }
 
+/* A wait has ended some other way than by its own timer: stop the timer. */
+static inline void cosync__wait_disarm(struct cosync__task *t)
+{
+    if (__builtin_expect(cosync__timer_armed(&t->timer), 0))
+        cosync__timer_disarm(&t->loop->timers, &t->timer);
+}
+
 /* Hand @w its wake-up: the object has already taken it off its list. */
 static inline void cosync__grant(cosync__waiter *w, int result)
 {
     struct cosync__task *t = w->task;
     w->state = COSYNC__W_GRANTED;
     w->result = result;
-    if (__builtin_expect(t->timer.when != COSYNC_FOREVER, 0))
-        cosync__timer_disarm(&t->loop->timers, &t->timer);
+    cosync__wait_disarm(t);
     cosync__make_ready(t);
 }
 /* End a WAITING wait with @result (COSYNC_ECANCELED, COSYNC_ETIMEDOUT). */

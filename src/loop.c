@@ -354,13 +354,9 @@ int cosync_loop_destroy(cosync_loop *loop)
         next = b->next;
         cosync__record_block_free(loop, b);
     }
-    const cosync_allocator *alloc = loop->alloc ? &loop->alloc_copy : NULL;
-    cosync_allocator copy;
-    if (alloc) {
-        copy = *alloc;
-        alloc = &copy;
-    }
-    cosync__mem_free(alloc, loop);
+    /* the loop holds its allocator: copy it out before freeing the loop */
+    cosync_allocator alloc = loop->alloc_copy;
+    cosync__mem_free(loop->alloc ? &alloc : NULL, loop);
     return rc;
 }
 

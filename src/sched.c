@@ -99,7 +99,7 @@ static struct cosync__task *take_next(cosync_loop *loop)
         if (t->state != COSYNC__T_FRESH || !t->cancel_pending)
             return t;
         t->cancel_pending = false;
-        cosync__finish_unstarted(t, COSYNC_ECANCELED);
+        cosync__task_finished(t, COSYNC_ECANCELED, NULL); /* never ran */
     }
 }
 
@@ -113,7 +113,7 @@ static inline bool give_stack(cosync_loop *loop, struct cosync__task *t)
         san_fresh_stack(t);
         return true;
     }
-    cosync__finish_unstarted(t, COSYNC_ENOMEM);
+    cosync__task_finished(t, COSYNC_ENOMEM, NULL); /* never ran */
     return false;
 }
 
@@ -153,11 +153,9 @@ static inline void resume(cosync_loop *loop, cosync__ctx *from, struct cosync__t
  * one's saved frame and record now, so that its switch does not stall. */
 static inline void pop_head(cosync_loop *loop, struct cosync__task *next)
 {
+    (void)cosync__ready_pop(loop); /* next */
     struct cosync__task *after = next->next_ready;
-    loop->ready_head = after;
-    if (!after)
-        loop->ready_tail = NULL;
-    else {
+    if (after) {
         __builtin_prefetch(cosync__ctx_frame(&after->ctx));
         __builtin_prefetch(after->next_ready);
     }
@@ -303,10 +301,6 @@ static void task_entry(void *arg)
     exit_task(t, cosync__final_status(t, rc), result);
 }
 
-void cosync__finish_unstarted(struct cosync__task *t, int status)
-{
-    cosync__task_finished(t, status, NULL);
-}
 
 /* ---- the loop's side ------------------------------------------------- */
 

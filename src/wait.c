@@ -58,12 +58,6 @@ int cosync__wait_slow(cosync__waiter *w, int64_t deadline)
     return w->result;
 }
 
-/* A wait has ended some other way than by its own timer. */
-static inline void disarm(struct cosync__task *t)
-{
-    if (__builtin_expect(cosync__timer_armed(&t->timer), 0))
-        cosync__timer_disarm(&t->loop->timers, &t->timer);
-}
 
 
 void cosync__abort_wait(cosync__waiter *w, int result)
@@ -71,7 +65,7 @@ void cosync__abort_wait(cosync__waiter *w, int result)
     struct cosync__task *t = w->task;
     w->state = COSYNC__W_CANCELLED;
     w->result = result;
-    disarm(t);
+    cosync__wait_disarm(t);
     if (w->ops->cancel)
         w->ops->cancel(w);
     if (t->state == COSYNC__T_BLOCKED)
