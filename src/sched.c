@@ -132,10 +132,12 @@ static inline void start(cosync_loop *loop, cosync__ctx *from, struct cosync__ta
         return;
     }
     cosync__fpenv_write(loop->fpenv);
-#endif
+    cosync__ctx_start_inline(cosync__stack_start(t->stack), task_entry, t);
+#else
     cosync__ctx_start(from, &t->ctx, cosync__stack_start(t->stack),
                       (size_t)(cosync__stack_start(t->stack) - cosync__stack_limit(t->stack)),
                       task_entry, t);
+#endif
 }
 
 static inline void resume(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)
@@ -264,7 +266,7 @@ static inline __attribute__((EXIT_INLINE, noreturn)) void exit_task(struct cosyn
             cosync__set_current(NULL);
             san_leave(loop, NULL, NULL);
             loop->switches++;
-            cosync__ctx_jump(&loop->ctx);
+            cosync__ctx_jump_inline(&loop->ctx);
         }
         if (next->state == COSYNC__T_FRESH) {
             if (COSYNC__CTX_CAN_START_ON_OWN_STACK && next->stack_cls == stack->cls) {
@@ -285,7 +287,7 @@ static inline __attribute__((EXIT_INLINE, noreturn)) void exit_task(struct cosyn
         next->state = COSYNC__T_RUNNING;
         cosync__set_current(next);
         loop->switches++;
-        cosync__ctx_jump(&next->ctx);
+        cosync__ctx_jump_inline(&next->ctx);
     }
 }
 
