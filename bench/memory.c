@@ -177,8 +177,8 @@ int main(int argc, char **argv)
             "%.0f bytes (%.2f KiB) per task; spawn+block %.3f s; "
             "stacks mapped %zu, in use %zu, guarded %zu\n",
             n, m.rss_before / 1048576.0, m.rss_blocked / 1048576.0, m.hwm_blocked / 1048576.0,
-            per_task, per_task / 1024.0, m.seconds, m.stats.stacks_mapped,
-            m.stats.stacks_in_use, m.stats.stacks_guarded);
+            per_task, per_task / 1024.0, m.seconds, m.stats.stacks_mapped, m.stats.stacks_in_use,
+            m.stats.stacks_guarded);
     free(m.tasks);
     free(m.out);
     return 0;

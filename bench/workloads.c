@@ -53,24 +53,24 @@ static long scaled(double base, double scale)
 }
 
 /* A cosync call failed: say which, and end the workload with its code. */
-#define TRY(call)                                                                      \
-    do {                                                                               \
-        int try_rc_ = (call);                                                          \
-        if (try_rc_ < 0) {                                                             \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,              \
-                    cosync_err_name(try_rc_));                                         \
-            return try_rc_;                                                            \
-        }                                                                              \
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        int try_rc_ = (call);                                                                      \
+        if (try_rc_ < 0) {                                                                         \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    cosync_err_name(try_rc_));                                                     \
+            return try_rc_;                                                                        \
+        }                                                                                          \
     } while (0)
 
 /* The result is wrong: say what, and end the workload as failed. */
-#define CHECK(cond, ...)                                                               \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "wrong result: " __VA_ARGS__);                            \
-            fputc('\n', stderr);                                                       \
-            return WRONG_RESULT;                                                       \
-        }                                                                              \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "wrong result: " __VA_ARGS__);                                         \
+            fputc('\n', stderr);                                                                   \
+            return WRONG_RESULT;                                                                   \
+        }                                                                                          \
     } while (0)
 
 /* Check a gather's outcomes: every task succeeded. */
@@ -228,8 +228,7 @@ static int wl_switch(void *arg, void **result)
     b->seconds = now_s() - t0;
     b->ops = p.n;
     TRY(check_outcomes(out, 2));
-    CHECK(p.pings == p.n && p.pongs == p.n, "pings %ld pongs %ld, want %ld", p.pings,
-          p.pongs, p.n);
+    CHECK(p.pings == p.n && p.pongs == p.n, "pings %ld pongs %ld, want %ld", p.pings, p.pongs, p.n);
     return 0;
 }
 
@@ -269,8 +268,8 @@ static int wl_yield(void *arg, void **result)
     b->seconds = now_s() - t0;
     b->ops = 2 * n;
     TRY(check_outcomes(out, 2));
-    CHECK(s[0].done == n && s[1].done == n, "yields %ld and %ld, want %ld each",
-          s[0].done, s[1].done, n);
+    CHECK(s[0].done == n && s[1].done == n, "yields %ld and %ld, want %ld each", s[0].done,
+          s[1].done, n);
     return 0;
 }
 
@@ -295,8 +294,8 @@ static int wl_lock_uncontended(void *arg, void **result)
     }
     b->seconds = now_s() - t0;
     b->ops = n;
-    CHECK(pairs == n && !cosync_lock_locked(&lock), "%ld pairs, want %ld; locked %d", pairs,
-          n, (int)cosync_lock_locked(&lock));
+    CHECK(pairs == n && !cosync_lock_locked(&lock), "%ld pairs, want %ld; locked %d", pairs, n,
+          (int)cosync_lock_locked(&lock));
     TRY(cosync_lock_destroy(&lock));
     return 0;
 }
@@ -503,8 +502,8 @@ static int wl_condition_pc(void *arg, void **result)
     crowd_free(&c);
     b->ops = q.n;
     int64_t want = (int64_t)q.n * (q.n - 1) / 2;
-    CHECK(q.sum == want && q.count == 0, "sum %" PRId64 ", want %" PRId64 "; %ld left", q.sum,
-          want, q.count);
+    CHECK(q.sum == want && q.count == 0, "sum %" PRId64 ", want %" PRId64 "; %ld left", q.sum, want,
+          q.count);
     TRY(cosync_cond_destroy(&q.cond));
     return 0;
 }

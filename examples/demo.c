@@ -42,8 +42,8 @@
  * Narration helpers
  * ---------------------------------------------------------------------- */
 
-static int64_t t0;      /* start of the current section, on the loop's clock */
-static int surprises;   /* things that did not go as narrated */
+static int64_t t0;    /* start of the current section, on the loop's clock */
+static int surprises; /* things that did not go as narrated */
 
 static void section(const char *title)
 {
@@ -221,8 +221,7 @@ static int step_wait_for(void)
     if ((rc = spawn(&t, "quick", slow_job, (void *)(intptr_t)5)) != 0)
         return rc;
     rc = cosync_wait_for(t, &status, NULL, cosync_deadline_after(COSYNC_MS(20)));
-    say("main: wait_for(quick) -> %s, its status %s", cosync_err_name(rc),
-        cosync_err_name(status));
+    say("main: wait_for(quick) -> %s, its status %s", cosync_err_name(rc), cosync_err_name(status));
     EXPECT(rc == 0 && status == 0);
 
     if ((rc = spawn(&t, "slow", slow_job, (void *)(intptr_t)100)) != 0)
@@ -464,8 +463,7 @@ static int step_cancel(void)
         return rc;
     cosync_task_cancel(t);
     rc = cosync_task_join(t, &status, NULL, COSYNC_FOREVER);
-    say("main: cancelled before it ran: its body never ran, status %s",
-        cosync_err_name(status));
+    say("main: cancelled before it ran: its body never ran, status %s", cosync_err_name(status));
     EXPECT(rc == 0 && status == COSYNC_ECANCELED);
 
     if ((rc = spawn(&t, "quick", quick, NULL)) != 0)

@@ -32,8 +32,8 @@ static int main_task(void *arg, void **result)
     cosync_task_spawn(&b, worker, (void *)2, NULL);
     cosync_task_join(a, &sa, &ra, COSYNC_FOREVER);
     cosync_task_join(b, &sb, &rb, COSYNC_FOREVER);
-    printf("a: %s %ld, b: %s %ld\n", cosync_err_name(sa), (long)(intptr_t)ra,
-           cosync_err_name(sb), (long)(intptr_t)rb);
+    printf("a: %s %ld, b: %s %ld\n", cosync_err_name(sa), (long)(intptr_t)ra, cosync_err_name(sb),
+           (long)(intptr_t)rb);
     return 0;
 }
 

@@ -335,8 +335,8 @@ int cosync_taskgroup_init(cosync_taskgroup *group);
  * or is shutting down after a failure, or if called from another loop.
  * Not a suspension point.
  */
-int cosync_taskgroup_spawn(cosync_taskgroup *group, cosync_task *task, cosync_task_fn fn,
-                           void *arg, const cosync_task_opts *opts);
+int cosync_taskgroup_spawn(cosync_taskgroup *group, cosync_task *task, cosync_task_fn fn, void *arg,
+                           const cosync_task_opts *opts);
 
 /**
  * cosync_taskgroup_cancel - cancel every child still running.
@@ -373,7 +373,10 @@ typedef struct cosync_future {
     uint8_t state;
 } cosync_future;
 
-#define COSYNC_FUTURE_INIT {COSYNC__WAITQ_INIT, NULL, 0, 0}
+#define COSYNC_FUTURE_INIT                                                                         \
+    {                                                                                              \
+        COSYNC__WAITQ_INIT, NULL, 0, 0                                                             \
+    }
 
 /** cosync_future_init - make @future pending. Not a suspension point. */
 void cosync_future_init(cosync_future *future);
@@ -440,7 +443,10 @@ typedef struct cosync_event {
     bool is_set;
 } cosync_event;
 
-#define COSYNC_EVENT_INIT {COSYNC__WAITQ_INIT, false}
+#define COSYNC_EVENT_INIT                                                                          \
+    {                                                                                              \
+        COSYNC__WAITQ_INIT, false                                                                  \
+    }
 
 /** cosync_event_init - make @event clear with no waiters. */
 void cosync_event_init(cosync_event *event);
@@ -479,10 +485,10 @@ typedef struct cosync_allocator {
 
 /** Loop options; a NULL pointer or a zeroed struct means the defaults. */
 typedef struct cosync_loop_opts {
-    bool virtual_clock;  /* time moves only when idle, to the next timer (tests) */
-    size_t stack_size;   /* default task stack, guard included; 0: 64 KiB */
-    size_t stack_cache;  /* free stacks kept resident; 0: 64 */
-    FILE *report;        /* where the deadlock report goes; NULL: stderr */
+    bool virtual_clock;                /* time moves only when idle, to the next timer (tests) */
+    size_t stack_size;                 /* default task stack, guard included; 0: 64 KiB */
+    size_t stack_cache;                /* free stacks kept resident; 0: 64 */
+    FILE *report;                      /* where the deadlock report goes; NULL: stderr */
     const cosync_allocator *allocator; /* NULL: malloc */
 } cosync_loop_opts;
 
@@ -549,14 +555,14 @@ cosync_loop *cosync_loop_current(void);
 
 /** A snapshot of a loop's counters (for tests and introspection). */
 typedef struct cosync_loop_stats {
-    size_t tasks_alive;     /* spawned and not yet finished */
-    size_t tasks_records;   /* records in use (alive, or finished and unjoined) */
-    size_t tasks_ready;     /* in the ready queue */
-    size_t timers;          /* armed timers */
-    size_t stacks_mapped;   /* stacks that exist (in use or cached) */
-    size_t stacks_in_use;   /* stacks held by tasks */
-    size_t stacks_guarded;  /* stacks with a guard page */
-    uint64_t switches;      /* context switches so far */
+    size_t tasks_alive;    /* spawned and not yet finished */
+    size_t tasks_records;  /* records in use (alive, or finished and unjoined) */
+    size_t tasks_ready;    /* in the ready queue */
+    size_t timers;         /* armed timers */
+    size_t stacks_mapped;  /* stacks that exist (in use or cached) */
+    size_t stacks_in_use;  /* stacks held by tasks */
+    size_t stacks_guarded; /* stacks with a guard page */
+    uint64_t switches;     /* context switches so far */
 } cosync_loop_stats;
 
 /**

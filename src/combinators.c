@@ -6,7 +6,6 @@
  */
 #include "core.h"
 
-
 static void unclaim(const cosync_task *tasks, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -51,7 +51,6 @@ cosync_lock *cosync_cond_lock(cosync_cond *cond)
     return lock_of(cond);
 }
 
-
 bool cosync_cond_locked(const cosync_cond *cond)
 {
     return !cond->dead && cosync_lock_locked(cond->lock ? cond->lock : &cond->own_lock);

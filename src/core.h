@@ -80,8 +80,8 @@ struct cosync__task {
     uint8_t state;
     bool cancel_pending; /* a request to deliver at the next suspension */
     bool detached;
-    bool claimed;    /* a gather or wait_for will collect it */
-    bool unguarded;  /* its stack has no guard page: check at each suspension */
+    bool claimed;   /* a gather or wait_for will collect it */
+    bool unguarded; /* its stack has no guard page: check at each suspension */
     uint32_t cancel_count;
     uint64_t id; /* 0 while free: stale handles are detected by id */
     cosync__waiter w;
@@ -134,7 +134,7 @@ struct cosync_loop {
     size_t nrecords; /* in use */
     size_t nalive;   /* spawned and not finished */
     uint64_t next_id;
-    struct cosync__task *until; /* run until this one finishes */
+    struct cosync__task *until;      /* run until this one finishes */
     struct cosync__task *overflowed; /* ran out of its (unguarded) stack */
     const cosync_allocator *alloc;
     cosync_allocator alloc_copy;

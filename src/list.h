@@ -10,8 +10,8 @@
 
 #include "cosync/base.h"
 
-#define cosync__container_of(ptr, type, member) \
-    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define cosync__container_of(ptr, type, member)                                                    \
+    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 static inline bool cosync__list_empty(const cosync__list *l)
 {

@@ -34,8 +34,8 @@ static int open_fds(cosync_loop *loop)
     loop->epfd = cosync__fault_hit() ? (errno = EMFILE, -1) : epoll_create1(EPOLL_CLOEXEC);
     if (loop->epfd < 0)
         return -errno;
-    loop->evfd = cosync__fault_hit() ? (errno = EMFILE, -1)
-                                     : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    loop->evfd =
+        cosync__fault_hit() ? (errno = EMFILE, -1) : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (loop->evfd < 0)
         return -errno;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};

@@ -182,8 +182,9 @@ static void __attribute__((noinline)) check_stack(struct cosync__task *t)
 
 static void __attribute__((noreturn)) report_overflow(struct cosync__task *t)
 {
-    fprintf(stderr, "cosync: stack overflow in task '%s' (#%llu): its stack of %zu bytes has no "
-                    "guard page\n",
+    fprintf(stderr,
+            "cosync: stack overflow in task '%s' (#%llu): its stack of %zu bytes has no "
+            "guard page\n",
             cosync__task_name(t), (unsigned long long)t->id, t->stack->size);
     abort();
 }
@@ -242,7 +243,6 @@ void cosync__suspend(struct cosync__task *cur)
 
 /* ---- finishing ------------------------------------------------------- */
 
-
 /* The end of every task: leave its stack for good. */
 /* Inlined into task_entry, so that a task's life leaves no call without
  * its return behind on the return-stack predictor. */
@@ -252,7 +252,7 @@ void cosync__suspend(struct cosync__task *cur)
 #define EXIT_INLINE always_inline
 #endif
 static inline __attribute__((EXIT_INLINE, noreturn)) void exit_task(struct cosync__task *t,
-                                                                   int status, void *result)
+                                                                    int status, void *result)
 {
     cosync_loop *loop = t->loop;
     cosync__stack *stack = t->stack;
@@ -302,7 +302,6 @@ static void task_entry(void *arg)
     int rc = t->fn(t->arg, &result);
     exit_task(t, cosync__final_status(t, rc), result);
 }
-
 
 /* ---- the loop's side ------------------------------------------------- */
 

@@ -12,8 +12,8 @@
 #include "core.h"
 #include "fault.h"
 
-#define FIRST_BLOCK 256     /* records; later blocks double, up to: */
-#define MAX_BLOCK_SHIFT 5   /* 8192 records */
+#define FIRST_BLOCK 256                 /* records; later blocks double, up to: */
+#define MAX_BLOCK_SHIFT 5               /* 8192 records */
 #define MAP_THRESHOLD ((size_t)1 << 20) /* bytes: larger blocks are mmap'd */
 
 struct cosync__task *cosync__task_lookup(cosync_task h)
@@ -171,8 +171,7 @@ int cosync_loop_spawn(cosync_loop *loop, cosync_task *task, cosync_task_fn fn, v
     return 0;
 }
 
-int cosync_task_spawn(cosync_task *task, cosync_task_fn fn, void *arg,
-                      const cosync_task_opts *opts)
+int cosync_task_spawn(cosync_task *task, cosync_task_fn fn, void *arg, const cosync_task_opts *opts)
 {
     struct cosync__task *cur = cosync__current();
     if (!cur)
@@ -181,7 +180,6 @@ int cosync_task_spawn(cosync_task *task, cosync_task_fn fn, void *arg,
 }
 
 /* ---- finishing and collecting ---------------------------------------- */
-
 
 static void join_cancel(cosync__waiter *w);
 static void join_describe(const cosync__waiter *w, char *buf, size_t size);
@@ -228,7 +226,6 @@ static void join_describe(const cosync__waiter *w, char *buf, size_t size)
     snprintf(buf, size, "join of task '%s' (#%llu)", cosync__task_name(t),
              (unsigned long long)t->id);
 }
-
 
 /* Check that @h may be joined by the current task. */
 static int joinable(cosync_task h, struct cosync__task **out, struct cosync__task **curp)

@@ -20,8 +20,8 @@ int cosync_taskgroup_init(cosync_taskgroup *group)
     struct cosync__task *cur = cosync__current();
     if (!cur)
         return COSYNC_EPERM;
-    *group = (cosync_taskgroup){
-        .loop = cur->loop, .owner = cur, .owner_id = cur->id, .state = TG_OPEN};
+    *group =
+        (cosync_taskgroup){.loop = cur->loop, .owner = cur, .owner_id = cur->id, .state = TG_OPEN};
     return 0;
 }
 
@@ -34,8 +34,8 @@ static int abort_children(cosync_taskgroup *g)
     return n;
 }
 
-int cosync_taskgroup_spawn(cosync_taskgroup *group, cosync_task *task, cosync_task_fn fn,
-                           void *arg, const cosync_task_opts *opts)
+int cosync_taskgroup_spawn(cosync_taskgroup *group, cosync_task *task, cosync_task_fn fn, void *arg,
+                           const cosync_task_opts *opts)
 {
     struct cosync__task *cur = cosync__current();
     if (group->state != TG_OPEN && !(group->state == TG_EXITING && group->live))
@@ -118,8 +118,7 @@ int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline)
     }
     if (group->owner_cancel_requested) {
         group->owner_cancel_requested = false;
-        if (cosync_task_uncancel((cosync_task){cur, cur->id}) == 0 &&
-            propagate == COSYNC_ECANCELED)
+        if (cosync_task_uncancel((cosync_task){cur, cur->id}) == 0 && propagate == COSYNC_ECANCELED)
             propagate = 0;
     }
     group->state = TG_LEFT;

@@ -58,8 +58,6 @@ int cosync__wait_slow(cosync__waiter *w, int64_t deadline)
     return w->result;
 }
 
-
-
 void cosync__abort_wait(cosync__waiter *w, int result)
 {
     struct cosync__task *t = w->task;

@@ -63,9 +63,8 @@ static inline size_t cosync__waitq_grant_all(cosync__waitq *q, int result)
  * primitive's own (a count, an index). Returns COSYNC_EPERM outside a task
  * or when @q is bound to another loop; else what cosync__wait returns.
  */
-static inline int cosync__waitq_wait_how(cosync__waitq *q, const cosync__waiter_ops *ops,
-                                         void *obj, uintptr_t data, bool revocable,
-                                         int64_t deadline)
+static inline int cosync__waitq_wait_how(cosync__waitq *q, const cosync__waiter_ops *ops, void *obj,
+                                         uintptr_t data, bool revocable, int64_t deadline)
 {
     struct cosync__task *cur;
     int rc = cosync__bind_loop(&q->loop, &cur);

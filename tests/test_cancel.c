@@ -904,8 +904,8 @@ static int final_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     static const int rcs[] = {0, COSYNC_ECANCELED, COSYNC_EBUSY, COSYNC_ETIMEDOUT, COSYNC_EBROKEN};
-    static const int want[] = {COSYNC_ECANCELED, COSYNC_ECANCELED, COSYNC_EBUSY,
-                               COSYNC_ETIMEDOUT, COSYNC_EBROKEN};
+    static const int want[] = {COSYNC_ECANCELED, COSYNC_ECANCELED, COSYNC_EBUSY, COSYNC_ETIMEDOUT,
+                               COSYNC_EBROKEN};
     for (size_t i = 0; i < sizeof rcs / sizeof rcs[0]; i++) {
         cosync_task t;
         g_final_rc = rcs[i];
@@ -1225,8 +1225,8 @@ static int deadline_race_main(void *arg, void **result)
     cosync_event_init(&g_ev);
     CHECK_OK(cosync_task_spawn(&c, cancel_g_waiter_at,
                                (void *)(intptr_t)(cancel_first ? CANCEL_AT - 1 : CANCEL_AT), NULL));
-    CHECK_OK(cosync_task_spawn(&g_waiter, cancel_first ? cancel_first_waiter : deadline_first_waiter,
-                               NULL, NULL));
+    CHECK_OK(cosync_task_spawn(
+        &g_waiter, cancel_first ? cancel_first_waiter : deadline_first_waiter, NULL, NULL));
     join_expect(g_waiter, COSYNC_ECANCELED);
     join_expect(c, 0);
     return 0;

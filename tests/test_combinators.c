@@ -23,7 +23,8 @@ static int64_t t0; /* the virtual time at which the current test's main started 
 
 #define AT(ms) (t0 + COSYNC_MS(ms))
 
-static bool stale(cosync_task t) {
+static bool stale(cosync_task t)
+{
     return cosync_task_id(t) == 0 && cosync_task_join(t, NULL, NULL, 0) == COSYNC_ESRCH;
 }
 
@@ -48,7 +49,8 @@ typedef struct job {
 
 static int finish_seq;
 
-static int job_fn(void *arg, void **result) {
+static int job_fn(void *arg, void **result)
+{
     job *j = arg;
     j->started = true;
     j->sleep_rc = cosync_sleep(j->sleep);
@@ -69,7 +71,8 @@ static int job_fn(void *arg, void **result) {
     return rc;
 }
 
-static cosync_task spawn_job(job *j) {
+static cosync_task spawn_job(job *j)
+{
     cosync_task t;
     CHECK_OK(cosync_task_spawn(&t, job_fn, j, NULL));
     return t;
@@ -84,7 +87,8 @@ typedef struct canceller {
     cosync_task victim;
 } canceller;
 
-static int canceller_fn(void *arg, void **result) {
+static int canceller_fn(void *arg, void **result)
+{
     (void)result;
     canceller *c = arg;
     CHECK_OK(cosync_sleep(c->after));
@@ -92,7 +96,8 @@ static int canceller_fn(void *arg, void **result) {
     return 0;
 }
 
-static int gather_order_main(void *arg, void **result) {
+static int gather_order_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     finish_seq = 0;
@@ -140,19 +145,22 @@ static int gather_order_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(gather_results_in_order_each_with_its_status) {
+TEST(gather_results_in_order_each_with_its_status)
+{
     CHECK_OK(run_main(gather_order_main, NULL));
 }
 
 static bool sentinel_ran;
 
-static int sentinel_fn(void *arg, void **result) {
+static int sentinel_fn(void *arg, void **result)
+{
     (void)arg, (void)result;
     sentinel_ran = true;
     return 0;
 }
 
-static int gather_zero_main(void *arg, void **result) {
+static int gather_zero_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     sentinel_ran = false;
     cosync_task s;
@@ -169,11 +177,13 @@ static int gather_zero_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(gather_of_zero_tasks) {
+TEST(gather_of_zero_tasks)
+{
     CHECK_OK(run_main(gather_zero_main, NULL));
 }
 
-static int gather_finished_main(void *arg, void **result) {
+static int gather_finished_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     cosync_task t[3];
     for (intptr_t i = 0; i < 3; i++)
@@ -199,11 +209,13 @@ static int gather_finished_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(gather_of_finished_tasks_does_not_suspend) {
+TEST(gather_of_finished_tasks_does_not_suspend)
+{
     CHECK_OK(run_main(gather_finished_main, NULL));
 }
 
-static int gather_deadline_main(void *arg, void **result) {
+static int gather_deadline_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     finish_seq = 0;
@@ -243,11 +255,13 @@ static int gather_deadline_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(gather_deadline_passes_cancels_and_collects_the_rest) {
+TEST(gather_deadline_passes_cancels_and_collects_the_rest)
+{
     CHECK_OK(run_main(gather_deadline_main, NULL));
 }
 
-static int gather_deadline0_main(void *arg, void **result) {
+static int gather_deadline0_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     cosync_task done;
@@ -281,11 +295,13 @@ static int gather_deadline0_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(gather_deadline_zero_on_unfinished_tasks) {
+TEST(gather_deadline_zero_on_unfinished_tasks)
+{
     CHECK_OK(run_main(gather_deadline0_main, NULL));
 }
 
-static int joiner_fn(void *arg, void **result) {
+static int joiner_fn(void *arg, void **result)
+{
     cosync_task *t = arg;
     int st = 1;
     void *r = NULL;
@@ -294,7 +310,8 @@ static int joiner_fn(void *arg, void **result) {
     return st;
 }
 
-static int gather_misuse_main(void *arg, void **result) {
+static int gather_misuse_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     job ja = {.sleep = COSYNC_MS(50), .res = (void *)0xaa};
@@ -350,19 +367,22 @@ static int gather_misuse_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(gather_misuse_collects_nothing) {
+TEST(gather_misuse_collects_nothing)
+{
     cosync_task t = COSYNC_TASK_NONE;
     CHECK_ERR(cosync_gather(&t, 1, NULL, COSYNC_FOREVER), COSYNC_EPERM); /* outside a task */
     CHECK_OK(run_main(gather_misuse_main, NULL));
 }
 
-static int gatherer_fn(void *arg, void **result) {
+static int gatherer_fn(void *arg, void **result)
+{
     (void)result;
     cosync_task *t = arg;
     return cosync_gather(t, 1, NULL, COSYNC_FOREVER);
 }
 
-static int gather_busy_main(void *arg, void **result) {
+static int gather_busy_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     /* a task claimed by a gather cannot be joined, detached, nor gathered */
     job ja = {.sleep = COSYNC_MS(10)};
@@ -379,13 +399,15 @@ static int gather_busy_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(gather_claimed_task_is_busy) {
+TEST(gather_claimed_task_is_busy)
+{
     CHECK_OK(run_main(gather_busy_main, NULL));
 }
 
 #define NMANY 10000
 
-static int many_fn(void *arg, void **result) {
+static int many_fn(void *arg, void **result)
+{
     intptr_t i = (intptr_t)arg;
     if (i % 100 == 0)
         CHECK_OK(cosync_sleep(COSYNC_US(NMANY - i))); /* finish in reverse order */
@@ -395,7 +417,8 @@ static int many_fn(void *arg, void **result) {
     return i % 7 == 0 ? EFAIL1 : 0;
 }
 
-static int gather_many_main(void *arg, void **result) {
+static int gather_many_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     cosync_task *t = malloc(NMANY * sizeof *t);
@@ -419,7 +442,8 @@ static int gather_many_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(gather_of_10000_tasks) {
+TEST(gather_of_10000_tasks)
+{
     CHECK_OK(run_main(gather_many_main, NULL));
 }
 
@@ -427,7 +451,8 @@ TEST(gather_of_10000_tasks) {
  * wait_for
  * ---------------------------------------------------------------------- */
 
-static int wait_for_success_main(void *arg, void **result) {
+static int wait_for_success_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     job j = {.sleep = COSYNC_MS(10), .res = (void *)0x42};
@@ -464,11 +489,13 @@ static int wait_for_success_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(wait_for_success_in_time) {
+TEST(wait_for_success_in_time)
+{
     CHECK_OK(run_main(wait_for_success_main, NULL));
 }
 
-static int wait_for_expiry_main(void *arg, void **result) {
+static int wait_for_expiry_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     job j = {.sleep = COSYNC_MS(100), .cleanup = COSYNC_MS(5), .res = (void *)0x55};
@@ -507,11 +534,13 @@ static int wait_for_expiry_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(wait_for_expiry_cancels_and_waits) {
+TEST(wait_for_expiry_cancels_and_waits)
+{
     CHECK_OK(run_main(wait_for_expiry_main, NULL));
 }
 
-static int wait_for_ignored_main(void *arg, void **result) {
+static int wait_for_ignored_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     job j = {.sleep = COSYNC_MS(100),
@@ -530,7 +559,8 @@ static int wait_for_ignored_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(wait_for_task_that_ignores_the_cancel) {
+TEST(wait_for_task_that_ignores_the_cancel)
+{
     CHECK_OK(run_main(wait_for_ignored_main, NULL));
 }
 
@@ -541,7 +571,8 @@ typedef struct gather_ctx {
     int64_t returned_at;
 } gather_ctx;
 
-static int gather_ctx_fn(void *arg, void **result) {
+static int gather_ctx_fn(void *arg, void **result)
+{
     (void)result;
     gather_ctx *g = arg;
     g->rc = cosync_gather(g->t, 3, g->out, COSYNC_FOREVER);
@@ -549,7 +580,8 @@ static int gather_ctx_fn(void *arg, void **result) {
     return g->rc;
 }
 
-static int gather_cancelled_main(void *arg, void **result) {
+static int gather_cancelled_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     job j[3] = {
@@ -579,7 +611,8 @@ static int gather_cancelled_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(gather_caller_cancelled_cancels_and_collects_the_rest) {
+TEST(gather_caller_cancelled_cancels_and_collects_the_rest)
+{
     CHECK_OK(run_main(gather_cancelled_main, NULL));
 }
 
@@ -591,7 +624,8 @@ typedef struct waiter_ctx {
     int64_t returned_at;
 } waiter_ctx;
 
-static int wait_for_fn(void *arg, void **result) {
+static int wait_for_fn(void *arg, void **result)
+{
     (void)result;
     waiter_ctx *w = arg;
     w->rc = cosync_wait_for(w->inner, &w->st, &w->r, COSYNC_FOREVER);
@@ -599,7 +633,8 @@ static int wait_for_fn(void *arg, void **result) {
     return w->rc;
 }
 
-static int wait_for_cancelled_main(void *arg, void **result) {
+static int wait_for_cancelled_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     job j = {.sleep = COSYNC_MS(100), .cleanup = COSYNC_MS(5), .res = (void *)0x77};
@@ -619,11 +654,13 @@ static int wait_for_cancelled_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(wait_for_caller_cancelled) {
+TEST(wait_for_caller_cancelled)
+{
     CHECK_OK(run_main(wait_for_cancelled_main, NULL));
 }
 
-static int wait_for_misuse_main(void *arg, void **result) {
+static int wait_for_misuse_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     cosync_task x;
@@ -654,7 +691,8 @@ static int wait_for_misuse_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(wait_for_misuse) {
+TEST(wait_for_misuse)
+{
     CHECK_ERR(cosync_wait_for(COSYNC_TASK_NONE, NULL, NULL, COSYNC_FOREVER), COSYNC_EPERM);
     CHECK_OK(run_main(wait_for_misuse_main, NULL));
 }
@@ -663,7 +701,8 @@ TEST(wait_for_misuse) {
  * TaskGroup
  * ---------------------------------------------------------------------- */
 
-static int tg_01_main(void *arg, void **result) {
+static int tg_01_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     job a = {.sleep = COSYNC_MS(100), .res = (void *)42};
@@ -688,11 +727,13 @@ static int tg_01_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(taskgroup_all_children_succeed) {
+TEST(taskgroup_all_children_succeed)
+{
     CHECK_OK(run_main(tg_01_main, NULL));
 }
 
-static int tg_02_03_main(void *arg, void **result) {
+static int tg_02_03_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     /* test_taskgroup_02: spawn, sleep in the body, spawn again */
@@ -734,11 +775,13 @@ static int tg_02_03_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(taskgroup_spawn_in_body_and_child_cancelled_explicitly) {
+TEST(taskgroup_spawn_in_body_and_child_cancelled_explicitly)
+{
     CHECK_OK(run_main(tg_02_03_main, NULL));
 }
 
-static int tg_failure_main(void *arg, void **result) {
+static int tg_failure_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     cosync_task self = cosync_task_current();
@@ -783,11 +826,13 @@ static int tg_failure_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(taskgroup_first_failure_cancels_siblings_and_owner_body) {
+TEST(taskgroup_first_failure_cancels_siblings_and_owner_body)
+{
     CHECK_OK(run_main(tg_failure_main, NULL));
 }
 
-static int tg_two_failures_main(void *arg, void **result) {
+static int tg_two_failures_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     /* test_taskgroup_08: a sibling fails in its clean-up after the cancel */
@@ -811,7 +856,8 @@ static int tg_two_failures_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(taskgroup_two_failures_first_is_returned) {
+TEST(taskgroup_two_failures_first_is_returned)
+{
     CHECK_OK(run_main(tg_two_failures_main, NULL));
 }
 
@@ -824,7 +870,8 @@ typedef struct runner {
     int64_t wait_returned;
 } runner;
 
-static int counting_child(void *arg, void **result) {
+static int counting_child(void *arg, void **result)
+{
     (void)result;
     int *num = arg;
     int rc = cosync_sleep(COSYNC_SEC(5));
@@ -833,7 +880,8 @@ static int counting_child(void *arg, void **result) {
     return rc;
 }
 
-static int runner_fn(void *arg, void **result) {
+static int runner_fn(void *arg, void **result)
+{
     (void)result;
     runner *r = arg;
     cosync_taskgroup g;
@@ -850,7 +898,8 @@ static int runner_fn(void *arg, void **result) {
     return r->wait_rc;
 }
 
-static int tg_owner_cancelled_main(void *arg, void **result) {
+static int tg_owner_cancelled_main(void *arg, void **result)
+{
     (void)result;
     bool sleep_in_body = arg != NULL;
     t0 = cosync_now();
@@ -873,17 +922,20 @@ static int tg_owner_cancelled_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(taskgroup_owner_cancelled_while_in_wait) {
+TEST(taskgroup_owner_cancelled_while_in_wait)
+{
     /* test_cancellation, test_taskgroup_22 */
     CHECK_OK(run_main(tg_owner_cancelled_main, NULL));
 }
 
-TEST(taskgroup_owner_cancelled_before_wait) {
+TEST(taskgroup_owner_cancelled_before_wait)
+{
     /* test_taskgroup_07, test_taskgroup_17 */
     CHECK_OK(run_main(tg_owner_cancelled_main, (void *)1));
 }
 
-static int tg_empty_owner_cancelled_main(void *arg, void **result) {
+static int tg_empty_owner_cancelled_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     /* test_taskgroup_17 with no children at all */
     int num = 0;
@@ -898,7 +950,8 @@ static int tg_empty_owner_cancelled_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(taskgroup_empty_owner_cancelled_before_wait) {
+TEST(taskgroup_empty_owner_cancelled_before_wait)
+{
     CHECK_OK(run_main(tg_empty_owner_cancelled_main, NULL));
 }
 
@@ -910,7 +963,8 @@ typedef struct tg15 {
     int cancelling_after;
 } tg15;
 
-static int tg15_runner(void *arg, void **result) {
+static int tg15_runner(void *arg, void **result)
+{
     (void)result;
     tg15 *x = arg;
     job crash = {.sleep = COSYNC_MS(300), .rc = EFAIL1};
@@ -928,7 +982,8 @@ static int tg15_runner(void *arg, void **result) {
     return x->wait_rc;
 }
 
-static int tg_15_main(void *arg, void **result) {
+static int tg_15_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     tg15 x = {0};
@@ -949,11 +1004,13 @@ static int tg_15_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(taskgroup_15_failure_during_owner_cleanup) {
+TEST(taskgroup_15_failure_during_owner_cleanup)
+{
     CHECK_OK(run_main(tg_15_main, NULL));
 }
 
-static int tg_13_main(void *arg, void **result) {
+static int tg_13_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     /* test_taskgroup_13: the outer group's failure cancels the owner while it
@@ -974,11 +1031,13 @@ static int tg_13_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(taskgroup_13_nested_outer_failure) {
+TEST(taskgroup_13_nested_outer_failure)
+{
     CHECK_OK(run_main(tg_13_main, NULL));
 }
 
-static int tg_deadline_main(void *arg, void **result) {
+static int tg_deadline_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     job a = {.sleep = COSYNC_SEC(1), .cleanup = COSYNC_MS(3)};
@@ -1010,7 +1069,8 @@ static int tg_deadline_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(taskgroup_wait_deadline_cancels_children) {
+TEST(taskgroup_wait_deadline_cancels_children)
+{
     CHECK_OK(run_main(tg_deadline_main, NULL));
 }
 
@@ -1019,7 +1079,8 @@ typedef struct late_spawner {
     int spawn_rc;
 } late_spawner;
 
-static int late_spawner_fn(void *arg, void **result) {
+static int late_spawner_fn(void *arg, void **result)
+{
     (void)result;
     late_spawner *l = arg;
     int rc = cosync_sleep(COSYNC_SEC(1));
@@ -1028,7 +1089,8 @@ static int late_spawner_fn(void *arg, void **result) {
     return rc;
 }
 
-static int tg_spawn_eperm_main(void *arg, void **result) {
+static int tg_spawn_eperm_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     job f = {.sleep = COSYNC_MS(10), .rc = EFAIL1};
     cosync_taskgroup g;
@@ -1057,7 +1119,8 @@ static int tg_spawn_eperm_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(taskgroup_spawn_after_abort_or_leaving_is_eperm) {
+TEST(taskgroup_spawn_after_abort_or_leaving_is_eperm)
+{
     CHECK_OK(run_main(tg_spawn_eperm_main, NULL));
 }
 
@@ -1066,14 +1129,16 @@ typedef struct other_waiter {
     int rc;
 } other_waiter;
 
-static int other_waiter_fn(void *arg, void **result) {
+static int other_waiter_fn(void *arg, void **result)
+{
     (void)result;
     other_waiter *o = arg;
     o->rc = cosync_taskgroup_wait(o->g, COSYNC_FOREVER);
     return 0;
 }
 
-static int tg_wait_eperm_main(void *arg, void **result) {
+static int tg_wait_eperm_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     job a = {.sleep = COSYNC_MS(10)};
@@ -1099,7 +1164,8 @@ static int tg_wait_eperm_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(taskgroup_wait_by_non_owner_or_twice_is_eperm) {
+TEST(taskgroup_wait_by_non_owner_or_twice_is_eperm)
+{
     cosync_taskgroup g;
     CHECK_ERR(cosync_taskgroup_init(&g), COSYNC_EPERM); /* outside a task */
     CHECK_OK(run_main(tg_wait_eperm_main, NULL));
@@ -1111,7 +1177,8 @@ typedef struct root_ctx {
     cosync_task kt[2];
 } root_ctx;
 
-static int root_fn(void *arg, void **result) {
+static int root_fn(void *arg, void **result)
+{
     (void)result;
     root_ctx *r = arg;
     CHECK_OK(cosync_sleep(COSYNC_MS(100)));
@@ -1120,7 +1187,8 @@ static int root_fn(void *arg, void **result) {
     return 0;
 }
 
-static int tg_24_main(void *arg, void **result) {
+static int tg_24_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     /* test_taskgroup_24: children spawn children while the owner waits */
@@ -1142,7 +1210,8 @@ static int tg_24_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(taskgroup_children_spawn_children_during_wait) {
+TEST(taskgroup_children_spawn_children_during_wait)
+{
     CHECK_OK(run_main(tg_24_main, NULL));
 }
 
@@ -1152,7 +1221,8 @@ typedef struct hydra_ctx {
     int refused;
 } hydra_ctx;
 
-static int hydra_fn(void *arg, void **result) {
+static int hydra_fn(void *arg, void **result)
+{
     (void)result;
     hydra_ctx *h = arg;
     h->nhydras++;
@@ -1169,7 +1239,8 @@ static int hydra_fn(void *arg, void **result) {
     return 0;
 }
 
-static int hercules_fn(void *arg, void **result) {
+static int hercules_fn(void *arg, void **result)
+{
     (void)result;
     hydra_ctx *h = arg;
     while (h->nhydras < 10)
@@ -1177,7 +1248,8 @@ static int hercules_fn(void *arg, void **result) {
     return EFAIL1;
 }
 
-static int tg_25_main(void *arg, void **result) {
+static int tg_25_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     cosync_taskgroup g;
     CHECK_OK(cosync_taskgroup_init(&g));
@@ -1190,11 +1262,13 @@ static int tg_25_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(taskgroup_25_hydra) {
+TEST(taskgroup_25_hydra)
+{
     CHECK_OK(run_main(tg_25_main, NULL));
 }
 
-static int tg_handles_main(void *arg, void **result) {
+static int tg_handles_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     job a = {.sleep = COSYNC_MS(10), .rc = EFAIL1, .res = (void *)0xa};
@@ -1223,11 +1297,13 @@ static int tg_handles_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(taskgroup_child_handle_stays_joinable_handleless_freed) {
+TEST(taskgroup_child_handle_stays_joinable_handleless_freed)
+{
     CHECK_OK(run_main(tg_handles_main, NULL));
 }
 
-static int tg_cancel_main(void *arg, void **result) {
+static int tg_cancel_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     cosync_taskgroup g;
@@ -1255,11 +1331,13 @@ static int tg_cancel_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(taskgroup_cancel_returns_the_number_cancelled) {
+TEST(taskgroup_cancel_returns_the_number_cancelled)
+{
     CHECK_OK(run_main(tg_cancel_main, NULL));
 }
 
-static int tg_detach_main(void *arg, void **result) {
+static int tg_detach_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     job a = {.sleep = COSYNC_MS(10)};
     cosync_taskgroup g;
@@ -1274,11 +1352,13 @@ static int tg_detach_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(taskgroup_child_cannot_be_detached) {
+TEST(taskgroup_child_cannot_be_detached)
+{
     CHECK_OK(run_main(tg_detach_main, NULL));
 }
 
-int main(void) {
+int main(void)
+{
     RUN(gather_results_in_order_each_with_its_status);
     RUN(gather_of_zero_tasks);
     RUN(gather_of_finished_tasks_does_not_suspend);

@@ -50,8 +50,8 @@ static void stack_alloc(test_stack *s, size_t size)
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size = (size + page - 1) / page * page;
     s->len = size + page;
-    s->map = mmap(NULL, s->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
-                  -1, 0);
+    s->map =
+        mmap(NULL, s->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     CHECK(s->map != MAP_FAILED);
     /* A guard page below the stack: an overflow faults instead of
      * scribbling. */

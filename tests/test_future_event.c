@@ -33,7 +33,8 @@ typedef struct fwaiter {
     int64_t woke_at;
 } fwaiter;
 
-static int fwaiter_fn(void *arg, void **result) {
+static int fwaiter_fn(void *arg, void **result)
+{
     (void)result;
     fwaiter *w = arg;
     if (w->delay)
@@ -47,13 +48,15 @@ static int fwaiter_fn(void *arg, void **result) {
     return 0;
 }
 
-static cosync_task spawn_fwaiter(fwaiter *w) {
+static cosync_task spawn_fwaiter(fwaiter *w)
+{
     cosync_task t;
     CHECK_OK(cosync_task_spawn(&t, fwaiter_fn, w, NULL));
     return t;
 }
 
-static int future_many_main(void *arg, void **result) {
+static int future_many_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     cosync_future f;
@@ -89,11 +92,13 @@ static int future_many_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(future_many_waiters_woken_in_wait_order) {
+TEST(future_many_waiters_woken_in_wait_order)
+{
     CHECK_OK(run_main(future_many_main, NULL));
 }
 
-static int future_error_main(void *arg, void **result) {
+static int future_error_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     cosync_future f = COSYNC_FUTURE_INIT;
     /* a non-negative error is refused and changes nothing */
@@ -130,11 +135,13 @@ static int future_error_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(future_set_error) {
+TEST(future_set_error)
+{
     CHECK_OK(run_main(future_error_main, NULL));
 }
 
-static int future_twice_main(void *arg, void **result) {
+static int future_twice_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     cosync_future f;
     cosync_future_init(&f);
@@ -154,11 +161,13 @@ static int future_twice_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(future_set_twice_is_ealready) {
+TEST(future_set_twice_is_ealready)
+{
     CHECK_OK(run_main(future_twice_main, NULL));
 }
 
-static int future_cancel_main(void *arg, void **result) {
+static int future_cancel_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     cosync_future f = COSYNC_FUTURE_INIT;
@@ -189,11 +198,13 @@ static int future_cancel_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(future_cancel_wakes_waiters) {
+TEST(future_cancel_wakes_waiters)
+{
     CHECK_OK(run_main(future_cancel_main, NULL));
 }
 
-static int future_done_main(void *arg, void **result) {
+static int future_done_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     cosync_future f = COSYNC_FUTURE_INIT;
     CHECK_OK(cosync_future_set_result(&f, (void *)7));
@@ -212,12 +223,14 @@ static int future_done_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(future_wait_on_done_future_does_not_suspend) {
+TEST(future_wait_on_done_future_does_not_suspend)
+{
     CHECK_OK(run_main(future_done_main, NULL));
     CHECKPOINTS_DONE(3);
 }
 
-static int future_timeout_main(void *arg, void **result) {
+static int future_timeout_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     cosync_future f = COSYNC_FUTURE_INIT;
@@ -248,11 +261,13 @@ static int future_timeout_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(future_wait_deadline_passes_waiter_removed) {
+TEST(future_wait_deadline_passes_waiter_removed)
+{
     CHECK_OK(run_main(future_timeout_main, NULL));
 }
 
-static int future_cancelled_waiter_main(void *arg, void **result) {
+static int future_cancelled_waiter_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     cosync_future f = COSYNC_FUTURE_INIT;
@@ -279,11 +294,13 @@ static int future_cancelled_waiter_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(future_cancelled_waiter_does_not_disturb_others) {
+TEST(future_cancelled_waiter_does_not_disturb_others)
+{
     CHECK_OK(run_main(future_cancelled_waiter_main, NULL));
 }
 
-static int future_eagain_main(void *arg, void **result) {
+static int future_eagain_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     cosync_future f = COSYNC_FUTURE_INIT;
@@ -301,14 +318,16 @@ static int future_eagain_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(future_wait_deadline_zero_is_eagain) {
+TEST(future_wait_deadline_zero_is_eagain)
+{
     CHECK_OK(run_main(future_eagain_main, NULL));
     CHECKPOINTS_DONE(3);
 }
 
 static cosync_future static_future = COSYNC_FUTURE_INIT;
 
-static int future_static_main(void *arg, void **result) {
+static int future_static_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     CHECK(!cosync_future_done(&static_future));
     CHECK(!cosync_future_cancelled(&static_future));
@@ -322,19 +341,22 @@ static int future_static_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(future_static_initialiser) {
+TEST(future_static_initialiser)
+{
     CHECK_OK(run_main(future_static_main, NULL));
 }
 
 /* A task that waits on @f (or an event) and records what it got. */
-static int fwait_record(void *arg, void **result) {
+static int fwait_record(void *arg, void **result)
+{
     (void)result;
     fwaiter *w = arg;
     w->rc = cosync_future_wait(w->f, w->deadline);
     return 0;
 }
 
-TEST(future_bound_to_one_loop_while_it_has_waiters) {
+TEST(future_bound_to_one_loop_while_it_has_waiters)
+{
     cosync_future f = COSYNC_FUTURE_INIT;
     /* outside a task */
     CHECK_ERR(cosync_future_wait(&f, COSYNC_FOREVER), COSYNC_EPERM);
@@ -408,7 +430,8 @@ typedef struct ewaiter {
     bool set_when_woken;
 } ewaiter;
 
-static int ewaiter_fn(void *arg, void **result) {
+static int ewaiter_fn(void *arg, void **result)
+{
     (void)result;
     ewaiter *w = arg;
     w->rc = cosync_event_wait(w->e, w->deadline);
@@ -419,13 +442,15 @@ static int ewaiter_fn(void *arg, void **result) {
     return 0;
 }
 
-static cosync_task spawn_ewaiter(ewaiter *w) {
+static cosync_task spawn_ewaiter(ewaiter *w)
+{
     cosync_task t;
     CHECK_OK(cosync_task_spawn(&t, ewaiter_fn, w, NULL));
     return t;
 }
 
-static int event_wait_main(void *arg, void **result) {
+static int event_wait_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     /* test_wait */
@@ -459,11 +484,13 @@ static int event_wait_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(event_set_wakes_every_waiter) {
+TEST(event_set_wakes_every_waiter)
+{
     CHECK_OK(run_main(event_wait_main, NULL));
 }
 
-static int event_wait_on_set_main(void *arg, void **result) {
+static int event_wait_on_set_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     /* test_wait_on_set */
     cosync_event e = COSYNC_EVENT_INIT;
@@ -481,11 +508,13 @@ static int event_wait_on_set_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(event_wait_on_set_returns_at_once) {
+TEST(event_wait_on_set_returns_at_once)
+{
     CHECK_OK(run_main(event_wait_on_set_main, NULL));
 }
 
-static int event_cancel_main(void *arg, void **result) {
+static int event_cancel_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     /* test_wait_cancel, and a cancelled waiter does not block the others */
@@ -511,11 +540,13 @@ static int event_cancel_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(event_cancelled_waiter_does_not_block_others) {
+TEST(event_cancelled_waiter_does_not_block_others)
+{
     CHECK_OK(run_main(event_cancel_main, NULL));
 }
 
-static int event_clear_main(void *arg, void **result) {
+static int event_clear_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     /* test_clear */
     cosync_event e = COSYNC_EVENT_INIT;
@@ -534,11 +565,13 @@ static int event_clear_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(event_clear) {
+TEST(event_clear)
+{
     CHECK_OK(run_main(event_clear_main, NULL));
 }
 
-static int event_clear_with_waiters_main(void *arg, void **result) {
+static int event_clear_with_waiters_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     /* test_clear_with_waiters: set() wakes the waiters present even if the
@@ -572,11 +605,13 @@ static int event_clear_with_waiters_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(event_clear_with_waiters) {
+TEST(event_clear_with_waiters)
+{
     CHECK_OK(run_main(event_clear_with_waiters_main, NULL));
 }
 
-static int event_timeout_main(void *arg, void **result) {
+static int event_timeout_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     cosync_event e = COSYNC_EVENT_INIT;
@@ -608,11 +643,13 @@ static int event_timeout_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(event_waiters_that_time_out_are_removed) {
+TEST(event_waiters_that_time_out_are_removed)
+{
     CHECK_OK(run_main(event_timeout_main, NULL));
 }
 
-static int event_no_waiters_main(void *arg, void **result) {
+static int event_no_waiters_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     cosync_event e;
     cosync_event_init(&e);
@@ -630,13 +667,15 @@ static int event_no_waiters_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(event_set_without_waiters_and_repeated_set) {
+TEST(event_set_without_waiters_and_repeated_set)
+{
     CHECK_OK(run_main(event_no_waiters_main, NULL));
 }
 
 static cosync_event static_event = COSYNC_EVENT_INIT;
 
-static int event_static_main(void *arg, void **result) {
+static int event_static_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     CHECK(!cosync_event_is_set(&static_event));
     ewaiter w = {.e = &static_event, .deadline = COSYNC_FOREVER, .checkpoint = -1, .rc = 1};
@@ -649,18 +688,21 @@ static int event_static_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(event_static_initialiser) {
+TEST(event_static_initialiser)
+{
     CHECK_OK(run_main(event_static_main, NULL));
 }
 
-static int ewait_record(void *arg, void **result) {
+static int ewait_record(void *arg, void **result)
+{
     (void)result;
     ewaiter *w = arg;
     w->rc = cosync_event_wait(w->e, w->deadline);
     return 0;
 }
 
-TEST(event_bound_to_one_loop_while_it_has_waiters) {
+TEST(event_bound_to_one_loop_while_it_has_waiters)
+{
     cosync_event e = COSYNC_EVENT_INIT;
     CHECK_ERR(cosync_event_wait(&e, COSYNC_FOREVER), COSYNC_EPERM); /* outside a task */
 
@@ -723,7 +765,8 @@ typedef struct granted {
     int next_rc;
 } granted;
 
-static int granted_fn(void *arg, void **result) {
+static int granted_fn(void *arg, void **result)
+{
     (void)result;
     granted *g = arg;
     g->wait_rc =
@@ -732,7 +775,8 @@ static int granted_fn(void *arg, void **result) {
     return 0;
 }
 
-static int granted_main(void *arg, void **result) {
+static int granted_main(void *arg, void **result)
+{
     (void)arg, (void)result;
     t0 = cosync_now();
     cosync_future f = COSYNC_FUTURE_INIT;
@@ -764,11 +808,13 @@ static int granted_main(void *arg, void **result) {
     return 0;
 }
 
-TEST(future_and_event_woken_waiter_cancelled_keeps_its_grant) {
+TEST(future_and_event_woken_waiter_cancelled_keeps_its_grant)
+{
     CHECK_OK(run_main(granted_main, NULL));
 }
 
-int main(void) {
+int main(void)
+{
     RUN(future_many_waiters_woken_in_wait_order);
     RUN(future_set_error);
     RUN(future_set_twice_is_ealready);

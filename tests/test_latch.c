@@ -21,7 +21,7 @@ typedef struct waiter {
     cosync_waitgroup *wg;
     int64_t delay;
     int64_t deadline;
-    int checkpoint; /* < 0: none */
+    int checkpoint;        /* < 0: none */
     bool may_be_destroyed; /* when it runs after its grant */
     int rc;
     int next_rc; /* of a sleep after the wait */
@@ -51,14 +51,22 @@ static int waiter_fn(void *arg, void **result)
 
 static waiter lw(cosync_latch *l, int checkpoint)
 {
-    return (waiter){.latch = l, .deadline = COSYNC_FOREVER, .checkpoint = checkpoint, .rc = 1,
-                    .next_rc = 1, .woke_at = -1};
+    return (waiter){.latch = l,
+                    .deadline = COSYNC_FOREVER,
+                    .checkpoint = checkpoint,
+                    .rc = 1,
+                    .next_rc = 1,
+                    .woke_at = -1};
 }
 
 static waiter gw(cosync_waitgroup *wg, int checkpoint)
 {
-    return (waiter){.wg = wg, .deadline = COSYNC_FOREVER, .checkpoint = checkpoint, .rc = 1,
-                    .next_rc = 1, .woke_at = -1};
+    return (waiter){.wg = wg,
+                    .deadline = COSYNC_FOREVER,
+                    .checkpoint = checkpoint,
+                    .rc = 1,
+                    .next_rc = 1,
+                    .woke_at = -1};
 }
 
 static cosync_task spawn_waiter(waiter *w)
@@ -390,7 +398,7 @@ static int wg_basic_main(void *arg, void **result)
     CHECK_OK(cosync_waitgroup_done(&wg));
     CHECK_OK(cosync_yield());
     CHECK_EQ(gwt.rc, 1);
-    CHECK_OK(cosync_waitgroup_add(&wg, 3)); /* more work while someone waits */
+    CHECK_OK(cosync_waitgroup_add(&wg, 3));  /* more work while someone waits */
     CHECK_OK(cosync_waitgroup_add(&wg, -4)); /* a negative delta down to zero */
     CHECK_EQ(cosync_waitgroup_count(&wg), 0);
     join_ok(gt);

@@ -826,7 +826,8 @@ TEST(release_by_another_task_is_reported)
     errcap cap[2];
     CHECK_OK(run_main(release_other_main, cap));
     CHECK_EQ(count_lines(cap[0].text), DEBUG_LINES(1));
-    CHECK(!DEBUG_REPORTS || strstr(cap[0].text, "released by task 'main', not by its holder (#2)") != NULL);
+    CHECK(!DEBUG_REPORTS ||
+          strstr(cap[0].text, "released by task 'main', not by its holder (#2)") != NULL);
     CHECK_STREQ(cap[1].text, "");
 }
 

@@ -653,8 +653,8 @@ static int main_dump(void *arg, void **result)
                                &(cosync_task_opts){.name = "sleeper"}));
     CHECK_OK(cosync_task_spawn(&timed, dump_timed, NULL, &(cosync_task_opts){.name = "timed"}));
     CHECK_OK(cosync_task_spawn(&forever, dump_forever, NULL, NULL));
-    CHECK_OK(cosync_task_spawn(&yielder, dump_yielder, NULL,
-                               &(cosync_task_opts){.name = "yielder"}));
+    CHECK_OK(
+        cosync_task_spawn(&yielder, dump_yielder, NULL, &(cosync_task_opts){.name = "yielder"}));
     CHECK_OK(cosync_task_spawn(&finisher, nop, NULL, &(cosync_task_opts){.name = "finisher"}));
     CHECK_OK(cosync_yield());
     CHECK_OK(cosync_task_spawn(&fresh, nop, NULL, &(cosync_task_opts){.name = "fresh"}));
@@ -836,7 +836,7 @@ static int stats_main(void *arg, void **result)
     CHECK_OK(cosync_task_spawn(&s, stats_sleeper, NULL, NULL));
     CHECK_OK(cosync_yield()); /* 'other' finishes, s starts and sleeps */
     CHECK_OK(cosync_loop_get_stats(loop, &st));
-    CHECK_EQ(st.tasks_alive, 2);  /* main, s */
+    CHECK_EQ(st.tasks_alive, 2);   /* main, s */
     CHECK_EQ(st.tasks_records, 3); /* + 'other', finished, unjoined */
     CHECK_EQ(st.tasks_ready, 0);
     CHECK_EQ(st.timers, 1);
@@ -927,8 +927,7 @@ TEST(error_strings)
     CHECK_STREQ(cosync_strerror(0), "success");
     CHECK_STREQ(cosync_strerror(COSYNC_ETIMEDOUT), "timed out");
     CHECK_STREQ(cosync_strerror(COSYNC_ECANCELED), "cancelled");
-    int unknown[] = {1, 42, -9999, COSYNC_ERANGE_FIRST, COSYNC_ERANGE_LAST, -EIO, INT_MIN,
-                     INT_MAX};
+    int unknown[] = {1, 42, -9999, COSYNC_ERANGE_FIRST, COSYNC_ERANGE_LAST, -EIO, INT_MIN, INT_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         CHECK_STREQ(cosync_strerror(unknown[i]), "unknown error");
         CHECK_STREQ(cosync_err_name(unknown[i]), "COSYNC_E?");

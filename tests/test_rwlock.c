@@ -85,8 +85,8 @@ typedef struct actor {
     int64_t hold;     /* sleep while holding (0: yield) */
     int checkpoint;   /* < 0: none; else at the grant */
     /* observed */
-    int rc;       /* of the acquire */
-    int hold_rc;  /* of the sleep while holding */
+    int rc;      /* of the acquire */
+    int hold_rc; /* of the sleep while holding */
     int64_t got_at;
     int64_t left_at;
 } actor;
@@ -348,8 +348,7 @@ static int no_writer_starvation_main(void *arg, void **result)
     streamer s[4];
     cosync_task t[4];
     for (int i = 0; i < 4; i++) {
-        s[i] = (streamer){.rw = &rw, .id = 10 + i, .start = t0 + COSYNC_US(250 * i),
-                          .stop = &stop};
+        s[i] = (streamer){.rw = &rw, .id = 10 + i, .start = t0 + COSYNC_US(250 * i), .stop = &stop};
         CHECK_OK(cosync_task_spawn(&t[i], streamer_fn, &s[i], NULL));
     }
     /* the writer comes at 3.1 ms: reader 0 holds since 3.0 (until 4.0),
@@ -753,8 +752,7 @@ static int attempt_fn(void *arg, void **result)
                      : cosync_rwlock_read_acquire(p->rw, p->deadline);
     p->at = cosync_now();
     if (p->rc == 0)
-        CHECK_OK(p->write ? cosync_rwlock_write_release(p->rw)
-                          : cosync_rwlock_read_release(p->rw));
+        CHECK_OK(p->write ? cosync_rwlock_write_release(p->rw) : cosync_rwlock_read_release(p->rw));
     return 0;
 }
 
@@ -1151,8 +1149,7 @@ static int seed_example_main(void *arg, void **result)
     cosync_task t[7];
     for (int i = 0; i < 7; i++) {
         args[i] = (seed_ex_arg){&s, i < 5 ? i : i - 5};
-        CHECK_OK(cosync_task_spawn(&t[i], i < 5 ? seed_ex_reader : seed_ex_writer, &args[i],
-                                   NULL));
+        CHECK_OK(cosync_task_spawn(&t[i], i < 5 ? seed_ex_reader : seed_ex_writer, &args[i], NULL));
     }
     CHECK_OK(cosync_gather(t, 7, NULL, COSYNC_FOREVER));
     CHECK_EQ(s.writes, 6);
@@ -1198,8 +1195,8 @@ static int held_by_readers_main(void *arg, void **result)
     report_case *c = arg;
     for (int i = 0; i < 3; i++)
         CHECK_OK(cosync_rwlock_read_acquire(&c->rw, COSYNC_FOREVER));
-    CHECK_OK(cosync_task_spawn(&c->other, want_write, &c->rw,
-                               &(cosync_task_opts){.name = "writer-2"}));
+    CHECK_OK(
+        cosync_task_spawn(&c->other, want_write, &c->rw, &(cosync_task_opts){.name = "writer-2"}));
     join_ok(c->other); /* never: main holds the reads */
     return 0;
 }
@@ -1209,8 +1206,8 @@ static int held_by_writer_main(void *arg, void **result)
     (void)result;
     report_case *c = arg;
     CHECK_OK(cosync_rwlock_write_acquire(&c->rw, COSYNC_FOREVER));
-    CHECK_OK(cosync_task_spawn(&c->other, want_read, &c->rw,
-                               &(cosync_task_opts){.name = "reader-1"}));
+    CHECK_OK(
+        cosync_task_spawn(&c->other, want_read, &c->rw, &(cosync_task_opts){.name = "reader-1"}));
     join_ok(c->other);
     return 0;
 }
@@ -1248,8 +1245,8 @@ static void deadlock_case(cosync_task_fn fn, const char *who, const char *tail, 
 TEST(deadlock_report_names_the_holders)
 {
     deadlock_case(held_by_readers_main, "writer-2", "held by 3 readers (wants write)\n", false);
-    deadlock_case(held_by_writer_main, "reader-1",
-                  "held by writer task 'main' (#1) (wants read)\n", true);
+    deadlock_case(held_by_writer_main, "reader-1", "held by writer task 'main' (#1) (wants read)\n",
+                  true);
 }
 
 int main(void)

@@ -337,7 +337,6 @@ TEST(names_from_loop_spawn)
  * misuse
  * ---------------------------------------------------------------------- */
 
-
 static int join_self_rc;
 
 static int join_self(void *arg, void **result)
@@ -378,8 +377,7 @@ static int main_misuse(void *arg, void **result)
     CHECK_ERR(cosync_task_spawn(NULL, NULL, NULL, NULL), COSYNC_EINVAL);
     CHECK_ERR(cosync_task_spawn(&t, nop, NULL, &(cosync_task_opts){.stack_size = SIZE_MAX}),
               COSYNC_EINVAL);
-    CHECK_ERR(cosync_task_spawn(&t, nop, NULL,
-                                &(cosync_task_opts){.stack_size = (size_t)1 << 40}),
+    CHECK_ERR(cosync_task_spawn(&t, nop, NULL, &(cosync_task_opts){.stack_size = (size_t)1 << 40}),
               COSYNC_EINVAL);
     CHECK_ERR(cosync_task_spawn(&t, nop, NULL, &(cosync_task_opts){.stack_size = 1}),
               COSYNC_EINVAL);
@@ -393,8 +391,7 @@ static int main_misuse(void *arg, void **result)
     CHECK_EQ(after.tasks_ready, before.tasks_ready);
 
     /* join self, from main and from a spawned task */
-    CHECK_ERR(cosync_task_join(cosync_task_current(), NULL, NULL, COSYNC_FOREVER),
-              COSYNC_EDEADLK);
+    CHECK_ERR(cosync_task_join(cosync_task_current(), NULL, NULL, COSYNC_FOREVER), COSYNC_EDEADLK);
     CHECK_OK(cosync_task_spawn(&t, join_self, NULL, NULL));
     CHECK_OK(cosync_task_join(t, NULL, NULL, COSYNC_FOREVER));
     CHECK_ERR(join_self_rc, COSYNC_EDEADLK);
@@ -685,8 +682,8 @@ static int main_stack_size(void *arg, void **result)
     (void)arg, (void)result;
     size_t mapped = loop_stats().stacks_mapped;
     cosync_task t;
-    CHECK_OK(cosync_task_spawn(&t, use_big_stack, NULL,
-                               &(cosync_task_opts){.stack_size = 1 << 20}));
+    CHECK_OK(
+        cosync_task_spawn(&t, use_big_stack, NULL, &(cosync_task_opts){.stack_size = 1 << 20}));
     CHECK_OK(cosync_yield());
     CHECK_EQ(loop_stats().stacks_mapped, mapped + 1); /* its own, bigger stack */
     CHECK_EQ(loop_stats().stacks_in_use, 2);
@@ -1089,8 +1086,8 @@ static int overflow_in_child(size_t depth, int guards)
         cosync_loop_run(loop, t, &status, NULL);
         cosync_loop_stats st;
         cosync_loop_get_stats(loop, &st);
-        bool guarded = guards == COSYNC__TEST_GUARDS_NONE ? st.stacks_guarded == 0
-                                                          : st.stacks_guarded == 2;
+        bool guarded =
+            guards == COSYNC__TEST_GUARDS_NONE ? st.stacks_guarded == 0 : st.stacks_guarded == 2;
         _exit(status != 0 ? 5 : !guarded ? 6 : 0);
     }
     int ws;

@@ -155,7 +155,7 @@ TEST(equal_deadlines_armed_in_one_instant_fire_in_arm_order)
 
 #define NLEN 8
 static const int64_t lengths[NLEN] = {COSYNC_MS(50), COSYNC_MS(10), COSYNC_MS(30), COSYNC_NS(1),
-                                      COSYNC_SEC(2), COSYNC_MS(20), COSYNC_US(7), COSYNC_MS(40)};
+                                      COSYNC_SEC(2), COSYNC_MS(20), COSYNC_US(7),  COSYNC_MS(40)};
 /* the rank of each length in ascending order */
 static const int len_rank[NLEN] = {6, 2, 4, 0, 7, 3, 1, 5};
 

@@ -36,7 +36,8 @@ extern "C" {
 #define COSYNC_EINVAL (-EINVAL)       /* ValueError: bad argument */
 #define COSYNC_EDEADLK (-EDEADLK)     /* deadlock: nothing can ever wake the blocked tasks */
 #define COSYNC_EOVERFLOW (-EOVERFLOW) /* a count would pass its limit */
-#define COSYNC_EALREADY (-EALREADY)   /* already done: cancelling a finished task, setting a set future */
+#define COSYNC_EALREADY                                                                            \
+    (-EALREADY) /* already done: cancelling a finished task, setting a set future */
 #define COSYNC_ETIMEDOUT (-ETIMEDOUT) /* TimeoutError: the deadline passed */
 #define COSYNC_ECANCELED (-ECANCELED) /* CancelledError */
 #define COSYNC_ESHUTDOWN (-ESHUTDOWN) /* QueueShutDown */
@@ -71,9 +72,9 @@ const char *cosync_err_name(int err);
 
 #define COSYNC_FOREVER ((int64_t)-1)
 #define COSYNC_NS(x) ((int64_t)(x))
-#define COSYNC_US(x) ((int64_t)(x) * INT64_C(1000))
-#define COSYNC_MS(x) ((int64_t)(x) * INT64_C(1000000))
-#define COSYNC_SEC(x) ((int64_t)(x) * INT64_C(1000000000))
+#define COSYNC_US(x) ((int64_t)(x)*INT64_C(1000))
+#define COSYNC_MS(x) ((int64_t)(x)*INT64_C(1000000))
+#define COSYNC_SEC(x) ((int64_t)(x)*INT64_C(1000000000))
 
 /* ------------------------------------------------------------------------
  * Intrusive building blocks (private: their fields are not API)
@@ -100,7 +101,10 @@ typedef struct cosync__waitq {
     uint32_t n;
 } cosync__waitq;
 
-#define COSYNC__WAITQ_INIT {{NULL, NULL}, NULL, 0}
+#define COSYNC__WAITQ_INIT                                                                         \
+    {                                                                                              \
+        {NULL, NULL}, NULL, 0                                                                      \
+    }
 
 /* The calling thread's running loop and task (and the task's id), for
  * the fast paths the headers inline. */

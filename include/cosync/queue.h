@@ -41,9 +41,9 @@ enum cosync_queue_kind {
 /** Options for cosync_queue_init_opts; zeroed fields take the defaults. */
 typedef struct cosync_queue_opts {
     enum cosync_queue_kind kind;
-    size_t elem_size;     /* bytes per element, >= 1 */
-    size_t maxsize;       /* 0: unbounded (grows as needed) */
-    cosync_cmp_fn cmp;    /* required for COSYNC_QUEUE_PRIORITY */
+    size_t elem_size;  /* bytes per element, >= 1 */
+    size_t maxsize;    /* 0: unbounded (grows as needed) */
+    cosync_cmp_fn cmp; /* required for COSYNC_QUEUE_PRIORITY */
     void *cmp_arg;
     const struct cosync_allocator *allocator; /* storage; NULL: malloc */
 } cosync_queue_opts;
@@ -88,8 +88,8 @@ int cosync_lifoqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize);
  * in the order they were put. Returns 0; COSYNC_EINVAL if @elem_size is 0
  * or @cmp is NULL.
  */
-int cosync_priorityqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize,
-                              cosync_cmp_fn cmp, void *cmp_arg);
+int cosync_priorityqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize, cosync_cmp_fn cmp,
+                              void *cmp_arg);
 
 /** cosync_queue_init_opts - any kind, with an allocator. Errors as above. */
 int cosync_queue_init_opts(cosync_queue *q, const cosync_queue_opts *opts);
@@ -240,8 +240,7 @@ static inline int cosync_queue_put(cosync_queue *q, const void *item, int64_t de
 static inline int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline)
 {
     if (__builtin_expect(q->kind == COSYNC_QUEUE_FIFO && !q->dead &&
-                             (q->getters.n | q->putters.n | q->reserved_items) == 0 &&
-                             q->count > 0,
+                             (q->getters.n | q->putters.n | q->reserved_items) == 0 && q->count > 0,
                          1)) {
         cosync__queue_copy(item, q->buf + q->head * q->elem_size, q->elem_size);
         if (++q->head == q->capacity || q->count == 1)

@@ -43,7 +43,10 @@ typedef struct cosync_lock {
     uint8_t dead; /* set by destroy */
 } cosync_lock;
 
-#define COSYNC_LOCK_INIT {COSYNC__WAITQ_INIT, NULL, 0, false, 0}
+#define COSYNC_LOCK_INIT                                                                           \
+    {                                                                                              \
+        COSYNC__WAITQ_INIT, NULL, 0, false, 0                                                      \
+    }
 
 /** cosync_lock_init - an unlocked lock. */
 void cosync_lock_init(cosync_lock *lock);
@@ -127,7 +130,10 @@ typedef struct cosync_cond {
     uint8_t dead;
 } cosync_cond;
 
-#define COSYNC_COND_INIT {COSYNC__WAITQ_INIT, NULL, COSYNC_LOCK_INIT, 0}
+#define COSYNC_COND_INIT                                                                           \
+    {                                                                                              \
+        COSYNC__WAITQ_INIT, NULL, COSYNC_LOCK_INIT, 0                                              \
+    }
 
 /** cosync_cond_init - a condition on @lock, or on its own lock if NULL. */
 void cosync_cond_init(cosync_cond *cond, cosync_lock *lock);
@@ -206,8 +212,8 @@ static inline int cosync_cond_release(cosync_cond *cond)
 static inline int cosync_cond_notify(cosync_cond *cond, int n)
 {
     const cosync_lock *lock = cond->lock ? cond->lock : &cond->own_lock;
-    if (__builtin_expect(cond->q.n == 0 && n >= 0 && !cond->dead && !lock->dead &&
-                             lock->locked && lock->owner == cosync__tls.cur &&
+    if (__builtin_expect(cond->q.n == 0 && n >= 0 && !cond->dead && !lock->dead && lock->locked &&
+                             lock->owner == cosync__tls.cur &&
                              lock->owner_id == cosync__tls.cur_id && cosync__tls.cur,
                          1))
         return 0;
@@ -227,7 +233,10 @@ typedef struct cosync_sem {
     uint8_t dead;
 } cosync_sem;
 
-#define COSYNC_SEM_INIT(value) {COSYNC__WAITQ_INIT, (value), 0, 0}
+#define COSYNC_SEM_INIT(value)                                                                     \
+    {                                                                                              \
+        COSYNC__WAITQ_INIT, (value), 0, 0                                                          \
+    }
 
 /**
  * cosync_sem_init - a semaphore with @value permits.
@@ -298,7 +307,10 @@ typedef struct cosync_barrier {
     uint8_t dead;
 } cosync_barrier;
 
-#define COSYNC_BARRIER_INIT(parties) {COSYNC__WAITQ_INIT, (parties), 0, 0, 0}
+#define COSYNC_BARRIER_INIT(parties)                                                               \
+    {                                                                                              \
+        COSYNC__WAITQ_INIT, (parties), 0, 0, 0                                                     \
+    }
 
 /**
  * cosync_barrier_init - a barrier for @parties tasks.
@@ -366,7 +378,10 @@ typedef struct cosync_rwlock {
     uint8_t dead;
 } cosync_rwlock;
 
-#define COSYNC_RWLOCK_INIT {COSYNC__WAITQ_INIT, NULL, 0, 0, 0, 0}
+#define COSYNC_RWLOCK_INIT                                                                         \
+    {                                                                                              \
+        COSYNC__WAITQ_INIT, NULL, 0, 0, 0, 0                                                       \
+    }
 
 /** cosync_rwlock_init - a free read-write lock. */
 void cosync_rwlock_init(cosync_rwlock *rw);
@@ -424,7 +439,10 @@ typedef struct cosync_latch {
     uint8_t dead;
 } cosync_latch;
 
-#define COSYNC_LATCH_INIT(count) {COSYNC__WAITQ_INIT, (count), 0}
+#define COSYNC_LATCH_INIT(count)                                                                   \
+    {                                                                                              \
+        COSYNC__WAITQ_INIT, (count), 0                                                             \
+    }
 
 /**
  * cosync_latch_init - a latch closed for @count count-downs.
@@ -459,7 +477,10 @@ typedef struct cosync_waitgroup {
     uint8_t dead;
 } cosync_waitgroup;
 
-#define COSYNC_WAITGROUP_INIT {COSYNC__WAITQ_INIT, 0, 0}
+#define COSYNC_WAITGROUP_INIT                                                                      \
+    {                                                                                              \
+        COSYNC__WAITQ_INIT, 0, 0                                                                   \
+    }
 
 /** cosync_waitgroup_init - a wait group at zero. */
 void cosync_waitgroup_init(cosync_waitgroup *wg);

@@ -77,7 +77,6 @@ static inline void cosync__fpenv_write(uint64_t env)
 #endif
 }
 
-
 /*
  * Save the running context into @from and resume @to. Returns when someone
  * switches back to @from.
@@ -115,7 +114,7 @@ void cosync__ctx_start(cosync__ctx *from, cosync__ctx *ctx, void *top, size_t si
 #if defined(COSYNC_CTX_ASM) && defined(__x86_64__)
 #define COSYNC__CTX_HAVE_INLINE 1
 static inline __attribute__((always_inline)) void cosync__ctx_switch_inline(cosync__ctx *from,
-                                                                           cosync__ctx *to)
+                                                                            cosync__ctx *to)
 {
     __asm__ volatile("subq $128, %%rsp\n\t"
                      "pushq %%rbp\n\t"
@@ -138,9 +137,9 @@ static inline __attribute__((always_inline)) void cosync__ctx_switch_inline(cosy
                      :
                      : "rax", "rbx", "rcx", "rdx", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
                        "r15", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
-                       "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
-                       "xmm14", "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)",
-                       "st(6)", "st(7)", "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", "mm6", "mm7");
+                       "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
+                       "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)",
+                       "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", "mm6", "mm7");
 }
 
 /*
@@ -149,8 +148,7 @@ static inline __attribute__((always_inline)) void cosync__ctx_switch_inline(cosy
  * and the resumed context's next `ret` is then mispredicted (with every one
  * above it: two per spawn + join, about 14 ns here).
  */
-static inline __attribute__((always_inline, noreturn)) void
-cosync__ctx_jump_inline(cosync__ctx *to)
+static inline __attribute__((always_inline, noreturn)) void cosync__ctx_jump_inline(cosync__ctx *to)
 {
     __asm__ volatile("movq (%0), %%rsp\n\t"
                      "popq %%rcx\n\t"

@@ -38,8 +38,8 @@ void cosync__ctx_start(cosync__ctx *from, cosync__ctx *ctx, void *top, size_t si
     ctx->uc.uc_stack.ss_sp = (char *)top - size;
     ctx->uc.uc_stack.ss_size = size;
     ctx->uc.uc_link = NULL;
-    makecontext(&ctx->uc, (void (*)(void))trampoline, 4, (unsigned)(e >> 16 >> 16),
-                (unsigned)e, (unsigned)(a >> 16 >> 16), (unsigned)a);
+    makecontext(&ctx->uc, (void (*)(void))trampoline, 4, (unsigned)(e >> 16 >> 16), (unsigned)e,
+                (unsigned)(a >> 16 >> 16), (unsigned)a);
     if (from)
         swapcontext(&from->uc, &ctx->uc);
     else

@@ -165,10 +165,10 @@ static bool map_chunk(cosync__stack_pool *pool, int cls)
     cosync__stack_chunk *chunk = cosync__mem_alloc(pool->alloc, sizeof *chunk);
     if (!chunk)
         return false;
-    void *p = cosync__fault_hit() ? MAP_FAILED
-                                  : mmap(NULL, n * size, PROT_READ | PROT_WRITE,
-                                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                                         -1, 0);
+    void *p = cosync__fault_hit()
+                  ? MAP_FAILED
+                  : mmap(NULL, n * size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (p == MAP_FAILED) {
         cosync__mem_free(pool->alloc, chunk);
         return false;
@@ -200,8 +200,7 @@ static cosync__stack *new_stack(cosync__stack_pool *pool, int cls)
     if (s->guard != COSYNC__GUARD_NONE)
         pool->guarded++;
     s->color = (uint8_t)(pool->mapped % 32);
-    s->valgrind_id = COSYNC__VALGRIND_STACK_REGISTER(s->base + cosync__page_size(),
-                                                     s->base + size);
+    s->valgrind_id = COSYNC__VALGRIND_STACK_REGISTER(s->base + cosync__page_size(), s->base + size);
     pool->mapped++;
     return s;
 }

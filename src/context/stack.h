@@ -27,13 +27,13 @@ enum cosync__guard { COSYNC__GUARD_NONE, COSYNC__GUARD_MADVISE, COSYNC__GUARD_MP
 typedef struct cosync__stack {
     struct cosync__stack *next; /* in its class's hot or cold list */
     struct cosync__stack *prev;
-    char *base;                 /* lowest address; the guard (or no-go) page */
-    size_t size;                /* whole mapping, guard included */
+    char *base;  /* lowest address; the guard (or no-go) page */
+    size_t size; /* whole mapping, guard included */
     unsigned valgrind_id;
     uint8_t cls;
     uint8_t guard;
     uint8_t color; /* see cosync__stack_start */
-    bool cold; /* pages given back: untouched since */
+    bool cold;     /* pages given back: untouched since */
 } cosync__stack;
 
 typedef struct cosync__stack_class {
@@ -41,7 +41,7 @@ typedef struct cosync__stack_class {
     cosync__stack *hot_tail;
     cosync__stack *cold;
     size_t nhot;
-    size_t nhot_low; /* the fewest hot stacks since the last trim */
+    size_t nhot_low;    /* the fewest hot stacks since the last trim */
     char *carve;        /* the rest of the current chunk */
     size_t carve_left;  /* stacks left to carve from it */
     bool carve_guarded; /* its guard pages are installed already */
