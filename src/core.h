@@ -116,6 +116,10 @@ struct cosync_loop {
     /* hot */
     struct cosync__task *ready_head;
     struct cosync__task *ready_tail;
+    /* the first pf_ahead tasks of the ready queue have had their stacks
+     * prefetched (sched.c); pf is the last of them */
+    struct cosync__task *pf;
+    uint32_t pf_ahead;
     int budget;
     int64_t now;
     int64_t next_trim; /* when cached stacks no task needed are given back */
@@ -204,6 +208,8 @@ static inline struct cosync__task *cosync__ready_pop(cosync_loop *loop)
         loop->ready_head = t->next_ready;
         if (!loop->ready_head)
             loop->ready_tail = NULL;
+        if (loop->pf_ahead)
+            loop->pf_ahead--;
     }
     return t;
 }
