@@ -215,8 +215,9 @@ static inline struct cosync__task *cosync__ready_pop(cosync_loop *loop)
 }
 
 /* Switch away from the current task, which has put itself where it will be
- * found again (a wait list, the ready queue). Returns when it is resumed. */
-void cosync__suspend(struct cosync__task *cur);
+ * found again (a wait list, the ready queue). Returns when it is resumed:
+ * its waiter, now idle, and the waiter's result. */
+int cosync__suspend(struct cosync__task *cur);
 /* Run ready tasks until the queue is empty or the budget is spent. */
 void cosync__run_ready(cosync_loop *loop);
 /* Whether a task finishing with @rc ends as cancelled. */
@@ -248,9 +249,7 @@ static inline int cosync__wait(cosync__waiter *w, int64_t deadline)
         return cosync__wait_slow(w, deadline);
     w->state = COSYNC__W_WAITING;
     t->state = COSYNC__T_BLOCKED;
-    cosync__suspend(t);
-    w->state = COSYNC__W_IDLE;
-    return w->result;
+    return cosync__suspend(t);
 }
 
 /* A wait has ended some other way than by its own timer: stop the timer. */

@@ -219,7 +219,7 @@ static void __attribute__((noreturn)) report_overflow(struct cosync__task *t)
     abort();
 }
 
-void cosync__suspend(struct cosync__task *cur)
+static inline __attribute__((always_inline)) void switch_away(struct cosync__task *cur)
 {
     cosync_loop *loop = cur->loop;
     if (__builtin_expect(cur->unguarded, 0))
@@ -269,6 +269,18 @@ void cosync__suspend(struct cosync__task *cur)
         break;
     }
     san_arrive(loop, FAKE(cur));
+}
+
+/* Every suspension ends here, and every blocking call reaches this by a
+ * tail call where it can (nothing to do after the wait), so that the only
+ * return address between a suspended task's caller and this frame is the
+ * caller's own: a task that resumes where another one suspended from a
+ * different place then mispredicts one return, not one per layer. */
+int cosync__suspend(struct cosync__task *cur)
+{
+    switch_away(cur);
+    cur->w.state = COSYNC__W_IDLE;
+    return cur->w.result;
 }
 
 /* ---- finishing ------------------------------------------------------- */

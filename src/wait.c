@@ -19,9 +19,7 @@ static int yield_with(struct cosync__task *cur, int result)
     w->result = result;
     w->state = COSYNC__W_WAITING;
     cosync__make_ready(cur);
-    cosync__suspend(cur);
-    w->state = COSYNC__W_IDLE;
-    return w->result;
+    return cosync__suspend(cur);
 }
 
 /* A pending cancellation is delivered as asyncio delivers it: the task
@@ -53,9 +51,7 @@ int cosync__wait_slow(cosync__waiter *w, int64_t deadline)
     t->state = COSYNC__T_BLOCKED;
     if (deadline != COSYNC_FOREVER)
         cosync__timer_arm(&loop->timers, &t->timer, deadline);
-    cosync__suspend(t);
-    w->state = COSYNC__W_IDLE;
-    return w->result;
+    return cosync__suspend(t);
 }
 
 void cosync__abort_wait(cosync__waiter *w, int result)
