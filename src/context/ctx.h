@@ -108,31 +108,38 @@ void cosync__ctx_start(cosync__ctx *from, cosync__ctx *ctx, void *top, size_t si
  * control words, rbp) is saved; every other register is in the clobber
  * list, so the compiler saves just what is live. The resume point is a
  * label in the caller's own code, so call and return addresses on the two
- * stacks stay paired and the return-stack predictor keeps working. The
- * 128 bytes skipped first protect the red zone.
+ * stacks stay paired and the return-stack predictor keeps working. Unless
+ * the file is built without a red zone (-mno-red-zone and
+ * COSYNC__NO_RED_ZONE, as CMake builds sched.c), the 128 bytes below the
+ * stack pointer are skipped first: the compiler may keep data there.
  */
+#if defined(COSYNC__NO_RED_ZONE)
+#define COSYNC__RED_ZONE_SKIP ""
+#define COSYNC__RED_ZONE_BACK ""
+#else
+#define COSYNC__RED_ZONE_SKIP "subq $128, %%rsp\n\t"
+#define COSYNC__RED_ZONE_BACK "\n\taddq $128, %%rsp"
+#endif
 #if defined(COSYNC_CTX_ASM) && defined(__x86_64__)
 #define COSYNC__CTX_HAVE_INLINE 1
 static inline __attribute__((always_inline)) void cosync__ctx_switch_inline(cosync__ctx *from,
                                                                             cosync__ctx *to)
 {
-    __asm__ volatile("subq $128, %%rsp\n\t"
-                     "pushq %%rbp\n\t"
-                     "subq $8, %%rsp\n\t"
-                     "stmxcsr (%%rsp)\n\t"
-                     "fnstcw 4(%%rsp)\n\t"
-                     "leaq 1f(%%rip), %%rax\n\t"
-                     "pushq %%rax\n\t"
-                     "movq %%rsp, (%0)\n\t"
-                     "movq (%1), %%rsp\n\t"
-                     "popq %%rcx\n\t"
-                     "ldmxcsr (%%rsp)\n\t"
-                     "fldcw 4(%%rsp)\n\t"
-                     "addq $8, %%rsp\n\t"
-                     "popq %%rbp\n\t"
-                     "jmp *%%rcx\n"
-                     "1:\n\t"
-                     "addq $128, %%rsp"
+    __asm__ volatile(COSYNC__RED_ZONE_SKIP "pushq %%rbp\n\t"
+                                           "subq $8, %%rsp\n\t"
+                                           "stmxcsr (%%rsp)\n\t"
+                                           "fnstcw 4(%%rsp)\n\t"
+                                           "leaq 1f(%%rip), %%rax\n\t"
+                                           "pushq %%rax\n\t"
+                                           "movq %%rsp, (%0)\n\t"
+                                           "movq (%1), %%rsp\n\t"
+                                           "popq %%rcx\n\t"
+                                           "ldmxcsr (%%rsp)\n\t"
+                                           "fldcw 4(%%rsp)\n\t"
+                                           "addq $8, %%rsp\n\t"
+                                           "popq %%rbp\n\t"
+                                           "jmp *%%rcx\n"
+                                           "1:" COSYNC__RED_ZONE_BACK
                      : "+D"(from), "+S"(to)
                      :
                      : "rax", "rbx", "rcx", "rdx", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
