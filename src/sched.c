@@ -98,6 +98,7 @@ static inline void prefetch_task(const struct cosync__task *t)
     const char *frame = (const char *)cosync__ctx_frame(&t->ctx);
     __builtin_prefetch(frame);
     __builtin_prefetch(frame + 64);
+    __builtin_prefetch(frame + 128);
 }
 
 /* Extend the prefetched head of the ready queue by up to two tasks. A
