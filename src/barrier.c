@@ -56,12 +56,9 @@ int cosync_barrier_wait(cosync_barrier *barrier, int64_t deadline)
         return COSYNC_EPERM;
     if (barrier->arrived + 1 == barrier->parties) {
         /* this arrival completes the round: indices in arrival order */
-        int index = 0;
-        cosync__waiter *w;
-        while ((w = cosync__waitq_head(&barrier->q)))
-            cosync__waitq_grant(&barrier->q, w, index++);
+        size_t waited = cosync__waitq_grant_each(&barrier->q, 0, 1);
         barrier->arrived = 0;
-        return index; /* parties - 1 */
+        return (int)waited; /* parties - 1 */
     }
     barrier->arrived++;
     /* deadline 0, a passed deadline or a pending cancellation take the
