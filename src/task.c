@@ -111,21 +111,22 @@ const char *cosync__task_name(struct cosync__task *t)
     return t->name;
 }
 
-int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn fn, void *arg,
-                  const cosync_task_opts *opts)
+/* The stack class that @opts asks for in @cls; COSYNC_EINVAL if none can
+ * hold it. */
+static __attribute__((noinline)) int opts_class(const cosync_task_opts *opts, int *cls)
 {
-    int cls = loop->default_cls;
-    if (!fn)
+    if (!opts->stack_size)
+        return 0;
+    if (opts->stack_size < 2 * cosync__page_size())
         return COSYNC_EINVAL;
-    if (opts && opts->stack_size) {
-        if (opts->stack_size < 2 * cosync__page_size())
-            return COSYNC_EINVAL;
-        cls = cosync__stack_class_of(opts->stack_size);
-        if (cls < 0)
-            return COSYNC_EINVAL;
-    }
-    if (!loop->free_recs && !grow_records(loop))
-        return COSYNC_ENOMEM;
+    *cls = cosync__stack_class_of(opts->stack_size);
+    return *cls < 0 ? COSYNC_EINVAL : 0;
+}
+
+/* Take a free record (there is one) for a new task, and queue it. */
+static inline struct cosync__task *new_task(cosync_loop *loop, cosync_task_fn fn, void *arg,
+                                            int cls)
+{
     struct cosync__task *t = loop->free_recs;
     loop->free_recs = t->next_ready;
     loop->nrecords++;
@@ -142,11 +143,39 @@ int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn f
     t->arg = arg;
     t->stack_cls = (int8_t)cls;
     t->name[0] = '\0';
-    if (opts && opts->name)
-        set_name(t, opts->name);
     cosync__make_ready(t);
     t->state = COSYNC__T_FRESH;
+    return t;
+}
+
+static __attribute__((noinline)) int spawn_slow(cosync_loop *loop, struct cosync__task **out,
+                                                cosync_task_fn fn, void *arg,
+                                                const cosync_task_opts *opts)
+{
+    int cls = loop->default_cls;
+    if (!fn)
+        return COSYNC_EINVAL;
+    if (opts) {
+        int rc = opts_class(opts, &cls);
+        if (rc)
+            return rc;
+    }
+    if (!loop->free_recs && !grow_records(loop))
+        return COSYNC_ENOMEM;
+    struct cosync__task *t = new_task(loop, fn, arg, cls);
+    if (opts && opts->name)
+        set_name(t, opts->name);
     *out = t;
+    return 0;
+}
+
+/* The common case, no options and a free record at hand, without a call. */
+int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn fn, void *arg,
+                  const cosync_task_opts *opts)
+{
+    if (__builtin_expect(opts || !fn || !loop->free_recs, 0))
+        return spawn_slow(loop, out, fn, arg, opts);
+    *out = new_task(loop, fn, arg, loop->default_cls);
     return 0;
 }
 
