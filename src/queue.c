@@ -26,6 +26,14 @@
  * putter cancelled after a slot was reserved for it completes its put and
  * returns 0; the cancellation comes at its next suspension.
  *
+ * A newcomer takes the first item behind the reserved ones. Rather than
+ * move the reserved items up a slot each time, the FIFO ring keeps a gap:
+ * `front` items, then `gap` empty slots, then the rest. A newcomer takes
+ * the item just behind the gap and widens it; the gap is closed (the front
+ * items moved up, once) when the front is taken, when a put needs the room
+ * and before the storage grows. So a woken getter that runs on and takes
+ * item after item behind the others' reservations costs O(1) a take.
+ *
  * An immediate shutdown drops every item, those reserved for woken getters
  * too, and bumps `epoch`: a woken getter that finds the epoch changed when
  * it runs returns COSYNC_ESHUTDOWN. reserved_items still counts those
@@ -62,9 +70,29 @@ static inline size_t slots_available(const cosync_queue *q)
     return used < q->maxsize ? q->maxsize - used : 0;
 }
 
+/* The ring's index @i slots after @from. */
+static inline size_t ring_at(const cosync_queue *q, size_t from, size_t i)
+{
+    size_t at = from + i;
+    return at >= q->capacity ? at - q->capacity : at;
+}
+
+/* Move the front items up to the gap: the ring holds its items in one run
+ * from head again. */
+static __attribute__((noinline)) void close_gap(cosync_queue *q)
+{
+    for (size_t k = q->front; k-- > 0;)
+        cosync__queue_copy(slot(q, ring_at(q, q->head, q->gap + k)),
+                           slot(q, ring_at(q, q->head, k)), q->elem_size);
+    q->head = ring_at(q, q->head, q->gap);
+    q->gap = q->front = 0;
+}
+
 /* Make room for @need slots in all. 0, or COSYNC_ENOMEM (nothing changed). */
 static int grow(cosync_queue *q, size_t need)
 {
+    if (q->gap)
+        close_gap(q); /* the items stay where they are, in one run */
     size_t cap = q->capacity ? q->capacity : INITIAL_CAPACITY;
     while (cap < need) {
         if (cap > SIZE_MAX / 2)
@@ -165,10 +193,9 @@ static inline __attribute__((always_inline)) void store(cosync_queue *q, const v
 {
     size_t es = q->elem_size;
     if (__builtin_expect(q->kind == COSYNC_QUEUE_FIFO, 1)) {
-        size_t i = q->head + q->count;
-        if (i >= q->capacity)
-            i -= q->capacity;
-        cosync__queue_copy(q->buf + i * es, item, es);
+        if (__builtin_expect(q->gap != 0, 0) && q->count + q->gap >= q->capacity)
+            close_gap(q); /* the room is in the gap */
+        cosync__queue_copy(q->buf + ring_at(q, q->head, q->count + q->gap) * es, item, es);
     } else if (q->kind == COSYNC_QUEUE_LIFO) {
         cosync__queue_copy(q->buf + q->count * es, item, es);
     } else {
@@ -183,8 +210,15 @@ static inline __attribute__((always_inline)) void take(cosync_queue *q, void *it
     size_t es = q->elem_size;
     if (__builtin_expect(q->kind == COSYNC_QUEUE_FIFO, 1)) {
         cosync__queue_copy(item, q->buf + q->head * es, es);
-        if (++q->head == q->capacity || q->count == 1)
-            q->head = 0;
+        if (q->count == 1) {
+            q->head = q->gap = q->front = 0; /* empty: start over */
+        } else {
+            q->head = ring_at(q, q->head, 1);
+            if (q->gap && --q->front == 0) { /* the front is gone: skip the gap */
+                q->head = ring_at(q, q->head, q->gap);
+                q->gap = 0;
+            }
+        }
     } else if (q->kind == COSYNC_QUEUE_LIFO) {
         cosync__queue_copy(item, q->buf + (q->count - 1) * es, es);
     } else {
@@ -195,24 +229,18 @@ static inline __attribute__((always_inline)) void take(cosync_queue *q, void *it
 
 /* Take an item that is not reserved: in a FIFO queue the reserved items
  * are the front ones, handed to woken getters that have not run yet, so a
- * newcomer takes the first item behind them and the gap closes (the
- * reserved items move one slot back). In the other kinds no item is set
- * aside: a woken getter takes the top when it runs, as LIFO and priority
- * order want. */
+ * newcomer takes the first item behind them, at the end of the gap (see
+ * the top of this file). In the other kinds no item is set aside: a woken
+ * getter takes the top when it runs, as LIFO and priority order want. */
 static __attribute__((noinline)) void take_behind_reserved(cosync_queue *q, void *item)
 {
-    size_t es = q->elem_size, cap = q->capacity;
-    size_t hole = q->head + q->reserved_items;
-    if (hole >= cap)
-        hole -= cap;
-    cosync__queue_copy(item, q->buf + hole * es, es);
-    for (size_t k = q->reserved_items; k > 0; k--) {
-        size_t prev = hole == 0 ? cap - 1 : hole - 1;
-        cosync__queue_copy(q->buf + hole * es, q->buf + prev * es, es);
-        hole = prev;
-    }
-    if (++q->head == cap || q->count == 1)
-        q->head = 0;
+    if (q->gap && q->front != q->reserved_items)
+        close_gap(q); /* the gap is elsewhere: start a new one */
+    if (!q->gap)
+        q->front = q->reserved_items;
+    size_t at = ring_at(q, q->head, q->front + q->gap);
+    cosync__queue_copy(item, slot(q, at), q->elem_size);
+    q->gap++;
     q->count--;
 }
 
@@ -381,7 +409,7 @@ int cosync_queue_destroy(cosync_queue *q)
         return COSYNC_EBUSY;
     cosync__mem_free(q->alloc, q->buf);
     q->buf = NULL;
-    q->capacity = q->count = q->head = q->unfinished = 0;
+    q->capacity = q->count = q->head = q->unfinished = q->gap = q->front = 0;
     q->dead = 1;
     return 0;
 }
@@ -581,7 +609,7 @@ int cosync_queue_shutdown(cosync_queue *q, bool immediate)
          * the epoch change when they run */
         size_t dropped = q->count;
         q->count = 0;
-        q->head = 0;
+        q->head = q->gap = q->front = 0;
         q->epoch++;
         if (dropped) {
             q->unfinished -= dropped < q->unfinished ? dropped : q->unfinished;

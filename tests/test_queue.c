@@ -2636,6 +2636,151 @@ TEST(handed_item_is_never_taken_by_a_newcomer)
     CHECK_OK(run_main(handed_item_main, NULL));
 }
 
+/* ------------------------------------------------------------------------
+ * Takes behind woken getters: the FIFO ring's gap (queue.c). The items
+ * reserved for woken getters stay theirs, newcomers take the items behind
+ * them in order, and a put that needs the gap's room, a growth, and a
+ * revoked reservation all keep that order.
+ * ---------------------------------------------------------------------- */
+
+/* Two getters are woken with 1 and 2 reserved; returns their tasks. */
+static void two_woken_getters(cosync_queue *q, op *g1, op *g2, cosync_task *t1, cosync_task *t2)
+{
+    *g1 = mkop(q, OP_GET, 0);
+    *g2 = mkop(q, OP_GET, 0);
+    *t1 = go(g1);
+    *t2 = go(g2);
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(q->getters.n, 2);
+    put_now(q, 1);
+    put_now(q, 2);
+    CHECK_EQ(q->reserved_items, 2);
+}
+
+static int gap_bounded_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_queue q;
+    qinit(&q, FIFO, 4);
+    op g1, g2;
+    cosync_task t1, t2;
+    two_woken_getters(&q, &g1, &g2, &t1, &t2);
+    put_now(&q, 3);
+    put_now(&q, 4);
+    CHECK_ERR(cosync_queue_put(&q, &(int64_t){99}, 0), COSYNC_EAGAIN); /* full */
+    CHECK_EQ(get_now(&q), 3); /* behind the two reserved items */
+    CHECK_EQ(q.gap, 1);
+    put_now(&q, 5); /* the ring is physically full: the gap closes */
+    CHECK_EQ(q.gap, 0);
+    CHECK_EQ(get_now(&q), 4);
+    CHECK_EQ(get_now(&q), 5);
+    CHECK_EQ(q.gap, 2);
+    CHECK_ERR(cosync_queue_get(&q, &(int64_t){0}, 0), COSYNC_EAGAIN); /* 1 and 2 are taken */
+    put_now(&q, 6);
+    put_now(&q, 7);
+    CHECK_EQ(cosync_queue_qsize(&q), 4);
+    join_ok(t1);
+    join_ok(t2);
+    CHECK_EQ(g1.got, 1);
+    CHECK_EQ(g2.got, 2);
+    CHECK_EQ(q.gap, 0);
+    CHECK_EQ(get_now(&q), 6);
+    CHECK_EQ(get_now(&q), 7);
+    destroy_ok(&q);
+    return 0;
+}
+
+static int gap_growth_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_queue q;
+    qinit(&q, FIFO, 0);
+    op g1, g2;
+    cosync_task t1, t2;
+    two_woken_getters(&q, &g1, &g2, &t1, &t2);
+    for (int64_t v = 3; v <= 16; v++)
+        put_now(&q, v);
+    size_t cap = q.capacity;
+    CHECK_EQ(cap, 16);
+    CHECK_EQ(get_now(&q), 3);
+    CHECK_EQ(get_now(&q), 4);
+    CHECK_EQ(q.gap, 2);
+    /* more than the ring holds: it grows, with the gap closed first */
+    int64_t more[6] = {17, 18, 19, 20, 21, 22};
+    CHECK_EQ(cosync_queue_put_many(&q, more, 6, 0), 6);
+    CHECK(q.capacity > cap);
+    CHECK_EQ(q.gap, 0);
+    CHECK_EQ(get_now(&q), 5);
+    join_ok(t1);
+    join_ok(t2);
+    CHECK_EQ(g1.got, 1);
+    CHECK_EQ(g2.got, 2);
+    for (int64_t v = 6; v <= 22; v++)
+        CHECK_EQ(get_now(&q), v);
+    CHECK(cosync_queue_empty(&q));
+    destroy_ok(&q);
+    return 0;
+}
+
+static int gap_revoked_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_queue q;
+    qinit(&q, FIFO, 0);
+    op g1, g2;
+    cosync_task t1, t2;
+    two_woken_getters(&q, &g1, &g2, &t1, &t2);
+    put_now(&q, 3);
+    put_now(&q, 4);
+    CHECK_EQ(get_now(&q), 3);
+    CHECK_EQ(q.gap, 1);
+    /* g1 is cancelled before it runs: one reservation is handed back, and
+     * g2 will take the front item */
+    CHECK_OK(cosync_task_cancel(t1));
+    CHECK_EQ(q.reserved_items, 1);
+    CHECK_EQ(get_now(&q), 2);
+    CHECK_EQ(get_now(&q), 4);
+    CHECK_ERR(cosync_queue_get(&q, &(int64_t){0}, 0), COSYNC_EAGAIN);
+    CHECK_ERR(join_status(t1), COSYNC_ECANCELED);
+    CHECK_EQ(g1.got, -1);
+    join_ok(t2);
+    CHECK_EQ(g2.got, 1);
+    CHECK(cosync_queue_empty(&q));
+    CHECK_EQ(q.gap, 0);
+    destroy_ok(&q);
+    return 0;
+}
+
+static int gap_shutdown_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_queue q;
+    qinit(&q, FIFO, 0);
+    op g1, g2;
+    cosync_task t1, t2;
+    two_woken_getters(&q, &g1, &g2, &t1, &t2);
+    put_now(&q, 3);
+    put_now(&q, 4);
+    CHECK_EQ(get_now(&q), 3);
+    CHECK_OK(cosync_queue_shutdown(&q, true)); /* drops 1, 2 and 4 */
+    CHECK_EQ(q.gap, 0);
+    CHECK_EQ(cosync_queue_qsize(&q), 0);
+    join_ok(t1);
+    join_ok(t2);
+    CHECK_ERR(g1.rc, COSYNC_ESHUTDOWN);
+    CHECK_ERR(g2.rc, COSYNC_ESHUTDOWN);
+    CHECK_OK(cosync_queue_destroy(&q));
+    return 0;
+}
+
+TEST(takes_behind_woken_getters_keep_fifo_order)
+{
+    CHECK_OK(run_main(gap_bounded_main, NULL));
+    CHECK_OK(run_main(gap_growth_main, NULL));
+    CHECK_OK(run_main(gap_revoked_main, NULL));
+    CHECK_OK(run_main(gap_shutdown_main, NULL));
+}
+
 int main(void)
 {
     RUN(handed_item_is_never_taken_by_a_newcomer);
@@ -2687,6 +2832,7 @@ int main(void)
     RUN(priority_order_and_fifo_among_equals);
     RUN(lifo_order);
     RUN(batch_put_and_get);
+    RUN(takes_behind_woken_getters_keep_fifo_order);
     RUN(bad_arguments);
     RUN(task_done_too_often);
     RUN(destroy_busy_and_use_after_destroy);

@@ -63,6 +63,8 @@ typedef struct cosync_queue {
     size_t unfinished;
     size_t reserved_items; /* handed to woken getters that have not run */
     size_t reserved_slots; /* given to woken putters that have not run */
+    size_t gap;            /* FIFO: empty slots after the first `front` items */
+    size_t front;
     uint64_t seq;
     uint64_t epoch; /* bumped by an immediate shutdown */
     cosync_cmp_fn cmp;
@@ -222,7 +224,7 @@ static inline void cosync__queue_copy(void *dst, const void *src, size_t n)
 static inline int cosync_queue_put(cosync_queue *q, const void *item, int64_t deadline)
 {
     if (__builtin_expect(q->kind == COSYNC_QUEUE_FIFO && !(q->dead | q->shutdown) &&
-                             (q->putters.n | q->getters.n) == 0 &&
+                             (q->putters.n | q->getters.n | q->gap) == 0 &&
                              q->count + q->reserved_slots < q->capacity &&
                              (q->maxsize == 0 || q->count + q->reserved_slots < q->maxsize),
                          1)) {
@@ -240,7 +242,8 @@ static inline int cosync_queue_put(cosync_queue *q, const void *item, int64_t de
 static inline int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline)
 {
     if (__builtin_expect(q->kind == COSYNC_QUEUE_FIFO && !q->dead &&
-                             (q->getters.n | q->putters.n | q->reserved_items) == 0 && q->count > 0,
+                             (q->getters.n | q->putters.n | q->reserved_items | q->gap) == 0 &&
+                             q->count > 0,
                          1)) {
         cosync__queue_copy(item, q->buf + q->head * q->elem_size, q->elem_size);
         if (++q->head == q->capacity || q->count == 1)
