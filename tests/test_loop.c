@@ -250,6 +250,41 @@ TEST(stop_from_a_task_and_run_again)
 }
 
 /* ------------------------------------------------------------------------
+ * A task that only yields still lets the loop take its turn
+ * ---------------------------------------------------------------------- */
+
+#define SPIN_YIELDS 1280 /* ten times the scheduler's budget of 128 */
+
+static int spinner(void *arg, void **result)
+{
+    (void)result;
+    uint64_t *loop_turns = arg;
+    cosync_loop *loop = cosync_loop_current();
+    cosync_loop_stats before, after;
+    CHECK_OK(cosync_loop_get_stats(loop, &before));
+    for (int i = 0; i < SPIN_YIELDS; i++)
+        CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_loop_get_stats(loop, &after));
+    /* with nothing else ready a yield does not switch, except to hand the
+     * loop its turn (there and back) once per budget */
+    *loop_turns = (after.switches - before.switches) / 2;
+    return 0;
+}
+
+TEST(lone_yielder_gives_the_loop_its_turns)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &vopts));
+    uint64_t turns = 0;
+    cosync_task t;
+    CHECK_OK(cosync_loop_spawn(loop, &t, spinner, &turns, NULL));
+    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
+    CHECK(turns >= SPIN_YIELDS / 128 - 1);
+    CHECK(turns <= SPIN_YIELDS / 128 + 1);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
+/* ------------------------------------------------------------------------
  * misuse of run
  * ---------------------------------------------------------------------- */
 
@@ -1042,6 +1077,7 @@ int main(void)
     RUN(explicit_loop_init_spawn_run_destroy);
     RUN(run_without_main_runs_every_task);
     RUN(stop_from_a_task_and_run_again);
+    RUN(lone_yielder_gives_the_loop_its_turns);
     RUN(run_from_inside_a_task_is_eperm);
     RUN(run_with_stale_or_foreign_main);
     RUN(detach_main_during_run_is_ebusy);
