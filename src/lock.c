@@ -62,7 +62,7 @@ int cosync__lock_acquire_slow(cosync_lock *lock, int64_t deadline)
 int cosync__lock_acquire_shielded(cosync_lock *lock)
 {
     struct cosync__task *cur = cosync__current();
-    if (cur && !lock->locked && lock->q.n == 0) {
+    if (cur && !lock->locked) { /* free: nobody waits */
         take(lock, cur);
         return 0;
     }
@@ -120,5 +120,9 @@ int cosync_lock_destroy(cosync_lock *lock)
     if (lock->locked || lock->q.n)
         return COSYNC_EBUSY;
     lock->dead = 1;
+    /* locked by nobody: the inlined fast paths take the slow ones (sync.h) */
+    lock->locked = true;
+    lock->owner = NULL;
+    lock->owner_id = COSYNC__LOCK_DEAD_OWNER;
     return 0;
 }

@@ -739,6 +739,17 @@ static int destroy_main(void *arg, void **result)
 TEST(destroy_busy_and_use_after_destroy)
 {
     CHECK_OK(run_main(destroy_main, NULL));
+    /* outside any task, where the running task's id reads as 0 */
+    cosync_lock lock;
+    cosync_lock_init(&lock);
+    CHECK_ERR(cosync_lock_release(&lock), COSYNC_EPERM); /* not locked */
+    CHECK_OK(cosync_lock_destroy(&lock));
+    CHECK_ERR(cosync_lock_release(&lock), COSYNC_EINVAL);
+    CHECK_ERR(cosync_lock_acquire(&lock, 0), COSYNC_EINVAL);
+    CHECK(!cosync_lock_locked(&lock));
+    cosync_cond cond;
+    cosync_cond_init(&cond, &lock);
+    CHECK_ERR(cosync_cond_notify(&cond, 1), COSYNC_EINVAL); /* its lock is gone */
 }
 
 static int try_fn(void *arg, void **result)

@@ -89,10 +89,15 @@ int cosync_lock_destroy(cosync_lock *lock);
 int cosync__lock_acquire_slow(cosync_lock *lock, int64_t deadline);
 int cosync__lock_release_slow(cosync_lock *lock);
 
+/* A free lock never has waiters, and a destroyed one reads as locked by
+ * nobody (owner_id COSYNC__LOCK_DEAD_OWNER, which no task has), so the
+ * fast paths need not test for either. */
+#define COSYNC__LOCK_DEAD_OWNER UINT64_MAX
+
 static inline int cosync_lock_acquire(cosync_lock *lock, int64_t deadline)
 {
     struct cosync__task *cur = cosync__tls.cur;
-    if (__builtin_expect(!lock->locked && lock->q.n == 0 && !lock->dead && cur, 1)) {
+    if (__builtin_expect(!lock->locked && cur, 1)) {
         lock->locked = true;
         lock->owner = cur;
         lock->owner_id = cosync__tls.cur_id;
@@ -103,8 +108,8 @@ static inline int cosync_lock_acquire(cosync_lock *lock, int64_t deadline)
 
 static inline int cosync_lock_release(cosync_lock *lock)
 {
-    if (__builtin_expect(lock->locked && lock->q.n == 0 && !lock->dead &&
-                             lock->owner == cosync__tls.cur && lock->owner_id == cosync__tls.cur_id,
+    if (__builtin_expect(lock->locked && lock->q.n == 0 && lock->owner_id == cosync__tls.cur_id &&
+                             lock->owner == cosync__tls.cur,
                          1)) {
         lock->locked = false;
         lock->owner = NULL;
@@ -212,9 +217,9 @@ static inline int cosync_cond_release(cosync_cond *cond)
 static inline int cosync_cond_notify(cosync_cond *cond, int n)
 {
     const cosync_lock *lock = cond->lock ? cond->lock : &cond->own_lock;
-    if (__builtin_expect(cond->q.n == 0 && n >= 0 && !cond->dead && !lock->dead && lock->locked &&
-                             lock->owner == cosync__tls.cur &&
-                             lock->owner_id == cosync__tls.cur_id && cosync__tls.cur,
+    /* outside a task cur_id is 0, which no holder has */
+    if (__builtin_expect(cond->q.n == 0 && n >= 0 && !cond->dead && lock->locked &&
+                             lock->owner_id == cosync__tls.cur_id && lock->owner == cosync__tls.cur,
                          1))
         return 0;
     return cosync__cond_notify_slow(cond, n);
