@@ -225,8 +225,7 @@ static inline int cosync_queue_put(cosync_queue *q, const void *item, int64_t de
 {
     if (__builtin_expect(q->kind == COSYNC_QUEUE_FIFO && !(q->dead | q->shutdown) &&
                              (q->putters.n | q->getters.n | q->gap) == 0 &&
-                             q->count + q->reserved_slots < q->capacity &&
-                             (q->maxsize == 0 || q->count + q->reserved_slots < q->maxsize),
+                             q->count + q->reserved_slots < q->capacity, /* <= maxsize */
                          1)) {
         size_t i = q->head + q->count;
         if (i >= q->capacity)
