@@ -185,7 +185,7 @@ cosync__ctx_start_inline(void *top, cosync__ctx_entry entry, void *arg)
                      "pushq $0\n\t" /* a null return address ends backtraces */
                      "jmp *%1"
                      :
-                     : "r"(top), "r"(entry), "D"(arg)
+                     : "r"(top), "a"(entry), "D"(arg) /* entry not in rbp, zeroed first */
                      : "memory");
     __builtin_unreachable();
 }
