@@ -86,9 +86,10 @@ static inline void san_dying(struct cosync__task *t)
 /* ---- picking the next task ------------------------------------------- */
 
 /* How many tasks at the head of the ready queue have their stacks fetched
- * ahead of time. A crowd woken at once (cosync__make_ready_bulk) is cold:
- * each stack is a page of its own, a TLB miss and then a cache miss, and
- * only fetches started several tasks early overlap with useful work. */
+ * ahead of time. A crowd woken at once (an event set with thousands of
+ * waiters) is cold: each stack is a page of its own, a TLB miss and then a
+ * cache miss, and only fetches started several tasks early overlap with
+ * useful work. */
 #define PREFETCH_AHEAD 8
 
 static inline void prefetch_task(const struct cosync__task *t)
