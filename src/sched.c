@@ -92,7 +92,9 @@ static inline void san_dying(struct cosync__task *t)
  * useful work. */
 #define PREFETCH_AHEAD 8
 
-static inline void prefetch_task(const struct cosync__task *t)
+/* always_inline: a function that only prefetches has no effect GCC must
+ * keep, so a call to it that is not inlined is dropped as dead code. */
+static inline __attribute__((always_inline)) void prefetch_task(const struct cosync__task *t)
 {
     if (t->state != COSYNC__T_READY)
         return; /* not started: no frame yet */
@@ -100,6 +102,7 @@ static inline void prefetch_task(const struct cosync__task *t)
     __builtin_prefetch(frame);
     __builtin_prefetch(frame + 64);
     __builtin_prefetch(frame + 128);
+    __builtin_prefetch(t->stack); /* given back when the task ends */
 }
 
 /* Extend the prefetched head of the ready queue by up to two tasks. A
