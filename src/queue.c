@@ -232,7 +232,7 @@ static inline __attribute__((always_inline)) void take(cosync_queue *q, void *it
  * newcomer takes the first item behind them, at the end of the gap (see
  * the top of this file). In the other kinds no item is set aside: a woken
  * getter takes the top when it runs, as LIFO and priority order want. */
-static __attribute__((noinline)) void take_behind_reserved(cosync_queue *q, void *item)
+static inline void take_behind_reserved(cosync_queue *q, void *item)
 {
     if (q->gap && q->front != q->reserved_items)
         close_gap(q); /* the gap is elsewhere: start a new one */
@@ -576,7 +576,7 @@ int cosync_queue_get_many(cosync_queue *q, void *items, size_t n, int64_t deadli
 
 /* ---- task_done, join, shutdown ----------------------------------------- */
 
-int cosync_queue_task_done(cosync_queue *q)
+int cosync__queue_task_done_slow(cosync_queue *q)
 {
     if (q->dead)
         return COSYNC_EINVAL;

@@ -148,7 +148,7 @@ int cosync_queue_get_many(cosync_queue *q, void *items, size_t n, int64_t deadli
  * than items were put (nothing changes); COSYNC_EINVAL after destroy.
  * Not a suspension point.
  */
-int cosync_queue_task_done(cosync_queue *q);
+static inline int cosync_queue_task_done(cosync_queue *q);
 
 /**
  * cosync_queue_join - wait until every item put has been marked done
@@ -251,6 +251,18 @@ static inline int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline
         return 0;
     }
     return cosync__queue_get_slow(q, item, deadline);
+}
+
+/* The last task_done (it wakes join) and the misuses take the call. */
+int cosync__queue_task_done_slow(cosync_queue *q);
+
+static inline int cosync_queue_task_done(cosync_queue *q)
+{
+    if (__builtin_expect(!q->dead && q->unfinished > 1, 1)) {
+        q->unfinished--;
+        return 0;
+    }
+    return cosync__queue_task_done_slow(q);
 }
 
 #ifdef __cplusplus
