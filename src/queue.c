@@ -232,16 +232,28 @@ static inline __attribute__((always_inline)) void take(cosync_queue *q, void *it
  * newcomer takes the first item behind them, at the end of the gap (see
  * the top of this file). In the other kinds no item is set aside: a woken
  * getter takes the top when it runs, as LIFO and priority order want. */
-static inline void take_behind_reserved(cosync_queue *q, void *item)
+/* Whether the take behind the reserved items can widen the gap there (or
+ * open one): the gap is not elsewhere. */
+static inline bool gap_behind_reserved(const cosync_queue *q)
 {
-    if (q->gap && q->front != q->reserved_items)
-        close_gap(q); /* the gap is elsewhere: start a new one */
+    return q->gap == 0 || q->front == q->reserved_items;
+}
+
+static inline void take_into_gap(cosync_queue *q, void *item)
+{
     if (!q->gap)
         q->front = q->reserved_items;
     size_t at = ring_at(q, q->head, q->front + q->gap);
     cosync__queue_copy(item, slot(q, at), q->elem_size);
     q->gap++;
     q->count--;
+}
+
+static inline void take_behind_reserved(cosync_queue *q, void *item)
+{
+    if (!gap_behind_reserved(q))
+        close_gap(q); /* the gap is elsewhere: start a new one */
+    take_into_gap(q, item);
 }
 
 static inline __attribute__((always_inline)) void take_unreserved(cosync_queue *q, void *item)
@@ -543,7 +555,24 @@ static __attribute__((noinline)) int get_wait(cosync_queue *q, char *items, size
     return (int)k;
 }
 
+static __attribute__((noinline)) int get_slower(cosync_queue *q, void *item, int64_t deadline);
+
+/* A getter that runs on while woken getters hold reservations (it took
+ * its own and comes back for more) takes behind them, item after item:
+ * that case is this leaf, without a call or a saved register. */
 int cosync__queue_get_slow(cosync_queue *q, void *item, int64_t deadline)
+{
+    if (__builtin_expect((q->getters.n | q->putters.n) == 0 && !q->dead &&
+                             q->kind == COSYNC_QUEUE_FIFO && q->reserved_items > 0 &&
+                             q->count > q->reserved_items && gap_behind_reserved(q),
+                         1)) {
+        take_into_gap(q, item);
+        return 0;
+    }
+    return get_slower(q, item, deadline);
+}
+
+static int get_slower(cosync_queue *q, void *item, int64_t deadline)
 {
     if (__builtin_expect(q->dead, 0))
         return COSYNC_EINVAL;
