@@ -455,7 +455,7 @@ static int wl_event_fanout(void *arg, void **result)
 typedef struct bounded {
     cosync_cond cond;
     long buf[PC_CAP];
-    long head, count; /* ring: count items from buf[head] on */
+    size_t head, count; /* ring: count items from buf[head] on */
     long n;
     int64_t sum;
 } bounded;
@@ -506,7 +506,7 @@ static int wl_condition_pc(void *arg, void **result)
     crowd_free(&c);
     b->ops = q.n;
     int64_t want = (int64_t)q.n * (q.n - 1) / 2;
-    CHECK(q.sum == want && q.count == 0, "sum %" PRId64 ", want %" PRId64 "; %ld left", q.sum, want,
+    CHECK(q.sum == want && q.count == 0, "sum %" PRId64 ", want %" PRId64 "; %zu left", q.sum, want,
           q.count);
     TRY(cosync_cond_destroy(&q.cond));
     return 0;
