@@ -92,7 +92,7 @@ static __attribute__((noinline)) void close_gap(cosync_queue *q)
 static int grow(cosync_queue *q, size_t need)
 {
     if (q->gap)
-        close_gap(q); /* the items stay where they are, in one run */
+        close_gap(q); /* the unwrap below copies one run from head */
     size_t cap = q->capacity ? q->capacity : INITIAL_CAPACITY;
     while (cap < need) {
         if (cap > SIZE_MAX / 2)
@@ -227,11 +227,6 @@ static inline __attribute__((always_inline)) void take(cosync_queue *q, void *it
     q->count--;
 }
 
-/* Take an item that is not reserved: in a FIFO queue the reserved items
- * are the front ones, handed to woken getters that have not run yet, so a
- * newcomer takes the first item behind them, at the end of the gap (see
- * the top of this file). In the other kinds no item is set aside: a woken
- * getter takes the top when it runs, as LIFO and priority order want. */
 /* Whether the take behind the reserved items can widen the gap there (or
  * open one): the gap is not elsewhere. */
 static inline bool gap_behind_reserved(const cosync_queue *q)
@@ -249,6 +244,11 @@ static inline void take_into_gap(cosync_queue *q, void *item)
     q->count--;
 }
 
+/* Take an item that is not reserved: in a FIFO queue the reserved items
+ * are the front ones, handed to woken getters that have not run yet, so a
+ * newcomer takes the first item behind them, at the end of the gap (see
+ * the top of this file). In the other kinds no item is set aside: a woken
+ * getter takes the top when it runs, as LIFO and priority order want. */
 static inline void take_behind_reserved(cosync_queue *q, void *item)
 {
     if (!gap_behind_reserved(q))
