@@ -291,5 +291,10 @@ static inline int cosync__bind_loop(cosync_loop **obj_loop, struct cosync__task 
 /* --- loop (loop.c) --- */
 void cosync__describe_wait(const struct cosync__task *t, char *buf, size_t size);
 const char *cosync__task_name(struct cosync__task *t);
+/* Debug builds (COSYNC_DEBUG): say on stderr that the running task (or
+ * code outside any task) released the @what at @obj, which its @role, task
+ * #@owner_id, holds. */
+void cosync__report_foreign_release(const char *what, const void *obj, const char *role,
+                                    uint64_t owner_id);
 
 #endif /* COSYNC_CORE_H */

@@ -85,10 +85,7 @@ int cosync__lock_release_slow(cosync_lock *lock)
 #ifdef COSYNC_DEBUG
     struct cosync__task *cur = cosync__current();
     if (__builtin_expect(!cosync__lock_held_by(lock, cur), 0))
-        fprintf(stderr, "cosync: lock %p released by %s%s%s, not by its holder (#%llu)\n",
-                (void *)lock, cur ? "task '" : "code outside any task",
-                cur ? cosync__task_name(cur) : "", cur ? "'" : "",
-                (unsigned long long)lock->owner_id);
+        cosync__report_foreign_release("lock", lock, "holder", lock->owner_id);
 #endif
     cosync__waiter *w = cosync__waitq_head(&lock->q);
     if (w) {

@@ -126,10 +126,7 @@ int cosync_rwlock_write_release(cosync_rwlock *rw)
 #ifdef COSYNC_DEBUG
     struct cosync__task *cur = cosync__current();
     if (__builtin_expect(cur != rw->writer || cur->id != rw->writer_id, 0))
-        fprintf(stderr, "cosync: rwlock %p released by %s%s%s, not by its writer (#%llu)\n",
-                (void *)rw, cur ? "task '" : "code outside any task",
-                cur ? cosync__task_name(cur) : "", cur ? "'" : "",
-                (unsigned long long)rw->writer_id);
+        cosync__report_foreign_release("rwlock", rw, "writer", rw->writer_id);
 #endif
     rw->writer = NULL;
     rw->writer_id = 0;

@@ -104,6 +104,15 @@ static __attribute__((noinline)) void set_name(struct cosync__task *t, const cha
     t->name[n] = '\0';
 }
 
+void cosync__report_foreign_release(const char *what, const void *obj, const char *role,
+                                    uint64_t owner_id)
+{
+    struct cosync__task *cur = cosync__current();
+    fprintf(stderr, "cosync: %s %p released by %s%s%s, not by its %s (#%llu)\n", what, obj,
+            cur ? "task '" : "code outside any task", cur ? cosync__task_name(cur) : "",
+            cur ? "'" : "", role, (unsigned long long)owner_id);
+}
+
 const char *cosync__task_name(struct cosync__task *t)
 {
     if (!t->name[0])

@@ -85,7 +85,8 @@ int cosync_yield(void)
     if (cur->cancel_pending)
         return deliver_cancel(cur);
     /* nothing else is ready, and the loop need not look at its clock and
-     * I/O yet: going to the back of an empty queue would come straight back */
+     * I/O yet: going to the back of an empty queue would come straight back
+     * (an unguarded stack still takes the way with its overflow check) */
     cosync_loop *loop = cur->loop;
     if (!loop->ready_head && loop->budget > 1 && !cur->unguarded) {
         loop->budget--;
