@@ -264,6 +264,26 @@ static inline __attribute__((always_inline)) void take_unreserved(cosync_queue *
         take_behind_reserved(q, item);
 }
 
+/* ---- the inline paths' flags ------------------------------------------ */
+
+/* Whether the inline put and get (queue.h) may run, as far as anything but
+ * the count goes. Every entry point that changes what they depend on ends
+ * here: a stale true would let a newcomer overtake a waiter or take an
+ * item owed to one; a stale false only sends it through the library. */
+static void refresh_fast(cosync_queue *q)
+{
+    bool idle =
+        q->kind == COSYNC_QUEUE_FIFO && !q->dead && (q->getters.n | q->putters.n | q->gap) == 0;
+    q->fast_put = idle && !q->shutdown;
+    q->fast_get = idle && q->reserved_items == 0;
+}
+
+/* A waiter is about to queue, or a gap opened. */
+static inline void stop_fast(cosync_queue *q)
+{
+    q->fast_put = q->fast_get = 0;
+}
+
 /* ---- waking ------------------------------------------------------------ */
 
 /* Reserve an item for each waiting getter, in order, while there are some. */
@@ -301,9 +321,10 @@ static void get_cancel(cosync__waiter *w)
             q->reserved_items--;
             wake_getters(q);
         }
-        return;
+    } else {
+        cosync__waitq_remove(&q->getters, w);
     }
-    cosync__waitq_remove(&q->getters, w);
+    refresh_fast(q);
 }
 
 static void put_cancel(cosync__waiter *w)
@@ -311,6 +332,7 @@ static void put_cancel(cosync__waiter *w)
     cosync_queue *q = w->obj;
     cosync__waitq_remove(&q->putters, w);
     wake_putters(q);
+    refresh_fast(q);
 }
 
 static void join_cancel(cosync__waiter *w)
@@ -385,6 +407,7 @@ int cosync_queue_init_opts(cosync_queue *q, const cosync_queue_opts *opts)
         .alloc = opts->allocator,
         .kind = (uint8_t)opts->kind,
     };
+    refresh_fast(q);
     return 0;
 }
 
@@ -423,6 +446,7 @@ int cosync_queue_destroy(cosync_queue *q)
     q->buf = NULL;
     q->capacity = q->count = q->head = q->unfinished = q->gap = q->front = 0;
     q->dead = 1;
+    stop_fast(q);
     return 0;
 }
 
@@ -450,12 +474,12 @@ static int store_many(cosync_queue *q, const char *items, size_t n)
 }
 
 /* Wait for a slot; then store @items[0] and as many more as fit. */
-static __attribute__((noinline)) int put_wait(cosync_queue *q, const char *items, size_t n,
-                                              int64_t deadline)
+static int put_waited(cosync_queue *q, const char *items, size_t n, int64_t deadline)
 {
     int rc = check_loop(q);
     if (rc)
         return rc;
+    stop_fast(q);
     rc = cosync__waitq_wait(&q->putters, &put_ops, q, 0, deadline);
     if (rc)
         return rc; /* not granted (or shut down while waiting): nothing reserved */
@@ -482,6 +506,14 @@ static __attribute__((noinline)) int put_wait(cosync_queue *q, const char *items
     return (int)k;
 }
 
+static __attribute__((noinline)) int put_wait(cosync_queue *q, const char *items, size_t n,
+                                              int64_t deadline)
+{
+    int rc = put_waited(q, items, n, deadline);
+    refresh_fast(q);
+    return rc;
+}
+
 int cosync__queue_put_slow(cosync_queue *q, const void *item, int64_t deadline)
 {
     if (__builtin_expect(q->dead | q->shutdown, 0))
@@ -493,6 +525,7 @@ int cosync__queue_put_slow(cosync_queue *q, const void *item, int64_t deadline)
         q->unfinished++;
         if (q->getters.n)
             wake_getters(q);
+        refresh_fast(q);
         return 0;
     }
     int rc = put_wait(q, item, 1, deadline);
@@ -509,8 +542,11 @@ int cosync_queue_put_many(cosync_queue *q, const void *items, size_t n, int64_t 
         return 0;
     if (n > INT32_MAX)
         n = INT32_MAX;
-    if (q->putters.n == 0 && slots_available(q) > 0)
-        return store_many(q, items, n);
+    if (q->putters.n == 0 && slots_available(q) > 0) {
+        int rc = store_many(q, items, n);
+        refresh_fast(q);
+        return rc;
+    }
     return put_wait(q, items, n, deadline);
 }
 
@@ -528,12 +564,12 @@ static int take_many(cosync_queue *q, char *items, size_t n)
 }
 
 /* Wait for an item; then take it and as many more as are there. */
-static __attribute__((noinline)) int get_wait(cosync_queue *q, char *items, size_t n,
-                                              int64_t deadline)
+static int get_waited(cosync_queue *q, char *items, size_t n, int64_t deadline)
 {
     int rc = check_loop(q);
     if (rc)
         return rc;
+    stop_fast(q);
     uint64_t epoch = q->epoch;
     rc = cosync__waitq_wait_how(&q->getters, &get_ops, q, 0, true, deadline);
     if (rc)
@@ -555,6 +591,14 @@ static __attribute__((noinline)) int get_wait(cosync_queue *q, char *items, size
     return (int)k;
 }
 
+static __attribute__((noinline)) int get_wait(cosync_queue *q, char *items, size_t n,
+                                              int64_t deadline)
+{
+    int rc = get_waited(q, items, n, deadline);
+    refresh_fast(q);
+    return rc;
+}
+
 static __attribute__((noinline)) int get_slower(cosync_queue *q, void *item, int64_t deadline);
 
 /* A getter that runs on while woken getters hold reservations (it took
@@ -567,6 +611,7 @@ int cosync__queue_get_slow(cosync_queue *q, void *item, int64_t deadline)
                              q->count > q->reserved_items && gap_behind_reserved(q),
                          1)) {
         take_into_gap(q, item);
+        stop_fast(q);
         return 0;
     }
     return get_slower(q, item, deadline);
@@ -580,6 +625,7 @@ static int get_slower(cosync_queue *q, void *item, int64_t deadline)
         take_unreserved(q, item);
         if (q->putters.n)
             wake_putters(q);
+        refresh_fast(q);
         return 0;
     }
     if (q->shutdown && items_available(q) == 0)
@@ -596,8 +642,11 @@ int cosync_queue_get_many(cosync_queue *q, void *items, size_t n, int64_t deadli
         return 0;
     if (n > INT32_MAX)
         n = INT32_MAX;
-    if (q->getters.n == 0 && items_available(q) > 0)
-        return take_many(q, items, n);
+    if (q->getters.n == 0 && items_available(q) > 0) {
+        int rc = take_many(q, items, n);
+        refresh_fast(q);
+        return rc;
+    }
     if (q->shutdown && items_available(q) == 0)
         return COSYNC_ESHUTDOWN;
     return get_wait(q, items, n, deadline);
@@ -650,6 +699,7 @@ int cosync_queue_shutdown(cosync_queue *q, bool immediate)
     wake_getters(q);
     cosync__waitq_grant_all(&q->getters, COSYNC_ESHUTDOWN);
     cosync__waitq_grant_all(&q->putters, COSYNC_ESHUTDOWN);
+    refresh_fast(q);
     return 0;
 }
 

@@ -99,6 +99,10 @@ static void check_idle(const cosync_queue *q)
     CHECK_EQ(q->joiners.n, 0);
     CHECK_EQ(q->reserved_items, 0);
     CHECK_EQ(q->reserved_slots, 0);
+    /* and the inline paths are open again where they apply */
+    bool fifo = q->kind == COSYNC_QUEUE_FIFO && !q->dead && q->gap == 0;
+    CHECK_EQ(q->fast_get, fifo);
+    CHECK_EQ(q->fast_put, fifo && !q->shutdown);
 }
 
 static void destroy_ok(cosync_queue *q)

@@ -430,6 +430,13 @@ static void check_global(void)
     CHECK_LE(S.pq_n, S.pq_max);
     CHECK_EQ(cosync_queue_qsize(&S.fifo), S.fifo_n);
     CHECK_EQ(cosync_queue_qsize(&S.pq), S.pq_n);
+    /* the inline paths' flags: never open while a newcomer could pass a
+     * waiter or take an item owed to a woken getter, and open again as soon
+     * as it could not */
+    bool fifo_idle = !S.fifo.getters.n && !S.fifo.putters.n && !S.fifo.gap;
+    CHECK_EQ(S.fifo.fast_put, fifo_idle && !S.fifo.shutdown);
+    CHECK_EQ(S.fifo.fast_get, fifo_idle && !S.fifo.reserved_items);
+    CHECK(!S.pq.fast_put && !S.pq.fast_get);
 
     CHECK_LT(cosync_barrier_n_waiting(&S.bar), S.parties);
 }

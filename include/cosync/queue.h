@@ -73,6 +73,8 @@ typedef struct cosync_queue {
     uint8_t kind;
     uint8_t shutdown;
     uint8_t dead;
+    uint8_t fast_put; /* the inline put may run (FIFO, live, nobody waits, no gap) */
+    uint8_t fast_get; /* the inline get may run (FIFO, live, nobody waits, nothing owed) */
 } cosync_queue;
 
 /**
@@ -186,7 +188,8 @@ bool cosync_queue_is_shutdown(const cosync_queue *q);
 
 /* The FIFO queue's fast paths, inlined: a put with room and nobody
  * waiting, a get of an item nobody else is owed. Everything else (and the
- * other kinds) goes to the library. */
+ * other kinds) goes to the library, which keeps fast_put and fast_get
+ * saying whether the rest of those conditions hold. */
 int cosync__queue_put_slow(cosync_queue *q, const void *item, int64_t deadline);
 int cosync__queue_get_slow(cosync_queue *q, void *item, int64_t deadline);
 
@@ -223,9 +226,7 @@ static inline void cosync__queue_copy(void *dst, const void *src, size_t n)
 
 static inline int cosync_queue_put(cosync_queue *q, const void *item, int64_t deadline)
 {
-    if (__builtin_expect(q->kind == COSYNC_QUEUE_FIFO && !(q->dead | q->shutdown) &&
-                             (q->putters.n | q->getters.n | q->gap) == 0 &&
-                             q->count + q->reserved_slots < q->capacity, /* <= maxsize */
+    if (__builtin_expect(q->fast_put && q->count + q->reserved_slots < q->capacity, /* <= maxsize */
                          1)) {
         size_t i = q->head + q->count;
         if (i >= q->capacity)
@@ -240,10 +241,7 @@ static inline int cosync_queue_put(cosync_queue *q, const void *item, int64_t de
 
 static inline int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline)
 {
-    if (__builtin_expect(q->kind == COSYNC_QUEUE_FIFO && !q->dead &&
-                             (q->getters.n | q->putters.n | q->reserved_items | q->gap) == 0 &&
-                             q->count > 0,
-                         1)) {
+    if (__builtin_expect(q->fast_get && q->count > 0, 1)) {
         cosync__queue_copy(item, q->buf + q->head * q->elem_size, q->elem_size);
         if (++q->head == q->capacity || q->count == 1)
             q->head = 0;
