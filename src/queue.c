@@ -266,22 +266,26 @@ static inline __attribute__((always_inline)) void take_unreserved(cosync_queue *
 
 /* ---- the inline paths' flags ------------------------------------------ */
 
-/* Whether the inline put and get (queue.h) may run, as far as anything but
- * the count goes. Every entry point that changes what they depend on ends
- * here: a stale true would let a newcomer overtake a waiter or take an
- * item owed to one; a stale false only sends it through the library. */
+/* Where the inline put and get (queue.h) may run: put while count <
+ * put_below, get while count > get_above. Every entry point that changes
+ * what they depend on ends here: a stale opening would let a newcomer
+ * overtake a waiter or take an item owed to one; a stale closing only
+ * sends it through the library. */
 static void refresh_fast(cosync_queue *q)
 {
     bool idle =
         q->kind == COSYNC_QUEUE_FIFO && !q->dead && (q->getters.n | q->putters.n | q->gap) == 0;
-    q->fast_put = idle && !q->shutdown;
-    q->fast_get = idle && q->reserved_items == 0;
+    /* (count + reserved_slots <= capacity <= maxsize: the slots reserved
+     * for woken putters have their storage) */
+    q->put_below = idle && !q->shutdown ? q->capacity - q->reserved_slots : 0;
+    q->get_above = idle && q->reserved_items == 0 ? 0 : SIZE_MAX;
 }
 
 /* A waiter is about to queue, or a gap opened. */
 static inline void stop_fast(cosync_queue *q)
 {
-    q->fast_put = q->fast_get = 0;
+    q->put_below = 0;
+    q->get_above = SIZE_MAX;
 }
 
 /* ---- waking ------------------------------------------------------------ */

@@ -101,8 +101,8 @@ static void check_idle(const cosync_queue *q)
     CHECK_EQ(q->reserved_slots, 0);
     /* and the inline paths are open again where they apply */
     bool fifo = q->kind == COSYNC_QUEUE_FIFO && !q->dead && q->gap == 0;
-    CHECK_EQ(q->fast_get, fifo);
-    CHECK_EQ(q->fast_put, fifo && !q->shutdown);
+    CHECK_EQ(q->get_above, fifo ? 0 : SIZE_MAX);
+    CHECK_EQ(q->put_below, fifo && !q->shutdown ? q->capacity : 0);
 }
 
 static void destroy_ok(cosync_queue *q)

@@ -434,9 +434,11 @@ static void check_global(void)
      * waiter or take an item owed to a woken getter, and open again as soon
      * as it could not */
     bool fifo_idle = !S.fifo.getters.n && !S.fifo.putters.n && !S.fifo.gap;
-    CHECK_EQ(S.fifo.fast_put, fifo_idle && !S.fifo.shutdown);
-    CHECK_EQ(S.fifo.fast_get, fifo_idle && !S.fifo.reserved_items);
-    CHECK(!S.pq.fast_put && !S.pq.fast_get);
+    CHECK_EQ(S.fifo.put_below,
+             fifo_idle && !S.fifo.shutdown ? S.fifo.capacity - S.fifo.reserved_slots : 0);
+    CHECK_EQ(S.fifo.get_above, fifo_idle && !S.fifo.reserved_items ? 0 : SIZE_MAX);
+    CHECK_EQ(S.pq.put_below, 0);
+    CHECK_EQ(S.pq.get_above, SIZE_MAX);
 
     CHECK_LT(cosync_barrier_n_waiting(&S.bar), S.parties);
 }

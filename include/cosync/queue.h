@@ -65,6 +65,8 @@ typedef struct cosync_queue {
     size_t reserved_slots; /* given to woken putters that have not run */
     size_t gap;            /* FIFO: empty slots after the first `front` items */
     size_t front;
+    size_t put_below; /* the inline put may run while count < put_below (0: never) */
+    size_t get_above; /* the inline get may run while count > get_above (SIZE_MAX: never) */
     uint64_t seq;
     uint64_t epoch; /* bumped by an immediate shutdown */
     cosync_cmp_fn cmp;
@@ -73,8 +75,6 @@ typedef struct cosync_queue {
     uint8_t kind;
     uint8_t shutdown;
     uint8_t dead;
-    uint8_t fast_put; /* the inline put may run (FIFO, live, nobody waits, no gap) */
-    uint8_t fast_get; /* the inline get may run (FIFO, live, nobody waits, nothing owed) */
 } cosync_queue;
 
 /**
@@ -188,8 +188,8 @@ bool cosync_queue_is_shutdown(const cosync_queue *q);
 
 /* The FIFO queue's fast paths, inlined: a put with room and nobody
  * waiting, a get of an item nobody else is owed. Everything else (and the
- * other kinds) goes to the library, which keeps fast_put and fast_get
- * saying whether the rest of those conditions hold. */
+ * other kinds) goes to the library, which folds the rest of those
+ * conditions into put_below and get_above. */
 int cosync__queue_put_slow(cosync_queue *q, const void *item, int64_t deadline);
 int cosync__queue_get_slow(cosync_queue *q, void *item, int64_t deadline);
 
@@ -226,8 +226,7 @@ static inline void cosync__queue_copy(void *dst, const void *src, size_t n)
 
 static inline int cosync_queue_put(cosync_queue *q, const void *item, int64_t deadline)
 {
-    if (__builtin_expect(q->fast_put && q->count + q->reserved_slots < q->capacity, /* <= maxsize */
-                         1)) {
+    if (__builtin_expect(q->count < q->put_below, 1)) {
         size_t i = q->head + q->count;
         if (i >= q->capacity)
             i -= q->capacity;
@@ -241,10 +240,10 @@ static inline int cosync_queue_put(cosync_queue *q, const void *item, int64_t de
 
 static inline int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline)
 {
-    if (__builtin_expect(q->fast_get && q->count > 0, 1)) {
+    if (__builtin_expect(q->count > q->get_above, 1)) {
         cosync__queue_copy(item, q->buf + q->head * q->elem_size, q->elem_size);
-        if (++q->head == q->capacity || q->count == 1)
-            q->head = 0;
+        size_t next = q->head + 1;
+        q->head = next == q->capacity ? 0 : next;
         q->count--;
         return 0;
     }
