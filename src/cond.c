@@ -87,9 +87,14 @@ int cosync_cond_wait(cosync_cond *cond, int64_t deadline)
     if (deadline != COSYNC_FOREVER && deadline <= cur->loop->now && !cur->cancel_pending)
         return COSYNC_ETIMEDOUT;
     cosync_lock *lock = lock_of(cond);
+    /* from here until it returns, the wait uses the condition (and its
+     * lock) even when it is on no list: notified, or timed out, it has
+     * yet to run and take the lock again */
+    cond->in_wait++;
     cosync_lock_release(lock); /* to the next lock waiter, if any */
     rc = cosync__waitq_wait_how(&cond->q, &cond_ops, cond, 0, true, deadline);
     int relock = cosync__lock_acquire_shielded(lock);
+    cond->in_wait--;
     return relock ? relock : rc;
 }
 
@@ -136,7 +141,7 @@ int cosync_cond_destroy(cosync_cond *cond)
 {
     if (cond->dead)
         return COSYNC_EINVAL;
-    if (cond->q.n)
+    if (cond->in_wait)
         return COSYNC_EBUSY;
     if (!cond->lock) {
         int rc = cosync_lock_destroy(&cond->own_lock);

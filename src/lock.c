@@ -18,7 +18,9 @@ static void lock_describe(const cosync__waiter *w, char *buf, size_t size)
 {
     cosync_lock *lock = w->obj;
     struct cosync__task *o = lock->owner;
-    if (!lock->locked)
+    if (lock->dead)
+        snprintf(buf, size, "lock %p (destroyed)", (void *)lock);
+    else if (!lock->locked)
         snprintf(buf, size, "lock %p (free)", (void *)lock);
     else if (o && o->id == lock->owner_id && o->state != COSYNC__T_FREE)
         snprintf(buf, size, "lock %p held by task '%s' (#%llu)", (void *)lock, cosync__task_name(o),
@@ -61,6 +63,8 @@ int cosync__lock_acquire_slow(cosync_lock *lock, int64_t deadline)
 
 int cosync__lock_acquire_shielded(cosync_lock *lock)
 {
+    if (lock->dead)
+        return COSYNC_EINVAL; /* destroyed under a condition's wait: a misuse */
     struct cosync__task *cur = cosync__current();
     if (cur && !lock->locked) { /* free: nobody waits */
         take(lock, cur);

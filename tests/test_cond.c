@@ -1110,6 +1110,79 @@ TEST(misuse_errors)
     CHECK_OK(cosync_cond_destroy(&cond));
 }
 
+/* Destroy is refused while any task is inside wait, even one that is on no
+ * list any more (notified, cancelled or timed out, and not yet back with
+ * the lock); a shared lock destroyed under a wait makes it fail, not hang. */
+typedef struct shared_waiter {
+    cosync_cond *cond;
+    int rc;
+} shared_waiter;
+
+static int shared_waiter_fn(void *arg, void **result)
+{
+    (void)result;
+    shared_waiter *s = arg;
+    CHECK_OK(cosync_cond_acquire(s->cond, COSYNC_FOREVER));
+    s->rc = cosync_cond_wait(s->cond, COSYNC_FOREVER);
+    return 0;
+}
+
+static int destroy_while_waits_return_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_cond cond;
+    cosync_cond_init(&cond, NULL);
+    /* notified, not yet back */
+    cw w = mk(&cond, COSYNC_FOREVER, true);
+    cosync_task t = spawn_cw(&w);
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_cond_acquire(&cond, 0));
+    CHECK_EQ(cosync_cond_notify(&cond, 1), 1);
+    CHECK_OK(cosync_cond_release(&cond));
+    CHECK_EQ(cosync_cond_waiters(&cond), 0);
+    CHECK_ERR(cosync_cond_destroy(&cond), COSYNC_EBUSY);
+    join_ok(t);
+    CHECK_OK(w.rc);
+    /* cancelled, not yet back */
+    w = mk(&cond, COSYNC_FOREVER, true);
+    t = spawn_cw(&w);
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_task_cancel(t));
+    CHECK_ERR(cosync_cond_destroy(&cond), COSYNC_EBUSY);
+    CHECK_ERR(join_status(t), COSYNC_ECANCELED);
+    CHECK_ERR(w.rc, COSYNC_ECANCELED);
+    /* timed out, not yet back: main's timer, armed first, fires first */
+    int64_t at = cosync_now() + COSYNC_MS(5);
+    w = mk(&cond, at, true);
+    t = spawn_cw(&w);
+    CHECK_OK(cosync_sleep_until(at));
+    CHECK_EQ(w.rc, 1); /* not back yet */
+    CHECK_ERR(cosync_cond_destroy(&cond), COSYNC_EBUSY);
+    join_ok(t);
+    CHECK_ERR(w.rc, COSYNC_ETIMEDOUT);
+    CHECK_OK(cosync_cond_destroy(&cond));
+
+    /* a shared lock destroyed while a task waits on a condition on it */
+    cosync_lock lock = COSYNC_LOCK_INIT;
+    cosync_cond c2;
+    cosync_cond_init(&c2, &lock);
+    shared_waiter s = {&c2, 1};
+    CHECK_OK(cosync_task_spawn(&t, shared_waiter_fn, &s, NULL));
+    CHECK_OK(cosync_yield());
+    CHECK(!cosync_lock_locked(&lock));
+    CHECK_OK(cosync_lock_destroy(&lock)); /* free, no lock waiters: it cannot tell */
+    CHECK_OK(cosync_task_cancel(t));
+    CHECK_ERR(join_status(t), COSYNC_ECANCELED);
+    CHECK_ERR(s.rc, COSYNC_EINVAL);
+    CHECK_OK(cosync_cond_destroy(&c2));
+    return 0;
+}
+
+TEST(destroy_refused_until_every_wait_is_back)
+{
+    CHECK_OK(run_main(destroy_while_waits_return_main, NULL));
+}
+
 /* ---- the seed's examples --------------------------------------------- */
 
 /* 6.3.2: a waiter waits for the updater's notify_all after 2 s */
@@ -1326,6 +1399,7 @@ int main(void)
     RUN(deadline_expiry_in_every_waiting_state);
     RUN(wait_with_a_cancellation_pending);
     RUN(misuse_errors);
+    RUN(destroy_refused_until_every_wait_is_back);
     RUN(seed_condition_waiter_and_updater);
     RUN(seed_bounded_buffer_two_conditions_on_one_lock);
     RUN(deadlock_report_names_the_condition);

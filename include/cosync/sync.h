@@ -80,7 +80,10 @@ size_t cosync_lock_waiters(const cosync_lock *lock);
 /**
  * cosync_lock_destroy - end the lock's life.
  * Returns 0; COSYNC_EBUSY if it is locked or has waiters (nothing changes);
- * COSYNC_EINVAL if already destroyed.
+ * COSYNC_EINVAL if already destroyed. The lock cannot see the conditions
+ * built on it: destroying it while a task is inside cosync_cond_wait on one
+ * of them is a misuse, and that wait returns COSYNC_EINVAL (without the
+ * lock) instead of hanging.
  */
 int cosync_lock_destroy(cosync_lock *lock);
 
@@ -132,12 +135,13 @@ typedef struct cosync_cond {
     cosync__waitq q;
     cosync_lock *lock; /* NULL: own_lock */
     cosync_lock own_lock;
+    uint32_t in_wait; /* tasks inside cosync_cond_wait, notified or not */
     uint8_t dead;
 } cosync_cond;
 
 #define COSYNC_COND_INIT                                                                           \
     {                                                                                              \
-        COSYNC__WAITQ_INIT, NULL, COSYNC_LOCK_INIT, 0                                              \
+        COSYNC__WAITQ_INIT, NULL, COSYNC_LOCK_INIT, 0, 0                                           \
     }
 
 /** cosync_cond_init - a condition on @lock, or on its own lock if NULL. */
@@ -193,7 +197,13 @@ int cosync_cond_notify_all(cosync_cond *cond);
 /** cosync_cond_waiters - the number of tasks waiting for a notify. */
 size_t cosync_cond_waiters(const cosync_cond *cond);
 
-/** cosync_cond_destroy - as cosync_lock_destroy (its own lock too). */
+/**
+ * cosync_cond_destroy - end the condition's life (and its own lock's).
+ * Returns 0; COSYNC_EBUSY (nothing changes) while a task is inside
+ * cosync_cond_wait, waiting for a notify or notified and not yet back,
+ * or while its own lock is locked or has waiters; COSYNC_EINVAL if already
+ * destroyed. A shared lock is left alone.
+ */
 int cosync_cond_destroy(cosync_cond *cond);
 
 /* The condition's fast paths, inlined: its lock's, and a notify by the
