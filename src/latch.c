@@ -76,8 +76,8 @@ int cosync_latch_init(cosync_latch *latch, int64_t count)
 
 int cosync_latch_count_down(cosync_latch *latch)
 {
-    if (latch->dead)
-        return COSYNC_EINVAL;
+    if (latch->dead || latch->count < 0)
+        return COSYNC_EINVAL; /* destroyed, or a bad static initialiser */
     if (latch->count == 0)
         return COSYNC_EALREADY;
     return counter_add(&latch->q, &latch->count, -1);
@@ -85,8 +85,8 @@ int cosync_latch_count_down(cosync_latch *latch)
 
 int cosync_latch_wait(cosync_latch *latch, int64_t deadline)
 {
-    if (latch->dead)
-        return COSYNC_EINVAL;
+    if (latch->dead || latch->count < 0)
+        return COSYNC_EINVAL; /* destroyed, or a bad static initialiser */
     return counter_wait(&latch->q, &latch->count, &latch_ops, deadline);
 }
 

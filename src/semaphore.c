@@ -73,8 +73,8 @@ int cosync_bsem_init(cosync_sem *sem, int64_t value)
 
 int cosync_sem_acquire_many(cosync_sem *sem, int64_t n, int64_t deadline)
 {
-    if (__builtin_expect(sem->dead, 0))
-        return COSYNC_EINVAL;
+    if (__builtin_expect(sem->dead || sem->value < 0, 0))
+        return COSYNC_EINVAL; /* destroyed, or a bad static initialiser */
     if (__builtin_expect(n < 1, 0))
         return COSYNC_EINVAL;
     if (sem->bound && n > sem_limit(sem))
@@ -98,8 +98,8 @@ int cosync_sem_acquire(cosync_sem *sem, int64_t deadline)
 
 int cosync_sem_release_many(cosync_sem *sem, int64_t n)
 {
-    if (__builtin_expect(sem->dead, 0))
-        return COSYNC_EINVAL;
+    if (__builtin_expect(sem->dead || sem->value < 0, 0))
+        return COSYNC_EINVAL; /* destroyed, or a bad static initialiser */
     if (__builtin_expect(n < 1, 0))
         return COSYNC_EINVAL;
     /* value <= limit always holds, so the subtraction cannot overflow */

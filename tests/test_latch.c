@@ -280,6 +280,12 @@ TEST(latch_misuse_errors)
     CHECK_ERR(cosync_latch_wait(&l, 0), COSYNC_EPERM);
     CHECK_OK(cosync_latch_count_down(&l));
     CHECK_OK(cosync_latch_wait(&l, COSYNC_FOREVER));
+    /* a negative count from the static initialiser is refused, not waited on */
+    cosync_latch bad = COSYNC_LATCH_INIT(-1);
+    CHECK_ERR(cosync_latch_count_down(&bad), COSYNC_EINVAL);
+    CHECK_ERR(cosync_latch_wait(&bad, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_latch_wait(&bad, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_EQ(cosync_latch_count(&bad), -1);
 }
 
 static cosync_latch static_latch = COSYNC_LATCH_INIT(2);

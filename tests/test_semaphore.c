@@ -1024,6 +1024,13 @@ TEST(sem_outside_a_task)
     CHECK_EQ(cosync_sem_waiters(&s), 0);
     CHECK_OK(cosync_sem_release(&s));
     CHECK_EQ(cosync_sem_value(&s), 1);
+    /* a negative value from the static initialiser is refused and kept */
+    cosync_sem bad = COSYNC_SEM_INIT(-1);
+    CHECK_ERR(cosync_sem_acquire(&bad, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_sem_acquire(&bad, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_ERR(cosync_sem_release(&bad), COSYNC_EINVAL);
+    CHECK_ERR(cosync_sem_release_many(&bad, INT64_MAX), COSYNC_EINVAL);
+    CHECK_EQ(cosync_sem_value(&bad), -1);
 }
 
 static cosync_sem static_sem = COSYNC_SEM_INIT(1);

@@ -248,6 +248,9 @@ typedef struct cosync_sem {
     uint8_t dead;
 } cosync_sem;
 
+/* A static (unbounded) semaphore of @value permits; with a negative @value
+ * (which cosync_sem_init refuses) every acquire and release returns
+ * COSYNC_EINVAL. */
 #define COSYNC_SEM_INIT(value)                                                                     \
     {                                                                                              \
         COSYNC__WAITQ_INIT, (value), 0, 0                                                          \
@@ -454,6 +457,8 @@ typedef struct cosync_latch {
     uint8_t dead;
 } cosync_latch;
 
+/* A static latch for @count count-downs; with a negative @count (which
+ * cosync_latch_init refuses) count_down and wait return COSYNC_EINVAL. */
 #define COSYNC_LATCH_INIT(count)                                                                   \
     {                                                                                              \
         COSYNC__WAITQ_INIT, (count), 0                                                             \
