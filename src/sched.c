@@ -294,12 +294,13 @@ int cosync__suspend(struct cosync__task *cur)
 /* Inlined into task_entry, so that a task's life leaves no call without
  * its return behind on the return-stack predictor. */
 #if COSYNC__ASAN
-#define EXIT_INLINE noinline /* ASan's no-return hook wants its own frame */
+/* ASan's no-return hook wants its own frame (and gcc refuses noinline on
+ * an inline function) */
+#define EXIT_TASK static __attribute__((noinline, noreturn))
 #else
-#define EXIT_INLINE always_inline
+#define EXIT_TASK static inline __attribute__((always_inline, noreturn))
 #endif
-static inline __attribute__((EXIT_INLINE, noreturn)) void exit_task(struct cosync__task *t,
-                                                                    int status, void *result)
+EXIT_TASK void exit_task(struct cosync__task *t, int status, void *result)
 {
     cosync_loop *loop = t->loop;
     cosync__stack *stack = t->stack;
