@@ -320,11 +320,12 @@ static void get_cancel(cosync__waiter *w)
     if (w->state == COSYNC__W_GRANTED) {
         /* revoked: the getter was cancelled after it was woken, before it
          * ran; its reserved item goes to the next getter, or stays at the
-         * front (a shutdown grant had nothing reserved) */
-        if (w->result == 0) {
-            q->reserved_items--;
-            wake_getters(q);
-        }
+         * front. A shutdown grant reserved nothing, so nothing holds the
+         * queue alive: it may be destroyed already, and is not touched. */
+        if (w->result != 0)
+            return;
+        q->reserved_items--;
+        wake_getters(q);
     } else {
         cosync__waitq_remove(&q->getters, w);
     }
@@ -478,19 +479,25 @@ static int store_many(cosync_queue *q, const char *items, size_t n)
 }
 
 /* Wait for a slot; then store @items[0] and as many more as fit. */
-static int put_waited(cosync_queue *q, const char *items, size_t n, int64_t deadline)
+static __attribute__((noinline)) int put_wait(cosync_queue *q, const char *items, size_t n,
+                                              int64_t deadline)
 {
     int rc = check_loop(q);
     if (rc)
         return rc;
     stop_fast(q);
     rc = cosync__waitq_wait(&q->putters, &put_ops, q, 0, deadline);
+    /* Not granted (or shut down while waiting): nothing was reserved for
+     * us, so nothing kept the queue from being destroyed meanwhile. Whoever
+     * ended the wait has set the inline bounds; touch nothing. */
     if (rc)
-        return rc; /* not granted (or shut down while waiting): nothing reserved */
+        return rc;
     /* a slot was reserved for us (its storage too) */
     q->reserved_slots--;
-    if (q->shutdown)
+    if (q->shutdown) {
+        refresh_fast(q);
         return COSYNC_ESHUTDOWN;
+    }
     store(q, items);
     q->unfinished++;
     size_t k = 1;
@@ -507,15 +514,8 @@ static int put_waited(cosync_queue *q, const char *items, size_t n, int64_t dead
         k += more;
     }
     wake_getters(q);
-    return (int)k;
-}
-
-static __attribute__((noinline)) int put_wait(cosync_queue *q, const char *items, size_t n,
-                                              int64_t deadline)
-{
-    int rc = put_waited(q, items, n, deadline);
     refresh_fast(q);
-    return rc;
+    return (int)k;
 }
 
 int cosync__queue_put_slow(cosync_queue *q, const void *item, int64_t deadline)
@@ -568,7 +568,8 @@ static int take_many(cosync_queue *q, char *items, size_t n)
 }
 
 /* Wait for an item; then take it and as many more as are there. */
-static int get_waited(cosync_queue *q, char *items, size_t n, int64_t deadline)
+static __attribute__((noinline)) int get_wait(cosync_queue *q, char *items, size_t n,
+                                              int64_t deadline)
 {
     int rc = check_loop(q);
     if (rc)
@@ -576,11 +577,15 @@ static int get_waited(cosync_queue *q, char *items, size_t n, int64_t deadline)
     stop_fast(q);
     uint64_t epoch = q->epoch;
     rc = cosync__waitq_wait_how(&q->getters, &get_ops, q, 0, true, deadline);
+    /* nothing reserved (a revoked grant was handed back): as in put_wait,
+     * the queue may be gone, and the bounds are set */
     if (rc)
-        return rc; /* nothing reserved (a revoked grant was handed back) */
+        return rc;
     q->reserved_items--;
-    if (q->epoch != epoch)
+    if (q->epoch != epoch) {
+        refresh_fast(q);
         return COSYNC_ESHUTDOWN; /* dropped by an immediate shutdown */
+    }
     take(q, items);
     size_t k = 1;
     if (n > 1 && cosync__waitq_empty(&q->getters)) {
@@ -592,15 +597,8 @@ static int get_waited(cosync_queue *q, char *items, size_t n, int64_t deadline)
         k += more;
     }
     wake_putters(q);
-    return (int)k;
-}
-
-static __attribute__((noinline)) int get_wait(cosync_queue *q, char *items, size_t n,
-                                              int64_t deadline)
-{
-    int rc = get_waited(q, items, n, deadline);
     refresh_fast(q);
-    return rc;
+    return (int)k;
 }
 
 static __attribute__((noinline)) int get_slower(cosync_queue *q, void *item, int64_t deadline);

@@ -2402,6 +2402,75 @@ TEST(destroy_busy_and_use_after_destroy)
     EACH_KIND(destroy_main);
 }
 
+/* A task woken without an item or a slot (by shutdown, a timeout or a
+ * cancellation) holds nothing that keeps the queue alive: the queue may be
+ * destroyed, its memory reused, before the task runs, and the task must
+ * not touch it then. The memory is poisoned after destroy and checked once
+ * the woken task has run. */
+enum { WOKEN_BY_SHUTDOWN, WOKEN_BY_CANCEL, WOKEN_BY_TIMEOUT, WOKEN_BY_SHUTDOWN_THEN_CANCELLED };
+
+static void check_untouched(const unsigned char *mem, size_t size)
+{
+    for (size_t i = 0; i < size; i++)
+        CHECK_EQ(mem[i], 0x5a);
+}
+
+static int woken_task_leaves_destroyed_queue_main(void *arg, void **result)
+{
+    (void)result;
+    int how = (int)(intptr_t)arg;
+    for (int what = OP_PUT; what <= OP_GET; what++) {
+        cosync_queue *q = malloc(sizeof *q);
+        CHECK(q != NULL);
+        qinit(q, COSYNC_QUEUE_FIFO, 1);
+        if (what == OP_PUT)
+            put_now(q, 1); /* full: the putter waits */
+        op o = mkop(q, what, 2);
+        if (how == WOKEN_BY_TIMEOUT)
+            o.deadline = cosync_now() + COSYNC_MS(1);
+        cosync_task t = go(&o);
+        if (how == WOKEN_BY_TIMEOUT) {
+            /* this task's timer, armed before the waiter's, fires first */
+            CHECK_OK(cosync_sleep_until(o.deadline));
+            CHECK_EQ(cosync_queue_qsize(q), what == OP_PUT ? 1 : 0);
+        } else {
+            CHECK_OK(cosync_yield());
+            CHECK(!o.done);
+        }
+        switch (how) {
+        case WOKEN_BY_SHUTDOWN:
+            CHECK_OK(cosync_queue_shutdown(q, false));
+            break;
+        case WOKEN_BY_CANCEL:
+            CHECK_OK(cosync_task_cancel(t));
+            break;
+        case WOKEN_BY_TIMEOUT:
+            break;
+        default:
+            CHECK_OK(cosync_queue_shutdown(q, false));
+            CHECK_OK(cosync_task_cancel(t));
+        }
+        CHECK(!o.done);
+        if (what == OP_PUT)
+            CHECK_EQ(get_now(q), 1); /* (a graceful shutdown lets gets drain) */
+        CHECK_OK(cosync_queue_destroy(q));
+        memset(q, 0x5a, sizeof *q);
+        int st = join_status(t);
+        CHECK(o.done);
+        CHECK(o.rc == COSYNC_ESHUTDOWN || o.rc == COSYNC_ECANCELED || o.rc == COSYNC_ETIMEDOUT);
+        CHECK(st == 0 || st == COSYNC_ECANCELED);
+        check_untouched((const unsigned char *)q, sizeof *q);
+        free(q);
+    }
+    return 0;
+}
+
+TEST(woken_task_never_touches_a_destroyed_queue)
+{
+    for (intptr_t how = WOKEN_BY_SHUTDOWN; how <= WOKEN_BY_SHUTDOWN_THEN_CANCELLED; how++)
+        CHECK_OK(run_main(woken_task_leaves_destroyed_queue_main, (void *)how));
+}
+
 static int other_loop_task(void *arg, void **result)
 {
     (void)result;
@@ -2840,6 +2909,7 @@ int main(void)
     RUN(bad_arguments);
     RUN(task_done_too_often);
     RUN(destroy_busy_and_use_after_destroy);
+    RUN(woken_task_never_touches_a_destroyed_queue);
     RUN(bound_to_one_loop_while_tasks_wait);
     RUN(deadlock_report_describes_the_queue);
     RUN(seed_producer_consumer);

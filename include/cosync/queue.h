@@ -100,7 +100,9 @@ int cosync_queue_init_opts(cosync_queue *q, const cosync_queue_opts *opts);
 
 /**
  * cosync_queue_destroy - free the storage (the items in it are dropped).
- * Returns 0; COSYNC_EBUSY if tasks wait on it (nothing changes);
+ * Returns 0; COSYNC_EBUSY if tasks wait on it, or were handed an item or a
+ * slot and have not run yet (nothing changes). A task woken without one
+ * (by shutdown, a timeout, a cancellation) does not touch the queue again.
  * COSYNC_EINVAL if already destroyed. After it, every call returns
  * COSYNC_EINVAL until re-initialised.
  */
