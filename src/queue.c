@@ -290,6 +290,22 @@ static inline void stop_fast(cosync_queue *q)
 
 /* ---- waking ------------------------------------------------------------ */
 
+/* Shut down (gracefully or not) and empty: no get can ever succeed again.
+ * Items handed to woken getters still count until they are taken, since a
+ * getter cancelled before it runs gives its item back; meanwhile a get
+ * waits. */
+static inline bool drained(const cosync_queue *q)
+{
+    return q->shutdown && q->count == 0;
+}
+
+/* Getters that wait on a drained queue wait for nothing. */
+static void release_drained(cosync_queue *q)
+{
+    if (drained(q))
+        cosync__waitq_grant_all(&q->getters, COSYNC_ESHUTDOWN);
+}
+
 /* Reserve an item for each waiting getter, in order, while there are some. */
 static __attribute__((noinline)) void wake_getters(cosync_queue *q)
 {
@@ -597,6 +613,7 @@ static __attribute__((noinline)) int get_wait(cosync_queue *q, char *items, size
         k += more;
     }
     wake_putters(q);
+    release_drained(q);
     refresh_fast(q);
     return (int)k;
 }
@@ -630,7 +647,7 @@ static int get_slower(cosync_queue *q, void *item, int64_t deadline)
         refresh_fast(q);
         return 0;
     }
-    if (q->shutdown && items_available(q) == 0)
+    if (drained(q))
         return COSYNC_ESHUTDOWN;
     int rc = get_wait(q, item, 1, deadline);
     return rc < 0 ? rc : 0;
@@ -649,7 +666,7 @@ int cosync_queue_get_many(cosync_queue *q, void *items, size_t n, int64_t deadli
         refresh_fast(q);
         return rc;
     }
-    if (q->shutdown && items_available(q) == 0)
+    if (drained(q))
         return COSYNC_ESHUTDOWN;
     return get_wait(q, items, n, deadline);
 }
@@ -697,9 +714,10 @@ int cosync_queue_shutdown(cosync_queue *q, bool immediate)
                 cosync__waitq_grant_all(&q->joiners, 0);
         }
     }
-    /* getters still waiting have no item and never will */
+    /* getters still waiting get what is left, or wait for the items
+     * handed out to be taken or given back */
     wake_getters(q);
-    cosync__waitq_grant_all(&q->getters, COSYNC_ESHUTDOWN);
+    release_drained(q);
     cosync__waitq_grant_all(&q->putters, COSYNC_ESHUTDOWN);
     refresh_fast(q);
     return 0;

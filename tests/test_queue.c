@@ -1645,6 +1645,55 @@ TEST(shutdown_with_blocked_getters_and_items_in_flight)
     EACH_KIND(shutdown_getters_main);
 }
 
+/* After a graceful shutdown a get fails only once the queue is empty: an
+ * item handed to a woken getter still counts until that getter takes it,
+ * since a cancellation may give it back. A get meanwhile waits, and takes
+ * the item if it comes back, or fails when the last one is taken. */
+static int drain_waits_main(void *arg, void **result)
+{
+    (void)result;
+    cosync_queue q;
+    for (int cancel_first = 0; cancel_first < 2; cancel_first++) {
+        qinit(&q, kind_of(arg), 0);
+        op a = mkop(&q, OP_GET, 0);
+        cosync_task ta = go(&a);
+        CHECK_OK(cosync_yield());
+        put_now(&q, 7); /* handed to a, which has not run */
+        CHECK_OK(cosync_queue_shutdown(&q, false));
+        CHECK_ERR(cosync_queue_get(&q, &(int64_t){0}, 0), COSYNC_EAGAIN); /* not empty */
+        op b = mkop(&q, OP_GET, 0);
+        cosync_task tb = go(&b);
+        if (cancel_first)
+            CHECK_OK(cosync_task_cancel(ta)); /* a gives the item back: b takes it */
+        CHECK_OK(cosync_yield());
+        CHECK_OK(cosync_yield());
+        if (cancel_first) {
+            CHECK_ERR(join_status(ta), COSYNC_ECANCELED);
+            CHECK_ERR(a.rc, COSYNC_ECANCELED);
+            join_ok(tb);
+            CHECK_OK(b.rc);
+            CHECK_EQ(b.got, 7);
+        } else {
+            join_ok(ta);
+            CHECK_OK(a.rc);
+            CHECK_EQ(a.got, 7);
+            join_ok(tb); /* woken when a took the last item */
+            CHECK_ERR(b.rc, COSYNC_ESHUTDOWN);
+        }
+        CHECK_ERR(cosync_queue_get(&q, &(int64_t){0}, COSYNC_FOREVER), COSYNC_ESHUTDOWN);
+        CHECK_OK(cosync_queue_task_done(&q));
+        CHECK_OK(cosync_queue_join(&q, 0));
+        check_shut(&q);
+        destroy_ok(&q);
+    }
+    return 0;
+}
+
+TEST(drain_after_shutdown_counts_items_handed_out)
+{
+    EACH_KIND(drain_waits_main);
+}
+
 /* ------------------------------------------------------------------------
  * A million items through a queue of one
  * ---------------------------------------------------------------------- */
@@ -2900,6 +2949,7 @@ int main(void)
     RUN(join_across_all_kinds);
     RUN(shutdown_with_blocked_putters);
     RUN(shutdown_with_blocked_getters_and_items_in_flight);
+    RUN(drain_after_shutdown_counts_items_handed_out);
     RUN(allocation_failure_while_growing);
     RUN(bounded_queue_grows_up_to_maxsize);
     RUN(priority_order_and_fifo_among_equals);

@@ -125,7 +125,8 @@ static inline int cosync_queue_put(cosync_queue *q, const void *item, int64_t de
  * Waits while the queue is empty.
  * Returns 0; COSYNC_EAGAIN (deadline 0, empty) or COSYNC_ETIMEDOUT;
  * COSYNC_ECANCELED; COSYNC_ESHUTDOWN once shut down and empty (or shut down
- * immediately); COSYNC_EPERM; COSYNC_EINVAL after destroy.
+ * immediately): items handed to woken getters count until taken, and a get
+ * waits for them; COSYNC_EPERM; COSYNC_EINVAL after destroy.
  * Suspension point (unless an item is there).
  */
 static inline int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline);
@@ -166,7 +167,8 @@ int cosync_queue_join(cosync_queue *q, int64_t deadline);
  * cosync_queue_shutdown - shut the queue down (Queue.shutdown(immediate),
  * Python 3.13): every later put fails with COSYNC_ESHUTDOWN and blocked
  * putters wake with it; gets drain what remains, then fail with it, and
- * blocked getters wake with it. If @immediate, the items are dropped at
+ * blocked getters wake with it once nothing remains (items handed to woken
+ * getters remain until taken). If @immediate, the items are dropped at
  * once (each counted as done for join), so gets fail at once too.
  * Returns 0 (a second call may make a graceful shutdown immediate);
  * COSYNC_EINVAL after destroy. Not a suspension point.
