@@ -315,6 +315,7 @@ typedef struct cosync_taskgroup {
     size_t live;
     int error;
     uint32_t failures;
+    uint32_t owner_cancels; /* the owner's cancellation count when it opened the group */
     uint8_t state;
     bool aborting;
     bool owner_cancel_requested;
@@ -351,7 +352,8 @@ int cosync_taskgroup_cancel(cosync_taskgroup *group);
  *
  * Returns 0 if every child succeeded or was cancelled by the group; the
  * status of the first child that failed; COSYNC_ECANCELED if the owner was
- * cancelled from outside; COSYNC_ETIMEDOUT (COSYNC_EAGAIN for deadline 0)
+ * cancelled from outside since the group was opened (a request not yet
+ * delivered is delivered by this return); COSYNC_ETIMEDOUT (COSYNC_EAGAIN for deadline 0)
  * if the deadline passed; COSYNC_EPERM if the caller is not the owner or
  * the group was already left. Suspension point.
  */

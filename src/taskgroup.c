@@ -20,8 +20,11 @@ int cosync_taskgroup_init(cosync_taskgroup *group)
     struct cosync__task *cur = cosync__current();
     if (!cur)
         return COSYNC_EPERM;
-    *group =
-        (cosync_taskgroup){.loop = cur->loop, .owner = cur, .owner_id = cur->id, .state = TG_OPEN};
+    *group = (cosync_taskgroup){.loop = cur->loop,
+                                .owner = cur,
+                                .owner_id = cur->id,
+                                .owner_cancels = cur->cancel_count,
+                                .state = TG_OPEN};
     return 0;
 }
 
@@ -100,9 +103,15 @@ int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline)
         return COSYNC_EPERM;
     group->state = TG_EXITING;
     int propagate = 0;
-    if (cur->cancel_count > (group->owner_cancel_requested ? 1u : 0u)) {
-        /* the owner leaves the scope because it was cancelled */
+    /* Cancellations from before the group was opened are not its business
+     * (the owner may have been cancelled, handled it, and opened a group
+     * to clean up), nor is the one the group itself asked for. */
+    uint32_t ours = group->owner_cancels + (group->owner_cancel_requested ? 1u : 0u);
+    if (cur->cancel_count > ours) {
+        /* the owner leaves the scope because it was cancelled; a request
+         * not delivered yet is delivered by this return, and only here */
         propagate = COSYNC_ECANCELED;
+        cur->cancel_pending = false;
         group->aborting = true;
         abort_children(group);
     }
@@ -118,6 +127,8 @@ int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline)
     }
     if (group->owner_cancel_requested) {
         group->owner_cancel_requested = false;
+        if (cur->cancel_count == ours)
+            cur->cancel_pending = false; /* the group's own request, if never delivered */
         if (cosync_task_uncancel((cosync_task){cur, cur->id}) == 0 && propagate == COSYNC_ECANCELED)
             propagate = 0;
     }

@@ -955,6 +955,162 @@ TEST(taskgroup_empty_owner_cancelled_before_wait)
     CHECK_OK(run_main(tg_empty_owner_cancelled_main, NULL));
 }
 
+/* A task cancelled earlier, which handled it (without uncancel), opens a
+ * group to clean up: the old cancellation is not the group's business. */
+typedef struct tg_cleanup {
+    int sleep_rc;
+    int wait_rc;
+    int after_rc;
+    job child;
+} tg_cleanup;
+
+static int tg_cleanup_runner(void *arg, void **result)
+{
+    (void)result;
+    tg_cleanup *x = arg;
+    x->sleep_rc = cosync_sleep(COSYNC_SEC(10));
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, job_fn, &x->child, NULL));
+    x->wait_rc = cosync_taskgroup_wait(&g, COSYNC_FOREVER);
+    x->after_rc = cosync_sleep(COSYNC_MS(1));
+    return 0;
+}
+
+static int tg_after_handled_cancel_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    tg_cleanup x = {.child = {.sleep = COSYNC_MS(10)}};
+    cosync_task rt;
+    CHECK_OK(cosync_task_spawn(&rt, tg_cleanup_runner, &x, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    CHECK_OK(cosync_task_cancel(rt));
+    join_expect(rt, COSYNC_ECANCELED); /* it never uncancelled */
+    CHECK_ERR(x.sleep_rc, COSYNC_ECANCELED);
+    CHECK(x.child.started);
+    CHECK_OK(x.child.sleep_rc);
+    CHECK_EQ(x.child.woke_at, AT(11));
+    CHECK_OK(x.wait_rc);
+    CHECK_OK(x.after_rc);
+    return 0;
+}
+
+TEST(taskgroup_opened_after_a_handled_cancellation)
+{
+    CHECK_OK(run_main(tg_after_handled_cancel_main, NULL));
+}
+
+/* A cancellation requested while the owner runs, not yet delivered when it
+ * reaches wait, is delivered once: by wait's COSYNC_ECANCELED. */
+typedef struct tg_pending {
+    job jobs[1];
+    int nchildren;
+    int wait_rc;
+    int after_rc[2];
+    int cancelling;
+} tg_pending;
+
+static int tg_pending_runner(void *arg, void **result)
+{
+    (void)result;
+    tg_pending *x = arg;
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    for (int i = 0; i < x->nchildren; i++)
+        CHECK_OK(cosync_taskgroup_spawn(&g, NULL, job_fn, &x->jobs[i], NULL));
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_task_cancel(cosync_task_current())); /* pending: not a suspension yet */
+    x->wait_rc = cosync_taskgroup_wait(&g, COSYNC_FOREVER);
+    x->after_rc[0] = cosync_sleep(COSYNC_MS(1));
+    x->after_rc[1] = cosync_sleep(COSYNC_MS(1));
+    x->cancelling = cosync_task_cancelling(cosync_task_current());
+    return 0;
+}
+
+static int tg_pending_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    for (int n = 0; n < 2; n++) {
+        tg_pending x = {
+            .jobs = {{.sleep = COSYNC_SEC(1)}}, .nchildren = n, .wait_rc = 1, .after_rc = {1, 1}};
+        cosync_task rt;
+        CHECK_OK(cosync_task_spawn(&rt, tg_pending_runner, &x, NULL));
+        join_expect(rt, COSYNC_ECANCELED);
+        CHECK_ERR(x.wait_rc, COSYNC_ECANCELED);
+        CHECK_OK(x.after_rc[0]);
+        CHECK_OK(x.after_rc[1]);
+        CHECK_EQ(x.cancelling, 1);
+    }
+    return 0;
+}
+
+TEST(taskgroup_pending_cancellation_delivered_once)
+{
+    CHECK_OK(run_main(tg_pending_main, NULL));
+}
+
+/* The group's own request to cancel its owner (a child failed), never
+ * delivered because the owner was in a wait that cannot be interrupted
+ * (re-taking a condition's lock), is taken back whole: it does not fire
+ * after the group, even for an owner still counting an older, handled
+ * cancellation. */
+typedef struct tg_own {
+    cosync_cond cond;
+    int wait_rc;
+    int after_rc;
+    int cancelling;
+} tg_own;
+
+static int tg_own_child(void *arg, void **result)
+{
+    (void)result;
+    tg_own *x = arg;
+    CHECK_OK(cosync_cond_acquire(&x->cond, COSYNC_FOREVER)); /* the owner's wait hands it over */
+    CHECK_EQ(cosync_cond_notify(&x->cond, 1), 1);
+    CHECK_OK(cosync_yield());                /* the owner runs and waits to re-take the lock */
+    CHECK_OK(cosync_cond_release(&x->cond)); /* to the owner */
+    return EFAIL1;
+}
+
+static int tg_own_runner(void *arg, void **result)
+{
+    (void)result;
+    tg_own *x = arg;
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(10)), COSYNC_ECANCELED); /* handled, never uncancelled */
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    CHECK_OK(cosync_cond_acquire(&x->cond, COSYNC_FOREVER));
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, tg_own_child, x, NULL));
+    CHECK_OK(cosync_cond_wait(&x->cond, COSYNC_FOREVER)); /* the failure comes while re-taking */
+    CHECK_OK(cosync_cond_release(&x->cond));
+    x->wait_rc = cosync_taskgroup_wait(&g, COSYNC_FOREVER);
+    x->after_rc = cosync_sleep(COSYNC_MS(1));
+    x->cancelling = cosync_task_cancelling(cosync_task_current());
+    return 0;
+}
+
+static int tg_own_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    tg_own x = {.cond = COSYNC_COND_INIT, .wait_rc = 1, .after_rc = 1};
+    cosync_task rt;
+    CHECK_OK(cosync_task_spawn(&rt, tg_own_runner, &x, NULL));
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_task_cancel(rt));
+    join_expect(rt, COSYNC_ECANCELED);
+    CHECK_ERR(x.wait_rc, EFAIL1);
+    CHECK_OK(x.after_rc);
+    CHECK_EQ(x.cancelling, 1); /* the older one only */
+    CHECK_OK(cosync_cond_destroy(&x.cond));
+    return 0;
+}
+
+TEST(taskgroup_takes_back_its_undelivered_cancel_of_the_owner)
+{
+    CHECK_OK(run_main(tg_own_main, NULL));
+}
+
 typedef struct tg15 {
     int body_rc;
     int cleanup_rc;
@@ -1380,6 +1536,9 @@ int main(void)
     RUN(taskgroup_owner_cancelled_while_in_wait);
     RUN(taskgroup_owner_cancelled_before_wait);
     RUN(taskgroup_empty_owner_cancelled_before_wait);
+    RUN(taskgroup_opened_after_a_handled_cancellation);
+    RUN(taskgroup_pending_cancellation_delivered_once);
+    RUN(taskgroup_takes_back_its_undelivered_cancel_of_the_owner);
     RUN(taskgroup_15_failure_during_owner_cleanup);
     RUN(taskgroup_13_nested_outer_failure);
     RUN(taskgroup_wait_deadline_cancels_children);
