@@ -523,7 +523,10 @@ int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **res
 
 /**
  * cosync_loop_stop - make cosync_loop_run return COSYNC_EINTR at the end of
- * the current turn (loop.stop()). Returns 0. Not a suspension point.
+ * the current turn (loop.stop()), unless the run's main task finished in
+ * it (the run then returns as usual). Called while the loop is not running,
+ * the next run stops after its first turn. A request lasts one run.
+ * Returns 0; COSYNC_EINVAL if @loop is NULL. Not a suspension point.
  * Call it from the loop's thread (cross-thread stop comes with the threads
  * layer).
  */

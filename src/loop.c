@@ -241,11 +241,6 @@ static int run_loop(cosync_loop *loop)
 {
     int rc = 0;
     while (!finished(loop)) {
-        if (loop->stop_requested) {
-            loop->stop_requested = false;
-            rc = COSYNC_EINTR;
-            break;
-        }
         cosync__run_ready(loop);
         update_clock(loop);
         cosync__timer_run(&loop->timers, loop->now);
@@ -253,7 +248,15 @@ static int run_loop(cosync_loop *loop)
             cosync__stack_trim(&loop->stacks);
             loop->next_trim = loop->now + TRIM_INTERVAL;
         }
-        if (loop->ready_head || finished(loop))
+        if (finished(loop))
+            break;
+        /* checked after the turn: a stop asked for before the run still
+         * lets it run one turn, as asyncio's does */
+        if (loop->stop_requested) {
+            rc = COSYNC_EINTR;
+            break;
+        }
+        if (loop->ready_head)
             continue;
         if (loop->io_waiters) /* a cheap look, then a real wait below */
             poll_io(loop, 0);
@@ -293,6 +296,7 @@ int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **res
     int rc = run_loop(loop);
     cosync__tls.loop = NULL;
     loop->running = false;
+    loop->stop_requested = false; /* a request is for one run, used or not */
     loop->until = NULL;
     if (until)
         until->claimed = false;
@@ -341,9 +345,9 @@ int cosync_loop_destroy(cosync_loop *loop)
     int rc = 0;
     if (loop->nalive) {
         for_each_record(loop, cancel_alive);
-        rc = cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL);
-        if (rc == COSYNC_EINTR)
+        do /* a clean-up may stop the loop: that stops one run, not the close */
             rc = cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL);
+        while (rc == COSYNC_EINTR);
         rc = rc ? COSYNC_EDEADLK : 0;
     }
     for_each_record(loop, drop);

@@ -249,6 +249,59 @@ TEST(stop_from_a_task_and_run_again)
     CHECK_OK(cosync_loop_destroy(loop));
 }
 
+/* A stop request is for one run: one made in the turn in which main
+ * finishes does not outlive that run; one made before a run lets it run a
+ * turn first (asyncio's loop.stop() before run_forever); a clean-up that
+ * stops the loop does not stop cosync_loop_destroy. */
+static int stop_and_finish(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_loop_stop(cosync_loop_current()));
+    return 0;
+}
+
+static int stop_in_cleanup(void *arg, void **result)
+{
+    (void)result;
+    int *cleaned = arg;
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(100)), COSYNC_ECANCELED);
+    CHECK_OK(cosync_loop_stop(cosync_loop_current()));
+    CHECK_OK(cosync_sleep(COSYNC_MS(1))); /* the clean-up goes on */
+    CHECK_OK(cosync_loop_stop(cosync_loop_current()));
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    (*cleaned)++;
+    return 0;
+}
+
+TEST(stop_request_lasts_one_run)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &vopts));
+    cosync_task t;
+    CHECK_OK(cosync_loop_spawn(loop, &t, stop_and_finish, NULL, NULL));
+    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL)); /* main finished: not EINTR */
+    CHECK_OK(cosync_loop_spawn(loop, &t, nop, NULL, NULL));
+    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL)); /* not stopped by the old request */
+    /* before a run: one turn, then EINTR */
+    CHECKPOINT_RESET();
+    CHECK_OK(cosync_loop_spawn(loop, &t, stopper, NULL, NULL));
+    CHECK_OK(cosync_loop_stop(loop));
+    CHECK_ERR(cosync_loop_run(loop, t, NULL, NULL), COSYNC_EINTR);
+    CHECKPOINT(2); /* the stopper ran its first turn (0, 1) */
+    int status = 0;
+    CHECK_OK(cosync_loop_run(loop, t, &status, NULL));
+    CHECKPOINT(4);
+    CHECK_EQ(status, -7);
+    /* a clean-up that stops the loop, twice */
+    int cleaned = 0;
+    CHECK_OK(cosync_loop_spawn(loop, NULL, stop_in_cleanup, &cleaned, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, &t, nop, NULL, NULL));
+    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
+    CHECK_EQ(cleaned, 0);
+    CHECK_OK(cosync_loop_destroy(loop));
+    CHECK_EQ(cleaned, 1);
+}
+
 /* ------------------------------------------------------------------------
  * A task that only yields still lets the loop take its turn
  * ---------------------------------------------------------------------- */
@@ -1077,6 +1130,7 @@ int main(void)
     RUN(explicit_loop_init_spawn_run_destroy);
     RUN(run_without_main_runs_every_task);
     RUN(stop_from_a_task_and_run_again);
+    RUN(stop_request_lasts_one_run);
     RUN(lone_yielder_gives_the_loop_its_turns);
     RUN(run_from_inside_a_task_is_eperm);
     RUN(run_with_stale_or_foreign_main);
