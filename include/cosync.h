@@ -478,13 +478,6 @@ int cosync_event_wait(cosync_event *event, int64_t deadline);
  * The loop
  * ===================================================================== */
 
-/** Allocator for the library's dynamic memory (task records). */
-typedef struct cosync_allocator {
-    /* realloc-like: size 0 frees @ptr and returns NULL. */
-    void *(*realloc)(void *ud, void *ptr, size_t size);
-    void *ud;
-} cosync_allocator;
-
 /** Loop options; a NULL pointer or a zeroed struct means the defaults. */
 typedef struct cosync_loop_opts {
     bool virtual_clock;                /* time moves only when idle, to the next timer (tests) */

@@ -88,6 +88,11 @@ static __attribute__((noinline)) void close_gap(cosync_queue *q)
     q->gap = q->front = 0;
 }
 
+static inline const cosync_allocator *allocator_of(const cosync_queue *q)
+{
+    return q->alloc.realloc ? &q->alloc : NULL;
+}
+
 /* Make room for @need slots in all. 0, or COSYNC_ENOMEM (nothing changed). */
 static int grow(cosync_queue *q, size_t need)
 {
@@ -103,7 +108,7 @@ static int grow(cosync_queue *q, size_t need)
         cap = q->maxsize;
     if (cap > SIZE_MAX / q->slot_size)
         return COSYNC_ENOMEM;
-    char *nb = cosync__mem_alloc(q->alloc, cap * q->slot_size);
+    char *nb = cosync__mem_alloc(allocator_of(q), cap * q->slot_size);
     if (!nb)
         return COSYNC_ENOMEM;
     if (q->count) {
@@ -118,7 +123,7 @@ static int grow(cosync_queue *q, size_t need)
             memcpy(nb, q->buf, q->count * q->slot_size);
         }
     }
-    cosync__mem_free(q->alloc, q->buf);
+    cosync__mem_free(allocator_of(q), q->buf);
     q->buf = nb;
     q->capacity = cap;
     q->head = 0;
@@ -425,7 +430,7 @@ int cosync_queue_init_opts(cosync_queue *q, const cosync_queue_opts *opts)
         .maxsize = opts->maxsize,
         .cmp = opts->cmp,
         .cmp_arg = opts->cmp_arg,
-        .alloc = opts->allocator,
+        .alloc = opts->allocator ? *opts->allocator : (cosync_allocator){NULL, NULL},
         .kind = (uint8_t)opts->kind,
     };
     refresh_fast(q);
@@ -463,7 +468,7 @@ int cosync_queue_destroy(cosync_queue *q)
     /* waiting tasks, and woken ones that have not run yet, will touch it */
     if (q->getters.n || q->putters.n || q->joiners.n || q->reserved_items || q->reserved_slots)
         return COSYNC_EBUSY;
-    cosync__mem_free(q->alloc, q->buf);
+    cosync__mem_free(allocator_of(q), q->buf);
     q->buf = NULL;
     q->capacity = q->count = q->head = q->unfinished = q->gap = q->front = 0;
     q->dead = 1;

@@ -1989,6 +1989,7 @@ static int alloc_fail_main(void *arg, void **result)
                                                              .cmp = cmp_i64,
                                                              .cmp_arg = &cmp_calls,
                                                              .allocator = &al}));
+    al = (cosync_allocator){0}; /* the queue keeps its own copy */
     for (int i = 0; i < 1000; i++)
         mput(&q, &m, (i * 37) % 1000);
     CHECK_EQ(ta.live, 1);

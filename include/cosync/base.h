@@ -106,6 +106,14 @@ typedef struct cosync__waitq {
         {NULL, NULL}, NULL, 0                                                                      \
     }
 
+/** Allocator for the library's dynamic memory (task records, queue
+ * storage). Those who take one copy it: it need not outlive the call. */
+typedef struct cosync_allocator {
+    /* realloc-like: size 0 frees @ptr and returns NULL. */
+    void *(*realloc)(void *ud, void *ptr, size_t size);
+    void *ud;
+} cosync_allocator;
+
 /* The calling thread's running loop and task (and the task's id), for
  * the fast paths the headers inline. */
 struct cosync__task;

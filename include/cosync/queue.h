@@ -27,8 +27,6 @@
 extern "C" {
 #endif
 
-struct cosync_allocator;
-
 /** Orders two elements of a priority queue: < 0 if @a comes out first. */
 typedef int (*cosync_cmp_fn)(const void *a, const void *b, void *arg);
 
@@ -45,7 +43,7 @@ typedef struct cosync_queue_opts {
     size_t maxsize;    /* 0: unbounded (grows as needed) */
     cosync_cmp_fn cmp; /* required for COSYNC_QUEUE_PRIORITY */
     void *cmp_arg;
-    const struct cosync_allocator *allocator; /* storage; NULL: malloc */
+    const cosync_allocator *allocator; /* storage; NULL: malloc (copied) */
 } cosync_queue_opts;
 
 /** A queue. Caller-embedded; all fields are private. */
@@ -71,7 +69,7 @@ typedef struct cosync_queue {
     uint64_t epoch; /* bumped by an immediate shutdown */
     cosync_cmp_fn cmp;
     void *cmp_arg;
-    const struct cosync_allocator *alloc;
+    cosync_allocator alloc; /* a copy; realloc NULL: malloc */
     uint8_t kind;
     uint8_t shutdown;
     uint8_t dead;
