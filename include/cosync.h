@@ -529,8 +529,11 @@ int cosync_loop_stop(cosync_loop *loop);
  * cosync_loop_destroy - close the loop (loop.close(), after asyncio.run's
  * clean-up): every task still alive is cancelled and the loop runs until
  * they have finished; then every record and stack is freed and @loop is
- * invalid. Tasks that deadlock in their clean-up are reported and dropped
- * without running further.
+ * invalid. Tasks their clean-ups spawn run, and those still alive when the
+ * cancelled ones have finished (or that these wait for when nothing else
+ * can happen) are cancelled in turn, round after round: no task keeps the
+ * close waiting without having been cancelled. Tasks that deadlock in
+ * their clean-up are reported and dropped without running further.
  * Returns 0, COSYNC_EDEADLK if some tasks had to be dropped, COSYNC_EPERM
  * if called while the loop runs. NULL is accepted (returns 0).
  */

@@ -82,6 +82,7 @@ struct cosync__task {
     bool detached;
     bool claimed;   /* a gather or wait_for will collect it */
     bool unguarded; /* its stack has no guard page: check at each suspension */
+    bool closing;   /* cancelled by cosync_loop_destroy, not finished yet */
     uint32_t cancel_count;
     uint64_t id; /* 0 while free: stale handles are detected by id */
     cosync__waiter w;
@@ -132,6 +133,8 @@ struct cosync_loop {
     bool virtual_clock;
     bool running;
     bool stop_requested;
+    bool closing;        /* in cosync_loop_destroy: runs end when closing_left is 0 */
+    size_t closing_left; /* tasks with `closing` set */
     /* records */
     cosync__record_block *blocks;
     struct cosync__task *free_recs;

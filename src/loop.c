@@ -230,6 +230,8 @@ static bool idle(cosync_loop *loop)
 
 static bool finished(cosync_loop *loop)
 {
+    if (loop->closing)
+        return loop->closing_left == 0;
     if (loop->until)
         return loop->until->state == COSYNC__T_DONE;
     return loop->nalive == 0;
@@ -261,6 +263,10 @@ static int run_loop(cosync_loop *loop)
         if (loop->io_waiters) /* a cheap look, then a real wait below */
             poll_io(loop, 0);
         if (!loop->ready_head && !loop->stop_requested && !idle(loop)) {
+            if (loop->closing && loop->closing_left < loop->nalive) {
+                rc = COSYNC_EAGAIN; /* stuck on tasks the close has not cancelled yet */
+                break;
+            }
             report_deadlock(loop);
             rc = COSYNC_EDEADLK;
             break;
@@ -314,10 +320,14 @@ static void for_each_record(cosync_loop *loop, void (*fn)(struct cosync__task *)
             fn(&b->recs[k]);
 }
 
+/* Cancel a task alive at this round of the close (once). */
 static void cancel_alive(struct cosync__task *t)
 {
-    if (t->state != COSYNC__T_FREE && t->state != COSYNC__T_DONE)
+    if (t->state != COSYNC__T_FREE && t->state != COSYNC__T_DONE && !t->closing) {
+        t->closing = true;
+        t->loop->closing_left++;
         cosync__cancel(t);
+    }
 }
 
 /* A task that never finished: its stack goes back unused (its frames are
@@ -344,10 +354,18 @@ int cosync_loop_destroy(cosync_loop *loop)
         return COSYNC_EPERM;
     int rc = 0;
     if (loop->nalive) {
-        for_each_record(loop, cancel_alive);
-        do /* a clean-up may stop the loop: that stops one run, not the close */
-            rc = cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL);
-        while (rc == COSYNC_EINTR);
+        /* Each round cancels the tasks alive and runs until they have
+         * finished (as asyncio.run does); tasks their clean-up spawned and
+         * left running are the next round's, so none can keep the close
+         * waiting without having been cancelled. */
+        loop->closing = true;
+        do {
+            for_each_record(loop, cancel_alive);
+            do /* a clean-up may stop the loop: that stops one run, not the close */
+                rc = cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL);
+            while (rc == COSYNC_EINTR);
+        } while (loop->nalive && (rc == 0 || rc == COSYNC_EAGAIN));
+        loop->closing = false;
         rc = rc ? COSYNC_EDEADLK : 0;
     }
     for_each_record(loop, drop);

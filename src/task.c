@@ -233,6 +233,11 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result)
     loop->nalive--;
     if (t == loop->until)
         loop->budget = 0; /* let cosync_loop_run see it soon */
+    if (__builtin_expect(t->closing, 0)) {
+        t->closing = false;
+        if (--loop->closing_left == 0)
+            loop->budget = 0; /* this round of the close is over */
+    }
     struct cosync__task *j = t->joiner;
     if (j && j->w.state == COSYNC__W_WAITING && j->w.ops == &join_ops && j->w.obj == t)
         cosync__grant(&j->w, 0);

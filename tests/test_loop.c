@@ -591,6 +591,85 @@ TEST(destroy_drops_tasks_that_deadlock_in_cleanup)
     capture_free(&cap);
 }
 
+/* Tasks that a clean-up spawns during destroy run (a helper the clean-up
+ * joins finishes its work), but one left running is cancelled in the next
+ * round; and a clean-up that waits for a task that waits forever does not
+ * deadlock the close: that task is cancelled too. */
+typedef struct close_helper {
+    int64_t sleep;
+    cosync_event *forever; /* wait on it instead of sleeping */
+    int rc;
+    int64_t woke_at;
+} close_helper;
+
+static close_helper joined_h, left_h, stuck_h;
+static cosync_event never_set;
+static int cleaner_rc;
+static int64_t close_start;
+
+static int helper_fn(void *arg, void **result)
+{
+    (void)result;
+    close_helper *h = arg;
+    h->rc = h->forever ? cosync_event_wait(h->forever, COSYNC_FOREVER) : cosync_sleep(h->sleep);
+    h->woke_at = cosync_now();
+    return 0;
+}
+
+/* arg NULL: joins a short helper and leaves a long one running;
+ * else: joins a helper that waits forever */
+static int cleaner(void *arg, void **result)
+{
+    (void)result;
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(100)), COSYNC_ECANCELED);
+    cosync_task h;
+    if (!arg) {
+        CHECK_OK(cosync_task_spawn(&h, helper_fn, &joined_h, NULL));
+        CHECK_OK(cosync_task_spawn(NULL, helper_fn, &left_h, NULL));
+    } else {
+        CHECK_OK(cosync_task_spawn(&h, helper_fn, &stuck_h, NULL));
+    }
+    cleaner_rc = cosync_task_join(h, NULL, NULL, COSYNC_FOREVER);
+    return 0;
+}
+
+static int main_leave_cleaner(void *arg, void **result)
+{
+    (void)result;
+    CHECK_OK(cosync_task_spawn(NULL, cleaner, arg, NULL));
+    CHECK_OK(cosync_yield());
+    close_start = cosync_now(); /* the close starts at this instant */
+    return 0;
+}
+
+TEST(destroy_cancels_what_clean_ups_leave_running)
+{
+    cosync_event_init(&never_set);
+    joined_h = (close_helper){.sleep = COSYNC_MS(5), .rc = 1};
+    left_h = (close_helper){.sleep = COSYNC_SEC(1000), .rc = 1};
+    stuck_h = (close_helper){.forever = &never_set, .rc = 1};
+    for (int stuck_case = 0; stuck_case < 2; stuck_case++) {
+        cleaner_rc = 1;
+        capture cap;
+        cosync_loop *loop = report_loop(&cap, NULL);
+        cosync_task t;
+        spawn_and_run(loop, &t, main_leave_cleaner, stuck_case ? &never_set : NULL);
+        CHECK_OK(cosync_loop_destroy(loop));
+        CHECK_OK(cleaner_rc);
+        if (!stuck_case) {
+            CHECK_OK(joined_h.rc);
+            CHECK_EQ(joined_h.woke_at, close_start + COSYNC_MS(5));
+            CHECK_ERR(left_h.rc, COSYNC_ECANCELED);
+            CHECK_EQ(left_h.woke_at, close_start + COSYNC_MS(5)); /* not 1000 s later */
+        } else {
+            CHECK_ERR(stuck_h.rc, COSYNC_ECANCELED);
+            CHECK_EQ(stuck_h.woke_at, close_start);
+        }
+        CHECK_STREQ(capture_text(&cap), ""); /* no deadlock reported */
+        capture_free(&cap);
+    }
+}
+
 /* ------------------------------------------------------------------------
  * deadlock reports
  * ---------------------------------------------------------------------- */
@@ -1138,6 +1217,7 @@ int main(void)
     RUN(join_main_during_run_is_ebusy);
     RUN(destroy_cancels_live_tasks);
     RUN(destroy_drops_tasks_that_deadlock_in_cleanup);
+    RUN(destroy_cancels_what_clean_ups_leave_running);
     RUN(deadlock_report);
     RUN(deadlock_without_main);
     RUN(blocked_with_deadline_is_not_deadlock);
