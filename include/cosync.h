@@ -533,7 +533,8 @@ int cosync_loop_stop(cosync_loop *loop);
  * cancelled ones have finished (or that these wait for when nothing else
  * can happen) are cancelled in turn, round after round: no task keeps the
  * close waiting without having been cancelled. Tasks that deadlock in
- * their clean-up are reported and dropped without running further.
+ * their clean-up are reported and dropped without running further; the
+ * objects they waited on or held must be initialised again before reuse.
  * Returns 0, COSYNC_EDEADLK if some tasks had to be dropped, COSYNC_EPERM
  * if called while the loop runs. NULL is accepted (returns 0).
  */
