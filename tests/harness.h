@@ -149,6 +149,55 @@ static HARNESS_UNUSED size_t task_records(void)
 }
 
 /* ------------------------------------------------------------------------
+ * Seeded randomized tests (test_stress.c, test_queue_model.c)
+ * ---------------------------------------------------------------------- */
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define HARNESS_HAVE_VALGRIND 1
+#endif
+#endif
+
+/** Whether the program runs under valgrind (it runs 20-50 times slower). */
+static HARNESS_UNUSED bool under_valgrind(void)
+{
+#ifdef HARNESS_HAVE_VALGRIND
+    return RUNNING_ON_VALGRIND != 0;
+#else
+    return false;
+#endif
+}
+
+/** splitmix64 of @x, never 0: a seed for one rnd() stream. */
+static HARNESS_UNUSED uint64_t splitmix(uint64_t x)
+{
+    x += UINT64_C(0x9E3779B97F4A7C15);
+    x = (x ^ (x >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    x = (x ^ (x >> 27)) * UINT64_C(0x94D049BB133111EB);
+    x ^= x >> 31;
+    return x ? x : 1;
+}
+
+/** xorshift64* on the stream *@s: a number below @n. */
+static HARNESS_UNUSED uint32_t rnd(uint64_t *s, uint32_t n)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return (uint32_t)(((x * UINT64_C(0x2545F4914F6CDD1D)) >> 32) % n);
+}
+
+/** The environment variable @name as a number, or @dflt if unset or empty. */
+static HARNESS_UNUSED long env_long(const char *name, long dflt)
+{
+    const char *s = getenv(name);
+    return s && *s ? strtol(s, NULL, 0) : dflt;
+}
+
+/* ------------------------------------------------------------------------
  * Trivial task bodies
  * ---------------------------------------------------------------------- */
 

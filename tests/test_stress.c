@@ -61,22 +61,6 @@
 
 #include "harness.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define STRESS_HAVE_VALGRIND 1
-#endif
-#endif
-
-static bool under_valgrind(void)
-{
-#ifdef STRESS_HAVE_VALGRIND
-    return RUNNING_ON_VALGRIND != 0;
-#else
-    return false;
-#endif
-}
-
 /* ========================================================================
  * Parameters
  * ===================================================================== */
@@ -91,29 +75,6 @@ static bool under_valgrind(void)
 #define PRIO_SHIFT 20
 #define ID_MASK ((1 << PRIO_SHIFT) - 1)
 #define NPRIO 6
-
-/* ========================================================================
- * The PRNG: xorshift64*, one stream per task
- * ===================================================================== */
-
-static uint64_t splitmix(uint64_t x)
-{
-    x += UINT64_C(0x9E3779B97F4A7C15);
-    x = (x ^ (x >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    x = (x ^ (x >> 27)) * UINT64_C(0x94D049BB133111EB);
-    x ^= x >> 31;
-    return x ? x : 1;
-}
-
-static uint32_t rnd(uint64_t *s, uint32_t n)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return (uint32_t)(((x * UINT64_C(0x2545F4914F6CDD1D)) >> 32) % n);
-}
 
 /* ========================================================================
  * Shared state
@@ -1228,12 +1189,6 @@ static void run_seed(uint64_t seed, long ops)
     tot_uncancels += S.uncancels;
     tot_items += S.fifo_got_n + S.pq_got_n;
     tot_rounds += S.bar_index[S.parties - 1];
-}
-
-static long env_long(const char *name, long dflt)
-{
-    const char *s = getenv(name);
-    return s && *s ? strtol(s, NULL, 0) : dflt;
 }
 
 static int nseeds = 40;
