@@ -14,7 +14,9 @@
  *    slot, before it ran, completes its put and reports success (the
  *    cancellation comes at its next suspension). Nothing is lost or
  *    duplicated.
- * Not thread-safe: one loop's tasks share a queue.
+ * Not thread-safe: one loop's tasks share a queue. Only put, get, their
+ * _many forms and join are suspension points (when they must wait); the
+ * other calls never suspend.
  */
 #ifndef COSYNC_QUEUE_H
 #define COSYNC_QUEUE_H
@@ -78,7 +80,8 @@ typedef struct cosync_queue {
 /**
  * cosync_queue_init - a FIFO queue of @elem_size-byte elements holding at
  * most @maxsize (0: unbounded). No memory is allocated until the first put.
- * Returns 0; COSYNC_EINVAL if @elem_size is 0.
+ * Returns 0; COSYNC_EINVAL if @elem_size is 0 or above SIZE_MAX / 4.
+ * Not a suspension point.
  */
 int cosync_queue_init(cosync_queue *q, size_t elem_size, size_t maxsize);
 
@@ -87,13 +90,18 @@ int cosync_lifoqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize);
 
 /**
  * cosync_priorityqueue_init - smallest element (by @cmp) first; equal ones
- * in the order they were put. Returns 0; COSYNC_EINVAL if @elem_size is 0
- * or @cmp is NULL.
+ * in the order they were put. @cmp is called with two elements (pointers
+ * into the storage, 8-byte aligned) and @cmp_arg. Returns 0; COSYNC_EINVAL
+ * if @elem_size is 0 (or above SIZE_MAX / 4) or @cmp is NULL.
  */
 int cosync_priorityqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize, cosync_cmp_fn cmp,
                               void *cmp_arg);
 
-/** cosync_queue_init_opts - any kind, with an allocator. Errors as above. */
+/**
+ * cosync_queue_init_opts - any kind, with an allocator (copied).
+ * Returns 0; COSYNC_EINVAL if @q or @opts is NULL, the kind is unknown, or
+ * as above.
+ */
 int cosync_queue_init_opts(cosync_queue *q, const cosync_queue_opts *opts);
 
 /**
@@ -101,8 +109,9 @@ int cosync_queue_init_opts(cosync_queue *q, const cosync_queue_opts *opts);
  * Returns 0; COSYNC_EBUSY if tasks wait on it, or were handed an item or a
  * slot and have not run yet (nothing changes). A task woken without one
  * (by shutdown, a timeout, a cancellation) does not touch the queue again.
- * COSYNC_EINVAL if already destroyed. After it, every call returns
- * COSYNC_EINVAL until re-initialised.
+ * COSYNC_EINVAL if already destroyed. After it, every call that returns
+ * an int returns COSYNC_EINVAL until re-initialised; the queries read an
+ * empty queue.
  */
 int cosync_queue_destroy(cosync_queue *q);
 
@@ -121,10 +130,12 @@ static inline int cosync_queue_put(cosync_queue *q, const void *item, int64_t de
 /**
  * cosync_queue_get - copy the next item out into @item (await queue.get()).
  * Waits while the queue is empty.
- * Returns 0; COSYNC_EAGAIN (deadline 0, empty) or COSYNC_ETIMEDOUT;
+ * Returns 0; COSYNC_EAGAIN (deadline 0, and no item free: the queue is
+ * empty, or its items are handed to woken getters) or COSYNC_ETIMEDOUT;
  * COSYNC_ECANCELED; COSYNC_ESHUTDOWN once shut down and empty (or shut down
  * immediately): items handed to woken getters count until taken, and a get
- * waits for them; COSYNC_EPERM; COSYNC_EINVAL after destroy.
+ * waits for them; COSYNC_EPERM outside a task or from another loop (only
+ * when it must wait); COSYNC_EINVAL after destroy.
  * Suspension point (unless an item is there).
  */
 static inline int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline);
@@ -132,23 +143,26 @@ static inline int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline
 /**
  * cosync_queue_put_many - put up to @n items from the array @items, as many
  * as fit now; if none fits, wait (as cosync_queue_put) for room for one.
- * Returns the number put (>= 1), or an error of cosync_queue_put (nothing
- * was put). Suspension point (unless there is room).
+ * Returns the number put (>= 1; 0 if @n is 0; at most INT32_MAX at a
+ * time), or an error of cosync_queue_put (nothing was put). Suspension
+ * point (unless there is room).
  */
 int cosync_queue_put_many(cosync_queue *q, const void *items, size_t n, int64_t deadline);
 
 /**
  * cosync_queue_get_many - get up to @n items into the array @items, as many
  * as are there; if none is, wait (as cosync_queue_get) for one (tokio's
- * recv_many). Returns the number got (>= 1), or an error of
- * cosync_queue_get. Suspension point (unless an item is there).
+ * recv_many). Returns the number got (>= 1; 0 if @n is 0; at most
+ * INT32_MAX at a time), or an error of cosync_queue_get. Suspension point
+ * (unless an item is there).
  */
 int cosync_queue_get_many(cosync_queue *q, void *items, size_t n, int64_t deadline);
 
 /**
  * cosync_queue_task_done - one item taken out earlier has been processed
- * (queue.task_done()). Returns 0; COSYNC_EOVERFLOW if called more times
- * than items were put (nothing changes); COSYNC_EINVAL after destroy.
+ * (queue.task_done()). Returns 0; COSYNC_EOVERFLOW if no item is
+ * unfinished: more calls than items put, less those an immediate shutdown
+ * dropped (nothing changes); COSYNC_EINVAL after destroy.
  * Not a suspension point.
  */
 static inline int cosync_queue_task_done(cosync_queue *q);
