@@ -66,7 +66,8 @@ typedef int (*cosync_task_fn)(void *arg, void **result);
 /** Spawn options; a NULL pointer or a zeroed struct means the defaults. */
 typedef struct cosync_task_opts {
     const char *name;  /* copied (up to 31 bytes); NULL: "task-<id>" */
-    size_t stack_size; /* bytes of stack, guard included; 0: the loop's default */
+    size_t stack_size; /* bytes of stack, guard included (usable: this less a page and
+                        * 2 KiB, docs/stacks.md); 0: the loop's default */
 } cosync_task_opts;
 
 /**

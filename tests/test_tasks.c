@@ -1063,7 +1063,8 @@ static int holder(void *arg, void **result)
 }
 
 /* Run a task that suspends @depth bytes deep on a 16 KiB stack (a 4 KiB
- * guard or no-go page and 12 KiB to use) in a child, with guard pages made
+ * guard or no-go page, and 10 to 12 KiB to use, as its start is offset by
+ * up to 2 KiB; see docs/stacks.md) in a child, with guard pages made
  * as @guards says; return the child's wait status (exit 0: the task
  * finished and the stacks had the guards asked for). */
 static int overflow_in_child(size_t depth, int guards)
