@@ -1096,6 +1096,44 @@ static int overflow_in_child(size_t depth, int guards)
     return ws;
 }
 
+/* A task that needs a stack when none is cached makes the pool map a new
+ * chunk and install its guard pages, on the stack of the task that is
+ * switching away: that must fit in a small stack. 300 tasks on 16 KiB
+ * stacks (a chunk holds 256), each started from the previous one's
+ * suspension, so the 257th is mapped on a small stack. */
+static cosync_event chunk_ev;
+static int chunk_started;
+
+static int chunk_child(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    chunk_started++;
+    return cosync_event_wait(&chunk_ev, COSYNC_FOREVER);
+}
+
+static int chunk_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_event_init(&chunk_ev);
+    chunk_started = 0;
+    for (int i = 0; i < 300; i++)
+        CHECK_OK(cosync_task_spawn(NULL, chunk_child, NULL,
+                                   &(cosync_task_opts){.stack_size = 16 << 10}));
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(chunk_started, 300);
+    cosync_loop_stats st;
+    CHECK_OK(cosync_loop_get_stats(cosync_loop_current(), &st));
+    CHECK_GE(st.stacks_mapped, 301);
+    CHECK_OK(cosync_event_set(&chunk_ev));
+    CHECK_OK(cosync_yield()); /* they finish */
+    return 0;
+}
+
+TEST(new_stack_chunk_mapped_from_a_small_stack)
+{
+    CHECK_OK(run_main(chunk_main, NULL));
+}
+
 TEST(stack_overflow_is_caught)
 {
     if (UNDER_ASAN) /* ASan's own stack checks would report it first */
@@ -1146,6 +1184,7 @@ int main(void)
     RUN(fault_stack_at_first_run);
     RUN(fault_stack_of_child_task);
     RUN(fp_modes_are_per_task);
+    RUN(new_stack_chunk_mapped_from_a_small_stack);
     RUN(stack_overflow_is_caught);
     return 0;
 }

@@ -16,7 +16,7 @@
 #endif
 
 #define CHUNK_BYTES ((size_t)4 << 20)
-#define BATCH_MAX 1024 /* UIO_MAXIOV */
+#define GUARD_BATCH 32 /* iovecs a call: 512 bytes of the caller's stack */
 #define MAP_COUNT_MARGIN 4096
 
 size_t cosync__page;
@@ -129,32 +129,41 @@ void cosync__stack_pool_init(cosync__stack_pool *pool, const cosync_allocator *a
 #endif
 #define PIDFD_SELF_ (-10000) /* PIDFD_SELF: this process, Linux 6.14+ */
 
-/* Install the guard pages of all @n stacks of a new chunk in one system
- * call (process_madvise on ourselves) instead of one each: a million
- * stacks would otherwise cost a million madvise calls. False if the kernel
- * cannot, and then each stack gets its guard when it is carved. */
+/* Install the guard pages of all @n stacks of a new chunk with a few
+ * system calls (process_madvise on ourselves) instead of one each: a
+ * million stacks would otherwise cost a million madvise calls. The iovecs
+ * go GUARD_BATCH at a time, because this runs on the stack of whatever
+ * task needed the chunk, which may be small. False if the kernel cannot,
+ * and then each stack gets its guard when it is carved. */
 static bool batch_guards(char *base, size_t n, size_t size)
 {
     static atomic_int unsupported;
-    if (n < 2 || n > BATCH_MAX || atomic_load_explicit(&unsupported, memory_order_relaxed))
+    if (n < 2 || atomic_load_explicit(&unsupported, memory_order_relaxed))
         return false;
     int probe = atomic_load_explicit(&guard_probe, memory_order_relaxed);
     if (probe == PROBE_NO_MADVISE)
         return false;
-    struct iovec iov[BATCH_MAX];
     size_t page = cosync__page_size();
-    for (size_t i = 0; i < n; i++)
-        iov[i] = (struct iovec){.iov_base = base + i * size, .iov_len = page};
-    long done = syscall(SYS_process_madvise, PIDFD_SELF_, iov, n, MADV_GUARD_INSTALL, 0);
-    if (done == (long)(n * page)) {
-        if (probe == PROBE_UNKNOWN && !guard_faults(base))
-            return false; /* (guard_faults took the first one out; the rest do nothing) */
-        atomic_store_explicit(&guard_probe, PROBE_MADVISE, memory_order_relaxed);
-        return true;
+    struct iovec iov[GUARD_BATCH];
+    for (size_t first = 0; first < n; first += GUARD_BATCH) {
+        size_t k = n - first < GUARD_BATCH ? n - first : GUARD_BATCH;
+        for (size_t i = 0; i < k; i++)
+            iov[i] = (struct iovec){.iov_base = base + (first + i) * size, .iov_len = page};
+        long done = syscall(SYS_process_madvise, PIDFD_SELF_, iov, k, MADV_GUARD_INSTALL, 0);
+        if (done != (long)(k * page)) {
+            if (done < 0)
+                atomic_store_explicit(&unsupported, 1, memory_order_relaxed);
+            return false; /* (guards already made are made again, harmlessly) */
+        }
+        if (first == 0 && probe == PROBE_UNKNOWN) {
+            if (!guard_faults(base))
+                return false; /* (guard_faults took the first one out; the rest do nothing) */
+            atomic_store_explicit(&guard_probe, PROBE_MADVISE, memory_order_relaxed);
+            probe = PROBE_MADVISE;
+        }
     }
-    if (done < 0)
-        atomic_store_explicit(&unsupported, 1, memory_order_relaxed);
-    return false; /* (a partial success leaves guards that a per-stack install repeats) */
+    atomic_store_explicit(&guard_probe, PROBE_MADVISE, memory_order_relaxed);
+    return true;
 }
 
 /* Map a chunk of stacks of class @cls; the carve pointer walks it. */
