@@ -680,7 +680,12 @@ static int pending_cancel_main(void *arg, void **result)
     CHECK_OK(cosync_yield());
     CHECK_OK(cosync_task_cancel(me));
     CHECK_ERR(cosync_lock_acquire(&lock, 0), COSYNC_EAGAIN); /* stays pending */
+    /* the acquire that would wait suspends once: a ready task runs first */
+    cosync_task other;
+    CHECK_OK(cosync_task_spawn(&other, checkpoint_arg, (void *)1, NULL));
     CHECK_ERR(cosync_lock_acquire(&lock, COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECKPOINT(2);
+    join_ok(other);
     CHECK_EQ(cosync_lock_waiters(&lock), 0);
     CHECK_EQ(cosync_task_uncancel(me), 0);
     /* a free lock: taken at once, a pending request stays pending */
@@ -690,7 +695,7 @@ static int pending_cancel_main(void *arg, void **result)
     CHECK_OK(cosync_lock_release(&lock));
     CHECK_ERR(cosync_yield(), COSYNC_ECANCELED);
     CHECK_EQ(cosync_task_uncancel(me), 0);
-    CHECKPOINTS_DONE(1);
+    CHECKPOINTS_DONE(3);
     return 0;
 }
 

@@ -873,11 +873,17 @@ static int pending_cancel_main(void *arg, void **result)
     cosync_task me = cosync_task_current();
     CHECK_OK(cosync_task_cancel(me));
     CHECK_OK(cosync_rwlock_read_acquire(&rw, COSYNC_FOREVER));
+    /* the acquire that would wait suspends once: a ready task runs first */
+    cosync_task other;
+    CHECK_OK(cosync_task_spawn(&other, checkpoint_arg, (void *)0, NULL));
     CHECK_ERR(cosync_rwlock_write_acquire(&rw, COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECKPOINT(1);
+    join_ok(other);
     CHECK_EQ(cosync_rwlock_waiters(&rw), 0);
     CHECK_EQ(rw.waiting_writers, 0);
     CHECK_OK(cosync_rwlock_read_release(&rw));
     CHECK_EQ(cosync_task_uncancel(me), 0);
+    CHECKPOINTS_DONE(2);
     return 0;
 }
 

@@ -957,11 +957,17 @@ static int pending_cancel_main(void *arg, void **result)
     cosync_task me = cosync_task_current();
     CHECK_OK(cosync_task_cancel(me));
     CHECK_OK(cosync_sem_acquire(&s, COSYNC_FOREVER));
+    /* the acquire that would wait suspends once: a ready task runs first */
+    cosync_task other;
+    CHECK_OK(cosync_task_spawn(&other, checkpoint_arg, (void *)0, NULL));
     CHECK_ERR(cosync_sem_acquire(&s, COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECKPOINT(1);
+    join_ok(other);
     CHECK_EQ(cosync_sem_waiters(&s), 0);
     CHECK_EQ(cosync_sem_value(&s), 0);
     CHECK_OK(cosync_sem_release(&s));
     CHECK_EQ(cosync_task_uncancel(me), 0);
+    CHECKPOINTS_DONE(2);
     return 0;
 }
 
