@@ -993,12 +993,13 @@ static int pending_cancel_main(void *arg, void **result)
     cosync_task to;
     CHECK_OK(cosync_task_spawn(&to, acquire_cp, &other, NULL));
     CHECK_OK(cosync_yield());
-    /* a request pending before the wait: deadline 0 and a passed deadline
-     * leave it pending (no suspension, the lock kept) */
+    /* a request pending before the wait: deadline 0 leaves it pending (no
+     * suspension, the lock kept) */
     CHECK_OK(cosync_task_cancel(me));
     CHECK_ERR(cosync_cond_wait(&cond, 0), COSYNC_EAGAIN);
     CHECK(i_hold(&cond));
-    /* a wait delivers it: the lock goes to the waiting task meanwhile */
+    /* a wait delivers it, even one whose deadline has passed (the request
+     * wins over the deadline): the lock goes to the waiting task meanwhile */
     CHECK_ERR(cosync_cond_wait(&cond, t0), COSYNC_ECANCELED);
     CHECKPOINT(1);
     CHECK(i_hold(&cond));
