@@ -970,10 +970,35 @@ TEST(fault_stack_of_child_task)
 
 static int fp_seen_b, fp_seen_child, fp_seen_a_after;
 
+/* How the vector unit rounds (MXCSR on x86-64, where fegetround() reads
+ * only the x87 control word; FPCR on AArch64): two quotients that together
+ * tell the three rounding modes used here apart. */
+static volatile double fp_one = 1.0, fp_three = 3.0, fp_ten = 10.0;
+
+typedef struct fp_sig {
+    double third, tenth; /* round to nearest goes down for one, up for the other */
+} fp_sig;
+
+static fp_sig fp_rounding(void)
+{
+    return (fp_sig){fp_one / fp_three, fp_one / fp_ten};
+}
+
+static fp_sig fp_sig_up, fp_sig_down, fp_sig_nearest;
+static bool fp_vector_ok = true; /* every task saw its own rounding */
+
+static void check_rounding(fp_sig want)
+{
+    fp_sig got = fp_rounding();
+    if (memcmp(&got, &want, sizeof got) != 0)
+        fp_vector_ok = false;
+}
+
 static int fp_child(void *arg, void **result)
 {
     (void)arg, (void)result;
     fp_seen_child = fegetround();
+    check_rounding(fp_sig_nearest);
     return 0;
 }
 
@@ -985,6 +1010,7 @@ static int fp_task_a(void *arg, void **result)
     CHECK_OK(cosync_task_spawn(&child, fp_child, NULL, NULL));
     CHECK_OK(cosync_yield()); /* b and the child run with their own modes */
     fp_seen_a_after = fegetround();
+    check_rounding(fp_sig_up);
     CHECK_OK(cosync_task_join(child, NULL, NULL, COSYNC_FOREVER));
     CHECK_EQ(fesetround(FE_TONEAREST), 0);
     return 0;
@@ -994,9 +1020,11 @@ static int fp_task_b(void *arg, void **result)
 {
     (void)arg, (void)result;
     fp_seen_b = fegetround();
+    check_rounding(fp_sig_nearest);
     CHECK_EQ(fesetround(FE_DOWNWARD), 0);
     CHECK_OK(cosync_yield());
     CHECK_EQ(fegetround(), FE_DOWNWARD);
+    check_rounding(fp_sig_down);
     CHECK_EQ(fesetround(FE_TONEAREST), 0);
     return 0;
 }
@@ -1005,7 +1033,16 @@ TEST(fp_modes_are_per_task)
 {
     cosync_loop *loop;
     cosync_loop_opts opts = {.virtual_clock = true};
-    CHECK_EQ(fegetround(), FE_TONEAREST);
+    CHECK_EQ(fesetround(FE_UPWARD), 0);
+    fp_sig_up = fp_rounding();
+    CHECK_EQ(fesetround(FE_DOWNWARD), 0);
+    fp_sig_down = fp_rounding();
+    CHECK_EQ(fesetround(FE_TONEAREST), 0);
+    fp_sig_nearest = fp_rounding();
+    /* the quotients do tell the modes apart */
+    CHECK(memcmp(&fp_sig_up, &fp_sig_nearest, sizeof(fp_sig)) != 0);
+    CHECK(memcmp(&fp_sig_down, &fp_sig_nearest, sizeof(fp_sig)) != 0);
+    CHECK(memcmp(&fp_sig_up, &fp_sig_down, sizeof(fp_sig)) != 0);
     CHECK_OK(cosync_loop_init(&loop, &opts));
     CHECK_OK(cosync_loop_spawn(loop, NULL, fp_task_a, NULL, NULL));
     CHECK_OK(cosync_loop_spawn(loop, NULL, fp_task_b, NULL, NULL));
@@ -1013,7 +1050,10 @@ TEST(fp_modes_are_per_task)
     CHECK_EQ(fp_seen_b, FE_TONEAREST);
     CHECK_EQ(fp_seen_child, FE_TONEAREST);
     CHECK_EQ(fp_seen_a_after, FE_UPWARD);
+    CHECK(fp_vector_ok);
     CHECK_EQ(fegetround(), FE_TONEAREST);
+    check_rounding(fp_sig_nearest);
+    CHECK(fp_vector_ok);
     CHECK_OK(cosync_loop_destroy(loop));
 }
 
