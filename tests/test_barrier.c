@@ -1043,6 +1043,19 @@ static int abort_reset_waiters_main(void *arg, void **result)
     CHECK_OK(cosync_barrier_abort(&b)); /* and abort sends w2 away */
     join_ok(t[2]);
     CHECK_ERR(w[2].rc, COSYNC_EBROKEN);
+    /* released by an abort, then cancelled before it runs: the abort's
+     * outcome stands, the cancellation comes at the next suspension */
+    CHECK_OK(cosync_barrier_reset(&b));
+    w[0] = mk(&b);
+    w[0].yield_after = true;
+    t[0] = spawn_bw(&w[0]);
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(cosync_barrier_n_waiting(&b), 1);
+    CHECK_OK(cosync_barrier_abort(&b));
+    CHECK_OK(cosync_task_cancel(t[0]));
+    CHECK_ERR(join_status(t[0]), COSYNC_ECANCELED);
+    CHECK_ERR(w[0].rc, COSYNC_EBROKEN);
+    CHECK_ERR(w[0].next_rc, COSYNC_ECANCELED);
     CHECK_OK(cosync_barrier_destroy(&b));
     return 0;
 }

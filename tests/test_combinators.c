@@ -818,11 +818,12 @@ static int tg_failure_main(void *arg, void **result)
     CHECK_EQ(st, EFAIL1);
     CHECK_OK(cosync_task_join(ts, &st, NULL, 0));
     CHECK_EQ(st, COSYNC_ECANCELED);
-    /* the other two were already woken by their timers: they failed too */
+    /* the other two were already woken by their timers: each keeps its own
+     * failure, not the group's cancellation */
     CHECK_OK(cosync_task_join(tf[1], &st, NULL, 0));
-    CHECK_NE(st, 0);
+    CHECK_EQ(st, EFAIL2);
     CHECK_OK(cosync_task_join(tf[2], &st, NULL, 0));
-    CHECK_NE(st, 0);
+    CHECK_EQ(st, EFAIL3);
     return 0;
 }
 
@@ -994,6 +995,61 @@ static int tg_after_handled_cancel_main(void *arg, void **result)
     CHECK_OK(x.wait_rc);
     CHECK_OK(x.after_rc);
     return 0;
+}
+
+/* Cancelled from outside in wait, the owner cancels the children and then
+ * waits for their clean-up without being interrupted: a second request
+ * stays pending until the wait has returned. */
+typedef struct tg_twice {
+    job jobs[2];
+    int wait_rc;
+    int64_t wait_returned;
+    int after_rc;
+} tg_twice;
+
+static int tg_twice_runner(void *arg, void **result)
+{
+    (void)result;
+    tg_twice *x = arg;
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    for (int i = 0; i < 2; i++)
+        CHECK_OK(cosync_taskgroup_spawn(&g, NULL, job_fn, &x->jobs[i], NULL));
+    x->wait_rc = cosync_taskgroup_wait(&g, COSYNC_FOREVER);
+    x->wait_returned = cosync_now();
+    x->after_rc = cosync_sleep(COSYNC_MS(1));
+    return 0;
+}
+
+static int tg_twice_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    tg_twice x = {.jobs = {{.sleep = COSYNC_SEC(10), .cleanup = COSYNC_MS(20)},
+                           {.sleep = COSYNC_SEC(10), .cleanup = COSYNC_MS(30)}},
+                  .wait_rc = 1,
+                  .after_rc = 1};
+    cosync_task rt;
+    CHECK_OK(cosync_task_spawn(&rt, tg_twice_runner, &x, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_MS(5)));
+    CHECK_OK(cosync_task_cancel(rt));
+    CHECK_OK(cosync_sleep(COSYNC_MS(5)));
+    CHECK_EQ(x.wait_rc, 1); /* still waiting for the clean-ups */
+    CHECK_OK(cosync_task_cancel(rt));
+    join_expect(rt, COSYNC_ECANCELED);
+    CHECK_ERR(x.wait_rc, COSYNC_ECANCELED);
+    CHECK_EQ(x.wait_returned, AT(35)); /* the longer clean-up, not the second request */
+    CHECK_EQ(x.jobs[0].ended_at, AT(25));
+    CHECK_EQ(x.jobs[1].ended_at, AT(35));
+    CHECK_OK(x.jobs[0].cleanup_rc);
+    CHECK_OK(x.jobs[1].cleanup_rc);
+    CHECK_ERR(x.after_rc, COSYNC_ECANCELED); /* the second request, delivered now */
+    return 0;
+}
+
+TEST(taskgroup_wait_for_cancelled_children_is_not_interrupted)
+{
+    CHECK_OK(run_main(tg_twice_main, NULL));
 }
 
 TEST(taskgroup_opened_after_a_handled_cancellation)
@@ -1536,6 +1592,7 @@ int main(void)
     RUN(taskgroup_owner_cancelled_while_in_wait);
     RUN(taskgroup_owner_cancelled_before_wait);
     RUN(taskgroup_empty_owner_cancelled_before_wait);
+    RUN(taskgroup_wait_for_cancelled_children_is_not_interrupted);
     RUN(taskgroup_opened_after_a_handled_cancellation);
     RUN(taskgroup_pending_cancellation_delivered_once);
     RUN(taskgroup_takes_back_its_undelivered_cancel_of_the_owner);

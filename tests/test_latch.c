@@ -516,6 +516,53 @@ static int wg_many_main(void *arg, void **result)
     return 0;
 }
 
+/* A wait group's waits under cancellation: a waiter cancelled while it
+ * waits leaves; one released at zero keeps its release even if the count
+ * is raised again before it runs; a pending cancellation is delivered by a
+ * wait that must block (after one suspension) and left pending by deadline
+ * 0. */
+static int wg_cancel_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    cosync_waitgroup wg = COSYNC_WAITGROUP_INIT;
+    CHECK_OK(cosync_waitgroup_add(&wg, 1));
+    waiter a = gw(&wg, -1), b = gw(&wg, -1);
+    b.may_be_destroyed = true; /* the count is raised again before b runs */
+    cosync_task ta = spawn_waiter(&a), tb = spawn_waiter(&b);
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(wg.q.n, 2);
+    CHECK_OK(cosync_task_cancel(ta));
+    CHECK_EQ(wg.q.n, 1);
+    CHECK_OK(cosync_waitgroup_done(&wg));   /* releases b */
+    CHECK_OK(cosync_waitgroup_add(&wg, 1)); /* before b runs */
+    CHECK_ERR(join_status(ta), COSYNC_ECANCELED);
+    CHECK_ERR(a.rc, COSYNC_ECANCELED);
+    join_ok(tb);
+    CHECK_OK(b.rc);
+    CHECK_EQ(cosync_waitgroup_count(&wg), 1);
+    /* a pending cancellation */
+    cosync_task me = cosync_task_current();
+    CHECK_OK(cosync_task_cancel(me));
+    CHECK_ERR(cosync_waitgroup_wait(&wg, 0), COSYNC_EAGAIN); /* stays pending */
+    cosync_task other;
+    CHECK_OK(cosync_task_spawn(&other, checkpoint_arg, (void *)0, NULL));
+    CHECK_ERR(cosync_waitgroup_wait(&wg, COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECKPOINT(1); /* the wait suspended once: the ready task ran first */
+    join_ok(other);
+    CHECK_EQ(wg.q.n, 0);
+    CHECK_EQ(cosync_task_uncancel(me), 0);
+    CHECK_OK(cosync_waitgroup_done(&wg));
+    CHECK_OK(cosync_waitgroup_wait(&wg, 0));
+    CHECKPOINTS_DONE(2);
+    return 0;
+}
+
+TEST(waitgroup_waits_under_cancellation)
+{
+    CHECK_OK(run_main(wg_cancel_main, NULL));
+}
+
 TEST(waitgroup_many_waiters)
 {
     CHECK_OK(run_main(wg_many_main, NULL));
@@ -562,6 +609,7 @@ int main(void)
     RUN(latch_seed_example_and_static_initialiser);
     RUN(waitgroup_add_done_wait_and_reuse);
     RUN(waitgroup_misuse_errors);
+    RUN(waitgroup_waits_under_cancellation);
     RUN(waitgroup_many_waiters);
     RUN(deadlock_report_shows_the_count);
     return 0;

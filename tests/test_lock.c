@@ -734,10 +734,16 @@ static int destroy_main(void *arg, void **result)
     CHECK_OK(cosync_lock_acquire(&lock, 0));
     CHECK_OK(cosync_lock_release(&lock));
     CHECK_OK(cosync_lock_destroy(&lock));
-    /* destroyed while held: stays dead, release is EINVAL */
+    /* held: destroy refuses and changes nothing; released, it goes, and
+     * then neither acquire nor release works */
     cosync_lock_init(&lock);
+    CHECK_OK(cosync_lock_acquire(&lock, 0));
+    CHECK_ERR(cosync_lock_destroy(&lock), COSYNC_EBUSY);
+    CHECK(cosync_lock_locked(&lock));
+    CHECK_OK(cosync_lock_release(&lock));
     CHECK_OK(cosync_lock_destroy(&lock));
     CHECK_ERR(cosync_lock_acquire(&lock, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_ERR(cosync_lock_release(&lock), COSYNC_EINVAL);
     return 0;
 }
 

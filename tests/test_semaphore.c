@@ -1013,6 +1013,21 @@ static int misuse_main(void *arg, void **result)
     CHECK_ERR(cosync_sem_release(&s), COSYNC_EOVERFLOW);
     CHECK_OK(cosync_sem_destroy(&s));
     CHECK_ERR(cosync_sem_acquire(&s, 0), COSYNC_EINVAL);
+    /* permits out, even granted to a waiter that has not run: destroy
+     * cannot see them; that acquire still succeeds, and the releases that
+     * come after get EINVAL */
+    CHECK_OK(cosync_sem_init(&s, 1));
+    CHECK_OK(cosync_sem_acquire(&s, 0));
+    sw g = mk(&s, 0, 2);
+    cosync_task tg = spawn_sw(&g);
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(cosync_sem_waiters(&s), 1);
+    CHECK_OK(cosync_sem_release(&s)); /* to g, which has not run */
+    CHECK_EQ(cosync_sem_waiters(&s), 0);
+    CHECK_OK(cosync_sem_destroy(&s));
+    join_ok(tg);
+    CHECK_OK(g.rc);
+    CHECK_ERR(cosync_sem_release(&s), COSYNC_EINVAL);
     return 0;
 }
 

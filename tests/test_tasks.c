@@ -792,9 +792,14 @@ TEST(fault_loop_spawn)
     long k;
     for (k = 0;; k++) {
         CHECK_LT(k, 100);
+        counting c = {0, 0};
+        cosync_allocator a = {count_realloc, &c};
+        cosync_loop_opts o = vopts;
+        o.allocator = &a;
         cosync_loop *loop;
-        CHECK_OK(cosync_loop_init(&loop, &vopts));
+        CHECK_OK(cosync_loop_init(&loop, &o));
         long failures = cosync__fault_failures;
+        long live = c.live;
         cosync_task t = COSYNC_TASK_NONE;
         cosync__fault_countdown = k;
         int rc = cosync_loop_spawn(loop, &t, nop, NULL, NULL);
@@ -804,6 +809,7 @@ TEST(fault_loop_spawn)
         bool failed = cosync__fault_failures != failures;
         if (failed) {
             CHECK_ERR(rc, COSYNC_ENOMEM);
+            CHECK_EQ(c.live, live); /* nothing kept of the failed spawn */
             CHECK_NULL(t.rec);
             CHECK_EQ(st.tasks_records, 0);
             CHECK_EQ(st.tasks_alive, 0);
@@ -817,6 +823,7 @@ TEST(fault_loop_spawn)
         }
         CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
         CHECK_OK(cosync_loop_destroy(loop));
+        CHECK_EQ(c.live, 0);
         if (!failed)
             break;
     }
