@@ -11,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "cosync.h"
 #include "context/stack.h"
+#include "core.h"
 #include "fault.h"
 
 static const cosync_loop_opts vopts = {.virtual_clock = true};
@@ -1176,6 +1178,80 @@ static int chunk_main(void *arg, void **result)
     return 0;
 }
 
+/* The stack cache: after a burst, the stacks stay mapped and hot for the
+ * next one; stacks no task needed for a whole trim interval (1 s of loop
+ * time), beyond stack_cache of them, give their pages back; and a later
+ * burst reuses them all without mapping any. */
+enum { BURST = 10, KEEP = 2 };
+
+static int sleep_1ms(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_sleep(COSYNC_MS(1));
+}
+
+static void burst(void)
+{
+    cosync_task t[BURST];
+    for (int i = 0; i < BURST; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], sleep_1ms, NULL, NULL));
+    CHECK_OK(cosync_gather(t, BURST, NULL, COSYNC_FOREVER));
+}
+
+static bool page_resident(const char *page)
+{
+    unsigned char v = 0;
+    CHECK_EQ(mincore((void *)(uintptr_t)page, cosync__page_size(), &v), 0);
+    return v & 1;
+}
+
+static int stack_cache_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_loop *loop = cosync_loop_current();
+    const cosync__stack_class *c = &loop->stacks.cls[loop->default_cls];
+    burst();
+    cosync_loop_stats st = loop_stats();
+    CHECK_EQ(st.stacks_mapped, BURST + 1);
+    CHECK_EQ(st.stacks_in_use, 1);
+    CHECK_EQ(c->nhot, BURST);
+    /* a trim runs at the end of the first loop turn a second on: the first
+     * still sees the burst's use, the second gives back all but KEEP */
+    CHECK_OK(cosync_sleep(COSYNC_MS(1100)));
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    CHECK_EQ(c->nhot, BURST);
+    CHECK_OK(cosync_sleep(COSYNC_MS(1100)));
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    CHECK_EQ(c->nhot, KEEP);
+    size_t cold = 0;
+    for (const cosync__stack *s = c->cold; s; s = s->next) {
+        CHECK(s->cold);
+        CHECK(!page_resident(cosync__stack_top(s) - cosync__page_size()));
+        cold++;
+    }
+    CHECK_EQ(cold, BURST - KEEP);
+    for (const cosync__stack *s = c->hot; s; s = s->next)
+        CHECK(page_resident(cosync__stack_top(s) - cosync__page_size()));
+    /* the next burst maps nothing new */
+    burst();
+    st = loop_stats();
+    CHECK_EQ(st.stacks_mapped, BURST + 1);
+    CHECK_EQ(c->nhot, BURST);
+    CHECK_NULL(c->cold);
+    return 0;
+}
+
+TEST(stack_cache_keeps_what_it_should_and_gives_back_the_rest)
+{
+    cosync_loop *loop;
+    CHECK_OK(
+        cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .stack_cache = KEEP}));
+    cosync_task t;
+    CHECK_OK(cosync_loop_spawn(loop, &t, stack_cache_main, NULL, NULL));
+    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
 TEST(new_stack_chunk_mapped_from_a_small_stack)
 {
     CHECK_OK(run_main(chunk_main, NULL));
@@ -1231,6 +1307,7 @@ int main(void)
     RUN(fault_stack_at_first_run);
     RUN(fault_stack_of_child_task);
     RUN(fp_modes_are_per_task);
+    RUN(stack_cache_keeps_what_it_should_and_gives_back_the_rest);
     RUN(new_stack_chunk_mapped_from_a_small_stack);
     RUN(stack_overflow_is_caught);
     return 0;
