@@ -995,9 +995,12 @@ static fp_sig fp_rounding(void)
 
 static fp_sig fp_sig_up, fp_sig_down, fp_sig_nearest;
 static bool fp_vector_ok = true; /* every task saw its own rounding */
+static bool fp_vector_modelled;  /* valgrind rounds to nearest whatever MXCSR says */
 
 static void check_rounding(fp_sig want)
 {
+    if (!fp_vector_modelled)
+        return;
     fp_sig got = fp_rounding();
     if (memcmp(&got, &want, sizeof got) != 0)
         fp_vector_ok = false;
@@ -1048,10 +1051,12 @@ TEST(fp_modes_are_per_task)
     fp_sig_down = fp_rounding();
     CHECK_EQ(fesetround(FE_TONEAREST), 0);
     fp_sig_nearest = fp_rounding();
-    /* the quotients do tell the modes apart */
-    CHECK(memcmp(&fp_sig_up, &fp_sig_nearest, sizeof(fp_sig)) != 0);
-    CHECK(memcmp(&fp_sig_down, &fp_sig_nearest, sizeof(fp_sig)) != 0);
-    CHECK(memcmp(&fp_sig_up, &fp_sig_down, sizeof(fp_sig)) != 0);
+    fp_vector_modelled = !under_valgrind();
+    if (fp_vector_modelled) { /* the quotients do tell the modes apart */
+        CHECK(memcmp(&fp_sig_up, &fp_sig_nearest, sizeof(fp_sig)) != 0);
+        CHECK(memcmp(&fp_sig_down, &fp_sig_nearest, sizeof(fp_sig)) != 0);
+        CHECK(memcmp(&fp_sig_up, &fp_sig_down, sizeof(fp_sig)) != 0);
+    }
     CHECK_OK(cosync_loop_init(&loop, &opts));
     CHECK_OK(cosync_loop_spawn(loop, NULL, fp_task_a, NULL, NULL));
     CHECK_OK(cosync_loop_spawn(loop, NULL, fp_task_b, NULL, NULL));
