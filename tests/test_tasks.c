@@ -442,6 +442,9 @@ TEST(outside_a_task_is_eperm)
     CHECK_ERR(cosync_task_join(COSYNC_TASK_NONE, NULL, NULL, COSYNC_FOREVER), COSYNC_EPERM);
     CHECK_ERR(cosync_yield(), COSYNC_EPERM);
     CHECK_ERR(cosync_sleep(COSYNC_SEC(1)), COSYNC_EPERM);
+    CHECK_ERR(cosync_sleep(0), COSYNC_EPERM);
+    CHECK_ERR(cosync_sleep_until(cosync_now() + COSYNC_SEC(1)), COSYNC_EPERM);
+    CHECK_ERR(cosync_sleep_until(COSYNC_FOREVER), COSYNC_EPERM);
 
     /* with a loop that exists but does not run, and a valid handle */
     cosync_loop *loop;

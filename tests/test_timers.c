@@ -8,6 +8,7 @@
 #define _GNU_SOURCE /* open_memstream */
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 #include "cosync.h"
@@ -495,8 +496,12 @@ TEST(deadline_after_negative_forever_and_saturates)
     /* outside a loop it reads CLOCK_MONOTONIC, and still saturates */
     CHECK_EQ(cosync_deadline_after(-1), COSYNC_FOREVER);
     CHECK_EQ(cosync_deadline_after(INT64_MAX), INT64_MAX);
+    struct timespec before, after;
+    CHECK_EQ(clock_gettime(CLOCK_MONOTONIC, &before), 0);
     int64_t d = cosync_deadline_after(0);
-    CHECK_GT(d, 0);
+    CHECK_EQ(clock_gettime(CLOCK_MONOTONIC, &after), 0);
+    CHECK_GE(d, (int64_t)before.tv_sec * 1000000000 + before.tv_nsec);
+    CHECK_LE(d, (int64_t)after.tv_sec * 1000000000 + after.tv_nsec);
 }
 
 /* ------------------------------------------------------------------------
