@@ -837,6 +837,7 @@ TEST(fault_loop_spawn)
 
 typedef struct spawn_fault {
     long k;
+    int fill; /* tasks spawned first: main and they fill whole blocks of records */
     bool failed;
 } spawn_fault;
 
@@ -844,12 +845,13 @@ static int main_spawn_fault(void *arg, void **result)
 {
     (void)result;
     spawn_fault *sf = arg;
-    enum { FILL = 255 }; /* main + 255 = one full block of records */
-    cosync_task t[FILL];
-    for (int i = 0; i < FILL; i++)
+    int fill = sf->fill;
+    cosync_task *t = malloc(sizeof *t * (size_t)fill);
+    CHECK_NOTNULL(t);
+    for (int i = 0; i < fill; i++)
         CHECK_OK(cosync_task_spawn(&t[i], nop, NULL, NULL));
     cosync_loop_stats before = loop_stats();
-    CHECK_EQ(before.tasks_records, FILL + 1);
+    CHECK_EQ(before.tasks_records, fill + 1);
     long failures = cosync__fault_failures;
     cosync_task x = COSYNC_TASK_NONE;
     cosync__fault_countdown = sf->k;
@@ -869,21 +871,28 @@ static int main_spawn_fault(void *arg, void **result)
         CHECK_EQ(after.tasks_records, before.tasks_records + 1);
         CHECK_OK(cosync_task_join(x, NULL, NULL, COSYNC_FOREVER));
     }
-    for (int i = 0; i < FILL; i++)
+    for (int i = 0; i < fill; i++)
         CHECK_OK(cosync_task_join(t[i], NULL, NULL, COSYNC_FOREVER));
+    free(t);
     return 0;
 }
 
 TEST(fault_task_spawn)
 {
-    spawn_fault sf = {0, false};
-    for (sf.k = 0;; sf.k++) {
-        CHECK_LT(sf.k, 100);
-        run_main_ok(main_spawn_fault, &sf);
-        if (!sf.failed)
-            break;
+    /* the next spawn needs a new block: the second (allocated), and the
+     * fifth (the first large enough to be mapped: 256 + 512 + 1024 + 2048
+     * records come before it) */
+    int fills[] = {255, 3839};
+    for (size_t f = 0; f < sizeof fills / sizeof fills[0]; f++) {
+        spawn_fault sf = {.fill = fills[f]};
+        for (sf.k = 0;; sf.k++) {
+            CHECK_LT(sf.k, 100);
+            run_main_ok(main_spawn_fault, &sf);
+            if (!sf.failed)
+                break;
+        }
+        CHECK_GE(sf.k, 1);
     }
-    CHECK_GE(sf.k, 1);
 }
 
 static bool body_ran;
