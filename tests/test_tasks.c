@@ -877,12 +877,47 @@ static int main_spawn_fault(void *arg, void **result)
     return 0;
 }
 
+/* How many tasks main spawns before the one whose record needs the first
+ * block large enough to be mapped instead of allocated (the block sizes
+ * depend on the record's size, which depends on the build). */
+static bool has_mapped_block(void)
+{
+    for (cosync__record_block *b = cosync_loop_current()->blocks; b; b = b->next)
+        if (b->mapped)
+            return true;
+    return false;
+}
+
+static int find_mapped_block_main(void *arg, void **result)
+{
+    (void)result;
+    int *fill = arg;
+    size_t cap = 1024, n = 0;
+    cosync_task *t = malloc(sizeof *t * cap);
+    CHECK_NOTNULL(t);
+    while (!has_mapped_block()) {
+        if (n == cap) {
+            cap *= 2;
+            t = realloc(t, sizeof *t * cap);
+            CHECK_NOTNULL(t);
+        }
+        CHECK_OK(cosync_task_spawn(&t[n++], nop, NULL, NULL));
+        CHECK_LT(n, 100000);
+    }
+    *fill = (int)n - 1;
+    for (size_t i = 0; i < n; i++)
+        CHECK_OK(cosync_task_join(t[i], NULL, NULL, COSYNC_FOREVER));
+    free(t);
+    return 0;
+}
+
 TEST(fault_task_spawn)
 {
     /* the next spawn needs a new block: the second (allocated), and the
-     * fifth (the first large enough to be mapped: 256 + 512 + 1024 + 2048
-     * records come before it) */
-    int fills[] = {255, 3839};
+     * first mapped one */
+    int fills[] = {255, 0};
+    run_main_ok(find_mapped_block_main, &fills[1]);
+    CHECK_GT(fills[1], 255);
     for (size_t f = 0; f < sizeof fills / sizeof fills[0]; f++) {
         spawn_fault sf = {.fill = fills[f]};
         for (sf.k = 0;; sf.k++) {
@@ -1132,13 +1167,18 @@ static int holder(void *arg, void **result)
  * guard or no-go page, and 10 to 12 KiB to use, as its start is offset by
  * up to 2 KiB; see docs/stacks.md) in a child, with guard pages made
  * as @guards says; return the child's wait status (exit 0: the task
- * finished and the stacks had the guards asked for). */
-static int overflow_in_child(size_t depth, int guards)
+ * finished and the stacks had the guards asked for), and what it wrote to
+ * stderr in @err (@size bytes, NUL-terminated). */
+static int overflow_in_child(size_t depth, int guards, char *err, size_t size)
 {
+    int fds[2];
+    CHECK_EQ(pipe(fds), 0);
     fflush(NULL);
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
         cosync__stack_test_guards = guards;
         cosync_loop *loop;
         if (cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}))
@@ -1157,6 +1197,13 @@ static int overflow_in_child(size_t depth, int guards)
             guards == COSYNC__TEST_GUARDS_NONE ? st.stacks_guarded == 0 : st.stacks_guarded == 2;
         _exit(status != 0 ? 5 : !guarded ? 6 : 0);
     }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t got;
+    while (n + 1 < size && (got = read(fds[0], err + n, size - 1 - n)) > 0)
+        n += (size_t)got;
+    err[n] = '\0';
+    close(fds[0]);
     int ws;
     CHECK_EQ(waitpid(pid, &ws, 0), pid);
     return ws;
@@ -1281,24 +1328,27 @@ TEST(stack_overflow_is_caught)
     /* a task 8 KiB deep on the same small stack runs fine, with or
      * without a guard page */
     int ws;
+    char err[512];
     for (int mode = 0; mode < 3; mode++) {
-        ws = overflow_in_child(8 << 10, mode);
+        ws = overflow_in_child(8 << 10, mode, err, sizeof err);
         CHECK(WIFEXITED(ws));
         CHECK_EQ(WEXITSTATUS(ws), 0);
+        CHECK_STREQ(err, "");
     }
     /* with a guard page (installed either way), going past 12 KiB: SIGSEGV
      * at once */
-    ws = overflow_in_child(20 << 10, COSYNC__TEST_GUARDS_AUTO);
+    ws = overflow_in_child(20 << 10, COSYNC__TEST_GUARDS_AUTO, err, sizeof err);
     CHECK(WIFSIGNALED(ws));
     CHECK_EQ(WTERMSIG(ws), SIGSEGV);
-    ws = overflow_in_child(20 << 10, COSYNC__TEST_GUARDS_MPROTECT);
+    ws = overflow_in_child(20 << 10, COSYNC__TEST_GUARDS_MPROTECT, err, sizeof err);
     CHECK(WIFSIGNALED(ws));
     CHECK_EQ(WTERMSIG(ws), SIGSEGV);
     /* without one, suspending 13 KiB deep (in the stack's lowest page):
      * the suspension's check aborts, with a message */
-    ws = overflow_in_child(13 << 10, COSYNC__TEST_GUARDS_NONE);
+    ws = overflow_in_child(13 << 10, COSYNC__TEST_GUARDS_NONE, err, sizeof err);
     CHECK(WIFSIGNALED(ws));
     CHECK_EQ(WTERMSIG(ws), SIGABRT);
+    CHECK_NOTNULL(strstr(err, "cosync: stack overflow in task 'deep' (#2)"));
 }
 
 int main(void)
