@@ -65,22 +65,12 @@ int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64
 
 int cosync_wait_for(cosync_task task, int *status, void **result, int64_t deadline)
 {
-    struct cosync__task *cur = cosync__current();
-    if (!cur)
-        return COSYNC_EPERM;
-    struct cosync__task *t = cosync__task_lookup(task);
-    if (!t)
-        return COSYNC_ESRCH;
-    if (t->loop != cur->loop)
-        return COSYNC_EPERM;
-    if (t == cur)
-        return COSYNC_EDEADLK;
-    if (t->detached)
-        return COSYNC_EINVAL;
-    if (t->joiner || t->claimed)
-        return COSYNC_EBUSY;
+    struct cosync__task *t, *cur;
+    int rc = cosync__joinable(task, &t, &cur);
+    if (rc)
+        return rc;
     t->claimed = true;
-    int rc = settle(cur, &task, 0, 1, deadline, 0);
+    rc = settle(cur, &task, 0, 1, deadline, 0);
     cosync__collect(t, status, result);
     return rc;
 }

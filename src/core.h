@@ -186,6 +186,11 @@ int cosync__cancel(struct cosync__task *t);
 /* Record a task's end (it ran or not), wake its collector, free it if
  * detached. */
 void cosync__task_finished(struct cosync__task *t, int status, void *result);
+/* Check that the task @h may be joined (or waited for) by the current
+ * task: 0 with the two in *@out and *@curp, or the error (COSYNC_EPERM,
+ * COSYNC_ESRCH, COSYNC_EDEADLK, COSYNC_EINVAL for a detached task,
+ * COSYNC_EBUSY if another will collect it). */
+int cosync__joinable(cosync_task h, struct cosync__task **out, struct cosync__task **curp);
 /* Wait for @t to finish on behalf of @cur, which will collect it. */
 int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t deadline,
                        bool shielded);

@@ -270,8 +270,7 @@ static void join_describe(const cosync__waiter *w, char *buf, size_t size)
              (unsigned long long)t->id);
 }
 
-/* Check that @h may be joined by the current task. */
-static int joinable(cosync_task h, struct cosync__task **out, struct cosync__task **curp)
+int cosync__joinable(cosync_task h, struct cosync__task **out, struct cosync__task **curp)
 {
     struct cosync__task *cur = cosync__current();
     if (!cur)
@@ -307,7 +306,7 @@ int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t
 int cosync_task_join(cosync_task task, int *status, void **result, int64_t deadline)
 {
     struct cosync__task *t, *cur;
-    int rc = joinable(task, &t, &cur);
+    int rc = cosync__joinable(task, &t, &cur);
     if (rc)
         return rc;
     rc = cosync__await_task(cur, t, deadline, false);
