@@ -17,6 +17,7 @@
 
 #include "harness.h"
 #include "cosync.h"
+#include "fault.h"
 
 static const cosync_loop_opts vopts = {.virtual_clock = true};
 
@@ -50,6 +51,38 @@ static int run_main_value(void *arg, void **result)
     CHECK_NOTNULL(cosync_loop_current());
     CHECK_OK(cosync_yield());
     return (int)(intptr_t)arg;
+}
+
+/* Each allocation (and descriptor) cosync_run needs, failing in turn: it
+ * returns the error, main never runs, nothing is left open. */
+static int run_main_flag(void *arg, void **result)
+{
+    (void)result;
+    *(bool *)arg = true;
+    return 0;
+}
+
+TEST(cosync_run_returns_setup_errors)
+{
+    int fds = count_fds();
+    long k;
+    for (k = 0;; k++) {
+        CHECK_LT(k, 100);
+        bool ran = false;
+        long failures = cosync__fault_failures;
+        cosync__fault_countdown = k;
+        int rc = cosync_run(run_main_flag, &ran);
+        cosync__fault_countdown = -1;
+        if (cosync__fault_failures == failures) {
+            CHECK_OK(rc);
+            CHECK(ran);
+            break;
+        }
+        CHECK_LT(rc, 0);
+        CHECK(!ran);
+        CHECK_EQ(count_fds(), fds);
+    }
+    CHECK_GE(k, 4); /* the loop, its epoll and eventfd, main's record, its stack */
 }
 
 TEST(cosync_run_returns_main_status)
@@ -1204,6 +1237,7 @@ TEST(two_loops_interleaved)
 int main(void)
 {
     RUN(cosync_run_returns_main_status);
+    RUN(cosync_run_returns_setup_errors);
     RUN(cosync_run_cancels_leftover_tasks);
     RUN(cosync_run_deadlock_reported_on_stderr);
     RUN(explicit_loop_init_spawn_run_destroy);
