@@ -1564,6 +1564,51 @@ static int tg_detach_main(void *arg, void **result)
     return 0;
 }
 
+/* A task group belongs to its owner's loop: a task of another loop may not
+ * spawn into it. */
+static cosync_taskgroup other_g;
+static cosync_event other_ev;
+static int other_spawn_rc;
+
+static int wait_other_ev(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_event_wait(&other_ev, COSYNC_FOREVER);
+}
+
+static int other_owner(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_taskgroup_init(&other_g));
+    CHECK_OK(cosync_taskgroup_spawn(&other_g, NULL, wait_other_ev, NULL, NULL));
+    return cosync_taskgroup_wait(&other_g, COSYNC_FOREVER);
+}
+
+static int other_spawner(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    other_spawn_rc = cosync_taskgroup_spawn(&other_g, NULL, nop, NULL, NULL);
+    return 0;
+}
+
+TEST(taskgroup_spawn_from_another_loop_is_eperm)
+{
+    cosync_loop *a = new_loop(), *b = new_loop();
+    cosync_event_init(&other_ev);
+    cosync_task owner, stopper, t;
+    CHECK_OK(cosync_loop_spawn(a, &owner, other_owner, NULL, NULL));
+    spawn_and_run(a, &stopper, nop, NULL); /* the owner waits in the group */
+    other_spawn_rc = 1;
+    spawn_and_run(b, &t, other_spawner, NULL);
+    CHECK_ERR(other_spawn_rc, COSYNC_EPERM);
+    CHECK_OK(cosync_event_set(&other_ev));
+    int st = 1;
+    CHECK_OK(cosync_loop_run(a, owner, &st, NULL));
+    CHECK_OK(st);
+    end_loop(a);
+    end_loop(b);
+}
+
 TEST(taskgroup_child_cannot_be_detached)
 {
     CHECK_OK(run_main(tg_detach_main, NULL));
@@ -1605,6 +1650,7 @@ int main(void)
     RUN(taskgroup_25_hydra);
     RUN(taskgroup_child_handle_stays_joinable_handleless_freed);
     RUN(taskgroup_cancel_returns_the_number_cancelled);
+    RUN(taskgroup_spawn_from_another_loop_is_eperm);
     RUN(taskgroup_child_cannot_be_detached);
     return 0;
 }
