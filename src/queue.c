@@ -269,7 +269,7 @@ static inline __attribute__((always_inline)) void take_unreserved(cosync_queue *
         take_behind_reserved(q, item);
 }
 
-/* ---- the inline paths' flags ------------------------------------------ */
+/* ---- the inline paths' bounds ----------------------------------------- */
 
 /* Where the inline put and get (queue.h) may run: put while count <
  * put_below, get while count > get_above. Every entry point that changes
@@ -465,7 +465,7 @@ int cosync_queue_destroy(cosync_queue *q)
 {
     if (q->dead)
         return COSYNC_EINVAL;
-    /* waiting tasks, and woken ones that have not run yet, will touch it */
+    /* waiting tasks, and woken ones handed an item or a slot, will touch it */
     if (q->getters.n || q->putters.n || q->joiners.n || q->reserved_items || q->reserved_slots)
         return COSYNC_EBUSY;
     cosync__mem_free(allocator_of(q), q->buf);
