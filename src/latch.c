@@ -66,6 +66,13 @@ static int counter_destroy(cosync__waitq *q, uint8_t *dead)
 
 /* ---- Latch ---------------------------------------------------------- */
 
+/* Neither destroyed nor made with a negative count by the static
+ * initialiser (which cosync_latch_init refuses). */
+static inline bool latch_usable(const cosync_latch *latch)
+{
+    return !latch->dead && latch->count >= 0;
+}
+
 int cosync_latch_init(cosync_latch *latch, int64_t count)
 {
     if (count < 0)
@@ -76,8 +83,8 @@ int cosync_latch_init(cosync_latch *latch, int64_t count)
 
 int cosync_latch_count_down(cosync_latch *latch)
 {
-    if (latch->dead || latch->count < 0)
-        return COSYNC_EINVAL; /* destroyed, or a bad static initialiser */
+    if (!latch_usable(latch))
+        return COSYNC_EINVAL;
     if (latch->count == 0)
         return COSYNC_EALREADY;
     return counter_add(&latch->q, &latch->count, -1);
@@ -85,8 +92,8 @@ int cosync_latch_count_down(cosync_latch *latch)
 
 int cosync_latch_wait(cosync_latch *latch, int64_t deadline)
 {
-    if (latch->dead || latch->count < 0)
-        return COSYNC_EINVAL; /* destroyed, or a bad static initialiser */
+    if (!latch_usable(latch))
+        return COSYNC_EINVAL;
     return counter_wait(&latch->q, &latch->count, &latch_ops, deadline);
 }
 

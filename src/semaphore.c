@@ -35,6 +35,13 @@ static void sem_serve(cosync_sem *s)
     }
 }
 
+/* Neither destroyed nor made with a negative value by the static
+ * initialiser (which cosync_sem_init refuses). */
+static inline bool sem_usable(const cosync_sem *s)
+{
+    return !s->dead && s->value >= 0;
+}
+
 static void sem_cancel(cosync__waiter *w)
 {
     cosync_sem *s = w->obj;
@@ -73,8 +80,8 @@ int cosync_bsem_init(cosync_sem *sem, int64_t value)
 
 int cosync_sem_acquire_many(cosync_sem *sem, int64_t n, int64_t deadline)
 {
-    if (__builtin_expect(sem->dead || sem->value < 0, 0))
-        return COSYNC_EINVAL; /* destroyed, or a bad static initialiser */
+    if (__builtin_expect(!sem_usable(sem), 0))
+        return COSYNC_EINVAL;
     if (__builtin_expect(n < 1, 0))
         return COSYNC_EINVAL;
     if (sem->bound && n > sem_limit(sem))
@@ -98,8 +105,8 @@ int cosync_sem_acquire(cosync_sem *sem, int64_t deadline)
 
 int cosync_sem_release_many(cosync_sem *sem, int64_t n)
 {
-    if (__builtin_expect(sem->dead || sem->value < 0, 0))
-        return COSYNC_EINVAL; /* destroyed, or a bad static initialiser */
+    if (__builtin_expect(!sem_usable(sem), 0))
+        return COSYNC_EINVAL;
     if (__builtin_expect(n < 1, 0))
         return COSYNC_EINVAL;
     /* value <= limit always holds, so the subtraction cannot overflow */

@@ -159,10 +159,8 @@ static bool batch_guards(char *base, size_t n, size_t size)
             if (!guard_faults(base))
                 return false; /* (guard_faults took the first one out; the rest do nothing) */
             atomic_store_explicit(&guard_probe, PROBE_MADVISE, memory_order_relaxed);
-            probe = PROBE_MADVISE;
         }
     }
-    atomic_store_explicit(&guard_probe, PROBE_MADVISE, memory_order_relaxed);
     return true;
 }
 
