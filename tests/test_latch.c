@@ -49,9 +49,10 @@ static int waiter_fn(void *arg, void **result)
     return 0;
 }
 
-static waiter lw(cosync_latch *l, int checkpoint)
+static waiter mkw(cosync_latch *l, cosync_waitgroup *wg, int checkpoint)
 {
     return (waiter){.latch = l,
+                    .wg = wg,
                     .deadline = COSYNC_FOREVER,
                     .checkpoint = checkpoint,
                     .rc = 1,
@@ -59,14 +60,14 @@ static waiter lw(cosync_latch *l, int checkpoint)
                     .woke_at = -1};
 }
 
+static waiter lw(cosync_latch *l, int checkpoint)
+{
+    return mkw(l, NULL, checkpoint);
+}
+
 static waiter gw(cosync_waitgroup *wg, int checkpoint)
 {
-    return (waiter){.wg = wg,
-                    .deadline = COSYNC_FOREVER,
-                    .checkpoint = checkpoint,
-                    .rc = 1,
-                    .next_rc = 1,
-                    .woke_at = -1};
+    return mkw(NULL, wg, checkpoint);
 }
 
 static cosync_task spawn_waiter(waiter *w)

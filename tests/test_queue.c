@@ -2845,17 +2845,24 @@ static int gap_growth_main(void *arg, void **result)
     return 0;
 }
 
+/* An unbounded queue with two woken getters (1 and 2 reserved) and 3, 4
+ * behind them, of which a newcomer has taken 3. */
+static void gap_after_one_take(cosync_queue *q, op *g1, op *g2, cosync_task *t1, cosync_task *t2)
+{
+    qinit(q, FIFO, 0);
+    two_woken_getters(q, g1, g2, t1, t2);
+    put_now(q, 3);
+    put_now(q, 4);
+    CHECK_EQ(get_now(q), 3);
+}
+
 static int gap_revoked_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     cosync_queue q;
-    qinit(&q, FIFO, 0);
     op g1, g2;
     cosync_task t1, t2;
-    two_woken_getters(&q, &g1, &g2, &t1, &t2);
-    put_now(&q, 3);
-    put_now(&q, 4);
-    CHECK_EQ(get_now(&q), 3);
+    gap_after_one_take(&q, &g1, &g2, &t1, &t2);
     CHECK_EQ(q.gap, 1);
     /* g1 is cancelled before it runs: one reservation is handed back, and
      * g2 will take the front item */
@@ -2878,13 +2885,9 @@ static int gap_shutdown_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     cosync_queue q;
-    qinit(&q, FIFO, 0);
     op g1, g2;
     cosync_task t1, t2;
-    two_woken_getters(&q, &g1, &g2, &t1, &t2);
-    put_now(&q, 3);
-    put_now(&q, 4);
-    CHECK_EQ(get_now(&q), 3);
+    gap_after_one_take(&q, &g1, &g2, &t1, &t2);
     CHECK_OK(cosync_queue_shutdown(&q, true)); /* drops 1, 2 and 4 */
     CHECK_EQ(q.gap, 0);
     CHECK_EQ(cosync_queue_qsize(&q), 0);
