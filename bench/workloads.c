@@ -12,14 +12,18 @@
  * options: real clock, 64 KiB stacks); only the measured part is timed,
  * with CLOCK_MONOTONIC.
  *
- * Every workload of WORKLOADS.md is here, and spawn_join, our own
- * (sequential spawn + join, which has no peer in WORKLOADS.md).
+ * Every workload of WORKLOADS.md is here, and two of our own, which have
+ * no peer in WORKLOADS.md: spawn_join (sequential spawn + join) and
+ * ctx_switch (the library's bare context switch, the floor under switch
+ * and yield).
  */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #endif
 
 #include <cosync.h>
+
+#include "context/ctx.h" /* ctx_switch times the library's own switch, bare */
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -620,6 +624,49 @@ static int wl_spawn(void *arg, void **result)
 }
 
 /* ------------------------------------------------------------------------
+ * ctx_switch (ours; no peer): two contexts switch to each other n times
+ * with the switch the scheduler inlines, and do nothing else: what two
+ * context switches cost on this machine, the floor under `switch` (two per
+ * round trip) and `yield` (one per yield). ops = round trips.
+ * ---------------------------------------------------------------------- */
+
+static struct bare_pair {
+    cosync__ctx task, other;
+    long bounces;
+} bare;
+
+static void bouncer(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        bare.bounces++;
+        cosync__ctx_switch_inline(&bare.other, &bare.task);
+    }
+}
+
+static int wl_ctx_switch(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    long n = scaled(1e7, b->scale);
+    size_t size = 64 * 1024;
+    char *stack = aligned_alloc(64, size);
+    if (!stack)
+        return COSYNC_ENOMEM;
+    bare.bounces = 0;
+    /* runs the bouncer up to its first switch back */
+    cosync__ctx_start(&bare.task, &bare.other, stack + size, size, bouncer, NULL);
+    double t0 = now_s();
+    for (long i = 0; i < n; i++)
+        cosync__ctx_switch_inline(&bare.task, &bare.other);
+    b->seconds = now_s() - t0;
+    b->ops = n;
+    free(stack); /* the bouncer is never resumed */
+    CHECK(bare.bounces == n + 1, "bounces %ld, want %ld", bare.bounces, n + 1);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * sleepers: n tasks each cosync_sleep(d), d spread evenly over 0..100 ms,
  * gathered; the elapsed time is reported (the time over the ideal 100 ms
  * is the overhead), ops = tasks.
@@ -891,6 +938,7 @@ static const struct workload {
     {"barrier", wl_barrier},
     {"spawn", wl_spawn},
     {"spawn_join", wl_spawn_join},
+    {"ctx_switch", wl_ctx_switch},
     {"sleepers", wl_sleepers},
     {"timeout_ok", wl_timeout_ok},
     {"rwlock", wl_rwlock},
