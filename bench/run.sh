@@ -13,7 +13,9 @@
 #   MEMORY_COUNTS  blocked-task counts for the memory runs (default "100000 1000000")
 #
 # Prints, per implemented workload, the median ns/op of cosync, asyncio and Go
-# (GOMAXPROCS=1) and the ratios asyncio/cosync and Go/cosync; then the bytes
+# (GOMAXPROCS=1) and the ratios asyncio/cosync and Go/cosync, and beside
+# them cosync again with the tasks sharing the thread's FP control modes
+# (workloads --shared-fp, cosync_loop_opts.shared_fp_modes); then the bytes
 # resident per blocked task for each count (one run each). Any benchmark that
 # exits non-zero (a wrong result) stops the script with a non-zero status.
 # Go is skipped, with a note, if `go` is not installed.
@@ -21,7 +23,7 @@ set -euo pipefail
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 
-[ $# -ge 1 ] && [ $# -le 3 ] || { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] && [ $# -le 3 ] || { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BUILD_DIR=$(cd "$1" && pwd) || die "no build directory '$1'"
 RUNS=${2:-5}
 SCALE=${3:-1}
@@ -102,6 +104,7 @@ for ((r = 1; r <= RUNS; r++)); do
     for w in "${WORKLOADS[@]}"; do
         echo "run $r/$RUNS: $w" >&2
         run_one cosync "$w" "$COSYNC_WL" "$w" "$SCALE"
+        run_one cosync-shared-fp "$w" "$COSYNC_WL" --shared-fp "$w" "$SCALE"
         # workloads of our own (not in WORKLOADS.md) have no peer
         grep -q "\"$w\"" "$PY_WL" || continue
         run_one asyncio "$w" python3 "$PY_WL" "$w" "$SCALE"
@@ -113,12 +116,13 @@ done
 
 echo
 echo "median ns/op over $RUNS run(s), scale $SCALE (Go: GOMAXPROCS=1)"
-printf '%-18s %12s %12s %12s %15s %10s\n' workload cosync asyncio go asyncio/cosync go/cosync
+printf '%-18s %12s %12s %12s %15s %10s %10s\n' workload cosync asyncio go asyncio/cosync go/cosync shared-fp
 for w in "${WORKLOADS[@]}"; do
     c=$(median ${NS[cosync/$w]:-})
     p=$(median ${NS[asyncio/$w]:-})
     g=$(median ${NS[go/$w]:-})
-    printf '%-18s %12s %12s %12s %15s %10s\n' "$w" "$c" "$p" "$g" "$(ratio "$p" "$c")" "$(ratio "$g" "$c")"
+    f=$(median ${NS[cosync-shared-fp/$w]:-})
+    printf '%-18s %12s %12s %12s %15s %10s %10s\n' "$w" "$c" "$p" "$g" "$(ratio "$p" "$c")" "$(ratio "$g" "$c")" "$f"
 done
 if [[ " ${WORKLOADS[*]} " == *" sleepers "* ]]; then
     printf 'sleepers: median elapsed seconds (ideal 0.100): cosync %s, asyncio %s, go %s\n' \

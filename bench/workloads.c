@@ -2,15 +2,19 @@
  * workloads.c - the benchmark workloads of ../shared/bench/WORKLOADS.md with
  * cosync, to be timed beside the peers (Python's asyncio, Go).
  *
- * usage: workloads NAME|all [SCALE]     (NAME 'all' runs every implemented one)
- *        workloads --list               (the implemented names, one a line)
+ * usage: workloads [--shared-fp] NAME|all [SCALE]   (NAME 'all' runs every one)
+ *        workloads --list                          (the names, one a line)
+ *
+ * --shared-fp runs each workload on a loop whose tasks share the thread's
+ * FP control modes (cosync_loop_opts.shared_fp_modes), and ctx_switch
+ * without saving them.
  *
  * Prints '<workload> <ops> <seconds> <ns_per_op>' (the peers' format) and
  * exits 1 on a wrong result or a failed call, 2 on a bad command line.
  *
- * Each workload runs as the main task of its own cosync_run (the default
- * options: real clock, 64 KiB stacks); only the measured part is timed,
- * with CLOCK_MONOTONIC.
+ * Each workload runs as the main task of its own loop, as cosync_run runs
+ * it (the default options: real clock, 64 KiB stacks); only the measured
+ * part is timed, with CLOCK_MONOTONIC.
  *
  * Every workload of WORKLOADS.md is here, and two of our own, which have
  * no peer in WORKLOADS.md: spawn_join (sequential spawn + join) and
@@ -40,6 +44,9 @@ typedef struct bench {
     long ops;         /* out */
     double seconds;   /* out */
 } bench;
+
+/* --shared-fp: tasks share the thread's FP control modes. */
+static bool shared_fp;
 
 /* A status of our own for "the result is wrong"; outside cosync's codes. */
 #define WRONG_RESULT (-20000)
@@ -640,7 +647,7 @@ static void bouncer(void *arg)
     (void)arg;
     for (;;) {
         bare.bounces++;
-        cosync__ctx_switch_inline(&bare.other, &bare.task);
+        cosync__ctx_switch_inline(&bare.other, &bare.task, !shared_fp);
     }
 }
 
@@ -658,7 +665,7 @@ static int wl_ctx_switch(void *arg, void **result)
     cosync__ctx_start(&bare.task, &bare.other, stack + size, size, bouncer, NULL);
     double t0 = now_s();
     for (long i = 0; i < n; i++)
-        cosync__ctx_switch_inline(&bare.task, &bare.other);
+        cosync__ctx_switch_inline(&bare.task, &bare.other, !shared_fp);
     b->seconds = now_s() - t0;
     b->ops = n;
     free(stack); /* the bouncer is never resumed */
@@ -946,10 +953,29 @@ static const struct workload {
 
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
+/* cosync_run with the loop options of the command line. */
+static int run_main(cosync_task_fn fn, void *arg)
+{
+    cosync_loop *loop;
+    cosync_task t;
+    int rc = cosync_loop_init(&loop, &(cosync_loop_opts){.shared_fp_modes = shared_fp});
+    if (rc)
+        return rc;
+    rc = cosync_loop_spawn(loop, &t, fn, arg, &(cosync_task_opts){.name = "main"});
+    if (rc == 0) {
+        int status = 0;
+        rc = cosync_loop_run(loop, t, &status, NULL);
+        if (rc == 0)
+            rc = status;
+    }
+    int drc = cosync_loop_destroy(loop);
+    return rc ? rc : drc;
+}
+
 static int run_workload(const struct workload *w, double scale)
 {
     bench b = {.scale = scale, .name = w->name};
-    int rc = cosync_run(w->fn, &b);
+    int rc = run_main(w->fn, &b);
     if (rc != 0) {
         if (rc != WRONG_RESULT)
             fprintf(stderr, "%s: failed: %s\n", w->name, cosync_err_name(rc));
@@ -966,7 +992,8 @@ static int run_workload(const struct workload *w, double scale)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: workloads NAME|all [SCALE]\n       workloads --list\nnames:");
+    fprintf(stderr,
+            "usage: workloads [--shared-fp] NAME|all [SCALE]\n       workloads --list\nnames:");
     for (size_t i = 0; i < NWORKLOADS; i++)
         fprintf(stderr, " %s", workloads[i].name);
     fputc('\n', stderr);
@@ -978,6 +1005,11 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < NWORKLOADS; i++)
             printf("%s\n", workloads[i].name);
         return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "--shared-fp") == 0) {
+        shared_fp = true;
+        argv++;
+        argc--;
     }
     if (argc < 2 || argc > 3) {
         usage();

@@ -486,6 +486,17 @@ typedef struct cosync_loop_opts {
     size_t stack_cache;                /* free stacks kept resident; 0: 64 */
     FILE *report;                      /* where the deadlock report goes; NULL: stderr */
     const cosync_allocator *allocator; /* NULL: malloc */
+    /* Tasks share the thread's floating-point control modes (rounding,
+     * flush-to-zero, exception masks: MXCSR and the x87 control word on
+     * x86-64, FPCR on AArch64), as asyncio's tasks and goroutines do: a
+     * mode one task sets is what every task runs with until some task sets
+     * another, and what the thread has after the run. false (the default):
+     * each task keeps its own modes across its suspensions, as the ABI
+     * makes them callee-saved, and starts with the modes the loop was run
+     * with. Sharing spares each switch the save and restore of the modes:
+     * about 4 ns a switch with the x86-64 assembly backend on the machine
+     * of docs/benchmarks.md; elsewhere it changes the semantics only. */
+    bool shared_fp_modes;
 } cosync_loop_opts;
 
 /**

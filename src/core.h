@@ -127,6 +127,7 @@ struct cosync_loop {
     uint64_t switches;
     cosync__ctx ctx; /* the loop's own context: the thread's stack */
     uint64_t fpenv;  /* the FP control modes new tasks start with */
+    bool own_fp;     /* each task keeps its own FP modes (not shared_fp_modes) */
     cosync__timer_heap timers;
     cosync__stack_pool stacks;
     int8_t default_cls;

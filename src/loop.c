@@ -77,6 +77,7 @@ int cosync_loop_init(cosync_loop **out, const cosync_loop_opts *opts)
     }
     loop->default_cls = (int8_t)cls;
     loop->virtual_clock = opts->virtual_clock;
+    loop->own_fp = !opts->shared_fp_modes;
     loop->now = loop->virtual_clock ? VIRTUAL_EPOCH : cosync__clock_monotonic();
     loop->report = opts->report;
     loop->next_trim = loop->now + TRIM_INTERVAL;

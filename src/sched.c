@@ -23,10 +23,32 @@ int cosync__final_status(const struct cosync__task *t, int rc)
     return t->cancel_count > 0 ? COSYNC_ECANCELED : 0;
 }
 
-/* ---- sanitizer hooks around each switch ------------------------------ */
+/* ---- hooks around each switch: FP modes, sanitizers ---------------- */
+
+/* A loop whose tasks share the thread's FP control modes, on a backend
+ * whose switch always keeps each context's own: carry the modes across.
+ * (The inline x86-64 switch just leaves them alone.) */
+static inline void fp_leave(cosync_loop *loop)
+{
+#if !COSYNC__CTX_HAVE_INLINE
+    if (!loop->own_fp)
+        loop->fpenv = cosync__fpenv_read();
+#endif
+    (void)loop;
+}
+
+static inline void fp_arrive(cosync_loop *loop)
+{
+#if !COSYNC__CTX_HAVE_INLINE
+    if (!loop->own_fp)
+        cosync__fpenv_write(loop->fpenv);
+#endif
+    (void)loop;
+}
 
 static inline void san_leave(cosync_loop *loop, void **fake_save, struct cosync__task *to)
 {
+    fp_leave(loop);
 #if COSYNC__ASAN
     if (to)
         __sanitizer_start_switch_fiber(fake_save, to->stack->base, to->stack->size);
@@ -41,6 +63,7 @@ static inline void san_leave(cosync_loop *loop, void **fake_save, struct cosync_
 
 static inline void san_arrive(cosync_loop *loop, void *fake)
 {
+    fp_arrive(loop);
 #if COSYNC__ASAN
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
@@ -160,13 +183,15 @@ static inline void start(cosync_loop *loop, cosync__ctx *from, struct cosync__ta
     cosync__set_current(t);
     loop->switches++;
 #if COSYNC__CTX_HAVE_INLINE
-    /* every task starts with the FP environment the loop was run with */
+    /* every task starts with the FP modes the loop was run with, or with
+     * shared modes the thread's current ones (the frame's are not loaded) */
     if (from) {
         cosync__ctx_prepare(&t->ctx, cosync__stack_start(t->stack), task_entry, t, loop->fpenv);
-        cosync__ctx_switch_inline(from, &t->ctx);
+        cosync__ctx_switch_inline(from, &t->ctx, loop->own_fp);
         return;
     }
-    cosync__fpenv_write(loop->fpenv);
+    if (loop->own_fp)
+        cosync__fpenv_write(loop->fpenv);
     cosync__ctx_start_inline(cosync__stack_start(t->stack), task_entry, t);
 #else
     cosync__ctx_start(from, &t->ctx, cosync__stack_start(t->stack),
@@ -180,7 +205,7 @@ static inline void resume(cosync_loop *loop, cosync__ctx *from, struct cosync__t
     t->state = COSYNC__T_RUNNING;
     cosync__set_current(t);
     loop->switches++;
-    cosync__ctx_switch_inline(from, &t->ctx);
+    cosync__ctx_switch_inline(from, &t->ctx, loop->own_fp);
 }
 
 /* ---- suspension ------------------------------------------------------ */
@@ -212,7 +237,7 @@ static void __attribute__((noinline)) check_stack(struct cosync__task *t)
     loop->overflowed = t;
     cosync__set_current(NULL);
     san_leave(loop, FAKE_SAVE(t), NULL);
-    cosync__ctx_switch_inline(&t->ctx, &loop->ctx); /* never comes back */
+    cosync__ctx_switch_inline(&t->ctx, &loop->ctx, loop->own_fp); /* never comes back */
 }
 
 static void __attribute__((noreturn)) report_overflow(struct cosync__task *t)
@@ -255,7 +280,7 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
             cosync__set_current(NULL);
             san_leave(loop, FAKE_SAVE(cur), NULL);
             loop->switches++;
-            cosync__ctx_switch_inline(&cur->ctx, &loop->ctx);
+            cosync__ctx_switch_inline(&cur->ctx, &loop->ctx, loop->own_fp);
             break;
         }
         if (next == cur) { /* a yield with nothing else ready */
@@ -315,7 +340,7 @@ EXIT_TASK void exit_task(struct cosync__task *t, int status, void *result)
             cosync__set_current(NULL);
             san_leave(loop, NULL, NULL);
             loop->switches++;
-            cosync__ctx_jump_inline(&loop->ctx);
+            cosync__ctx_jump_inline(&loop->ctx, loop->own_fp);
         }
         if (next->state == COSYNC__T_FRESH) {
             if (COSYNC__CTX_CAN_START_ON_OWN_STACK && next->stack_cls == stack->cls) {
@@ -336,7 +361,7 @@ EXIT_TASK void exit_task(struct cosync__task *t, int status, void *result)
         next->state = COSYNC__T_RUNNING;
         cosync__set_current(next);
         loop->switches++;
-        cosync__ctx_jump_inline(&next->ctx);
+        cosync__ctx_jump_inline(&next->ctx, loop->own_fp);
     }
 }
 
@@ -345,7 +370,8 @@ static void task_entry(void *arg)
     struct cosync__task *t = arg;
     san_arrive(t->loop, NULL);
 #if !COSYNC__CTX_HAVE_INLINE
-    cosync__fpenv_write(t->loop->fpenv); /* the inline start put it in the frame */
+    if (t->loop->own_fp)                     /* (shared modes came with san_arrive) */
+        cosync__fpenv_write(t->loop->fpenv); /* the inline start put it in the frame */
 #endif
     void *result = NULL;
     int rc = t->fn(t->arg, &result);

@@ -1119,6 +1119,123 @@ TEST(fp_modes_are_per_task)
 }
 
 /* ------------------------------------------------------------------------
+ * With shared_fp_modes the tasks share the thread's FP control modes, as
+ * asyncio's tasks do: a mode set before a suspension is what the next task
+ * runs with (a new one too), until some task sets another; the thread
+ * keeps the last one after the run.
+ * ---------------------------------------------------------------------- */
+
+typedef struct fp_step {
+    const char *who;
+    int round; /* fegetround() */
+    bool vector_ok;
+} fp_step;
+
+static fp_step fp_steps[8];
+static int fp_nsteps;
+
+/* Record what this task runs with, and that the vector unit rounds
+ * (MXCSR on x86-64) the way fegetround() says. */
+static void fp_note(const char *who)
+{
+    int round = fegetround();
+    bool ok = true;
+    if (fp_vector_modelled) {
+        fp_sig want = round == FE_UPWARD     ? fp_sig_up
+                      : round == FE_DOWNWARD ? fp_sig_down
+                                             : fp_sig_nearest;
+        fp_sig got = fp_rounding();
+        ok = memcmp(&got, &want, sizeof got) == 0;
+    }
+    if (fp_nsteps < (int)(sizeof fp_steps / sizeof fp_steps[0]))
+        fp_steps[fp_nsteps++] = (fp_step){who, round, ok};
+}
+
+static int shared_fp_child(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    fp_note("child");
+    return 0;
+}
+
+static int shared_fp_a(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_EQ(fesetround(FE_UPWARD), 0);
+    cosync_task child;
+    CHECK_OK(cosync_task_spawn(&child, shared_fp_child, NULL, NULL));
+    CHECK_OK(cosync_yield()); /* b, then the child, run */
+    fp_note("a");
+    CHECK_EQ(fesetround(FE_TONEAREST), 0);
+    CHECK_OK(cosync_task_join(child, NULL, NULL, COSYNC_FOREVER));
+    return 0;
+}
+
+static int shared_fp_b(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    fp_note("b");
+    CHECK_EQ(fesetround(FE_DOWNWARD), 0);
+    CHECK_OK(cosync_yield());
+    fp_note("b");
+    return 0;
+}
+
+TEST(fp_modes_shared_by_option)
+{
+    CHECK_EQ(fesetround(FE_UPWARD), 0);
+    fp_sig_up = fp_rounding();
+    CHECK_EQ(fesetround(FE_DOWNWARD), 0);
+    fp_sig_down = fp_rounding();
+    CHECK_EQ(fesetround(FE_TONEAREST), 0);
+    fp_sig_nearest = fp_rounding();
+    fp_vector_modelled = !under_valgrind();
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop,
+                              &(cosync_loop_opts){.virtual_clock = true, .shared_fp_modes = true}));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, shared_fp_a, NULL, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, shared_fp_b, NULL, NULL));
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    /* a sets upward and yields; b sees it, sets downward and yields; the
+     * new child and then a see downward; a sets nearest, which b sees */
+    static const struct {
+        const char *who;
+        int round;
+    } want[] = {{"b", FE_UPWARD}, {"child", FE_DOWNWARD}, {"a", FE_DOWNWARD}, {"b", FE_TONEAREST}};
+    CHECK_EQ(fp_nsteps, 4);
+    for (int i = 0; i < 4; i++) {
+        CHECK_STREQ(fp_steps[i].who, want[i].who);
+        CHECK_EQ(fp_steps[i].round, want[i].round);
+        CHECK(fp_steps[i].vector_ok);
+    }
+    CHECK_EQ(fegetround(), FE_TONEAREST);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
+/* The last mode set is the thread's after the run. */
+static int shared_fp_leave_upward(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(fesetround(FE_UPWARD), 0);
+    return 0;
+}
+
+TEST(fp_modes_shared_stay_after_run)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop,
+                              &(cosync_loop_opts){.virtual_clock = true, .shared_fp_modes = true}));
+    cosync_task t;
+    CHECK_OK(cosync_loop_spawn(loop, &t, shared_fp_leave_upward, NULL, NULL));
+    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
+    int after = fegetround();
+    CHECK_EQ(fesetround(FE_TONEAREST), 0);
+    CHECK_EQ(after, FE_UPWARD);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
+/* ------------------------------------------------------------------------
  * Stack overflow is caught, never silent: with a guard page the overflow
  * faults at once; without one (beyond the map budget) the check at the
  * next suspension aborts with a message. Each runs in a child process.
@@ -1374,6 +1491,8 @@ int main(void)
     RUN(fault_stack_at_first_run);
     RUN(fault_stack_of_child_task);
     RUN(fp_modes_are_per_task);
+    RUN(fp_modes_shared_by_option);
+    RUN(fp_modes_shared_stay_after_run);
     RUN(stack_cache_keeps_what_it_should_and_gives_back_the_rest);
     RUN(new_stack_chunk_mapped_from_a_small_stack);
     RUN(stack_overflow_is_caught);

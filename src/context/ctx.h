@@ -13,6 +13,7 @@
 #ifndef COSYNC_CTX_H
 #define COSYNC_CTX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -122,31 +123,45 @@ void cosync__ctx_start(cosync__ctx *from, cosync__ctx *ctx, void *top, size_t si
 #endif
 #if defined(COSYNC_CTX_ASM) && defined(__x86_64__)
 #define COSYNC__CTX_HAVE_INLINE 1
-static inline __attribute__((always_inline)) void cosync__ctx_switch_inline(cosync__ctx *from,
-                                                                            cosync__ctx *to)
+/*
+ * @own_fp: save the running context's FP control words and load @to's
+ * (each context keeps its own modes); false leaves them as they are (a
+ * loop whose tasks share the thread's modes). Reading MXCSR is the costly
+ * part of this switch on some CPUs (stmxcsr does not overlap with other
+ * work: docs/benchmarks.md), so the choice is worth a branch. The frame
+ * keeps its layout either way; a loop never mixes the two.
+ */
+static inline __attribute__((always_inline)) void
+cosync__ctx_switch_inline(cosync__ctx *from, cosync__ctx *to, bool own_fp)
 {
+    uint64_t fp = own_fp;
     __asm__ volatile(COSYNC__RED_ZONE_SKIP "pushq %%rbp\n\t"
                                            "subq $8, %%rsp\n\t"
+                                           "testq %%rdx, %%rdx\n\t"
+                                           "jz 2f\n\t"
                                            "stmxcsr (%%rsp)\n\t"
-                                           "fnstcw 4(%%rsp)\n\t"
+                                           "fnstcw 4(%%rsp)\n"
+                                           "2:\t"
                                            "leaq 1f(%%rip), %%rax\n\t"
                                            "pushq %%rax\n\t"
                                            "movq %%rsp, (%0)\n\t"
                                            "movq (%1), %%rsp\n\t"
                                            "popq %%rcx\n\t"
+                                           "jz 3f\n\t" /* flags of the test above */
                                            "ldmxcsr (%%rsp)\n\t"
-                                           "fldcw 4(%%rsp)\n\t"
+                                           "fldcw 4(%%rsp)\n"
+                                           "3:\t"
                                            "addq $8, %%rsp\n\t"
                                            "popq %%rbp\n\t"
                                            "jmp *%%rcx\n"
                                            "1:" COSYNC__RED_ZONE_BACK
-                     : "+D"(from), "+S"(to)
+                     : "+D"(from), "+S"(to), "+d"(fp)
                      :
-                     : "rax", "rbx", "rcx", "rdx", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
-                       "r15", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
-                       "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
-                       "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)",
-                       "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", "mm6", "mm7");
+                     : "rax", "rbx", "rcx", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+                       "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
+                       "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15",
+                       "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)", "mm0",
+                       "mm1", "mm2", "mm3", "mm4", "mm5", "mm6", "mm7");
 }
 
 /*
@@ -155,18 +170,22 @@ static inline __attribute__((always_inline)) void cosync__ctx_switch_inline(cosy
  * and the resumed context's next `ret` is then mispredicted (with every one
  * above it: two per spawn + join, about 14 ns here).
  */
-static inline __attribute__((always_inline, noreturn)) void cosync__ctx_jump_inline(cosync__ctx *to)
+static inline __attribute__((always_inline, noreturn)) void cosync__ctx_jump_inline(cosync__ctx *to,
+                                                                                    bool own_fp)
 {
     __asm__ volatile("movq (%0), %%rsp\n\t"
                      "popq %%rcx\n\t"
+                     "testl %1, %1\n\t"
+                     "jz 2f\n\t"
                      "ldmxcsr (%%rsp)\n\t"
-                     "fldcw 4(%%rsp)\n\t"
+                     "fldcw 4(%%rsp)\n"
+                     "2:\t"
                      "addq $8, %%rsp\n\t"
                      "popq %%rbp\n\t"
                      "jmp *%%rcx"
                      :
-                     : "r"(to)
-                     : "memory");
+                     : "r"(to), "r"((uint32_t)own_fp)
+                     : "rcx", "memory");
     __builtin_unreachable();
 }
 
@@ -211,8 +230,10 @@ static inline void cosync__ctx_prepare(cosync__ctx *ctx, void *top, cosync__ctx_
 }
 #else
 #define COSYNC__CTX_HAVE_INLINE 0
-#define cosync__ctx_switch_inline cosync__ctx_switch
-#define cosync__ctx_jump_inline cosync__ctx_jump
+/* The other backends always keep each context's own modes: the scheduler
+ * makes a loop with shared modes share them around the switch. */
+#define cosync__ctx_switch_inline(from, to, own_fp) cosync__ctx_switch(from, to)
+#define cosync__ctx_jump_inline(to, own_fp) cosync__ctx_jump(to)
 #endif
 
 #endif /* COSYNC_CTX_H */
