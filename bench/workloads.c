@@ -12,9 +12,9 @@
  * Prints '<workload> <ops> <seconds> <ns_per_op>' (the peers' format) and
  * exits 1 on a wrong result or a failed call, 2 on a bad command line.
  *
- * Each workload runs as the main task of its own loop, as cosync_run runs
- * it (the default options: real clock, 64 KiB stacks); only the measured
- * part is timed, with CLOCK_MONOTONIC.
+ * Each workload runs as the main task of its own cosync_run_with (the
+ * default options: real clock, 64 KiB stacks; or shared_fp_modes); only
+ * the measured part is timed, with CLOCK_MONOTONIC.
  *
  * Every workload of WORKLOADS.md is here, and two of our own, which have
  * no peer in WORKLOADS.md: spawn_join (sequential spawn + join) and
@@ -953,29 +953,10 @@ static const struct workload {
 
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
-/* cosync_run with the loop options of the command line. */
-static int run_main(cosync_task_fn fn, void *arg)
-{
-    cosync_loop *loop;
-    cosync_task t;
-    int rc = cosync_loop_init(&loop, &(cosync_loop_opts){.shared_fp_modes = shared_fp});
-    if (rc)
-        return rc;
-    rc = cosync_loop_spawn(loop, &t, fn, arg, &(cosync_task_opts){.name = "main"});
-    if (rc == 0) {
-        int status = 0;
-        rc = cosync_loop_run(loop, t, &status, NULL);
-        if (rc == 0)
-            rc = status;
-    }
-    int drc = cosync_loop_destroy(loop);
-    return rc ? rc : drc;
-}
-
 static int run_workload(const struct workload *w, double scale)
 {
     bench b = {.scale = scale, .name = w->name};
-    int rc = run_main(w->fn, &b);
+    int rc = cosync_run_with(w->fn, &b, &(cosync_loop_opts){.shared_fp_modes = shared_fp});
     if (rc != 0) {
         if (rc != WRONG_RESULT)
             fprintf(stderr, "%s: failed: %s\n", w->name, cosync_err_name(rc));

@@ -562,6 +562,14 @@ int cosync_loop_destroy(cosync_loop *loop);
 int cosync_run(cosync_task_fn main, void *arg);
 
 /**
+ * cosync_run_with - cosync_run on a loop made with @opts (NULL: the
+ * defaults), as asyncio.run(main(), loop_factory=...) is: the same steps
+ * and returns, and COSYNC_EINVAL for a bad option. The deadlock report
+ * goes to @opts->report if set.
+ */
+int cosync_run_with(cosync_task_fn main, void *arg, const cosync_loop_opts *opts);
+
+/**
  * cosync_loop_current - the loop the calling thread is running, or NULL.
  * Not a suspension point.
  */

@@ -385,11 +385,16 @@ int cosync_loop_destroy(cosync_loop *loop)
 
 int cosync_run(cosync_task_fn main, void *arg)
 {
+    return cosync_run_with(main, arg, NULL);
+}
+
+int cosync_run_with(cosync_task_fn main, void *arg, const cosync_loop_opts *opts)
+{
     cosync_loop *loop;
     cosync_task t;
     if (cosync__tls.loop)
         return COSYNC_EPERM;
-    int rc = cosync_loop_init(&loop, NULL);
+    int rc = cosync_loop_init(&loop, opts);
     if (rc)
         return rc;
     rc = cosync_loop_spawn(loop, &t, main, arg, &(cosync_task_opts){.name = "main"});

@@ -134,6 +134,18 @@ static int main_deadlocks(void *arg, void **result)
     return cosync_event_wait(arg, COSYNC_FOREVER);
 }
 
+/* The deadlock report of one blocked task, @task ("'name' (#id)"), that
+ * waits on @what at @obj; into @buf, which is returned. */
+static const char *one_blocked(char *buf, size_t size, const char *task, const char *what,
+                               const void *obj)
+{
+    snprintf(buf, size,
+             "cosync: deadlock: 1 task is blocked and nothing can wake it:\n"
+             "  task %s waits on %s %p\n",
+             task, what, obj);
+    return buf;
+}
+
 TEST(cosync_run_deadlock_reported_on_stderr)
 {
     static cosync_event ev;
@@ -144,11 +156,59 @@ TEST(cosync_run_deadlock_reported_on_stderr)
     const char *got = errcap_end(&cap);
     CHECK_ERR(rc, COSYNC_EDEADLK);
     char want[512];
-    snprintf(want, sizeof want,
-             "cosync: deadlock: 1 task is blocked and nothing can wake it:\n"
-             "  task 'main' (#1) waits on event %p\n",
-             (void *)&ev);
-    CHECK_STREQ(got, want);
+    CHECK_STREQ(got, one_blocked(want, sizeof want, "'main' (#1)", "event", &ev));
+}
+
+/* cosync_run_with: the loop is made with the options given. An hour's
+ * sleep returns with the clock exactly an hour on (the virtual clock; a
+ * real one would keep the test waiting until its time limit); the deadlock
+ * report goes to the options' stream, not stderr. */
+static int run_with_sleeps_an_hour(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t before = cosync_now();
+    CHECK_OK(cosync_sleep(COSYNC_SEC(3600)));
+    CHECK_EQ(cosync_now() - before, COSYNC_SEC(3600));
+    return -4242;
+}
+
+TEST(cosync_run_with_uses_the_options)
+{
+    CHECK_ERR(
+        cosync_run_with(run_with_sleeps_an_hour, NULL, &(cosync_loop_opts){.virtual_clock = true}),
+        -4242);
+    static cosync_event ev;
+    cosync_event_init(&ev);
+    capture c;
+    errcap cap;
+    errcap_begin(&cap);
+    int rc =
+        cosync_run_with(main_deadlocks, &ev,
+                        &(cosync_loop_opts){.virtual_clock = true, .report = capture_open(&c)});
+    const char *on_stderr = errcap_end(&cap);
+    CHECK_ERR(rc, COSYNC_EDEADLK);
+    CHECK_STREQ(on_stderr, "");
+    char want[512];
+    CHECK_STREQ(capture_text(&c), one_blocked(want, sizeof want, "'main' (#1)", "event", &ev));
+    capture_free(&c);
+    CHECK_NULL(cosync_loop_current());
+}
+
+/* NULL options are the defaults; a bad option is COSYNC_EINVAL, and main
+ * never runs. */
+TEST(cosync_run_with_checks_the_options)
+{
+    bool ran = false;
+    CHECK_OK(cosync_run_with(run_main_flag, &ran, NULL));
+    CHECK(ran);
+    ran = false;
+    CHECK_ERR(cosync_run_with(run_main_flag, &ran, &(cosync_loop_opts){.stack_size = 100}),
+              COSYNC_EINVAL);
+    CHECK(!ran);
+    CHECK_ERR(cosync_run_with(run_main_flag, &ran,
+                              &(cosync_loop_opts){.allocator = &(cosync_allocator){0}}),
+              COSYNC_EINVAL);
+    CHECK(!ran);
 }
 
 /* ------------------------------------------------------------------------
@@ -392,6 +452,7 @@ static int main_run_inside(void *arg, void **result)
     CHECK_ERR(cosync_loop_destroy(me), COSYNC_EPERM);
     CHECK_ERR(cosync_loop_destroy(ia->other), COSYNC_EPERM);
     CHECK_ERR(cosync_run(nop, NULL), COSYNC_EPERM);
+    CHECK_ERR(cosync_run_with(nop, NULL, &(cosync_loop_opts){.virtual_clock = true}), COSYNC_EPERM);
     /* spawning on another loop from inside a task is allowed */
     CHECK_OK(cosync_loop_spawn(ia->other, NULL, nop, NULL, NULL));
     return 0;
@@ -616,11 +677,8 @@ TEST(destroy_drops_tasks_that_deadlock_in_cleanup)
     CHECK_ERR(cosync_loop_destroy(loop), COSYNC_EDEADLK);
     CHECK_EQ(c.live, 0);
     char want[256];
-    snprintf(want, sizeof want,
-             "cosync: deadlock: 1 task is blocked and nothing can wake it:\n"
-             "  task 'stuck' (#2) waits on future %p\n",
-             (void *)&stuck_fut);
-    CHECK_STREQ(capture_text(&cap), want);
+    CHECK_STREQ(capture_text(&cap),
+                one_blocked(want, sizeof want, "'stuck' (#2)", "future", &stuck_fut));
     capture_free(&cap);
 }
 
@@ -764,11 +822,7 @@ TEST(deadlock_without_main)
     CHECK_OK(cosync_loop_spawn(loop, NULL, wait_event_fn, &ev, NULL));
     CHECK_ERR(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EDEADLK);
     char want[256];
-    snprintf(want, sizeof want,
-             "cosync: deadlock: 1 task is blocked and nothing can wake it:\n"
-             "  task 'task-2' (#2) waits on event %p\n",
-             (void *)&ev);
-    CHECK_STREQ(capture_text(&cap), want);
+    CHECK_STREQ(capture_text(&cap), one_blocked(want, sizeof want, "'task-2' (#2)", "event", &ev));
     capture_free(&cap);
     CHECK_OK(cosync_event_set(&ev));
     CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
@@ -1240,6 +1294,8 @@ int main(void)
     RUN(cosync_run_returns_setup_errors);
     RUN(cosync_run_cancels_leftover_tasks);
     RUN(cosync_run_deadlock_reported_on_stderr);
+    RUN(cosync_run_with_uses_the_options);
+    RUN(cosync_run_with_checks_the_options);
     RUN(explicit_loop_init_spawn_run_destroy);
     RUN(run_without_main_runs_every_task);
     RUN(stop_from_a_task_and_run_again);

@@ -1044,6 +1044,25 @@ static fp_sig fp_sig_up, fp_sig_down, fp_sig_nearest;
 static bool fp_vector_ok = true; /* every task saw its own rounding */
 static bool fp_vector_modelled;  /* valgrind rounds to nearest whatever MXCSR says */
 
+/* The signatures of the three modes, read in this thread; whether the
+ * vector unit's rounding can be checked at all (valgrind rounds to nearest
+ * whatever MXCSR says). Leaves the thread rounding to nearest. */
+static void fp_signatures_init(void)
+{
+    CHECK_EQ(fesetround(FE_UPWARD), 0);
+    fp_sig_up = fp_rounding();
+    CHECK_EQ(fesetround(FE_DOWNWARD), 0);
+    fp_sig_down = fp_rounding();
+    CHECK_EQ(fesetround(FE_TONEAREST), 0);
+    fp_sig_nearest = fp_rounding();
+    fp_vector_modelled = !under_valgrind();
+    if (fp_vector_modelled) { /* the quotients do tell the modes apart */
+        CHECK(memcmp(&fp_sig_up, &fp_sig_nearest, sizeof(fp_sig)) != 0);
+        CHECK(memcmp(&fp_sig_down, &fp_sig_nearest, sizeof(fp_sig)) != 0);
+        CHECK(memcmp(&fp_sig_up, &fp_sig_down, sizeof(fp_sig)) != 0);
+    }
+}
+
 static void check_rounding(fp_sig want)
 {
     if (!fp_vector_modelled)
@@ -1092,18 +1111,7 @@ TEST(fp_modes_are_per_task)
 {
     cosync_loop *loop;
     cosync_loop_opts opts = {.virtual_clock = true};
-    CHECK_EQ(fesetround(FE_UPWARD), 0);
-    fp_sig_up = fp_rounding();
-    CHECK_EQ(fesetround(FE_DOWNWARD), 0);
-    fp_sig_down = fp_rounding();
-    CHECK_EQ(fesetround(FE_TONEAREST), 0);
-    fp_sig_nearest = fp_rounding();
-    fp_vector_modelled = !under_valgrind();
-    if (fp_vector_modelled) { /* the quotients do tell the modes apart */
-        CHECK(memcmp(&fp_sig_up, &fp_sig_nearest, sizeof(fp_sig)) != 0);
-        CHECK(memcmp(&fp_sig_down, &fp_sig_nearest, sizeof(fp_sig)) != 0);
-        CHECK(memcmp(&fp_sig_up, &fp_sig_down, sizeof(fp_sig)) != 0);
-    }
+    fp_signatures_init();
     CHECK_OK(cosync_loop_init(&loop, &opts));
     CHECK_OK(cosync_loop_spawn(loop, NULL, fp_task_a, NULL, NULL));
     CHECK_OK(cosync_loop_spawn(loop, NULL, fp_task_b, NULL, NULL));
@@ -1183,13 +1191,7 @@ static int shared_fp_b(void *arg, void **result)
 
 TEST(fp_modes_shared_by_option)
 {
-    CHECK_EQ(fesetround(FE_UPWARD), 0);
-    fp_sig_up = fp_rounding();
-    CHECK_EQ(fesetround(FE_DOWNWARD), 0);
-    fp_sig_down = fp_rounding();
-    CHECK_EQ(fesetround(FE_TONEAREST), 0);
-    fp_sig_nearest = fp_rounding();
-    fp_vector_modelled = !under_valgrind();
+    fp_signatures_init();
     cosync_loop *loop;
     CHECK_OK(cosync_loop_init(&loop,
                               &(cosync_loop_opts){.virtual_clock = true, .shared_fp_modes = true}));
