@@ -127,8 +127,9 @@ void cosync__ctx_start(cosync__ctx *from, cosync__ctx *ctx, void *top, size_t si
  * @own_fp: save the running context's FP control words and load @to's
  * (each context keeps its own modes); false leaves them as they are (a
  * loop whose tasks share the thread's modes). Reading MXCSR is the costly
- * part of this switch on some CPUs (stmxcsr does not overlap with other
- * work: docs/benchmarks.md), so the choice is worth a branch. The frame
+ * part of this switch on some CPUs (stmxcsr: about 4 ns here, little of
+ * it hidden by other work; docs/benchmarks.md), so the choice is worth a
+ * branch. The frame
  * keeps its layout either way; a loop never mixes the two.
  */
 static inline __attribute__((always_inline)) void
