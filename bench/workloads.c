@@ -2,12 +2,14 @@
  * workloads.c - the benchmark workloads of ../shared/bench/WORKLOADS.md with
  * cosync, to be timed beside the peers (Python's asyncio, Go).
  *
- * usage: workloads [--shared-fp] NAME|all [SCALE]   (NAME 'all' runs every one)
+ * usage: workloads [--shared-fp] [--stack-size BYTES] NAME|all [SCALE]
+ *                                                 (NAME 'all' runs every one)
  *        workloads --list                          (the names, one a line)
  *
  * --shared-fp runs each workload on a loop whose tasks share the thread's
  * FP control modes (cosync_loop_opts.shared_fp_modes), and ctx_switch
- * without saving them.
+ * without saving them. --stack-size sets the loop's default stack size
+ * (cosync_loop_opts.stack_size) instead of 64 KiB.
  *
  * Prints '<workload> <ops> <seconds> <ns_per_op>' (the peers' format) and
  * exits 1 on a wrong result or a failed call, 2 on a bad command line.
@@ -47,6 +49,8 @@ typedef struct bench {
 
 /* --shared-fp: tasks share the thread's FP control modes. */
 static bool shared_fp;
+/* --stack-size: the loop's default stack size (0: the library's). */
+static size_t stack_size;
 
 /* A status of our own for "the result is wrong"; outside cosync's codes. */
 #define WRONG_RESULT (-20000)
@@ -956,7 +960,8 @@ static const struct workload {
 static int run_workload(const struct workload *w, double scale)
 {
     bench b = {.scale = scale, .name = w->name};
-    int rc = cosync_run_with(w->fn, &b, &(cosync_loop_opts){.shared_fp_modes = shared_fp});
+    int rc = cosync_run_with(
+        w->fn, &b, &(cosync_loop_opts){.shared_fp_modes = shared_fp, .stack_size = stack_size});
     if (rc != 0) {
         if (rc != WRONG_RESULT)
             fprintf(stderr, "%s: failed: %s\n", w->name, cosync_err_name(rc));
@@ -973,8 +978,8 @@ static int run_workload(const struct workload *w, double scale)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: workloads [--shared-fp] NAME|all [SCALE]\n       workloads --list\nnames:");
+    fprintf(stderr, "usage: workloads [--shared-fp] [--stack-size BYTES] NAME|all [SCALE]\n"
+                    "       workloads --list\nnames:");
     for (size_t i = 0; i < NWORKLOADS; i++)
         fprintf(stderr, " %s", workloads[i].name);
     fputc('\n', stderr);
@@ -987,8 +992,23 @@ int main(int argc, char **argv)
             printf("%s\n", workloads[i].name);
         return 0;
     }
-    if (argc >= 2 && strcmp(argv[1], "--shared-fp") == 0) {
-        shared_fp = true;
+    for (;;) {
+        if (argc >= 2 && strcmp(argv[1], "--shared-fp") == 0) {
+            shared_fp = true;
+        } else if (argc >= 3 && strcmp(argv[1], "--stack-size") == 0) {
+            char *end;
+            unsigned long long v = strtoull(argv[2], &end, 10);
+            if (end == argv[2] || *end != '\0' || v == 0) {
+                fprintf(stderr, "bad stack size '%s'\n", argv[2]);
+                usage();
+                return 2;
+            }
+            stack_size = (size_t)v;
+            argv++;
+            argc--;
+        } else {
+            break;
+        }
         argv++;
         argc--;
     }
