@@ -193,6 +193,7 @@ const char *cosync_task_name(cosync_task task);
 /**
  * cosync_task_set_name - rename a task (copied, up to 31 bytes).
  * Returns 0; COSYNC_EINVAL if @name is NULL; COSYNC_ESRCH for a stale handle.
+ * Not a suspension point.
  */
 int cosync_task_set_name(cosync_task task, const char *name);
 
@@ -405,10 +406,16 @@ int cosync_future_set_error(cosync_future *future, int error);
  */
 int cosync_future_cancel(cosync_future *future);
 
-/** cosync_future_done - whether the future is complete. */
+/**
+ * cosync_future_done - whether the future is complete.
+ * Not a suspension point.
+ */
 bool cosync_future_done(const cosync_future *future);
 
-/** cosync_future_cancelled - whether the future was completed by cancel. */
+/**
+ * cosync_future_cancelled - whether the future was completed by cancel.
+ * Not a suspension point.
+ */
 bool cosync_future_cancelled(const cosync_future *future);
 
 /**
@@ -451,7 +458,10 @@ typedef struct cosync_event {
         COSYNC__WAITQ_INIT, false                                                                  \
     }
 
-/** cosync_event_init - make @event clear with no waiters. */
+/**
+ * cosync_event_init - make @event clear with no waiters.
+ * Not a suspension point.
+ */
 void cosync_event_init(cosync_event *event);
 
 /**
@@ -460,10 +470,16 @@ void cosync_event_init(cosync_event *event);
  */
 int cosync_event_set(cosync_event *event);
 
-/** cosync_event_clear - clear the flag (Event.clear()). Returns 0. */
+/**
+ * cosync_event_clear - clear the flag (Event.clear()). Returns 0.
+ * Not a suspension point.
+ */
 int cosync_event_clear(cosync_event *event);
 
-/** cosync_event_is_set - whether the flag is set (Event.is_set()). */
+/**
+ * cosync_event_is_set - whether the flag is set (Event.is_set()).
+ * Not a suspension point.
+ */
 bool cosync_event_is_set(const cosync_event *event);
 
 /**
@@ -520,9 +536,13 @@ int cosync_loop_init(cosync_loop **loop, const cosync_loop_opts *opts);
  * COSYNC_EDEADLK if @main (or, without @main, some task) is blocked and
  * nothing can ever wake any task: each blocked task's name and what it
  * waits on are written to the report stream first; COSYNC_ESRCH if @main
- * is stale; COSYNC_EPERM if called from a task or while the thread already
- * runs a loop. The loop can be run again after any of these.
- * Blocks the thread; not thread-safe.
+ * is stale; COSYNC_EINVAL if @loop is NULL, or if @main is detached or
+ * already being joined (by a task, cosync_gather or cosync_wait_for);
+ * COSYNC_EPERM if @main belongs to another loop, if @loop is already
+ * running, or if called from a task or while the thread already runs a
+ * loop. The loop can be run again after any of these.
+ * Blocks the thread; not thread-safe. Not a suspension point: it runs the
+ * loop; called from a task it returns COSYNC_EPERM.
  */
 int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **result);
 
@@ -549,6 +569,8 @@ int cosync_loop_stop(cosync_loop *loop);
  * objects they waited on or held must be initialised again before reuse.
  * Returns 0, COSYNC_EDEADLK if some tasks had to be dropped, COSYNC_EPERM
  * if called while the loop runs. NULL is accepted (returns 0).
+ * Not a suspension point: it runs the loop and blocks the thread; called
+ * from a task (or while the thread runs any loop) it returns COSYNC_EPERM.
  */
 int cosync_loop_destroy(cosync_loop *loop);
 
@@ -556,8 +578,11 @@ int cosync_loop_destroy(cosync_loop *loop);
  * cosync_run - asyncio.run(main(arg)): create a loop with the defaults, run
  * @main to completion, cancel whatever tasks are left, destroy the loop.
  * Returns @main's status; COSYNC_EDEADLK on deadlock (reported on stderr);
- * or an error from cosync_loop_init / cosync_loop_spawn.
+ * COSYNC_EINTR if a task stopped the loop (cosync_loop_stop) before @main
+ * finished; or an error from cosync_loop_init / cosync_loop_spawn.
  * Blocks the thread; COSYNC_EPERM if the thread already runs a loop.
+ * Not a suspension point: it runs a loop of its own; called from a task it
+ * returns COSYNC_EPERM.
  */
 int cosync_run(cosync_task_fn main, void *arg);
 
@@ -566,6 +591,8 @@ int cosync_run(cosync_task_fn main, void *arg);
  * defaults), as asyncio.run(main(), loop_factory=...) is: the same steps
  * and returns, and COSYNC_EINVAL for a bad option. The deadlock report
  * goes to @opts->report if set.
+ * Not a suspension point: it runs the loop and blocks the thread; called
+ * from a task it returns COSYNC_EPERM.
  */
 int cosync_run_with(cosync_task_fn main, void *arg, const cosync_loop_opts *opts);
 

@@ -85,7 +85,10 @@ typedef struct cosync_queue {
  */
 int cosync_queue_init(cosync_queue *q, size_t elem_size, size_t maxsize);
 
-/** cosync_lifoqueue_init - as cosync_queue_init, last in first out. */
+/**
+ * cosync_lifoqueue_init - as cosync_queue_init, last in first out.
+ * Returns as cosync_queue_init. Not a suspension point.
+ */
 int cosync_lifoqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize);
 
 /**
@@ -93,6 +96,7 @@ int cosync_lifoqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize);
  * in the order they were put. @cmp is called with two elements (pointers
  * into the storage, 8-byte aligned) and @cmp_arg. Returns 0; COSYNC_EINVAL
  * if @elem_size is 0 (or above SIZE_MAX / 4) or @cmp is NULL.
+ * Not a suspension point.
  */
 int cosync_priorityqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize, cosync_cmp_fn cmp,
                               void *cmp_arg);
@@ -100,7 +104,7 @@ int cosync_priorityqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize,
 /**
  * cosync_queue_init_opts - any kind, with an allocator (copied).
  * Returns 0; COSYNC_EINVAL if @q or @opts is NULL, the kind is unknown, or
- * as above.
+ * as above. Not a suspension point.
  */
 int cosync_queue_init_opts(cosync_queue *q, const cosync_queue_opts *opts);
 
@@ -111,7 +115,7 @@ int cosync_queue_init_opts(cosync_queue *q, const cosync_queue_opts *opts);
  * (by shutdown, a timeout, a cancellation) does not touch the queue again.
  * COSYNC_EINVAL if already destroyed. After it, every call that returns
  * an int returns COSYNC_EINVAL until re-initialised; the queries read an
- * empty queue.
+ * empty queue. Not a suspension point.
  */
 int cosync_queue_destroy(cosync_queue *q);
 
@@ -187,19 +191,34 @@ int cosync_queue_join(cosync_queue *q, int64_t deadline);
  */
 int cosync_queue_shutdown(cosync_queue *q, bool immediate);
 
-/** cosync_queue_qsize - the number of items in the queue (qsize()). */
+/**
+ * cosync_queue_qsize - the number of items in the queue (qsize()).
+ * Not a suspension point.
+ */
 size_t cosync_queue_qsize(const cosync_queue *q);
 
-/** cosync_queue_empty - whether the queue holds no item (empty()). */
+/**
+ * cosync_queue_empty - whether the queue holds no item (empty()).
+ * Not a suspension point.
+ */
 bool cosync_queue_empty(const cosync_queue *q);
 
-/** cosync_queue_full - whether a put would wait (full()); never if unbounded. */
+/**
+ * cosync_queue_full - whether a put would wait (full()); never if unbounded.
+ * Not a suspension point.
+ */
 bool cosync_queue_full(const cosync_queue *q);
 
-/** cosync_queue_maxsize - the bound given at init (0: unbounded). */
+/**
+ * cosync_queue_maxsize - the bound given at init (0: unbounded).
+ * Not a suspension point.
+ */
 size_t cosync_queue_maxsize(const cosync_queue *q);
 
-/** cosync_queue_is_shutdown - whether cosync_queue_shutdown was called. */
+/**
+ * cosync_queue_is_shutdown - whether cosync_queue_shutdown was called.
+ * Not a suspension point.
+ */
 bool cosync_queue_is_shutdown(const cosync_queue *q);
 
 /* The FIFO queue's fast paths, inlined: a put with room and nobody

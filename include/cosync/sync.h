@@ -15,7 +15,8 @@
  *  - an object is bound to the loop of its first waiter while it has
  *    waiters: from another loop meanwhile, COSYNC_EPERM;
  *  - _destroy returns COSYNC_EBUSY while the object is held or waited on;
- *    after it, every call returns COSYNC_EINVAL (until re-initialised).
+ *    after it, every action returns COSYNC_EINVAL (until re-initialised);
+ *    the queries (locked, value, waiters, ...) report what was left.
  * None of these is thread-safe: one loop's tasks share them.
  */
 #ifndef COSYNC_SYNC_H
@@ -48,7 +49,10 @@ typedef struct cosync_lock {
         COSYNC__WAITQ_INIT, NULL, 0, false, 0                                                      \
     }
 
-/** cosync_lock_init - an unlocked lock. */
+/**
+ * cosync_lock_init - an unlocked lock.
+ * Not a suspension point.
+ */
 void cosync_lock_init(cosync_lock *lock);
 
 /**
@@ -71,10 +75,16 @@ static inline int cosync_lock_acquire(cosync_lock *lock, int64_t deadline);
  */
 static inline int cosync_lock_release(cosync_lock *lock);
 
-/** cosync_lock_locked - whether the lock is held (lock.locked()). */
+/**
+ * cosync_lock_locked - whether the lock is held (lock.locked()).
+ * Not a suspension point.
+ */
 bool cosync_lock_locked(const cosync_lock *lock);
 
-/** cosync_lock_waiters - the number of tasks waiting for the lock. */
+/**
+ * cosync_lock_waiters - the number of tasks waiting for the lock.
+ * Not a suspension point.
+ */
 size_t cosync_lock_waiters(const cosync_lock *lock);
 
 /**
@@ -83,7 +93,7 @@ size_t cosync_lock_waiters(const cosync_lock *lock);
  * COSYNC_EINVAL if already destroyed. The lock cannot see the conditions
  * built on it: destroying it while a task is inside cosync_cond_wait on one
  * of them is a misuse, and that wait returns COSYNC_EINVAL (without the
- * lock) instead of hanging.
+ * lock) instead of hanging. Not a suspension point.
  */
 int cosync_lock_destroy(cosync_lock *lock);
 
@@ -144,19 +154,36 @@ typedef struct cosync_cond {
         COSYNC__WAITQ_INIT, NULL, COSYNC_LOCK_INIT, 0, 0                                           \
     }
 
-/** cosync_cond_init - a condition on @lock, or on its own lock if NULL. */
+/**
+ * cosync_cond_init - a condition on @lock, or on its own lock if NULL.
+ * Not a suspension point.
+ */
 void cosync_cond_init(cosync_cond *cond, cosync_lock *lock);
 
-/** cosync_cond_lock - the lock the condition uses. */
+/**
+ * cosync_cond_lock - the lock the condition uses.
+ * Not a suspension point.
+ */
 cosync_lock *cosync_cond_lock(cosync_cond *cond);
 
-/** cosync_cond_acquire - cosync_lock_acquire on the condition's lock. */
+/**
+ * cosync_cond_acquire - cosync_lock_acquire on the condition's lock.
+ * Returns as cosync_lock_acquire, and COSYNC_EINVAL after destroy.
+ * Suspension point (unless the lock is free).
+ */
 static inline int cosync_cond_acquire(cosync_cond *cond, int64_t deadline);
 
-/** cosync_cond_release - cosync_lock_release on the condition's lock. */
+/**
+ * cosync_cond_release - cosync_lock_release on the condition's lock.
+ * Returns as cosync_lock_release, and COSYNC_EINVAL after destroy.
+ * Not a suspension point.
+ */
 static inline int cosync_cond_release(cosync_cond *cond);
 
-/** cosync_cond_locked - whether the condition's lock is held. */
+/**
+ * cosync_cond_locked - whether the condition's lock is held.
+ * Not a suspension point.
+ */
 bool cosync_cond_locked(const cosync_cond *cond);
 
 /**
@@ -191,10 +218,17 @@ int cosync_cond_wait_for(cosync_cond *cond, cosync_pred_fn pred, void *arg, int6
  */
 static inline int cosync_cond_notify(cosync_cond *cond, int n);
 
-/** cosync_cond_notify_all - wake every waiter (Condition.notify_all()). */
+/**
+ * cosync_cond_notify_all - wake every waiter (Condition.notify_all()).
+ * Returns the number woken (>= 0), or an error of cosync_cond_notify.
+ * Not a suspension point.
+ */
 int cosync_cond_notify_all(cosync_cond *cond);
 
-/** cosync_cond_waiters - the number of tasks waiting for a notify. */
+/**
+ * cosync_cond_waiters - the number of tasks waiting for a notify.
+ * Not a suspension point.
+ */
 size_t cosync_cond_waiters(const cosync_cond *cond);
 
 /**
@@ -202,7 +236,7 @@ size_t cosync_cond_waiters(const cosync_cond *cond);
  * Returns 0; COSYNC_EBUSY (nothing changes) while a task is inside
  * cosync_cond_wait, waiting for a notify or notified and not yet back,
  * or while its own lock is locked or has waiters; COSYNC_EINVAL if already
- * destroyed. A shared lock is left alone.
+ * destroyed. A shared lock is left alone. Not a suspension point.
  */
 int cosync_cond_destroy(cosync_cond *cond);
 
@@ -258,14 +292,14 @@ typedef struct cosync_sem {
 
 /**
  * cosync_sem_init - a semaphore with @value permits.
- * Returns 0, or COSYNC_EINVAL if @value < 0.
+ * Returns 0, or COSYNC_EINVAL if @value < 0. Not a suspension point.
  */
 int cosync_sem_init(cosync_sem *sem, int64_t value);
 
 /**
  * cosync_bsem_init - a bounded semaphore: releasing above @value is an
  * error (asyncio.BoundedSemaphore). Returns 0, or COSYNC_EINVAL if
- * @value < 0.
+ * @value < 0. Not a suspension point.
  */
 int cosync_bsem_init(cosync_sem *sem, int64_t value);
 
@@ -282,6 +316,7 @@ int cosync_sem_acquire(cosync_sem *sem, int64_t deadline);
  * are served in order, so a large request is never starved by small ones
  * that came after it. Returns as cosync_sem_acquire, and COSYNC_EINVAL if
  * @n < 1 or @n exceeds a bounded semaphore's bound.
+ * Suspension point (unless @n permits are free and nobody waits).
  */
 int cosync_sem_acquire_many(cosync_sem *sem, int64_t n, int64_t deadline);
 
@@ -294,22 +329,35 @@ int cosync_sem_acquire_many(cosync_sem *sem, int64_t n, int64_t deadline);
  */
 int cosync_sem_release(cosync_sem *sem);
 
-/** cosync_sem_release_many - give back @n permits (@n >= 1, else EINVAL). */
+/**
+ * cosync_sem_release_many - give back @n permits (@n >= 1, else EINVAL).
+ * Returns as cosync_sem_release. Not a suspension point.
+ */
 int cosync_sem_release_many(cosync_sem *sem, int64_t n);
 
-/** cosync_sem_value - the permits free now. */
+/**
+ * cosync_sem_value - the permits free now.
+ * Not a suspension point.
+ */
 int64_t cosync_sem_value(const cosync_sem *sem);
 
 /**
  * cosync_sem_locked - whether an acquire would have to wait
  * (Semaphore.locked()): no permit free, or tasks already waiting.
+ * Not a suspension point.
  */
 bool cosync_sem_locked(const cosync_sem *sem);
 
-/** cosync_sem_waiters - the number of tasks waiting. */
+/**
+ * cosync_sem_waiters - the number of tasks waiting.
+ * Not a suspension point.
+ */
 size_t cosync_sem_waiters(const cosync_sem *sem);
 
-/** cosync_sem_destroy - COSYNC_EBUSY while tasks wait; else as above. */
+/**
+ * cosync_sem_destroy - COSYNC_EBUSY while tasks wait; else as above.
+ * Not a suspension point.
+ */
 int cosync_sem_destroy(cosync_sem *sem);
 
 /* ========================================================================
@@ -332,7 +380,8 @@ typedef struct cosync_barrier {
 
 /**
  * cosync_barrier_init - a barrier for @parties tasks.
- * Returns 0, or COSYNC_EINVAL if @parties is 0.
+ * Returns 0, or COSYNC_EINVAL if @parties is 0 or above INT_MAX.
+ * Not a suspension point.
  */
 int cosync_barrier_init(cosync_barrier *barrier, unsigned parties);
 
@@ -366,16 +415,28 @@ int cosync_barrier_abort(cosync_barrier *barrier);
  */
 int cosync_barrier_reset(cosync_barrier *barrier);
 
-/** cosync_barrier_broken - whether the barrier is broken. */
+/**
+ * cosync_barrier_broken - whether the barrier is broken.
+ * Not a suspension point.
+ */
 bool cosync_barrier_broken(const cosync_barrier *barrier);
 
-/** cosync_barrier_n_waiting - tasks waiting in the round being filled. */
+/**
+ * cosync_barrier_n_waiting - tasks waiting in the round being filled.
+ * Not a suspension point.
+ */
 unsigned cosync_barrier_n_waiting(const cosync_barrier *barrier);
 
-/** cosync_barrier_parties - the number of parties. */
+/**
+ * cosync_barrier_parties - the number of parties.
+ * Not a suspension point.
+ */
 unsigned cosync_barrier_parties(const cosync_barrier *barrier);
 
-/** cosync_barrier_destroy - COSYNC_EBUSY while tasks wait; else as above. */
+/**
+ * cosync_barrier_destroy - COSYNC_EBUSY while tasks wait; else as above.
+ * Not a suspension point.
+ */
 int cosync_barrier_destroy(cosync_barrier *barrier);
 
 /* ========================================================================
@@ -401,7 +462,10 @@ typedef struct cosync_rwlock {
         COSYNC__WAITQ_INIT, NULL, 0, 0, 0, 0                                                       \
     }
 
-/** cosync_rwlock_init - a free read-write lock. */
+/**
+ * cosync_rwlock_init - a free read-write lock.
+ * Not a suspension point.
+ */
 void cosync_rwlock_init(cosync_rwlock *rw);
 
 /**
@@ -412,7 +476,7 @@ int cosync_rwlock_read_acquire(cosync_rwlock *rw, int64_t deadline);
 
 /**
  * cosync_rwlock_read_release - drop a read hold. Returns 0, COSYNC_EPERM if
- * no reader holds it, COSYNC_EINVAL after destroy.
+ * no reader holds it, COSYNC_EINVAL after destroy. Not a suspension point.
  */
 int cosync_rwlock_read_release(cosync_rwlock *rw);
 
@@ -424,26 +488,48 @@ int cosync_rwlock_write_acquire(cosync_rwlock *rw, int64_t deadline);
 
 /**
  * cosync_rwlock_write_release - drop the write hold. Returns 0, COSYNC_EPERM
- * if no writer holds it, COSYNC_EINVAL after destroy.
+ * if no writer holds it, COSYNC_EINVAL after destroy. Not a suspension point.
  */
 int cosync_rwlock_write_release(cosync_rwlock *rw);
 
-/** cosync_rwlock_try_read - cosync_rwlock_read_acquire with deadline 0. */
+/**
+ * cosync_rwlock_try_read - cosync_rwlock_read_acquire with deadline 0.
+ * Returns 0 (a read hold is taken); COSYNC_EAGAIN if it would have to
+ * wait; or another error of cosync_rwlock_read_acquire.
+ * Not a suspension point.
+ */
 int cosync_rwlock_try_read(cosync_rwlock *rw);
 
-/** cosync_rwlock_try_write - cosync_rwlock_write_acquire with deadline 0. */
+/**
+ * cosync_rwlock_try_write - cosync_rwlock_write_acquire with deadline 0.
+ * Returns 0 (the write hold is taken); COSYNC_EAGAIN if it would have to
+ * wait; or another error of cosync_rwlock_write_acquire.
+ * Not a suspension point.
+ */
 int cosync_rwlock_try_write(cosync_rwlock *rw);
 
-/** cosync_rwlock_readers - the number of read holds. */
+/**
+ * cosync_rwlock_readers - the number of read holds.
+ * Not a suspension point.
+ */
 unsigned cosync_rwlock_readers(const cosync_rwlock *rw);
 
-/** cosync_rwlock_write_locked - whether a writer holds the lock. */
+/**
+ * cosync_rwlock_write_locked - whether a writer holds the lock.
+ * Not a suspension point.
+ */
 bool cosync_rwlock_write_locked(const cosync_rwlock *rw);
 
-/** cosync_rwlock_waiters - the number of tasks waiting. */
+/**
+ * cosync_rwlock_waiters - the number of tasks waiting.
+ * Not a suspension point.
+ */
 size_t cosync_rwlock_waiters(const cosync_rwlock *rw);
 
-/** cosync_rwlock_destroy - COSYNC_EBUSY while held or waited on. */
+/**
+ * cosync_rwlock_destroy - COSYNC_EBUSY while held or waited on.
+ * Not a suspension point.
+ */
 int cosync_rwlock_destroy(cosync_rwlock *rw);
 
 /* ========================================================================
@@ -466,7 +552,7 @@ typedef struct cosync_latch {
 
 /**
  * cosync_latch_init - a latch closed for @count count-downs.
- * Returns 0, or COSYNC_EINVAL if @count < 0.
+ * Returns 0, or COSYNC_EINVAL if @count < 0. Not a suspension point.
  */
 int cosync_latch_init(cosync_latch *latch, int64_t count);
 
@@ -484,10 +570,16 @@ int cosync_latch_count_down(cosync_latch *latch);
  */
 int cosync_latch_wait(cosync_latch *latch, int64_t deadline);
 
-/** cosync_latch_count - the count-downs still awaited. */
+/**
+ * cosync_latch_count - the count-downs still awaited.
+ * Not a suspension point.
+ */
 int64_t cosync_latch_count(const cosync_latch *latch);
 
-/** cosync_latch_destroy - COSYNC_EBUSY while tasks wait. */
+/**
+ * cosync_latch_destroy - COSYNC_EBUSY while tasks wait.
+ * Not a suspension point.
+ */
 int cosync_latch_destroy(cosync_latch *latch);
 
 /** A counter of outstanding work; wait() returns when it is zero. */
@@ -502,7 +594,10 @@ typedef struct cosync_waitgroup {
         COSYNC__WAITQ_INIT, 0, 0                                                                   \
     }
 
-/** cosync_waitgroup_init - a wait group at zero. */
+/**
+ * cosync_waitgroup_init - a wait group at zero.
+ * Not a suspension point.
+ */
 void cosync_waitgroup_init(cosync_waitgroup *wg);
 
 /**
@@ -513,7 +608,11 @@ void cosync_waitgroup_init(cosync_waitgroup *wg);
  */
 int cosync_waitgroup_add(cosync_waitgroup *wg, int64_t delta);
 
-/** cosync_waitgroup_done - cosync_waitgroup_add(wg, -1). */
+/**
+ * cosync_waitgroup_done - cosync_waitgroup_add(wg, -1).
+ * Returns as cosync_waitgroup_add (COSYNC_EINVAL if the counter is 0).
+ * Not a suspension point.
+ */
 int cosync_waitgroup_done(cosync_waitgroup *wg);
 
 /**
@@ -522,10 +621,16 @@ int cosync_waitgroup_done(cosync_waitgroup *wg);
  */
 int cosync_waitgroup_wait(cosync_waitgroup *wg, int64_t deadline);
 
-/** cosync_waitgroup_count - the counter. */
+/**
+ * cosync_waitgroup_count - the counter.
+ * Not a suspension point.
+ */
 int64_t cosync_waitgroup_count(const cosync_waitgroup *wg);
 
-/** cosync_waitgroup_destroy - COSYNC_EBUSY while tasks wait. */
+/**
+ * cosync_waitgroup_destroy - COSYNC_EBUSY while tasks wait.
+ * Not a suspension point.
+ */
 int cosync_waitgroup_destroy(cosync_waitgroup *wg);
 
 #ifdef __cplusplus
