@@ -57,13 +57,13 @@ typedef struct cosync__waiter_ops {
 } cosync__waiter_ops;
 
 /* The one waiter of a task: it lives in the task record, never on the
- * stack, so nothing outside a switched-out task points into its stack. */
+ * stack, so nothing outside a switched-out task points into its stack;
+ * its task is the record around it (cosync__waiter_task). */
 struct cosync__waiter {
     cosync__node node; /* in the object's wait list */
     const cosync__waiter_ops *ops;
     void *obj;
     uintptr_t data; /* for the primitive: a count, an index, a pointer */
-    struct cosync__task *task;
     int result;
     uint8_t state;
     bool shielded;  /* cancellation does not interrupt this wait */
@@ -83,16 +83,21 @@ struct cosync__task {
     bool claimed;   /* a gather or wait_for will collect it */
     bool unguarded; /* its stack has no guard page: check at each suspension */
     bool closing;   /* cancelled by cosync_loop_destroy, not finished yet */
+    int8_t stack_cls;
     uint32_t cancel_count;
+    int status; /* once DONE */
     uint64_t id; /* 0 while free: stale handles are detected by id */
     cosync__waiter w;
     /* cold */
     cosync__timer timer;
-    cosync_task_fn fn;
-    void *arg;
-    void *result;
-    int status;
-    int8_t stack_cls;
+    /* the body until it starts; its result once DONE */
+    union {
+        struct {
+            cosync_task_fn fn;
+            void *arg;
+        };
+        void *result;
+    };
     struct cosync__task *joiner; /* the task that will collect this one */
     cosync_taskgroup *group;
     cosync__node group_node;
@@ -104,6 +109,11 @@ struct cosync__task {
     void *tsan_fiber;
 #endif
 };
+
+static inline struct cosync__task *cosync__waiter_task(const cosync__waiter *w)
+{
+    return cosync__container_of((cosync__waiter *)w, struct cosync__task, w);
+}
 
 typedef struct cosync__record_block {
     struct cosync__record_block *next;
@@ -253,7 +263,7 @@ static inline cosync__waiter *cosync__waiter_prepare(struct cosync__task *cur,
 int cosync__wait_slow(cosync__waiter *w, int64_t deadline);
 static inline int cosync__wait(cosync__waiter *w, int64_t deadline)
 {
-    struct cosync__task *t = w->task;
+    struct cosync__task *t = cosync__waiter_task(w);
     if (__builtin_expect(deadline != COSYNC_FOREVER || t->cancel_pending, 0))
         return cosync__wait_slow(w, deadline);
     w->state = COSYNC__W_WAITING;
@@ -271,7 +281,7 @@ static inline void cosync__wait_disarm(struct cosync__task *t)
 /* Hand @w its wake-up: the object has already taken it off its list. */
 static inline void cosync__grant(cosync__waiter *w, int result)
 {
-    struct cosync__task *t = w->task;
+    struct cosync__task *t = cosync__waiter_task(w);
     w->state = COSYNC__W_GRANTED;
     w->result = result;
     cosync__wait_disarm(t);

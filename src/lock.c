@@ -94,7 +94,7 @@ int cosync__lock_release_slow(cosync_lock *lock)
     cosync__waiter *w = cosync__waitq_head(&lock->q);
     if (w) {
         /* hand-off: the lock stays locked, and is the grantee's from now */
-        take(lock, w->task);
+        take(lock, cosync__waiter_task(w));
         cosync__waitq_grant(&lock->q, w, 0);
     } else {
         lock->locked = false;

@@ -25,8 +25,8 @@ static void dispatch(cosync_rwlock *rw)
             if (rw->writer || rw->readers)
                 return;
             rw->waiting_writers--;
-            rw->writer = w->task;
-            rw->writer_id = w->task->id;
+            rw->writer = cosync__waiter_task(w);
+            rw->writer_id = rw->writer->id;
             cosync__waitq_grant(&rw->q, w, 0);
             return;
         }

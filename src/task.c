@@ -68,7 +68,6 @@ static __attribute__((noinline, cold)) bool grow_records(cosync_loop *loop)
     for (size_t i = count; i-- > 0;) {
         struct cosync__task *t = &b->recs[i];
         t->loop = loop;
-        t->w.task = t;
         t->timer.when = COSYNC_FOREVER;
         t->timer.fire = cosync__waiter_timer_fired;
         t->next_ready = loop->free_recs;

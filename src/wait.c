@@ -34,7 +34,7 @@ static int deliver_cancel(struct cosync__task *cur)
 
 int cosync__wait_slow(cosync__waiter *w, int64_t deadline)
 {
-    struct cosync__task *t = w->task;
+    struct cosync__task *t = cosync__waiter_task(w);
     cosync_loop *loop = t->loop;
     if (deadline == 0 || (t->cancel_pending && !w->shielded) ||
         (deadline != COSYNC_FOREVER && deadline <= loop->now)) {
@@ -56,7 +56,7 @@ int cosync__wait_slow(cosync__waiter *w, int64_t deadline)
 
 void cosync__abort_wait(cosync__waiter *w, int result)
 {
-    struct cosync__task *t = w->task;
+    struct cosync__task *t = cosync__waiter_task(w);
     w->state = COSYNC__W_CANCELLED;
     w->result = result;
     cosync__wait_disarm(t);
