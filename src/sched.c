@@ -41,7 +41,7 @@ static inline void fp_arrive(cosync_loop *loop)
 {
 #if !COSYNC__CTX_HAVE_INLINE
     if (!loop->own_fp)
-        cosync__fpenv_write(loop->fpenv);
+        cosync__fpenv_write(&loop->fpenv);
 #endif
     (void)loop;
 }
@@ -191,7 +191,7 @@ static inline void start(cosync_loop *loop, cosync__ctx *from, struct cosync__ta
         return;
     }
     if (loop->own_fp)
-        cosync__fpenv_write(loop->fpenv);
+        cosync__fpenv_write(&loop->fpenv);
     cosync__ctx_start_inline(cosync__stack_start(t->stack), task_entry, t);
 #else
     cosync__ctx_start(from, &t->ctx, cosync__stack_start(t->stack),
@@ -371,7 +371,7 @@ static void task_entry(void *arg)
     san_arrive(t->loop, NULL);
 #if !COSYNC__CTX_HAVE_INLINE
     if (t->loop->own_fp)                     /* (shared modes came with san_arrive) */
-        cosync__fpenv_write(t->loop->fpenv); /* the inline start put it in the frame */
+        cosync__fpenv_write(&t->loop->fpenv); /* the inline start put it in the frame */
 #endif
     void *result = NULL;
     int rc = t->fn(t->arg, &result);

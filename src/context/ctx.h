@@ -65,14 +65,17 @@ static inline uint64_t cosync__fpenv_read(void)
 #endif
 }
 
-static inline void cosync__fpenv_write(uint64_t env)
+/* Load the modes stored at @env. Read in place, through a pointer: copies
+ * in locals would be stack memory that AddressSanitizer poisons when their
+ * scope ends, and a finishing task loads the modes for the next one that
+ * starts on the very same stack. */
+static inline void cosync__fpenv_write(const uint64_t *env)
 {
 #if defined(__x86_64__)
-    uint32_t mxcsr = (uint32_t)env;
-    uint16_t cw = (uint16_t)(env >> 32);
-    __asm__ volatile("ldmxcsr %0\n\tfldcw %1" : : "m"(mxcsr), "m"(cw));
+    /* little-endian: MXCSR in the low 4 bytes, the control word in the next 2 */
+    __asm__ volatile("ldmxcsr (%0)\n\tfldcw 4(%0)" : : "r"(env), "m"(*env));
 #elif defined(__aarch64__)
-    __asm__ volatile("msr fpcr, %0" : : "r"(env));
+    __asm__ volatile("msr fpcr, %0" : : "r"(*env));
 #else
     (void)env;
 #endif
