@@ -4,6 +4,8 @@
 #   make test           build and run the tests in four configurations:
 #                         test-gcc       gcc, assembly context switch
 #                         test-asan      clang, AddressSanitizer + UBSan
+#                         test-asan-gcc  gcc, AddressSanitizer + UBSan (gcc
+#                                        inlines and scopes differently)
 #                         test-ucontext  gcc, ucontext context switch
 #                         test-tsan      gcc, ThreadSanitizer (tests labelled `threads`)
 #                       each one can also be run alone: make test-asan
@@ -28,7 +30,7 @@ CTEST = cd $(1) && ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 SANITIZER_BUILD_ARGS := -DCOSYNC_BUILD_BENCH=OFF
 ASAN_SANITIZE := address,undefined
 
-.PHONY: all demo test test-gcc test-asan test-ucontext test-tsan test-valgrind bench bench-instructions test-aarch64 \
+.PHONY: all demo test test-gcc test-asan test-asan-gcc test-ucontext test-tsan test-valgrind bench bench-instructions test-aarch64 \
         format clean tools tools-go release
 
 all: release
@@ -71,7 +73,7 @@ test-valgrind: $(TEST_DEPS)
 # --------------------------------------------------------------------------
 # Tests. `make test` runs every configuration even if one fails, prints a
 # summary, and fails if any configuration failed.
-TEST_CONFIGS := gcc asan ucontext tsan valgrind aarch64
+TEST_CONFIGS := gcc asan asan-gcc ucontext tsan valgrind aarch64
 
 test: tools
 	@mkdir -p $(BUILD); pass=""; fail=""; \
@@ -116,6 +118,11 @@ test-asan: $(TEST_DEPS)
 	$(call CMAKE_CONFIGURE,$(BUILD)/test-asan,clang,-DCOSYNC_SANITIZE=$(ASAN_SANITIZE) $(SANITIZER_BUILD_ARGS) $(TEST_ARGS))
 	cmake --build $(BUILD)/test-asan -j$(JOBS)
 	$(call CTEST,$(BUILD)/test-asan)
+
+test-asan-gcc: $(TEST_DEPS)
+	$(call CMAKE_CONFIGURE,$(BUILD)/test-asan-gcc,gcc,-DCOSYNC_SANITIZE=$(ASAN_SANITIZE) $(SANITIZER_BUILD_ARGS) $(TEST_ARGS))
+	cmake --build $(BUILD)/test-asan-gcc -j$(JOBS)
+	$(call CTEST,$(BUILD)/test-asan-gcc)
 
 test-ucontext: $(TEST_DEPS)
 	$(call CMAKE_CONFIGURE,$(BUILD)/test-ucontext,gcc,-DCOSYNC_CONTEXT=ucontext $(TEST_ARGS))
