@@ -6,6 +6,8 @@
 #                         test-asan      clang, AddressSanitizer + UBSan
 #                         test-asan-gcc  gcc, AddressSanitizer + UBSan (gcc
 #                                        inlines and scopes differently)
+#                         test-lto       gcc, link-time optimisation, its
+#                                        warnings errors too
 #                         test-ucontext  gcc, ucontext context switch
 #                         test-tsan      gcc, ThreadSanitizer (tests labelled `threads`)
 #                       each one can also be run alone: make test-asan
@@ -30,7 +32,7 @@ CTEST = cd $(1) && ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 SANITIZER_BUILD_ARGS := -DCOSYNC_BUILD_BENCH=OFF
 ASAN_SANITIZE := address,undefined
 
-.PHONY: all demo test test-gcc test-asan test-asan-gcc test-ucontext test-tsan test-valgrind bench bench-instructions test-aarch64 \
+.PHONY: all demo test test-gcc test-asan test-asan-gcc test-lto test-ucontext test-tsan test-valgrind bench bench-instructions test-aarch64 \
         format clean tools tools-go release
 
 all: release
@@ -73,7 +75,7 @@ test-valgrind: $(TEST_DEPS)
 # --------------------------------------------------------------------------
 # Tests. `make test` runs every configuration even if one fails, prints a
 # summary, and fails if any configuration failed.
-TEST_CONFIGS := gcc asan asan-gcc ucontext tsan valgrind aarch64
+TEST_CONFIGS := gcc asan asan-gcc lto ucontext tsan valgrind aarch64
 
 test: tools
 	@mkdir -p $(BUILD); pass=""; fail=""; \
@@ -123,6 +125,14 @@ test-asan-gcc: $(TEST_DEPS)
 	$(call CMAKE_CONFIGURE,$(BUILD)/test-asan-gcc,gcc,-DCOSYNC_SANITIZE=$(ASAN_SANITIZE) $(SANITIZER_BUILD_ARGS) $(TEST_ARGS))
 	cmake --build $(BUILD)/test-asan-gcc -j$(JOBS)
 	$(call CTEST,$(BUILD)/test-asan-gcc)
+
+# Whole-program inlining across the library and the tests: it must keep the
+# per-file choices (sched.c's missing red zone) and give no new warnings.
+LTO_FLAGS := -flto=auto -Wall -Wextra -Werror
+test-lto: $(TEST_DEPS)
+	$(call CMAKE_CONFIGURE,$(BUILD)/test-lto,gcc,"-DCMAKE_C_FLAGS=$(LTO_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=$(LTO_FLAGS)" -DCOSYNC_BUILD_BENCH=OFF $(TEST_ARGS))
+	cmake --build $(BUILD)/test-lto -j$(JOBS)
+	$(call CTEST,$(BUILD)/test-lto)
 
 test-ucontext: $(TEST_DEPS)
 	$(call CMAKE_CONFIGURE,$(BUILD)/test-ucontext,gcc,-DCOSYNC_CONTEXT=ucontext $(TEST_ARGS))

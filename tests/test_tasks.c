@@ -1311,7 +1311,8 @@ static int overflow_in_child(size_t depth, int guards, char *err, size_t size)
         int status = -1;
         cosync_loop_run(loop, t, &status, NULL);
         cosync_loop_stats st;
-        cosync_loop_get_stats(loop, &st);
+        if (cosync_loop_get_stats(loop, &st) != 0)
+            _exit(7);
         bool guarded =
             guards == COSYNC__TEST_GUARDS_NONE ? st.stacks_guarded == 0 : st.stacks_guarded == 2;
         _exit(status != 0 ? 5 : !guarded ? 6 : 0);
