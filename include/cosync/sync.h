@@ -315,7 +315,8 @@ int cosync_sem_acquire(cosync_sem *sem, int64_t deadline);
  * cosync_sem_acquire_many - take @n permits at once, all or none. Waiters
  * are served in order, so a large request is never starved by small ones
  * that came after it. Returns as cosync_sem_acquire, and COSYNC_EINVAL if
- * @n < 1 or @n exceeds a bounded semaphore's bound.
+ * @n < 1 or @n exceeds a bounded semaphore's bound (or, where pointers
+ * have 32 bits, exceeds UINTPTR_MAX: a waiter keeps its count in one).
  * Suspension point (unless @n permits are free and nobody waits).
  */
 int cosync_sem_acquire_many(cosync_sem *sem, int64_t n, int64_t deadline);
