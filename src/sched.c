@@ -26,13 +26,15 @@ int cosync__final_status(const struct cosync__task *t, int rc)
 /* ---- hooks around each switch: FP modes, sanitizers ---------------- */
 
 /* A loop whose tasks share the thread's FP control modes, on a backend
- * whose switch always keeps each context's own: carry the modes across.
- * (The inline x86-64 switch just leaves them alone.) */
+ * whose switch always keeps each context's own: carry the modes across
+ * (and MXCSR's exception flags with them; under ucontext the x87 status
+ * word stays each context's own). The inline x86-64 switch just leaves
+ * them alone. */
 static inline void fp_leave(cosync_loop *loop)
 {
 #if !COSYNC__CTX_HAVE_INLINE
     if (!loop->own_fp)
-        loop->fpenv = cosync__fpenv_read();
+        cosync__fpenv_save(&loop->fpenv);
 #endif
     (void)loop;
 }
@@ -370,7 +372,7 @@ static void task_entry(void *arg)
     struct cosync__task *t = arg;
     san_arrive(t->loop, NULL);
 #if !COSYNC__CTX_HAVE_INLINE
-    if (t->loop->own_fp)                     /* (shared modes came with san_arrive) */
+    if (t->loop->own_fp)                      /* (shared modes came with san_arrive) */
         cosync__fpenv_write(&t->loop->fpenv); /* the inline start put it in the frame */
 #endif
     void *result = NULL;

@@ -1237,6 +1237,91 @@ TEST(fp_modes_shared_stay_after_run)
     CHECK_OK(cosync_loop_destroy(loop));
 }
 
+/* A task that sets a mode and finishes starts the next new task on its own
+ * stack (no switch): that task runs with the mode too. */
+static int fp_heir_round = -1;
+
+static int shared_fp_heir(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    fp_heir_round = fegetround();
+    CHECK_EQ(fesetround(FE_TONEAREST), 0);
+    return 0;
+}
+
+static int shared_fp_set_and_finish(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_task_spawn(NULL, shared_fp_heir, NULL, NULL));
+    CHECK_EQ(fesetround(FE_UPWARD), 0);
+    return 0;
+}
+
+TEST(fp_modes_shared_with_a_task_started_by_a_finishing_one)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop,
+                              &(cosync_loop_opts){.virtual_clock = true, .shared_fp_modes = true}));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, shared_fp_set_and_finish, NULL, NULL));
+    uint64_t switches_before;
+    {
+        cosync_loop_stats st;
+        CHECK_OK(cosync_loop_get_stats(loop, &st));
+        switches_before = st.switches;
+    }
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECK_EQ(fp_heir_round, FE_UPWARD);
+    CHECK_EQ(fegetround(), FE_TONEAREST);
+    cosync_loop_stats st;
+    CHECK_OK(cosync_loop_get_stats(loop, &st));
+    /* into the first task, from it to the heir without the loop, back */
+    CHECK_EQ(st.switches - switches_before, 3);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
+/* Shared modes share MXCSR's exception flags too: a flag a task raises is
+ * still raised when it resumes (here no other task clears it). */
+static bool fp_flag_before, fp_flag_after;
+
+static int fp_idle_task(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return 0;
+}
+
+static volatile double fp_zero = 0.0;
+
+static int fp_raise_and_yield(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_EQ(feclearexcept(FE_ALL_EXCEPT), 0);
+    volatile double inf = fp_one / fp_zero;
+    (void)inf;
+    fp_flag_before = fetestexcept(FE_DIVBYZERO) != 0;
+    CHECK_OK(cosync_task_spawn(NULL, fp_idle_task, NULL, NULL));
+    CHECK_OK(cosync_yield()); /* the idle task runs */
+    fp_flag_after = fetestexcept(FE_DIVBYZERO) != 0;
+    CHECK_EQ(feclearexcept(FE_ALL_EXCEPT), 0);
+    return 0;
+}
+
+TEST(fp_modes_shared_keep_exception_flags)
+{
+    if (under_valgrind())
+        return; /* valgrind does not model the flags */
+    for (int shared = 0; shared <= 1; shared++) {
+        cosync_loop *loop;
+        CHECK_OK(cosync_loop_init(
+            &loop, &(cosync_loop_opts){.virtual_clock = true, .shared_fp_modes = shared}));
+        fp_flag_before = fp_flag_after = false;
+        CHECK_OK(cosync_loop_spawn(loop, NULL, fp_raise_and_yield, NULL, NULL));
+        CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+        CHECK(fp_flag_before);
+        CHECK(fp_flag_after);
+        CHECK_OK(cosync_loop_destroy(loop));
+    }
+}
+
 /* ------------------------------------------------------------------------
  * Stack overflow is caught, never silent: with a guard page the overflow
  * faults at once; without one (beyond the map budget) the check at the
@@ -1496,6 +1581,8 @@ int main(void)
     RUN(fp_modes_are_per_task);
     RUN(fp_modes_shared_by_option);
     RUN(fp_modes_shared_stay_after_run);
+    RUN(fp_modes_shared_with_a_task_started_by_a_finishing_one);
+    RUN(fp_modes_shared_keep_exception_flags);
     RUN(stack_cache_keeps_what_it_should_and_gives_back_the_rest);
     RUN(new_stack_chunk_mapped_from_a_small_stack);
     RUN(stack_overflow_is_caught);

@@ -65,6 +65,26 @@ static inline uint64_t cosync__fpenv_read(void)
 #endif
 }
 
+/*
+ * The running FP state as the same word, MXCSR's exception flags kept: what
+ * a loop whose tasks share the thread's modes carries across a switch that
+ * would otherwise restore each context's own (the ucontext backend).
+ * Written in place, through a pointer, as cosync__fpenv_write reads.
+ */
+static inline void cosync__fpenv_save(uint64_t *env)
+{
+#if defined(__x86_64__)
+    *env = 0; /* bytes 6 and 7 */
+    __asm__ volatile("stmxcsr (%1)\n\tfnstcw 4(%1)" : "+m"(*env) : "r"(env));
+#elif defined(__aarch64__)
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    *env = fpcr;
+#else
+    *env = 0;
+#endif
+}
+
 /* Load the modes stored at @env. Read in place, through a pointer: copies
  * in locals would be stack memory that AddressSanitizer poisons when their
  * scope ends, and a finishing task loads the modes for the next one that
@@ -75,7 +95,12 @@ static inline void cosync__fpenv_write(const uint64_t *env)
     /* little-endian: MXCSR in the low 4 bytes, the control word in the next 2 */
     __asm__ volatile("ldmxcsr (%0)\n\tfldcw 4(%0)" : : "r"(env), "m"(*env));
 #elif defined(__aarch64__)
-    __asm__ volatile("msr fpcr, %0" : : "r"(*env));
+    /* written only when it differs, as ctx_aarch64.S does: a write can be
+     * far slower than a read on some cores */
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    if (fpcr != *env)
+        __asm__ volatile("msr fpcr, %0" : : "r"(*env));
 #else
     (void)env;
 #endif
