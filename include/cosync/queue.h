@@ -231,8 +231,10 @@ int cosync__queue_get_slow(cosync_queue *q, void *item, int64_t deadline);
 /* The element copies of the fast paths: a constant size for the common
  * ones, so that they compile to a move. (The branches for sizes other than
  * the queue's cannot run, but the compiler may not see that: hence the
- * pragma, which keeps its bounds warnings out of callers' builds, and the
- * empty asm in it for link-time optimisation, which drops the pragma.) */
+ * pragma, which keeps its bounds warnings out of callers' builds. With
+ * -flto gcc drops the pragma and may warn at link time; the pointers are
+ * left visible all the same, so that _FORTIFY_SOURCE still stops an item
+ * smaller than the queue's elements.) */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpragmas"
@@ -242,9 +244,6 @@ int cosync__queue_get_slow(cosync_queue *q, void *item, int64_t deadline);
 #endif
 static inline void cosync__queue_copy(void *dst, const void *src, size_t n)
 {
-    /* the origins hidden (an empty asm): the caller's item, whose size the
-     * compiler must not hold against the branches for other sizes */
-    __asm__("" : "+r"(dst), "+r"(src));
     switch (n) {
     case 4:
         memcpy(dst, src, 4);
