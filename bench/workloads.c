@@ -8,7 +8,8 @@
  *
  * --shared-fp runs each workload on a loop whose tasks share the thread's
  * FP control modes (cosync_loop_opts.shared_fp_modes), and ctx_switch
- * without saving them. --stack-size sets the loop's default stack size
+ * without saving them (on x86-64; the other backends' bare switch always
+ * saves them). --stack-size sets the loop's default stack size
  * (cosync_loop_opts.stack_size) instead of 64 KiB.
  *
  * Prints '<workload> <ops> <seconds> <ns_per_op>' (the peers' format) and
@@ -987,18 +988,13 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
-        for (size_t i = 0; i < NWORKLOADS; i++)
-            printf("%s\n", workloads[i].name);
-        return 0;
-    }
     for (;;) {
         if (argc >= 2 && strcmp(argv[1], "--shared-fp") == 0) {
             shared_fp = true;
         } else if (argc >= 3 && strcmp(argv[1], "--stack-size") == 0) {
             char *end;
             unsigned long long v = strtoull(argv[2], &end, 10);
-            if (end == argv[2] || *end != '\0' || v == 0) {
+            if (argv[2][0] == '-' || end == argv[2] || *end != '\0' || v == 0) {
                 fprintf(stderr, "bad stack size '%s'\n", argv[2]);
                 usage();
                 return 2;
@@ -1011,6 +1007,11 @@ int main(int argc, char **argv)
         }
         argv++;
         argc--;
+    }
+    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        for (size_t i = 0; i < NWORKLOADS; i++)
+            printf("%s\n", workloads[i].name);
+        return 0;
     }
     if (argc < 2 || argc > 3) {
         usage();
