@@ -85,7 +85,7 @@ struct cosync__task {
     bool closing;   /* cancelled by cosync_loop_destroy, not finished yet */
     int8_t stack_cls;
     uint32_t cancel_count;
-    int status; /* once DONE */
+    int status;  /* once DONE */
     uint64_t id; /* 0 while free: stale handles are detected by id */
     cosync__waiter w;
     /* cold */
@@ -206,6 +206,11 @@ int cosync__joinable(cosync_task h, struct cosync__task **out, struct cosync__ta
 int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t deadline,
                        bool shielded);
 void cosync__taskgroup_child_done(struct cosync__task *t);
+/* Debug builds (COSYNC_DEBUG): say on stderr that the running task (or
+ * code outside any task) released the @what at @obj, which its @role, task
+ * #@owner_id, holds. */
+void cosync__report_foreign_release(const char *what, const void *obj, const char *role,
+                                    uint64_t owner_id);
 
 /* --- scheduler (sched.c) --- */
 static inline void cosync__make_ready(struct cosync__task *t)
@@ -310,10 +315,5 @@ static inline int cosync__bind_loop(cosync_loop **obj_loop, struct cosync__task 
 /* --- loop (loop.c) --- */
 void cosync__describe_wait(const struct cosync__task *t, char *buf, size_t size);
 const char *cosync__task_name(struct cosync__task *t);
-/* Debug builds (COSYNC_DEBUG): say on stderr that the running task (or
- * code outside any task) released the @what at @obj, which its @role, task
- * #@owner_id, holds. */
-void cosync__report_foreign_release(const char *what, const void *obj, const char *role,
-                                    uint64_t owner_id);
 
 #endif /* COSYNC_CORE_H */

@@ -372,8 +372,10 @@ static void task_entry(void *arg)
     struct cosync__task *t = arg;
     san_arrive(t->loop, NULL);
 #if !COSYNC__CTX_HAVE_INLINE
-    if (t->loop->own_fp)                      /* (shared modes came with san_arrive) */
-        cosync__fpenv_write(&t->loop->fpenv); /* the inline start put it in the frame */
+    /* the modes the inline start puts in the frame; shared ones came with
+     * san_arrive */
+    if (t->loop->own_fp)
+        cosync__fpenv_write(&t->loop->fpenv);
 #endif
     void *result = NULL;
     int rc = t->fn(t->arg, &result);

@@ -157,8 +157,8 @@ void cosync__ctx_start(cosync__ctx *from, cosync__ctx *ctx, void *top, size_t si
  * loop whose tasks share the thread's modes). Reading MXCSR is the costly
  * part of this switch on some CPUs (stmxcsr: about 4 ns here, little of
  * it hidden by other work; docs/benchmarks.md), so the choice is worth a
- * branch. The frame
- * keeps its layout either way; a loop never mixes the two.
+ * branch. The frame keeps its layout either way; a loop never mixes the
+ * two.
  */
 static inline __attribute__((always_inline)) void
 cosync__ctx_switch_inline(cosync__ctx *from, cosync__ctx *to, bool own_fp)

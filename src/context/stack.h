@@ -127,9 +127,9 @@ static inline char *cosync__stack_top(const cosync__stack *s)
 
 /* Where a task starts on @s: below the top by a per-stack multiple of a
  * cache line. Stacks lie a multiple of their (power-of-two) size apart in
- * their chunk, so without
- * this every task's hottest frames would fall in the same cache sets and
- * evict each other when thousands of tasks take turns. */
+ * their chunk, so without this every task's hottest frames would fall in
+ * the same cache sets and evict each other when thousands of tasks take
+ * turns. */
 static inline char *cosync__stack_start(const cosync__stack *s)
 {
     return s->base + s->size - (size_t)s->color * 64;
