@@ -4,7 +4,28 @@
  * cancelled and waited for, as asyncio does, so that every task passed in
  * is collected whatever happens.
  */
+#include <stddef.h>
+
 #include "core.h"
+
+/* How far ahead of the task at hand gather fetches records. The records of
+ * a large crowd are cold by the time they are claimed and again when they
+ * are collected, and a fetch started one task early hides little of a miss
+ * to memory. */
+#define COLLECT_AHEAD 16
+
+/* Start fetching the lines of @t that claiming and collecting touch (its
+ * head up to the id and status, and its result up to the group): records
+ * are not line-aligned, so each stretch is fetched at both ends. A hint: a
+ * handle whose record is gone (or NULL) is just an address here. */
+static inline void prefetch_record(const struct cosync__task *t)
+{
+    uintptr_t a = (uintptr_t)t;
+    __builtin_prefetch((const void *)a, 1);
+    __builtin_prefetch((const void *)(a + offsetof(struct cosync__task, id)), 1);
+    __builtin_prefetch((const void *)(a + offsetof(struct cosync__task, result)), 1);
+    __builtin_prefetch((const void *)(a + offsetof(struct cosync__task, group)), 1);
+}
 
 static void unclaim(const cosync_task *tasks, size_t n)
 {
@@ -16,6 +37,8 @@ static void unclaim(const cosync_task *tasks, size_t n)
 static int claim_all(struct cosync__task *cur, const cosync_task *tasks, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        if (i + COLLECT_AHEAD < n)
+            prefetch_record(tasks[i + COLLECT_AHEAD].rec);
         struct cosync__task *t = cosync__task_lookup(tasks[i]);
         if (!t || t->loop != cur->loop || t == cur || t->detached || t->joiner || t->claimed) {
             unclaim(tasks, i);
@@ -57,6 +80,8 @@ int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64
         return rc;
     int give_up = 0;
     for (size_t i = 0; i < n; i++) {
+        if (i + COLLECT_AHEAD < n)
+            prefetch_record(tasks[i + COLLECT_AHEAD].rec);
         give_up = settle(cur, tasks, i, n, deadline, give_up);
         cosync__collect(tasks[i].rec, out ? &out[i].status : NULL, out ? &out[i].result : NULL);
     }
