@@ -117,16 +117,25 @@ static inline void san_dying(struct cosync__task *t)
  * useful work. */
 #define PREFETCH_AHEAD 8
 
-/* always_inline: a function that only prefetches has no effect GCC must
+/* Start fetching the top of a suspended task's stack: its saved frame and
+ * the frames it returns through as it resumes, three lines in all. A task
+ * that has not run yet has no frame (NULL or a stale address): the hint is
+ * then merely wasted, so the address is computed as an integer.
+ * always_inline: a function that only prefetches has no effect GCC must
  * keep, so a call to it that is not inlined is dropped as dead code. */
+static inline __attribute__((always_inline)) void prefetch_frames(const struct cosync__task *t)
+{
+    uintptr_t frame = (uintptr_t)cosync__ctx_frame(&t->ctx);
+    __builtin_prefetch((const void *)frame);
+    __builtin_prefetch((const void *)(frame + 64));
+    __builtin_prefetch((const void *)(frame + 128));
+}
+
 static inline __attribute__((always_inline)) void prefetch_task(const struct cosync__task *t)
 {
     if (t->state != COSYNC__T_READY)
         return; /* not started: no frame yet */
-    const char *frame = (const char *)cosync__ctx_frame(&t->ctx);
-    __builtin_prefetch(frame);
-    __builtin_prefetch(frame + 64);
-    __builtin_prefetch(frame + 128);
+    prefetch_frames(t);
     __builtin_prefetch(t->stack); /* given back when the task ends */
 }
 
@@ -214,13 +223,14 @@ static inline void resume(cosync_loop *loop, cosync__ctx *from, struct cosync__t
 
 /* Take @next, the head of the ready queue, to run it now. With thousands
  * of tasks their records and stacks are cold: start fetching the next
- * one's saved frame and record now, so that its switch does not stall. */
+ * one's frames and the record after it now, so that neither its switch nor
+ * its return into its callers stalls. */
 static inline void pop_head(cosync_loop *loop, struct cosync__task *next)
 {
     (void)cosync__ready_pop(loop); /* next */
     struct cosync__task *after = next->next_ready;
     if (after) {
-        __builtin_prefetch(cosync__ctx_frame(&after->ctx));
+        prefetch_frames(after);
         __builtin_prefetch(after->next_ready);
     }
     loop->budget--;
