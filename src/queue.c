@@ -49,6 +49,13 @@
 
 /* ---- storage ----------------------------------------------------------- */
 
+/* Destroyed, or never initialised (a zero-filled queue has no element
+ * size): every action refuses it with COSYNC_EINVAL. */
+static inline bool unusable(const cosync_queue *q)
+{
+    return q->dead || q->slot_size == 0;
+}
+
 static inline char *slot(const cosync_queue *q, size_t i)
 {
     return q->buf + i * q->slot_size;
@@ -463,7 +470,7 @@ int cosync_priorityqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize,
 
 int cosync_queue_destroy(cosync_queue *q)
 {
-    if (q->dead)
+    if (unusable(q))
         return COSYNC_EINVAL;
     /* waiting tasks, and woken ones handed an item or a slot, will touch it */
     if (q->getters.n || q->putters.n || q->joiners.n || q->reserved_items || q->reserved_slots)
@@ -541,8 +548,8 @@ static __attribute__((noinline)) int put_wait(cosync_queue *q, const char *items
 
 int cosync__queue_put_slow(cosync_queue *q, const void *item, int64_t deadline)
 {
-    if (__builtin_expect(q->dead | q->shutdown, 0))
-        return q->dead ? COSYNC_EINVAL : COSYNC_ESHUTDOWN;
+    if (__builtin_expect(unusable(q) | q->shutdown, 0))
+        return unusable(q) ? COSYNC_EINVAL : COSYNC_ESHUTDOWN;
     if (__builtin_expect(q->putters.n == 0 && slots_available(q) > 0, 1)) {
         if (__builtin_expect(ensure(q, q->count + q->reserved_slots + 1), 0))
             return COSYNC_ENOMEM;
@@ -559,7 +566,7 @@ int cosync__queue_put_slow(cosync_queue *q, const void *item, int64_t deadline)
 
 int cosync_queue_put_many(cosync_queue *q, const void *items, size_t n, int64_t deadline)
 {
-    if (q->dead)
+    if (unusable(q))
         return COSYNC_EINVAL;
     if (q->shutdown)
         return COSYNC_ESHUTDOWN;
@@ -643,7 +650,7 @@ int cosync__queue_get_slow(cosync_queue *q, void *item, int64_t deadline)
 
 static int get_slower(cosync_queue *q, void *item, int64_t deadline)
 {
-    if (__builtin_expect(q->dead, 0))
+    if (__builtin_expect(unusable(q), 0))
         return COSYNC_EINVAL;
     if (__builtin_expect(q->getters.n == 0 && items_available(q) > 0, 1)) {
         take_unreserved(q, item);
@@ -660,7 +667,7 @@ static int get_slower(cosync_queue *q, void *item, int64_t deadline)
 
 int cosync_queue_get_many(cosync_queue *q, void *items, size_t n, int64_t deadline)
 {
-    if (q->dead)
+    if (unusable(q))
         return COSYNC_EINVAL;
     if (n == 0)
         return 0;
@@ -680,7 +687,7 @@ int cosync_queue_get_many(cosync_queue *q, void *items, size_t n, int64_t deadli
 
 int cosync__queue_task_done_slow(cosync_queue *q)
 {
-    if (q->dead)
+    if (unusable(q))
         return COSYNC_EINVAL;
     if (q->unfinished == 0)
         return COSYNC_EOVERFLOW;
@@ -691,7 +698,7 @@ int cosync__queue_task_done_slow(cosync_queue *q)
 
 int cosync_queue_join(cosync_queue *q, int64_t deadline)
 {
-    if (q->dead)
+    if (unusable(q))
         return COSYNC_EINVAL;
     if (q->unfinished == 0)
         return 0;
@@ -703,7 +710,7 @@ int cosync_queue_join(cosync_queue *q, int64_t deadline)
 
 int cosync_queue_shutdown(cosync_queue *q, bool immediate)
 {
-    if (q->dead)
+    if (unusable(q))
         return COSYNC_EINVAL;
     q->shutdown = 1;
     if (immediate) {

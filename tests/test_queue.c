@@ -2452,6 +2452,30 @@ TEST(destroy_busy_and_use_after_destroy)
     EACH_KIND(destroy_main);
 }
 
+/* A queue needs its element size, so zero-filling does not make one (the
+ * other primitives' zero state is ready): every action refuses it as it
+ * refuses a destroyed queue, instead of dividing by the element size or
+ * waiting forever, and an init then makes it usable. */
+static int zero_filled_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_queue q;
+    memset(&q, 0, sizeof q);
+    check_dead(&q);
+    CHECK(cosync_queue_empty(&q));
+    CHECK(!cosync_queue_full(&q));
+    qinit(&q, FIFO, 0);
+    put_now(&q, 7);
+    CHECK_EQ(get_now(&q), 7);
+    destroy_ok(&q);
+    return 0;
+}
+
+TEST(zero_filled_queue_is_refused)
+{
+    CHECK_OK(run_main(zero_filled_main, NULL));
+}
+
 /* A task woken without an item or a slot (by shutdown, a timeout or a
  * cancellation) holds nothing that keeps the queue alive: the queue may be
  * destroyed, its memory reused, before the task runs, and the task must
@@ -2963,6 +2987,7 @@ int main(void)
     RUN(bad_arguments);
     RUN(task_done_too_often);
     RUN(destroy_busy_and_use_after_destroy);
+    RUN(zero_filled_queue_is_refused);
     RUN(woken_task_never_touches_a_destroyed_queue);
     RUN(bound_to_one_loop_while_tasks_wait);
     RUN(deadlock_report_describes_the_queue);

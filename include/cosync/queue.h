@@ -48,7 +48,9 @@ typedef struct cosync_queue_opts {
     const cosync_allocator *allocator; /* storage; NULL: malloc (copied) */
 } cosync_queue_opts;
 
-/** A queue. Caller-embedded; all fields are private. */
+/** A queue. Caller-embedded; all fields are private. It needs an init
+ * (its element size): zero-filled, or after cosync_queue_destroy, every
+ * call that returns an int returns COSYNC_EINVAL until the next init. */
 typedef struct cosync_queue {
     cosync__waitq getters;
     cosync__waitq putters;
