@@ -99,7 +99,7 @@ int cosync_latch_wait(cosync_latch *latch, int64_t deadline)
 
 int64_t cosync_latch_count(const cosync_latch *latch)
 {
-    return latch->dead ? COSYNC_EINVAL : latch->count;
+    return latch->dead || latch->count < 0 ? COSYNC_EINVAL : latch->count;
 }
 
 int cosync_latch_destroy(cosync_latch *latch)

@@ -572,7 +572,8 @@ int cosync_latch_count_down(cosync_latch *latch);
 int cosync_latch_wait(cosync_latch *latch, int64_t deadline);
 
 /**
- * cosync_latch_count - the count-downs still awaited.
+ * cosync_latch_count - the count-downs still awaited; COSYNC_EINVAL after
+ * destroy, or for a latch made by COSYNC_LATCH_INIT with a negative count.
  * Not a suspension point.
  */
 int64_t cosync_latch_count(const cosync_latch *latch);
