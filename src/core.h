@@ -185,6 +185,14 @@ static inline struct cosync__task *cosync__current(void)
     return cosync__tls.cur;
 }
 
+/* Whether @t, remembered with its @id (a lock's holder), is that task and
+ * has not finished: a finished one may still wait to be collected, or its
+ * record may be free or serve another task by now. */
+static inline bool cosync__task_alive(const struct cosync__task *t, uint64_t id)
+{
+    return t && t->id == id && t->state != COSYNC__T_DONE && t->state != COSYNC__T_FREE;
+}
+
 /* --- records (task.c) --- */
 struct cosync__task *cosync__task_lookup(cosync_task h);
 int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn fn, void *arg,

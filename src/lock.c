@@ -22,7 +22,7 @@ static void lock_describe(const cosync__waiter *w, char *buf, size_t size)
         snprintf(buf, size, "lock %p (destroyed)", (void *)lock);
     else if (!lock->locked)
         snprintf(buf, size, "lock %p (free)", (void *)lock);
-    else if (o && o->id == lock->owner_id && o->state != COSYNC__T_FREE)
+    else if (cosync__task_alive(o, lock->owner_id))
         snprintf(buf, size, "lock %p held by task '%s' (#%llu)", (void *)lock, cosync__task_name(o),
                  (unsigned long long)lock->owner_id);
     else

@@ -54,7 +54,7 @@ static void rwlock_describe(const cosync__waiter *w, char *buf, size_t size)
     cosync_rwlock *rw = w->obj;
     const char *want = w->data == WANT_WRITE ? " (wants write)" : " (wants read)";
     struct cosync__task *o = rw->writer;
-    if (o && o->id == rw->writer_id && o->state != COSYNC__T_FREE)
+    if (cosync__task_alive(o, rw->writer_id))
         snprintf(buf, size, "rwlock %p held by writer task '%s' (#%llu)%s", w->obj,
                  cosync__task_name(o), (unsigned long long)rw->writer_id, want);
     else if (o)

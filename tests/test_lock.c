@@ -951,6 +951,42 @@ TEST(deadlock_report_names_the_holder)
     CHECK_EQ(cosync_lock_waiters(&lock), 0);
 }
 
+/* A holder that finished without releasing is reported as finished as soon
+ * as it finishes, not only once its record has been collected. */
+static int take_and_finish(void *arg, void **result)
+{
+    (void)result;
+    return cosync_lock_acquire(arg, COSYNC_FOREVER);
+}
+
+static int finished_holder_main(void *arg, void **result)
+{
+    (void)result;
+    cosync_task x;
+    CHECK_OK(cosync_task_spawn(&x, take_and_finish, arg, &(cosync_task_opts){.name = "x"}));
+    CHECK_OK(cosync_yield());
+    CHECK(cosync_task_done(x)); /* holding the lock, not collected */
+    return cosync_lock_acquire(arg, COSYNC_FOREVER);
+}
+
+TEST(deadlock_report_says_the_holder_finished)
+{
+    cosync_lock lock = COSYNC_LOCK_INIT;
+    capture report;
+    cosync_task m;
+    cosync_loop *loop = deadlock_loop(&report, finished_holder_main, &lock, "main", &m);
+    char want[256];
+    snprintf(want, sizeof want, "task 'main' (#1) waits on lock %p held by a finished task (#2)\n",
+             (void *)&lock);
+    if (!strstr(report.buf, want))
+        CHECK_STREQ(report.buf, want);
+    CHECK(strstr(report.buf, "task 'x'") == NULL); /* not among the blocked */
+    CHECK_OK(cosync_loop_destroy(loop));           /* cancels main's wait */
+    capture_free(&report);
+    CHECK(cosync_lock_locked(&lock));
+    CHECK_EQ(cosync_lock_waiters(&lock), 0);
+}
+
 int main(void)
 {
     RUN(test_repr);
@@ -975,5 +1011,6 @@ int main(void)
     RUN(release_by_another_task_is_reported);
     RUN(seed_race_condition_demo);
     RUN(deadlock_report_names_the_holder);
+    RUN(deadlock_report_says_the_holder_finished);
     return 0;
 }

@@ -1248,8 +1248,49 @@ static void deadlock_case(cosync_task_fn fn, const char *who, const char *tail, 
     CHECK_OK(cosync_rwlock_destroy(&c.rw));
 }
 
+/* A writer that finished without releasing: reported as finished as soon
+ * as it finishes, not only once its record has been collected. */
+static int write_and_finish(void *arg, void **result)
+{
+    (void)result;
+    return cosync_rwlock_write_acquire(arg, COSYNC_FOREVER);
+}
+
+static int held_by_finished_writer_main(void *arg, void **result)
+{
+    (void)result;
+    report_case *c = arg;
+    CHECK_OK(cosync_task_spawn(&c->other, write_and_finish, &c->rw,
+                               &(cosync_task_opts){.name = "writer-2"}));
+    CHECK_OK(cosync_yield());
+    CHECK(cosync_task_done(c->other)); /* holding the lock, not collected */
+    return cosync_rwlock_read_acquire(&c->rw, COSYNC_FOREVER);
+}
+
+static void finished_writer_case(void)
+{
+    static report_case c;
+    c = (report_case){.rw = COSYNC_RWLOCK_INIT};
+    capture report;
+    cosync_task m;
+    cosync_loop *loop = deadlock_loop(&report, held_by_finished_writer_main, &c, "main", &m);
+    char expect[256];
+    snprintf(expect, sizeof expect,
+             "task 'main' (#1) waits on rwlock %p held by a finished writer task (#2) (wants "
+             "read)\n",
+             (void *)&c.rw);
+    if (!strstr(report.buf, expect))
+        CHECK__FAIL("the report lacks \"%s\":\n%s", expect, report.buf);
+    CHECK_OK(cosync_loop_destroy(loop)); /* cancels main's wait */
+    capture_free(&report);
+    CHECK(cosync_rwlock_write_locked(&c.rw));
+    CHECK_EQ(cosync_rwlock_readers(&c.rw), 0);
+    CHECK_EQ(cosync_rwlock_waiters(&c.rw), 0);
+}
+
 TEST(deadlock_report_names_the_holders)
 {
+    finished_writer_case();
     deadlock_case(held_by_readers_main, "writer-2", "held by 3 readers (wants write)\n", false);
     deadlock_case(held_by_writer_main, "reader-1", "held by writer task 'main' (#1) (wants read)\n",
                   true);
