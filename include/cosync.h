@@ -530,7 +530,10 @@ int cosync_loop_init(cosync_loop **loop, const cosync_loop_opts *opts);
  * cosync_loop_run - run the loop (loop.run_until_complete(main)).
  * @main:   run until this task finishes, then join it into @status and
  *          @result (both may be NULL); COSYNC_TASK_NONE to run until no
- *          task is left.
+ *          task is left. The run returns once the tasks that were ready
+ *          when @main finished have run, each until it next suspends (as
+ *          run_until_complete finishes its iteration): a task @main
+ *          spawned just before it returned has started.
  *
  * Returns 0 when done; COSYNC_EINTR if cosync_loop_stop was called;
  * COSYNC_EDEADLK if @main (or, without @main, some task) is blocked and
@@ -549,8 +552,12 @@ int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **res
 /**
  * cosync_loop_stop - make cosync_loop_run return COSYNC_EINTR at the end of
  * the current turn (loop.stop()), unless the run's main task finished in
- * it (the run then returns as usual). Called while the loop is not running,
- * the next run stops after its first turn. A request lasts one run.
+ * it (the run then returns as usual). The turn ends once the tasks that
+ * were ready when stop was called have run, each until it next suspends,
+ * as loop.stop() lets the current iteration finish; a task that becomes
+ * ready after the call (the caller itself after a yield, or a task it
+ * wakes) runs in the next run. Called while the loop is not running, the
+ * next run stops after its first turn. A request lasts one run.
  * Returns 0; COSYNC_EINVAL if @loop is NULL. Not a suspension point.
  * Call it from the loop's thread (cross-thread stop comes with the threads
  * layer).
@@ -561,10 +568,12 @@ int cosync_loop_stop(cosync_loop *loop);
  * cosync_loop_destroy - close the loop (loop.close(), after asyncio.run's
  * clean-up): every task still alive is cancelled and the loop runs until
  * they have finished; then every record and stack is freed and @loop is
- * invalid. Tasks their clean-ups spawn run, and those still alive when the
- * cancelled ones have finished (or that these wait for when nothing else
- * can happen) are cancelled in turn, round after round: no task keeps the
- * close waiting without having been cancelled. Tasks that deadlock in
+ * invalid. Tasks their clean-ups spawn run (a round ends once the tasks
+ * ready when its last cancelled task finished have run, so they start),
+ * and those still alive when the cancelled ones have finished (or that
+ * these wait for when nothing else can happen) are cancelled in turn,
+ * round after round: no task keeps the close waiting without having been
+ * cancelled. Tasks that deadlock in
  * their clean-up are reported and dropped without running further; the
  * objects they waited on or held must be initialised again before reuse.
  * Returns 0, COSYNC_EDEADLK if some tasks had to be dropped, COSYNC_EPERM

@@ -132,6 +132,7 @@ struct cosync_loop {
     struct cosync__task *pf;
     uint32_t pf_ahead;
     int budget;
+    bool turn_cut; /* this turn ends once the tasks ready at a stop have run */
     int64_t now;
     int64_t next_trim; /* when cached stacks no task needed are given back */
     uint64_t switches;
@@ -252,6 +253,10 @@ static inline struct cosync__task *cosync__ready_pop(cosync_loop *loop)
 int cosync__suspend(struct cosync__task *cur);
 /* Run ready tasks until the queue is empty or the budget is spent. */
 void cosync__run_ready(cosync_loop *loop);
+/* End the turn under way once the tasks ready now have run, each until it
+ * next suspends; a task that becomes ready after that waits for the next
+ * turn. */
+void cosync__cut_turn(cosync_loop *loop);
 /* Whether a task finishing with @rc ends as cancelled. */
 int cosync__final_status(const struct cosync__task *t, int rc);
 

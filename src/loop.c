@@ -96,8 +96,11 @@ int cosync_loop_stop(cosync_loop *loop)
 {
     if (!loop)
         return COSYNC_EINVAL;
+    /* looked at between turns; the tasks ready now still run first, as
+     * loop.stop() lets the current iteration finish */
     loop->stop_requested = true;
-    loop->budget = 0;
+    if (loop->running)
+        cosync__cut_turn(loop);
     return 0;
 }
 

@@ -7,6 +7,7 @@
  * timers and I/O. A finishing task hands its stack directly to the next
  * task if that one has never run, so spawn + run + finish costs one switch.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -394,6 +395,19 @@ static void task_entry(void *arg)
 
 /* ---- the loop's side ------------------------------------------------- */
 
+/* The budget counts dispatches, so a budget of exactly the tasks ready now
+ * runs them and no other. A second cut in the same turn only shortens it,
+ * so a task that asks again and again cannot keep the turn going. */
+void cosync__cut_turn(cosync_loop *loop)
+{
+    int ready = 0;
+    for (const struct cosync__task *t = loop->ready_head; t && ready < INT_MAX; t = t->next_ready)
+        ready++;
+    if (!loop->turn_cut || ready < loop->budget)
+        loop->budget = ready;
+    loop->turn_cut = true;
+}
+
 void cosync__run_ready(cosync_loop *loop)
 {
 #if COSYNC__ASAN
@@ -414,6 +428,7 @@ void cosync__run_ready(cosync_loop *loop)
         loop->tsan_fiber = __tsan_get_current_fiber();
 #endif
     loop->budget = COSYNC__BUDGET;
+    loop->turn_cut = false;
     for (;;) {
         struct cosync__task *next = take_next(loop);
         prefetch_ahead(loop);

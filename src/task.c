@@ -230,12 +230,15 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result)
     t->status = status;
     t->result = result;
     loop->nalive--;
+    /* The run's main task, or the last task of a round of the close: the
+     * run returns once the tasks ready now have run, as asyncio finishes
+     * the iteration in which run_until_complete's future is done. */
     if (t == loop->until)
-        loop->budget = 0; /* let cosync_loop_run see it soon */
+        cosync__cut_turn(loop);
     if (__builtin_expect(t->closing, 0)) {
         t->closing = false;
         if (--loop->closing_left == 0)
-            loop->budget = 0; /* this round of the close is over */
+            cosync__cut_turn(loop);
     }
     struct cosync__task *j = t->joiner;
     if (j && j->w.state == COSYNC__W_WAITING && j->w.ops == &join_ops && j->w.obj == t)

@@ -395,6 +395,163 @@ TEST(stop_request_lasts_one_run)
     CHECK_EQ(cleaned, 1);
 }
 
+/* A stop ends the run once the tasks ready when it was asked for have run,
+ * each until it next suspends, as loop.stop() lets the current iteration
+ * finish; a task that becomes ready after it (one the stopper wakes, or
+ * the stopper itself after a yield) runs in the next run. */
+static cosync_event stop_ev;
+
+static int stop_wake_and_yield(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(0);
+    CHECK_OK(cosync_loop_stop(cosync_loop_current()));
+    CHECK_OK(cosync_event_set(&stop_ev)); /* after the stop */
+    CHECK_OK(cosync_yield());
+    CHECKPOINT(4);
+    return 0;
+}
+
+static int wait_stop_ev(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_event_wait(&stop_ev, COSYNC_FOREVER));
+    CHECKPOINT(3);
+    return 0;
+}
+
+static int checkpoint_task(void *arg, void **result)
+{
+    (void)result;
+    CHECKPOINT((int)(intptr_t)arg);
+    return 0;
+}
+
+static int stop_and_yield_often(void *arg, void **result)
+{
+    (void)result;
+    int *turns = arg;
+    for (int i = 0; i < 100; i++) {
+        ++*turns;
+        CHECK_OK(cosync_loop_stop(cosync_loop_current()));
+        int rc = cosync_yield();
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+TEST(stop_lets_the_tasks_ready_run_first)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &vopts));
+    cosync_event_init(&stop_ev);
+    CHECKPOINT_RESET();
+    /* ready in this order: the waiter blocks, the stopper stops with the
+     * third task ready, wakes the waiter and yields */
+    CHECK_OK(cosync_loop_spawn(loop, NULL, wait_stop_ev, NULL, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, stop_wake_and_yield, NULL, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, checkpoint_task, (void *)1, NULL));
+    CHECK_ERR(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EINTR);
+    CHECKPOINT(2);
+    cosync_loop_stats st;
+    CHECK_OK(cosync_loop_get_stats(loop, &st));
+    CHECK_EQ(st.tasks_ready, 2); /* the waiter, then the stopper */
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECKPOINTS_DONE(5);
+
+    /* a main task ready behind the stopper finishes in the same turn: the
+     * run returns as usual */
+    CHECKPOINT_RESET();
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, NULL, stop_wake_and_yield, NULL, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, &m, checkpoint_task, (void *)1, NULL));
+    int status = 1;
+    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+    CHECK_EQ(status, 0);
+    CHECKPOINT(2);
+    CHECKPOINT(3); /* (the event is set already: no waiter this time) */
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECKPOINTS_DONE(5);
+
+    /* tasks that keep asking cannot keep the turn going: each stop only
+     * shortens it, so the second task's stop, with the first one ready
+     * again behind it, does not let the first run again */
+    int turns[2] = {0, 0};
+    CHECK_OK(cosync_loop_spawn(loop, NULL, stop_and_yield_often, &turns[0], NULL));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, stop_and_yield_often, &turns[1], NULL));
+    CHECK_ERR(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EINTR);
+    CHECK_EQ(turns[0], 1);
+    CHECK_EQ(turns[1], 1);
+    CHECK_ERR(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EINTR);
+    CHECK_EQ(turns[0], 2);
+    CHECK_EQ(turns[1], 2);
+    CHECK_OK(cosync_loop_destroy(loop)); /* cancels both in their yields */
+    CHECK_EQ(turns[0], 2);
+}
+
+/* The run returns once the tasks ready when main finished have run, as
+ * asyncio finishes the iteration in which main is done: a task main
+ * spawned just before it returned starts, and the close then cancels it
+ * where it waits (asyncio.run's "started, then cancelled"). */
+static int started_then_cancelled(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(1);
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(1)), COSYNC_ECANCELED);
+    CHECKPOINT(3);
+    return 0;
+}
+
+static int spawn_and_return(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_task_spawn(NULL, started_then_cancelled, NULL, NULL));
+    CHECKPOINT(0);
+    return 0;
+}
+
+static int bg_runs[2]; /* started, cancelled */
+
+static int bg_counted(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    bg_runs[0]++;
+    if (cosync_sleep(COSYNC_SEC(1)) == COSYNC_ECANCELED)
+        bg_runs[1]++;
+    return 0;
+}
+
+static int spawn_counted_and_return(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_task_spawn(NULL, bg_counted, NULL, NULL));
+    return 0;
+}
+
+TEST(run_returns_after_the_tasks_ready_when_main_finished)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &vopts));
+    CHECKPOINT_RESET();
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, &m, spawn_and_return, NULL, NULL));
+    CHECK_OK(cosync_loop_run(loop, m, NULL, NULL));
+    CHECKPOINT(2);
+    cosync_loop_stats st;
+    CHECK_OK(cosync_loop_get_stats(loop, &st));
+    CHECK_EQ(st.tasks_alive, 1);
+    CHECK_EQ(st.timers, 1);
+    CHECK_OK(cosync_loop_destroy(loop));
+    CHECKPOINTS_DONE(4);
+
+    /* the same through cosync_run_with, which runs and closes the loop */
+    bg_runs[0] = bg_runs[1] = 0;
+    CHECK_OK(cosync_run_with(spawn_counted_and_return, NULL, &vopts));
+    CHECK_EQ(bg_runs[0], 1);
+    CHECK_EQ(bg_runs[1], 1);
+}
+
 /* ------------------------------------------------------------------------
  * A task that only yields still lets the loop take its turn
  * ---------------------------------------------------------------------- */
@@ -759,6 +916,40 @@ TEST(destroy_cancels_what_clean_ups_leave_running)
         CHECK_STREQ(capture_text(&cap), ""); /* no deadlock reported */
         capture_free(&cap);
     }
+}
+
+/* A helper that a clean-up spawns and leaves runs before the close moves
+ * on: the round ends once the tasks ready when its last cancelled task
+ * finished have run, so the helper starts, and finishes here. */
+static int cleanup_helper_runs;
+
+static int cleanup_helper(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cleanup_helper_runs++;
+    return 0;
+}
+
+static int spawn_helper_in_cleanup(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int rc = cosync_sleep(COSYNC_SEC(100));
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    CHECK_OK(cosync_task_spawn(NULL, cleanup_helper, NULL, NULL));
+    return rc;
+}
+
+TEST(destroy_runs_the_helpers_clean_ups_spawn)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &vopts));
+    cleanup_helper_runs = 0;
+    CHECK_OK(cosync_loop_spawn(loop, NULL, spawn_helper_in_cleanup, NULL, NULL));
+    CHECK_OK(cosync_loop_stop(loop));
+    CHECK_ERR(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EINTR);
+    CHECK_EQ(cleanup_helper_runs, 0);
+    CHECK_OK(cosync_loop_destroy(loop));
+    CHECK_EQ(cleanup_helper_runs, 1);
 }
 
 /* ------------------------------------------------------------------------
@@ -1300,6 +1491,8 @@ int main(void)
     RUN(run_without_main_runs_every_task);
     RUN(stop_from_a_task_and_run_again);
     RUN(stop_request_lasts_one_run);
+    RUN(stop_lets_the_tasks_ready_run_first);
+    RUN(run_returns_after_the_tasks_ready_when_main_finished);
     RUN(lone_yielder_gives_the_loop_its_turns);
     RUN(run_from_inside_a_task_is_eperm);
     RUN(run_with_stale_or_foreign_main);
@@ -1308,6 +1501,7 @@ int main(void)
     RUN(destroy_cancels_live_tasks);
     RUN(destroy_drops_tasks_that_deadlock_in_cleanup);
     RUN(destroy_cancels_what_clean_ups_leave_running);
+    RUN(destroy_runs_the_helpers_clean_ups_spawn);
     RUN(deadlock_report);
     RUN(deadlock_without_main);
     RUN(blocked_with_deadline_is_not_deadlock);
