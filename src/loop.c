@@ -21,6 +21,14 @@ __thread cosync__tls_state cosync__tls __attribute__((tls_model("initial-exec"))
 #define DEFAULT_STACK_CACHE 64
 #define TRIM_INTERVAL COSYNC_SEC(1)
 
+/* When cached stacks are next trimmed: a second after @now, or never once
+ * the clock nears its end (a virtual clock jumps to any deadline, however
+ * far). */
+static int64_t trim_after(int64_t now)
+{
+    return now < INT64_MAX - TRIM_INTERVAL ? now + TRIM_INTERVAL : INT64_MAX;
+}
+
 static void close_fds(cosync_loop *loop)
 {
     if (loop->evfd >= 0)
@@ -80,7 +88,7 @@ int cosync_loop_init(cosync_loop **out, const cosync_loop_opts *opts)
     loop->own_fp = !opts->shared_fp_modes;
     loop->now = loop->virtual_clock ? VIRTUAL_EPOCH : cosync__clock_monotonic();
     loop->report = opts->report;
-    loop->next_trim = loop->now + TRIM_INTERVAL;
+    loop->next_trim = trim_after(loop->now);
     cosync__stack_pool_init(&loop->stacks, loop->alloc,
                             opts->stack_cache ? opts->stack_cache : DEFAULT_STACK_CACHE);
     *out = loop;
@@ -252,7 +260,7 @@ static int run_loop(cosync_loop *loop)
         cosync__timer_run(&loop->timers, loop->now);
         if (loop->now >= loop->next_trim) {
             cosync__stack_trim(&loop->stacks);
-            loop->next_trim = loop->now + TRIM_INTERVAL;
+            loop->next_trim = trim_after(loop->now);
         }
         if (finished(loop))
             break;
