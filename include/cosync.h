@@ -282,8 +282,12 @@ int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64
  * @status, @result: as for cosync_task_join; filled whenever the task was
  * collected (on success, timeout and cancellation alike).
  *
- * Returns 0 if the task finished in time; COSYNC_ETIMEDOUT (COSYNC_EAGAIN
- * for deadline 0) if it had to be cancelled; COSYNC_ECANCELED if the caller
+ * Returns 0 if the task finished in time, or if, cancelled for the
+ * deadline, it still finished other than cancelled (it withdrew the
+ * request with cosync_task_uncancel, or failed its own way: @status says
+ * which, as asyncio.wait_for returns the value or raises the exception);
+ * COSYNC_ETIMEDOUT (COSYNC_EAGAIN for deadline 0) if it had to be
+ * cancelled and ended cancelled; COSYNC_ECANCELED if the caller
  * was cancelled (the task is cancelled and collected too); the argument
  * errors of cosync_task_join. In every non-argument case the task has been
  * collected. Suspension point.

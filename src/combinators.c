@@ -97,6 +97,12 @@ int cosync_wait_for(cosync_task task, int *status, void **result, int64_t deadli
         return rc;
     t->claimed = true;
     rc = settle(cur, &task, 0, 1, deadline, 0);
+    bool ended_cancelled = t->status == COSYNC_ECANCELED;
     cosync__collect(t, status, result);
+    /* Cancelled for the deadline, the task may still finish its own way (it
+     * withdrew the request, or failed otherwise): that is its outcome, as
+     * asyncio.wait_for then returns its value or raises its exception. */
+    if ((rc == COSYNC_ETIMEDOUT || rc == COSYNC_EAGAIN) && !ended_cancelled)
+        rc = 0;
     return rc;
 }

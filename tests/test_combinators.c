@@ -550,11 +550,33 @@ static int wait_for_ignored_main(void *arg, void **result)
     cosync_task t = spawn_job(&j);
     int st = -1;
     void *r = NULL;
-    CHECK_ERR(cosync_wait_for(t, &st, &r, AT(10)), COSYNC_ETIMEDOUT);
+    /* it withdrew the cancellation and succeeded: its value, as asyncio */
+    CHECK_OK(cosync_wait_for(t, &st, &r, AT(10)));
     CHECK_EQ(cosync_now(), AT(17));
     CHECK_EQ(j.sleep_rc, COSYNC_ECANCELED);
     CHECK_EQ(st, 0);
     CHECK(r == (void *)0x66);
+    CHECK(stale(t));
+
+    /* it failed its own way after the cancellation: that failure */
+    job f = {.sleep = COSYNC_MS(100), .cancel_rc = EFAIL1, .res = (void *)0x67};
+    t = spawn_job(&f);
+    st = -1;
+    CHECK_OK(cosync_wait_for(t, &st, &r, AT(20)));
+    CHECK_EQ(cosync_now(), AT(20));
+    CHECK_EQ(f.sleep_rc, COSYNC_ECANCELED);
+    CHECK_EQ(st, EFAIL1);
+    CHECK(r == (void *)0x67);
+    CHECK(stale(t));
+
+    /* the same with deadline 0 */
+    job g = {.sleep = COSYNC_MS(100), .ignore_cancel = true, .res = (void *)0x68};
+    t = spawn_job(&g);
+    CHECK_OK(cosync_yield()); /* started: it gets to handle the cancellation */
+    st = -1;
+    CHECK_OK(cosync_wait_for(t, &st, &r, 0));
+    CHECK_EQ(st, 0);
+    CHECK(r == (void *)0x68);
     CHECK(stale(t));
     return 0;
 }
