@@ -58,8 +58,9 @@ typedef struct cosync_task {
  * @arg:    the argument given to spawn.
  * @result: where to store the task's result value (starts as NULL).
  * Returns the task's status: 0 for success, or a negative code for failure,
- * as an exception ends an asyncio task. Return the COSYNC_ECANCELED that a
- * suspension point gave you to end the task as cancelled.
+ * as an exception ends an asyncio task (a positive value counts as 0).
+ * Return the COSYNC_ECANCELED that a suspension point gave you to end the
+ * task as cancelled.
  */
 typedef int (*cosync_task_fn)(void *arg, void **result);
 

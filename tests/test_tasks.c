@@ -56,11 +56,12 @@ static int main_join_results(void *arg, void **result)
 {
     (void)arg, (void)result;
     int x = 7;
-    cosync_task a, b, c, d;
+    cosync_task a, b, c, d, e;
     CHECK_OK(cosync_task_spawn(&a, return_arg, &x, NULL));
     CHECK_OK(cosync_task_spawn(&b, ret_code, (void *)(intptr_t)-4242, NULL));
     CHECK_OK(cosync_task_spawn(&c, ret_code, (void *)(intptr_t)COSYNC_ETIMEDOUT, NULL));
     CHECK_OK(cosync_task_spawn(&d, yield_then_ret, (void *)(intptr_t)COSYNC_EBUSY, NULL));
+    CHECK_OK(cosync_task_spawn(&e, yield_then_ret, (void *)(intptr_t)5, NULL));
 
     int status = 1;
     void *res = NULL;
@@ -74,6 +75,8 @@ static int main_join_results(void *arg, void **result)
     CHECK_OK(cosync_task_join(c, &status, NULL, COSYNC_FOREVER));
     CHECK_ERR(status, COSYNC_ETIMEDOUT);
     CHECK_OK(cosync_task_join(d, NULL, NULL, COSYNC_FOREVER)); /* NULL outs allowed */
+    CHECK_OK(cosync_task_join(e, &status, NULL, COSYNC_FOREVER));
+    CHECK_EQ(status, 0); /* a positive return counts as success */
     return 0;
 }
 
