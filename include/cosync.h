@@ -271,8 +271,9 @@ typedef struct cosync_outcome {
  * Returns 0 when every task has finished (look at each outcome for its
  * status); COSYNC_ECANCELED or COSYNC_ETIMEDOUT (or COSYNC_EAGAIN with
  * deadline 0) if the rest had to be cancelled; COSYNC_EINVAL if a handle is
- * stale, detached, the caller, or already being joined (nothing is
- * collected then); COSYNC_EPERM outside a task.
+ * stale, detached, the caller, of another loop, listed twice, or already
+ * being joined (nothing is collected then; cosync_task_join tells these
+ * apart); COSYNC_EPERM outside a task.
  * Suspension point. Not thread-safe.
  */
 int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64_t deadline);

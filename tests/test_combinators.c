@@ -312,7 +312,8 @@ static int joiner_fn(void *arg, void **result)
 
 static int gather_misuse_main(void *arg, void **result)
 {
-    (void)arg, (void)result;
+    (void)result;
+    cosync_task foreign = *(const cosync_task *)arg; /* of another loop */
     t0 = cosync_now();
     job ja = {.sleep = COSYNC_MS(50), .res = (void *)0xaa};
     job jb = {.sleep = COSYNC_MS(20), .res = (void *)0xbb};
@@ -337,8 +338,9 @@ static int gather_misuse_main(void *arg, void **result)
         {a, a, a},    /* the same task twice */
         {a, b, a},    /* b is being joined by j */
         {b, a, a},
+        {a, foreign, b},
     };
-    size_t n[] = {3, 3, 3, 2, 2, 3};
+    size_t n[] = {3, 3, 3, 2, 2, 3, 3};
     for (size_t i = 0; i < sizeof n / sizeof n[0]; i++) {
         CHECK_ERR(cosync_gather(bad[i], n[i], out, COSYNC_FOREVER), COSYNC_EINVAL);
         CHECK_EQ(cosync_now(), t0);
@@ -371,7 +373,13 @@ TEST(gather_misuse_collects_nothing)
 {
     cosync_task t = COSYNC_TASK_NONE;
     CHECK_ERR(cosync_gather(&t, 1, NULL, COSYNC_FOREVER), COSYNC_EPERM); /* outside a task */
-    CHECK_OK(run_main(gather_misuse_main, NULL));
+    cosync_loop *other;
+    CHECK_OK(cosync_loop_init(&other, NULL));
+    cosync_task foreign;
+    CHECK_OK(cosync_loop_spawn(other, &foreign, return_arg, NULL, NULL));
+    CHECK_OK(run_main(gather_misuse_main, &foreign));
+    CHECK(!cosync_task_done(foreign)); /* untouched */
+    CHECK_OK(cosync_loop_destroy(other));
 }
 
 static int gatherer_fn(void *arg, void **result)
