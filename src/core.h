@@ -132,7 +132,6 @@ struct cosync_loop {
     struct cosync__task *pf;
     uint32_t pf_ahead;
     int budget;
-    bool turn_cut; /* this turn ends once the tasks ready at a stop have run */
     int64_t now;
     int64_t next_trim; /* when cached stacks no task needed are given back */
     uint64_t switches;
@@ -145,6 +144,7 @@ struct cosync_loop {
     bool virtual_clock;
     bool running;
     bool stop_requested;
+    bool turn_cut; /* this turn ends once the tasks ready at a stop have run */
     bool closing;        /* in cosync_loop_destroy: runs end when closing_left is 0 */
     size_t closing_left; /* tasks with `closing` set */
     /* records */
