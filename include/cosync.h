@@ -563,7 +563,9 @@ int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **res
  * as loop.stop() lets the current iteration finish; a task that becomes
  * ready after the call (the caller itself after a yield, or a task it
  * wakes) runs in the next run. Called while the loop is not running, the
- * next run stops after its first turn. A request lasts one run.
+ * next run stops after its first turn, which runs the tasks ready at its
+ * start, each until it next suspends (loop.stop() before run_forever()).
+ * A request lasts one run.
  * Returns 0; COSYNC_EINVAL if @loop is NULL. Not a suspension point.
  * Call it from the loop's thread (cross-thread stop comes with the threads
  * layer).

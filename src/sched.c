@@ -429,6 +429,8 @@ void cosync__run_ready(cosync_loop *loop)
 #endif
     loop->budget = COSYNC__BUDGET;
     loop->turn_cut = false;
+    if (loop->stop_requested) /* asked for before the run: one turn of what is ready */
+        cosync__cut_turn(loop);
     for (;;) {
         struct cosync__task *next = take_next(loop);
         prefetch_ahead(loop);

@@ -490,6 +490,39 @@ TEST(stop_lets_the_tasks_ready_run_first)
     CHECK_EQ(turns[0], 2);
 }
 
+/* A stop asked for before a run lets it run one turn of the tasks ready at
+ * its start, each once, as loop.stop() before run_forever() runs one
+ * iteration; not a whole budget's worth of their yields. */
+static int yield_a_hundred_times(void *arg, void **result)
+{
+    (void)result;
+    int *steps = arg;
+    for (int i = 0; i < 100; i++) {
+        ++*steps;
+        int rc = cosync_yield();
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+TEST(stop_before_a_run_runs_each_ready_task_once)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &vopts));
+    int steps[2] = {0, 0};
+    CHECK_OK(cosync_loop_spawn(loop, NULL, yield_a_hundred_times, &steps[0], NULL));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, yield_a_hundred_times, &steps[1], NULL));
+    CHECK_OK(cosync_loop_stop(loop));
+    CHECK_ERR(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EINTR);
+    CHECK_EQ(steps[0], 1);
+    CHECK_EQ(steps[1], 1);
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECK_EQ(steps[0], 100);
+    CHECK_EQ(steps[1], 100);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
 /* The run returns once the tasks ready when main finished have run, as
  * asyncio finishes the iteration in which main is done: a task main
  * spawned just before it returned starts, and the close then cancels it
@@ -1498,6 +1531,7 @@ int main(void)
     RUN(stop_from_a_task_and_run_again);
     RUN(stop_request_lasts_one_run);
     RUN(stop_lets_the_tasks_ready_run_first);
+    RUN(stop_before_a_run_runs_each_ready_task_once);
     RUN(run_returns_after_the_tasks_ready_when_main_finished);
     RUN(lone_yielder_gives_the_loop_its_turns);
     RUN(run_from_inside_a_task_is_eperm);
