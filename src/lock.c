@@ -18,16 +18,26 @@ static void lock_describe(const cosync__waiter *w, char *buf, size_t size)
 {
     cosync_lock *lock = w->obj;
     struct cosync__task *o = lock->owner;
-    if (lock->dead)
+    unsigned long long id = cosync__id_shown(lock->owner_id);
+    if (lock->dead) {
         snprintf(buf, size, "lock %p (destroyed)", (void *)lock);
-    else if (!lock->locked)
+        return;
+    }
+    if (!lock->locked) {
         snprintf(buf, size, "lock %p (free)", (void *)lock);
-    else if (cosync__task_alive(o, lock->owner_id))
+        return;
+    }
+    switch (cosync__holder_state(cosync__waiter_task(w)->loop, o, lock->owner_id)) {
+    case COSYNC__HOLDER_ALIVE:
         snprintf(buf, size, "lock %p held by task '%s' (#%llu)", (void *)lock, cosync__task_name(o),
-                 (unsigned long long)lock->owner_id);
-    else
-        snprintf(buf, size, "lock %p held by a finished task (#%llu)", (void *)lock,
-                 (unsigned long long)lock->owner_id);
+                 id);
+        break;
+    case COSYNC__HOLDER_FINISHED:
+        snprintf(buf, size, "lock %p held by a finished task (#%llu)", (void *)lock, id);
+        break;
+    default:
+        snprintf(buf, size, "lock %p held by a task of another loop (#%llu)", (void *)lock, id);
+    }
 }
 
 static const cosync__waiter_ops lock_ops = {

@@ -54,12 +54,16 @@ static void rwlock_describe(const cosync__waiter *w, char *buf, size_t size)
     cosync_rwlock *rw = w->obj;
     const char *want = w->data == WANT_WRITE ? " (wants write)" : " (wants read)";
     struct cosync__task *o = rw->writer;
-    if (cosync__task_alive(o, rw->writer_id))
+    unsigned long long id = cosync__id_shown(rw->writer_id);
+    enum cosync__holder h = cosync__holder_state(cosync__waiter_task(w)->loop, o, rw->writer_id);
+    if (o && h == COSYNC__HOLDER_ALIVE)
         snprintf(buf, size, "rwlock %p held by writer task '%s' (#%llu)%s", w->obj,
-                 cosync__task_name(o), (unsigned long long)rw->writer_id, want);
+                 cosync__task_name(o), id, want);
+    else if (o && h == COSYNC__HOLDER_FINISHED)
+        snprintf(buf, size, "rwlock %p held by a finished writer task (#%llu)%s", w->obj, id, want);
     else if (o)
-        snprintf(buf, size, "rwlock %p held by a finished writer task (#%llu)%s", w->obj,
-                 (unsigned long long)rw->writer_id, want);
+        snprintf(buf, size, "rwlock %p held by a writer task of another loop (#%llu)%s", w->obj, id,
+                 want);
     else if (rw->readers)
         snprintf(buf, size, "rwlock %p held by %u reader%s%s", w->obj, rw->readers,
                  rw->readers == 1 ? "" : "s", want);

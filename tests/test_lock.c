@@ -987,6 +987,36 @@ TEST(deadlock_report_says_the_holder_finished)
     CHECK_EQ(cosync_lock_waiters(&lock), 0);
 }
 
+/* A lock left held by a task of a loop that is gone, then waited on from a
+ * new loop: the report says so without reading the holder's record, which
+ * went with its loop (ASan would see that read). */
+static cosync_lock orphaned;
+
+static int acquire_orphaned(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_lock_acquire(&orphaned, COSYNC_FOREVER);
+}
+
+TEST(deadlock_report_names_a_holder_whose_loop_is_gone)
+{
+    cosync_lock_init(&orphaned);
+    CHECK_OK(cosync_run(acquire_orphaned, NULL)); /* main ends holding it */
+    CHECK(cosync_lock_locked(&orphaned));
+    capture report;
+    cosync_task m;
+    cosync_loop *loop = deadlock_loop(&report, acquire_orphaned, NULL, "main", &m);
+    char want[256];
+    snprintf(want, sizeof want,
+             "task 'main' (#1) waits on lock %p held by a task of another loop (#1)\n",
+             (void *)&orphaned);
+    if (!strstr(report.buf, want))
+        CHECK_STREQ(report.buf, want);
+    CHECK_OK(cosync_loop_destroy(loop));
+    capture_free(&report);
+    CHECK_EQ(cosync_lock_waiters(&orphaned), 0);
+}
+
 int main(void)
 {
     RUN(test_repr);
@@ -1012,5 +1042,6 @@ int main(void)
     RUN(seed_race_condition_demo);
     RUN(deadlock_report_names_the_holder);
     RUN(deadlock_report_says_the_holder_finished);
+    RUN(deadlock_report_names_a_holder_whose_loop_is_gone);
     return 0;
 }

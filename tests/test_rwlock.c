@@ -1288,8 +1288,43 @@ static void finished_writer_case(void)
     CHECK_EQ(cosync_rwlock_waiters(&c.rw), 0);
 }
 
+/* A writer of a loop that is gone: named without reading its record. */
+static cosync_rwlock orphaned_rw = COSYNC_RWLOCK_INIT;
+
+static int write_orphaned(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_rwlock_write_acquire(&orphaned_rw, COSYNC_FOREVER);
+}
+
+static int read_orphaned(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_rwlock_read_acquire(&orphaned_rw, COSYNC_FOREVER);
+}
+
+static void writer_of_a_loop_that_is_gone_case(void)
+{
+    CHECK_OK(cosync_run(write_orphaned, NULL)); /* main ends holding it */
+    CHECK(cosync_rwlock_write_locked(&orphaned_rw));
+    capture report;
+    cosync_task m;
+    cosync_loop *loop = deadlock_loop(&report, read_orphaned, NULL, "main", &m);
+    char expect[256];
+    snprintf(expect, sizeof expect,
+             "task 'main' (#1) waits on rwlock %p held by a writer task of another loop (#1) "
+             "(wants read)\n",
+             (void *)&orphaned_rw);
+    if (!strstr(report.buf, expect))
+        CHECK__FAIL("the report lacks \"%s\":\n%s", expect, report.buf);
+    CHECK_OK(cosync_loop_destroy(loop));
+    capture_free(&report);
+    CHECK_EQ(cosync_rwlock_waiters(&orphaned_rw), 0);
+}
+
 TEST(deadlock_report_names_the_holders)
 {
+    writer_of_a_loop_that_is_gone_case();
     finished_writer_case();
     deadlock_case(held_by_readers_main, "writer-2", "held by 3 readers (wants write)\n", false);
     deadlock_case(held_by_writer_main, "reader-1", "held by writer task 'main' (#1) (wants read)\n",
