@@ -19,12 +19,13 @@
 #define GUARD_BATCH 32 /* iovecs a call: 512 bytes of the caller's stack */
 #define MAP_COUNT_MARGIN 4096
 
-size_t cosync__page;
+_Atomic size_t cosync__page;
 
 size_t cosync__page_init(void)
 {
-    cosync__page = (size_t)sysconf(_SC_PAGESIZE);
-    return cosync__page;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    atomic_store_explicit(&cosync__page, page, memory_order_relaxed);
+    return page;
 }
 
 /* How guard pages are made, probed once per process. */

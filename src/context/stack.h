@@ -12,6 +12,7 @@
 #ifndef COSYNC_STACK_H
 #define COSYNC_STACK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -135,12 +136,15 @@ static inline char *cosync__stack_start(const cosync__stack *s)
     return s->base + s->size - (size_t)s->color * 64;
 }
 
-extern size_t cosync__page;
+/* Atomic: loops on several threads may each be the first to ask (all
+ * store the same value, but plain accesses would still be a data race). */
+extern _Atomic size_t cosync__page;
 size_t cosync__page_init(void);
 /* The page size, read once. */
 static inline size_t cosync__page_size(void)
 {
-    return cosync__page ? cosync__page : cosync__page_init();
+    size_t page = atomic_load_explicit(&cosync__page, memory_order_relaxed);
+    return page ? page : cosync__page_init();
 }
 
 /* The lowest address a task may use: above the guard or no-go page. */
