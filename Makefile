@@ -9,7 +9,7 @@
 #                         test-lto       gcc, link-time optimisation, its
 #                                        warnings errors too
 #                         test-ucontext  gcc, ucontext context switch
-#                         test-tsan      gcc, ThreadSanitizer (tests labelled `threads`)
+#                         test-tsan      gcc, ThreadSanitizer, Debug (tests labelled `threads`)
 #                       each one can also be run alone: make test-asan
 #   make bench          build (Release) and run bench/run.sh
 #   make test-aarch64   run tests/aarch64/run.sh
@@ -144,7 +144,7 @@ test-ucontext: $(TEST_DEPS)
 	$(call CTEST,$(BUILD)/test-ucontext)
 
 test-tsan: $(TEST_DEPS)
-	$(call CMAKE_CONFIGURE,$(BUILD)/test-tsan,gcc,-DCOSYNC_SANITIZE=thread $(SANITIZER_BUILD_ARGS) $(TEST_ARGS))
+	$(call CMAKE_CONFIGURE,$(BUILD)/test-tsan,gcc,-DCOSYNC_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug $(SANITIZER_BUILD_ARGS) $(TEST_ARGS))
 	cmake --build $(BUILD)/test-tsan -j$(JOBS)
 	@if (cd $(BUILD)/test-tsan && ctest -N -L threads) | grep -q 'Total Tests: [1-9]'; then \
 	    echo "cd $(BUILD)/test-tsan && ctest --output-on-failure -j$(JOBS) -L threads $(CTEST_ARGS)"; \

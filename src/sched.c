@@ -26,12 +26,19 @@ int cosync__final_status(const struct cosync__task *t, int rc)
 
 /* ---- hooks around each switch: FP modes, sanitizers ---------------- */
 
+/* Inlined even at -O0, as is every function whose frame spans a switch
+ * (start, resume): ThreadSanitizer records each function's entry and exit
+ * on the fiber current at that moment, so a frame of their own would have
+ * its entry recorded on one task's fiber and its exit on another's, which
+ * corrupts both (seen as false races, then a crash, in Debug builds). */
+#define HOOK static inline __attribute__((always_inline))
+
 /* A loop whose tasks share the thread's FP control modes, on a backend
  * whose switch always keeps each context's own: carry the modes across
  * (and MXCSR's exception flags with them; under ucontext the x87 status
  * word stays each context's own). The inline x86-64 switch just leaves
  * them alone. */
-static inline void fp_leave(cosync_loop *loop)
+HOOK void fp_leave(cosync_loop *loop)
 {
 #if !COSYNC__CTX_HAVE_INLINE
     if (!loop->own_fp)
@@ -40,7 +47,7 @@ static inline void fp_leave(cosync_loop *loop)
     (void)loop;
 }
 
-static inline void fp_arrive(cosync_loop *loop)
+HOOK void fp_arrive(cosync_loop *loop)
 {
 #if !COSYNC__CTX_HAVE_INLINE
     if (!loop->own_fp)
@@ -49,7 +56,7 @@ static inline void fp_arrive(cosync_loop *loop)
     (void)loop;
 }
 
-static inline void san_leave(cosync_loop *loop, void **fake_save, struct cosync__task *to)
+HOOK void san_leave(cosync_loop *loop, void **fake_save, struct cosync__task *to)
 {
     fp_leave(loop);
 #if COSYNC__ASAN
@@ -64,7 +71,7 @@ static inline void san_leave(cosync_loop *loop, void **fake_save, struct cosync_
     (void)loop, (void)fake_save, (void)to;
 }
 
-static inline void san_arrive(cosync_loop *loop, void *fake)
+HOOK void san_arrive(cosync_loop *loop, void *fake)
 {
     fp_arrive(loop);
 #if COSYNC__ASAN
@@ -79,7 +86,7 @@ static inline void san_arrive(cosync_loop *loop, void *fake)
     (void)loop, (void)fake;
 }
 
-static inline void san_fresh_stack(struct cosync__task *t)
+HOOK void san_fresh_stack(struct cosync__task *t)
 {
 #if COSYNC__ASAN
     /* frames of the stack's previous task may still be poisoned */
@@ -92,7 +99,7 @@ static inline void san_fresh_stack(struct cosync__task *t)
     (void)t;
 }
 
-static inline void san_dying(struct cosync__task *t)
+HOOK void san_dying(struct cosync__task *t)
 {
 #if COSYNC__TSAN
     t->loop->tsan_zombie = t->tsan_fiber;
@@ -189,7 +196,7 @@ static inline bool give_stack(cosync_loop *loop, struct cosync__task *t)
 
 static void task_entry(void *arg) __attribute__((noreturn));
 
-static inline void start(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)
+HOOK void start(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)
 {
     t->state = COSYNC__T_RUNNING;
     cosync__set_current(t);
@@ -212,7 +219,7 @@ static inline void start(cosync_loop *loop, cosync__ctx *from, struct cosync__ta
 #endif
 }
 
-static inline void resume(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)
+HOOK void resume(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)
 {
     t->state = COSYNC__T_RUNNING;
     cosync__set_current(t);
