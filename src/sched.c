@@ -250,8 +250,9 @@ static inline void pop_head(cosync_loop *loop, struct cosync__task *next)
  * register file on the stack). */
 static void __attribute__((noinline)) check_stack(struct cosync__task *t)
 {
-    char here;
-    if (&here >= cosync__stack_limit(t->stack))
+    /* the frame, not a local's address: with ASan's use-after-return
+     * detection locals live on a heap-allocated fake stack */
+    if ((char *)__builtin_frame_address(0) >= cosync__stack_limit(t->stack))
         return;
     cosync_loop *loop = t->loop;
     loop->overflowed = t;
