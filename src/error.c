@@ -1,4 +1,18 @@
+#define _GNU_SOURCE /* strerrordesc_np, strerrorname_np */
+#include <string.h>
+
 #include "cosync.h"
+
+/* Codes that are negated errno values the library passes on from the
+ * system (cosync_loop_init's EMFILE, ...) get the system's name and text
+ * where the C library can say them without a buffer (glibc 2.32+). */
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+#define SYSTEM_TEXT(err) ((err) < 0 && (err) > -4096 ? strerrordesc_np(-(err)) : NULL)
+#define SYSTEM_NAME(err) ((err) < 0 && (err) > -4096 ? strerrorname_np(-(err)) : NULL)
+#else
+#define SYSTEM_TEXT(err) ((const char *)NULL)
+#define SYSTEM_NAME(err) ((const char *)NULL)
+#endif
 
 #define CODES(X)                                                                                   \
     X(COSYNC_EPERM, "operation not permitted (misuse)")                                            \
@@ -25,7 +39,8 @@ const char *cosync_strerror(int err)
         return text;
     CODES(X)
 #undef X
-    return "unknown error";
+    const char *text = SYSTEM_TEXT(err);
+    return text ? text : "unknown error";
 }
 
 const char *cosync_err_name(int err)
@@ -37,5 +52,6 @@ const char *cosync_err_name(int err)
         return #code;
     CODES(X)
 #undef X
-    return "COSYNC_E?";
+    const char *name = SYSTEM_NAME(err);
+    return name ? name : "COSYNC_E?";
 }

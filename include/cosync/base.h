@@ -49,7 +49,9 @@ extern "C" {
 /**
  * cosync_strerror - a human-readable description of an error code.
  * @err: a cosync error code (negative), or 0.
- * Returns a static string; never NULL (unknown codes get "unknown error").
+ * Returns a static string; never NULL (unknown codes get "unknown error";
+ * with glibc, another negated errno value, such as cosync_loop_init's
+ * -EMFILE, gets the system's description).
  * Not a suspension point. Thread-safe.
  */
 const char *cosync_strerror(int err);
@@ -57,7 +59,9 @@ const char *cosync_strerror(int err);
 /**
  * cosync_err_name - the symbolic name of an error code ("COSYNC_ETIMEDOUT").
  * @err: a cosync error code (negative), or 0 ("0").
- * Returns a static string; never NULL ("COSYNC_E?" for unknown codes).
+ * Returns a static string; never NULL ("COSYNC_E?" for unknown codes;
+ * with glibc, another negated errno value gets the system's name:
+ * "EMFILE").
  * Not a suspension point. Thread-safe.
  */
 const char *cosync_err_name(int err);
