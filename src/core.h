@@ -186,32 +186,14 @@ static inline struct cosync__task *cosync__current(void)
     return cosync__tls.cur;
 }
 
-/* --- task ids ---
- * A task's id is its loop's serial (taken from a process-wide counter when
- * the loop is made, modulo 2^20) above its serial number on the loop (1,
- * 2, ...; 44 bits), so that ids differ across loops: a lock still held by
- * a task of a loop that is gone is known for one without reading its
- * record, which went with that loop. Users see the serial number only. */
-#define COSYNC__ID_TASK_BITS 44
-
-static inline uint64_t cosync__id_shown(uint64_t id)
-{
-    return id & ((UINT64_C(1) << COSYNC__ID_TASK_BITS) - 1);
-}
-
-static inline bool cosync__id_of_loop(uint64_t id, const cosync_loop *loop)
-{
-    return (id >> COSYNC__ID_TASK_BITS) == (loop->next_id >> COSYNC__ID_TASK_BITS);
-}
-
 /* --- records (task.c) --- */
 /* How a lock's remembered holder @t, with its @id, stands as seen from
- * @loop: still running, finished (its record may be collected and reused
- * by now), or a task of another loop, which may be gone with its memory,
- * so that its record is never read. */
+ * @waiter, a task waiting for that lock: still running, finished (its
+ * record may be collected and reused by now), or a task of another loop,
+ * which may be gone with its memory: @t is then never read. */
 enum cosync__holder { COSYNC__HOLDER_ALIVE, COSYNC__HOLDER_FINISHED, COSYNC__HOLDER_FOREIGN };
-enum cosync__holder cosync__holder_state(const cosync_loop *loop, const struct cosync__task *t,
-                                         uint64_t id);
+enum cosync__holder cosync__holder_state(const struct cosync__task *waiter,
+                                         const struct cosync__task *t, uint64_t id);
 struct cosync__task *cosync__task_lookup(cosync_task h);
 int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn fn, void *arg,
                   const cosync_task_opts *opts);

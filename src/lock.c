@@ -18,7 +18,7 @@ static void lock_describe(const cosync__waiter *w, char *buf, size_t size)
 {
     cosync_lock *lock = w->obj;
     struct cosync__task *o = lock->owner;
-    unsigned long long id = cosync__id_shown(lock->owner_id);
+    unsigned long long id = lock->owner_id;
     if (lock->dead) {
         snprintf(buf, size, "lock %p (destroyed)", (void *)lock);
         return;
@@ -27,7 +27,7 @@ static void lock_describe(const cosync__waiter *w, char *buf, size_t size)
         snprintf(buf, size, "lock %p (free)", (void *)lock);
         return;
     }
-    switch (cosync__holder_state(cosync__waiter_task(w)->loop, o, lock->owner_id)) {
+    switch (cosync__holder_state(cosync__waiter_task(w), o, lock->owner_id)) {
     case COSYNC__HOLDER_ALIVE:
         snprintf(buf, size, "lock %p held by task '%s' (#%llu)", (void *)lock, cosync__task_name(o),
                  id);

@@ -5,7 +5,6 @@
  * timer. When nothing at all can wake a blocked task, that is a deadlock:
  * it is reported, never a silent hang.
  */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -21,9 +20,6 @@ __thread cosync__tls_state cosync__tls __attribute__((tls_model("initial-exec"))
 #define VIRTUAL_EPOCH COSYNC_SEC(1)
 #define DEFAULT_STACK_CACHE 64
 #define TRIM_INTERVAL COSYNC_SEC(1)
-
-/* Serials for the loops made, for their task ids (core.h). */
-static atomic_uint loop_serials;
 
 /* When cached stacks are next trimmed: a second after @now, or never once
  * the clock nears its end (a virtual clock jumps to any deadline, however
@@ -92,9 +88,6 @@ int cosync_loop_init(cosync_loop **out, const cosync_loop_opts *opts)
     loop->own_fp = !opts->shared_fp_modes;
     loop->now = loop->virtual_clock ? VIRTUAL_EPOCH : cosync__clock_monotonic();
     loop->report = opts->report;
-    loop->next_id = (uint64_t)(atomic_fetch_add_explicit(&loop_serials, 1, memory_order_relaxed) &
-                               ((1u << (64 - COSYNC__ID_TASK_BITS)) - 1))
-                    << COSYNC__ID_TASK_BITS;
     loop->next_trim = trim_after(loop->now);
     cosync__stack_pool_init(&loop->stacks, loop->alloc,
                             opts->stack_cache ? opts->stack_cache : DEFAULT_STACK_CACHE);
@@ -155,8 +148,7 @@ void cosync__describe_wait(const struct cosync__task *t, char *buf, size_t size)
 static void dump_task(struct cosync__task *t, FILE *out)
 {
     char what[160];
-    fprintf(out, "  task '%s' (#%llu) ", cosync__task_name(t),
-            (unsigned long long)cosync__id_shown(t->id));
+    fprintf(out, "  task '%s' (#%llu) ", cosync__task_name(t), (unsigned long long)t->id);
     if (t->state == COSYNC__T_BLOCKED && t->w.state == COSYNC__W_WAITING) {
         cosync__describe_wait(t, what, sizeof what);
         fprintf(out, "waits on %s%s\n", what,

@@ -54,8 +54,8 @@ static void rwlock_describe(const cosync__waiter *w, char *buf, size_t size)
     cosync_rwlock *rw = w->obj;
     const char *want = w->data == WANT_WRITE ? " (wants write)" : " (wants read)";
     struct cosync__task *o = rw->writer;
-    unsigned long long id = cosync__id_shown(rw->writer_id);
-    enum cosync__holder h = cosync__holder_state(cosync__waiter_task(w)->loop, o, rw->writer_id);
+    unsigned long long id = rw->writer_id;
+    enum cosync__holder h = cosync__holder_state(cosync__waiter_task(w), o, rw->writer_id);
     if (o && h == COSYNC__HOLDER_ALIVE)
         snprintf(buf, size, "rwlock %p held by writer task '%s' (#%llu)%s", w->obj,
                  cosync__task_name(o), id, want);

@@ -266,7 +266,7 @@ static void __attribute__((noreturn)) report_overflow(struct cosync__task *t)
     fprintf(stderr,
             "cosync: stack overflow in task '%s' (#%llu): its stack of %zu bytes has no "
             "guard page\n",
-            cosync__task_name(t), (unsigned long long)cosync__id_shown(t->id), t->stack->size);
+            cosync__task_name(t), (unsigned long long)t->id, t->stack->size);
     abort();
 }
 

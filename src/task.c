@@ -103,11 +103,25 @@ static __attribute__((noinline)) void set_name(struct cosync__task *t, const cha
     t->name[n] = '\0';
 }
 
-enum cosync__holder cosync__holder_state(const cosync_loop *loop, const struct cosync__task *t,
-                                         uint64_t id)
+/* Whether @t points into one of @loop's record blocks, compared as
+ * addresses (it may point into a loop that is gone). */
+static bool is_record_of(const cosync_loop *loop, const struct cosync__task *t)
 {
-    /* a record of this loop lives as long as the loop: safe to read */
-    if (!t || !cosync__id_of_loop(id, loop))
+    uintptr_t a = (uintptr_t)t;
+    for (const cosync__record_block *b = loop->blocks; b; b = b->next)
+        if (a >= (uintptr_t)b->recs && a < (uintptr_t)(b->recs + b->count))
+            return true;
+    return false;
+}
+
+enum cosync__holder cosync__holder_state(const struct cosync__task *waiter,
+                                         const struct cosync__task *t, uint64_t id)
+{
+    /* A record of this loop lives as long as the loop, so it is safe to
+     * read. The waiter's own record cannot be the holder's (acquiring what
+     * one holds is refused), so finding it there means the holder's loop is
+     * gone and this one's memory took its place. */
+    if (!t || t == waiter || !is_record_of(waiter->loop, t))
         return COSYNC__HOLDER_FOREIGN;
     if (t->id == id && t->state != COSYNC__T_DONE && t->state != COSYNC__T_FREE)
         return COSYNC__HOLDER_ALIVE;
@@ -120,13 +134,13 @@ void cosync__report_foreign_release(const char *what, const void *obj, const cha
     struct cosync__task *cur = cosync__current();
     fprintf(stderr, "cosync: %s %p released by %s%s%s, not by its %s (#%llu)\n", what, obj,
             cur ? "task '" : "code outside any task", cur ? cosync__task_name(cur) : "",
-            cur ? "'" : "", role, (unsigned long long)cosync__id_shown(owner_id));
+            cur ? "'" : "", role, (unsigned long long)owner_id);
 }
 
 const char *cosync__task_name(struct cosync__task *t)
 {
     if (!t->name[0])
-        snprintf(t->name, sizeof t->name, "task-%llu", (unsigned long long)cosync__id_shown(t->id));
+        snprintf(t->name, sizeof t->name, "task-%llu", (unsigned long long)t->id);
     return t->name;
 }
 
@@ -280,7 +294,7 @@ static void join_describe(const cosync__waiter *w, char *buf, size_t size)
 {
     struct cosync__task *t = w->obj;
     snprintf(buf, size, "join of task '%s' (#%llu)", cosync__task_name(t),
-             (unsigned long long)cosync__id_shown(t->id));
+             (unsigned long long)t->id);
 }
 
 int cosync__joinable(cosync_task h, struct cosync__task **out, struct cosync__task **curp)
@@ -437,5 +451,5 @@ int cosync_task_set_name(cosync_task task, const char *name)
 uint64_t cosync_task_id(cosync_task task)
 {
     struct cosync__task *t = cosync__task_lookup(task);
-    return t ? cosync__id_shown(t->id) : 0;
+    return t ? t->id : 0;
 }
