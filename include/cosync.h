@@ -539,7 +539,8 @@ int cosync_loop_init(cosync_loop **loop, const cosync_loop_opts *opts);
  *          task is left. The run returns once the tasks that were ready
  *          when @main finished have run, each until it next suspends (as
  *          run_until_complete finishes its iteration): a task @main
- *          spawned just before it returned has started.
+ *          spawned just before it returned has started (unless a stop
+ *          earlier in the same turn had already ended it there).
  *
  * Returns 0 when done; COSYNC_EINTR if cosync_loop_stop was called;
  * COSYNC_EDEADLK if @main (or, without @main, some task) is blocked and
@@ -581,7 +582,9 @@ int cosync_loop_stop(cosync_loop *loop);
  * and those still alive when the cancelled ones have finished (or that
  * these wait for when nothing else can happen) are cancelled in turn,
  * round after round: no task keeps the close waiting without having been
- * cancelled. Tasks that deadlock in
+ * cancelled. A task spawned after the first round (by the clean-up of a
+ * task that a clean-up spawned) is cancelled before it starts, so a
+ * clean-up that spawns its own replacement cannot keep the close going. Tasks that deadlock in
  * their clean-up are reported and dropped without running further; the
  * objects they waited on or held must be initialised again before reuse.
  * Returns 0, COSYNC_EDEADLK if some tasks had to be dropped, COSYNC_EPERM

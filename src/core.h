@@ -146,6 +146,7 @@ struct cosync_loop {
     bool stop_requested;
     bool turn_cut;       /* this turn ends once the tasks ready at a stop have run */
     bool closing;        /* in cosync_loop_destroy: runs end when closing_left is 0 */
+    unsigned close_round; /* of cosync_loop_destroy: 1, 2, ... */
     size_t closing_left; /* tasks with `closing` set */
     /* records */
     cosync__record_block *blocks;
@@ -325,6 +326,9 @@ static inline int cosync__bind_loop(cosync_loop **obj_loop, struct cosync__task 
 }
 
 /* --- loop (loop.c) --- */
+/* Cancel @t for the round of the close under way (once): the round waits
+ * for it to finish. */
+void cosync__cancel_for_close(struct cosync__task *t);
 void cosync__describe_wait(const struct cosync__task *t, char *buf, size_t size);
 const char *cosync__task_name(struct cosync__task *t);
 

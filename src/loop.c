@@ -333,7 +333,7 @@ static void for_each_record(cosync_loop *loop, void (*fn)(struct cosync__task *)
 }
 
 /* Cancel a task alive at this round of the close (once). */
-static void cancel_alive(struct cosync__task *t)
+void cosync__cancel_for_close(struct cosync__task *t)
 {
     if (t->state != COSYNC__T_FREE && t->state != COSYNC__T_DONE && !t->closing) {
         t->closing = true;
@@ -372,7 +372,8 @@ int cosync_loop_destroy(cosync_loop *loop)
          * waiting without having been cancelled. */
         loop->closing = true;
         do {
-            for_each_record(loop, cancel_alive);
+            loop->close_round++;
+            for_each_record(loop, cosync__cancel_for_close);
             do /* a clean-up may stop the loop: that stops one run, not the close */
                 rc = cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL);
             while (rc == COSYNC_EINTR);

@@ -198,6 +198,12 @@ static __attribute__((noinline)) int spawn_slow(cosync_loop *loop, struct cosync
     struct cosync__task *t = new_task(loop, fn, arg, cls);
     if (opts && opts->name)
         set_name(t, opts->name);
+    /* The first round of a close lets what clean-ups spawn run; a task
+     * spawned later was spawned by the clean-up of such a task, and is
+     * cancelled before it starts, so that a clean-up that spawns its own
+     * replacement cannot keep the close going round after round. */
+    if (__builtin_expect(loop->closing && loop->close_round > 1, 0))
+        cosync__cancel_for_close(t);
     *out = t;
     return 0;
 }
@@ -206,7 +212,7 @@ static __attribute__((noinline)) int spawn_slow(cosync_loop *loop, struct cosync
 int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn fn, void *arg,
                   const cosync_task_opts *opts)
 {
-    if (__builtin_expect(opts || !fn || !loop->free_recs, 0))
+    if (__builtin_expect(opts || !fn || !loop->free_recs || loop->closing, 0))
         return spawn_slow(loop, out, fn, arg, opts);
     *out = new_task(loop, fn, arg, loop->default_cls);
     return 0;

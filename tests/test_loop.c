@@ -985,6 +985,41 @@ TEST(destroy_runs_the_helpers_clean_ups_spawn)
     CHECK_EQ(cleanup_helper_runs, 1);
 }
 
+/* A clean-up that spawns a copy of itself (and returns, or yields first)
+ * cannot keep the close going: the copy the first round's clean-up spawned
+ * runs and is cancelled in the second round, and the copy its clean-up
+ * spawns then is cancelled before it starts. */
+static int respawn_started;
+
+static int respawner(void *arg, void **result)
+{
+    (void)result;
+    respawn_started++;
+    int rc = cosync_sleep(COSYNC_SEC(100));
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    cosync_task next;
+    CHECK_OK(cosync_task_spawn(&next, respawner, arg, NULL));
+    CHECK_OK(cosync_task_detach(next));
+    if (arg) /* yield first: the copy starts while this clean-up runs */
+        CHECK_OK(cosync_yield());
+    return rc;
+}
+
+TEST(destroy_ends_though_clean_ups_respawn_themselves)
+{
+    for (intptr_t yield_first = 0; yield_first < 2; yield_first++) {
+        cosync_loop *loop;
+        CHECK_OK(cosync_loop_init(&loop, &vopts));
+        respawn_started = 0;
+        CHECK_OK(cosync_loop_spawn(loop, NULL, respawner, (void *)yield_first, NULL));
+        CHECK_OK(cosync_loop_stop(loop));
+        CHECK_ERR(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EINTR);
+        CHECK_EQ(respawn_started, 1);
+        CHECK_OK(cosync_loop_destroy(loop));
+        CHECK_EQ(respawn_started, 2); /* the first copy ran; its own never did */
+    }
+}
+
 /* ------------------------------------------------------------------------
  * deadlock reports
  * ---------------------------------------------------------------------- */
@@ -1548,6 +1583,7 @@ int main(void)
     RUN(destroy_drops_tasks_that_deadlock_in_cleanup);
     RUN(destroy_cancels_what_clean_ups_leave_running);
     RUN(destroy_runs_the_helpers_clean_ups_spawn);
+    RUN(destroy_ends_though_clean_ups_respawn_themselves);
     RUN(deadlock_report);
     RUN(deadlock_without_main);
     RUN(blocked_with_deadline_is_not_deadlock);
