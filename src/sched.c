@@ -408,11 +408,12 @@ static void task_entry(void *arg)
  * so a task that asks again and again cannot keep the turn going. */
 void cosync__cut_turn(cosync_loop *loop)
 {
+    /* after a first cut only a shorter count matters: count no further */
+    int limit = loop->turn_cut ? loop->budget : INT_MAX;
     int ready = 0;
-    for (const struct cosync__task *t = loop->ready_head; t && ready < INT_MAX; t = t->next_ready)
+    for (const struct cosync__task *t = loop->ready_head; t && ready < limit; t = t->next_ready)
         ready++;
-    if (!loop->turn_cut || ready < loop->budget)
-        loop->budget = ready;
+    loop->budget = ready;
     loop->turn_cut = true;
 }
 
