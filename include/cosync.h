@@ -597,6 +597,7 @@ int cosync_loop_destroy(cosync_loop *loop);
 /**
  * cosync_run - asyncio.run(main(arg)): create a loop with the defaults, run
  * @main to completion, cancel whatever tasks are left, destroy the loop.
+ * The main task is named "main".
  * Returns @main's status; COSYNC_EDEADLK on deadlock (reported on stderr);
  * COSYNC_EINTR if a task stopped the loop (cosync_loop_stop) before @main
  * finished; or an error from cosync_loop_init / cosync_loop_spawn.

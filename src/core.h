@@ -144,10 +144,10 @@ struct cosync_loop {
     bool virtual_clock;
     bool running;
     bool stop_requested;
-    bool turn_cut;       /* this turn ends once the tasks ready at a stop have run */
-    bool closing;        /* in cosync_loop_destroy: runs end when closing_left is 0 */
+    bool turn_cut;        /* this turn ends once the tasks ready at a stop have run */
+    bool closing;         /* in cosync_loop_destroy: runs end when closing_left is 0 */
     unsigned close_round; /* of cosync_loop_destroy: 1, 2, ... */
-    size_t closing_left; /* tasks with `closing` set */
+    size_t closing_left;  /* tasks with `closing` set */
     /* records */
     cosync__record_block *blocks;
     struct cosync__task *free_recs;
@@ -191,7 +191,9 @@ static inline struct cosync__task *cosync__current(void)
 /* How a lock's remembered holder @t, with its @id, stands as seen from
  * @waiter, a task waiting for that lock: still running, finished (its
  * record may be collected and reused by now), or a task of another loop,
- * which may be gone with its memory: @t is then never read. */
+ * which may be gone with its memory: @t is then never read. (A holder of a
+ * loop that is gone whose record's address this loop's memory now has is
+ * told as finished, which it is.) */
 enum cosync__holder { COSYNC__HOLDER_ALIVE, COSYNC__HOLDER_FINISHED, COSYNC__HOLDER_FOREIGN };
 enum cosync__holder cosync__holder_state(const struct cosync__task *waiter,
                                          const struct cosync__task *t, uint64_t id);

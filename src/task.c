@@ -118,11 +118,14 @@ enum cosync__holder cosync__holder_state(const struct cosync__task *waiter,
                                          const struct cosync__task *t, uint64_t id)
 {
     /* A record of this loop lives as long as the loop, so it is safe to
-     * read. The waiter's own record cannot be the holder's (acquiring what
-     * one holds is refused), so finding it there means the holder's loop is
-     * gone and this one's memory took its place. */
-    if (!t || t == waiter || !is_record_of(waiter->loop, t))
+     * read; another loop's may be gone with it. */
+    if (!t || !is_record_of(waiter->loop, t))
         return COSYNC__HOLDER_FOREIGN;
+    /* The waiter's own record cannot be the holder's (acquiring what one
+     * holds is refused): the holder finished and the waiter took its
+     * record (or, its loop gone, this loop's memory took its place). */
+    if (t == waiter)
+        return COSYNC__HOLDER_FINISHED;
     if (t->id == id && t->state != COSYNC__T_DONE && t->state != COSYNC__T_FREE)
         return COSYNC__HOLDER_ALIVE;
     return COSYNC__HOLDER_FINISHED;

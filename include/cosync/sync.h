@@ -624,7 +624,7 @@ int cosync_waitgroup_done(cosync_waitgroup *wg);
 int cosync_waitgroup_wait(cosync_waitgroup *wg, int64_t deadline);
 
 /**
- * cosync_waitgroup_count - the counter.
+ * cosync_waitgroup_count - the counter; COSYNC_EINVAL after destroy.
  * Not a suspension point.
  */
 int64_t cosync_waitgroup_count(const cosync_waitgroup *wg);
