@@ -154,6 +154,7 @@ struct cosync_loop {
     size_t nrecords; /* in use */
     size_t nalive;   /* spawned and not finished */
     uint64_t next_id;
+    uint32_t serial;                 /* from a process-wide count of loops, never 0 */
     struct cosync__task *until;      /* run until this one finishes */
     struct cosync__task *overflowed; /* ran out of its (unguarded) stack */
     const cosync_allocator *alloc;
@@ -188,15 +189,15 @@ static inline struct cosync__task *cosync__current(void)
 }
 
 /* --- records (task.c) --- */
-/* How a lock's remembered holder @t, with its @id, stands as seen from
- * @waiter, a task waiting for that lock: still running, finished (its
- * record may be collected and reused by now), or a task of another loop,
- * which may be gone with its memory: @t is then never read. (A holder of a
- * loop that is gone whose record's address this loop's memory now has is
- * told as finished, which it is.) */
+/* How a lock's remembered holder @t, with its @id and its loop's @serial,
+ * stands as seen from @waiter, a task waiting for that lock: still
+ * running, finished (its record may be collected and reused by now), or a
+ * task of another loop, which may be gone with its memory: @t is then
+ * never read. */
 enum cosync__holder { COSYNC__HOLDER_ALIVE, COSYNC__HOLDER_FINISHED, COSYNC__HOLDER_FOREIGN };
 enum cosync__holder cosync__holder_state(const struct cosync__task *waiter,
-                                         const struct cosync__task *t, uint64_t id);
+                                         const struct cosync__task *t, uint64_t id,
+                                         uint32_t serial);
 struct cosync__task *cosync__task_lookup(cosync_task h);
 int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn fn, void *arg,
                   const cosync_task_opts *opts);

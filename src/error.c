@@ -1,4 +1,6 @@
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* strerrordesc_np, strerrorname_np */
+#endif
 #include <string.h>
 
 #include "cosync.h"

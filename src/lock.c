@@ -27,7 +27,7 @@ static void lock_describe(const cosync__waiter *w, char *buf, size_t size)
         snprintf(buf, size, "lock %p (free)", (void *)lock);
         return;
     }
-    switch (cosync__holder_state(cosync__waiter_task(w), o, lock->owner_id)) {
+    switch (cosync__holder_state(cosync__waiter_task(w), o, lock->owner_id, lock->owner_loop)) {
     case COSYNC__HOLDER_ALIVE:
         snprintf(buf, size, "lock %p held by task '%s' (#%llu)", (void *)lock, cosync__task_name(o),
                  id);
@@ -48,6 +48,7 @@ static inline void take(cosync_lock *lock, struct cosync__task *t)
     lock->locked = true;
     lock->owner = t;
     lock->owner_id = t->id;
+    lock->owner_loop = t->loop->serial;
 }
 
 void cosync_lock_init(cosync_lock *lock)
@@ -110,6 +111,7 @@ int cosync__lock_release_slow(cosync_lock *lock)
         lock->locked = false;
         lock->owner = NULL;
         lock->owner_id = 0;
+        lock->owner_loop = 0;
     }
     return 0;
 }

@@ -7,7 +7,8 @@
 /* Whether the running task @cur holds @lock. */
 static inline bool cosync__lock_held_by(const cosync_lock *lock, const struct cosync__task *cur)
 {
-    return lock->locked && cur && lock->owner == cur && lock->owner_id == cur->id;
+    return lock->locked && cur && lock->owner == cur && lock->owner_id == cur->id &&
+           lock->owner_loop == cur->loop->serial;
 }
 
 /*

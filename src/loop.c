@@ -5,6 +5,7 @@
  * timer. When nothing at all can wake a blocked task, that is a deadlock:
  * it is reported, never a silent hang.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -20,6 +21,20 @@ __thread cosync__tls_state cosync__tls __attribute__((tls_model("initial-exec"))
 #define VIRTUAL_EPOCH COSYNC_SEC(1)
 #define DEFAULT_STACK_CACHE 64
 #define TRIM_INTERVAL COSYNC_SEC(1)
+
+/* Loops made so far, for their serials: a lock's holder is known by its
+ * record, its id and its loop's serial, as records and ids come back in
+ * later loops. (It wraps after 2^32 loops; 0 is skipped.) */
+static atomic_uint loops_made;
+
+static uint32_t next_loop_serial(void)
+{
+    uint32_t serial;
+    do
+        serial = atomic_fetch_add_explicit(&loops_made, 1, memory_order_relaxed) + 1;
+    while (serial == 0);
+    return serial;
+}
 
 /* When cached stacks are next trimmed: a second after @now, or never once
  * the clock nears its end (a virtual clock jumps to any deadline, however
@@ -88,6 +103,7 @@ int cosync_loop_init(cosync_loop **out, const cosync_loop_opts *opts)
     loop->own_fp = !opts->shared_fp_modes;
     loop->now = loop->virtual_clock ? VIRTUAL_EPOCH : cosync__clock_monotonic();
     loop->report = opts->report;
+    loop->serial = next_loop_serial();
     loop->next_trim = trim_after(loop->now);
     cosync__stack_pool_init(&loop->stacks, loop->alloc,
                             opts->stack_cache ? opts->stack_cache : DEFAULT_STACK_CACHE);
@@ -309,10 +325,12 @@ int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **res
     if (until)
         until->claimed = true; /* the run collects it: no one else may */
     cosync__tls.loop = loop;
+    cosync__tls.loop_serial = loop->serial;
     loop->fpenv = cosync__fpenv_read();
     update_clock(loop);
     int rc = run_loop(loop);
     cosync__tls.loop = NULL;
+    cosync__tls.loop_serial = 0;
     loop->running = false;
     loop->stop_requested = false; /* a request is for one run, used or not */
     loop->until = NULL;

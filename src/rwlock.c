@@ -27,6 +27,7 @@ static void dispatch(cosync_rwlock *rw)
             rw->waiting_writers--;
             rw->writer = cosync__waiter_task(w);
             rw->writer_id = rw->writer->id;
+            rw->writer_loop = rw->writer->loop->serial;
             cosync__waitq_grant(&rw->q, w, 0);
             return;
         }
@@ -55,7 +56,8 @@ static void rwlock_describe(const cosync__waiter *w, char *buf, size_t size)
     const char *want = w->data == WANT_WRITE ? " (wants write)" : " (wants read)";
     struct cosync__task *o = rw->writer;
     unsigned long long id = rw->writer_id;
-    enum cosync__holder h = cosync__holder_state(cosync__waiter_task(w), o, rw->writer_id);
+    enum cosync__holder h =
+        cosync__holder_state(cosync__waiter_task(w), o, rw->writer_id, rw->writer_loop);
     if (o && h == COSYNC__HOLDER_ALIVE)
         snprintf(buf, size, "rwlock %p held by writer task '%s' (#%llu)%s", w->obj,
                  cosync__task_name(o), id, want);
@@ -112,6 +114,7 @@ int cosync_rwlock_write_acquire(cosync_rwlock *rw, int64_t deadline)
     if (!rw->writer && !rw->readers && cosync__waitq_empty(&rw->q)) {
         rw->writer = cur;
         rw->writer_id = cur->id;
+        rw->writer_loop = cur->loop->serial;
         return 0;
     }
     rw->waiting_writers++;
@@ -129,11 +132,14 @@ int cosync_rwlock_write_release(cosync_rwlock *rw)
         return COSYNC_EPERM;
 #ifdef COSYNC_DEBUG
     struct cosync__task *cur = cosync__current();
-    if (__builtin_expect(cur != rw->writer || cur->id != rw->writer_id, 0))
+    if (__builtin_expect(cur != rw->writer || cur->id != rw->writer_id ||
+                             cur->loop->serial != rw->writer_loop,
+                         0))
         cosync__report_foreign_release("rwlock", rw, "writer", rw->writer_id);
 #endif
     rw->writer = NULL;
     rw->writer_id = 0;
+    rw->writer_loop = 0;
     dispatch(rw);
     return 0;
 }

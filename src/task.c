@@ -103,29 +103,13 @@ static __attribute__((noinline)) void set_name(struct cosync__task *t, const cha
     t->name[n] = '\0';
 }
 
-/* Whether @t points into one of @loop's record blocks, compared as
- * addresses (it may point into a loop that is gone). */
-static bool is_record_of(const cosync_loop *loop, const struct cosync__task *t)
-{
-    uintptr_t a = (uintptr_t)t;
-    for (const cosync__record_block *b = loop->blocks; b; b = b->next)
-        if (a >= (uintptr_t)b->recs && a < (uintptr_t)(b->recs + b->count))
-            return true;
-    return false;
-}
-
 enum cosync__holder cosync__holder_state(const struct cosync__task *waiter,
-                                         const struct cosync__task *t, uint64_t id)
+                                         const struct cosync__task *t, uint64_t id, uint32_t serial)
 {
     /* A record of this loop lives as long as the loop, so it is safe to
-     * read; another loop's may be gone with it. */
-    if (!t || !is_record_of(waiter->loop, t))
+     * read; another loop's may be gone with it, and is never read. */
+    if (!t || serial != waiter->loop->serial)
         return COSYNC__HOLDER_FOREIGN;
-    /* The waiter's own record cannot be the holder's (acquiring what one
-     * holds is refused): the holder finished and the waiter took its
-     * record (or, its loop gone, this loop's memory took its place). */
-    if (t == waiter)
-        return COSYNC__HOLDER_FINISHED;
     if (t->id == id && t->state != COSYNC__T_DONE && t->state != COSYNC__T_FREE)
         return COSYNC__HOLDER_ALIVE;
     return COSYNC__HOLDER_FINISHED;

@@ -41,12 +41,13 @@ typedef struct cosync_lock {
     struct cosync__task *owner; /* the holder (a hand-off sets it to the grantee) */
     uint64_t owner_id;
     bool locked;
-    uint8_t dead; /* set by destroy */
+    uint8_t dead;        /* set by destroy */
+    uint32_t owner_loop; /* the holder's loop's serial: the holder is known by all three */
 } cosync_lock;
 
 #define COSYNC_LOCK_INIT                                                                           \
     {                                                                                              \
-        COSYNC__WAITQ_INIT, NULL, 0, false, 0                                                      \
+        COSYNC__WAITQ_INIT, NULL, 0, false, 0, 0                                                   \
     }
 
 /**
@@ -107,6 +108,16 @@ int cosync__lock_release_slow(cosync_lock *lock);
  * fast paths need not test for either. */
 #define COSYNC__LOCK_DEAD_OWNER UINT64_MAX
 
+/* Whether the running task holds the (locked) @lock: its record, its id
+ * and its loop, since a record and an id may come back in a loop made
+ * after the holder's was destroyed. Outside a task cur_id is 0, which no
+ * holder has. */
+static inline bool cosync__lock_is_mine(const cosync_lock *lock)
+{
+    return lock->owner_id == cosync__tls.cur_id && lock->owner == cosync__tls.cur &&
+           lock->owner_loop == cosync__tls.loop_serial;
+}
+
 static inline int cosync_lock_acquire(cosync_lock *lock, int64_t deadline)
 {
     struct cosync__task *cur = cosync__tls.cur;
@@ -114,6 +125,7 @@ static inline int cosync_lock_acquire(cosync_lock *lock, int64_t deadline)
         lock->locked = true;
         lock->owner = cur;
         lock->owner_id = cosync__tls.cur_id;
+        lock->owner_loop = cosync__tls.loop_serial;
         return 0;
     }
     return cosync__lock_acquire_slow(lock, deadline);
@@ -121,12 +133,11 @@ static inline int cosync_lock_acquire(cosync_lock *lock, int64_t deadline)
 
 static inline int cosync_lock_release(cosync_lock *lock)
 {
-    if (__builtin_expect(lock->locked && lock->q.n == 0 && lock->owner_id == cosync__tls.cur_id &&
-                             lock->owner == cosync__tls.cur,
-                         1)) {
+    if (__builtin_expect(lock->locked && lock->q.n == 0 && cosync__lock_is_mine(lock), 1)) {
         lock->locked = false;
         lock->owner = NULL;
         lock->owner_id = 0;
+        lock->owner_loop = 0;
         return 0;
     }
     return cosync__lock_release_slow(lock);
@@ -261,9 +272,8 @@ static inline int cosync_cond_release(cosync_cond *cond)
 static inline int cosync_cond_notify(cosync_cond *cond, int n)
 {
     const cosync_lock *lock = cond->lock ? cond->lock : &cond->own_lock;
-    /* outside a task cur_id is 0, which no holder has */
     if (__builtin_expect(cond->q.n == 0 && n >= 0 && !cond->dead && lock->locked &&
-                             lock->owner_id == cosync__tls.cur_id && lock->owner == cosync__tls.cur,
+                             cosync__lock_is_mine(lock),
                          1))
         return 0;
     return cosync__cond_notify_slow(cond, n);
@@ -456,11 +466,12 @@ typedef struct cosync_rwlock {
     uint32_t readers; /* holding readers */
     uint32_t waiting_writers;
     uint8_t dead;
+    uint32_t writer_loop; /* the writer's loop's serial */
 } cosync_rwlock;
 
 #define COSYNC_RWLOCK_INIT                                                                         \
     {                                                                                              \
-        COSYNC__WAITQ_INIT, NULL, 0, 0, 0, 0                                                       \
+        COSYNC__WAITQ_INIT, NULL, 0, 0, 0, 0, 0                                                    \
     }
 
 /**
