@@ -582,9 +582,11 @@ int cosync_loop_stop(cosync_loop *loop);
  * and those still alive when the cancelled ones have finished (or that
  * these wait for when nothing else can happen) are cancelled in turn,
  * round after round: no task keeps the close waiting without having been
- * cancelled. A task spawned after the first round (by the clean-up of a
- * task that a clean-up spawned) is cancelled before it starts, so a
- * clean-up that spawns its own replacement cannot keep the close going. Tasks that deadlock in
+ * cancelled. From the second round on, a task spawned by a task that was
+ * itself spawned during the close is cancelled before it starts, so a
+ * clean-up that spawns its own replacement cannot keep the close going
+ * (such a second-generation clean-up cannot use helper tasks: they never
+ * run, and a task group of them reports success). Tasks that deadlock in
  * their clean-up are reported and dropped without running further; the
  * objects they waited on or held must be initialised again before reuse.
  * Returns 0, COSYNC_EDEADLK if some tasks had to be dropped, COSYNC_EPERM

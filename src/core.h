@@ -80,9 +80,10 @@ struct cosync__task {
     uint8_t state;
     bool cancel_pending; /* a request to deliver at the next suspension */
     bool detached;
-    bool claimed;   /* a gather or wait_for will collect it */
-    bool unguarded; /* its stack has no guard page: check at each suspension */
-    bool closing;   /* cancelled by cosync_loop_destroy, not finished yet */
+    bool claimed;      /* a gather or wait_for will collect it */
+    bool unguarded;    /* its stack has no guard page: check at each suspension */
+    bool closing;      /* cancelled by cosync_loop_destroy, not finished yet */
+    bool born_closing; /* spawned during cosync_loop_destroy */
     int8_t stack_cls;
     uint32_t cancel_count;
     int status;  /* once DONE */

@@ -185,12 +185,18 @@ static __attribute__((noinline)) int spawn_slow(cosync_loop *loop, struct cosync
     struct cosync__task *t = new_task(loop, fn, arg, cls);
     if (opts && opts->name)
         set_name(t, opts->name);
-    /* The first round of a close lets what clean-ups spawn run; a task
-     * spawned later was spawned by the clean-up of such a task, and is
-     * cancelled before it starts, so that a clean-up that spawns its own
-     * replacement cannot keep the close going round after round. */
-    if (__builtin_expect(loop->closing && loop->close_round > 1, 0))
-        cosync__cancel_for_close(t);
+    /* What clean-ups spawn during a close runs, but a task spawned from
+     * the second round on by a task that was itself spawned during the
+     * close is cancelled before it starts, so that a clean-up that spawns
+     * its own replacement cannot keep the close going round after round.
+     * (The close frees every record after it, so the mark need not be
+     * cleared.) */
+    if (__builtin_expect(loop->closing, 0)) {
+        struct cosync__task *cur = cosync__current();
+        t->born_closing = true;
+        if (loop->close_round > 1 && cur && cur->born_closing)
+            cosync__cancel_for_close(t);
+    }
     *out = t;
     return 0;
 }

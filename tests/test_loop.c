@@ -1005,6 +1005,54 @@ static int respawner(void *arg, void **result)
     return rc;
 }
 
+/* But a task alive before the close whose clean-up goes on into the second
+ * round (it waited for a helper that only that round cancels) may still
+ * use helpers there: only tasks spawned during the close are limited. */
+static cosync_event never_round1;
+static int late_helper_ran;
+
+static int wait_never(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_event_wait(&never_round1, COSYNC_FOREVER);
+}
+
+static int count_late_helper(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    late_helper_ran++;
+    return 0;
+}
+
+static int cleanup_into_round_two(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int rc = cosync_sleep(COSYNC_SEC(100));
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    cosync_task h;
+    int st = 0;
+    CHECK_OK(cosync_task_spawn(&h, wait_never, NULL, NULL)); /* stuck until round 2 */
+    CHECK_OK(cosync_task_join(h, &st, NULL, COSYNC_FOREVER));
+    CHECK_ERR(st, COSYNC_ECANCELED);
+    CHECK_OK(cosync_task_spawn(&h, count_late_helper, NULL, NULL)); /* in round 2 */
+    CHECK_OK(cosync_task_join(h, &st, NULL, COSYNC_FOREVER));
+    CHECK_EQ(st, 0);
+    return rc;
+}
+
+TEST(destroy_lets_a_clean_up_in_its_second_round_use_helpers)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &vopts));
+    cosync_event_init(&never_round1);
+    late_helper_ran = 0;
+    CHECK_OK(cosync_loop_spawn(loop, NULL, cleanup_into_round_two, NULL, NULL));
+    CHECK_OK(cosync_loop_stop(loop));
+    CHECK_ERR(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EINTR);
+    CHECK_OK(cosync_loop_destroy(loop));
+    CHECK_EQ(late_helper_ran, 1);
+}
+
 TEST(destroy_ends_though_clean_ups_respawn_themselves)
 {
     for (intptr_t yield_first = 0; yield_first < 2; yield_first++) {
@@ -1587,6 +1635,7 @@ int main(void)
     RUN(destroy_cancels_what_clean_ups_leave_running);
     RUN(destroy_runs_the_helpers_clean_ups_spawn);
     RUN(destroy_ends_though_clean_ups_respawn_themselves);
+    RUN(destroy_lets_a_clean_up_in_its_second_round_use_helpers);
     RUN(deadlock_report);
     RUN(deadlock_without_main);
     RUN(blocked_with_deadline_is_not_deadlock);
