@@ -9,6 +9,7 @@
  * Every loop runs on the virtual clock: times are exact, nothing sleeps.
  */
 /* ctest-timeout: 60 */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1064,6 +1065,69 @@ TEST(deadlock_report_names_a_holder_whose_loop_is_gone)
     CHECK_EQ(cosync_lock_waiters(&orphaned), 0);
 }
 
+/* A later loop's task with the holder's record and number is not the
+ * holder: a pooling allocator (a freed block goes to the next request of
+ * its size) puts loop B's main in the record loop A's main had, and both
+ * are #1. Only the loop serial tells them apart. */
+typedef struct pooled {
+    struct pooled *next;
+    size_t size;
+    max_align_t align[]; /* the block */
+} pooled;
+
+static pooled *pool_free;
+
+static void *pool_realloc(void *ud, void *ptr, size_t size)
+{
+    (void)ud;
+    if (ptr) { /* only frees come with a pointer here */
+        pooled *b = (pooled *)((char *)ptr - offsetof(pooled, align));
+        CHECK_EQ(size, 0);
+        b->next = pool_free;
+        pool_free = b;
+        return NULL;
+    }
+    for (pooled **p = &pool_free; *p; p = &(*p)->next)
+        if ((*p)->size == size) {
+            pooled *b = *p;
+            *p = b->next;
+            return b->align;
+        }
+    pooled *b = malloc(sizeof *b + size);
+    CHECK_NOTNULL(b);
+    b->size = size;
+    return b->align;
+}
+
+static int not_the_holder(void *arg, void **result)
+{
+    (void)result;
+    cosync_cond *c = arg;
+    cosync_task me = cosync_task_current();
+    CHECK(me.rec == orphaned.owner);      /* the record A's main had */
+    CHECK_EQ(me.id, orphaned.owner_id);   /* and its number */
+    CHECK(cosync_lock_locked(&orphaned)); /* held by A's main still */
+    CHECK_ERR(cosync_cond_notify(c, 1), COSYNC_EPERM);
+    CHECK_ERR(cosync_cond_wait(c, 0), COSYNC_EPERM);
+    return 0;
+}
+
+TEST(a_later_loops_task_in_the_holders_record_is_not_the_holder)
+{
+    cosync_allocator pool = {pool_realloc, NULL};
+    cosync_loop_opts opts = {.virtual_clock = true, .allocator = &pool};
+    cosync_lock_init(&orphaned);
+    CHECK_OK(cosync_run_with(acquire_orphaned, NULL, &opts)); /* main ends holding it */
+    cosync_cond c;
+    cosync_cond_init(&c, &orphaned);
+    CHECK_OK(cosync_run_with(not_the_holder, &c, &opts));
+    while (pool_free) {
+        pooled *b = pool_free;
+        pool_free = b->next;
+        free(b);
+    }
+}
+
 int main(void)
 {
     RUN(test_repr);
@@ -1091,5 +1155,6 @@ int main(void)
     RUN(deadlock_report_says_the_holder_finished);
     RUN(deadlock_report_names_a_task_waiting_for_its_own_lock);
     RUN(deadlock_report_names_a_holder_whose_loop_is_gone);
+    RUN(a_later_loops_task_in_the_holders_record_is_not_the_holder);
     return 0;
 }
