@@ -983,31 +983,37 @@ static int reused_record_main(void *arg, void **result)
     return cosync_task_join(y, NULL, NULL, COSYNC_FOREVER);
 }
 
+/* Run @fn(@arg) as the task "main" of a loop until it deadlocks; its
+ * report must have the line "task <who> waits on lock <@lock> held by
+ * <@holder>" and not mention @absent (if given); then close the loop,
+ * which cancels the waits. */
+static void expect_lock_report(cosync_task_fn fn, void *arg, const char *who,
+                               const cosync_lock *lock, const char *holder, const char *absent)
+{
+    capture report;
+    cosync_task m;
+    cosync_loop *loop = deadlock_loop(&report, fn, arg, "main", &m);
+    char want[256];
+    snprintf(want, sizeof want, "task %s waits on lock %p held by %s\n", who, (const void *)lock,
+             holder);
+    if (!strstr(report.buf, want))
+        CHECK_STREQ(report.buf, want);
+    if (absent)
+        CHECK(strstr(report.buf, absent) == NULL);
+    CHECK_OK(cosync_loop_destroy(loop));
+    capture_free(&report);
+    CHECK_EQ(cosync_lock_waiters(lock), 0);
+}
+
 TEST(deadlock_report_says_the_holder_finished)
 {
     cosync_lock lock = COSYNC_LOCK_INIT;
-    capture report;
-    cosync_task m;
-    cosync_loop *loop = deadlock_loop(&report, finished_holder_main, &lock, "main", &m);
-    char want[256];
-    snprintf(want, sizeof want, "task 'main' (#1) waits on lock %p held by a finished task (#2)\n",
-             (void *)&lock);
-    if (!strstr(report.buf, want))
-        CHECK_STREQ(report.buf, want);
-    CHECK(strstr(report.buf, "task 'x'") == NULL); /* not among the blocked */
-    CHECK_OK(cosync_loop_destroy(loop));           /* cancels main's wait */
-    capture_free(&report);
+    /* x is not among the blocked */
+    expect_lock_report(finished_holder_main, &lock, "'main' (#1)", &lock, "a finished task (#2)",
+                       "task 'x'");
     CHECK(cosync_lock_locked(&lock));
-    CHECK_EQ(cosync_lock_waiters(&lock), 0);
-
     cosync_lock_init(&lock);
-    loop = deadlock_loop(&report, reused_record_main, &lock, "main", &m);
-    snprintf(want, sizeof want, "task 'y' (#3) waits on lock %p held by a finished task (#2)\n",
-             (void *)&lock);
-    if (!strstr(report.buf, want))
-        CHECK_STREQ(report.buf, want);
-    CHECK_OK(cosync_loop_destroy(loop));
-    capture_free(&report);
+    expect_lock_report(reused_record_main, &lock, "'y' (#3)", &lock, "a finished task (#2)", NULL);
 }
 
 /* A lock left held by a task of a loop that is gone, then waited on from a
@@ -1034,16 +1040,7 @@ static int acquire_twice(void *arg, void **result)
 TEST(deadlock_report_names_a_task_waiting_for_its_own_lock)
 {
     cosync_lock lock = COSYNC_LOCK_INIT;
-    capture report;
-    cosync_task m;
-    cosync_loop *loop = deadlock_loop(&report, acquire_twice, &lock, "main", &m);
-    char want[256];
-    snprintf(want, sizeof want, "task 'main' (#1) waits on lock %p held by task 'main' (#1)\n",
-             (void *)&lock);
-    if (!strstr(report.buf, want))
-        CHECK_STREQ(report.buf, want);
-    CHECK_OK(cosync_loop_destroy(loop));
-    capture_free(&report);
+    expect_lock_report(acquire_twice, &lock, "'main' (#1)", &lock, "task 'main' (#1)", NULL);
 }
 
 TEST(deadlock_report_names_a_holder_whose_loop_is_gone)
@@ -1051,18 +1048,8 @@ TEST(deadlock_report_names_a_holder_whose_loop_is_gone)
     cosync_lock_init(&orphaned);
     CHECK_OK(cosync_run(acquire_orphaned, NULL)); /* main ends holding it */
     CHECK(cosync_lock_locked(&orphaned));
-    capture report;
-    cosync_task m;
-    cosync_loop *loop = deadlock_loop(&report, acquire_orphaned, NULL, "main", &m);
-    char want[256];
-    snprintf(want, sizeof want,
-             "task 'main' (#1) waits on lock %p held by a task of another loop (#1)\n",
-             (void *)&orphaned);
-    if (!strstr(report.buf, want))
-        CHECK_STREQ(report.buf, want);
-    CHECK_OK(cosync_loop_destroy(loop));
-    capture_free(&report);
-    CHECK_EQ(cosync_lock_waiters(&orphaned), 0);
+    expect_lock_report(acquire_orphaned, NULL, "'main' (#1)", &orphaned,
+                       "a task of another loop (#1)", NULL);
 }
 
 /* A later loop's task with the holder's record and number is not the
