@@ -63,9 +63,9 @@ static int check_holder(cosync_cond *cond, struct cosync__task **curp)
     cosync_lock *lock = lock_of(cond);
     if (cond->dead || lock->dead)
         return COSYNC_EINVAL;
-    struct cosync__task *cur = cosync__current();
-    if (!cosync__lock_held_by(lock, cur))
+    if (!cosync__lock_held(lock))
         return COSYNC_EPERM;
+    struct cosync__task *cur = cosync__current();
     if ((cond->q.loop && cond->q.loop != cur->loop) || (lock->q.loop && lock->q.loop != cur->loop))
         return COSYNC_EPERM;
     *curp = cur;

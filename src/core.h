@@ -251,6 +251,15 @@ static inline struct cosync__task *cosync__ready_pop(cosync_loop *loop)
     return t;
 }
 
+/* The tasks in the ready queue, counted up to @limit. */
+static inline size_t cosync__ready_count(const cosync_loop *loop, size_t limit)
+{
+    size_t n = 0;
+    for (const struct cosync__task *t = loop->ready_head; t && n < limit; t = t->next_ready)
+        n++;
+    return n;
+}
+
 /* Switch away from the current task, which has put itself where it will be
  * found again (a wait list, the ready queue). Returns when it is resumed:
  * its waiter, now idle, and the waiter's result. */

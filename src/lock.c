@@ -98,8 +98,7 @@ int cosync__lock_release_slow(cosync_lock *lock)
     if (__builtin_expect(!lock->locked, 0))
         return COSYNC_EPERM;
 #ifdef COSYNC_DEBUG
-    struct cosync__task *cur = cosync__current();
-    if (__builtin_expect(!cosync__lock_held_by(lock, cur), 0))
+    if (__builtin_expect(!cosync__lock_held(lock), 0))
         cosync__report_foreign_release("lock", lock, "holder", lock->owner_id);
 #endif
     cosync__waiter *w = cosync__waitq_head(&lock->q);

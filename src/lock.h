@@ -4,11 +4,10 @@
 
 #include "core.h"
 
-/* Whether the running task @cur holds @lock. */
-static inline bool cosync__lock_held_by(const cosync_lock *lock, const struct cosync__task *cur)
+/* Whether the running task holds @lock (false outside a task). */
+static inline bool cosync__lock_held(const cosync_lock *lock)
 {
-    return lock->locked && cur && lock->owner == cur && lock->owner_id == cur->id &&
-           lock->owner_loop == cur->loop->serial;
+    return lock->locked && cosync__lock_is_mine(lock);
 }
 
 /*

@@ -442,11 +442,8 @@ int cosync_loop_get_stats(const cosync_loop *loop, cosync_loop_stats *stats)
 {
     if (!loop || !stats)
         return COSYNC_EINVAL;
-    size_t ready = 0;
-    for (const struct cosync__task *t = loop->ready_head; t; t = t->next_ready)
-        ready++;
     *stats = (cosync_loop_stats){
-        .tasks_ready = ready,
+        .tasks_ready = cosync__ready_count(loop, SIZE_MAX),
         .tasks_alive = loop->nalive,
         .tasks_records = loop->nrecords,
         .timers = loop->timers.count,

@@ -31,14 +31,14 @@ int cosync__final_status(const struct cosync__task *t, int rc)
  * on the fiber current at that moment, so a frame of their own would have
  * its entry recorded on one task's fiber and its exit on another's, which
  * corrupts both (seen as false races, then a crash, in Debug builds). */
-#define HOOK static inline __attribute__((always_inline))
+#define SWITCH_INLINE static inline __attribute__((always_inline))
 
 /* A loop whose tasks share the thread's FP control modes, on a backend
  * whose switch always keeps each context's own: carry the modes across
  * (and MXCSR's exception flags with them; under ucontext the x87 status
  * word stays each context's own). The inline x86-64 switch just leaves
  * them alone. */
-HOOK void fp_leave(cosync_loop *loop)
+SWITCH_INLINE void fp_leave(cosync_loop *loop)
 {
 #if !COSYNC__CTX_HAVE_INLINE
     if (!loop->own_fp)
@@ -47,7 +47,7 @@ HOOK void fp_leave(cosync_loop *loop)
     (void)loop;
 }
 
-HOOK void fp_arrive(cosync_loop *loop)
+SWITCH_INLINE void fp_arrive(cosync_loop *loop)
 {
 #if !COSYNC__CTX_HAVE_INLINE
     if (!loop->own_fp)
@@ -56,7 +56,7 @@ HOOK void fp_arrive(cosync_loop *loop)
     (void)loop;
 }
 
-HOOK void san_leave(cosync_loop *loop, void **fake_save, struct cosync__task *to)
+SWITCH_INLINE void san_leave(cosync_loop *loop, void **fake_save, struct cosync__task *to)
 {
     fp_leave(loop);
 #if COSYNC__ASAN
@@ -71,7 +71,7 @@ HOOK void san_leave(cosync_loop *loop, void **fake_save, struct cosync__task *to
     (void)loop, (void)fake_save, (void)to;
 }
 
-HOOK void san_arrive(cosync_loop *loop, void *fake)
+SWITCH_INLINE void san_arrive(cosync_loop *loop, void *fake)
 {
     fp_arrive(loop);
 #if COSYNC__ASAN
@@ -86,7 +86,7 @@ HOOK void san_arrive(cosync_loop *loop, void *fake)
     (void)loop, (void)fake;
 }
 
-HOOK void san_fresh_stack(struct cosync__task *t)
+SWITCH_INLINE void san_fresh_stack(struct cosync__task *t)
 {
 #if COSYNC__ASAN
     /* frames of the stack's previous task may still be poisoned */
@@ -99,7 +99,7 @@ HOOK void san_fresh_stack(struct cosync__task *t)
     (void)t;
 }
 
-HOOK void san_dying(struct cosync__task *t)
+SWITCH_INLINE void san_dying(struct cosync__task *t)
 {
 #if COSYNC__TSAN
     t->loop->tsan_zombie = t->tsan_fiber;
@@ -196,7 +196,7 @@ static inline bool give_stack(cosync_loop *loop, struct cosync__task *t)
 
 static void task_entry(void *arg) __attribute__((noreturn));
 
-HOOK void start(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)
+SWITCH_INLINE void start(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)
 {
     t->state = COSYNC__T_RUNNING;
     cosync__set_current(t);
@@ -219,7 +219,7 @@ HOOK void start(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)
 #endif
 }
 
-HOOK void resume(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)
+SWITCH_INLINE void resume(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)
 {
     t->state = COSYNC__T_RUNNING;
     cosync__set_current(t);
@@ -409,11 +409,7 @@ static void task_entry(void *arg)
 void cosync__cut_turn(cosync_loop *loop)
 {
     /* after a first cut only a shorter count matters: count no further */
-    int limit = loop->turn_cut ? loop->budget : INT_MAX;
-    int ready = 0;
-    for (const struct cosync__task *t = loop->ready_head; t && ready < limit; t = t->next_ready)
-        ready++;
-    loop->budget = ready;
+    loop->budget = (int)cosync__ready_count(loop, loop->turn_cut ? (size_t)loop->budget : INT_MAX);
     loop->turn_cut = true;
 }
 

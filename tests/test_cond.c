@@ -23,14 +23,14 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "lock.h" /* cosync__lock_held_by: white-box check of the holder */
+#include "lock.h" /* cosync__lock_held: white-box check of the holder */
 
 static int64_t t0;
 #define AT(ms) (t0 + COSYNC_MS(ms))
 
 static bool i_hold(cosync_cond *c)
 {
-    return cosync__lock_held_by(cosync_cond_lock(c), cosync__current());
+    return cosync__lock_held(cosync_cond_lock(c));
 }
 
 static bool flag_pred(void *arg)
