@@ -249,7 +249,7 @@ int64_t cosync_now(void);
 int64_t cosync_deadline_after(int64_t timeout);
 
 /* ========================================================================
- * Combinators: gather, wait_for
+ * Combinators: gather, wait_for, wait
  * ===================================================================== */
 
 /** What a finished task left: its status and its result value. */
@@ -295,6 +295,52 @@ int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64
  * collected. Suspension point.
  */
 int cosync_wait_for(cosync_task task, int *status, void **result, int64_t deadline);
+
+/** When cosync_wait returns (asyncio's FIRST_COMPLETED, ...). */
+typedef enum cosync_return_when {
+    /* as soon as any task has finished */
+    COSYNC_FIRST_COMPLETED = 1,
+    /* as soon as any task has failed (a status that is an error other than
+     * COSYNC_ECANCELED: asyncio does not count a cancelled task as an
+     * exception), or when all have finished */
+    COSYNC_FIRST_EXCEPTION = 2,
+    /* when all have finished */
+    COSYNC_ALL_COMPLETED = 3,
+} cosync_return_when;
+
+/**
+ * cosync_wait - wait until some or all of @tasks have finished, without
+ * collecting or cancelling any (asyncio.wait(tasks, timeout, return_when)).
+ * @tasks:       @n joinable tasks (not detached, not joined by anyone else).
+ * @return_when: COSYNC_FIRST_COMPLETED, COSYNC_FIRST_EXCEPTION or
+ *               COSYNC_ALL_COMPLETED.
+ * @index:       may be NULL; on success, set to the index in @tasks of the
+ *               task that ended the wait: for COSYNC_FIRST_COMPLETED the
+ *               first to finish (the lowest index if some had finished
+ *               before the call); for COSYNC_FIRST_EXCEPTION the first to
+ *               fail, or @n if all finished and none failed; @n for
+ *               COSYNC_ALL_COMPLETED. Untouched on error.
+ *
+ * The tasks are only watched: they keep running when the wait ends, for
+ * whatever reason, and each is still to be joined (or gathered, waited
+ * for, cancelled) by the caller; cosync_task_done() tells the finished
+ * ones from the pending ones, as asyncio.wait's two sets do. While the
+ * wait lasts no other task can join them. For asyncio.as_completed(),
+ * wait for the first completed, handle it, take it out of the array and
+ * wait again (docs/tasks.md).
+ *
+ * Returns 0 when the condition is met (at once, without suspending, if it
+ * already is); COSYNC_ETIMEDOUT when @deadline passes first (COSYNC_EAGAIN
+ * with deadline 0), where asyncio.wait returns with tasks still pending;
+ * COSYNC_ECANCELED if the caller is cancelled; COSYNC_EINVAL if @n is 0,
+ * @tasks is NULL, @return_when is not one of the three, or a handle is
+ * stale, detached, the caller, of another loop, listed twice, or already
+ * being joined (cosync_task_join tells these apart); COSYNC_EPERM outside
+ * a task. Suspension point (unless the condition is already met). Not
+ * thread-safe.
+ */
+int cosync_wait(const cosync_task *tasks, size_t n, cosync_return_when return_when, size_t *index,
+                int64_t deadline);
 
 /* ========================================================================
  * TaskGroup

@@ -5,6 +5,7 @@
  * is collected whatever happens.
  */
 #include <stddef.h>
+#include <stdio.h>
 
 #include "core.h"
 
@@ -104,5 +105,135 @@ int cosync_wait_for(cosync_task task, int *status, void **result, int64_t deadli
      * asyncio.wait_for then returns its value or raises its exception. */
     if ((rc == COSYNC_ETIMEDOUT || rc == COSYNC_EAGAIN) && !ended_cancelled)
         rc = 0;
+    return rc;
+}
+
+/* ---- wait: asyncio.wait ---------------------------------------------- */
+
+/*
+ * The waiter watches its tasks through their joiner field. Its data holds
+ * the condition (the low two bits) and the tasks still running (the rest);
+ * once granted, its obj is the task that ended the wait, or NULL when that
+ * was the last one to finish. Nothing is allocated and nothing points into
+ * the waiter's stack.
+ */
+#define WATCH_MODE_BITS 2
+#define WATCH_MODE(data) ((cosync_return_when)((data) & ((1u << WATCH_MODE_BITS) - 1)))
+#define WATCH_LEFT(data) ((size_t)((data) >> WATCH_MODE_BITS))
+
+static const char *return_when_name(cosync_return_when when)
+{
+    switch (when) {
+    case COSYNC_FIRST_COMPLETED:
+        return "first completed";
+    case COSYNC_FIRST_EXCEPTION:
+        return "first exception";
+    default:
+        return "all completed";
+    }
+}
+
+static void watch_describe(const cosync__waiter *w, char *buf, size_t size)
+{
+    snprintf(buf, size, "wait (%s) for %zu unfinished task(s)",
+             return_when_name(WATCH_MODE(w->data)), WATCH_LEFT(w->data));
+}
+
+/* nothing to take back when the wait ends otherwise: the caller stops
+ * watching its tasks itself */
+const cosync__waiter_ops cosync__watch_ops = {"wait", NULL, watch_describe};
+
+/* asyncio counts a task as failed if it raised; a cancelled one did not */
+static bool failed(int status)
+{
+    return status < 0 && status != COSYNC_ECANCELED;
+}
+
+void cosync__watched_task_done(struct cosync__task *j, struct cosync__task *t)
+{
+    cosync__waiter *w = &j->w;
+    w->data -= (uintptr_t)1 << WATCH_MODE_BITS;
+    cosync_return_when when = WATCH_MODE(w->data);
+    if (when == COSYNC_FIRST_COMPLETED || (when == COSYNC_FIRST_EXCEPTION && failed(t->status))) {
+        w->obj = t;
+        cosync__grant(w, 0);
+    } else if (WATCH_LEFT(w->data) == 0) {
+        w->obj = NULL;
+        cosync__grant(w, 0);
+    }
+}
+
+/* Claim every task for watching by @cur, or none (COSYNC_EINVAL). */
+static int watch_all(struct cosync__task *cur, const cosync_task *tasks, size_t n)
+{
+    int rc = claim_all(cur, tasks, n);
+    if (!rc)
+        for (size_t i = 0; i < n; i++)
+            tasks[i].rec->joiner = cur;
+    return rc;
+}
+
+static void unwatch_all(const cosync_task *tasks, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        tasks[i].rec->joiner = NULL;
+        tasks[i].rec->claimed = false;
+    }
+}
+
+/* Whether the condition already holds: *@ender is the index that ends the
+ * wait (see cosync_wait); *@left the tasks still running. */
+static bool already_met(const cosync_task *tasks, size_t n, cosync_return_when when, size_t *ender,
+                        size_t *left)
+{
+    size_t first_done = n;
+    *left = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct cosync__task *t = tasks[i].rec;
+        if (t->state != COSYNC__T_DONE) {
+            ++*left;
+            continue;
+        }
+        if (when == COSYNC_FIRST_EXCEPTION && failed(t->status)) {
+            *ender = i;
+            return true;
+        }
+        if (first_done == n)
+            first_done = i;
+    }
+    *ender = when == COSYNC_FIRST_COMPLETED ? first_done : n;
+    return when == COSYNC_FIRST_COMPLETED ? first_done < n : *left == 0;
+}
+
+static size_t index_of(const cosync_task *tasks, size_t n, const struct cosync__task *t)
+{
+    size_t i = 0;
+    while (i < n && tasks[i].rec != t)
+        i++;
+    return i;
+}
+
+int cosync_wait(const cosync_task *tasks, size_t n, cosync_return_when return_when, size_t *index,
+                int64_t deadline)
+{
+    struct cosync__task *cur = cosync__current();
+    if (!cur)
+        return COSYNC_EPERM;
+    if (!n || !tasks || return_when < COSYNC_FIRST_COMPLETED || return_when > COSYNC_ALL_COMPLETED)
+        return COSYNC_EINVAL;
+    int rc = watch_all(cur, tasks, n);
+    if (rc)
+        return rc;
+    size_t ender, left;
+    if (!already_met(tasks, n, return_when, &ender, &left)) {
+        cosync__waiter *w = cosync__waiter_prepare(cur, &cosync__watch_ops, NULL);
+        w->data = (uintptr_t)left << WATCH_MODE_BITS | (uintptr_t)return_when;
+        rc = cosync__wait(w, deadline);
+        if (!rc)
+            ender = w->obj ? index_of(tasks, n, w->obj) : n;
+    }
+    unwatch_all(tasks, n);
+    if (!rc && index)
+        *index = ender;
     return rc;
 }

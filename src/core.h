@@ -80,7 +80,7 @@ struct cosync__task {
     uint8_t state;
     bool cancel_pending; /* a request to deliver at the next suspension */
     bool detached;
-    bool claimed;      /* a gather or wait_for will collect it */
+    bool claimed;      /* a gather or wait_for will collect it, or a wait watches it */
     bool unguarded;    /* its stack has no guard page: check at each suspension */
     bool closing;      /* cancelled by cosync_loop_destroy, not finished yet */
     bool born_closing; /* spawned during cosync_loop_destroy */
@@ -219,6 +219,10 @@ int cosync__joinable(cosync_task h, struct cosync__task **out, struct cosync__ta
 int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t deadline,
                        bool shielded);
 void cosync__taskgroup_child_done(struct cosync__task *t);
+/* cosync_wait (combinators.c): a task that @j watches has finished; grant
+ * @j's wait if that meets its condition. */
+extern const cosync__waiter_ops cosync__watch_ops;
+void cosync__watched_task_done(struct cosync__task *j, struct cosync__task *t);
 /* Debug builds (COSYNC_DEBUG): say on stderr that the running task (or
  * code outside any task) released the @what at @obj, which its @role, task
  * #@owner_id, holds. */

@@ -265,8 +265,12 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result)
             cosync__cut_turn(loop);
     }
     struct cosync__task *j = t->joiner;
-    if (j && j->w.state == COSYNC__W_WAITING && j->w.ops == &join_ops && j->w.obj == t)
-        cosync__grant(&j->w, 0);
+    if (j && j->w.state == COSYNC__W_WAITING) {
+        if (j->w.ops == &join_ops && j->w.obj == t)
+            cosync__grant(&j->w, 0);
+        else if (j->w.ops == &cosync__watch_ops)
+            cosync__watched_task_done(j, t);
+    }
     if (t->group)
         cosync__taskgroup_child_done(t);
     if (t->detached)

@@ -1,8 +1,8 @@
 /*
- * test_combinators.c - cosync_gather, cosync_wait_for and cosync_taskgroup
- * (asyncio.gather, asyncio.wait_for, asyncio.TaskGroup; the TaskGroup cases
- * are ported from CPython's Lib/test/test_asyncio/test_taskgroups.py where
- * they apply).
+ * test_combinators.c - cosync_gather, cosync_wait_for, cosync_wait and
+ * cosync_taskgroup (asyncio.gather, asyncio.wait_for, asyncio.wait,
+ * asyncio.TaskGroup; the TaskGroup cases are ported from CPython's
+ * Lib/test/test_asyncio/test_taskgroups.py where they apply).
  *
  * Every loop runs on the virtual clock: times are exact, nothing sleeps.
  */
@@ -725,6 +725,441 @@ TEST(wait_for_misuse)
 {
     CHECK_ERR(cosync_wait_for(COSYNC_TASK_NONE, NULL, NULL, COSYNC_FOREVER), COSYNC_EPERM);
     CHECK_OK(run_main(wait_for_misuse_main, NULL));
+}
+
+/* ------------------------------------------------------------------------
+ * wait (asyncio.wait)
+ * ---------------------------------------------------------------------- */
+
+static bool cancel_requested(cosync_task t)
+{
+    return cosync_task_cancelling(t) != 0;
+}
+
+static int wait_first_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job j[3] = {
+        {.sleep = COSYNC_MS(30), .res = (void *)0x30},
+        {.sleep = COSYNC_MS(10), .res = (void *)0x10},
+        {.sleep = COSYNC_MS(20), .rc = EFAIL1},
+    };
+    cosync_task t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = spawn_job(&j[i]);
+    size_t idx = 99;
+    CHECK_OK(cosync_wait(t, 3, COSYNC_FIRST_COMPLETED, &idx, COSYNC_FOREVER));
+    CHECK_EQ(idx, 1);
+    CHECK_EQ(cosync_now(), AT(10));
+    /* nothing was collected or cancelled: the others run on */
+    CHECK(cosync_task_done(t[1]));
+    CHECK(!cosync_task_done(t[0]));
+    CHECK(!cosync_task_done(t[2]));
+    CHECK(!cancel_requested(t[0]));
+    CHECK(!cancel_requested(t[2]));
+    int st = 1;
+    void *r = NULL;
+    CHECK_OK(cosync_task_join(t[1], &st, &r, 0));
+    CHECK_EQ(st, 0);
+    CHECK(r == (void *)0x10);
+    /* a failure ends a FIRST_COMPLETED wait like a success */
+    cosync_task rest[2] = {t[0], t[2]};
+    CHECK_OK(cosync_wait(rest, 2, COSYNC_FIRST_COMPLETED, &idx, COSYNC_FOREVER));
+    CHECK_EQ(idx, 1);
+    CHECK_EQ(cosync_now(), AT(20));
+    join_expect(t[2], EFAIL1);
+    CHECK_OK(cosync_task_join(t[0], &st, &r, COSYNC_FOREVER));
+    CHECK_EQ(cosync_now(), AT(30));
+    CHECK(r == (void *)0x30);
+    CHECK_EQ(task_records(), 1);
+    return 0;
+}
+
+TEST(wait_first_completed_returns_the_first_to_finish)
+{
+    CHECK_OK(run_main(wait_first_main, NULL));
+}
+
+static int return_status(void *arg, void **result)
+{
+    (void)result;
+    return (int)(intptr_t)arg;
+}
+
+static int wait_met_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t[3];
+    CHECK_OK(cosync_task_spawn(&t[0], return_arg, (void *)0x100, NULL));
+    job j1 = {.sleep = COSYNC_MS(10)};
+    t[1] = spawn_job(&j1);
+    CHECK_OK(cosync_task_spawn(&t[2], return_status, (void *)(intptr_t)EFAIL2, NULL));
+    CHECK_OK(cosync_yield()); /* t[0] and t[2] finish, t[1] sleeps */
+    sentinel_ran = false;
+    cosync_task s;
+    CHECK_OK(cosync_task_spawn(&s, sentinel_fn, NULL, NULL));
+    uint64_t sw = switches();
+    size_t idx = 99;
+    /* a wait whose condition holds succeeds at once, whatever its deadline */
+    CHECK_OK(cosync_wait(t, 3, COSYNC_FIRST_COMPLETED, &idx, 0));
+    CHECK_EQ(idx, 0); /* the lowest index of those finished */
+    CHECK_OK(cosync_wait(&t[1], 2, COSYNC_FIRST_COMPLETED, &idx, 0));
+    CHECK_EQ(idx, 1);
+    CHECK_OK(cosync_wait(t, 3, COSYNC_FIRST_EXCEPTION, &idx, 0));
+    CHECK_EQ(idx, 2);
+    CHECK_OK(cosync_wait(t, 1, COSYNC_ALL_COMPLETED, &idx, 0));
+    CHECK_EQ(idx, 1);
+    CHECK_OK(cosync_wait(t, 1, COSYNC_FIRST_EXCEPTION, &idx, 0));
+    CHECK_EQ(idx, 1); /* all finished, none failed */
+    CHECK_OK(cosync_wait(t, 3, COSYNC_FIRST_COMPLETED, NULL, COSYNC_FOREVER));
+    CHECK(!sentinel_ran);
+    CHECK_EQ(switches(), sw);
+    /* not met: deadline 0 tries */
+    idx = 99;
+    CHECK_ERR(cosync_wait(t, 3, COSYNC_ALL_COMPLETED, &idx, 0), COSYNC_EAGAIN);
+    CHECK_ERR(cosync_wait(&t[1], 1, COSYNC_FIRST_COMPLETED, &idx, 0), COSYNC_EAGAIN);
+    CHECK_EQ(idx, 99); /* untouched on error */
+    CHECK_EQ(switches(), sw);
+    CHECK(!sentinel_ran);
+    join_ok(t[0]);
+    join_ok(t[1]);
+    join_expect(t[2], EFAIL2);
+    join_ok(s);
+    return 0;
+}
+
+TEST(wait_already_met_does_not_suspend)
+{
+    CHECK_OK(run_main(wait_met_main, NULL));
+}
+
+static int wait_all_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job j[3] = {
+        {.sleep = COSYNC_MS(20), .rc = EFAIL1},
+        {.sleep = COSYNC_MS(100)},
+        {.sleep = COSYNC_MS(30)},
+    };
+    cosync_task t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = spawn_job(&j[i]);
+    canceller c = {COSYNC_MS(40), t[1]};
+    cosync_task ct;
+    CHECK_OK(cosync_task_spawn(&ct, canceller_fn, &c, NULL));
+    size_t idx = 99;
+    CHECK_OK(cosync_wait(t, 3, COSYNC_ALL_COMPLETED, &idx, COSYNC_FOREVER));
+    CHECK_EQ(idx, 3);
+    CHECK_EQ(cosync_now(), AT(40)); /* the cancelled one finished too */
+    join_expect(t[0], EFAIL1);
+    join_expect(t[1], COSYNC_ECANCELED);
+    join_ok(t[2]);
+    join_ok(ct);
+    return 0;
+}
+
+TEST(wait_all_completed_waits_for_every_task)
+{
+    CHECK_OK(run_main(wait_all_main, NULL));
+}
+
+static int wait_exception_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job j[4] = {
+        {.sleep = COSYNC_MS(10)},
+        {.sleep = COSYNC_MS(100)}, /* cancelled at 5 ms: not a failure */
+        {.sleep = COSYNC_MS(20), .rc = EFAIL1},
+        {.sleep = COSYNC_MS(30), .rc = EFAIL2},
+    };
+    cosync_task t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = spawn_job(&j[i]);
+    canceller c = {COSYNC_MS(5), t[1]};
+    cosync_task ct;
+    CHECK_OK(cosync_task_spawn(&ct, canceller_fn, &c, NULL));
+    size_t idx = 99;
+    CHECK_OK(cosync_wait(t, 4, COSYNC_FIRST_EXCEPTION, &idx, COSYNC_FOREVER));
+    CHECK_EQ(idx, 2);
+    CHECK_EQ(cosync_now(), AT(20));
+    CHECK(!cosync_task_done(t[3]));
+    /* with no failure among them it waits for all */
+    job k[2] = {{.sleep = COSYNC_MS(5)}, {.sleep = COSYNC_MS(15)}};
+    cosync_task u[2] = {spawn_job(&k[0]), spawn_job(&k[1])};
+    CHECK_OK(cosync_wait(u, 2, COSYNC_FIRST_EXCEPTION, &idx, COSYNC_FOREVER));
+    CHECK_EQ(idx, 2);
+    CHECK_EQ(cosync_now(), AT(35));
+    join_ok(u[0]);
+    join_ok(u[1]);
+    join_ok(t[0]);
+    join_expect(t[1], COSYNC_ECANCELED);
+    join_expect(t[2], EFAIL1);
+    join_expect(t[3], EFAIL2);
+    join_ok(ct);
+    return 0;
+}
+
+TEST(wait_first_exception_skips_cancelled_tasks)
+{
+    CHECK_OK(run_main(wait_exception_main, NULL));
+}
+
+static int wait_deadline_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job j[2] = {{.sleep = COSYNC_MS(20), .res = (void *)0x20}, {.sleep = COSYNC_MS(30)}};
+    cosync_task t[2] = {spawn_job(&j[0]), spawn_job(&j[1])};
+    size_t idx = 99;
+    CHECK_ERR(cosync_wait(t, 2, COSYNC_FIRST_COMPLETED, &idx, AT(15)), COSYNC_ETIMEDOUT);
+    CHECK_EQ(cosync_now(), AT(15));
+    CHECK_EQ(idx, 99);
+    CHECK_EQ(armed_timers(), 2); /* the tasks' sleeps, not the wait's deadline */
+    /* unlike gather and wait_for, the tasks are left running */
+    CHECK(!cancel_requested(t[0]));
+    CHECK(!cancel_requested(t[1]));
+    CHECK_ERR(cosync_wait(t, 2, COSYNC_ALL_COMPLETED, &idx, AT(25)), COSYNC_ETIMEDOUT);
+    CHECK_EQ(cosync_now(), AT(25));
+    CHECK(cosync_task_done(t[0]));
+    int st = 1;
+    void *r = NULL;
+    CHECK_OK(cosync_task_join(t[0], &st, &r, 0));
+    CHECK(r == (void *)0x20);
+    CHECK_OK(cosync_task_join(t[1], &st, &r, COSYNC_FOREVER));
+    CHECK_EQ(st, 0);
+    CHECK_EQ(cosync_now(), AT(30));
+    CHECK_EQ(j[1].sleep_rc, 0);
+    return 0;
+}
+
+TEST(wait_deadline_leaves_the_tasks_running)
+{
+    CHECK_OK(run_main(wait_deadline_main, NULL));
+}
+
+static int waiter_fn(void *arg, void **result)
+{
+    (void)result;
+    cosync_task *t = arg;
+    size_t idx = 99;
+    int rc = cosync_wait(t, 2, COSYNC_FIRST_COMPLETED, &idx, COSYNC_FOREVER);
+    CHECK_EQ(idx, 99);
+    return rc;
+}
+
+static int wait_cancelled_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job j[2] = {{.sleep = COSYNC_MS(20)}, {.sleep = COSYNC_MS(30)}};
+    cosync_task t[2] = {spawn_job(&j[0]), spawn_job(&j[1])};
+    cosync_task w;
+    CHECK_OK(cosync_task_spawn(&w, waiter_fn, t, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_MS(5)));
+    /* while w waits, the tasks are its own */
+    CHECK_ERR(cosync_task_join(t[0], NULL, NULL, 0), COSYNC_EBUSY);
+    CHECK_ERR(cosync_task_detach(t[1]), COSYNC_EBUSY);
+    CHECK_ERR(cosync_gather(t, 2, NULL, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_wait(t, 2, COSYNC_ALL_COMPLETED, NULL, 0), COSYNC_EINVAL);
+    CHECK_OK(cosync_task_cancel(w));
+    join_expect(w, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), AT(5));
+    /* the cancel stopped at the waiter: the tasks run on, free to join */
+    CHECK(!cancel_requested(t[0]));
+    CHECK(!cancel_requested(t[1]));
+    join_ok(t[0]);
+    CHECK_EQ(cosync_now(), AT(20));
+    join_ok(t[1]);
+    CHECK_EQ(j[0].sleep_rc, 0);
+    CHECK_EQ(j[1].sleep_rc, 0);
+    return 0;
+}
+
+TEST(wait_caller_cancelled_leaves_the_tasks_running)
+{
+    CHECK_OK(run_main(wait_cancelled_main, NULL));
+}
+
+static int yield_then_return(void *arg, void **result)
+{
+    CHECK_OK(cosync_yield());
+    *result = arg;
+    return 0;
+}
+
+static int wait_same_turn_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    /* both finish before the waiter runs again; b first */
+    cosync_task t[2];
+    CHECK_OK(cosync_task_spawn(&t[0], yield_then_return, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&t[1], return_arg, NULL, NULL));
+    size_t idx = 99;
+    CHECK_OK(cosync_wait(t, 2, COSYNC_FIRST_COMPLETED, &idx, COSYNC_FOREVER));
+    CHECK(cosync_task_done(t[0]));
+    CHECK_EQ(idx, 1); /* the first to finish, not the lowest index */
+    join_ok(t[0]);
+    join_ok(t[1]);
+    return 0;
+}
+
+TEST(wait_first_completed_names_the_first_within_a_turn)
+{
+    CHECK_OK(run_main(wait_same_turn_main, NULL));
+}
+
+static int wait_as_completed_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    /* asyncio.as_completed: handle each task as it finishes */
+    int64_t ms[5] = {50, 10, 40, 20, 30};
+    job j[5];
+    cosync_task t[5];
+    for (intptr_t i = 0; i < 5; i++) {
+        j[i] = (job){.sleep = COSYNC_MS(ms[i]), .res = (void *)i};
+        t[i] = spawn_job(&j[i]);
+    }
+    intptr_t order[5];
+    size_t n = 5;
+    while (n > 0) {
+        size_t i;
+        CHECK_OK(cosync_wait(t, n, COSYNC_FIRST_COMPLETED, &i, COSYNC_FOREVER));
+        void *r = NULL;
+        int st = 1;
+        CHECK_OK(cosync_task_join(t[i], &st, &r, 0));
+        CHECK_EQ(st, 0);
+        order[5 - n] = (intptr_t)r;
+        CHECK_EQ(cosync_now(), AT(ms[(intptr_t)r]));
+        t[i] = t[--n];
+    }
+    CHECK_EQ(order[0], 1);
+    CHECK_EQ(order[1], 3);
+    CHECK_EQ(order[2], 4);
+    CHECK_EQ(order[3], 2);
+    CHECK_EQ(order[4], 0);
+    CHECK_EQ(task_records(), 1);
+    return 0;
+}
+
+TEST(wait_gives_asyncio_as_completed)
+{
+    CHECK_OK(run_main(wait_as_completed_main, NULL));
+}
+
+static int wait_misuse_main(void *arg, void **result)
+{
+    (void)result;
+    cosync_task foreign = *(const cosync_task *)arg; /* of another loop */
+    t0 = cosync_now();
+    job ja = {.sleep = COSYNC_MS(50), .res = (void *)0xaa};
+    job jb = {.sleep = COSYNC_MS(20), .res = (void *)0xbb};
+    job jd = {.sleep = COSYNC_MS(10)};
+    cosync_task a = spawn_job(&ja);
+    cosync_task b = spawn_job(&jb);
+    cosync_task d = spawn_job(&jd);
+    cosync_task x;
+    CHECK_OK(cosync_task_spawn(&x, return_arg, NULL, NULL));
+    CHECK_OK(cosync_task_join(x, NULL, NULL, COSYNC_FOREVER)); /* x is stale now */
+    CHECK_OK(cosync_task_detach(d));
+    cosync_task self = cosync_task_current();
+    cosync_task j;
+    CHECK_OK(cosync_task_spawn(&j, joiner_fn, &b, NULL));
+    CHECK_OK(cosync_yield()); /* j starts joining b */
+
+    size_t idx = 99;
+    cosync_task bad[][3] = {
+        {a, x, b},    /* a stale handle */
+        {a, d, b},    /* a detached task */
+        {a, self, b}, /* the caller itself */
+        {a, a, a},    /* the same task twice */
+        {a, b, a},    /* b is being joined by j */
+        {b, a, a},
+        {a, foreign, b},
+    };
+    size_t n[] = {3, 3, 3, 2, 2, 3, 3};
+    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++) {
+        CHECK_ERR(cosync_wait(bad[i], n[i], COSYNC_FIRST_COMPLETED, &idx, COSYNC_FOREVER),
+                  COSYNC_EINVAL);
+        CHECK_EQ(cosync_now(), t0);
+        /* nothing was claimed: a is still joinable */
+        CHECK_ERR(cosync_task_join(a, NULL, NULL, 0), COSYNC_EAGAIN);
+    }
+    CHECK_ERR(cosync_wait(NULL, 1, COSYNC_FIRST_COMPLETED, &idx, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_ERR(cosync_wait(&a, 0, COSYNC_FIRST_COMPLETED, &idx, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_ERR(cosync_wait(&a, 1, (cosync_return_when)0, &idx, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_ERR(cosync_wait(&a, 1, (cosync_return_when)4, &idx, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_EQ(idx, 99);
+    CHECK_EQ(cosync_now(), t0);
+    int st = -1;
+    void *r = NULL;
+    CHECK_OK(cosync_task_join(a, &st, &r, COSYNC_FOREVER));
+    CHECK(r == (void *)0xaa);
+    CHECK_OK(cosync_task_join(j, &st, &r, COSYNC_FOREVER));
+    CHECK(r == (void *)0xbb); /* j's join of b was left alone */
+    CHECK(stale(d));
+    return 0;
+}
+
+TEST(wait_misuse_claims_nothing)
+{
+    cosync_task t = COSYNC_TASK_NONE;
+    CHECK_ERR(cosync_wait(&t, 1, COSYNC_FIRST_COMPLETED, NULL, COSYNC_FOREVER), COSYNC_EPERM);
+    cosync_loop *other;
+    CHECK_OK(cosync_loop_init(&other, NULL));
+    cosync_task foreign;
+    CHECK_OK(cosync_loop_spawn(other, &foreign, return_arg, NULL, NULL));
+    CHECK_OK(run_main(wait_misuse_main, &foreign));
+    CHECK(!cosync_task_done(foreign));
+    CHECK_OK(cosync_loop_destroy(other));
+}
+
+static cosync_future wait_dl_fut;
+
+static int wait_dl_child(void *arg, void **result)
+{
+    (void)arg;
+    CHECK_OK(cosync_future_wait(&wait_dl_fut, COSYNC_FOREVER));
+    return cosync_future_result(&wait_dl_fut, result);
+}
+
+static int wait_dl_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t[2];
+    CHECK_OK(cosync_task_spawn(&t[0], wait_dl_child, NULL, &(cosync_task_opts){.name = "c0"}));
+    CHECK_OK(cosync_task_spawn(&t[1], wait_dl_child, NULL, &(cosync_task_opts){.name = "c1"}));
+    size_t idx = 99;
+    CHECK_OK(cosync_wait(t, 2, COSYNC_ALL_COMPLETED, &idx, COSYNC_FOREVER));
+    CHECK_EQ(idx, 2);
+    join_ok(t[0]);
+    join_ok(t[1]);
+    return 0;
+}
+
+TEST(wait_deadlock_report)
+{
+    cosync_future_init(&wait_dl_fut);
+    capture cap;
+    cosync_task m;
+    cosync_loop *loop = deadlock_loop(&cap, wait_dl_main, NULL, "main", &m);
+    char want[512];
+    snprintf(want, sizeof want,
+             "cosync: deadlock: 3 tasks are blocked and nothing can wake them:\n"
+             "  task 'main' (#1) waits on wait (all completed) for 2 unfinished task(s)\n"
+             "  task 'c0' (#2) waits on future %p\n"
+             "  task 'c1' (#3) waits on future %p\n",
+             (void *)&wait_dl_fut, (void *)&wait_dl_fut);
+    CHECK_STREQ(capture_text(&cap), want);
+    CHECK_OK(cosync_future_set_result(&wait_dl_fut, NULL));
+    int status = 1;
+    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+    CHECK_OK(status);
+    CHECK_OK(cosync_loop_destroy(loop));
+    capture_free(&cap);
 }
 
 /* ------------------------------------------------------------------------
@@ -1660,6 +2095,16 @@ int main(void)
     RUN(wait_for_task_that_ignores_the_cancel);
     RUN(wait_for_caller_cancelled);
     RUN(wait_for_misuse);
+    RUN(wait_first_completed_returns_the_first_to_finish);
+    RUN(wait_already_met_does_not_suspend);
+    RUN(wait_all_completed_waits_for_every_task);
+    RUN(wait_first_exception_skips_cancelled_tasks);
+    RUN(wait_deadline_leaves_the_tasks_running);
+    RUN(wait_caller_cancelled_leaves_the_tasks_running);
+    RUN(wait_first_completed_names_the_first_within_a_turn);
+    RUN(wait_gives_asyncio_as_completed);
+    RUN(wait_misuse_claims_nothing);
+    RUN(wait_deadlock_report);
     RUN(taskgroup_all_children_succeed);
     RUN(taskgroup_spawn_in_body_and_child_cancelled_explicitly);
     RUN(taskgroup_first_failure_cancels_siblings_and_owner_body);
