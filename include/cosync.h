@@ -243,8 +243,11 @@ int64_t cosync_now(void);
 
 /**
  * cosync_deadline_after - the deadline @timeout nanoseconds from now:
- * cosync_now() + @timeout, saturating; COSYNC_FOREVER if @timeout is
- * negative. Not a suspension point.
+ * cosync_now() + @timeout, saturating. A @timeout of COSYNC_FOREVER gives
+ * COSYNC_FOREVER (asyncio's timeout=None); any other negative @timeout
+ * gives cosync_now(), a deadline that has already passed, as asyncio
+ * treats a negative timeout (a computed budget that ran out does not turn
+ * into "no deadline"). Not a suspension point.
  */
 int64_t cosync_deadline_after(int64_t timeout);
 

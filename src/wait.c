@@ -122,8 +122,12 @@ int64_t cosync_now(void)
 
 int64_t cosync_deadline_after(int64_t timeout)
 {
-    if (timeout < 0)
+    if (timeout == COSYNC_FOREVER)
         return COSYNC_FOREVER;
     int64_t now = cosync_now();
+    /* a budget that has run out (asyncio's negative timeout): a deadline
+     * that has passed, never one of the two special values */
+    if (timeout <= 0)
+        return now;
     return timeout > INT64_MAX - now ? INT64_MAX : now + timeout;
 }

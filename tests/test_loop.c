@@ -1316,7 +1316,8 @@ static int main_clock(void *arg, void **result)
     CHECK_EQ(cosync_now(), COSYNC_SEC(1)); /* nothing idle: no time passes */
     CHECK_EQ(cosync_deadline_after(COSYNC_MS(5)), COSYNC_SEC(1) + COSYNC_MS(5));
     CHECK_EQ(cosync_deadline_after(0), COSYNC_SEC(1));
-    CHECK_EQ(cosync_deadline_after(-1), COSYNC_FOREVER);
+    CHECK_EQ(cosync_deadline_after(COSYNC_FOREVER), COSYNC_FOREVER);
+    CHECK_EQ(cosync_deadline_after(-COSYNC_MS(5)), COSYNC_SEC(1));
     CHECK_EQ(cosync_deadline_after(INT64_MAX), INT64_MAX);
     CHECK_OK(cosync_sleep(COSYNC_SEC(2)));
     CHECK_EQ(cosync_now(), COSYNC_SEC(3));
@@ -1348,7 +1349,7 @@ TEST(clock_virtual_and_real)
     int64_t b = mono_ns();
     CHECK_LE(a, n);
     CHECK_LE(n, b);
-    CHECK_EQ(cosync_deadline_after(-5), COSYNC_FOREVER);
+    CHECK_EQ(cosync_deadline_after(COSYNC_FOREVER), COSYNC_FOREVER);
 
     cosync_loop *loop;
     CHECK_OK(cosync_loop_init(&loop, &vopts));

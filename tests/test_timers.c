@@ -476,13 +476,22 @@ static int deadline_after_main(void *arg, void **result)
     CHECK_EQ(cosync_deadline_after(0), now);
     CHECK_EQ(cosync_deadline_after(1), now + 1);
     CHECK_EQ(cosync_deadline_after(COSYNC_SEC(3)), now + COSYNC_SEC(3));
-    CHECK_EQ(cosync_deadline_after(-1), COSYNC_FOREVER);
-    CHECK_EQ(cosync_deadline_after(-COSYNC_SEC(5)), COSYNC_FOREVER);
-    CHECK_EQ(cosync_deadline_after(INT64_MIN), COSYNC_FOREVER);
+    CHECK_EQ(cosync_deadline_after(COSYNC_FOREVER), COSYNC_FOREVER);
+    /* a budget that ran out is a deadline that has passed, not "none" */
+    CHECK_EQ(cosync_deadline_after(-2), now);
+    CHECK_EQ(cosync_deadline_after(-COSYNC_SEC(5)), now);
+    CHECK_EQ(cosync_deadline_after(INT64_MIN), now);
     CHECK_EQ(cosync_deadline_after(INT64_MAX), INT64_MAX);
     CHECK_EQ(cosync_deadline_after(INT64_MAX - now), INT64_MAX);
     CHECK_EQ(cosync_deadline_after(INT64_MAX - now + 1), INT64_MAX);
     CHECK_EQ(cosync_deadline_after(INT64_MAX - now - 1), INT64_MAX - 1);
+    /* so a wait on such a budget times out at once, as asyncio's
+     * wait_for(..., -0.003) does, and one that can complete still does */
+    cosync_event e = COSYNC_EVENT_INIT;
+    CHECK_ERR(cosync_event_wait(&e, cosync_deadline_after(-COSYNC_MS(3))), COSYNC_ETIMEDOUT);
+    CHECK_EQ(cosync_now(), now);
+    CHECK_OK(cosync_event_set(&e));
+    CHECK_OK(cosync_event_wait(&e, cosync_deadline_after(-COSYNC_MS(3))));
     /* it follows the clock */
     CHECK_OK(cosync_sleep(COSYNC_MS(5)));
     CHECK_EQ(cosync_deadline_after(COSYNC_MS(1)), EPOCH + COSYNC_MS(6));
@@ -490,11 +499,11 @@ static int deadline_after_main(void *arg, void **result)
     return 0;
 }
 
-TEST(deadline_after_negative_forever_and_saturates)
+TEST(deadline_after_forever_passed_and_saturates)
 {
     run_main_ok(deadline_after_main, NULL);
     /* outside a loop it reads CLOCK_MONOTONIC, and still saturates */
-    CHECK_EQ(cosync_deadline_after(-1), COSYNC_FOREVER);
+    CHECK_EQ(cosync_deadline_after(COSYNC_FOREVER), COSYNC_FOREVER);
     CHECK_EQ(cosync_deadline_after(INT64_MAX), INT64_MAX);
     struct timespec before, after;
     CHECK_EQ(clock_gettime(CLOCK_MONOTONIC, &before), 0);
@@ -764,7 +773,7 @@ int main(void)
     RUN(lone_yield_returns_at_once);
     RUN(sleep_until_forever_blocks_until_cancelled);
     RUN(sleep_until_forever_alone_is_a_deadlock_not_a_wakeup);
-    RUN(deadline_after_negative_forever_and_saturates);
+    RUN(deadline_after_forever_passed_and_saturates);
     RUN(virtual_clock_does_not_move_while_a_task_is_runnable);
     RUN(pairing_heap_random_arm_disarm_rearm_run);
     RUN(timers_armed_by_a_callback_at_or_before_now_fire_in_the_same_run);
