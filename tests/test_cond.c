@@ -603,6 +603,81 @@ TEST(test_ambiguous_loops)
     end_loop(b);
 }
 
+/* A wait whose lock, free while it waited for its notify, was queued on by
+ * tasks of another loop: it cannot queue behind them, so it ends with
+ * COSYNC_EPERM and without the lock (documented misuse). */
+typedef struct xloop {
+    cosync_cond *cond;
+    cosync_lock *lock;
+    cosync_event go;
+    int rc;
+    bool held;
+} xloop;
+
+static int xloop_waiter(void *arg, void **result)
+{
+    (void)result;
+    xloop *x = arg;
+    CHECK_OK(cosync_cond_acquire(x->cond, COSYNC_FOREVER));
+    x->rc = cosync_cond_wait(x->cond, cosync_deadline_after(COSYNC_MS(10)));
+    x->held = cosync_cond_locked(x->cond);
+    return 0;
+}
+
+static int xloop_lock_user(void *arg, void **result)
+{
+    (void)result;
+    xloop *x = arg;
+    CHECK_OK(cosync_lock_acquire(x->lock, COSYNC_FOREVER));
+    CHECK_OK(cosync_lock_release(x->lock));
+    return 0;
+}
+
+static int xloop_holder(void *arg, void **result)
+{
+    (void)result;
+    xloop *x = arg;
+    CHECK_OK(cosync_lock_acquire(x->lock, COSYNC_FOREVER)); /* free */
+    cosync_task u;
+    CHECK_OK(cosync_task_spawn(&u, xloop_lock_user, x, NULL));
+    CHECK_OK(cosync_yield()); /* u queues on the lock */
+    CHECK_EQ(cosync_lock_waiters(x->lock), 1);
+    CHECK_OK(cosync_event_wait(&x->go, COSYNC_FOREVER));
+    CHECK_OK(cosync_lock_release(x->lock));
+    join_ok(u);
+    return 0;
+}
+
+TEST(wait_ends_without_the_lock_another_loop_queued_on)
+{
+    cosync_loop *a = new_loop();
+    capture cap;
+    cosync_loop *b = report_loop(&cap, NULL);
+    cosync_lock lock = COSYNC_LOCK_INIT;
+    cosync_cond cond;
+    cosync_cond_init(&cond, &lock);
+    xloop x = {.cond = &cond, .lock = &lock, .go = COSYNC_EVENT_INIT, .rc = 1};
+    cosync_task w, h;
+    CHECK_OK(cosync_loop_spawn(a, &w, xloop_waiter, &x, NULL));
+    run_until_idle(a); /* w waits for a notify; the lock is free */
+    CHECK_EQ(cosync_cond_waiters(&cond), 1);
+    CHECK(!cosync_lock_locked(&lock));
+    CHECK_OK(cosync_loop_spawn(b, &h, xloop_holder, &x, NULL));
+    CHECK_ERR(cosync_loop_run(b, h, NULL, NULL), COSYNC_EDEADLK); /* h waits for go */
+    CHECK_OK(cosync_loop_run(a, w, NULL, NULL));                  /* w times out */
+    CHECK_ERR(x.rc, COSYNC_EPERM);
+    CHECK(x.held);                           /* by h, not w */
+    CHECK_EQ(cosync_lock_waiters(&lock), 1); /* only b's task */
+    CHECK_EQ(cosync_cond_waiters(&cond), 0);
+    CHECK_OK(cosync_event_set(&x.go));
+    CHECK_OK(cosync_loop_run(b, h, NULL, NULL));
+    CHECK(!cosync_lock_locked(&lock));
+    end_loop(a);
+    end_loop(b);
+    capture_free(&cap);
+    CHECK_OK(cosync_cond_destroy(&cond));
+}
+
 static int timeout_in_block_main(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -1389,6 +1464,7 @@ int main(void)
     RUN(test_context_manager);
     RUN(test_explicit_lock);
     RUN(test_ambiguous_loops);
+    RUN(wait_ends_without_the_lock_another_loop_queued_on);
     RUN(test_timeout_in_block);
     RUN(test_cancelled_error_wakeup);
     RUN(test_cancelled_error_re_aquire);

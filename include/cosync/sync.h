@@ -205,6 +205,10 @@ bool cosync_cond_locked(const cosync_cond *cond);
  * Returns 0 once notified; COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT;
  * COSYNC_ECANCELED; COSYNC_EPERM if the caller does not hold the lock
  * (nothing changes) or outside a task; COSYNC_EINVAL after destroy.
+ * Two misuses end a wait without the lock: a shared lock destroyed while
+ * the wait lasts (COSYNC_EINVAL), and a lock that tasks of another loop
+ * queued on meanwhile, which this task cannot queue behind
+ * (COSYNC_EPERM; docs/condition.md).
  * Suspension point.
  */
 int cosync_cond_wait(cosync_cond *cond, int64_t deadline);
