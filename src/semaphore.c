@@ -52,11 +52,18 @@ static void sem_cancel(cosync__waiter *w)
         sem_serve(s);
 }
 
+/* A waiter behind the head also names the head's request, which is what
+ * holds it back when the free permits would cover its own. */
 static void sem_describe(const cosync__waiter *w, char *buf, size_t size)
 {
     const cosync_sem *s = w->obj;
-    snprintf(buf, size, "semaphore %p (value %lld, %u waiting, wants %lld)", w->obj,
-             (long long)s->value, (unsigned)s->q.n, (long long)(int64_t)w->data);
+    const cosync__waiter *head = cosync__waitq_head(&s->q);
+    char behind[48] = "";
+    if (head && head != w)
+        snprintf(behind, sizeof behind, ", behind a request for %lld",
+                 (long long)(int64_t)head->data);
+    snprintf(buf, size, "semaphore %p (value %lld, %u waiting, wants %lld%s)", w->obj,
+             (long long)s->value, (unsigned)s->q.n, (long long)(int64_t)w->data, behind);
 }
 
 static const cosync__waiter_ops sem_ops = {"semaphore", sem_cancel, sem_describe};

@@ -1162,7 +1162,8 @@ TEST(sem_deadlock_report_describes_the_wait)
     char want[512];
     snprintf(want, sizeof want,
              "cosync: deadlock: 2 tasks are blocked and nothing can wake them:\n"
-             "  task 'main' (#1) waits on semaphore %p (value 1, 2 waiting, wants 1)\n"
+             "  task 'main' (#1) waits on semaphore %p (value 1, 2 waiting, wants 1, behind a "
+             "request for 3)\n"
              "  task 'big' (#2) waits on semaphore %p (value 1, 2 waiting, wants 3)\n",
              (void *)&dl_sem, (void *)&dl_sem);
     CHECK_STREQ(buf, want);
