@@ -478,9 +478,9 @@ static int deadline_after_main(void *arg, void **result)
     CHECK_EQ(cosync_deadline_after(COSYNC_SEC(3)), now + COSYNC_SEC(3));
     CHECK_EQ(cosync_deadline_after(COSYNC_FOREVER), COSYNC_FOREVER);
     /* a budget that ran out is a deadline that has passed, not "none" */
-    CHECK_EQ(cosync_deadline_after(-2), now);
+    CHECK_EQ(cosync_deadline_after(-1), now);
     CHECK_EQ(cosync_deadline_after(-COSYNC_SEC(5)), now);
-    CHECK_EQ(cosync_deadline_after(INT64_MIN), now);
+    CHECK_EQ(cosync_deadline_after(INT64_MIN + 1), now);
     CHECK_EQ(cosync_deadline_after(INT64_MAX), INT64_MAX);
     CHECK_EQ(cosync_deadline_after(INT64_MAX - now), INT64_MAX);
     CHECK_EQ(cosync_deadline_after(INT64_MAX - now + 1), INT64_MAX);
@@ -490,11 +490,17 @@ static int deadline_after_main(void *arg, void **result)
     cosync_event e = COSYNC_EVENT_INIT;
     CHECK_ERR(cosync_event_wait(&e, cosync_deadline_after(-COSYNC_MS(3))), COSYNC_ETIMEDOUT);
     CHECK_EQ(cosync_now(), now);
+    /* also a budget overrun by exactly 1 ns, which -1 as "forever" took
+     * for no deadline */
+    int64_t end = now + COSYNC_MS(1);
+    CHECK_OK(cosync_sleep(COSYNC_MS(1) + 1));
+    CHECK_ERR(cosync_event_wait(&e, cosync_deadline_after(end - cosync_now())), COSYNC_ETIMEDOUT);
+    now = cosync_now();
     CHECK_OK(cosync_event_set(&e));
     CHECK_OK(cosync_event_wait(&e, cosync_deadline_after(-COSYNC_MS(3))));
     /* it follows the clock */
     CHECK_OK(cosync_sleep(COSYNC_MS(5)));
-    CHECK_EQ(cosync_deadline_after(COSYNC_MS(1)), EPOCH + COSYNC_MS(6));
+    CHECK_EQ(cosync_deadline_after(COSYNC_MS(1)), now + COSYNC_MS(6));
     CHECK_EQ(cosync_deadline_after(INT64_MAX - 1), INT64_MAX);
     return 0;
 }

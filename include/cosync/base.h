@@ -70,11 +70,13 @@ const char *cosync_err_name(int err);
  * Time
  *
  * Times are int64_t nanoseconds on the loop's monotonic clock. A deadline
- * is an absolute time; COSYNC_FOREVER (-1) means none, and 0 means "do not
- * block" (the call returns COSYNC_EAGAIN instead of suspending).
+ * is an absolute time; COSYNC_FOREVER (INT64_MIN) means none, and 0 means
+ * "do not block" (the call returns COSYNC_EAGAIN instead of suspending).
+ * COSYNC_FOREVER is the one value that no difference of two clock readings
+ * gives, so it can also stand for "no timeout" (see cosync_deadline_after).
  * ---------------------------------------------------------------------- */
 
-#define COSYNC_FOREVER ((int64_t)-1)
+#define COSYNC_FOREVER INT64_MIN
 #define COSYNC_NS(x) ((int64_t)(x))
 #define COSYNC_US(x) ((int64_t)(x)*INT64_C(1000))
 #define COSYNC_MS(x) ((int64_t)(x)*INT64_C(1000000))
