@@ -319,22 +319,24 @@ typedef enum cosync_return_when {
  *               COSYNC_ALL_COMPLETED.
  * @index:       may be NULL; on success, set to the index in @tasks of the
  *               task that ended the wait: for COSYNC_FIRST_COMPLETED the
- *               first to finish (the lowest index if some had finished
- *               before the call); for COSYNC_FIRST_EXCEPTION the first to
- *               fail, or @n if all finished and none failed; @n for
- *               COSYNC_ALL_COMPLETED. Untouched on error.
+ *               first of them to finish, for COSYNC_FIRST_EXCEPTION the
+ *               first to fail (or @n if all finished and none failed), in
+ *               the order the tasks finished, even if that was before the
+ *               call; @n for COSYNC_ALL_COMPLETED. Untouched on error.
  *
  * The tasks are only watched: they keep running when the wait ends, for
  * whatever reason, and each is still to be joined (or gathered, waited
  * for, cancelled) by the caller; cosync_task_done() tells the finished
  * ones from the pending ones, as asyncio.wait's two sets do. While the
- * wait lasts no other task can join them. For asyncio.as_completed(),
- * wait for the first completed, handle it, take it out of the array and
- * wait again (docs/tasks.md).
+ * wait lasts no other task can join them, and @tasks must not change. For
+ * asyncio.as_completed(), wait for the first completed, handle it, take it
+ * out of the array and wait again (docs/tasks.md): each call costs O(@n).
  *
  * Returns 0 when the condition is met (at once, without suspending, if it
- * already is); COSYNC_ETIMEDOUT when @deadline passes first (COSYNC_EAGAIN
- * with deadline 0), where asyncio.wait returns with tasks still pending;
+ * already is), also when the last task it needed finished at the instant
+ * of the deadline, before the caller ran again; COSYNC_ETIMEDOUT when
+ * @deadline passes first (COSYNC_EAGAIN with deadline 0), where
+ * asyncio.wait returns with tasks still pending;
  * COSYNC_ECANCELED if the caller is cancelled; COSYNC_EINVAL if @n is 0,
  * @tasks is NULL, @return_when is not one of the three, or a handle is
  * stale, detached, the caller, of another loop, listed twice, or already

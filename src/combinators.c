@@ -111,11 +111,13 @@ int cosync_wait_for(cosync_task task, int *status, void **result, int64_t deadli
 /* ---- wait: asyncio.wait ---------------------------------------------- */
 
 /*
- * The waiter watches its tasks through their joiner field. Its data holds
- * the condition (the low two bits) and the tasks still running (the rest);
- * once granted, its obj is the task that ended the wait, or NULL when that
- * was the last one to finish. Nothing is allocated and nothing points into
- * the waiter's stack.
+ * The waiter watches its tasks through their joiner field; its data holds
+ * the condition (the low two bits) and the tasks still running (the rest),
+ * so that a finishing task can tell whether it ends the wait. Which task
+ * that was is worked out afterwards from the order in which the tasks
+ * finished (finish_seq), so that tasks that finished before the call, or
+ * several in one turn, are reported in the same order. Nothing is
+ * allocated and nothing points into the waiter's stack.
  */
 #define WATCH_MODE_BITS 2
 #define WATCH_MODE(data) ((cosync_return_when)((data) & ((1u << WATCH_MODE_BITS) - 1)))
@@ -154,13 +156,9 @@ void cosync__watched_task_done(struct cosync__task *j, struct cosync__task *t)
     cosync__waiter *w = &j->w;
     w->data -= (uintptr_t)1 << WATCH_MODE_BITS;
     cosync_return_when when = WATCH_MODE(w->data);
-    if (when == COSYNC_FIRST_COMPLETED || (when == COSYNC_FIRST_EXCEPTION && failed(t->status))) {
-        w->obj = t;
+    if (when == COSYNC_FIRST_COMPLETED || (when == COSYNC_FIRST_EXCEPTION && failed(t->status)) ||
+        WATCH_LEFT(w->data) == 0)
         cosync__grant(w, 0);
-    } else if (WATCH_LEFT(w->data) == 0) {
-        w->obj = NULL;
-        cosync__grant(w, 0);
-    }
 }
 
 /* Claim every task for watching by @cur, or none (COSYNC_EINVAL). */
@@ -181,36 +179,37 @@ static void unwatch_all(const cosync_task *tasks, size_t n)
     }
 }
 
-/* Whether the condition already holds: *@ender is the index that ends the
- * wait (see cosync_wait); *@left the tasks still running. */
-static bool already_met(const cosync_task *tasks, size_t n, cosync_return_when when, size_t *ender,
-                        size_t *left)
+/* Whether the condition holds now: then *@ender is the index that ends the
+ * wait (the first to finish, or to fail, or @n: see cosync_wait). *@left
+ * is set to the tasks still running. */
+static bool condition_met(const cosync_task *tasks, size_t n, cosync_return_when when,
+                          size_t *ender, size_t *left)
 {
-    size_t first_done = n;
+    size_t first_done = n, first_failed = n;
     *left = 0;
     for (size_t i = 0; i < n; i++) {
-        struct cosync__task *t = tasks[i].rec;
+        const struct cosync__task *t = tasks[i].rec;
         if (t->state != COSYNC__T_DONE) {
             ++*left;
             continue;
         }
-        if (when == COSYNC_FIRST_EXCEPTION && failed(t->status)) {
-            *ender = i;
-            return true;
-        }
-        if (first_done == n)
+        if (first_done == n || t->finish_seq < tasks[first_done].rec->finish_seq)
             first_done = i;
+        if (failed(t->status) &&
+            (first_failed == n || t->finish_seq < tasks[first_failed].rec->finish_seq))
+            first_failed = i;
     }
-    *ender = when == COSYNC_FIRST_COMPLETED ? first_done : n;
-    return when == COSYNC_FIRST_COMPLETED ? first_done < n : *left == 0;
-}
-
-static size_t index_of(const cosync_task *tasks, size_t n, const struct cosync__task *t)
-{
-    size_t i = 0;
-    while (i < n && tasks[i].rec != t)
-        i++;
-    return i;
+    switch (when) {
+    case COSYNC_FIRST_COMPLETED:
+        *ender = first_done;
+        return first_done < n;
+    case COSYNC_FIRST_EXCEPTION:
+        *ender = first_failed;
+        return first_failed < n || *left == 0;
+    default:
+        *ender = n;
+        return *left == 0;
+    }
 }
 
 int cosync_wait(const cosync_task *tasks, size_t n, cosync_return_when return_when, size_t *index,
@@ -225,12 +224,15 @@ int cosync_wait(const cosync_task *tasks, size_t n, cosync_return_when return_wh
     if (rc)
         return rc;
     size_t ender, left;
-    if (!already_met(tasks, n, return_when, &ender, &left)) {
+    if (!condition_met(tasks, n, return_when, &ender, &left)) {
         cosync__waiter *w = cosync__waiter_prepare(cur, &cosync__watch_ops, NULL);
         w->data = (uintptr_t)left << WATCH_MODE_BITS | (uintptr_t)return_when;
         rc = cosync__wait(w, deadline);
-        if (!rc)
-            ender = w->obj ? index_of(tasks, n, w->obj) : n;
+        /* as asyncio.wait, which sorts the tasks into done and pending
+         * once it runs again: a task that finished at the instant of the
+         * deadline, before the caller ran, counts */
+        if (rc != COSYNC_ECANCELED && condition_met(tasks, n, return_when, &ender, &left))
+            rc = 0;
     }
     unwatch_all(tasks, n);
     if (!rc && index)

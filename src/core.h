@@ -91,13 +91,17 @@ struct cosync__task {
     cosync__waiter w;
     /* cold */
     cosync__timer timer;
-    /* the body until it starts; its result once DONE */
+    /* the body until it starts; its result, and its place in the order in
+     * which the loop's tasks finished (for cosync_wait), once DONE */
     union {
         struct {
             cosync_task_fn fn;
             void *arg;
         };
-        void *result;
+        struct {
+            void *result;
+            uint64_t finish_seq;
+        };
     };
     struct cosync__task *joiner; /* the task that will collect this one */
     cosync_taskgroup *group;
@@ -155,6 +159,7 @@ struct cosync_loop {
     size_t nrecords; /* in use */
     size_t nalive;   /* spawned and not finished */
     uint64_t next_id;
+    uint64_t finished; /* tasks finished so far: the last finish_seq */
     uint32_t serial;                 /* from a process-wide count of loops, never 0 */
     struct cosync__task *until;      /* run until this one finishes */
     struct cosync__task *overflowed; /* ran out of its (unguarded) stack */

@@ -253,6 +253,7 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result)
     t->state = COSYNC__T_DONE;
     t->status = status;
     t->result = result;
+    t->finish_seq = ++loop->finished;
     loop->nalive--;
     /* The run's main task, or the last task of a round of the close: the
      * run returns once the tasks ready now have run, as asyncio finishes

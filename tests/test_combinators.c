@@ -803,9 +803,13 @@ static int wait_met_main(void *arg, void **result)
     size_t idx = 99;
     /* a wait whose condition holds succeeds at once, whatever its deadline */
     CHECK_OK(cosync_wait(t, 3, COSYNC_FIRST_COMPLETED, &idx, 0));
-    CHECK_EQ(idx, 0); /* the lowest index of those finished */
+    CHECK_EQ(idx, 0);
     CHECK_OK(cosync_wait(&t[1], 2, COSYNC_FIRST_COMPLETED, &idx, 0));
     CHECK_EQ(idx, 1);
+    /* the first of them to finish, not the lowest index */
+    cosync_task later_first[3] = {t[2], t[1], t[0]};
+    CHECK_OK(cosync_wait(later_first, 3, COSYNC_FIRST_COMPLETED, &idx, 0));
+    CHECK_EQ(idx, 2);
     CHECK_OK(cosync_wait(t, 3, COSYNC_FIRST_EXCEPTION, &idx, 0));
     CHECK_EQ(idx, 2);
     CHECK_OK(cosync_wait(t, 1, COSYNC_ALL_COMPLETED, &idx, 0));
@@ -940,6 +944,39 @@ TEST(wait_deadline_leaves_the_tasks_running)
     CHECK_OK(run_main(wait_deadline_main, NULL));
 }
 
+static int wait_same_instant_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    /* the task's timer and the wait's deadline fire at the same instant,
+     * the task's first (armed first): the wait times out, then the task
+     * finishes before the caller runs again, so it counts, as asyncio.wait
+     * sorts its sets only when it resumes */
+    job j[2] = {{.sleep = COSYNC_MS(15)}, {.sleep = COSYNC_MS(40)}};
+    cosync_task t[2] = {spawn_job(&j[0]), spawn_job(&j[1])};
+    CHECK_OK(cosync_yield()); /* they arm their sleeps */
+    size_t idx = 99;
+    CHECK_OK(cosync_wait(t, 2, COSYNC_FIRST_COMPLETED, &idx, AT(15)));
+    CHECK_EQ(idx, 0);
+    CHECK_EQ(cosync_now(), AT(15));
+    /* still a timeout when what it needs is not all there */
+    job k = {.sleep = COSYNC_MS(10)};
+    cosync_task u[2] = {spawn_job(&k), t[1]};
+    CHECK_OK(cosync_yield());
+    CHECK_ERR(cosync_wait(u, 2, COSYNC_ALL_COMPLETED, &idx, AT(25)), COSYNC_ETIMEDOUT);
+    CHECK_EQ(idx, 0);
+    CHECK(cosync_task_done(u[0]));
+    join_ok(t[0]);
+    join_ok(u[0]);
+    join_ok(t[1]);
+    return 0;
+}
+
+TEST(wait_counts_a_task_that_finished_at_the_deadline)
+{
+    CHECK_OK(run_main(wait_same_instant_main, NULL));
+}
+
 static int waiter_fn(void *arg, void **result)
 {
     (void)result;
@@ -1041,6 +1078,29 @@ static int wait_as_completed_main(void *arg, void **result)
     CHECK_EQ(order[2], 4);
     CHECK_EQ(order[3], 2);
     CHECK_EQ(order[4], 0);
+
+    /* the same with a consumer that falls behind: each handling takes
+     * 25 ms, so the others finish meanwhile, in their own order */
+    int64_t start = cosync_now();
+    int64_t ms2[4] = {30, 20, 10, 15};
+    for (intptr_t i = 0; i < 4; i++) {
+        j[i] = (job){.sleep = COSYNC_MS(ms2[i]), .res = (void *)i};
+        t[i] = spawn_job(&j[i]);
+    }
+    for (n = 4; n > 0;) {
+        size_t i;
+        CHECK_OK(cosync_wait(t, n, COSYNC_FIRST_COMPLETED, &i, COSYNC_FOREVER));
+        void *r = NULL;
+        CHECK_OK(cosync_task_join(t[i], NULL, &r, 0));
+        order[4 - n] = (intptr_t)r;
+        t[i] = t[--n];
+        CHECK_OK(cosync_sleep(COSYNC_MS(25)));
+    }
+    CHECK_EQ(order[0], 2);
+    CHECK_EQ(order[1], 3);
+    CHECK_EQ(order[2], 1);
+    CHECK_EQ(order[3], 0);
+    CHECK_EQ(cosync_now(), start + COSYNC_MS(10 + 4 * 25));
     CHECK_EQ(task_records(), 1);
     return 0;
 }
@@ -2100,6 +2160,7 @@ int main(void)
     RUN(wait_all_completed_waits_for_every_task);
     RUN(wait_first_exception_skips_cancelled_tasks);
     RUN(wait_deadline_leaves_the_tasks_running);
+    RUN(wait_counts_a_task_that_finished_at_the_deadline);
     RUN(wait_caller_cancelled_leaves_the_tasks_running);
     RUN(wait_first_completed_names_the_first_within_a_turn);
     RUN(wait_gives_asyncio_as_completed);
