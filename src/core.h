@@ -159,7 +159,7 @@ struct cosync_loop {
     size_t nrecords; /* in use */
     size_t nalive;   /* spawned and not finished */
     uint64_t next_id;
-    uint64_t finished; /* tasks finished so far: the last finish_seq */
+    uint64_t finished;               /* tasks finished so far: the last finish_seq */
     uint32_t serial;                 /* from a process-wide count of loops, never 0 */
     struct cosync__task *until;      /* run until this one finishes */
     struct cosync__task *overflowed; /* ran out of its (unguarded) stack */
