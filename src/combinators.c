@@ -1,8 +1,10 @@
 /*
  * gather and wait_for: joining many tasks, or one with a deadline. When the
  * caller gives up (cancelled, deadline), the tasks it still waits for are
- * cancelled and waited for, as asyncio does, so that every task passed in
- * is collected whatever happens.
+ * cancelled at that moment, inside the cancel or the timer, as asyncio's
+ * cancel() reaches the tasks a gather awaits, and then waited for, so that
+ * every task passed in is collected whatever happens. And wait (asyncio's),
+ * which only watches its tasks.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -31,11 +33,14 @@ static inline __attribute__((always_inline)) void prefetch_record(const struct c
 
 static void unclaim(const cosync_task *tasks, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         tasks[i].rec->claimed = false;
+        tasks[i].rec->next_claimed = NULL;
+    }
 }
 
-/* Claim every task for the caller, or none (COSYNC_EINVAL). */
+/* Claim every task for the caller, or none (COSYNC_EINVAL), and chain
+ * them in order through next_claimed. */
 static int claim_all(struct cosync__task *cur, const cosync_task *tasks, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -47,26 +52,25 @@ static int claim_all(struct cosync__task *cur, const cosync_task *tasks, size_t 
             return COSYNC_EINVAL;
         }
         t->claimed = true;
+        if (i)
+            tasks[i - 1].rec->next_claimed = t;
     }
     return 0;
 }
 
-/* Wait for @t; if @give_up is set already, or the wait fails, cancel the
- * tasks from @t on and wait for @t without interruption. */
-static int settle(struct cosync__task *cur, const cosync_task *tasks, size_t i, size_t n,
-                  int64_t deadline, int give_up)
+/* Wait for @t, the first of the tasks still to collect. If the wait ends
+ * otherwise (cancelled, deadline), the wait itself has cancelled @t and
+ * the rest, at that moment; or if @give_up is set already: then wait for
+ * @t without interruption. */
+static int settle(struct cosync__task *cur, struct cosync__task *t, int64_t deadline, int give_up)
 {
-    struct cosync__task *t = tasks[i].rec;
-    if (!give_up) {
-        give_up = cosync__await_task(cur, t, deadline, false);
-        if (give_up)
-            for (size_t k = i; k < n; k++)
-                cosync__cancel(tasks[k].rec);
-    }
+    if (!give_up)
+        give_up = cosync__await_task(cur, t, deadline, COSYNC__AWAIT_CANCEL_REST);
     if (give_up)
-        cosync__await_task(cur, t, COSYNC_FOREVER, true);
+        cosync__await_task(cur, t, COSYNC_FOREVER, COSYNC__AWAIT_SHIELDED);
     t->joiner = NULL;
     t->claimed = false;
+    t->next_claimed = NULL;
     return give_up;
 }
 
@@ -84,7 +88,7 @@ int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64
     for (size_t i = 0; i < n; i++) {
         if (i + COLLECT_AHEAD < n)
             prefetch_record(tasks[i + COLLECT_AHEAD].rec);
-        give_up = settle(cur, tasks, i, n, deadline, give_up);
+        give_up = settle(cur, tasks[i].rec, deadline, give_up);
         cosync__collect(tasks[i].rec, out ? &out[i].status : NULL, out ? &out[i].result : NULL);
     }
     return give_up;
@@ -97,7 +101,7 @@ int cosync_wait_for(cosync_task task, int *status, void **result, int64_t deadli
     if (rc)
         return rc;
     t->claimed = true;
-    rc = settle(cur, &task, 0, 1, deadline, 0);
+    rc = settle(cur, t, deadline, 0);
     bool ended_cancelled = t->status == COSYNC_ECANCELED;
     cosync__collect(t, status, result);
     /* Cancelled for the deadline, the task may still finish its own way (it
@@ -173,10 +177,9 @@ static int watch_all(struct cosync__task *cur, const cosync_task *tasks, size_t 
 
 static void unwatch_all(const cosync_task *tasks, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         tasks[i].rec->joiner = NULL;
-        tasks[i].rec->claimed = false;
-    }
+    unclaim(tasks, n);
 }
 
 /* Whether the condition holds now: then *@ender is the index that ends the

@@ -104,6 +104,10 @@ struct cosync__task {
         };
     };
     struct cosync__task *joiner; /* the task that will collect this one */
+    /* the next task claimed by the same gather (NULL at the last), so that
+     * a gather that gives up cancels the rest without reading its caller's
+     * array, which may be on the caller's stack */
+    struct cosync__task *next_claimed;
     cosync_taskgroup *group;
     cosync__node group_node;
     char name[COSYNC__NAME_MAX];
@@ -220,9 +224,15 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result);
  * COSYNC_ESRCH, COSYNC_EDEADLK, COSYNC_EINVAL for a detached task,
  * COSYNC_EBUSY if another will collect it). */
 int cosync__joinable(cosync_task h, struct cosync__task **out, struct cosync__task **curp);
+/* How cosync__await_task waits: a join, which leaves @t alone whatever
+ * ends the wait; a gather's or wait_for's, which, if the wait ends without
+ * @t finishing (cancelled, deadline), cancels @t and the tasks claimed
+ * after it at that moment, as asyncio's cancel() reaches the tasks a
+ * gather or wait_for awaits; or one that cancellation cannot interrupt. */
+enum cosync__await { COSYNC__AWAIT_JOIN, COSYNC__AWAIT_CANCEL_REST, COSYNC__AWAIT_SHIELDED };
 /* Wait for @t to finish on behalf of @cur, which will collect it. */
 int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t deadline,
-                       bool shielded);
+                       enum cosync__await how);
 void cosync__taskgroup_child_done(struct cosync__task *t);
 /* cosync_wait (combinators.c): a task that @j watches has finished; grant
  * @j's wait if that meets its condition. */

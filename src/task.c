@@ -153,7 +153,7 @@ static inline struct cosync__task *new_task(cosync_loop *loop, cosync_task_fn fn
     loop->nalive++;
 
     /* Free records keep these invariants, so spawn need not write them:
-     * stack, joiner and group NULL, claimed false, waiter idle, timer
+     * stack, joiner, next_claimed and group NULL, claimed false, waiter idle, timer
      * disarmed (see grow_records and the paths that end a task). */
     t->cancel_pending = false;
     t->detached = false;
@@ -289,9 +289,13 @@ void cosync__collect(struct cosync__task *t, int *status, void **result)
 
 /* ---- join ------------------------------------------------------------ */
 
+/* A join leaves its task alone (the task finds the waiter no longer
+ * waiting on it); a gather or wait_for that gives up cancels the rest. */
 static void join_cancel(cosync__waiter *w)
 {
-    (void)w; /* the joined task finds the waiter no longer waiting on it */
+    if (w->data == COSYNC__AWAIT_CANCEL_REST)
+        for (struct cosync__task *t = w->obj; t; t = t->next_claimed)
+            cosync__cancel(t);
 }
 
 static void join_describe(const cosync__waiter *w, char *buf, size_t size)
@@ -324,12 +328,13 @@ int cosync__joinable(cosync_task h, struct cosync__task **out, struct cosync__ta
 
 /* Wait for @t (claimed by @cur) to finish. */
 int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t deadline,
-                       bool shielded)
+                       enum cosync__await how)
 {
     if (t->state == COSYNC__T_DONE)
         return 0;
     cosync__waiter *w = cosync__waiter_prepare(cur, &join_ops, t);
-    w->shielded = shielded;
+    w->data = how;
+    w->shielded = how == COSYNC__AWAIT_SHIELDED;
     t->joiner = cur;
     return cosync__wait(w, deadline);
 }
@@ -340,7 +345,7 @@ int cosync_task_join(cosync_task task, int *status, void **result, int64_t deadl
     int rc = cosync__joinable(task, &t, &cur);
     if (rc)
         return rc;
-    rc = cosync__await_task(cur, t, deadline, false);
+    rc = cosync__await_task(cur, t, deadline, COSYNC__AWAIT_JOIN);
     t->joiner = NULL;
     if (rc)
         return rc;

@@ -337,8 +337,7 @@ static int gather_misuse_main(void *arg, void **result)
         {a, self, b}, /* the caller itself */
         {a, a, a},    /* the same task twice */
         {a, b, a},    /* b is being joined by j */
-        {b, a, a},
-        {a, foreign, b},
+        {b, a, a},    {a, foreign, b},
     };
     size_t n[] = {3, 3, 3, 2, 2, 3, 3};
     for (size_t i = 0; i < sizeof n / sizeof n[0]; i++) {
@@ -644,6 +643,117 @@ static int gather_cancelled_main(void *arg, void **result)
 TEST(gather_caller_cancelled_cancels_and_collects_the_rest)
 {
     CHECK_OK(run_main(gather_cancelled_main, NULL));
+}
+
+/* asyncio's task.cancel() on a task awaiting gather() or wait_for()
+ * cancels the awaited tasks inside the cancel() call: a task queued to
+ * run before the caller gets its cancellation before it runs. */
+static bool child_ran;
+
+static int note_run(void *arg, void **result)
+{
+    (void)arg;
+    child_ran = true;
+    *result = (void *)1;
+    return 0;
+}
+
+typedef struct giver {
+    bool use_wait_for;
+    int rc;
+    int status;
+} giver;
+
+static int giver_fn(void *arg, void **result)
+{
+    (void)result;
+    giver *g = arg;
+    cosync_task kid;
+    CHECK_OK(cosync_task_spawn(&kid, note_run, NULL, NULL));
+    cosync_outcome out = {1, NULL};
+    if (g->use_wait_for) {
+        g->rc = cosync_wait_for(kid, &out.status, &out.result, COSYNC_FOREVER);
+    } else {
+        g->rc = cosync_gather(&kid, 1, &out, COSYNC_FOREVER);
+    }
+    g->status = out.status;
+    return g->rc;
+}
+
+static int cancel_reaches_main(void *arg, void **result)
+{
+    (void)result;
+    giver g = {.use_wait_for = arg != NULL, .rc = 1, .status = 1};
+    child_ran = false;
+    cosync_task p;
+    CHECK_OK(cosync_task_spawn(&p, giver_fn, &g, NULL));
+    CHECK_OK(cosync_yield()); /* p spawns its child (queued) and waits for it */
+    CHECK(!child_ran);
+    CHECK_OK(cosync_task_cancel(p));
+    join_expect(p, COSYNC_ECANCELED);
+    CHECK_ERR(g.rc, COSYNC_ECANCELED);
+    CHECK_ERR(g.status, COSYNC_ECANCELED);
+    CHECK(!child_ran); /* cancelled before it ever ran */
+    return 0;
+}
+
+TEST(caller_cancelled_cancels_the_tasks_at_once)
+{
+    CHECK_OK(run_main(cancel_reaches_main, NULL));      /* gather */
+    CHECK_OK(run_main(cancel_reaches_main, (void *)1)); /* wait_for */
+}
+
+/* The same at a deadline: the deadline cancels the task that waits on an
+ * event at that instant, before the task that sets the event (woken by
+ * its own timer at the same instant, armed earlier) runs. */
+typedef struct ev_waiter {
+    cosync_event *e;
+    int rc;
+} ev_waiter;
+
+static int ev_wait_fn(void *arg, void **result)
+{
+    (void)result;
+    ev_waiter *w = arg;
+    w->rc = cosync_event_wait(w->e, COSYNC_FOREVER);
+    return w->rc;
+}
+
+static int set_after_fn(void *arg, void **result)
+{
+    (void)result;
+    CHECK_OK(cosync_sleep(COSYNC_MS(10)));
+    return cosync_event_set(arg);
+}
+
+static int deadline_reaches_main(void *arg, void **result)
+{
+    (void)result;
+    t0 = cosync_now();
+    cosync_event e = COSYNC_EVENT_INIT;
+    ev_waiter w = {&e, 1};
+    cosync_task c, s;
+    CHECK_OK(cosync_task_spawn(&c, ev_wait_fn, &w, NULL));
+    CHECK_OK(cosync_task_spawn(&s, set_after_fn, &e, NULL));
+    CHECK_OK(cosync_yield()); /* c waits on e; s arms its sleep */
+    cosync_outcome out = {1, NULL};
+    if (arg) {
+        CHECK_ERR(cosync_wait_for(c, &out.status, NULL, AT(10)), COSYNC_ETIMEDOUT);
+    } else {
+        CHECK_ERR(cosync_gather(&c, 1, &out, AT(10)), COSYNC_ETIMEDOUT);
+    }
+    CHECK_EQ(cosync_now(), AT(10));
+    CHECK_ERR(w.rc, COSYNC_ECANCELED); /* not woken by s's set */
+    CHECK_ERR(out.status, COSYNC_ECANCELED);
+    join_ok(s);
+    CHECK(cosync_event_is_set(&e));
+    return 0;
+}
+
+TEST(deadline_cancels_the_tasks_at_that_instant)
+{
+    CHECK_OK(run_main(deadline_reaches_main, NULL));      /* gather */
+    CHECK_OK(run_main(deadline_reaches_main, (void *)1)); /* wait_for */
 }
 
 typedef struct waiter_ctx {
@@ -1137,8 +1247,7 @@ static int wait_misuse_main(void *arg, void **result)
         {a, self, b}, /* the caller itself */
         {a, a, a},    /* the same task twice */
         {a, b, a},    /* b is being joined by j */
-        {b, a, a},
-        {a, foreign, b},
+        {b, a, a},    {a, foreign, b},
     };
     size_t n[] = {3, 3, 3, 2, 2, 3, 3};
     for (size_t i = 0; i < sizeof n / sizeof n[0]; i++) {
@@ -2147,6 +2256,8 @@ int main(void)
     RUN(gather_deadline_passes_cancels_and_collects_the_rest);
     RUN(gather_deadline_zero_on_unfinished_tasks);
     RUN(gather_caller_cancelled_cancels_and_collects_the_rest);
+    RUN(caller_cancelled_cancels_the_tasks_at_once);
+    RUN(deadline_cancels_the_tasks_at_that_instant);
     RUN(gather_misuse_collects_nothing);
     RUN(gather_claimed_task_is_busy);
     RUN(gather_of_10000_tasks);
