@@ -310,61 +310,84 @@ static int joiner_fn(void *arg, void **result)
     return st;
 }
 
-static int gather_misuse_main(void *arg, void **result)
+/* The handle arrays that gather and wait refuse, built around a task a
+ * that must come out of every refusal untouched. */
+#define NBAD 7
+typedef struct bad_sets {
+    job ja, jb, jd;
+    cosync_task a, b, d, j;
+    cosync_task list[NBAD][3];
+    size_t n[NBAD];
+} bad_sets;
+
+/* In the running task: a and b sleep 50 and 20 ms, d is detached, x is
+ * stale, j joins b; @foreign is a task of another loop. */
+static void bad_sets_init(bad_sets *s, cosync_task foreign)
 {
-    (void)result;
-    cosync_task foreign = *(const cosync_task *)arg; /* of another loop */
-    t0 = cosync_now();
-    job ja = {.sleep = COSYNC_MS(50), .res = (void *)0xaa};
-    job jb = {.sleep = COSYNC_MS(20), .res = (void *)0xbb};
-    job jd = {.sleep = COSYNC_MS(10)};
-    cosync_task a = spawn_job(&ja);
-    cosync_task b = spawn_job(&jb);
-    cosync_task d = spawn_job(&jd);
+    s->ja = (job){.sleep = COSYNC_MS(50), .res = (void *)0xaa};
+    s->jb = (job){.sleep = COSYNC_MS(20), .res = (void *)0xbb};
+    s->jd = (job){.sleep = COSYNC_MS(10)};
+    s->a = spawn_job(&s->ja);
+    s->b = spawn_job(&s->jb);
+    s->d = spawn_job(&s->jd);
     cosync_task x;
     CHECK_OK(cosync_task_spawn(&x, return_arg, NULL, NULL));
     CHECK_OK(cosync_task_join(x, NULL, NULL, COSYNC_FOREVER)); /* x is stale now */
-    CHECK_OK(cosync_task_detach(d));
-    cosync_task self = cosync_task_current();
-    cosync_task j;
-    CHECK_OK(cosync_task_spawn(&j, joiner_fn, &b, NULL));
+    CHECK_OK(cosync_task_detach(s->d));
+    CHECK_OK(cosync_task_spawn(&s->j, joiner_fn, &s->b, NULL));
     CHECK_OK(cosync_yield()); /* j starts joining b */
-
-    cosync_outcome out[3] = {{1, NULL}, {1, NULL}, {1, NULL}};
-    cosync_task bad[][3] = {
-        {a, x, b},    /* a stale handle */
-        {a, d, b},    /* a detached task */
-        {a, self, b}, /* the caller itself */
-        {a, a, a},    /* the same task twice */
-        {a, b, a},    /* b is being joined by j */
-        {b, a, a},    {a, foreign, b},
+    cosync_task a = s->a, b = s->b, self = cosync_task_current();
+    const cosync_task list[NBAD][3] = {
+        {a, x, b},       /* a stale handle */
+        {a, s->d, b},    /* a detached task */
+        {a, self, b},    /* the caller itself */
+        {a, a, a},       /* the same task twice */
+        {a, b, a},       /* b is being joined by j */
+        {b, a, a},       /* the same, b first */
+        {a, foreign, b}, /* a task of another loop */
     };
-    size_t n[] = {3, 3, 3, 2, 2, 3, 3};
-    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++) {
-        CHECK_ERR(cosync_gather(bad[i], n[i], out, COSYNC_FOREVER), COSYNC_EINVAL);
+    const size_t n[NBAD] = {3, 3, 3, 2, 2, 3, 3};
+    memcpy(s->list, list, sizeof list);
+    memcpy(s->n, n, sizeof n);
+}
+
+/* After the refusals a finishes with its result, and j's join of b was
+ * left alone. */
+static void bad_sets_finish(bad_sets *s)
+{
+    int st = -1;
+    void *r = NULL;
+    CHECK_OK(cosync_task_join(s->a, &st, &r, COSYNC_FOREVER));
+    CHECK_EQ(cosync_now(), AT(50));
+    CHECK_EQ(st, 0);
+    CHECK(r == (void *)0xaa);
+    CHECK_OK(cosync_task_join(s->j, &st, &r, COSYNC_FOREVER));
+    CHECK_EQ(st, 0);
+    CHECK(r == (void *)0xbb);
+    CHECK(stale(s->b));
+    CHECK(stale(s->d)); /* finished and freed (detached) */
+}
+
+static int gather_misuse_main(void *arg, void **result)
+{
+    (void)result;
+    t0 = cosync_now();
+    bad_sets s;
+    bad_sets_init(&s, *(const cosync_task *)arg);
+    cosync_outcome out[3] = {{1, NULL}, {1, NULL}, {1, NULL}};
+    for (size_t i = 0; i < NBAD; i++) {
+        CHECK_ERR(cosync_gather(s.list[i], s.n[i], out, COSYNC_FOREVER), COSYNC_EINVAL);
         CHECK_EQ(cosync_now(), t0);
         /* nothing was collected or claimed: a is still joinable */
-        CHECK_ERR(cosync_task_join(a, NULL, NULL, 0), COSYNC_EAGAIN);
-        CHECK(!cosync_task_done(a));
-        CHECK_NE(cosync_task_id(a), 0);
+        CHECK_ERR(cosync_task_join(s.a, NULL, NULL, 0), COSYNC_EAGAIN);
+        CHECK(!cosync_task_done(s.a));
+        CHECK_NE(cosync_task_id(s.a), 0);
     }
     CHECK_EQ(out[0].status, 1);
     CHECK_EQ(out[1].status, 1);
     CHECK_EQ(out[2].status, 1);
     CHECK_ERR(cosync_gather(NULL, 2, out, COSYNC_FOREVER), COSYNC_EINVAL);
-
-    int st = -1;
-    void *r = NULL;
-    CHECK_OK(cosync_task_join(a, &st, &r, COSYNC_FOREVER));
-    CHECK_EQ(cosync_now(), AT(50));
-    CHECK_EQ(st, 0);
-    CHECK(r == (void *)0xaa);
-    /* j's join of b was left alone */
-    CHECK_OK(cosync_task_join(j, &st, &r, COSYNC_FOREVER));
-    CHECK_EQ(st, 0);
-    CHECK(r == (void *)0xbb);
-    CHECK(stale(b));
-    CHECK(stale(d)); /* finished and freed (detached) */
+    bad_sets_finish(&s);
     return 0;
 }
 
@@ -1223,53 +1246,25 @@ TEST(wait_gives_asyncio_as_completed)
 static int wait_misuse_main(void *arg, void **result)
 {
     (void)result;
-    cosync_task foreign = *(const cosync_task *)arg; /* of another loop */
     t0 = cosync_now();
-    job ja = {.sleep = COSYNC_MS(50), .res = (void *)0xaa};
-    job jb = {.sleep = COSYNC_MS(20), .res = (void *)0xbb};
-    job jd = {.sleep = COSYNC_MS(10)};
-    cosync_task a = spawn_job(&ja);
-    cosync_task b = spawn_job(&jb);
-    cosync_task d = spawn_job(&jd);
-    cosync_task x;
-    CHECK_OK(cosync_task_spawn(&x, return_arg, NULL, NULL));
-    CHECK_OK(cosync_task_join(x, NULL, NULL, COSYNC_FOREVER)); /* x is stale now */
-    CHECK_OK(cosync_task_detach(d));
-    cosync_task self = cosync_task_current();
-    cosync_task j;
-    CHECK_OK(cosync_task_spawn(&j, joiner_fn, &b, NULL));
-    CHECK_OK(cosync_yield()); /* j starts joining b */
-
+    bad_sets s;
+    bad_sets_init(&s, *(const cosync_task *)arg);
     size_t idx = 99;
-    cosync_task bad[][3] = {
-        {a, x, b},    /* a stale handle */
-        {a, d, b},    /* a detached task */
-        {a, self, b}, /* the caller itself */
-        {a, a, a},    /* the same task twice */
-        {a, b, a},    /* b is being joined by j */
-        {b, a, a},    {a, foreign, b},
-    };
-    size_t n[] = {3, 3, 3, 2, 2, 3, 3};
-    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++) {
-        CHECK_ERR(cosync_wait(bad[i], n[i], COSYNC_FIRST_COMPLETED, &idx, COSYNC_FOREVER),
+    for (size_t i = 0; i < NBAD; i++) {
+        CHECK_ERR(cosync_wait(s.list[i], s.n[i], COSYNC_FIRST_COMPLETED, &idx, COSYNC_FOREVER),
                   COSYNC_EINVAL);
         CHECK_EQ(cosync_now(), t0);
         /* nothing was claimed: a is still joinable */
-        CHECK_ERR(cosync_task_join(a, NULL, NULL, 0), COSYNC_EAGAIN);
+        CHECK_ERR(cosync_task_join(s.a, NULL, NULL, 0), COSYNC_EAGAIN);
     }
+    cosync_task *a = &s.a;
     CHECK_ERR(cosync_wait(NULL, 1, COSYNC_FIRST_COMPLETED, &idx, COSYNC_FOREVER), COSYNC_EINVAL);
-    CHECK_ERR(cosync_wait(&a, 0, COSYNC_FIRST_COMPLETED, &idx, COSYNC_FOREVER), COSYNC_EINVAL);
-    CHECK_ERR(cosync_wait(&a, 1, (cosync_return_when)0, &idx, COSYNC_FOREVER), COSYNC_EINVAL);
-    CHECK_ERR(cosync_wait(&a, 1, (cosync_return_when)4, &idx, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_ERR(cosync_wait(a, 0, COSYNC_FIRST_COMPLETED, &idx, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_ERR(cosync_wait(a, 1, (cosync_return_when)0, &idx, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_ERR(cosync_wait(a, 1, (cosync_return_when)4, &idx, COSYNC_FOREVER), COSYNC_EINVAL);
     CHECK_EQ(idx, 99);
     CHECK_EQ(cosync_now(), t0);
-    int st = -1;
-    void *r = NULL;
-    CHECK_OK(cosync_task_join(a, &st, &r, COSYNC_FOREVER));
-    CHECK(r == (void *)0xaa);
-    CHECK_OK(cosync_task_join(j, &st, &r, COSYNC_FOREVER));
-    CHECK(r == (void *)0xbb); /* j's join of b was left alone */
-    CHECK(stale(d));
+    bad_sets_finish(&s);
     return 0;
 }
 
