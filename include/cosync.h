@@ -269,7 +269,9 @@ typedef struct cosync_outcome {
  *
  * Every task is collected (its handle becomes stale) whatever happens. If
  * the caller is cancelled, or @deadline passes, the tasks not yet finished
- * are cancelled and waited for, as asyncio does; their outcomes are filled.
+ * are cancelled at that moment (within cosync_task_cancel, or as the
+ * deadline fires: one that has not run yet never runs), as asyncio's
+ * cancel() reaches them, and waited for; their outcomes are filled.
  *
  * Returns 0 when every task has finished (look at each outcome for its
  * status); COSYNC_ECANCELED or COSYNC_ETIMEDOUT (or COSYNC_EAGAIN with
@@ -293,7 +295,8 @@ int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64
  * which, as asyncio.wait_for returns the value or raises the exception);
  * COSYNC_ETIMEDOUT (COSYNC_EAGAIN for deadline 0) if it had to be
  * cancelled and ended cancelled; COSYNC_ECANCELED if the caller
- * was cancelled (the task is cancelled and collected too); the argument
+ * was cancelled (the task is cancelled at that moment, as by gather, and
+ * collected too); the argument
  * errors of cosync_task_join. In every non-argument case the task has been
  * collected. Suspension point.
  */
