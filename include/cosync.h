@@ -294,11 +294,10 @@ int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64
  * request with cosync_task_uncancel, or failed its own way: @status says
  * which, as asyncio.wait_for returns the value or raises the exception);
  * COSYNC_ETIMEDOUT (COSYNC_EAGAIN for deadline 0) if it had to be
- * cancelled and ended cancelled; COSYNC_ECANCELED if the caller
- * was cancelled (the task is cancelled at that moment, as by gather, and
- * collected too); the argument
- * errors of cosync_task_join. In every non-argument case the task has been
- * collected. Suspension point.
+ * cancelled and ended cancelled; COSYNC_ECANCELED if the caller was
+ * cancelled (the task is cancelled at that moment, as by gather, and
+ * collected too); the argument errors of cosync_task_join. In every
+ * non-argument case the task has been collected. Suspension point.
  */
 int cosync_wait_for(cosync_task task, int *status, void **result, int64_t deadline);
 
