@@ -6,10 +6,9 @@
  *    code on failure; predicates return bool;
  *  - every call that can block takes a final `int64_t deadline`: an absolute
  *    time on the loop's clock, COSYNC_FOREVER for none, 0 for "do not block"
- *    (COSYNC_EAGAIN instead of suspending); a deadline that has passed
- *    still suspends once (the other ready tasks run, as asyncio's timeout
- *    fires one loop step later) and returns COSYNC_ETIMEDOUT. A call that
- *    can complete at once succeeds whatever its deadline;
+ *    (COSYNC_EAGAIN instead of suspending); a passed deadline returns
+ *    COSYNC_ETIMEDOUT. A call that can complete at once succeeds whatever its
+ *    deadline;
  *  - a "suspension point" may switch to other tasks; it is where a
  *    cancellation is delivered (COSYNC_ECANCELED). Code between suspension
  *    points runs atomically with respect to the loop's other tasks;

@@ -67,8 +67,8 @@ int cosync_barrier_wait(cosync_barrier *barrier, int64_t deadline)
     if (barrier->arrived + 1 == barrier->parties)
         return complete_round(barrier);
     barrier->arrived++;
-    /* deadline 0 or a pending cancellation take the arrival back through
-     * barrier_cancel at once, a passed deadline when its timer fires */
+    /* deadline 0, a passed deadline or a pending cancellation take the
+     * arrival back through barrier_cancel */
     return cosync__waitq_wait(&barrier->q, &barrier_ops, barrier, 0, deadline);
 }
 

@@ -78,12 +78,14 @@ int cosync_cond_wait(cosync_cond *cond, int64_t deadline)
     int rc = check_holder(cond, &cur);
     if (rc)
         return rc;
-    /* Deadline 0 is not a suspension and never lets go of the lock. A
-     * deadline that has passed, like a pending cancellation, ends the wait
-     * as every wait ends: after the other ready tasks have run (they may
-     * take the lock meanwhile), then the lock is re-acquired. */
+    /* A wait that cannot start (deadline 0 or passed) is not a suspension
+     * and never lets go of the lock. A pending cancellation is delivered as
+     * every wait delivers it: after the other ready tasks have run (they
+     * may take the lock meanwhile), then the lock is re-acquired. */
     if (deadline == 0)
         return COSYNC_EAGAIN;
+    if (deadline != COSYNC_FOREVER && deadline <= cur->loop->now && !cur->cancel_pending)
+        return COSYNC_ETIMEDOUT;
     cosync_lock *lock = lock_of(cond);
     /* from here until it returns, the wait uses the condition (and its
      * lock) even when it is on no list: notified, or timed out, it has

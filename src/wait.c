@@ -36,18 +36,17 @@ int cosync__wait_slow(cosync__waiter *w, int64_t deadline)
 {
     struct cosync__task *t = cosync__waiter_task(w);
     cosync_loop *loop = t->loop;
-    if (deadline == 0 || (t->cancel_pending && !w->shielded)) {
+    if (deadline == 0 || (t->cancel_pending && !w->shielded) ||
+        (deadline != COSYNC_FOREVER && deadline <= loop->now)) {
         /* it ends before it starts: off the object's queue first */
         if (w->ops->cancel)
             w->ops->cancel(w);
         if (deadline == 0)
             return COSYNC_EAGAIN; /* not a suspension: a pending cancel stays */
-        return deliver_cancel(t);
+        if (t->cancel_pending && !w->shielded)
+            return deliver_cancel(t);
+        return COSYNC_ETIMEDOUT;
     }
-    /* A deadline that has passed still suspends: its timer fires at the
-     * loop's next look at the clock, after the tasks ready now have run,
-     * as asyncio's timeout fires one step later. So a loop retrying with a
-     * budget that ran out cannot keep the others from running. */
     w->state = COSYNC__W_WAITING;
     t->state = COSYNC__T_BLOCKED;
     if (deadline != COSYNC_FOREVER)

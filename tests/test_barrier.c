@@ -1073,15 +1073,13 @@ static int deadlines_main(void *arg, void **result)
     cosync_barrier b;
     CHECK_OK(cosync_barrier_init(&b, 2));
     uint64_t sw0 = switches();
-    /* would wait: deadline 0 is EAGAIN, not counted, no switch; a passed
-     * one suspends once and times out, leaving the round */
+    /* would wait: deadline 0 is EAGAIN, a passed one ETIMEDOUT; neither is
+     * counted, neither switches */
     CHECK_ERR(cosync_barrier_wait(&b, 0), COSYNC_EAGAIN);
-    CHECK_EQ(switches(), sw0);
     CHECK_ERR(cosync_barrier_wait(&b, t0), COSYNC_ETIMEDOUT);
     CHECK_ERR(cosync_barrier_wait(&b, 1), COSYNC_ETIMEDOUT);
     CHECK_EQ(cosync_barrier_n_waiting(&b), 0);
-    CHECK_EQ(switches(), sw0 + 4);
-    CHECK_EQ(cosync_now(), t0);
+    CHECK_EQ(switches(), sw0);
     /* WAITING: times out at the exact deadline, and leaves the round */
     CHECK_ERR(cosync_barrier_wait(&b, AT(5)), COSYNC_ETIMEDOUT);
     CHECK_EQ(cosync_now(), AT(5));

@@ -1168,33 +1168,6 @@ static int wait_same_instant_main(void *arg, void **result)
     return 0;
 }
 
-/* asyncio.wait(tasks, timeout=0) is a poll that still lets the tasks
- * ready now run one step: a passed deadline suspends once. */
-static int wait_poll_main(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    t0 = cosync_now();
-    cosync_task t[2];
-    CHECK_OK(cosync_task_spawn(&t[0], return_arg, (void *)7, NULL));
-    job j = {.sleep = COSYNC_MS(10)};
-    t[1] = spawn_job(&j);
-    size_t idx = 99;
-    CHECK_OK(cosync_wait(t, 2, COSYNC_FIRST_COMPLETED, &idx, cosync_deadline_after(0)));
-    CHECK_EQ(idx, 0); /* t[0] ran in that step and finished */
-    CHECK_ERR(cosync_wait(t, 2, COSYNC_ALL_COMPLETED, &idx, cosync_deadline_after(0)),
-              COSYNC_ETIMEDOUT);
-    CHECK_EQ(cosync_now(), t0);
-    CHECK(!cosync_task_done(t[1]));
-    join_ok(t[0]);
-    join_ok(t[1]);
-    return 0;
-}
-
-TEST(wait_with_a_passed_deadline_polls)
-{
-    CHECK_OK(run_main(wait_poll_main, NULL));
-}
-
 TEST(wait_counts_a_task_that_finished_at_the_deadline)
 {
     CHECK_OK(run_main(wait_same_instant_main, NULL));
@@ -2358,7 +2331,6 @@ int main(void)
     RUN(wait_first_exception_skips_cancelled_tasks);
     RUN(wait_deadline_leaves_the_tasks_running);
     RUN(wait_counts_a_task_that_finished_at_the_deadline);
-    RUN(wait_with_a_passed_deadline_polls);
     RUN(wait_caller_cancelled_leaves_the_tasks_running);
     RUN(wait_first_completed_names_the_first_within_a_turn);
     RUN(wait_gives_asyncio_as_completed);

@@ -624,16 +624,12 @@ static int deadline_main(void *arg, void **result)
     t0 = cosync_now();
     cosync_lock lock = COSYNC_LOCK_INIT;
     CHECK_OK(cosync_lock_acquire(&lock, COSYNC_FOREVER));
-    /* deadline 0 on a held lock: no switch; a deadline already passed
-     * suspends once (to the loop and back: its timer fires at the loop's
-     * next look at the clock) and times out, the clock unmoved */
+    /* deadline 0 on a held lock, and a deadline already passed: no switch */
     uint64_t sw = switches();
     CHECK_ERR(cosync_lock_acquire(&lock, 0), COSYNC_EAGAIN);
-    CHECK_EQ(switches(), sw);
     CHECK_ERR(cosync_lock_acquire(&lock, t0), COSYNC_ETIMEDOUT);
     CHECK_ERR(cosync_lock_acquire(&lock, 1), COSYNC_ETIMEDOUT);
-    CHECK_EQ(switches(), sw + 4);
-    CHECK_EQ(cosync_now(), t0);
+    CHECK_EQ(switches(), sw);
     CHECK_EQ(cosync_lock_waiters(&lock), 0);
     /* a free lock: any deadline succeeds */
     cosync_lock free_lock = COSYNC_LOCK_INIT;

@@ -31,9 +31,8 @@
  *    complete does so at once, without suspending (a put that cannot grow
  *    the storage stores what fits, or fails with COSYNC_ENOMEM); one that
  *    has to wait fails at once with COSYNC_EAGAIN for deadline 0,
- *    COSYNC_ECANCELED for a pending cancellation, and otherwise suspends
- *    (a deadline already reached too: it fires at the loop's next look at
- *    the clock): nobody barges;
+ *    COSYNC_ECANCELED for a pending cancellation, COSYNC_ETIMEDOUT for a
+ *    deadline reached, and otherwise suspends: nobody barges;
  *  - a call that waited is served in arrival order (no putter, or getter,
  *    that came earlier is still waiting then); it times out only at its
  *    deadline; a put succeeds only before the shutdown, a get only before
@@ -102,6 +101,7 @@ enum path {
     PATH_SHUTDOWN, /* COSYNC_ESHUTDOWN at once */
     PATH_AGAIN,    /* it has to wait, deadline 0: COSYNC_EAGAIN */
     PATH_DELIVER,  /* it has to wait, a cancellation is pending: COSYNC_ECANCELED */
+    PATH_PASSED,   /* it has to wait, its deadline is reached: COSYNC_ETIMEDOUT */
     PATH_WAIT,     /* it waits on the queue */
 };
 
@@ -492,7 +492,9 @@ static enum path predict(const worker *w, before *b)
         return PATH_AGAIN;
     if (w->pending)
         return PATH_DELIVER;
-    return PATH_WAIT; /* a deadline already reached waits too */
+    if (w->dl != COSYNC_FOREVER && w->dl <= cosync_now())
+        return PATH_PASSED;
+    return PATH_WAIT;
 }
 
 /* The call; a put or get of one item returns its count, 1, on success. */
@@ -599,6 +601,9 @@ static void check_result(const worker *w, const before *b, int rc)
         break;
     case PATH_AGAIN:
         want = COSYNC_EAGAIN;
+        break;
+    case PATH_PASSED:
+        want = COSYNC_ETIMEDOUT;
         break;
     case PATH_DELIVER:
         if (rc != COSYNC_ECANCELED)
