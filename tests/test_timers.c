@@ -485,8 +485,9 @@ static int deadline_after_main(void *arg, void **result)
     CHECK_EQ(cosync_deadline_after(INT64_MAX - now), INT64_MAX);
     CHECK_EQ(cosync_deadline_after(INT64_MAX - now + 1), INT64_MAX);
     CHECK_EQ(cosync_deadline_after(INT64_MAX - now - 1), INT64_MAX - 1);
-    /* so a wait on such a budget times out at once, as asyncio's
-     * wait_for(..., -0.003) does, and one that can complete still does */
+    /* so a wait on such a budget times out (at once; asyncio's
+     * wait_for(..., -0.003) one loop step later), and one that can
+     * complete still does */
     cosync_event e = COSYNC_EVENT_INIT;
     CHECK_ERR(cosync_event_wait(&e, cosync_deadline_after(-COSYNC_MS(3))), COSYNC_ETIMEDOUT);
     CHECK_EQ(cosync_now(), now);
