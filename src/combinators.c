@@ -67,7 +67,7 @@ static int settle(struct cosync__task *cur, struct cosync__task *t, int64_t dead
     if (!give_up)
         give_up = cosync__await_task(cur, t, deadline, COSYNC__AWAIT_CANCEL_REST);
     if (give_up)
-        cosync__await_task(cur, t, COSYNC_FOREVER, COSYNC__AWAIT_GIVEN_UP);
+        cosync__await_task(cur, t, COSYNC_FOREVER, COSYNC__AWAIT_SHIELDED);
     t->joiner = NULL;
     t->claimed = false;
     t->next_claimed = NULL;

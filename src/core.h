@@ -228,10 +228,8 @@ int cosync__joinable(cosync_task h, struct cosync__task **out, struct cosync__ta
  * ends the wait; a gather's or wait_for's, which, if the wait ends without
  * @t finishing (cancelled, deadline), cancels @t and the tasks claimed
  * after it at that moment, as asyncio's cancel() reaches the tasks a
- * gather or wait_for awaits; or, once such a wait has given up, the wait
- * for the rest to finish, which a cancellation cannot interrupt but is
- * passed on to them. */
-enum cosync__await { COSYNC__AWAIT_JOIN, COSYNC__AWAIT_CANCEL_REST, COSYNC__AWAIT_GIVEN_UP };
+ * gather or wait_for awaits; or one that cancellation cannot interrupt. */
+enum cosync__await { COSYNC__AWAIT_JOIN, COSYNC__AWAIT_CANCEL_REST, COSYNC__AWAIT_SHIELDED };
 /* Wait for @t to finish on behalf of @cur, which will collect it. */
 int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t deadline,
                        enum cosync__await how);

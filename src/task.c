@@ -289,33 +289,13 @@ void cosync__collect(struct cosync__task *t, int *status, void **result)
 
 /* ---- join ------------------------------------------------------------ */
 
-/* Cancel @t, which a gather or wait_for awaits, and the tasks it claimed
- * after @t. */
-static void cancel_rest(struct cosync__task *t)
-{
-    for (; t; t = t->next_claimed)
-        cosync__cancel(t);
-}
-
 /* A join leaves its task alone (the task finds the waiter no longer
  * waiting on it); a gather or wait_for that gives up cancels the rest. */
 static void join_cancel(cosync__waiter *w)
 {
     if (w->data == COSYNC__AWAIT_CANCEL_REST)
-        cancel_rest(w->obj);
-}
-
-/* Whether a cancellation of the task waiting in @w is passed on to the
- * tasks of its gather or wait_for without ending that wait, as every
- * asyncio cancel() of a task that awaits a gather reaches its tasks: the
- * wait has given up already (for a first cancel or its deadline) and
- * waits for them to finish. */
-static bool passes_cancel_on(const cosync__waiter *w)
-{
-    if (w->ops != &join_ops)
-        return false;
-    return (w->state == COSYNC__W_CANCELLED && w->data == COSYNC__AWAIT_CANCEL_REST) ||
-           (w->state == COSYNC__W_WAITING && w->data == COSYNC__AWAIT_GIVEN_UP);
+        for (struct cosync__task *t = w->obj; t; t = t->next_claimed)
+            cosync__cancel(t);
 }
 
 static void join_describe(const cosync__waiter *w, char *buf, size_t size)
@@ -354,7 +334,7 @@ int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t
         return 0;
     cosync__waiter *w = cosync__waiter_prepare(cur, &join_ops, t);
     w->data = how;
-    w->shielded = how == COSYNC__AWAIT_GIVEN_UP;
+    w->shielded = how == COSYNC__AWAIT_SHIELDED;
     t->joiner = cur;
     return cosync__wait(w, deadline);
 }
@@ -396,8 +376,6 @@ int cosync__cancel(struct cosync__task *t)
         return COSYNC_EALREADY;
     t->cancel_count++;
     cosync__waiter *w = &t->w;
-    if (passes_cancel_on(w))
-        cancel_rest(w->obj);
     if (w->state == COSYNC__W_WAITING && !w->shielded) {
         cosync__abort_wait(w, COSYNC_ECANCELED);
     } else if (w->state == COSYNC__W_GRANTED && w->revocable && !w->shielded) {

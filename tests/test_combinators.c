@@ -779,69 +779,6 @@ TEST(deadline_cancels_the_tasks_at_that_instant)
     CHECK_OK(run_main(deadline_reaches_main, (void *)1)); /* wait_for */
 }
 
-/* Every cancel of a gather's caller reaches its tasks, as every asyncio
- * cancel() of a task awaiting a gather does: a second one before the
- * caller ran, and a third while it waits for them to clean up. */
-typedef struct counter_job {
-    int cancelling_at_cleanup;
-    int cancelling_at_end;
-} counter_job;
-
-static int cleanup_slowly(void *arg, void **result)
-{
-    (void)result;
-    counter_job *c = arg;
-    int rc = cosync_sleep(COSYNC_MS(100));
-    c->cancelling_at_cleanup = cosync_task_cancelling(cosync_task_current());
-    if (rc == COSYNC_ECANCELED)
-        CHECK_ERR(cosync_sleep(COSYNC_MS(5)), COSYNC_ECANCELED); /* a clean-up that waits */
-    c->cancelling_at_end = cosync_task_cancelling(cosync_task_current());
-    return rc;
-}
-
-typedef struct gatherer2 {
-    cosync_task kids[2];
-    int rc;
-} gatherer2;
-
-static int gather2_fn(void *arg, void **result)
-{
-    (void)result;
-    gatherer2 *g = arg;
-    g->rc = cosync_gather(g->kids, 2, NULL, COSYNC_FOREVER);
-    return g->rc;
-}
-
-static int cancel_twice_main(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    t0 = cosync_now();
-    counter_job c[2] = {{0, 0}, {0, 0}};
-    gatherer2 g = {.rc = 1};
-    for (int i = 0; i < 2; i++)
-        CHECK_OK(cosync_task_spawn(&g.kids[i], cleanup_slowly, &c[i], NULL));
-    cosync_task p;
-    CHECK_OK(cosync_task_spawn(&p, gather2_fn, &g, NULL));
-    CHECK_OK(cosync_sleep(COSYNC_MS(1))); /* all wait */
-    CHECK_OK(cosync_task_cancel(p));
-    CHECK_OK(cosync_task_cancel(p));      /* before p ran again */
-    CHECK_OK(cosync_sleep(COSYNC_MS(1))); /* p now waits for the clean-ups */
-    CHECK_OK(cosync_task_cancel(p));
-    join_expect(p, COSYNC_ECANCELED);
-    CHECK_ERR(g.rc, COSYNC_ECANCELED);
-    for (int i = 0; i < 2; i++) {
-        CHECK_EQ(c[i].cancelling_at_cleanup, 2);
-        CHECK_EQ(c[i].cancelling_at_end, 3); /* the third cut the clean-up short */
-    }
-    CHECK_EQ(cosync_now(), AT(2));
-    return 0;
-}
-
-TEST(every_cancel_of_a_gather_reaches_its_tasks)
-{
-    CHECK_OK(run_main(cancel_twice_main, NULL));
-}
-
 typedef struct waiter_ctx {
     cosync_task inner;
     int rc;
@@ -2316,7 +2253,6 @@ int main(void)
     RUN(gather_caller_cancelled_cancels_and_collects_the_rest);
     RUN(caller_cancelled_cancels_the_tasks_at_once);
     RUN(deadline_cancels_the_tasks_at_that_instant);
-    RUN(every_cancel_of_a_gather_reaches_its_tasks);
     RUN(gather_misuse_collects_nothing);
     RUN(gather_claimed_task_is_busy);
     RUN(gather_of_10000_tasks);
