@@ -271,7 +271,10 @@ typedef struct cosync_outcome {
  * the caller is cancelled, or @deadline passes, the tasks not yet finished
  * are cancelled at that moment (within cosync_task_cancel, or as the
  * deadline fires: one that has not run yet never runs), as asyncio's
- * cancel() reaches them, and waited for; their outcomes are filled.
+ * cancel() reaches them, and waited for; their outcomes are filled. (If
+ * the task the caller waited for has just finished and the caller has not
+ * run since, a cancellation waits for the caller's next wait, as after
+ * any wake-up.)
  *
  * Returns 0 when every task has finished (look at each outcome for its
  * status); COSYNC_ECANCELED or COSYNC_ETIMEDOUT (or COSYNC_EAGAIN with
