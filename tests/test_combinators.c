@@ -779,6 +779,62 @@ TEST(deadline_cancels_the_tasks_at_that_instant)
     CHECK_OK(run_main(deadline_reaches_main, (void *)1)); /* wait_for */
 }
 
+/* Two tasks that wait for each other through wait_for: the deadline of
+ * one cancels the other, whose own give-up cancels the first again. The
+ * cancels end (each task's second request finds one on its way), and the
+ * two, each waiting for the other to finish, are a deadlock the loop
+ * reports and its close drops. */
+typedef struct cycle_side {
+    cosync_task other;
+    int64_t deadline;
+    int rc;
+} cycle_side;
+
+static int cycle_fn(void *arg, void **result)
+{
+    (void)result;
+    cycle_side *s = arg;
+    CHECK_OK(cosync_yield()); /* both handles are set by now */
+    s->rc = cosync_wait_for(s->other, NULL, NULL, s->deadline);
+    return s->rc;
+}
+
+static int cycle_main(void *arg, void **result)
+{
+    (void)result;
+    cycle_side *s = arg;
+    t0 = cosync_now();
+    s[0].deadline = AT(10);
+    s[1].deadline = AT(5);
+    cosync_task a, b;
+    CHECK_OK(cosync_task_spawn(&a, cycle_fn, &s[0], NULL));
+    CHECK_OK(cosync_task_spawn(&b, cycle_fn, &s[1], NULL));
+    s[0].other = b;
+    s[1].other = a;
+    cosync_event never = COSYNC_EVENT_INIT;
+    return cosync_event_wait(&never, COSYNC_FOREVER);
+}
+
+TEST(wait_for_cycle_is_a_deadlock_not_an_endless_cancel)
+{
+    static cycle_side s[2] = {{.rc = 1}, {.rc = 1}};
+    capture cap;
+    cosync_task m;
+    cosync_loop *loop = deadlock_loop(&cap, cycle_main, s, "main", &m);
+    const char *report = capture_text(&cap);
+    CHECK_EQ(count_lines(report), 4); /* the title, main, a and b */
+    const char *first = strstr(report, "waits on join of task");
+    CHECK_NOTNULL(first);
+    CHECK_NOTNULL(strstr(first + 1, "waits on join of task"));
+    CHECK_EQ(s[0].rc, 1); /* neither wait has returned */
+    CHECK_EQ(s[1].rc, 1);
+    /* b's deadline cancelled a, whose give-up cancelled b: once each */
+    CHECK_EQ(cosync_task_cancelling(s[0].other), 1);
+    CHECK_EQ(cosync_task_cancelling(s[1].other), 1);
+    CHECK_ERR(cosync_loop_destroy(loop), COSYNC_EDEADLK);
+    capture_free(&cap);
+}
+
 typedef struct waiter_ctx {
     cosync_task inner;
     int rc;
@@ -2253,6 +2309,7 @@ int main(void)
     RUN(gather_caller_cancelled_cancels_and_collects_the_rest);
     RUN(caller_cancelled_cancels_the_tasks_at_once);
     RUN(deadline_cancels_the_tasks_at_that_instant);
+    RUN(wait_for_cycle_is_a_deadlock_not_an_endless_cancel);
     RUN(gather_misuse_collects_nothing);
     RUN(gather_claimed_task_is_busy);
     RUN(gather_of_10000_tasks);
