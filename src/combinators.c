@@ -31,12 +31,18 @@ static inline __attribute__((always_inline)) void prefetch_record(const struct c
     __builtin_prefetch((const void *)(a + offsetof(struct cosync__task, group)), 1);
 }
 
+/* Give @t back: no gather, wait_for or wait has it any more. */
+static void release_claim(struct cosync__task *t)
+{
+    t->joiner = NULL;
+    t->claimed = false;
+    t->next_claimed = NULL;
+}
+
 static void unclaim(const cosync_task *tasks, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        tasks[i].rec->claimed = false;
-        tasks[i].rec->next_claimed = NULL;
-    }
+    for (size_t i = 0; i < n; i++)
+        release_claim(tasks[i].rec);
 }
 
 /* Claim every task for the caller, or none (COSYNC_EINVAL), and chain
@@ -68,9 +74,7 @@ static int settle(struct cosync__task *cur, struct cosync__task *t, int64_t dead
         give_up = cosync__await_task(cur, t, deadline, COSYNC__AWAIT_CANCEL_REST);
     if (give_up)
         cosync__await_task(cur, t, COSYNC_FOREVER, COSYNC__AWAIT_SHIELDED);
-    t->joiner = NULL;
-    t->claimed = false;
-    t->next_claimed = NULL;
+    release_claim(t);
     return give_up;
 }
 
@@ -175,13 +179,6 @@ static int watch_all(struct cosync__task *cur, const cosync_task *tasks, size_t 
     return rc;
 }
 
-static void unwatch_all(const cosync_task *tasks, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        tasks[i].rec->joiner = NULL;
-    unclaim(tasks, n);
-}
-
 /* Whether the condition holds now: then *@ender is the index that ends the
  * wait (the first to finish, or to fail, or @n: see cosync_wait). *@left
  * is set to the tasks still running. */
@@ -237,7 +234,7 @@ int cosync_wait(const cosync_task *tasks, size_t n, cosync_return_when return_wh
         if (rc != COSYNC_ECANCELED && condition_met(tasks, n, return_when, &ender, &left))
             rc = 0;
     }
-    unwatch_all(tasks, n);
+    unclaim(tasks, n);
     if (!rc && index)
         *index = ender;
     return rc;

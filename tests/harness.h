@@ -215,6 +215,14 @@ static HARNESS_UNUSED int return_arg(void *arg, void **result)
     return 0;
 }
 
+/** A task that adds one to the int at @arg and returns 0. */
+static HARNESS_UNUSED int bump_counter(void *arg, void **result)
+{
+    (void)result;
+    ++*(int *)arg;
+    return 0;
+}
+
 /** A task that passes CHECKPOINT(@arg, an int) and returns 0. */
 static HARNESS_UNUSED int checkpoint_arg(void *arg, void **result)
 {

@@ -956,19 +956,12 @@ TEST(destroy_cancels_what_clean_ups_leave_running)
  * finished have run, so the helper starts, and finishes here. */
 static int cleanup_helper_runs;
 
-static int cleanup_helper(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    cleanup_helper_runs++;
-    return 0;
-}
-
 static int spawn_helper_in_cleanup(void *arg, void **result)
 {
     (void)arg, (void)result;
     int rc = cosync_sleep(COSYNC_SEC(100));
     CHECK_ERR(rc, COSYNC_ECANCELED);
-    CHECK_OK(cosync_task_spawn(NULL, cleanup_helper, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(NULL, bump_counter, &cleanup_helper_runs, NULL));
     return rc;
 }
 
@@ -1017,13 +1010,6 @@ static int wait_never(void *arg, void **result)
     return cosync_event_wait(&never_round1, COSYNC_FOREVER);
 }
 
-static int count_late_helper(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    late_helper_ran++;
-    return 0;
-}
-
 static int cleanup_into_round_two(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -1034,7 +1020,7 @@ static int cleanup_into_round_two(void *arg, void **result)
     CHECK_OK(cosync_task_spawn(&h, wait_never, NULL, NULL)); /* stuck until round 2 */
     CHECK_OK(cosync_task_join(h, &st, NULL, COSYNC_FOREVER));
     CHECK_ERR(st, COSYNC_ECANCELED);
-    CHECK_OK(cosync_task_spawn(&h, count_late_helper, NULL, NULL)); /* in round 2 */
+    CHECK_OK(cosync_task_spawn(&h, bump_counter, &late_helper_ran, NULL)); /* in round 2 */
     CHECK_OK(cosync_task_join(h, &st, NULL, COSYNC_FOREVER));
     CHECK_EQ(st, 0);
     return rc;
