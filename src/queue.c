@@ -669,8 +669,8 @@ int cosync_queue_get_many(cosync_queue *q, void *items, size_t n, int64_t deadli
 {
     if (unusable(q))
         return COSYNC_EINVAL;
-    if (n == 0)
-        return 0;
+    if (n == 0) /* a drained queue says so even to a request for nothing, as put_many does */
+        return drained(q) ? COSYNC_ESHUTDOWN : 0;
     if (n > INT32_MAX)
         n = INT32_MAX;
     if (q->getters.n == 0 && items_available(q) > 0) {

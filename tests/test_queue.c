@@ -991,6 +991,9 @@ static void check_shut(cosync_queue *q)
     CHECK_ERR(cosync_queue_get(q, &v, COSYNC_FOREVER), COSYNC_ESHUTDOWN);
     CHECK_ERR(cosync_queue_get(q, &v, 0), COSYNC_ESHUTDOWN);
     CHECK_ERR(cosync_queue_get_many(q, &v, 1, COSYNC_FOREVER), COSYNC_ESHUTDOWN);
+    /* a request for nothing is refused alike by both */
+    CHECK_ERR(cosync_queue_put_many(q, &v, 0, 0), COSYNC_ESHUTDOWN);
+    CHECK_ERR(cosync_queue_get_many(q, &v, 0, 0), COSYNC_ESHUTDOWN);
     CHECK_EQ(v, 9);
     CHECK(cosync_queue_is_shutdown(q));
 }

@@ -150,7 +150,8 @@ static inline int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline
  * cosync_queue_put_many - put up to @n items from the array @items, as many
  * as fit now; if none fits, wait (as cosync_queue_put) for room for one.
  * Returns the number put (>= 1; 0 if @n is 0; at most INT32_MAX at a
- * time), or an error of cosync_queue_put (nothing was put). Suspension
+ * time), or an error of cosync_queue_put (nothing was put), which a shut
+ * down queue gives even for @n 0. Suspension
  * point (unless there is room).
  */
 int cosync_queue_put_many(cosync_queue *q, const void *items, size_t n, int64_t deadline);
@@ -159,7 +160,8 @@ int cosync_queue_put_many(cosync_queue *q, const void *items, size_t n, int64_t 
  * cosync_queue_get_many - get up to @n items into the array @items, as many
  * as are there; if none is, wait (as cosync_queue_get) for one (tokio's
  * recv_many). Returns the number got (>= 1; 0 if @n is 0; at most
- * INT32_MAX at a time), or an error of cosync_queue_get. Suspension point
+ * INT32_MAX at a time), or an error of cosync_queue_get, which a drained
+ * queue (shut down and empty) gives even for @n 0. Suspension point
  * (unless an item is there).
  */
 int cosync_queue_get_many(cosync_queue *q, void *items, size_t n, int64_t deadline);
