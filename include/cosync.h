@@ -596,7 +596,10 @@ int cosync_loop_init(cosync_loop **loop, const cosync_loop_opts *opts);
  *          when @main finished have run, each until it next suspends (as
  *          run_until_complete finishes its iteration): a task @main
  *          spawned just before it returned has started (unless a stop
- *          earlier in the same turn had already ended it there).
+ *          earlier in the same turn had already ended it there). A @main
+ *          that finished in an earlier run still gets one turn: the
+ *          timers due fire and the tasks ready run until they next
+ *          suspend (run_until_complete of a done task runs one iteration).
  *
  * Returns 0 when done; COSYNC_EINTR if cosync_loop_stop was called;
  * COSYNC_EDEADLK if @main (or, without @main, some task) is blocked and

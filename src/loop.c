@@ -265,11 +265,26 @@ static bool finished(cosync_loop *loop)
     return loop->nalive == 0;
 }
 
+/* The run's main task had finished before the run: asyncio's
+ * run_until_complete of a done future still runs one iteration (the stop
+ * is scheduled behind what is ready), so the timers that are due fire and
+ * the tasks ready then run, each until it next suspends. */
+static void run_one_turn(cosync_loop *loop)
+{
+    cosync__timer_run(&loop->timers, loop->now);
+    loop->stop_requested = true; /* cosync__run_ready cuts the turn at once */
+    cosync__run_ready(loop);
+}
+
 /* Run until @until (or every task) has finished, the loop is stopped, or
  * a deadlock. */
 static int run_loop(cosync_loop *loop)
 {
     int rc = 0;
+    if (loop->until && finished(loop)) {
+        run_one_turn(loop);
+        return 0;
+    }
     while (!finished(loop)) {
         cosync__run_ready(loop);
         update_clock(loop);

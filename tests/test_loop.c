@@ -585,6 +585,45 @@ TEST(run_returns_after_the_tasks_ready_when_main_finished)
     CHECK_EQ(bg_runs[1], 1);
 }
 
+/* A main that had finished before the run: the run still takes one turn,
+ * as run_until_complete of a done future runs one iteration. A timer that
+ * is due fires, and the tasks ready then run once each, up to their next
+ * suspension; the rest waits for the next run. The real clock, so that
+ * the timer set in the first run is due at the second. */
+static int sleep_a_nanosecond(void *arg, void **result)
+{
+    (void)result;
+    CHECK_OK(cosync_sleep(1));
+    ++*(int *)arg;
+    return 0;
+}
+
+TEST(run_of_a_finished_main_takes_one_turn)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, NULL));
+    cosync_task done, first;
+    int woke = 0, steps = 0;
+    CHECK_OK(cosync_loop_spawn(loop, &done, ret_code, (void *)(intptr_t)-77, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, sleep_a_nanosecond, &woke, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, &first, ret_code, (void *)(intptr_t)0, NULL));
+    CHECK_OK(cosync_loop_run(loop, first, NULL, NULL)); /* one turn: all three ran */
+    CHECK(cosync_task_done(done));
+    CHECK_EQ(woke, 0);
+    CHECK_OK(cosync_loop_spawn(loop, NULL, yield_a_hundred_times, &steps, NULL));
+    int status = 0;
+    CHECK_OK(cosync_loop_run(loop, done, &status, NULL));
+    CHECK_EQ(status, -77);
+    CHECK_EQ(woke, 1);
+    CHECK_EQ(steps, 1);
+    cosync_loop_stats st;
+    CHECK_OK(cosync_loop_get_stats(loop, &st));
+    CHECK_EQ(st.tasks_alive, 1);
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECK_EQ(steps, 100);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
 /* ------------------------------------------------------------------------
  * A task that only yields still lets the loop take its turn
  * ---------------------------------------------------------------------- */
@@ -1612,6 +1651,7 @@ int main(void)
     RUN(stop_lets_the_tasks_ready_run_first);
     RUN(stop_before_a_run_runs_each_ready_task_once);
     RUN(run_returns_after_the_tasks_ready_when_main_finished);
+    RUN(run_of_a_finished_main_takes_one_turn);
     RUN(lone_yielder_gives_the_loop_its_turns);
     RUN(run_from_inside_a_task_is_eperm);
     RUN(run_with_stale_or_foreign_main);
