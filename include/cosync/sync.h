@@ -16,7 +16,9 @@
  *    waiters: from another loop meanwhile, COSYNC_EPERM;
  *  - _destroy returns COSYNC_EBUSY while the object is held or waited on;
  *    after it, every action returns COSYNC_EINVAL (until re-initialised);
- *    the queries (locked, value, waiters, ...) report what was left.
+ *    the queries (locked, value, waiters, ...) report what was left,
+ *    except the latch's and WaitGroup's counts, which return
+ *    COSYNC_EINVAL.
  * None of these is thread-safe: one loop's tasks share them.
  */
 #ifndef COSYNC_SYNC_H
