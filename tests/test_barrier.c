@@ -1193,7 +1193,10 @@ TEST(barrier_outside_a_task)
     CHECK_ERR(cosync_barrier_wait(&b, 0), COSYNC_EPERM);
     CHECK_EQ(cosync_barrier_n_waiting(&b), 0);
     CHECK_OK(cosync_barrier_abort(&b));
+    /* a broken barrier answers without suspending, so wherever from */
+    CHECK_ERR(cosync_barrier_wait(&b, COSYNC_FOREVER), COSYNC_EBROKEN);
     CHECK_OK(cosync_barrier_reset(&b));
+    CHECK_ERR(cosync_barrier_wait(&b, COSYNC_FOREVER), COSYNC_EPERM);
 }
 
 static cosync_barrier static_barrier = COSYNC_BARRIER_INIT(2);
