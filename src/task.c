@@ -99,7 +99,7 @@ static __attribute__((noinline)) void set_name(struct cosync__task *t, const cha
     size_t n = strlen(name);
     if (n >= COSYNC__NAME_MAX)
         n = COSYNC__NAME_MAX - 1;
-    memcpy(t->name, name, n);
+    memmove(t->name, name, n); /* @name may be part of the name it replaces */
     t->name[n] = '\0';
 }
 

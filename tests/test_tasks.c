@@ -289,6 +289,9 @@ static int main_names(void *arg, void **result)
     CHECK_STREQ(cosync_task_name(b), "renamed");
     CHECK_OK(cosync_task_set_name(b, longname));
     CHECK_STREQ(cosync_task_name(b), "0123456789abcdefghijklmnopqrstu");
+    /* a part of its own name: the copy overlaps what it replaces */
+    CHECK_OK(cosync_task_set_name(b, cosync_task_name(b) + 10));
+    CHECK_STREQ(cosync_task_name(b), "abcdefghijklmnopqrstu");
     CHECK_OK(cosync_task_set_name(b, "x"));
     CHECK_STREQ(cosync_task_name(b), "x");
     CHECK_ERR(cosync_task_set_name(b, NULL), COSYNC_EINVAL);
