@@ -704,9 +704,10 @@ typedef struct cosync_loop_stats {
 int cosync_loop_get_stats(const cosync_loop *loop, cosync_loop_stats *stats);
 
 /**
- * cosync_loop_dump - write every live task of @loop, its state and what it
- * waits on, one per line, to @out (the deadlock report's format).
- * Returns the number of tasks written, or COSYNC_EINVAL.
+ * cosync_loop_dump - write the live tasks of @loop, each with its state and
+ * what it waits on, one per line, to @out (the deadlock report's format):
+ * the first 200, then a line "  ... and N more".
+ * Returns the number of live tasks (written or not), or COSYNC_EINVAL.
  * Not a suspension point.
  */
 int cosync_loop_dump(const cosync_loop *loop, FILE *out);
