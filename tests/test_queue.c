@@ -2786,6 +2786,44 @@ TEST(handed_item_is_never_taken_by_a_newcomer)
     CHECK_OK(run_main(handed_item_main, NULL));
 }
 
+/* A woken putter is owed a slot, not a place: it stores its item when it
+ * runs, so a newcomer's put that found another free slot meanwhile (even
+ * with deadline 0) comes out first, as in asyncio; the woken putter still
+ * stores its own, into the slot kept for it. */
+static int woken_putter_place_main(void *arg, void **result)
+{
+    (void)result;
+    int kind = kind_of(arg);
+    cosync_queue q;
+    qinit(&q, kind, 2);
+    put_now(&q, 1);
+    put_now(&q, 2);
+    op p = mkop(&q, OP_PUT, 3);
+    cosync_task t = go(&p);
+    CHECK_OK(cosync_yield()); /* p waits for room */
+    CHECK_EQ(q.putters.n, 1);
+    CHECK_EQ(get_now(&q), kind == LIFO ? 2 : 1); /* wakes p with a slot kept */
+    CHECK_EQ(q.reserved_slots, 1);
+    CHECK_EQ(get_now(&q), kind == LIFO ? 1 : 2); /* another slot, free */
+    put_now(&q, 4); /* a newcomer */
+    CHECK(!p.done);
+    CHECK_ERR(cosync_queue_put(&q, &(int64_t){5}, 0), COSYNC_EAGAIN); /* the kept slot is p's */
+    join_ok(t);
+    CHECK_OK(p.rc);
+    CHECK_EQ(cosync_queue_qsize(&q), 2);
+    /* FIFO: the newcomer's first; LIFO: p's, stored last, on top; the
+     * priority queue by value */
+    CHECK_EQ(get_now(&q), kind == FIFO ? 4 : 3);
+    CHECK_EQ(get_now(&q), kind == FIFO ? 3 : 4);
+    destroy_ok(&q);
+    return 0;
+}
+
+TEST(woken_putter_keeps_its_slot_not_its_place)
+{
+    EACH_KIND(woken_putter_place_main);
+}
+
 /* ------------------------------------------------------------------------
  * Takes behind woken getters: the FIFO ring's gap (queue.c). The items
  * reserved for woken getters stay theirs, newcomers take the items behind
@@ -2937,6 +2975,7 @@ TEST(takes_behind_woken_getters_keep_fifo_order)
 int main(void)
 {
     RUN(handed_item_is_never_taken_by_a_newcomer);
+    RUN(woken_putter_keeps_its_slot_not_its_place);
     /* QueueBasicTests */
     RUN(test_empty);
     RUN(test_full);

@@ -7,7 +7,9 @@
  * allocation per item. Fairness (docs/queues.md):
  *  - blocked putters are served in arrival order, and so are blocked
  *    getters; a put with deadline 0 never overtakes a blocked putter, and a
- *    get never takes an item that was handed to a woken getter;
+ *    get never takes an item that was handed to a woken getter (a woken
+ *    putter is owed a slot, not a place: it stores its item when it runs,
+ *    behind those of puts that found another free slot meanwhile);
  *  - a getter cancelled after an item was handed to it, before it ran,
  *    hands the item back (to the next getter, or to the queue's front) and
  *    reports COSYNC_ECANCELED; a putter cancelled after it was given a
@@ -96,7 +98,8 @@ int cosync_lifoqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize);
 /**
  * cosync_priorityqueue_init - smallest element (by @cmp) first; equal ones
  * in the order they were put. @cmp is called with two elements (pointers
- * into the storage, 8-byte aligned) and @cmp_arg. Returns 0; COSYNC_EINVAL
+ * into the storage, 8-byte aligned, or the pointer given to put, aligned
+ * as the caller's) and @cmp_arg. Returns 0; COSYNC_EINVAL
  * if @elem_size is 0 (or above SIZE_MAX / 4) or @cmp is NULL.
  * Not a suspension point.
  */
