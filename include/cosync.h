@@ -26,10 +26,13 @@
 extern "C" {
 #endif
 
+/** The version of this header: major, minor, patch. */
 #define COSYNC_VERSION_MAJOR 0
 #define COSYNC_VERSION_MINOR 1
 #define COSYNC_VERSION_PATCH 0
 
+/** An event loop (opaque): made by cosync_loop_init, or by cosync_run for
+ * the length of one run. */
 typedef struct cosync_loop cosync_loop;
 
 /* ========================================================================
@@ -419,7 +422,7 @@ int cosync_taskgroup_cancel(cosync_taskgroup *group);
  * cancelled from outside since the group was opened (a request not yet
  * delivered is delivered by this return); COSYNC_ETIMEDOUT (COSYNC_EAGAIN for deadline 0)
  * if the deadline passed; COSYNC_EPERM if the caller is not the owner or
- * the group was already left. Suspension point.
+ * the group was already left. Suspension point (unless no child is left).
  */
 int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline);
 
@@ -582,8 +585,9 @@ typedef struct cosync_loop_opts {
  * @loop: receives the loop. @opts: NULL for the defaults.
  * The virtual clock starts at COSYNC_SEC(1), so that no deadline computed
  * from it is ever 0.
- * Returns 0; COSYNC_EINVAL for a bad option; COSYNC_ENOMEM; or the negated
- * errno of a failed epoll_create1/eventfd (nothing is left allocated).
+ * Returns 0; COSYNC_EINVAL if @loop is NULL or for a bad option;
+ * COSYNC_ENOMEM; or the negated errno of a failed epoll_create1/eventfd
+ * (nothing is left allocated).
  * Not a suspension point. The loop belongs to the thread that runs it.
  */
 int cosync_loop_init(cosync_loop **loop, const cosync_loop_opts *opts);

@@ -34,6 +34,7 @@ extern "C" {
 /** Orders two elements of a priority queue: < 0 if @a comes out first. */
 typedef int (*cosync_cmp_fn)(const void *a, const void *b, void *arg);
 
+/** The order in which a queue hands out its items. */
 enum cosync_queue_kind {
     COSYNC_QUEUE_FIFO,     /* asyncio.Queue */
     COSYNC_QUEUE_LIFO,     /* asyncio.LifoQueue */

@@ -11,7 +11,8 @@
  *    waiter that has not run yet;
  *  - deadline 0 is the try form (COSYNC_EAGAIN); a wait that is granted and
  *    then cancelled keeps its grant (the call succeeds) and the
- *    cancellation is delivered at the task's next suspension;
+ *    cancellation is delivered at the task's next suspension, except a
+ *    condition's wait, which passes its notify on (cosync_cond_wait);
  *  - an object is bound to the loop of its first waiter while it has
  *    waiters: from another loop meanwhile, COSYNC_EPERM;
  *  - _destroy returns COSYNC_EBUSY while the object is held or waited on;
@@ -205,7 +206,9 @@ bool cosync_cond_locked(const cosync_cond *cond);
  * ended the wait; re-acquiring cannot be interrupted (a cancellation that
  * comes meanwhile is delivered at the next suspension).
  * Returns 0 once notified; COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT;
- * COSYNC_ECANCELED; COSYNC_EPERM if the caller does not hold the lock
+ * COSYNC_ECANCELED, also when the cancellation came after a notify and
+ * before this task ran: the notify then goes to the next waiter, as in
+ * asyncio; COSYNC_EPERM if the caller does not hold the lock
  * (nothing changes) or outside a task; COSYNC_EINVAL after destroy.
  * Two misuses end a wait without the lock: a shared lock destroyed while
  * the wait lasts (COSYNC_EINVAL), and a lock that tasks of another loop
@@ -222,8 +225,8 @@ typedef bool (*cosync_pred_fn)(void *arg);
  * cosync_cond_wait_for - wait until @pred(@arg) is true
  * (Condition.wait_for()): checks it first, then after each notify.
  * Returns 0 when it is true (lock held); the errors of cosync_cond_wait
- * (lock held, except for COSYNC_EPERM/COSYNC_EINVAL). @deadline bounds the
- * whole wait. Suspension point (unless @pred is true at once).
+ * (lock held, except for COSYNC_EPERM/COSYNC_EINVAL); COSYNC_EINVAL if
+ * @pred is NULL (nothing changes). @deadline bounds the whole wait. Suspension point (unless @pred is true at once).
  */
 int cosync_cond_wait_for(cosync_cond *cond, cosync_pred_fn pred, void *arg, int64_t deadline);
 
@@ -322,8 +325,9 @@ int cosync_bsem_init(cosync_sem *sem, int64_t value);
 /**
  * cosync_sem_acquire - take one permit (await sem.acquire()).
  * Returns 0; COSYNC_EAGAIN / COSYNC_ETIMEDOUT; COSYNC_ECANCELED;
- * COSYNC_EPERM outside a task or from another loop; COSYNC_EINVAL after
- * destroy. Suspension point (unless a permit is free and nobody waits).
+ * COSYNC_EPERM outside a task or from another loop (only when it must
+ * wait); COSYNC_EINVAL after destroy. Suspension point (unless a permit
+ * is free and nobody waits).
  */
 int cosync_sem_acquire(cosync_sem *sem, int64_t deadline);
 
@@ -341,7 +345,8 @@ int cosync_sem_acquire_many(cosync_sem *sem, int64_t n, int64_t deadline);
  * cosync_sem_release - give back one permit (sem.release()); waiters that
  * can now be served are handed their permits at once, in order.
  * Returns 0; COSYNC_EOVERFLOW if a bounded semaphore would go above its
- * bound (nothing changes); COSYNC_EINVAL after destroy.
+ * bound, or any semaphore above INT64_MAX (nothing changes);
+ * COSYNC_EINVAL after destroy.
  * Not a suspension point.
  */
 int cosync_sem_release(cosync_sem *sem);
@@ -372,7 +377,8 @@ bool cosync_sem_locked(const cosync_sem *sem);
 size_t cosync_sem_waiters(const cosync_sem *sem);
 
 /**
- * cosync_sem_destroy - COSYNC_EBUSY while tasks wait; else as above.
+ * cosync_sem_destroy - end the semaphore's use. Returns 0; COSYNC_EBUSY
+ * while tasks wait (nothing changes); COSYNC_EINVAL if already destroyed.
  * Not a suspension point.
  */
 int cosync_sem_destroy(cosync_sem *sem);
@@ -390,6 +396,8 @@ typedef struct cosync_barrier {
     uint8_t dead;
 } cosync_barrier;
 
+/** A static initialiser for @parties tasks; a wait on one made with 0 or
+ * above INT_MAX parties returns COSYNC_EINVAL. */
 #define COSYNC_BARRIER_INIT(parties)                                                               \
     {                                                                                              \
         COSYNC__WAITQ_INIT, (parties), 0, 0, 0                                                     \
@@ -451,7 +459,8 @@ unsigned cosync_barrier_n_waiting(const cosync_barrier *barrier);
 unsigned cosync_barrier_parties(const cosync_barrier *barrier);
 
 /**
- * cosync_barrier_destroy - COSYNC_EBUSY while tasks wait; else as above.
+ * cosync_barrier_destroy - end the barrier's use. Returns 0; COSYNC_EBUSY
+ * while tasks wait (nothing changes); COSYNC_EINVAL if already destroyed.
  * Not a suspension point.
  */
 int cosync_barrier_destroy(cosync_barrier *barrier);
@@ -545,8 +554,9 @@ bool cosync_rwlock_write_locked(const cosync_rwlock *rw);
 size_t cosync_rwlock_waiters(const cosync_rwlock *rw);
 
 /**
- * cosync_rwlock_destroy - COSYNC_EBUSY while held or waited on.
- * Not a suspension point.
+ * cosync_rwlock_destroy - end the lock's use. Returns 0; COSYNC_EBUSY
+ * while held or waited on (nothing changes); COSYNC_EINVAL if already
+ * destroyed. Not a suspension point.
  */
 int cosync_rwlock_destroy(cosync_rwlock *rw);
 
@@ -596,8 +606,9 @@ int cosync_latch_wait(cosync_latch *latch, int64_t deadline);
 int64_t cosync_latch_count(const cosync_latch *latch);
 
 /**
- * cosync_latch_destroy - COSYNC_EBUSY while tasks wait.
- * Not a suspension point.
+ * cosync_latch_destroy - end the latch's use (its count need not be 0).
+ * Returns 0; COSYNC_EBUSY while tasks wait (nothing changes);
+ * COSYNC_EINVAL if already destroyed. Not a suspension point.
  */
 int cosync_latch_destroy(cosync_latch *latch);
 
@@ -647,8 +658,9 @@ int cosync_waitgroup_wait(cosync_waitgroup *wg, int64_t deadline);
 int64_t cosync_waitgroup_count(const cosync_waitgroup *wg);
 
 /**
- * cosync_waitgroup_destroy - COSYNC_EBUSY while tasks wait.
- * Not a suspension point.
+ * cosync_waitgroup_destroy - end the WaitGroup's use (its counter need
+ * not be 0). Returns 0; COSYNC_EBUSY while tasks wait (nothing changes);
+ * COSYNC_EINVAL if already destroyed. Not a suspension point.
  */
 int cosync_waitgroup_destroy(cosync_waitgroup *wg);
 
