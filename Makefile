@@ -1,7 +1,7 @@
 # cosync - convenience targets around CMake.
 #
 #   make demo           build (Release, gcc) and run examples/demo
-#   make test           build and run the tests in four configurations:
+#   make test           build and run the tests in eight configurations:
 #                         test-gcc       gcc, assembly context switch
 #                         test-asan      clang, AddressSanitizer + UBSan
 #                         test-asan-gcc  gcc, AddressSanitizer + UBSan (gcc
@@ -10,6 +10,8 @@
 #                                        warnings errors too
 #                         test-ucontext  gcc, ucontext context switch
 #                         test-tsan      gcc, ThreadSanitizer, Debug (tests labelled `threads`)
+#                         test-valgrind  the test-gcc build, under valgrind
+#                         test-aarch64   cross-built, run under qemu-user
 #                       each one can also be run alone: make test-asan
 #   make bench          build (Release) and run bench/run.sh
 #   make test-aarch64   run tests/aarch64/run.sh

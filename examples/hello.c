@@ -34,6 +34,9 @@ static int main_task(void *arg, void **result)
     cosync_task_join(b, &sb, &rb, COSYNC_FOREVER);
     printf("a: %s %ld, b: %s %ld\n", cosync_err_name(sa), (long)(intptr_t)ra, cosync_err_name(sb),
            (long)(intptr_t)rb);
+    /* as every example, it checks what it got: main's status is the run's */
+    if (sa != 0 || sb != 0 || (intptr_t)ra != 100 || (intptr_t)rb != 200)
+        return COSYNC_EINVAL;
     return 0;
 }
 

@@ -1,7 +1,7 @@
 /*
  * tasks_first_completed.c - asyncio.wait(return_when=FIRST_COMPLETED) and
  * as_completed: ask three mirrors for the same file, take the first answer,
- * cancel the rest; then fetch three files and handle each as it arrives.
+ * cancel the rest; then fetch four files and handle each as it arrives.
  *
  *     async def fetch(mirror, delay):
  *         await asyncio.sleep(delay)
