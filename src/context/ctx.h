@@ -134,8 +134,9 @@ void cosync__ctx_start(cosync__ctx *from, cosync__ctx *ctx, void *top, size_t si
 /*
  * cosync__ctx_switch_inline: the same switch, inlined where the scheduler
  * switches tasks. Only the frame of ctx_x86_64.S (resume address, FP
- * control words, rbp) is saved; every other register is in the clobber
- * list, so the compiler saves just what is live. The resume point is a
+ * control words, rbp) is saved; every other register the build lets the
+ * compiler use is in the clobber list (AVX-512's and APX's too when the
+ * file is built for them), so the compiler saves just what is live. The resume point is a
  * label in the caller's own code, so call and return addresses on the two
  * stacks stay paired and the return-stack predictor keeps working. Unless
  * the file is built without a red zone (-mno-red-zone and
@@ -151,6 +152,25 @@ void cosync__ctx_start(cosync__ctx *from, cosync__ctx *ctx, void *top, size_t si
 #endif
 #if defined(COSYNC_CTX_ASM) && defined(__x86_64__)
 #define COSYNC__CTX_HAVE_INLINE 1
+/* The registers that only some builds let the compiler use: AVX-512's
+ * xmm16-31 and mask registers, APX's r16-31. The ABI has the other context
+ * change them freely (glibc's string functions do), so a compiler that may
+ * use them must be told they do not survive the switch. */
+#if defined(__AVX512F__)
+#define COSYNC__CLOBBER_AVX512                                                                     \
+    , "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25",    \
+        "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k0", "k1", "k2", "k3", "k4", "k5",  \
+        "k6", "k7"
+#else
+#define COSYNC__CLOBBER_AVX512
+#endif
+#if defined(__APX_F__)
+#define COSYNC__CLOBBER_APX                                                                        \
+    , "r16", "r17", "r18", "r19", "r20", "r21", "r22", "r23", "r24", "r25", "r26", "r27", "r28",   \
+        "r29", "r30", "r31"
+#else
+#define COSYNC__CLOBBER_APX
+#endif
 /*
  * @own_fp: save the running context's FP control words and load @to's
  * (each context keeps its own modes); false leaves them as they are (a
@@ -190,7 +210,8 @@ cosync__ctx_switch_inline(cosync__ctx *from, cosync__ctx *to, bool own_fp)
                        "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
                        "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15",
                        "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)", "mm0",
-                       "mm1", "mm2", "mm3", "mm4", "mm5", "mm6", "mm7");
+                       "mm1", "mm2", "mm3", "mm4", "mm5", "mm6", "mm7" COSYNC__CLOBBER_AVX512
+                           COSYNC__CLOBBER_APX);
 }
 
 /*
