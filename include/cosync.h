@@ -563,7 +563,8 @@ int cosync_event_wait(cosync_event *event, int64_t deadline);
 /** Loop options; a NULL pointer or a zeroed struct means the defaults. */
 typedef struct cosync_loop_opts {
     bool virtual_clock;                /* time moves only when idle, to the next timer (tests) */
-    size_t stack_size;                 /* default task stack, guard included; 0: 64 KiB */
+    size_t stack_size;                 /* default task stack, guard included; 0: 64 KiB
+                                        * (two pages if pages are larger than 32 KiB) */
     size_t stack_cache;                /* free stacks kept resident; 0: 64 */
     FILE *report;                      /* where the deadlock report goes; NULL: stderr */
     const cosync_allocator *allocator; /* NULL: malloc */

@@ -75,7 +75,7 @@ int cosync_loop_init(cosync_loop **out, const cosync_loop_opts *opts)
     *out = NULL;
     if (!opts)
         opts = &defaults;
-    size_t stack_size = opts->stack_size ? opts->stack_size : COSYNC__STACK_DEFAULT;
+    size_t stack_size = opts->stack_size ? opts->stack_size : cosync__stack_default_size();
     int cls = cosync__stack_class_of(stack_size);
     if (cls < 0 || stack_size < 2 * cosync__page_size())
         return COSYNC_EINVAL;

@@ -147,6 +147,15 @@ static inline size_t cosync__page_size(void)
     return page ? page : cosync__page_init();
 }
 
+/* The default stack size: COSYNC__STACK_DEFAULT, or two pages where pages
+ * are larger than half of it (64 KiB pages on some arm64 kernels): a guard
+ * page and one to run on, rather than no default at all. */
+static inline size_t cosync__stack_default_size(void)
+{
+    size_t two_pages = 2 * cosync__page_size();
+    return two_pages > COSYNC__STACK_DEFAULT ? two_pages : COSYNC__STACK_DEFAULT;
+}
+
 /* The lowest address a task may use: above the guard or no-go page. */
 static inline char *cosync__stack_limit(const cosync__stack *s)
 {
