@@ -96,8 +96,10 @@ size_t cosync_lock_waiters(const cosync_lock *lock);
  * Returns 0; COSYNC_EBUSY if it is locked or has waiters (nothing changes);
  * COSYNC_EINVAL if already destroyed. The lock cannot see the conditions
  * built on it: destroying it while a task is inside cosync_cond_wait on one
- * of them is a misuse, and that wait returns COSYNC_EINVAL (without the
- * lock) instead of hanging. Not a suspension point.
+ * of them is a misuse; that wait, when it ends (by its deadline or a
+ * cancellation: no notify can come any more), returns COSYNC_EINVAL
+ * without the lock rather than trying to take a dead lock. Not a
+ * suspension point.
  */
 int cosync_lock_destroy(cosync_lock *lock);
 
@@ -224,7 +226,9 @@ typedef bool (*cosync_pred_fn)(void *arg);
 /**
  * cosync_cond_wait_for - wait until @pred(@arg) is true
  * (Condition.wait_for()): checks it first, then after each notify.
- * Returns 0 when it is true (lock held); the errors of cosync_cond_wait
+ * Returns 0 when it is true (with the lock held, if the caller held it: a
+ * predicate true at once is not a wait, so the lock is not checked, as in
+ * asyncio); the errors of cosync_cond_wait
  * (lock held, except for COSYNC_EPERM/COSYNC_EINVAL); COSYNC_EINVAL if
  * @pred is NULL (nothing changes). @deadline bounds the whole wait. Suspension point (unless @pred is true at once).
  */
