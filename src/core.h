@@ -208,6 +208,12 @@ enum cosync__holder { COSYNC__HOLDER_ALIVE, COSYNC__HOLDER_FINISHED, COSYNC__HOL
 enum cosync__holder cosync__holder_state(const struct cosync__task *waiter,
                                          const struct cosync__task *t, uint64_t id,
                                          uint32_t serial);
+/* Whether @t, remembered with its @id and its loop's @serial as the holder
+ * of @obj, was handed @obj by a release and has not run since: in asyncio's
+ * terms @obj is free until it runs, so a further release has nothing to
+ * release. Only a record of the loop running now is read. */
+bool cosync__handed_over(const struct cosync__task *t, uint64_t id, uint32_t serial,
+                         const void *obj);
 struct cosync__task *cosync__task_lookup(cosync_task h);
 int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn fn, void *arg,
                   const cosync_task_opts *opts);

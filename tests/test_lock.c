@@ -496,6 +496,47 @@ TEST(granted_waiter_cancelled_before_it_runs_keeps_the_lock)
     CHECK_OK(run_main(granted_cancel_main, NULL));
 }
 
+/* A second release before the waiter it handed the lock to has run is
+ * refused, as asyncio raises (its lock is free until that waiter runs):
+ * it would hand the lock to the next waiter too, and two would hold it.
+ * Also when the grantee was cancelled after the grant (it keeps it). */
+static int release_during_hand_off_main(void *arg, void **result)
+{
+    (void)result;
+    bool cancel_grantee = arg != NULL;
+    cosync_lock lock = COSYNC_LOCK_INIT;
+    CHECK_OK(cosync_lock_acquire(&lock, COSYNC_FOREVER));
+    lw a = mk(&lock, COSYNC_FOREVER, 0), b = mk(&lock, COSYNC_FOREVER, 1);
+    cosync_task ta = spawn_lw(&a), tb = spawn_lw(&b);
+    CHECK_OK(cosync_yield()); /* both wait */
+    CHECK_OK(cosync_lock_release(&lock)); /* handed to a */
+    if (cancel_grantee)
+        CHECK_OK(cosync_task_cancel(ta));
+    CHECK_ERR(cosync_lock_release(&lock), COSYNC_EPERM);
+    CHECK(cosync_lock_locked(&lock));
+    CHECK_EQ(cosync_lock_waiters(&lock), 1); /* b still waits */
+    CHECK_ERR(cosync_lock_release(&lock), COSYNC_EPERM);
+    if (cancel_grantee)
+        join_expect(ta, COSYNC_ECANCELED); /* it ends with the cancel never delivered */
+    else
+        join_ok(ta);
+    CHECK_OK(a.rc);
+    join_ok(tb);
+    CHECK_OK(b.rc);
+    CHECKPOINTS_DONE(2); /* a, then b: never both */
+    CHECK(!cosync_lock_locked(&lock));
+    CHECK_ERR(cosync_lock_release(&lock), COSYNC_EPERM);
+    return 0;
+}
+
+TEST(release_while_handed_to_a_waiter_is_eperm)
+{
+    CHECKPOINT_RESET();
+    CHECK_OK(run_main(release_during_hand_off_main, NULL));
+    CHECKPOINT_RESET();
+    CHECK_OK(run_main(release_during_hand_off_main, (void *)1));
+}
+
 #define NQ 5
 
 /* Waiters 0..NQ-1 queue in order; those in @gone leave the queue (by
@@ -1130,6 +1171,7 @@ int main(void)
     RUN(uncontended_acquire_does_not_switch);
     RUN(newcomer_never_barges_in);
     RUN(granted_waiter_cancelled_before_it_runs_keeps_the_lock);
+    RUN(release_while_handed_to_a_waiter_is_eperm);
     RUN(cancelled_and_timed_out_waiters_at_head_middle_and_tail);
     RUN(burst_of_releases_with_many_waiters);
     RUN(deadline_expiry_while_waiting);

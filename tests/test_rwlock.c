@@ -529,6 +529,40 @@ TEST(waiter_cancelled_after_grant_keeps_its_hold)
     CHECK_OK(run_main(granted_then_cancelled_main, NULL));
 }
 
+/* A second write release before the writer it handed the lock to has run
+ * is refused (COSYNC_EPERM), as the Lock's: it would let the next waiters
+ * in beside that writer. */
+static int write_release_during_hand_off_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    reset_log();
+    cosync_rwlock rw = COSYNC_RWLOCK_INIT;
+    main_write(&rw);
+    actor a[2] = {mk(&rw, 1, true, COSYNC_MS(5)), mk(&rw, 2, false, COSYNC_MS(5))};
+    cosync_task t[2];
+    spawn_actors(a, t, 2);
+    CHECK_OK(cosync_yield()); /* W1 and R2 wait */
+    main_write_release(&rw); /* handed to W1 */
+    CHECK(cosync_rwlock_write_locked(&rw));
+    CHECK_ERR(cosync_rwlock_write_release(&rw), COSYNC_EPERM);
+    CHECK(cosync_rwlock_write_locked(&rw));
+    CHECK_EQ(cosync_rwlock_readers(&rw), 0); /* R2 still waits */
+    CHECK_EQ(cosync_rwlock_waiters(&rw), 1);
+    join_ok(t[0]);
+    join_ok(t[1]);
+    CHECK_EQ(a[1].got_at, AT(5)); /* after W1's hold, not beside it */
+    CHECK_LOG(0, 1, 2);
+    CHECK_ERR(cosync_rwlock_write_release(&rw), COSYNC_EPERM);
+    CHECK_OK(cosync_rwlock_destroy(&rw));
+    return 0;
+}
+
+TEST(write_release_while_handed_to_a_writer_is_eperm)
+{
+    CHECK_OK(run_main(write_release_during_hand_off_main, NULL));
+}
+
 /* How a waiter leaves: by cancel or by its deadline. */
 enum { BY_CANCEL, BY_DEADLINE };
 
@@ -1340,6 +1374,7 @@ int main(void)
     RUN(fifo_batches_r_r_w_r_r_w);
     RUN(burst_of_100_readers_released_in_one_step);
     RUN(waiter_cancelled_after_grant_keeps_its_hold);
+    RUN(write_release_while_handed_to_a_writer_is_eperm);
     RUN(writer_at_the_head_cancelled_lets_the_readers_behind_in);
     RUN(writer_at_the_head_timed_out_lets_the_readers_behind_in);
     RUN(cancelled_waiters_at_head_middle_and_tail);
