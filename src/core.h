@@ -211,9 +211,13 @@ enum cosync__holder cosync__holder_state(const struct cosync__task *waiter,
 /* Whether @t, remembered with its @id and its loop's @serial as the holder
  * of @obj, was handed @obj by a release and has not run since: in asyncio's
  * terms @obj is free until it runs, so a further release has nothing to
- * release. Only a record of the loop running now is read. */
+ * release. @q is @obj's wait queue. A record is read only where its loop is
+ * known to be alive: it is the loop running now, or the one @q is bound to
+ * (the loop of the tasks still waiting). Without either (no task waits
+ * any more, and the release comes from outside that loop's run) it cannot
+ * tell, and lets the release go ahead. */
 bool cosync__handed_over(const struct cosync__task *t, uint64_t id, uint32_t serial,
-                         const void *obj);
+                         const void *obj, const cosync__waitq *q);
 struct cosync__task *cosync__task_lookup(cosync_task h);
 int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn fn, void *arg,
                   const cosync_task_opts *opts);

@@ -116,9 +116,13 @@ enum cosync__holder cosync__holder_state(const struct cosync__task *waiter,
 }
 
 bool cosync__handed_over(const struct cosync__task *t, uint64_t id, uint32_t serial,
-                         const void *obj)
+                         const void *obj, const cosync__waitq *q)
 {
-    if (!t || serial == 0 || serial != cosync__tls.loop_serial || t->id != id)
+    if (!t || serial == 0)
+        return false;
+    if (serial != cosync__tls.loop_serial && !(q->loop && q->loop->serial == serial))
+        return false;
+    if (t->id != id)
         return false;
     return t->w.state == COSYNC__W_GRANTED && t->w.obj == obj;
 }

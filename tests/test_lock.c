@@ -537,6 +537,61 @@ TEST(release_while_handed_to_a_waiter_is_eperm)
     CHECK_OK(run_main(release_during_hand_off_main, (void *)1));
 }
 
+/* The same from outside the loop's run, and from a task of another loop:
+ * while tasks still wait on the lock, its loop is known to be alive, so
+ * the grantee's record is read and the release refused. */
+static cosync_lock handed_lock;
+
+static int hand_to_a_and_stop(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_lock_acquire(&handed_lock, COSYNC_FOREVER));
+    CHECK_OK(cosync_yield()); /* the two lw tasks queue */
+    CHECK_EQ(cosync_lock_waiters(&handed_lock), 2);
+    CHECK_OK(cosync_loop_stop(cosync_loop_current())); /* the run ends with this turn */
+    CHECK_OK(cosync_lock_release(&handed_lock));       /* handed to the first */
+    return 0;
+}
+
+static int release_from_elsewhere(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_ERR(cosync_lock_release(&handed_lock), COSYNC_EPERM);
+    return 0;
+}
+
+TEST(release_while_handed_is_eperm_from_outside_the_run)
+{
+    for (int from_other_loop = 0; from_other_loop < 2; from_other_loop++) {
+        cosync_lock_init(&handed_lock);
+        cosync_loop *loop = new_loop();
+        lw a = mk(&handed_lock, COSYNC_FOREVER, 0), b = mk(&handed_lock, COSYNC_FOREVER, 1);
+        cosync_task m, ta, tb;
+        CHECK_OK(cosync_loop_spawn(loop, &m, hand_to_a_and_stop, NULL, NULL));
+        CHECK_OK(cosync_loop_spawn(loop, &ta, lw_fn, &a, NULL));
+        CHECK_OK(cosync_loop_spawn(loop, &tb, lw_fn, &b, NULL));
+        CHECKPOINT_RESET();
+        CHECK_OK(cosync_loop_run(loop, m, NULL, NULL));
+        CHECK_EQ(a.rc, 1); /* handed the lock, not run yet */
+        if (from_other_loop) {
+            cosync_loop *other = new_loop();
+            cosync_task r;
+            CHECK_OK(cosync_loop_spawn(other, &r, release_from_elsewhere, NULL, NULL));
+            CHECK_OK(cosync_loop_run(other, r, NULL, NULL));
+            CHECK_OK(cosync_loop_destroy(other));
+        } else {
+            CHECK_ERR(cosync_lock_release(&handed_lock), COSYNC_EPERM);
+        }
+        CHECK_EQ(cosync_lock_waiters(&handed_lock), 1); /* b still waits */
+        CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+        CHECK_OK(a.rc);
+        CHECK_OK(b.rc);
+        CHECKPOINTS_DONE(2); /* a, then b */
+        CHECK(!cosync_lock_locked(&handed_lock));
+        CHECK_OK(cosync_loop_destroy(loop));
+    }
+}
+
 #define NQ 5
 
 /* Waiters 0..NQ-1 queue in order; those in @gone leave the queue (by
@@ -1172,6 +1227,7 @@ int main(void)
     RUN(newcomer_never_barges_in);
     RUN(granted_waiter_cancelled_before_it_runs_keeps_the_lock);
     RUN(release_while_handed_to_a_waiter_is_eperm);
+    RUN(release_while_handed_is_eperm_from_outside_the_run);
     RUN(cancelled_and_timed_out_waiters_at_head_middle_and_tail);
     RUN(burst_of_releases_with_many_waiters);
     RUN(deadline_expiry_while_waiting);

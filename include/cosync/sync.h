@@ -74,8 +74,9 @@ static inline int cosync_lock_acquire(cosync_lock *lock, int64_t deadline);
  * waiter, if any, is handed the lock at once.
  * Returns 0; COSYNC_EPERM if the lock is not locked, or if a release has
  * just handed it to a waiter that has not run yet (asyncio's lock is free
- * until then, and its release raises; nothing changes); COSYNC_EINVAL
- * after destroy. A release by another task than the holder is allowed, as
+ * until then, and its release raises; nothing changes: found out during
+ * a run of the lock's loop, or while other tasks still wait on it);
+ * COSYNC_EINVAL after destroy. A release by another task than the holder is allowed, as
  * in asyncio; debug builds (COSYNC_DEBUG) report it on stderr.
  * Not a suspension point.
  */
@@ -522,7 +523,8 @@ int cosync_rwlock_write_acquire(cosync_rwlock *rw, int64_t deadline);
 /**
  * cosync_rwlock_write_release - drop the write hold. Returns 0, COSYNC_EPERM
  * if no writer holds it or a release has just handed it to a writer that
- * has not run yet (nothing changes), COSYNC_EINVAL after destroy. Not a
+ * has not run yet (nothing changes; found out as for cosync_lock_release),
+ * COSYNC_EINVAL after destroy. Not a
  * suspension point.
  */
 int cosync_rwlock_write_release(cosync_rwlock *rw);
