@@ -622,8 +622,8 @@ int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **res
 
 /**
  * cosync_loop_stop - make cosync_loop_run return COSYNC_EINTR at the end of
- * the current turn (loop.stop()), unless the run's main task finished in
- * it (the run then returns as usual). The turn ends once the tasks that
+ * the current turn (loop.stop()), unless the run's main task has finished,
+ * in that turn or before the run (the run then returns as usual). The turn ends once the tasks that
  * were ready when stop was called have run, each until it next suspends,
  * as loop.stop() lets the current iteration finish; a task that becomes
  * ready after the call (the caller itself after a yield, or a task it

@@ -588,12 +588,13 @@ TEST(run_returns_after_the_tasks_ready_when_main_finished)
 /* A main that had finished before the run: the run still takes one turn,
  * as run_until_complete of a done future runs one iteration. A timer that
  * is due fires, and the tasks ready then run once each, up to their next
- * suspension; the rest waits for the next run. The real clock, so that
- * the timer set in the first run is due at the second. */
-static int sleep_a_nanosecond(void *arg, void **result)
+ * suspension; the rest waits for the next run. The real clock, so that a
+ * timer set in the first run falls due between the runs: the test waits
+ * (busily, for 2 ms) until it has. */
+static int sleep_a_millisecond(void *arg, void **result)
 {
     (void)result;
-    CHECK_OK(cosync_sleep(1));
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
     ++*(int *)arg;
     return 0;
 }
@@ -605,11 +606,14 @@ TEST(run_of_a_finished_main_takes_one_turn)
     cosync_task done, first;
     int woke = 0, steps = 0;
     CHECK_OK(cosync_loop_spawn(loop, &done, ret_code, (void *)(intptr_t)-77, NULL));
-    CHECK_OK(cosync_loop_spawn(loop, NULL, sleep_a_nanosecond, &woke, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, sleep_a_millisecond, &woke, NULL));
     CHECK_OK(cosync_loop_spawn(loop, &first, ret_code, (void *)(intptr_t)0, NULL));
     CHECK_OK(cosync_loop_run(loop, first, NULL, NULL)); /* one turn: all three ran */
     CHECK(cosync_task_done(done));
     CHECK_EQ(woke, 0);
+    /* outside a run cosync_now() reads the clock the loop runs on */
+    for (int64_t due = cosync_now() + COSYNC_MS(2); cosync_now() < due;)
+        ;
     CHECK_OK(cosync_loop_spawn(loop, NULL, yield_a_hundred_times, &steps, NULL));
     int status = 0;
     CHECK_OK(cosync_loop_run(loop, done, &status, NULL));
