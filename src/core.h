@@ -215,9 +215,17 @@ enum cosync__holder cosync__holder_state(const struct cosync__task *waiter,
  * known to be alive: it is the loop running now, or the one @q is bound to
  * (the loop of the tasks still waiting). Without either (no task waits
  * any more, and the release comes from outside that loop's run) it cannot
- * tell, and lets the release go ahead. */
-bool cosync__handed_over(const struct cosync__task *t, uint64_t id, uint32_t serial,
-                         const void *obj, const cosync__waitq *q);
+ * tell, and lets the release go ahead. Inlined: every contended release
+ * asks. */
+static inline bool cosync__handed_over(const struct cosync__task *t, uint64_t id,
+                                       uint32_t serial, const void *obj, const cosync__waitq *q)
+{
+    if (!t || serial == 0)
+        return false;
+    if (serial != cosync__tls.loop_serial && !(q->loop && q->loop->serial == serial))
+        return false;
+    return t->id == id && t->w.state == COSYNC__W_GRANTED && t->w.obj == obj;
+}
 struct cosync__task *cosync__task_lookup(cosync_task h);
 int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn fn, void *arg,
                   const cosync_task_opts *opts);

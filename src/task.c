@@ -115,18 +115,6 @@ enum cosync__holder cosync__holder_state(const struct cosync__task *waiter,
     return COSYNC__HOLDER_FINISHED;
 }
 
-bool cosync__handed_over(const struct cosync__task *t, uint64_t id, uint32_t serial,
-                         const void *obj, const cosync__waitq *q)
-{
-    if (!t || serial == 0)
-        return false;
-    if (serial != cosync__tls.loop_serial && !(q->loop && q->loop->serial == serial))
-        return false;
-    if (t->id != id)
-        return false;
-    return t->w.state == COSYNC__W_GRANTED && t->w.obj == obj;
-}
-
 void cosync__report_foreign_release(const char *what, const void *obj, const char *role,
                                     uint64_t owner_id)
 {
