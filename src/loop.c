@@ -212,14 +212,27 @@ static void drain_wakeups(cosync_loop *loop)
     }
 }
 
+/* epoll_pwait2 failed other than by a signal: this process uses epoll_wait. */
+static atomic_bool no_pwait2;
+
 /* Wait for I/O or a thread wake-up for at most @timeout ns (-1: no limit).
  * epoll_pwait2 keeps timers precise below a millisecond. */
 static void poll_io(cosync_loop *loop, int64_t timeout)
 {
     struct epoll_event evs[64];
     struct timespec ts = {(time_t)(timeout / 1000000000), (long)(timeout % 1000000000)};
-    int n = epoll_pwait2(loop->epfd, evs, 64, timeout < 0 ? NULL : &ts, NULL);
-    if (n < 0 && errno == ENOSYS) {
+    int n = -1;
+    bool fall_back = atomic_load_explicit(&no_pwait2, memory_order_relaxed);
+    if (!fall_back) {
+        n = epoll_pwait2(loop->epfd, evs, 64, timeout < 0 ? NULL : &ts, NULL);
+        /* refused: ENOSYS from an old kernel, but a sandbox's filter may
+         * say EPERM (or anything): fall back for good, or every idle step
+         * would fail at once and the loop spin until its timer */
+        fall_back = n < 0 && errno != EINTR;
+        if (fall_back)
+            atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
+    }
+    if (fall_back) {
         int64_t ms = timeout < 0 ? -1 : (timeout + 999999) / 1000000;
         n = epoll_wait(loop->epfd, evs, 64, ms > INT32_MAX ? INT32_MAX : (int)ms);
     }
@@ -241,6 +254,12 @@ static bool idle(cosync_loop *loop)
     int64_t next = cosync__timer_next(&loop->timers);
     if (next == COSYNC_FOREVER && loop->io_waiters == 0)
         return false;
+    /* cached stacks beyond stack_cache go back only by a trim, which runs
+     * between turns: a loop that sleeps long wakes for it (twice after a
+     * burst: a trim gives back what went unused since the one before) */
+    if (cosync__stack_pool_has_surplus(&loop->stacks) &&
+        (next == COSYNC_FOREVER || loop->next_trim < next))
+        next = loop->next_trim;
     if (loop->virtual_clock) {
         if (loop->io_waiters)
             poll_io(loop, next == COSYNC_FOREVER ? -1 : 0);

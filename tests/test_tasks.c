@@ -1527,6 +1527,36 @@ TEST(stack_cache_keeps_what_it_should_and_gives_back_the_rest)
     CHECK_OK(cosync_loop_destroy(loop));
 }
 
+/* A loop that sleeps long after a burst still gives the surplus back: it
+ * wakes for the trims (two: the first sees the burst's use) instead of
+ * keeping the burst's stacks resident for the whole sleep. */
+static int sleep_after_burst_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_loop *loop = cosync_loop_current();
+    const cosync__stack_class *c = &loop->stacks.cls[loop->default_cls];
+    burst();
+    CHECK_EQ(c->nhot, BURST);
+    int64_t t0 = cosync_now();
+    CHECK_OK(cosync_sleep(COSYNC_SEC(3600)));
+    CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(3600)); /* the sleep itself is unchanged */
+    CHECK_EQ(c->nhot, KEEP);
+    for (const cosync__stack *s = c->cold; s; s = s->next)
+        CHECK(!page_resident(cosync__stack_top(s) - cosync__page_size()));
+    return 0;
+}
+
+TEST(a_sleeping_loop_still_gives_back_cached_stacks)
+{
+    cosync_loop *loop;
+    CHECK_OK(
+        cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .stack_cache = KEEP}));
+    cosync_task t;
+    CHECK_OK(cosync_loop_spawn(loop, &t, sleep_after_burst_main, NULL, NULL));
+    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
 TEST(new_stack_chunk_mapped_from_a_small_stack)
 {
     CHECK_OK(run_main(chunk_main, NULL));
@@ -1590,6 +1620,7 @@ int main(void)
     RUN(fp_modes_shared_with_a_task_started_by_a_finishing_one);
     RUN(fp_modes_shared_keep_exception_flags);
     RUN(stack_cache_keeps_what_it_should_and_gives_back_the_rest);
+    RUN(a_sleeping_loop_still_gives_back_cached_stacks);
     RUN(new_stack_chunk_mapped_from_a_small_stack);
     RUN(stack_overflow_is_caught);
     return 0;

@@ -261,6 +261,14 @@ void cosync__stack_trim(cosync__stack_pool *pool)
     }
 }
 
+bool cosync__stack_pool_has_surplus(const cosync__stack_pool *pool)
+{
+    for (int i = 0; i < COSYNC__STACK_CLASSES; i++)
+        if (pool->cls[i].nhot > pool->cache_max)
+            return true;
+    return false;
+}
+
 static void forget_stack(cosync__stack_pool *pool, cosync__stack *s)
 {
     COSYNC__VALGRIND_STACK_DEREGISTER(s->valgrind_id);

@@ -120,6 +120,9 @@ static inline void cosync__stack_put(cosync__stack_pool *pool, cosync__stack *s)
  * stacks warm, idle ones give them back). System calls: only from the
  * loop's own stack. */
 void cosync__stack_trim(cosync__stack_pool *pool);
+/* Whether some class caches more stacks than cache_max: a trim has pages
+ * to give back, now or after its next interval. */
+bool cosync__stack_pool_has_surplus(const cosync__stack_pool *pool);
 
 static inline char *cosync__stack_top(const cosync__stack *s)
 {
