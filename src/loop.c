@@ -257,7 +257,7 @@ static bool idle(cosync_loop *loop)
     /* cached stacks beyond stack_cache go back only by a trim, which runs
      * between turns: a loop that sleeps long wakes for it (twice after a
      * burst: a trim gives back what went unused since the one before) */
-    if (cosync__stack_pool_has_surplus(&loop->stacks) &&
+    if (loop->next_trim != INT64_MAX && cosync__stack_pool_has_surplus(&loop->stacks) &&
         (next == COSYNC_FOREVER || loop->next_trim < next))
         next = loop->next_trim;
     if (loop->virtual_clock) {
