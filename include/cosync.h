@@ -647,9 +647,10 @@ int cosync_loop_stop(cosync_loop *loop);
  * these wait for when nothing else can happen) are cancelled in turn,
  * round after round: no task that blocks keeps the close waiting without
  * having been cancelled (one that keeps running or sleeping in turn, never
- * idle, is not found stuck and keeps it waiting, as in asyncio). From the second round on, a task spawned by a task that was
- * itself spawned during the close is cancelled before it starts, so a
- * clean-up that spawns its own replacement cannot keep the close going
+ * idle, is not found stuck and keeps it waiting, as in asyncio). From the
+ * second round on, a task spawned by a task that was itself spawned during
+ * the close is cancelled before it starts, so a clean-up that spawns its
+ * own replacement cannot keep the close going
  * (such a second-generation clean-up cannot use helper tasks: they never
  * run, and a task group of them reports success). Tasks that deadlock in
  * their clean-up are reported and dropped without running further; the

@@ -217,8 +217,8 @@ enum cosync__holder cosync__holder_state(const struct cosync__task *waiter,
  * any more, and the release comes from outside that loop's run) it cannot
  * tell, and lets the release go ahead. Inlined: every contended release
  * asks. */
-static inline bool cosync__handed_over(const struct cosync__task *t, uint64_t id,
-                                       uint32_t serial, const void *obj, const cosync__waitq *q)
+static inline bool cosync__handed_over(const struct cosync__task *t, uint64_t id, uint32_t serial,
+                                       const void *obj, const cosync__waitq *q)
 {
     if (!t || serial == 0)
         return false;

@@ -99,7 +99,8 @@ int cosync__lock_release_slow(cosync_lock *lock)
         return COSYNC_EPERM;
     /* a second release before the grantee ran would hand the lock to a
      * second waiter while the first still counts on it */
-    if (__builtin_expect(cosync__handed_over(lock->owner, lock->owner_id, lock->owner_loop, lock, &lock->q), 0))
+    if (__builtin_expect(
+            cosync__handed_over(lock->owner, lock->owner_id, lock->owner_loop, lock, &lock->q), 0))
         return COSYNC_EPERM;
 #ifdef COSYNC_DEBUG
     if (__builtin_expect(!cosync__lock_held(lock), 0))

@@ -131,7 +131,8 @@ int cosync_rwlock_write_release(cosync_rwlock *rw)
     if (__builtin_expect(!rw->writer, 0))
         return COSYNC_EPERM;
     /* handed to a waiting writer that has not run yet: see the lock's */
-    if (__builtin_expect(cosync__handed_over(rw->writer, rw->writer_id, rw->writer_loop, rw, &rw->q), 0))
+    if (__builtin_expect(
+            cosync__handed_over(rw->writer, rw->writer_id, rw->writer_loop, rw, &rw->q), 0))
         return COSYNC_EPERM;
 #ifdef COSYNC_DEBUG
     struct cosync__task *cur = cosync__current();

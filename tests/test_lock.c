@@ -508,7 +508,7 @@ static int release_during_hand_off_main(void *arg, void **result)
     CHECK_OK(cosync_lock_acquire(&lock, COSYNC_FOREVER));
     lw a = mk(&lock, COSYNC_FOREVER, 0), b = mk(&lock, COSYNC_FOREVER, 1);
     cosync_task ta = spawn_lw(&a), tb = spawn_lw(&b);
-    CHECK_OK(cosync_yield()); /* both wait */
+    CHECK_OK(cosync_yield());             /* both wait */
     CHECK_OK(cosync_lock_release(&lock)); /* handed to a */
     if (cancel_grantee)
         CHECK_OK(cosync_task_cancel(ta));

@@ -2805,7 +2805,7 @@ static int woken_putter_place_main(void *arg, void **result)
     CHECK_EQ(get_now(&q), kind == LIFO ? 2 : 1); /* wakes p with a slot kept */
     CHECK_EQ(q.reserved_slots, 1);
     CHECK_EQ(get_now(&q), kind == LIFO ? 1 : 2); /* another slot, free */
-    put_now(&q, 4); /* a newcomer */
+    put_now(&q, 4);                              /* a newcomer */
     CHECK(!p.done);
     CHECK_ERR(cosync_queue_put(&q, &(int64_t){5}, 0), COSYNC_EAGAIN); /* the kept slot is p's */
     join_ok(t);

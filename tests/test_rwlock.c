@@ -543,7 +543,7 @@ static int write_release_during_hand_off_main(void *arg, void **result)
     cosync_task t[2];
     spawn_actors(a, t, 2);
     CHECK_OK(cosync_yield()); /* W1 and R2 wait */
-    main_write_release(&rw); /* handed to W1 */
+    main_write_release(&rw);  /* handed to W1 */
     CHECK(cosync_rwlock_write_locked(&rw));
     CHECK_ERR(cosync_rwlock_write_release(&rw), COSYNC_EPERM);
     CHECK(cosync_rwlock_write_locked(&rw));

@@ -231,9 +231,10 @@ typedef bool (*cosync_pred_fn)(void *arg);
  * (Condition.wait_for()): checks it first, then after each notify.
  * Returns 0 when it is true (with the lock held, if the caller held it: a
  * predicate true at once is not a wait, so the lock is not checked, as in
- * asyncio); the errors of cosync_cond_wait
- * (lock held, except for COSYNC_EPERM/COSYNC_EINVAL); COSYNC_EINVAL if
- * @pred is NULL (nothing changes). @deadline bounds the whole wait. Suspension point (unless @pred is true at once).
+ * asyncio); the errors of cosync_cond_wait (lock held, except for
+ * COSYNC_EPERM/COSYNC_EINVAL); COSYNC_EINVAL if @pred is NULL (nothing
+ * changes). @deadline bounds the whole wait. Suspension point (unless
+ * @pred is true at once).
  */
 int cosync_cond_wait_for(cosync_cond *cond, cosync_pred_fn pred, void *arg, int64_t deadline);
 

@@ -210,8 +210,8 @@ cosync__ctx_switch_inline(cosync__ctx *from, cosync__ctx *to, bool own_fp)
                        "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
                        "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15",
                        "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)", "mm0",
-                       "mm1", "mm2", "mm3", "mm4", "mm5", "mm6", "mm7" COSYNC__CLOBBER_AVX512
-                           COSYNC__CLOBBER_APX);
+                       "mm1", "mm2", "mm3", "mm4", "mm5", "mm6",
+                       "mm7" COSYNC__CLOBBER_AVX512 COSYNC__CLOBBER_APX);
 }
 
 /*
