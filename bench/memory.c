@@ -33,8 +33,9 @@
 typedef struct mem {
     long n;
     cosync_event ev;
-    long blocked; /* tasks that reached the wait */
-    long woken;   /* tasks that came back from it */
+    long blocked;            /* tasks that reached the wait */
+    long blocked_at_reading; /* of them, when the memory was read: all */
+    long woken;              /* tasks that came back from it */
     cosync_task *tasks;
     cosync_outcome *out;
     /* results */
@@ -111,6 +112,7 @@ static int run(void *arg, void **result)
     m->seconds = now_s() - t0;
     m->rss_blocked = rss_bytes();
     m->hwm_blocked = hwm_bytes();
+    m->blocked_at_reading = m->blocked;
     cosync_loop_get_stats(cosync_loop_current(), &m->stats);
 
     if (rc < 0) /* reported by main(), once the spawned ones are collected */
@@ -160,9 +162,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "memory: failed: %s\n", cosync_err_name(rc));
         return 1;
     }
-    if (m.blocked != n || m.woken != n) {
-        fprintf(stderr, "memory: wrong result: %ld blocked, %ld woken, want %ld\n", m.blocked,
-                m.woken, n);
+    if (m.blocked != n || m.woken != n || m.blocked_at_reading != n) {
+        fprintf(
+            stderr,
+            "memory: wrong result: %ld blocked (%ld when memory was read), %ld woken, want %ld\n",
+            m.blocked, m.blocked_at_reading, m.woken, n);
         return 1;
     }
     if (m.rss_before < 0 || m.rss_blocked < 0) {

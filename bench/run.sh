@@ -15,15 +15,18 @@
 # Prints, per implemented workload, the median ns/op of cosync, asyncio and Go
 # (GOMAXPROCS=1) and the ratios asyncio/cosync and Go/cosync, and beside
 # them cosync again with the tasks sharing the thread's FP control modes
-# (workloads --shared-fp, cosync_loop_opts.shared_fp_modes); then the bytes
-# resident per blocked task for each count (one run each). Any benchmark that
-# exits non-zero (a wrong result) stops the script with a non-zero status.
+# (workloads --shared-fp, cosync_loop_opts.shared_fp_modes); the median peak
+# resident memory of each `spawn` program (GNU time's maximum resident set
+# size, as WORKLOADS.md asks); then the bytes resident per blocked task for
+# each count (one run each). Any benchmark that exits non-zero (a wrong
+# result), or that counts other ops than the others for the same workload,
+# stops the script with a non-zero status.
 # Go is skipped, with a note, if `go` is not installed.
 set -euo pipefail
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 
-[ $# -ge 1 ] && [ $# -le 3 ] || { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] && [ $# -le 3 ] || { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BUILD_DIR=$(cd "$1" && pwd) || die "no build directory '$1'"
 RUNS=${2:-5}
 SCALE=${3:-1}
@@ -68,7 +71,7 @@ mkdir -p "$(dirname "$OUT")"
     echo "# <impl> <workload> <ops> <seconds> <ns_per_op>   (memory: <impl> blocked_tasks <N> <seconds> <bytes_per_task>)"
 } >"$OUT"
 
-declare -A NS SECS
+declare -A NS SECS OPS RSS
 
 # run_one IMPL NAME CMD...: run one benchmark, check its line, record it.
 run_one() {
@@ -80,9 +83,32 @@ run_one() {
         die "$impl $name printed an unexpected line: '$out'"
     fi
     echo "$impl $out" >>"$OUT"
-    read -r _ _ s ns <<<"$out"
+    read -r _ ops s ns <<<"$out"
+    # the same work everywhere: a workload counts the same ops in every
+    # implementation (the memory runs' count is their size, checked apart)
+    if [ "$name" != blocked_tasks ]; then
+        [ -z "${OPS[$name]:-}" ] || [ "${OPS[$name]}" = "$ops" ] ||
+            die "$impl $name counted $ops ops where the others counted ${OPS[$name]}"
+        OPS[$name]=$ops
+    fi
     NS[$impl/$name]+=" $ns"
     SECS[$impl/$name]+=" $s"
+}
+
+HAVE_TIME=0
+[ -x /usr/bin/time ] && HAVE_TIME=1 || echo "note: no /usr/bin/time: no peak memory for spawn (apt-get install time)" >&2
+
+# run_peak IMPL NAME CMD...: run_one, recording the peak resident set (KiB)
+# where GNU time is there; it passes the program's exit status on.
+run_peak() {
+    local impl=$1 name=$2
+    shift 2
+    if [ $HAVE_TIME = 0 ]; then
+        run_one "$impl" "$name" "$@"
+        return
+    fi
+    run_one "$impl" "$name" /usr/bin/time -f %M -o "$TMP/peak" "$@"
+    RSS[$impl/$name]+=" $(tail -n 1 "$TMP/peak")"
 }
 
 median() { # median of the numbers given as arguments, or '-'
@@ -103,13 +129,15 @@ mapfile -t WORKLOADS < <("$COSYNC_WL" --list)
 for ((r = 1; r <= RUNS; r++)); do
     for w in "${WORKLOADS[@]}"; do
         echo "run $r/$RUNS: $w" >&2
-        run_one cosync "$w" "$COSYNC_WL" "$w" "$SCALE"
+        run=run_one
+        [ "$w" = spawn ] && run=run_peak # WORKLOADS.md: "time and peak RSS"
+        $run cosync "$w" "$COSYNC_WL" "$w" "$SCALE"
         run_one cosync-shared-fp "$w" "$COSYNC_WL" --shared-fp "$w" "$SCALE"
         # workloads of our own (not in WORKLOADS.md) have no peer
         grep -q "\"$w\"" "$PY_WL" || continue
-        run_one asyncio "$w" python3 "$PY_WL" "$w" "$SCALE"
+        $run asyncio "$w" python3 "$PY_WL" "$w" "$SCALE"
         if [ $HAVE_GO = 1 ]; then
-            run_one go "$w" env GOMAXPROCS=1 "$TMP/go-workloads" "$w" "$SCALE"
+            $run go "$w" env GOMAXPROCS=1 "$TMP/go-workloads" "$w" "$SCALE"
         fi
     done
 done
@@ -124,6 +152,12 @@ for w in "${WORKLOADS[@]}"; do
     f=$(median ${NS[cosync-shared-fp/$w]:-})
     printf '%-18s %12s %12s %12s %15s %10s %10s\n' "$w" "$c" "$p" "$g" "$(ratio "$p" "$c")" "$(ratio "$g" "$c")" "$f"
 done
+if [ $HAVE_TIME = 1 ] && [[ " ${WORKLOADS[*]} " == *" spawn "* ]]; then
+    mib() { [ "$1" = - ] && echo - || awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+    printf 'spawn: median peak resident MiB: cosync %s, asyncio %s, go %s\n' \
+        "$(mib "$(median ${RSS[cosync/spawn]:-})")" "$(mib "$(median ${RSS[asyncio/spawn]:-})")" \
+        "$(mib "$(median ${RSS[go/spawn]:-})")"
+fi
 if [[ " ${WORKLOADS[*]} " == *" sleepers "* ]]; then
     printf 'sleepers: median elapsed seconds (ideal 0.100): cosync %s, asyncio %s, go %s\n' \
         "$(median ${SECS[cosync/sleepers]:-})" "$(median ${SECS[asyncio/sleepers]:-})" \
