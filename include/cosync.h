@@ -420,7 +420,9 @@ int cosync_taskgroup_cancel(cosync_taskgroup *group);
  * Returns 0 if every child succeeded or was cancelled by the group; the
  * status of the first child that failed; COSYNC_ECANCELED if the owner was
  * cancelled from outside since the group was opened (a request not yet
- * delivered is delivered by this return); COSYNC_ETIMEDOUT (COSYNC_EAGAIN for deadline 0)
+ * delivered is delivered by this return; if a child failed too, its
+ * status is returned and the cancellation comes at the owner's next
+ * suspension); COSYNC_ETIMEDOUT (COSYNC_EAGAIN for deadline 0)
  * if the deadline passed; COSYNC_EPERM if the caller is not the owner or
  * the group was already left. Suspension point (unless no child is left).
  */
@@ -498,8 +500,8 @@ int cosync_future_result(const cosync_future *future, void **value);
  * the wait itself, so a cancelled wait and a cancelled future stay apart.
  * Returns 0 once complete; COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT;
  * COSYNC_ECANCELED if the caller was cancelled; COSYNC_EPERM outside a
- * task or from another loop than the future's waiters.
- * Suspension point (unless already complete).
+ * task or from another loop than the future's waiters (only when it must
+ * wait). Suspension point (unless already complete).
  */
 int cosync_future_wait(cosync_future *future, int64_t deadline);
 
@@ -551,8 +553,8 @@ bool cosync_event_is_set(const cosync_event *event);
  * cosync_event_wait - wait until the flag is set (Event.wait()).
  * Returns 0 at once if it is set, else once a set() wakes the caller;
  * COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT; COSYNC_ECANCELED;
- * COSYNC_EPERM outside a task or from another loop than the waiters'.
- * Suspension point (unless set).
+ * COSYNC_EPERM outside a task or from another loop than the waiters' (only
+ * when it must wait). Suspension point (unless set).
  */
 int cosync_event_wait(cosync_event *event, int64_t deadline);
 

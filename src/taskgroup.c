@@ -133,5 +133,11 @@ int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline)
             propagate = 0;
     }
     group->state = TG_LEFT;
+    /* a child's failure is reported rather than the owner's cancellation
+     * from outside, which this return would have delivered: it comes at
+     * the owner's next suspension instead of being lost (3.13's TaskGroup
+     * cancels its parent again before raising the errors) */
+    if (group->error && propagate == COSYNC_ECANCELED)
+        cur->cancel_pending = true;
     return group->error ? group->error : propagate;
 }

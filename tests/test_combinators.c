@@ -1791,6 +1791,136 @@ TEST(taskgroup_pending_cancellation_delivered_once)
     CHECK_OK(run_main(tg_pending_main, NULL));
 }
 
+/* A cancellation from outside and a child's failure together: the wait
+ * reports the failure, and the cancellation, which its return would have
+ * delivered, comes at the owner's next suspension (Python 3.13 cancels
+ * the parent again before raising the group's errors), once. Whether the
+ * request was still pending when the owner reached the wait, or came
+ * while it waited there. */
+static int fail_when_cancelled(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(10)), COSYNC_ECANCELED);
+    return EFAIL1;
+}
+
+typedef struct tg_both {
+    bool cancel_in_wait; /* else pending at the wait */
+    cosync_task owner;
+    int wait_rc, after_rc[2], cancelling;
+} tg_both;
+
+static int cancel_owner(void *arg, void **result)
+{
+    (void)result;
+    CHECK_OK(cosync_task_cancel(((tg_both *)arg)->owner));
+    return 0;
+}
+
+static int tg_both_runner(void *arg, void **result)
+{
+    (void)result;
+    tg_both *x = arg;
+    x->owner = cosync_task_current();
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, fail_when_cancelled, NULL, NULL));
+    if (x->cancel_in_wait) {
+        CHECK_OK(cosync_task_spawn(NULL, cancel_owner, x, NULL)); /* runs while we wait */
+    } else {
+        CHECK_OK(cosync_yield());               /* the child sleeps */
+        CHECK_OK(cosync_task_cancel(x->owner)); /* pending: not a suspension yet */
+    }
+    x->wait_rc = cosync_taskgroup_wait(&g, COSYNC_FOREVER);
+    x->after_rc[0] = cosync_sleep(COSYNC_MS(1));
+    x->after_rc[1] = cosync_sleep(COSYNC_MS(1));
+    x->cancelling = cosync_task_cancelling(cosync_task_current());
+    return 0;
+}
+
+static int tg_both_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    for (int in_wait = 0; in_wait < 2; in_wait++) {
+        tg_both x = {.cancel_in_wait = in_wait, .wait_rc = 1, .after_rc = {1, 1}};
+        cosync_task rt;
+        CHECK_OK(cosync_task_spawn(&rt, tg_both_runner, &x, NULL));
+        join_expect(rt, COSYNC_ECANCELED);
+        CHECK_ERR(x.wait_rc, EFAIL1);
+        CHECK_ERR(x.after_rc[0], COSYNC_ECANCELED);
+        CHECK_OK(x.after_rc[1]);
+        CHECK_EQ(x.cancelling, 1);
+    }
+    return 0;
+}
+
+TEST(taskgroup_failure_and_outside_cancel_deliver_both)
+{
+    CHECK_OK(run_main(tg_both_main, NULL));
+}
+
+/* A second cancel that comes while gather, wait_for or a TaskGroup waits
+ * for the tasks it cancelled (a wait that cannot be interrupted) reaches
+ * the caller again: the call returns COSYNC_ECANCELED for the first, and
+ * the caller's next suspension for the second (asyncio raises one
+ * CancelledError for both; cosync delivers each request). */
+static int slow_to_finish(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(10)), COSYNC_ECANCELED);
+    CHECK_OK(cosync_sleep(COSYNC_MS(5))); /* its clean-up takes a while */
+    return 0;
+}
+
+typedef struct twice {
+    cosync_task caller;
+} twice;
+
+static int cancel_twice(void *arg, void **result)
+{
+    (void)result;
+    twice *x = arg;
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    CHECK_OK(cosync_task_cancel(x->caller));
+    CHECK_OK(cosync_sleep(COSYNC_MS(1))); /* the caller waits for the clean-up now */
+    CHECK_OK(cosync_task_cancel(x->caller));
+    return 0;
+}
+
+static int cancelled_twice_main(void *arg, void **result)
+{
+    (void)result;
+    int which = (int)(intptr_t)arg;
+    twice x = {.caller = cosync_task_current()};
+    cosync_task c, t;
+    CHECK_OK(cosync_task_spawn(&c, cancel_twice, &x, NULL));
+    int rc;
+    if (which == 2) {
+        cosync_taskgroup g;
+        CHECK_OK(cosync_taskgroup_init(&g));
+        CHECK_OK(cosync_taskgroup_spawn(&g, NULL, slow_to_finish, NULL, NULL));
+        rc = cosync_taskgroup_wait(&g, COSYNC_FOREVER);
+    } else {
+        CHECK_OK(cosync_task_spawn(&t, slow_to_finish, NULL, NULL));
+        rc = which == 0 ? cosync_gather(&t, 1, NULL, COSYNC_FOREVER)
+                        : cosync_wait_for(t, NULL, NULL, COSYNC_FOREVER);
+    }
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_task_cancelling(x.caller), 2);
+    CHECK_ERR(cosync_sleep(COSYNC_MS(1)), COSYNC_ECANCELED); /* the second */
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));                    /* no third */
+    join_ok(c);
+    CHECK_EQ(cosync_task_uncancel(x.caller), 1);
+    CHECK_EQ(cosync_task_uncancel(x.caller), 0);
+    return 0;
+}
+
+TEST(second_cancel_during_the_clean_up_wait_reaches_the_caller_again)
+{
+    for (int which = 0; which < 3; which++)
+        CHECK_OK(run_main(cancelled_twice_main, (void *)(intptr_t)which));
+}
+
 /* The group's own request to cancel its owner (a child failed), never
  * delivered because the owner was in a wait that cannot be interrupted
  * (re-taking a condition's lock), is taken back whole: it does not fire
@@ -2339,6 +2469,8 @@ int main(void)
     RUN(taskgroup_wait_for_cancelled_children_is_not_interrupted);
     RUN(taskgroup_opened_after_a_handled_cancellation);
     RUN(taskgroup_pending_cancellation_delivered_once);
+    RUN(taskgroup_failure_and_outside_cancel_deliver_both);
+    RUN(second_cancel_during_the_clean_up_wait_reaches_the_caller_again);
     RUN(taskgroup_takes_back_its_undelivered_cancel_of_the_owner);
     RUN(taskgroup_15_failure_during_owner_cleanup);
     RUN(taskgroup_13_nested_outer_failure);
