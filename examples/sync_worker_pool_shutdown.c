@@ -23,7 +23,11 @@
  *
  * Times scaled by 1/20: the 0.5 s get timeout and 0.5 s of work become
  * 25 ms, main's 2 s becomes 100 ms. wait_for(queue.get(), t) is a get with
- * a deadline (COSYNC_ETIMEDOUT is TimeoutError). The seed's second main,
+ * a deadline (COSYNC_ETIMEDOUT is TimeoutError). So a worker that finds an
+ * item takes it without suspending, and prints "processing" right after
+ * "started"; Python 3.11's wait_for wraps the get in a new task, which
+ * suspends once, so there all three workers print "started" first (3.12
+ * prints this program's order). The seed's second main,
  * with SIGINT/SIGTERM handlers, is left out: cosync has no signal support
  * yet. Exits 1 unless all ten tasks were processed and every worker ended.
  */
