@@ -154,6 +154,7 @@ struct cosync_loop {
     bool running;
     bool stop_requested;
     bool turn_cut;        /* this turn ends once the tasks ready at a stop have run */
+    bool stack_wanted;    /* a task came back to the loop for a fresh one's new stack */
     bool closing;         /* in cosync_loop_destroy: runs end when closing_left is 0 */
     unsigned close_round; /* of cosync_loop_destroy: 1, 2, ... */
     size_t closing_left;  /* tasks with `closing` set */

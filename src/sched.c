@@ -180,6 +180,18 @@ static struct cosync__task *take_next(cosync_loop *loop)
     }
 }
 
+/* Put @t, just taken by take_next, back at the head of the ready queue. */
+static void untake(cosync_loop *loop, struct cosync__task *t)
+{
+    t->next_ready = loop->ready_head;
+    loop->ready_head = t;
+    if (!loop->ready_tail)
+        loop->ready_tail = t;
+    if (loop->pf_ahead) /* the prefetched head now starts one earlier */
+        loop->pf_ahead++;
+    loop->budget++;
+}
+
 /* Give a fresh task a stack; false (and the task finished with
  * COSYNC_ENOMEM) if none can be had. */
 static inline bool give_stack(cosync_loop *loop, struct cosync__task *t)
@@ -309,6 +321,18 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
             return;
         }
         if (next->state == COSYNC__T_FRESH) {
+            if (!loop->stacks.cls[next->stack_cls].hot) {
+                /* a stack to make or take back (mmap, the guard calls,
+                 * their buffers) is made on the loop's own stack: this
+                 * task may be suspending from deep in its own */
+                untake(loop, next);
+                loop->stack_wanted = true;
+                cosync__set_current(NULL);
+                san_leave(loop, FAKE_SAVE(cur), NULL);
+                loop->switches++;
+                cosync__ctx_switch_inline(&cur->ctx, &loop->ctx, loop->own_fp);
+                break;
+            }
             if (!give_stack(loop, next))
                 continue;
             san_leave(loop, FAKE_SAVE(cur), next);
@@ -453,6 +477,8 @@ void cosync__run_ready(cosync_loop *loop)
         san_arrive(loop, FAKE(loop));
         if (__builtin_expect(loop->overflowed != NULL, 0))
             report_overflow(loop->overflowed);
-        return;
+        if (!loop->stack_wanted)
+            return;
+        loop->stack_wanted = false; /* the same turn goes on from here */
     }
 }

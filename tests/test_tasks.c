@@ -1557,6 +1557,58 @@ TEST(a_sleeping_loop_still_gives_back_cached_stacks)
     CHECK_OK(cosync_loop_destroy(loop));
 }
 
+/* A stack for a fresh task is made on the loop's own stack, never on the
+ * stack of the task that suspends and hands over to it: that task may be
+ * deep in its own, and mapping a stack (mmap, the guard calls and their
+ * buffers) takes kilobytes. The allocator sees each stack's descriptor
+ * made with no task running: main and a yielding task each hand over to a
+ * fresh task of a size no cached stack has. */
+typedef struct stack_watch {
+    counting c;
+    long made, made_in_a_task;
+} stack_watch;
+
+static void *watch_stack_allocs(void *ud, void *ptr, size_t size)
+{
+    stack_watch *w = ud;
+    if (!ptr && size == sizeof(cosync__stack)) {
+        w->made++;
+        if (cosync_task_current().rec)
+            w->made_in_a_task++;
+    }
+    return count_realloc(&w->c, ptr, size);
+}
+
+static int yield_once(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_yield();
+}
+
+static int hand_over_to_fresh_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t[3];
+    CHECK_OK(cosync_task_spawn(&t[0], yield_once, NULL, NULL)); /* no cached stack yet */
+    CHECK_OK(cosync_task_spawn(&t[1], yield_once, NULL,
+                               &(cosync_task_opts){.stack_size = 256 << 10}));
+    CHECK_OK(cosync_task_spawn(&t[2], yield_once, NULL, &(cosync_task_opts){.stack_size = 1 << 20}));
+    CHECK_OK(cosync_yield()); /* each hands over to the next, fresh one */
+    CHECK_OK(cosync_gather(t, 3, NULL, COSYNC_FOREVER));
+    return 0;
+}
+
+TEST(a_new_stack_is_made_on_the_loops_stack)
+{
+    stack_watch w = {{0, 0}, 0, 0};
+    cosync_allocator a = {watch_stack_allocs, &w};
+    CHECK_OK(cosync_run_with(hand_over_to_fresh_main, NULL,
+                             &(cosync_loop_opts){.virtual_clock = true, .allocator = &a}));
+    CHECK_EQ(w.made, 4); /* main's and the three tasks' */
+    CHECK_EQ(w.made_in_a_task, 0);
+    CHECK_EQ(w.c.live, 0);
+}
+
 TEST(new_stack_chunk_mapped_from_a_small_stack)
 {
     CHECK_OK(run_main(chunk_main, NULL));
@@ -1621,6 +1673,7 @@ int main(void)
     RUN(fp_modes_shared_keep_exception_flags);
     RUN(stack_cache_keeps_what_it_should_and_gives_back_the_rest);
     RUN(a_sleeping_loop_still_gives_back_cached_stacks);
+    RUN(a_new_stack_is_made_on_the_loops_stack);
     RUN(new_stack_chunk_mapped_from_a_small_stack);
     RUN(stack_overflow_is_caught);
     return 0;
