@@ -1590,9 +1590,10 @@ static int hand_over_to_fresh_main(void *arg, void **result)
     (void)arg, (void)result;
     cosync_task t[3];
     CHECK_OK(cosync_task_spawn(&t[0], yield_once, NULL, NULL)); /* no cached stack yet */
-    CHECK_OK(cosync_task_spawn(&t[1], yield_once, NULL,
-                               &(cosync_task_opts){.stack_size = 256 << 10}));
-    CHECK_OK(cosync_task_spawn(&t[2], yield_once, NULL, &(cosync_task_opts){.stack_size = 1 << 20}));
+    CHECK_OK(
+        cosync_task_spawn(&t[1], yield_once, NULL, &(cosync_task_opts){.stack_size = 256 << 10}));
+    CHECK_OK(
+        cosync_task_spawn(&t[2], yield_once, NULL, &(cosync_task_opts){.stack_size = 1 << 20}));
     CHECK_OK(cosync_yield()); /* each hands over to the next, fresh one */
     CHECK_OK(cosync_gather(t, 3, NULL, COSYNC_FOREVER));
     return 0;
