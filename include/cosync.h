@@ -625,11 +625,14 @@ int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **res
 /**
  * cosync_loop_stop - make cosync_loop_run return COSYNC_EINTR at the end of
  * the current turn (loop.stop()), unless the run's main task has finished,
- * in that turn or before the run (the run then returns as usual). The turn ends once the tasks that
- * were ready when stop was called have run, each until it next suspends,
- * as loop.stop() lets the current iteration finish; a task that becomes
- * ready after the call (the caller itself after a yield, or a task it
- * wakes) runs in the next run. Called while the loop is not running, the
+ * in that turn or before the run (the run then returns as usual). The turn
+ * ends once the tasks that were ready when stop was called have run, each
+ * until it next suspends; a task that becomes ready after the call (the
+ * caller itself after a yield, or a task it wakes) runs in the next run.
+ * loop.stop() lets asyncio's current iteration finish, which holds only
+ * the tasks that were ready when it began: a task made ready earlier in
+ * the same cosync turn, which asyncio leaves for the next run, runs here
+ * (docs/asyncio-mapping.md). Called while the loop is not running, the
  * next run stops after its first turn, which runs the tasks ready at its
  * start, each until it next suspends (loop.stop() before run_forever()).
  * A request lasts one run.
