@@ -231,6 +231,16 @@ SWITCH_INLINE void start(cosync_loop *loop, cosync__ctx *from, struct cosync__ta
 #endif
 }
 
+/* Switch from @cur to the loop's own context: the turn ends, or goes on
+ * there (stack_wanted). */
+SWITCH_INLINE void back_to_loop(cosync_loop *loop, struct cosync__task *cur)
+{
+    cosync__set_current(NULL);
+    san_leave(loop, FAKE_SAVE(cur), NULL);
+    loop->switches++;
+    cosync__ctx_switch_inline(&cur->ctx, &loop->ctx, loop->own_fp);
+}
+
 SWITCH_INLINE void resume(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)
 {
     t->state = COSYNC__T_RUNNING;
@@ -310,10 +320,7 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
     for (;;) {
         next = take_next(loop);
         if (!next) {
-            cosync__set_current(NULL);
-            san_leave(loop, FAKE_SAVE(cur), NULL);
-            loop->switches++;
-            cosync__ctx_switch_inline(&cur->ctx, &loop->ctx, loop->own_fp);
+            back_to_loop(loop, cur);
             break;
         }
         if (next == cur) { /* a yield with nothing else ready */
@@ -327,10 +334,7 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
                  * task may be suspending from deep in its own */
                 untake(loop, next);
                 loop->stack_wanted = true;
-                cosync__set_current(NULL);
-                san_leave(loop, FAKE_SAVE(cur), NULL);
-                loop->switches++;
-                cosync__ctx_switch_inline(&cur->ctx, &loop->ctx, loop->own_fp);
+                back_to_loop(loop, cur);
                 break;
             }
             if (!give_stack(loop, next))

@@ -136,8 +136,8 @@ void cosync__ctx_start(cosync__ctx *from, cosync__ctx *ctx, void *top, size_t si
  * switches tasks. Only the frame of ctx_x86_64.S (resume address, FP
  * control words, rbp) is saved; every other register the build lets the
  * compiler use is in the clobber list (AVX-512's and APX's too when the
- * file is built for them), so the compiler saves just what is live. The resume point is a
- * label in the caller's own code, so call and return addresses on the two
+ * file is built for them), so the compiler saves just what is live. The
+ * resume point is a label in the caller's own code, so call and return addresses on the two
  * stacks stay paired and the return-stack predictor keeps working. Unless
  * the file is built without a red zone (-mno-red-zone and
  * COSYNC__NO_RED_ZONE, as CMake builds sched.c), the 128 bytes below the
