@@ -1516,15 +1516,22 @@ static int stack_cache_main(void *arg, void **result)
     return 0;
 }
 
-TEST(stack_cache_keeps_what_it_should_and_gives_back_the_rest)
+/* Run @fn as the main task of a virtual-clock loop that caches KEEP
+ * stacks per class. */
+static void run_keeping_stacks(cosync_task_fn fn)
 {
     cosync_loop *loop;
     CHECK_OK(
         cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .stack_cache = KEEP}));
     cosync_task t;
-    CHECK_OK(cosync_loop_spawn(loop, &t, stack_cache_main, NULL, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, &t, fn, NULL, NULL));
     CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
     CHECK_OK(cosync_loop_destroy(loop));
+}
+
+TEST(stack_cache_keeps_what_it_should_and_gives_back_the_rest)
+{
+    run_keeping_stacks(stack_cache_main);
 }
 
 /* A loop that sleeps long after a burst still gives the surplus back: it
@@ -1548,13 +1555,7 @@ static int sleep_after_burst_main(void *arg, void **result)
 
 TEST(a_sleeping_loop_still_gives_back_cached_stacks)
 {
-    cosync_loop *loop;
-    CHECK_OK(
-        cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .stack_cache = KEEP}));
-    cosync_task t;
-    CHECK_OK(cosync_loop_spawn(loop, &t, sleep_after_burst_main, NULL, NULL));
-    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
-    CHECK_OK(cosync_loop_destroy(loop));
+    run_keeping_stacks(sleep_after_burst_main);
 }
 
 /* A stack for a fresh task is made on the loop's own stack, never on the
