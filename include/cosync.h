@@ -589,9 +589,11 @@ typedef struct cosync_loop_opts {
  * The virtual clock starts at COSYNC_SEC(1), so that no deadline computed
  * from it is ever 0.
  * Returns 0; COSYNC_EINVAL if @loop is NULL or for a bad option;
- * COSYNC_ENOMEM; or the negated errno of a failed epoll_create1/eventfd
- * (nothing is left allocated).
- * Not a suspension point. The loop belongs to the thread that runs it.
+ * COSYNC_ENOMEM; or the negated errno of a failed epoll_create1, eventfd
+ * or epoll_ctl (nothing is left allocated).
+ * Not a suspension point. The loop belongs to the thread that runs it; it
+ * may move to another thread only while none of its tasks is suspended
+ * mid-body (see cosync_loop_run).
  */
 int cosync_loop_init(cosync_loop **loop, const cosync_loop_opts *opts);
 
@@ -616,7 +618,10 @@ int cosync_loop_init(cosync_loop **loop, const cosync_loop_opts *opts);
  * already being joined (by a task, cosync_gather or cosync_wait_for);
  * COSYNC_EPERM if @main belongs to another loop, if @loop is already
  * running, or if called from a task or while the thread already runs a
- * loop. The loop can be run again after any of these.
+ * loop; COSYNC_EPERM also on any thread but the one that ran the last run
+ * while a task that run left suspended mid-body is alive (its frames may
+ * hold that thread's addresses: docs/conventions.md). The loop can be run
+ * again after any of these.
  * Blocks the thread; not thread-safe. Not a suspension point: it runs the
  * loop; called from a task it returns COSYNC_EPERM.
  */
@@ -661,7 +666,9 @@ int cosync_loop_stop(cosync_loop *loop);
  * their clean-up are reported and dropped without running further; the
  * objects they waited on or held must be initialised again before reuse.
  * Returns 0, COSYNC_EDEADLK if some tasks had to be dropped, COSYNC_EPERM
- * if called while the loop runs. NULL is accepted (returns 0).
+ * (and nothing changes) if called while the loop runs, or on another thread
+ * than the one whose run left tasks suspended mid-body (as for
+ * cosync_loop_run). NULL is accepted (returns 0).
  * Not a suspension point: it runs the loop and blocks the thread; called
  * from a task (or while the thread runs any loop) it returns COSYNC_EPERM.
  */

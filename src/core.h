@@ -6,6 +6,7 @@
 #ifndef COSYNC_CORE_H
 #define COSYNC_CORE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -175,6 +176,13 @@ struct cosync_loop {
     int epfd;
     int evfd;
     size_t io_waiters; /* tasks that only I/O or another thread can wake */
+    /* While tasks that have started are suspended, the loop is the
+     * thread's that ran them: their frames may hold that thread's
+     * addresses (compiled code keeps the thread pointer, and what it
+     * found through it, in registers across a call), so only that thread
+     * may run or destroy the loop. */
+    pthread_t owner;
+    bool owned;
 #if COSYNC__ASAN
     const void *thread_stack;
     size_t thread_stack_size;

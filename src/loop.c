@@ -338,11 +338,26 @@ static int run_loop(cosync_loop *loop)
     return rc;
 }
 
+/* Whether the calling thread may run @loop (see cosync_loop.owner). */
+static bool on_owner_thread(const cosync_loop *loop)
+{
+    return !loop->owned || pthread_equal(loop->owner, pthread_self());
+}
+
+/* After a run: the loop stays the thread's while a started task is
+ * suspended (each holds a stack until it finishes). */
+static void update_owner(cosync_loop *loop)
+{
+    loop->owned = loop->stacks.in_use > 0;
+    if (loop->owned)
+        loop->owner = pthread_self();
+}
+
 int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **result)
 {
     if (!loop)
         return COSYNC_EINVAL;
-    if (cosync__tls.loop || loop->running)
+    if (cosync__tls.loop || loop->running || !on_owner_thread(loop))
         return COSYNC_EPERM;
     struct cosync__task *until = NULL;
     if (main.rec || main.id) {
@@ -361,8 +376,15 @@ int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **res
     cosync__tls.loop = loop;
     cosync__tls.loop_serial = loop->serial;
     loop->fpenv = cosync__fpenv_read();
+#if COSYNC__ASAN
+    loop->thread_stack = NULL; /* this run's thread's: looked up at its first turn */
+#endif
+#if COSYNC__TSAN
+    loop->tsan_fiber = NULL;
+#endif
     update_clock(loop);
     int rc = run_loop(loop);
+    update_owner(loop);
     cosync__tls.loop = NULL;
     cosync__tls.loop_serial = 0;
     loop->running = false;
@@ -414,7 +436,7 @@ int cosync_loop_destroy(cosync_loop *loop)
 {
     if (!loop)
         return 0;
-    if (loop->running || cosync__tls.loop)
+    if (loop->running || cosync__tls.loop || !on_owner_thread(loop))
         return COSYNC_EPERM;
     int rc = 0;
     if (loop->nalive) {

@@ -10,6 +10,7 @@
  * Every loop runs on the virtual clock: times are exact, nothing sleeps.
  */
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -98,8 +99,163 @@ TEST(a_loop_on_each_of_several_threads)
             CHECK_EQ(sums[i][k], want);
 }
 
+/* ------------------------------------------------------------------------
+ * A loop changing threads
+ * ---------------------------------------------------------------------- */
+
+static cosync_event gate;
+static int woke;
+
+static int wait_at_gate(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_event_wait(&gate, COSYNC_FOREVER));
+    woke++;
+    return 0;
+}
+
+/* Leaves three tasks suspended on the gate, then stops the run. */
+static int stop_with_waiters(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cosync_task_spawn(NULL, wait_at_gate, NULL, NULL));
+    CHECK_OK(cosync_yield()); /* they queue on the gate */
+    CHECK_OK(cosync_loop_stop(cosync_loop_current()));
+    return 0;
+}
+
+static int open_gate(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_event_set(&gate));
+    return 0;
+}
+
+typedef struct mover {
+    cosync_loop *loop;
+    pthread_barrier_t *step;
+} mover;
+
+static void *run_then_finish(void *arg)
+{
+    mover *m = arg;
+    CHECK_EQ(cosync_loop_run(m->loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EINTR);
+    pthread_barrier_wait(m->step); /* 1: the other thread may now try */
+    pthread_barrier_wait(m->step); /* 2: it has tried */
+    CHECK_OK(cosync_loop_spawn(m->loop, NULL, open_gate, NULL, NULL));
+    CHECK_OK(cosync_loop_run(m->loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECK_EQ(woke, 3);
+    CHECK_OK(cosync_loop_destroy(m->loop));
+    return NULL;
+}
+
+/* A suspended task's frames may hold the addresses of the thread that ran
+ * it (gcc keeps the thread pointer in a register across calls on
+ * AArch64), so its loop refuses to run or close anywhere else. */
+TEST(a_loop_with_suspended_tasks_runs_only_on_their_thread)
+{
+    cosync_event_init(&gate);
+    woke = 0;
+    pthread_barrier_t step;
+    CHECK_EQ(pthread_barrier_init(&step, NULL, 2), 0);
+    mover m = {NULL, &step};
+    CHECK_OK(cosync_loop_init(&m.loop, &(cosync_loop_opts){.virtual_clock = true}));
+    CHECK_OK(cosync_loop_spawn(m.loop, NULL, stop_with_waiters, NULL, NULL));
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, run_then_finish, &m), 0);
+    pthread_barrier_wait(&step);
+    cosync_loop_stats before, after;
+    CHECK_OK(cosync_loop_get_stats(m.loop, &before));
+    CHECK_EQ(before.tasks_alive, 3);
+    CHECK_ERR(cosync_loop_run(m.loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EPERM);
+    CHECK_ERR(cosync_loop_destroy(m.loop), COSYNC_EPERM);
+    CHECK_OK(cosync_loop_get_stats(m.loop, &after));
+    CHECK_EQ(after.tasks_alive, 3); /* refused: nothing ran or was cancelled */
+    CHECK_EQ(after.switches, before.switches);
+    CHECK_EQ(woke, 0);
+    pthread_barrier_wait(&step);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    pthread_barrier_destroy(&step);
+}
+
+static int ping_pong(void *arg, void **result)
+{
+    (void)result;
+    int *count = arg;
+    for (int i = 0; i < 50; i++) {
+        CHECK_OK(cosync_yield());
+        ++*count;
+    }
+    return 0;
+}
+
+static int two_players(void *arg, void **result)
+{
+    (void)result;
+    int *count = arg;
+    cosync_task t[2];
+    for (int i = 0; i < 2; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], ping_pong, count, NULL));
+    cosync_outcome out[2];
+    CHECK_OK(cosync_gather(t, 2, out, COSYNC_FOREVER));
+    return 0;
+}
+
+static void *run_players(void *arg)
+{
+    cosync_loop *loop = arg;
+    int count = 0;
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, &m, two_players, &count, NULL));
+    CHECK_OK(cosync_loop_run(loop, m, NULL, NULL));
+    CHECK_EQ(count, 100);
+    return NULL;
+}
+
+static jmp_buf unwound;
+
+static volatile int unwind_sink;
+
+static __attribute__((noinline)) void jump_back(void)
+{
+    longjmp(unwound, 1);
+}
+
+static __attribute__((noinline)) void unwind_from_depth(int n)
+{
+    volatile char frame[256];
+    frame[n % 256] = (char)n;
+    unwind_sink += frame[n % 256];
+    if (n == 0)
+        jump_back();
+    else
+        unwind_from_depth(n - 1);
+}
+
+/* With every task finished, the loop is free to move: each run switches
+ * with its own thread's stack and (under the sanitizers) its own fiber
+ * records, not those of the thread that ran it first, which has exited. */
+TEST(a_loop_with_no_suspended_task_moves_between_threads)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}));
+    for (int i = 0; i < 2; i++) {
+        pthread_t th;
+        CHECK_EQ(pthread_create(&th, NULL, run_players, loop), 0);
+        CHECK_EQ(pthread_join(th, NULL), 0);
+    }
+    run_players(loop); /* and on this thread */
+    CHECK_OK(cosync_loop_destroy(loop));
+    /* ASan checks a longjmp against the stack it was told this thread has */
+    if (!setjmp(unwound))
+        unwind_from_depth(20);
+}
+
 int main(void)
 {
     RUN(a_loop_on_each_of_several_threads);
+    RUN(a_loop_with_suspended_tasks_runs_only_on_their_thread);
+    RUN(a_loop_with_no_suspended_task_moves_between_threads);
     return 0;
 }
