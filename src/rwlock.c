@@ -50,10 +50,24 @@ static void rwlock_cancel(cosync__waiter *w)
     dispatch(rw);
 }
 
+/* Whether a writer is queued ahead of @w: a reader waits behind it even
+ * while only readers hold the lock (writer preference). */
+static bool writer_ahead(const cosync__waiter *w)
+{
+    const cosync_rwlock *rw = w->obj;
+    for (const cosync__waiter *x = cosync__waitq_head(&rw->q); x && x != w;
+         x = cosync__waitq_next(x))
+        if (x->data == WANT_WRITE)
+            return true;
+    return false;
+}
+
 static void rwlock_describe(const cosync__waiter *w, char *buf, size_t size)
 {
     cosync_rwlock *rw = w->obj;
-    const char *want = w->data == WANT_WRITE ? " (wants write)" : " (wants read)";
+    const char *want = w->data == WANT_WRITE ? " (wants write)"
+                       : writer_ahead(w)     ? " (wants read, behind a waiting writer)"
+                                             : " (wants read)";
     struct cosync__task *o = rw->writer;
     unsigned long long id = rw->writer_id;
     enum cosync__holder h =

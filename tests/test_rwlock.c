@@ -1356,8 +1356,47 @@ static void writer_of_a_loop_that_is_gone_case(void)
     CHECK_EQ(cosync_rwlock_waiters(&orphaned_rw), 0);
 }
 
+/* Main, holding reads, asks for one more after a writer queued: shared
+ * holders alone would let it in, so the report says what keeps it out. */
+static int read_behind_writer_main(void *arg, void **result)
+{
+    (void)result;
+    report_case *c = arg;
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cosync_rwlock_read_acquire(&c->rw, COSYNC_FOREVER));
+    CHECK_OK(cosync_task_spawn(&c->other, write_and_finish, &c->rw,
+                               &(cosync_task_opts){.name = "writer-2"}));
+    CHECK_OK(cosync_yield()); /* writer-2 queues */
+    return cosync_rwlock_read_acquire(&c->rw, COSYNC_FOREVER);
+}
+
+static void reader_behind_a_writer_case(void)
+{
+    static report_case c;
+    c = (report_case){.rw = COSYNC_RWLOCK_INIT};
+    capture report;
+    cosync_task m;
+    cosync_loop *loop = deadlock_loop(&report, read_behind_writer_main, &c, "main", &m);
+    char expect[2][256];
+    snprintf(expect[0], sizeof expect[0],
+             "task 'main' (#1) waits on rwlock %p held by 3 readers (wants read, behind a "
+             "waiting writer)\n",
+             (void *)&c.rw);
+    snprintf(expect[1], sizeof expect[1],
+             "task 'writer-2' (#2) waits on rwlock %p held by 3 readers (wants write)\n",
+             (void *)&c.rw);
+    for (int i = 0; i < 2; i++)
+        if (!strstr(report.buf, expect[i]))
+            CHECK__FAIL("the report lacks \"%s\":\n%s", expect[i], report.buf);
+    CHECK_OK(cosync_loop_destroy(loop)); /* cancels both waits */
+    capture_free(&report);
+    CHECK_EQ(cosync_rwlock_readers(&c.rw), 3); /* main's reads, never released */
+    CHECK_EQ(cosync_rwlock_waiters(&c.rw), 0);
+}
+
 TEST(deadlock_report_names_the_holders)
 {
+    reader_behind_a_writer_case();
     writer_of_a_loop_that_is_gone_case();
     finished_writer_case();
     deadlock_case(held_by_readers_main, "writer-2", "held by 3 readers (wants write)\n", false);
