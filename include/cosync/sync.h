@@ -14,7 +14,8 @@
  *    cancellation is delivered at the task's next suspension, except a
  *    condition's wait, which passes its notify on (cosync_cond_wait);
  *  - an object is bound to the loop of its first waiter while it has
- *    waiters: from another loop meanwhile, COSYNC_EPERM;
+ *    waiters: from another loop on the same thread meanwhile, COSYNC_EPERM
+ *    (from another thread, a data race: nothing is thread-safe);
  *  - _destroy returns COSYNC_EBUSY while the object is held or waited on;
  *    after it, every action returns COSYNC_EINVAL (until re-initialised);
  *    the queries (locked, value, waiters, ...) report what was left,
