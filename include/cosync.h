@@ -153,7 +153,8 @@ int cosync_task_cancel(cosync_task task);
 /**
  * cosync_task_cancelling - the number of cancellation requests not yet
  * withdrawn by cosync_task_uncancel (Task.cancelling()).
- * Returns that count (>= 0), or COSYNC_ESRCH for a stale handle.
+ * Returns that count (>= 0; it stops growing at INT_MAX), or COSYNC_ESRCH
+ * for a stale handle.
  * Not a suspension point.
  */
 int cosync_task_cancelling(cosync_task task);

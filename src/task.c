@@ -5,6 +5,7 @@
  * through a free list, so a stale handle can always be checked against the
  * record's id without touching freed memory.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -374,7 +375,9 @@ int cosync__cancel(struct cosync__task *t)
 {
     if (t->state == COSYNC__T_DONE)
         return COSYNC_EALREADY;
-    t->cancel_count++;
+    /* saturates: cosync_task_cancelling returns it as a non-negative int */
+    if (t->cancel_count < INT_MAX)
+        t->cancel_count++;
     cosync__waiter *w = &t->w;
     if (w->state == COSYNC__W_WAITING && !w->shielded) {
         cosync__abort_wait(w, COSYNC_ECANCELED);

@@ -9,6 +9,7 @@
  * directly (white-box, "core.h") to put a cancel and a deadline in the very
  * same timer run.
  */
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -592,6 +593,26 @@ TEST(cancel_before_first_run_from_a_task)
 {
     g_body_ran = false;
     run_main_ok(cancel_fresh_main, NULL);
+}
+
+/* Two billion requests would take seconds (minutes under the sanitizers):
+ * the count is set just below the top directly. */
+TEST(the_cancel_count_stops_at_int_max)
+{
+    cosync_loop *loop = new_loop();
+    cosync_task t;
+    CHECK_OK(cosync_loop_spawn(loop, &t, nop, NULL, NULL));
+    struct cosync__task *rec = t.rec;
+    rec->cancel_count = INT_MAX - 1;
+    CHECK_OK(cosync_task_cancel(t));
+    CHECK_EQ(cosync_task_cancelling(t), INT_MAX);
+    CHECK_OK(cosync_task_cancel(t)); /* taken, not counted past the top */
+    CHECK_EQ(cosync_task_cancelling(t), INT_MAX);
+    CHECK_EQ(cosync_task_uncancel(t), INT_MAX - 1); /* still one withdrawal each */
+    int status = 0;
+    CHECK_OK(cosync_loop_run(loop, t, &status, NULL));
+    CHECK_ERR(status, COSYNC_ECANCELED); /* never ran: still cancelled */
+    end_loop(loop);
 }
 
 /* ------------------------------------------------------------------------
@@ -1455,6 +1476,7 @@ int main(void)
     RUN(cancel_owner_before_taskgroup_wait);
     RUN(cancel_before_first_run_on_a_fresh_loop);
     RUN(cancel_before_first_run_from_a_task);
+    RUN(the_cancel_count_stops_at_int_max);
     RUN(cancel_finished_is_ealready_and_stale_is_esrch);
     RUN(cancel_task_that_finished_cancelled_is_ealready);
     RUN(cancel_self_is_delivered_at_the_next_suspension);
