@@ -392,6 +392,8 @@ typedef struct cosync_taskgroup {
 /**
  * cosync_taskgroup_init - open a group owned by the calling task.
  * Returns 0, or COSYNC_EPERM outside a task. Not a suspension point.
+ * Initialising a group that was not left yet (children alive, or its wait
+ * not returned) is undefined: it forgets the children.
  */
 int cosync_taskgroup_init(cosync_taskgroup *group);
 
@@ -450,7 +452,10 @@ typedef struct cosync_future {
         COSYNC__WAITQ_INIT, NULL, 0, 0                                                             \
     }
 
-/** cosync_future_init - make @future pending. Not a suspension point. */
+/**
+ * cosync_future_init - make @future pending. Not a suspension point.
+ * Undefined while tasks wait on @future: it forgets them.
+ */
 void cosync_future_init(cosync_future *future);
 
 /**
@@ -528,7 +533,8 @@ typedef struct cosync_event {
 
 /**
  * cosync_event_init - make @event clear with no waiters.
- * Not a suspension point.
+ * Not a suspension point. Undefined while tasks wait on @event: it forgets
+ * them (cosync_event_clear is the call that keeps them).
  */
 void cosync_event_init(cosync_event *event);
 

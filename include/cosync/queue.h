@@ -86,7 +86,8 @@ typedef struct cosync_queue {
  * cosync_queue_init - a FIFO queue of @elem_size-byte elements holding at
  * most @maxsize (0: unbounded). No memory is allocated until the first put.
  * Returns 0; COSYNC_EINVAL if @elem_size is 0 or above SIZE_MAX / 4.
- * Not a suspension point.
+ * Not a suspension point. Initialising a queue in use (not destroyed) is
+ * undefined: it forgets its waiters and leaks its storage.
  */
 int cosync_queue_init(cosync_queue *q, size_t elem_size, size_t maxsize);
 

@@ -16,6 +16,9 @@
  *  - an object is bound to the loop of its first waiter while it has
  *    waiters: from another loop on the same thread meanwhile, COSYNC_EPERM
  *    (from another thread, a data race: nothing is thread-safe);
+ *  - _init (or assigning _INIT) over an object in use (held or waited on)
+ *    is undefined, as with pthreads: it forgets the waiters and holds it
+ *    had. Destroy first: that refuses a busy object;
  *  - _destroy returns COSYNC_EBUSY while the object is held or waited on;
  *    after it, every action returns COSYNC_EINVAL (until re-initialised);
  *    the queries (locked, value, waiters, ...) report what was left,
@@ -513,6 +516,10 @@ int cosync_rwlock_read_acquire(cosync_rwlock *rw, int64_t deadline);
 /**
  * cosync_rwlock_read_release - drop a read hold. Returns 0, COSYNC_EPERM if
  * no reader holds it, COSYNC_EINVAL after destroy. Not a suspension point.
+ * Read holds are a count, not tied to tasks (as Go's RWMutex.RUnlock): a
+ * release by a task that holds no read, while others do, is taken as one
+ * of theirs, and a writer may then get in while they still read. It cannot
+ * be detected; pair each release with its acquire.
  */
 int cosync_rwlock_read_release(cosync_rwlock *rw);
 
