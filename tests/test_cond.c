@@ -52,6 +52,7 @@ typedef struct cw {
     int next_rc;
     bool held;
     int64_t woke_at;
+    uint64_t woke_switches; /* switches() when the wait returned */
 } cw;
 
 static int cw_fn(void *arg, void **result)
@@ -62,6 +63,7 @@ static int cw_fn(void *arg, void **result)
     w->rc = w->flag ? cosync_cond_wait_for(w->cond, flag_pred, w->flag, w->deadline)
                     : cosync_cond_wait(w->cond, w->deadline);
     w->woke_at = cosync_now();
+    w->woke_switches = switches();
     w->held = i_hold(w->cond);
     CHECK(w->held);
     if (w->checkpoint >= 0)
@@ -873,6 +875,66 @@ TEST(notify_then_cancel_the_notified_waiter_forwards_the_notify)
     CHECK_OK(run_main(notify_then_cancel_main, NULL));
 }
 
+/* A notify forwarded more than once. notify(1), then the notified waiter
+ * and the one it forwarded to are both cancelled before either ran: the
+ * notify moves on twice and reaches the third. notify(2), then the first
+ * of the two is cancelled: its notify goes past the second (which keeps
+ * its own) to the third. Either way as many waits return 0 as notifies
+ * were given, and the fourth waiter keeps waiting. */
+static int forward_twice_main(void *arg, void **result)
+{
+    (void)result;
+    bool notify_two = arg != NULL;
+    cosync_cond cond = COSYNC_COND_INIT;
+    cw w[4];
+    cosync_task t[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = mk(&cond, COSYNC_FOREVER, true);
+        t[i] = spawn_cw(&w[i]);
+    }
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_cond_acquire(&cond, COSYNC_FOREVER));
+    if (notify_two) {
+        CHECK_EQ(cosync_cond_notify(&cond, 2), 2);
+        CHECK_OK(cosync_task_cancel(t[0])); /* forwards to t[2] */
+    } else {
+        CHECK_EQ(cosync_cond_notify(&cond, 1), 1);
+        CHECK_OK(cosync_task_cancel(t[0])); /* forwards to t[1] */
+        CHECK_EQ(cosync_cond_waiters(&cond), 2);
+        CHECK_OK(cosync_task_cancel(t[1])); /* forwards again, to t[2] */
+    }
+    CHECK_EQ(cosync_cond_waiters(&cond), 1); /* t[3] */
+    CHECK_OK(cosync_cond_release(&cond));
+    join_expect(t[0], COSYNC_ECANCELED);
+    CHECK_ERR(w[0].rc, COSYNC_ECANCELED);
+    CHECK(w[0].held);
+    if (notify_two) {
+        join_ok(t[1]);
+        CHECK_OK(w[1].rc);
+    } else {
+        join_expect(t[1], COSYNC_ECANCELED);
+        CHECK_ERR(w[1].rc, COSYNC_ECANCELED);
+    }
+    CHECK(w[1].held);
+    join_ok(t[2]);
+    CHECK_OK(w[2].rc);
+    CHECK_EQ(w[3].rc, 1); /* still waiting: no notify was duplicated */
+    CHECK_EQ(cosync_cond_waiters(&cond), 1);
+    CHECK_OK(cosync_cond_acquire(&cond, COSYNC_FOREVER));
+    CHECK_EQ(cosync_cond_notify_all(&cond), 1);
+    CHECK_OK(cosync_cond_release(&cond));
+    join_ok(t[3]);
+    CHECK_OK(w[3].rc);
+    CHECK(!cosync_cond_locked(&cond));
+    return 0;
+}
+
+TEST(a_notify_forwarded_twice_by_cancelled_waiters_reaches_the_next)
+{
+    CHECK_OK(run_main(forward_twice_main, NULL));      /* notify(1), two cancelled */
+    CHECK_OK(run_main(forward_twice_main, (void *)1)); /* notify(2), the first cancelled */
+}
+
 static int granted_deadline_main(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -942,6 +1004,139 @@ static int reacquire_order_main(void *arg, void **result)
 TEST(reacquire_order_is_the_notify_order)
 {
     CHECK_OK(run_main(reacquire_order_main, NULL));
+}
+
+/* Waiters 0..NW-1 wait in index order; the one at @pos (0, 2 or 4: head,
+ * middle, tail) leaves the queue, by cancellation at AT(0) or by its
+ * deadline at AT(5). Four notify(1) then wake the other four one at a time,
+ * in the order they began to wait: the leaver takes no notify with it (a
+ * stale queue entry would swallow one and wake nobody) and does not
+ * disturb the order, and its own wait came back holding the lock. */
+typedef struct leave_case {
+    int pos;
+    bool by_deadline;
+} leave_case;
+
+static int leave_main(void *arg, void **result)
+{
+    (void)result;
+    const leave_case *lc = arg;
+    t0 = cosync_now();
+    cosync_cond cond = COSYNC_COND_INIT;
+    cw w[NW];
+    cosync_task t[NW];
+    int cp = 0;
+    for (int i = 0; i < NW; i++) {
+        bool gone = i == lc->pos;
+        w[i] = mk(&cond, gone && lc->by_deadline ? AT(5) : COSYNC_FOREVER, true);
+        w[i].checkpoint = gone ? -1 : cp++; /* the rest wake in this order */
+        t[i] = spawn_cw(&w[i]);
+    }
+    CHECK_OK(cosync_yield()); /* they wait in spawn order */
+    CHECK_EQ(cosync_cond_waiters(&cond), NW);
+
+    cw *g = &w[lc->pos];
+    if (lc->by_deadline) {
+        join_ok(t[lc->pos]);
+        CHECK_ERR(g->rc, COSYNC_ETIMEDOUT);
+        CHECK_EQ(g->woke_at, AT(5));
+    } else {
+        CHECK_OK(cosync_task_cancel(t[lc->pos]));
+        join_expect(t[lc->pos], COSYNC_ECANCELED);
+        CHECK_ERR(g->rc, COSYNC_ECANCELED);
+        CHECK_EQ(g->woke_at, AT(0));
+    }
+    CHECK(g->held);                    /* its wait returned with the lock... */
+    CHECK(!cosync_cond_locked(&cond)); /* ...which it then released */
+    CHECK_EQ(cosync_cond_waiters(&cond), NW - 1);
+    CHECKPOINTS_DONE(0); /* nobody else woke */
+
+    /* one notify at a time, each let run before the next */
+    int64_t base = cosync_now();
+    for (int r = 0; r < NW - 1; r++) {
+        CHECK_OK(cosync_cond_acquire(&cond, COSYNC_FOREVER));
+        CHECK_EQ(cosync_cond_notify(&cond, 1), 1);
+        CHECK_EQ(cosync_cond_waiters(&cond), NW - 2 - r);
+        CHECK_OK(cosync_cond_release(&cond));
+        CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+        CHECKPOINTS_DONE(r + 1); /* exactly one more woke: the next in line */
+    }
+    CHECK_EQ(cosync_cond_waiters(&cond), 0);
+    for (int i = 0, r = 0; i < NW; i++) {
+        if (i == lc->pos)
+            continue;
+        join_ok(t[i]);
+        CHECK_OK(w[i].rc);
+        CHECK(w[i].held);
+        CHECK_EQ(w[i].woke_at, base + COSYNC_MS(r)); /* at its own notify */
+        r++;
+    }
+    /* nobody is left for a fifth notify */
+    CHECK_OK(cosync_cond_acquire(&cond, COSYNC_FOREVER));
+    CHECK_EQ(cosync_cond_notify(&cond, 1), 0);
+    CHECK_OK(cosync_cond_release(&cond));
+    CHECK(!cosync_cond_locked(&cond));
+    return 0;
+}
+
+TEST(cancelled_and_timed_out_waiters_at_head_middle_and_tail_lose_no_notify)
+{
+    for (int by_deadline = 0; by_deadline < 2; by_deadline++)
+        for (int pos = 0; pos < NW; pos += 2) {
+            leave_case lc = {.pos = pos, .by_deadline = by_deadline};
+            CHECKPOINT_RESET();
+            CHECK_OK(run_main(leave_main, &lc));
+            CHECKPOINTS_DONE(NW - 1);
+        }
+}
+
+/* A burst: notify_all wakes 100 waiters within the call (no switch); they
+ * take the lock back and return in the order they began to wait, each
+ * within two scheduler steps of the one before (the first within two of
+ * the notify): the definition of burst_of_releases_with_many_waiters in
+ * test_lock.c. Each releases the lock as soon as its wait returns. */
+#define NBURST 100
+
+static int burst_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    cosync_cond cond = COSYNC_COND_INIT;
+    static cw w[NBURST];
+    cosync_task t[NBURST];
+    for (int i = 0; i < NBURST; i++) {
+        w[i] = mk(&cond, COSYNC_FOREVER, true);
+        w[i].checkpoint = i;
+        t[i] = spawn_cw(&w[i]);
+    }
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(cosync_cond_waiters(&cond), NBURST);
+    CHECK_OK(cosync_cond_acquire(&cond, COSYNC_FOREVER));
+    uint64_t sw = switches();
+    CHECK_EQ(cosync_cond_notify_all(&cond), NBURST);
+    CHECK_EQ(switches(), sw);
+    CHECK_EQ(ready_tasks(), NBURST);
+    CHECK_EQ(cosync_cond_waiters(&cond), 0);
+    CHECK_OK(cosync_cond_release(&cond));
+    CHECK_OK(cosync_gather(t, NBURST, NULL, COSYNC_FOREVER));
+    CHECKPOINTS_DONE(NBURST);
+    CHECK_GT(w[0].woke_switches, sw);
+    CHECK_LE(w[0].woke_switches - sw, 2);
+    for (int i = 0; i < NBURST; i++) {
+        CHECK_OK(w[i].rc);
+        CHECK_EQ(w[i].woke_at, t0);
+        if (i > 0) {
+            CHECK_GT(w[i].woke_switches, w[i - 1].woke_switches);
+            CHECK_LE(w[i].woke_switches - w[i - 1].woke_switches, 2);
+        }
+    }
+    CHECK(!cosync_cond_locked(&cond));
+    return 0;
+}
+
+TEST(notify_all_burst_wakes_100_waiters_in_order_two_steps_apart)
+{
+    CHECK_OK(run_main(burst_main, NULL));
 }
 
 /* A task that takes the lock at @delay and holds it for @hold. */
@@ -1471,8 +1666,11 @@ int main(void)
     RUN(test_cancelled_wakeup);
     RUN(test_cancelled_wakeup_relock);
     RUN(notify_then_cancel_the_notified_waiter_forwards_the_notify);
+    RUN(a_notify_forwarded_twice_by_cancelled_waiters_reaches_the_next);
     RUN(notified_waiter_past_its_deadline_keeps_the_notify);
     RUN(reacquire_order_is_the_notify_order);
+    RUN(cancelled_and_timed_out_waiters_at_head_middle_and_tail_lose_no_notify);
+    RUN(notify_all_burst_wakes_100_waiters_in_order_two_steps_apart);
     RUN(deadline_expiry_in_every_waiting_state);
     RUN(wait_with_a_cancellation_pending);
     RUN(misuse_errors);

@@ -7,6 +7,7 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
 
@@ -427,6 +428,7 @@ typedef struct ewaiter {
     int checkpoint; /* < 0: none */
     int rc;
     int64_t woke_at;
+    uint64_t woke_switches; /* switches() when the wait returned */
     bool set_when_woken;
 } ewaiter;
 
@@ -436,6 +438,7 @@ static int ewaiter_fn(void *arg, void **result)
     ewaiter *w = arg;
     w->rc = cosync_event_wait(w->e, w->deadline);
     w->woke_at = cosync_now();
+    w->woke_switches = switches();
     w->set_when_woken = cosync_event_is_set(w->e);
     if (w->checkpoint >= 0)
         CHECKPOINT(w->checkpoint);
@@ -648,6 +651,207 @@ TEST(event_waiters_that_time_out_are_removed)
     CHECK_OK(run_main(event_timeout_main, NULL));
 }
 
+/* Waiters 0..NQ-1 wait in index order; those in @gone leave (by
+ * cancellation at AT(0), or by their deadline at AT(5)); a set at AT(10)
+ * wakes the others, which return 0 in the order they began to wait: a
+ * leaver at the head, in the middle or at the tail neither blocks nor
+ * reorders the rest, and the set does not touch it again. */
+#define NQ 5
+
+typedef struct leave_case {
+    bool gone[NQ];
+    bool by_deadline;
+} leave_case;
+
+static int event_leave_main(void *arg, void **result)
+{
+    (void)result;
+    const leave_case *lc = arg;
+    t0 = cosync_now();
+    cosync_event e = COSYNC_EVENT_INIT;
+    ewaiter w[NQ];
+    cosync_task t[NQ];
+    int cp = 0;
+    for (int i = 0; i < NQ; i++) {
+        bool gone = lc->gone[i];
+        w[i] = (ewaiter){.e = &e,
+                         .deadline = gone && lc->by_deadline ? AT(5) : COSYNC_FOREVER,
+                         .checkpoint = gone ? -1 : cp++,
+                         .rc = 1};
+        t[i] = spawn_ewaiter(&w[i]);
+    }
+    CHECK_OK(cosync_yield()); /* they wait in spawn order */
+    if (!lc->by_deadline)
+        for (int i = 0; i < NQ; i++)
+            if (lc->gone[i])
+                CHECK_OK(cosync_task_cancel(t[i]));
+    CHECK_OK(cosync_sleep_until(AT(10)));
+    for (int i = 0; i < NQ; i++) {
+        if (!lc->gone[i]) {
+            CHECK_EQ(w[i].rc, 1); /* still waiting */
+            continue;
+        }
+        CHECK(cosync_task_done(t[i]));
+        if (lc->by_deadline) {
+            join_ok(t[i]);
+            CHECK_ERR(w[i].rc, COSYNC_ETIMEDOUT);
+            CHECK_EQ(w[i].woke_at, AT(5));
+        } else {
+            join_expect(t[i], COSYNC_ECANCELED);
+            CHECK_ERR(w[i].rc, COSYNC_ECANCELED);
+            CHECK_EQ(w[i].woke_at, AT(0));
+        }
+        CHECK(!w[i].set_when_woken);
+    }
+    CHECKPOINTS_DONE(0);
+    CHECK_OK(cosync_event_set(&e));
+    CHECK_EQ(ready_tasks(), (size_t)cp); /* the set woke the rest, and only them */
+    for (int i = 0; i < NQ; i++) {
+        if (lc->gone[i])
+            continue;
+        join_ok(t[i]);
+        CHECK_OK(w[i].rc);
+        CHECK_EQ(w[i].woke_at, AT(10));
+        CHECK(w[i].set_when_woken);
+    }
+    return 0;
+}
+
+TEST(event_cancelled_and_timed_out_waiters_at_head_middle_and_tail)
+{
+    static const int places[][NQ] = {
+        {1, 0, 0, 0, 0}, /* head */
+        {0, 0, 1, 0, 0}, /* middle */
+        {0, 0, 0, 0, 1}, /* tail */
+        {1, 0, 1, 0, 1}, /* all three */
+    };
+    for (int by_deadline = 0; by_deadline < 2; by_deadline++)
+        for (size_t p = 0; p < sizeof places / sizeof places[0]; p++) {
+            leave_case lc = {.by_deadline = by_deadline};
+            int stay = NQ;
+            for (int i = 0; i < NQ; i++) {
+                lc.gone[i] = places[p][i];
+                stay -= places[p][i];
+            }
+            CHECKPOINT_RESET();
+            CHECK_OK(run_main(event_leave_main, &lc));
+            CHECKPOINTS_DONE(stay); /* in wait order */
+        }
+}
+
+/* A burst: a set with 100 waiters wakes them all within the call (no
+ * switch); they return in the order they began to wait, each within two
+ * scheduler steps of the one before (the first within two of the set): the
+ * definition of burst_of_releases_with_many_waiters in test_lock.c. */
+static int event_burst_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    cosync_event e = COSYNC_EVENT_INIT;
+    static ewaiter w[NWAITERS];
+    cosync_task t[NWAITERS];
+    for (int i = 0; i < NWAITERS; i++) {
+        w[i] = (ewaiter){.e = &e, .deadline = COSYNC_FOREVER, .checkpoint = i, .rc = 1};
+        t[i] = spawn_ewaiter(&w[i]);
+    }
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(ready_tasks(), 0); /* all waiting */
+    uint64_t sw = switches();
+    CHECK_OK(cosync_event_set(&e));
+    CHECK_EQ(switches(), sw);
+    CHECK_EQ(ready_tasks(), NWAITERS);
+    CHECK_OK(cosync_gather(t, NWAITERS, NULL, COSYNC_FOREVER));
+    CHECKPOINTS_DONE(NWAITERS);
+    CHECK_GT(w[0].woke_switches, sw);
+    CHECK_LE(w[0].woke_switches - sw, 2);
+    for (int i = 0; i < NWAITERS; i++) {
+        CHECK_OK(w[i].rc);
+        CHECK_EQ(w[i].woke_at, t0);
+        if (i > 0) {
+            CHECK_GT(w[i].woke_switches, w[i - 1].woke_switches);
+            CHECK_LE(w[i].woke_switches - w[i - 1].woke_switches, 2);
+        }
+    }
+    return 0;
+}
+
+TEST(event_set_burst_wakes_100_waiters_in_order_two_steps_apart)
+{
+    CHECK_OK(run_main(event_burst_main, NULL));
+}
+
+/* test_repr: asyncio's repr shows [unset]/[set] and waiters:N. cosync has
+ * is_set, and the loop dump (the text of the deadlock report) shows each
+ * task waiting on the event, with " (with a deadline)" if it has one; a
+ * waiter the set has woken is no longer waiting on it. */
+static size_t count_substr(const char *s, const char *sub)
+{
+    size_t n = 0;
+    for (const char *p = strstr(s, sub); p; p = strstr(p + 1, sub))
+        n++;
+    return n;
+}
+
+static size_t event_waiters_in_dump(cosync_event *e, char **text)
+{
+    int ntasks;
+    *text = dump_text(&ntasks);
+    CHECK_GT(ntasks, 0);
+    char want[64];
+    snprintf(want, sizeof want, "waits on event %p", (void *)e);
+    return count_substr(*text, want);
+}
+
+static int event_repr_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    cosync_event e = COSYNC_EVENT_INIT;
+    char *d;
+    CHECK(!cosync_event_is_set(&e));
+    CHECK_EQ(event_waiters_in_dump(&e, &d), 0);
+    free(d);
+
+    ewaiter w[2] = {
+        {.e = &e, .deadline = COSYNC_FOREVER, .checkpoint = -1, .rc = 1},
+        {.e = &e, .deadline = AT(10), .checkpoint = -1, .rc = 1},
+    };
+    cosync_task t[2];
+    CHECK_OK(cosync_task_spawn(&t[0], ewaiter_fn, &w[0], &(cosync_task_opts){.name = "w0"}));
+    CHECK_OK(cosync_task_spawn(&t[1], ewaiter_fn, &w[1], &(cosync_task_opts){.name = "w1"}));
+    CHECK_OK(cosync_yield());
+    CHECK(!cosync_event_is_set(&e));
+    CHECK_EQ(event_waiters_in_dump(&e, &d), 2);
+    char want[160];
+    snprintf(want, sizeof want, "  task 'w0' (#%llu) waits on event %p\n",
+             (unsigned long long)cosync_task_id(t[0]), (void *)&e);
+    if (!strstr(d, want))
+        CHECK_STREQ(d, want);
+    snprintf(want, sizeof want, "  task 'w1' (#%llu) waits on event %p (with a deadline)\n",
+             (unsigned long long)cosync_task_id(t[1]), (void *)&e);
+    if (!strstr(d, want))
+        CHECK_STREQ(d, want);
+    free(d);
+
+    CHECK_OK(cosync_event_set(&e));
+    CHECK(cosync_event_is_set(&e));
+    CHECK_EQ(event_waiters_in_dump(&e, &d), 0); /* woken, not run yet */
+    snprintf(want, sizeof want, "  task 'w0' (#%llu) is ready\n",
+             (unsigned long long)cosync_task_id(t[0]));
+    if (!strstr(d, want))
+        CHECK_STREQ(d, want);
+    free(d);
+    CHECK_OK(cosync_gather(t, 2, NULL, COSYNC_FOREVER));
+    CHECK_OK(w[0].rc);
+    CHECK_OK(w[1].rc);
+    return 0;
+}
+
+TEST(event_state_and_waiters_show_in_the_dump)
+{
+    CHECK_OK(run_main(event_repr_main, NULL));
+}
+
 static int event_no_waiters_main(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -813,6 +1017,59 @@ TEST(future_and_event_woken_waiter_cancelled_keeps_its_grant)
     CHECK_OK(run_main(granted_main, NULL));
 }
 
+/* A wait with a finite deadline granted before it: the grant disarms the
+ * deadline's timer at once, before the waiter has even run (a timer left
+ * armed would fire later into a task that is no longer waiting), and the
+ * wait returns 0 at the grant's time. Two waiters, deadlines AT(10) and
+ * AT(20), granted at AT(5). */
+static int granted_before_deadline_main(void *arg, void **result)
+{
+    (void)result;
+    bool future = arg != NULL;
+    t0 = cosync_now();
+    cosync_future f = COSYNC_FUTURE_INIT;
+    cosync_event e = COSYNC_EVENT_INIT;
+    fwaiter fw[2];
+    ewaiter ew[2];
+    cosync_task t[2];
+    for (int i = 0; i < 2; i++) {
+        int64_t deadline = AT(10 * (i + 1));
+        if (future) {
+            fw[i] = (fwaiter){.f = &f, .deadline = deadline, .checkpoint = -1, .rc = 1};
+            t[i] = spawn_fwaiter(&fw[i]);
+        } else {
+            ew[i] = (ewaiter){.e = &e, .deadline = deadline, .checkpoint = -1, .rc = 1};
+            t[i] = spawn_ewaiter(&ew[i]);
+        }
+    }
+    CHECK_OK(cosync_sleep_until(AT(5)));
+    CHECK_EQ(armed_timers(), 2); /* both still waiting, with their deadlines */
+    if (future)
+        CHECK_OK(cosync_future_set_result(&f, (void *)0x77));
+    else
+        CHECK_OK(cosync_event_set(&e));
+    CHECK_EQ(armed_timers(), 0);
+    CHECK_EQ(ready_tasks(), 2);
+    CHECK_OK(cosync_gather(t, 2, NULL, COSYNC_FOREVER));
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(future ? fw[i].rc : ew[i].rc);
+        CHECK_EQ(future ? fw[i].woke_at : ew[i].woke_at, AT(5));
+        if (future) {
+            CHECK_OK(fw[i].status);
+            CHECK(fw[i].value == (void *)0x77);
+        }
+    }
+    CHECK_EQ(cosync_now(), AT(5));
+    CHECK_EQ(armed_timers(), 0);
+    return 0;
+}
+
+TEST(future_and_event_wait_granted_before_its_deadline_returns_0_and_disarms_it)
+{
+    CHECK_OK(run_main(granted_before_deadline_main, NULL));      /* event */
+    CHECK_OK(run_main(granted_before_deadline_main, (void *)1)); /* future */
+}
+
 int main(void)
 {
     RUN(future_many_waiters_woken_in_wait_order);
@@ -831,9 +1088,13 @@ int main(void)
     RUN(event_clear);
     RUN(event_clear_with_waiters);
     RUN(event_waiters_that_time_out_are_removed);
+    RUN(event_cancelled_and_timed_out_waiters_at_head_middle_and_tail);
+    RUN(event_set_burst_wakes_100_waiters_in_order_two_steps_apart);
+    RUN(event_state_and_waiters_show_in_the_dump);
     RUN(event_set_without_waiters_and_repeated_set);
     RUN(event_static_initialiser);
     RUN(event_bound_to_one_loop_while_it_has_waiters);
     RUN(future_and_event_woken_waiter_cancelled_keeps_its_grant);
+    RUN(future_and_event_wait_granted_before_its_deadline_returns_0_and_disarms_it);
     return 0;
 }
