@@ -26,6 +26,7 @@ typedef struct waiter {
     int rc;
     int next_rc; /* of a sleep after the wait */
     int64_t woke_at;
+    uint64_t woke_switches; /* the loop's switches when the wait returned */
 } waiter;
 
 static int waiter_fn(void *arg, void **result)
@@ -37,6 +38,7 @@ static int waiter_fn(void *arg, void **result)
     w->rc = w->latch ? cosync_latch_wait(w->latch, w->deadline)
                      : cosync_waitgroup_wait(w->wg, w->deadline);
     w->woke_at = cosync_now();
+    w->woke_switches = switches();
     if (w->rc == 0 && !w->may_be_destroyed) {
         if (w->latch)
             CHECK_EQ(cosync_latch_count(w->latch), 0);
@@ -570,6 +572,325 @@ TEST(waitgroup_many_waiters)
 }
 
 /* ------------------------------------------------------------------------
+ * Cases run on both a latch and a wait group
+ * ---------------------------------------------------------------------- */
+
+typedef enum counter_kind { LATCH, WAITGROUP } counter_kind;
+
+/* A latch or a wait group, closed until one count-down or done(). */
+typedef struct counter {
+    counter_kind kind;
+    cosync_latch latch;
+    cosync_waitgroup wg;
+} counter;
+
+static void counter_close(counter *c, counter_kind kind)
+{
+    c->kind = kind;
+    CHECK_OK(cosync_latch_init(&c->latch, 1));
+    cosync_waitgroup_init(&c->wg);
+    CHECK_OK(cosync_waitgroup_add(&c->wg, 1));
+}
+
+/* Bring the count to zero: every waiter is granted. Not a suspension point. */
+static void counter_open(counter *c)
+{
+    if (c->kind == LATCH)
+        CHECK_OK(cosync_latch_count_down(&c->latch));
+    else
+        CHECK_OK(cosync_waitgroup_done(&c->wg));
+}
+
+static int64_t counter_count(const counter *c)
+{
+    return c->kind == LATCH ? cosync_latch_count(&c->latch) : cosync_waitgroup_count(&c->wg);
+}
+
+static size_t counter_waiters(const counter *c)
+{
+    return c->kind == LATCH ? c->latch.q.n : c->wg.q.n;
+}
+
+static waiter counter_waiter(counter *c, int checkpoint)
+{
+    return c->kind == LATCH ? lw(&c->latch, checkpoint) : gw(&c->wg, checkpoint);
+}
+
+typedef struct counter_case {
+    counter_kind kind;
+    bool by_timeout; /* the waiter that leaves does so by its deadline, not a cancel */
+} counter_case;
+
+/* Five waiters; the one at the head, in the middle or at the tail leaves
+ * (cancelled, or by its deadline): the count and the others are untouched,
+ * and when the count reaches zero the other four are woken, in order, in
+ * one step. */
+static int leave_main(void *arg, void **result)
+{
+    (void)result;
+    const counter_case *cc = arg;
+    static const int positions[3] = {0, 2, 4};
+    for (int p = 0; p < 3; p++) {
+        int pos = positions[p];
+        t0 = cosync_now();
+        CHECKPOINT_RESET();
+        counter c;
+        counter_close(&c, cc->kind);
+        waiter w[5];
+        cosync_task t[5];
+        for (int i = 0, k = 0; i < 5; i++) {
+            w[i] = counter_waiter(&c, i == pos ? -1 : k++);
+            if (cc->by_timeout && i == pos)
+                w[i].deadline = AT(5);
+            t[i] = spawn_waiter(&w[i]);
+        }
+        CHECK_OK(cosync_yield());
+        CHECK_EQ(counter_waiters(&c), 5);
+        if (cc->by_timeout) {
+            CHECK_OK(cosync_sleep(COSYNC_MS(4)));
+            CHECK_EQ(counter_waiters(&c), 5);
+            CHECK_OK(cosync_sleep(COSYNC_MS(1))); /* its timer fired before mine */
+            CHECK_ERR(w[pos].rc, COSYNC_ETIMEDOUT);
+            CHECK_EQ(w[pos].woke_at, AT(5));
+        } else {
+            CHECK_OK(cosync_task_cancel(t[pos]));
+        }
+        CHECK_EQ(counter_waiters(&c), 4); /* taken off at once */
+        CHECK_EQ(counter_count(&c), 1);
+        int64_t opened_at = cosync_now();
+        counter_open(&c);
+        CHECK_EQ(counter_waiters(&c), 0);
+        CHECK_OK(cosync_yield()); /* the four run, in order, before me */
+        CHECKPOINT(4);
+        cosync_outcome out[5];
+        CHECK_OK(cosync_gather(t, 5, out, COSYNC_FOREVER));
+        for (int i = 0; i < 5; i++) {
+            if (i == pos)
+                continue;
+            CHECK_OK(w[i].rc);
+            CHECK_EQ(w[i].woke_at, opened_at);
+            CHECK_OK(w[i].next_rc);
+            CHECK_EQ(out[i].status, 0);
+        }
+        if (cc->by_timeout) {
+            CHECK_EQ(out[pos].status, 0);
+        } else {
+            CHECK_ERR(w[pos].rc, COSYNC_ECANCELED);
+            CHECK_EQ(w[pos].woke_at, t0);
+            CHECK_EQ(out[pos].status, COSYNC_ECANCELED);
+        }
+        CHECK_EQ(counter_count(&c), 0);
+        CHECKPOINTS_DONE(5);
+    }
+    return 0;
+}
+
+TEST(latch_cancelled_waiter_at_head_middle_tail)
+{
+    CHECK_OK(run_main(leave_main, &(counter_case){.kind = LATCH}));
+}
+
+TEST(latch_timed_out_waiter_at_head_middle_tail)
+{
+    CHECK_OK(run_main(leave_main, &(counter_case){.kind = LATCH, .by_timeout = true}));
+}
+
+TEST(waitgroup_cancelled_waiter_at_head_middle_tail)
+{
+    CHECK_OK(run_main(leave_main, &(counter_case){.kind = WAITGROUP}));
+}
+
+TEST(waitgroup_timed_out_waiter_at_head_middle_tail)
+{
+    CHECK_OK(run_main(leave_main, &(counter_case){.kind = WAITGROUP, .by_timeout = true}));
+}
+
+/* A waiter granted (the count reached zero) and cancelled at once, before
+ * it ran, keeps its grant: its wait returns 0 and the cancellation is
+ * delivered at its next suspension; the waiter behind it is untouched. */
+static int granted_then_cancelled_main(void *arg, void **result)
+{
+    (void)result;
+    const counter_case *cc = arg;
+    t0 = cosync_now();
+    counter c;
+    counter_close(&c, cc->kind);
+    waiter a = counter_waiter(&c, 0), b = counter_waiter(&c, 1);
+    cosync_task ta = spawn_waiter(&a), tb = spawn_waiter(&b);
+    CHECK_OK(cosync_sleep(COSYNC_MS(2)));
+    CHECK_EQ(counter_waiters(&c), 2);
+    counter_open(&c); /* grants both */
+    CHECK_OK(cosync_task_cancel(ta));
+    CHECK_EQ(a.rc, 1); /* it has not run */
+    CHECK_EQ(join_status(ta), COSYNC_ECANCELED);
+    CHECK_OK(a.rc);
+    CHECK_EQ(a.woke_at, AT(2));
+    CHECK_ERR(a.next_rc, COSYNC_ECANCELED);
+    join_ok(tb);
+    CHECK_OK(b.rc);
+    CHECK_OK(b.next_rc);
+    CHECK_EQ(counter_count(&c), 0);
+    CHECKPOINTS_DONE(2);
+    return 0;
+}
+
+TEST(latch_granted_then_cancelled_keeps_its_grant)
+{
+    CHECK_OK(run_main(granted_then_cancelled_main, &(counter_case){.kind = LATCH}));
+}
+
+TEST(waitgroup_granted_then_cancelled_keeps_its_grant)
+{
+    CHECK_OK(run_main(granted_then_cancelled_main, &(counter_case){.kind = WAITGROUP}));
+}
+
+/* A wait with a deadline granted before it: the grant disarms the
+ * deadline's timer, the wait returns 0 at the grant. */
+static int granted_before_deadline_main(void *arg, void **result)
+{
+    (void)result;
+    const counter_case *cc = arg;
+    t0 = cosync_now();
+    counter c;
+    counter_close(&c, cc->kind);
+    waiter w = counter_waiter(&c, -1);
+    w.deadline = AT(10);
+    cosync_task t = spawn_waiter(&w);
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(armed_timers(), 1); /* w's deadline */
+    CHECK_OK(cosync_sleep_until(AT(5)));
+    CHECK_EQ(armed_timers(), 1);
+    counter_open(&c);
+    CHECK_EQ(armed_timers(), 0); /* before w has even run */
+    join_ok(t);
+    CHECK_OK(w.rc);
+    CHECK_EQ(w.woke_at, AT(5));
+    CHECK_OK(w.next_rc);
+    CHECK_EQ(armed_timers(), 0);
+    return 0;
+}
+
+TEST(latch_granted_before_its_deadline_disarms_it)
+{
+    CHECK_OK(run_main(granted_before_deadline_main, &(counter_case){.kind = LATCH}));
+}
+
+TEST(waitgroup_granted_before_its_deadline_disarms_it)
+{
+    CHECK_OK(run_main(granted_before_deadline_main, &(counter_case){.kind = WAITGROUP}));
+}
+
+/* Bound to the loop of its waiters while it has any: from another loop a
+ * wait that must suspend is refused, with deadline 0 too, and nothing
+ * changes; the waiter of the first loop is then served as ever, and once
+ * it has gone, the other loop may use the object. */
+static void bound_to_one_loop(counter_kind kind)
+{
+    counter c;
+    counter_close(&c, kind);
+    cosync_loop *a = new_loop();
+    cosync_loop *b = new_loop();
+    waiter wa = counter_waiter(&c, -1), wb = counter_waiter(&c, -1);
+    cosync_task ta, tb, stopper;
+    CHECK_OK(cosync_loop_spawn(a, &ta, waiter_fn, &wa, NULL));
+    spawn_and_run(a, &stopper, nop, NULL); /* wa now waits */
+    CHECK_EQ(counter_waiters(&c), 1);
+    spawn_and_run(b, &tb, waiter_fn, &wb);
+    CHECK_ERR(wb.rc, COSYNC_EPERM);
+    wb.deadline = 0;
+    spawn_and_run(b, &tb, waiter_fn, &wb);
+    CHECK_ERR(wb.rc, COSYNC_EPERM);
+    CHECK_EQ(counter_waiters(&c), 1); /* b's waits were never queued */
+    CHECK_EQ(counter_count(&c), 1);
+    /* opening it from outside any loop serves a's waiter */
+    counter_open(&c);
+    int st = 1;
+    CHECK_OK(cosync_loop_run(a, ta, &st, NULL));
+    CHECK_EQ(st, 0);
+    CHECK_OK(wa.rc);
+    if (kind == WAITGROUP) {
+        /* reused by a's loop: it waits and is served again */
+        CHECK_OK(cosync_waitgroup_add(&c.wg, 1));
+        wa.rc = 1;
+        CHECK_OK(cosync_loop_spawn(a, &ta, waiter_fn, &wa, NULL));
+        spawn_and_run(a, &stopper, nop, NULL);
+        CHECK_EQ(counter_waiters(&c), 1);
+        CHECK_OK(cosync_waitgroup_done(&c.wg));
+        CHECK_OK(cosync_loop_run(a, ta, &st, NULL));
+        CHECK_OK(wa.rc);
+        /* nobody waits: b may wait on it now (and, closed, gets EAGAIN) */
+        CHECK_OK(cosync_waitgroup_add(&c.wg, 1));
+        wb.rc = 1;
+        spawn_and_run(b, &tb, waiter_fn, &wb);
+        CHECK_ERR(wb.rc, COSYNC_EAGAIN); /* not EPERM: unbound */
+        CHECK_OK(cosync_waitgroup_done(&c.wg));
+    } else {
+        /* open: a wait from either loop returns at once */
+        wa.rc = wb.rc = 1;
+        spawn_and_run(a, &ta, waiter_fn, &wa);
+        CHECK_OK(wa.rc);
+        spawn_and_run(b, &tb, waiter_fn, &wb);
+        CHECK_OK(wb.rc);
+    }
+    end_loop(a);
+    end_loop(b);
+}
+
+TEST(latch_bound_to_one_loop_while_it_has_waiters)
+{
+    bound_to_one_loop(LATCH);
+}
+
+TEST(waitgroup_bound_to_one_loop_while_it_has_waiters)
+{
+    bound_to_one_loop(WAITGROUP);
+}
+
+/* A burst: 100 waiters, the count-down that opens the latch grants them
+ * all, in order, within the call (no switch); they then run in that order
+ * before the task that counted down runs again, each within two scheduler
+ * steps of the one before. */
+static int latch_burst_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    enum { N = 100 };
+    t0 = cosync_now();
+    cosync_latch l = COSYNC_LATCH_INIT(1);
+    static waiter w[N];
+    cosync_task t[N];
+    for (int i = 0; i < N; i++) {
+        w[i] = lw(&l, i);
+        t[i] = spawn_waiter(&w[i]);
+    }
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(l.q.n, N);
+    uint64_t sw0 = switches();
+    CHECK_OK(cosync_latch_count_down(&l));
+    CHECK_EQ(switches(), sw0);
+    CHECK_EQ(ready_tasks(), N);
+    CHECK_EQ(l.q.n, 0);
+    CHECK_OK(cosync_yield()); /* one scheduler step: all of them run */
+    CHECKPOINT(N);
+    CHECK_LE(w[0].woke_switches - sw0, 2);
+    for (int i = 0; i < N; i++) {
+        CHECK_OK(w[i].rc);
+        CHECK_EQ(w[i].woke_at, t0);
+        if (i > 0)
+            CHECK_LE(w[i].woke_switches - w[i - 1].woke_switches, 2);
+    }
+    CHECK_OK(cosync_gather(t, N, NULL, COSYNC_FOREVER));
+    for (int i = 0; i < N; i++)
+        CHECK_OK(w[i].next_rc);
+    CHECKPOINTS_DONE(N + 1);
+    return 0;
+}
+
+TEST(latch_burst_wakes_all_in_order_in_one_step)
+{
+    CHECK_OK(run_main(latch_burst_main, NULL));
+}
+
+/* ------------------------------------------------------------------------
  * The deadlock report
  * ---------------------------------------------------------------------- */
 
@@ -601,6 +922,50 @@ TEST(deadlock_report_shows_the_count)
     capture_free(&report);
 }
 
+/* The latch's: every blocked task, what it waits on and the count left
+ * (docs/latch.md), under the report's heading (docs/tasks.md). */
+static cosync_latch dl_latch;
+
+static int latch_wait_fn(void *arg, void **result)
+{
+    (void)result;
+    return cosync_latch_wait(arg, COSYNC_FOREVER);
+}
+
+static int latch_stuck_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_latch_count_down(&dl_latch)); /* 3 -> 2 */
+    cosync_task t;
+    CHECK_OK(
+        cosync_task_spawn(&t, latch_wait_fn, &dl_latch, &(cosync_task_opts){.name = "waiter"}));
+    CHECK_OK(cosync_latch_wait(&dl_latch, COSYNC_FOREVER));
+    join_ok(t);
+    return 0;
+}
+
+TEST(latch_deadlock_report_shows_the_count)
+{
+    CHECK_OK(cosync_latch_init(&dl_latch, 3));
+    capture report;
+    cosync_task m;
+    cosync_loop *loop = deadlock_loop(&report, latch_stuck_main, NULL, "main", &m);
+    char want[512];
+    snprintf(want, sizeof want,
+             "cosync: deadlock: 2 tasks are blocked and nothing can wake them:\n"
+             "  task 'main' (#1) waits on latch %p (count 2)\n"
+             "  task 'waiter' (#2) waits on latch %p (count 2)\n",
+             (void *)&dl_latch, (void *)&dl_latch);
+    CHECK_STREQ(report.buf, want);
+    CHECK_OK(cosync_latch_count_down(&dl_latch)); /* from outside: not yet open */
+    CHECK_OK(cosync_latch_count_down(&dl_latch)); /* open: both served */
+    int st = 1;
+    CHECK_OK(cosync_loop_run(loop, m, &st, NULL));
+    CHECK_EQ(st, 0);
+    end_loop(loop);
+    capture_free(&report);
+}
+
 int main(void)
 {
     RUN(latch_count_down_to_zero_wakes_all_waiters);
@@ -612,6 +977,18 @@ int main(void)
     RUN(waitgroup_misuse_errors);
     RUN(waitgroup_waits_under_cancellation);
     RUN(waitgroup_many_waiters);
+    RUN(latch_cancelled_waiter_at_head_middle_tail);
+    RUN(latch_timed_out_waiter_at_head_middle_tail);
+    RUN(waitgroup_cancelled_waiter_at_head_middle_tail);
+    RUN(waitgroup_timed_out_waiter_at_head_middle_tail);
+    RUN(latch_granted_then_cancelled_keeps_its_grant);
+    RUN(waitgroup_granted_then_cancelled_keeps_its_grant);
+    RUN(latch_granted_before_its_deadline_disarms_it);
+    RUN(waitgroup_granted_before_its_deadline_disarms_it);
+    RUN(latch_bound_to_one_loop_while_it_has_waiters);
+    RUN(waitgroup_bound_to_one_loop_while_it_has_waiters);
+    RUN(latch_burst_wakes_all_in_order_in_one_step);
     RUN(deadlock_report_shows_the_count);
+    RUN(latch_deadlock_report_shows_the_count);
     return 0;
 }

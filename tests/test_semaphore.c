@@ -47,7 +47,8 @@ typedef struct sw {
     /* observed */
     int rc;
     int64_t woke_at;
-    int next_rc; /* a yield after the acquire, when yield_after */
+    uint64_t woke_switches; /* the loop's switches when the acquire returned */
+    int next_rc;            /* a yield after the acquire (failed or not), when yield_after */
     bool yield_after;
 } sw;
 
@@ -60,17 +61,20 @@ static int sw_fn(void *arg, void **result)
     w->rc = w->n ? cosync_sem_acquire_many(w->s, w->n, w->deadline)
                  : cosync_sem_acquire(w->s, w->deadline);
     w->woke_at = cosync_now();
+    w->woke_switches = switches();
     if (w->rc == 0) {
         order[norder++] = w->tag;
         if (w->checkpoint >= 0)
             CHECKPOINT(w->checkpoint);
-        if (w->yield_after)
-            w->next_rc = cosync_yield();
-        if (w->release) {
-            if (w->hold)
-                CHECK_OK(cosync_sleep(w->hold));
-            CHECK_OK(cosync_sem_release_many(w->s, w->n ? w->n : 1));
-        }
+    }
+    /* the next suspension: where a cancellation that came after the wait
+     * ended (granted, or by its deadline) is delivered */
+    if (w->yield_after)
+        w->next_rc = cosync_yield();
+    if (w->rc == 0 && w->release) {
+        if (w->hold)
+            CHECK_OK(cosync_sleep(w->hold));
+        CHECK_OK(cosync_sem_release_many(w->s, w->n ? w->n : 1));
     }
     return 0;
 }
@@ -92,6 +96,32 @@ static cosync_task spawn_sw(sw *w)
     CHECK_OK(cosync_task_spawn(&t, sw_fn, w, NULL));
     return t;
 }
+
+/* Many cases run on both kinds of semaphore: an unbounded one, and a
+ * BoundedSemaphore, whose releases are checked against its bound. */
+typedef enum sem_kind { UNBOUNDED, BOUNDED } sem_kind;
+
+/* Make *@s of @kind with @n permits, of which the caller takes all but
+ * @free here (to give them back later by its releases: a semaphore
+ * bounded at 0 could never be released). Both kinds then hold the same
+ * permits, and a bounded one is full again when all @n are back. */
+static void sem_make(cosync_sem *s, sem_kind kind, int64_t n, int64_t free)
+{
+    if (kind == BOUNDED)
+        CHECK_OK(cosync_bsem_init(s, n));
+    else
+        CHECK_OK(cosync_sem_init(s, n));
+    if (n > free)
+        CHECK_OK(cosync_sem_acquire_many(s, n - free, 0));
+    CHECK_EQ(cosync_sem_value(s), free);
+}
+
+/* The parameters of a case run on both kinds. */
+typedef struct sem_case {
+    sem_kind kind;
+    bool by_timeout; /* the waiter that leaves does so by its deadline, not a cancel */
+    bool singles;    /* a burst of single releases, not one release_many */
+} sem_case;
 
 /* ========================================================================
  * Ported: CPython Lib/test/test_asyncio/test_locks.py SemaphoreTests
@@ -509,18 +539,113 @@ TEST(test_acquire_fifo_order_3)
     CHECK_OK(run_main(acquire_fifo_order_3_main, NULL));
 }
 
-/* ========================================================================
- * Beyond CPython: the cases where real libraries have had bugs
- * ===================================================================== */
+/* test_acquire_fifo_order_4 (CPython 3.13): c1 waits; c2 releases three
+ * times, for c1, c2 and c3, then acquires; c3 acquires; c1, once it runs,
+ * spawns c4. asyncio gives [1, 2, 3, 4]: c1's woken waiter stays in the
+ * queue until c1 runs, so the semaphore reads as locked and c2 and c3
+ * queue behind it. cosync hands c1 its permit at the first release and
+ * takes it off the queue (docs/semaphore.md, "Fairness", the difference
+ * test_acquire_fifo_order_2 shows too), so c2 and then c3 find the two
+ * other permits free with nobody waiting and take them without
+ * suspending, before c1 runs: [2, 3, 1, 4]. The point holds: c1 keeps the
+ * permit granted to it, each of the three gets exactly one, and c4 runs
+ * after c1, which spawned it. */
+static cosync_task fifo4_t4;
 
-/* A waiter granted and then cancelled before it ran keeps its permit: its
- * acquire returns 0 and the cancellation comes at its next suspension. */
-static int granted_then_cancelled_main(void *arg, void **result)
+static int fifo4_c4(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    order[norder++] = 4;
+    return 0;
+}
+
+static int fifo4_c1(void *arg, void **result)
+{
+    (void)result;
+    cosync_sem *s = arg;
+    CHECK_EQ(cosync_sem_value(s), 0);
+    CHECK_OK(cosync_sem_acquire(s, COSYNC_FOREVER));
+    CHECK_EQ(cosync_sem_value(s), 0); /* c2 and c3 took the other two */
+    CHECK_OK(cosync_task_spawn(&fifo4_t4, fifo4_c4, NULL, NULL));
+    order[norder++] = 1;
+    return 0;
+}
+
+static int fifo4_c2(void *arg, void **result)
+{
+    (void)result;
+    cosync_sem *s = arg;
+    CHECK_OK(cosync_sem_release(s)); /* to c1, which has not run yet */
+    CHECK_EQ(cosync_sem_waiters(s), 0);
+    CHECK_OK(cosync_sem_release(s));
+    CHECK_OK(cosync_sem_release(s));
+    CHECK_EQ(cosync_sem_value(s), 2); /* as in asyncio */
+    CHECK(!cosync_sem_locked(s));     /* asyncio: locked, c1 still queued */
+    uint64_t sw0 = switches();
+    CHECK_OK(cosync_sem_acquire(s, COSYNC_FOREVER));
+    CHECK_EQ(switches(), sw0); /* a free permit, nobody waiting */
+    order[norder++] = 2;
+    return 0;
+}
+
+static int fifo4_c3(void *arg, void **result)
+{
+    (void)result;
+    cosync_sem *s = arg;
+    uint64_t sw0 = switches();
+    CHECK_OK(cosync_sem_acquire(s, COSYNC_FOREVER));
+    CHECK_EQ(switches(), sw0);
+    CHECK(cosync_sem_locked(s)); /* the last permit */
+    order[norder++] = 3;
+    return 0;
+}
+
+static int acquire_fifo_order_4_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     order_reset();
     cosync_sem s;
     CHECK_OK(cosync_sem_init(&s, 0));
+    cosync_task t[3];
+    CHECK_OK(cosync_task_spawn(&t[0], fifo4_c1, &s, NULL));
+    CHECK_OK(cosync_task_spawn(&t[1], fifo4_c2, &s, NULL));
+    CHECK_OK(cosync_task_spawn(&t[2], fifo4_c3, &s, NULL));
+    CHECK_OK(cosync_yield());
+    /* asyncio: value 2, 3 waiters; here all three permits are out and
+     * nobody waits: c1's is granted, c2 and c3 have taken theirs */
+    CHECK_EQ(cosync_sem_value(&s), 0);
+    CHECK_EQ(cosync_sem_waiters(&s), 0);
+    check_order((int[]){2, 3}, 2);
+    CHECK(!cosync_task_done(t[0]));
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_gather(t, 3, NULL, COSYNC_FOREVER));
+    join_ok(fifo4_t4);
+    check_order((int[]){2, 3, 1, 4}, 4);
+    CHECK_EQ(cosync_sem_value(&s), 0);
+    return 0;
+}
+
+TEST(test_acquire_fifo_order_4)
+{
+    CHECK_OK(run_main(acquire_fifo_order_4_main, NULL));
+}
+
+/* ========================================================================
+ * Beyond CPython: the cases where real libraries have had bugs
+ * ===================================================================== */
+
+/* A waiter granted and then cancelled before it ran keeps its permit: its
+ * acquire returns 0 and the cancellation comes at its next suspension. On a
+ * bounded semaphore the kept permit still counts as held: the bound is
+ * reached again only once it is given back, and a release above it is
+ * refused. */
+static int granted_then_cancelled_main(void *arg, void **result)
+{
+    (void)result;
+    sem_kind kind = ((const sem_case *)arg)->kind;
+    order_reset();
+    cosync_sem s;
+    sem_make(&s, kind, 3, 0); /* I hold the 3 permits */
     sw w[3];
     cosync_task t[3];
     for (int i = 0; i < 3; i++) {
@@ -533,6 +658,12 @@ static int granted_then_cancelled_main(void *arg, void **result)
     CHECK_OK(cosync_task_cancel(t[0]));
     CHECK_EQ(cosync_sem_value(&s), 0);
     CHECK_EQ(cosync_sem_waiters(&s), 2);
+    if (kind == BOUNDED) {
+        /* more than the bound: refused, and the waiters are not served */
+        CHECK_ERR(cosync_sem_release_many(&s, 4), COSYNC_EOVERFLOW);
+        CHECK_EQ(cosync_sem_value(&s), 0);
+        CHECK_EQ(cosync_sem_waiters(&s), 2);
+    }
     CHECK_EQ(join_status(t[0]), COSYNC_ECANCELED);
     CHECK_OK(w[0].rc);
     CHECK_ERR(w[0].next_rc, COSYNC_ECANCELED);
@@ -544,12 +675,26 @@ static int granted_then_cancelled_main(void *arg, void **result)
     join_ok(t[2]);
     check_order((int[]){0, 1, 2}, 3);
     CHECK_OK(w[1].next_rc);
+    /* the three permits the waiters took, w0's included, given back for
+     * them: exactly the starting value, so none was lost or made */
+    CHECK_OK(cosync_sem_release_many(&s, 3));
+    CHECK_EQ(cosync_sem_value(&s), 3);
+    if (kind == BOUNDED) {
+        /* a permit put back by the cancel would have let this through */
+        CHECK_ERR(cosync_sem_release(&s), COSYNC_EOVERFLOW);
+        CHECK_EQ(cosync_sem_value(&s), 3);
+    }
     return 0;
 }
 
 TEST(sem_granted_then_cancelled_keeps_its_permit)
 {
-    CHECK_OK(run_main(granted_then_cancelled_main, NULL));
+    CHECK_OK(run_main(granted_then_cancelled_main, &(sem_case){.kind = UNBOUNDED}));
+}
+
+TEST(bsem_granted_then_cancelled_keeps_its_permit_within_the_bound)
+{
+    CHECK_OK(run_main(granted_then_cancelled_main, &(sem_case){.kind = BOUNDED}));
 }
 
 /* Five waiters for one permit each; the one at @pos is cancelled (or times
@@ -557,14 +702,15 @@ TEST(sem_granted_then_cancelled_keeps_its_permit)
 static int head_middle_tail_main(void *arg, void **result)
 {
     (void)result;
-    bool timeout = arg != NULL;
+    const sem_case *c = arg;
+    bool timeout = c->by_timeout;
     static const int positions[3] = {0, 2, 4};
     for (int p = 0; p < 3; p++) {
         int pos = positions[p];
         t0 = cosync_now();
         order_reset();
         cosync_sem s;
-        CHECK_OK(cosync_sem_init(&s, 0));
+        sem_make(&s, c->kind, 4, 0); /* I hold the 4 I release */
         sw w[5];
         cosync_task t[5];
         for (int i = 0; i < 5; i++) {
@@ -611,12 +757,22 @@ static int head_middle_tail_main(void *arg, void **result)
 
 TEST(sem_cancelled_waiter_at_head_middle_tail)
 {
-    CHECK_OK(run_main(head_middle_tail_main, NULL));
+    CHECK_OK(run_main(head_middle_tail_main, &(sem_case){.kind = UNBOUNDED}));
 }
 
 TEST(sem_timed_out_waiter_at_head_middle_tail)
 {
-    CHECK_OK(run_main(head_middle_tail_main, (void *)1));
+    CHECK_OK(run_main(head_middle_tail_main, &(sem_case){.kind = UNBOUNDED, .by_timeout = true}));
+}
+
+TEST(bsem_cancelled_waiter_at_head_middle_tail)
+{
+    CHECK_OK(run_main(head_middle_tail_main, &(sem_case){.kind = BOUNDED}));
+}
+
+TEST(bsem_timed_out_waiter_at_head_middle_tail)
+{
+    CHECK_OK(run_main(head_middle_tail_main, &(sem_case){.kind = BOUNDED, .by_timeout = true}));
 }
 
 /* Weighted: a head that wants more than is free holds the line; when it is
@@ -676,16 +832,18 @@ TEST(sem_weighted_timed_out_head_unblocks_the_next_in_the_same_step)
 
 /* A burst: 100 waiters, one release_many(100) grants them all, in order,
  * within the release (no switch); they then run in that order before the
- * releasing task runs again. The same with 100 single releases. */
+ * releasing task runs again, each within two scheduler steps of the one
+ * before. The same with 100 single releases. */
 #define NBURST 100
 
 static int burst_main(void *arg, void **result)
 {
     (void)result;
-    bool singles = arg != NULL;
+    const sem_case *c = arg;
+    bool singles = c->singles;
     order_reset();
     cosync_sem s;
-    CHECK_OK(cosync_sem_init(&s, 0));
+    sem_make(&s, c->kind, NBURST, 0); /* I hold the permits I release */
     sw w[NBURST];
     cosync_task t[NBURST];
     for (int i = 0; i < NBURST; i++) {
@@ -710,6 +868,11 @@ static int burst_main(void *arg, void **result)
     CHECKPOINT(NBURST);
     for (int i = 0; i < NBURST; i++)
         CHECK(cosync_task_done(t[i]));
+    /* none waits behind the others' switches: each wake-up comes within two
+     * switches of the previous one (one, or two through the loop) */
+    CHECK_LE(w[0].woke_switches - sw0, 2);
+    for (int i = 1; i < NBURST; i++)
+        CHECK_LE(w[i].woke_switches - w[i - 1].woke_switches, 2);
     CHECK_OK(cosync_gather(t, NBURST, NULL, COSYNC_FOREVER));
     CHECKPOINTS_DONE(NBURST + 1);
     return 0;
@@ -717,12 +880,22 @@ static int burst_main(void *arg, void **result)
 
 TEST(sem_release_many_burst_grants_all_in_order_in_one_step)
 {
-    CHECK_OK(run_main(burst_main, NULL));
+    CHECK_OK(run_main(burst_main, &(sem_case){.kind = UNBOUNDED}));
 }
 
 TEST(sem_burst_of_single_releases_grants_all_in_order)
 {
-    CHECK_OK(run_main(burst_main, (void *)1));
+    CHECK_OK(run_main(burst_main, &(sem_case){.kind = UNBOUNDED, .singles = true}));
+}
+
+TEST(bsem_release_many_burst_grants_all_in_order_in_one_step)
+{
+    CHECK_OK(run_main(burst_main, &(sem_case){.kind = BOUNDED}));
+}
+
+TEST(bsem_burst_of_single_releases_grants_all_in_order)
+{
+    CHECK_OK(run_main(burst_main, &(sem_case){.kind = BOUNDED, .singles = true}));
 }
 
 /* Weighted: a big request at the head is not starved by small ones behind
@@ -813,9 +986,83 @@ static int fair_main(void *arg, void **result)
     return 0;
 }
 
-TEST(sem_fair_under_bursts)
+TEST(sem_released_permits_go_round_in_turn)
 {
     CHECK_OK(run_main(fair_main, NULL));
+}
+
+/* Fairness under bursts: 8 tasks take a permit 10 times each and never
+ * give one back; I release the permits in bursts of different sizes, by
+ * one release_many or by as many single releases in a row. A burst serves
+ * the tasks that have waited longest, in order, within the release; a
+ * served task queues again behind all the others, so the permits go round:
+ * acquisition i is task i % 8's, whatever the sizes of the bursts, and
+ * every task gets the same share. */
+#define NTAKERS 8
+#define TAKER_ROUNDS 10
+
+static int taker_fn(void *arg, void **result)
+{
+    (void)result;
+    looper *l = arg;
+    for (int r = 0; r < l->rounds; r++) {
+        CHECK_OK(cosync_sem_acquire(l->s, COSYNC_FOREVER));
+        order[norder++] = l->tag;
+    }
+    return 0;
+}
+
+static int fair_bursts_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    order_reset();
+    cosync_sem s;
+    CHECK_OK(cosync_sem_init(&s, 0));
+    looper l[NTAKERS];
+    cosync_task t[NTAKERS];
+    for (int i = 0; i < NTAKERS; i++) {
+        l[i] = (looper){.s = &s, .tag = i, .rounds = TAKER_ROUNDS};
+        CHECK_OK(cosync_task_spawn(&t[i], taker_fn, &l[i], NULL));
+    }
+    CHECK_OK(cosync_yield());
+    static const int sizes[] = {3, 8, 1, 5, 2, 7, 4, 6};
+    enum { NSIZES = sizeof sizes / sizeof sizes[0], TOTAL = NTAKERS * TAKER_ROUNDS };
+    int served = 0;
+    for (int b = 0; served < TOTAL; b++) {
+        int k = sizes[b % NSIZES];
+        if (k > TOTAL - served)
+            k = TOTAL - served;
+        /* every task that has acquisitions left waits */
+        size_t waiting = cosync_sem_waiters(&s);
+        CHECK_EQ(waiting, TOTAL - served < NTAKERS ? TOTAL - served : NTAKERS);
+        uint64_t sw0 = switches();
+        if (b % 2) {
+            for (int i = 0; i < k; i++)
+                CHECK_OK(cosync_sem_release(&s));
+        } else {
+            CHECK_OK(cosync_sem_release_many(&s, k));
+        }
+        /* all k granted within the release(s), none left free */
+        CHECK_EQ(switches(), sw0);
+        CHECK_EQ(ready_tasks(), k);
+        CHECK_EQ(cosync_sem_waiters(&s), waiting - (size_t)k);
+        CHECK_EQ(cosync_sem_value(&s), 0);
+        CHECK_OK(cosync_yield()); /* the k served run, and queue again */
+        served += k;
+        CHECK_EQ(norder, served);
+    }
+    CHECK_OK(cosync_gather(t, NTAKERS, NULL, COSYNC_FOREVER));
+    for (int i = 0; i < TOTAL; i++)
+        if (order[i] != i % NTAKERS)
+            CHECK__FAIL("acquisition %d by %d, expected %d", i, order[i], i % NTAKERS);
+    CHECK_EQ(cosync_sem_value(&s), 0);
+    CHECK_EQ(cosync_sem_waiters(&s), 0);
+    return 0;
+}
+
+TEST(sem_fair_under_bursts)
+{
+    CHECK_OK(run_main(fair_bursts_main, NULL));
 }
 
 /* BoundedSemaphore: releasing above the bound changes nothing. */
@@ -887,11 +1134,12 @@ TEST(sem_unbounded_overflow_is_eoverflow)
 /* Deadlines in every state of a wait. */
 static int deadlines_main(void *arg, void **result)
 {
-    (void)arg, (void)result;
+    (void)result;
+    sem_kind kind = ((const sem_case *)arg)->kind;
     t0 = cosync_now();
     order_reset();
     cosync_sem s;
-    CHECK_OK(cosync_sem_init(&s, 1));
+    sem_make(&s, kind, 3, 1); /* I hold the other 2 */
     uint64_t sw0 = switches();
     /* free: succeeds whatever the deadline, without switching */
     CHECK_OK(cosync_sem_acquire(&s, 0));
@@ -923,10 +1171,12 @@ static int deadlines_main(void *arg, void **result)
     join_ok(t);
     CHECK_OK(w.rc);
     CHECK_EQ(w.woke_at, AT(7));
-    /* CANCELLED by its deadline, then a cancel request: delivered at the
-     * next suspension */
+    CHECK_OK(w.next_rc);
+    /* CANCELLED by its deadline, then a cancel request: the acquire's
+     * ETIMEDOUT stands, the request is delivered at the next suspension */
     w = mk(&s, 0, 2);
     w.deadline = AT(9);
+    w.yield_after = true;
     t = spawn_sw(&w);
     /* my timer is armed before w's wait: both fire at AT(9), I run first,
      * w's wait has already ended (CANCELLED by its deadline) */
@@ -936,15 +1186,29 @@ static int deadlines_main(void *arg, void **result)
     CHECK(!cosync_task_done(t));
     CHECK_OK(cosync_task_cancel(t));
     CHECK_EQ(join_status(t), COSYNC_ECANCELED);
-    CHECK_ERR(w.rc, COSYNC_ETIMEDOUT); /* the deadline's outcome stands */
+    CHECK_ERR(w.rc, COSYNC_ETIMEDOUT);      /* the deadline's outcome stands */
+    CHECK_ERR(w.next_rc, COSYNC_ECANCELED); /* the request, delivered */
     CHECK_EQ(cosync_now(), AT(9));
     CHECK_EQ(cosync_sem_value(&s), 0); /* w (tag 1) kept its permit */
+    /* the waits that timed out (mine, w2's) took nothing: w1's permit and
+     * the 2 I hold are all that is out; given back, they make the start's 3 */
+    CHECK_OK(cosync_sem_release_many(&s, 3));
+    CHECK_EQ(cosync_sem_value(&s), 3);
+    if (kind == BOUNDED) {
+        CHECK_ERR(cosync_sem_release(&s), COSYNC_EOVERFLOW);
+        CHECK_EQ(cosync_sem_value(&s), 3);
+    }
     return 0;
 }
 
 TEST(sem_deadline_expiry_in_every_state)
 {
-    CHECK_OK(run_main(deadlines_main, NULL));
+    CHECK_OK(run_main(deadlines_main, &(sem_case){.kind = UNBOUNDED}));
+}
+
+TEST(bsem_deadline_expiry_in_every_state)
+{
+    CHECK_OK(run_main(deadlines_main, &(sem_case){.kind = BOUNDED}));
 }
 
 /* A pending cancellation: a call that completes at once succeeds and leaves
@@ -1192,6 +1456,7 @@ int main(void)
     RUN(test_acquire_fifo_order);
     RUN(test_acquire_fifo_order_2);
     RUN(test_acquire_fifo_order_3);
+    RUN(test_acquire_fifo_order_4);
     /* beyond */
     RUN(sem_granted_then_cancelled_keeps_its_permit);
     RUN(sem_cancelled_waiter_at_head_middle_tail);
@@ -1201,10 +1466,18 @@ int main(void)
     RUN(sem_release_many_burst_grants_all_in_order_in_one_step);
     RUN(sem_burst_of_single_releases_grants_all_in_order);
     RUN(sem_weighted_large_request_not_starved);
+    RUN(sem_released_permits_go_round_in_turn);
     RUN(sem_fair_under_bursts);
     RUN(bsem_over_release_is_eoverflow_and_changes_nothing);
     RUN(sem_unbounded_overflow_is_eoverflow);
     RUN(sem_deadline_expiry_in_every_state);
+    /* the same cases on a BoundedSemaphore */
+    RUN(bsem_granted_then_cancelled_keeps_its_permit_within_the_bound);
+    RUN(bsem_cancelled_waiter_at_head_middle_tail);
+    RUN(bsem_timed_out_waiter_at_head_middle_tail);
+    RUN(bsem_release_many_burst_grants_all_in_order_in_one_step);
+    RUN(bsem_burst_of_single_releases_grants_all_in_order);
+    RUN(bsem_deadline_expiry_in_every_state);
     RUN(sem_pending_cancellation);
     RUN(sem_misuse_errors);
     RUN(sem_outside_a_task);
