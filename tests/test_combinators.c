@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "fault.h"
 #include "harness.h"
 
 #define EFAIL1 (-1001)
@@ -2429,6 +2430,255 @@ TEST(taskgroup_child_cannot_be_detached)
     CHECK_OK(run_main(tg_detach_main, NULL));
 }
 
+/* ------------------------------------------------------------------------
+ * TaskGroup: allocation failures (fault injection, src/fault.h)
+ * ---------------------------------------------------------------------- */
+
+/* Run @fn(@arg) as "main" of a fresh virtual-clock loop that allocates
+ * through the counting allocator @c; end_loop() it, and check that it
+ * left nothing allocated. Returns main's status. */
+static int run_main_counted(cosync_task_fn fn, void *arg, counting *c)
+{
+    cosync_allocator a = {count_realloc, c};
+    cosync_loop *loop = NULL;
+    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .allocator = &a}));
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, &m, fn, arg, &(cosync_task_opts){.name = "main"}));
+    int status = 12345;
+    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+    end_loop(loop);
+    CHECK_EQ(c->live, 0);
+    return status;
+}
+
+/* cosync_taskgroup_spawn when every task record is taken: the record
+ * block must grow, and that allocation fails. cosync.h: it returns as
+ * cosync_task_spawn, COSYNC_ENOMEM with nothing created. The group is not
+ * disturbed: a spawn that failed is not a child that failed, so neither
+ * the children already in it nor the owner are cancelled, and a retry
+ * succeeds (then with the new block). */
+typedef struct tg_spawn_fault {
+    long k;
+    int fill; /* tasks spawned first: with main and two children they fill whole blocks */
+    counting *c;
+    bool failed;
+} tg_spawn_fault;
+
+static int tg_spawn_fault_main(void *arg, void **result)
+{
+    (void)result;
+    tg_spawn_fault *f = arg;
+    t0 = cosync_now();
+    cosync_task self = cosync_task_current();
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    job a = {.sleep = COSYNC_MS(10), .res = (void *)0xa};
+    job b = {.sleep = COSYNC_MS(20), .res = (void *)0xb};
+    cosync_task ta, tb;
+    CHECK_OK(cosync_taskgroup_spawn(&g, &ta, job_fn, &a, NULL));
+    CHECK_OK(cosync_taskgroup_spawn(&g, &tb, job_fn, &b, NULL));
+    CHECK_OK(cosync_yield()); /* they are running (sleeping) when the spawn fails */
+    CHECK(a.started && b.started);
+    cosync_task *fill = malloc(sizeof *fill * (size_t)f->fill);
+    CHECK_NOTNULL(fill);
+    for (int i = 0; i < f->fill; i++)
+        CHECK_OK(cosync_task_spawn(&fill[i], nop, NULL, NULL));
+    cosync_loop_stats before = loop_stats();
+    long live = f->c->live;
+    long failures = cosync__fault_failures;
+    job x = {.sleep = COSYNC_MS(5), .res = (void *)0xc};
+    cosync_task tx = COSYNC_TASK_NONE;
+    cosync__fault_countdown = f->k;
+    int rc = cosync_taskgroup_spawn(&g, &tx, job_fn, &x, NULL);
+    cosync__fault_countdown = -1;
+    f->failed = cosync__fault_failures != failures;
+    if (f->failed) {
+        CHECK_EQ(cosync__fault_failures, failures + 1);
+        CHECK_ERR(rc, COSYNC_ENOMEM);
+        CHECK_NULL(tx.rec); /* no handle: nothing was created */
+        CHECK_EQ(tx.id, 0);
+        CHECK_EQ(f->c->live, live);
+        cosync_loop_stats after = loop_stats();
+        CHECK_EQ(after.tasks_records, before.tasks_records);
+        CHECK_EQ(after.tasks_alive, before.tasks_alive);
+        CHECK_EQ(after.tasks_ready, before.tasks_ready);
+        /* nothing cancelled: the owner, its children */
+        CHECK_EQ(cosync_task_cancelling(self), 0);
+        CHECK_EQ(cosync_task_cancelling(ta), 0);
+        CHECK_EQ(cosync_task_cancelling(tb), 0);
+        /* the group is still open to children: the retry works */
+        CHECK_OK(cosync_taskgroup_spawn(&g, &tx, job_fn, &x, NULL));
+    } else {
+        CHECK_OK(rc);
+    }
+    /* the spawn that succeeded needed a new block: one more allocation */
+    CHECK_EQ(f->c->live, live + 1);
+    CHECK_EQ(loop_stats().tasks_records, before.tasks_records + 1);
+    CHECK_OK(cosync_taskgroup_wait(&g, COSYNC_FOREVER));
+    CHECK_EQ(cosync_now(), AT(20)); /* the children slept their whole time */
+    CHECK_EQ(cosync_task_cancelling(self), 0);
+    CHECK_OK(a.sleep_rc);
+    CHECK_OK(b.sleep_rc);
+    CHECK_OK(x.sleep_rc);
+    CHECK_EQ(x.woke_at, AT(5));
+    int st = 1;
+    void *r = NULL;
+    CHECK_OK(cosync_task_join(ta, &st, &r, 0));
+    CHECK_OK(st);
+    CHECK(r == (void *)0xa);
+    CHECK_OK(cosync_task_join(tb, &st, &r, 0));
+    CHECK_OK(st);
+    CHECK(r == (void *)0xb);
+    CHECK_OK(cosync_task_join(tx, &st, &r, 0));
+    CHECK_OK(st);
+    CHECK(r == (void *)0xc);
+    for (int i = 0; i < f->fill; i++)
+        join_ok(fill[i]);
+    free(fill);
+    return 0;
+}
+
+TEST(taskgroup_spawn_without_memory_fails_alone_and_can_be_retried)
+{
+    /* the next spawn needs the second block (256 records in the first),
+     * then the third (512 in the second) */
+    int fills[] = {256 - 3, 256 + 512 - 3};
+    for (size_t i = 0; i < sizeof fills / sizeof fills[0]; i++) {
+        long k;
+        for (k = 0;; k++) {
+            CHECK_LT(k, 100);
+            counting c = {0, 0};
+            tg_spawn_fault f = {.k = k, .fill = fills[i], .c = &c};
+            CHECK_OK(run_main_counted(tg_spawn_fault_main, &f, &c));
+            if (!f.failed)
+                break;
+        }
+        CHECK_GE(k, 1); /* the block */
+    }
+}
+
+/* A child whose stack cannot be made when it is to start finishes with
+ * COSYNC_ENOMEM without running (cosync_task_spawn's doc): for its group,
+ * a child that failed. With the owner still in the group's body, cosync.h
+ * promises what asyncio's TaskGroup does: the other child is cancelled,
+ * the owner too (its suspension in the body returns COSYNC_ECANCELED), no
+ * child can be added while the group shuts down, and
+ * cosync_taskgroup_wait takes the owner's cancellation back and returns
+ * the failed child's status. A new group afterwards works. */
+typedef struct tg_stack_fault {
+    long k;
+    counting *c;
+    bool failed;
+    int failed_child; /* -1: none */
+} tg_stack_fault;
+
+static int tg_stack_fault_main(void *arg, void **result)
+{
+    (void)result;
+    tg_stack_fault *f = arg;
+    t0 = cosync_now();
+    cosync_task self = cosync_task_current();
+    /* one child on a stack class of its own (its stack takes a descriptor,
+     * a chunk record and the chunk's map), one on the loop's (main's chunk
+     * has room: a descriptor) */
+    static const size_t sizes[2] = {256 << 10, 0};
+    job j[2] = {{.sleep = COSYNC_MS(10), .res = (void *)1},
+                {.sleep = COSYNC_MS(10), .res = (void *)2}};
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    cosync_task t[2];
+    for (int i = 0; i < 2; i++)
+        CHECK_OK(cosync_taskgroup_spawn(&g, &t[i], job_fn, &j[i],
+                                        &(cosync_task_opts){.stack_size = sizes[i]}));
+    long live = f->c->live;
+    long failures = cosync__fault_failures;
+    cosync__fault_countdown = f->k;
+    int body_rc = cosync_sleep(COSYNC_SEC(1)); /* the children start: the group is open */
+    cosync__fault_countdown = -1;
+    f->failed = cosync__fault_failures != failures;
+    f->failed_child = -1;
+    int st[2];
+    if (!f->failed) {
+        CHECK_OK(body_rc);
+        CHECK_EQ(cosync_now(), AT(1000));
+        CHECK_OK(cosync_taskgroup_wait(&g, COSYNC_FOREVER));
+        for (int i = 0; i < 2; i++) {
+            void *r = NULL;
+            CHECK_OK(cosync_task_join(t[i], &st[i], &r, 0));
+            CHECK_OK(st[i]);
+            CHECK(r == j[i].res);
+        }
+        CHECK_EQ(f->c->live, live + 3); /* the two stacks, kept in the cache */
+        return 0;
+    }
+    CHECK_EQ(cosync__fault_failures, failures + 1);
+    /* the owner's body is interrupted at once, when the child fails */
+    CHECK_ERR(body_rc, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), AT(0));
+    CHECK_EQ(cosync_task_cancelling(self), 1);
+    /* shutting down after a failure: no new child */
+    CHECK_ERR(cosync_taskgroup_spawn(&g, NULL, nop, NULL, NULL), COSYNC_EPERM);
+    CHECK_ERR(cosync_taskgroup_wait(&g, COSYNC_FOREVER), COSYNC_ENOMEM);
+    CHECK_EQ(cosync_now(), AT(0));             /* the other child did not sleep its time */
+    CHECK_EQ(cosync_task_cancelling(self), 0); /* the group took its request back */
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(cosync_task_join(t[i], &st[i], NULL, 0));
+        if (st[i] == COSYNC_ENOMEM) {
+            CHECK_EQ(f->failed_child, -1);
+            f->failed_child = i;
+            CHECK(!j[i].started); /* never ran */
+        } else {
+            /* cancelled by the group: before it started, or in its sleep */
+            CHECK_ERR(st[i], COSYNC_ECANCELED);
+            if (j[i].started)
+                CHECK_ERR(j[i].sleep_rc, COSYNC_ECANCELED);
+        }
+    }
+    CHECK_NE(f->failed_child, -1);
+    CHECK_EQ(loop_stats().stacks_in_use, 1); /* main's: nothing held by the children */
+    /* what the failed stack had got went back; the first child's stack,
+     * if it was made (the second failed), stays cached */
+    CHECK_EQ(f->c->live, live + (f->failed_child == 1 ? 2 : 0));
+
+    /* a new group: both children get their stacks and run; the owner is
+     * not cancelled again */
+    t0 = cosync_now();
+    job r[2] = {{.sleep = COSYNC_MS(10)}, {.sleep = COSYNC_MS(10)}};
+    CHECK_OK(cosync_taskgroup_init(&g));
+    for (int i = 0; i < 2; i++)
+        CHECK_OK(cosync_taskgroup_spawn(&g, NULL, job_fn, &r[i],
+                                        &(cosync_task_opts){.stack_size = sizes[i]}));
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    CHECK_OK(cosync_taskgroup_wait(&g, COSYNC_FOREVER));
+    CHECK_EQ(cosync_now(), AT(10));
+    for (int i = 0; i < 2; i++) {
+        CHECK(r[i].started);
+        CHECK_OK(r[i].sleep_rc);
+    }
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    CHECK_EQ(cosync_task_cancelling(self), 0);
+    return 0;
+}
+
+TEST(taskgroup_child_without_a_stack_fails_the_group)
+{
+    int failed[2] = {0, 0};
+    long k;
+    for (k = 0;; k++) {
+        CHECK_LT(k, 100);
+        counting c = {0, 0};
+        tg_stack_fault f = {.k = k, .c = &c};
+        CHECK_OK(run_main_counted(tg_stack_fault_main, &f, &c));
+        if (!f.failed)
+            break;
+        failed[f.failed_child]++;
+    }
+    /* the first child at each of its stack's points (descriptor, chunk
+     * record, chunk map), then the second (its descriptor) */
+    CHECK_GE(failed[0], 3);
+    CHECK_GE(failed[1], 1);
+}
+
 int main(void)
 {
     RUN(gather_results_in_order_each_with_its_status);
@@ -2483,5 +2733,7 @@ int main(void)
     RUN(taskgroup_cancel_returns_the_number_cancelled);
     RUN(taskgroup_spawn_from_another_loop_is_eperm);
     RUN(taskgroup_child_cannot_be_detached);
+    RUN(taskgroup_spawn_without_memory_fails_alone_and_can_be_retried);
+    RUN(taskgroup_child_without_a_stack_fails_the_group);
     return 0;
 }

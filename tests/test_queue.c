@@ -2042,6 +2042,105 @@ TEST(bounded_queue_grows_up_to_maxsize)
     EACH_KIND(bounded_growth_main);
 }
 
+/* put_many on a bounded queue whose storage must grow, and cannot
+ * (queue.h: "as many as fit now"; the storage grows only on a put, and a
+ * failed growth leaves everything as it was): it puts what the storage
+ * already has room for and returns that number, or, with no room at all,
+ * COSYNC_ENOMEM with nothing put. The items put are the first ones, intact
+ * and in the queue's order; the caller still has the rest, and putting
+ * them again succeeds. Each growth fails in turn: from nothing (16 slots),
+ * of a full ring that has wrapped around (64), and of a partly filled one
+ * up to the maxsize (100, not 128). */
+static int put_many_growth_fault_main(void *arg, void **result)
+{
+    (void)result;
+    int kind = kind_of(arg);
+    static model m;
+    int64_t next = 0; /* the items, numbered as they are made */
+    long k;
+    for (k = 0;; k++) {
+        CHECK_LT(k, 100);
+        counting ca = {0, 0};
+        cosync_allocator al = {count_realloc, &ca};
+        cosync_queue q;
+        CHECK_OK(
+            cosync_queue_init_opts(&q, &(cosync_queue_opts){.kind = (enum cosync_queue_kind)kind,
+                                                            .elem_size = sizeof(int64_t),
+                                                            .maxsize = 100,
+                                                            .cmp = cmp_i64,
+                                                            .cmp_arg = &cmp_calls,
+                                                            .allocator = &al}));
+        model_reset(&m, kind, sizeof(int64_t), cmp_i64, &cmp_calls);
+        long failures = cosync__fault_failures;
+        /* batches put, each followed by some gets: the ring wraps around
+         * before the second growth */
+        static const struct {
+            size_t put, get;
+        } steps[] = {{10, 4}, {10, 0}, {30, 3}, {40, 0}, {20, 0}};
+        cosync__fault_countdown = k;
+        for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+            int64_t items[64];
+            size_t n = steps[s].put;
+            for (size_t i = 0; i < n; i++, next++)
+                items[i] = (next * 37) % 101; /* out of order, for the priority kind */
+            size_t count = cosync_queue_qsize(&q), cap = q.capacity, unfinished = q.unfinished;
+            size_t want = n < 100 - count ? n : 100 - count; /* bounded: what fits */
+            long live = ca.live;
+            long f0 = cosync__fault_failures;
+            int rc = cosync_queue_put_many(&q, items, n, 0);
+            size_t put = 0;
+            if (cosync__fault_failures != f0) {
+                /* the growth failed: nothing about the storage changed */
+                CHECK_EQ(q.capacity, cap);
+                CHECK_EQ(ca.live, live);
+                CHECK_LT(cap - count, want);
+                if (cap == count) {
+                    CHECK_ERR(rc, COSYNC_ENOMEM); /* no room: nothing put */
+                } else {
+                    CHECK_EQ(rc, cap - count); /* what the storage held */
+                    put = (size_t)rc;
+                }
+            } else {
+                CHECK_EQ(rc, want);
+                put = want;
+            }
+            CHECK_EQ(cosync_queue_qsize(&q), count + put);
+            CHECK_EQ(q.unfinished, unfinished + put);
+            for (size_t i = 0; i < put; i++)
+                model_put(&m, &items[i]);
+            if (put < want) {
+                /* the rest, again: the storage grows this time */
+                CHECK_EQ(cosync_queue_put_many(&q, items + put, want - put, 0), want - put);
+                for (size_t i = put; i < want; i++)
+                    model_put(&m, &items[i]);
+                CHECK_GE(q.capacity, count + want);
+            }
+            CHECK_EQ(ca.live, 1); /* one storage, the old one freed */
+            for (size_t i = 0; i < steps[s].get; i++)
+                mget(&q, &m);
+        }
+        cosync__fault_countdown = -1;
+        CHECK_EQ(q.capacity, 100); /* never past the maxsize */
+        CHECK(cosync_queue_full(&q));
+        /* every item once, in the queue's order (FIFO, LIFO, priority) */
+        while (m.n) {
+            mget(&q, &m);
+            CHECK_OK(cosync_queue_task_done(&q));
+        }
+        destroy_ok(&q);
+        CHECK_EQ(ca.live, 0);
+        if (cosync__fault_failures == failures)
+            break;
+    }
+    CHECK_EQ(k, 3); /* the growths to 16, 64 and 100 slots */
+    return 0;
+}
+
+TEST(put_many_on_bounded_queue_stops_where_growth_fails)
+{
+    EACH_KIND(put_many_growth_fault_main);
+}
+
 /* ------------------------------------------------------------------------
  * Order: priority (FIFO among equals), LIFO; odd element sizes
  * ---------------------------------------------------------------------- */
@@ -3022,6 +3121,7 @@ int main(void)
     RUN(drain_after_shutdown_counts_items_handed_out);
     RUN(allocation_failure_while_growing);
     RUN(bounded_queue_grows_up_to_maxsize);
+    RUN(put_many_on_bounded_queue_stops_where_growth_fails);
     RUN(priority_order_and_fifo_among_equals);
     RUN(lifo_order);
     RUN(batch_put_and_get);

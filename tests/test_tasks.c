@@ -6,6 +6,7 @@
  * CHECKPOINT. White-box parts (fault injection) include "fault.h".
  */
 /* ctest-timeout: 120 */
+#include <errno.h>
 #include <fenv.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1024,6 +1025,330 @@ TEST(fault_stack_of_child_task)
     run_main_ok(main_child_stack_fault, NULL);
 }
 
+/* A finishing task starts the next ready one itself, from its own end (its
+ * stack is still under it). If that one is fresh and of another stack
+ * class, its stack is made right there; when that fails, cosync.h's
+ * promise holds as anywhere else: the fresh task finishes with
+ * COSYNC_ENOMEM without running, and the hand-over goes on to the next
+ * task. The allocator notes which task was current when each stack
+ * descriptor was made: the finishing one, for a hand-over. */
+typedef struct handover_watch {
+    counting c;
+    uint64_t made_by[8]; /* cosync_task_current()'s id (0: the loop) per descriptor */
+    int nmade;
+} handover_watch;
+
+static void *watch_descriptors(void *ud, void *ptr, size_t size)
+{
+    handover_watch *w = ud;
+    if (!ptr && size == sizeof(cosync__stack) && w->nmade < 8)
+        w->made_by[w->nmade++] = cosync_task_id(cosync_task_current());
+    return count_realloc(&w->c, ptr, size);
+}
+
+typedef struct handover_fault {
+    long k;
+    handover_watch *w;
+    bool failed;
+    int failed_task; /* which of x, y, z finished with COSYNC_ENOMEM; -1: none */
+} handover_fault;
+
+static int main_handover_fault(void *arg, void **result)
+{
+    (void)result;
+    handover_fault *hf = arg;
+    handover_watch *w = hf->w;
+    /* x and z on the loop's stack class, y on another: x finishes first
+     * and hands over to y, which needs a stack of its class made */
+    static const size_t sizes[3] = {0, 1 << 20, 0};
+    int ran[3] = {0, 0, 0};
+    cosync_task t[3];
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], bump_counter, &ran[i],
+                                   &(cosync_task_opts){.stack_size = sizes[i]}));
+    uint64_t x_id = cosync_task_id(t[0]);
+    long live = w->c.live;
+    long failures = cosync__fault_failures;
+    w->nmade = 0;
+    int st[3];
+    cosync__fault_countdown = hf->k;
+    for (int i = 0; i < 3; i++)
+        st[i] = join_status(t[i]);
+    cosync__fault_countdown = -1;
+    hf->failed = cosync__fault_failures != failures;
+    hf->failed_task = -1;
+    for (int i = 0; i < 3; i++) {
+        if (st[i] == COSYNC_ENOMEM) {
+            CHECK_EQ(hf->failed_task, -1); /* one failure, one task without a stack */
+            hf->failed_task = i;
+            CHECK_EQ(ran[i], 0); /* finished without running */
+        } else {
+            CHECK_OK(st[i]); /* the others are not disturbed */
+            CHECK_EQ(ran[i], 1);
+        }
+    }
+    CHECK_EQ(hf->failed_task >= 0, hf->failed);
+    if (hf->failed)
+        CHECK_EQ(cosync__fault_failures, failures + 1);
+    cosync_loop_stats s = loop_stats();
+    /* every finished task's stack went back, on the failed hand-over too */
+    CHECK_EQ(s.stacks_in_use, 1);
+    CHECK_EQ(s.tasks_alive, 1);
+    CHECK_EQ(s.tasks_records, 1);
+    if (hf->failed_task == 1) {
+        /* what y's stack had got (a descriptor, a chunk record) went back;
+         * only x's descriptor stays, with its stack in the cache */
+        CHECK_EQ(w->c.live, live + 1);
+        CHECK_EQ(s.stacks_mapped, 2);
+    }
+    if (!hf->failed) {
+        /* the path the failures above took: y's stack descriptor was made
+         * as x finished, by x's hand-over (x's own by the loop) */
+        CHECK_EQ(w->nmade, 2);
+        CHECK_EQ(w->made_by[0], 0);
+        CHECK_EQ(w->made_by[1], x_id);
+        CHECK_EQ(w->c.live, live + 3); /* x's descriptor, y's and its chunk's record */
+    } else if (hf->failed_task == 1 && w->nmade == 2) {
+        CHECK_EQ(w->made_by[1], x_id); /* y's descriptor made, its chunk failed */
+    }
+    /* and a task of y's class gets its stack now */
+    if (hf->failed) {
+        ran[1] = 0;
+        CHECK_OK(cosync_task_spawn(&t[1], bump_counter, &ran[1],
+                                   &(cosync_task_opts){.stack_size = sizes[1]}));
+        join_ok(t[1]);
+        CHECK_EQ(ran[1], 1);
+    }
+    return 0;
+}
+
+TEST(fault_stack_of_fresh_task_handed_over_by_a_finishing_one)
+{
+    int y_failed = 0;
+    long k;
+    for (k = 0;; k++) {
+        CHECK_LT(k, 100);
+        handover_watch w = {{0, 0}, {0}, 0};
+        cosync_allocator a = {watch_descriptors, &w};
+        cosync_loop_opts o = vopts;
+        o.allocator = &a;
+        cosync_loop *loop;
+        CHECK_OK(cosync_loop_init(&loop, &o));
+        handover_fault hf = {.k = k, .w = &w};
+        cosync_task m;
+        CHECK_OK(cosync_loop_spawn(loop, &m, main_handover_fault, &hf, NULL));
+        int status = 12345;
+        CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+        CHECK_OK(status);
+        end_loop(loop);
+        CHECK_EQ(w.c.live, 0);
+        y_failed += hf.failed_task == 1;
+        if (!hf.failed)
+            break;
+    }
+    /* y failed on the hand-over at each of its stack's fault points: the
+     * descriptor, the chunk record, the chunk's map (k = 0 was x's) */
+    CHECK_GE(y_failed, 3);
+}
+
+/* cosync_loop_destroy cancels the tasks left and runs their clean-ups; a
+ * clean-up that spawns a helper and joins it may meet an allocation
+ * failure there: the helper's record (the record block is full), or its
+ * stack. That failure is the clean-up's to see: COSYNC_ENOMEM from the
+ * spawn, or as the helper's status. The close is not disturbed: no task
+ * had to be dropped, so it returns 0 (cosync.h), and it frees everything. */
+enum { CLEANERS = 3 };
+
+typedef struct cleanup_probe {
+    cosync_event ev; /* never set: the tasks wait on it until the close cancels them */
+    int wait_rc[CLEANERS];
+    int spawn_rc[CLEANERS];
+    int helper_status[CLEANERS];
+    int helpers_ran;
+    int cleaned;
+} cleanup_probe;
+
+typedef struct cleaner_arg {
+    cleanup_probe *p;
+    int i;
+} cleaner_arg;
+
+static int count_helper(void *arg, void **result)
+{
+    (void)result;
+    ((cleanup_probe *)arg)->helpers_ran++;
+    return 0;
+}
+
+static int cleaner(void *arg, void **result)
+{
+    (void)result;
+    cleaner_arg *a = arg;
+    cleanup_probe *p = a->p;
+    p->wait_rc[a->i] = cosync_event_wait(&p->ev, COSYNC_FOREVER);
+    /* the clean-up: a helper on a stack of another class, joined */
+    cosync_task h;
+    p->spawn_rc[a->i] =
+        cosync_task_spawn(&h, count_helper, p, &(cosync_task_opts){.stack_size = 512 << 10});
+    if (p->spawn_rc[a->i] == 0)
+        p->helper_status[a->i] = join_status(h);
+    p->cleaned++;
+    return p->wait_rc[a->i];
+}
+
+static int wait_event_arg(void *arg, void **result)
+{
+    (void)result;
+    return cosync_event_wait(arg, COSYNC_FOREVER);
+}
+
+TEST(fault_during_destroy_in_clean_ups_that_spawn_helpers)
+{
+    int fds = count_fds();
+    long k;
+    for (k = 0;; k++) {
+        CHECK_LT(k, 100);
+        counting c = {0, 0};
+        cosync_allocator a = {count_realloc, &c};
+        cosync_loop_opts o = vopts;
+        o.allocator = &a;
+        cosync_loop *loop;
+        CHECK_OK(cosync_loop_init(&loop, &o));
+        cleanup_probe p;
+        memset(&p, 0, sizeof p);
+        cosync_event_init(&p.ev);
+        cleaner_arg args[CLEANERS];
+        /* a first task, 252 waiters and the cleaners: the first record
+         * block, 256 records; the first task goes when the run collects
+         * it, the others start (the run ends once the tasks ready when it
+         * finished have run) and wait. The waiters are not detached and
+         * never joined: their records stay until the loop goes, so the
+         * ones the close cancels before the cleaners free none. */
+        cosync_task first, waiter;
+        CHECK_OK(cosync_loop_spawn(loop, &first, nop, NULL, NULL));
+        for (int i = 0; i < 252; i++)
+            CHECK_OK(cosync_loop_spawn(loop, &waiter, wait_event_arg, &p.ev, NULL));
+        for (int i = 0; i < CLEANERS; i++) {
+            args[i] = (cleaner_arg){&p, i};
+            CHECK_OK(cosync_loop_spawn(loop, NULL, cleaner, &args[i], NULL));
+        }
+        CHECK_OK(cosync_loop_run(loop, first, NULL, NULL));
+        /* one more that never starts (the close cancels it before it runs)
+         * takes the last free record: the first helper needs a new block */
+        CHECK_OK(cosync_loop_spawn(loop, &waiter, wait_event_arg, &p.ev, NULL));
+        CHECK_NULL(loop->free_recs);
+        cosync_loop_stats st;
+        CHECK_OK(cosync_loop_get_stats(loop, &st));
+        CHECK_EQ(st.tasks_alive, 256);
+        long total = c.total;
+        long failures = cosync__fault_failures;
+        cosync__fault_countdown = k;
+        int rc = cosync_loop_destroy(loop);
+        cosync__fault_countdown = -1;
+        bool failed = cosync__fault_failures != failures;
+        CHECK_OK(rc); /* no task had to be dropped */
+        CHECK_EQ(c.live, 0);
+        CHECK_EQ(count_fds(), fds);
+        CHECK_EQ(p.cleaned, CLEANERS); /* every clean-up ran to its end */
+        int enomem = 0;
+        for (int i = 0; i < CLEANERS; i++) {
+            CHECK_ERR(p.wait_rc[i], COSYNC_ECANCELED);
+            if (p.spawn_rc[i] == COSYNC_ENOMEM) {
+                enomem++;
+            } else {
+                CHECK_OK(p.spawn_rc[i]);
+                if (p.helper_status[i] == COSYNC_ENOMEM)
+                    enomem++;
+                else
+                    CHECK_OK(p.helper_status[i]);
+            }
+        }
+        /* the failure reached exactly one clean-up; the other helpers ran */
+        CHECK_EQ(enomem, failed ? 1 : 0);
+        CHECK_EQ(p.helpers_ran, CLEANERS - enomem);
+        if (!failed) {
+            /* what the close allocated: the second record block, the
+             * helpers' stack descriptor (they run one after another on
+             * one stack) and its chunk's record */
+            CHECK_EQ(c.total - total, 3);
+            break;
+        }
+        CHECK_EQ(cosync__fault_failures, failures + 1);
+    }
+    CHECK_GE(k, 4); /* the record block, the descriptor, the chunk record, the chunk's map */
+}
+
+/* cosync_run_with with an allocator: whichever allocation (or other fault
+ * point) fails, the call returns an error cosync.h documents for it (an
+ * error of cosync_loop_init or cosync_loop_spawn, or main's status:
+ * COSYNC_ENOMEM, or the negated errno of a loop's fd), main does not get to
+ * its end, and nothing stays allocated: the run's clean-up frees what the
+ * run made, with a task left alive too. */
+typedef struct run_with_probe {
+    bool started, finished;
+} run_with_probe;
+
+static int sleep_long(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_sleep(COSYNC_SEC(100));
+}
+
+static int main_run_with_fault(void *arg, void **result)
+{
+    (void)result;
+    run_with_probe *p = arg;
+    p->started = true;
+    /* a child on a stack class of its own; its failure is main's */
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, nop, NULL, &(cosync_task_opts){.stack_size = 1 << 20}));
+    int st = join_status(t);
+    if (st)
+        return st;
+    /* one left alive for the run's clean-up to cancel, if it can start */
+    CHECK_OK(cosync_task_spawn(&t, sleep_long, NULL, NULL));
+    CHECK_OK(cosync_yield());
+    if (cosync_task_done(t))
+        return join_status(t);
+    p->finished = true;
+    return 0;
+}
+
+TEST(fault_run_with_allocator_returns_the_error_and_frees_everything)
+{
+    int fds = count_fds();
+    long k;
+    for (k = 0;; k++) {
+        CHECK_LT(k, 100);
+        counting c = {0, 0};
+        cosync_allocator a = {count_realloc, &c};
+        run_with_probe p = {false, false};
+        long failures = cosync__fault_failures;
+        cosync__fault_countdown = k;
+        int rc = cosync_run_with(main_run_with_fault, &p,
+                                 &(cosync_loop_opts){.virtual_clock = true, .allocator = &a});
+        cosync__fault_countdown = -1;
+        bool failed = cosync__fault_failures != failures;
+        CHECK_EQ(c.live, 0);
+        CHECK_EQ(count_fds(), fds);
+        if (!failed) {
+            CHECK_OK(rc);
+            CHECK(p.finished);
+            break;
+        }
+        CHECK_EQ(cosync__fault_failures, failures + 1);
+        CHECK(!p.finished);
+        if (rc == -EMFILE) /* the fault layer's failed epoll_create1 or eventfd */
+            CHECK(!p.started);
+        else
+            CHECK_ERR(rc, COSYNC_ENOMEM);
+    }
+    /* the loop (its memory, epoll, eventfd, epoll_ctl), main's record
+     * block, main's stack, the child's stack (descriptor, chunk record,
+     * chunk map each), the sleeper's descriptor */
+    CHECK_GE(k, 12);
+}
+
 /* ------------------------------------------------------------------------
  * Each task keeps its own FP control modes (the ABI makes them
  * callee-saved, and a suspension is a call); a new task starts with the
@@ -1668,6 +1993,9 @@ int main(void)
     RUN(fault_task_spawn);
     RUN(fault_stack_at_first_run);
     RUN(fault_stack_of_child_task);
+    RUN(fault_stack_of_fresh_task_handed_over_by_a_finishing_one);
+    RUN(fault_during_destroy_in_clean_ups_that_spawn_helpers);
+    RUN(fault_run_with_allocator_returns_the_error_and_frees_everything);
     RUN(fp_modes_are_per_task);
     RUN(fp_modes_shared_by_option);
     RUN(fp_modes_shared_stay_after_run);
