@@ -154,6 +154,9 @@ static inline int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline
 /**
  * cosync_queue_put_many - put up to @n items from the array @items, as many
  * as fit now; if none fits, wait (as cosync_queue_put) for room for one.
+ * Room is what the queue's storage holds: if growing it fails, the items
+ * that fit in what it has are put and counted (COSYNC_ENOMEM only when
+ * none fits), so the rest can be put again.
  * Returns the number put (>= 1; 0 if @n is 0; at most INT32_MAX at a
  * time), or an error of cosync_queue_put (nothing was put), which a shut
  * down queue gives even for @n 0. Suspension
