@@ -744,7 +744,7 @@ size_t cosync_queue_qsize(const cosync_queue *q)
 
 bool cosync_queue_empty(const cosync_queue *q)
 {
-    return q->count == 0;
+    return items_available(q) == 0;
 }
 
 bool cosync_queue_full(const cosync_queue *q)

@@ -1402,6 +1402,50 @@ TEST(strict_fifo_among_blocked_putters)
     EACH_KIND(fifo_putters_main);
 }
 
+/* asyncio's drain loop, `while not q.empty(): q.get_nowait()`, while a
+ * getter was woken with the first item: empty() says what a get can take,
+ * so the loop takes the two free items and ends (were the kept item
+ * counted, it would spin on COSYNC_EAGAIN for ever). */
+static int drain_loop_main(void *arg, void **result)
+{
+    (void)result;
+    int kind = kind_of(arg);
+    cosync_queue q;
+    qinit(&q, kind, 0);
+    op g = mkop(&q, OP_GET, 0);
+    cosync_task t = go(&g);
+    CHECK_OK(cosync_yield()); /* it waits */
+    put_now(&q, 1);           /* kept for it */
+    put_now(&q, 2);
+    put_now(&q, 3);
+    int64_t drained[4];
+    int n = 0;
+    while (!cosync_queue_empty(&q)) {
+        CHECK_LT(n, 2);
+        CHECK_OK(cosync_queue_get(&q, &drained[n++], 0));
+    }
+    CHECK_EQ(n, 2);
+    CHECK_EQ(cosync_queue_qsize(&q), 1); /* the kept one */
+    CHECK_ERR(cosync_queue_get(&q, &drained[2], 0), COSYNC_EAGAIN);
+    join_ok(t);
+    /* FIFO: the getter had the front; LIFO and priority: it takes the top
+     * when it runs, which is then what the drain left */
+    static const int64_t got[3] = {1, 1, 3};
+    static const int64_t first[3][2] = {{2, 3}, {3, 2}, {1, 2}};
+    CHECK_EQ(g.got, got[kind]);
+    CHECK_EQ(drained[0], first[kind][0]);
+    CHECK_EQ(drained[1], first[kind][1]);
+    CHECK(cosync_queue_empty(&q));
+    CHECK_EQ(cosync_queue_qsize(&q), 0);
+    destroy_ok(&q);
+    return 0;
+}
+
+TEST(the_drain_loop_ends_while_an_item_is_kept_for_a_woken_getter)
+{
+    EACH_KIND(drain_loop_main);
+}
+
 static int fifo_getters_main(void *arg, void **result)
 {
     (void)result;
@@ -1425,7 +1469,7 @@ static int fifo_getters_main(void *arg, void **result)
     CHECK_ERR(cosync_queue_get(&q, &(int64_t){0}, 0), COSYNC_EAGAIN);
     CHECK_ERR(cosync_queue_get_many(&q, (int64_t[4]){0}, 4, 0), COSYNC_EAGAIN);
     CHECK_EQ(cosync_queue_qsize(&q), 3);
-    CHECK(!cosync_queue_empty(&q));
+    CHECK(cosync_queue_empty(&q)); /* as a get sees it */
     CHECK_OK(cosync_gather(t, 3, NULL, COSYNC_FOREVER));
     CHECKPOINTS_DONE(3);
     /* served in arrival order; each takes the front when it runs */
@@ -3114,6 +3158,7 @@ int main(void)
     RUN(putter_cancelled_after_slot_granted);
     RUN(timed_out_putters_and_getters_leave_no_waiter);
     RUN(strict_fifo_among_blocked_putters);
+    RUN(the_drain_loop_ends_while_an_item_is_kept_for_a_woken_getter);
     RUN(strict_fifo_among_blocked_getters);
     RUN(join_across_all_kinds);
     RUN(shutdown_with_blocked_putters);

@@ -204,14 +204,19 @@ int cosync_queue_join(cosync_queue *q, int64_t deadline);
 int cosync_queue_shutdown(cosync_queue *q, bool immediate);
 
 /**
- * cosync_queue_qsize - the number of items in the queue (qsize()).
+ * cosync_queue_qsize - the number of items in the queue (qsize()), those
+ * kept for getters that were woken and have not run yet included.
  * Not a suspension point.
  */
 size_t cosync_queue_qsize(const cosync_queue *q);
 
 /**
- * cosync_queue_empty - whether the queue holds no item (empty()).
- * Not a suspension point.
+ * cosync_queue_empty - whether a get would find no item to take (empty()):
+ * there is none, or each is kept for a getter that was woken and has not
+ * run yet (docs/queues.md, Fairness), as cosync_queue_full tells whether a
+ * put would wait. So asyncio's `while not q.empty(): q.get_nowait()`
+ * drains what a get can take and ends; qsize may then still count kept
+ * items. Not a suspension point.
  */
 bool cosync_queue_empty(const cosync_queue *q);
 
