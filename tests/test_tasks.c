@@ -1097,9 +1097,12 @@ static int main_handover_fault(void *arg, void **result)
     CHECK_EQ(s.tasks_records, 1);
     if (hf->failed_task == 1) {
         /* what y's stack had got (a descriptor, a chunk record) went back;
-         * only x's descriptor stays, with its stack in the cache */
-        CHECK_EQ(w->c.live, live + 1);
-        CHECK_EQ(s.stacks_mapped, 2);
+         * only x's descriptor stays, with its stack in the cache. A backend
+         * that cannot start a task on the finishing one's stack (ucontext)
+         * gave z a second stack of x's class meanwhile. */
+        int z_own = COSYNC__CTX_CAN_START_ON_OWN_STACK ? 0 : 1;
+        CHECK_EQ(w->c.live, live + 1 + z_own);
+        CHECK_EQ(s.stacks_mapped, (size_t)(2 + z_own));
     }
     if (!hf->failed) {
         /* the path the failures above took: y's stack descriptor was made
@@ -1269,8 +1272,10 @@ TEST(fault_during_destroy_in_clean_ups_that_spawn_helpers)
         if (!failed) {
             /* what the close allocated: the second record block, the
              * helpers' stack descriptor (they run one after another on
-             * one stack) and its chunk's record */
-            CHECK_EQ(c.total - total, 3);
+             * one stack) and its chunk's record; a backend that cannot
+             * start a task on the finishing one's stack (ucontext) needs
+             * a second descriptor in that chunk for the next helper */
+            CHECK_EQ(c.total - total, 3 + (COSYNC__CTX_CAN_START_ON_OWN_STACK ? 0 : 1));
             break;
         }
         CHECK_EQ(cosync__fault_failures, failures + 1);
