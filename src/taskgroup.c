@@ -84,9 +84,11 @@ void cosync__taskgroup_child_done(struct cosync__task *t)
             g->aborting = true;
             abort_children(g);
             if (g->state == TG_OPEN && owner_alive(g)) {
-                /* interrupt the owner's body, as asyncio does; taken back in wait */
-                g->owner_cancel_requested = true;
+                /* interrupt the owner's body, as asyncio does; taken back in
+                 * wait, if it was counted (a count at INT_MAX stays there) */
+                uint32_t before = g->owner->cancel_count;
                 cosync__cancel(g->owner);
+                g->owner_cancel_requested = g->owner->cancel_count != before;
             }
         }
     }

@@ -615,6 +615,35 @@ TEST(the_cancel_count_stops_at_int_max)
     end_loop(loop);
 }
 
+/* A task group cancels its owner when a child fails and withdraws that
+ * request as the owner leaves. At the top of the count the request is
+ * not counted, so nothing may be withdrawn either: the count stays. */
+static int fail_now(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return -EIO; /* any failure of its own */
+}
+
+static int saturated_owner_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    struct cosync__task *me = cosync_task_current().rec;
+    me->cancel_count = INT_MAX;
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, fail_now, NULL, NULL));
+    CHECK_ERR(cosync_sleep(COSYNC_MS(1)), COSYNC_ECANCELED); /* the group interrupts it */
+    CHECK_ERR(cosync_taskgroup_wait(&g, COSYNC_FOREVER), -EIO);
+    CHECK_EQ(self_cancelling(), INT_MAX);
+    me->cancel_count = 0; /* so that main can end normally */
+    return 0;
+}
+
+TEST(a_task_group_leaves_a_saturated_cancel_count_alone)
+{
+    run_main_ok(saturated_owner_main, NULL);
+}
+
 /* ------------------------------------------------------------------------
  * Finished tasks and stale handles
  * ---------------------------------------------------------------------- */
@@ -1477,6 +1506,7 @@ int main(void)
     RUN(cancel_before_first_run_on_a_fresh_loop);
     RUN(cancel_before_first_run_from_a_task);
     RUN(the_cancel_count_stops_at_int_max);
+    RUN(a_task_group_leaves_a_saturated_cancel_count_alone);
     RUN(cancel_finished_is_ealready_and_stale_is_esrch);
     RUN(cancel_task_that_finished_cancelled_is_ealready);
     RUN(cancel_self_is_delivered_at_the_next_suspension);
