@@ -65,9 +65,10 @@ static bool writer_ahead(const cosync__waiter *w)
 static void rwlock_describe(const cosync__waiter *w, char *buf, size_t size)
 {
     cosync_rwlock *rw = w->obj;
-    const char *want = w->data == WANT_WRITE ? " (wants write)"
-                       : writer_ahead(w)     ? " (wants read, behind a waiting writer)"
-                                             : " (wants read)";
+    /* a reader kept out by nothing but a writer queued ahead says so */
+    const char *want = w->data == WANT_WRITE              ? " (wants write)"
+                       : !rw->writer && writer_ahead(w) ? " (wants read, behind a waiting writer)"
+                                                        : " (wants read)";
     struct cosync__task *o = rw->writer;
     unsigned long long id = rw->writer_id;
     enum cosync__holder h =

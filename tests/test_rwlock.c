@@ -1370,6 +1370,36 @@ static int read_behind_writer_main(void *arg, void **result)
     return cosync_rwlock_read_acquire(&c->rw, COSYNC_FOREVER);
 }
 
+/* Main holds the write lock; writer-2 queues, then main asks to read:
+ * the holding writer keeps it out, and the report names that holder only. */
+static int read_behind_held_write_main(void *arg, void **result)
+{
+    (void)result;
+    report_case *c = arg;
+    CHECK_OK(cosync_rwlock_write_acquire(&c->rw, COSYNC_FOREVER));
+    CHECK_OK(cosync_task_spawn(&c->other, write_and_finish, &c->rw,
+                               &(cosync_task_opts){.name = "writer-2"}));
+    CHECK_OK(cosync_yield()); /* writer-2 queues */
+    return cosync_rwlock_read_acquire(&c->rw, COSYNC_FOREVER);
+}
+
+static void reader_behind_a_held_write_case(void)
+{
+    static report_case c;
+    c = (report_case){.rw = COSYNC_RWLOCK_INIT};
+    capture report;
+    cosync_task m;
+    cosync_loop *loop = deadlock_loop(&report, read_behind_held_write_main, &c, "main", &m);
+    char expect[256];
+    snprintf(expect, sizeof expect,
+             "task 'main' (#1) waits on rwlock %p held by writer task 'main' (#1) (wants read)\n",
+             (void *)&c.rw);
+    if (!strstr(report.buf, expect))
+        CHECK__FAIL("the report lacks \"%s\":\n%s", expect, report.buf);
+    CHECK_OK(cosync_loop_destroy(loop));
+    capture_free(&report);
+}
+
 static void reader_behind_a_writer_case(void)
 {
     static report_case c;
@@ -1397,6 +1427,7 @@ static void reader_behind_a_writer_case(void)
 TEST(deadlock_report_names_the_holders)
 {
     reader_behind_a_writer_case();
+    reader_behind_a_held_write_case();
     writer_of_a_loop_that_is_gone_case();
     finished_writer_case();
     deadlock_case(held_by_readers_main, "writer-2", "held by 3 readers (wants write)\n", false);
