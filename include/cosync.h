@@ -72,6 +72,8 @@ typedef struct cosync_task_opts {
     const char *name;  /* copied (up to 31 bytes); NULL: "task-<id>" */
     size_t stack_size; /* bytes of stack, guard included (usable: this less a page and
                         * 2 KiB, docs/stacks.md); 0: the loop's default */
+    void *local;       /* the task's local pointer (cosync_task_get_local), as
+                        * create_task(context=...); NULL: the spawner's */
 } cosync_task_opts;
 
 /**
@@ -207,6 +209,26 @@ int cosync_task_set_name(cosync_task task, const char *name);
  * for a stale handle. Not a suspension point.
  */
 uint64_t cosync_task_id(cosync_task task);
+
+/**
+ * cosync_task_get_local - the calling task's local pointer: task-local
+ * data, as asyncio's contextvars. A task starts with the pointer its
+ * spawner had at the spawn (asyncio copies the context into each new
+ * task), or opts->local if given; tasks spawned from outside any task
+ * start with NULL (or opts->local). Keep the variables in a struct and
+ * point at it: the pointer is the task's own, the struct is shared.
+ * Returns the pointer; NULL outside a task. Not a suspension point.
+ */
+void *cosync_task_get_local(void);
+
+/**
+ * cosync_task_set_local - set the calling task's local pointer to @local
+ * (ContextVar.set). Only this task sees the change, and the tasks it
+ * spawns from now on: its spawner and the tasks it spawned earlier keep
+ * theirs, as a context copied into each task keeps its own variables.
+ * Returns 0; COSYNC_EPERM outside a task. Not a suspension point.
+ */
+int cosync_task_set_local(void *local);
 
 /* ========================================================================
  * Sleeping and yielding

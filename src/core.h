@@ -111,6 +111,7 @@ struct cosync__task {
     struct cosync__task *next_claimed;
     cosync_taskgroup *group;
     cosync__node group_node;
+    void *local; /* cosync_task_get_local */
     char name[COSYNC__NAME_MAX];
 #if COSYNC__ASAN
     void *asan_fake;

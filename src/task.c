@@ -164,6 +164,9 @@ static inline struct cosync__task *new_task(cosync_loop *loop, cosync_task_fn fn
     t->arg = arg;
     t->stack_cls = (int8_t)cls;
     t->name[0] = '\0';
+    /* the spawner's, as asyncio copies the current context into a task */
+    struct cosync__task *cur = cosync__current();
+    t->local = cur ? cur->local : NULL;
     cosync__make_ready(t);
     t->state = COSYNC__T_FRESH;
     return t;
@@ -186,6 +189,8 @@ static __attribute__((noinline)) int spawn_slow(cosync_loop *loop, struct cosync
     struct cosync__task *t = new_task(loop, fn, arg, cls);
     if (opts && opts->name)
         set_name(t, opts->name);
+    if (opts && opts->local)
+        t->local = opts->local;
     /* What clean-ups spawn during a close runs, but a task spawned from
      * the second round on by a task that was itself spawned during the
      * close is cancelled before it starts, so that a clean-up that spawns
@@ -464,4 +469,19 @@ uint64_t cosync_task_id(cosync_task task)
 {
     struct cosync__task *t = cosync__task_lookup(task);
     return t ? t->id : 0;
+}
+
+void *cosync_task_get_local(void)
+{
+    struct cosync__task *cur = cosync__current();
+    return cur ? cur->local : NULL;
+}
+
+int cosync_task_set_local(void *local)
+{
+    struct cosync__task *cur = cosync__current();
+    if (!cur)
+        return COSYNC_EPERM;
+    cur->local = local;
+    return 0;
 }

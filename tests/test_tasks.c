@@ -343,6 +343,104 @@ TEST(names_from_loop_spawn)
 }
 
 /* ------------------------------------------------------------------------
+ * Task-local data (contextvars): each task's own pointer, copied at spawn
+ * ---------------------------------------------------------------------- */
+
+static int ctx_a, ctx_b, ctx_c, ctx_d;
+
+/* What a task saw: its local pointer when it started, and after a yield
+ * during which other tasks set theirs. */
+typedef struct local_probe {
+    void *at_start, *after_yield, *child_saw;
+    void *set_to; /* set after the first look, when not NULL */
+    bool spawn_child;
+} local_probe;
+
+static int record_local(void *arg, void **result)
+{
+    (void)result;
+    local_probe *p = arg;
+    p->at_start = cosync_task_get_local();
+    if (p->set_to)
+        CHECK_OK(cosync_task_set_local(p->set_to));
+    if (p->spawn_child) {
+        local_probe inner = {0};
+        cosync_task t;
+        CHECK_OK(cosync_task_spawn(&t, record_local, &inner, NULL));
+        join_ok(t);
+        p->child_saw = inner.at_start;
+    }
+    CHECK_OK(cosync_yield());
+    p->after_yield = cosync_task_get_local();
+    return 0;
+}
+
+static int main_locals(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_NULL(cosync_task_get_local()); /* spawned from outside, no option */
+    CHECK_OK(cosync_task_set_local(&ctx_a));
+    CHECK(cosync_task_get_local() == &ctx_a);
+
+    local_probe p1 = {.set_to = &ctx_b, .spawn_child = true}, p2 = {0}, p3 = {0};
+    cosync_task t1, t2, t3;
+    CHECK_OK(cosync_task_spawn(&t1, record_local, &p1, NULL));
+    CHECK_OK(cosync_task_spawn(&t2, record_local, &p2, NULL));
+    /* set after t2's spawn, before it runs: t2 keeps the copy it got */
+    CHECK_OK(cosync_task_set_local(&ctx_c));
+    CHECK_OK(cosync_task_spawn(&t3, record_local, &p3, &(cosync_task_opts){.local = &ctx_d}));
+    join_ok(t1);
+    join_ok(t2);
+    join_ok(t3);
+    CHECK(p1.at_start == &ctx_a);     /* the spawner's at the spawn */
+    CHECK(p1.after_yield == &ctx_b);  /* its own set, kept across a switch */
+    CHECK(p1.child_saw == &ctx_b);    /* and what its own children start with */
+    CHECK(p2.at_start == &ctx_a);     /* not the spawner's later set */
+    CHECK(p2.after_yield == &ctx_a);  /* nor t1's, made meanwhile */
+    CHECK(p3.at_start == &ctx_d);     /* opts->local, as create_task(context=) */
+    CHECK(p3.after_yield == &ctx_d);
+    CHECK(cosync_task_get_local() == &ctx_c); /* no child's set reached it */
+
+    /* a task group's children inherit too */
+    cosync_taskgroup g;
+    local_probe p4 = {0};
+    CHECK_OK(cosync_taskgroup_init(&g));
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, record_local, &p4, NULL));
+    CHECK_OK(cosync_taskgroup_wait(&g, COSYNC_FOREVER));
+    CHECK(p4.at_start == &ctx_c);
+
+    /* a reused record starts from its new spawner's pointer, not the old
+     * task's: t1..t3's records are free again */
+    CHECK_OK(cosync_task_set_local(NULL));
+    local_probe p5 = {0};
+    cosync_task t5;
+    CHECK_OK(cosync_task_spawn(&t5, record_local, &p5, NULL));
+    join_ok(t5);
+    CHECK_NULL(p5.at_start);
+    return 0;
+}
+
+TEST(task_local_pointer_is_copied_at_spawn_and_set_per_task)
+{
+    CHECK_NULL(cosync_task_get_local()); /* outside any task */
+    CHECK_ERR(cosync_task_set_local(&ctx_a), COSYNC_EPERM);
+    run_main_ok(main_locals, NULL);
+
+    /* spawned from outside: NULL, or opts->local */
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &vopts));
+    local_probe p = {0}, q = {0};
+    cosync_task a, b;
+    CHECK_OK(cosync_loop_spawn(loop, &a, record_local, &p, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, &b, record_local, &q, &(cosync_task_opts){.local = &ctx_b}));
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECK_NULL(p.at_start);
+    CHECK(q.at_start == &ctx_b);
+    CHECK(q.after_yield == &ctx_b);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
+/* ------------------------------------------------------------------------
  * misuse
  * ---------------------------------------------------------------------- */
 
@@ -1984,6 +2082,7 @@ int main(void)
     RUN(detach);
     RUN(names_ids_current);
     RUN(names_from_loop_spawn);
+    RUN(task_local_pointer_is_copied_at_spawn_and_set_per_task);
     RUN(misuse);
     RUN(outside_a_task_is_eperm);
     RUN(join_deadlines);
