@@ -32,6 +32,19 @@
 #define UNDER_ASAN 0
 #endif
 
+/** UNDER_TSAN: 1 when ThreadSanitizer instruments this build (each started
+ * task is a TSan fiber, and TSan allows 8,128 threads and fibers at once). */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
 /* ------------------------------------------------------------------------
  * Loops and main tasks
  * ---------------------------------------------------------------------- */
