@@ -24,6 +24,18 @@
 
 static const cosync_loop_opts vopts = {.virtual_clock = true};
 
+/* A virtual-clock loop whose allocations go through *@a, which counts them
+ * into *@c (both must outlive the loop). */
+static cosync_loop *counted_loop(counting *c, cosync_allocator *a)
+{
+    *a = (cosync_allocator){count_realloc, c};
+    cosync_loop_opts o = vopts;
+    o.allocator = a;
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &o));
+    return loop;
+}
+
 /* ------------------------------------------------------------------------
  * Bodies
  * ---------------------------------------------------------------------- */
@@ -842,11 +854,8 @@ static int main_alloc_use(void *arg, void **result)
 TEST(custom_allocator_no_leak)
 {
     counting c = {0, 0};
-    cosync_allocator a = {count_realloc, &c};
-    cosync_loop_opts o = vopts;
-    o.allocator = &a;
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &o));
+    cosync_allocator a;
+    cosync_loop *loop = counted_loop(&c, &a);
     CHECK_EQ(c.live, 1); /* the loop itself */
     cosync_task t;
     CHECK_OK(cosync_loop_spawn(loop, &t, main_alloc_use, &c, NULL));
@@ -861,6 +870,7 @@ TEST(custom_allocator_no_leak)
 
     /* an allocator without realloc is a bad option */
     cosync_allocator bad = {NULL, NULL};
+    cosync_loop_opts o = vopts;
     o.allocator = &bad;
     loop = (cosync_loop *)&c;
     CHECK_ERR(cosync_loop_init(&loop, &o), COSYNC_EINVAL);
@@ -907,11 +917,8 @@ TEST(fault_loop_spawn)
     for (k = 0;; k++) {
         CHECK_LT(k, 100);
         counting c = {0, 0};
-        cosync_allocator a = {count_realloc, &c};
-        cosync_loop_opts o = vopts;
-        o.allocator = &a;
-        cosync_loop *loop;
-        CHECK_OK(cosync_loop_init(&loop, &o));
+        cosync_allocator a;
+        cosync_loop *loop = counted_loop(&c, &a);
         long failures = cosync__fault_failures;
         long live = c.live;
         cosync_task t = COSYNC_TASK_NONE;
@@ -1056,11 +1063,8 @@ TEST(fault_stack_at_first_run)
     for (k = 0;; k++) {
         CHECK_LT(k, 100);
         counting c = {0, 0};
-        cosync_allocator a = {count_realloc, &c};
-        cosync_loop_opts o = vopts;
-        o.allocator = &a;
-        cosync_loop *loop;
-        CHECK_OK(cosync_loop_init(&loop, &o));
+        cosync_allocator a;
+        cosync_loop *loop = counted_loop(&c, &a);
         cosync_task t;
         CHECK_OK(cosync_loop_spawn(loop, &t, mark_ran, NULL, NULL));
         long live = c.live;
@@ -1314,11 +1318,8 @@ TEST(fault_during_destroy_in_clean_ups_that_spawn_helpers)
     for (k = 0;; k++) {
         CHECK_LT(k, 100);
         counting c = {0, 0};
-        cosync_allocator a = {count_realloc, &c};
-        cosync_loop_opts o = vopts;
-        o.allocator = &a;
-        cosync_loop *loop;
-        CHECK_OK(cosync_loop_init(&loop, &o));
+        cosync_allocator a;
+        cosync_loop *loop = counted_loop(&c, &a);
         cleanup_probe p;
         memset(&p, 0, sizeof p);
         cosync_event_init(&p.ev);
