@@ -263,9 +263,19 @@ int cosync_sleep_until(int64_t deadline);
  * Read at each turn of the loop (as libuv's uv_now), so it is cheap and the
  * same for every task that runs in one turn. With the virtual clock it moves
  * only when nothing is runnable, straight to the next timer. Outside a loop
- * it reads CLOCK_MONOTONIC. Not a suspension point.
+ * it reads CLOCK_MONOTONIC (for a loop's clock between its runs, see
+ * cosync_loop_now). Not a suspension point.
  */
 int64_t cosync_now(void);
+
+/**
+ * cosync_loop_now - @loop's clock, from anywhere (loop.time()): where its
+ * virtual clock stands (it does not move between runs), or CLOCK_MONOTONIC
+ * for a loop on the real clock. For deadlines computed outside a run:
+ * cosync_loop_now(loop) + timeout. Returns COSYNC_EINVAL (negative) if
+ * @loop is NULL. Not a suspension point.
+ */
+int64_t cosync_loop_now(const cosync_loop *loop);
 
 /**
  * cosync_deadline_after - the deadline @timeout nanoseconds from now:
@@ -631,8 +641,9 @@ int cosync_loop_init(cosync_loop **loop, const cosync_loop_opts *opts);
  * @main:   run until this task finishes, then join it into @status and
  *          @result (both may be NULL); COSYNC_TASK_NONE to run until no
  *          task is left. The run returns once the tasks that were ready
- *          when @main finished have run, each until it next suspends (as
- *          run_until_complete finishes its iteration): a task @main
+ *          when @main finished have run, each until it next suspends
+ *          (run_until_complete runs one asyncio iteration more, in which
+ *          the tasks made ready meanwhile take a step too): a task @main
  *          spawned just before it returned has started (unless a stop
  *          earlier in the same turn had already ended it there). A @main
  *          that finished in an earlier run still gets one turn: the

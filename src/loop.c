@@ -275,6 +275,13 @@ static bool idle(cosync_loop *loop)
     return true;
 }
 
+int64_t cosync_loop_now(const cosync_loop *loop)
+{
+    if (!loop)
+        return COSYNC_EINVAL;
+    return loop->virtual_clock ? loop->now : cosync__clock_monotonic();
+}
+
 static bool finished(cosync_loop *loop)
 {
     if (loop->closing)
@@ -304,6 +311,9 @@ static int run_loop(cosync_loop *loop)
         run_one_turn(loop);
         return 0;
     }
+    /* timers that came due between runs fire first, behind the tasks
+     * already ready, as asyncio's first iteration of a run has them */
+    cosync__timer_run(&loop->timers, loop->now);
     while (!finished(loop)) {
         cosync__run_ready(loop);
         update_clock(loop);

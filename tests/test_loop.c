@@ -628,6 +628,96 @@ TEST(run_of_a_finished_main_takes_one_turn)
     CHECK_OK(cosync_loop_destroy(loop));
 }
 
+/* A timer that came due between two runs fires at the start of the next,
+ * behind the tasks already ready: asyncio's first iteration moves due
+ * timers to its ready queue, so the sleeper runs after T's and M's first
+ * steps and before their second. (Real clock: the run is stopped before
+ * the sleep ends, and the loop's clock is watched until it has.) */
+static char between_log[8];
+static int between_n;
+static int64_t between_due;
+
+static int log_step_twice(void *arg, void **result)
+{
+    (void)result;
+    char name = (char)(intptr_t)arg;
+    between_log[between_n++] = name;
+    CHECK_OK(cosync_yield());
+    between_log[between_n++] = (char)(name + 1);
+    return 0;
+}
+
+static int sleep_then_log(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    between_due = cosync_deadline_after(COSYNC_MS(5));
+    CHECK_OK(cosync_sleep_until(between_due));
+    between_log[between_n++] = 'S';
+    return 0;
+}
+
+static int stop_at_once(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_loop_stop(cosync_loop_current());
+}
+
+TEST(a_timer_due_between_runs_fires_at_the_next_runs_start)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, NULL));
+    between_n = 0;
+    CHECK_OK(cosync_loop_spawn(loop, NULL, sleep_then_log, NULL, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, stop_at_once, NULL, NULL));
+    CHECK_ERR(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EINTR);
+    CHECK_EQ(between_n, 0); /* S sleeps */
+    cosync_loop_stats st;
+    CHECK_OK(cosync_loop_get_stats(loop, &st));
+    /* on a machine so slow (valgrind) that S's 5 ms passed within the run,
+     * the loop's look at its timers after the stop made it ready already */
+    bool fired_in_run = st.tasks_ready == 1;
+    while (cosync_loop_now(loop) < between_due)
+        ;
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, NULL, log_step_twice, (void *)(intptr_t)'T', NULL));
+    CHECK_OK(cosync_loop_spawn(loop, &m, log_step_twice, (void *)(intptr_t)'M', NULL));
+    CHECK_OK(cosync_loop_run(loop, m, NULL, NULL));
+    CHECK_EQ(between_n, 5);
+    between_log[between_n] = '\0';
+    /* T, M, the sleeper, then T's and M's second steps (the sleeper
+     * first if it was ready before T and M were spawned) */
+    CHECK_STREQ(between_log, fired_in_run ? "STMUN" : "TMSUN");
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
+/* cosync_loop_now reads a loop's clock from outside its runs: a virtual
+ * clock stands where the last run left it (cosync_now() would read the
+ * machine's), a real one is CLOCK_MONOTONIC. */
+static int sleep_a_second(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_sleep(COSYNC_SEC(1));
+}
+
+TEST(loop_now_reads_the_loops_clock_between_runs)
+{
+    CHECK_ERR(cosync_loop_now(NULL), COSYNC_EINVAL);
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}));
+    CHECK_EQ(cosync_loop_now(loop), COSYNC_SEC(1)); /* where a virtual clock starts */
+    CHECK_OK(cosync_loop_spawn(loop, NULL, sleep_a_second, NULL, NULL));
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECK_EQ(cosync_loop_now(loop), COSYNC_SEC(2));
+    CHECK_OK(cosync_loop_destroy(loop));
+
+    CHECK_OK(cosync_loop_init(&loop, NULL));
+    int64_t before = cosync_now();
+    int64_t t = cosync_loop_now(loop);
+    CHECK_GE(t, before);
+    CHECK_LE(t, cosync_now());
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
 /* ------------------------------------------------------------------------
  * A task that only yields still lets the loop take its turn
  * ---------------------------------------------------------------------- */
@@ -1656,6 +1746,8 @@ int main(void)
     RUN(stop_before_a_run_runs_each_ready_task_once);
     RUN(run_returns_after_the_tasks_ready_when_main_finished);
     RUN(run_of_a_finished_main_takes_one_turn);
+    RUN(a_timer_due_between_runs_fires_at_the_next_runs_start);
+    RUN(loop_now_reads_the_loops_clock_between_runs);
     RUN(lone_yielder_gives_the_loop_its_turns);
     RUN(run_from_inside_a_task_is_eperm);
     RUN(run_with_stale_or_foreign_main);
