@@ -311,6 +311,10 @@ static inline size_t cosync__ready_count(const cosync_loop *loop, size_t limit)
  * found again (a wait list, the ready queue). Returns when it is resumed:
  * its waiter, now idle, and the waiter's result. */
 int cosync__suspend(struct cosync__task *cur);
+/* At the start of each run: the switches back to the loop go to the
+ * calling thread's stack (and fiber, for the sanitizers), which may not be
+ * the previous run's. */
+void cosync__sched_bind_thread(cosync_loop *loop);
 /* Run ready tasks until the queue is empty or the budget is spent. */
 void cosync__run_ready(cosync_loop *loop);
 /* End the turn under way once the tasks ready now have run, each until it

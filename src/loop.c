@@ -293,11 +293,11 @@ static bool finished(cosync_loop *loop)
 
 /* The run's main task had finished before the run: asyncio's
  * run_until_complete of a done future still runs one iteration (the stop
- * is scheduled behind what is ready), so the timers that are due fire and
- * the tasks ready then run, each until it next suspends. */
+ * is scheduled behind what is ready), so the tasks ready then (the due
+ * timers' ones too, fired as every run starts) run, each until it next
+ * suspends. */
 static void run_one_turn(cosync_loop *loop)
 {
-    cosync__timer_run(&loop->timers, loop->now);
     loop->stop_requested = true; /* cosync__run_ready cuts the turn at once */
     cosync__run_ready(loop);
 }
@@ -307,13 +307,13 @@ static void run_one_turn(cosync_loop *loop)
 static int run_loop(cosync_loop *loop)
 {
     int rc = 0;
+    /* timers that came due between runs fire first, behind the tasks
+     * already ready, as asyncio's first iteration of a run has them */
+    cosync__timer_run(&loop->timers, loop->now);
     if (loop->until && finished(loop)) {
         run_one_turn(loop);
         return 0;
     }
-    /* timers that came due between runs fire first, behind the tasks
-     * already ready, as asyncio's first iteration of a run has them */
-    cosync__timer_run(&loop->timers, loop->now);
     while (!finished(loop)) {
         cosync__run_ready(loop);
         update_clock(loop);
@@ -386,12 +386,7 @@ int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **res
     cosync__tls.loop = loop;
     cosync__tls.loop_serial = loop->serial;
     loop->fpenv = cosync__fpenv_read();
-#if COSYNC__ASAN
-    loop->thread_stack = NULL; /* this run's thread's: looked up at its first turn */
-#endif
-#if COSYNC__TSAN
-    loop->tsan_fiber = NULL;
-#endif
+    cosync__sched_bind_thread(loop);
     update_clock(loop);
     int rc = run_loop(loop);
     update_owner(loop);

@@ -11,11 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "core.h"
-
-#if COSYNC__ASAN
-#include <pthread.h>
-#endif
+#include "core.h" /* and <pthread.h>, for the loop's thread */
 
 int cosync__final_status(const struct cosync__task *t, int rc)
 {
@@ -441,25 +437,27 @@ void cosync__cut_turn(cosync_loop *loop)
     loop->turn_cut = true;
 }
 
-void cosync__run_ready(cosync_loop *loop)
+void cosync__sched_bind_thread(cosync_loop *loop)
 {
 #if COSYNC__ASAN
-    if (!loop->thread_stack) {
-        pthread_attr_t attr;
-        void *addr = NULL;
-        size_t size = 0;
-        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-            pthread_attr_getstack(&attr, &addr, &size);
-            pthread_attr_destroy(&attr);
-        }
-        loop->thread_stack = addr;
-        loop->thread_stack_size = size;
+    pthread_attr_t attr;
+    void *addr = NULL;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &addr, &size);
+        pthread_attr_destroy(&attr);
     }
+    loop->thread_stack = addr;
+    loop->thread_stack_size = size;
 #endif
 #if COSYNC__TSAN
-    if (!loop->tsan_fiber)
-        loop->tsan_fiber = __tsan_get_current_fiber();
+    loop->tsan_fiber = __tsan_get_current_fiber();
 #endif
+    (void)loop;
+}
+
+void cosync__run_ready(cosync_loop *loop)
+{
     loop->budget = COSYNC__BUDGET;
     loop->turn_cut = false;
     if (loop->stop_requested) /* asked for before the run: one turn of what is ready */
