@@ -127,6 +127,37 @@ int cosync_loop_spawn(cosync_loop *loop, cosync_task *task, cosync_task_fn fn, v
 int cosync_task_join(cosync_task task, int *status, void **result, int64_t deadline);
 
 /**
+ * cosync_task_wait - wait for a task to finish without collecting it
+ * (`await task` where several tasks await the same one).
+ * @task:     the task; any but the caller: one that another task joins,
+ *            gathers or waits for, a task group's child, a detached one
+ *            (while its handle is good, that is until it finishes).
+ * @status:   receives the task's status, as for cosync_task_join; may be NULL.
+ * @result:   receives the task's result value; may be NULL.
+ * @deadline: see the conventions at the top.
+ *
+ * Any number of tasks may wait for one task at once, beside its collector:
+ * when it finishes, all of them (and its joiner, if any) are woken in the
+ * order they began to wait, as asyncio runs a task's done callbacks, and
+ * each gets the outcome as it was at the finish, so the record may be
+ * collected at once (the handle then goes stale; the waiters still have
+ * their copy). The wait only watches: whatever ends it, the task goes on,
+ * and it is still to be joined, gathered or detached by its owner. A task
+ * that has already finished gives its outcome at once, without a
+ * suspension, as awaiting a done task does not suspend in asyncio.
+ *
+ * Returns 0 once the task has finished (its status may be an error: that
+ * is the task's, not the wait's); COSYNC_EAGAIN (deadline 0) or
+ * COSYNC_ETIMEDOUT if it has not finished in time; COSYNC_ECANCELED if the
+ * caller was cancelled (the task is not: cancel it with cosync_task_cancel
+ * for asyncio's `await task` behaviour); COSYNC_ESRCH for a stale handle;
+ * COSYNC_EDEADLK if @task is the caller; COSYNC_EPERM outside a task or
+ * from another loop. @status and @result are written only on 0.
+ * Suspension point (unless the task has already finished). Not thread-safe.
+ */
+int cosync_task_wait(cosync_task task, int *status, void **result, int64_t deadline);
+
+/**
  * cosync_task_detach - let the task free itself when it finishes.
  * Returns 0 (a finished task is freed at once); COSYNC_ESRCH for a stale
  * handle; COSYNC_EBUSY if a task is joining it; COSYNC_EINVAL if it is

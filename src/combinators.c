@@ -34,8 +34,7 @@ static inline __attribute__((always_inline)) void prefetch_record(const struct c
 /* Give @t back: no gather, wait_for or wait has it any more. */
 static void release_claim(struct cosync__task *t)
 {
-    t->joiner = NULL;
-    t->claimed = false;
+    t->claimed = COSYNC__CLAIM_NONE;
     t->next_claimed = NULL;
 }
 
@@ -53,11 +52,11 @@ static int claim_all(struct cosync__task *cur, const cosync_task *tasks, size_t 
         if (i + COLLECT_AHEAD < n)
             prefetch_record(tasks[i + COLLECT_AHEAD].rec);
         struct cosync__task *t = cosync__task_lookup(tasks[i]);
-        if (!t || t->loop != cur->loop || t == cur || t->detached || t->joiner || t->claimed) {
+        if (!t || t->loop != cur->loop || t == cur || t->detached || t->claimed) {
             unclaim(tasks, i);
             return COSYNC_EINVAL;
         }
-        t->claimed = true;
+        t->claimed = COSYNC__CLAIM_COLLECT;
         if (i)
             tasks[i - 1].rec->next_claimed = t;
     }
@@ -104,7 +103,7 @@ int cosync_wait_for(cosync_task task, int *status, void **result, int64_t deadli
     int rc = cosync__joinable(task, &t, &cur);
     if (rc)
         return rc;
-    t->claimed = true;
+    t->claimed = COSYNC__CLAIM_COLLECT;
     rc = settle(cur, t, deadline, 0);
     bool ended_cancelled = t->status == COSYNC_ECANCELED;
     cosync__collect(t, status, result);
@@ -119,7 +118,7 @@ int cosync_wait_for(cosync_task task, int *status, void **result, int64_t deadli
 /* ---- wait: asyncio.wait ---------------------------------------------- */
 
 /*
- * The waiter watches its tasks through their joiner field; its data holds
+ * The waiter watches its tasks through their watcher field; its data holds
  * the condition (the low two bits) and the tasks still running (the rest),
  * so that a finishing task can tell whether it ends the wait. Which task
  * that was is worked out afterwards from the order in which the tasks
@@ -174,8 +173,10 @@ static int watch_all(struct cosync__task *cur, const cosync_task *tasks, size_t 
 {
     int rc = claim_all(cur, tasks, n);
     if (!rc)
-        for (size_t i = 0; i < n; i++)
-            tasks[i].rec->joiner = cur;
+        for (size_t i = 0; i < n; i++) {
+            tasks[i].rec->claimed = COSYNC__CLAIM_WATCH;
+            tasks[i].rec->watcher = cur;
+        }
     return rc;
 }
 

@@ -21,6 +21,14 @@
 /* Tasks dispatched before the loop looks at its clock, timers and I/O again. */
 #define COSYNC__BUDGET 128
 
+/* Who has claimed a task: no one else may join, gather, watch (cosync_wait)
+ * or detach it meanwhile (cosync_task_wait is not refused). */
+enum cosync__claim {
+    COSYNC__CLAIM_NONE,
+    COSYNC__CLAIM_COLLECT, /* a join, gather or wait_for, or the run it is the main task of */
+    COSYNC__CLAIM_WATCH,   /* a cosync_wait, through `watcher` */
+};
+
 enum cosync__task_state {
     COSYNC__T_FREE,    /* a record in the free list */
     COSYNC__T_FRESH,   /* spawned, in the ready queue, never run: no stack */
@@ -81,7 +89,7 @@ struct cosync__task {
     uint8_t state;
     bool cancel_pending; /* a request to deliver at the next suspension */
     bool detached;
-    bool claimed;      /* a gather or wait_for will collect it, or a wait watches it */
+    uint8_t claimed;   /* enum cosync__claim: who may collect or watch it */
     bool unguarded;    /* its stack has no guard page: check at each suspension */
     bool closing;      /* cancelled by cosync_loop_destroy, not finished yet */
     bool born_closing; /* spawned during cosync_loop_destroy */
@@ -104,11 +112,19 @@ struct cosync__task {
             uint64_t finish_seq;
         };
     };
-    struct cosync__task *joiner; /* the task that will collect this one */
-    /* the next task claimed by the same gather (NULL at the last), so that
-     * a gather that gives up cancels the rest without reading its caller's
-     * array, which may be on the caller's stack */
-    struct cosync__task *next_claimed;
+    /* the waits for this task to finish (a join, a gather's or wait_for's
+     * wait, each cosync_task_wait), newest first through their nodes: one
+     * pointer, as the list is walked only at the finish (task.c) */
+    cosync__node *awaits;
+    union {
+        /* COSYNC__CLAIM_COLLECT: the next task claimed by the same gather
+         * (NULL at the last), so that a gather that gives up cancels the
+         * rest without reading its caller's array, which may be on the
+         * caller's stack */
+        struct cosync__task *next_claimed;
+        /* COSYNC__CLAIM_WATCH: the task in cosync_wait that watches it */
+        struct cosync__task *watcher;
+    };
     cosync_taskgroup *group;
     cosync__node group_node;
     void *local; /* cosync_task_get_local */

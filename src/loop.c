@@ -376,13 +376,13 @@ int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **res
             return COSYNC_ESRCH;
         if (until->loop != loop)
             return COSYNC_EPERM;
-        if (until->detached || until->joiner || until->claimed)
+        if (until->detached || until->claimed)
             return COSYNC_EINVAL;
     }
     loop->running = true;
     loop->until = until;
     if (until)
-        until->claimed = true; /* the run collects it: no one else may */
+        until->claimed = COSYNC__CLAIM_COLLECT; /* the run collects it: no one else may */
     cosync__tls.loop = loop;
     cosync__tls.loop_serial = loop->serial;
     loop->fpenv = cosync__fpenv_read();
@@ -396,7 +396,7 @@ int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **res
     loop->stop_requested = false; /* a request is for one run, used or not */
     loop->until = NULL;
     if (until)
-        until->claimed = false;
+        until->claimed = COSYNC__CLAIM_NONE;
     if (rc == 0 && until)
         cosync__collect(until, status, result);
     return rc;

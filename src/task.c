@@ -154,7 +154,7 @@ static inline struct cosync__task *new_task(cosync_loop *loop, cosync_task_fn fn
     loop->nalive++;
 
     /* Free records keep these invariants, so spawn need not write them:
-     * stack, joiner, next_claimed and group NULL, claimed false, waiter idle, timer
+     * stack, awaits, next_claimed and group NULL, claimed none, waiter idle, timer
      * disarmed (see grow_records and the paths that end a task). */
     t->cancel_pending = false;
     t->detached = false;
@@ -251,6 +251,73 @@ int cosync_task_spawn(cosync_task *task, cosync_task_fn fn, void *arg, const cos
 static void join_cancel(cosync__waiter *w);
 static void join_describe(const cosync__waiter *w, char *buf, size_t size);
 static const cosync__waiter_ops join_ops = {"join", join_cancel, join_describe};
+static void task_wait_cancel(cosync__waiter *w);
+static void task_wait_describe(const cosync__waiter *w, char *buf, size_t size);
+static const cosync__waiter_ops task_wait_ops = {"task wait", task_wait_cancel, task_wait_describe};
+
+/* ---- the waits on a task ----------------------------------------------
+ * Every wait for one task to finish (a join, a gather's or wait_for's wait
+ * for it, a cosync_task_wait) is on the task's list from the moment it
+ * starts until the finish grants it or it ends otherwise (its ops->cancel
+ * takes it off), so every waiter on the list is WAITING. The list is a
+ * single pointer in the record, newest first: a node's next is the wait
+ * that began before it, its prev the one after. */
+
+static inline void await_link(struct cosync__task *t, cosync__waiter *w)
+{
+    cosync__node *n = &w->node;
+    n->prev = NULL;
+    n->next = t->awaits;
+    if (n->next)
+        n->next->prev = n;
+    t->awaits = n;
+}
+
+static void await_unlink(struct cosync__task *t, cosync__waiter *w)
+{
+    cosync__node *n = &w->node;
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        t->awaits = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    n->next = n->prev = NULL;
+}
+
+/* A task wait's grant carries the outcome, because the record may be
+ * collected and reused before the waiter runs: the result in data, the
+ * status (0 or negative) in obj, as an integer. The waiter is off the list
+ * by then, so it needs the task no more; and obj then holds no object's
+ * address, so a check that compares a granted waiter's obj with an
+ * object (cosync__handed_over) cannot mistake it for one. */
+static void grant_outcome(cosync__waiter *w, const struct cosync__task *t)
+{
+    w->data = (uintptr_t)t->result;
+    w->obj = (void *)(intptr_t)t->status;
+    cosync__grant(w, 0);
+}
+
+/* The task has finished: wake every wait for it, in the order they began,
+ * as asyncio runs a finished task's done callbacks in the order they were
+ * added. */
+static __attribute__((noinline)) void wake_awaits(struct cosync__task *t)
+{
+    cosync__node *n = t->awaits;
+    t->awaits = NULL;
+    while (n->next)
+        n = n->next;
+    while (n) {
+        cosync__node *newer = n->prev;
+        cosync__waiter *w = cosync__container_of(n, cosync__waiter, node);
+        n->next = n->prev = NULL;
+        if (w->ops == &task_wait_ops)
+            grant_outcome(w, t);
+        else
+            cosync__grant(w, 0);
+        n = newer;
+    }
+}
 
 /* Called once per task, when it finishes (ran or not). May free @t. */
 void cosync__task_finished(struct cosync__task *t, int status, void *result)
@@ -271,12 +338,21 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result)
         if (--loop->closing_left == 0)
             cosync__cut_turn(loop);
     }
-    struct cosync__task *j = t->joiner;
-    if (j && j->w.state == COSYNC__W_WAITING) {
-        if (j->w.ops == &join_ops && j->w.obj == t)
-            cosync__grant(&j->w, 0);
-        else if (j->w.ops == &cosync__watch_ops)
+    if (__builtin_expect(t->claimed == COSYNC__CLAIM_WATCH, 0)) {
+        struct cosync__task *j = t->watcher;
+        if (j->w.state == COSYNC__W_WAITING && j->w.ops == &cosync__watch_ops)
             cosync__watched_task_done(j, t);
+    }
+    cosync__node *first = t->awaits;
+    if (first) {
+        /* the common case, one join, without the walk */
+        cosync__waiter *w = cosync__container_of(first, cosync__waiter, node);
+        if (__builtin_expect(!first->next && w->ops != &task_wait_ops, 1)) {
+            t->awaits = NULL;
+            cosync__grant(w, 0);
+        } else {
+            wake_awaits(t);
+        }
     }
     if (t->group)
         cosync__taskgroup_child_done(t);
@@ -299,6 +375,7 @@ void cosync__collect(struct cosync__task *t, int *status, void **result)
  * waiting on it); a gather or wait_for that gives up cancels the rest. */
 static void join_cancel(cosync__waiter *w)
 {
+    await_unlink(w->obj, w);
     if (w->data == COSYNC__AWAIT_CANCEL_REST)
         for (struct cosync__task *t = w->obj; t; t = t->next_claimed)
             cosync__cancel(t);
@@ -325,24 +402,30 @@ int cosync__joinable(cosync_task h, struct cosync__task **out, struct cosync__ta
         return COSYNC_EDEADLK;
     if (t->detached)
         return COSYNC_EINVAL;
-    if (t->joiner || t->claimed)
+    if (t->claimed)
         return COSYNC_EBUSY;
     *out = t;
     *curp = cur;
     return 0;
 }
 
-/* Wait for @t (claimed by @cur) to finish. */
-int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t deadline,
-                       enum cosync__await how)
+/* Wait for @t (claimed by @cur) to finish. Inlined into the join. */
+static inline int await_task(struct cosync__task *cur, struct cosync__task *t, int64_t deadline,
+                             enum cosync__await how)
 {
     if (t->state == COSYNC__T_DONE)
         return 0;
     cosync__waiter *w = cosync__waiter_prepare(cur, &join_ops, t);
     w->data = how;
     w->shielded = how == COSYNC__AWAIT_SHIELDED;
-    t->joiner = cur;
+    await_link(t, w);
     return cosync__wait(w, deadline);
+}
+
+int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t deadline,
+                       enum cosync__await how)
+{
+    return await_task(cur, t, deadline, how);
 }
 
 int cosync_task_join(cosync_task task, int *status, void **result, int64_t deadline)
@@ -351,11 +434,59 @@ int cosync_task_join(cosync_task task, int *status, void **result, int64_t deadl
     int rc = cosync__joinable(task, &t, &cur);
     if (rc)
         return rc;
-    rc = cosync__await_task(cur, t, deadline, COSYNC__AWAIT_JOIN);
-    t->joiner = NULL;
+    t->claimed = COSYNC__CLAIM_COLLECT;
+    rc = await_task(cur, t, deadline, COSYNC__AWAIT_JOIN);
+    t->claimed = COSYNC__CLAIM_NONE;
     if (rc)
         return rc;
     cosync__collect(t, status, result);
+    return 0;
+}
+
+/* ---- task wait: any number of tasks awaiting one ---------------------- */
+
+static void task_wait_cancel(cosync__waiter *w)
+{
+    await_unlink(w->obj, w);
+}
+
+static void task_wait_describe(const cosync__waiter *w, char *buf, size_t size)
+{
+    struct cosync__task *t = w->obj;
+    snprintf(buf, size, "task '%s' (#%llu) to finish", cosync__task_name(t),
+             (unsigned long long)t->id);
+}
+
+static void outcome_to(int *status, void **result, int st, void *res)
+{
+    if (status)
+        *status = st;
+    if (result)
+        *result = res;
+}
+
+int cosync_task_wait(cosync_task task, int *status, void **result, int64_t deadline)
+{
+    struct cosync__task *cur = cosync__current();
+    if (!cur)
+        return COSYNC_EPERM;
+    struct cosync__task *t = cosync__task_lookup(task);
+    if (!t)
+        return COSYNC_ESRCH;
+    if (t->loop != cur->loop)
+        return COSYNC_EPERM;
+    if (t == cur)
+        return COSYNC_EDEADLK;
+    if (t->state == COSYNC__T_DONE) {
+        outcome_to(status, result, t->status, t->result);
+        return 0;
+    }
+    cosync__waiter *w = cosync__waiter_prepare(cur, &task_wait_ops, t);
+    await_link(t, w);
+    int rc = cosync__wait(w, deadline);
+    if (rc)
+        return rc; /* only a grant returns 0, with the outcome in the waiter */
+    outcome_to(status, result, (int)(intptr_t)w->obj, (void *)w->data);
     return 0;
 }
 
@@ -364,7 +495,7 @@ int cosync_task_detach(cosync_task task)
     struct cosync__task *t = cosync__task_lookup(task);
     if (!t)
         return COSYNC_ESRCH;
-    if (t->joiner || t->claimed)
+    if (t->claimed)
         return COSYNC_EBUSY;
     if (t->detached || t->group)
         return COSYNC_EINVAL;
