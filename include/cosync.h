@@ -137,14 +137,17 @@ int cosync_task_join(cosync_task task, int *status, void **result, int64_t deadl
  * @deadline: see the conventions at the top.
  *
  * Any number of tasks may wait for one task at once, beside its collector:
- * when it finishes, all of them (and its joiner, if any) are woken in the
- * order they began to wait, as asyncio runs a task's done callbacks, and
- * each gets the outcome as it was at the finish, so the record may be
- * collected at once (the handle then goes stale; the waiters still have
- * their copy). The wait only watches: whatever ends it, the task goes on,
- * and it is still to be joined, gathered or detached by its owner. A task
- * that has already finished gives its outcome at once, without a
- * suspension, as awaiting a done task does not suspend in asyncio.
+ * when it finishes, all of them (and its join, gather or wait_for, if it
+ * is waiting) are woken in the order their waits began, as asyncio runs a
+ * task's done callbacks (cosync_wait is told before them all), and each
+ * gets the outcome as it was at the finish, so the record may be
+ * collected at once: the waiters still have their copy. A wait that
+ * begins after the collection finds a stale handle (COSYNC_ESRCH): collect
+ * a task after the tasks that wait for it. The wait only watches: whatever
+ * ends it, the task goes on, and it is still to be joined, gathered or
+ * detached by its owner. A task that has already finished gives its
+ * outcome at once, without a suspension, as awaiting a done task does not
+ * suspend in asyncio.
  *
  * Returns 0 once the task has finished (its status may be an error: that
  * is the task's, not the wait's); COSYNC_EAGAIN (deadline 0) or

@@ -260,13 +260,13 @@ void cosync__record_block_free(cosync_loop *loop, cosync__record_block *b);
 /* Take a finished task's outcome and free its record. */
 void cosync__collect(struct cosync__task *t, int *status, void **result);
 int cosync__cancel(struct cosync__task *t);
-/* Record a task's end (it ran or not), wake its collector, free it if
- * detached. */
+/* Record a task's end (it ran or not), wake every wait for it (its
+ * collector's, cosync_wait's, cosync_task_wait's), free it if detached. */
 void cosync__task_finished(struct cosync__task *t, int status, void *result);
-/* Check that the task @h may be joined (or waited for) by the current
- * task: 0 with the two in *@out and *@curp, or the error (COSYNC_EPERM,
- * COSYNC_ESRCH, COSYNC_EDEADLK, COSYNC_EINVAL for a detached task,
- * COSYNC_EBUSY if another will collect it). */
+/* Check that the task @h may be joined (or waited for by wait_for) by the
+ * current task: 0 with the two in *@out and *@curp, or the error
+ * (COSYNC_EPERM, COSYNC_ESRCH, COSYNC_EDEADLK, COSYNC_EINVAL for a detached
+ * task, COSYNC_EBUSY if another will collect or watch it). */
 int cosync__joinable(cosync_task h, struct cosync__task **out, struct cosync__task **curp);
 /* How cosync__await_task waits: a join, which leaves @t alone whatever
  * ends the wait; a gather's or wait_for's, which, if the wait ends without

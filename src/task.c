@@ -328,16 +328,6 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result)
     t->result = result;
     t->finish_seq = ++loop->finished;
     loop->nalive--;
-    /* The run's main task, or the last task of a round of the close: the
-     * run returns once the tasks ready now have run, as asyncio finishes
-     * the iteration in which run_until_complete's future is done. */
-    if (t == loop->until)
-        cosync__cut_turn(loop);
-    if (__builtin_expect(t->closing, 0)) {
-        t->closing = false;
-        if (--loop->closing_left == 0)
-            cosync__cut_turn(loop);
-    }
     if (__builtin_expect(t->claimed == COSYNC__CLAIM_WATCH, 0)) {
         struct cosync__task *j = t->watcher;
         if (j->w.state == COSYNC__W_WAITING && j->w.ops == &cosync__watch_ops)
@@ -353,6 +343,18 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result)
         } else {
             wake_awaits(t);
         }
+    }
+    /* The run's main task, or the last task of a round of the close: the
+     * run returns once the tasks ready now have run, the waits for this
+     * one just woken among them, as asyncio finishes the iteration in
+     * which run_until_complete's future is done, with the done callbacks
+     * queued behind the one that stops the loop. */
+    if (t == loop->until)
+        cosync__cut_turn(loop);
+    if (__builtin_expect(t->closing, 0)) {
+        t->closing = false;
+        if (--loop->closing_left == 0)
+            cosync__cut_turn(loop);
     }
     if (t->group)
         cosync__taskgroup_child_done(t);
@@ -371,8 +373,8 @@ void cosync__collect(struct cosync__task *t, int *status, void **result)
 
 /* ---- join ------------------------------------------------------------ */
 
-/* A join leaves its task alone (the task finds the waiter no longer
- * waiting on it); a gather or wait_for that gives up cancels the rest. */
+/* A join leaves its task alone (it only leaves the task's list); a gather
+ * or wait_for that gives up cancels the rest. */
 static void join_cancel(cosync__waiter *w)
 {
     await_unlink(w->obj, w);
@@ -388,7 +390,10 @@ static void join_describe(const cosync__waiter *w, char *buf, size_t size)
              (unsigned long long)t->id);
 }
 
-int cosync__joinable(cosync_task h, struct cosync__task **out, struct cosync__task **curp)
+/* Check that the current task may wait for the task @h: 0 with the two in
+ * *@out and *@curp, or COSYNC_EPERM, COSYNC_ESRCH, COSYNC_EDEADLK. */
+static inline __attribute__((always_inline)) int awaitable(cosync_task h, struct cosync__task **out,
+                                                           struct cosync__task **curp)
 {
     struct cosync__task *cur = cosync__current();
     if (!cur)
@@ -400,12 +405,20 @@ int cosync__joinable(cosync_task h, struct cosync__task **out, struct cosync__ta
         return COSYNC_EPERM;
     if (t == cur)
         return COSYNC_EDEADLK;
-    if (t->detached)
-        return COSYNC_EINVAL;
-    if (t->claimed)
-        return COSYNC_EBUSY;
     *out = t;
     *curp = cur;
+    return 0;
+}
+
+int cosync__joinable(cosync_task h, struct cosync__task **out, struct cosync__task **curp)
+{
+    int rc = awaitable(h, out, curp);
+    if (rc)
+        return rc;
+    if ((*out)->detached)
+        return COSYNC_EINVAL;
+    if ((*out)->claimed)
+        return COSYNC_EBUSY;
     return 0;
 }
 
@@ -467,23 +480,17 @@ static void outcome_to(int *status, void **result, int st, void *res)
 
 int cosync_task_wait(cosync_task task, int *status, void **result, int64_t deadline)
 {
-    struct cosync__task *cur = cosync__current();
-    if (!cur)
-        return COSYNC_EPERM;
-    struct cosync__task *t = cosync__task_lookup(task);
-    if (!t)
-        return COSYNC_ESRCH;
-    if (t->loop != cur->loop)
-        return COSYNC_EPERM;
-    if (t == cur)
-        return COSYNC_EDEADLK;
+    struct cosync__task *t, *cur;
+    int rc = awaitable(task, &t, &cur);
+    if (rc)
+        return rc;
     if (t->state == COSYNC__T_DONE) {
         outcome_to(status, result, t->status, t->result);
         return 0;
     }
     cosync__waiter *w = cosync__waiter_prepare(cur, &task_wait_ops, t);
     await_link(t, w);
-    int rc = cosync__wait(w, deadline);
+    rc = cosync__wait(w, deadline);
     if (rc)
         return rc; /* only a grant returns 0, with the outcome in the waiter */
     outcome_to(status, result, (int)(intptr_t)w->obj, (void *)w->data);

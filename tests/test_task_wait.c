@@ -181,6 +181,7 @@ static int main_collectors_in_order(void *arg, void **result)
         join_ok(hc);
         CHECK_OK(w0.rc);
         CHECK_OK(w1.rc);
+        CHECK_EQ(w0.status, -20);
         CHECK_EQ(w1.status, -20);
         base += 3;
     }
@@ -476,6 +477,129 @@ TEST(a_cancelled_task_gives_its_waiters_the_status_ecanceled)
     run_main_ok(main_target_cancelled, NULL);
 }
 
+/* A cancellation pending when the wait begins: deadline 0 does not
+ * suspend and leaves it pending; a wait that would block delivers it
+ * after one suspension, and leaves the task alone. */
+static int main_pending_cancel(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task x, me = cosync_task_current();
+    CHECK_OK(cosync_task_spawn(&x, sleep_then_fail, (void *)(intptr_t)1, NULL));
+    CHECK_OK(cosync_task_cancel(me));
+    uint64_t sw = switches();
+    int status = 7;
+    CHECK_ERR(cosync_task_wait(x, &status, NULL, 0), COSYNC_EAGAIN);
+    CHECK_EQ(switches(), sw);
+    CHECK_EQ(cosync_task_cancelling(me), 1);
+    CHECK_ERR(cosync_task_wait(x, &status, NULL, COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECK_GT(switches(), sw); /* x ran meanwhile (and began its sleep) */
+    CHECK_EQ(status, 7);
+    CHECK(!cosync_task_done(x));
+    CHECK_EQ(cosync_task_cancelling(x), 0);
+    CHECK_OK(cosync_yield()); /* delivered once */
+    CHECK_EQ(cosync_task_uncancel(me), 0);
+    CHECK_OK(cosync_task_wait(x, &status, NULL, COSYNC_FOREVER));
+    CHECK_EQ(status, -10);
+    join_expect(x, -10);
+    return 0;
+}
+
+TEST(a_pending_cancellation_ends_the_wait_and_leaves_the_task_alone)
+{
+    run_main_ok(main_pending_cancel, NULL);
+}
+
+/* A join that times out leaves the list; the join begun again afterwards
+ * is behind the wait begun in between. */
+static int main_join_times_out(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    cosync_task x, h[2];
+    watch w[2];
+    CHECK_OK(cosync_task_spawn(&x, sleep_then_fail, (void *)(intptr_t)2, NULL));
+    watch_init(&w[0], x, COSYNC_FOREVER, 0);
+    spawn_watcher(&h[0], &w[0], "w0");
+    CHECK_OK(cosync_yield()); /* w0 waits */
+    CHECK_ERR(cosync_task_join(x, NULL, NULL, t0 + COSYNC_SEC(1)), COSYNC_ETIMEDOUT);
+    watch_init(&w[1], x, COSYNC_FOREVER, 1);
+    spawn_watcher(&h[1], &w[1], "w1");
+    CHECK_OK(cosync_yield()); /* w1 waits */
+    join_expect(x, -20);
+    CHECKPOINT(2);
+    for (int i = 0; i < 2; i++) {
+        join_ok(h[i]);
+        check_got(&w[i], -20, (void *)(intptr_t)2, t0 + COSYNC_SEC(2));
+    }
+    CHECKPOINTS_DONE(3);
+    return 0;
+}
+
+TEST(a_join_that_times_out_leaves_the_order_and_joins_again_at_the_back)
+{
+    run_main_ok(main_join_times_out, NULL);
+}
+
+/* Detached while waited for: the waits still get the outcome, and the
+ * task frees itself. */
+static int main_detach_while_waited_for(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    cosync_task x, h[2];
+    watch w[2];
+    CHECK_OK(cosync_task_spawn(&x, sleep_then_fail, (void *)(intptr_t)1, NULL));
+    for (int i = 0; i < 2; i++) {
+        watch_init(&w[i], x, COSYNC_FOREVER, i);
+        spawn_watcher(&h[i], &w[i], "w");
+    }
+    CHECK_OK(cosync_yield()); /* both wait */
+    CHECK_OK(cosync_task_detach(x));
+    for (int i = 0; i < 2; i++) {
+        join_ok(h[i]);
+        check_got(&w[i], -10, (void *)(intptr_t)1, t0 + COSYNC_SEC(1));
+    }
+    CHECK_EQ(task_records(), 1);
+    CHECK_ERR(cosync_task_wait(x, NULL, NULL, 0), COSYNC_ESRCH);
+    CHECKPOINTS_DONE(2);
+    return 0;
+}
+
+TEST(a_task_detached_while_waited_for_still_gives_the_waits_its_outcome)
+{
+    run_main_ok(main_detach_while_waited_for, NULL);
+}
+
+/* The waits for a run's main task run before the run returns, as their
+ * done callbacks run in asyncio's last iteration. */
+static watch main_w;
+
+static int sleep_a_second(void *arg, void **result)
+{
+    (void)arg;
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    *result = &main_w;
+    return 0;
+}
+
+TEST(the_waits_for_a_runs_main_task_run_before_the_run_returns)
+{
+    cosync_loop *loop = new_loop();
+    cosync_task m, h;
+    CHECK_OK(cosync_loop_spawn(loop, &m, sleep_a_second, NULL, NULL));
+    watch_init(&main_w, m, COSYNC_FOREVER, -1);
+    CHECK_OK(cosync_loop_spawn(loop, &h, watcher, &main_w, NULL));
+    void *res = NULL;
+    CHECK_OK(cosync_loop_run(loop, m, NULL, &res));
+    CHECK(res == &main_w);
+    CHECK_OK(main_w.rc); /* it ran */
+    CHECK_EQ(main_w.status, 0);
+    CHECK(main_w.result == &main_w);
+    CHECK(cosync_task_done(h));
+    CHECK_OK(cosync_loop_run(loop, h, NULL, NULL));
+    end_loop(loop);
+}
+
 /* ------------------------------------------------------------------------
  * Detached and group tasks
  * ---------------------------------------------------------------------- */
@@ -641,6 +765,15 @@ typedef struct r_target {
     int secs;          /* it sleeps this long, then fails with -10 * secs */
     int64_t cancel_at; /* 0: never */
     int64_t finished_at;
+    /* its collector, if it has one (else main joins it at the end): a
+     * task that begins to join it at join_at */
+    bool collector;
+    cosync_task ch;
+    int64_t join_at;
+    uint64_t join_began_seq, collected_seq; /* 0: not yet */
+    int64_t join_began;
+    int status; /* its outcome, from whoever collected it */
+    void *result;
 } r_target;
 
 typedef struct r_waiter {
@@ -677,6 +810,18 @@ static int r_target_body(void *arg, void **result)
     return -10 * t->secs;
 }
 
+static int r_collector(void *arg, void **result)
+{
+    (void)result;
+    r_target *t = arg;
+    CHECK_OK(cosync_sleep_until(t->join_at));
+    t->join_began = cosync_now();
+    t->join_began_seq = ++rw->seq;
+    CHECK_OK(cosync_task_join(t->h, &t->status, &t->result, COSYNC_FOREVER));
+    t->collected_seq = ++rw->seq;
+    return 0;
+}
+
 static int r_waiter_body(void *arg, void **result)
 {
     (void)result;
@@ -703,8 +848,63 @@ static int r_canceller(void *arg, void **result)
     r_cancel *c = arg;
     CHECK_OK(cosync_sleep_until(c->at));
     int rc = cosync_task_cancel(c->h);
-    CHECK(rc == 0 || rc == COSYNC_EALREADY);
+    /* finished, or a target its collector has collected already */
+    CHECK(rc == 0 || rc == COSYNC_EALREADY || rc == COSYNC_ESRCH);
     return 0;
+}
+
+/* One wait that suspended on a target: when it began and when it woke, in
+ * the order of every such event. */
+typedef struct r_wake {
+    uint64_t began_seq, woke_seq;
+} r_wake;
+
+/* Every two waits that suspended on one task woke in the order they began. */
+static void check_wake_order(const r_wake *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            if (v[i].began_seq < v[j].began_seq)
+                CHECK_LT(v[i].woke_seq, v[j].woke_seq);
+}
+
+static void r_check_waiter(const r_world *W, const r_waiter *w)
+{
+    const r_target *t = &W->t[w->target];
+    int64_t fin = t->finished_at;
+    if (w->rc == COSYNC_ESRCH) {
+        /* only a wait that began once the task was collected */
+        CHECK(t->collector);
+        CHECK_NE(t->collected_seq, 0);
+        CHECK_LT(t->collected_seq, w->began_seq);
+        return;
+    }
+    if (t->collector && t->collected_seq)
+        CHECK_LT(w->began_seq, t->collected_seq);
+    switch (w->rc) {
+    case 0:
+        CHECK_EQ(w->status, t->status);
+        CHECK(w->result == t->result);
+        CHECK_EQ(w->woke_at, fin > w->began ? fin : w->began);
+        break;
+    case COSYNC_EAGAIN:
+        CHECK_EQ(w->deadline, 0);
+        CHECK_GE(fin, w->began);
+        CHECK_EQ(w->woke_at, w->began);
+        break;
+    case COSYNC_ETIMEDOUT:
+        CHECK_NE(w->deadline, COSYNC_FOREVER);
+        CHECK_EQ(w->woke_at, w->deadline > w->began ? w->deadline : w->began);
+        CHECK_GE(fin, w->woke_at);
+        break;
+    case COSYNC_ECANCELED:
+        CHECK_NE(w->cancel_at, 0);
+        CHECK_EQ(w->woke_at, w->cancel_at);
+        CHECK_GE(fin, w->woke_at);
+        break;
+    default:
+        CHECK_ERR(w->rc, 0); /* no other code: fails, naming it */
+    }
 }
 
 static int r_main(void *arg, void **result)
@@ -718,6 +918,11 @@ static int r_main(void *arg, void **result)
         t->secs = 1 + (int)rnd(seed, 5);
         t->cancel_at = rnd(seed, 4) == 0 ? t0 + COSYNC_SEC(rnd(seed, 6)) : 0;
         CHECK_OK(cosync_task_spawn(&t->h, r_target_body, t, NULL));
+        t->collector = rnd(seed, 2) == 0;
+        if (t->collector) {
+            t->join_at = t0 + COSYNC_SEC(rnd(seed, 6));
+            CHECK_OK(cosync_task_spawn(&t->ch, r_collector, t, NULL));
+        }
     }
     for (int i = 0; i < R_WAITERS; i++) {
         r_waiter *w = &W->w[i];
@@ -740,14 +945,14 @@ static int r_main(void *arg, void **result)
             cancels[nc++] = (r_cancel){W->w[i].h, W->w[i].cancel_at};
     for (size_t i = 0; i < nc; i++)
         CHECK_OK(cosync_task_spawn(&ch[i], r_canceller, &cancels[i], NULL));
-    /* the cancellers first, so that each finds its task's record (done
-     * or not); then the waiters, then the targets */
+    /* the cancellers first, so that each finds its waiter's record (done
+     * or not); then the waiters, the collectors, and the targets left */
     CHECK_OK(cosync_gather(ch, nc, NULL, COSYNC_FOREVER));
     for (int i = 0; i < R_WAITERS; i++) {
-        int st = 1;
-        CHECK_OK(cosync_task_join(W->w[i].h, &st, NULL, COSYNC_FOREVER));
-        /* a waiter ends cancelled if the request came before it ended */
         r_waiter *w = &W->w[i];
+        int st = 1;
+        CHECK_OK(cosync_task_join(w->h, &st, NULL, COSYNC_FOREVER));
+        /* a waiter ends cancelled if the request came before it ended */
         if (!w->cancel_at || w->cancel_at < w->woke_at)
             CHECK_EQ(st, w->cancel_at ? COSYNC_ECANCELED : 0);
         else if (w->rc != 1 && w->cancel_at > w->woke_at)
@@ -757,51 +962,35 @@ static int r_main(void *arg, void **result)
         else
             CHECK(st == 0 || st == COSYNC_ECANCELED); /* the same instant: either */
     }
-    int tstatus[R_TARGETS];
-    void *tresult[R_TARGETS];
-    for (int i = 0; i < R_TARGETS; i++)
-        CHECK_OK(cosync_task_join(W->t[i].h, &tstatus[i], &tresult[i], COSYNC_FOREVER));
+    for (int i = 0; i < R_TARGETS; i++) {
+        r_target *t = &W->t[i];
+        if (t->collector)
+            join_ok(t->ch);
+        else
+            CHECK_OK(cosync_task_join(t->h, &t->status, &t->result, COSYNC_FOREVER));
+        /* cancelled if it finished before its sleep ended (a cancel at
+         * that very instant comes after the sleep's own timer) */
+        CHECK_EQ(t->status,
+                 t->finished_at < t0 + COSYNC_SEC(t->secs) ? COSYNC_ECANCELED : -10 * t->secs);
+    }
 
-    for (int i = 0; i < R_WAITERS; i++) {
-        r_waiter *w = &W->w[i];
-        if (w->rc == 1)
-            continue; /* cancelled in its first sleep */
-        r_target *t = &W->t[w->target];
-        int64_t fin = t->finished_at;
-        switch (w->rc) {
-        case 0:
-            CHECK_EQ(w->status, tstatus[w->target]);
-            CHECK(w->result == tresult[w->target]);
-            CHECK_EQ(w->woke_at, fin > w->began ? fin : w->began);
-            break;
-        case COSYNC_EAGAIN:
-            CHECK_EQ(w->deadline, 0);
-            CHECK_GE(fin, w->began);
-            CHECK_EQ(w->woke_at, w->began);
-            break;
-        case COSYNC_ETIMEDOUT:
-            CHECK_NE(w->deadline, COSYNC_FOREVER);
-            CHECK_EQ(w->woke_at, w->deadline > w->began ? w->deadline : w->began);
-            CHECK_GE(fin, w->woke_at);
-            break;
-        case COSYNC_ECANCELED:
-            CHECK_NE(w->cancel_at, 0);
-            CHECK_EQ(w->woke_at, w->cancel_at);
-            CHECK_GE(fin, w->woke_at);
-            break;
-        default:
-            CHECK_ERR(w->rc, 0); /* no other code: fails, naming it */
+    for (int i = 0; i < R_WAITERS; i++)
+        if (W->w[i].rc != 1) /* else cancelled in its first sleep */
+            r_check_waiter(W, &W->w[i]);
+    /* per target, the waits that suspended (began before the finish, and
+     * woke with the outcome), its collector's join among them */
+    for (int k = 0; k < R_TARGETS; k++) {
+        const r_target *t = &W->t[k];
+        r_wake v[R_WAITERS + 1];
+        size_t n = 0;
+        for (int i = 0; i < R_WAITERS; i++) {
+            const r_waiter *w = &W->w[i];
+            if (w->target == k && w->rc == 0 && w->began < t->finished_at)
+                v[n++] = (r_wake){w->began_seq, w->woke_seq};
         }
-        if (w->rc != 0)
-            continue;
-        /* two waits that suspended on one task wake in the order they began */
-        for (int j = 0; j < R_WAITERS; j++) {
-            r_waiter *v = &W->w[j];
-            if (j == i || v->rc != 0 || v->target != w->target)
-                continue;
-            if (v->began < fin && w->began < fin && v->began_seq < w->began_seq)
-                CHECK_LT(v->woke_seq, w->woke_seq);
-        }
+        if (t->collector && t->join_began < t->finished_at)
+            v[n++] = (r_wake){t->join_began_seq, t->collected_seq};
+        check_wake_order(v, n);
     }
     return 0;
 }
@@ -829,6 +1018,10 @@ int main(void)
     RUN(waiters_leaving_at_the_head_middle_and_tail);
     RUN(a_waiter_cancelled_after_the_finish_keeps_the_outcome);
     RUN(a_cancelled_task_gives_its_waiters_the_status_ecanceled);
+    RUN(a_pending_cancellation_ends_the_wait_and_leaves_the_task_alone);
+    RUN(a_join_that_times_out_leaves_the_order_and_joins_again_at_the_back);
+    RUN(a_task_detached_while_waited_for_still_gives_the_waits_its_outcome);
+    RUN(the_waits_for_a_runs_main_task_run_before_the_run_returns);
     RUN(waits_on_detached_tasks_and_group_children);
     RUN(misuse_errors);
     RUN(deadlock_report_names_the_awaited_task);
