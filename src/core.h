@@ -277,7 +277,10 @@ enum cosync__await { COSYNC__AWAIT_JOIN, COSYNC__AWAIT_CANCEL_REST, COSYNC__AWAI
 /* Wait for @t to finish on behalf of @cur, which will collect it. */
 int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t deadline,
                        enum cosync__await how);
-void cosync__taskgroup_child_done(struct cosync__task *t);
+/* A child of a task group has finished (taskgroup.c): the group's part,
+ * before the waits for the child are woken, then the owner's wake-up. */
+cosync_taskgroup *cosync__taskgroup_child_done(struct cosync__task *t);
+void cosync__taskgroup_wake_owner(cosync_taskgroup *g);
 /* cosync_wait (combinators.c): a task that @j watches has finished; grant
  * @j's wait if that meets its condition. */
 extern const cosync__waiter_ops cosync__watch_ops;

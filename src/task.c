@@ -328,6 +328,7 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result)
     t->result = result;
     t->finish_seq = ++loop->finished;
     loop->nalive--;
+    cosync_taskgroup *group = t->group ? cosync__taskgroup_child_done(t) : NULL;
     if (__builtin_expect(t->claimed == COSYNC__CLAIM_WATCH, 0)) {
         struct cosync__task *j = t->watcher;
         if (j->w.state == COSYNC__W_WAITING && j->w.ops == &cosync__watch_ops)
@@ -356,8 +357,8 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result)
         if (--loop->closing_left == 0)
             cosync__cut_turn(loop);
     }
-    if (t->group)
-        cosync__taskgroup_child_done(t);
+    if (group)
+        cosync__taskgroup_wake_owner(group);
     if (t->detached)
         cosync__record_free(t);
 }

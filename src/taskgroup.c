@@ -69,8 +69,13 @@ static bool owner_alive(const cosync_taskgroup *g)
     return g->owner->id == g->owner_id && g->owner->state != COSYNC__T_DONE;
 }
 
-/* Called by the scheduler when a child finishes. */
-void cosync__taskgroup_child_done(struct cosync__task *t)
+/* Called by the scheduler when a child finishes, before the waits for the
+ * child are woken (as the group's done callback, added when asyncio's
+ * TaskGroup creates the child, runs before any other): a failure cancels
+ * the siblings first, so that one waiting for the failed child is
+ * cancelled in that wait rather than handed the failure. Returns the
+ * group, for cosync__taskgroup_wake_owner once those waits are woken. */
+cosync_taskgroup *cosync__taskgroup_child_done(struct cosync__task *t)
 {
     cosync_taskgroup *g = t->group;
     cosync__list_remove(&g->children, &t->group_node);
@@ -92,6 +97,14 @@ void cosync__taskgroup_child_done(struct cosync__task *t)
             }
         }
     }
+    return g;
+}
+
+/* The owner waiting in cosync_taskgroup_wait is woken by the last child's
+ * finish, behind the waits for that child, as asyncio's owner is woken by
+ * a callback that the group's done callback schedules. */
+void cosync__taskgroup_wake_owner(cosync_taskgroup *g)
+{
     cosync__waiter *w = &g->owner->w;
     if (g->live == 0 && owner_alive(g) && w->state == COSYNC__W_WAITING && w->ops == &tg_ops &&
         w->obj == g)

@@ -640,6 +640,41 @@ TEST(waits_on_detached_tasks_and_group_children)
     run_main_ok(main_detached_and_group, NULL);
 }
 
+/* A child of a task group fails: the group cancels its siblings before
+ * the waits for the child are woken (its done callback comes first in
+ * asyncio), so a sibling waiting for the child is cancelled in that wait,
+ * as asyncio's is, where a task outside the group gets the failure. */
+static int main_group_child_fails(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    cosync_task x, hs, ho;
+    watch sib, out;
+    CHECK_OK(cosync_taskgroup_spawn(&g, &x, sleep_then_fail, (void *)(intptr_t)1, NULL));
+    watch_init(&sib, x, COSYNC_FOREVER, 0);
+    watch_init(&out, x, COSYNC_FOREVER, 1);
+    CHECK_OK(cosync_taskgroup_spawn(&g, &hs, watcher, &sib, NULL));
+    spawn_watcher(&ho, &out, "outside");
+    CHECK_ERR(cosync_taskgroup_wait(&g, COSYNC_FOREVER), -10);
+    CHECKPOINT(2); /* the owner wakes behind the waits for the last child */
+    CHECK_ERR(sib.rc, COSYNC_ECANCELED);
+    check_untouched(&sib);
+    CHECK_EQ(sib.woke_at, t0 + COSYNC_SEC(1));
+    join_ok(ho);
+    check_got(&out, -10, (void *)(intptr_t)1, t0 + COSYNC_SEC(1));
+    join_expect(hs, COSYNC_ECANCELED);
+    join_expect(x, -10);
+    CHECKPOINTS_DONE(3);
+    return 0;
+}
+
+TEST(a_failing_group_child_cancels_the_sibling_waiting_for_it)
+{
+    run_main_ok(main_group_child_fails, NULL);
+}
+
 /* ------------------------------------------------------------------------
  * Misuse
  * ---------------------------------------------------------------------- */
@@ -1023,6 +1058,7 @@ int main(void)
     RUN(a_task_detached_while_waited_for_still_gives_the_waits_its_outcome);
     RUN(the_waits_for_a_runs_main_task_run_before_the_run_returns);
     RUN(waits_on_detached_tasks_and_group_children);
+    RUN(a_failing_group_child_cancels_the_sibling_waiting_for_it);
     RUN(misuse_errors);
     RUN(deadlock_report_names_the_awaited_task);
     RUN(destroying_the_loop_cancels_the_waits);
