@@ -17,10 +17,14 @@
  *     for c in consumers:
  *         c.cancel()  # Stop consumers after processing
  *
- * Sleeps scaled: 1 s -> 20 ms, 6 s -> 120 ms. Items are fixed-size strings
- * copied into the queue. Difference: after cancelling the consumers, main
- * gathers them (asyncio.run would cancel and wait for them anyway) and
- * checks that all five items were consumed, in order; exits 1 otherwise.
+ * The seed's seconds, on the loop's virtual clock (cosync_run_with, virtual
+ * clock option): time jumps ahead whenever every task waits, so the program
+ * ends at once, and the 6 s that main allows always cover the producer's
+ * five 1 s sleeps, as they do in asyncio (on the real clock, scaled down
+ * to milliseconds, a loaded machine could stretch the producer's sleeps
+ * past main's margin). Items are fixed-size strings copied into the queue. Difference: after
+ * cancelling the consumers, main gathers them (asyncio.run would cancel and wait for them anyway)
+ * and checks that all five items were consumed, in order; exits 1 otherwise.
  */
 #include <cosync.h>
 
@@ -40,7 +44,7 @@ static int producer(void *arg, void **result)
     (void)arg;
     (void)result;
     for (int i = 0; i < 5; i++) {
-        int rc = cosync_sleep(COSYNC_MS(20)); /* simulate work */
+        int rc = cosync_sleep(COSYNC_SEC(1)); /* simulate work */
         if (rc != 0)
             return rc;
         item it;
@@ -83,7 +87,7 @@ static int main_task(void *arg, void **result)
         if ((rc = cosync_task_spawn(&consumers[i], consumer, NULL, NULL)) != 0)
             return rc;
 
-    if ((rc = cosync_sleep(COSYNC_MS(120))) != 0) /* allow items to be produced and consumed */
+    if ((rc = cosync_sleep(COSYNC_SEC(6))) != 0) /* allow items to be produced and consumed */
         return rc;
     for (int i = 0; i < 2; i++)
         cosync_task_cancel(consumers[i]); /* stop consumers after processing */
@@ -97,7 +101,7 @@ static int main_task(void *arg, void **result)
 
 int main(void)
 {
-    int rc = cosync_run(main_task, NULL);
+    int rc = cosync_run_with(main_task, NULL, &(cosync_loop_opts){.virtual_clock = true});
     if (rc != 0) {
         fprintf(stderr, "ch6_producer_consumer: %s\n", cosync_strerror(rc));
         return 1;

@@ -20,16 +20,21 @@
  *         except TimeoutError:
  *             print(f"{name}: gave up; the load goes on")
  *
+ *     HANDLERS = [("a", 10), ("b", 10), ("impatient", 0.005), ("c", 10)]
+ *
  *     async def main():
  *         await asyncio.gather(*(handler(n, p) for n, p in HANDLERS))
- *         await handler("late", 1)           # the load has finished
+ *         await handler("late", 10)          # the load has finished
  *         print("loaded:", await config)     # collected last
  *
  * The handlers wait with cosync_task_wait, which any number of tasks may
  * call on one task without collecting it; main collects the load with
  * cosync_task_join once nobody else will wait for it (a wait begun after
  * that would find a stale handle). A wait that gives up leaves the load
- * running, as shield() does. Exits 1 unless the load ran once, the patient
+ * running, as shield() does. The patient handlers' 10 s would matter only
+ * on a machine that stalled that long (real clock: the load's 40 ms and
+ * the impatient 5 ms are ordered by their timers whatever the machine's
+ * speed). Exits 1 unless the load ran once, the patient
  * handlers got its result in the order they began to wait, and the
  * impatient one gave up.
  */
@@ -96,7 +101,7 @@ static int main_task(void *arg, void **result)
 {
     (void)arg, (void)result;
     static const handler_arg handlers[4] = {
-        {"a", 1000}, {"b", 1000}, {"impatient", 5}, {"c", 1000}};
+        {"a", 10000}, {"b", 10000}, {"impatient", 5}, {"c", 10000}};
     cosync_task t[4];
     for (int i = 0; i < 4; i++) {
         int rc = cosync_task_spawn(&t[i], handler, (void *)&handlers[i], NULL);
@@ -110,7 +115,7 @@ static int main_task(void *arg, void **result)
     for (int i = 0; i < 4; i++)
         if (out[i].status != 0)
             return out[i].status;
-    static const handler_arg late = {"late", 1000};
+    static const handler_arg late = {"late", 10000};
     rc = handler((void *)&late, NULL); /* finished, not collected: no suspension */
     if (rc != 0)
         return rc;
