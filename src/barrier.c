@@ -30,7 +30,7 @@ static void barrier_describe(const cosync__waiter *w, char *buf, size_t size)
              (unsigned)b->parties);
 }
 
-static const cosync__waiter_ops barrier_ops = {"barrier", barrier_cancel, barrier_describe};
+static const cosync__waiter_ops barrier_ops = {"barrier", barrier_cancel, barrier_describe, NULL};
 
 int cosync_barrier_init(cosync_barrier *barrier, unsigned parties)
 {

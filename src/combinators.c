@@ -63,10 +63,12 @@ static int claim_all(struct cosync__task *cur, const cosync_task *tasks, size_t 
     return 0;
 }
 
-/* Wait for @t, the first of the tasks still to collect. If the wait ends
- * otherwise (cancelled, deadline), the wait itself has cancelled @t and
- * the rest, at that moment; or if @give_up is set already: then wait for
- * @t without interruption. */
+/* Wait for @t, the first of the tasks still to collect. Cancelled or at
+ * its deadline, the wait cancels @t and the rest at that moment and waits
+ * on for @t in its place, past interruption, returning what it gave up
+ * with once @t has finished. If it ended before it began (a cancellation
+ * pending, a deadline passed), or @give_up is set already, wait for @t
+ * without interruption. */
 static int settle(struct cosync__task *cur, struct cosync__task *t, int64_t deadline, int give_up)
 {
     if (!give_up)
@@ -150,7 +152,7 @@ static void watch_describe(const cosync__waiter *w, char *buf, size_t size)
 
 /* nothing to take back when the wait ends otherwise: the caller stops
  * watching its tasks itself */
-const cosync__waiter_ops cosync__watch_ops = {"wait", NULL, watch_describe};
+const cosync__waiter_ops cosync__watch_ops = {"wait", NULL, watch_describe, NULL};
 
 /* asyncio counts a task as failed if it raised; a cancelled one did not */
 static bool failed(int status)

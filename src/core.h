@@ -63,6 +63,11 @@ typedef struct cosync__waiter_ops {
     /* One line for the deadlock report, without the task's name. May be NULL
      * (the report then says "<what> <obj>"). */
     void (*describe)(const cosync__waiter *w, char *buf, size_t size);
+    /* The wait is to end with @result (COSYNC_ECANCELED, COSYNC_ETIMEDOUT)
+     * while WAITING: return true to take that in and go on waiting in
+     * place instead (the waiter then stays WAITING, on the object's list).
+     * May be NULL (the wait ends). */
+    bool (*give_up)(cosync__waiter *w, int result);
 } cosync__waiter_ops;
 
 /* The one waiter of a task: it lives in the task record, never on the
@@ -269,18 +274,27 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result);
  * task, COSYNC_EBUSY if another will collect or watch it). */
 int cosync__joinable(cosync_task h, struct cosync__task **out, struct cosync__task **curp);
 /* How cosync__await_task waits: a join, which leaves @t alone whatever
- * ends the wait; a gather's or wait_for's, which, if the wait ends without
- * @t finishing (cancelled, deadline), cancels @t and the tasks claimed
- * after it at that moment, as asyncio's cancel() reaches the tasks a
- * gather or wait_for awaits; or one that cancellation cannot interrupt. */
-enum cosync__await { COSYNC__AWAIT_JOIN, COSYNC__AWAIT_CANCEL_REST, COSYNC__AWAIT_SHIELDED };
+ * ends the wait; a gather's or wait_for's, which, cancelled or at its
+ * deadline, cancels @t and the tasks claimed after it at that moment, as
+ * asyncio's cancel() reaches the tasks a gather or wait_for awaits, and
+ * goes on waiting for @t in its place (returning, at @t's finish, the
+ * COSYNC_ECANCELED or COSYNC_ETIMEDOUT it gave up with); or one that
+ * cancellation cannot interrupt. The last two are its states once it has
+ * given up. */
+enum cosync__await {
+    COSYNC__AWAIT_JOIN,
+    COSYNC__AWAIT_CANCEL_REST,
+    COSYNC__AWAIT_SHIELDED,
+    COSYNC__AWAIT_GAVE_UP_CANCELLED,
+    COSYNC__AWAIT_GAVE_UP_TIMEDOUT,
+};
 /* Wait for @t to finish on behalf of @cur, which will collect it. */
 int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t deadline,
                        enum cosync__await how);
 /* A child of a task group has finished (taskgroup.c): the group's part,
  * before the waits for the child are woken, then the owner's wake-up. */
-cosync_taskgroup *cosync__taskgroup_child_done(struct cosync__task *t);
-void cosync__taskgroup_wake_owner(cosync_taskgroup *g);
+void cosync__taskgroup_child_done(struct cosync__task *t);
+void cosync__taskgroup_wake_owner(struct cosync__task *t);
 /* cosync_wait (combinators.c): a task that @j watches has finished; grant
  * @j's wait if that meets its condition. */
 extern const cosync__waiter_ops cosync__watch_ops;

@@ -12,7 +12,7 @@ static void event_describe(const cosync__waiter *w, char *buf, size_t size)
     snprintf(buf, size, "event %p", w->obj);
 }
 
-static const cosync__waiter_ops event_ops = {"event", event_cancel, event_describe};
+static const cosync__waiter_ops event_ops = {"event", event_cancel, event_describe, NULL};
 
 void cosync_event_init(cosync_event *event)
 {

@@ -14,7 +14,7 @@ static void future_describe(const cosync__waiter *w, char *buf, size_t size)
     snprintf(buf, size, "future %p", w->obj);
 }
 
-static const cosync__waiter_ops future_ops = {"future", future_cancel, future_describe};
+static const cosync__waiter_ops future_ops = {"future", future_cancel, future_describe, NULL};
 
 void cosync_future_init(cosync_future *future)
 {

@@ -28,8 +28,9 @@ static void counter_describe(const cosync__waiter *w, char *buf, size_t size)
     snprintf(buf, size, "%s %p (count %lld)", w->ops->what, w->obj, (long long)*count);
 }
 
-static const cosync__waiter_ops latch_ops = {"latch", counter_cancel, counter_describe};
-static const cosync__waiter_ops waitgroup_ops = {"waitgroup", counter_cancel, counter_describe};
+static const cosync__waiter_ops latch_ops = {"latch", counter_cancel, counter_describe, NULL};
+static const cosync__waiter_ops waitgroup_ops = {"waitgroup", counter_cancel, counter_describe,
+                                                 NULL};
 
 /* Add @delta to *@count; at zero, every waiter is released. */
 static int counter_add(cosync__waitq *q, int64_t *count, int64_t delta)

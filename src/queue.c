@@ -391,9 +391,9 @@ static void join_describe(const cosync__waiter *w, char *buf, size_t size)
     snprintf(buf, size, "queue %p (join, %zu unfinished)", w->obj, q->unfinished);
 }
 
-static const cosync__waiter_ops get_ops = {"queue get", get_cancel, get_describe};
-static const cosync__waiter_ops put_ops = {"queue put", put_cancel, put_describe};
-static const cosync__waiter_ops join_ops = {"queue join", join_cancel, join_describe};
+static const cosync__waiter_ops get_ops = {"queue get", get_cancel, get_describe, NULL};
+static const cosync__waiter_ops put_ops = {"queue put", put_cancel, put_describe, NULL};
+static const cosync__waiter_ops join_ops = {"queue join", join_cancel, join_describe, NULL};
 
 /* The queue's three wait queues bind it to one loop together: a task of
  * another loop may not wait on any of them while one has waiters. */

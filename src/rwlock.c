@@ -66,7 +66,7 @@ static void rwlock_describe(const cosync__waiter *w, char *buf, size_t size)
 {
     cosync_rwlock *rw = w->obj;
     /* a reader kept out by nothing but a writer queued ahead says so */
-    const char *want = w->data == WANT_WRITE              ? " (wants write)"
+    const char *want = w->data == WANT_WRITE            ? " (wants write)"
                        : !rw->writer && writer_ahead(w) ? " (wants read, behind a waiting writer)"
                                                         : " (wants read)";
     struct cosync__task *o = rw->writer;
@@ -88,7 +88,7 @@ static void rwlock_describe(const cosync__waiter *w, char *buf, size_t size)
         snprintf(buf, size, "rwlock %p (free)%s", w->obj, want);
 }
 
-static const cosync__waiter_ops rwlock_ops = {"rwlock", rwlock_cancel, rwlock_describe};
+static const cosync__waiter_ops rwlock_ops = {"rwlock", rwlock_cancel, rwlock_describe, NULL};
 
 void cosync_rwlock_init(cosync_rwlock *rw)
 {

@@ -66,7 +66,7 @@ static void sem_describe(const cosync__waiter *w, char *buf, size_t size)
              (long long)s->value, (unsigned)s->q.n, (long long)(int64_t)w->data, behind);
 }
 
-static const cosync__waiter_ops sem_ops = {"semaphore", sem_cancel, sem_describe};
+static const cosync__waiter_ops sem_ops = {"semaphore", sem_cancel, sem_describe, NULL};
 
 int cosync_sem_init(cosync_sem *sem, int64_t value)
 {

@@ -250,10 +250,12 @@ int cosync_task_spawn(cosync_task *task, cosync_task_fn fn, void *arg, const cos
 
 static void join_cancel(cosync__waiter *w);
 static void join_describe(const cosync__waiter *w, char *buf, size_t size);
-static const cosync__waiter_ops join_ops = {"join", join_cancel, join_describe};
+static bool join_give_up(cosync__waiter *w, int result);
+static const cosync__waiter_ops join_ops = {"join", join_cancel, join_describe, join_give_up};
 static void task_wait_cancel(cosync__waiter *w);
 static void task_wait_describe(const cosync__waiter *w, char *buf, size_t size);
-static const cosync__waiter_ops task_wait_ops = {"task wait", task_wait_cancel, task_wait_describe};
+static const cosync__waiter_ops task_wait_ops = {"task wait", task_wait_cancel, task_wait_describe,
+                                                 NULL};
 
 /* ---- the waits on a task ----------------------------------------------
  * Every wait for one task to finish (a join, a gather's or wait_for's wait
@@ -328,7 +330,8 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result)
     t->result = result;
     t->finish_seq = ++loop->finished;
     loop->nalive--;
-    cosync_taskgroup *group = t->group ? cosync__taskgroup_child_done(t) : NULL;
+    if (t->group)
+        cosync__taskgroup_child_done(t);
     if (__builtin_expect(t->claimed == COSYNC__CLAIM_WATCH, 0)) {
         struct cosync__task *j = t->watcher;
         if (j->w.state == COSYNC__W_WAITING && j->w.ops == &cosync__watch_ops)
@@ -357,8 +360,8 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result)
         if (--loop->closing_left == 0)
             cosync__cut_turn(loop);
     }
-    if (group)
-        cosync__taskgroup_wake_owner(group);
+    if (t->group)
+        cosync__taskgroup_wake_owner(t);
     if (t->detached)
         cosync__record_free(t);
 }
@@ -374,14 +377,35 @@ void cosync__collect(struct cosync__task *t, int *status, void **result)
 
 /* ---- join ------------------------------------------------------------ */
 
+static void cancel_rest(struct cosync__task *first)
+{
+    for (struct cosync__task *t = first; t; t = t->next_claimed)
+        cosync__cancel(t);
+}
+
 /* A join leaves its task alone (it only leaves the task's list); a gather
- * or wait_for that gives up cancels the rest. */
+ * or wait_for whose wait ends before it began (a cancellation pending, a
+ * deadline passed) cancels the rest. */
 static void join_cancel(cosync__waiter *w)
 {
     await_unlink(w->obj, w);
     if (w->data == COSYNC__AWAIT_CANCEL_REST)
-        for (struct cosync__task *t = w->obj; t; t = t->next_claimed)
-            cosync__cancel(t);
+        cancel_rest(w->obj);
+}
+
+/* A gather or wait_for that gives up while it waits cancels the task and
+ * the rest, and goes on waiting for the task where it was, past further
+ * cancels: as 3.12's wait_for, whose caller never leaves the task's done
+ * callbacks, it is woken by the finish in the place its wait began. */
+static bool join_give_up(cosync__waiter *w, int result)
+{
+    if (w->data != COSYNC__AWAIT_CANCEL_REST)
+        return false;
+    w->data = result == COSYNC_ETIMEDOUT ? COSYNC__AWAIT_GAVE_UP_TIMEDOUT
+                                         : COSYNC__AWAIT_GAVE_UP_CANCELLED;
+    w->shielded = true;
+    cancel_rest(w->obj);
+    return true;
 }
 
 static void join_describe(const cosync__waiter *w, char *buf, size_t size)
@@ -439,7 +463,15 @@ static inline int await_task(struct cosync__task *cur, struct cosync__task *t, i
 int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t deadline,
                        enum cosync__await how)
 {
-    return await_task(cur, t, deadline, how);
+    if (t->state == COSYNC__T_DONE)
+        return 0;
+    int rc = await_task(cur, t, deadline, how);
+    /* granted (the task finished), but after giving up on it in place */
+    if (rc == 0 && cur->w.data == COSYNC__AWAIT_GAVE_UP_TIMEDOUT)
+        return COSYNC_ETIMEDOUT;
+    if (rc == 0 && cur->w.data == COSYNC__AWAIT_GAVE_UP_CANCELLED)
+        return COSYNC_ECANCELED;
+    return rc;
 }
 
 int cosync_task_join(cosync_task task, int *status, void **result, int64_t deadline)

@@ -13,7 +13,7 @@ static void tg_describe(const cosync__waiter *w, char *buf, size_t size)
     snprintf(buf, size, "task group %p (%zu children left)", w->obj, g->live);
 }
 
-static const cosync__waiter_ops tg_ops = {"task group", NULL, tg_describe};
+static const cosync__waiter_ops tg_ops = {"task group", NULL, tg_describe, NULL};
 
 int cosync_taskgroup_init(cosync_taskgroup *group)
 {
@@ -73,13 +73,13 @@ static bool owner_alive(const cosync_taskgroup *g)
  * child are woken (as the group's done callback, added when asyncio's
  * TaskGroup creates the child, runs before any other): a failure cancels
  * the siblings first, so that one waiting for the failed child is
- * cancelled in that wait rather than handed the failure. Returns the
- * group, for cosync__taskgroup_wake_owner once those waits are woken. */
-cosync_taskgroup *cosync__taskgroup_child_done(struct cosync__task *t)
+ * cancelled in that wait rather than handed the failure. The child keeps
+ * its group until cosync__taskgroup_wake_owner, once those waits are
+ * woken. */
+void cosync__taskgroup_child_done(struct cosync__task *t)
 {
     cosync_taskgroup *g = t->group;
     cosync__list_remove(&g->children, &t->group_node);
-    t->group = NULL;
     g->live--;
     if (t->status < 0 && t->status != COSYNC_ECANCELED) {
         g->failures++;
@@ -97,14 +97,15 @@ cosync_taskgroup *cosync__taskgroup_child_done(struct cosync__task *t)
             }
         }
     }
-    return g;
 }
 
 /* The owner waiting in cosync_taskgroup_wait is woken by the last child's
  * finish, behind the waits for that child, as asyncio's owner is woken by
  * a callback that the group's done callback schedules. */
-void cosync__taskgroup_wake_owner(cosync_taskgroup *g)
+void cosync__taskgroup_wake_owner(struct cosync__task *t)
 {
+    cosync_taskgroup *g = t->group;
+    t->group = NULL;
     cosync__waiter *w = &g->owner->w;
     if (g->live == 0 && owner_alive(g) && w->state == COSYNC__W_WAITING && w->ops == &tg_ops &&
         w->obj == g)

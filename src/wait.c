@@ -9,7 +9,7 @@
  */
 #include "core.h"
 
-static const cosync__waiter_ops yield_ops = {"yield", NULL, NULL};
+static const cosync__waiter_ops yield_ops = {"yield", NULL, NULL, NULL};
 
 /* Go to the back of the ready queue; returns @result unless a cancellation
  * comes meanwhile. */
@@ -57,9 +57,11 @@ int cosync__wait_slow(cosync__waiter *w, int64_t deadline)
 void cosync__abort_wait(cosync__waiter *w, int result)
 {
     struct cosync__task *t = cosync__waiter_task(w);
+    cosync__wait_disarm(t);
+    if (w->ops->give_up && w->ops->give_up(w, result))
+        return; /* it goes on waiting, in its place */
     w->state = COSYNC__W_CANCELLED;
     w->result = result;
-    cosync__wait_disarm(t);
     if (w->ops->cancel)
         w->ops->cancel(w);
     if (t->state == COSYNC__T_BLOCKED)
@@ -75,7 +77,7 @@ void cosync__waiter_timer_fired(cosync__timer *timer)
 
 /* ---- sleeping -------------------------------------------------------- */
 
-static const cosync__waiter_ops sleep_ops = {"sleep", NULL, NULL};
+static const cosync__waiter_ops sleep_ops = {"sleep", NULL, NULL, NULL};
 
 int cosync_yield(void)
 {

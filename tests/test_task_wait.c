@@ -194,48 +194,87 @@ TEST(waits_joins_gathers_and_wait_fors_wake_in_the_order_they_began)
     run_main_ok(main_collectors_in_order, NULL);
 }
 
-/* A gather that gives up at its deadline leaves the task's list and, as it
- * waits on for the task it cancelled, joins it again at the back: the
- * waits that were behind it are now ahead of it. */
-static int cleans_up_for_a_second(void *arg, void **result)
+/* A gather or wait_for that gives up, at its deadline or cancelled,
+ * cancels the task and waits on for it in the place its wait began, as
+ * 3.12's wait_for (whose caller never leaves the task's done callbacks):
+ * woken by the finish ahead of the waits that began after it, whether the
+ * cancelled task cleans up in one step or suspends to do it. */
+static int cleans_up(void *arg, void **result)
 {
-    (void)arg, (void)result;
+    (void)result;
     int rc = cosync_sleep(COSYNC_SEC(5));
     CHECK_ERR(rc, COSYNC_ECANCELED);
-    CHECK_OK(cosync_sleep(COSYNC_SEC(1))); /* a clean-up that suspends */
+    if (arg)
+        CHECK_OK(cosync_sleep(COSYNC_SEC(1))); /* a clean-up that suspends */
     return rc;
 }
 
-static int main_gather_gives_up(void *arg, void **result)
+static int cancel_arg_after_a_second(void *arg, void **result)
 {
-    (void)arg, (void)result;
-    int64_t t0 = cosync_now();
-    cosync_task ts[2], h[2];
-    watch w[2];
-    CHECK_OK(cosync_task_spawn(&ts[0], cleans_up_for_a_second, NULL, NULL));
-    CHECK_OK(cosync_task_spawn(&ts[1], sleep_then_fail, (void *)(intptr_t)5, NULL));
-    for (int i = 0; i < 2; i++) {
-        watch_init(&w[i], ts[0], COSYNC_FOREVER, i);
-        spawn_watcher(&h[i], &w[i], "w");
-    }
-    /* the gather's wait for ts[0] begins first, before the two waits */
-    cosync_outcome out[2];
-    CHECK_ERR(cosync_gather(ts, 2, out, t0 + COSYNC_SEC(1)), COSYNC_ETIMEDOUT);
-    CHECKPOINT(2);
-    CHECK_EQ(cosync_now() - t0, COSYNC_SEC(2));
-    CHECK_ERR(out[0].status, COSYNC_ECANCELED);
-    CHECK_ERR(out[1].status, COSYNC_ECANCELED);
-    for (int i = 0; i < 2; i++) {
-        join_ok(h[i]);
-        check_got(&w[i], COSYNC_ECANCELED, NULL, t0 + COSYNC_SEC(2));
-    }
-    CHECKPOINTS_DONE(3);
+    (void)result;
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_OK(cosync_task_cancel(*(cosync_task *)arg));
     return 0;
 }
 
-TEST(a_gather_that_gives_up_waits_again_behind_the_others)
+static int main_give_up_in_place(void *arg, void **result)
 {
-    run_main_ok(main_gather_gives_up, NULL);
+    (void)result;
+    bool gather = arg != NULL;
+    int base = 0;
+    for (int mode = 0; mode < 4; mode++) {
+        bool suspends = mode & 1, by_cancel = mode & 2;
+        int64_t t0 = cosync_now();
+        int64_t end = t0 + COSYNC_SEC(1 + suspends);
+        int64_t deadline = by_cancel ? COSYNC_FOREVER : t0 + COSYNC_SEC(1);
+        int gave_up = by_cancel ? COSYNC_ECANCELED : COSYNC_ETIMEDOUT;
+        cosync_task ts[2], h[2], me = cosync_task_current(), c = COSYNC_TASK_NONE;
+        watch w[2];
+        if (by_cancel)
+            CHECK_OK(cosync_task_spawn(&c, cancel_arg_after_a_second, &me, NULL));
+        CHECK_OK(cosync_task_spawn(&ts[0], cleans_up, suspends ? &w : NULL, NULL));
+        CHECK_OK(cosync_task_spawn(&ts[1], sleep_then_fail, (void *)(intptr_t)5, NULL));
+        for (int i = 0; i < 2; i++) {
+            watch_init(&w[i], ts[0], COSYNC_FOREVER, base + 1 + i);
+            spawn_watcher(&h[i], &w[i], "w");
+        }
+        /* the caller's wait for ts[0] begins first, before the two waits */
+        if (gather) {
+            cosync_outcome out[2];
+            CHECK_ERR(cosync_gather(ts, 2, out, deadline), gave_up);
+            CHECK_ERR(out[0].status, COSYNC_ECANCELED);
+            CHECK_ERR(out[1].status, COSYNC_ECANCELED);
+        } else {
+            int status = 1;
+            CHECK_ERR(cosync_wait_for(ts[0], &status, NULL, deadline), gave_up);
+            CHECK_ERR(status, COSYNC_ECANCELED);
+        }
+        CHECKPOINT(base);
+        CHECK_EQ(cosync_now(), end);
+        if (by_cancel) {
+            CHECK_EQ(cosync_task_uncancel(me), 0);
+            join_ok(c);
+        }
+        for (int i = 0; i < 2; i++) {
+            join_ok(h[i]);
+            check_got(&w[i], COSYNC_ECANCELED, NULL, end);
+        }
+        if (!gather)
+            join_expect(ts[1], -50); /* not the wait_for's: it ran on */
+        base += 3;
+    }
+    CHECKPOINTS_DONE(12);
+    return 0;
+}
+
+TEST(a_gather_that_gives_up_waits_on_in_its_place)
+{
+    run_main_ok(main_give_up_in_place, &(int){1});
+}
+
+TEST(a_wait_for_that_gives_up_waits_on_in_its_place)
+{
+    run_main_ok(main_give_up_in_place, NULL);
 }
 
 /* cosync_wait (asyncio.wait) watches its tasks without a place in that
@@ -1046,7 +1085,8 @@ int main(void)
 {
     RUN(every_waiter_gets_the_outcome_after_the_record_is_collected_and_reused);
     RUN(waits_joins_gathers_and_wait_fors_wake_in_the_order_they_began);
-    RUN(a_gather_that_gives_up_waits_again_behind_the_others);
+    RUN(a_gather_that_gives_up_waits_on_in_its_place);
+    RUN(a_wait_for_that_gives_up_waits_on_in_its_place);
     RUN(asyncio_wait_is_told_before_the_waits);
     RUN(a_finished_task_gives_its_outcome_at_once_without_suspending);
     RUN(a_deadline_ends_the_wait_and_leaves_the_task_alone);
