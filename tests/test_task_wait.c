@@ -339,6 +339,38 @@ TEST(a_finished_task_gives_its_outcome_at_once_without_suspending)
     run_main_ok(main_finished_at_once, NULL);
 }
 
+/* A task nobody joins, kept and awaited whenever needed (asyncio's task in
+ * a dict): waits at any time get its outcome, until its owner detaches it,
+ * which frees it. */
+static int main_kept_task(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    cosync_task x, h[2];
+    watch w[2];
+    CHECK_OK(cosync_task_spawn(&x, sleep_then_fail, (void *)(intptr_t)1, NULL));
+    for (int i = 0; i < 2; i++) { /* before the finish, and long after */
+        watch_init(&w[i], x, COSYNC_FOREVER, -1);
+        spawn_watcher(&h[i], &w[i], "w");
+        CHECK_OK(cosync_sleep(COSYNC_SEC(3)));
+    }
+    for (int i = 0; i < 2; i++) {
+        join_ok(h[i]);
+        check_got(&w[i], -10, (void *)(intptr_t)1, t0 + COSYNC_SEC(i ? 3 : 1));
+    }
+    CHECK_OK(cosync_task_wait(x, NULL, NULL, 0)); /* and again, with deadline 0 */
+    size_t records = task_records();
+    CHECK_OK(cosync_task_detach(x)); /* dropped: freed at once, being done */
+    CHECK_EQ(task_records(), records - 1);
+    CHECK_ERR(cosync_task_wait(x, NULL, NULL, COSYNC_FOREVER), COSYNC_ESRCH);
+    return 0;
+}
+
+TEST(a_task_kept_uncollected_serves_every_wait_until_it_is_detached)
+{
+    run_main_ok(main_kept_task, NULL);
+}
+
 static int main_deadlines(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -1089,6 +1121,7 @@ int main(void)
     RUN(a_wait_for_that_gives_up_waits_on_in_its_place);
     RUN(asyncio_wait_is_told_before_the_waits);
     RUN(a_finished_task_gives_its_outcome_at_once_without_suspending);
+    RUN(a_task_kept_uncollected_serves_every_wait_until_it_is_detached);
     RUN(a_deadline_ends_the_wait_and_leaves_the_task_alone);
     RUN(waiters_leaving_at_the_head_middle_and_tail);
     RUN(a_waiter_cancelled_after_the_finish_keeps_the_outcome);
