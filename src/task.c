@@ -366,12 +366,18 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result)
         cosync__record_free(t);
 }
 
-void cosync__collect(struct cosync__task *t, int *status, void **result)
+/* Hand a finished task's outcome to a caller's (optional) out-parameters. */
+static void outcome_to(int *status, void **result, int st, void *res)
 {
     if (status)
-        *status = t->status;
+        *status = st;
     if (result)
-        *result = t->result;
+        *result = res;
+}
+
+void cosync__collect(struct cosync__task *t, int *status, void **result)
+{
+    outcome_to(status, result, t->status, t->result);
     cosync__record_free(t);
 }
 
@@ -503,14 +509,6 @@ static void task_wait_describe(const cosync__waiter *w, char *buf, size_t size)
              (unsigned long long)t->id);
 }
 
-static void outcome_to(int *status, void **result, int st, void *res)
-{
-    if (status)
-        *status = st;
-    if (result)
-        *result = res;
-}
-
 int cosync_task_wait(cosync_task task, int *status, void **result, int64_t deadline)
 {
     struct cosync__task *t, *cur;
@@ -606,10 +604,7 @@ int cosync_task_result(cosync_task task, int *status, void **result)
         return COSYNC_ESRCH;
     if (t->state != COSYNC__T_DONE)
         return COSYNC_EAGAIN;
-    if (status)
-        *status = t->status;
-    if (result)
-        *result = t->result;
+    outcome_to(status, result, t->status, t->result);
     return 0;
 }
 
