@@ -161,6 +161,40 @@ int cosync_task_join(cosync_task task, int *status, void **result, int64_t deadl
 int cosync_task_wait(cosync_task task, int *status, void **result, int64_t deadline);
 
 /**
+ * cosync_task_await - wait for a task to finish without collecting it, and
+ * pass the caller's cancellation or deadline on to it (`await task`).
+ * @task, @status, @result: as for cosync_task_wait.
+ * @deadline: see the conventions at the top; when it passes, the task is
+ *            cancelled and waited for (`async with asyncio.timeout(t):
+ *            await task`).
+ *
+ * cosync_task_wait, but for what ends the wait: a cancellation of the
+ * caller, or the deadline, cancels the task (cosync_task_cancel) and the
+ * call goes on waiting for it in its place among the task's waits, past
+ * further cancellations (they stay pending), as asyncio's `await task`
+ * passes its cancel() on to the task and wakes when the task is done. The
+ * task is not cancelled if the caller's cancellation was already pending
+ * when the call began (asyncio raises it at the previous await): then the
+ * call returns COSYNC_ECANCELED at once, as every suspension does. A
+ * deadline already passed cancels the task and waits, as one that expires
+ * during the wait.
+ *
+ * Returns 0 once the task has finished, in time or, cancelled for the
+ * deadline, other than cancelled (it withdrew the request with
+ * cosync_task_uncancel, or failed its own way: @status says which);
+ * COSYNC_ETIMEDOUT (COSYNC_EAGAIN for deadline 0) if it was cancelled for
+ * the deadline and ended cancelled; COSYNC_ECANCELED if the caller was
+ * cancelled (whatever the task then did: the caller's cancellation is
+ * never lost, where asyncio returns the value of a task that withdrew
+ * it); the argument errors of cosync_task_wait. @status and @result are
+ * written whenever the call saw the task finish: on 0, and on
+ * COSYNC_ETIMEDOUT, COSYNC_EAGAIN and COSYNC_ECANCELED after it cancelled
+ * the task (not on a COSYNC_ECANCELED that was pending at the call).
+ * Suspension point (unless the task has already finished). Not thread-safe.
+ */
+int cosync_task_await(cosync_task task, int *status, void **result, int64_t deadline);
+
+/**
  * cosync_task_detach - let the task free itself when it finishes.
  * Returns 0 (a finished task is freed at once); COSYNC_ESRCH for a stale
  * handle; COSYNC_EBUSY if a task is joining it; COSYNC_EINVAL if it is

@@ -256,6 +256,9 @@ static void task_wait_cancel(cosync__waiter *w);
 static void task_wait_describe(const cosync__waiter *w, char *buf, size_t size);
 static const cosync__waiter_ops task_wait_ops = {"task wait", task_wait_cancel, task_wait_describe,
                                                  NULL};
+static bool task_await_give_up(cosync__waiter *w, int result);
+static const cosync__waiter_ops task_await_ops = {"task await", task_wait_cancel, task_wait_describe,
+                                                  task_await_give_up};
 
 /* ---- the waits on a task ----------------------------------------------
  * Every wait for one task to finish (a join, a gather's or wait_for's wait
@@ -292,12 +295,13 @@ static void await_unlink(struct cosync__task *t, cosync__waiter *w)
  * status (0 or negative) in obj, as an integer. The waiter is off the list
  * by then, so it needs the task no more; and obj then holds no object's
  * address, so a check that compares a granted waiter's obj with an
- * object (cosync__handed_over) cannot mistake it for one. */
+ * object (cosync__handed_over) cannot mistake it for one. A task await
+ * that gave up (shielded since) is granted the reason it gave up with. */
 static void grant_outcome(cosync__waiter *w, const struct cosync__task *t)
 {
     w->data = (uintptr_t)t->result;
     w->obj = (void *)(intptr_t)t->status;
-    cosync__grant(w, 0);
+    cosync__grant(w, w->shielded ? w->result : 0);
 }
 
 /* The task has finished: wake every wait for it, in the order they began,
@@ -313,10 +317,10 @@ static __attribute__((noinline)) void wake_awaits(struct cosync__task *t)
         cosync__node *newer = n->prev;
         cosync__waiter *w = cosync__container_of(n, cosync__waiter, node);
         n->next = n->prev = NULL;
-        if (w->ops == &task_wait_ops)
-            grant_outcome(w, t);
-        else
+        if (w->ops == &join_ops)
             cosync__grant(w, 0);
+        else
+            grant_outcome(w, t);
         n = newer;
     }
 }
@@ -341,7 +345,7 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result)
     if (first) {
         /* the common case, one join, without the walk */
         cosync__waiter *w = cosync__container_of(first, cosync__waiter, node);
-        if (__builtin_expect(!first->next && w->ops != &task_wait_ops, 1)) {
+        if (__builtin_expect(!first->next && w->ops == &join_ops, 1)) {
             t->awaits = NULL;
             cosync__grant(w, 0);
         } else {
@@ -509,6 +513,25 @@ static void task_wait_describe(const cosync__waiter *w, char *buf, size_t size)
              (unsigned long long)t->id);
 }
 
+/* Wait for @t (not done) on its list, with task wait's or task await's
+ * @ops; @shielded for a wait that nothing but the finish ends, which is
+ * then granted @why. */
+static int watch_task(struct cosync__task *cur, struct cosync__task *t,
+                      const cosync__waiter_ops *ops, int64_t deadline, bool shielded, int why)
+{
+    cosync__waiter *w = cosync__waiter_prepare(cur, ops, t);
+    w->shielded = shielded;
+    w->result = why;
+    await_link(t, w);
+    return cosync__wait(w, deadline);
+}
+
+/* The outcome that a granted task wait or await carries (grant_outcome). */
+static void granted_outcome(const cosync__waiter *w, int *status, void **result)
+{
+    outcome_to(status, result, (int)(intptr_t)w->obj, (void *)w->data);
+}
+
 int cosync_task_wait(cosync_task task, int *status, void **result, int64_t deadline)
 {
     struct cosync__task *t, *cur;
@@ -519,13 +542,55 @@ int cosync_task_wait(cosync_task task, int *status, void **result, int64_t deadl
         outcome_to(status, result, t->status, t->result);
         return 0;
     }
-    cosync__waiter *w = cosync__waiter_prepare(cur, &task_wait_ops, t);
-    await_link(t, w);
-    rc = cosync__wait(w, deadline);
+    rc = watch_task(cur, t, &task_wait_ops, deadline, false, 0);
     if (rc)
         return rc; /* only a grant returns 0, with the outcome in the waiter */
-    outcome_to(status, result, (int)(intptr_t)w->obj, (void *)w->data);
+    granted_outcome(&cur->w, status, result);
     return 0;
+}
+
+/* ---- task await: a wait that passes its cancellation on --------------- */
+
+/* Cancelled or at its deadline, a task await cancels the task and goes on
+ * waiting for it where it was, past further cancels, as asyncio's awaiter
+ * stays among the task's done callbacks when its cancel() reaches the
+ * task. */
+static bool task_await_give_up(cosync__waiter *w, int result)
+{
+    w->shielded = true;
+    w->result = result;
+    cosync__cancel(w->obj);
+    return true;
+}
+
+int cosync_task_await(cosync_task task, int *status, void **result, int64_t deadline)
+{
+    struct cosync__task *t, *cur;
+    int rc = awaitable(task, &t, &cur);
+    if (rc)
+        return rc;
+    if (t->state == COSYNC__T_DONE) {
+        outcome_to(status, result, t->status, t->result);
+        return 0;
+    }
+    rc = watch_task(cur, t, &task_await_ops, deadline, false, 0);
+    if ((rc == COSYNC_ETIMEDOUT || rc == COSYNC_EAGAIN) && !cur->w.shielded) {
+        /* the deadline had passed before the wait began: the same as an
+         * expiry at once (asyncio.timeout calls its cancel soon) */
+        cosync__cancel(t);
+        rc = watch_task(cur, t, &task_await_ops, COSYNC_FOREVER, true, rc);
+    }
+    if (!cur->w.shielded) {
+        if (rc == 0)
+            granted_outcome(&cur->w, status, result);
+        return rc;
+    }
+    /* gave up, and the task has finished since */
+    int st = (int)(intptr_t)cur->w.obj;
+    granted_outcome(&cur->w, status, result);
+    if (rc != COSYNC_ECANCELED && st != COSYNC_ECANCELED)
+        return 0; /* cancelled for the deadline, it ended otherwise */
+    return rc;
 }
 
 int cosync_task_detach(cosync_task task)

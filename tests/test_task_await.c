@@ -1,0 +1,671 @@
+/*
+ * test_task_await.c - cosync_task_await: `await task`, a wait that
+ * collects nothing and passes the caller's cancellation or deadline on to
+ * the task, then waits for it in its place.
+ *
+ * What a cancel of the caller does in each state (waiting, pending at the
+ * call, after the finish, again while it waits for the cancelled task),
+ * deadlines (during the wait, already passed, 0), a task that withdraws
+ * the cancellation, the place among the task's other waits, several
+ * awaiters, group children, misuse, the deadlock report and the close.
+ * Every loop uses the virtual clock; interleavings are asserted with
+ * CHECKPOINT.
+ */
+/* ctest-timeout: 120 */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+#include "cosync.h"
+
+/* ------------------------------------------------------------------------
+ * Bodies
+ * ---------------------------------------------------------------------- */
+
+/* How a job behaves: it sleeps @secs seconds and returns @value (its
+ * status if negative, else 0, with @value's address as its result); if it
+ * is cancelled meanwhile, it cleans up for @cleanup seconds (a suspension
+ * after the cancel), then ends cancelled, or, with @withdraw, withdraws
+ * the cancellation and returns @value all the same. */
+typedef struct job {
+    int secs;
+    int cleanup;
+    bool withdraw;
+    int value;
+    int got; /* what its sleep returned */
+} job;
+
+static int run_target(void *arg, void **result)
+{
+    job *tg = arg;
+    tg->got = cosync_sleep(COSYNC_SEC(tg->secs));
+    if (tg->got == COSYNC_ECANCELED) {
+        if (tg->cleanup)
+            CHECK_OK(cosync_sleep(COSYNC_SEC(tg->cleanup)));
+        if (!tg->withdraw)
+            return COSYNC_ECANCELED;
+        CHECK_EQ(cosync_task_uncancel(cosync_task_current()), 0);
+    }
+    *result = &tg->value;
+    return tg->value < 0 ? tg->value : 0; /* a negative value is a failure */
+}
+
+/* One awaiter: what it awaits, and what it got. */
+typedef struct awaiter {
+    cosync_task target;
+    int64_t deadline;
+    bool use_wait; /* cosync_task_wait instead, for the order tests */
+    int step;      /* its CHECKPOINT when the call returns; -1: none */
+    int rc;
+    int status;
+    void *result;
+    int64_t woke_at;
+} awaiter;
+
+static void awaiter_init(awaiter *a, cosync_task target, int64_t deadline, int step)
+{
+    *a = (awaiter){.target = target, .deadline = deadline, .step = step, .rc = 1, .status = 99};
+    a->result = &a->rc; /* a value no task returns */
+}
+
+static int await_body(void *arg, void **result)
+{
+    (void)result;
+    awaiter *a = arg;
+    if (a->use_wait)
+        a->rc = cosync_task_wait(a->target, &a->status, &a->result, a->deadline);
+    else
+        a->rc = cosync_task_await(a->target, &a->status, &a->result, a->deadline);
+    a->woke_at = cosync_now();
+    if (a->step >= 0)
+        CHECKPOINT(a->step);
+    return a->rc == COSYNC_ECANCELED ? a->rc : 0;
+}
+
+static void spawn_awaiter(cosync_task *h, awaiter *a, const char *name)
+{
+    CHECK_OK(cosync_task_spawn(h, await_body, a, &(cosync_task_opts){.name = name}));
+}
+
+static void check_got(const awaiter *a, int rc, int status, const void *result, int64_t at)
+{
+    CHECK_ERR(a->rc, rc);
+    CHECK_EQ(a->status, status);
+    CHECK(a->result == result);
+    CHECK_EQ(a->woke_at, at);
+}
+
+/* ------------------------------------------------------------------------
+ * The caller's cancellation
+ * ---------------------------------------------------------------------- */
+
+/* The awaiter is cancelled at 1 s: the job is cancelled at that moment,
+ * cleans up for 2 s, and the awaiter wakes when it ends, at 3 s, with
+ * COSYNC_ECANCELED and the task's outcome; the task is still the
+ * owner's to join. */
+static int main_cancel_forwarded(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    job tg = {.secs = 10, .cleanup = 2, .value = 7};
+    cosync_task x, h;
+    awaiter a;
+    CHECK_OK(cosync_task_spawn(&x, run_target, &tg, NULL));
+    awaiter_init(&a, x, COSYNC_FOREVER, -1);
+    spawn_awaiter(&h, &a, "a");
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_EQ(cosync_task_cancelling(x), 0);
+    CHECK_OK(cosync_task_cancel(h));
+    CHECK_EQ(cosync_task_cancelling(x), 1); /* at once, inside the cancel */
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_ERR(tg.got, COSYNC_ECANCELED);
+    CHECK_EQ(a.rc, 1); /* still waiting, for the clean-up */
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_EQ(cosync_task_cancelling(h), 1);
+    join_expect(h, COSYNC_ECANCELED);
+    check_got(&a, COSYNC_ECANCELED, COSYNC_ECANCELED, NULL, t0 + COSYNC_SEC(3));
+    join_expect(x, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(a_cancelled_caller_cancels_the_task_and_waits_for_its_end)
+{
+    run_main_ok(main_cancel_forwarded, NULL);
+}
+
+/* The job withdraws the cancellation and returns its value: the
+ * awaiter still reports its own cancellation (never lost), with the value
+ * in its out-parameters. */
+static int main_cancel_withdrawn(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    job tg = {.secs = 10, .cleanup = 1, .withdraw = true, .value = 7};
+    cosync_task x, h;
+    awaiter a;
+    CHECK_OK(cosync_task_spawn(&x, run_target, &tg, NULL));
+    awaiter_init(&a, x, COSYNC_FOREVER, -1);
+    spawn_awaiter(&h, &a, "a");
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_OK(cosync_task_cancel(h));
+    join_expect(h, COSYNC_ECANCELED);
+    check_got(&a, COSYNC_ECANCELED, 0, &tg.value, t0 + COSYNC_SEC(2));
+    join_expect(x, 0);
+    return 0;
+}
+
+TEST(a_task_that_withdraws_the_cancellation_still_leaves_the_caller_cancelled)
+{
+    run_main_ok(main_cancel_withdrawn, NULL);
+}
+
+/* A cancellation pending when the call begins is the caller's, delivered
+ * at this suspension as at any other: the task is not touched. */
+static int main_pending_cancel(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    job tg = {.secs = 2, .value = 4};
+    cosync_task x, me = cosync_task_current();
+    CHECK_OK(cosync_task_spawn(&x, run_target, &tg, NULL));
+    CHECK_OK(cosync_task_cancel(me));
+    int status = 99;
+    int64_t t0 = cosync_now();
+    CHECK_ERR(cosync_task_await(x, &status, NULL, COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), t0);
+    CHECK_EQ(status, 99);
+    CHECK_EQ(cosync_task_cancelling(x), 0);
+    CHECK_EQ(cosync_task_uncancel(me), 0);
+    CHECK_OK(cosync_task_await(x, &status, NULL, COSYNC_FOREVER));
+    CHECK_EQ(status, 0);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(2));
+    join_expect(x, 0);
+    return 0;
+}
+
+TEST(a_pending_cancellation_ends_the_call_and_leaves_the_task_alone)
+{
+    run_main_ok(main_pending_cancel, NULL);
+}
+
+/* x finishes and grants the awaiter; d, ready before it, cancels it before
+ * it runs: the awaiter keeps the outcome (a grant is never lost), x is not
+ * cancelled (it has finished), and the cancellation comes at the
+ * awaiter's next suspension. */
+static cosync_task ga_h;
+static int ga_value = -3;
+
+static int yield_then_finish(void *arg, void **result)
+{
+    (void)arg;
+    CHECKPOINT(0);
+    CHECK_OK(cosync_yield());
+    CHECKPOINT(2);
+    *result = &ga_value;
+    return ga_value;
+}
+
+static int yield_then_cancel_awaiter(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECKPOINT(1);
+    CHECK_OK(cosync_yield());
+    CHECKPOINT(3); /* x has finished and granted the awaiter */
+    CHECK_OK(cosync_task_cancel(ga_h));
+    return 0;
+}
+
+static int await_then_suspend(void *arg, void **result)
+{
+    (void)result;
+    cosync_task *x = arg;
+    int status = 1;
+    void *res = NULL;
+    CHECK_OK(cosync_task_await(*x, &status, &res, COSYNC_FOREVER));
+    CHECKPOINT(4);
+    CHECK_EQ(status, ga_value);
+    CHECK(res == &ga_value);
+    CHECK_EQ(cosync_task_cancelling(cosync_task_current()), 1);
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED);
+    return 0;
+}
+
+static int main_cancel_after_finish(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task x, d;
+    CHECK_OK(cosync_task_spawn(&ga_h, await_then_suspend, &x, NULL));
+    CHECK_OK(cosync_task_spawn(&x, yield_then_finish, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&d, yield_then_cancel_awaiter, NULL, NULL));
+    join_ok(d);
+    join_expect(ga_h, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_task_cancelling(x), 0);
+    join_expect(x, ga_value);
+    CHECKPOINTS_DONE(5);
+    return 0;
+}
+
+TEST(a_caller_cancelled_after_the_finish_keeps_the_outcome)
+{
+    run_main_ok(main_cancel_after_finish, NULL);
+}
+
+/* A second cancel of the caller while it waits for the cancelled task
+ * stays pending (the task is cancelled once), and comes at the caller's
+ * next suspension. */
+static int twice_body(void *arg, void **result)
+{
+    (void)result;
+    awaiter *a = arg;
+    a->rc = cosync_task_await(a->target, &a->status, &a->result, COSYNC_FOREVER);
+    a->woke_at = cosync_now();
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED); /* the second request */
+    CHECK_OK(cosync_yield());
+    return 0;
+}
+
+static int main_cancel_twice(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    job tg = {.secs = 10, .cleanup = 2, .value = 1};
+    cosync_task x, h;
+    awaiter a;
+    CHECK_OK(cosync_task_spawn(&x, run_target, &tg, NULL));
+    awaiter_init(&a, x, COSYNC_FOREVER, -1);
+    CHECK_OK(cosync_task_spawn(&h, twice_body, &a, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_OK(cosync_task_cancel(h));
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_OK(cosync_task_cancel(h));
+    CHECK_EQ(cosync_task_cancelling(x), 1);
+    CHECK_EQ(cosync_task_cancelling(h), 2);
+    join_expect(h, COSYNC_ECANCELED); /* it never withdrew them */
+    check_got(&a, COSYNC_ECANCELED, COSYNC_ECANCELED, NULL, t0 + COSYNC_SEC(3));
+    join_expect(x, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(a_second_cancel_while_it_waits_for_the_cancelled_task_stays_pending)
+{
+    run_main_ok(main_cancel_twice, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Deadlines
+ * ---------------------------------------------------------------------- */
+
+/* At the deadline (2 s) the task is cancelled and waited for through its
+ * clean-up (1 s): COSYNC_ETIMEDOUT at 3 s. A task that withdraws the
+ * cancellation gives its value and 0. One that finishes in time: 0 at its
+ * finish, not cancelled. */
+static int main_deadlines(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    job slow = {.secs = 10, .cleanup = 1, .value = 1};
+    job stubborn = {.secs = 10, .cleanup = 1, .withdraw = true, .value = 2};
+    job quick = {.secs = 1, .value = 3};
+    cosync_task xs[3], hs[3];
+    awaiter as[3];
+    job *tgs[3] = {&slow, &stubborn, &quick};
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(cosync_task_spawn(&xs[i], run_target, tgs[i], NULL));
+        awaiter_init(&as[i], xs[i], t0 + COSYNC_SEC(2), -1);
+        spawn_awaiter(&hs[i], &as[i], "a");
+    }
+    for (int i = 0; i < 3; i++)
+        join_ok(hs[i]);
+    check_got(&as[0], COSYNC_ETIMEDOUT, COSYNC_ECANCELED, NULL, t0 + COSYNC_SEC(3));
+    check_got(&as[1], 0, 0, &stubborn.value, t0 + COSYNC_SEC(3));
+    check_got(&as[2], 0, 0, &quick.value, t0 + COSYNC_SEC(1));
+    CHECK_EQ(cosync_task_cancelling(xs[0]), 1);
+    CHECK_EQ(cosync_task_cancelling(xs[1]), 0); /* withdrawn */
+    CHECK_EQ(cosync_task_cancelling(xs[2]), 0);
+    join_expect(xs[0], COSYNC_ECANCELED);
+    join_expect(xs[1], 0);
+    join_expect(xs[2], 0);
+    return 0;
+}
+
+TEST(at_the_deadline_the_task_is_cancelled_and_waited_for)
+{
+    run_main_ok(main_deadlines, NULL);
+}
+
+/* A deadline already passed, or 0, cancels the task and waits for it, as
+ * an expiry at once (COSYNC_ETIMEDOUT, COSYNC_EAGAIN); a finished task
+ * gives its outcome without either. */
+static int main_passed_deadlines(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    job a = {.secs = 10, .cleanup = 1, .value = 1};
+    job b = {.secs = 10, .value = 2};
+    cosync_task xa, xb;
+    CHECK_OK(cosync_task_spawn(&xa, run_target, &a, NULL));
+    CHECK_OK(cosync_task_spawn(&xb, run_target, &b, NULL));
+    CHECK_OK(cosync_yield()); /* both sleep */
+    int status = 99;
+    void *res = &status;
+    CHECK_ERR(cosync_task_await(xa, &status, &res, t0 - 1), COSYNC_ETIMEDOUT);
+    CHECK_EQ(status, COSYNC_ECANCELED);
+    CHECK(res == NULL);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(1)); /* through the clean-up */
+    status = 99;
+    CHECK_ERR(cosync_task_await(xb, &status, NULL, 0), COSYNC_EAGAIN);
+    CHECK_EQ(status, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(1));
+    /* done now: the outcome at once, whatever the deadline */
+    uint64_t sw = switches();
+    CHECK_OK(cosync_task_await(xb, &status, NULL, 0));
+    CHECK_OK(cosync_task_await(xa, &status, NULL, t0 - 1));
+    CHECK_EQ(status, COSYNC_ECANCELED);
+    CHECK_EQ(switches(), sw);
+    join_expect(xa, COSYNC_ECANCELED);
+    join_expect(xb, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(a_deadline_already_passed_or_zero_cancels_and_waits)
+{
+    run_main_ok(main_passed_deadlines, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * The place among the waits, several awaiters
+ * ---------------------------------------------------------------------- */
+
+/* w0 (a task wait), a1 (an await), w2 (a task wait), a3 (an await) wait
+ * for x in that order; a3 is cancelled, so x is cancelled, and x's clean-up
+ * suspends. At x's finish they wake in the order they began, a3 last,
+ * as asyncio's awaiter stays among the task's done callbacks; every one
+ * sees x cancelled, and only a3 reports its own cancellation. */
+static int main_keeps_its_place(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    job tg = {.secs = 10, .cleanup = 1, .value = 1};
+    cosync_task x, h[4];
+    awaiter a[4];
+    CHECK_OK(cosync_task_spawn(&x, run_target, &tg, NULL));
+    for (int i = 0; i < 4; i++) {
+        awaiter_init(&a[i], x, COSYNC_FOREVER, i);
+        a[i].use_wait = i % 2 == 0;
+        spawn_awaiter(&h[i], &a[i], "a");
+    }
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_OK(cosync_task_cancel(h[3]));
+    for (int i = 0; i < 4; i++)
+        join_expect(h[i], i == 3 ? COSYNC_ECANCELED : 0);
+    for (int i = 0; i < 4; i++)
+        check_got(&a[i], i == 3 ? COSYNC_ECANCELED : 0, COSYNC_ECANCELED, NULL,
+                  t0 + COSYNC_SEC(2));
+    CHECKPOINTS_DONE(4);
+    join_expect(x, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(a_cancelled_awaiter_keeps_its_place_among_the_waits)
+{
+    run_main_ok(main_keeps_its_place, NULL);
+}
+
+/* An awaiter whose deadline passes keeps its place too: the first of
+ * three awaits times out at 1 s, x's clean-up takes 1 s, and the three
+ * wake at 2 s in the order they began. */
+static int main_deadline_keeps_its_place(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    job tg = {.secs = 10, .cleanup = 1, .value = 1};
+    cosync_task x, h[3];
+    awaiter a[3];
+    CHECK_OK(cosync_task_spawn(&x, run_target, &tg, NULL));
+    for (int i = 0; i < 3; i++) {
+        awaiter_init(&a[i], x, i == 0 ? t0 + COSYNC_SEC(1) : COSYNC_FOREVER, i);
+        spawn_awaiter(&h[i], &a[i], "a");
+    }
+    for (int i = 0; i < 3; i++)
+        join_ok(h[i]);
+    check_got(&a[0], COSYNC_ETIMEDOUT, COSYNC_ECANCELED, NULL, t0 + COSYNC_SEC(2));
+    for (int i = 1; i < 3; i++)
+        check_got(&a[i], 0, COSYNC_ECANCELED, NULL, t0 + COSYNC_SEC(2));
+    CHECKPOINTS_DONE(3);
+    join_expect(x, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(an_awaiter_whose_deadline_passes_keeps_its_place)
+{
+    run_main_ok(main_deadline_keeps_its_place, NULL);
+}
+
+/* The owner's join is among the waits too: two awaits begin, then the
+ * join; the second await is cancelled, so x is cancelled, and at x's finish
+ * the three wake in the order they began, each with the outcome. */
+static int main_with_a_join(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    job tg = {.secs = 10, .cleanup = 1, .value = 1};
+    cosync_task x, h[2];
+    awaiter a[2];
+    CHECK_OK(cosync_task_spawn(&x, run_target, &tg, NULL));
+    for (int i = 0; i < 2; i++) {
+        awaiter_init(&a[i], x, COSYNC_FOREVER, i);
+        spawn_awaiter(&h[i], &a[i], "a");
+    }
+    CHECK_OK(cosync_yield()); /* both wait */
+    CHECK_OK(cosync_task_cancel(h[1]));
+    int status = 1;
+    CHECK_OK(cosync_task_join(x, &status, NULL, COSYNC_FOREVER));
+    CHECKPOINT(2); /* behind the two awaits, which began first */
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(1));
+    join_ok(h[0]);
+    join_expect(h[1], COSYNC_ECANCELED);
+    check_got(&a[0], 0, COSYNC_ECANCELED, NULL, t0 + COSYNC_SEC(1));
+    check_got(&a[1], COSYNC_ECANCELED, COSYNC_ECANCELED, NULL, t0 + COSYNC_SEC(1));
+    CHECKPOINTS_DONE(3);
+    return 0;
+}
+
+TEST(awaiters_and_the_join_that_collects_wake_in_the_order_they_began)
+{
+    run_main_ok(main_with_a_join, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Group children, detached tasks
+ * ---------------------------------------------------------------------- */
+
+/* A task group's owner awaits a child (`r = await a` in the body of
+ * `async with TaskGroup()`); another child fails at 1 s, so the group
+ * cancels the children and the owner; the owner's await passes its
+ * cancellation on to the child as well (asyncio counts both requests),
+ * wakes when the child's clean-up ends, and leaving the group reports the
+ * failure (the group takes back its request of the owner). */
+static cosync_taskgroup grp;
+static job grp_a = {.secs = 10, .cleanup = 1, .value = 5};
+static job grp_b = {.secs = 1, .value = -5};
+
+static int group_owner(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    cosync_task a;
+    cosync_taskgroup_init(&grp);
+    CHECK_OK(cosync_taskgroup_spawn(&grp, &a, run_target, &grp_a, NULL));
+    CHECK_OK(cosync_taskgroup_spawn(&grp, NULL, run_target, &grp_b, NULL));
+    int status = 99;
+    CHECK_ERR(cosync_task_await(a, &status, NULL, COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(2));
+    CHECK_EQ(cosync_task_cancelling(a), 2);
+    CHECK_ERR(cosync_taskgroup_wait(&grp, COSYNC_FOREVER), -5);
+    CHECK_EQ(cosync_task_cancelling(cosync_task_current()), 0);
+    join_expect(a, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(a_group_owner_awaiting_a_child_passes_the_groups_cancel_on)
+{
+    run_main_ok(group_owner, NULL);
+}
+
+/* A detached task frees itself at its finish; its awaiters, woken then,
+ * still get the outcome, and a cancelled one still cancels it first. */
+static int main_detached(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    job tg = {.secs = 10, .cleanup = 1, .value = 1};
+    cosync_task x, h[2];
+    awaiter a[2];
+    CHECK_OK(cosync_task_spawn(&x, run_target, &tg, NULL));
+    for (int i = 0; i < 2; i++) {
+        awaiter_init(&a[i], x, COSYNC_FOREVER, -1);
+        spawn_awaiter(&h[i], &a[i], "a");
+    }
+    CHECK_OK(cosync_task_detach(x));
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_OK(cosync_task_cancel(h[0]));
+    join_expect(h[0], COSYNC_ECANCELED);
+    join_ok(h[1]);
+    check_got(&a[0], COSYNC_ECANCELED, COSYNC_ECANCELED, NULL, t0 + COSYNC_SEC(2));
+    check_got(&a[1], 0, COSYNC_ECANCELED, NULL, t0 + COSYNC_SEC(2));
+    CHECK_ERR(cosync_task_await(x, NULL, NULL, COSYNC_FOREVER), COSYNC_ESRCH);
+    return 0;
+}
+
+TEST(awaiters_of_a_detached_task)
+{
+    run_main_ok(main_detached, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Misuse, the deadlock report, the close
+ * ---------------------------------------------------------------------- */
+
+static cosync_task other_loop_task;
+
+static int main_misuse(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task me = cosync_task_current();
+    CHECK_ERR(cosync_task_await(me, NULL, NULL, COSYNC_FOREVER), COSYNC_EDEADLK);
+    CHECK_ERR(cosync_task_await(COSYNC_TASK_NONE, NULL, NULL, COSYNC_FOREVER), COSYNC_ESRCH);
+    CHECK_ERR(cosync_task_await(other_loop_task, NULL, NULL, COSYNC_FOREVER), COSYNC_EPERM);
+    cosync_task x;
+    CHECK_OK(cosync_task_spawn(&x, return_arg, &x, NULL));
+    join_ok(x);
+    CHECK_ERR(cosync_task_await(x, NULL, NULL, COSYNC_FOREVER), COSYNC_ESRCH); /* collected */
+    CHECK_EQ(cosync_task_cancelling(me), 0);
+    return 0;
+}
+
+TEST(misuse_errors)
+{
+    CHECK_ERR(cosync_task_await(COSYNC_TASK_NONE, NULL, NULL, COSYNC_FOREVER), COSYNC_EPERM);
+    cosync_loop *other = new_loop();
+    CHECK_OK(cosync_loop_spawn(other, &other_loop_task, nop, NULL, NULL));
+    CHECK_ERR(cosync_task_await(other_loop_task, NULL, NULL, COSYNC_FOREVER), COSYNC_EPERM);
+    run_main_ok(main_misuse, NULL);
+    CHECK_OK(cosync_loop_run(other, other_loop_task, NULL, NULL));
+    end_loop(other);
+}
+
+static cosync_future dl_fut;
+
+static int wait_future(void *arg, void **result)
+{
+    (void)arg;
+    int rc = cosync_future_wait(&dl_fut, COSYNC_FOREVER);
+    if (rc)
+        return rc;
+    return cosync_future_result(&dl_fut, result);
+}
+
+static int dl_main(void *arg, void **result)
+{
+    (void)arg;
+    cosync_task w;
+    CHECK_OK(cosync_task_spawn(&w, wait_future, NULL, &(cosync_task_opts){.name = "loader"}));
+    int status = 1;
+    CHECK_OK(cosync_task_await(w, &status, result, COSYNC_FOREVER));
+    join_ok(w);
+    return status;
+}
+
+TEST(deadlock_report_names_the_awaited_task)
+{
+    cosync_future_init(&dl_fut);
+    capture cap;
+    cosync_task m;
+    cosync_loop *loop = deadlock_loop(&cap, dl_main, NULL, "main", &m);
+    char want[512];
+    snprintf(want, sizeof want,
+             "cosync: deadlock: 2 tasks are blocked and nothing can wake them:\n"
+             "  task 'main' (#1) waits on task 'loader' (#2) to finish\n"
+             "  task 'loader' (#2) waits on future %p\n",
+             (void *)&dl_fut);
+    CHECK_STREQ(capture_text(&cap), want);
+    int x;
+    CHECK_OK(cosync_future_set_result(&dl_fut, &x));
+    int status = 1;
+    void *res = NULL;
+    CHECK_OK(cosync_loop_run(loop, m, &status, &res));
+    CHECK_OK(status);
+    CHECK(res == &x);
+    end_loop(loop);
+    capture_free(&cap);
+}
+
+/* Destroying the loop cancels the awaiter, which cancels the task it
+ * awaits (cancelled by the close as well) and waits for it. */
+static awaiter close_a;
+
+static int close_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task x, h;
+    CHECK_OK(cosync_task_spawn(&x, wait_future, NULL, &(cosync_task_opts){.name = "x"}));
+    awaiter_init(&close_a, x, COSYNC_FOREVER, -1);
+    spawn_awaiter(&h, &close_a, "a");
+    CHECK_OK(cosync_task_detach(h));
+    return cosync_task_await(x, NULL, NULL, COSYNC_FOREVER);
+}
+
+TEST(destroying_the_loop_cancels_the_awaits_and_their_tasks)
+{
+    cosync_future_init(&dl_fut);
+    capture cap;
+    cosync_task m;
+    cosync_loop *loop = deadlock_loop(&cap, close_main, NULL, "main", &m);
+    CHECK_EQ(close_a.rc, 1); /* still waiting */
+    CHECK_OK(cosync_loop_destroy(loop));
+    CHECK_ERR(close_a.rc, COSYNC_ECANCELED);
+    CHECK_ERR(close_a.status, COSYNC_ECANCELED);
+    capture_free(&cap);
+}
+
+int main(void)
+{
+    RUN(a_cancelled_caller_cancels_the_task_and_waits_for_its_end);
+    RUN(a_task_that_withdraws_the_cancellation_still_leaves_the_caller_cancelled);
+    RUN(a_pending_cancellation_ends_the_call_and_leaves_the_task_alone);
+    RUN(a_caller_cancelled_after_the_finish_keeps_the_outcome);
+    RUN(a_second_cancel_while_it_waits_for_the_cancelled_task_stays_pending);
+    RUN(at_the_deadline_the_task_is_cancelled_and_waited_for);
+    RUN(a_deadline_already_passed_or_zero_cancels_and_waits);
+    RUN(a_cancelled_awaiter_keeps_its_place_among_the_waits);
+    RUN(an_awaiter_whose_deadline_passes_keeps_its_place);
+    RUN(awaiters_and_the_join_that_collects_wake_in_the_order_they_began);
+    RUN(a_group_owner_awaiting_a_child_passes_the_groups_cancel_on);
+    RUN(awaiters_of_a_detached_task);
+    RUN(misuse_errors);
+    RUN(deadlock_report_names_the_awaited_task);
+    RUN(destroying_the_loop_cancels_the_awaits_and_their_tasks);
+    return 0;
+}
