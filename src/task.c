@@ -257,8 +257,8 @@ static void task_wait_describe(const cosync__waiter *w, char *buf, size_t size);
 static const cosync__waiter_ops task_wait_ops = {"task wait", task_wait_cancel, task_wait_describe,
                                                  NULL};
 static bool task_await_give_up(cosync__waiter *w, int result);
-static const cosync__waiter_ops task_await_ops = {"task await", task_wait_cancel, task_wait_describe,
-                                                  task_await_give_up};
+static const cosync__waiter_ops task_await_ops = {"task await", task_wait_cancel,
+                                                  task_wait_describe, task_await_give_up};
 
 /* ---- the waits on a task ----------------------------------------------
  * Every wait for one task to finish (a join, a gather's or wait_for's wait

@@ -399,8 +399,7 @@ static int main_keeps_its_place(void *arg, void **result)
     for (int i = 0; i < 4; i++)
         join_expect(h[i], i == 3 ? COSYNC_ECANCELED : 0);
     for (int i = 0; i < 4; i++)
-        check_got(&a[i], i == 3 ? COSYNC_ECANCELED : 0, COSYNC_ECANCELED, NULL,
-                  t0 + COSYNC_SEC(2));
+        check_got(&a[i], i == 3 ? COSYNC_ECANCELED : 0, COSYNC_ECANCELED, NULL, t0 + COSYNC_SEC(2));
     CHECKPOINTS_DONE(4);
     join_expect(x, COSYNC_ECANCELED);
     return 0;
