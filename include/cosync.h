@@ -172,24 +172,28 @@ int cosync_task_wait(cosync_task task, int *status, void **result, int64_t deadl
  * caller, or the deadline, cancels the task (cosync_task_cancel) and the
  * call goes on waiting for it in its place among the task's waits, past
  * further cancellations (they stay pending), as asyncio's `await task`
- * passes its cancel() on to the task and wakes when the task is done. The
- * task is not cancelled if the caller's cancellation was already pending
- * when the call began (asyncio raises it at the previous await): then the
- * call returns COSYNC_ECANCELED at once, as every suspension does. A
- * deadline already passed cancels the task and waits, as one that expires
- * during the wait.
+ * passes its cancel() on to the task and wakes when the task is done. A
+ * cancellation already pending when the call begins is passed on in the
+ * same way (a task cancelled while it runs cancels what it awaits next,
+ * in asyncio too), except with deadline 0, which comes first and leaves it
+ * pending, as in every call. A deadline already passed cancels the task
+ * at once and waits (asyncio's timeout cancels one loop step later). Once
+ * the call has passed a cancellation or its deadline on, it waits for the
+ * task's end whatever else comes: a later deadline or cancel is not
+ * passed on again (asyncio passes each), and a cancel stays pending for
+ * the caller's next suspension.
  *
  * Returns 0 once the task has finished, in time or, cancelled for the
  * deadline, other than cancelled (it withdrew the request with
  * cosync_task_uncancel, or failed its own way: @status says which);
  * COSYNC_ETIMEDOUT (COSYNC_EAGAIN for deadline 0) if it was cancelled for
  * the deadline and ended cancelled; COSYNC_ECANCELED if the caller was
- * cancelled (whatever the task then did: the caller's cancellation is
- * never lost, where asyncio returns the value of a task that withdrew
- * it); the argument errors of cosync_task_wait. @status and @result are
- * written whenever the call saw the task finish: on 0, and on
- * COSYNC_ETIMEDOUT, COSYNC_EAGAIN and COSYNC_ECANCELED after it cancelled
- * the task (not on a COSYNC_ECANCELED that was pending at the call).
+ * cancelled (whatever the task then did, and even if the caller's
+ * request was withdrawn meanwhile: it was delivered to this call when it
+ * came, and is never lost, where asyncio returns the value of a task that
+ * withdrew it); the argument errors of cosync_task_wait. @status and @result are
+ * written on 0, COSYNC_ETIMEDOUT, COSYNC_EAGAIN and COSYNC_ECANCELED,
+ * always with the outcome of the finished task.
  * Suspension point (unless the task has already finished). Not thread-safe.
  */
 int cosync_task_await(cosync_task task, int *status, void **result, int64_t deadline);

@@ -563,6 +563,14 @@ static bool task_await_give_up(cosync__waiter *w, int result)
     return true;
 }
 
+/* Give up on @t before the wait has begun (for @why): cancel it and wait
+ * for it as if the wait had given up at once. */
+static int cancel_and_watch(struct cosync__task *cur, struct cosync__task *t, int why)
+{
+    cosync__cancel(t);
+    return watch_task(cur, t, &task_await_ops, COSYNC_FOREVER, true, why);
+}
+
 int cosync_task_await(cosync_task task, int *status, void **result, int64_t deadline)
 {
     struct cosync__task *t, *cur;
@@ -573,12 +581,16 @@ int cosync_task_await(cosync_task task, int *status, void **result, int64_t dead
         outcome_to(status, result, t->status, t->result);
         return 0;
     }
-    rc = watch_task(cur, t, &task_await_ops, deadline, false, 0);
-    if ((rc == COSYNC_ETIMEDOUT || rc == COSYNC_EAGAIN) && !cur->w.shielded) {
-        /* the deadline had passed before the wait began: the same as an
-         * expiry at once (asyncio.timeout calls its cancel soon) */
-        cosync__cancel(t);
-        rc = watch_task(cur, t, &task_await_ops, COSYNC_FOREVER, true, rc);
+    if (cur->cancel_pending && deadline != 0) {
+        /* delivered here, so passed on as one that comes during the wait:
+         * a task cancelled while it runs cancels the future it awaits
+         * next (asyncio's Task.__step), and so does cosync_wait_for */
+        cur->cancel_pending = false;
+        rc = cancel_and_watch(cur, t, COSYNC_ECANCELED);
+    } else {
+        rc = watch_task(cur, t, &task_await_ops, deadline, false, 0);
+        if ((rc == COSYNC_ETIMEDOUT || rc == COSYNC_EAGAIN) && !cur->w.shielded)
+            rc = cancel_and_watch(cur, t, rc); /* the deadline had passed at the call */
     }
     if (!cur->w.shielded) {
         if (rc == 0)

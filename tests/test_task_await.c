@@ -160,30 +160,45 @@ TEST(a_task_that_withdraws_the_cancellation_still_leaves_the_caller_cancelled)
     run_main_ok(main_cancel_withdrawn, NULL);
 }
 
-/* A cancellation pending when the call begins is the caller's, delivered
- * at this suspension as at any other: the task is not touched. */
+/* A cancellation pending when the call begins (the caller cancelled
+ * itself) is passed on as one that comes during the wait, as asyncio's
+ * task cancels the future it awaits next when it was cancelled while
+ * running: x is cancelled and waited for through its clean-up. With
+ * deadline 0 the deadline comes first: x is cancelled for it, and the
+ * caller's request stays pending for its next suspension. */
 static int main_pending_cancel(void *arg, void **result)
 {
     (void)arg, (void)result;
-    job tg = {.secs = 2, .value = 4};
-    cosync_task x, me = cosync_task_current();
-    CHECK_OK(cosync_task_spawn(&x, run_target, &tg, NULL));
+    int64_t t0 = cosync_now();
+    job tx = {.secs = 5, .cleanup = 1, .value = 4};
+    job ty = {.secs = 5, .cleanup = 1, .value = 4};
+    cosync_task x, y, me = cosync_task_current();
+    CHECK_OK(cosync_task_spawn(&x, run_target, &tx, NULL));
+    CHECK_OK(cosync_task_spawn(&y, run_target, &ty, NULL));
+    CHECK_OK(cosync_yield()); /* both sleep */
     CHECK_OK(cosync_task_cancel(me));
     int status = 99;
-    int64_t t0 = cosync_now();
     CHECK_ERR(cosync_task_await(x, &status, NULL, COSYNC_FOREVER), COSYNC_ECANCELED);
-    CHECK_EQ(cosync_now(), t0);
-    CHECK_EQ(status, 99);
-    CHECK_EQ(cosync_task_cancelling(x), 0);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(1));
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_task_cancelling(x), 1);
+    CHECK_OK(cosync_yield()); /* delivered once */
     CHECK_EQ(cosync_task_uncancel(me), 0);
-    CHECK_OK(cosync_task_await(x, &status, NULL, COSYNC_FOREVER));
-    CHECK_EQ(status, 0);
+
+    CHECK_OK(cosync_task_cancel(me));
+    status = 99;
+    CHECK_ERR(cosync_task_await(y, &status, NULL, 0), COSYNC_EAGAIN);
     CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(2));
-    join_expect(x, 0);
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_task_cancelling(y), 1);
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED); /* still pending */
+    CHECK_EQ(cosync_task_uncancel(me), 0);
+    join_expect(x, COSYNC_ECANCELED);
+    join_expect(y, COSYNC_ECANCELED);
     return 0;
 }
 
-TEST(a_pending_cancellation_ends_the_call_and_leaves_the_task_alone)
+TEST(a_pending_cancellation_is_passed_on_but_not_with_deadline_0)
 {
     run_main_ok(main_pending_cancel, NULL);
 }
@@ -372,6 +387,167 @@ TEST(a_deadline_already_passed_or_zero_cancels_and_waits)
     run_main_ok(main_passed_deadlines, NULL);
 }
 
+/* After the call has passed its deadline on, a cancel of the caller does
+ * not end it or reach the task again: ETIMEDOUT once the clean-up ends,
+ * and the cancel comes at the next suspension. After it has passed a
+ * cancel on, its deadline no longer counts: it waits for the whole
+ * clean-up. */
+typedef struct late_arg {
+    cosync_task target;
+    int64_t deadline;
+    int rc, status, next;
+    int64_t woke_at;
+} late_arg;
+
+static int await_then_yield(void *arg, void **result)
+{
+    (void)result;
+    late_arg *l = arg;
+    l->rc = cosync_task_await(l->target, &l->status, NULL, l->deadline);
+    l->woke_at = cosync_now();
+    l->next = cosync_yield();
+    return 0;
+}
+
+static int main_late_cancel_and_deadline(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    job ta = {.secs = 10, .cleanup = 3, .value = 1};
+    job tb = {.secs = 10, .cleanup = 3, .value = 1};
+    cosync_task xa, xb, ha, hb;
+    CHECK_OK(cosync_task_spawn(&xa, run_target, &ta, NULL));
+    CHECK_OK(cosync_task_spawn(&xb, run_target, &tb, NULL));
+    late_arg la = {.target = xa, .deadline = t0 + COSYNC_SEC(1), .rc = 1};
+    late_arg lb = {.target = xb, .deadline = t0 + COSYNC_SEC(2), .rc = 1};
+    CHECK_OK(cosync_task_spawn(&ha, await_then_yield, &la, NULL));
+    CHECK_OK(cosync_task_spawn(&hb, await_then_yield, &lb, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_MS(1500)));
+    CHECK_OK(cosync_task_cancel(ha)); /* after a's deadline, during the clean-up */
+    CHECK_OK(cosync_task_cancel(hb)); /* before b's deadline */
+    CHECK_EQ(cosync_task_cancelling(xa), 1);
+    CHECK_EQ(cosync_task_cancelling(xb), 1);
+    join_expect(ha, COSYNC_ECANCELED); /* a cancelled task ends cancelled */
+    join_expect(hb, COSYNC_ECANCELED);
+    CHECK_ERR(la.rc, COSYNC_ETIMEDOUT);
+    CHECK_ERR(la.status, COSYNC_ECANCELED);
+    CHECK_EQ(la.woke_at, t0 + COSYNC_SEC(4));
+    CHECK_ERR(la.next, COSYNC_ECANCELED);
+    CHECK_ERR(lb.rc, COSYNC_ECANCELED);
+    CHECK_ERR(lb.status, COSYNC_ECANCELED);
+    CHECK_EQ(lb.woke_at, t0 + COSYNC_MS(4500)); /* past its deadline at 2 s */
+    CHECK_OK(lb.next);
+    CHECK_EQ(cosync_task_cancelling(xa), 1);
+    CHECK_EQ(cosync_task_cancelling(xb), 1);
+    join_expect(xa, COSYNC_ECANCELED);
+    join_expect(xb, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(a_cancel_after_the_deadline_or_a_deadline_after_a_cancel_is_not_passed_on)
+{
+    run_main_ok(main_late_cancel_and_deadline, NULL);
+}
+
+/* A task cancelled for the deadline that fails its own way, or (deadline
+ * 0) withdraws the request: 0, with its status. */
+static int fail_on_cancel(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int rc = cosync_sleep(COSYNC_SEC(10));
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_task_uncancel(cosync_task_current()), 0);
+    return -77;
+}
+
+static int main_own_way(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    job stubborn = {.secs = 10, .cleanup = 1, .withdraw = true, .value = 2};
+    cosync_task f, s;
+    CHECK_OK(cosync_task_spawn(&f, fail_on_cancel, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&s, run_target, &stubborn, NULL));
+    CHECK_OK(cosync_yield());
+    int status = 99;
+    CHECK_OK(cosync_task_await(f, &status, NULL, t0 + COSYNC_SEC(1)));
+    CHECK_EQ(status, -77);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(1));
+    void *res = NULL;
+    CHECK_OK(cosync_task_await(s, &status, &res, 0));
+    CHECK_OK(status);
+    CHECK(res == &stubborn.value);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(2));
+    join_expect(f, -77);
+    join_expect(s, 0);
+    return 0;
+}
+
+TEST(a_task_cancelled_for_the_deadline_that_ends_its_own_way_gives_0)
+{
+    run_main_ok(main_own_way, NULL);
+}
+
+/* The caller's request withdrawn while it waits for the task it passed it
+ * on to: it was delivered to the call, which still reports it. */
+static int main_uncancel_during(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    job tg = {.secs = 10, .cleanup = 2, .withdraw = true, .value = 7};
+    cosync_task x, h;
+    awaiter a;
+    CHECK_OK(cosync_task_spawn(&x, run_target, &tg, NULL));
+    awaiter_init(&a, x, COSYNC_FOREVER, -1);
+    spawn_awaiter(&h, &a, "a");
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_OK(cosync_task_cancel(h));
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_EQ(cosync_task_uncancel(h), 0);
+    join_expect(h, COSYNC_ECANCELED); /* await_body returns what it got */
+    CHECK_ERR(a.rc, COSYNC_ECANCELED);
+    CHECK_OK(a.status);
+    join_expect(x, 0);
+    return 0;
+}
+
+TEST(a_request_withdrawn_during_the_wait_is_still_reported)
+{
+    run_main_ok(main_uncancel_during, NULL);
+}
+
+/* The awaited task cancels its own awaiter: the awaiter passes the
+ * cancel back, and the task, running, gets it at its next suspension. */
+static cosync_task self_h;
+
+static int cancels_its_awaiter(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_yield()); /* the awaiter waits */
+    CHECK_OK(cosync_task_cancel(self_h));
+    CHECK_EQ(cosync_task_cancelling(cosync_task_current()), 1);
+    return cosync_yield();
+}
+
+static int main_cancels_its_awaiter(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task x;
+    awaiter a;
+    CHECK_OK(cosync_task_spawn(&x, cancels_its_awaiter, NULL, NULL));
+    awaiter_init(&a, x, COSYNC_FOREVER, -1);
+    CHECK_OK(cosync_task_spawn(&self_h, await_body, &a, NULL));
+    join_expect(self_h, COSYNC_ECANCELED);
+    CHECK_ERR(a.rc, COSYNC_ECANCELED);
+    CHECK_ERR(a.status, COSYNC_ECANCELED);
+    join_expect(x, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(a_task_that_cancels_its_own_awaiter_is_cancelled_in_turn)
+{
+    run_main_ok(main_cancels_its_awaiter, NULL);
+}
+
 /* ------------------------------------------------------------------------
  * The place among the waits, several awaiters
  * ---------------------------------------------------------------------- */
@@ -473,6 +649,59 @@ static int main_with_a_join(void *arg, void **result)
 TEST(awaiters_and_the_join_that_collects_wake_in_the_order_they_began)
 {
     run_main_ok(main_with_a_join, NULL);
+}
+
+/* Beside asyncio.wait (told first, as for every wait; it holds off
+ * collectors while it watches) and a task wait: x is watched by w,
+ * awaited by a0 and a1, then waited for by main; a1 is cancelled. At x's
+ * finish: w, a0, a1, main; main then gathers x. */
+static cosync_task mix_x;
+
+static int watch_x(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    size_t i = 9;
+    CHECK_OK(cosync_wait(&mix_x, 1, COSYNC_FIRST_COMPLETED, &i, COSYNC_FOREVER));
+    CHECKPOINT(0);
+    CHECK_EQ(i, 0);
+    return 0;
+}
+
+static int main_mixed(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    job tg = {.secs = 10, .cleanup = 1, .value = 1};
+    cosync_task w, h[2];
+    awaiter a[2];
+    CHECK_OK(cosync_task_spawn(&mix_x, run_target, &tg, NULL));
+    CHECK_OK(cosync_task_spawn(&w, watch_x, NULL, NULL));
+    for (int i = 0; i < 2; i++) {
+        awaiter_init(&a[i], mix_x, COSYNC_FOREVER, i + 1);
+        spawn_awaiter(&h[i], &a[i], "a");
+    }
+    CHECK_OK(cosync_yield()); /* all wait */
+    CHECK_OK(cosync_task_cancel(h[1]));
+    int status = 99;
+    CHECK_OK(cosync_task_wait(mix_x, &status, NULL, COSYNC_FOREVER));
+    CHECKPOINT(3);
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(1));
+    check_got(&a[0], 0, COSYNC_ECANCELED, NULL, t0 + COSYNC_SEC(1));
+    check_got(&a[1], COSYNC_ECANCELED, COSYNC_ECANCELED, NULL, t0 + COSYNC_SEC(1));
+    join_ok(w);
+    join_ok(h[0]);
+    join_expect(h[1], COSYNC_ECANCELED);
+    cosync_outcome out;
+    CHECK_OK(cosync_gather(&mix_x, 1, &out, COSYNC_FOREVER));
+    CHECK_ERR(out.status, COSYNC_ECANCELED);
+    CHECKPOINTS_DONE(4);
+    return 0;
+}
+
+TEST(awaits_beside_asyncio_wait_and_a_task_wait)
+{
+    run_main_ok(main_mixed, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -621,6 +850,46 @@ TEST(deadlock_report_names_the_awaited_task)
     capture_free(&cap);
 }
 
+/* A awaits B and B awaits A; A is cancelled: it passes the cancel on to
+ * B, which passes it back (pending: A already waits past cancels), and
+ * the two wait for each other: a deadlock, reported, where asyncio
+ * recurses until RecursionError. */
+static cosync_task cyc[2];
+
+static int await_other(void *arg, void **result)
+{
+    (void)result;
+    int i = (int)(intptr_t)arg;
+    return cosync_task_await(cyc[1 - i], NULL, NULL, COSYNC_FOREVER);
+}
+
+static int cycle_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_task_spawn(&cyc[0], await_other, (void *)0, &(cosync_task_opts){.name = "A"}));
+    CHECK_OK(cosync_task_spawn(&cyc[1], await_other, (void *)1, &(cosync_task_opts){.name = "B"}));
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_task_cancel(cyc[0]));
+    CHECK_EQ(cosync_task_cancelling(cyc[0]), 2);
+    CHECK_EQ(cosync_task_cancelling(cyc[1]), 1);
+    return cosync_task_join(cyc[0], NULL, NULL, COSYNC_FOREVER);
+}
+
+TEST(a_cycle_of_awaits_cancelled_is_reported_as_a_deadlock)
+{
+    capture cap;
+    cosync_task m;
+    cosync_loop *loop = deadlock_loop(&cap, cycle_main, NULL, "main", &m);
+    CHECK_STREQ(capture_text(&cap),
+                "cosync: deadlock: 3 tasks are blocked and nothing can wake them:\n"
+                "  task 'main' (#1) waits on join of task 'A' (#2)\n"
+                "  task 'A' (#2) waits on task 'B' (#3) to finish\n"
+                "  task 'B' (#3) waits on task 'A' (#2) to finish\n");
+    /* the close cancels them, and they still wait for each other */
+    CHECK_ERR(cosync_loop_destroy(loop), COSYNC_EDEADLK);
+    capture_free(&cap);
+}
+
 /* Destroying the loop cancels the awaiter, which cancels the task it
  * awaits (cancelled by the close as well) and waits for it. */
 static awaiter close_a;
@@ -653,18 +922,24 @@ int main(void)
 {
     RUN(a_cancelled_caller_cancels_the_task_and_waits_for_its_end);
     RUN(a_task_that_withdraws_the_cancellation_still_leaves_the_caller_cancelled);
-    RUN(a_pending_cancellation_ends_the_call_and_leaves_the_task_alone);
+    RUN(a_pending_cancellation_is_passed_on_but_not_with_deadline_0);
     RUN(a_caller_cancelled_after_the_finish_keeps_the_outcome);
     RUN(a_second_cancel_while_it_waits_for_the_cancelled_task_stays_pending);
     RUN(at_the_deadline_the_task_is_cancelled_and_waited_for);
     RUN(a_deadline_already_passed_or_zero_cancels_and_waits);
+    RUN(a_cancel_after_the_deadline_or_a_deadline_after_a_cancel_is_not_passed_on);
+    RUN(a_task_cancelled_for_the_deadline_that_ends_its_own_way_gives_0);
+    RUN(a_request_withdrawn_during_the_wait_is_still_reported);
+    RUN(a_task_that_cancels_its_own_awaiter_is_cancelled_in_turn);
     RUN(a_cancelled_awaiter_keeps_its_place_among_the_waits);
     RUN(an_awaiter_whose_deadline_passes_keeps_its_place);
     RUN(awaiters_and_the_join_that_collects_wake_in_the_order_they_began);
+    RUN(awaits_beside_asyncio_wait_and_a_task_wait);
     RUN(a_group_owner_awaiting_a_child_passes_the_groups_cancel_on);
     RUN(awaiters_of_a_detached_task);
     RUN(misuse_errors);
     RUN(deadlock_report_names_the_awaited_task);
+    RUN(a_cycle_of_awaits_cancelled_is_reported_as_a_deadlock);
     RUN(destroying_the_loop_cancels_the_awaits_and_their_tasks);
     return 0;
 }
