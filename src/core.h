@@ -66,8 +66,11 @@ typedef struct cosync__waiter_ops {
     /* The wait is to end with @result (COSYNC_ECANCELED, COSYNC_ETIMEDOUT)
      * while WAITING: return true to take that in and go on waiting in
      * place instead (the waiter then stays WAITING, on the object's list).
-     * May be NULL (the wait ends). */
-    bool (*give_up)(cosync__waiter *w, int result);
+     * A wait that passes the cancellation on to tasks cancels all but the
+     * last of them and leaves the last in *@pass_on for the caller to
+     * cancel, so that a long chain of such waits is cancelled in a loop,
+     * not a recursion as deep as the chain. May be NULL (the wait ends). */
+    bool (*give_up)(cosync__waiter *w, int result, struct cosync__task **pass_on);
 } cosync__waiter_ops;
 
 /* The one waiter of a task: it lives in the task record, never on the
@@ -402,8 +405,10 @@ static inline void cosync__grant(cosync__waiter *w, int result)
     cosync__wait_disarm(t);
     cosync__make_ready(t);
 }
-/* End a WAITING wait with @result (COSYNC_ECANCELED, COSYNC_ETIMEDOUT). */
-void cosync__abort_wait(cosync__waiter *w, int result);
+/* End a WAITING wait with @result (COSYNC_ECANCELED, COSYNC_ETIMEDOUT), or
+ * let it give up in place: returns NULL, or the task the giving-up wait
+ * passes the cancellation on to, which the caller must cancel. */
+struct cosync__task *cosync__abort_wait(cosync__waiter *w, int result);
 void cosync__waiter_timer_fired(cosync__timer *timer);
 /* The running task, checked against an object's loop: an object is bound
  * to the loop of its first waiter, and free again whenever it has none.

@@ -250,13 +250,13 @@ int cosync_task_spawn(cosync_task *task, cosync_task_fn fn, void *arg, const cos
 
 static void join_cancel(cosync__waiter *w);
 static void join_describe(const cosync__waiter *w, char *buf, size_t size);
-static bool join_give_up(cosync__waiter *w, int result);
+static bool join_give_up(cosync__waiter *w, int result, struct cosync__task **pass_on);
 static const cosync__waiter_ops join_ops = {"join", join_cancel, join_describe, join_give_up};
 static void task_wait_cancel(cosync__waiter *w);
 static void task_wait_describe(const cosync__waiter *w, char *buf, size_t size);
 static const cosync__waiter_ops task_wait_ops = {"task wait", task_wait_cancel, task_wait_describe,
                                                  NULL};
-static bool task_await_give_up(cosync__waiter *w, int result);
+static bool task_await_give_up(cosync__waiter *w, int result, struct cosync__task **pass_on);
 static const cosync__waiter_ops task_await_ops = {"task await", task_wait_cancel,
                                                   task_wait_describe, task_await_give_up};
 
@@ -387,10 +387,14 @@ void cosync__collect(struct cosync__task *t, int *status, void **result)
 
 /* ---- join ------------------------------------------------------------ */
 
-static void cancel_rest(struct cosync__task *first)
+/* Cancel the tasks claimed by one gather from @first on, but the last,
+ * which is returned (give_up's pass_on). */
+static struct cosync__task *cancel_all_but_last(struct cosync__task *first)
 {
-    for (struct cosync__task *t = first; t; t = t->next_claimed)
+    struct cosync__task *t = first;
+    for (; t->next_claimed; t = t->next_claimed)
         cosync__cancel(t);
+    return t;
 }
 
 /* A join leaves its task alone (it only leaves the task's list); a gather
@@ -400,21 +404,21 @@ static void join_cancel(cosync__waiter *w)
 {
     await_unlink(w->obj, w);
     if (w->data == COSYNC__AWAIT_CANCEL_REST)
-        cancel_rest(w->obj);
+        cosync__cancel(cancel_all_but_last(w->obj));
 }
 
 /* A gather or wait_for that gives up while it waits cancels the task and
  * the rest, and goes on waiting for the task where it was, past further
  * cancels: as 3.12's wait_for, whose caller never leaves the task's done
  * callbacks, it is woken by the finish in the place its wait began. */
-static bool join_give_up(cosync__waiter *w, int result)
+static bool join_give_up(cosync__waiter *w, int result, struct cosync__task **pass_on)
 {
     if (w->data != COSYNC__AWAIT_CANCEL_REST)
         return false;
     w->data = result == COSYNC_ETIMEDOUT ? COSYNC__AWAIT_GAVE_UP_TIMEDOUT
                                          : COSYNC__AWAIT_GAVE_UP_CANCELLED;
     w->shielded = true;
-    cancel_rest(w->obj);
+    *pass_on = cancel_all_but_last(w->obj);
     return true;
 }
 
@@ -555,11 +559,11 @@ int cosync_task_wait(cosync_task task, int *status, void **result, int64_t deadl
  * waiting for it where it was, past further cancels, as asyncio's awaiter
  * stays among the task's done callbacks when its cancel() reaches the
  * task. */
-static bool task_await_give_up(cosync__waiter *w, int result)
+static bool task_await_give_up(cosync__waiter *w, int result, struct cosync__task **pass_on)
 {
     w->shielded = true;
     w->result = result;
-    cosync__cancel(w->obj);
+    *pass_on = w->obj;
     return true;
 }
 
@@ -622,16 +626,16 @@ int cosync_task_detach(cosync_task task)
 
 /* ---- cancellation ---------------------------------------------------- */
 
-int cosync__cancel(struct cosync__task *t)
+/* Cancel @t; returns the task its wait passes the cancellation on to, if
+ * it gives up in place (cosync__abort_wait), for the caller to cancel. */
+static struct cosync__task *cancel_one(struct cosync__task *t)
 {
-    if (t->state == COSYNC__T_DONE)
-        return COSYNC_EALREADY;
     /* saturates: cosync_task_cancelling returns it as a non-negative int */
     if (t->cancel_count < INT_MAX)
         t->cancel_count++;
     cosync__waiter *w = &t->w;
     if (w->state == COSYNC__W_WAITING && !w->shielded) {
-        cosync__abort_wait(w, COSYNC_ECANCELED);
+        return cosync__abort_wait(w, COSYNC_ECANCELED);
     } else if (w->state == COSYNC__W_GRANTED && w->revocable && !w->shielded) {
         w->ops->cancel(w); /* hands the grant back; the task is already ready */
         w->state = COSYNC__W_CANCELLED;
@@ -641,6 +645,17 @@ int cosync__cancel(struct cosync__task *t)
     } else {
         t->cancel_pending = true;
     }
+    return NULL;
+}
+
+int cosync__cancel(struct cosync__task *t)
+{
+    if (t->state == COSYNC__T_DONE)
+        return COSYNC_EALREADY;
+    /* down a chain of waits that pass it on (a task awaiting a task
+     * awaiting a task...), in a loop: the stack does not grow with it */
+    for (struct cosync__task *next = t; next && next->state != COSYNC__T_DONE;)
+        next = cancel_one(next);
     return 0;
 }
 

@@ -54,25 +54,30 @@ int cosync__wait_slow(cosync__waiter *w, int64_t deadline)
     return cosync__suspend(t);
 }
 
-void cosync__abort_wait(cosync__waiter *w, int result)
+struct cosync__task *cosync__abort_wait(cosync__waiter *w, int result)
 {
     struct cosync__task *t = cosync__waiter_task(w);
     cosync__wait_disarm(t);
-    if (w->ops->give_up && w->ops->give_up(w, result))
-        return; /* it goes on waiting, in its place */
+    struct cosync__task *pass_on = NULL;
+    if (w->ops->give_up && w->ops->give_up(w, result, &pass_on))
+        return pass_on; /* it goes on waiting, in its place */
     w->state = COSYNC__W_CANCELLED;
     w->result = result;
     if (w->ops->cancel)
         w->ops->cancel(w);
     if (t->state == COSYNC__T_BLOCKED)
         cosync__make_ready(t);
+    return NULL;
 }
 
 void cosync__waiter_timer_fired(cosync__timer *timer)
 {
     struct cosync__task *t = cosync__container_of(timer, struct cosync__task, timer);
-    if (t->w.state == COSYNC__W_WAITING)
-        cosync__abort_wait(&t->w, COSYNC_ETIMEDOUT);
+    if (t->w.state == COSYNC__W_WAITING) {
+        struct cosync__task *pass_on = cosync__abort_wait(&t->w, COSYNC_ETIMEDOUT);
+        if (pass_on)
+            cosync__cancel(pass_on);
+    }
 }
 
 /* ---- sleeping -------------------------------------------------------- */

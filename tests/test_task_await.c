@@ -773,6 +773,71 @@ TEST(awaiters_of_a_detached_task)
 }
 
 /* ------------------------------------------------------------------------
+ * Long chains
+ * ---------------------------------------------------------------------- */
+
+/* 5,000 tasks, each awaiting the next (by cosync_task_await, wait_for or
+ * gather, in turn), the last asleep; cancelling the first passes the
+ * cancellation down the whole chain, on the canceller's stack, without
+ * recursing once per link: each link is cancelled once, and the chain
+ * unwinds from its end. */
+#define CHAIN_LEN 5000
+static cosync_task chain[CHAIN_LEN];
+
+static int chain_link(void *arg, void **result)
+{
+    (void)result;
+    int i = (int)(intptr_t)arg;
+    if (i == CHAIN_LEN - 1)
+        return cosync_sleep(COSYNC_SEC(100));
+    int status = 99;
+    int rc;
+    switch (i % 3) {
+    case 0:
+        rc = cosync_task_await(chain[i + 1], &status, NULL, COSYNC_FOREVER);
+        break;
+    case 1:
+        rc = cosync_wait_for(chain[i + 1], &status, NULL, COSYNC_FOREVER);
+        break;
+    default: {
+        cosync_outcome out;
+        rc = cosync_gather(&chain[i + 1], 1, &out, COSYNC_FOREVER);
+        status = out.status;
+        break;
+    }
+    }
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    return rc;
+}
+
+static int main_chain(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    for (int i = 0; i < CHAIN_LEN; i++)
+        CHECK_OK(cosync_task_spawn(&chain[i], chain_link, (void *)(intptr_t)i, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1))); /* all wait */
+    CHECK_OK(cosync_task_cancel(chain[0]));
+    for (int i = 0; i < CHAIN_LEN; i++)
+        CHECK_EQ(cosync_task_cancelling(chain[i]), 1);
+    int status = 99;
+    CHECK_OK(cosync_task_wait(chain[0], &status, NULL, COSYNC_FOREVER));
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(1));
+    for (int i = 0; i < CHAIN_LEN; i += 3) /* awaited, not collected */
+        join_expect(chain[i + 1 < CHAIN_LEN ? i + 1 : i], COSYNC_ECANCELED);
+    join_expect(chain[0], COSYNC_ECANCELED);
+    CHECK_EQ(alive_tasks(), 1);
+    return 0;
+}
+
+TEST(cancelling_the_head_of_a_long_chain_of_awaits_reaches_its_end)
+{
+    run_main_ok(main_chain, NULL);
+}
+
+/* ------------------------------------------------------------------------
  * Misuse, the deadlock report, the close
  * ---------------------------------------------------------------------- */
 
@@ -937,6 +1002,7 @@ int main(void)
     RUN(awaits_beside_asyncio_wait_and_a_task_wait);
     RUN(a_group_owner_awaiting_a_child_passes_the_groups_cancel_on);
     RUN(awaiters_of_a_detached_task);
+    RUN(cancelling_the_head_of_a_long_chain_of_awaits_reaches_its_end);
     RUN(misuse_errors);
     RUN(deadlock_report_names_the_awaited_task);
     RUN(a_cycle_of_awaits_cancelled_is_reported_as_a_deadlock);
