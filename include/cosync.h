@@ -834,6 +834,27 @@ typedef struct cosync_loop_stats {
 int cosync_loop_get_stats(const cosync_loop *loop, cosync_loop_stats *stats);
 
 /**
+ * cosync_loop_all_tasks - the tasks of a loop that have not finished
+ * (asyncio.all_tasks()), the caller included.
+ * @loop:  the loop; NULL for the current one (the caller's).
+ * @tasks: receives up to @cap handles, in the order the tasks were spawned;
+ *         may be NULL if @cap is 0 (to count them).
+ *
+ * A snapshot: spawned tasks that have not yet run are in it; finished
+ * ones, even if not yet joined, are not. If there are more than @cap,
+ * which @cap of them are written is unspecified: call again with room for
+ * the count returned. A typical use is a shutdown that cancels every
+ * other task and waits for each (cosync_task_cancel, cosync_task_wait).
+ *
+ * Returns the number of unfinished tasks (it may exceed @cap; at most
+ * INT_MAX); COSYNC_EPERM if @loop is NULL outside a running loop;
+ * COSYNC_EINVAL if @tasks is NULL and @cap is not 0. Not a suspension
+ * point. Not thread-safe: call it from the loop's thread, or while the
+ * loop does not run.
+ */
+int cosync_loop_all_tasks(cosync_loop *loop, cosync_task *tasks, size_t cap);
+
+/**
  * cosync_loop_dump - write the live tasks of @loop, each with its state and
  * what it waits on, one per line, to @out (the deadlock report's format):
  * the first 200, then a line "  ... and N more".

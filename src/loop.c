@@ -5,6 +5,7 @@
  * timer. When nothing at all can wake a blocked task, that is a deadlock:
  * it is reported, never a silent hang.
  */
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,33 @@ int cosync_loop_dump(const cosync_loop *loop, FILE *out)
     if (n > DUMP_MAX)
         fprintf(out, "  ... and %d more\n", n - DUMP_MAX);
     return n;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    uint64_t x = ((const cosync_task *)a)->id, y = ((const cosync_task *)b)->id;
+    return (x > y) - (x < y);
+}
+
+int cosync_loop_all_tasks(cosync_loop *loop, cosync_task *tasks, size_t cap)
+{
+    if (!loop)
+        loop = cosync_loop_current();
+    if (!loop || (!tasks && cap))
+        return !loop ? COSYNC_EPERM : COSYNC_EINVAL;
+    size_t n = 0;
+    for (cosync__record_block *b = loop->blocks; b; b = b->next)
+        for (size_t k = 0; k < b->count; k++) {
+            struct cosync__task *t = &b->recs[k];
+            if (t->state == COSYNC__T_DONE || t->state == COSYNC__T_FREE)
+                continue;
+            if (n < cap)
+                tasks[n] = (cosync_task){t, t->id};
+            n++;
+        }
+    if (cap)
+        qsort(tasks, n < cap ? n : cap, sizeof *tasks, by_id);
+    return n > INT_MAX ? INT_MAX : (int)n;
 }
 
 static void report_deadlock(cosync_loop *loop)

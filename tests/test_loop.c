@@ -1396,6 +1396,81 @@ TEST(loop_dump_states)
     CHECK_OK(cosync_loop_destroy(loop));
 }
 
+/* asyncio.all_tasks(): the unfinished tasks, the caller included, in
+ * spawn order, though records are reused out of order; not the finished
+ * ones (joined or not); fresh and detached ones too. */
+static int wait_forever(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_sleep_until(COSYNC_FOREVER);
+}
+
+static int main_all_tasks(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task me = cosync_task_current(), a, b, c, d, got[8];
+    CHECK_OK(cosync_task_spawn(&a, nop, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&b, wait_forever, NULL, NULL));
+    join_ok(a); /* a's record goes back to the free list */
+    CHECK_OK(cosync_task_spawn(&c, wait_forever, NULL, NULL));
+    CHECK(c.rec == a.rec); /* reused: spawned after b, before it in memory */
+    CHECK_OK(cosync_task_spawn(&d, nop, NULL, NULL));
+    cosync_task fresh;
+    CHECK_OK(cosync_task_spawn(&fresh, wait_forever, NULL, NULL));
+    CHECK_OK(cosync_task_detach(fresh));
+    CHECK_OK(cosync_yield()); /* b, c wait; d finishes, unjoined; fresh waits */
+    CHECK(cosync_task_done(d));
+    cosync_task fresh2;
+    CHECK_OK(cosync_task_spawn(&fresh2, nop, NULL, NULL)); /* not started */
+
+    CHECK_EQ(cosync_loop_all_tasks(NULL, NULL, 0), 5);
+    CHECK_EQ(cosync_loop_all_tasks(cosync_loop_current(), got, 8), 5);
+    cosync_task want[5] = {me, b, c, fresh, fresh2};
+    for (int i = 0; i < 5; i++) {
+        CHECK(got[i].rec == want[i].rec);
+        CHECK_EQ(got[i].id, want[i].id);
+    }
+    /* too little room: the count, and that many distinct live handles */
+    cosync_task two[2] = {COSYNC_TASK_NONE, COSYNC_TASK_NONE};
+    CHECK_EQ(cosync_loop_all_tasks(NULL, two, 2), 5);
+    CHECK(two[0].id < two[1].id);
+    for (int i = 0; i < 2; i++)
+        CHECK(!cosync_task_done(two[i]) && cosync_task_name(two[i]) != NULL);
+    CHECK_ERR(cosync_loop_all_tasks(NULL, NULL, 1), COSYNC_EINVAL);
+
+    /* the shutdown of asyncio programs: cancel every other task, wait */
+    int n = cosync_loop_all_tasks(NULL, got, 8);
+    CHECK_EQ(n, 5);
+    for (int i = 0; i < n; i++)
+        if (got[i].id != me.id)
+            CHECK_OK(cosync_task_cancel(got[i]));
+    for (int i = 0; i < n; i++)
+        if (got[i].id != me.id && got[i].id != fresh.id)
+            CHECK_OK(cosync_task_wait(got[i], NULL, NULL, COSYNC_FOREVER));
+    CHECK_OK(cosync_yield()); /* the detached one finishes and frees itself */
+    CHECK_EQ(cosync_loop_all_tasks(NULL, got, 8), 1);
+    CHECK_EQ(got[0].id, me.id);
+    join_expect(b, COSYNC_ECANCELED);
+    join_expect(c, COSYNC_ECANCELED);
+    join_ok(d);
+    join_expect(fresh2, COSYNC_ECANCELED); /* cancelled before it ran */
+    return 0;
+}
+
+TEST(all_tasks_lists_the_unfinished_tasks_in_spawn_order)
+{
+    CHECK_ERR(cosync_loop_all_tasks(NULL, NULL, 0), COSYNC_EPERM); /* no running loop */
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &vopts));
+    cosync_task m, got[2];
+    CHECK_OK(cosync_loop_spawn(loop, &m, main_all_tasks, NULL, NULL));
+    CHECK_EQ(cosync_loop_all_tasks(loop, got, 2), 1); /* from outside, before the run */
+    CHECK_EQ(got[0].id, m.id);
+    CHECK_OK(cosync_loop_run(loop, m, NULL, NULL));
+    CHECK_EQ(cosync_loop_all_tasks(loop, got, 2), 0);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
 TEST(loop_dump_many_tasks)
 {
     cosync_loop *loop;
@@ -1764,6 +1839,7 @@ int main(void)
     RUN(blocked_with_deadline_is_not_deadlock);
     RUN(loop_dump_states);
     RUN(loop_dump_many_tasks);
+    RUN(all_tasks_lists_the_unfinished_tasks_in_spawn_order);
     RUN(clock_virtual_and_real);
     RUN(stats_fields);
     RUN(error_strings);
