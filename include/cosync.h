@@ -170,18 +170,18 @@ int cosync_task_wait(cosync_task task, int *status, void **result, int64_t deadl
  *
  * cosync_task_wait, but for what ends the wait: a cancellation of the
  * caller, or the deadline, cancels the task (cosync_task_cancel) and the
- * call goes on waiting for it in its place among the task's waits, past
- * further cancellations (they stay pending), as asyncio's `await task`
- * passes its cancel() on to the task and wakes when the task is done. A
- * cancellation already pending when the call begins is passed on in the
- * same way (a task cancelled while it runs cancels what it awaits next,
- * in asyncio too), except with deadline 0, which comes first and leaves it
- * pending, as in every call. A deadline already passed cancels the task
+ * call goes on waiting for it in its place among the task's waits, as
+ * asyncio's `await task` passes its cancel() on to the task and wakes
+ * when the task is done. A cancellation already pending when the call
+ * begins is passed on in the same way (a task cancelled while it runs
+ * cancels what it awaits next, in asyncio too), except with deadline 0,
+ * which comes first and leaves it pending, as in every call. A deadline already passed cancels the task
  * at once and waits (asyncio's timeout cancels one loop step later). Once
- * the call has passed a cancellation or its deadline on, it waits for the
- * task's end whatever else comes: a later deadline or cancel is not
- * passed on again (asyncio passes each), and a cancel stays pending for
- * the caller's next suspension.
+ * the call has passed a cancellation or its deadline on, each further
+ * cancel of the caller is passed on to the task too (as asyncio passes
+ * every cancel() on), and makes the call return COSYNC_ECANCELED even
+ * after a timeout; a deadline no longer counts after a cancel (asyncio's
+ * timeout would cancel the task once more).
  *
  * Returns 0 once the task has finished, in time or, cancelled for the
  * deadline, other than cancelled (it withdrew the request with
@@ -379,10 +379,11 @@ typedef struct cosync_outcome {
  * the caller is cancelled, or @deadline passes, the tasks not yet finished
  * are cancelled at that moment (within cosync_task_cancel, or as the
  * deadline fires: one that has not run yet never runs), as asyncio's
- * cancel() reaches them, and waited for; their outcomes are filled. (If
- * the task the caller waited for has just finished and the caller has not
- * run since, a cancellation waits for the caller's next wait, as after
- * any wake-up.)
+ * cancel() reaches them, and waited for; their outcomes are filled. Each
+ * further cancel of the caller meanwhile reaches the unfinished ones
+ * again (and makes the call return COSYNC_ECANCELED). (If the task the
+ * caller waited for has just finished and the caller has not run since, a
+ * cancellation waits for the caller's next wait, as after any wake-up.)
  *
  * Returns 0 when every task has finished (look at each outcome for its
  * status); COSYNC_ECANCELED or COSYNC_ETIMEDOUT (or COSYNC_EAGAIN with
@@ -407,8 +408,11 @@ int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64
  * COSYNC_ETIMEDOUT (COSYNC_EAGAIN for deadline 0) if it had to be
  * cancelled and ended cancelled; COSYNC_ECANCELED if the caller was
  * cancelled (the task is cancelled at that moment, as by gather, and
- * collected too); the argument errors of cosync_task_join. In every
- * non-argument case the task has been collected. Suspension point.
+ * collected too; each further cancel while it waits for the cancelled
+ * task is passed on to it again, and a cancel after the timeout makes
+ * the call return COSYNC_ECANCELED); the argument errors of
+ * cosync_task_join. In every non-argument case the task has been
+ * collected. Suspension point.
  */
 int cosync_wait_for(cosync_task task, int *status, void **result, int64_t deadline);
 

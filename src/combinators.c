@@ -65,16 +65,18 @@ static int claim_all(struct cosync__task *cur, const cosync_task *tasks, size_t 
 
 /* Wait for @t, the first of the tasks still to collect. Cancelled or at
  * its deadline, the wait cancels @t and the rest at that moment and waits
- * on for @t in its place, past interruption, returning what it gave up
- * with once @t has finished. If it ended before it began (a cancellation
- * pending, a deadline passed), or @give_up is set already, wait for @t
- * without interruption. */
+ * on for @t in its place, returning what it gave up with once @t has
+ * finished. If it ended before it began (a cancellation pending, a
+ * deadline passed), or @give_up is set already, wait for @t without
+ * interruption. A cancel that comes once it has given up is passed on to
+ * the tasks left, and turns a timeout into COSYNC_ECANCELED. */
 static int settle(struct cosync__task *cur, struct cosync__task *t, int64_t deadline, int give_up)
 {
     if (!give_up)
         give_up = cosync__await_task(cur, t, deadline, COSYNC__AWAIT_CANCEL_REST);
-    if (give_up)
-        cosync__await_task(cur, t, COSYNC_FOREVER, COSYNC__AWAIT_SHIELDED);
+    if (give_up &&
+        cosync__await_task(cur, t, COSYNC_FOREVER, COSYNC__AWAIT_SHIELDED) == COSYNC_ECANCELED)
+        give_up = COSYNC_ECANCELED;
     release_claim(t);
     return give_up;
 }

@@ -65,7 +65,10 @@ typedef struct cosync__waiter_ops {
     void (*describe)(const cosync__waiter *w, char *buf, size_t size);
     /* The wait is to end with @result (COSYNC_ECANCELED, COSYNC_ETIMEDOUT)
      * while WAITING: return true to take that in and go on waiting in
-     * place instead (the waiter then stays WAITING, on the object's list).
+     * place instead (the waiter then stays WAITING, on the object's list,
+     * shielded; a cancel that comes then is offered here again, with
+     * COSYNC_ECANCELED: return true to pass it on too, false to leave it
+     * pending).
      * A wait that passes the cancellation on to tasks cancels all but the
      * last of them and leaves the last in *@pass_on for the caller to
      * cancel, so that a long chain of such waits is cancelled in a loop,
@@ -83,9 +86,12 @@ struct cosync__waiter {
     uintptr_t data; /* for the primitive: a count, an index, a pointer */
     int result;
     uint8_t state;
-    bool shielded;  /* cancellation does not interrupt this wait */
-    bool revocable; /* a cancel after the grant hands it back (ops->cancel
-                     * is then called in state GRANTED and must pass it on) */
+    bool shielded;   /* cancellation does not interrupt this wait */
+    bool revocable;  /* a cancel after the grant hands it back (ops->cancel
+                      * is then called in state GRANTED and must pass it on) */
+    bool passing_on; /* a cancellation it passes on (give_up) is on its way
+                      * down the tasks it waits for: one coming back to it
+                      * through a cycle of such waits ends there */
 };
 
 struct cosync__task {
@@ -281,9 +287,10 @@ int cosync__joinable(cosync_task h, struct cosync__task **out, struct cosync__ta
  * deadline, cancels @t and the tasks claimed after it at that moment, as
  * asyncio's cancel() reaches the tasks a gather or wait_for awaits, and
  * goes on waiting for @t in its place (returning, at @t's finish, the
- * COSYNC_ECANCELED or COSYNC_ETIMEDOUT it gave up with); or one that
- * cancellation cannot interrupt. The last two are its states once it has
- * given up. */
+ * COSYNC_ECANCELED or COSYNC_ETIMEDOUT it gave up with); or one that has
+ * given up already, which cancellation does not interrupt: each cancel
+ * is passed on to @t and the rest again, and makes it return
+ * COSYNC_ECANCELED. The last two are its states once it has given up. */
 enum cosync__await {
     COSYNC__AWAIT_JOIN,
     COSYNC__AWAIT_CANCEL_REST,

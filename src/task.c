@@ -408,16 +408,27 @@ static void join_cancel(cosync__waiter *w)
 }
 
 /* A gather or wait_for that gives up while it waits cancels the task and
- * the rest, and goes on waiting for the task where it was, past further
- * cancels: as 3.12's wait_for, whose caller never leaves the task's done
- * callbacks, it is woken by the finish in the place its wait began. */
+ * the rest, and goes on waiting for the task where it was: as 3.12's
+ * wait_for, whose caller never leaves the task's done callbacks, it is
+ * woken by the finish in the place its wait began. Each further cancel of
+ * the caller (the wait is shielded by then) is passed on to them again,
+ * as asyncio passes every cancel() on to the futures a task awaits. */
 static bool join_give_up(cosync__waiter *w, int result, struct cosync__task **pass_on)
 {
-    if (w->data != COSYNC__AWAIT_CANCEL_REST)
-        return false;
-    w->data = result == COSYNC_ETIMEDOUT ? COSYNC__AWAIT_GAVE_UP_TIMEDOUT
-                                         : COSYNC__AWAIT_GAVE_UP_CANCELLED;
-    w->shielded = true;
+    switch (w->data) {
+    case COSYNC__AWAIT_CANCEL_REST:
+        w->data = result == COSYNC_ETIMEDOUT ? COSYNC__AWAIT_GAVE_UP_TIMEDOUT
+                                             : COSYNC__AWAIT_GAVE_UP_CANCELLED;
+        w->shielded = true;
+        break;
+    case COSYNC__AWAIT_SHIELDED:
+    case COSYNC__AWAIT_GAVE_UP_TIMEDOUT:
+    case COSYNC__AWAIT_GAVE_UP_CANCELLED:
+        w->data = COSYNC__AWAIT_GAVE_UP_CANCELLED; /* a cancel outranks the deadline */
+        break;
+    default:
+        return false; /* a join leaves its task alone */
+    }
     *pass_on = cancel_all_but_last(w->obj);
     return true;
 }
@@ -556,9 +567,10 @@ int cosync_task_wait(cosync_task task, int *status, void **result, int64_t deadl
 /* ---- task await: a wait that passes its cancellation on --------------- */
 
 /* Cancelled or at its deadline, a task await cancels the task and goes on
- * waiting for it where it was, past further cancels, as asyncio's awaiter
- * stays among the task's done callbacks when its cancel() reaches the
- * task. */
+ * waiting for it where it was, as asyncio's awaiter stays among the task's
+ * done callbacks when its cancel() reaches the task; each further cancel
+ * (the wait is shielded by then) is passed on again, and outranks the
+ * deadline. */
 static bool task_await_give_up(cosync__waiter *w, int result, struct cosync__task **pass_on)
 {
     w->shielded = true;
@@ -630,12 +642,25 @@ int cosync_task_detach(cosync_task task)
  * it gives up in place (cosync__abort_wait), for the caller to cancel. */
 static struct cosync__task *cancel_one(struct cosync__task *t)
 {
+    cosync__waiter *w = &t->w;
+    if (w->passing_on)
+        return NULL; /* come back through a cycle of waits: asyncio recurses without end */
     /* saturates: cosync_task_cancelling returns it as a non-negative int */
     if (t->cancel_count < INT_MAX)
         t->cancel_count++;
-    cosync__waiter *w = &t->w;
+    struct cosync__task *pass_on = NULL;
+    if (w->state == COSYNC__W_WAITING && w->ops->give_up) {
+        /* marked before the hook, which may cancel other tasks first */
+        w->passing_on = true;
+        if (!w->shielded)
+            pass_on = cosync__abort_wait(w, COSYNC_ECANCELED);
+        else if (!w->ops->give_up(w, COSYNC_ECANCELED, &pass_on))
+            t->cancel_pending = true; /* a wait that passes nothing on */
+        w->passing_on = pass_on != NULL;
+        return pass_on; /* if it gave up already, this cancel goes where the first went */
+    }
     if (w->state == COSYNC__W_WAITING && !w->shielded) {
-        return cosync__abort_wait(w, COSYNC_ECANCELED);
+        cosync__abort_wait(w, COSYNC_ECANCELED);
     } else if (w->state == COSYNC__W_GRANTED && w->revocable && !w->shielded) {
         w->ops->cancel(w); /* hands the grant back; the task is already ready */
         w->state = COSYNC__W_CANCELLED;
@@ -652,10 +677,27 @@ int cosync__cancel(struct cosync__task *t)
 {
     if (t->state == COSYNC__T_DONE)
         return COSYNC_EALREADY;
-    /* down a chain of waits that pass it on (a task awaiting a task
-     * awaiting a task...), in a loop: the stack does not grow with it */
-    for (struct cosync__task *next = t; next && next->state != COSYNC__T_DONE;)
-        next = cancel_one(next);
+    /* Down a chain of waits that pass it on (a task awaiting a task
+     * awaiting a task...), in a loop: the stack does not grow with it.
+     * Each task that passed it on stays marked until the chain's end (a
+     * blocked task: its next_ready is free to list them), so that a
+     * cycle ends where it closes; a task that a later, separate path
+     * reaches passes it on again, as asyncio's cancel() walks each path. */
+    struct cosync__task *marked = NULL;
+    for (struct cosync__task *next = t; next && next->state != COSYNC__T_DONE;) {
+        struct cosync__task *cur = next;
+        next = cancel_one(cur);
+        if (next) {
+            cur->next_ready = marked;
+            marked = cur;
+        }
+    }
+    while (marked) {
+        struct cosync__task *m = marked;
+        marked = m->next_ready;
+        m->next_ready = NULL;
+        m->w.passing_on = false;
+    }
     return 0;
 }
 

@@ -33,7 +33,8 @@ typedef struct job {
     int cleanup;
     bool withdraw;
     int value;
-    int got; /* what its sleep returned */
+    int got;         /* what its sleep returned */
+    int cleanup_got; /* what its clean-up's sleep returned */
 } job;
 
 static int run_target(void *arg, void **result)
@@ -42,7 +43,7 @@ static int run_target(void *arg, void **result)
     tg->got = cosync_sleep(COSYNC_SEC(tg->secs));
     if (tg->got == COSYNC_ECANCELED) {
         if (tg->cleanup)
-            CHECK_OK(cosync_sleep(COSYNC_SEC(tg->cleanup)));
+            tg->cleanup_got = cosync_sleep(COSYNC_SEC(tg->cleanup));
         if (!tg->withdraw)
             return COSYNC_ECANCELED;
         CHECK_EQ(cosync_task_uncancel(cosync_task_current()), 0);
@@ -265,17 +266,17 @@ TEST(a_caller_cancelled_after_the_finish_keeps_the_outcome)
     run_main_ok(main_cancel_after_finish, NULL);
 }
 
-/* A second cancel of the caller while it waits for the cancelled task
- * stays pending (the task is cancelled once), and comes at the caller's
- * next suspension. */
+/* A second cancel of the caller while it waits for the cancelled task is
+ * passed on to the task again, as asyncio passes every cancel() on: it
+ * cuts the task's clean-up short, and the call returns COSYNC_ECANCELED
+ * once for both. */
 static int twice_body(void *arg, void **result)
 {
     (void)result;
     awaiter *a = arg;
     a->rc = cosync_task_await(a->target, &a->status, &a->result, COSYNC_FOREVER);
     a->woke_at = cosync_now();
-    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED); /* the second request */
-    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_yield()); /* nothing more to deliver */
     return 0;
 }
 
@@ -293,15 +294,16 @@ static int main_cancel_twice(void *arg, void **result)
     CHECK_OK(cosync_task_cancel(h));
     CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
     CHECK_OK(cosync_task_cancel(h));
-    CHECK_EQ(cosync_task_cancelling(x), 1);
+    CHECK_EQ(cosync_task_cancelling(x), 2);
     CHECK_EQ(cosync_task_cancelling(h), 2);
     join_expect(h, COSYNC_ECANCELED); /* it never withdrew them */
-    check_got(&a, COSYNC_ECANCELED, COSYNC_ECANCELED, NULL, t0 + COSYNC_SEC(3));
+    CHECK_ERR(tg.cleanup_got, COSYNC_ECANCELED);
+    check_got(&a, COSYNC_ECANCELED, COSYNC_ECANCELED, NULL, t0 + COSYNC_SEC(2));
     join_expect(x, COSYNC_ECANCELED);
     return 0;
 }
 
-TEST(a_second_cancel_while_it_waits_for_the_cancelled_task_stays_pending)
+TEST(a_second_cancel_while_it_waits_for_the_cancelled_task_is_passed_on_too)
 {
     run_main_ok(main_cancel_twice, NULL);
 }
@@ -387,11 +389,10 @@ TEST(a_deadline_already_passed_or_zero_cancels_and_waits)
     run_main_ok(main_passed_deadlines, NULL);
 }
 
-/* After the call has passed its deadline on, a cancel of the caller does
- * not end it or reach the task again: ETIMEDOUT once the clean-up ends,
- * and the cancel comes at the next suspension. After it has passed a
- * cancel on, its deadline no longer counts: it waits for the whole
- * clean-up. */
+/* After the call has passed its deadline on, a cancel of the caller is
+ * passed on too (it cuts the clean-up short), and outranks the deadline:
+ * COSYNC_ECANCELED, delivered once. After it has passed a cancel on, its
+ * deadline no longer counts: it waits for the whole clean-up. */
 typedef struct late_arg {
     cosync_task target;
     int64_t deadline;
@@ -425,26 +426,28 @@ static int main_late_cancel_and_deadline(void *arg, void **result)
     CHECK_OK(cosync_sleep(COSYNC_MS(1500)));
     CHECK_OK(cosync_task_cancel(ha)); /* after a's deadline, during the clean-up */
     CHECK_OK(cosync_task_cancel(hb)); /* before b's deadline */
-    CHECK_EQ(cosync_task_cancelling(xa), 1);
+    CHECK_EQ(cosync_task_cancelling(xa), 2);
     CHECK_EQ(cosync_task_cancelling(xb), 1);
     join_expect(ha, COSYNC_ECANCELED); /* a cancelled task ends cancelled */
     join_expect(hb, COSYNC_ECANCELED);
-    CHECK_ERR(la.rc, COSYNC_ETIMEDOUT);
+    CHECK_ERR(la.rc, COSYNC_ECANCELED);
     CHECK_ERR(la.status, COSYNC_ECANCELED);
-    CHECK_EQ(la.woke_at, t0 + COSYNC_SEC(4));
-    CHECK_ERR(la.next, COSYNC_ECANCELED);
+    CHECK_ERR(ta.cleanup_got, COSYNC_ECANCELED);
+    CHECK_EQ(la.woke_at, t0 + COSYNC_MS(1500));
+    CHECK_OK(la.next);
+    CHECK_OK(tb.cleanup_got);
     CHECK_ERR(lb.rc, COSYNC_ECANCELED);
     CHECK_ERR(lb.status, COSYNC_ECANCELED);
     CHECK_EQ(lb.woke_at, t0 + COSYNC_MS(4500)); /* past its deadline at 2 s */
     CHECK_OK(lb.next);
-    CHECK_EQ(cosync_task_cancelling(xa), 1);
+    CHECK_EQ(cosync_task_cancelling(xa), 2);
     CHECK_EQ(cosync_task_cancelling(xb), 1);
     join_expect(xa, COSYNC_ECANCELED);
     join_expect(xb, COSYNC_ECANCELED);
     return 0;
 }
 
-TEST(a_cancel_after_the_deadline_or_a_deadline_after_a_cancel_is_not_passed_on)
+TEST(a_cancel_after_the_deadline_is_passed_on_and_a_deadline_after_a_cancel_is_not)
 {
     run_main_ok(main_late_cancel_and_deadline, NULL);
 }
@@ -837,6 +840,107 @@ TEST(cancelling_the_head_of_a_long_chain_of_awaits_reaches_its_end)
     run_main_ok(main_chain, NULL);
 }
 
+static cosync_future dl_fut;
+static int wait_future(void *arg, void **result);
+
+/* A diamond: x gathers a and b, which both await c, which awaits d. The
+ * cancel of x reaches c and d once through a and once more through b, as
+ * asyncio's cancel() walks each path (its counts: x, a, b 1; c, d 2). */
+static cosync_task dia[5]; /* x, a, b, c, d */
+
+static int dia_d(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(10)), COSYNC_ECANCELED);
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    return COSYNC_ECANCELED;
+}
+
+static int dia_await(void *arg, void **result)
+{
+    (void)result;
+    int status = 99;
+    int rc = cosync_task_await(dia[(intptr_t)arg], &status, NULL, COSYNC_FOREVER);
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    return rc ? rc : status;
+}
+
+static int dia_x(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_gather(&dia[1], 2, NULL, COSYNC_FOREVER);
+}
+
+static int main_diamond(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_task_spawn(&dia[4], dia_d, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&dia[3], dia_await, (void *)4, NULL));
+    CHECK_OK(cosync_task_spawn(&dia[1], dia_await, (void *)3, NULL));
+    CHECK_OK(cosync_task_spawn(&dia[2], dia_await, (void *)3, NULL));
+    CHECK_OK(cosync_task_spawn(&dia[0], dia_x, NULL, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_OK(cosync_task_cancel(dia[0]));
+    static const int want[5] = {1, 1, 1, 2, 2};
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ(cosync_task_cancelling(dia[i]), want[i]);
+    join_expect(dia[0], COSYNC_ECANCELED); /* gathered a and b */
+    join_expect(dia[3], COSYNC_ECANCELED);
+    join_expect(dia[4], COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(a_cancel_reaches_a_task_once_per_path_to_it)
+{
+    run_main_ok(main_diamond, NULL);
+}
+
+/* A cycle closed through a gather's first task (cancelled inside the
+ * gather's give-up, not at the end of the chain): x gathers a and b, and a
+ * awaits x. The cancel of x ends where it comes back to x. */
+static cosync_task gcy[3]; /* x, a, b */
+
+static int gcy_a(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_task_await(gcy[0], NULL, NULL, COSYNC_FOREVER);
+}
+
+static int gcy_x(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_gather(&gcy[1], 2, NULL, COSYNC_FOREVER);
+}
+
+static int gcy_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_task_spawn(&gcy[1], gcy_a, NULL, &(cosync_task_opts){.name = "a"}));
+    CHECK_OK(cosync_task_spawn(&gcy[2], wait_future, NULL, &(cosync_task_opts){.name = "b"}));
+    CHECK_OK(cosync_task_spawn(&gcy[0], gcy_x, NULL, &(cosync_task_opts){.name = "x"}));
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_task_cancel(gcy[0]));
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(cosync_task_cancelling(gcy[i]), 1);
+    /* b ends; x and a still wait for each other */
+    return cosync_task_wait(gcy[0], NULL, NULL, COSYNC_FOREVER);
+}
+
+TEST(a_cycle_closed_through_a_gather_ends_the_cancel)
+{
+    cosync_future_init(&dl_fut);
+    capture cap;
+    cosync_task m;
+    cosync_loop *loop = deadlock_loop(&cap, gcy_main, NULL, "main", &m);
+    CHECK_STREQ(capture_text(&cap),
+                "cosync: deadlock: 3 tasks are blocked and nothing can wake them:\n"
+                "  task 'main' (#1) waits on task 'x' (#4) to finish\n"
+                "  task 'a' (#2) waits on task 'x' (#4) to finish\n"
+                "  task 'x' (#4) waits on join of task 'a' (#2)\n");
+    CHECK_ERR(cosync_loop_destroy(loop), COSYNC_EDEADLK);
+    capture_free(&cap);
+}
+
 /* ------------------------------------------------------------------------
  * Misuse, the deadlock report, the close
  * ---------------------------------------------------------------------- */
@@ -868,8 +972,6 @@ TEST(misuse_errors)
     CHECK_OK(cosync_loop_run(other, other_loop_task, NULL, NULL));
     end_loop(other);
 }
-
-static cosync_future dl_fut;
 
 static int wait_future(void *arg, void **result)
 {
@@ -916,9 +1018,10 @@ TEST(deadlock_report_names_the_awaited_task)
 }
 
 /* A awaits B and B awaits A; A is cancelled: it passes the cancel on to
- * B, which passes it back (pending: A already waits past cancels), and
- * the two wait for each other: a deadlock, reported, where asyncio
- * recurses until RecursionError. */
+ * B, whose give-up would pass it back to A: the cancel ends where the
+ * cycle closes (each is cancelled once; asyncio recurses until
+ * RecursionError), and the two wait for each other: a deadlock, reported.
+ * The close's cancels end the same way. */
 static cosync_task cyc[2];
 
 static int await_other(void *arg, void **result)
@@ -935,7 +1038,7 @@ static int cycle_main(void *arg, void **result)
     CHECK_OK(cosync_task_spawn(&cyc[1], await_other, (void *)1, &(cosync_task_opts){.name = "B"}));
     CHECK_OK(cosync_yield());
     CHECK_OK(cosync_task_cancel(cyc[0]));
-    CHECK_EQ(cosync_task_cancelling(cyc[0]), 2);
+    CHECK_EQ(cosync_task_cancelling(cyc[0]), 1);
     CHECK_EQ(cosync_task_cancelling(cyc[1]), 1);
     return cosync_task_join(cyc[0], NULL, NULL, COSYNC_FOREVER);
 }
@@ -989,10 +1092,10 @@ int main(void)
     RUN(a_task_that_withdraws_the_cancellation_still_leaves_the_caller_cancelled);
     RUN(a_pending_cancellation_is_passed_on_but_not_with_deadline_0);
     RUN(a_caller_cancelled_after_the_finish_keeps_the_outcome);
-    RUN(a_second_cancel_while_it_waits_for_the_cancelled_task_stays_pending);
+    RUN(a_second_cancel_while_it_waits_for_the_cancelled_task_is_passed_on_too);
     RUN(at_the_deadline_the_task_is_cancelled_and_waited_for);
     RUN(a_deadline_already_passed_or_zero_cancels_and_waits);
-    RUN(a_cancel_after_the_deadline_or_a_deadline_after_a_cancel_is_not_passed_on);
+    RUN(a_cancel_after_the_deadline_is_passed_on_and_a_deadline_after_a_cancel_is_not);
     RUN(a_task_cancelled_for_the_deadline_that_ends_its_own_way_gives_0);
     RUN(a_request_withdrawn_during_the_wait_is_still_reported);
     RUN(a_task_that_cancels_its_own_awaiter_is_cancelled_in_turn);
@@ -1003,6 +1106,8 @@ int main(void)
     RUN(a_group_owner_awaiting_a_child_passes_the_groups_cancel_on);
     RUN(awaiters_of_a_detached_task);
     RUN(cancelling_the_head_of_a_long_chain_of_awaits_reaches_its_end);
+    RUN(a_cancel_reaches_a_task_once_per_path_to_it);
+    RUN(a_cycle_closed_through_a_gather_ends_the_cancel);
     RUN(misuse_errors);
     RUN(deadlock_report_names_the_awaited_task);
     RUN(a_cycle_of_awaits_cancelled_is_reported_as_a_deadlock);
