@@ -547,16 +547,28 @@ static void granted_outcome(const cosync__waiter *w, int *status, void **result)
     outcome_to(status, result, (int)(intptr_t)w->obj, (void *)w->data);
 }
 
+/* The start of a wait for @h that collects nothing: 0 with the task in
+ * *@out and the caller in *@curp if the task has yet to finish; 1 if it
+ * has finished, its outcome given to @status and @result at once (no
+ * suspension, as awaiting a done task in asyncio); or the error. */
+static int watchable(cosync_task h, struct cosync__task **out, struct cosync__task **curp,
+                     int *status, void **result)
+{
+    int rc = awaitable(h, out, curp);
+    if (rc)
+        return rc;
+    if ((*out)->state != COSYNC__T_DONE)
+        return 0;
+    outcome_to(status, result, (*out)->status, (*out)->result);
+    return 1;
+}
+
 int cosync_task_wait(cosync_task task, int *status, void **result, int64_t deadline)
 {
     struct cosync__task *t, *cur;
-    int rc = awaitable(task, &t, &cur);
+    int rc = watchable(task, &t, &cur, status, result);
     if (rc)
-        return rc;
-    if (t->state == COSYNC__T_DONE) {
-        outcome_to(status, result, t->status, t->result);
-        return 0;
-    }
+        return rc < 0 ? rc : 0;
     rc = watch_task(cur, t, &task_wait_ops, deadline, false, 0);
     if (rc)
         return rc; /* only a grant returns 0, with the outcome in the waiter */
@@ -590,13 +602,9 @@ static int cancel_and_watch(struct cosync__task *cur, struct cosync__task *t, in
 int cosync_task_await(cosync_task task, int *status, void **result, int64_t deadline)
 {
     struct cosync__task *t, *cur;
-    int rc = awaitable(task, &t, &cur);
+    int rc = watchable(task, &t, &cur, status, result);
     if (rc)
-        return rc;
-    if (t->state == COSYNC__T_DONE) {
-        outcome_to(status, result, t->status, t->result);
-        return 0;
-    }
+        return rc < 0 ? rc : 0;
     if (cur->cancel_pending && deadline != 0) {
         /* delivered here, so passed on as one that comes during the wait:
          * a task cancelled while it runs cancels the future it awaits

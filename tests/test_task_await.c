@@ -89,6 +89,17 @@ static void spawn_awaiter(cosync_task *h, awaiter *a, const char *name)
     CHECK_OK(cosync_task_spawn(h, await_body, a, &(cosync_task_opts){.name = name}));
 }
 
+/* @n awaiters of @x in tasks @h, with no deadline; awaiter i passes
+ * CHECKPOINT(@first_step + i), or none if @first_step is -1. They begin to
+ * wait when the caller next suspends: set a deadline or use_wait first. */
+static void spawn_awaiters(cosync_task x, awaiter *a, cosync_task *h, int n, int first_step)
+{
+    for (int i = 0; i < n; i++) {
+        awaiter_init(&a[i], x, COSYNC_FOREVER, first_step < 0 ? -1 : first_step + i);
+        spawn_awaiter(&h[i], &a[i], "a");
+    }
+}
+
 static void check_got(const awaiter *a, int rc, int status, const void *result, int64_t at)
 {
     CHECK_ERR(a->rc, rc);
@@ -568,11 +579,9 @@ static int main_keeps_its_place(void *arg, void **result)
     cosync_task x, h[4];
     awaiter a[4];
     CHECK_OK(cosync_task_spawn(&x, run_target, &tg, NULL));
-    for (int i = 0; i < 4; i++) {
-        awaiter_init(&a[i], x, COSYNC_FOREVER, i);
-        a[i].use_wait = i % 2 == 0;
-        spawn_awaiter(&h[i], &a[i], "a");
-    }
+    spawn_awaiters(x, a, h, 4, 0);
+    for (int i = 0; i < 4; i += 2)
+        a[i].use_wait = true;
     CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
     CHECK_OK(cosync_task_cancel(h[3]));
     for (int i = 0; i < 4; i++)
@@ -600,10 +609,8 @@ static int main_deadline_keeps_its_place(void *arg, void **result)
     cosync_task x, h[3];
     awaiter a[3];
     CHECK_OK(cosync_task_spawn(&x, run_target, &tg, NULL));
-    for (int i = 0; i < 3; i++) {
-        awaiter_init(&a[i], x, i == 0 ? t0 + COSYNC_SEC(1) : COSYNC_FOREVER, i);
-        spawn_awaiter(&h[i], &a[i], "a");
-    }
+    spawn_awaiters(x, a, h, 3, 0);
+    a[0].deadline = t0 + COSYNC_SEC(1);
     for (int i = 0; i < 3; i++)
         join_ok(h[i]);
     check_got(&a[0], COSYNC_ETIMEDOUT, COSYNC_ECANCELED, NULL, t0 + COSYNC_SEC(2));
@@ -630,10 +637,7 @@ static int main_with_a_join(void *arg, void **result)
     cosync_task x, h[2];
     awaiter a[2];
     CHECK_OK(cosync_task_spawn(&x, run_target, &tg, NULL));
-    for (int i = 0; i < 2; i++) {
-        awaiter_init(&a[i], x, COSYNC_FOREVER, i);
-        spawn_awaiter(&h[i], &a[i], "a");
-    }
+    spawn_awaiters(x, a, h, 2, 0);
     CHECK_OK(cosync_yield()); /* both wait */
     CHECK_OK(cosync_task_cancel(h[1]));
     int status = 1;
@@ -679,10 +683,7 @@ static int main_mixed(void *arg, void **result)
     awaiter a[2];
     CHECK_OK(cosync_task_spawn(&mix_x, run_target, &tg, NULL));
     CHECK_OK(cosync_task_spawn(&w, watch_x, NULL, NULL));
-    for (int i = 0; i < 2; i++) {
-        awaiter_init(&a[i], mix_x, COSYNC_FOREVER, i + 1);
-        spawn_awaiter(&h[i], &a[i], "a");
-    }
+    spawn_awaiters(mix_x, a, h, 2, 1);
     CHECK_OK(cosync_yield()); /* all wait */
     CHECK_OK(cosync_task_cancel(h[1]));
     int status = 99;
@@ -755,10 +756,7 @@ static int main_detached(void *arg, void **result)
     cosync_task x, h[2];
     awaiter a[2];
     CHECK_OK(cosync_task_spawn(&x, run_target, &tg, NULL));
-    for (int i = 0; i < 2; i++) {
-        awaiter_init(&a[i], x, COSYNC_FOREVER, -1);
-        spawn_awaiter(&h[i], &a[i], "a");
-    }
+    spawn_awaiters(x, a, h, 2, -1);
     CHECK_OK(cosync_task_detach(x));
     CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
     CHECK_OK(cosync_task_cancel(h[0]));
