@@ -88,23 +88,23 @@ static int handler(void *arg, void **result)
 {
     (void)result;
     const handler_arg *h = arg;
-    int status;
-    void *r;
+    int status = 0;
+    void *r = NULL;
     int rc =
         cosync_task_await(*h->job, &status, &r, cosync_deadline_after(COSYNC_MS(h->timeout_ms)));
-    if (rc == 0 && status == 0) {
-        printf("%s: got %s\n", h->name, (const char *)r);
-        return 0;
-    }
     if (rc == COSYNC_ETIMEDOUT) {
         printf("%s: timed out\n", h->name);
         return 0;
     }
-    if (rc == COSYNC_ECANCELED || status == COSYNC_ECANCELED) {
+    /* its own cancellation, or the job's: `await job` raises CancelledError */
+    if (rc == COSYNC_ECANCELED || (rc == 0 && status == COSYNC_ECANCELED)) {
         printf("%s: cancelled\n", h->name);
         return COSYNC_ECANCELED;
     }
-    return rc ? rc : status;
+    if (rc != 0 || status != 0)
+        return rc ? rc : status;
+    printf("%s: got %s\n", h->name, (const char *)r);
+    return 0;
 }
 
 static int main_task(void *arg, void **result)
