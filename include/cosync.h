@@ -383,7 +383,9 @@ typedef struct cosync_outcome {
  * further cancel of the caller meanwhile reaches the unfinished ones
  * again (and makes the call return COSYNC_ECANCELED). (If the task the
  * caller waited for has just finished and the caller has not run since, a
- * cancellation waits for the caller's next wait, as after any wake-up.)
+ * cancellation waits for the caller's next wait, as after any wake-up, and
+ * reaches the rest then; once the call has given up, it joins the first
+ * at once, and reaches the rest at once.)
  *
  * Returns 0 when every task has finished (look at each outcome for its
  * status); COSYNC_ECANCELED or COSYNC_ETIMEDOUT (or COSYNC_EAGAIN with

@@ -72,8 +72,16 @@ static int claim_all(struct cosync__task *cur, const cosync_task *tasks, size_t 
  * the tasks left, and turns a timeout into COSYNC_ECANCELED. */
 static int settle(struct cosync__task *cur, struct cosync__task *t, int64_t deadline, int give_up)
 {
-    if (!give_up)
+    if (!give_up && cur->cancel_pending && deadline != 0) {
+        /* delivered here, so passed on to the tasks as one that comes
+         * during the wait, and without a yield first that a second cancel
+         * could land on; with deadline 0 it stays pending, as in any call */
+        cur->cancel_pending = false;
+        cosync__cancel_claimed(t);
+        give_up = COSYNC_ECANCELED;
+    } else if (!give_up) {
         give_up = cosync__await_task(cur, t, deadline, COSYNC__AWAIT_CANCEL_REST);
+    }
     if (give_up &&
         cosync__await_task(cur, t, COSYNC_FOREVER, COSYNC__AWAIT_SHIELDED) == COSYNC_ECANCELED)
         give_up = COSYNC_ECANCELED;

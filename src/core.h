@@ -67,8 +67,9 @@ typedef struct cosync__waiter_ops {
      * while WAITING: return true to take that in and go on waiting in
      * place instead (the waiter then stays WAITING, on the object's list,
      * shielded; a cancel that comes then is offered here again, with
-     * COSYNC_ECANCELED: return true to pass it on too, false to leave it
-     * pending).
+     * COSYNC_ECANCELED, also once the wait has been GRANTED if the caller
+     * has not run yet: return true to pass it on too and end the wait
+     * with COSYNC_ECANCELED, false to leave it pending).
      * A wait that passes the cancellation on to tasks cancels all but the
      * last of them and leaves the last in *@pass_on for the caller to
      * cancel, so that a long chain of such waits is cancelled in a loop,
@@ -150,6 +151,15 @@ struct cosync__task {
     void *tsan_fiber;
 #endif
 };
+
+/* 248 bytes on LP64 with the assembly switch: a record of a power-of-two
+ * size puts the same field of neighbouring records in the same cache sets
+ * (spawn 136 -> 173 ns at 256 bytes, docs/design-notes.md), and every
+ * byte more is paid a million times in `spawn`. The waiter has no padding
+ * left: a new field costs 8 bytes. */
+#if !defined(COSYNC_CTX_UCONTEXT) && UINTPTR_MAX == UINT64_MAX && !COSYNC__ASAN && !COSYNC__TSAN
+_Static_assert(sizeof(struct cosync__task) == 248, "the task record changed size");
+#endif
 
 static inline struct cosync__task *cosync__waiter_task(const cosync__waiter *w)
 {
@@ -298,6 +308,8 @@ enum cosync__await {
     COSYNC__AWAIT_GAVE_UP_CANCELLED,
     COSYNC__AWAIT_GAVE_UP_TIMEDOUT,
 };
+/* Cancel @first and the tasks claimed after it by the same gather. */
+void cosync__cancel_claimed(struct cosync__task *first);
 /* Wait for @t to finish on behalf of @cur, which will collect it. */
 int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t deadline,
                        enum cosync__await how);

@@ -397,6 +397,11 @@ static struct cosync__task *cancel_all_but_last(struct cosync__task *first)
     return t;
 }
 
+void cosync__cancel_claimed(struct cosync__task *first)
+{
+    cosync__cancel(cancel_all_but_last(first));
+}
+
 /* A join leaves its task alone (it only leaves the task's list); a gather
  * or wait_for whose wait ends before it began (a cancellation pending, a
  * deadline passed) cancels the rest. */
@@ -404,7 +409,7 @@ static void join_cancel(cosync__waiter *w)
 {
     await_unlink(w->obj, w);
     if (w->data == COSYNC__AWAIT_CANCEL_REST)
-        cosync__cancel(cancel_all_but_last(w->obj));
+        cosync__cancel_claimed(w->obj);
 }
 
 /* A gather or wait_for that gives up while it waits cancels the task and
@@ -585,6 +590,12 @@ int cosync_task_wait(cosync_task task, int *status, void **result, int64_t deadl
  * deadline. */
 static bool task_await_give_up(cosync__waiter *w, int result, struct cosync__task **pass_on)
 {
+    if (w->state == COSYNC__W_GRANTED) {
+        /* gave up, and the task has finished since: obj holds its status
+         * now, and nothing is left to pass on */
+        w->result = COSYNC_ECANCELED;
+        return true;
+    }
     w->shielded = true;
     w->result = result;
     *pass_on = w->obj;
@@ -657,6 +668,18 @@ static struct cosync__task *cancel_one(struct cosync__task *t)
     if (t->cancel_count < INT_MAX)
         t->cancel_count++;
     struct cosync__task *pass_on = NULL;
+    if (w->state == COSYNC__W_GRANTED && w->shielded && w->ops->give_up) {
+        /* It gave up, and the task it waited for has finished since, but
+         * it has not run yet: this cancel joins the one it passed on (one
+         * COSYNC_ECANCELED, as asyncio raises one CancelledError) and goes
+         * on to the tasks still running (a gather's rest). It is in the
+         * ready queue, so it is marked only for the nested call. */
+        w->passing_on = true;
+        if (w->ops->give_up(w, COSYNC_ECANCELED, &pass_on) && pass_on)
+            cosync__cancel(pass_on);
+        w->passing_on = false;
+        return NULL;
+    }
     if (w->state == COSYNC__W_WAITING && w->ops->give_up) {
         /* marked before the hook, which may cancel other tasks first */
         w->passing_on = true;

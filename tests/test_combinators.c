@@ -1927,7 +1927,7 @@ static int cancelled_twice_main(void *arg, void **result)
     return 0;
 }
 
-TEST(second_cancel_during_the_clean_up_wait_reaches_the_caller_again)
+TEST(second_cancel_during_the_clean_up_wait_reaches_the_tasks_or_the_group_owner)
 {
     for (int which = 0; which < 3; which++)
         CHECK_OK(run_main(cancelled_twice_main, (void *)(intptr_t)which));
@@ -2731,7 +2731,7 @@ int main(void)
     RUN(taskgroup_opened_after_a_handled_cancellation);
     RUN(taskgroup_pending_cancellation_delivered_once);
     RUN(taskgroup_failure_and_outside_cancel_deliver_both);
-    RUN(second_cancel_during_the_clean_up_wait_reaches_the_caller_again);
+    RUN(second_cancel_during_the_clean_up_wait_reaches_the_tasks_or_the_group_owner);
     RUN(taskgroup_takes_back_its_undelivered_cancel_of_the_owner);
     RUN(taskgroup_15_failure_during_owner_cleanup);
     RUN(taskgroup_13_nested_outer_failure);

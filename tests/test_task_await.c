@@ -774,6 +774,248 @@ TEST(awaiters_of_a_detached_task)
 }
 
 /* ------------------------------------------------------------------------
+ * Repeated cancels: gather, wait_for and await alike
+ * ---------------------------------------------------------------------- */
+
+enum { BY_GATHER, BY_WAIT_FOR, BY_AWAIT };
+
+/* The caller's side: gather [x, y], wait_for(x) or await x, then one more
+ * suspension to see whether anything is still pending. */
+typedef struct rep {
+    int how;
+    cosync_task x, y, caller, helper;
+    int64_t deadline;
+    bool cancel_self; /* a cancel pending at the call */
+    int rc, next;
+    int64_t woke_at;
+} rep;
+
+static int rep_call(rep *r)
+{
+    switch (r->how) {
+    case BY_GATHER: {
+        cosync_task ts[2] = {r->x, r->y};
+        return cosync_gather(ts, 2, NULL, r->deadline);
+    }
+    case BY_WAIT_FOR:
+        return cosync_wait_for(r->x, NULL, NULL, r->deadline);
+    default:
+        return cosync_task_await(r->x, NULL, NULL, r->deadline);
+    }
+}
+
+static int rep_caller(void *arg, void **result)
+{
+    (void)result;
+    rep *r = arg;
+    if (r->cancel_self)
+        CHECK_OK(cosync_task_cancel(cosync_task_current()));
+    r->rc = rep_call(r);
+    r->woke_at = cosync_now();
+    r->next = cosync_sleep(COSYNC_MS(1));
+    return 0;
+}
+
+/* Cancels the caller once x has finished: its wait on x began before the
+ * caller's, so it runs after x's finish and before the woken caller. */
+static int cancel_after_x(void *arg, void **result)
+{
+    (void)result;
+    rep *r = arg;
+    CHECK_OK(cosync_task_wait(r->x, NULL, NULL, COSYNC_FOREVER));
+    CHECK_OK(cosync_task_cancel(r->caller));
+    return 0;
+}
+
+static int cancel_caller(void *arg, void **result)
+{
+    (void)result;
+    CHECK_OK(cosync_task_cancel(((rep *)arg)->caller));
+    return 0;
+}
+
+/* A second cancel that comes after x has finished (x withdrew the first)
+ * but before the woken caller has run: it joins the first, one
+ * COSYNC_ECANCELED and nothing pending after, and a gather passes it on
+ * to y at once, cutting y's clean-up short, as asyncio 3.11-3.13 do. */
+static int main_second_cancel_in_the_window(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    for (int how = BY_GATHER; how <= BY_AWAIT; how++) {
+        int64_t t0 = cosync_now();
+        job jx = {.secs = 10, .cleanup = 1, .withdraw = true, .value = 1};
+        job jy = {.secs = 10, .cleanup = 5, .value = 2};
+        rep r = {.how = how, .deadline = COSYNC_FOREVER, .rc = 1, .next = 1};
+        CHECK_OK(cosync_task_spawn(&r.x, run_target, &jx, NULL));
+        CHECK_OK(cosync_task_spawn(&r.y, run_target, &jy, NULL));
+        CHECK_OK(cosync_task_spawn(&r.helper, cancel_after_x, &r, NULL));
+        CHECK_OK(cosync_yield()); /* its wait on x begins first */
+        CHECK_OK(cosync_task_spawn(&r.caller, rep_caller, &r, NULL));
+        CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+        CHECK_OK(cosync_task_cancel(r.caller));
+        CHECK_OK(cosync_sleep(COSYNC_MS(1500)));
+        CHECK_ERR(r.rc, COSYNC_ECANCELED);
+        CHECK_EQ(r.woke_at, t0 + COSYNC_SEC(2));
+        CHECK_EQ(cosync_task_cancelling(r.caller), 2);
+        if (how == BY_GATHER) {
+            CHECK_ERR(jy.cleanup_got, COSYNC_ECANCELED); /* at 2 s, not 6 */
+        } else {
+            CHECK_EQ(cosync_task_cancelling(r.y), 0);
+            CHECK_OK(cosync_task_cancel(r.y));
+            join_expect(r.y, COSYNC_ECANCELED);
+        }
+        join_expect(r.caller, COSYNC_ECANCELED);
+        CHECK_OK(r.next); /* delivered once */
+        join_ok(r.helper);
+        if (how == BY_AWAIT)
+            join_ok(r.x); /* withdrawn: it ended normally */
+    }
+    return 0;
+}
+
+TEST(a_second_cancel_after_the_task_finished_joins_the_first)
+{
+    run_main_ok(main_second_cancel_in_the_window, NULL);
+}
+
+/* A cancel pending at the call is passed on without a yield first, so a
+ * second one from a task that runs right after reaches the tasks too
+ * (their counts are 2, as in asyncio), and the call returns
+ * COSYNC_ECANCELED once. */
+static int main_pending_then_second(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    for (int how = BY_GATHER; how <= BY_AWAIT; how++) {
+        job jx = {.secs = 10, .cleanup = 3, .value = 1};
+        job jy = {.secs = 10, .cleanup = 3, .value = 2};
+        rep r = {.how = how, .deadline = COSYNC_FOREVER, .cancel_self = true, .rc = 1, .next = 1};
+        CHECK_OK(cosync_task_spawn(&r.x, run_target, &jx, NULL));
+        CHECK_OK(cosync_task_spawn(&r.y, run_target, &jy, NULL));
+        CHECK_OK(cosync_yield()); /* both sleep */
+        CHECK_OK(cosync_task_spawn(&r.caller, rep_caller, &r, NULL));
+        CHECK_OK(cosync_task_spawn(&r.helper, cancel_caller, &r, NULL));
+        CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+        CHECK_EQ(cosync_task_cancelling(r.x), 2);
+        CHECK_EQ(cosync_task_cancelling(r.y), how == BY_GATHER ? 2 : 0);
+        join_expect(r.caller, COSYNC_ECANCELED);
+        CHECK_ERR(r.rc, COSYNC_ECANCELED);
+        CHECK_OK(r.next);
+        join_ok(r.helper);
+        if (how != BY_GATHER) {
+            CHECK_OK(cosync_task_cancel(r.y));
+            join_expect(r.y, COSYNC_ECANCELED);
+        }
+        if (how == BY_AWAIT)
+            join_expect(r.x, COSYNC_ECANCELED);
+    }
+    return 0;
+}
+
+TEST(a_cancel_pending_at_the_call_and_a_second_one_both_reach_the_tasks)
+{
+    run_main_ok(main_pending_then_second, NULL);
+}
+
+/* Timed out, then cancelled while it waits for the clean-up: the cancel is
+ * passed on (the clean-up is cut short) and outranks the timeout. */
+static int main_timeout_then_cancel(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    for (int how = BY_GATHER; how <= BY_AWAIT; how++) {
+        int64_t t0 = cosync_now();
+        job jx = {.secs = 10, .cleanup = 3, .value = 1};
+        job jy = {.secs = 10, .cleanup = 3, .value = 2};
+        rep r = {.how = how, .deadline = t0 + COSYNC_SEC(1), .rc = 1, .next = 1};
+        CHECK_OK(cosync_task_spawn(&r.x, run_target, &jx, NULL));
+        CHECK_OK(cosync_task_spawn(&r.y, run_target, &jy, NULL));
+        CHECK_OK(cosync_task_spawn(&r.caller, rep_caller, &r, NULL));
+        CHECK_OK(cosync_sleep(COSYNC_SEC(2)));
+        CHECK_OK(cosync_task_cancel(r.caller));
+        CHECK_EQ(cosync_task_cancelling(r.caller), 1);
+        join_expect(r.caller, COSYNC_ECANCELED);
+        CHECK_ERR(r.rc, COSYNC_ECANCELED);
+        CHECK_EQ(r.woke_at, t0 + COSYNC_SEC(2));
+        CHECK_ERR(jx.cleanup_got, COSYNC_ECANCELED);
+        CHECK_OK(r.next);
+        if (how == BY_GATHER) {
+            CHECK_ERR(jy.cleanup_got, COSYNC_ECANCELED);
+        } else {
+            CHECK_OK(cosync_task_cancel(r.y));
+            join_expect(r.y, COSYNC_ECANCELED);
+        }
+        if (how == BY_AWAIT) {
+            CHECK_EQ(cosync_task_cancelling(r.x), 2);
+            join_expect(r.x, COSYNC_ECANCELED);
+        }
+    }
+    return 0;
+}
+
+/* The same for a gather whose cancel comes while it waits for the second
+ * task's clean-up, the first being finished and collected. */
+static int main_gather_timeout_then_late_cancel(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int64_t t0 = cosync_now();
+    job jx = {.secs = 10, .cleanup = 1, .value = 1};
+    job jy = {.secs = 10, .cleanup = 5, .value = 2};
+    rep r = {.how = BY_GATHER, .deadline = t0 + COSYNC_SEC(1), .rc = 1, .next = 1};
+    CHECK_OK(cosync_task_spawn(&r.x, run_target, &jx, NULL));
+    CHECK_OK(cosync_task_spawn(&r.y, run_target, &jy, NULL));
+    CHECK_OK(cosync_task_spawn(&r.caller, rep_caller, &r, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_SEC(3))); /* x ended at 2 s; y cleans up until 6 s */
+    CHECK_OK(cosync_task_cancel(r.caller));
+    join_expect(r.caller, COSYNC_ECANCELED);
+    CHECK_ERR(r.rc, COSYNC_ECANCELED);
+    CHECK_EQ(r.woke_at, t0 + COSYNC_SEC(3));
+    CHECK_OK(jx.cleanup_got);
+    CHECK_ERR(jy.cleanup_got, COSYNC_ECANCELED);
+    CHECK_OK(r.next);
+    return 0;
+}
+
+TEST(a_cancel_after_a_timeout_is_passed_on_and_outranks_it)
+{
+    run_main_ok(main_timeout_then_cancel, NULL);
+    run_main_ok(main_gather_timeout_then_late_cancel, NULL);
+}
+
+/* A plain join passes nothing on: cancelled, it ends, and the task is
+ * left alone; cancelled again in a later join, it ends again (the mark of
+ * a cancel on its way never outlives the cancel). */
+static int join_twice(void *arg, void **result)
+{
+    (void)result;
+    cosync_task *x = arg;
+    CHECK_ERR(cosync_task_join(*x, NULL, NULL, COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECK_ERR(cosync_task_join(*x, NULL, NULL, COSYNC_FOREVER), COSYNC_ECANCELED);
+    return 0;
+}
+
+static int main_join_cancelled_twice(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    job jx = {.secs = 10, .value = 1};
+    cosync_task x, j;
+    CHECK_OK(cosync_task_spawn(&x, run_target, &jx, NULL));
+    CHECK_OK(cosync_task_spawn(&j, join_twice, &x, NULL));
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+        CHECK_OK(cosync_task_cancel(j));
+    }
+    join_expect(j, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_task_cancelling(x), 0);
+    CHECK_OK(cosync_task_cancel(x));
+    join_expect(x, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(a_join_cancelled_twice_ends_twice_and_leaves_its_task_alone)
+{
+    run_main_ok(main_join_cancelled_twice, NULL);
+}
+
+/* ------------------------------------------------------------------------
  * Long chains
  * ---------------------------------------------------------------------- */
 
@@ -1103,6 +1345,10 @@ int main(void)
     RUN(awaits_beside_asyncio_wait_and_a_task_wait);
     RUN(a_group_owner_awaiting_a_child_passes_the_groups_cancel_on);
     RUN(awaiters_of_a_detached_task);
+    RUN(a_second_cancel_after_the_task_finished_joins_the_first);
+    RUN(a_cancel_pending_at_the_call_and_a_second_one_both_reach_the_tasks);
+    RUN(a_cancel_after_a_timeout_is_passed_on_and_outranks_it);
+    RUN(a_join_cancelled_twice_ends_twice_and_leaves_its_task_alone);
     RUN(cancelling_the_head_of_a_long_chain_of_awaits_reaches_its_end);
     RUN(a_cancel_reaches_a_task_once_per_path_to_it);
     RUN(a_cycle_closed_through_a_gather_ends_the_cancel);
