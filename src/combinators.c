@@ -63,19 +63,17 @@ static int claim_all(struct cosync__task *cur, const cosync_task *tasks, size_t 
     return 0;
 }
 
-/* Wait for @t, the first of the tasks still to collect. Cancelled or at
- * its deadline, the wait cancels @t and the rest at that moment and waits
- * on for @t in its place, returning what it gave up with once @t has
- * finished. If it ended before it began (a cancellation pending, a
- * deadline passed), or @give_up is set already, wait for @t without
- * interruption. A cancel that comes once it has given up is passed on to
- * the tasks left, and turns a timeout into COSYNC_ECANCELED. */
-static int settle(struct cosync__task *cur, struct cosync__task *t, int64_t deadline, int give_up)
+/* settle(), once it has given up on @t or must: @give_up says why, or is 0
+ * with a cancellation pending. A cancellation delivered here is passed on
+ * to @t and the rest as one that comes during the wait, without a yield
+ * first that a second cancel could land on (with deadline 0 it stays
+ * pending, as in any call); then @t is waited for in its place, and a
+ * cancel that comes meanwhile is passed on again and turns a timeout into
+ * COSYNC_ECANCELED. */
+static __attribute__((noinline)) int
+settle_giving_up(struct cosync__task *cur, struct cosync__task *t, int64_t deadline, int give_up)
 {
-    if (!give_up && cur->cancel_pending && deadline != 0) {
-        /* delivered here, so passed on to the tasks as one that comes
-         * during the wait, and without a yield first that a second cancel
-         * could land on; with deadline 0 it stays pending, as in any call */
+    if (!give_up && deadline != 0) {
         cur->cancel_pending = false;
         cosync__cancel_claimed(t);
         give_up = COSYNC_ECANCELED;
@@ -87,6 +85,24 @@ static int settle(struct cosync__task *cur, struct cosync__task *t, int64_t dead
         give_up = COSYNC_ECANCELED;
     release_claim(t);
     return give_up;
+}
+
+/* Wait for @t, the first of the tasks still to collect. Cancelled or at
+ * its deadline, the wait cancels @t and the rest at that moment and waits
+ * on for @t in its place, returning what it gave up with once @t has
+ * finished; once it has given up (@give_up), it waits for each task that
+ * way (settle_giving_up). */
+static inline int settle(struct cosync__task *cur, struct cosync__task *t, int64_t deadline,
+                         int give_up)
+{
+    if (__builtin_expect(!give_up && !cur->cancel_pending, 1)) {
+        give_up = cosync__await_task(cur, t, deadline, COSYNC__AWAIT_CANCEL_REST);
+        if (__builtin_expect(!give_up, 1)) {
+            release_claim(t);
+            return 0;
+        }
+    }
+    return settle_giving_up(cur, t, deadline, give_up);
 }
 
 int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64_t deadline)
