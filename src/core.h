@@ -161,6 +161,12 @@ struct cosync__task {
 _Static_assert(sizeof(struct cosync__task) == 248, "the task record changed size");
 #endif
 
+/* Whether the record is a task spawned and not yet finished. */
+static inline bool cosync__task_alive(const struct cosync__task *t)
+{
+    return t->state != COSYNC__T_FREE && t->state != COSYNC__T_DONE;
+}
+
 static inline struct cosync__task *cosync__waiter_task(const cosync__waiter *w)
 {
     return cosync__container_of((cosync__waiter *)w, struct cosync__task, w);

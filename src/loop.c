@@ -185,7 +185,7 @@ int cosync_loop_dump(const cosync_loop *loop, FILE *out)
     for (cosync__record_block *b = loop->blocks; b; b = b->next)
         for (size_t k = 0; k < b->count; k++) {
             struct cosync__task *t = &b->recs[k];
-            if (t->state == COSYNC__T_DONE || t->state == COSYNC__T_FREE)
+            if (!cosync__task_alive(t))
                 continue;
             if (n++ < DUMP_MAX)
                 dump_task(t, out);
@@ -211,7 +211,7 @@ int cosync_loop_all_tasks(cosync_loop *loop, cosync_task *tasks, size_t cap)
     for (cosync__record_block *b = loop->blocks; b; b = b->next)
         for (size_t k = 0; k < b->count; k++) {
             struct cosync__task *t = &b->recs[k];
-            if (t->state == COSYNC__T_DONE || t->state == COSYNC__T_FREE)
+            if (!cosync__task_alive(t))
                 continue;
             if (n < cap)
                 tasks[n] = (cosync_task){t, t->id};
@@ -442,7 +442,7 @@ static void for_each_record(cosync_loop *loop, void (*fn)(struct cosync__task *)
 /* Cancel a task alive at this round of the close (once). */
 void cosync__cancel_for_close(struct cosync__task *t)
 {
-    if (t->state != COSYNC__T_FREE && t->state != COSYNC__T_DONE && !t->closing) {
+    if (cosync__task_alive(t) && !t->closing) {
         t->closing = true;
         t->loop->closing_left++;
         cosync__cancel(t);

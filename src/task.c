@@ -111,7 +111,7 @@ enum cosync__holder cosync__holder_state(const struct cosync__task *waiter,
      * read; another loop's may be gone with it, and is never read. */
     if (!t || serial != waiter->loop->serial)
         return COSYNC__HOLDER_FOREIGN;
-    if (t->id == id && t->state != COSYNC__T_DONE && t->state != COSYNC__T_FREE)
+    if (t->id == id && cosync__task_alive(t))
         return COSYNC__HOLDER_ALIVE;
     return COSYNC__HOLDER_FINISHED;
 }

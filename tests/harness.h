@@ -236,6 +236,15 @@ static HARNESS_UNUSED int bump_counter(void *arg, void **result)
     return 0;
 }
 
+/** A task that waits for the future at @arg, then returns its status with
+ * its value as the result (or what ended the wait). */
+static HARNESS_UNUSED int wait_future_arg(void *arg, void **result)
+{
+    cosync_future *f = arg;
+    int rc = cosync_future_wait(f, COSYNC_FOREVER);
+    return rc ? rc : cosync_future_result(f, result);
+}
+
 /** A task that passes CHECKPOINT(@arg, an int) and returns 0. */
 static HARNESS_UNUSED int checkpoint_arg(void *arg, void **result)
 {

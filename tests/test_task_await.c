@@ -1081,7 +1081,6 @@ TEST(cancelling_the_head_of_a_long_chain_of_awaits_reaches_its_end)
 }
 
 static cosync_future dl_fut;
-static int wait_future(void *arg, void **result);
 
 /* A diamond: x gathers a and b, which both await c, which awaits d. The
  * cancel of x reaches c and d once through a and once more through b, as
@@ -1156,7 +1155,8 @@ static int gcy_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     CHECK_OK(cosync_task_spawn(&gcy[1], gcy_a, NULL, &(cosync_task_opts){.name = "a"}));
-    CHECK_OK(cosync_task_spawn(&gcy[2], wait_future, NULL, &(cosync_task_opts){.name = "b"}));
+    CHECK_OK(
+        cosync_task_spawn(&gcy[2], wait_future_arg, &dl_fut, &(cosync_task_opts){.name = "b"}));
     CHECK_OK(cosync_task_spawn(&gcy[0], gcy_x, NULL, &(cosync_task_opts){.name = "x"}));
     CHECK_OK(cosync_yield());
     CHECK_OK(cosync_task_cancel(gcy[0]));
@@ -1213,20 +1213,12 @@ TEST(misuse_errors)
     end_loop(other);
 }
 
-static int wait_future(void *arg, void **result)
-{
-    (void)arg;
-    int rc = cosync_future_wait(&dl_fut, COSYNC_FOREVER);
-    if (rc)
-        return rc;
-    return cosync_future_result(&dl_fut, result);
-}
-
 static int dl_main(void *arg, void **result)
 {
     (void)arg;
     cosync_task w;
-    CHECK_OK(cosync_task_spawn(&w, wait_future, NULL, &(cosync_task_opts){.name = "loader"}));
+    CHECK_OK(
+        cosync_task_spawn(&w, wait_future_arg, &dl_fut, &(cosync_task_opts){.name = "loader"}));
     int status = 1;
     CHECK_OK(cosync_task_await(w, &status, result, COSYNC_FOREVER));
     join_ok(w);
@@ -1306,7 +1298,7 @@ static int close_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     cosync_task x, h;
-    CHECK_OK(cosync_task_spawn(&x, wait_future, NULL, &(cosync_task_opts){.name = "x"}));
+    CHECK_OK(cosync_task_spawn(&x, wait_future_arg, &dl_fut, &(cosync_task_opts){.name = "x"}));
     awaiter_init(&close_a, x, COSYNC_FOREVER, -1);
     spawn_awaiter(&h, &close_a, "a");
     CHECK_OK(cosync_task_detach(h));

@@ -788,20 +788,12 @@ TEST(misuse_errors)
 
 static cosync_future dl_fut;
 
-static int wait_future(void *arg, void **result)
-{
-    (void)arg;
-    int rc = cosync_future_wait(&dl_fut, COSYNC_FOREVER);
-    if (rc)
-        return rc;
-    return cosync_future_result(&dl_fut, result);
-}
-
 static int dl_main(void *arg, void **result)
 {
     (void)arg;
     cosync_task w;
-    CHECK_OK(cosync_task_spawn(&w, wait_future, NULL, &(cosync_task_opts){.name = "waiter"}));
+    CHECK_OK(
+        cosync_task_spawn(&w, wait_future_arg, &dl_fut, &(cosync_task_opts){.name = "waiter"}));
     int status = 1;
     CHECK_OK(cosync_task_wait(w, &status, result, COSYNC_FOREVER));
     join_ok(w);
@@ -839,7 +831,7 @@ static int close_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     cosync_task x, h;
-    CHECK_OK(cosync_task_spawn(&x, wait_future, NULL, &(cosync_task_opts){.name = "x"}));
+    CHECK_OK(cosync_task_spawn(&x, wait_future_arg, &dl_fut, &(cosync_task_opts){.name = "x"}));
     watch_init(&close_w, x, COSYNC_FOREVER, -1);
     spawn_watcher(&h, &close_w, "w");
     CHECK_OK(cosync_task_detach(h));
