@@ -19,10 +19,11 @@
  * default options: real clock, 64 KiB stacks; or shared_fp_modes); only
  * the measured part is timed, with CLOCK_MONOTONIC.
  *
- * Every workload of WORKLOADS.md is here, and two of our own, which have
- * no peer in WORKLOADS.md: spawn_join (sequential spawn + join) and
+ * Every workload of WORKLOADS.md is here, and three of our own, which
+ * have no peer in WORKLOADS.md: spawn_join (sequential spawn + join),
  * ctx_switch (the library's bare context switch, the floor under switch
- * and yield).
+ * and yield) and fp_save (what saving a task's FP control modes costs,
+ * the larger part of that floor).
  */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
@@ -679,6 +680,37 @@ static int wl_ctx_switch(void *arg, void **result)
 }
 
 /* ------------------------------------------------------------------------
+ * fp_save (ours; no peer): the save half of a switch that keeps each
+ * task's own FP control modes, alone: on x86-64 stmxcsr + fnstcw to
+ * memory, on AArch64 a read of the FPCR. Every switch out of a task does
+ * this once unless the loop shares the modes (--shared-fp does not change
+ * it: it times the instructions, not a loop). ops = saves.
+ * ---------------------------------------------------------------------- */
+
+static int wl_fp_save(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    long n = scaled(1e7, b->scale);
+    uint64_t slots[8]; /* a few words, as the frames of several tasks are */
+    double t0 = now_s();
+    for (long i = 0; i < n; i++)
+        cosync__fpenv_save(&slots[i & 7]);
+    b->seconds = now_s() - t0;
+    b->ops = n;
+    /* the modes saved are the running ones (x86-64: less MXCSR's
+     * exception flags, which the save keeps and the read clears) */
+    uint64_t want = cosync__fpenv_read();
+#if defined(__x86_64__)
+    uint64_t got = slots[(n - 1) & 7] & ~(uint64_t)0x3f;
+#else
+    uint64_t got = slots[(n - 1) & 7];
+#endif
+    CHECK(got == want, "saved modes %#" PRIx64 ", running %#" PRIx64, got, want);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * sleepers: n tasks each cosync_sleep(d), d spread evenly over 0..100 ms,
  * gathered; the elapsed time is reported (the time over the ideal 100 ms
  * is the overhead), ops = tasks.
@@ -951,6 +983,7 @@ static const struct workload {
     {"spawn", wl_spawn},
     {"spawn_join", wl_spawn_join},
     {"ctx_switch", wl_ctx_switch},
+    {"fp_save", wl_fp_save},
     {"sleepers", wl_sleepers},
     {"timeout_ok", wl_timeout_ok},
     {"rwlock", wl_rwlock},
