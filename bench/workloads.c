@@ -64,9 +64,12 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* @base scaled down, but never to no work at all: a count that rounds to
+ * 0 would leave a workload nothing to check. */
 static long scaled(double base, double scale)
 {
-    return (long)(base * scale);
+    long n = (long)(base * scale);
+    return n > 0 ? n : 1;
 }
 
 /* A cosync call failed: say which, and end the workload with its code. */
