@@ -695,8 +695,10 @@ typedef struct cosync_loop_opts {
      * each task keeps its own modes across its suspensions, as the ABI
      * makes them callee-saved, and starts with the modes the loop was run
      * with. Sharing spares each switch the save and restore of the modes:
-     * 2-4 ns a switch with the x86-64 assembly backend on the machine of
-     * docs/benchmarks.md; elsewhere it changes the semantics only. */
+     * with the x86-64 assembly backend on the machine of
+     * docs/benchmarks.md, about 4 ns a bare switch but 1-2 ns a yield or
+     * an event round trip, where other work hides most of it; elsewhere it
+     * changes the semantics only. */
     bool shared_fp_modes;
 } cosync_loop_opts;
 
