@@ -89,22 +89,26 @@ static int as_completed(void)
         if (rc != 0)
             return rc;
     }
+    cosync_as_completed it;
+    int rc = cosync_as_completed_init(&it, t, 4);
+    if (rc != 0)
+        return rc;
     order_ok = 1;
-    for (size_t n = 4, k = 0; n > 0; k++) {
-        size_t i;
-        int rc = cosync_wait(t, n, COSYNC_FIRST_COMPLETED, &i, COSYNC_FOREVER);
-        if (rc != 0)
-            return rc;
+    size_t i, k = 0;
+    while ((rc = cosync_as_completed_next(&it, &i, COSYNC_FOREVER)) > 0) {
         int status;
         void *name;
-        rc = cosync_task_join(t[i], &status, &name, 0);
-        if (rc != 0 || status != 0)
-            return rc ? rc : status;
+        rc = cosync_task_join(t[i], &status, &name, 0); /* finished: no wait */
+        if (rc != 0 || status != 0) {
+            rc = rc != 0 ? rc : status;
+            break;
+        }
         printf("got %s\n", (const char *)name);
-        order_ok &= name == (void *)expected[k];
-        t[i] = t[--n]; /* the rest keep running */
+        order_ok &= name == (void *)expected[k++];
     }
-    return 0;
+    order_ok &= k == 4;
+    cosync_as_completed_destroy(&it);
+    return rc < 0 ? rc : 0;
 }
 
 static int main_task(void *arg, void **result)

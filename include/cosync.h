@@ -447,9 +447,8 @@ typedef enum cosync_return_when {
  * whatever reason, and each is still to be joined (or gathered, waited
  * for, cancelled) by the caller; cosync_task_done() tells the finished
  * ones from the pending ones, as asyncio.wait's two sets do. While the
- * wait lasts no other task can join them, and @tasks must not change. For
- * asyncio.as_completed(), wait for the first completed, handle it, take it
- * out of the array and wait again (docs/tasks.md): each call costs O(@n).
+ * wait lasts no other task can join them, and @tasks must not change.
+ * For asyncio.as_completed(), see cosync_as_completed below.
  *
  * Returns 0 when the condition is met (at once, without suspending, if it
  * already is), also when the last task it needed finished at the instant
@@ -465,6 +464,74 @@ typedef enum cosync_return_when {
  */
 int cosync_wait(const cosync_task *tasks, size_t n, cosync_return_when return_when, size_t *index,
                 int64_t deadline);
+
+/**
+ * cosync_as_completed - the tasks of a set in the order they finish
+ * (`for t in asyncio.as_completed(tasks)`), each handed out in O(1).
+ * Caller-embedded; its memory (an entry per task) is allocated by
+ * cosync_as_completed_init and freed by cosync_as_completed_destroy.
+ */
+typedef struct cosync_as_completed {
+    struct cosync__as_completed *impl;
+} cosync_as_completed;
+
+/**
+ * cosync_as_completed_init - start handing out @tasks as they finish.
+ * @it:    the iterator to set up.
+ * @tasks: @n handles of tasks of the caller's loop (any but the caller's
+ *         own: joined by no one yet or by anyone, gathered, waited for,
+ *         group children, detached while their handles are good); read
+ *         during the call only. @n may be 0.
+ *
+ * Only watches: the tasks go on as they are, and each is still to be
+ * joined, gathered or detached by its owner, at any time (also before the
+ * iterator hands it out: it hands out the index all the same). Tasks that
+ * have already finished are handed out first, in the order they finished.
+ *
+ * Returns 0; COSYNC_EINVAL if @it is NULL, @tasks is NULL with @n > 0, or
+ * a task is listed twice (asyncio takes the set of them); COSYNC_ESRCH for
+ * a stale handle; COSYNC_EDEADLK if the caller is among @tasks;
+ * COSYNC_EPERM outside a task or for a task of another loop;
+ * COSYNC_ENOMEM. On error nothing is allocated or watched.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_as_completed_init(cosync_as_completed *it, const cosync_task *tasks, size_t n);
+
+/**
+ * cosync_as_completed_next - wait for the next task of @it to finish
+ * (`await next(it)`; a loop of these is asyncio's `as_completed`).
+ * @index:    on 1, the index in the init's @tasks of a task that has
+ *            finished: the tasks come in the order they finished, each
+ *            once.
+ * @deadline: see the conventions at the top; one deadline passed to every
+ *            call is as_completed's timeout.
+ *
+ * Returns 1 with *@index set; 0 once every task has been handed out (the
+ * end of the loop: `while ((rc = cosync_as_completed_next(&it, &i, d)) >
+ * 0)`); COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT if no task finished
+ * in time (the tasks go on; a later call may still hand them out);
+ * COSYNC_ECANCELED if the caller was cancelled (nothing is handed out, the
+ * tasks go on); COSYNC_EBUSY if another task is waiting in this call on
+ * @it; COSYNC_EINVAL for a NULL @it, @index, or an iterator destroyed or
+ * never set up; COSYNC_EPERM outside a task or from another loop than the
+ * tasks' (also once that loop is destroyed).
+ * Suspension point unless a finished task is waiting to be handed out or
+ * none is left (a cancellation pending at such a call stays pending).
+ * Not thread-safe.
+ */
+int cosync_as_completed_next(cosync_as_completed *it, size_t *index, int64_t deadline);
+
+/**
+ * cosync_as_completed_destroy - stop watching and free @it's memory; the
+ * tasks not handed out go on, untouched. Call it from a task of the
+ * tasks' loop or outside every loop's run; once the loop is destroyed it
+ * only frees the memory.
+ * Returns 0; COSYNC_EBUSY (nothing changes) while a task waits in
+ * cosync_as_completed_next on @it; COSYNC_EPERM from another loop's run;
+ * COSYNC_EINVAL for a NULL @it or one already destroyed.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_as_completed_destroy(cosync_as_completed *it);
 
 /* ========================================================================
  * TaskGroup

@@ -215,6 +215,7 @@ struct cosync_loop {
     uint64_t finished;               /* tasks finished so far: the last finish_seq */
     uint32_t serial;                 /* from a process-wide count of loops, never 0 */
     struct cosync__task *until;      /* run until this one finishes */
+    cosync__list iterators;          /* the live cosync_as_completed */
     struct cosync__task *overflowed; /* ran out of its (unguarded) stack */
     const cosync_allocator *alloc;
     cosync_allocator alloc_copy;
@@ -326,6 +327,15 @@ void cosync__taskgroup_wake_owner(struct cosync__task *t);
 /* cosync_wait (combinators.c): a task that @j watches has finished; grant
  * @j's wait if that meets its condition. */
 extern const cosync__waiter_ops cosync__watch_ops;
+/* cosync_as_completed (as_completed.c): an entry is a waiter outside any
+ * record on its task's list of waits; the finish hands it here. Orphaning
+ * at the loop's destruction forgets the lists the entries were on. */
+extern const cosync__waiter_ops cosync__as_completed_entry_ops;
+void cosync__as_completed_task_done(cosync__waiter *e);
+void cosync__as_completed_orphan_all(cosync_loop *loop);
+/* A task's list of waits (task.c), for waits that are not a task's own. */
+void cosync__task_await_link(struct cosync__task *t, cosync__waiter *w);
+void cosync__task_await_unlink(struct cosync__task *t, cosync__waiter *w);
 void cosync__watched_task_done(struct cosync__task *j, struct cosync__task *t);
 /* Debug builds (COSYNC_DEBUG): say on stderr that the running task (or
  * code outside any task) released the @what at @obj, which its @role, task

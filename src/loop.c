@@ -488,6 +488,7 @@ int cosync_loop_destroy(cosync_loop *loop)
         loop->closing = false;
         rc = rc ? COSYNC_EDEADLK : 0;
     }
+    cosync__as_completed_orphan_all(loop);
     for_each_record(loop, drop);
     cosync__stack_pool_destroy(&loop->stacks);
     close_fds(loop);

@@ -290,6 +290,16 @@ static void await_unlink(struct cosync__task *t, cosync__waiter *w)
     n->next = n->prev = NULL;
 }
 
+void cosync__task_await_link(struct cosync__task *t, cosync__waiter *w)
+{
+    await_link(t, w);
+}
+
+void cosync__task_await_unlink(struct cosync__task *t, cosync__waiter *w)
+{
+    await_unlink(t, w);
+}
+
 /* A task wait's grant carries the outcome, because the record may be
  * collected and reused before the waiter runs: the result in data, the
  * status (0 or negative) in obj, as an integer. The waiter is off the list
@@ -319,6 +329,8 @@ static __attribute__((noinline)) void wake_awaits(struct cosync__task *t)
         n->next = n->prev = NULL;
         if (w->ops == &join_ops)
             cosync__grant(w, 0);
+        else if (w->ops == &cosync__as_completed_entry_ops)
+            cosync__as_completed_task_done(w);
         else
             grant_outcome(w, t);
         n = newer;
