@@ -71,8 +71,10 @@ void cosync__as_completed_task_done(cosync__waiter *e)
     e->obj = NULL;
     queue_done(ac, e);
     ac->linked--;
+    /* it may be in another wait meanwhile: the yield that delivers a
+     * cancellation pending at its call */
     struct cosync__task *j = ac->waiting;
-    if (j && j->w.state == COSYNC__W_WAITING)
+    if (j && j->w.state == COSYNC__W_WAITING && j->w.ops == &next_ops)
         cosync__grant(&j->w, 0);
 }
 

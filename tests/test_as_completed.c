@@ -293,6 +293,21 @@ static int main_cancelled(void *arg, void **result)
     CHECK_EQ(cosync_task_cancelling(cosync_task_current()), 1);
     CHECK_ERR(cosync_yield(), COSYNC_ECANCELED);
     CHECK_EQ(cosync_task_uncancel(cosync_task_current()), 0);
+    /* a cancel pending when nothing is queued: delivered by a yield, during
+     * which a task finishes; its index waits for the next call */
+    cosync_task q;
+    CHECK_OK(cosync_task_spawn(&q, nop, NULL, NULL));
+    cosync_as_completed it2;
+    CHECK_OK(cosync_as_completed_init(&it2, &q, 1));
+    CHECK_OK(cosync_task_cancel(cosync_task_current()));
+    CHECK_ERR(cosync_as_completed_next(&it2, &i, COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECK(cosync_task_done(q));
+    CHECK_EQ(cosync_task_uncancel(cosync_task_current()), 0);
+    CHECK_EQ(ready_tasks(), 0);
+    CHECK_EQ(cosync_as_completed_next(&it2, &i, 0), 1);
+    CHECK_EQ(i, 0);
+    CHECK_OK(cosync_as_completed_destroy(&it2));
+    join_ok(q);
     /* the end; a cancel pending there stays pending too */
     CHECK_OK(cosync_task_cancel(cosync_task_current()));
     CHECK_EQ(cosync_as_completed_next(&it, &i, COSYNC_FOREVER), 0);
