@@ -94,7 +94,7 @@ static int as_completed(void)
     if (rc != 0)
         return rc;
     order_ok = 1;
-    size_t i, k = 0;
+    size_t i = 0, k = 0;
     while ((rc = cosync_as_completed_next(&it, &i, COSYNC_FOREVER)) > 0) {
         int status;
         void *name;
@@ -108,7 +108,7 @@ static int as_completed(void)
     }
     order_ok &= k == 4;
     cosync_as_completed_destroy(&it);
-    return rc < 0 ? rc : 0;
+    return rc; /* 0 at the end of the loop */
 }
 
 static int main_task(void *arg, void **result)

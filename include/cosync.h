@@ -492,7 +492,9 @@ typedef struct cosync_as_completed {
  * a task is listed twice (asyncio takes the set of them); COSYNC_ESRCH for
  * a stale handle; COSYNC_EDEADLK if the caller is among @tasks;
  * COSYNC_EPERM outside a task or for a task of another loop;
- * COSYNC_ENOMEM. On error nothing is allocated or watched.
+ * COSYNC_ENOMEM. On error nothing is allocated or watched, and @it is left
+ * as never set up. An iterator set up again without its destroy is lost
+ * (its memory and watches stay until the loop is destroyed).
  * Not a suspension point. Not thread-safe.
  */
 int cosync_as_completed_init(cosync_as_completed *it, const cosync_task *tasks, size_t n);
@@ -509,7 +511,9 @@ int cosync_as_completed_init(cosync_as_completed *it, const cosync_task *tasks, 
  * Returns 1 with *@index set; 0 once every task has been handed out (the
  * end of the loop: `while ((rc = cosync_as_completed_next(&it, &i, d)) >
  * 0)`); COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT if no task finished
- * in time (the tasks go on; a later call may still hand them out);
+ * in time (a task that finished at the deadline's instant, before the
+ * caller ran again, counts as in time; the tasks go on, and a later call
+ * may still hand them out);
  * COSYNC_ECANCELED if the caller was cancelled (nothing is handed out, the
  * tasks go on); COSYNC_EBUSY if another task is waiting in this call on
  * @it; COSYNC_EINVAL for a NULL @it, @index, or an iterator destroyed or
@@ -527,7 +531,8 @@ int cosync_as_completed_next(cosync_as_completed *it, size_t *index, int64_t dea
  * tasks' loop or outside every loop's run; once the loop is destroyed it
  * only frees the memory.
  * Returns 0; COSYNC_EBUSY (nothing changes) while a task waits in
- * cosync_as_completed_next on @it; COSYNC_EPERM from another loop's run;
+ * cosync_as_completed_next on @it (also one whose wait has ended but that
+ * has not run since); COSYNC_EPERM from another loop's run;
  * COSYNC_EINVAL for a NULL @it or one already destroyed.
  * Not a suspension point. Not thread-safe.
  */

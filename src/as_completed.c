@@ -74,7 +74,7 @@ void cosync__as_completed_task_done(cosync__waiter *e)
     /* it may be in another wait meanwhile: the yield that delivers a
      * cancellation pending at its call */
     struct cosync__task *j = ac->waiting;
-    if (j && j->w.state == COSYNC__W_WAITING && j->w.ops == &next_ops)
+    if (j && j->w.state == COSYNC__W_WAITING && j->w.ops == &next_ops && j->w.obj == ac)
         cosync__grant(&j->w, 0);
 }
 
@@ -146,7 +146,10 @@ int cosync_as_completed_init(cosync_as_completed *it, const cosync_task *tasks, 
     struct cosync__task *cur = cosync__current();
     if (!cur)
         return COSYNC_EPERM;
-    if (!it || (n && !tasks))
+    if (!it)
+        return COSYNC_EINVAL;
+    it->impl = NULL; /* so that a failed init leaves one never set up */
+    if (n && !tasks)
         return COSYNC_EINVAL;
     cosync_loop *loop = cur->loop;
     size_t ndone = 0;
@@ -217,7 +220,9 @@ int cosync_as_completed_next(cosync_as_completed *it, size_t *index, int64_t dea
         ac->waiting = cur;
         int rc = cosync__wait(w, deadline);
         ac->waiting = NULL;
-        if (rc)
+        /* as cosync_wait: a task that finished at the deadline's instant,
+         * before the caller ran again, counts */
+        if (rc && !(rc == COSYNC_ETIMEDOUT && ac->done_head))
             return rc;
     }
     cosync__node *node = ac->done_head;

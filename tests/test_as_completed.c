@@ -239,6 +239,34 @@ TEST(a_deadline_ends_the_wait_and_the_tasks_go_on)
     run_main_ok(main_deadline, NULL);
 }
 
+/* The task's timer and the deadline's at the same instant, the task's
+ * first: the wait times out, but the task finishes before the caller runs
+ * again, so it counts (as for cosync_wait). */
+static int main_same_instant(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static const int secs[] = {1};
+    cosync_task t;
+    spawn_sleepers(&t, secs, 1);
+    CHECK_OK(cosync_yield()); /* its timer first */
+    int64_t t0 = cosync_now();
+    cosync_as_completed it;
+    CHECK_OK(cosync_as_completed_init(&it, &t, 1));
+    size_t i = 99;
+    CHECK_EQ(cosync_as_completed_next(&it, &i, cosync_deadline_after(COSYNC_SEC(1))), 1);
+    CHECK_EQ(i, 0);
+    CHECK_EQ(cosync_now() - t0, COSYNC_SEC(1));
+    CHECK_EQ(cosync_as_completed_next(&it, &i, 0), 0);
+    CHECK_OK(cosync_as_completed_destroy(&it));
+    join_ok(t);
+    return 0;
+}
+
+TEST(a_task_finishing_at_the_deadlines_instant_counts)
+{
+    run_main_ok(main_same_instant, NULL);
+}
+
 typedef struct consumer {
     cosync_as_completed *it;
     int rc;
@@ -343,10 +371,11 @@ static int main_misuse(void *arg, void **result)
     static const int secs[] = {1, 2};
     cosync_task t[3];
     spawn_sleepers(t, secs, 2);
-    cosync_as_completed it = {NULL};
+    cosync_as_completed it = {(void *)&secs}; /* garbage: a failed init clears it */
     size_t i;
     CHECK_ERR(cosync_as_completed_init(NULL, t, 2), COSYNC_EINVAL);
     CHECK_ERR(cosync_as_completed_init(&it, NULL, 2), COSYNC_EINVAL);
+    CHECK_NULL(it.impl);
     /* listed twice, unfinished: nothing stays on the task's waits */
     t[2] = t[0];
     CHECK_ERR(cosync_as_completed_init(&it, t, 3), COSYNC_EINVAL);
@@ -690,6 +719,7 @@ int main(void)
     RUN(the_tasks_stay_free_to_be_gathered_and_joined);
     RUN(the_wake_up_comes_in_its_place_among_the_tasks_waits);
     RUN(a_deadline_ends_the_wait_and_the_tasks_go_on);
+    RUN(a_task_finishing_at_the_deadlines_instant_counts);
     RUN(the_callers_cancellation_in_each_state);
     RUN(misuse_errors);
     RUN(another_loops_task_gets_eperm);
