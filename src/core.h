@@ -327,6 +327,7 @@ void cosync__taskgroup_wake_owner(struct cosync__task *t);
 /* cosync_wait (combinators.c): a task that @j watches has finished; grant
  * @j's wait if that meets its condition. */
 extern const cosync__waiter_ops cosync__watch_ops;
+void cosync__watched_task_done(struct cosync__task *j, struct cosync__task *t);
 /* cosync_as_completed (as_completed.c): an entry is a waiter outside any
  * record on its task's list of waits; the finish hands it here. Orphaning
  * at the loop's destruction forgets the lists the entries were on. */
@@ -336,7 +337,6 @@ void cosync__as_completed_orphan_all(cosync_loop *loop);
 /* A task's list of waits (task.c), for waits that are not a task's own. */
 void cosync__task_await_link(struct cosync__task *t, cosync__waiter *w);
 void cosync__task_await_unlink(struct cosync__task *t, cosync__waiter *w);
-void cosync__watched_task_done(struct cosync__task *j, struct cosync__task *t);
 /* Debug builds (COSYNC_DEBUG): say on stderr that the running task (or
  * code outside any task) released the @what at @obj, which its @role, task
  * #@owner_id, holds. */
