@@ -511,16 +511,18 @@ int cosync_as_completed_init(cosync_as_completed *it, const cosync_task *tasks, 
  * Returns 1 with *@index set; 0 once every task has been handed out (the
  * end of the loop: `while ((rc = cosync_as_completed_next(&it, &i, d)) >
  * 0)`); COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT if no task finished
- * in time (a task that finished at the deadline's instant, before the
- * caller ran again, counts as in time; the tasks go on, and a later call
- * may still hand them out);
+ * before the deadline (one finishing at its instant does not count, as in
+ * asyncio; the tasks go on, and a later call may still hand them out);
  * COSYNC_ECANCELED if the caller was cancelled (nothing is handed out, the
  * tasks go on); COSYNC_EBUSY if another task is waiting in this call on
  * @it; COSYNC_EINVAL for a NULL @it, @index, or an iterator destroyed or
  * never set up; COSYNC_EPERM outside a task or from another loop than the
  * tasks' (also once that loop is destroyed).
  * Suspension point unless a finished task is waiting to be handed out or
- * none is left (a cancellation pending at such a call stays pending).
+ * none is left (a cancellation pending at such a call stays pending); but
+ * the first call after an init that found tasks finished already yields
+ * once first, unless the loop has run since or @deadline is 0 (asyncio
+ * hands those out through done callbacks one loop step later).
  * Not thread-safe.
  */
 int cosync_as_completed_next(cosync_as_completed *it, size_t *index, int64_t deadline);

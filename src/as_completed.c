@@ -30,6 +30,10 @@ struct cosync__as_completed {
     size_t n;
     size_t given;  /* handed out */
     size_t linked; /* still on a task's list */
+    /* init queued tasks that had finished: the first call yields once if
+     * the loop has not switched since (loop->switches then) */
+    bool finished_at_init;
+    uint64_t switches_at_init;
     cosync__waiter entries[];
 };
 
@@ -196,9 +200,26 @@ int cosync_as_completed_init(cosync_as_completed *it, const cosync_task *tasks, 
         cosync__mem_free(alloc_of(ac), ac);
         return rc;
     }
+    ac->finished_at_init = ndone > 0;
+    ac->switches_at_init = loop->switches;
     cosync__list_push_back(&loop->iterators, &ac->in_loop);
     it->impl = ac;
     return 0;
+}
+
+/* asyncio passes the tasks that had finished before as_completed() on
+ * through done callbacks that run one loop step later, so the first await
+ * suspends once (a pending cancel is raised there, the tasks ready then run
+ * first) unless the loop has run since. */
+static int first_step(struct cosync__as_completed *ac, struct cosync__task *cur, int64_t deadline)
+{
+    ac->finished_at_init = false;
+    if (deadline == 0 || cur->loop->switches != ac->switches_at_init)
+        return 0;
+    ac->waiting = cur; /* no second caller meanwhile */
+    int rc = cosync_yield();
+    ac->waiting = NULL;
+    return rc;
 }
 
 int cosync_as_completed_next(cosync_as_completed *it, size_t *index, int64_t deadline)
@@ -213,6 +234,11 @@ int cosync_as_completed_next(cosync_as_completed *it, size_t *index, int64_t dea
         return COSYNC_EPERM;
     if (ac->waiting)
         return COSYNC_EBUSY;
+    if (ac->finished_at_init) {
+        int rc = first_step(ac, cur, deadline);
+        if (rc)
+            return rc;
+    }
     if (!ac->done_head) {
         if (ac->given == ac->n)
             return 0;
@@ -220,9 +246,9 @@ int cosync_as_completed_next(cosync_as_completed *it, size_t *index, int64_t dea
         ac->waiting = cur;
         int rc = cosync__wait(w, deadline);
         ac->waiting = NULL;
-        /* as cosync_wait: a task that finished at the deadline's instant,
-         * before the caller ran again, counts */
-        if (rc && !(rc == COSYNC_ETIMEDOUT && ac->done_head))
+        /* a task that finished at the deadline's instant does not count:
+         * asyncio's timeout callback runs before the finish is passed on */
+        if (rc)
             return rc;
     }
     cosync__node *node = ac->done_head;

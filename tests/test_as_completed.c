@@ -240,8 +240,8 @@ TEST(a_deadline_ends_the_wait_and_the_tasks_go_on)
 }
 
 /* The task's timer and the deadline's at the same instant, the task's
- * first: the wait times out, but the task finishes before the caller runs
- * again, so it counts (as for cosync_wait). */
+ * first: the deadline's wins, as in asyncio (its timeout callback runs
+ * before the finish is passed on); a later call hands the task out. */
 static int main_same_instant(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -253,18 +253,99 @@ static int main_same_instant(void *arg, void **result)
     cosync_as_completed it;
     CHECK_OK(cosync_as_completed_init(&it, &t, 1));
     size_t i = 99;
-    CHECK_EQ(cosync_as_completed_next(&it, &i, cosync_deadline_after(COSYNC_SEC(1))), 1);
-    CHECK_EQ(i, 0);
+    int64_t deadline = cosync_deadline_after(COSYNC_SEC(1));
+    CHECK_ERR(cosync_as_completed_next(&it, &i, deadline), COSYNC_ETIMEDOUT);
+    CHECK_EQ(i, 99);
     CHECK_EQ(cosync_now() - t0, COSYNC_SEC(1));
+    CHECK(cosync_task_done(t));
+    CHECK_EQ(cosync_as_completed_next(&it, &i, deadline), 1); /* queued: no wait */
+    CHECK_EQ(i, 0);
     CHECK_EQ(cosync_as_completed_next(&it, &i, 0), 0);
     CHECK_OK(cosync_as_completed_destroy(&it));
     join_ok(t);
     return 0;
 }
 
-TEST(a_task_finishing_at_the_deadlines_instant_counts)
+TEST(a_task_finishing_at_the_deadlines_instant_does_not_count)
 {
     run_main_ok(main_same_instant, NULL);
+}
+
+/* The first call after an init that found finished tasks yields once (a
+ * pending cancel is delivered there, the tasks ready run first), unless
+ * the loop has run since the init or the deadline is 0. */
+static bool ticked;
+
+static int ticker(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    ticked = true;
+    CHECKPOINT(0);
+    return 0;
+}
+
+static int main_first_step(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task a, tk;
+    size_t i;
+    cosync_as_completed it;
+    /* the tasks ready at the first call run first */
+    CHECK_OK(cosync_task_spawn(&a, nop, NULL, NULL));
+    CHECK_OK(cosync_yield()); /* a finishes */
+    CHECK_OK(cosync_as_completed_init(&it, &a, 1));
+    CHECK_OK(cosync_task_spawn(&tk, ticker, NULL, NULL));
+    CHECK_EQ(cosync_as_completed_next(&it, &i, COSYNC_FOREVER), 1);
+    CHECKPOINT(1);
+    CHECK_EQ(i, 0);
+    CHECK_OK(cosync_as_completed_destroy(&it));
+    join_ok(a);
+    join_ok(tk);
+    /* a cancel pending at the first call is delivered by its yield */
+    CHECK_OK(cosync_task_spawn(&a, nop, NULL, NULL));
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_as_completed_init(&it, &a, 1));
+    CHECK_OK(cosync_task_cancel(cosync_task_current()));
+    CHECK_ERR(cosync_as_completed_next(&it, &i, COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECK_EQ(cosync_task_uncancel(cosync_task_current()), 0);
+    CHECK_EQ(cosync_as_completed_next(&it, &i, COSYNC_FOREVER), 1); /* nothing lost */
+    CHECK_EQ(i, 0);
+    CHECK_OK(cosync_as_completed_destroy(&it));
+    join_ok(a);
+    /* the loop has run since the init: no yield */
+    cosync_task b;
+    CHECK_OK(cosync_task_spawn(&a, nop, NULL, NULL));
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_as_completed_init(&it, &a, 1));
+    CHECK_OK(cosync_task_spawn(&b, nop, NULL, NULL));
+    CHECK_OK(cosync_yield()); /* b runs: the loop switched */
+    ticked = false;
+    CHECK_OK(cosync_task_spawn(&tk, ticker, NULL, NULL));
+    CHECK_EQ(cosync_as_completed_next(&it, &i, COSYNC_FOREVER), 1);
+    CHECK(!ticked);
+    CHECK_OK(cosync_as_completed_destroy(&it));
+    CHECKPOINT_RESET();
+    join_ok(tk);
+    join_ok(a);
+    join_ok(b);
+    /* deadline 0: no yield */
+    CHECK_OK(cosync_task_spawn(&a, nop, NULL, NULL));
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_as_completed_init(&it, &a, 1));
+    ticked = false;
+    CHECK_OK(cosync_task_spawn(&tk, ticker, NULL, NULL));
+    CHECK_EQ(cosync_as_completed_next(&it, &i, 0), 1);
+    CHECK(!ticked);
+    CHECK_OK(cosync_as_completed_destroy(&it));
+    CHECKPOINT_RESET();
+    join_ok(tk);
+    join_ok(a);
+    return 0;
+}
+
+TEST(the_first_call_after_finished_tasks_yields_once)
+{
+    run_main_ok(main_first_step, NULL);
 }
 
 typedef struct consumer {
@@ -719,7 +800,8 @@ int main(void)
     RUN(the_tasks_stay_free_to_be_gathered_and_joined);
     RUN(the_wake_up_comes_in_its_place_among_the_tasks_waits);
     RUN(a_deadline_ends_the_wait_and_the_tasks_go_on);
-    RUN(a_task_finishing_at_the_deadlines_instant_counts);
+    RUN(a_task_finishing_at_the_deadlines_instant_does_not_count);
+    RUN(the_first_call_after_finished_tasks_yields_once);
     RUN(the_callers_cancellation_in_each_state);
     RUN(misuse_errors);
     RUN(another_loops_task_gets_eperm);
