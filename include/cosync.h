@@ -521,8 +521,9 @@ int cosync_as_completed_init(cosync_as_completed *it, const cosync_task *tasks, 
  * Suspension point unless a finished task is waiting to be handed out or
  * none is left (a cancellation pending at such a call stays pending); but
  * the first call after an init that found tasks finished already yields
- * once first, unless the loop has run since or @deadline is 0 (asyncio
- * hands those out through done callbacks one loop step later).
+ * once first, unless the loop has switched tasks since the init or
+ * @deadline is 0 (asyncio hands those out through done callbacks one loop
+ * step later; docs/asyncio-mapping.md says where the two tests differ).
  * Not thread-safe.
  */
 int cosync_as_completed_next(cosync_as_completed *it, size_t *index, int64_t deadline);
