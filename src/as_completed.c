@@ -210,7 +210,8 @@ int cosync_as_completed_init(cosync_as_completed *it, const cosync_task *tasks, 
 /* asyncio passes the tasks that had finished before as_completed() on
  * through done callbacks that run one loop step later, so the first await
  * suspends once (a pending cancel is raised there, the tasks ready then run
- * first) unless the loop has run since. */
+ * first) unless the loop has run since: here, unless it has switched tasks
+ * (docs/asyncio-mapping.md: where the two differ). */
 static int first_step(struct cosync__as_completed *ac, struct cosync__task *cur, int64_t deadline)
 {
     ac->finished_at_init = false;
