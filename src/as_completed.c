@@ -132,17 +132,26 @@ static bool listed_before(const struct cosync__as_completed *ac, const struct co
     return w->ops == &cosync__as_completed_entry_ops && entry_owner(w) == ac;
 }
 
-/* Take the entries still on their tasks' lists off them. */
-static void unlink_all(struct cosync__as_completed *ac)
+/* Forget the entries still on their tasks' lists: take them off those
+ * lists, unless the records go with a destroyed loop. */
+static void drop_entries(struct cosync__as_completed *ac, bool records_live)
 {
     for (size_t i = 0; i < ac->n; i++) {
         cosync__waiter *e = &ac->entries[i];
         if (e->state == COSYNC__W_WAITING) {
-            cosync__task_await_unlink(e->obj, e);
+            if (records_live)
+                cosync__task_await_unlink(e->obj, e);
             e->state = COSYNC__W_IDLE;
         }
     }
     ac->linked = 0;
+}
+
+/* Free @ac with the allocator it keeps (read before the block goes). */
+static void free_iterator(struct cosync__as_completed *ac)
+{
+    cosync_allocator alloc = ac->alloc;
+    cosync__mem_free(ac->custom_alloc ? &alloc : NULL, ac);
 }
 
 int cosync_as_completed_init(cosync_as_completed *it, const cosync_task *tasks, size_t n)
@@ -196,8 +205,8 @@ int cosync_as_completed_init(cosync_as_completed *it, const cosync_task *tasks, 
         ac->linked++;
     }
     if (rc) {
-        unlink_all(ac);
-        cosync__mem_free(alloc_of(ac), ac);
+        drop_entries(ac, true);
+        free_iterator(ac);
         return rc;
     }
     ac->finished_at_init = ndone > 0;
@@ -274,11 +283,10 @@ int cosync_as_completed_destroy(cosync_as_completed *it)
             return COSYNC_EPERM;
         if (ac->waiting)
             return COSYNC_EBUSY;
-        unlink_all(ac);
+        drop_entries(ac, true);
         cosync__list_remove(&ac->loop->iterators, &ac->in_loop);
     }
-    cosync_allocator alloc = ac->alloc; /* the loop may be gone */
-    cosync__mem_free(ac->custom_alloc ? &alloc : NULL, ac);
+    free_iterator(ac); /* the loop may be gone: ac keeps its allocator */
     it->impl = NULL;
     return 0;
 }
@@ -289,11 +297,7 @@ void cosync__as_completed_orphan_all(cosync_loop *loop)
     while ((node = cosync__list_pop_front(&loop->iterators))) {
         struct cosync__as_completed *ac =
             cosync__container_of(node, struct cosync__as_completed, in_loop);
-        /* the records the entries are on go with the loop */
-        for (size_t i = 0; i < ac->n; i++)
-            if (ac->entries[i].state == COSYNC__W_WAITING)
-                ac->entries[i].state = COSYNC__W_IDLE;
-        ac->linked = 0;
+        drop_entries(ac, false);
         ac->waiting = NULL;
         ac->loop = NULL;
     }
