@@ -74,6 +74,20 @@ typedef struct cosync_task_opts {
                         * 2 KiB, docs/stacks.md); 0: the loop's default */
     void *local;       /* the task's local pointer (cosync_task_get_local), as
                         * create_task(context=...); NULL: the spawner's */
+    /* A dense task: it runs on a stack shared with the loop's other dense
+     * tasks of its stack size and, while another of them runs there, keeps
+     * only the bytes of stack it uses (about 150-250 for a task blocked
+     * straight from its body), copied out and back in. For crowds of
+     * shallow tasks: hundreds of bytes a blocked task instead of a page.
+     * The rule it asks of the task's code: nothing outside the task may
+     * point into its stack while it is suspended (no other task, thread or
+     * handler reads or writes the task's local variables then), as the
+     * addresses then hold another task's bytes. The library's own calls
+     * keep it. A task that hands a pointer to a local to others, or
+     * switches often among other dense tasks, should not be dense (each
+     * switch between two of them copies). Ignored by the ucontext backend
+     * (the task gets a stack of its own). docs/stacks.md. */
+    bool dense;
 } cosync_task_opts;
 
 /**
@@ -175,13 +189,14 @@ int cosync_task_wait(cosync_task task, int *status, void **result, int64_t deadl
  * when the task is done. A cancellation already pending when the call
  * begins is passed on in the same way (a task cancelled while it runs
  * cancels what it awaits next, in asyncio too), except with deadline 0,
- * which comes first and leaves it pending, as in every call. A deadline already passed cancels the task
- * at once and waits (asyncio's timeout cancels one loop step later). Once
- * the call has passed a cancellation or its deadline on, each further
- * cancel of the caller is passed on to the task too (as asyncio passes
- * every cancel() on), and makes the call return COSYNC_ECANCELED even
- * after a timeout; a deadline no longer counts after a cancel (asyncio's
- * timeout would cancel the task once more).
+ * which comes first and leaves it pending, as in every call. A deadline
+ * already passed cancels the task at once and waits (asyncio's timeout
+ * cancels one loop step later). Once the call has passed a cancellation or
+ * its deadline on, each further cancel of the caller is passed on to the
+ * task too (as asyncio passes every cancel() on), and makes the call
+ * return COSYNC_ECANCELED even after a timeout; a deadline no longer
+ * counts after a cancel (asyncio's timeout would cancel the task once
+ * more).
  *
  * Returns 0 once the task has finished, in time or, cancelled for the
  * deadline, other than cancelled (it withdrew the request with

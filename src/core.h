@@ -102,13 +102,16 @@ struct cosync__task {
     cosync_loop *loop;
     cosync__stack *stack;
     uint8_t state;
+    /* A dense task whose bytes are not on its shared stack (dense.c):
+     * beside the state, so that the switch's test for a task it can
+     * resume at once reads both as one 16-bit word (cosync__resumable). */
+    uint8_t away;
     bool cancel_pending; /* a request to deliver at the next suspension */
     bool detached;
-    uint8_t claimed;   /* enum cosync__claim: who may collect or watch it */
-    bool unguarded;    /* its stack has no guard page: check at each suspension */
-    bool closing;      /* cancelled by cosync_loop_destroy, not finished yet */
-    bool born_closing; /* spawned during cosync_loop_destroy */
-    int8_t stack_cls;
+    uint8_t claimed;     /* enum cosync__claim: who may collect or watch it */
+    bool unguarded;      /* its stack has no guard page: check at each suspension */
+    uint8_t close_marks; /* COSYNC__CLOSING, COSYNC__BORN_CLOSING */
+    int8_t stack_cls;    /* COSYNC__STACK_DENSE for a dense task */
     uint32_t cancel_count;
     int status;  /* once DONE */
     uint64_t id; /* 0 while free: stale handles are detected by id */
@@ -161,6 +164,23 @@ struct cosync__task {
 _Static_assert(sizeof(struct cosync__task) == 248, "the task record changed size");
 #endif
 
+#define COSYNC__CLOSING 1      /* cancelled by cosync_loop_destroy, not finished yet */
+#define COSYNC__BORN_CLOSING 2 /* spawned during cosync_loop_destroy */
+
+/* Whether the switch may resume @t straight away: it has run before and,
+ * if it is a dense task, its bytes are in place. One 16-bit compare, so
+ * that dense tasks cost the others' switches nothing. */
+static inline bool cosync__resumable(const struct cosync__task *t)
+{
+    uint16_t word;
+    __builtin_memcpy(&word, &t->state, sizeof word);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return word == COSYNC__T_READY;
+#else
+    return word == (uint16_t)(COSYNC__T_READY << 8);
+#endif
+}
+
 /* Whether the record is a task spawned and not yet finished. */
 static inline bool cosync__task_alive(const struct cosync__task *t)
 {
@@ -212,10 +232,16 @@ struct cosync_loop {
     size_t nrecords; /* in use */
     size_t nalive;   /* spawned and not finished */
     uint64_t next_id;
-    uint64_t finished;               /* tasks finished so far: the last finish_seq */
-    uint32_t serial;                 /* from a process-wide count of loops, never 0 */
-    struct cosync__task *until;      /* run until this one finishes */
-    cosync__list iterators;          /* the live cosync_as_completed */
+    uint64_t finished;          /* tasks finished so far: the last finish_seq */
+    uint32_t serial;            /* from a process-wide count of loops, never 0 */
+    struct cosync__task *until; /* run until this one finishes */
+    cosync__list iterators;     /* the live cosync_as_completed */
+    /* dense tasks (dense.c): per stack class, the stack they share, held
+     * while any of them has started and not finished, the task whose bytes
+     * are on it, and how many have started and not finished */
+    cosync__stack *shared[COSYNC__STACK_CLASSES];
+    struct cosync__task *shared_owner[COSYNC__STACK_CLASSES];
+    size_t shared_users[COSYNC__STACK_CLASSES];
     struct cosync__task *overflowed; /* ran out of its (unguarded) stack */
     const cosync_allocator *alloc;
     cosync_allocator alloc_copy;
@@ -342,6 +368,48 @@ void cosync__task_await_unlink(struct cosync__task *t, cosync__waiter *w);
  * #@owner_id, holds. */
 void cosync__report_foreign_release(const char *what, const void *obj, const char *role,
                                     uint64_t owner_id);
+
+/* --- dense tasks (dense.c) --- */
+/* A dense task's stack: where it runs (the shared stack of its class,
+ * described by a copy of that stack's descriptor, so that the code that
+ * reads a task's bounds needs no second case) and its bytes while it is
+ * away from there. t->stack points here from the spawn to the finish. */
+typedef struct cosync__dense {
+    cosync__stack stack; /* first: t->stack is &dense->stack; cls COSYNC__STACK_DENSE */
+    size_t len;          /* bytes saved in `bytes` while away */
+    size_t cap;
+    uint8_t shared_cls;
+    unsigned char bytes[];
+} cosync__dense;
+
+static inline cosync__dense *cosync__dense_of(const struct cosync__task *t)
+{
+    return cosync__container_of(t->stack, cosync__dense, stack);
+}
+static inline bool cosync__is_dense(const struct cosync__task *t)
+{
+    return t->stack_cls == COSYNC__STACK_DENSE;
+}
+/* Whether this build can run dense tasks (the ucontext backend cannot:
+ * its saved context is not a stack pointer to the frame). */
+#define COSYNC__DENSE_SUPPORTED COSYNC__CTX_CAN_START_ON_OWN_STACK
+/* The stack of a new dense task of stack class @cls (its descriptor,
+ * kept in t->stack, with t->away set, until the task first runs), or
+ * NULL if out of memory. Freed by cosync__dense_release, or with
+ * cosync__mem_free if the task is not made after all. */
+cosync__stack *cosync__dense_new(cosync_loop *loop, int cls);
+/* Put the bytes of @t, a dense task about to run, on its shared stack,
+ * first copying out the task whose bytes are there; @t's first time, the
+ * shared stack is made if need be (false if it cannot be: nothing
+ * changed). Runs on any stack but that shared stack. */
+bool cosync__dense_place(cosync_loop *loop, struct cosync__task *t);
+/* @t is finishing (it ran or not): give back what it holds, and the
+ * shared stack if no other dense task of its class has started and not
+ * finished (a finishing task goes on running on it until its last switch,
+ * as on a stack of its own). */
+void cosync__dense_release(struct cosync__task *t);
+/* At the loop's destruction, after the tasks' records are dropped. */
+void cosync__dense_loop_destroy(cosync_loop *loop);
 
 /* --- scheduler (sched.c) --- */
 static inline void cosync__make_ready(struct cosync__task *t)

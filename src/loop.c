@@ -442,8 +442,8 @@ static void for_each_record(cosync_loop *loop, void (*fn)(struct cosync__task *)
 /* Cancel a task alive at this round of the close (once). */
 void cosync__cancel_for_close(struct cosync__task *t)
 {
-    if (cosync__task_alive(t) && !t->closing) {
-        t->closing = true;
+    if (cosync__task_alive(t) && !(t->close_marks & COSYNC__CLOSING)) {
+        t->close_marks |= COSYNC__CLOSING;
         t->loop->closing_left++;
         cosync__cancel(t);
     }
@@ -453,7 +453,9 @@ void cosync__cancel_for_close(struct cosync__task *t)
  * simply dropped, as a process exit drops a thread's). */
 static void drop(struct cosync__task *t)
 {
-    if (t->stack) {
+    if (cosync__is_dense(t) && t->stack) {
+        cosync__dense_release(t);
+    } else if (t->stack) {
         cosync__stack_put(&t->loop->stacks, t->stack);
         t->stack = NULL;
     }
@@ -490,6 +492,7 @@ int cosync_loop_destroy(cosync_loop *loop)
     }
     cosync__as_completed_orphan_all(loop);
     for_each_record(loop, drop);
+    cosync__dense_loop_destroy(loop);
     cosync__stack_pool_destroy(&loop->stacks);
     close_fds(loop);
     cosync__record_block *b, *next;

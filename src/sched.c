@@ -172,6 +172,8 @@ static struct cosync__task *take_next(cosync_loop *loop)
         if (t->state != COSYNC__T_FRESH || !t->cancel_pending)
             return t;
         t->cancel_pending = false;
+        if (cosync__is_dense(t))
+            cosync__dense_release(t);
         cosync__task_finished(t, COSYNC_ECANCELED, NULL); /* never ran */
     }
 }
@@ -200,6 +202,28 @@ static inline bool give_stack(cosync_loop *loop, struct cosync__task *t)
     }
     cosync__task_finished(t, COSYNC_ENOMEM, NULL); /* never ran */
     return false;
+}
+
+/* give_stack for a dense task: a place on its shared stack. Not on that
+ * shared stack (the present owner is copied out). */
+static __attribute__((noinline)) bool give_shared_stack(cosync_loop *loop, struct cosync__task *t)
+{
+    if (cosync__dense_place(loop, t)) {
+        t->unguarded = t->stack->guard == COSYNC__GUARD_NONE;
+        san_fresh_stack(t);
+        return true;
+    }
+    cosync__dense_release(t);
+    cosync__task_finished(t, COSYNC_ENOMEM, NULL); /* never ran */
+    return false;
+}
+
+/* give_stack for any fresh task (the fast paths know theirs is not dense) */
+static inline bool give_any_stack(cosync_loop *loop, struct cosync__task *t)
+{
+    if (__builtin_expect(cosync__is_dense(t), 0))
+        return give_shared_stack(loop, t);
+    return give_stack(loop, t);
 }
 
 static void task_entry(void *arg) __attribute__((noreturn));
@@ -297,13 +321,14 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
      * and a cached stack is at hand */
     struct cosync__task *next = loop->ready_head;
     if (__builtin_expect(next && next != cur && loop->budget > 0, 1)) {
-        if (next->state == COSYNC__T_READY) {
+        if (cosync__resumable(next)) {
             pop_head(loop, next);
             san_leave(loop, FAKE_SAVE(cur), next);
             resume(loop, &cur->ctx, next);
             san_arrive(loop, FAKE(cur));
             return;
         }
+        /* fresh (a dense task, fresh or away, has no cached stack) */
         if (!next->cancel_pending && loop->stacks.cls[next->stack_cls].hot) {
             pop_head(loop, next);
             give_stack(loop, next);
@@ -327,7 +352,8 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
             if (!loop->stacks.cls[next->stack_cls].hot) {
                 /* a stack to make or take back (mmap, the guard calls,
                  * their buffers) is made on the loop's own stack: this
-                 * task may be suspending from deep in its own */
+                 * task may be suspending from deep in its own; and a
+                 * dense task's place is made off its shared stack */
                 untake(loop, next);
                 loop->stack_wanted = true;
                 back_to_loop(loop, cur);
@@ -338,6 +364,16 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
             san_leave(loop, FAKE_SAVE(cur), next);
             start(loop, &cur->ctx, next);
             break;
+        }
+        if (__builtin_expect(next->away, 0)) {
+            /* its bytes are copied back only from off the shared stack */
+            if (cosync__is_dense(cur)) {
+                untake(loop, next);
+                loop->stack_wanted = true;
+                back_to_loop(loop, cur);
+                break;
+            }
+            cosync__dense_place(loop, next);
         }
         san_leave(loop, FAKE_SAVE(cur), next);
         resume(loop, &cur->ctx, next);
@@ -370,9 +406,65 @@ int cosync__suspend(struct cosync__task *cur)
 #else
 #define EXIT_TASK static inline __attribute__((always_inline, noreturn))
 #endif
+/* The last switches of a finishing task, which never comes back. */
+SWITCH_INLINE __attribute__((noreturn)) void leave_for_loop(cosync_loop *loop)
+{
+    cosync__set_current(NULL);
+    san_leave(loop, NULL, NULL);
+    loop->switches++;
+    cosync__ctx_jump_inline(&loop->ctx, loop->own_fp);
+}
+
+SWITCH_INLINE __attribute__((noreturn)) void leave_to_start(cosync_loop *loop,
+                                                            struct cosync__task *next)
+{
+    san_leave(loop, NULL, next);
+    start(loop, NULL, next);
+    __builtin_unreachable();
+}
+
+SWITCH_INLINE __attribute__((noreturn)) void leave_for(cosync_loop *loop, struct cosync__task *next)
+{
+    san_leave(loop, NULL, next);
+    next->state = COSYNC__T_RUNNING;
+    cosync__set_current(next);
+    loop->switches++;
+    cosync__ctx_jump_inline(&next->ctx, loop->own_fp);
+}
+
+/* The end of a dense task: the shared stack it leaves is free at once, so
+ * a fresh dense task starts on it without a copy; one that is away is
+ * copied back from the loop's context. */
+EXIT_TASK void exit_dense_task(struct cosync__task *t, int status, void *result)
+{
+    cosync_loop *loop = t->loop;
+    cosync__dense_release(t);
+    san_dying(t);
+    cosync__task_finished(t, status, result); /* may free t */
+    for (;;) {
+        struct cosync__task *next = take_next(loop);
+        prefetch_ahead(loop);
+        if (!next)
+            leave_for_loop(loop);
+        if (next->state == COSYNC__T_FRESH) {
+            if (!give_any_stack(loop, next))
+                continue;
+            leave_to_start(loop, next);
+        }
+        if (next->away) {
+            untake(loop, next);
+            loop->stack_wanted = true;
+            leave_for_loop(loop);
+        }
+        leave_for(loop, next);
+    }
+}
+
 EXIT_TASK void exit_task(struct cosync__task *t, int status, void *result)
 {
     cosync_loop *loop = t->loop;
+    if (__builtin_expect(cosync__is_dense(t), 0))
+        exit_dense_task(t, status, result);
     cosync__stack *stack = t->stack;
     t->stack = NULL;
     san_dying(t);
@@ -382,10 +474,7 @@ EXIT_TASK void exit_task(struct cosync__task *t, int status, void *result)
         prefetch_ahead(loop);
         if (!next) {
             cosync__stack_put(&loop->stacks, stack);
-            cosync__set_current(NULL);
-            san_leave(loop, NULL, NULL);
-            loop->switches++;
-            cosync__ctx_jump_inline(&loop->ctx, loop->own_fp);
+            leave_for_loop(loop);
         }
         if (next->state == COSYNC__T_FRESH) {
             if (COSYNC__CTX_CAN_START_ON_OWN_STACK && next->stack_cls == stack->cls) {
@@ -393,20 +482,16 @@ EXIT_TASK void exit_task(struct cosync__task *t, int status, void *result)
                 next->unguarded = stack->guard == COSYNC__GUARD_NONE;
                 san_fresh_stack(next);
             } else {
-                if (!give_stack(loop, next))
+                if (!give_any_stack(loop, next))
                     continue;
                 cosync__stack_put(&loop->stacks, stack);
             }
-            san_leave(loop, NULL, next);
-            start(loop, NULL, next);
-            __builtin_unreachable();
+            leave_to_start(loop, next);
         }
+        if (__builtin_expect(next->away, 0))
+            cosync__dense_place(loop, next); /* from this stack, not the shared one */
         cosync__stack_put(&loop->stacks, stack);
-        san_leave(loop, NULL, next);
-        next->state = COSYNC__T_RUNNING;
-        cosync__set_current(next);
-        loop->switches++;
-        cosync__ctx_jump_inline(&next->ctx, loop->own_fp);
+        leave_for(loop, next);
     }
 }
 
@@ -468,11 +553,13 @@ void cosync__run_ready(cosync_loop *loop)
         if (!next)
             return;
         if (next->state == COSYNC__T_FRESH) {
-            if (!give_stack(loop, next))
+            if (!give_any_stack(loop, next))
                 continue;
             san_leave(loop, FAKE_SAVE(loop), next);
             start(loop, &loop->ctx, next);
         } else {
+            if (__builtin_expect(next->away, 0))
+                cosync__dense_place(loop, next);
             san_leave(loop, FAKE_SAVE(loop), next);
             resume(loop, &loop->ctx, next);
         }

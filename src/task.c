@@ -154,8 +154,9 @@ static inline struct cosync__task *new_task(cosync_loop *loop, cosync_task_fn fn
     loop->nalive++;
 
     /* Free records keep these invariants, so spawn need not write them:
-     * stack, awaits, next_claimed and group NULL, claimed none, waiter idle, timer
-     * disarmed (see grow_records and the paths that end a task). */
+     * stack, awaits, next_claimed and group NULL, claimed none, away 0,
+     * waiter idle, timer disarmed (see grow_records and the paths that end
+     * a task). */
     t->cancel_pending = false;
     t->detached = false;
     t->cancel_count = 0;
@@ -184,9 +185,22 @@ static __attribute__((noinline)) int spawn_slow(cosync_loop *loop, struct cosync
         if (rc)
             return rc;
     }
-    if (!loop->free_recs && !grow_records(loop))
+    cosync__stack *dense = NULL;
+    if (opts && opts->dense && COSYNC__DENSE_SUPPORTED) {
+        dense = cosync__dense_new(loop, cls);
+        if (!dense)
+            return COSYNC_ENOMEM;
+    }
+    if (!loop->free_recs && !grow_records(loop)) {
+        cosync__mem_free(loop->alloc,
+                         dense ? cosync__container_of(dense, cosync__dense, stack) : NULL);
         return COSYNC_ENOMEM;
-    struct cosync__task *t = new_task(loop, fn, arg, cls);
+    }
+    struct cosync__task *t = new_task(loop, fn, arg, dense ? COSYNC__STACK_DENSE : cls);
+    if (dense) {
+        t->stack = dense;
+        t->away = 1;
+    }
     if (opts && opts->name)
         set_name(t, opts->name);
     if (opts && opts->local)
@@ -199,8 +213,8 @@ static __attribute__((noinline)) int spawn_slow(cosync_loop *loop, struct cosync
      * cleared.) */
     if (__builtin_expect(loop->closing, 0)) {
         struct cosync__task *cur = cosync__current();
-        t->born_closing = true;
-        if (loop->close_round > 1 && cur && cur->born_closing)
+        t->close_marks |= COSYNC__BORN_CLOSING;
+        if (loop->close_round > 1 && cur && (cur->close_marks & COSYNC__BORN_CLOSING))
             cosync__cancel_for_close(t);
     }
     *out = t;
@@ -371,8 +385,8 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result)
      * queued behind the one that stops the loop. */
     if (t == loop->until)
         cosync__cut_turn(loop);
-    if (__builtin_expect(t->closing, 0)) {
-        t->closing = false;
+    if (__builtin_expect(t->close_marks & COSYNC__CLOSING, 0)) {
+        t->close_marks &= (uint8_t)~COSYNC__CLOSING;
         if (--loop->closing_left == 0)
             cosync__cut_turn(loop);
     }

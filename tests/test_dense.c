@@ -1,0 +1,664 @@
+/*
+ * test_dense.c - dense tasks (cosync_task_opts.dense): tasks that share one
+ * stack and keep only the bytes they use while another of them runs.
+ *
+ * What is checked: every frame of every task keeps its bytes across
+ * suspensions while other dense tasks run on the same addresses (frames
+ * filled with a per-task pattern, checked on the way back up), in the exact
+ * order plain tasks would run; every kind of switch into and out of a
+ * dense task (another dense task, a task with its own stack, the loop, a
+ * finish, a start); the blocking calls, cancellation, deadlines; the
+ * memory (one stack for the crowd); each allocation failing in turn; the
+ * loop destroyed with dense tasks suspended. White-box (core.h) for
+ * whether the build supports the mode: under the ucontext backend a dense
+ * task has a stack of its own and everything but the stack counts holds.
+ */
+/* ctest-timeout: 120 */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "cosync.h"
+#include "core.h"
+#include "fault.h"
+
+static const cosync_task_opts dense_opts = {.dense = true};
+
+static cosync_loop *counted_loop(counting *c, cosync_allocator *a)
+{
+    *a = (cosync_allocator){count_realloc, c};
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .allocator = a}));
+    return loop;
+}
+
+/* ------------------------------------------------------------------------
+ * Frames that check their own bytes
+ * ---------------------------------------------------------------------- */
+
+typedef int (*suspend_fn)(void *arg);
+
+static unsigned char pattern(unsigned seed, int depth, int i)
+{
+    return (unsigned char)(seed * 131u + (unsigned)depth * 17u + (unsigned)i * 7u + 1u);
+}
+
+/* Recurse @depth frames below this one, each holding 160 bytes of pattern
+ * of @seed; at the bottom call @suspend(@arg); check each frame's bytes on
+ * the way back. noinline and volatile: the frames must really be there. */
+static __attribute__((noinline)) int deep(int depth, unsigned seed, suspend_fn suspend, void *arg)
+{
+    volatile unsigned char buf[160];
+    for (int i = 0; i < (int)sizeof buf; i++)
+        buf[i] = pattern(seed, depth, i);
+    int rc = depth > 0 ? deep(depth - 1, seed, suspend, arg) : suspend(arg);
+    for (int i = 0; i < (int)sizeof buf; i++)
+        CHECK_EQ(buf[i], pattern(seed, depth, i));
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Taking turns: the order of plain tasks, and every frame kept
+ * ---------------------------------------------------------------------- */
+
+#define LOG_MAX 4096
+
+typedef struct turns {
+    int rounds[64]; /* per task: its turns before it returns */
+    int log[LOG_MAX];
+    int nlog;
+    int n;
+    size_t stacks_seen; /* stacks in use, seen by the last task in its first turn */
+} turns;
+
+typedef struct turn_arg {
+    turns *tr;
+    int index;
+} turn_arg;
+
+static int take_turns(void *arg)
+{
+    turn_arg *ta = arg;
+    turns *tr = ta->tr;
+    for (int r = 0; r < tr->rounds[ta->index]; r++) {
+        CHECK_LT(tr->nlog, LOG_MAX);
+        tr->log[tr->nlog++] = r * 100 + ta->index;
+        if (ta->index == tr->n - 1 && r == 0) /* all started, none finished */
+            tr->stacks_seen = loop_stats().stacks_in_use;
+        CHECK_OK(cosync_yield());
+    }
+    return 0;
+}
+
+static int turn_body(void *arg, void **result)
+{
+    turn_arg *ta = arg;
+    *result = (void *)(intptr_t)(ta->index * 3);
+    /* depths 0..6: 200 bytes to 1.3 KiB of frames, most beyond the saved
+     * bytes' first buffer */
+    return deep(ta->index % 7, (unsigned)ta->index, take_turns, ta);
+}
+
+/* The log plain round-robin would write: each round, the tasks that still
+ * have a turn, in spawn order. */
+static void check_round_robin(const turns *tr, int n)
+{
+    int k = 0;
+    for (int r = 0;; r++) {
+        bool any = false;
+        for (int i = 0; i < n; i++) {
+            if (r < tr->rounds[i]) {
+                CHECK_LT(k, tr->nlog);
+                CHECK_EQ(tr->log[k], r * 100 + i);
+                k++;
+                any = true;
+            }
+        }
+        if (!any)
+            break;
+    }
+    CHECK_EQ(k, tr->nlog);
+}
+
+typedef struct turns_case {
+    int n;
+    bool (*is_dense)(int i);
+    int (*rounds)(int i);
+} turns_case;
+
+static int run_turns(void *arg, void **result)
+{
+    (void)result;
+    const turns_case *tc = arg;
+    turns *tr = calloc(1, sizeof *tr);
+    turn_arg ta[64];
+    cosync_task t[64];
+    cosync_outcome out[64];
+    CHECK_NOTNULL(tr);
+    CHECK_LE(tc->n, 64);
+    tr->n = tc->n;
+    for (int i = 0; i < tc->n; i++) {
+        tr->rounds[i] = tc->rounds(i);
+        ta[i] = (turn_arg){tr, i};
+        cosync_task_opts o = {.dense = tc->is_dense(i)};
+        CHECK_OK(cosync_task_spawn(&t[i], turn_body, &ta[i], &o));
+    }
+    CHECK_OK(cosync_gather(t, (size_t)tc->n, out, COSYNC_FOREVER));
+    for (int i = 0; i < tc->n; i++) {
+        CHECK_OK(out[i].status);
+        CHECK_EQ((intptr_t)out[i].result, i * 3);
+    }
+    check_round_robin(tr, tc->n);
+    int dense = 0;
+    for (int i = 0; i < tc->n; i++)
+        dense += tc->is_dense(i);
+    /* main's stack, the shared one, and those of the plain tasks */
+    if (COSYNC__DENSE_SUPPORTED)
+        CHECK_EQ(tr->stacks_seen, (size_t)(2 + tc->n - dense));
+    else
+        CHECK_EQ(tr->stacks_seen, (size_t)(1 + tc->n));
+    free(tr);
+    return 0;
+}
+
+static bool all_dense(int i)
+{
+    (void)i;
+    return true;
+}
+
+static bool every_other_dense(int i)
+{
+    return i % 2 == 0;
+}
+
+static bool every_third_plain(int i)
+{
+    return i % 3 != 1;
+}
+
+static int ten_rounds(int i)
+{
+    (void)i;
+    return 10;
+}
+
+static int uneven_rounds(int i)
+{
+    return 1 + (i * 7) % 5;
+}
+
+TEST(dense_tasks_take_turns_and_keep_every_frame)
+{
+    turns_case tc = {20, all_dense, ten_rounds};
+    run_main_ok(run_turns, &tc);
+}
+
+/* Finishing at different rounds makes every kind of hand-over happen: a
+ * dense task finishing into one that is away, into a plain one, a plain
+ * one finishing into one that is away, a plain one resuming a dense one
+ * from its own stack. */
+TEST(dense_and_plain_tasks_mixed_finish_into_each_other)
+{
+    turns_case a = {31, every_other_dense, uneven_rounds};
+    run_main_ok(run_turns, &a);
+    turns_case b = {31, every_third_plain, uneven_rounds};
+    run_main_ok(run_turns, &b);
+}
+
+/* ------------------------------------------------------------------------
+ * Starts and finishes on the shared stack
+ * ---------------------------------------------------------------------- */
+
+typedef struct chain {
+    int left;
+    int ran;
+    size_t max_stacks;
+} chain;
+
+/* Spawn the next link (dense, detached) and finish: it starts on the
+ * stack this one leaves, with nothing to copy. */
+static int chain_link(void *arg, void **result)
+{
+    (void)result;
+    chain *c = arg;
+    c->ran++;
+    size_t in_use = loop_stats().stacks_in_use;
+    if (in_use > c->max_stacks)
+        c->max_stacks = in_use;
+    if (--c->left > 0)
+        CHECK_OK(cosync_task_spawn(NULL, chain_link, c, &dense_opts));
+    return 0;
+}
+
+static int main_chain(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    chain c = {.left = 1000};
+    cosync_task first;
+    CHECK_OK(cosync_task_spawn(&first, chain_link, &c, &dense_opts));
+    join_ok(first);
+    while (c.ran < 1000)
+        CHECK_OK(cosync_yield());
+    CHECK_EQ(c.left, 0);
+    CHECK_EQ(c.max_stacks, 2); /* main's and the one the links run on in turn */
+    return 0;
+}
+
+TEST(dense_tasks_start_on_the_stack_a_finishing_one_leaves)
+{
+    run_main_ok(main_chain, NULL);
+}
+
+static int dense_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t[8];
+    cosync_outcome out[8];
+    turns *tr = calloc(1, sizeof *tr);
+    /* what the children read goes on the heap: this task's locals hold
+     * another task's bytes while it is away (the rule of dense tasks) */
+    turn_arg *ta = calloc(8, sizeof *ta);
+    CHECK_NOTNULL(tr);
+    CHECK_NOTNULL(ta);
+    tr->n = 8;
+    for (int i = 0; i < 8; i++) {
+        tr->rounds[i] = 3 + i % 2;
+        ta[i] = (turn_arg){tr, i};
+        CHECK_OK(cosync_task_spawn(&t[i], turn_body, &ta[i], i % 2 ? &dense_opts : NULL));
+    }
+    /* the arrays are this dense task's locals: gather must not write them
+     * while it is away */
+    memset(out, 0xab, sizeof out);
+    CHECK_OK(cosync_gather(t, 8, out, COSYNC_FOREVER));
+    for (int i = 0; i < 8; i++) {
+        CHECK_OK(out[i].status);
+        CHECK_EQ((intptr_t)out[i].result, i * 3);
+    }
+    check_round_robin(tr, 8);
+    free(ta);
+    free(tr);
+    return 0;
+}
+
+TEST(dense_main_task_gathers_into_its_own_locals)
+{
+    cosync_loop *loop = new_loop();
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, &m, dense_main, NULL, &dense_opts));
+    int status = 1;
+    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+    CHECK_OK(status);
+    end_loop(loop);
+}
+
+/* ------------------------------------------------------------------------
+ * Blocking calls, cancellation and deadlines
+ * ---------------------------------------------------------------------- */
+
+typedef struct shared_objs {
+    cosync_event ev;
+    cosync_lock lock;
+    cosync_sem sem;
+    cosync_queue q;
+    int counter;
+    int got_sum;
+} shared_objs;
+
+/* Event, lock (held across a yield, so the others queue), semaphore,
+ * a queue item received into a local, a sleep: each at the bottom of a few
+ * frames of pattern. */
+static int use_everything(void *arg)
+{
+    shared_objs *o = arg;
+    CHECK_OK(cosync_event_wait(&o->ev, COSYNC_FOREVER));
+    CHECK_OK(cosync_lock_acquire(&o->lock, COSYNC_FOREVER));
+    int seen = o->counter;
+    CHECK_OK(cosync_yield());
+    o->counter = seen + 1;
+    CHECK_OK(cosync_lock_release(&o->lock));
+    CHECK_OK(cosync_sem_acquire(&o->sem, COSYNC_FOREVER));
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    CHECK_OK(cosync_sem_release(&o->sem));
+    int item = -1;
+    CHECK_OK(cosync_queue_get(&o->q, &item, COSYNC_FOREVER));
+    CHECK_GE(item, 0);
+    o->got_sum += item;
+    return 0;
+}
+
+static int blocking_body(void *arg, void **result)
+{
+    (void)result;
+    return deep(2, (unsigned)(uintptr_t)cosync_task_get_local() ^ 0x5a, use_everything, arg);
+}
+
+static int main_blocking(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    enum { N = 24 };
+    shared_objs *o = calloc(1, sizeof *o);
+    CHECK_NOTNULL(o);
+    o->ev = (cosync_event)COSYNC_EVENT_INIT;
+    o->lock = (cosync_lock)COSYNC_LOCK_INIT;
+    CHECK_OK(cosync_sem_init(&o->sem, 3));
+    CHECK_OK(cosync_queue_init(&o->q, sizeof(int), 4));
+    cosync_task t[N];
+    for (int i = 0; i < N; i++) {
+        cosync_task_opts opt = {.dense = i % 4 != 3, .local = (void *)(uintptr_t)i};
+        CHECK_OK(cosync_task_spawn(&t[i], blocking_body, o, &opt));
+    }
+    CHECK_OK(cosync_yield()); /* all wait on the event */
+    CHECK_EQ(ready_tasks(), 0);
+    CHECK_OK(cosync_event_set(&o->ev));
+    int sum = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK_OK(cosync_queue_put(&o->q, &i, COSYNC_FOREVER));
+        sum += i;
+    }
+    cosync_outcome out[N];
+    CHECK_OK(cosync_gather(t, N, out, COSYNC_FOREVER));
+    for (int i = 0; i < N; i++)
+        CHECK_OK(out[i].status);
+    CHECK_EQ(o->counter, N); /* the lock excluded across its yield */
+    CHECK_EQ(o->got_sum, sum);
+    CHECK_OK(cosync_queue_destroy(&o->q));
+    free(o);
+    return 0;
+}
+
+TEST(dense_tasks_in_every_kind_of_wait)
+{
+    run_main_ok(main_blocking, NULL);
+}
+
+static int body_ran_flag;
+
+static int set_ran_flag(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    body_ran_flag = 1;
+    return 0;
+}
+
+typedef struct cancel_case {
+    cosync_event never;
+    int cleaned;
+} cancel_case;
+
+/* Blocked forever; cancelled, it cleans up with a sleep (a suspension
+ * after the cancel) and checks its frames. */
+static int wait_then_clean_up(void *arg)
+{
+    cancel_case *c = arg;
+    int rc = cosync_event_wait(&c->never, COSYNC_FOREVER);
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    CHECK_OK(cosync_sleep(COSYNC_MS(5)));
+    c->cleaned++;
+    return rc;
+}
+
+static int cancellable_body(void *arg, void **result)
+{
+    (void)result;
+    return deep(3, 7, wait_then_clean_up, arg);
+}
+
+static int main_cancel(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cancel_case c = {.never = COSYNC_EVENT_INIT};
+    cosync_task a, b, fresh, timed;
+    CHECK_OK(cosync_task_spawn(&a, cancellable_body, &c, &dense_opts));
+    CHECK_OK(cosync_task_spawn(&b, cancellable_body, &c, &dense_opts));
+    CHECK_OK(cosync_yield()); /* both blocked; a was copied out when b started */
+    CHECK_OK(cosync_task_cancel(a));
+    CHECK_OK(cosync_task_cancel(b));
+    join_expect(a, COSYNC_ECANCELED);
+    join_expect(b, COSYNC_ECANCELED);
+    CHECK_EQ(c.cleaned, 2);
+
+    /* cancelled before it ever ran: it never runs */
+    body_ran_flag = 0;
+    CHECK_OK(cosync_task_spawn(&fresh, set_ran_flag, NULL, &dense_opts));
+    CHECK_OK(cosync_task_cancel(fresh));
+    join_expect(fresh, COSYNC_ECANCELED);
+    CHECK_EQ(body_ran_flag, 0);
+
+    /* wait_for's deadline: cancelled, cleans up, reported as a timeout */
+    int64_t t0 = cosync_now();
+    CHECK_OK(cosync_task_spawn(&timed, cancellable_body, &c, &dense_opts));
+    CHECK_ERR(cosync_wait_for(timed, NULL, NULL, cosync_deadline_after(COSYNC_MS(10))),
+              COSYNC_ETIMEDOUT);
+    CHECK_EQ(cosync_now() - t0, COSYNC_MS(15));
+    CHECK_EQ(c.cleaned, 3);
+    return 0;
+}
+
+TEST(cancelling_dense_tasks_at_each_point)
+{
+    run_main_ok(main_cancel, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Memory: a crowd on one stack
+ * ---------------------------------------------------------------------- */
+
+static int wait_event(void *arg, void **result)
+{
+    (void)result;
+    return cosync_event_wait(arg, COSYNC_FOREVER);
+}
+
+static int main_crowd(void *arg, void **result)
+{
+    (void)result;
+    size_t n = (size_t)(uintptr_t)arg;
+    cosync_event ev = COSYNC_EVENT_INIT;
+    cosync_task *t = malloc(n * sizeof *t);
+    CHECK_NOTNULL(t);
+    for (size_t i = 0; i < n; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], wait_event, &ev, &dense_opts));
+    CHECK_OK(cosync_yield());
+    cosync_loop_stats st = loop_stats();
+    CHECK_EQ(st.tasks_alive, n + 1);
+    CHECK_EQ(st.tasks_ready, 0);
+    /* main's stack and the one they share */
+    CHECK_EQ(st.stacks_in_use, COSYNC__DENSE_SUPPORTED ? 2 : n + 1);
+    CHECK_OK(cosync_event_set(&ev));
+    CHECK_OK(cosync_gather(t, n, NULL, COSYNC_FOREVER));
+    CHECK_EQ(loop_stats().stacks_in_use, 1);
+    free(t);
+    return 0;
+}
+
+TEST(ten_thousand_blocked_dense_tasks_hold_one_stack)
+{
+    run_main_ok(main_crowd, (void *)(uintptr_t)10000);
+}
+
+/* Tasks of two stack sizes share two stacks, one each. */
+static int main_two_sizes(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    turns *tr = calloc(1, sizeof *tr);
+    CHECK_NOTNULL(tr);
+    enum { N = 12 };
+    tr->n = N;
+    turn_arg ta[N];
+    cosync_task t[N];
+    for (int i = 0; i < N; i++) {
+        tr->rounds[i] = 4;
+        ta[i] = (turn_arg){tr, i};
+        cosync_task_opts o = {.dense = true, .stack_size = i % 2 ? (size_t)256 << 10 : 0};
+        CHECK_OK(cosync_task_spawn(&t[i], turn_body, &ta[i], &o));
+    }
+    CHECK_OK(cosync_gather(t, N, NULL, COSYNC_FOREVER));
+    check_round_robin(tr, N);
+    CHECK_EQ(tr->stacks_seen, COSYNC__DENSE_SUPPORTED ? 3 : N + 1);
+    free(tr);
+    return 0;
+}
+
+TEST(dense_tasks_of_two_stack_sizes_share_one_stack_each)
+{
+    run_main_ok(main_two_sizes, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Out of memory, and the loop's destruction
+ * ---------------------------------------------------------------------- */
+
+typedef struct dense_fault {
+    long k;
+    bool failed;
+} dense_fault;
+
+static int main_dense_fault(void *arg, void **result)
+{
+    (void)result;
+    dense_fault *df = arg;
+    cosync_event ev = COSYNC_EVENT_INIT;
+    cosync_task first, t = COSYNC_TASK_NONE;
+    CHECK_OK(cosync_task_spawn(&first, wait_event, &ev, &dense_opts));
+    cosync_loop_stats before = loop_stats();
+    long failures = cosync__fault_failures;
+    cosync__fault_countdown = df->k;
+    int rc = cosync_task_spawn(&t, wait_event, &ev, &dense_opts);
+    cosync__fault_countdown = -1;
+    df->failed = cosync__fault_failures != failures;
+    cosync_loop_stats after = loop_stats();
+    if (df->failed) {
+        CHECK_ERR(rc, COSYNC_ENOMEM);
+        CHECK_NULL(t.rec);
+        CHECK_EQ(after.tasks_records, before.tasks_records);
+        CHECK_EQ(after.tasks_ready, before.tasks_ready);
+    } else {
+        CHECK_OK(rc);
+    }
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_event_set(&ev));
+    join_ok(first);
+    if (!df->failed)
+        join_ok(t);
+    return 0;
+}
+
+TEST(fault_each_allocation_of_a_dense_spawn)
+{
+    dense_fault df = {0};
+    for (df.k = 0;; df.k++) {
+        CHECK_LT(df.k, 100);
+        counting c = {0, 0};
+        cosync_allocator a;
+        cosync_loop *loop = counted_loop(&c, &a);
+        cosync_task m;
+        CHECK_OK(cosync_loop_spawn(loop, &m, main_dense_fault, &df, NULL));
+        int status = 1;
+        CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+        CHECK_OK(status);
+        end_loop(loop);
+        CHECK_EQ(c.live, 0);
+        if (!df.failed)
+            break;
+    }
+    CHECK_GE(df.k, COSYNC__DENSE_SUPPORTED ? 1 : 0);
+}
+
+/* The shared stack is made when the first dense task starts: if it cannot
+ * be, that task ends with COSYNC_ENOMEM without running, and the next one
+ * gets it. */
+static int main_shared_stack_fault(void *arg, void **result)
+{
+    (void)result;
+    long *k = arg;
+    cosync_task a, b;
+    body_ran_flag = 0;
+    CHECK_OK(cosync_task_spawn(&a, set_ran_flag, NULL, &dense_opts));
+    long failures = cosync__fault_failures;
+    cosync__fault_countdown = *k;
+    CHECK_OK(cosync_yield());
+    cosync__fault_countdown = -1;
+    bool failed = cosync__fault_failures != failures;
+    if (failed) {
+        join_expect(a, COSYNC_ENOMEM);
+        CHECK_EQ(body_ran_flag, 0);
+        CHECK_OK(cosync_task_spawn(&b, set_ran_flag, NULL, &dense_opts));
+        join_ok(b);
+    } else {
+        join_ok(a);
+        *k = -1;
+    }
+    CHECK_EQ(body_ran_flag, 1);
+    return 0;
+}
+
+TEST(fault_making_the_shared_stack)
+{
+    if (!COSYNC__DENSE_SUPPORTED)
+        return;
+    long k;
+    for (k = 0;; k++) {
+        CHECK_LT(k, 100);
+        long kk = k;
+        counting c = {0, 0};
+        cosync_allocator a;
+        cosync_loop *loop = counted_loop(&c, &a);
+        cosync_task m;
+        CHECK_OK(cosync_loop_spawn(loop, &m, main_shared_stack_fault, &kk, NULL));
+        int status = 1;
+        CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+        CHECK_OK(status);
+        end_loop(loop);
+        CHECK_EQ(c.live, 0);
+        if (kk < 0)
+            break;
+    }
+    CHECK_GE(k, 1);
+}
+
+/* Destroyed with dense tasks blocked (one on the shared stack, the others
+ * copied out, one never started): each is cancelled and cleans up, and
+ * nothing is left allocated. */
+static int main_leave_blocked(void *arg, void **result)
+{
+    (void)result;
+    cancel_case *c = arg;
+    for (int i = 0; i < 5; i++)
+        CHECK_OK(cosync_task_spawn(NULL, cancellable_body, c, &dense_opts));
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_task_spawn(NULL, set_ran_flag, NULL, &dense_opts));
+    return 0;
+}
+
+TEST(destroying_a_loop_with_dense_tasks_suspended)
+{
+    counting c = {0, 0};
+    cosync_allocator a;
+    cosync_loop *loop = counted_loop(&c, &a);
+    cancel_case cc = {.never = COSYNC_EVENT_INIT};
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, &m, main_leave_blocked, &cc, NULL));
+    CHECK_OK(cosync_loop_run(loop, m, NULL, NULL));
+    CHECK_OK(cosync_loop_destroy(loop));
+    CHECK_EQ(cc.cleaned, 5);
+    CHECK_EQ(c.live, 0);
+}
+
+int main(void)
+{
+    RUN(dense_tasks_take_turns_and_keep_every_frame);
+    RUN(dense_and_plain_tasks_mixed_finish_into_each_other);
+    RUN(dense_tasks_start_on_the_stack_a_finishing_one_leaves);
+    RUN(dense_main_task_gathers_into_its_own_locals);
+    RUN(dense_tasks_in_every_kind_of_wait);
+    RUN(cancelling_dense_tasks_at_each_point);
+    RUN(ten_thousand_blocked_dense_tasks_hold_one_stack);
+    RUN(dense_tasks_of_two_stack_sizes_share_one_stack_each);
+    RUN(fault_each_allocation_of_a_dense_spawn);
+    RUN(fault_making_the_shared_stack);
+    RUN(destroying_a_loop_with_dense_tasks_suspended);
+    return 0;
+}
