@@ -1,9 +1,10 @@
 /*
  * memory.c - the resident memory of blocked tasks.
  *
- * usage: memory N
+ * usage: memory [--dense] N
  *
- * Spawns N tasks that each block on one cosync_event, measures the resident
+ * Spawns N tasks (dense tasks with --dense: cosync_task_opts.dense) that
+ * each block on one cosync_event, measures the resident
  * set before spawning and once all N are blocked, then sets the event and
  * gathers them all. Prints
  *
@@ -32,6 +33,7 @@
 
 typedef struct mem {
     long n;
+    const cosync_task_opts *opts; /* --dense: dense tasks */
     cosync_event ev;
     long blocked;            /* tasks that reached the wait */
     long blocked_at_reading; /* of them, when the memory was read: all */
@@ -102,7 +104,7 @@ static int run(void *arg, void **result)
     long spawned = 0;
     int rc = 0;
     for (; spawned < m->n; spawned++) {
-        rc = cosync_task_spawn(&m->tasks[spawned], waiter, m, NULL);
+        rc = cosync_task_spawn(&m->tasks[spawned], waiter, m, m->opts);
         if (rc < 0)
             break;
     }
@@ -138,15 +140,22 @@ static int run(void *arg, void **result)
 
 int main(int argc, char **argv)
 {
+    static const cosync_task_opts dense = {.dense = true};
+    bool is_dense = argc == 3 && strcmp(argv[1], "--dense") == 0;
+    if (is_dense) {
+        argv++;
+        argc--;
+    }
     char *end = NULL;
     long n = argc == 2 ? strtol(argv[1], &end, 10) : 0;
     if (argc != 2 || *end != '\0' || n <= 0) {
-        fprintf(stderr, "usage: memory N   (N tasks blocked on one event)\n");
+        fprintf(stderr, "usage: memory [--dense] N   (N tasks blocked on one event)\n");
         return 2;
     }
     mem m;
     memset(&m, 0, sizeof m);
     m.n = n;
+    m.opts = is_dense ? &dense : NULL;
     m.tasks = calloc((size_t)n, sizeof *m.tasks);
     m.out = calloc((size_t)n, sizeof *m.out);
     if (!m.tasks || !m.out) {
@@ -177,12 +186,12 @@ int main(int argc, char **argv)
     printf("blocked_tasks %ld %.6f %.1f\n", n, m.seconds, per_task);
     fflush(stdout);
     fprintf(stderr,
-            "cosync: %ld blocked tasks: rss %.1f MiB -> %.1f MiB (VmHWM %.1f MiB), "
+            "cosync%s: %ld blocked tasks: rss %.1f MiB -> %.1f MiB (VmHWM %.1f MiB), "
             "%.0f bytes (%.2f KiB) per task; spawn+block %.3f s; "
             "stacks mapped %zu, in use %zu, guarded %zu\n",
-            n, m.rss_before / 1048576.0, m.rss_blocked / 1048576.0, m.hwm_blocked / 1048576.0,
-            per_task, per_task / 1024.0, m.seconds, m.stats.stacks_mapped, m.stats.stacks_in_use,
-            m.stats.stacks_guarded);
+            is_dense ? " (dense)" : "", n, m.rss_before / 1048576.0, m.rss_blocked / 1048576.0,
+            m.hwm_blocked / 1048576.0, per_task, per_task / 1024.0, m.seconds,
+            m.stats.stacks_mapped, m.stats.stacks_in_use, m.stats.stacks_guarded);
     free(m.tasks);
     free(m.out);
     return 0;

@@ -53,6 +53,10 @@ typedef struct bench {
 static bool shared_fp;
 /* --stack-size: the loop's default stack size (0: the library's). */
 static size_t stack_size;
+/* --dense: the workloads' tasks are dense tasks (cosync_task_opts.dense);
+ * NULL, the plain spawn, otherwise. */
+static const cosync_task_opts dense_task_opts = {.dense = true};
+static const cosync_task_opts *task_opts;
 
 /* A status of our own for "the result is wrong"; outside cosync's codes. */
 #define WRONG_RESULT (-20000)
@@ -138,7 +142,7 @@ static int crowd_init(crowd *c, long cap)
  * collected and freed (the caller just returns the code). */
 static int crowd_spawn(crowd *c, cosync_task_fn fn, void *arg)
 {
-    int rc = c->n < c->cap ? cosync_task_spawn(&c->t[c->n], fn, arg, NULL) : COSYNC_ENOMEM;
+    int rc = c->n < c->cap ? cosync_task_spawn(&c->t[c->n], fn, arg, task_opts) : COSYNC_ENOMEM;
     if (rc < 0) {
         fprintf(stderr, "cosync_task_spawn #%ld: %s\n", c->n, cosync_err_name(rc));
         crowd_free(c);
@@ -246,8 +250,8 @@ static int wl_switch(void *arg, void **result)
     cosync_outcome out[2];
     double t0 = now_s();
     player a = {&p, &p.a, &p.b, &p.pings, true}, b2 = {&p, &p.b, &p.a, &p.pongs, false};
-    TRY(cosync_task_spawn(&t[0], play, &a, NULL));
-    TRY(cosync_task_spawn(&t[1], play, &b2, NULL));
+    TRY(cosync_task_spawn(&t[0], play, &a, task_opts));
+    TRY(cosync_task_spawn(&t[1], play, &b2, task_opts));
     TRY(cosync_gather(t, 2, out, COSYNC_FOREVER));
     b->seconds = now_s() - t0;
     b->ops = p.n;
@@ -286,8 +290,8 @@ static int wl_yield(void *arg, void **result)
     cosync_task t[2];
     cosync_outcome out[2];
     double t0 = now_s();
-    TRY(cosync_task_spawn(&t[0], spin, &s[0], NULL));
-    TRY(cosync_task_spawn(&t[1], spin, &s[1], NULL));
+    TRY(cosync_task_spawn(&t[0], spin, &s[0], task_opts));
+    TRY(cosync_task_spawn(&t[1], spin, &s[1], task_opts));
     TRY(cosync_gather(t, 2, out, COSYNC_FOREVER));
     b->seconds = now_s() - t0;
     b->ops = 2 * n;
@@ -601,7 +605,7 @@ static int wl_spawn_join(void *arg, void **result)
         cosync_task t;
         int status;
         void *res;
-        TRY(cosync_task_spawn(&t, trivial, (void *)(intptr_t)i, NULL));
+        TRY(cosync_task_spawn(&t, trivial, (void *)(intptr_t)i, task_opts));
         TRY(cosync_task_join(t, &status, &res, COSYNC_FOREVER));
         if (status != 0)
             return WRONG_RESULT;
@@ -940,7 +944,7 @@ static int wl_queue_mpmc(void *arg, void **result)
     TRY(crowd_init(&c, 4));
     double t0 = now_s();
     for (int k = 0; k < 4; k++)
-        TRY(cosync_task_spawn(&consumers[k], mpmc_consumer, &m, NULL));
+        TRY(cosync_task_spawn(&consumers[k], mpmc_consumer, &m, task_opts));
     for (int k = 0; k < 4; k++) {
         pa[k] = (mpmc_producer_arg){&m, k};
         TRY(crowd_spawn(&c, mpmc_producer, &pa[k]));
@@ -1015,8 +1019,9 @@ static int run_workload(const struct workload *w, double scale)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: workloads [--shared-fp] [--stack-size BYTES] NAME|all [SCALE]\n"
-                    "       workloads --list\nnames:");
+    fprintf(stderr,
+            "usage: workloads [--shared-fp] [--dense] [--stack-size BYTES] NAME|all [SCALE]\n"
+            "       workloads --list\nnames:");
     for (size_t i = 0; i < NWORKLOADS; i++)
         fprintf(stderr, " %s", workloads[i].name);
     fputc('\n', stderr);
@@ -1027,6 +1032,8 @@ int main(int argc, char **argv)
     for (;;) {
         if (argc >= 2 && strcmp(argv[1], "--shared-fp") == 0) {
             shared_fp = true;
+        } else if (argc >= 2 && strcmp(argv[1], "--dense") == 0) {
+            task_opts = &dense_task_opts;
         } else if (argc >= 3 && strcmp(argv[1], "--stack-size") == 0) {
             char *end;
             unsigned long long v = strtoull(argv[2], &end, 10);

@@ -200,6 +200,20 @@ typedef struct cosync__record_block {
     struct cosync__task recs[];
 } cosync__record_block;
 
+/* The dense tasks of a stack class are dealt in turn, as they are
+ * spawned, to this many shared stacks: a switch between two that are on different ones goes
+ * straight from one to the other (only a task on the stack a copy goes to cannot make it), and two
+ * that take turns on different ones copy nothing. */
+#define COSYNC__DENSE_SLOTS 4
+
+/* A stack that dense tasks share (dense.c): held while any of them has
+ * started and not finished (`users`), with the bytes of `owner` on it. */
+typedef struct cosync__shared_stack {
+    cosync__stack *stack;
+    struct cosync__task *owner;
+    size_t users;
+} cosync__shared_stack;
+
 struct cosync_loop {
     /* hot */
     struct cosync__task *ready_head;
@@ -236,12 +250,15 @@ struct cosync_loop {
     uint32_t serial;            /* from a process-wide count of loops, never 0 */
     struct cosync__task *until; /* run until this one finishes */
     cosync__list iterators;     /* the live cosync_as_completed */
-    /* dense tasks (dense.c): per stack class, the stack they share, held
-     * while any of them has started and not finished, the task whose bytes
-     * are on it, and how many have started and not finished */
-    cosync__stack *shared[COSYNC__STACK_CLASSES];
-    struct cosync__task *shared_owner[COSYNC__STACK_CLASSES];
-    size_t shared_users[COSYNC__STACK_CLASSES];
+    /* dense tasks (dense.c): the stacks they share, COSYNC__DENSE_SLOTS
+     * per stack class, and the count that deals new ones out to them */
+    cosync__shared_stack shared[COSYNC__STACK_CLASSES * COSYNC__DENSE_SLOTS];
+    uint8_t dense_dealt[COSYNC__STACK_CLASSES];
+    /* descriptors of finished dense tasks kept for new ones (through
+     * stack.next), as records are: a spawn and a finish then need no
+     * allocator call */
+    struct cosync__dense *dense_free;
+    size_t ndense_free;
     struct cosync__task *overflowed; /* ran out of its (unguarded) stack */
     const cosync_allocator *alloc;
     cosync_allocator alloc_copy;
@@ -376,9 +393,9 @@ void cosync__report_foreign_release(const char *what, const void *obj, const cha
  * away from there. t->stack points here from the spawn to the finish. */
 typedef struct cosync__dense {
     cosync__stack stack; /* first: t->stack is &dense->stack; cls COSYNC__STACK_DENSE */
-    size_t len;          /* bytes saved in `bytes` while away */
-    size_t cap;
-    uint8_t shared_cls;
+    uint32_t len;        /* bytes saved in `bytes` while away */
+    uint32_t cap;        /* (a stack class is at most 1 GiB) */
+    uint16_t shared;     /* its index in loop->shared */
     unsigned char bytes[];
 } cosync__dense;
 
@@ -390,13 +407,20 @@ static inline bool cosync__is_dense(const struct cosync__task *t)
 {
     return t->stack_cls == COSYNC__STACK_DENSE;
 }
+/* Whether the bytes of @next, a dense task, go on the stack @cur runs on:
+ * then code running on @cur's stack cannot put them there. */
+static inline bool cosync__dense_same_stack(const struct cosync__task *cur,
+                                            const struct cosync__task *next)
+{
+    return cosync__is_dense(cur) && cosync__dense_of(cur)->shared == cosync__dense_of(next)->shared;
+}
 /* Whether this build can run dense tasks (the ucontext backend cannot:
  * its saved context is not a stack pointer to the frame). */
 #define COSYNC__DENSE_SUPPORTED COSYNC__CTX_CAN_START_ON_OWN_STACK
 /* The stack of a new dense task of stack class @cls (its descriptor,
  * kept in t->stack, with t->away set, until the task first runs), or
- * NULL if out of memory. Freed by cosync__dense_release, or with
- * cosync__mem_free if the task is not made after all. */
+ * NULL if out of memory. Given back by cosync__dense_release, or by
+ * cosync__dense_free if the task is not made after all. */
 cosync__stack *cosync__dense_new(cosync_loop *loop, int cls);
 /* Put the bytes of @t, a dense task about to run, on its shared stack,
  * first copying out the task whose bytes are there; @t's first time, the
@@ -408,6 +432,9 @@ bool cosync__dense_place(cosync_loop *loop, struct cosync__task *t);
  * finished (a finishing task goes on running on it until its last switch,
  * as on a stack of its own). */
 void cosync__dense_release(struct cosync__task *t);
+/* Give back the descriptor of a dense task that is not made after all,
+ * or has finished: kept for the next one. */
+void cosync__dense_free(cosync_loop *loop, cosync__dense *d);
 /* At the loop's destruction, after the tasks' records are dropped. */
 void cosync__dense_loop_destroy(cosync_loop *loop);
 

@@ -17,15 +17,31 @@
 #include "fault.h"
 
 /* Bytes saved without growing the buffer: a task blocked straight from
- * its body uses 152-168 (docs/stacks.md), deeper ones grow it once. */
-#define DENSE_FIRST_CAP 256
+ * its body uses 150-220 (docs/stacks.md). With the descriptor's 56 that
+ * is 248 bytes, a 256-byte block of glibc's malloc. */
+#define DENSE_FIRST_CAP 192
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(cosync__dense) + DENSE_FIRST_CAP == 248, "a dense task's first block grew");
+#endif
+
+/* Descriptors kept for reuse: as many as the stack cache keeps stacks. */
+#define DENSE_FREE_MAX 64
 
 cosync__stack *cosync__dense_new(cosync_loop *loop, int cls)
 {
-    cosync__dense *d = cosync__mem_alloc(loop->alloc, sizeof *d + DENSE_FIRST_CAP);
-    if (!d)
-        return NULL;
-    *d = (cosync__dense){.cap = DENSE_FIRST_CAP, .shared_cls = (uint8_t)cls};
+    cosync__dense *d = loop->dense_free;
+    uint32_t cap = DENSE_FIRST_CAP;
+    if (d) {
+        loop->dense_free = (cosync__dense *)d->stack.next;
+        loop->ndense_free--;
+        cap = d->cap;
+    } else {
+        d = cosync__mem_alloc(loop->alloc, sizeof *d + cap);
+        if (!d)
+            return NULL;
+    }
+    unsigned slot = loop->dense_dealt[cls]++ % COSYNC__DENSE_SLOTS;
+    *d = (cosync__dense){.cap = cap, .shared = (uint16_t)(cls * COSYNC__DENSE_SLOTS + (int)slot)};
     d->stack.cls = COSYNC__STACK_DENSE;
     return &d->stack;
 }
@@ -35,9 +51,9 @@ cosync__stack *cosync__dense_new(cosync_loop *loop, int cls)
  * the process, as a goroutine's stack that cannot grow does. */
 static cosync__dense *grow(struct cosync__task *t, cosync__dense *d, size_t len)
 {
-    size_t cap = d->cap;
-    while (cap < len)
-        cap *= 2;
+    /* just what it needs, in whole cache lines: a task goes deeper than
+     * ever before rarely, and each byte is held while it is away */
+    size_t cap = (len + 63) & ~(size_t)63;
     const cosync_allocator *a = t->loop->alloc;
     size_t bytes = sizeof *d + cap;
     cosync__dense *n = a ? a->realloc(a->ud, d, bytes) : realloc(d, bytes);
@@ -47,7 +63,7 @@ static cosync__dense *grow(struct cosync__task *t, cosync__dense *d, size_t len)
                 cosync__task_name(t), (unsigned long long)t->id);
         abort();
     }
-    n->cap = cap;
+    n->cap = (uint32_t)cap;
     t->stack = &n->stack;
     return n;
 }
@@ -66,28 +82,26 @@ static void evict(struct cosync__task *owner)
     __asan_unpoison_memory_region(sp, len);
 #endif
     memcpy(d->bytes, sp, len);
-    d->len = len;
+    d->len = (uint32_t)len;
     owner->away = 1;
 }
 
 bool cosync__dense_place(cosync_loop *loop, struct cosync__task *t)
 {
     cosync__dense *d = cosync__dense_of(t);
-    int cls = d->shared_cls;
-    struct cosync__task *owner = loop->shared_owner[cls];
-    cosync__stack *s = loop->shared[cls];
-    if (!s) {
-        s = cosync__stack_get(&loop->stacks, cls);
-        if (!s)
+    cosync__shared_stack *sh = &loop->shared[d->shared];
+    if (!sh->stack) {
+        sh->stack = cosync__stack_get(&loop->stacks, d->shared / COSYNC__DENSE_SLOTS);
+        if (!sh->stack)
             return false;
-        loop->shared[cls] = s;
     }
     if (t->state == COSYNC__T_FRESH)
-        loop->shared_users[cls]++;
-    if (owner != t) {
-        if (owner)
-            evict(owner);
-        loop->shared_owner[cls] = t;
+        sh->users++;
+    if (sh->owner != t) {
+        if (sh->owner)
+            evict(sh->owner);
+        sh->owner = t;
+        cosync__stack *s = sh->stack;
         d = cosync__dense_of(t);
         d->stack.base = s->base;
         d->stack.size = s->size;
@@ -100,7 +114,9 @@ bool cosync__dense_place(cosync_loop *loop, struct cosync__task *t)
             __asan_unpoison_memory_region(s->base + cosync__page_size(),
                                           s->size - cosync__page_size());
 #endif
-            memcpy(cosync__stack_start(s) - d->len, d->bytes, d->len);
+            char *to = cosync__stack_start(s) - d->len;
+            COSYNC__VALGRIND_MAKE_ADDRESSABLE(to, d->len);
+            memcpy(to, d->bytes, d->len);
         }
     }
     t->away = 0;
@@ -111,24 +127,40 @@ void cosync__dense_release(struct cosync__task *t)
 {
     cosync_loop *loop = t->loop;
     cosync__dense *d = cosync__dense_of(t);
-    int cls = d->shared_cls;
-    if (loop->shared_owner[cls] == t)
-        loop->shared_owner[cls] = NULL;
-    if (d->stack.base && --loop->shared_users[cls] == 0) { /* it had started */
-        cosync__stack_put(&loop->stacks, loop->shared[cls]);
-        loop->shared[cls] = NULL;
+    cosync__shared_stack *sh = &loop->shared[d->shared];
+    if (sh->owner == t)
+        sh->owner = NULL;
+    if (d->stack.base && --sh->users == 0) { /* it had started */
+        cosync__stack_put(&loop->stacks, sh->stack);
+        sh->stack = NULL;
     }
     t->stack = NULL;
     t->away = 0;
-    cosync__mem_free(loop->alloc, d);
+    cosync__dense_free(loop, d);
+}
+
+void cosync__dense_free(cosync_loop *loop, cosync__dense *d)
+{
+    if (loop->ndense_free < DENSE_FREE_MAX) {
+        d->stack.next = (cosync__stack *)loop->dense_free;
+        loop->dense_free = d;
+        loop->ndense_free++;
+    } else {
+        cosync__mem_free(loop->alloc, d);
+    }
 }
 
 void cosync__dense_loop_destroy(cosync_loop *loop)
 {
-    for (int c = 0; c < COSYNC__STACK_CLASSES; c++) {
-        if (loop->shared[c])
-            cosync__stack_put(&loop->stacks, loop->shared[c]);
-        loop->shared[c] = NULL;
-        loop->shared_owner[c] = NULL;
+    for (size_t i = 0; i < sizeof loop->shared / sizeof loop->shared[0]; i++) {
+        if (loop->shared[i].stack)
+            cosync__stack_put(&loop->stacks, loop->shared[i].stack);
+        loop->shared[i] = (cosync__shared_stack){0};
     }
+    while (loop->dense_free) {
+        cosync__dense *d = loop->dense_free;
+        loop->dense_free = (cosync__dense *)d->stack.next;
+        cosync__mem_free(loop->alloc, d);
+    }
+    loop->ndense_free = 0;
 }

@@ -138,7 +138,13 @@ static inline __attribute__((always_inline)) void prefetch_frames(const struct c
 static inline __attribute__((always_inline)) void prefetch_task(const struct cosync__task *t)
 {
     if (t->state != COSYNC__T_READY)
-        return; /* not started: no frame yet */
+        return;                         /* not started: no frame yet */
+    if (__builtin_expect(t->away, 0)) { /* its frames are in its descriptor */
+        const char *d = (const char *)t->stack;
+        for (int line = 0; line < 5; line++)
+            __builtin_prefetch(d + 64 * line);
+        return;
+    }
     prefetch_frames(t);
     __builtin_prefetch(t->stack); /* given back when the task ends */
 }
@@ -349,6 +355,14 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
             return;
         }
         if (next->state == COSYNC__T_FRESH) {
+            if (cosync__is_dense(next) && loop->shared[cosync__dense_of(next)->shared].stack &&
+                !cosync__dense_same_stack(cur, next)) {
+                if (!give_shared_stack(loop, next))
+                    continue;
+                san_leave(loop, FAKE_SAVE(cur), next);
+                start(loop, &cur->ctx, next);
+                break;
+            }
             if (!loop->stacks.cls[next->stack_cls].hot) {
                 /* a stack to make or take back (mmap, the guard calls,
                  * their buffers) is made on the loop's own stack: this
@@ -366,8 +380,8 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
             break;
         }
         if (__builtin_expect(next->away, 0)) {
-            /* its bytes are copied back only from off the shared stack */
-            if (cosync__is_dense(cur)) {
+            /* its bytes are copied back only from off their stack */
+            if (cosync__dense_same_stack(cur, next)) {
                 untake(loop, next);
                 loop->stack_wanted = true;
                 back_to_loop(loop, cur);
@@ -434,10 +448,12 @@ SWITCH_INLINE __attribute__((noreturn)) void leave_for(cosync_loop *loop, struct
 
 /* The end of a dense task: the shared stack it leaves is free at once, so
  * a fresh dense task starts on it without a copy; one that is away is
- * copied back from the loop's context. */
+ * copied back from here, or, if its bytes go on this very stack, from
+ * the loop's context. */
 EXIT_TASK void exit_dense_task(struct cosync__task *t, int status, void *result)
 {
     cosync_loop *loop = t->loop;
+    uint16_t mine = cosync__dense_of(t)->shared;
     cosync__dense_release(t);
     san_dying(t);
     cosync__task_finished(t, status, result); /* may free t */
@@ -452,9 +468,12 @@ EXIT_TASK void exit_dense_task(struct cosync__task *t, int status, void *result)
             leave_to_start(loop, next);
         }
         if (next->away) {
-            untake(loop, next);
-            loop->stack_wanted = true;
-            leave_for_loop(loop);
+            if (cosync__dense_of(next)->shared == mine) {
+                untake(loop, next);
+                loop->stack_wanted = true;
+                leave_for_loop(loop);
+            }
+            cosync__dense_place(loop, next);
         }
         leave_for(loop, next);
     }

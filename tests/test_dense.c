@@ -128,6 +128,12 @@ typedef struct turns_case {
     int (*rounds)(int i);
 } turns_case;
 
+/* The stacks @n dense tasks of one size share. */
+static int shared_stacks(int n)
+{
+    return n < COSYNC__DENSE_SLOTS ? n : COSYNC__DENSE_SLOTS;
+}
+
 static int run_turns(void *arg, void **result)
 {
     (void)result;
@@ -154,9 +160,9 @@ static int run_turns(void *arg, void **result)
     int dense = 0;
     for (int i = 0; i < tc->n; i++)
         dense += tc->is_dense(i);
-    /* main's stack, the shared one, and those of the plain tasks */
+    /* main's stack, the shared ones, and those of the plain tasks */
     if (COSYNC__DENSE_SUPPORTED)
-        CHECK_EQ(tr->stacks_seen, (size_t)(2 + tc->n - dense));
+        CHECK_EQ(tr->stacks_seen, (size_t)(1 + tc->n - dense + shared_stacks(dense)));
     else
         CHECK_EQ(tr->stacks_seen, (size_t)(1 + tc->n));
     free(tr);
@@ -465,8 +471,8 @@ static int main_crowd(void *arg, void **result)
     cosync_loop_stats st = loop_stats();
     CHECK_EQ(st.tasks_alive, n + 1);
     CHECK_EQ(st.tasks_ready, 0);
-    /* main's stack and the one they share */
-    CHECK_EQ(st.stacks_in_use, COSYNC__DENSE_SUPPORTED ? 2 : n + 1);
+    /* main's stack and the ones they share */
+    CHECK_EQ(st.stacks_in_use, COSYNC__DENSE_SUPPORTED ? 1 + COSYNC__DENSE_SLOTS : n + 1);
     CHECK_OK(cosync_event_set(&ev));
     CHECK_OK(cosync_gather(t, n, NULL, COSYNC_FOREVER));
     CHECK_EQ(loop_stats().stacks_in_use, 1);
@@ -474,12 +480,12 @@ static int main_crowd(void *arg, void **result)
     return 0;
 }
 
-TEST(ten_thousand_blocked_dense_tasks_hold_one_stack)
+TEST(ten_thousand_blocked_dense_tasks_hold_a_few_stacks)
 {
     run_main_ok(main_crowd, (void *)(uintptr_t)10000);
 }
 
-/* Tasks of two stack sizes share two stacks, one each. */
+/* Tasks of two stack sizes share stacks of their own size. */
 static int main_two_sizes(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -497,14 +503,86 @@ static int main_two_sizes(void *arg, void **result)
     }
     CHECK_OK(cosync_gather(t, N, NULL, COSYNC_FOREVER));
     check_round_robin(tr, N);
-    CHECK_EQ(tr->stacks_seen, COSYNC__DENSE_SUPPORTED ? 3 : N + 1);
+    CHECK_EQ(tr->stacks_seen, COSYNC__DENSE_SUPPORTED ? 1 + 2 * COSYNC__DENSE_SLOTS : N + 1);
     free(tr);
     return 0;
 }
 
-TEST(dense_tasks_of_two_stack_sizes_share_one_stack_each)
+TEST(dense_tasks_of_two_stack_sizes_share_stacks_of_their_size)
 {
     run_main_ok(main_two_sizes, NULL);
+}
+
+/* Dense tasks are dealt to COSYNC__DENSE_SLOTS stacks in turn: two on
+ * different ones take turns without copying (both stay in place), a task
+ * dealt the same stack as another copies it out when it runs. */
+typedef struct slots {
+    cosync_task t[COSYNC__DENSE_SLOTS + 1];
+    int phase;
+} slots;
+
+static bool is_away(cosync_task h)
+{
+    return ((struct cosync__task *)h.rec)->away != 0;
+}
+
+static int slot_a(void *arg, void **result)
+{
+    (void)result;
+    slots *s = arg;
+    for (int i = 0; i < 5; i++) {
+        /* B, on another stack, stays in place once it has started */
+        CHECK(is_away(s->t[1]) == (i == 0));
+        CHECK_OK(cosync_yield());
+    }
+    while (s->phase == 0)
+        CHECK_OK(cosync_yield());
+    return 0;
+}
+
+static int slot_b(void *arg, void **result)
+{
+    (void)result;
+    slots *s = arg;
+    for (int i = 0; i < 5; i++) {
+        CHECK(!is_away(s->t[0]));
+        CHECK_OK(cosync_yield());
+    }
+    while (s->phase == 0)
+        CHECK_OK(cosync_yield());
+    return 0;
+}
+
+/* The task dealt A's stack again: A is copied out while it runs. */
+static int slot_e(void *arg, void **result)
+{
+    (void)result;
+    slots *s = arg;
+    CHECK(is_away(s->t[0]) == (bool)COSYNC__DENSE_SUPPORTED);
+    CHECK(!is_away(s->t[1]));
+    s->phase = 1;
+    return 0;
+}
+
+static int main_slots(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    slots s = {.phase = 0};
+    CHECK_OK(cosync_task_spawn(&s.t[0], slot_a, &s, &dense_opts));
+    CHECK_OK(cosync_task_spawn(&s.t[1], slot_b, &s, &dense_opts));
+    for (int i = 0; i < 5; i++)
+        CHECK_OK(cosync_yield());
+    for (int i = 2; i < COSYNC__DENSE_SLOTS; i++) /* the other stacks */
+        CHECK_OK(cosync_task_spawn(&s.t[i], nop, NULL, &dense_opts));
+    CHECK_OK(cosync_task_spawn(&s.t[COSYNC__DENSE_SLOTS], slot_e, &s, &dense_opts));
+    CHECK_OK(cosync_gather(s.t, COSYNC__DENSE_SLOTS + 1, NULL, COSYNC_FOREVER));
+    CHECK_EQ(s.phase, 1);
+    return 0;
+}
+
+TEST(only_tasks_dealt_the_same_stack_copy_each_other_out)
+{
+    run_main_ok(main_slots, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -655,8 +733,9 @@ int main(void)
     RUN(dense_main_task_gathers_into_its_own_locals);
     RUN(dense_tasks_in_every_kind_of_wait);
     RUN(cancelling_dense_tasks_at_each_point);
-    RUN(ten_thousand_blocked_dense_tasks_hold_one_stack);
-    RUN(dense_tasks_of_two_stack_sizes_share_one_stack_each);
+    RUN(ten_thousand_blocked_dense_tasks_hold_a_few_stacks);
+    RUN(dense_tasks_of_two_stack_sizes_share_stacks_of_their_size);
+    RUN(only_tasks_dealt_the_same_stack_copy_each_other_out);
     RUN(fault_each_allocation_of_a_dense_spawn);
     RUN(fault_making_the_shared_stack);
     RUN(destroying_a_loop_with_dense_tasks_suspended);

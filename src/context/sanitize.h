@@ -38,12 +38,18 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #define COSYNC__SANITIZE_FIBERS (COSYNC__ASAN || COSYNC__TSAN)
 
 #if defined(COSYNC_HAVE_VALGRIND)
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #define COSYNC__VALGRIND_STACK_REGISTER(lo, hi) VALGRIND_STACK_REGISTER(lo, hi)
 #define COSYNC__VALGRIND_STACK_DEREGISTER(id) VALGRIND_STACK_DEREGISTER(id)
+/* memcheck marks a stack's bytes below its lowest stack pointer so far
+ * unaddressable as the stack pointer comes back up: a dense task's bytes
+ * copied back in (dense.c) may land there */
+#define COSYNC__VALGRIND_MAKE_ADDRESSABLE(p, n) VALGRIND_MAKE_MEM_UNDEFINED(p, n)
 #else
 #define COSYNC__VALGRIND_STACK_REGISTER(lo, hi) ((void)(lo), (void)(hi), 0u)
 #define COSYNC__VALGRIND_STACK_DEREGISTER(id) ((void)(id))
+#define COSYNC__VALGRIND_MAKE_ADDRESSABLE(p, n) ((void)(p), (void)(n))
 #endif
 
 #endif /* COSYNC_SANITIZE_H */
