@@ -15,10 +15,11 @@
 # Prints, per implemented workload, the median ns/op of cosync, asyncio and Go
 # (GOMAXPROCS=1) and the ratios asyncio/cosync and Go/cosync, and beside
 # them cosync again with the tasks sharing the thread's FP control modes
-# (workloads --shared-fp, cosync_loop_opts.shared_fp_modes); the median peak
+# (workloads --shared-fp, cosync_loop_opts.shared_fp_modes) and with dense
+# tasks (workloads --dense, cosync_task_opts.dense); the median peak
 # resident memory of each `spawn` program (GNU time's maximum resident set
 # size, as WORKLOADS.md asks); then the bytes resident per blocked task for
-# each count (one run each). Any benchmark that exits non-zero (a wrong
+# each count (one run each), for cosync's plain and dense tasks. Any benchmark that exits non-zero (a wrong
 # result), or that counts other ops than the others for the same workload,
 # stops the script with a non-zero status.
 # Go is skipped, with a note, if `go` is not installed.
@@ -133,6 +134,7 @@ for ((r = 1; r <= RUNS; r++)); do
         [ "$w" = spawn ] && run=run_peak # WORKLOADS.md: "time and peak RSS"
         $run cosync "$w" "$COSYNC_WL" "$w" "$SCALE"
         run_one cosync-shared-fp "$w" "$COSYNC_WL" --shared-fp "$w" "$SCALE"
+        run_one cosync-dense "$w" "$COSYNC_WL" --dense "$w" "$SCALE"
         # workloads of our own (not in WORKLOADS.md) have no peer
         grep -q "\"$w\"" "$PY_WL" || continue
         $run asyncio "$w" python3 "$PY_WL" "$w" "$SCALE"
@@ -144,13 +146,14 @@ done
 
 echo
 echo "median ns/op over $RUNS run(s), scale $SCALE (Go: GOMAXPROCS=1)"
-printf '%-18s %12s %12s %12s %15s %10s %10s\n' workload cosync asyncio go asyncio/cosync go/cosync shared-fp
+printf '%-18s %12s %12s %12s %15s %10s %10s %10s\n' workload cosync asyncio go asyncio/cosync go/cosync shared-fp dense
 for w in "${WORKLOADS[@]}"; do
     c=$(median ${NS[cosync/$w]:-})
     p=$(median ${NS[asyncio/$w]:-})
     g=$(median ${NS[go/$w]:-})
     f=$(median ${NS[cosync-shared-fp/$w]:-})
-    printf '%-18s %12s %12s %12s %15s %10s %10s\n' "$w" "$c" "$p" "$g" "$(ratio "$p" "$c")" "$(ratio "$g" "$c")" "$f"
+    d=$(median ${NS[cosync-dense/$w]:-})
+    printf '%-18s %12s %12s %12s %15s %10s %10s %10s\n' "$w" "$c" "$p" "$g" "$(ratio "$p" "$c")" "$(ratio "$g" "$c")" "$f" "$d"
 done
 if [ $HAVE_TIME = 1 ] && [[ " ${WORKLOADS[*]} " == *" spawn "* ]]; then
     mib() { [ "$1" = - ] && echo - || awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
@@ -166,16 +169,17 @@ fi
 
 echo
 echo "resident bytes per blocked task (one run each; seconds = spawn until all blocked)"
-printf '%-10s %22s %22s %22s\n' tasks "cosync B (s)" "asyncio B (s)" "go B (s)"
+printf '%-10s %22s %22s %22s %22s\n' tasks "cosync B (s)" "asyncio B (s)" "go B (s)" "cosync dense B (s)"
 for n in $MEMORY_COUNTS; do
     echo "memory: $n blocked tasks" >&2
     run_one cosync blocked_tasks "$COSYNC_MEM" "$n"
+    run_one cosync-dense blocked_tasks "$COSYNC_MEM" --dense "$n"
     run_one asyncio blocked_tasks python3 "$PY_MEM" "$n"
     if [ $HAVE_GO = 1 ]; then
         run_one go blocked_tasks "$TMP/go-memory" "$n"
     fi
     cells=()
-    for impl in cosync asyncio go; do
+    for impl in cosync asyncio go cosync-dense; do
         line=$(grep "^$impl blocked_tasks $n " "$OUT" | tail -n 1 || true)
         if [ -n "$line" ]; then
             read -r _ _ _ s b <<<"$line"
@@ -184,7 +188,7 @@ for n in $MEMORY_COUNTS; do
             cells+=("-")
         fi
     done
-    printf '%-10s %22s %22s %22s\n' "$n" "${cells[@]}"
+    printf '%-10s %22s %22s %22s %22s\n' "$n" "${cells[@]}"
 done
 
 echo

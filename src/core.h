@@ -106,9 +106,10 @@ struct cosync__task {
      * beside the state, so that the switch's test for a task it can
      * resume at once reads both as one 16-bit word (cosync__resumable). */
     uint8_t away;
-    bool cancel_pending; /* a request to deliver at the next suspension */
+    /* the two that joins and gathers test together, as one 16-bit word */
     bool detached;
     uint8_t claimed;     /* enum cosync__claim: who may collect or watch it */
+    bool cancel_pending; /* a request to deliver at the next suspension */
     bool unguarded;      /* its stack has no guard page: check at each suspension */
     uint8_t close_marks; /* COSYNC__CLOSING, COSYNC__BORN_CLOSING */
     int8_t stack_cls;    /* COSYNC__STACK_DENSE for a dense task */
@@ -164,8 +165,10 @@ struct cosync__task {
 _Static_assert(sizeof(struct cosync__task) == 248, "the task record changed size");
 #endif
 
-#define COSYNC__CLOSING 1      /* cancelled by cosync_loop_destroy, not finished yet */
-#define COSYNC__BORN_CLOSING 2 /* spawned during cosync_loop_destroy */
+#define COSYNC__BORN_CLOSING 1 /* spawned during cosync_loop_destroy */
+/* cancelled by cosync_loop_destroy, not finished yet: the high bit, so
+ * that the finish tests it with one compare (close_marks >= CLOSING) */
+#define COSYNC__CLOSING 2
 
 /* Whether the switch may resume @t straight away: it has run before and,
  * if it is a dense task, its bytes are in place. One 16-bit compare, so
@@ -178,6 +181,19 @@ static inline bool cosync__resumable(const struct cosync__task *t)
     return word == COSYNC__T_READY;
 #else
     return word == (uint16_t)(COSYNC__T_READY << 8);
+#endif
+}
+
+/* Whether @t is a task that has not run yet and is not dense: one 16-bit
+ * compare, as cosync__resumable. */
+static inline bool cosync__plain_fresh(const struct cosync__task *t)
+{
+    uint16_t word;
+    __builtin_memcpy(&word, &t->state, sizeof word);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return word == COSYNC__T_FRESH;
+#else
+    return word == (uint16_t)(COSYNC__T_FRESH << 8);
 #endif
 }
 

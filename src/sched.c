@@ -137,13 +137,13 @@ static inline __attribute__((always_inline)) void prefetch_frames(const struct c
 
 static inline __attribute__((always_inline)) void prefetch_task(const struct cosync__task *t)
 {
-    if (t->state != COSYNC__T_READY)
-        return;                         /* not started: no frame yet */
-    if (__builtin_expect(t->away, 0)) { /* its frames are in its descriptor */
-        const char *d = (const char *)t->stack;
-        for (int line = 0; line < 5; line++)
-            __builtin_prefetch(d + 64 * line);
-        return;
+    if (__builtin_expect(!cosync__resumable(t), 0)) {
+        if (t->state == COSYNC__T_READY) { /* away: its frames are in its descriptor */
+            const char *d = (const char *)t->stack;
+            for (int line = 0; line < 4; line++)
+                __builtin_prefetch(d + 64 * line);
+        }
+        return; /* or not started: no frame yet */
     }
     prefetch_frames(t);
     __builtin_prefetch(t->stack); /* given back when the task ends */
@@ -164,6 +164,16 @@ static inline void prefetch_ahead(cosync_loop *loop)
     }
 }
 
+/* A task ends without having run: cancelled before it ran, or no stack
+ * could be had. Out of line, so that the paths that take the next task
+ * keep their registers for the common case. */
+static __attribute__((noinline)) void end_unstarted(struct cosync__task *t, int status)
+{
+    if (cosync__is_dense(t))
+        cosync__dense_release(t);
+    cosync__task_finished(t, status, NULL);
+}
+
 /* The next task that may run, or NULL to return to the loop. Tasks that
  * were cancelled before they ever ran are finished here, without a stack. */
 static struct cosync__task *take_next(cosync_loop *loop)
@@ -178,9 +188,7 @@ static struct cosync__task *take_next(cosync_loop *loop)
         if (t->state != COSYNC__T_FRESH || !t->cancel_pending)
             return t;
         t->cancel_pending = false;
-        if (cosync__is_dense(t))
-            cosync__dense_release(t);
-        cosync__task_finished(t, COSYNC_ECANCELED, NULL); /* never ran */
+        end_unstarted(t, COSYNC_ECANCELED);
     }
 }
 
@@ -206,7 +214,7 @@ static inline bool give_stack(cosync_loop *loop, struct cosync__task *t)
         san_fresh_stack(t);
         return true;
     }
-    cosync__task_finished(t, COSYNC_ENOMEM, NULL); /* never ran */
+    end_unstarted(t, COSYNC_ENOMEM);
     return false;
 }
 
@@ -219,8 +227,7 @@ static __attribute__((noinline)) bool give_shared_stack(cosync_loop *loop, struc
         san_fresh_stack(t);
         return true;
     }
-    cosync__dense_release(t);
-    cosync__task_finished(t, COSYNC_ENOMEM, NULL); /* never ran */
+    end_unstarted(t, COSYNC_ENOMEM);
     return false;
 }
 
@@ -233,8 +240,17 @@ static inline bool give_any_stack(cosync_loop *loop, struct cosync__task *t)
 }
 
 static void task_entry(void *arg) __attribute__((noreturn));
+static void dense_task_entry(void *arg) __attribute__((noreturn));
 
-SWITCH_INLINE void start(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t)
+/* A dense task starts elsewhere, so that the end of the others needs no
+ * test for it. */
+static inline cosync__ctx_entry entry_of(const struct cosync__task *t)
+{
+    return cosync__is_dense(t) ? dense_task_entry : task_entry;
+}
+
+SWITCH_INLINE void start(cosync_loop *loop, cosync__ctx *from, struct cosync__task *t,
+                         cosync__ctx_entry entry)
 {
     t->state = COSYNC__T_RUNNING;
     cosync__set_current(t);
@@ -243,17 +259,17 @@ SWITCH_INLINE void start(cosync_loop *loop, cosync__ctx *from, struct cosync__ta
     /* every task starts with the FP modes the loop was run with, or with
      * shared modes the thread's current ones (the frame's are not loaded) */
     if (from) {
-        cosync__ctx_prepare(&t->ctx, cosync__stack_start(t->stack), task_entry, t, loop->fpenv);
+        cosync__ctx_prepare(&t->ctx, cosync__stack_start(t->stack), entry, t, loop->fpenv);
         cosync__ctx_switch_inline(from, &t->ctx, loop->own_fp);
         return;
     }
     if (loop->own_fp)
         cosync__fpenv_write(&loop->fpenv);
-    cosync__ctx_start_inline(cosync__stack_start(t->stack), task_entry, t);
+    cosync__ctx_start_inline(cosync__stack_start(t->stack), entry, t);
 #else
     cosync__ctx_start(from, &t->ctx, cosync__stack_start(t->stack),
                       (size_t)(cosync__stack_start(t->stack) - cosync__stack_limit(t->stack)),
-                      task_entry, t);
+                      entry, t);
 #endif
 }
 
@@ -339,7 +355,7 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
             pop_head(loop, next);
             give_stack(loop, next);
             san_leave(loop, FAKE_SAVE(cur), next);
-            start(loop, &cur->ctx, next);
+            start(loop, &cur->ctx, next, task_entry);
             san_arrive(loop, FAKE(cur));
             return;
         }
@@ -360,7 +376,7 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
                 if (!give_shared_stack(loop, next))
                     continue;
                 san_leave(loop, FAKE_SAVE(cur), next);
-                start(loop, &cur->ctx, next);
+                start(loop, &cur->ctx, next, dense_task_entry);
                 break;
             }
             if (!loop->stacks.cls[next->stack_cls].hot) {
@@ -376,7 +392,7 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
             if (!give_stack(loop, next))
                 continue;
             san_leave(loop, FAKE_SAVE(cur), next);
-            start(loop, &cur->ctx, next);
+            start(loop, &cur->ctx, next, task_entry);
             break;
         }
         if (__builtin_expect(next->away, 0)) {
@@ -429,11 +445,11 @@ SWITCH_INLINE __attribute__((noreturn)) void leave_for_loop(cosync_loop *loop)
     cosync__ctx_jump_inline(&loop->ctx, loop->own_fp);
 }
 
-SWITCH_INLINE __attribute__((noreturn)) void leave_to_start(cosync_loop *loop,
-                                                            struct cosync__task *next)
+SWITCH_INLINE __attribute__((noreturn)) void
+leave_to_start(cosync_loop *loop, struct cosync__task *next, cosync__ctx_entry entry)
 {
     san_leave(loop, NULL, next);
-    start(loop, NULL, next);
+    start(loop, NULL, next, entry);
     __builtin_unreachable();
 }
 
@@ -449,8 +465,9 @@ SWITCH_INLINE __attribute__((noreturn)) void leave_for(cosync_loop *loop, struct
 /* The end of a dense task: the shared stack it leaves is free at once, so
  * a fresh dense task starts on it without a copy; one that is away is
  * copied back from here, or, if its bytes go on this very stack, from
- * the loop's context. */
-EXIT_TASK void exit_dense_task(struct cosync__task *t, int status, void *result)
+ * the loop's context. Out of line: the common end keeps its frame small. */
+static __attribute__((noinline, noreturn)) void exit_dense_task(struct cosync__task *t, int status,
+                                                                void *result)
 {
     cosync_loop *loop = t->loop;
     uint16_t mine = cosync__dense_of(t)->shared;
@@ -465,7 +482,7 @@ EXIT_TASK void exit_dense_task(struct cosync__task *t, int status, void *result)
         if (next->state == COSYNC__T_FRESH) {
             if (!give_any_stack(loop, next))
                 continue;
-            leave_to_start(loop, next);
+            leave_to_start(loop, next, entry_of(next));
         }
         if (next->away) {
             if (cosync__dense_of(next)->shared == mine) {
@@ -482,8 +499,6 @@ EXIT_TASK void exit_dense_task(struct cosync__task *t, int status, void *result)
 EXIT_TASK void exit_task(struct cosync__task *t, int status, void *result)
 {
     cosync_loop *loop = t->loop;
-    if (__builtin_expect(cosync__is_dense(t), 0))
-        exit_dense_task(t, status, result);
     cosync__stack *stack = t->stack;
     t->stack = NULL;
     san_dying(t);
@@ -495,28 +510,36 @@ EXIT_TASK void exit_task(struct cosync__task *t, int status, void *result)
             cosync__stack_put(&loop->stacks, stack);
             leave_for_loop(loop);
         }
-        if (next->state == COSYNC__T_FRESH) {
+        if (cosync__plain_fresh(next)) {
             if (COSYNC__CTX_CAN_START_ON_OWN_STACK && next->stack_cls == stack->cls) {
                 next->stack = stack; /* start it on this very stack */
                 next->unguarded = stack->guard == COSYNC__GUARD_NONE;
                 san_fresh_stack(next);
-            } else {
-                if (!give_any_stack(loop, next))
+                leave_to_start(loop, next, task_entry);
+            }
+            if (!give_stack(loop, next))
+                continue;
+            cosync__stack_put(&loop->stacks, stack);
+            leave_to_start(loop, next, task_entry);
+        }
+        if (__builtin_expect(!cosync__resumable(next), 0)) { /* dense: fresh or away */
+            if (next->state == COSYNC__T_FRESH) {
+                if (!give_shared_stack(loop, next))
                     continue;
                 cosync__stack_put(&loop->stacks, stack);
+                leave_to_start(loop, next, dense_task_entry);
             }
-            leave_to_start(loop, next);
-        }
-        if (__builtin_expect(next->away, 0))
             cosync__dense_place(loop, next); /* from this stack, not the shared one */
+        }
         cosync__stack_put(&loop->stacks, stack);
         leave_for(loop, next);
     }
 }
 
-static void task_entry(void *arg)
+/* A task's arrival on its new stack, and its body: inlined into both
+ * entries, as the rest of a task's life is. */
+SWITCH_INLINE int run_body(struct cosync__task *t, void **result)
 {
-    struct cosync__task *t = arg;
     san_arrive(t->loop, NULL);
 #if !COSYNC__CTX_HAVE_INLINE
     /* the modes the inline start puts in the frame; shared ones came with
@@ -524,9 +547,23 @@ static void task_entry(void *arg)
     if (t->loop->own_fp)
         cosync__fpenv_write(&t->loop->fpenv);
 #endif
+    return t->fn(t->arg, result);
+}
+
+static void task_entry(void *arg)
+{
+    struct cosync__task *t = arg;
     void *result = NULL;
-    int rc = t->fn(t->arg, &result);
+    int rc = run_body(t, &result);
     exit_task(t, cosync__final_status(t, rc), result);
+}
+
+static void dense_task_entry(void *arg)
+{
+    struct cosync__task *t = arg;
+    void *result = NULL;
+    int rc = run_body(t, &result);
+    exit_dense_task(t, cosync__final_status(t, rc), result);
 }
 
 /* ---- the loop's side ------------------------------------------------- */
@@ -575,7 +612,7 @@ void cosync__run_ready(cosync_loop *loop)
             if (!give_any_stack(loop, next))
                 continue;
             san_leave(loop, FAKE_SAVE(loop), next);
-            start(loop, &loop->ctx, next);
+            start(loop, &loop->ctx, next, entry_of(next));
         } else {
             if (__builtin_expect(next->away, 0))
                 cosync__dense_place(loop, next);

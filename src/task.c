@@ -157,8 +157,12 @@ static inline struct cosync__task *new_task(cosync_loop *loop, cosync_task_fn fn
      * stack, awaits, next_claimed and group NULL, claimed none, away 0,
      * waiter idle, timer disarmed (see grow_records and the paths that end
      * a task). */
-    t->cancel_pending = false;
+    /* four neighbouring bytes, one store (claimed is none and unguarded
+     * set at the first run anyway) */
     t->detached = false;
+    t->claimed = COSYNC__CLAIM_NONE;
+    t->cancel_pending = false;
+    t->unguarded = false;
     t->cancel_count = 0;
     t->id = ++loop->next_id;
     t->fn = fn;
@@ -352,6 +356,16 @@ static __attribute__((noinline)) void wake_awaits(struct cosync__task *t)
 }
 
 /* Called once per task, when it finishes (ran or not). May free @t. */
+/* A task cancelled by cosync_loop_destroy has finished: the round of the
+ * close may end. Out of line, so that the finish tests the mark with one
+ * compare and nothing more. */
+static __attribute__((noinline)) void closing_task_finished(struct cosync__task *t)
+{
+    t->close_marks &= (uint8_t)~COSYNC__CLOSING;
+    if (--t->loop->closing_left == 0)
+        cosync__cut_turn(t->loop);
+}
+
 void cosync__task_finished(struct cosync__task *t, int status, void *result)
 {
     cosync_loop *loop = t->loop;
@@ -385,11 +399,8 @@ void cosync__task_finished(struct cosync__task *t, int status, void *result)
      * queued behind the one that stops the loop. */
     if (t == loop->until)
         cosync__cut_turn(loop);
-    if (__builtin_expect(t->close_marks & COSYNC__CLOSING, 0)) {
-        t->close_marks &= (uint8_t)~COSYNC__CLOSING;
-        if (--loop->closing_left == 0)
-            cosync__cut_turn(loop);
-    }
+    if (__builtin_expect(t->close_marks >= COSYNC__CLOSING, 0))
+        closing_task_finished(t);
     if (t->group)
         cosync__taskgroup_wake_owner(t);
     if (t->detached)
