@@ -585,6 +585,136 @@ TEST(only_tasks_dealt_the_same_stack_copy_each_other_out)
     run_main_ok(main_slots, NULL);
 }
 
+/* Alone, a dense task yields to itself: nothing to copy, nothing to wait for. */
+static int yield_alone(void *arg, void **result)
+{
+    (void)result;
+    int *n = arg;
+    for (int i = 0; i < 10; i++) {
+        uint64_t before = switches();
+        CHECK_OK(cosync_yield());
+        CHECK_EQ(switches(), before); /* nothing else ready: no switch */
+        ++*n;
+    }
+    return 0;
+}
+
+static int main_alone(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int n = 0;
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, yield_alone, &n, &dense_opts));
+    join_ok(t);
+    CHECK_EQ(n, 10);
+    return 0;
+}
+
+TEST(a_dense_task_alone_yields_to_itself)
+{
+    run_main_ok(main_alone, NULL);
+}
+
+/* Random programs: tasks dense or plain at random, each suspending many
+ * times from a random depth in a random way, other tasks running on the
+ * same stacks meanwhile; every frame checks its bytes. Seeded: the same
+ * programs every run. */
+typedef struct chaos {
+    uint64_t seed;
+    cosync_lock lock;
+    cosync_event tick;
+    int inside;
+    int steps;
+} chaos;
+
+typedef struct chaos_arg {
+    chaos *c;
+    uint64_t rng;
+    int op;
+} chaos_arg;
+
+static uint32_t next_random(uint64_t *state)
+{
+    *state = *state * 6364136223846793005u + 1442695040888963407u;
+    return (uint32_t)(*state >> 33);
+}
+
+static int chaos_suspend(void *arg)
+{
+    chaos_arg *a = arg;
+    chaos *c = a->c;
+    switch (a->op) {
+    case 0:
+        return cosync_yield();
+    case 1:
+        return cosync_sleep(COSYNC_MS(1 + next_random(&a->rng) % 3));
+    case 2: {
+        int rc = cosync_lock_acquire(&c->lock, COSYNC_FOREVER);
+        CHECK_OK(rc);
+        CHECK_EQ(c->inside++, 0);
+        CHECK_OK(cosync_yield());
+        CHECK_EQ(--c->inside, 0);
+        return cosync_lock_release(&c->lock);
+    }
+    default: {
+        int rc = cosync_event_wait(&c->tick, cosync_deadline_after(COSYNC_MS(2)));
+        return rc == COSYNC_ETIMEDOUT ? 0 : rc;
+    }
+    }
+}
+
+static int chaos_body(void *arg, void **result)
+{
+    (void)result;
+    chaos_arg *a = arg;
+    for (int i = 0; i < 40; i++) {
+        a->op = (int)(next_random(&a->rng) % 4);
+        int depth = (int)(next_random(&a->rng) % 8);
+        CHECK_OK(deep(depth, next_random(&a->rng), chaos_suspend, a));
+        a->c->steps++;
+    }
+    return 0;
+}
+
+static int main_chaos(void *arg, void **result)
+{
+    (void)result;
+    chaos *c = arg;
+    enum { N = 48 };
+    cosync_task t[N];
+    chaos_arg *a = calloc(N, sizeof *a);
+    CHECK_NOTNULL(a);
+    uint64_t rng = c->seed;
+    for (int i = 0; i < N; i++) {
+        a[i] = (chaos_arg){c, c->seed * 1000 + (uint64_t)i, 0};
+        cosync_task_opts o = {.dense = next_random(&rng) % 4 != 0};
+        CHECK_OK(cosync_task_spawn(&t[i], chaos_body, &a[i], &o));
+    }
+    /* pulse the event now and then until every task is done */
+    for (;;) {
+        CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+        CHECK_OK(cosync_event_set(&c->tick));
+        CHECK_OK(cosync_event_clear(&c->tick));
+        if (c->steps == N * 40)
+            break;
+    }
+    cosync_outcome out[N];
+    CHECK_OK(cosync_gather(t, N, out, COSYNC_FOREVER));
+    for (int i = 0; i < N; i++)
+        CHECK_OK(out[i].status);
+    free(a);
+    return 0;
+}
+
+TEST(random_programs_of_dense_and_plain_tasks_keep_every_frame)
+{
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        chaos c = {.seed = seed, .lock = COSYNC_LOCK_INIT, .tick = COSYNC_EVENT_INIT};
+        run_main_ok(main_chaos, &c);
+        CHECK_EQ(c.steps, 48 * 40);
+    }
+}
+
 /* ------------------------------------------------------------------------
  * Out of memory, and the loop's destruction
  * ---------------------------------------------------------------------- */
@@ -736,6 +866,8 @@ int main(void)
     RUN(ten_thousand_blocked_dense_tasks_hold_a_few_stacks);
     RUN(dense_tasks_of_two_stack_sizes_share_stacks_of_their_size);
     RUN(only_tasks_dealt_the_same_stack_copy_each_other_out);
+    RUN(a_dense_task_alone_yields_to_itself);
+    RUN(random_programs_of_dense_and_plain_tasks_keep_every_frame);
     RUN(fault_each_allocation_of_a_dense_spawn);
     RUN(fault_making_the_shared_stack);
     RUN(destroying_a_loop_with_dense_tasks_suspended);
