@@ -100,11 +100,11 @@ typedef struct cosync_task_opts {
  * suspends, after the tasks that were already ready. It gets its stack when
  * it first runs and gives it back the moment it finishes; if no stack can be
  * had then, it finishes with status COSYNC_ENOMEM without running. A dense
- * task (@opts->dense) runs on a stack it shares (see cosync_task_opts).
+ * task (@opts->dense) gets its place on a stack it shares then, in the same
+ * way (see cosync_task_opts).
  *
  * Returns 0; COSYNC_EINVAL if @fn is NULL or @opts->stack_size is absurd;
- * COSYNC_ENOMEM if the task record (or a dense task's stack descriptor)
- * cannot be allocated (nothing is created);
+ * COSYNC_ENOMEM if the task record cannot be allocated (nothing is created);
  * COSYNC_EPERM if called outside a task of a running loop.
  * Not a suspension point. Not thread-safe.
  */

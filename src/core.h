@@ -102,9 +102,10 @@ struct cosync__task {
     cosync_loop *loop;
     cosync__stack *stack;
     uint8_t state;
-    /* A dense task whose bytes are not on its shared stack (dense.c):
-     * beside the state, so that the switch's test for a task it can
-     * resume at once reads both as one 16-bit word (cosync__resumable). */
+    /* A dense task whose bytes are not on its shared stack (dense.c), or
+     * that has not run yet: beside the state, so that the switch's test for
+     * a task it can resume at once reads both as one 16-bit word
+     * (cosync__resumable). */
     uint8_t away;
     /* the two that joins and gathers test together, as one 16-bit word */
     bool detached;
@@ -112,7 +113,7 @@ struct cosync__task {
     bool cancel_pending; /* a request to deliver at the next suspension */
     bool unguarded;      /* its stack has no guard page: check at each suspension */
     uint8_t close_marks; /* COSYNC__CLOSING, COSYNC__BORN_CLOSING */
-    int8_t stack_cls;    /* COSYNC__STACK_DENSE for a dense task */
+    int8_t stack_cls;    /* COSYNC__STACK_DENSE + its class for a dense task */
     uint32_t cancel_count;
     int status;  /* once DONE */
     uint64_t id; /* 0 while free: stale handles are detected by id */
@@ -403,12 +404,12 @@ void cosync__report_foreign_release(const char *what, const void *obj, const cha
                                     uint64_t owner_id);
 
 /* --- dense tasks (dense.c) --- */
-/* A dense task's stack: where it runs (the shared stack of its class,
- * described by a copy of that stack's descriptor, so that the code that
- * reads a task's bounds needs no second case) and its bytes while it is
- * away from there. t->stack points here from the spawn to the finish. */
+/* A dense task's stack, from its first run to its finish: where it runs
+ * (a copy of its shared stack's descriptor, so that the code that reads a
+ * task's bounds needs no second case) and its bytes while it is away from
+ * there. t->stack points here. */
 typedef struct cosync__dense {
-    cosync__stack stack; /* first: t->stack is &dense->stack; cls COSYNC__STACK_DENSE */
+    cosync__stack stack; /* first: t->stack is &dense->stack; cls the task's */
     uint32_t len;        /* bytes saved in `bytes` while away */
     uint32_t cap;        /* (a stack class is at most 1 GiB) */
     uint16_t shared;     /* its index in loop->shared */
@@ -421,10 +422,15 @@ static inline cosync__dense *cosync__dense_of(const struct cosync__task *t)
 }
 static inline bool cosync__is_dense(const struct cosync__task *t)
 {
-    return t->stack_cls == COSYNC__STACK_DENSE;
+    return t->stack_cls >= COSYNC__STACK_DENSE;
 }
-/* Whether the bytes of @next, a dense task, go on the stack @cur runs on:
- * then code running on @cur's stack cannot put them there. */
+/* The stack class of a dense task's shared stack. */
+static inline int cosync__dense_class(const struct cosync__task *t)
+{
+    return t->stack_cls - COSYNC__STACK_DENSE;
+}
+/* Whether the bytes of @next, a dense task that has run, go on the stack
+ * @cur runs on: then code running on @cur's stack cannot put them there. */
 static inline bool cosync__dense_same_stack(const struct cosync__task *cur,
                                             const struct cosync__task *next)
 {
@@ -433,23 +439,25 @@ static inline bool cosync__dense_same_stack(const struct cosync__task *cur,
 /* Whether this build can run dense tasks (the ucontext backend cannot:
  * its saved context is not a stack pointer to the frame). */
 #define COSYNC__DENSE_SUPPORTED COSYNC__CTX_CAN_START_ON_OWN_STACK
-/* The stack of a new dense task of stack class @cls (its descriptor,
- * kept in t->stack, with t->away set, until the task first runs), or
- * NULL if out of memory. Given back by cosync__dense_release, or by
- * cosync__dense_free if the task is not made after all. */
-cosync__stack *cosync__dense_new(cosync_loop *loop, int cls);
-/* Put the bytes of @t, a dense task about to run, on its shared stack,
- * first copying out the task whose bytes are there; @t's first time, the
- * shared stack is made if need be (false if it cannot be: nothing
- * changed). Runs on any stack but that shared stack. */
-bool cosync__dense_place(cosync_loop *loop, struct cosync__task *t);
-/* @t is finishing (it ran or not): give back what it holds, and the
- * shared stack if no other dense task of its class has started and not
- * finished (a finishing task goes on running on it until its last switch,
- * as on a stack of its own). */
+/* Start @t, a fresh dense task (the switch to it follows): deal it a
+ * shared stack of its size, not the one @cur (if not NULL) runs on, give
+ * it its descriptor, copy out the task whose bytes are there. 0;
+ * COSYNC_EAGAIN if that stack must first be mapped (none is cached) and
+ * @may_map is false
+ * (a task suspending from deep in its stack must not: the loop does it);
+ * COSYNC_ENOMEM. Nothing changes unless it returns 0. */
+int cosync__dense_start(cosync_loop *loop, struct cosync__task *t, const struct cosync__task *cur,
+                        bool may_map);
+/* Put the bytes of @t, a dense task that is away, back on its shared
+ * stack, first copying out those of the task there. Runs on any stack but
+ * that one. */
+void cosync__dense_place(cosync_loop *loop, struct cosync__task *t);
+/* @t, a dense task that has run, is finishing: give back its descriptor,
+ * and its shared stack if no other task dealt it is unfinished (a
+ * finishing task goes on running on it until its last switch, as on a
+ * stack of its own). */
 void cosync__dense_release(struct cosync__task *t);
-/* Give back the descriptor of a dense task that is not made after all,
- * or has finished: kept for the next one. */
+/* Give back a dense task's descriptor: kept for the next one. */
 void cosync__dense_free(cosync_loop *loop, cosync__dense *d);
 /* At the loop's destruction, after the tasks' records are dropped. */
 void cosync__dense_loop_destroy(cosync_loop *loop);

@@ -1,13 +1,16 @@
 /*
- * Dense tasks: tasks that share one stack and keep, while another of them
- * runs there, only the bytes they use (copied stacks, as libaco's).
+ * Dense tasks: tasks that share a few stacks and keep, while another of
+ * them runs on theirs, only the bytes they use (copied stacks, as
+ * libaco's).
  *
- * Eviction is lazy: a dense task's bytes stay on the shared stack when it
- * suspends, and are copied out to its own buffer only when another dense
- * task of its stack class is to run there; they are copied back before it
- * next runs. No copy is made by code running on that shared stack: the
- * scheduler (sched.c) sends a switch that needs one through the loop's own
- * context, or makes it from a stack that is not the shared one.
+ * A dense task is dealt one of COSYNC__DENSE_SLOTS shared stacks of its
+ * size when it first runs, and gets its descriptor (its bounds, and the
+ * buffer its bytes go to) then. Eviction is lazy: its bytes stay on the
+ * shared stack when it suspends, and are copied out only when another
+ * task dealt the same stack is to run there; they are copied back before
+ * it next runs. No copy is made by code running on the stack it copies
+ * to: the scheduler (sched.c) sends such a switch through the loop's own
+ * context.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,23 +30,20 @@ _Static_assert(sizeof(cosync__dense) + DENSE_FIRST_CAP == 248, "a dense task's f
 /* Descriptors kept for reuse: as many as the stack cache keeps stacks. */
 #define DENSE_FREE_MAX 64
 
-cosync__stack *cosync__dense_new(cosync_loop *loop, int cls)
+/* A descriptor for a dense task about to start: from the cache, or new
+ * (NULL if out of memory). */
+static cosync__dense *dense_get(cosync_loop *loop)
 {
     cosync__dense *d = loop->dense_free;
-    uint32_t cap = DENSE_FIRST_CAP;
     if (d) {
         loop->dense_free = (cosync__dense *)d->stack.next;
         loop->ndense_free--;
-        cap = d->cap;
-    } else {
-        d = cosync__mem_alloc(loop->alloc, sizeof *d + cap);
-        if (!d)
-            return NULL;
+        return d;
     }
-    unsigned slot = loop->dense_dealt[cls]++ % COSYNC__DENSE_SLOTS;
-    *d = (cosync__dense){.cap = cap, .shared = (uint16_t)(cls * COSYNC__DENSE_SLOTS + (int)slot)};
-    d->stack.cls = COSYNC__STACK_DENSE;
-    return &d->stack;
+    d = cosync__mem_alloc(loop->alloc, sizeof *d + DENSE_FIRST_CAP);
+    if (d)
+        d->cap = DENSE_FIRST_CAP;
+    return d;
 }
 
 /* Room for @len saved bytes, at eviction, where no error can be returned
@@ -86,41 +86,71 @@ static void evict(struct cosync__task *owner)
     owner->away = 1;
 }
 
-bool cosync__dense_place(cosync_loop *loop, struct cosync__task *t)
+/* Put @t's bytes (none yet, if it is fresh) on its shared stack, first
+ * copying out those of the task there. */
+static void take_place(struct cosync__task *t, cosync__shared_stack *sh)
 {
+    if (sh->owner == t)
+        return;
+    if (sh->owner)
+        evict(sh->owner);
+    sh->owner = t;
+    cosync__stack *s = sh->stack;
     cosync__dense *d = cosync__dense_of(t);
-    cosync__shared_stack *sh = &loop->shared[d->shared];
-    if (!sh->stack) {
-        sh->stack = cosync__stack_get(&loop->stacks, d->shared / COSYNC__DENSE_SLOTS);
-        if (!sh->stack)
-            return false;
-    }
-    if (t->state == COSYNC__T_FRESH)
-        sh->users++;
-    if (sh->owner != t) {
-        if (sh->owner)
-            evict(sh->owner);
-        sh->owner = t;
-        cosync__stack *s = sh->stack;
-        d = cosync__dense_of(t);
-        d->stack.base = s->base;
-        d->stack.size = s->size;
-        d->stack.valgrind_id = s->valgrind_id;
-        d->stack.guard = s->guard;
-        d->stack.color = s->color;
-        if (t->state != COSYNC__T_FRESH) {
+    d->stack.base = s->base;
+    d->stack.size = s->size;
+    d->stack.valgrind_id = s->valgrind_id;
+    d->stack.guard = s->guard;
+    d->stack.color = s->color;
+    if (t->state != COSYNC__T_FRESH) {
 #if COSYNC__ASAN
-            /* the shadow describes the frames of the task evicted */
-            __asan_unpoison_memory_region(s->base + cosync__page_size(),
-                                          s->size - cosync__page_size());
+        /* the shadow describes the frames of the task evicted */
+        __asan_unpoison_memory_region(s->base + cosync__page_size(), s->size - cosync__page_size());
 #endif
-            char *to = cosync__stack_start(s) - d->len;
-            COSYNC__VALGRIND_MAKE_ADDRESSABLE(to, d->len);
-            memcpy(to, d->bytes, d->len);
+        char *to = cosync__stack_start(s) - d->len;
+        COSYNC__VALGRIND_MAKE_ADDRESSABLE(to, d->len);
+        memcpy(to, d->bytes, d->len);
+    }
+}
+
+void cosync__dense_place(cosync_loop *loop, struct cosync__task *t)
+{
+    take_place(t, &loop->shared[cosync__dense_of(t)->shared]);
+    t->away = 0;
+}
+
+int cosync__dense_start(cosync_loop *loop, struct cosync__task *t, const struct cosync__task *cur,
+                        bool may_map)
+{
+    int cls = cosync__dense_class(t);
+    unsigned k = loop->dense_dealt[cls] % COSYNC__DENSE_SLOTS;
+    unsigned ix = (unsigned)cls * COSYNC__DENSE_SLOTS + k;
+    if (cur && cosync__is_dense(cur) && cosync__dense_of(cur)->shared == ix) {
+        k = (k + 1) % COSYNC__DENSE_SLOTS; /* not the stack the caller runs on */
+        ix = (unsigned)cls * COSYNC__DENSE_SLOTS + k;
+    }
+    cosync__shared_stack *sh = &loop->shared[ix];
+    if (!sh->stack && !may_map && !loop->stacks.cls[cls].hot)
+        return COSYNC_EAGAIN; /* a cached stack is taken without a system call */
+    cosync__dense *d = dense_get(loop);
+    if (!d)
+        return COSYNC_ENOMEM;
+    if (!sh->stack) {
+        sh->stack = cosync__stack_get(&loop->stacks, cls);
+        if (!sh->stack) {
+            cosync__dense_free(loop, d);
+            return COSYNC_ENOMEM;
         }
     }
+    uint32_t cap = d->cap;
+    *d = (cosync__dense){.cap = cap, .shared = (uint16_t)ix};
+    d->stack.cls = (uint8_t)t->stack_cls;
+    t->stack = &d->stack;
+    loop->dense_dealt[cls] = (uint8_t)(k + 1);
+    sh->users++;
+    take_place(t, sh);
     t->away = 0;
-    return true;
+    return 0;
 }
 
 void cosync__dense_release(struct cosync__task *t)
@@ -130,7 +160,7 @@ void cosync__dense_release(struct cosync__task *t)
     cosync__shared_stack *sh = &loop->shared[d->shared];
     if (sh->owner == t)
         sh->owner = NULL;
-    if (d->stack.base && --sh->users == 0) { /* it had started */
+    if (--sh->users == 0) {
         cosync__stack_put(&loop->stacks, sh->stack);
         sh->stack = NULL;
     }

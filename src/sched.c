@@ -169,8 +169,7 @@ static inline void prefetch_ahead(cosync_loop *loop)
  * keep their registers for the common case. */
 static __attribute__((noinline)) void end_unstarted(struct cosync__task *t, int status)
 {
-    if (cosync__is_dense(t))
-        cosync__dense_release(t);
+    t->away = 0; /* a dense task's mark: it had no place yet */
     cosync__task_finished(t, status, NULL);
 }
 
@@ -218,24 +217,31 @@ static inline bool give_stack(cosync_loop *loop, struct cosync__task *t)
     return false;
 }
 
-/* give_stack for a dense task: a place on its shared stack. Not on that
- * shared stack (the present owner is copied out). */
-static __attribute__((noinline)) bool give_shared_stack(cosync_loop *loop, struct cosync__task *t)
+/* give_stack for a dense task: a place on a shared stack, not the one
+ * @cur runs on. 1; 0 (and the task finished with COSYNC_ENOMEM) if none
+ * can be had; COSYNC_EAGAIN if a stack must be mapped and @may_map is
+ * false. */
+static __attribute__((noinline)) int give_shared_stack(cosync_loop *loop, struct cosync__task *t,
+                                                       const struct cosync__task *cur, bool may_map)
 {
-    if (cosync__dense_place(loop, t)) {
+    int rc = cosync__dense_start(loop, t, cur, may_map);
+    if (rc == 0) {
         t->unguarded = t->stack->guard == COSYNC__GUARD_NONE;
         san_fresh_stack(t);
-        return true;
+        return 1;
     }
+    if (rc == COSYNC_EAGAIN)
+        return rc;
     end_unstarted(t, COSYNC_ENOMEM);
-    return false;
+    return 0;
 }
 
-/* give_stack for any fresh task (the fast paths know theirs is not dense) */
+/* give_stack for any fresh task, from a stack no dense task runs on (the
+ * fast paths know theirs is not dense) */
 static inline bool give_any_stack(cosync_loop *loop, struct cosync__task *t)
 {
     if (__builtin_expect(cosync__is_dense(t), 0))
-        return give_shared_stack(loop, t);
+        return give_shared_stack(loop, t, NULL, true) == 1;
     return give_stack(loop, t);
 }
 
@@ -371,13 +377,15 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
             return;
         }
         if (next->state == COSYNC__T_FRESH) {
-            if (cosync__is_dense(next) && loop->shared[cosync__dense_of(next)->shared].stack &&
-                !cosync__dense_same_stack(cur, next)) {
-                if (!give_shared_stack(loop, next))
+            if (cosync__is_dense(next)) {
+                int given = give_shared_stack(loop, next, cur, false);
+                if (given == 0)
                     continue;
-                san_leave(loop, FAKE_SAVE(cur), next);
-                start(loop, &cur->ctx, next, dense_task_entry);
-                break;
+                if (given == 1) {
+                    san_leave(loop, FAKE_SAVE(cur), next);
+                    start(loop, &cur->ctx, next, dense_task_entry);
+                    break;
+                }
             }
             if (!loop->stacks.cls[next->stack_cls].hot) {
                 /* a stack to make or take back (mmap, the guard calls,
@@ -471,7 +479,7 @@ static __attribute__((noinline, noreturn)) void exit_dense_task(struct cosync__t
 {
     cosync_loop *loop = t->loop;
     uint16_t mine = cosync__dense_of(t)->shared;
-    cosync__dense_release(t);
+    cosync__dense_release(t); /* its stack is free: the next one may start there */
     san_dying(t);
     cosync__task_finished(t, status, result); /* may free t */
     for (;;) {
@@ -524,7 +532,7 @@ EXIT_TASK void exit_task(struct cosync__task *t, int status, void *result)
         }
         if (__builtin_expect(!cosync__resumable(next), 0)) { /* dense: fresh or away */
             if (next->state == COSYNC__T_FRESH) {
-                if (!give_shared_stack(loop, next))
+                if (give_shared_stack(loop, next, NULL, true) != 1)
                     continue;
                 cosync__stack_put(&loop->stacks, stack);
                 leave_to_start(loop, next, dense_task_entry);

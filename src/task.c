@@ -189,22 +189,11 @@ static __attribute__((noinline)) int spawn_slow(cosync_loop *loop, struct cosync
         if (rc)
             return rc;
     }
-    cosync__stack *dense = NULL;
-    if (opts && opts->dense && COSYNC__DENSE_SUPPORTED) {
-        dense = cosync__dense_new(loop, cls);
-        if (!dense)
-            return COSYNC_ENOMEM;
-    }
-    if (!loop->free_recs && !grow_records(loop)) {
-        cosync__mem_free(loop->alloc,
-                         dense ? cosync__container_of(dense, cosync__dense, stack) : NULL);
+    if (!loop->free_recs && !grow_records(loop))
         return COSYNC_ENOMEM;
-    }
-    struct cosync__task *t = new_task(loop, fn, arg, dense ? COSYNC__STACK_DENSE : cls);
-    if (dense) {
-        t->stack = dense;
-        t->away = 1;
-    }
+    bool dense = opts && opts->dense && COSYNC__DENSE_SUPPORTED;
+    struct cosync__task *t = new_task(loop, fn, arg, dense ? COSYNC__STACK_DENSE + cls : cls);
+    t->away = dense; /* its place is made at its first run (dense.c) */
     if (opts && opts->name)
         set_name(t, opts->name);
     if (opts && opts->local)

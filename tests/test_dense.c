@@ -719,65 +719,63 @@ TEST(random_programs_of_dense_and_plain_tasks_keep_every_frame)
  * Out of memory, and the loop's destruction
  * ---------------------------------------------------------------------- */
 
-typedef struct dense_fault {
-    long k;
-    bool failed;
-} dense_fault;
+/* A dense task gets its place (descriptor, shared stack) when it first
+ * runs, as a plain task gets its stack: spawning one allocates no more
+ * than spawning a plain one, and one that never runs never allocates. */
+typedef struct lazy {
+    counting *c;
+} lazy;
 
-static int main_dense_fault(void *arg, void **result)
+static int main_lazy(void *arg, void **result)
 {
     (void)result;
-    dense_fault *df = arg;
+    lazy *lz = arg;
     cosync_event ev = COSYNC_EVENT_INIT;
-    cosync_task first, t = COSYNC_TASK_NONE;
-    CHECK_OK(cosync_task_spawn(&first, wait_event, &ev, &dense_opts));
-    cosync_loop_stats before = loop_stats();
-    long failures = cosync__fault_failures;
-    cosync__fault_countdown = df->k;
-    int rc = cosync_task_spawn(&t, wait_event, &ev, &dense_opts);
-    cosync__fault_countdown = -1;
-    df->failed = cosync__fault_failures != failures;
-    cosync_loop_stats after = loop_stats();
-    if (df->failed) {
-        CHECK_ERR(rc, COSYNC_ENOMEM);
-        CHECK_NULL(t.rec);
-        CHECK_EQ(after.tasks_records, before.tasks_records);
-        CHECK_EQ(after.tasks_ready, before.tasks_ready);
-    } else {
-        CHECK_OK(rc);
-    }
-    CHECK_OK(cosync_yield());
+    cosync_task t[10], never;
+    for (int i = 0; i < 10; i++) /* records enough for what follows */
+        CHECK_OK(cosync_task_spawn(&t[i], wait_event, &ev, NULL));
+    CHECK_OK(cosync_task_spawn(&never, wait_event, &ev, NULL));
+    CHECK_OK(cosync_task_cancel(never));
+    for (int i = 0; i < 10; i++)
+        CHECK_OK(cosync_task_cancel(t[i]));
+    join_expect(never, COSYNC_ECANCELED);
+    for (int i = 0; i < 10; i++)
+        join_expect(t[i], COSYNC_ECANCELED);
+    long before = lz->c->total;
+    CHECK_OK(cosync_task_spawn(&never, wait_event, &ev, &dense_opts));
+    CHECK_OK(cosync_task_cancel(never));
+    join_expect(never, COSYNC_ECANCELED); /* never ran, never allocated */
+    CHECK_EQ(lz->c->total, before);
+    for (int i = 0; i < 10; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], wait_event, &ev, &dense_opts));
+    CHECK_EQ(lz->c->total, before); /* the records were there already */
+    CHECK_OK(cosync_yield());       /* all ten start and block */
+    if (COSYNC__DENSE_SUPPORTED)
+        CHECK_GT(lz->c->total, before);
     CHECK_OK(cosync_event_set(&ev));
-    join_ok(first);
-    if (!df->failed)
-        join_ok(t);
+    CHECK_OK(cosync_gather(t, 10, NULL, COSYNC_FOREVER));
     return 0;
 }
 
-TEST(fault_each_allocation_of_a_dense_spawn)
+TEST(a_dense_task_allocates_at_its_first_run_not_at_its_spawn)
 {
-    dense_fault df = {0};
-    for (df.k = 0;; df.k++) {
-        CHECK_LT(df.k, 100);
-        counting c = {0, 0};
-        cosync_allocator a;
-        cosync_loop *loop = counted_loop(&c, &a);
-        cosync_task m;
-        CHECK_OK(cosync_loop_spawn(loop, &m, main_dense_fault, &df, NULL));
-        int status = 1;
-        CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-        CHECK_OK(status);
-        end_loop(loop);
-        CHECK_EQ(c.live, 0);
-        if (!df.failed)
-            break;
-    }
-    CHECK_GE(df.k, COSYNC__DENSE_SUPPORTED ? 1 : 0);
+    counting c = {0, 0};
+    cosync_allocator a;
+    cosync_loop *loop = counted_loop(&c, &a);
+    lazy lz = {&c};
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, &m, main_lazy, &lz, NULL));
+    int status = 1;
+    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+    CHECK_OK(status);
+    end_loop(loop);
+    CHECK_EQ(c.live, 0);
 }
 
-/* The shared stack is made when the first dense task starts: if it cannot
- * be, that task ends with COSYNC_ENOMEM without running, and the next one
- * gets it. */
+/* A dense task's descriptor is allocated and its shared stack made when
+ * it first runs: if either cannot be had, that task ends with
+ * COSYNC_ENOMEM without running (as a plain task whose stack cannot be
+ * had), nothing is left allocated, and the next one starts. */
 static int main_shared_stack_fault(void *arg, void **result)
 {
     (void)result;
@@ -803,7 +801,7 @@ static int main_shared_stack_fault(void *arg, void **result)
     return 0;
 }
 
-TEST(fault_making_the_shared_stack)
+TEST(fault_each_allocation_at_a_dense_tasks_first_run)
 {
     if (!COSYNC__DENSE_SUPPORTED)
         return;
@@ -868,8 +866,8 @@ int main(void)
     RUN(only_tasks_dealt_the_same_stack_copy_each_other_out);
     RUN(a_dense_task_alone_yields_to_itself);
     RUN(random_programs_of_dense_and_plain_tasks_keep_every_frame);
-    RUN(fault_each_allocation_of_a_dense_spawn);
-    RUN(fault_making_the_shared_stack);
+    RUN(a_dense_task_allocates_at_its_first_run_not_at_its_spawn);
+    RUN(fault_each_allocation_at_a_dense_tasks_first_run);
     RUN(destroying_a_loop_with_dense_tasks_suspended);
     return 0;
 }

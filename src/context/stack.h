@@ -22,9 +22,10 @@
 #define COSYNC__STACK_MIN_SHIFT 14 /* the smallest class: 16 KiB */
 #define COSYNC__STACK_CLASSES 17   /* up to 1 GiB */
 #define COSYNC__STACK_DEFAULT ((size_t)64 << 10)
-/* The class of a dense task (dense.c): a slot past the real ones that never
- * holds a stack, so that the switch's test for a cached stack sends a dense
- * task that has not run yet down the slow path, at no cost to the others. */
+/* A dense task (dense.c) of stack class c has class COSYNC__STACK_DENSE + c:
+ * slots past the real ones that never hold a stack, so that the switch's
+ * test for a cached stack sends a dense task that has not run yet down the
+ * slow path, at no cost to the others. */
 #define COSYNC__STACK_DENSE COSYNC__STACK_CLASSES
 
 enum cosync__guard { COSYNC__GUARD_NONE, COSYNC__GUARD_MADVISE, COSYNC__GUARD_MPROTECT };
@@ -59,7 +60,7 @@ typedef struct cosync__stack_chunk {
 } cosync__stack_chunk;
 
 typedef struct cosync__stack_pool {
-    cosync__stack_class cls[COSYNC__STACK_CLASSES + 1]; /* + COSYNC__STACK_DENSE, empty */
+    cosync__stack_class cls[2 * COSYNC__STACK_CLASSES]; /* and the dense ones, empty */
     cosync__stack_chunk *chunks;
     const cosync_allocator *alloc;
     size_t cache_max; /* hot stacks kept per class */
