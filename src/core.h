@@ -171,31 +171,32 @@ _Static_assert(sizeof(struct cosync__task) == 248, "the task record changed size
  * that the finish tests it with one compare (close_marks >= CLOSING) */
 #define COSYNC__CLOSING 2
 
-/* Whether the switch may resume @t straight away: it has run before and,
- * if it is a dense task, its bytes are in place. One 16-bit compare, so
- * that dense tasks cost the others' switches nothing. */
-static inline bool cosync__resumable(const struct cosync__task *t)
+/* Whether @t is in @state with its away flag clear: one 16-bit compare
+ * of the two neighbouring bytes. */
+static inline bool cosync__state_word_is(const struct cosync__task *t, uint8_t state)
 {
     uint16_t word;
     __builtin_memcpy(&word, &t->state, sizeof word);
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    return word == COSYNC__T_READY;
+    return word == state;
 #else
-    return word == (uint16_t)(COSYNC__T_READY << 8);
+    return word == (uint16_t)(state << 8);
 #endif
 }
 
-/* Whether @t is a task that has not run yet and is not dense: one 16-bit
- * compare, as cosync__resumable. */
+/* Whether the switch may resume @t straight away: it has run before and,
+ * if it is a dense task, its bytes are in place. One compare, so that
+ * dense tasks cost the others' switches nothing. */
+static inline bool cosync__resumable(const struct cosync__task *t)
+{
+    return cosync__state_word_is(t, COSYNC__T_READY);
+}
+
+/* Whether @t has not run yet and is not dense (a fresh dense task is
+ * "away": it has no place yet). */
 static inline bool cosync__plain_fresh(const struct cosync__task *t)
 {
-    uint16_t word;
-    __builtin_memcpy(&word, &t->state, sizeof word);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    return word == COSYNC__T_FRESH;
-#else
-    return word == (uint16_t)(COSYNC__T_FRESH << 8);
-#endif
+    return cosync__state_word_is(t, COSYNC__T_FRESH);
 }
 
 /* Whether the record is a task spawned and not yet finished. */

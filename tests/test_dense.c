@@ -526,29 +526,23 @@ static bool is_away(cosync_task h)
     return ((struct cosync__task *)h.rec)->away != 0;
 }
 
-static int slot_a(void *arg, void **result)
-{
-    (void)result;
-    slots *s = arg;
-    for (int i = 0; i < 5; i++) {
-        /* B, on another stack, stays in place once it has started */
-        CHECK(is_away(s->t[1]) == (i == 0 && COSYNC__DENSE_SUPPORTED));
-        CHECK_OK(cosync_yield());
-    }
-    while (s->phase == 0)
-        CHECK_OK(cosync_yield());
-    return 0;
-}
+typedef struct slot_arg {
+    slots *s;
+    int other; /* the index of the other of A and B */
+} slot_arg;
 
-static int slot_b(void *arg, void **result)
+/* A or B: the other, on another stack, stays in place once it has
+ * started (B has not when A first runs). */
+static int slot_turns(void *arg, void **result)
 {
     (void)result;
-    slots *s = arg;
+    slot_arg *a = arg;
     for (int i = 0; i < 5; i++) {
-        CHECK(!is_away(s->t[0]));
+        bool fresh = a->other == 1 && i == 0 && COSYNC__DENSE_SUPPORTED;
+        CHECK(is_away(a->s->t[a->other]) == fresh);
         CHECK_OK(cosync_yield());
     }
-    while (s->phase == 0)
+    while (a->s->phase == 0)
         CHECK_OK(cosync_yield());
     return 0;
 }
@@ -568,8 +562,9 @@ static int main_slots(void *arg, void **result)
 {
     (void)arg, (void)result;
     slots s = {.phase = 0};
-    CHECK_OK(cosync_task_spawn(&s.t[0], slot_a, &s, &dense_opts));
-    CHECK_OK(cosync_task_spawn(&s.t[1], slot_b, &s, &dense_opts));
+    slot_arg a = {&s, 1}, b = {&s, 0};
+    CHECK_OK(cosync_task_spawn(&s.t[0], slot_turns, &a, &dense_opts));
+    CHECK_OK(cosync_task_spawn(&s.t[1], slot_turns, &b, &dense_opts));
     for (int i = 0; i < 5; i++)
         CHECK_OK(cosync_yield());
     for (int i = 2; i < COSYNC__DENSE_SLOTS; i++) /* the other stacks */
