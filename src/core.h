@@ -272,11 +272,10 @@ struct cosync_loop {
      * per stack class, and the count that deals new ones out to them */
     cosync__shared_stack shared[COSYNC__STACK_CLASSES * COSYNC__DENSE_SLOTS];
     uint8_t dense_dealt[COSYNC__STACK_CLASSES];
-    /* descriptors of finished dense tasks kept for new ones (through
-     * stack.next), as records are: a spawn and a finish then need no
-     * allocator call */
+    /* dense tasks' descriptors, in blocks, and those free (through
+     * stack.next), as records are (dense.c) */
+    struct cosync__dense_block *dense_blocks;
     struct cosync__dense *dense_free;
-    size_t ndense_free;
     struct cosync__task *overflowed; /* ran out of its (unguarded) stack */
     const cosync_allocator *alloc;
     cosync_allocator alloc_copy;
@@ -414,6 +413,7 @@ typedef struct cosync__dense {
     uint32_t len;        /* bytes saved in `bytes` while away */
     uint32_t cap;        /* (a stack class is at most 1 GiB) */
     uint16_t shared;     /* its index in loop->shared */
+    bool own_block;      /* grown: allocated apart from the loop's blocks */
     unsigned char bytes[];
 } cosync__dense;
 
@@ -440,14 +440,17 @@ static inline bool cosync__dense_same_stack(const struct cosync__task *cur,
 /* Whether this build can run dense tasks (the ucontext backend cannot:
  * its saved context is not a stack pointer to the frame). */
 #define COSYNC__DENSE_SUPPORTED COSYNC__CTX_CAN_START_ON_OWN_STACK
-/* Start @t, a fresh dense task (the switch to it follows): deal it a
- * shared stack of its size, not the one @cur (if not NULL) runs on, give
- * it its descriptor, copy out the task whose bytes are there. 0;
- * COSYNC_EAGAIN if that stack must first be mapped (none is cached) and
- * @may_map is false
- * (a task suspending from deep in its stack must not: the loop does it);
- * COSYNC_ENOMEM. Nothing changes unless it returns 0. */
-int cosync__dense_start(cosync_loop *loop, struct cosync__task *t, const struct cosync__task *cur,
+/* Start @t, a fresh dense task (the switch to it follows): give it its
+ * descriptor and a shared stack of its size, copying out the task whose
+ * bytes are there. The stack is the one at index @prefer of
+ * loop->shared if that is of its size (a finishing dense task's, where
+ * nothing is to be copied out), else the next one dealt in turn, but not
+ * the one at index @avoid (the running dense task's); -1 for neither. 0;
+ * COSYNC_EAGAIN if the stack must first be mapped (none is cached) and
+ * @may_map is false (a task suspending from deep in its stack must not:
+ * the loop does it); COSYNC_ENOMEM. Nothing changes but the turn of the
+ * dealing unless it returns 0. */
+int cosync__dense_start(cosync_loop *loop, struct cosync__task *t, int avoid, int prefer,
                         bool may_map);
 /* Put the bytes of @t, a dense task that is away, back on its shared
  * stack, first copying out those of the task there. Runs on any stack but
@@ -458,7 +461,8 @@ void cosync__dense_place(cosync_loop *loop, struct cosync__task *t);
  * finishing task goes on running on it until its last switch, as on a
  * stack of its own). */
 void cosync__dense_release(struct cosync__task *t);
-/* Give back a dense task's descriptor: kept for the next one. */
+/* Give back a dense task's descriptor: to the loop's free list, or to the
+ * allocator if it grew. */
 void cosync__dense_free(cosync_loop *loop, cosync__dense *d);
 /* At the loop's destruction, after the tasks' records are dropped. */
 void cosync__dense_loop_destroy(cosync_loop *loop);

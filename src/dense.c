@@ -27,22 +27,53 @@
 _Static_assert(sizeof(cosync__dense) + DENSE_FIRST_CAP == 248, "a dense task's first block grew");
 #endif
 
-/* Descriptors kept for reuse: as many as the stack cache keeps stacks. */
-#define DENSE_FREE_MAX 64
+/* Descriptors come in blocks, as task records do, and go back to the
+ * loop's free list, not to the allocator: a crowd that comes and goes
+ * (a hundred thousand tasks woken and finished, then as many new ones)
+ * would otherwise spend a quarter of its time in malloc and free. A block
+ * holds FIRST_BLOCK descriptors, the next ones twice as many, up to
+ * FIRST_BLOCK << MAX_BLOCK_SHIFT. One that has grown is allocated on its
+ * own, and freed when its task ends. */
+#define DENSE_SIZE (sizeof(cosync__dense) + DENSE_FIRST_CAP)
+#define FIRST_BLOCK 64
+#define MAX_BLOCK_SHIFT 6
+
+struct cosync__dense_block {
+    struct cosync__dense_block *next;
+    _Alignas(16) unsigned char descs[];
+};
 
 /* A descriptor for a dense task about to start: from the cache, or new
  * (NULL if out of memory). */
+static void push_free(cosync_loop *loop, cosync__dense *d)
+{
+    d->stack.next = (cosync__stack *)loop->dense_free;
+    loop->dense_free = d;
+}
+
+static __attribute__((noinline, cold)) bool grow_descs(cosync_loop *loop)
+{
+    unsigned nblocks = 0;
+    for (struct cosync__dense_block *b = loop->dense_blocks; b; b = b->next)
+        nblocks++;
+    size_t count = (size_t)FIRST_BLOCK << (nblocks < MAX_BLOCK_SHIFT ? nblocks : MAX_BLOCK_SHIFT);
+    struct cosync__dense_block *b = cosync__mem_alloc(loop->alloc, sizeof *b + count * DENSE_SIZE);
+    if (!b)
+        return false;
+    b->next = loop->dense_blocks;
+    loop->dense_blocks = b;
+    for (size_t i = count; i-- > 0;) /* handed out in address order */
+        push_free(loop, (cosync__dense *)(void *)(b->descs + i * DENSE_SIZE));
+    return true;
+}
+
+/* A descriptor for a dense task about to start (NULL if out of memory). */
 static cosync__dense *dense_get(cosync_loop *loop)
 {
+    if (!loop->dense_free && !grow_descs(loop))
+        return NULL;
     cosync__dense *d = loop->dense_free;
-    if (d) {
-        loop->dense_free = (cosync__dense *)d->stack.next;
-        loop->ndense_free--;
-        return d;
-    }
-    d = cosync__mem_alloc(loop->alloc, sizeof *d + DENSE_FIRST_CAP);
-    if (d)
-        d->cap = DENSE_FIRST_CAP;
+    loop->dense_free = (cosync__dense *)d->stack.next;
     return d;
 }
 
@@ -56,14 +87,17 @@ static cosync__dense *grow(struct cosync__task *t, cosync__dense *d, size_t len)
     size_t cap = (len + 63) & ~(size_t)63;
     const cosync_allocator *a = t->loop->alloc;
     size_t bytes = sizeof *d + cap;
-    cosync__dense *n = a ? a->realloc(a->ud, d, bytes) : realloc(d, bytes);
+    cosync__dense *n = a ? a->realloc(a->ud, NULL, bytes) : malloc(bytes);
     if (!n) {
         fprintf(stderr,
                 "cosync: out of memory saving %zu bytes of stack of dense task '%s' (#%llu)\n", len,
                 cosync__task_name(t), (unsigned long long)t->id);
         abort();
     }
+    *n = *d; /* its bytes are copied afresh */
+    cosync__dense_free(t->loop, d);
     n->cap = (uint32_t)cap;
+    n->own_block = true;
     t->stack = &n->stack;
     return n;
 }
@@ -119,22 +153,26 @@ void cosync__dense_place(cosync_loop *loop, struct cosync__task *t)
     t->away = 0;
 }
 
-int cosync__dense_start(cosync_loop *loop, struct cosync__task *t, const struct cosync__task *cur,
+int cosync__dense_start(cosync_loop *loop, struct cosync__task *t, int avoid, int prefer,
                         bool may_map)
 {
     int cls = cosync__dense_class(t);
-    unsigned k = loop->dense_dealt[cls] % COSYNC__DENSE_SLOTS;
-    unsigned ix = (unsigned)cls * COSYNC__DENSE_SLOTS + k;
-    if (cur && cosync__is_dense(cur) && cosync__dense_of(cur)->shared == ix) {
-        k = (k + 1) % COSYNC__DENSE_SLOTS; /* not the stack the caller runs on */
-        ix = (unsigned)cls * COSYNC__DENSE_SLOTS + k;
+    unsigned base = (unsigned)cls * COSYNC__DENSE_SLOTS;
+    bool dealt = !(prefer >= 0 && (unsigned)prefer / COSYNC__DENSE_SLOTS == (unsigned)cls);
+    unsigned k = dealt ? loop->dense_dealt[cls] % COSYNC__DENSE_SLOTS : (unsigned)prefer - base;
+    if (dealt && (int)(base + k) == avoid) {
+        /* not the stack the caller runs on; kept if this start is retried
+         * from the loop, which has no caller to avoid */
+        k = (k + 1) % COSYNC__DENSE_SLOTS;
+        loop->dense_dealt[cls] = (uint8_t)k;
     }
-    cosync__shared_stack *sh = &loop->shared[ix];
+    cosync__shared_stack *sh = &loop->shared[base + k];
     if (!sh->stack && !may_map && !loop->stacks.cls[cls].hot)
         return COSYNC_EAGAIN; /* a cached stack is taken without a system call */
     cosync__dense *d = dense_get(loop);
     if (!d)
         return COSYNC_ENOMEM;
+    *d = (cosync__dense){.cap = DENSE_FIRST_CAP, .shared = (uint16_t)(base + k)};
     if (!sh->stack) {
         sh->stack = cosync__stack_get(&loop->stacks, cls);
         if (!sh->stack) {
@@ -142,11 +180,10 @@ int cosync__dense_start(cosync_loop *loop, struct cosync__task *t, const struct 
             return COSYNC_ENOMEM;
         }
     }
-    uint32_t cap = d->cap;
-    *d = (cosync__dense){.cap = cap, .shared = (uint16_t)ix};
     d->stack.cls = (uint8_t)t->stack_cls;
     t->stack = &d->stack;
-    loop->dense_dealt[cls] = (uint8_t)(k + 1);
+    if (dealt)
+        loop->dense_dealt[cls] = (uint8_t)(k + 1);
     sh->users++;
     take_place(t, sh);
     t->away = 0;
@@ -171,12 +208,14 @@ void cosync__dense_release(struct cosync__task *t)
 
 void cosync__dense_free(cosync_loop *loop, cosync__dense *d)
 {
-    if (loop->ndense_free < DENSE_FREE_MAX) {
-        d->stack.next = (cosync__stack *)loop->dense_free;
-        loop->dense_free = d;
-        loop->ndense_free++;
+    if (d->own_block) {
+        const cosync_allocator *a = loop->alloc;
+        if (a)
+            a->realloc(a->ud, d, 0);
+        else
+            free(d);
     } else {
-        cosync__mem_free(loop->alloc, d);
+        push_free(loop, d);
     }
 }
 
@@ -187,10 +226,10 @@ void cosync__dense_loop_destroy(cosync_loop *loop)
             cosync__stack_put(&loop->stacks, loop->shared[i].stack);
         loop->shared[i] = (cosync__shared_stack){0};
     }
-    while (loop->dense_free) {
-        cosync__dense *d = loop->dense_free;
-        loop->dense_free = (cosync__dense *)d->stack.next;
-        cosync__mem_free(loop->alloc, d);
+    while (loop->dense_blocks) {
+        struct cosync__dense_block *b = loop->dense_blocks;
+        loop->dense_blocks = b->next;
+        cosync__mem_free(loop->alloc, b);
     }
-    loop->ndense_free = 0;
+    loop->dense_free = NULL;
 }

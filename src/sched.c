@@ -217,14 +217,14 @@ static inline bool give_stack(cosync_loop *loop, struct cosync__task *t)
     return false;
 }
 
-/* give_stack for a dense task: a place on a shared stack, not the one
- * @cur runs on. 1; 0 (and the task finished with COSYNC_ENOMEM) if none
- * can be had; COSYNC_EAGAIN if a stack must be mapped and @may_map is
- * false. */
+/* give_stack for a dense task: a place on a shared stack (@avoid,
+ * @prefer, @may_map: cosync__dense_start). 1; 0 (and the task finished
+ * with COSYNC_ENOMEM) if none can be had; COSYNC_EAGAIN if a stack must be
+ * mapped and @may_map is false. */
 static __attribute__((noinline)) int give_shared_stack(cosync_loop *loop, struct cosync__task *t,
-                                                       const struct cosync__task *cur, bool may_map)
+                                                       int avoid, int prefer, bool may_map)
 {
-    int rc = cosync__dense_start(loop, t, cur, may_map);
+    int rc = cosync__dense_start(loop, t, avoid, prefer, may_map);
     if (rc == 0) {
         t->unguarded = t->stack->guard == COSYNC__GUARD_NONE;
         san_fresh_stack(t);
@@ -241,7 +241,7 @@ static __attribute__((noinline)) int give_shared_stack(cosync_loop *loop, struct
 static inline bool give_any_stack(cosync_loop *loop, struct cosync__task *t)
 {
     if (__builtin_expect(cosync__is_dense(t), 0))
-        return give_shared_stack(loop, t, NULL, true) == 1;
+        return give_shared_stack(loop, t, -1, -1, true) == 1;
     return give_stack(loop, t);
 }
 
@@ -378,7 +378,8 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
         }
         if (next->state == COSYNC__T_FRESH) {
             if (cosync__is_dense(next)) {
-                int given = give_shared_stack(loop, next, cur, false);
+                int avoid = cosync__is_dense(cur) ? cosync__dense_of(cur)->shared : -1;
+                int given = give_shared_stack(loop, next, avoid, -1, false);
                 if (given == 0)
                     continue;
                 if (given == 1) {
@@ -471,7 +472,7 @@ SWITCH_INLINE __attribute__((noreturn)) void leave_for(cosync_loop *loop, struct
 }
 
 /* The end of a dense task: the shared stack it leaves is free at once, so
- * a fresh dense task starts on it without a copy; one that is away is
+ * a fresh dense task of its size starts there without a copy; one that is away is
  * copied back from here, or, if its bytes go on this very stack, from
  * the loop's context. Out of line: the common end keeps its frame small. */
 static __attribute__((noinline, noreturn)) void exit_dense_task(struct cosync__task *t, int status,
@@ -488,7 +489,8 @@ static __attribute__((noinline, noreturn)) void exit_dense_task(struct cosync__t
         if (!next)
             leave_for_loop(loop);
         if (next->state == COSYNC__T_FRESH) {
-            if (!give_any_stack(loop, next))
+            if (cosync__is_dense(next) ? give_shared_stack(loop, next, -1, mine, true) != 1
+                                       : !give_stack(loop, next))
                 continue;
             leave_to_start(loop, next, entry_of(next));
         }
@@ -532,7 +534,7 @@ EXIT_TASK void exit_task(struct cosync__task *t, int status, void *result)
         }
         if (__builtin_expect(!cosync__resumable(next), 0)) { /* dense: fresh or away */
             if (next->state == COSYNC__T_FRESH) {
-                if (give_shared_stack(loop, next, NULL, true) != 1)
+                if (give_shared_stack(loop, next, -1, -1, true) != 1)
                     continue;
                 cosync__stack_put(&loop->stacks, stack);
                 leave_to_start(loop, next, dense_task_entry);

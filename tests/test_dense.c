@@ -222,10 +222,14 @@ typedef struct chain {
     int left;
     int ran;
     size_t max_stacks;
+    int last_shared; /* the stack the link before ran on */
+    int same_stack;  /* links that ran on the stack the one before left */
+    cosync_event done;
 } chain;
 
-/* Spawn the next link (dense, detached) and finish: it starts on the
- * stack this one leaves, with nothing to copy. */
+/* Spawn the next link (dense, detached) and finish: nothing else is
+ * ready, so it is started by this one's end, on the stack this one
+ * leaves, with nothing to copy. */
 static int chain_link(void *arg, void **result)
 {
     (void)result;
@@ -234,22 +238,35 @@ static int chain_link(void *arg, void **result)
     size_t in_use = loop_stats().stacks_in_use;
     if (in_use > c->max_stacks)
         c->max_stacks = in_use;
+    if (COSYNC__DENSE_SUPPORTED) {
+        int mine = cosync__dense_of(cosync__current())->shared;
+        c->same_stack += mine == c->last_shared;
+        c->last_shared = mine;
+    }
     if (--c->left > 0)
         CHECK_OK(cosync_task_spawn(NULL, chain_link, c, &dense_opts));
+    else
+        CHECK_OK(cosync_event_set(&c->done));
     return 0;
 }
 
 static int main_chain(void *arg, void **result)
 {
     (void)arg, (void)result;
-    chain c = {.left = 1000};
-    cosync_task first;
-    CHECK_OK(cosync_task_spawn(&first, chain_link, &c, &dense_opts));
-    join_ok(first);
-    while (c.ran < 1000)
-        CHECK_OK(cosync_yield());
+    chain c = {.left = 1000, .last_shared = -1, .done = COSYNC_EVENT_INIT};
+    CHECK_OK(cosync_task_spawn(NULL, chain_link, &c, &dense_opts));
+    CHECK_OK(cosync_event_wait(&c.done, COSYNC_FOREVER));
+    CHECK_OK(cosync_yield()); /* the last link ends */
+    CHECK_EQ(c.ran, 1000);
     CHECK_EQ(c.left, 0);
     CHECK_EQ(c.max_stacks, 2); /* main's and the one the links run on in turn */
+    /* but the links the loop starts after each turn of COSYNC__BUDGET
+     * dispatches, which are dealt a stack in turn */
+    if (COSYNC__DENSE_SUPPORTED)
+        CHECK_GE(c.same_stack, 999 - 999 / COSYNC__BUDGET - 1);
+    else
+        CHECK_EQ(c.same_stack, 0);
+    CHECK_EQ(alive_tasks(), 1);
     return 0;
 }
 
@@ -517,13 +534,19 @@ TEST(dense_tasks_of_two_stack_sizes_share_stacks_of_their_size)
  * different ones take turns without copying (both stay in place), a task
  * dealt the same stack as another copies it out when it runs. */
 typedef struct slots {
-    cosync_task t[COSYNC__DENSE_SLOTS + 1];
+    cosync_task t[2]; /* A and B */
     int phase;
+    int shared_with_a; /* later tasks that were dealt A's stack */
 } slots;
 
 static bool is_away(cosync_task h)
 {
     return ((struct cosync__task *)h.rec)->away != 0;
+}
+
+static int shared_index(cosync_task h)
+{
+    return cosync__dense_of((struct cosync__task *)h.rec)->shared;
 }
 
 typedef struct slot_arg {
@@ -547,14 +570,17 @@ static int slot_turns(void *arg, void **result)
     return 0;
 }
 
-/* The task dealt A's stack again: A is copied out while it runs. */
-static int slot_e(void *arg, void **result)
+/* A later task: A is copied out while it runs if and only if it was
+ * dealt A's stack; B stays in place either way. */
+static int slot_later(void *arg, void **result)
 {
     (void)result;
     slots *s = arg;
-    CHECK(is_away(s->t[0]) == (bool)COSYNC__DENSE_SUPPORTED);
+    bool on_a = COSYNC__DENSE_SUPPORTED &&
+                shared_index((cosync_task){cosync__current(), 0}) == shared_index(s->t[0]);
+    CHECK(is_away(s->t[0]) == on_a);
     CHECK(!is_away(s->t[1]));
-    s->phase = 1;
+    s->shared_with_a += on_a;
     return 0;
 }
 
@@ -567,17 +593,93 @@ static int main_slots(void *arg, void **result)
     CHECK_OK(cosync_task_spawn(&s.t[1], slot_turns, &b, &dense_opts));
     for (int i = 0; i < 5; i++)
         CHECK_OK(cosync_yield());
-    for (int i = 2; i < COSYNC__DENSE_SLOTS; i++) /* the other stacks */
-        CHECK_OK(cosync_task_spawn(&s.t[i], nop, NULL, &dense_opts));
-    CHECK_OK(cosync_task_spawn(&s.t[COSYNC__DENSE_SLOTS], slot_e, &s, &dense_opts));
-    CHECK_OK(cosync_gather(s.t, COSYNC__DENSE_SLOTS + 1, NULL, COSYNC_FOREVER));
-    CHECK_EQ(s.phase, 1);
+    if (COSYNC__DENSE_SUPPORTED)
+        CHECK_NE(shared_index(s.t[0]), shared_index(s.t[1]));
+    /* one at a time, started from this plain task: dealt in turn, so one
+     * of every COSYNC__DENSE_SLOTS gets A's stack */
+    for (int i = 0; i < 2 * COSYNC__DENSE_SLOTS; i++) {
+        cosync_task t;
+        CHECK_OK(cosync_task_spawn(&t, slot_later, &s, &dense_opts));
+        join_ok(t);
+    }
+    CHECK_EQ(s.shared_with_a, COSYNC__DENSE_SUPPORTED ? 2 : 0);
+    s.phase = 1;
+    CHECK_OK(cosync_gather(s.t, 2, NULL, COSYNC_FOREVER));
     return 0;
 }
 
 TEST(only_tasks_dealt_the_same_stack_copy_each_other_out)
 {
     run_main_ok(main_slots, NULL);
+}
+
+/* A dense task that starts another whose turn would deal it the starter's
+ * own stack gets the next one instead, also when that stack must first be
+ * made (from the loop's context, which has no starter to avoid): the two
+ * then take turns without copying each other out. */
+typedef struct starter {
+    cosync_task a, child;
+    cosync_event setup_done, blockers_go;
+} starter;
+
+static int child_of_a(void *arg, void **result)
+{
+    (void)result;
+    starter *st = arg;
+    for (int i = 0; i < 3; i++) {
+        CHECK(!is_away(st->a));
+        CHECK_OK(cosync_yield());
+    }
+    return 0;
+}
+
+static int starter_a(void *arg, void **result)
+{
+    (void)result;
+    starter *st = arg;
+    CHECK_OK(cosync_event_wait(&st->setup_done, COSYNC_FOREVER));
+    CHECK_OK(cosync_task_spawn(&st->child, child_of_a, st, &dense_opts));
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(cosync_yield());
+        CHECK(!is_away(st->child));
+    }
+    if (COSYNC__DENSE_SUPPORTED)
+        CHECK_NE(shared_index(st->child), shared_index(st->a));
+    join_ok(st->child);
+    return 0;
+}
+
+static int main_starter(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    starter st = {.setup_done = COSYNC_EVENT_INIT, .blockers_go = COSYNC_EVENT_INIT};
+    enum { OTHERS = COSYNC__DENSE_SLOTS - 1 };
+    cosync_task nops[OTHERS], blockers[OTHERS];
+    /* A is dealt the first stack and waits; three more tasks are dealt
+     * the other three, so that A's is next in turn */
+    CHECK_OK(cosync_task_spawn(&st.a, starter_a, &st, &dense_opts));
+    CHECK_OK(cosync_yield());
+    for (int i = 0; i < OTHERS; i++) {
+        CHECK_OK(cosync_task_spawn(&nops[i], nop, NULL, &dense_opts));
+        join_ok(nops[i]);
+    }
+    /* their stack went back to the cache: plain tasks take every cached
+     * stack, so that the next shared stack must be made */
+    for (int i = 0; i < OTHERS; i++)
+        CHECK_OK(cosync_task_spawn(&blockers[i], wait_event, &st.blockers_go, NULL));
+    CHECK_OK(cosync_yield());
+    if (COSYNC__DENSE_SUPPORTED)
+        CHECK_NULL(cosync_loop_current()->stacks.cls[cosync_loop_current()->default_cls].hot);
+    CHECK_OK(cosync_event_set(&st.setup_done));
+    join_ok(st.a);
+    CHECK_OK(cosync_event_set(&st.blockers_go));
+    CHECK_OK(cosync_gather(blockers, OTHERS, NULL, COSYNC_FOREVER));
+    return 0;
+}
+
+TEST(a_dense_task_never_starts_another_on_its_own_stack)
+{
+    run_main_ok(main_starter, NULL);
 }
 
 /* Alone, a dense task yields to itself: nothing to copy, nothing to wait for. */
@@ -859,6 +961,7 @@ int main(void)
     RUN(ten_thousand_blocked_dense_tasks_hold_a_few_stacks);
     RUN(dense_tasks_of_two_stack_sizes_share_stacks_of_their_size);
     RUN(only_tasks_dealt_the_same_stack_copy_each_other_out);
+    RUN(a_dense_task_never_starts_another_on_its_own_stack);
     RUN(a_dense_task_alone_yields_to_itself);
     RUN(random_programs_of_dense_and_plain_tasks_keep_every_frame);
     RUN(a_dense_task_allocates_at_its_first_run_not_at_its_spawn);
