@@ -576,7 +576,9 @@ int cosync_as_completed_destroy(cosync_as_completed *it);
  * COSYNC_ECANCELED) cancels every other child and, if the owner is not yet
  * in cosync_taskgroup_wait, the owner too (as asyncio does; the group takes
  * that request back when the owner reaches cosync_taskgroup_wait).
- * Caller-embedded; all fields are private.
+ * Caller-embedded; all fields are private. The children reach the group,
+ * and their arguments, while the owner is suspended: an owner that is a
+ * dense task keeps them off its own stack (cosync_task_opts.dense).
  */
 typedef struct cosync_taskgroup {
     cosync_loop *loop;
