@@ -446,16 +446,20 @@ static inline bool cosync__dense_same_stack(const struct cosync__task *cur,
  * loop->shared if that is of its size (a finishing dense task's, where
  * nothing is to be copied out), else the next one dealt in turn, but not
  * the one at index @avoid (the running dense task's); -1 for neither. 0;
- * COSYNC_EAGAIN if the stack must first be mapped (none is cached) and
- * @may_map is false (a task suspending from deep in its stack must not:
- * the loop does it); COSYNC_ENOMEM. Nothing changes but the turn of the
- * dealing unless it returns 0. */
+ * COSYNC_EAGAIN if @may_allocate is false and that would take a system
+ * call or the allocator (a stack to map, a block of descriptors, a
+ * buffer to grow for the task copied out): a task suspending from deep in
+ * its stack must not, and the loop does it on its own; COSYNC_ENOMEM. Nothing changes but the turn
+ * of the dealing unless it returns 0. */
 int cosync__dense_start(cosync_loop *loop, struct cosync__task *t, int avoid, int prefer,
-                        bool may_map);
+                        bool may_allocate);
 /* Put the bytes of @t, a dense task that is away, back on its shared
  * stack, first copying out those of the task there. Runs on any stack but
  * that one. */
 void cosync__dense_place(cosync_loop *loop, struct cosync__task *t);
+/* Whether cosync__dense_place(@loop, @t) would copy out no task whose
+ * buffer must first grow (so it calls no allocator). */
+bool cosync__dense_place_light(const cosync_loop *loop, const struct cosync__task *t);
 /* @t, a dense task that has run, is finishing: give back its descriptor,
  * and its shared stack if no other task dealt it is unfinished (a
  * finishing task goes on running on it until its last switch, as on a

@@ -102,13 +102,31 @@ static cosync__dense *grow(struct cosync__task *t, cosync__dense *d, size_t len)
     return n;
 }
 
+/* The bytes @owner, suspended on its shared stack, would be copied out. */
+static size_t saved_len(const struct cosync__task *owner)
+{
+    const cosync__dense *d = cosync__dense_of(owner);
+    return (size_t)(cosync__stack_start(&d->stack) - (const char *)cosync__ctx_frame(&owner->ctx));
+}
+
+/* Whether copying @owner out needs no allocation (its buffer holds it). */
+static bool evicts_in_place(const struct cosync__task *owner)
+{
+    return saved_len(owner) <= cosync__dense_of(owner)->cap;
+}
+
+bool cosync__dense_place_light(const cosync_loop *loop, const struct cosync__task *t)
+{
+    const struct cosync__task *owner = loop->shared[cosync__dense_of(t)->shared].owner;
+    return !owner || owner == t || evicts_in_place(owner);
+}
+
 /* Copy the bytes of @owner, suspended, off its shared stack. */
 static void evict(struct cosync__task *owner)
 {
     cosync__dense *d = cosync__dense_of(owner);
-    char *top = cosync__stack_start(&d->stack);
-    char *sp = (char *)cosync__ctx_frame(&owner->ctx);
-    size_t len = (size_t)(top - sp);
+    size_t len = saved_len(owner);
+    char *sp = cosync__stack_start(&d->stack) - len;
     if (len > d->cap)
         d = grow(owner, d, len);
 #if COSYNC__ASAN
@@ -154,7 +172,7 @@ void cosync__dense_place(cosync_loop *loop, struct cosync__task *t)
 }
 
 int cosync__dense_start(cosync_loop *loop, struct cosync__task *t, int avoid, int prefer,
-                        bool may_map)
+                        bool may_allocate)
 {
     int cls = cosync__dense_class(t);
     unsigned base = (unsigned)cls * COSYNC__DENSE_SLOTS;
@@ -167,7 +185,8 @@ int cosync__dense_start(cosync_loop *loop, struct cosync__task *t, int avoid, in
         loop->dense_dealt[cls] = (uint8_t)k;
     }
     cosync__shared_stack *sh = &loop->shared[base + k];
-    if (!sh->stack && !may_map && !loop->stacks.cls[cls].hot)
+    if (!may_allocate && ((!sh->stack && !loop->stacks.cls[cls].hot) || !loop->dense_free ||
+                          (sh->owner && !evicts_in_place(sh->owner))))
         return COSYNC_EAGAIN; /* a cached stack is taken without a system call */
     cosync__dense *d = dense_get(loop);
     if (!d)

@@ -218,13 +218,13 @@ static inline bool give_stack(cosync_loop *loop, struct cosync__task *t)
 }
 
 /* give_stack for a dense task: a place on a shared stack (@avoid,
- * @prefer, @may_map: cosync__dense_start). 1; 0 (and the task finished
- * with COSYNC_ENOMEM) if none can be had; COSYNC_EAGAIN if a stack must be
- * mapped and @may_map is false. */
+ * @prefer, @may_allocate: cosync__dense_start). 1; 0 (and the task finished
+ * with COSYNC_ENOMEM) if none can be had; COSYNC_EAGAIN if that would
+ * allocate and @may_allocate is false. */
 static __attribute__((noinline)) int give_shared_stack(cosync_loop *loop, struct cosync__task *t,
-                                                       int avoid, int prefer, bool may_map)
+                                                       int avoid, int prefer, bool may_allocate)
 {
-    int rc = cosync__dense_start(loop, t, avoid, prefer, may_map);
+    int rc = cosync__dense_start(loop, t, avoid, prefer, may_allocate);
     if (rc == 0) {
         t->unguarded = t->stack->guard == COSYNC__GUARD_NONE;
         san_fresh_stack(t);
@@ -405,8 +405,10 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
             break;
         }
         if (__builtin_expect(next->away, 0)) {
-            /* its bytes are copied back only from off their stack */
-            if (cosync__dense_same_stack(cur, next)) {
+            /* its bytes are copied back only from off their stack, and a
+             * buffer to grow is allocated on the loop's stack, not from
+             * deep in this task's */
+            if (cosync__dense_same_stack(cur, next) || !cosync__dense_place_light(loop, next)) {
                 untake(loop, next);
                 loop->stack_wanted = true;
                 back_to_loop(loop, cur);

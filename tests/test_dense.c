@@ -14,6 +14,7 @@
  * task has a stack of its own and everything but the stack counts holds.
  */
 /* ctest-timeout: 120 */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -682,6 +683,83 @@ TEST(a_dense_task_never_starts_another_on_its_own_stack)
     run_main_ok(main_starter, NULL);
 }
 
+/* A switch that needs the allocator (a block of descriptors for dense
+ * tasks' first runs, a buffer to grow for a task copied out) goes through
+ * the loop's context: a suspending task's stack may be nearly used up, so
+ * the allocator is called on the thread's own. Checked by an allocator
+ * that looks at where it is called from. */
+typedef struct where_alloc {
+    char *lo, *hi; /* the thread's stack */
+    bool armed;
+    long on_thread, elsewhere;
+} where_alloc;
+
+static void *where_realloc(void *ud, void *ptr, size_t size)
+{
+    where_alloc *w = ud;
+    if (w->armed && !ptr && size) {
+        char *here = __builtin_frame_address(0);
+        if (here >= w->lo && here < w->hi)
+            w->on_thread++;
+        else
+            w->elsewhere++;
+    }
+    if (size == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, size);
+}
+
+typedef struct crowd_start {
+    where_alloc *w;
+    cancel_case cc;
+} crowd_start;
+
+static int main_where(void *arg, void **result)
+{
+    (void)result;
+    crowd_start *cs = arg;
+    enum { N = 300 }; /* more than the first block of descriptors */
+    cosync_task *t = malloc(N * sizeof *t);
+    CHECK_NOTNULL(t);
+    for (int i = 0; i < N; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], cancellable_body, &cs->cc, &dense_opts));
+    cs->w->armed = true;
+    CHECK_OK(cosync_yield()); /* each starts, from the one before, and blocks */
+    cs->w->armed = false;
+    for (int i = 0; i < N; i++)
+        CHECK_OK(cosync_task_cancel(t[i]));
+    CHECK_OK(cosync_gather(t, N, NULL, COSYNC_FOREVER));
+    CHECK_EQ(cs->cc.cleaned, N);
+    free(t);
+    return 0;
+}
+
+TEST(allocations_for_dense_tasks_run_on_the_threads_stack)
+{
+    where_alloc w = {0};
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    CHECK_OK(pthread_getattr_np(pthread_self(), &attr));
+    CHECK_OK(pthread_attr_getstack(&attr, &addr, &size));
+    pthread_attr_destroy(&attr);
+    w.lo = addr;
+    w.hi = (char *)addr + size;
+    cosync_allocator a = {where_realloc, &w};
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .allocator = &a}));
+    crowd_start cs = {&w, {.never = COSYNC_EVENT_INIT}};
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, &m, main_where, &cs, NULL));
+    CHECK_OK(cosync_loop_run(loop, m, NULL, NULL));
+    end_loop(loop);
+    CHECK_EQ(w.elsewhere, 0);
+    if (COSYNC__DENSE_SUPPORTED)
+        CHECK_GE(w.on_thread, 2); /* two blocks of descriptors at least */
+}
+
 /* Alone, a dense task yields to itself: nothing to copy, nothing to wait for. */
 static int yield_alone(void *arg, void **result)
 {
@@ -962,6 +1040,7 @@ int main(void)
     RUN(dense_tasks_of_two_stack_sizes_share_stacks_of_their_size);
     RUN(only_tasks_dealt_the_same_stack_copy_each_other_out);
     RUN(a_dense_task_never_starts_another_on_its_own_stack);
+    RUN(allocations_for_dense_tasks_run_on_the_threads_stack);
     RUN(a_dense_task_alone_yields_to_itself);
     RUN(random_programs_of_dense_and_plain_tasks_keep_every_frame);
     RUN(a_dense_task_allocates_at_its_first_run_not_at_its_spawn);
