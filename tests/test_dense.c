@@ -35,6 +35,22 @@ static cosync_loop *counted_loop(counting *c, cosync_allocator *a)
     return loop;
 }
 
+/* Run @fn(@arg) as the main task of a loop whose allocations *@c counts;
+ * check that it returned 0, that every task was collected, and that
+ * nothing is left allocated once the loop is destroyed. */
+static void run_counted(counting *c, cosync_task_fn fn, void *arg)
+{
+    cosync_allocator a;
+    cosync_loop *loop = counted_loop(c, &a);
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, &m, fn, arg, NULL));
+    int status = 1;
+    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+    CHECK_OK(status);
+    end_loop(loop);
+    CHECK_EQ(c->live, 0);
+}
+
 /* ------------------------------------------------------------------------
  * Frames that check their own bytes
  * ---------------------------------------------------------------------- */
@@ -935,16 +951,8 @@ static int main_lazy(void *arg, void **result)
 TEST(a_dense_task_allocates_at_its_first_run_not_at_its_spawn)
 {
     counting c = {0, 0};
-    cosync_allocator a;
-    cosync_loop *loop = counted_loop(&c, &a);
     lazy lz = {&c};
-    cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, main_lazy, &lz, NULL));
-    int status = 1;
-    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-    CHECK_OK(status);
-    end_loop(loop);
-    CHECK_EQ(c.live, 0);
+    run_counted(&c, main_lazy, &lz);
 }
 
 /* A dense task's descriptor is allocated and its shared stack made when
@@ -985,15 +993,7 @@ TEST(fault_each_allocation_at_a_dense_tasks_first_run)
         CHECK_LT(k, 100);
         long kk = k;
         counting c = {0, 0};
-        cosync_allocator a;
-        cosync_loop *loop = counted_loop(&c, &a);
-        cosync_task m;
-        CHECK_OK(cosync_loop_spawn(loop, &m, main_shared_stack_fault, &kk, NULL));
-        int status = 1;
-        CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-        CHECK_OK(status);
-        end_loop(loop);
-        CHECK_EQ(c.live, 0);
+        run_counted(&c, main_shared_stack_fault, &kk);
         if (kk < 0)
             break;
     }
