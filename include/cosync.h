@@ -77,7 +77,7 @@ typedef struct cosync_task_opts {
     /* A dense task: it runs on one of a few stacks shared by the loop's
      * dense tasks of its stack size and, while another of them runs
      * there, keeps only the bytes of stack it uses (150-250 for a task
-     * blocked straight from its body), copied out and back in: about 540
+     * blocked straight from its body), copied out and back in: about 530
      * bytes a blocked task in all, instead of 4.4 KiB. For crowds of
      * shallow tasks. The rule it asks of the task's code: nothing outside
      * the task may point into its stack while it is suspended (no other
