@@ -9,7 +9,7 @@
 #                         test-lto       gcc, link-time optimisation, its
 #                                        warnings errors too
 #                         test-ucontext  gcc, ucontext context switch
-#                         test-tsan      gcc, ThreadSanitizer, Debug (tests labelled `threads`)
+#                         test-tsan      gcc, ThreadSanitizer, Debug (tests labelled `threads` or `tsan`)
 #                         test-valgrind  the test-gcc build, under valgrind
 #                         test-aarch64   cross-built, run under qemu-user
 #                       each one can also be run alone: make test-asan
@@ -148,11 +148,11 @@ test-ucontext: $(TEST_DEPS)
 test-tsan: $(TEST_DEPS)
 	$(call CMAKE_CONFIGURE,$(BUILD)/test-tsan,gcc,-DCOSYNC_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug $(SANITIZER_BUILD_ARGS) $(TEST_ARGS))
 	cmake --build $(BUILD)/test-tsan -j$(JOBS)
-	@if (cd $(BUILD)/test-tsan && ctest -N -L threads) | grep -q 'Total Tests: [1-9]'; then \
-	    echo "cd $(BUILD)/test-tsan && ctest --output-on-failure -j$(JOBS) -L threads $(CTEST_ARGS)"; \
-	    cd $(BUILD)/test-tsan && ctest --output-on-failure -j$(JOBS) -L threads $(CTEST_ARGS); \
+	@if (cd $(BUILD)/test-tsan && ctest -N -L '^(threads|tsan)$$') | grep -q 'Total Tests: [1-9]'; then \
+	    echo "cd $(BUILD)/test-tsan && ctest --output-on-failure -j$(JOBS) -L '^(threads|tsan)$$' $(CTEST_ARGS)"; \
+	    cd $(BUILD)/test-tsan && ctest --output-on-failure -j$(JOBS) -L '^(threads|tsan)$$' $(CTEST_ARGS); \
 	else \
-	    echo "test-tsan: no test has the label 'threads'; nothing to run under ThreadSanitizer"; \
+	    echo "test-tsan: no test has the label 'threads' or 'tsan'; nothing to run under ThreadSanitizer"; \
 	fi
 
 # --------------------------------------------------------------------------
