@@ -74,19 +74,21 @@ typedef struct cosync_task_opts {
                         * 2 KiB, docs/stacks.md); 0: the loop's default */
     void *local;       /* the task's local pointer (cosync_task_get_local), as
                         * create_task(context=...); NULL: the spawner's */
-    /* A dense task: it runs on one of a few stacks shared by the loop's
-     * dense tasks of its stack size and, while another of them runs
-     * there, keeps only the bytes of stack it uses (150-250 for a task
-     * blocked straight from its body), copied out and back in: about 530
-     * bytes a blocked task in all, instead of 4.4 KiB. For crowds of
-     * shallow tasks. The rule it asks of the task's code: nothing outside
-     * the task may point into its stack while it is suspended (no other
-     * task or thread reads or writes the task's local variables then), as
-     * the addresses then hold another task's bytes. The library's own
-     * calls keep it. A task that suspends from deep in its calls copies
-     * that depth at each switch that copies it. If its saved bytes must
-     * grow (it is copied out from deeper than ever before) and cannot, the
-     * process ends with a message. Ignored by the ucontext backend (the
+    /* A dense task: it runs on one of a few stacks shared by the loop's dense
+     * tasks of its stack size and, while another of them runs there, keeps
+     * only the bytes of stack it uses (150-250 for a task blocked straight
+     * from its body), copied out and back in: about 530 bytes a blocked task
+     * in all, instead of 4.4 KiB. For crowds of shallow tasks. The rule it
+     * asks of the task's code: nothing outside the task may point into its
+     * stack while it is suspended (no other task or thread reads or writes
+     * the task's local variables then), as the addresses then hold another
+     * task's bytes. The library's own calls keep it, and a blocking call on
+     * an object in the task's own stack fails at once with COSYNC_EINVAL (a
+     * cancel or deadline could otherwise end the wait while the object's
+     * bytes are elsewhere). A task that suspends from deep in its calls
+     * copies that depth at each switch that copies it. If its saved bytes
+     * must grow (it is copied out from deeper than ever before) and cannot,
+     * the process ends with a message. Ignored by the ucontext backend (the
      * task gets a stack of its own). docs/stacks.md, "Dense tasks". */
     bool dense;
 } cosync_task_opts;

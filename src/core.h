@@ -111,7 +111,7 @@ struct cosync__task {
     bool detached;
     uint8_t claimed;     /* enum cosync__claim: who may collect or watch it */
     bool cancel_pending; /* a request to deliver at the next suspension */
-    bool unguarded;      /* its stack has no guard page: check at each suspension */
+    bool unguarded;      /* no guard page, or dense: check at each suspension */
     uint8_t close_marks; /* COSYNC__CLOSING, COSYNC__BORN_CLOSING */
     int8_t stack_cls;    /* COSYNC__STACK_DENSE + its class for a dense task */
     uint32_t cancel_count;
@@ -468,6 +468,11 @@ void cosync__dense_release(struct cosync__task *t);
 /* Give back a dense task's descriptor: to the loop's free list, or to the
  * allocator if it grew. */
 void cosync__dense_free(cosync_loop *loop, cosync__dense *d);
+/* @t, a dense task, is suspending in a wait: if the object it waits on
+ * lies in its own stack, end the wait at once with COSYNC_EINVAL (while
+ * it is away, ending the wait from outside would write to that object,
+ * where another task's bytes are). */
+void cosync__dense_check_wait(struct cosync__task *t);
 /* At the loop's destruction, after the tasks' records are dropped. */
 void cosync__dense_loop_destroy(cosync_loop *loop);
 

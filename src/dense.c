@@ -21,7 +21,8 @@
 
 /* Bytes saved without growing the buffer: a task blocked straight from
  * its body uses 150-220 (docs/stacks.md). With the descriptor's 56 that
- * is 248 bytes, a 256-byte block of glibc's malloc. */
+ * is 248 bytes a descriptor, which keeps neighbours in a block off each
+ * other's cache sets (a multiple of a power of two would not). */
 #define DENSE_FIRST_CAP 192
 #if UINTPTR_MAX == UINT64_MAX
 _Static_assert(sizeof(cosync__dense) + DENSE_FIRST_CAP == 248, "a dense task's first block grew");
@@ -251,4 +252,16 @@ void cosync__dense_loop_destroy(cosync_loop *loop)
         cosync__mem_free(loop->alloc, b);
     }
     loop->dense_free = NULL;
+}
+
+void cosync__dense_check_wait(struct cosync__task *t)
+{
+    cosync__waiter *w = &t->w;
+    const char *obj = w->obj;
+    const cosync__stack *s = t->stack;
+    if (w->state != COSYNC__W_WAITING || obj < s->base || obj >= s->base + s->size)
+        return;
+    struct cosync__task *pass_on = cosync__abort_wait(w, COSYNC_EINVAL);
+    if (pass_on) /* not for a primitive's wait; a task's never lies on a stack */
+        cosync__cancel(pass_on);
 }

@@ -226,7 +226,7 @@ static __attribute__((noinline)) int give_shared_stack(cosync_loop *loop, struct
 {
     int rc = cosync__dense_start(loop, t, avoid, prefer, may_allocate);
     if (rc == 0) {
-        t->unguarded = t->stack->guard == COSYNC__GUARD_NONE;
+        t->unguarded = true; /* each suspension is checked (check_stack) */
         san_fresh_stack(t);
         return 1;
     }
@@ -314,12 +314,18 @@ static inline void pop_head(cosync_loop *loop, struct cosync__task *next)
     loop->budget--;
 }
 
-/* An unguarded task has run into the lowest page of its stack. Report it
- * from the loop's own stack: the task has too little left even for the
- * dynamic linker to resolve a call to write() (it saves the whole vector
- * register file on the stack). */
+/* At each suspension of a task whose stack has no guard page, or that is
+ * dense. A dense task may not wait on an object in its own stack: while
+ * it is away, a cancel, a deadline or the loop's close would take its
+ * waiter off that object, where another task's bytes are; the wait ends
+ * at once with COSYNC_EINVAL. And an unguarded task that has run into the
+ * lowest page of its stack is reported from the loop's own stack: the
+ * task has too little left even for the dynamic linker to resolve a call
+ * to write() (it saves the whole vector register file on the stack). */
 static void __attribute__((noinline)) check_stack(struct cosync__task *t)
 {
+    if (cosync__is_dense(t))
+        cosync__dense_check_wait(t);
     /* the frame, not a local's address: with ASan's use-after-return
      * detection locals live on a heap-allocated fake stack */
     if ((char *)__builtin_frame_address(0) >= cosync__stack_limit(t->stack))

@@ -778,6 +778,63 @@ TEST(allocations_for_dense_tasks_run_on_the_threads_stack)
         CHECK_GE(w.on_thread, 2); /* two blocks of descriptors at least */
 }
 
+/* A dense task may not wait on an object in its own stack (asyncio's
+ * `await asyncio.Event().wait()`): while it is away, a cancel, a deadline
+ * or the loop's close would take its waiter off that object, whose bytes
+ * are then elsewhere and whose address holds another task's. The wait
+ * ends at once with COSYNC_EINVAL, and nothing of the object is left
+ * waiting; a plain task waits as usual. */
+static int wait_on_own_locals(void *arg, void **result)
+{
+    (void)result;
+    int *finished = arg;
+    cosync_event ev = COSYNC_EVENT_INIT;
+    cosync_sem sem;
+    CHECK_OK(cosync_sem_init(&sem, 0));
+    cosync_lock lock = COSYNC_LOCK_INIT;
+    CHECK_OK(cosync_lock_acquire(&lock, COSYNC_FOREVER)); /* not a wait: free */
+    CHECK_ERR(cosync_event_wait(&ev, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_ERR(cosync_event_wait(&ev, cosync_deadline_after(COSYNC_MS(5))), COSYNC_EINVAL);
+    CHECK_ERR(cosync_sem_acquire(&sem, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_ERR(cosync_event_wait(&ev, 0), COSYNC_EAGAIN); /* no wait, no harm */
+    CHECK_EQ(ev.q.n, 0); /* nothing of the failed waits is left queued */
+    CHECK_EQ(cosync_sem_value(&sem), 0);
+    CHECK_OK(cosync_lock_release(&lock));
+    ++*finished;
+    return 0;
+}
+
+static int wait_forever_on_own_event(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_event ev = COSYNC_EVENT_INIT;
+    return cosync_event_wait(&ev, COSYNC_FOREVER);
+}
+
+static int main_own_locals(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int finished = 0;
+    cosync_task t[COSYNC__DENSE_SLOTS + 1], plain;
+    /* more than one task a stack, so that each is copied out in turn */
+    for (int i = 0; i < COSYNC__DENSE_SLOTS + 1; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], wait_on_own_locals, &finished, &dense_opts));
+    CHECK_OK(cosync_task_spawn(&plain, wait_forever_on_own_event, NULL, NULL));
+    CHECK_OK(cosync_gather(t, COSYNC__DENSE_SLOTS + 1, NULL, COSYNC_FOREVER));
+    CHECK_EQ(finished, COSYNC__DENSE_SUPPORTED ? COSYNC__DENSE_SLOTS + 1 : 0);
+    CHECK_EQ(cosync_task_done(plain), false); /* it waits, as it may */
+    CHECK_OK(cosync_task_cancel(plain));
+    join_expect(plain, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(a_dense_task_cannot_wait_on_an_object_in_its_own_stack)
+{
+    if (!COSYNC__DENSE_SUPPORTED)
+        return; /* there a dense task has its own stack, and waits */
+    run_main_ok(main_own_locals, NULL);
+}
+
 /* Alone, a dense task yields to itself: nothing to copy, nothing to wait for. */
 static int yield_alone(void *arg, void **result)
 {
@@ -1043,6 +1100,7 @@ int main(void)
     RUN(only_tasks_dealt_the_same_stack_copy_each_other_out);
     RUN(a_dense_task_never_starts_another_on_its_own_stack);
     RUN(allocations_for_dense_tasks_run_on_the_threads_stack);
+    RUN(a_dense_task_cannot_wait_on_an_object_in_its_own_stack);
     RUN(a_dense_task_alone_yields_to_itself);
     RUN(random_programs_of_dense_and_plain_tasks_keep_every_frame);
     RUN(a_dense_task_allocates_at_its_first_run_not_at_its_spawn);
