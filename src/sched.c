@@ -314,18 +314,12 @@ static inline void pop_head(cosync_loop *loop, struct cosync__task *next)
     loop->budget--;
 }
 
-/* At each suspension of a task whose stack has no guard page, or that is
- * dense. A dense task may not wait on an object in its own stack: while
- * it is away, a cancel, a deadline or the loop's close would take its
- * waiter off that object, where another task's bytes are; the wait ends
- * at once with COSYNC_EINVAL. And an unguarded task that has run into the
- * lowest page of its stack is reported from the loop's own stack: the
- * task has too little left even for the dynamic linker to resolve a call
- * to write() (it saves the whole vector register file on the stack). */
+/* An unguarded task has run into the lowest page of its stack. Report it
+ * from the loop's own stack: the task has too little left even for the
+ * dynamic linker to resolve a call to write() (it saves the whole vector
+ * register file on the stack). */
 static void __attribute__((noinline)) check_stack(struct cosync__task *t)
 {
-    if (cosync__is_dense(t))
-        cosync__dense_check_wait(t);
     /* the frame, not a local's address: with ASan's use-after-return
      * detection locals live on a heap-allocated fake stack */
     if ((char *)__builtin_frame_address(0) >= cosync__stack_limit(t->stack))
@@ -335,6 +329,23 @@ static void __attribute__((noinline)) check_stack(struct cosync__task *t)
     cosync__set_current(NULL);
     san_leave(loop, FAKE_SAVE(t), NULL);
     cosync__ctx_switch_inline(&t->ctx, &loop->ctx, loop->own_fp); /* never comes back */
+}
+
+/* At each suspension of a task whose stack has no guard page, or that is
+ * dense. A dense task may not wait on an object in its own stack: while
+ * it is away, a cancel, a deadline or the loop's close would take its
+ * waiter off that object, where another task's bytes are; the wait ends
+ * at once with COSYNC_EINVAL. Inline: a dense task switches often. */
+static inline __attribute__((always_inline)) void check_suspension(struct cosync__task *t)
+{
+    if (cosync__is_dense(t)) {
+        const cosync__stack *s = t->stack;
+        if (__builtin_expect((uintptr_t)t->w.obj - (uintptr_t)s->base < s->size, 0))
+            cosync__dense_check_wait(t);
+        if (s->guard != COSYNC__GUARD_NONE)
+            return;
+    }
+    check_stack(t);
 }
 
 static void __attribute__((noreturn)) report_overflow(struct cosync__task *t)
@@ -350,7 +361,7 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
 {
     cosync_loop *loop = cur->loop;
     if (__builtin_expect(cur->unguarded, 0))
-        check_stack(cur);
+        check_suspension(cur);
     /* the common cases: the next ready task has run before, or it is new
      * and a cached stack is at hand */
     struct cosync__task *next = loop->ready_head;
