@@ -218,10 +218,11 @@ typedef struct cosync__record_block {
     struct cosync__task recs[];
 } cosync__record_block;
 
-/* The dense tasks of a stack class are dealt in turn, as they are
- * spawned, to this many shared stacks: a switch between two that are on different ones goes
- * straight from one to the other (only a task on the stack a copy goes to cannot make it), and two
- * that take turns on different ones copy nothing. */
+/* The dense tasks of a stack class are dealt in turn, as they first run,
+ * to this many shared stacks: a switch between two that are on different
+ * ones goes straight from one to the other (only a task on the stack a
+ * copy goes to cannot make it), and two that take turns on different
+ * ones copy nothing. */
 #define COSYNC__DENSE_SLOTS 4
 
 /* A stack that dense tasks share (dense.c): held while any of them has
@@ -449,8 +450,8 @@ static inline bool cosync__dense_same_stack(const struct cosync__task *cur,
  * COSYNC_EAGAIN if @may_allocate is false and that would take a system
  * call or the allocator (a stack to map, a block of descriptors, a
  * buffer to grow for the task copied out): a task suspending from deep in
- * its stack must not, and the loop does it on its own; COSYNC_ENOMEM. Nothing changes but the turn
- * of the dealing unless it returns 0. */
+ * its stack must not, and the loop does it on its own; COSYNC_ENOMEM.
+ * Nothing changes but the turn of the dealing unless it returns 0. */
 int cosync__dense_start(cosync_loop *loop, struct cosync__task *t, int avoid, int prefer,
                         bool may_allocate);
 /* Put the bytes of @t, a dense task that is away, back on its shared

@@ -25,7 +25,7 @@
  * other's cache sets (a multiple of a power of two would not). */
 #define DENSE_FIRST_CAP 192
 #if UINTPTR_MAX == UINT64_MAX
-_Static_assert(sizeof(cosync__dense) + DENSE_FIRST_CAP == 248, "a dense task's first block grew");
+_Static_assert(sizeof(cosync__dense) + DENSE_FIRST_CAP == 248, "a dense task's descriptor grew");
 #endif
 
 /* Descriptors come in blocks, as task records do, and go back to the
@@ -44,8 +44,6 @@ struct cosync__dense_block {
     _Alignas(16) unsigned char descs[];
 };
 
-/* A descriptor for a dense task about to start: from the cache, or new
- * (NULL if out of memory). */
 static void push_free(cosync_loop *loop, cosync__dense *d)
 {
     d->stack.next = (cosync__stack *)loop->dense_free;
@@ -188,7 +186,8 @@ int cosync__dense_start(cosync_loop *loop, struct cosync__task *t, int avoid, in
     cosync__shared_stack *sh = &loop->shared[base + k];
     if (!may_allocate && ((!sh->stack && !loop->stacks.cls[cls].hot) || !loop->dense_free ||
                           (sh->owner && !evicts_in_place(sh->owner))))
-        return COSYNC_EAGAIN; /* a cached stack is taken without a system call */
+        return COSYNC_EAGAIN; /* a cached stack is taken without a call; the
+                               * rest waits for the loop's context */
     cosync__dense *d = dense_get(loop);
     if (!d)
         return COSYNC_ENOMEM;
@@ -257,9 +256,8 @@ void cosync__dense_loop_destroy(cosync_loop *loop)
 void cosync__dense_check_wait(struct cosync__task *t)
 {
     cosync__waiter *w = &t->w;
-    const char *obj = w->obj;
     const cosync__stack *s = t->stack;
-    if (w->state != COSYNC__W_WAITING || obj < s->base || obj >= s->base + s->size)
+    if (w->state != COSYNC__W_WAITING || (uintptr_t)w->obj - (uintptr_t)s->base >= s->size)
         return;
     struct cosync__task *pass_on = cosync__abort_wait(w, COSYNC_EINVAL);
     if (pass_on) /* not for a primitive's wait; a task's never lies on a stack */
