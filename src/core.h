@@ -469,11 +469,11 @@ void cosync__dense_release(struct cosync__task *t);
 /* Give back a dense task's descriptor: to the loop's free list, or to the
  * allocator if it grew. */
 void cosync__dense_free(cosync_loop *loop, cosync__dense *d);
-/* @t, a dense task, is suspending in a wait: if the object it waits on
- * lies in its own stack, end the wait at once with COSYNC_EINVAL (while
- * it is away, ending the wait from outside would write to that object,
- * where another task's bytes are). */
-void cosync__dense_check_wait(struct cosync__task *t);
+/* @t, a dense task, is suspending in a wait on an object that lies in its
+ * own stack (check_suspension, sched.c): end the wait at once with
+ * COSYNC_EINVAL (while it is away, ending the wait from outside would
+ * write to that object, where another task's bytes are). */
+void cosync__dense_refuse_wait(struct cosync__task *t);
 /* At the loop's destruction, after the tasks' records are dropped. */
 void cosync__dense_loop_destroy(cosync_loop *loop);
 

@@ -253,13 +253,9 @@ void cosync__dense_loop_destroy(cosync_loop *loop)
     loop->dense_free = NULL;
 }
 
-void cosync__dense_check_wait(struct cosync__task *t)
+void cosync__dense_refuse_wait(struct cosync__task *t)
 {
-    cosync__waiter *w = &t->w;
-    const cosync__stack *s = t->stack;
-    if (w->state != COSYNC__W_WAITING || (uintptr_t)w->obj - (uintptr_t)s->base >= s->size)
-        return;
-    struct cosync__task *pass_on = cosync__abort_wait(w, COSYNC_EINVAL);
+    struct cosync__task *pass_on = cosync__abort_wait(&t->w, COSYNC_EINVAL);
     if (pass_on) /* not for a primitive's wait; a task's never lies on a stack */
         cosync__cancel(pass_on);
 }

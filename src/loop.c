@@ -453,7 +453,7 @@ void cosync__cancel_for_close(struct cosync__task *t)
  * simply dropped, as a process exit drops a thread's). */
 static void drop(struct cosync__task *t)
 {
-    if (cosync__is_dense(t) && t->stack) {
+    if (t->stack && cosync__is_dense(t)) {
         cosync__dense_release(t);
     } else if (t->stack) {
         cosync__stack_put(&t->loop->stacks, t->stack);

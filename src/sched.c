@@ -340,8 +340,9 @@ static inline __attribute__((always_inline)) void check_suspension(struct cosync
 {
     if (cosync__is_dense(t)) {
         const cosync__stack *s = t->stack;
-        if (__builtin_expect((uintptr_t)t->w.obj - (uintptr_t)s->base < s->size, 0))
-            cosync__dense_check_wait(t);
+        if (__builtin_expect((uintptr_t)t->w.obj - (uintptr_t)s->base < s->size, 0) &&
+            t->w.state == COSYNC__W_WAITING)
+            cosync__dense_refuse_wait(t);
         if (s->guard != COSYNC__GUARD_NONE)
             return;
     }

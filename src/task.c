@@ -344,7 +344,6 @@ static __attribute__((noinline)) void wake_awaits(struct cosync__task *t)
     }
 }
 
-/* Called once per task, when it finishes (ran or not). May free @t. */
 /* A task cancelled by cosync_loop_destroy has finished: the round of the
  * close may end. Out of line, so that the finish tests the mark with one
  * compare and nothing more. */
@@ -355,6 +354,7 @@ static __attribute__((noinline)) void closing_task_finished(struct cosync__task 
         cosync__cut_turn(t->loop);
 }
 
+/* Called once per task, when it finishes (ran or not). May free @t. */
 void cosync__task_finished(struct cosync__task *t, int status, void *result)
 {
     cosync_loop *loop = t->loop;
