@@ -565,13 +565,20 @@ static inline void cosync__wait_disarm(struct cosync__task *t)
         cosync__timer_disarm(&t->loop->timers, &t->timer);
 }
 
-/* Hand @w its wake-up: the object has already taken it off its list. */
+/* cosync__grant for a wait whose deadline timer is armed (wait.c). */
+void cosync__grant_timed(cosync__waiter *w, int result);
+/* Hand @w its wake-up: the object has already taken it off its list. The
+ * timed case is a call apart, so that the common one makes none and its
+ * callers need not save registers around it. */
 static inline void cosync__grant(cosync__waiter *w, int result)
 {
     struct cosync__task *t = cosync__waiter_task(w);
+    if (__builtin_expect(cosync__timer_armed(&t->timer), 0)) {
+        cosync__grant_timed(w, result);
+        return;
+    }
     w->state = COSYNC__W_GRANTED;
     w->result = result;
-    cosync__wait_disarm(t);
     cosync__make_ready(t);
 }
 /* End a WAITING wait with @result (COSYNC_ECANCELED, COSYNC_ETIMEDOUT), or

@@ -7,7 +7,7 @@
  * or the deadline does; whichever comes first wins, and a grant is never
  * taken back.
  */
-#include "core.h"
+#include "waitq.h" /* and core.h */
 
 static const cosync__waiter_ops yield_ops = {"yield", NULL, NULL, NULL};
 
@@ -54,6 +54,15 @@ int cosync__wait_slow(cosync__waiter *w, int64_t deadline)
     return cosync__suspend(t);
 }
 
+void cosync__grant_timed(cosync__waiter *w, int result)
+{
+    struct cosync__task *t = cosync__waiter_task(w);
+    w->state = COSYNC__W_GRANTED;
+    w->result = result;
+    cosync__timer_disarm(&t->loop->timers, &t->timer);
+    cosync__make_ready(t);
+}
+
 struct cosync__task *cosync__abort_wait(cosync__waiter *w, int result)
 {
     struct cosync__task *t = cosync__waiter_task(w);
@@ -78,6 +87,24 @@ void cosync__waiter_timer_fired(cosync__timer *timer)
         if (pass_on)
             cosync__cancel(pass_on);
     }
+}
+
+/* ---- wait queues ----------------------------------------------------- */
+
+/* Out of line: the loop keeps its state in registers that a caller of the
+ * one-waiter path (cosync__waitq_grant_all) would otherwise save. */
+size_t cosync__waitq_grant_each(cosync__waitq *q, int first, int step)
+{
+    size_t n = q->n;
+    cosync__node *node = q->list.head;
+    *q = (cosync__waitq)COSYNC__WAITQ_INIT;
+    for (int result = first; node; result += step) {
+        cosync__node *next = node->next;
+        node->next = node->prev = NULL;
+        cosync__grant(cosync__container_of(node, cosync__waiter, node), result);
+        node = next;
+    }
+    return n;
 }
 
 /* ---- sleeping -------------------------------------------------------- */

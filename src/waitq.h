@@ -44,24 +44,21 @@ static inline void cosync__waitq_grant(cosync__waitq *q, cosync__waiter *w, int 
 }
 
 /* Grant every waiter, in order, the results @first, @first + @step, ...
- * (a step of 0 gives all the same); returns how many. */
-static inline size_t cosync__waitq_grant_each(cosync__waitq *q, int first, int step)
-{
-    size_t n = q->n;
-    cosync__node *node = q->list.head;
-    *q = (cosync__waitq)COSYNC__WAITQ_INIT;
-    for (int result = first; node; result += step) {
-        cosync__node *next = node->next;
-        node->next = node->prev = NULL;
-        cosync__grant(cosync__container_of(node, cosync__waiter, node), result);
-        node = next;
-    }
-    return n;
-}
+ * (a step of 0 gives all the same); returns how many (wait.c). */
+size_t cosync__waitq_grant_each(cosync__waitq *q, int first, int step);
 
 /* Grant every waiter @result, in order; returns how many. */
 static inline size_t cosync__waitq_grant_all(cosync__waitq *q, int result)
 {
+    cosync__node *node = q->list.head;
+    if (node && !node->next) {
+        /* one waiter (two tasks handing turns through events): without
+         * the loop, which keeps its state in registers it must save */
+        *q = (cosync__waitq)COSYNC__WAITQ_INIT;
+        node->prev = NULL;
+        cosync__grant(cosync__container_of(node, cosync__waiter, node), result);
+        return 1;
+    }
     return cosync__waitq_grant_each(q, result, 0);
 }
 
