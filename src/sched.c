@@ -191,9 +191,12 @@ static struct cosync__task *take_next(cosync_loop *loop)
     }
 }
 
-/* Put @t, just taken by take_next, back at the head of the ready queue. */
-static void untake(cosync_loop *loop, struct cosync__task *t)
+/* Put @t, just taken by take_next, back at the head of the ready queue
+ * for the loop's own context, which gives it its stack or its place from
+ * the thread's stack (stack_wanted) and runs it in the same turn. */
+static void hand_to_loop(cosync_loop *loop, struct cosync__task *t)
 {
+    loop->stack_wanted = true;
     t->next_ready = loop->ready_head;
     loop->ready_head = t;
     if (!loop->ready_tail)
@@ -226,7 +229,7 @@ static __attribute__((noinline)) int give_shared_stack(cosync_loop *loop, struct
 {
     int rc = cosync__dense_start(loop, t, avoid, prefer, may_allocate);
     if (rc == 0) {
-        t->unguarded = true; /* each suspension is checked (check_stack) */
+        t->unguarded = true; /* each suspension is checked (check_suspension) */
         san_fresh_stack(t);
         return 1;
     }
@@ -411,8 +414,7 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
                  * their buffers) is made on the loop's own stack: this
                  * task may be suspending from deep in its own; and a
                  * dense task's place is made off its shared stack */
-                untake(loop, next);
-                loop->stack_wanted = true;
+                hand_to_loop(loop, next);
                 back_to_loop(loop, cur);
                 break;
             }
@@ -427,8 +429,7 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
              * buffer to grow is allocated on the loop's stack, not from
              * deep in this task's */
             if (cosync__dense_same_stack(cur, next) || !cosync__dense_place_light(loop, next)) {
-                untake(loop, next);
-                loop->stack_wanted = true;
+                hand_to_loop(loop, next);
                 back_to_loop(loop, cur);
                 break;
             }
@@ -516,8 +517,7 @@ static __attribute__((noinline, noreturn)) void exit_dense_task(struct cosync__t
         }
         if (next->away) {
             if (cosync__dense_of(next)->shared == mine) {
-                untake(loop, next);
-                loop->stack_wanted = true;
+                hand_to_loop(loop, next);
                 leave_for_loop(loop);
             }
             cosync__dense_place(loop, next);
