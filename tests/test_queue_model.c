@@ -6,7 +6,9 @@
  * scenario; this test looks for the interleavings nobody scripted. Each
  * seed picks a kind (FIFO, LIFO, priority), a bound (none, 1, 2, 5 or 40)
  * and, one seed in three, a storage allocator that fails one allocation in
- * five. Its main task then takes 400 to 799 steps: it spawns workers that
+ * five; one seed in four spawns its workers as dense tasks (copied stacks:
+ * docs/stacks.md), which must change nothing the test sees. Its main task
+ * then takes 400 to 799 steps: it spawns workers that
  * make one to three calls each (put, get, put_many, get_many or join, with
  * no deadline, deadline 0, or one a few milliseconds ahead, sometimes
  * already reached), cancels random workers, makes calls with deadline 0
@@ -155,6 +157,7 @@ typedef struct model_state {
     enum cosync_queue_kind kind;
     size_t maxsize;
     bool flaky; /* one allocation in five fails */
+    bool dense; /* the workers are dense tasks (copied stacks) */
     long alloc_failures;
     cosync_queue q;
     /* the model (its items are in model[]) */
@@ -779,7 +782,7 @@ static void spawn_worker(void)
                             : DL_TIMED,
         .busy_at = -1,
     };
-    int rc = cosync_task_spawn(&w->t, worker_main, w, NULL);
+    int rc = cosync_task_spawn(&w->t, worker_main, w, &(cosync_task_opts){.dense = S.dense});
     if (rc)
         FAIL("%s: spawn returned %s", who(w), cosync_err_name(rc));
     S.nworkers++;
@@ -878,6 +881,22 @@ static void finish(void)
              st.tasks_records, st.timers);
 }
 
+/* A worker holds a stack of its own from its first run to its end; dense
+ * ones share at most the loop's shared stacks (main has its own). */
+static void check_stacks(void)
+{
+    size_t running = 0;
+    for (int i = 0; i < S.nworkers; i++)
+        running += workers[i].started && !workers[i].done;
+    size_t in_use = loop_stats().stacks_in_use;
+    if (S.dense && COSYNC__DENSE_SUPPORTED) {
+        if (in_use > 1 + COSYNC__DENSE_SLOTS || (running > 0 && in_use < 2))
+            FAIL("%zu stacks in use with %zu dense workers under way", in_use, running);
+    } else if (in_use != 1 + running) {
+        FAIL("%zu stacks in use with %zu workers under way", in_use, running);
+    }
+}
+
 static int seed_main(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -888,6 +907,7 @@ static int seed_main(void *arg, void **result)
             shut_down(rnd(&S.rng, 2));
         step();
         check_queue(NULL);
+        check_stacks();
     }
     finish();
     return 0;
@@ -900,6 +920,7 @@ static void run_seed(uint64_t seed)
     S.kind = (enum cosync_queue_kind)rnd(&S.rng, 3);
     S.maxsize = bounds[rnd(&S.rng, 5)];
     S.flaky = rnd(&S.rng, 3) == 0;
+    S.dense = seed % 4 == 0; /* not from the stream: the seeds before it stay as they were */
     int rc = cosync_queue_init_opts(
         &S.q, &(cosync_queue_opts){.kind = S.kind,
                                    .elem_size = sizeof(item),

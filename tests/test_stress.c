@@ -51,6 +51,14 @@
  *  - cosync_loop_run returns 0 (no deadlock) and the loop ends clean.
  *
  * Everything runs on the virtual clock, so a seed replays exactly.
+ *
+ * Every other seed runs a second time with dense tasks (copied stacks;
+ * every worker and the chaos task, or every odd-numbered worker, by turns).
+ * Dense tasks run in the order plain ones would, so the second run must
+ * make the same calls with the same results at the same virtual times as
+ * the first: each operation's (worker, result, time) is compared with the
+ * plain run's, and the first one that differs fails the test.
+ *
  * Set STRESS_SEEDS / STRESS_OPS in the environment to run more.
  */
 #define _GNU_SOURCE
@@ -60,6 +68,7 @@
 #include <time.h>
 
 #include "harness.h"
+#include "core.h" /* whether this build has dense tasks, and their shared stacks */
 
 /* ========================================================================
  * Parameters
@@ -126,6 +135,9 @@ static struct {
     int parties;
     uint32_t chaos_us; /* the chaos task sleeps up to this long between cancels */
 
+    uint64_t seed;
+    int mode; /* MODE_*: which tasks are dense */
+
     bool stop;
     uint64_t seq; /* orders cancellation requests and event sets */
     long total_ops;
@@ -166,6 +178,55 @@ static struct {
     long res[RES_N];
     long cancels, uncancels, notifies;
 } S;
+
+/* Which tasks of a seed are dense. */
+enum { MODE_PLAIN, MODE_DENSE, MODE_MIXED };
+static const char *const mode_name[] = {"plain", "dense", "mixed"};
+
+static bool is_dense(int worker_id)
+{
+    return S.mode == MODE_DENSE || (S.mode == MODE_MIXED && worker_id % 2 == 1);
+}
+
+/* One operation of a worker as the trace records it. */
+typedef struct step {
+    int who; /* the worker's id */
+    int rc;
+    int64_t now;
+} step;
+
+/* The plain run's operations, in order; a dense run is compared with it
+ * as it goes (pos: the next one to compare). */
+static struct {
+    step *steps;
+    size_t n, cap, pos;
+} trace;
+
+/* Record an operation in the plain run; compare it in a dense run. */
+static void trace_step(int who, int rc)
+{
+    step now = {who, rc, cosync_now()};
+    if (S.mode == MODE_PLAIN) {
+        if (trace.n == trace.cap) {
+            trace.cap = trace.cap ? 2 * trace.cap : 4096;
+            trace.steps = realloc(trace.steps, trace.cap * sizeof *trace.steps);
+            CHECK(trace.steps != NULL);
+        }
+        trace.steps[trace.n++] = now;
+        return;
+    }
+    if (trace.pos >= trace.n)
+        CHECK__FAIL("seed %llu (%s): operation %zu by worker %d, after the plain run's last (%zu)",
+                    (unsigned long long)S.seed, mode_name[S.mode], trace.pos, who, trace.n);
+    const step *was = &trace.steps[trace.pos];
+    if (was->who != who || was->rc != rc || was->now != now.now)
+        CHECK__FAIL("seed %llu (%s): operation %zu was worker %d, %s at %lld in the plain run, "
+                    "but is worker %d, %s at %lld",
+                    (unsigned long long)S.seed, mode_name[S.mode], trace.pos, was->who,
+                    cosync_err_name(was->rc), (long long)was->now, who, cosync_err_name(rc),
+                    (long long)now.now);
+    trace.pos++;
+}
 
 /* Totals over all seeds, for the summary line. */
 static long tot_ops, tot_res[RES_N], tot_cancels, tot_uncancels, tot_items, tot_rounds;
@@ -990,6 +1051,7 @@ static int worker_fn(void *arg, void **result)
         CHECK_EQ(cosync_task_cancelling(self), w->expected);
         check_holds_nothing(w);
         int rc = do_op(w);
+        trace_step(w->id, rc);
         check_holds_nothing(w);
         check_global();
         w->ops++;
@@ -1025,6 +1087,21 @@ static int chaos_fn(void *arg, void **result)
     return 0;
 }
 
+/* The dense tasks really share stacks: the tasks with a stack of their
+ * own (main, and the plain ones), and at most the shared stacks besides. */
+static void check_stacks(void)
+{
+    if (!COSYNC__DENSE_SUPPORTED) /* a dense task has a stack of its own */
+        return;
+    size_t n = (size_t)S.nworkers;
+    size_t own = S.mode == MODE_PLAIN   ? n + 2            /* main, chaos, workers */
+                 : S.mode == MODE_DENSE ? 1                /* main */
+                                        : 2 + (n + 1) / 2; /* and the even workers */
+    size_t in_use = loop_stats().stacks_in_use;
+    CHECK_GE(in_use, own);
+    CHECK_LE(in_use, own + (S.mode == MODE_PLAIN ? 0 : COSYNC__DENSE_SLOTS));
+}
+
 static int stress_main(void *arg, void **result)
 {
     (void)result;
@@ -1050,15 +1127,19 @@ static int stress_main(void *arg, void **result)
         w->uncanceler = i % 2 == 0;
         char name[32];
         snprintf(name, sizeof name, "worker-%d", i);
-        CHECK_OK(cosync_task_spawn(&w->t, worker_fn, w, &(cosync_task_opts){.name = name}));
+        CHECK_OK(cosync_task_spawn(&w->t, worker_fn, w,
+                                   &(cosync_task_opts){.name = name, .dense = is_dense(i)}));
         tasks[i] = w->t;
     }
     cosync_task chaos;
-    CHECK_OK(cosync_task_spawn(&chaos, chaos_fn, NULL, &(cosync_task_opts){.name = "chaos"}));
+    CHECK_OK(
+        cosync_task_spawn(&chaos, chaos_fn, NULL,
+                          &(cosync_task_opts){.name = "chaos", .dense = S.mode == MODE_DENSE}));
 
     while (S.total_ops < S.target_ops) {
         CHECK_OK(cosync_sleep(COSYNC_MS(1)));
         check_global();
+        check_stacks();
     }
 
     /* Stop: the chaos task first, then cancel and gather every worker. */
@@ -1148,11 +1229,17 @@ static int stress_main(void *arg, void **result)
     return 0;
 }
 
-/* Run one seed on a fresh virtual-clock loop. */
-static void run_seed(uint64_t seed, long ops)
+/* Run one seed on a fresh virtual-clock loop, its tasks dense as @mode
+ * says (a dense run compares itself with the plain run just before). */
+static void run_seed(uint64_t seed, long ops, int mode)
 {
     memset(&S, 0, sizeof S);
+    S.seed = seed;
+    S.mode = mode;
     S.target_ops = ops;
+    if (mode == MODE_PLAIN)
+        trace.n = 0;
+    trace.pos = 0;
     if (seed == 1) {
         S.nworkers = MAX_WORKERS;
         S.permits = 5;
@@ -1181,7 +1268,12 @@ static void run_seed(uint64_t seed, long ops)
                     cosync_err_name(rc));
     CHECK_OK(status);
     end_loop(loop);
+    if (mode != MODE_PLAIN && trace.pos != trace.n)
+        CHECK__FAIL("seed %llu (%s): %zu operations, the plain run made %zu",
+                    (unsigned long long)seed, mode_name[mode], trace.pos, trace.n);
 
+    if (mode != MODE_PLAIN)
+        return; /* the same operations again: counted once */
     tot_ops += S.total_ops;
     for (int i = 0; i < RES_N; i++)
         tot_res[i] += S.res[i];
@@ -1198,22 +1290,29 @@ TEST(test_stress_seeds)
 {
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    for (int s = 1; s <= nseeds; s++)
-        run_seed((uint64_t)s, nops);
+    int replays = 0;
+    for (int s = 1; s <= nseeds; s++) {
+        run_seed((uint64_t)s, nops, MODE_PLAIN);
+        if (s % 2 == 0) {
+            run_seed((uint64_t)s, nops, s % 4 == 0 ? MODE_DENSE : MODE_MIXED);
+            replays++;
+        }
+    }
+    free(trace.steps);
     clock_gettime(CLOCK_MONOTONIC, &b);
     double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     printf(
         "  %d seeds (2 to %d workers): %ld ops (ok %ld, eagain %ld, etimedout %ld, ecanceled %ld, "
         "ebroken %ld), %ld cancels, %ld uncancels, %ld queue items, %ld barrier rounds, "
-        "%.2f s\n",
+        "%d seeds replayed with dense tasks, the same, %.2f s\n",
         nseeds, MAX_WORKERS, tot_ops, tot_res[RES_OK], tot_res[RES_AGAIN], tot_res[RES_TIMEDOUT],
         tot_res[RES_CANCELED], tot_res[RES_BROKEN], tot_cancels, tot_uncancels, tot_items,
-        tot_rounds, secs);
+        tot_rounds, replays, secs);
 }
 
 int main(void)
 {
-    /* about 0.25 s as it is, 0.4 s under ASan, 6 s under valgrind */
+    /* about 0.4 s as it is, 0.6 s under ASan, 9 s under valgrind */
     if (UNDER_ASAN)
         nops = 15000;
     if (under_valgrind())
