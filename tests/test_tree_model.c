@@ -1,0 +1,691 @@
+/* ctest-timeout: 120 */
+/*
+ * test_tree_model.c - a randomized test of the calls that wait for other
+ * tasks (cosync_gather, cosync_wait_for, task groups, cosync_task_join)
+ * under cancellation and deadlines.
+ *
+ * test_combinators.c pins each rule down in a scripted scenario; this test
+ * looks for the interleavings nobody scripted. Each seed grows a tree of
+ * tasks: a node is a leaf (it sleeps and yields a few times, then succeeds
+ * or fails with a status of its own) or a parent that spawns one to five
+ * children and waits for them in one of four ways: a gather, a wait_for
+ * (one child), a task group (a child in two spawned with a handle), or
+ * joins one by one, each with a deadline and, when one passes, a cancel
+ * and a join without one. Every call that waits takes a random deadline
+ * (none, 0, or a few milliseconds ahead). A node is a dense task one time
+ * in four. A chaos task cancels random nodes at random times; a cancelled
+ * node returns COSYNC_ECANCELED at once, or after a clean-up sleep, or
+ * withdraws the request (cosync_task_uncancel) and carries on.
+ *
+ * Every node writes down what its body returned, its cancellation count
+ * then, and when; from that the test knows the status the library must
+ * report for it. Checked:
+ *  - no child outlives the call that waits for it: when a gather, a
+ *    wait_for, a task group's wait or a successful join returns, each of
+ *    its children has finished (or was cancelled before it ever ran, and
+ *    never ran);
+ *  - every outcome handed out (gather's, wait_for's, join's, and the joins
+ *    of a group's children that have handles) is the status the child's
+ *    own record predicts, and its result;
+ *  - every return code is one the documentation allows at that point:
+ *    COSYNC_EAGAIN only for deadline 0, COSYNC_ETIMEDOUT only once the
+ *    deadline has come and a child was still unfinished then,
+ *    COSYNC_ECANCELED only with a request behind it, 0 from a gather only
+ *    if every child had finished by its deadline; a group returns the
+ *    status of its first failing child if one failed (before an outside
+ *    cancel, and before the deadline if it failed before the deadline),
+ *    and 0 only if none failed, the deadline did not pass and nobody
+ *    cancelled its owner;
+ *  - cancel returns 0 for a task under way, COSYNC_EALREADY for one that
+ *    finished and COSYNC_ESRCH once it is collected; a body that runs was
+ *    never cancelled before it started; no ECANCELED without a request;
+ *  - at the end: the loop ran without a deadlock, every task was collected
+ *    and no timer is armed.
+ *
+ * Everything runs on the virtual clock from PRNG streams seeded by the
+ * seed alone, so a seed replays exactly: a failure names its seed.
+ * TREE_SEEDS sets how many seeds run, TREE_FIRST the first.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+
+#define MAX_NODES 400
+#define MAX_KIDS 5
+#define MAX_DEPTH 4
+
+enum kind { K_LEAF, K_GATHER, K_WAIT_FOR, K_GROUP, K_JOIN, K_KINDS };
+static const char *const kind_name[] = {"leaf", "gather", "wait_for", "group", "join"};
+
+/* What a node does when one of its waits returns COSYNC_ECANCELED. */
+enum reaction { R_RETURN, R_CLEANUP, R_ABSORB };
+
+typedef struct node {
+    int id, parent, depth;
+    enum kind kind;
+    enum reaction reaction;
+    uint64_t rng;
+    cosync_task t;
+    bool has_handle; /* false: a group child the group frees */
+    bool started, returned, collected;
+    /* what its body returned, and its cancellation count and the time then */
+    int ret_rc;
+    int ret_cancelling;
+    int64_t ret_time;
+    uint64_t ret_seq;
+    /* cancellation requests taken, and the COSYNC_ECANCELED it has seen */
+    long requests, delivered;
+    int64_t first_request; /* the time of the first request since the call began */
+    /* its parent's call cancels it when that call gives up (a gather, a
+     * wait_for, a group); the COSYNC_ECANCELED only that explains */
+    bool parent_cancels;
+    long implicit;
+    int kids[MAX_KIDS];
+    int nkids;
+    cosync_taskgroup group; /* here, not in the body's frame: a dense owner's frame moves */
+} node;
+
+static struct {
+    uint64_t seed;
+    node n[MAX_NODES];
+    int nn;
+    uint64_t seq;
+    bool stop;
+    uint64_t chaos_rng;
+} M;
+
+static struct {
+    long nodes, cancels, timeouts, canceled_calls, absorbed, failures, fresh;
+} total;
+
+#define FAIL(fmt, ...) CHECK__FAIL("seed %llu: " fmt, (unsigned long long)M.seed, __VA_ARGS__)
+
+/* ========================================================================
+ * What the library must report for a node
+ * ===================================================================== */
+
+static int fail_code(const node *x)
+{
+    return -(20000 + x->id);
+}
+
+static void *result_of(const node *x)
+{
+    return (void *)(intptr_t)(x->id + 1);
+}
+
+static bool finished(const node *x)
+{
+    return x->returned || !x->started;
+}
+
+/* The status a node's collector must get: a task cancelled before it ran
+ * ends COSYNC_ECANCELED; one that ran ends with its negative return, or
+ * COSYNC_ECANCELED if its cancellation count was above 0 then, or 0. */
+static int predicted(const node *x)
+{
+    if (!x->started)
+        return COSYNC_ECANCELED;
+    if (x->ret_rc < 0)
+        return x->ret_rc;
+    return x->ret_cancelling > 0 ? COSYNC_ECANCELED : 0;
+}
+
+static void check_outcome(const node *parent, const node *kid, int status, void *result)
+{
+    if (!finished(kid))
+        FAIL("node %d (%s): child %d handed over before it finished", parent->id,
+             kind_name[parent->kind], kid->id);
+    if (status != predicted(kid))
+        FAIL("node %d (%s): child %d's status is %s, its record says %s", parent->id,
+             kind_name[parent->kind], kid->id, cosync_err_name(status),
+             cosync_err_name(predicted(kid)));
+    void *want = kid->started ? result_of(kid) : NULL;
+    if (result != want)
+        FAIL("node %d: child %d's result is %p, want %p", parent->id, kid->id, result, want);
+}
+
+/* ========================================================================
+ * Deadlines and cancellation
+ * ===================================================================== */
+
+static int64_t pick_deadline(node *x)
+{
+    uint32_t r = rnd(&x->rng, 8);
+    if (r < 3)
+        return COSYNC_FOREVER;
+    if (r == 3)
+        return 0;
+    return cosync_now() + COSYNC_US(rnd(&x->rng, 3000));
+}
+
+/* A cancellation request taken for @x (cosync_task_cancel returned 0). */
+static void note_request(node *x)
+{
+    x->requests++;
+    if (x->first_request == INT64_MAX)
+        x->first_request = cosync_now();
+}
+
+/* A call of @x that waits for children: what the checks of its result
+ * need of the moment it began. */
+typedef struct window {
+    int64_t dl;
+    long req0;        /* requests taken before it */
+    bool pend0;       /* a request may have been waiting for delivery */
+    bool unfinished0; /* a child was surely unfinished when it began */
+} window;
+
+static window begin_call(node *x, int64_t dl)
+{
+    x->first_request = INT64_MAX;
+    return (window){dl, x->requests, x->requests > x->delivered, false};
+}
+
+/* Whether one of the children kids[from..to) is surely unfinished: it
+ * has not returned, and it has started or nobody cancelled it (one
+ * cancelled before it ran finishes when the scheduler reaches it). */
+static bool unfinished(const node *x, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        const node *k = &M.n[x->kids[i]];
+        if (!k->returned && (k->started || k->requests == 0))
+            return true;
+    }
+    return false;
+}
+
+/* A wait returned COSYNC_ECANCELED: a request must be behind it. */
+static void saw_cancel(node *x, const char *what)
+{
+    if (x->delivered < x->requests) {
+        x->delivered++;
+        return;
+    }
+    if (!x->parent_cancels)
+        FAIL("node %d: %s returned COSYNC_ECANCELED with %ld requests, all delivered", x->id, what,
+             x->requests);
+    x->implicit++; /* checked against the parent's result */
+}
+
+/* A call of @x (in @w) returned COSYNC_ECANCELED: a request came during
+ * it or was waiting, or its parent's call gave up. */
+static void call_cancelled(node *x, const window *w, const char *what)
+{
+    total.canceled_calls++;
+    if (x->requests > w->req0 || w->pend0) {
+        saw_cancel(x, what);
+        return;
+    }
+    if (!x->parent_cancels)
+        FAIL("node %d: %s returned COSYNC_ECANCELED, no request", x->id, what);
+    x->implicit++;
+}
+
+/* A child cancelled by nobody but its parent's call: that call gave up. */
+static void check_implicit(const node *x, const char *what, bool gave_up)
+{
+    for (int i = 0; i < x->nkids; i++) {
+        const node *k = &M.n[x->kids[i]];
+        if (k->implicit && !gave_up)
+            FAIL("node %d: child %d saw a cancellation nobody asked for, and %s did not give up",
+                 x->id, k->id, what);
+    }
+}
+
+/* The node's reaction to a delivered cancellation: the status to return
+ * (COSYNC_ECANCELED), or 0 to carry on. */
+static int react(node *x)
+{
+    switch (x->reaction) {
+    case R_RETURN:
+        return COSYNC_ECANCELED;
+    case R_CLEANUP: {
+        int rc = cosync_sleep(COSYNC_US(1 + rnd(&x->rng, 500)));
+        if (rc == COSYNC_ECANCELED)
+            saw_cancel(x, "clean-up sleep");
+        else
+            CHECK_OK(rc);
+        return COSYNC_ECANCELED;
+    }
+    case R_ABSORB:
+        break;
+    }
+    cosync_task self = cosync_task_current();
+    while (cosync_task_cancelling(self) > 0)
+        cosync_task_uncancel(self);
+    x->delivered = x->requests; /* an undelivered request is dropped at 0 */
+    total.absorbed++;
+    return 0;
+}
+
+/* ========================================================================
+ * Nodes
+ * ===================================================================== */
+
+static int node_main(void *arg, void **result);
+
+/* Make a child of @x (not spawned yet). */
+static node *new_kid(node *x)
+{
+    node *k = &M.n[M.nn];
+    *k = (node){.id = M.nn,
+                .parent = x->id,
+                .depth = x->depth + 1,
+                .has_handle = true,
+                .parent_cancels = x->kind != K_JOIN};
+    k->rng = splitmix(M.seed * 1000003 + (uint64_t)k->id);
+    bool leaf = k->depth >= MAX_DEPTH || M.nn + MAX_KIDS * 2 >= MAX_NODES || rnd(&k->rng, 3) == 0;
+    k->kind = leaf ? K_LEAF : (enum kind)(1 + rnd(&k->rng, K_KINDS - 1));
+    k->reaction = (enum reaction)rnd(&k->rng, 3);
+    M.nn++;
+    x->kids[x->nkids++] = k->id;
+    return k;
+}
+
+static cosync_task_opts opts_for(node *k)
+{
+    return (cosync_task_opts){.dense = rnd(&k->rng, 4) == 0};
+}
+
+/* One time in ten, a child with a handle is cancelled at once: it must
+ * never run. */
+static void maybe_cancel_fresh(node *x, node *k)
+{
+    if (!k->has_handle || rnd(&x->rng, 10) != 0)
+        return;
+    CHECK_OK(cosync_task_cancel(k->t));
+    note_request(k);
+    total.fresh++;
+}
+
+/* Spawn @n children of @x with handles (fewer if the seed's room runs out). */
+static void spawn_kids(node *x, int n)
+{
+    for (int i = 0; i < n && M.nn < MAX_NODES; i++) {
+        node *k = new_kid(x);
+        cosync_task_opts o = opts_for(k);
+        CHECK_OK(cosync_task_spawn(&k->t, node_main, k, &o));
+        maybe_cancel_fresh(x, k);
+    }
+}
+
+static int leaf(node *x)
+{
+    int steps = 1 + (int)rnd(&x->rng, 3);
+    for (int i = 0; i < steps; i++) {
+        int rc =
+            rnd(&x->rng, 4) == 0 ? cosync_yield() : cosync_sleep(COSYNC_US(1 + rnd(&x->rng, 2000)));
+        if (rc == COSYNC_ECANCELED) {
+            saw_cancel(x, "sleep");
+            if ((rc = react(x)) != 0)
+                return rc;
+            continue;
+        }
+        CHECK_OK(rc);
+    }
+    return 0;
+}
+
+/* The result @rc of @what, a call of @x that waited for the children
+ * kids[from..to) (in @w), once they are all finished. Allowed: EAGAIN only
+ * for deadline 0, ETIMEDOUT only once the deadline came with a child
+ * unfinished then, ECANCELED only with a request behind it (which it
+ * delivers). Required: not 0 if a request came, or the deadline passed,
+ * while a child was still to finish (@absorbed: but for a wait_for whose
+ * child withdrew the deadline's cancel). */
+static void check_result(node *x, const char *what, int rc, const window *w, int from, int to,
+                         bool absorbed)
+{
+    int64_t last = INT64_MIN;
+    bool fresh = false;
+    for (int i = from; i < to; i++) {
+        const node *k = &M.n[x->kids[i]];
+        if (!k->started)
+            fresh = true; /* when it finished is not known */
+        else if (k->ret_time > last)
+            last = k->ret_time;
+    }
+    bool timed = w->dl != COSYNC_FOREVER && w->dl != 0;
+    switch (rc) {
+    case 0:
+        if (x->first_request < last)
+            FAIL("node %d: %s returned 0, but a request came at %lld, a child finished at %lld",
+                 x->id, what, (long long)x->first_request, (long long)last);
+        if (timed && last > w->dl && !absorbed)
+            FAIL("node %d: %s returned 0, deadline %lld, a child finished at %lld", x->id, what,
+                 (long long)w->dl, (long long)last);
+        if (w->dl == 0 && w->unfinished0)
+            FAIL("node %d: %s returned 0 for deadline 0 with a child unfinished", x->id, what);
+        return;
+    case COSYNC_EAGAIN:
+        if (w->dl != 0)
+            FAIL("node %d: %s returned COSYNC_EAGAIN, deadline %lld", x->id, what,
+                 (long long)w->dl);
+        return;
+    case COSYNC_ETIMEDOUT:
+        total.timeouts++;
+        if (!timed || cosync_now() < w->dl || (!fresh && last < w->dl))
+            FAIL("node %d: %s returned COSYNC_ETIMEDOUT at %lld, deadline %lld, the last child "
+                 "finished at %lld",
+                 x->id, what, (long long)cosync_now(), (long long)w->dl, (long long)last);
+        return;
+    case COSYNC_ECANCELED:
+        call_cancelled(x, w, what);
+        return;
+    default:
+        FAIL("node %d: %s returned %s", x->id, what, cosync_err_name(rc));
+    }
+}
+
+static int gather(node *x)
+{
+    spawn_kids(x, 1 + (int)rnd(&x->rng, MAX_KIDS));
+    cosync_task hs[MAX_KIDS];
+    cosync_outcome out[MAX_KIDS];
+    for (int i = 0; i < x->nkids; i++)
+        hs[i] = M.n[x->kids[i]].t;
+    window w = begin_call(x, pick_deadline(x));
+    w.unfinished0 = unfinished(x, 0, x->nkids);
+    int rc = cosync_gather(hs, (size_t)x->nkids, out, w.dl);
+    for (int i = 0; i < x->nkids; i++) {
+        node *k = &M.n[x->kids[i]];
+        k->collected = true;
+        check_outcome(x, k, out[i].status, out[i].result);
+    }
+    check_result(x, "gather", rc, &w, 0, x->nkids, false);
+    check_implicit(x, "gather", rc != 0);
+    return rc == COSYNC_ECANCELED ? react(x) : 0;
+}
+
+static int wait_for(node *x)
+{
+    spawn_kids(x, 1);
+    if (x->nkids == 0) /* no room left in this seed */
+        return 0;
+    node *k = &M.n[x->kids[0]];
+    window w = begin_call(x, pick_deadline(x));
+    w.unfinished0 = unfinished(x, 0, 1);
+    int st = 12345;
+    void *res = (void *)&st;
+    int rc = cosync_wait_for(k->t, &st, &res, w.dl);
+    k->collected = true;
+    check_outcome(x, k, st, res);
+    if ((rc == COSYNC_ETIMEDOUT || rc == COSYNC_EAGAIN) && st != COSYNC_ECANCELED)
+        FAIL("node %d: wait_for returned %s, its child ended %s", x->id, cosync_err_name(rc),
+             cosync_err_name(st));
+    /* cancelled for the deadline, a child that withdrew the request and
+     * finished its own way is reported with 0 */
+    check_result(x, "wait_for", rc, &w, 0, 1, st != COSYNC_ECANCELED);
+    check_implicit(x, "wait_for",
+                   rc != 0 || (w.dl != COSYNC_FOREVER && w.dl != 0 && cosync_now() >= w.dl));
+    return rc == COSYNC_ECANCELED ? react(x) : 0;
+}
+
+static int group(node *x)
+{
+    CHECK_OK(cosync_taskgroup_init(&x->group));
+    window w = begin_call(x, COSYNC_FOREVER); /* a request counts from here */
+    int n = 1 + (int)rnd(&x->rng, MAX_KIDS);
+    for (int i = 0; i < n && M.nn < MAX_NODES; i++) {
+        node *k = new_kid(x);
+        k->has_handle = rnd(&k->rng, 2);
+        cosync_task_opts o = opts_for(k);
+        CHECK_OK(cosync_taskgroup_spawn(&x->group, k->has_handle ? &k->t : NULL, node_main, k, &o));
+        maybe_cancel_fresh(x, k);
+    }
+    w.dl = pick_deadline(x);
+    w.unfinished0 = unfinished(x, 0, x->nkids);
+    int rc = cosync_taskgroup_wait(&x->group, w.dl);
+
+    /* every child has finished; the first to fail its own way, if one did */
+    const node *first = NULL;
+    for (int i = 0; i < x->nkids; i++) {
+        node *k = &M.n[x->kids[i]];
+        if (!finished(k))
+            FAIL("node %d: group left with child %d unfinished", x->id, k->id);
+        int p = predicted(k);
+        if (p < 0 && p != COSYNC_ECANCELED && (!first || k->ret_seq < first->ret_seq))
+            first = k;
+        if (k->has_handle) {
+            int st = 12345;
+            void *res = NULL;
+            CHECK_OK(cosync_task_join(k->t, &st, &res, 0));
+            check_outcome(x, k, st, res);
+        }
+        k->collected = true;
+    }
+    check_implicit(x, "group wait", rc != 0);
+    if (first) {
+        /* its failure is the group's result, before an outside cancel,
+         * and before the deadline if it came first */
+        if (rc == first->ret_rc)
+            return 0;
+        bool before_deadline = w.dl == COSYNC_FOREVER || (w.dl != 0 && first->ret_time < w.dl);
+        if (before_deadline || (rc != COSYNC_ETIMEDOUT && rc != COSYNC_EAGAIN))
+            FAIL("node %d: group returned %s, its child %d failed first with %s (at %lld, "
+                 "deadline %lld)",
+                 x->id, cosync_err_name(rc), first->id, cosync_err_name(first->ret_rc),
+                 (long long)first->ret_time, (long long)w.dl);
+    }
+    check_result(x, "group wait", rc, &w, 0, x->nkids, false);
+    return rc == COSYNC_ECANCELED ? react(x) : 0;
+}
+
+/* One join of @x's child kids[@i]: 0 once collected. */
+static int join_one(node *x, int i, int64_t dl)
+{
+    node *k = &M.n[x->kids[i]];
+    window w = begin_call(x, dl);
+    w.unfinished0 = unfinished(x, i, i + 1);
+    int st = 12345;
+    void *res = (void *)&st;
+    int rc = cosync_task_join(k->t, &st, &res, dl);
+    if (rc == 0) {
+        k->collected = true;
+        check_outcome(x, k, st, res);
+        check_result(x, "join", rc, &w, i, i + 1, false);
+        return 0;
+    }
+    /* the join failed: the child goes on, unless it had finished by the deadline */
+    bool done_in_time = k->returned && (dl == 0 ? !w.unfinished0 : k->ret_time < dl);
+    if (rc == COSYNC_ECANCELED) {
+        call_cancelled(x, &w, "join");
+    } else if (rc == COSYNC_ETIMEDOUT || rc == COSYNC_EAGAIN) {
+        total.timeouts += rc == COSYNC_ETIMEDOUT;
+        bool allowed = rc == COSYNC_EAGAIN ? dl == 0 : dl > 0 && cosync_now() >= dl;
+        if (!allowed || done_in_time)
+            FAIL("node %d: join of child %d returned %s at %lld, deadline %lld, child %s at %lld",
+                 x->id, k->id, cosync_err_name(rc), (long long)cosync_now(), (long long)dl,
+                 k->returned ? "finished" : "running", (long long)k->ret_time);
+    } else {
+        FAIL("node %d: join returned %s", x->id, cosync_err_name(rc));
+    }
+    return rc;
+}
+
+/* Join each child in turn, with a deadline; when one passes (or the node
+ * is cancelled), cancel the child and join it without one: the join that
+ * failed left it running. */
+static int join_each(node *x)
+{
+    spawn_kids(x, 1 + (int)rnd(&x->rng, MAX_KIDS));
+    int ret = 0;
+    for (int i = 0; i < x->nkids; i++) {
+        node *k = &M.n[x->kids[i]];
+        int64_t dl = pick_deadline(x);
+        int rc;
+        while ((rc = join_one(x, i, dl)) != 0) {
+            if (rc == COSYNC_ECANCELED && react(x) != 0)
+                ret = COSYNC_ECANCELED; /* after every child is collected */
+            int crc = cosync_task_cancel(k->t);
+            if (crc == 0)
+                note_request(k);
+            else if (crc != COSYNC_EALREADY)
+                FAIL("node %d: cancel of its child %d returned %s", x->id, k->id,
+                     cosync_err_name(crc));
+            dl = COSYNC_FOREVER;
+        }
+    }
+    return ret;
+}
+
+static int node_main(void *arg, void **result)
+{
+    node *x = arg;
+    if (x->started || x->returned)
+        FAIL("node %d ran twice", x->id);
+    if (x->requests > 0)
+        FAIL("node %d runs, cancelled %ld times before it ran", x->id, x->requests);
+    x->started = true;
+    total.nodes++;
+    int rc = 0;
+    switch (x->kind) {
+    case K_LEAF:
+        rc = leaf(x);
+        break;
+    case K_GATHER:
+        rc = gather(x);
+        break;
+    case K_WAIT_FOR:
+        rc = wait_for(x);
+        break;
+    case K_GROUP:
+        rc = group(x);
+        break;
+    case K_JOIN:
+        rc = join_each(x);
+        break;
+    case K_KINDS:
+        break;
+    }
+    if (rc == 0 && rnd(&x->rng, 4) == 0) {
+        rc = fail_code(x);
+        total.failures++;
+    }
+    x->ret_rc = rc;
+    x->ret_cancelling = cosync_task_cancelling(cosync_task_current());
+    x->ret_time = cosync_now();
+    x->ret_seq = ++M.seq;
+    x->returned = true;
+    *result = result_of(x);
+    return rc;
+}
+
+/* ========================================================================
+ * The chaos task, main, seeds
+ * ===================================================================== */
+
+static int chaos_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    while (!M.stop) {
+        int rc = cosync_sleep(COSYNC_US(rnd(&M.chaos_rng, 700)));
+        CHECK_OK(rc);
+        if (M.stop)
+            break;
+        /* the newest node (it may not have run yet) one time in four, else
+         * any node not collected yet (a few tries) */
+        node *x = &M.n[M.nn - 1];
+        for (int tries = 0; tries < 4 && rnd(&M.chaos_rng, 4); tries++) {
+            x = &M.n[rnd(&M.chaos_rng, (uint32_t)M.nn)];
+            if (!x->collected)
+                break;
+        }
+        if (!x->has_handle)
+            continue;
+        rc = cosync_task_cancel(x->t);
+        int want = x->collected ? COSYNC_ESRCH : x->returned ? COSYNC_EALREADY : 0;
+        if (!x->started && !x->collected && rc == COSYNC_EALREADY)
+            want = rc; /* cancelled before it ran: finished, or about to be */
+        if (x->id > 0 && M.n[x->parent].kind == K_GATHER && finished(x) && rc == COSYNC_ESRCH)
+            want = rc; /* a gather collects each task in turn, as it gets to it */
+        if (rc != want)
+            FAIL("cancel of node %d (child of %d, a %s; %s%s%s) returned %s, expected %s", x->id,
+                 x->parent, kind_name[M.n[x->parent].kind], x->started ? "started" : "not started",
+                 x->returned ? ", returned" : "", x->collected ? ", collected" : "",
+                 cosync_err_name(rc), cosync_err_name(want));
+        if (rc == 0) {
+            note_request(x);
+            total.cancels++;
+            total.fresh += !x->started;
+        }
+    }
+    return 0;
+}
+
+static int seed_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    node *root = &M.n[0];
+    *root = (node){.id = 0, .has_handle = true};
+    root->rng = splitmix(M.seed * 1000003);
+    root->kind = (enum kind)(1 + rnd(&root->rng, K_KINDS - 1));
+    root->reaction = (enum reaction)rnd(&root->rng, 3);
+    M.nn = 1;
+    M.chaos_rng = splitmix(~M.seed);
+    CHECK_OK(cosync_task_spawn(&root->t, node_main, root, &(cosync_task_opts){.name = "root"}));
+    cosync_task chaos;
+    CHECK_OK(cosync_task_spawn(&chaos, chaos_main, NULL, &(cosync_task_opts){.name = "chaos"}));
+    int st = 12345;
+    void *res = NULL;
+    CHECK_OK(cosync_task_join(root->t, &st, &res, COSYNC_FOREVER));
+    root->collected = true;
+    check_outcome(root, root, st, res);
+    M.stop = true;
+    join_ok(chaos); /* it sees the flag after its sleep */
+    for (int i = 0; i < M.nn; i++)
+        if (!M.n[i].collected || !finished(&M.n[i]))
+            FAIL("node %d was left %s", i, finished(&M.n[i]) ? "uncollected" : "running");
+    cosync_loop_stats s = loop_stats();
+    CHECK_EQ(s.tasks_alive, 1);
+    CHECK_EQ(s.tasks_records, 1);
+    CHECK_EQ(s.timers, 0);
+    return 0;
+}
+
+static void run_seed(uint64_t seed)
+{
+    memset(&M, 0, sizeof M);
+    M.seed = seed;
+    cosync_loop *loop = new_loop();
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, &m, seed_main, NULL, &(cosync_task_opts){.name = "main"}));
+    int status = 12345;
+    int rc = cosync_loop_run(loop, m, &status, NULL);
+    if (rc != 0 || status != 0)
+        FAIL("cosync_loop_run returned %s, main %s", cosync_err_name(rc), cosync_err_name(status));
+    end_loop(loop);
+}
+
+static long first_seed = 1;
+static long nseeds = 2000;
+
+TEST(test_tree_model_seeds)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long s = first_seed; s < first_seed + nseeds; s++)
+        run_seed((uint64_t)s);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    printf("  seeds %ld to %ld: %ld nodes ran (%ld failed), %ld cancels by the chaos task, %ld "
+           "tasks cancelled before they ran, %ld calls cancelled, %ld timed out, %ld withdrawals, "
+           "%.2f s\n",
+           first_seed, first_seed + nseeds - 1, total.nodes, total.failures, total.cancels,
+           total.fresh, total.canceled_calls, total.timeouts, total.absorbed, secs);
+}
+
+int main(void)
+{
+    if (under_valgrind())
+        nseeds = 200;
+    first_seed = env_long("TREE_FIRST", first_seed);
+    nseeds = env_long("TREE_SEEDS", nseeds);
+    RUN(test_tree_model_seeds);
+    return 0;
+}
