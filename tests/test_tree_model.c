@@ -1,17 +1,22 @@
 /* ctest-timeout: 120 */
 /*
  * test_tree_model.c - a randomized test of the calls that wait for other
- * tasks (cosync_gather, cosync_wait_for, task groups, cosync_task_join)
- * under cancellation and deadlines.
+ * tasks (cosync_gather, cosync_wait_for, task groups, cosync_task_join,
+ * cosync_task_await, cosync_wait, cosync_as_completed) under cancellation
+ * and deadlines.
  *
  * test_combinators.c pins each rule down in a scripted scenario; this test
  * looks for the interleavings nobody scripted. Each seed grows a tree of
  * tasks: a node is a leaf (it sleeps and yields a few times, then succeeds
  * or fails with a status of its own) or a parent that spawns one to five
- * children and waits for them in one of four ways: a gather, a wait_for
- * (one child), a task group (a child in two spawned with a handle), or
- * joins one by one, each with a deadline and, when one passes, a cancel
- * and a join without one. Every call that waits takes a random deadline
+ * children and waits for them in one of seven ways: a gather, a wait_for
+ * (one child), a task group (a child in two spawned with a handle), joins
+ * one by one (each with a deadline and, when one passes, a cancel and a
+ * join without one), an await (one child: a cancel or the deadline passed
+ * on to it, then a join), a cosync_wait with a random return_when, or an
+ * as_completed loop until a call times out or is cancelled; the last two
+ * only watch, and end by cancelling the children left (one time in two)
+ * and gathering them all. Every call that waits takes a random deadline
  * (none, 0, or a few milliseconds ahead). A node is a dense task one time
  * in four. A chaos task cancels random nodes at random times; a cancelled
  * node returns COSYNC_ECANCELED at once, or after a clean-up sleep, or
@@ -24,9 +29,15 @@
  *    wait_for, a task group's wait or a successful join returns, each of
  *    its children has finished (or was cancelled before it ever ran, and
  *    never ran);
- *  - every outcome handed out (gather's, wait_for's, join's, and the joins
- *    of a group's children that have handles) is the status the child's
- *    own record predicts, and its result;
+ *  - every outcome handed out (gather's, wait_for's, await's, join's, and
+ *    the joins of a group's children that have handles) is the status the
+ *    child's own record predicts, and its result;
+ *  - cosync_wait returns 0 only once its condition is met, by the
+ *    deadline, with the index of the first child to finish (or to fail)
+ *    in the order they finished, and times out only if it was not met
+ *    before the deadline; as_completed hands each child out once, finished
+ *    by the deadline, in the order they finished, and times out only if
+ *    none it still held had finished before the deadline;
  *  - every return code is one the documentation allows at that point:
  *    COSYNC_EAGAIN only for deadline 0, COSYNC_ETIMEDOUT only once the
  *    deadline has come and a child was still unfinished then,
@@ -58,8 +69,19 @@
 #define MAX_KIDS 5
 #define MAX_DEPTH 4
 
-enum kind { K_LEAF, K_GATHER, K_WAIT_FOR, K_GROUP, K_JOIN, K_KINDS };
-static const char *const kind_name[] = {"leaf", "gather", "wait_for", "group", "join"};
+enum kind {
+    K_LEAF,
+    K_GATHER,
+    K_WAIT_FOR,
+    K_GROUP,
+    K_JOIN,
+    K_AWAIT,
+    K_WAIT,
+    K_AS_COMPLETED,
+    K_KINDS
+};
+static const char *const kind_name[] = {"leaf", "gather", "wait_for", "group",
+                                        "join", "await",  "wait",     "as_completed"};
 
 /* What a node does when one of its waits returns COSYNC_ECANCELED. */
 enum reaction { R_RETURN, R_CLEANUP, R_ABSORB };
@@ -534,6 +556,221 @@ static int join_each(node *x)
     return ret;
 }
 
+/* The collection that ends the kinds that only watch their children
+ * (await, wait, as_completed): cancel the unfinished ones, one time in
+ * two, then gather them all. */
+static int gather_rest(node *x, int ret)
+{
+    if (rnd(&x->rng, 2))
+        for (int i = 0; i < x->nkids; i++) {
+            node *k = &M.n[x->kids[i]];
+            if (k->returned)
+                continue;
+            int crc = cosync_task_cancel(k->t);
+            if (crc == 0)
+                note_request(k);
+            else if (crc != COSYNC_EALREADY)
+                FAIL("node %d: cancel of its child %d returned %s", x->id, k->id,
+                     cosync_err_name(crc));
+        }
+    cosync_task hs[MAX_KIDS];
+    cosync_outcome out[MAX_KIDS];
+    for (int i = 0; i < x->nkids; i++)
+        hs[i] = M.n[x->kids[i]].t;
+    window w = begin_call(x, COSYNC_FOREVER);
+    int rc = cosync_gather(hs, (size_t)x->nkids, out, COSYNC_FOREVER);
+    for (int i = 0; i < x->nkids; i++) {
+        node *k = &M.n[x->kids[i]];
+        k->collected = true;
+        check_outcome(x, k, out[i].status, out[i].result);
+    }
+    check_result(x, "gather", rc, &w, 0, x->nkids, false);
+    if (rc == COSYNC_ECANCELED && react(x) != 0)
+        ret = COSYNC_ECANCELED;
+    return ret;
+}
+
+/* cosync_task_await: wait for one child, passing a cancel or the deadline
+ * on to it; it is not collected (a join then takes it at once). */
+static int await_one(node *x)
+{
+    spawn_kids(x, 1);
+    if (x->nkids == 0)
+        return 0;
+    node *k = &M.n[x->kids[0]];
+    window w = begin_call(x, pick_deadline(x));
+    w.unfinished0 = unfinished(x, 0, 1);
+    int st = 12345;
+    void *res = (void *)&st;
+    int rc = cosync_task_await(k->t, &st, &res, w.dl);
+    check_outcome(x, k, st, res);
+    if ((rc == COSYNC_ETIMEDOUT || rc == COSYNC_EAGAIN) && st != COSYNC_ECANCELED)
+        FAIL("node %d: await returned %s, its child ended %s", x->id, cosync_err_name(rc),
+             cosync_err_name(st));
+    bool dl_passed = w.dl == 0 || (w.dl != COSYNC_FOREVER && cosync_now() >= w.dl);
+    check_result(x, "await", rc, &w, 0, 1, st != COSYNC_ECANCELED);
+    check_implicit(x, "await", rc != 0 || dl_passed);
+    int st2 = 12345;
+    void *res2 = NULL;
+    CHECK_OK(cosync_task_join(k->t, &st2, &res2, 0)); /* finished: no wait */
+    k->collected = true;
+    check_outcome(x, k, st2, res2);
+    return rc == COSYNC_ECANCELED ? react(x) : 0;
+}
+
+static bool failed(const node *k)
+{
+    int p = predicted(k);
+    return p < 0 && p != COSYNC_ECANCELED;
+}
+
+/* Whether @k finished before @t (false if that is not known: it was
+ * cancelled before it ran). */
+static bool returned_before(const node *k, int64_t t)
+{
+    return k->returned && k->ret_time < t;
+}
+
+/* cosync_wait with a random return_when: it only watches. */
+static int wait_some(node *x)
+{
+    spawn_kids(x, 1 + (int)rnd(&x->rng, MAX_KIDS));
+    int n = x->nkids;
+    if (n == 0)
+        return 0;
+    cosync_task hs[MAX_KIDS];
+    for (int i = 0; i < n; i++)
+        hs[i] = M.n[x->kids[i]].t;
+    cosync_return_when when = (cosync_return_when)(1 + rnd(&x->rng, 3));
+    window w = begin_call(x, pick_deadline(x));
+    size_t index = 999;
+    int rc = cosync_wait(hs, (size_t)n, when, &index, w.dl);
+    const char *what = when == COSYNC_FIRST_COMPLETED   ? "wait (first completed)"
+                       : when == COSYNC_FIRST_EXCEPTION ? "wait (first exception)"
+                                                        : "wait (all completed)";
+    bool all = true, timed = w.dl != COSYNC_FOREVER && w.dl != 0;
+    int64_t last = INT64_MIN;
+    for (int i = 0; i < n; i++) {
+        const node *k = &M.n[x->kids[i]];
+        all = all && finished(k);
+        if (k->returned && k->ret_time > last)
+            last = k->ret_time;
+    }
+    if (rc == 0) {
+        if (when == COSYNC_ALL_COMPLETED || index == (size_t)n) {
+            if (index != (size_t)n || !all || (timed && last > w.dl))
+                FAIL("node %d: %s returned 0, index %zu of %d, all finished: %d, the last at %lld, "
+                     "deadline %lld",
+                     x->id, what, index, n, all, (long long)last, (long long)w.dl);
+            if (when == COSYNC_FIRST_EXCEPTION)
+                for (int i = 0; i < n; i++)
+                    if (failed(&M.n[x->kids[i]]))
+                        FAIL("node %d: %s found no failure, child %d failed", x->id, what,
+                             x->kids[i]);
+        } else {
+            if (index >= (size_t)n)
+                FAIL("node %d: %s returned 0, index %zu of %d", x->id, what, index, n);
+            const node *k = &M.n[x->kids[index]];
+            if (!finished(k) || (timed && k->returned && k->ret_time > w.dl))
+                FAIL("node %d: %s handed out child %d, not finished by the deadline", x->id, what,
+                     k->id);
+            if (when == COSYNC_FIRST_EXCEPTION && !failed(k))
+                FAIL("node %d: %s handed out child %d, which did not fail", x->id, what, k->id);
+            for (int i = 0; k->started && i < n; i++) {
+                const node *o = &M.n[x->kids[i]];
+                bool counts = when == COSYNC_FIRST_COMPLETED || failed(o);
+                if (counts && o->returned && o->ret_seq < k->ret_seq)
+                    FAIL("node %d: %s handed out child %d, child %d finished before it", x->id,
+                         what, k->id, o->id);
+            }
+        }
+    } else if (rc == COSYNC_ETIMEDOUT) {
+        total.timeouts++;
+        bool met = true; /* by the deadline, as far as is known */
+        int firsts = 0;
+        for (int i = 0; i < n; i++) {
+            const node *k = &M.n[x->kids[i]];
+            met = met && returned_before(k, w.dl);
+            firsts += returned_before(k, w.dl) && (when == COSYNC_FIRST_COMPLETED || failed(k));
+        }
+        if (!timed || cosync_now() < w.dl || met || (when != COSYNC_ALL_COMPLETED && firsts))
+            FAIL("node %d: %s returned COSYNC_ETIMEDOUT at %lld, deadline %lld, its condition met "
+                 "before",
+                 x->id, what, (long long)cosync_now(), (long long)w.dl);
+    } else if (rc == COSYNC_EAGAIN) {
+        if (w.dl != 0)
+            FAIL("node %d: %s returned COSYNC_EAGAIN, deadline %lld", x->id, what, (long long)w.dl);
+    } else if (rc == COSYNC_ECANCELED) {
+        call_cancelled(x, &w, what);
+    } else {
+        FAIL("node %d: %s returned %s", x->id, what, cosync_err_name(rc));
+    }
+    return gather_rest(x, rc == COSYNC_ECANCELED ? react(x) : 0);
+}
+
+/* cosync_as_completed: take the children in the order they finish, until
+ * one call times out or is cancelled. */
+static int as_completed(node *x)
+{
+    spawn_kids(x, 1 + (int)rnd(&x->rng, MAX_KIDS));
+    int n = x->nkids;
+    cosync_task hs[MAX_KIDS];
+    for (int i = 0; i < n; i++)
+        hs[i] = M.n[x->kids[i]].t;
+    cosync_as_completed it;
+    CHECK_OK(cosync_as_completed_init(&it, hs, (size_t)n));
+    bool handed[MAX_KIDS] = {false};
+    uint64_t last_seq = 0;
+    int ret = 0, got = 0;
+    for (;;) {
+        window w = begin_call(x, pick_deadline(x));
+        size_t index = 999;
+        int rc = cosync_as_completed_next(&it, &index, w.dl);
+        if (rc == 0) {
+            if (got != n)
+                FAIL("node %d: as_completed ended after %d of %d", x->id, got, n);
+            break;
+        }
+        if (rc == 1) {
+            if (index >= (size_t)n || handed[index])
+                FAIL("node %d: as_completed handed out index %zu (of %d) %s", x->id, index, n,
+                     index < (size_t)n ? "twice" : "");
+            const node *k = &M.n[x->kids[index]];
+            handed[index] = true;
+            got++;
+            bool timed = w.dl != COSYNC_FOREVER && w.dl != 0;
+            if (!finished(k) || (timed && k->returned && k->ret_time > w.dl))
+                FAIL("node %d: as_completed handed out child %d, unfinished by the deadline", x->id,
+                     k->id);
+            if (k->started) {
+                if (k->ret_seq < last_seq)
+                    FAIL("node %d: as_completed handed out child %d out of the order they finished",
+                         x->id, k->id);
+                last_seq = k->ret_seq;
+            }
+            continue;
+        }
+        if (rc == COSYNC_ECANCELED) {
+            call_cancelled(x, &w, "as_completed");
+            ret = react(x);
+        } else if (rc == COSYNC_ETIMEDOUT || rc == COSYNC_EAGAIN) {
+            bool allowed = rc == COSYNC_EAGAIN ? w.dl == 0 : w.dl > 0 && cosync_now() >= w.dl;
+            for (int i = 0; i < n; i++)
+                if (!handed[i] && returned_before(&M.n[x->kids[i]], w.dl) && w.dl != 0)
+                    allowed = false;
+            if (!allowed)
+                FAIL("node %d: as_completed returned %s, deadline %lld, a child finished before",
+                     x->id, cosync_err_name(rc), (long long)w.dl);
+            total.timeouts += rc == COSYNC_ETIMEDOUT;
+        } else {
+            FAIL("node %d: as_completed returned %s", x->id, cosync_err_name(rc));
+        }
+        break;
+    }
+    CHECK_OK(cosync_as_completed_destroy(&it));
+    return gather_rest(x, ret);
+}
+
 static int node_main(void *arg, void **result)
 {
     node *x = arg;
@@ -559,6 +796,15 @@ static int node_main(void *arg, void **result)
         break;
     case K_JOIN:
         rc = join_each(x);
+        break;
+    case K_AWAIT:
+        rc = await_one(x);
+        break;
+    case K_WAIT:
+        rc = wait_some(x);
+        break;
+    case K_AS_COMPLETED:
+        rc = as_completed(x);
         break;
     case K_KINDS:
         break;
@@ -602,7 +848,9 @@ static int chaos_main(void *arg, void **result)
         int want = x->collected ? COSYNC_ESRCH : x->returned ? COSYNC_EALREADY : 0;
         if (!x->started && !x->collected && rc == COSYNC_EALREADY)
             want = rc; /* cancelled before it ran: finished, or about to be */
-        if (x->id > 0 && M.n[x->parent].kind == K_GATHER && finished(x) && rc == COSYNC_ESRCH)
+        enum kind pk = M.n[x->parent].kind;
+        bool gathered = pk == K_GATHER || pk == K_WAIT || pk == K_AS_COMPLETED;
+        if (x->id > 0 && gathered && finished(x) && rc == COSYNC_ESRCH)
             want = rc; /* a gather collects each task in turn, as it gets to it */
         if (rc != want)
             FAIL("cancel of node %d (child of %d, a %s; %s%s%s) returned %s, expected %s", x->id,
