@@ -51,7 +51,10 @@
  *    finished and COSYNC_ESRCH once it is collected; a body that runs was
  *    never cancelled before it started; no ECANCELED without a request;
  *  - at the end: the loop ran without a deadlock, every task was collected
- *    and no timer is armed.
+ *    and no timer is armed;
+ *  - every other seed runs again with no dense task, and its nodes must
+ *    return in the same order, with the same statuses, at the same
+ *    virtual times: dense tasks run in the order plain ones would.
  *
  * Everything runs on the virtual clock from PRNG streams seeded by the
  * seed alone, so a seed replays exactly: a failure names its seed.
@@ -118,11 +121,24 @@ static struct {
     uint64_t seq;
     bool stop;
     uint64_t chaos_rng;
+    bool plain; /* the replay: no node is a dense task */
 } M;
 
+/* The nodes' returns in a seed's first run, in order (node, status, time):
+ * its replay with plain tasks only must return the same, since dense
+ * tasks run in the order plain ones would. */
 static struct {
+    struct {
+        int id, rc;
+        int64_t time;
+    } at[MAX_NODES];
+    int n, pos;
+} trace;
+
+typedef struct totals {
     long nodes, cancels, timeouts, canceled_calls, absorbed, failures, fresh;
-} total;
+} totals;
+static totals total;
 
 #define FAIL(fmt, ...) CHECK__FAIL("seed %llu: " fmt, (unsigned long long)M.seed, __VA_ARGS__)
 
@@ -311,7 +327,8 @@ static node *new_kid(node *x)
 
 static cosync_task_opts opts_for(node *k)
 {
-    return (cosync_task_opts){.dense = rnd(&k->rng, 4) == 0};
+    bool dense = rnd(&k->rng, 4) == 0; /* drawn in the replay too: the streams stay the same */
+    return (cosync_task_opts){.dense = dense && !M.plain};
 }
 
 /* One time in ten, a child with a handle is cancelled at once: it must
@@ -771,6 +788,24 @@ static int as_completed(node *x)
     return gather_rest(x, ret);
 }
 
+static void trace_return(const node *x)
+{
+    if (!M.plain) {
+        trace.at[trace.n].id = x->id;
+        trace.at[trace.n].rc = x->ret_rc;
+        trace.at[trace.n++].time = x->ret_time;
+        return;
+    }
+    if (trace.pos >= trace.n)
+        FAIL("(plain replay) node %d returned after the first run's last return", x->id);
+    const int k = trace.pos++;
+    if (trace.at[k].id != x->id || trace.at[k].rc != x->ret_rc || trace.at[k].time != x->ret_time)
+        FAIL("(plain replay) return %d was node %d, %s at %lld in the first run, but is node %d, "
+             "%s at %lld",
+             k, trace.at[k].id, cosync_err_name(trace.at[k].rc), (long long)trace.at[k].time, x->id,
+             cosync_err_name(x->ret_rc), (long long)x->ret_time);
+}
+
 static int node_main(void *arg, void **result)
 {
     node *x = arg;
@@ -818,6 +853,7 @@ static int node_main(void *arg, void **result)
     x->ret_time = cosync_now();
     x->ret_seq = ++M.seq;
     x->returned = true;
+    trace_return(x);
     *result = result_of(x);
     return rc;
 }
@@ -896,10 +932,14 @@ static int seed_main(void *arg, void **result)
     return 0;
 }
 
-static void run_seed(uint64_t seed)
+static void run_seed(uint64_t seed, bool plain)
 {
     memset(&M, 0, sizeof M);
     M.seed = seed;
+    M.plain = plain;
+    if (!plain)
+        trace.n = 0;
+    trace.pos = 0;
     cosync_loop *loop = new_loop();
     cosync_task m;
     CHECK_OK(cosync_loop_spawn(loop, &m, seed_main, NULL, &(cosync_task_opts){.name = "main"}));
@@ -908,6 +948,8 @@ static void run_seed(uint64_t seed)
     if (rc != 0 || status != 0)
         FAIL("cosync_loop_run returned %s, main %s", cosync_err_name(rc), cosync_err_name(status));
     end_loop(loop);
+    if (plain && trace.pos != trace.n)
+        FAIL("(plain replay) %d returns, the first run had %d", trace.pos, trace.n);
 }
 
 static long first_seed = 1;
@@ -917,15 +959,23 @@ TEST(test_tree_model_seeds)
 {
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    for (long s = first_seed; s < first_seed + nseeds; s++)
-        run_seed((uint64_t)s);
+    long replays = 0;
+    for (long s = first_seed; s < first_seed + nseeds; s++) {
+        run_seed((uint64_t)s, false);
+        if (s % 2 == 0) { /* again with plain tasks only; counted once */
+            totals counted = total;
+            run_seed((uint64_t)s, true);
+            total = counted;
+            replays++;
+        }
+    }
     clock_gettime(CLOCK_MONOTONIC, &b);
     double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     printf("  seeds %ld to %ld: %ld nodes ran (%ld failed), %ld cancels by the chaos task, %ld "
-           "tasks cancelled before they ran, %ld calls cancelled, %ld timed out, %ld withdrawals, "
-           "%.2f s\n",
+           "tasks cancelled before they ran, %ld calls cancelled, %ld timed out, %ld withdrawals; "
+           "%ld seeds replayed with plain tasks only, the same; %.2f s\n",
            first_seed, first_seed + nseeds - 1, total.nodes, total.failures, total.cancels,
-           total.fresh, total.canceled_calls, total.timeouts, total.absorbed, secs);
+           total.fresh, total.canceled_calls, total.timeouts, total.absorbed, replays, secs);
 }
 
 int main(void)
