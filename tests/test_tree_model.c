@@ -52,6 +52,10 @@
  *    never cancelled before it started; no ECANCELED without a request;
  *  - at the end: the loop ran without a deadlock, every task was collected
  *    and no timer is armed;
+ *  - one seed in eight stops its loop at a random time and destroys it
+ *    with the tree in flight: every task left is cancelled and cleans up
+ *    under the same checks (cancellations nobody noted are allowed then),
+ *    and the close must end without reporting a task stuck;
  *  - every other seed runs again with no dense task, and its nodes must
  *    return in the same order, with the same statuses, at the same
  *    virtual times: dense tasks run in the order plain ones would.
@@ -122,6 +126,11 @@ static struct {
     bool stop;
     uint64_t chaos_rng;
     bool plain; /* the replay: no node is a dense task */
+    /* one seed in eight: the chaos task stops the loop after this many of
+     * its turns, and the loop is then destroyed with the tree in flight,
+     * which cancels every task left (as asyncio.run's clean-up does) */
+    int close_after;
+    bool closing; /* the loop was stopped: cancellations nobody noted come */
 } M;
 
 /* The nodes' returns in a seed's first run, in order (node, status, time):
@@ -136,7 +145,7 @@ static struct {
 } trace;
 
 typedef struct totals {
-    long nodes, cancels, timeouts, canceled_calls, absorbed, failures, fresh;
+    long nodes, cancels, timeouts, canceled_calls, absorbed, failures, fresh, closes;
 } totals;
 static totals total;
 
@@ -240,6 +249,8 @@ static bool unfinished(const node *x, int from, int to)
 /* A wait returned COSYNC_ECANCELED: a request must be behind it. */
 static void saw_cancel(node *x, const char *what)
 {
+    if (M.closing)
+        return;
     if (x->delivered < x->requests) {
         x->delivered++;
         return;
@@ -255,7 +266,7 @@ static void saw_cancel(node *x, const char *what)
 static void call_cancelled(node *x, const window *w, const char *what)
 {
     total.canceled_calls++;
-    if (x->requests > w->req0 || w->pend0) {
+    if (x->requests > w->req0 || w->pend0 || M.closing) {
         saw_cancel(x, what);
         return;
     }
@@ -267,7 +278,7 @@ static void call_cancelled(node *x, const window *w, const char *what)
 /* A child cancelled by nobody but its parent's call: that call gave up. */
 static void check_implicit(const node *x, const char *what, bool gave_up)
 {
-    for (int i = 0; i < x->nkids; i++) {
+    for (int i = 0; i < x->nkids && !M.closing; i++) {
         const node *k = &M.n[x->kids[i]];
         if (k->implicit && !gave_up)
             FAIL("node %d: child %d saw a cancellation nobody asked for, and %s did not give up",
@@ -865,11 +876,16 @@ static int node_main(void *arg, void **result)
 static int chaos_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    while (!M.stop) {
+    for (int turn = 1; !M.stop; turn++) {
         int rc = cosync_sleep(COSYNC_US(rnd(&M.chaos_rng, 700)));
         CHECK_OK(rc);
         if (M.stop)
             break;
+        if (turn == M.close_after) {
+            M.closing = true;
+            CHECK_OK(cosync_loop_stop(cosync_loop_current()));
+            break;
+        }
         /* the newest node (it may not have run yet) one time in four, else
          * any node not collected yet (a few tries) */
         node *x = &M.n[M.nn - 1];
@@ -917,7 +933,10 @@ static int seed_main(void *arg, void **result)
     CHECK_OK(cosync_task_spawn(&chaos, chaos_main, NULL, &(cosync_task_opts){.name = "chaos"}));
     int st = 12345;
     void *res = NULL;
-    CHECK_OK(cosync_task_join(root->t, &st, &res, COSYNC_FOREVER));
+    int rc = cosync_task_join(root->t, &st, &res, COSYNC_FOREVER);
+    if (rc == COSYNC_ECANCELED && M.closing)
+        return 0; /* the close cancels main too; it frees what is left */
+    CHECK_OK(rc);
     root->collected = true;
     check_outcome(root, root, st, res);
     M.stop = true;
@@ -932,11 +951,27 @@ static int seed_main(void *arg, void **result)
     return 0;
 }
 
+/* The loop of a seed that stopped it: destroy it with the tree in flight.
+ * Every task is cancelled, runs its clean-up (whose checks hold as
+ * always) and finishes; nothing may be reported stuck. */
+static void close_in_flight(cosync_loop *loop, int rc, int status)
+{
+    if (rc == 0 && status == 0) /* main finished in the turn that stopped */
+        return end_loop(loop);
+    if (rc != COSYNC_EINTR)
+        FAIL("cosync_loop_run returned %s after the stop", cosync_err_name(rc));
+    total.closes++;
+    rc = cosync_loop_destroy(loop);
+    if (rc != 0)
+        FAIL("cosync_loop_destroy returned %s", cosync_err_name(rc));
+}
+
 static void run_seed(uint64_t seed, bool plain)
 {
     memset(&M, 0, sizeof M);
     M.seed = seed;
     M.plain = plain;
+    M.close_after = seed % 8 == 3 ? 1 + (int)(splitmix(seed ^ 0xC105E) % 6) : 0;
     if (!plain)
         trace.n = 0;
     trace.pos = 0;
@@ -945,9 +980,12 @@ static void run_seed(uint64_t seed, bool plain)
     CHECK_OK(cosync_loop_spawn(loop, &m, seed_main, NULL, &(cosync_task_opts){.name = "main"}));
     int status = 12345;
     int rc = cosync_loop_run(loop, m, &status, NULL);
-    if (rc != 0 || status != 0)
+    if (M.closing)
+        close_in_flight(loop, rc, status);
+    else if (rc != 0 || status != 0)
         FAIL("cosync_loop_run returned %s, main %s", cosync_err_name(rc), cosync_err_name(status));
-    end_loop(loop);
+    else
+        end_loop(loop);
     if (plain && trace.pos != trace.n)
         FAIL("(plain replay) %d returns, the first run had %d", trace.pos, trace.n);
 }
@@ -972,10 +1010,12 @@ TEST(test_tree_model_seeds)
     clock_gettime(CLOCK_MONOTONIC, &b);
     double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     printf("  seeds %ld to %ld: %ld nodes ran (%ld failed), %ld cancels by the chaos task, %ld "
-           "tasks cancelled before they ran, %ld calls cancelled, %ld timed out, %ld withdrawals; "
-           "%ld seeds replayed with plain tasks only, the same; %.2f s\n",
+           "tasks cancelled before they ran, %ld calls cancelled, %ld timed out, %ld withdrawals, "
+           "%ld loops destroyed in flight; %ld seeds replayed with plain tasks only, the same; "
+           "%.2f s\n",
            first_seed, first_seed + nseeds - 1, total.nodes, total.failures, total.cancels,
-           total.fresh, total.canceled_calls, total.timeouts, total.absorbed, replays, secs);
+           total.fresh, total.canceled_calls, total.timeouts, total.absorbed, total.closes, replays,
+           secs);
 }
 
 int main(void)
