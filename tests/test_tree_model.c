@@ -452,8 +452,13 @@ static int gather(node *x)
     return rc == COSYNC_ECANCELED ? react(x) : 0;
 }
 
-static int wait_for(node *x)
+/* One child waited for with a deadline that, as it passes (or a cancel
+ * of @x), cancels the child and waits on: cosync_wait_for, which collects
+ * it, or cosync_task_await (@await), which does not (a join then takes it
+ * at once). */
+static int one_child(node *x, bool await)
 {
+    const char *what = await ? "await" : "wait_for";
     spawn_kids(x, 1);
     if (x->nkids == 0) /* no room left in this seed */
         return 0;
@@ -462,18 +467,35 @@ static int wait_for(node *x)
     w.unfinished0 = unfinished(x, 0, 1);
     int st = 12345;
     void *res = (void *)&st;
-    int rc = cosync_wait_for(k->t, &st, &res, w.dl);
-    k->collected = true;
+    int rc =
+        await ? cosync_task_await(k->t, &st, &res, w.dl) : cosync_wait_for(k->t, &st, &res, w.dl);
     check_outcome(x, k, st, res);
     if ((rc == COSYNC_ETIMEDOUT || rc == COSYNC_EAGAIN) && st != COSYNC_ECANCELED)
-        FAIL("node %d: wait_for returned %s, its child ended %s", x->id, cosync_err_name(rc),
+        FAIL("node %d: %s returned %s, its child ended %s", x->id, what, cosync_err_name(rc),
              cosync_err_name(st));
     /* cancelled for the deadline, a child that withdrew the request and
      * finished its own way is reported with 0 */
-    check_result(x, "wait_for", rc, &w, 0, 1, st != COSYNC_ECANCELED);
-    check_implicit(x, "wait_for",
-                   rc != 0 || (w.dl != COSYNC_FOREVER && w.dl != 0 && cosync_now() >= w.dl));
+    check_result(x, what, rc, &w, 0, 1, st != COSYNC_ECANCELED);
+    bool dl_passed = w.dl == 0 || (w.dl != COSYNC_FOREVER && cosync_now() >= w.dl);
+    check_implicit(x, what, rc != 0 || dl_passed);
+    if (await) {
+        int st2 = 12345;
+        void *res2 = NULL;
+        CHECK_OK(cosync_task_join(k->t, &st2, &res2, 0)); /* finished: no wait */
+        check_outcome(x, k, st2, res2);
+    }
+    k->collected = true;
     return rc == COSYNC_ECANCELED ? react(x) : 0;
+}
+
+static int wait_for(node *x)
+{
+    return one_child(x, false);
+}
+
+static int await_one(node *x)
+{
+    return one_child(x, true);
 }
 
 static int group(node *x)
@@ -526,6 +548,16 @@ static int group(node *x)
     return rc == COSYNC_ECANCELED ? react(x) : 0;
 }
 
+/* @x cancels its child @k, which it has not collected yet. */
+static void cancel_kid(node *x, node *k)
+{
+    int rc = cosync_task_cancel(k->t);
+    if (rc == 0)
+        note_request(k);
+    else if (rc != COSYNC_EALREADY)
+        FAIL("node %d: cancel of its child %d returned %s", x->id, k->id, cosync_err_name(rc));
+}
+
 /* One join of @x's child kids[@i]: 0 once collected. */
 static int join_one(node *x, int i, int64_t dl)
 {
@@ -572,12 +604,7 @@ static int join_each(node *x)
         while ((rc = join_one(x, i, dl)) != 0) {
             if (rc == COSYNC_ECANCELED && react(x) != 0)
                 ret = COSYNC_ECANCELED; /* after every child is collected */
-            int crc = cosync_task_cancel(k->t);
-            if (crc == 0)
-                note_request(k);
-            else if (crc != COSYNC_EALREADY)
-                FAIL("node %d: cancel of its child %d returned %s", x->id, k->id,
-                     cosync_err_name(crc));
+            cancel_kid(x, k);
             dl = COSYNC_FOREVER;
         }
     }
@@ -592,14 +619,8 @@ static int gather_rest(node *x, int ret)
     if (rnd(&x->rng, 2))
         for (int i = 0; i < x->nkids; i++) {
             node *k = &M.n[x->kids[i]];
-            if (k->returned)
-                continue;
-            int crc = cosync_task_cancel(k->t);
-            if (crc == 0)
-                note_request(k);
-            else if (crc != COSYNC_EALREADY)
-                FAIL("node %d: cancel of its child %d returned %s", x->id, k->id,
-                     cosync_err_name(crc));
+            if (!k->returned)
+                cancel_kid(x, k);
         }
     cosync_task hs[MAX_KIDS];
     cosync_outcome out[MAX_KIDS];
@@ -616,34 +637,6 @@ static int gather_rest(node *x, int ret)
     if (rc == COSYNC_ECANCELED && react(x) != 0)
         ret = COSYNC_ECANCELED;
     return ret;
-}
-
-/* cosync_task_await: wait for one child, passing a cancel or the deadline
- * on to it; it is not collected (a join then takes it at once). */
-static int await_one(node *x)
-{
-    spawn_kids(x, 1);
-    if (x->nkids == 0)
-        return 0;
-    node *k = &M.n[x->kids[0]];
-    window w = begin_call(x, pick_deadline(x));
-    w.unfinished0 = unfinished(x, 0, 1);
-    int st = 12345;
-    void *res = (void *)&st;
-    int rc = cosync_task_await(k->t, &st, &res, w.dl);
-    check_outcome(x, k, st, res);
-    if ((rc == COSYNC_ETIMEDOUT || rc == COSYNC_EAGAIN) && st != COSYNC_ECANCELED)
-        FAIL("node %d: await returned %s, its child ended %s", x->id, cosync_err_name(rc),
-             cosync_err_name(st));
-    bool dl_passed = w.dl == 0 || (w.dl != COSYNC_FOREVER && cosync_now() >= w.dl);
-    check_result(x, "await", rc, &w, 0, 1, st != COSYNC_ECANCELED);
-    check_implicit(x, "await", rc != 0 || dl_passed);
-    int st2 = 12345;
-    void *res2 = NULL;
-    CHECK_OK(cosync_task_join(k->t, &st2, &res2, 0)); /* finished: no wait */
-    k->collected = true;
-    check_outcome(x, k, st2, res2);
-    return rc == COSYNC_ECANCELED ? react(x) : 0;
 }
 
 static bool failed(const node *k)
@@ -799,6 +792,11 @@ static int as_completed(node *x)
     return gather_rest(x, ret);
 }
 
+/* What each kind of node does (the order of enum kind). */
+static int (*const body_of[K_KINDS])(node *x) = {
+    leaf, gather, wait_for, group, join_each, await_one, wait_some, as_completed,
+};
+
 static void trace_return(const node *x)
 {
     if (!M.plain) {
@@ -826,35 +824,7 @@ static int node_main(void *arg, void **result)
         FAIL("node %d runs, cancelled %ld times before it ran", x->id, x->requests);
     x->started = true;
     total.nodes++;
-    int rc = 0;
-    switch (x->kind) {
-    case K_LEAF:
-        rc = leaf(x);
-        break;
-    case K_GATHER:
-        rc = gather(x);
-        break;
-    case K_WAIT_FOR:
-        rc = wait_for(x);
-        break;
-    case K_GROUP:
-        rc = group(x);
-        break;
-    case K_JOIN:
-        rc = join_each(x);
-        break;
-    case K_AWAIT:
-        rc = await_one(x);
-        break;
-    case K_WAIT:
-        rc = wait_some(x);
-        break;
-    case K_AS_COMPLETED:
-        rc = as_completed(x);
-        break;
-    case K_KINDS:
-        break;
-    }
+    int rc = body_of[x->kind](x);
     if (rc == 0 && rnd(&x->rng, 4) == 0) {
         rc = fail_code(x);
         total.failures++;
