@@ -52,6 +52,13 @@
  *
  * Everything runs on the virtual clock, so a seed replays exactly.
  *
+ * One seed in four ends otherwise: once a random part of its operations
+ * is done, main stops the loop and it is destroyed with the workers in
+ * flight. The close cancels every task left (noted as requests, so that
+ * the clean-ups it runs are held to the same checks); it must report none
+ * stuck, and leave every lock, permit and slot free and no waiter on any
+ * object (each destroy succeeds).
+ *
  * Every other seed runs a second time with dense tasks (copied stacks;
  * every worker and the chaos task, or every odd-numbered worker, by turns).
  * Dense tasks run in the order plain ones would, so the second run must
@@ -113,6 +120,7 @@ typedef struct worker {
     int rd_held;
     bool wr_held;
     long ops;
+    bool done; /* its body returned */
 } worker;
 
 /* Result counters for the summary. */
@@ -137,6 +145,10 @@ static struct {
 
     uint64_t seed;
     int mode; /* MODE_*: which tasks are dense */
+    /* one seed in eight: main stops the loop once this many operations
+     * are done, and the loop is destroyed with the workers in flight */
+    long close_at;
+    bool closing;
 
     bool stop;
     uint64_t seq; /* orders cancellation requests and event sets */
@@ -176,7 +188,7 @@ static struct {
 
     /* summary */
     long res[RES_N];
-    long cancels, uncancels, notifies;
+    long cancels, uncancels, notifies, closes;
 } S;
 
 /* Which tasks of a seed are dense. */
@@ -229,7 +241,7 @@ static void trace_step(int who, int rc)
 }
 
 /* Totals over all seeds, for the summary line. */
-static long tot_ops, tot_res[RES_N], tot_cancels, tot_uncancels, tot_items, tot_rounds;
+static long tot_ops, tot_res[RES_N], tot_cancels, tot_uncancels, tot_items, tot_rounds, tot_closes;
 
 /* ========================================================================
  * Result checks
@@ -1047,7 +1059,7 @@ static int worker_fn(void *arg, void **result)
     worker *w = arg;
     cosync_task self = cosync_task_current();
     CHECK_EQ(self.id, w->t.id);
-    while (!S.stop) {
+    while (!S.stop && !S.closing) {
         CHECK_EQ(cosync_task_cancelling(self), w->expected);
         check_holds_nothing(w);
         int rc = do_op(w);
@@ -1067,6 +1079,7 @@ static int worker_fn(void *arg, void **result)
             CHECK_EQ(cosync_task_cancelling(self), 0);
         }
     }
+    w->done = true;
     return 0;
 }
 
@@ -1074,8 +1087,11 @@ static int chaos_fn(void *arg, void **result)
 {
     (void)arg, (void)result;
     while (!S.stop) {
-        CHECK_OK(cosync_sleep(COSYNC_US(rnd(&S.chaos_rng, S.chaos_us))));
-        if (S.stop)
+        int rc = cosync_sleep(COSYNC_US(rnd(&S.chaos_rng, S.chaos_us)));
+        if (rc == COSYNC_ECANCELED && S.closing)
+            break; /* the close */
+        CHECK_OK(rc);
+        if (S.stop || S.closing)
             break;
         int k = rnd(&S.chaos_rng, 8) == 0 ? 2 + (int)rnd(&S.chaos_rng, 3) : 1;
         for (int i = 0; i < k; i++) {
@@ -1137,9 +1153,16 @@ static int stress_main(void *arg, void **result)
                           &(cosync_task_opts){.name = "chaos", .dense = S.mode == MODE_DENSE}));
 
     while (S.total_ops < S.target_ops) {
-        CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+        int rc = cosync_sleep(COSYNC_MS(1));
+        if (rc == COSYNC_ECANCELED && S.closing)
+            return 0; /* the close cancels main too */
+        CHECK_OK(rc);
         check_global();
         check_stacks();
+        if (S.close_at && S.total_ops >= S.close_at && !S.closing) {
+            S.closing = true; /* the workers end after their operation under way */
+            CHECK_OK(cosync_loop_stop(cosync_loop_current()));
+        }
     }
 
     /* Stop: the chaos task first, then cancel and gather every worker. */
@@ -1229,6 +1252,49 @@ static int stress_main(void *arg, void **result)
     return 0;
 }
 
+/* Destroy the loop of a seed whose main stopped it, the workers in
+ * flight: the close cancels every task still alive (noted here as
+ * requests, as do_cancel notes them, so that the clean-ups it runs keep
+ * to the same model and checks), and must report none stuck. Then every
+ * lock, permit and slot is back, as the workers' clean-ups leave them. */
+static void close_in_flight(cosync_loop *loop, int rc)
+{
+    if (rc != COSYNC_EINTR)
+        CHECK__FAIL("seed %llu: cosync_loop_run returned %s after the stop",
+                    (unsigned long long)S.seed, cosync_err_name(rc));
+    for (int i = 0; i < S.nworkers; i++) {
+        worker *w = &S.w[i];
+        if (w->done)
+            continue;
+        w->req++;
+        w->expected++;
+        if (w->first_req_seq == UINT64_MAX)
+            w->first_req_seq = S.seq;
+        S.seq++;
+    }
+    S.closes++;
+    if ((rc = cosync_loop_destroy(loop)) != 0)
+        CHECK__FAIL("seed %llu: cosync_loop_destroy returned %s", (unsigned long long)S.seed,
+                    cosync_err_name(rc));
+    for (int i = 0; i < S.nworkers; i++)
+        CHECK(S.w[i].done);
+    CHECK(!cosync_lock_locked(&S.lock));
+    CHECK_EQ(S.in_lock, 0);
+    CHECK_EQ(cosync_sem_value(&S.sem), S.permits);
+    CHECK_EQ(cosync_rwlock_readers(&S.rw), 0);
+    CHECK(!cosync_rwlock_write_locked(&S.rw));
+    CHECK_EQ(cosync_barrier_n_waiting(&S.bar), 0);
+    CHECK_EQ(cosync_queue_qsize(&S.fifo), (size_t)S.fifo_n);
+    CHECK_EQ(cosync_queue_qsize(&S.pq), (size_t)S.pq_n);
+    CHECK_OK(cosync_cond_destroy(&S.cond));
+    CHECK_OK(cosync_lock_destroy(&S.lock));
+    CHECK_OK(cosync_sem_destroy(&S.sem));
+    CHECK_OK(cosync_rwlock_destroy(&S.rw));
+    CHECK_OK(cosync_queue_destroy(&S.fifo));
+    CHECK_OK(cosync_queue_destroy(&S.pq));
+    CHECK_OK(cosync_barrier_destroy(&S.bar));
+}
+
 /* Run one seed on a fresh virtual-clock loop, its tasks dense as @mode
  * says (a dense run compares itself with the plain run just before). */
 static void run_seed(uint64_t seed, long ops, int mode)
@@ -1237,6 +1303,8 @@ static void run_seed(uint64_t seed, long ops, int mode)
     S.seed = seed;
     S.mode = mode;
     S.target_ops = ops;
+    if (seed % 8 == 4 || seed % 8 == 6) /* replayed with dense tasks, and mixed */
+        S.close_at = ops / 4 + (long)(splitmix(seed ^ 0xC105E) % (uint64_t)(ops / 2 + 1));
     if (mode == MODE_PLAIN)
         trace.n = 0;
     trace.pos = 0;
@@ -1263,11 +1331,15 @@ static void run_seed(uint64_t seed, long ops, int mode)
     CHECK_OK(cosync_loop_spawn(loop, &m, stress_main, &seed, &(cosync_task_opts){.name = "main"}));
     int status = 12345;
     int rc = cosync_loop_run(loop, m, &status, NULL);
-    if (rc != 0)
-        CHECK__FAIL("seed %llu: cosync_loop_run returned %s", (unsigned long long)seed,
-                    cosync_err_name(rc));
-    CHECK_OK(status);
-    end_loop(loop);
+    if (S.closing) {
+        close_in_flight(loop, rc);
+    } else {
+        if (rc != 0)
+            CHECK__FAIL("seed %llu: cosync_loop_run returned %s", (unsigned long long)seed,
+                        cosync_err_name(rc));
+        CHECK_OK(status);
+        end_loop(loop);
+    }
     if (mode != MODE_PLAIN && trace.pos != trace.n)
         CHECK__FAIL("seed %llu (%s): %zu operations, the plain run made %zu",
                     (unsigned long long)seed, mode_name[mode], trace.pos, trace.n);
@@ -1281,6 +1353,7 @@ static void run_seed(uint64_t seed, long ops, int mode)
     tot_uncancels += S.uncancels;
     tot_items += S.fifo_got_n + S.pq_got_n;
     tot_rounds += S.bar_index[S.parties - 1];
+    tot_closes += S.closes;
 }
 
 static int nseeds = 40;
@@ -1304,10 +1377,10 @@ TEST(test_stress_seeds)
     printf(
         "  %d seeds (2 to %d workers): %ld ops (ok %ld, eagain %ld, etimedout %ld, ecanceled %ld, "
         "ebroken %ld), %ld cancels, %ld uncancels, %ld queue items, %ld barrier rounds, "
-        "%d seeds replayed with dense tasks, the same, %.2f s\n",
+        "%ld loops destroyed in flight, %d seeds replayed with dense tasks, the same, %.2f s\n",
         nseeds, MAX_WORKERS, tot_ops, tot_res[RES_OK], tot_res[RES_AGAIN], tot_res[RES_TIMEDOUT],
         tot_res[RES_CANCELED], tot_res[RES_BROKEN], tot_cancels, tot_uncancels, tot_items,
-        tot_rounds, replays, secs);
+        tot_rounds, tot_closes, replays, secs);
 }
 
 int main(void)
