@@ -50,6 +50,11 @@
  *  - cancel returns 0 for a task under way, COSYNC_EALREADY for one that
  *    finished and COSYNC_ESRCH once it is collected; a body that runs was
  *    never cancelled before it started; no ECANCELED without a request;
+ *  - a node that nobody but the noted requests cancels (the root, a child
+ *    joined one by one) returns with the cancellation count those requests
+ *    and its withdrawals leave: in particular a group's owner, which may
+ *    do work of its own before its wait, is cancelled by a child's failure
+ *    during that work and the wait withdraws that request;
  *  - at the end: the loop ran without a deadlock, every task was collected
  *    and no timer is armed;
  *  - one seed in eight stops its loop at a random time and destroys it
@@ -108,6 +113,7 @@ typedef struct node {
     uint64_t ret_seq;
     /* cancellation requests taken, and the COSYNC_ECANCELED it has seen */
     long requests, delivered;
+    int expected;          /* its cancellation count as far as the requests noted tell */
     int64_t first_request; /* the time of the first request since the call began */
     /* its parent's call cancels it when that call gives up (a gather, a
      * wait_for, a group); the COSYNC_ECANCELED only that explains */
@@ -182,6 +188,14 @@ static int predicted(const node *x)
     return x->ret_cancelling > 0 ? COSYNC_ECANCELED : 0;
 }
 
+/* It failed its own way: a status that is an error other than
+ * COSYNC_ECANCELED (asyncio does not count a cancelled task as failed). */
+static bool failed(const node *k)
+{
+    int p = predicted(k);
+    return p < 0 && p != COSYNC_ECANCELED;
+}
+
 static void check_outcome(const node *parent, const node *kid, int status, void *result)
 {
     if (!finished(kid))
@@ -214,6 +228,7 @@ static int64_t pick_deadline(node *x)
 static void note_request(node *x)
 {
     x->requests++;
+    x->expected++;
     if (x->first_request == INT64_MAX)
         x->first_request = cosync_now();
 }
@@ -235,12 +250,13 @@ static window begin_call(node *x, int64_t dl)
 
 /* Whether one of the children kids[from..to) is surely unfinished: it
  * has not returned, and it has started or nobody cancelled it (one
- * cancelled before it ran finishes when the scheduler reaches it). */
+ * cancelled before it ran finishes when the scheduler reaches it; once
+ * the loop closes, any may have been). */
 static bool unfinished(const node *x, int from, int to)
 {
     for (int i = from; i < to; i++) {
         const node *k = &M.n[x->kids[i]];
-        if (!k->returned && (k->started || k->requests == 0))
+        if (!k->returned && (k->started || (k->requests == 0 && !M.closing)))
             return true;
     }
     return false;
@@ -308,6 +324,7 @@ static int react(node *x)
     while (cosync_task_cancelling(self) > 0)
         cosync_task_uncancel(self);
     x->delivered = x->requests; /* an undelivered request is dropped at 0 */
+    x->expected = 0;
     total.absorbed++;
     return 0;
 }
@@ -498,6 +515,33 @@ static int await_one(node *x)
     return one_child(x, true);
 }
 
+/* A group's owner does work of its own before it waits, one time in two:
+ * a child that fails meanwhile cancels it, and the wait withdraws that
+ * request. A cancellation ends the work, as an exception leaves the body
+ * of `async with TaskGroup()` for its exit. */
+static bool owner_works(node *x)
+{
+    int sleeps = (int)rnd(&x->rng, 4) - 1;
+    for (int i = 0; i < sleeps; i++) {
+        int rc = cosync_sleep(COSYNC_US(1 + rnd(&x->rng, 1500)));
+        if (rc == 0)
+            continue;
+        CHECK_ERR(rc, COSYNC_ECANCELED);
+        total.canceled_calls++;
+        bool child_failed = false;
+        for (int k = 0; k < x->nkids; k++)
+            child_failed = child_failed || (M.n[x->kids[k]].returned && failed(&M.n[x->kids[k]]));
+        if (x->delivered < x->requests)
+            x->delivered++;
+        else if (!child_failed && !x->parent_cancels && !M.closing)
+            FAIL("node %d: the group owner's sleep returned COSYNC_ECANCELED, no request and no "
+                 "child failed",
+                 x->id);
+        return true;
+    }
+    return false;
+}
+
 static int group(node *x)
 {
     CHECK_OK(cosync_taskgroup_init(&x->group));
@@ -510,6 +554,7 @@ static int group(node *x)
         CHECK_OK(cosync_taskgroup_spawn(&x->group, k->has_handle ? &k->t : NULL, node_main, k, &o));
         maybe_cancel_fresh(x, k);
     }
+    bool saw = owner_works(x);
     w.dl = pick_deadline(x);
     w.unfinished0 = unfinished(x, 0, x->nkids);
     int rc = cosync_taskgroup_wait(&x->group, w.dl);
@@ -534,15 +579,29 @@ static int group(node *x)
     check_implicit(x, "group wait", rc != 0);
     if (first) {
         /* its failure is the group's result, before an outside cancel,
-         * and before the deadline if it came first */
-        if (rc == first->ret_rc)
+         * and before the deadline if it came first; an outside cancel then
+         * comes at the owner's next suspension */
+        if (rc == first->ret_rc) {
+            if (x->requests > w.req0)
+                x->delivered = x->requests - 1;
             return 0;
+        }
         bool before_deadline = w.dl == COSYNC_FOREVER || (w.dl != 0 && first->ret_time < w.dl);
         if (before_deadline || (rc != COSYNC_ETIMEDOUT && rc != COSYNC_EAGAIN))
             FAIL("node %d: group returned %s, its child %d failed first with %s (at %lld, "
                  "deadline %lld)",
                  x->id, cosync_err_name(rc), first->id, cosync_err_name(first->ret_rc),
                  (long long)first->ret_time, (long long)w.dl);
+    }
+    if (rc == COSYNC_ECANCELED && x->requests > w.req0) {
+        /* a cancel from outside since the group opened: reported here even
+         * if the owner's own work already saw it (then not delivered again:
+         * asyncio's TaskGroup re-raises the CancelledError that left its
+         * body), and delivered here if it was still pending */
+        total.canceled_calls++;
+        if (!saw && x->delivered < x->requests)
+            x->delivered++;
+        return react(x);
     }
     check_result(x, "group wait", rc, &w, 0, x->nkids, false);
     return rc == COSYNC_ECANCELED ? react(x) : 0;
@@ -637,12 +696,6 @@ static int gather_rest(node *x, int ret)
     if (rc == COSYNC_ECANCELED && react(x) != 0)
         ret = COSYNC_ECANCELED;
     return ret;
-}
-
-static bool failed(const node *k)
-{
-    int p = predicted(k);
-    return p < 0 && p != COSYNC_ECANCELED;
 }
 
 /* Whether @k finished before @t (false if that is not known: it was
@@ -831,6 +884,11 @@ static int node_main(void *arg, void **result)
     }
     x->ret_rc = rc;
     x->ret_cancelling = cosync_task_cancelling(cosync_task_current());
+    /* the count is known where nobody but the noted requests cancels */
+    if (!x->parent_cancels && !M.closing && x->ret_cancelling != x->expected)
+        FAIL("node %d (%s) returns with a cancellation count of %d, %d requests noted and not "
+             "withdrawn",
+             x->id, kind_name[x->kind], x->ret_cancelling, x->expected);
     x->ret_time = cosync_now();
     x->ret_seq = ++M.seq;
     x->returned = true;
