@@ -1118,6 +1118,34 @@ static void check_stacks(void)
     CHECK_LE(in_use, own + (S.mode == MODE_PLAIN ? 0 : COSYNC__DENSE_SLOTS));
 }
 
+/* The lock free, the permits all back, the rwlock free, no waiter on any
+ * object: what the workers leave once they have all ended. */
+static void check_everything_back(void)
+{
+    CHECK(!cosync_lock_locked(&S.lock));
+    CHECK_EQ(cosync_lock_waiters(&S.lock), 0);
+    CHECK_EQ(cosync_cond_waiters(&S.cond), 0);
+    CHECK_EQ(S.sem_held, 0);
+    CHECK_EQ(cosync_sem_value(&S.sem), S.permits);
+    CHECK_EQ(cosync_sem_waiters(&S.sem), 0);
+    CHECK_EQ(cosync_rwlock_readers(&S.rw), 0);
+    CHECK(!cosync_rwlock_write_locked(&S.rw));
+    CHECK_EQ(cosync_rwlock_waiters(&S.rw), 0);
+    CHECK_EQ(cosync_barrier_n_waiting(&S.bar), 0);
+}
+
+/* Each destroy succeeds: nothing holds or waits on the objects. */
+static void destroy_objects(void)
+{
+    CHECK_OK(cosync_cond_destroy(&S.cond));
+    CHECK_OK(cosync_lock_destroy(&S.lock));
+    CHECK_OK(cosync_sem_destroy(&S.sem));
+    CHECK_OK(cosync_rwlock_destroy(&S.rw));
+    CHECK_OK(cosync_queue_destroy(&S.fifo));
+    CHECK_OK(cosync_queue_destroy(&S.pq));
+    CHECK_OK(cosync_barrier_destroy(&S.bar));
+}
+
 static int stress_main(void *arg, void **result)
 {
     (void)result;
@@ -1187,16 +1215,7 @@ static int stress_main(void *arg, void **result)
 
     /* Everything is back. */
     check_global();
-    CHECK(!cosync_lock_locked(&S.lock));
-    CHECK_EQ(cosync_lock_waiters(&S.lock), 0);
-    CHECK_EQ(cosync_cond_waiters(&S.cond), 0);
-    CHECK_EQ(S.sem_held, 0);
-    CHECK_EQ(cosync_sem_value(&S.sem), S.permits);
-    CHECK_EQ(cosync_sem_waiters(&S.sem), 0);
-    CHECK_EQ(cosync_rwlock_readers(&S.rw), 0);
-    CHECK(!cosync_rwlock_write_locked(&S.rw));
-    CHECK_EQ(cosync_rwlock_waiters(&S.rw), 0);
-    CHECK_EQ(cosync_barrier_n_waiting(&S.bar), 0);
+    check_everything_back();
     CHECK_EQ(S.counter, S.produced - S.consumed);
 
     /* Every completed round of the barrier gave each index once. */
@@ -1242,13 +1261,7 @@ static int stress_main(void *arg, void **result)
     CHECK_EQ(st.tasks_records, 1);
     CHECK_EQ(st.timers, 0);
 
-    CHECK_OK(cosync_cond_destroy(&S.cond));
-    CHECK_OK(cosync_lock_destroy(&S.lock));
-    CHECK_OK(cosync_sem_destroy(&S.sem));
-    CHECK_OK(cosync_rwlock_destroy(&S.rw));
-    CHECK_OK(cosync_queue_destroy(&S.fifo));
-    CHECK_OK(cosync_queue_destroy(&S.pq));
-    CHECK_OK(cosync_barrier_destroy(&S.bar));
+    destroy_objects();
     return 0;
 }
 
@@ -1278,21 +1291,11 @@ static void close_in_flight(cosync_loop *loop, int rc)
                     cosync_err_name(rc));
     for (int i = 0; i < S.nworkers; i++)
         CHECK(S.w[i].done);
-    CHECK(!cosync_lock_locked(&S.lock));
     CHECK_EQ(S.in_lock, 0);
-    CHECK_EQ(cosync_sem_value(&S.sem), S.permits);
-    CHECK_EQ(cosync_rwlock_readers(&S.rw), 0);
-    CHECK(!cosync_rwlock_write_locked(&S.rw));
-    CHECK_EQ(cosync_barrier_n_waiting(&S.bar), 0);
+    check_everything_back();
     CHECK_EQ(cosync_queue_qsize(&S.fifo), (size_t)S.fifo_n);
     CHECK_EQ(cosync_queue_qsize(&S.pq), (size_t)S.pq_n);
-    CHECK_OK(cosync_cond_destroy(&S.cond));
-    CHECK_OK(cosync_lock_destroy(&S.lock));
-    CHECK_OK(cosync_sem_destroy(&S.sem));
-    CHECK_OK(cosync_rwlock_destroy(&S.rw));
-    CHECK_OK(cosync_queue_destroy(&S.fifo));
-    CHECK_OK(cosync_queue_destroy(&S.pq));
-    CHECK_OK(cosync_barrier_destroy(&S.bar));
+    destroy_objects();
 }
 
 /* Run one seed on a fresh virtual-clock loop, its tasks dense as @mode
