@@ -8,14 +8,14 @@
  * microseconds), on shared objects: a Lock, a Condition on that lock guarding
  * a counter (wait and wait_for), a weighted Semaphore, an RWLock, a bounded
  * FIFO Queue and a bounded PriorityQueue of ints (put, get, put_many,
- * get_many), a Barrier (with the odd abort and reset) and an Event,
- * interleaved with sleeps and yields; a lock holder may nest a semaphore or
- * rwlock operation (always in the order lock -> rwlock/semaphore, so that
- * the test itself never deadlocks). A "chaos" task cancels random workers at
- * random times; half of the workers withdraw the request with
- * cosync_task_uncancel when they catch COSYNC_ECANCELED, the other half just
- * go on. Every worker follows the API contract: it releases only what it
- * holds and gives back everything it holds after any failure.
+ * get_many), a Barrier (with the odd abort and reset), an Event, a
+ * WaitGroup (add, done, wait) and a Latch (count_down, wait; destroyed and
+ * set up again once open), interleaved with sleeps and yields; a lock holder may nest a semaphore
+ * or rwlock operation (always in the order lock -> rwlock/semaphore, so that the test itself never
+ * deadlocks). A "chaos" task cancels random workers at random times; half of the workers withdraw
+ * the request with cosync_task_uncancel when they catch COSYNC_ECANCELED, the other half just go
+ * on. Every worker follows the API contract: it releases only what it holds and gives back
+ * everything it holds after any failure.
  *
  * Checked continuously:
  *  - mutual exclusion: at most one task inside the lock; a writer inside the
@@ -29,6 +29,12 @@
  *    gives the smallest (FIFO among equal priorities) of the items present;
  *    the FIFO queue never passes over an item unless it was handed to some
  *    other getter in flight; get_many returns its items in order;
+ *  - the wait group's and the latch's counters are what the workers made
+ *    them (a done below zero is refused, a count_down of an open latch
+ *    says so); a wait on either succeeds at once at zero, and returns 0
+ *    only once the counter reached zero while it waited; a zero reached
+ *    while it waited wakes it, unless a cancellation or the deadline came
+ *    first;
  *  - every call returns one of its documented results for its deadline
  *    (EAGAIN only for deadline 0, ETIMEDOUT only for a finite deadline and
  *    only once the clock has reached it, ECANCELED never for deadline 0,
@@ -114,6 +120,11 @@ typedef struct worker {
     bool ev_waiting;
     uint64_t ev_set_seq; /* UINT64_MAX: none */
     int64_t ev_set_time;
+    /* the same while in a wait for a counter (ZERO_*: the wait group's or
+     * the latch's): the moment it reached zero meanwhile */
+    int zero_wait;
+    uint64_t zero_seq;
+    int64_t zero_time;
     /* what it holds */
     bool in_lock;
     int64_t sem_held;
@@ -135,6 +146,8 @@ static struct {
     cosync_queue pq;
     cosync_barrier bar;
     cosync_event ev;
+    cosync_waitgroup wg;
+    cosync_latch latch;
 
     /* this seed's configuration */
     int nworkers;
@@ -185,6 +198,10 @@ static struct {
 
     /* barrier */
     long bar_index[MAX_PARTIES];
+
+    /* wait group and latch: their counters as the workers moved them */
+    int64_t wg_count, latch_count;
+    long zeros; /* times a counter reached zero with tasks waiting */
 
     /* summary */
     long res[RES_N];
@@ -241,7 +258,8 @@ static void trace_step(int who, int rc)
 }
 
 /* Totals over all seeds, for the summary line. */
-static long tot_ops, tot_res[RES_N], tot_cancels, tot_uncancels, tot_items, tot_rounds, tot_closes;
+static long tot_ops, tot_res[RES_N], tot_cancels, tot_uncancels, tot_items, tot_rounds, tot_closes,
+    tot_zeros;
 
 /* ========================================================================
  * Result checks
@@ -1007,12 +1025,122 @@ static int op_event(worker *w)
 }
 
 /* ========================================================================
+ * Wait group and latch
+ * ===================================================================== */
+
+enum { ZERO_NONE, ZERO_WAITGROUP, ZERO_LATCH };
+
+/* A counter reached zero: note it for the tasks waiting on it now. */
+static void counter_zero(bool latch)
+{
+    for (int i = 0; i < S.nworkers; i++) {
+        worker *x = &S.w[i];
+        if (x->zero_wait == (latch ? ZERO_LATCH : ZERO_WAITGROUP) && x->zero_seq == UINT64_MAX) {
+            x->zero_seq = S.seq;
+            x->zero_time = cosync_now();
+            S.zeros++;
+        }
+    }
+    S.seq++;
+}
+
+/* A wait for a counter to reach zero (@latch: the latch's, else the wait
+ * group's), checked as the event's wait is: it succeeds at once when the
+ * counter is zero; a zero reached while it waited wakes it, unless a
+ * cancellation or the deadline came first; it returns 0 only if one did. */
+static int wait_zero(worker *w, bool latch)
+{
+    const char *what = latch ? "latch_wait" : "waitgroup_wait";
+    int64_t dl = rand_deadline(w);
+    bool zero = (latch ? S.latch_count : S.wg_count) == 0;
+    expect e = expect_begin(dl, zero, !zero);
+    w->zero_wait = latch ? ZERO_LATCH : ZERO_WAITGROUP;
+    w->zero_seq = UINT64_MAX;
+    int rc =
+        CALL(w, false, latch ? cosync_latch_wait(&S.latch, dl) : cosync_waitgroup_wait(&S.wg, dl));
+    w->zero_wait = ZERO_NONE;
+    bool woke = w->zero_seq != UINT64_MAX;
+    check_code(what, rc, dl, 0);
+    expect_end(what, &e, rc);
+    if (rc == COSYNC_ECANCELED && w->pre_pend == PEND_CLEAR && woke &&
+        w->first_req_seq > w->zero_seq)
+        CHECK__FAIL("%s: zero (#%llu) while worker %d waited, but it returned COSYNC_ECANCELED "
+                    "for a later cancellation (#%llu)",
+                    what, (unsigned long long)w->zero_seq, w->id,
+                    (unsigned long long)w->first_req_seq);
+    if (rc == COSYNC_ETIMEDOUT && woke && w->zero_time < dl)
+        CHECK__FAIL("%s: zero at %lld while worker %d waited, but it timed out at %lld", what,
+                    (long long)w->zero_time, w->id, (long long)dl);
+    if (rc == 0 && !zero && !woke)
+        CHECK__FAIL("%s: worker %d woken, but the counter never reached zero", what, w->id);
+    if (zero)
+        CHECK_OK(rc);
+    return rc;
+}
+
+/* Go's WaitGroup: add, done (never below zero: that is refused and
+ * changes nothing), wait. */
+static int op_waitgroup(worker *w)
+{
+    uint32_t r = rnd(&w->rng, 10);
+    if (r < 3) {
+        int64_t d = 1 + rnd(&w->rng, 3);
+        CHECK_OK(cosync_waitgroup_add(&S.wg, d));
+        S.wg_count += d;
+    } else if (r < 6) {
+        int rc = cosync_waitgroup_done(&S.wg);
+        if (S.wg_count == 0) {
+            CHECK_ERR(rc, COSYNC_EINVAL);
+        } else {
+            CHECK_OK(rc);
+            if (--S.wg_count == 0)
+                counter_zero(false);
+        }
+    } else if (r == 6) {
+        CHECK_ERR(cosync_waitgroup_add(&S.wg, -(S.wg_count + 1)), COSYNC_EINVAL);
+    } else {
+        return wait_zero(w, false);
+    }
+    CHECK_EQ(cosync_waitgroup_count(&S.wg), S.wg_count);
+    return 0;
+}
+
+/* The latch: count_down (COSYNC_EALREADY once open), wait; an open latch
+ * nobody waits on is destroyed and set up again for another round. */
+static int op_latch(worker *w)
+{
+    uint32_t r = rnd(&w->rng, 10);
+    if (r < 4) {
+        int rc = cosync_latch_count_down(&S.latch);
+        if (S.latch_count == 0) {
+            CHECK_ERR(rc, COSYNC_EALREADY);
+        } else {
+            CHECK_OK(rc);
+            if (--S.latch_count == 0)
+                counter_zero(true);
+        }
+    } else if (r == 4 && S.latch_count == 0) {
+        int rc = cosync_latch_destroy(&S.latch);
+        if (rc == 0) {
+            S.latch_count = 1 + rnd(&w->rng, (uint32_t)S.nworkers);
+            CHECK_OK(cosync_latch_init(&S.latch, S.latch_count));
+        } else {
+            CHECK_ERR(rc, COSYNC_EBUSY); /* a woken waiter has not run yet */
+        }
+    } else if (r >= 5) {
+        return wait_zero(w, true);
+    }
+    CHECK_EQ(cosync_latch_count(&S.latch), S.latch_count);
+    return 0;
+}
+
+/* ========================================================================
  * Tasks
  * ===================================================================== */
 
 static int do_op(worker *w)
 {
-    switch (rnd(&w->rng, 16)) {
+    switch (rnd(&w->rng, 18)) {
     case 0:
     case 1:
         return op_lock(w);
@@ -1038,6 +1166,10 @@ static int do_op(worker *w)
         return op_barrier(w);
     case 13:
         return op_event(w);
+    case 14:
+        return op_waitgroup(w);
+    case 15:
+        return op_latch(w);
     default:
         return pause_now(w);
     }
@@ -1144,6 +1276,8 @@ static void destroy_objects(void)
     CHECK_OK(cosync_queue_destroy(&S.fifo));
     CHECK_OK(cosync_queue_destroy(&S.pq));
     CHECK_OK(cosync_barrier_destroy(&S.bar));
+    CHECK_OK(cosync_waitgroup_destroy(&S.wg));
+    CHECK_OK(cosync_latch_destroy(&S.latch));
 }
 
 static int stress_main(void *arg, void **result)
@@ -1159,6 +1293,9 @@ static int stress_main(void *arg, void **result)
     CHECK_OK(cosync_priorityqueue_init(&S.pq, sizeof(int), (size_t)S.pq_max, by_prio, NULL));
     CHECK_OK(cosync_barrier_init(&S.bar, (unsigned)S.parties));
     cosync_event_init(&S.ev);
+    cosync_waitgroup_init(&S.wg);
+    S.latch_count = S.parties;
+    CHECK_OK(cosync_latch_init(&S.latch, S.latch_count));
     S.lock_holder = -1;
     S.rw_writer = -1;
     S.chaos_rng = splitmix(seed * 1000 + 999);
@@ -1357,6 +1494,7 @@ static void run_seed(uint64_t seed, long ops, int mode)
     tot_items += S.fifo_got_n + S.pq_got_n;
     tot_rounds += S.bar_index[S.parties - 1];
     tot_closes += S.closes;
+    tot_zeros += S.zeros;
 }
 
 static int nseeds = 40;
@@ -1380,10 +1518,11 @@ TEST(test_stress_seeds)
     printf(
         "  %d seeds (2 to %d workers): %ld ops (ok %ld, eagain %ld, etimedout %ld, ecanceled %ld, "
         "ebroken %ld), %ld cancels, %ld uncancels, %ld queue items, %ld barrier rounds, "
-        "%ld loops destroyed in flight, %d seeds replayed with dense tasks, the same, %.2f s\n",
+        "%ld waiters woken at a counter's zero, %ld loops destroyed in flight, %d seeds replayed "
+        "with dense tasks, the same, %.2f s\n",
         nseeds, MAX_WORKERS, tot_ops, tot_res[RES_OK], tot_res[RES_AGAIN], tot_res[RES_TIMEDOUT],
         tot_res[RES_CANCELED], tot_res[RES_BROKEN], tot_cancels, tot_uncancels, tot_items,
-        tot_rounds, tot_closes, replays, secs);
+        tot_rounds, tot_zeros, tot_closes, replays, secs);
 }
 
 int main(void)
