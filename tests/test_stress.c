@@ -9,8 +9,10 @@
  * a counter (wait and wait_for), a weighted Semaphore, an RWLock, a bounded
  * FIFO Queue and a bounded PriorityQueue of ints (put, get, put_many,
  * get_many), a Barrier (with the odd abort and reset), an Event, a
- * WaitGroup (add, done, wait) and a Latch (count_down, wait; destroyed and
- * set up again once open), interleaved with sleeps and yields; a lock holder may nest a semaphore
+ * WaitGroup (add, done, wait), a Latch (count_down, wait; destroyed and
+ * set up again once open) and a Future (completed with a value, an error
+ * or a cancel; waited for; set up again once done and nobody waits),
+ * interleaved with sleeps and yields; a lock holder may nest a semaphore
  * or rwlock operation (always in the order lock -> rwlock/semaphore, so that the test itself never
  * deadlocks). A "chaos" task cancels random workers at random times; half of the workers withdraw
  * the request with cosync_task_uncancel when they catch COSYNC_ECANCELED, the other half just go
@@ -31,10 +33,11 @@
  *    other getter in flight; get_many returns its items in order;
  *  - the wait group's and the latch's counters are what the workers made
  *    them (a done below zero is refused, a count_down of an open latch
- *    says so); a wait on either succeeds at once at zero, and returns 0
- *    only once the counter reached zero while it waited; a zero reached
- *    while it waited wakes it, unless a cancellation or the deadline came
- *    first;
+ *    says so); the future holds the first outcome given it (a second
+ *    completion is refused); a wait on any of the three succeeds at once
+ *    when its counter is zero or the future done, and returns 0 only once
+ *    that came while it waited; its coming while it waited wakes it,
+ *    unless a cancellation or the deadline came first;
  *  - every call returns one of its documented results for its deadline
  *    (EAGAIN only for deadline 0, ETIMEDOUT only for a finite deadline and
  *    only once the clock has reached it, ECANCELED never for deadline 0,
@@ -120,8 +123,8 @@ typedef struct worker {
     bool ev_waiting;
     uint64_t ev_set_seq; /* UINT64_MAX: none */
     int64_t ev_set_time;
-    /* the same while in a wait for a counter (ZERO_*: the wait group's or
-     * the latch's): the moment it reached zero meanwhile */
+    /* the same while in a wait for a counter to reach zero or for the
+     * future (ZERO_*): the moment that came meanwhile */
     int zero_wait;
     uint64_t zero_seq;
     int64_t zero_time;
@@ -148,6 +151,7 @@ static struct {
     cosync_event ev;
     cosync_waitgroup wg;
     cosync_latch latch;
+    cosync_future fut;
 
     /* this seed's configuration */
     int nworkers;
@@ -199,8 +203,12 @@ static struct {
     /* barrier */
     long bar_index[MAX_PARTIES];
 
-    /* wait group and latch: their counters as the workers moved them */
+    /* wait group and latch: their counters as the workers moved them;
+     * the future: whether it is done, and its outcome */
     int64_t wg_count, latch_count;
+    bool fut_done;
+    int fut_status;
+    void *fut_value;
     long zeros; /* times a counter reached zero with tasks waiting */
 
     /* summary */
@@ -1028,14 +1036,16 @@ static int op_event(worker *w)
  * Wait group and latch
  * ===================================================================== */
 
-enum { ZERO_NONE, ZERO_WAITGROUP, ZERO_LATCH };
+enum { ZERO_NONE, ZERO_WAITGROUP, ZERO_LATCH, ZERO_FUTURE };
+static const char *const zero_wait_name[] = {"", "waitgroup_wait", "latch_wait", "future_wait"};
 
-/* A counter reached zero: note it for the tasks waiting on it now. */
-static void counter_zero(bool latch)
+/* What a wait of @kind waits for has come (a counter reached zero, the
+ * future is done): note it for the tasks waiting on it now. */
+static void zero_came(int kind)
 {
     for (int i = 0; i < S.nworkers; i++) {
         worker *x = &S.w[i];
-        if (x->zero_wait == (latch ? ZERO_LATCH : ZERO_WAITGROUP) && x->zero_seq == UINT64_MAX) {
+        if (x->zero_wait == kind && x->zero_seq == UINT64_MAX) {
             x->zero_seq = S.seq;
             x->zero_time = cosync_now();
             S.zeros++;
@@ -1044,35 +1054,49 @@ static void counter_zero(bool latch)
     S.seq++;
 }
 
-/* A wait for a counter to reach zero (@latch: the latch's, else the wait
- * group's), checked as the event's wait is: it succeeds at once when the
- * counter is zero; a zero reached while it waited wakes it, unless a
- * cancellation or the deadline came first; it returns 0 only if one did. */
-static int wait_zero(worker *w, bool latch)
+static bool zero_now(int kind)
 {
-    const char *what = latch ? "latch_wait" : "waitgroup_wait";
+    return kind == ZERO_WAITGROUP ? S.wg_count == 0
+           : kind == ZERO_LATCH   ? S.latch_count == 0
+                                  : S.fut_done;
+}
+
+static int zero_call(int kind, int64_t dl)
+{
+    return kind == ZERO_WAITGROUP ? cosync_waitgroup_wait(&S.wg, dl)
+           : kind == ZERO_LATCH   ? cosync_latch_wait(&S.latch, dl)
+                                  : cosync_future_wait(&S.fut, dl);
+}
+
+/* A wait of @kind, checked as the event's wait is: it succeeds at once
+ * when what it waits for is there; its coming while the task waited wakes
+ * it, unless a cancellation or the deadline came first; it returns 0 only
+ * if it came. */
+static int wait_zero(worker *w, int kind)
+{
+    const char *what = zero_wait_name[kind];
     int64_t dl = rand_deadline(w);
-    bool zero = (latch ? S.latch_count : S.wg_count) == 0;
+    bool zero = zero_now(kind);
     expect e = expect_begin(dl, zero, !zero);
-    w->zero_wait = latch ? ZERO_LATCH : ZERO_WAITGROUP;
+    w->zero_wait = kind;
     w->zero_seq = UINT64_MAX;
-    int rc =
-        CALL(w, false, latch ? cosync_latch_wait(&S.latch, dl) : cosync_waitgroup_wait(&S.wg, dl));
+    int rc = CALL(w, false, zero_call(kind, dl));
     w->zero_wait = ZERO_NONE;
     bool woke = w->zero_seq != UINT64_MAX;
     check_code(what, rc, dl, 0);
     expect_end(what, &e, rc);
     if (rc == COSYNC_ECANCELED && w->pre_pend == PEND_CLEAR && woke &&
         w->first_req_seq > w->zero_seq)
-        CHECK__FAIL("%s: zero (#%llu) while worker %d waited, but it returned COSYNC_ECANCELED "
-                    "for a later cancellation (#%llu)",
+        CHECK__FAIL("%s: what it waits for came (#%llu) while worker %d waited, but it "
+                    "returned COSYNC_ECANCELED for a later cancellation (#%llu)",
                     what, (unsigned long long)w->zero_seq, w->id,
                     (unsigned long long)w->first_req_seq);
     if (rc == COSYNC_ETIMEDOUT && woke && w->zero_time < dl)
-        CHECK__FAIL("%s: zero at %lld while worker %d waited, but it timed out at %lld", what,
-                    (long long)w->zero_time, w->id, (long long)dl);
+        CHECK__FAIL("%s: what it waits for came at %lld while worker %d waited, but it timed "
+                    "out at %lld",
+                    what, (long long)w->zero_time, w->id, (long long)dl);
     if (rc == 0 && !zero && !woke)
-        CHECK__FAIL("%s: worker %d woken, but the counter never reached zero", what, w->id);
+        CHECK__FAIL("%s: worker %d woken, but what it waits for never came", what, w->id);
     if (zero)
         CHECK_OK(rc);
     return rc;
@@ -1094,12 +1118,12 @@ static int op_waitgroup(worker *w)
         } else {
             CHECK_OK(rc);
             if (--S.wg_count == 0)
-                counter_zero(false);
+                zero_came(ZERO_WAITGROUP);
         }
     } else if (r == 6) {
         CHECK_ERR(cosync_waitgroup_add(&S.wg, -(S.wg_count + 1)), COSYNC_EINVAL);
     } else {
-        return wait_zero(w, false);
+        return wait_zero(w, ZERO_WAITGROUP);
     }
     CHECK_EQ(cosync_waitgroup_count(&S.wg), S.wg_count);
     return 0;
@@ -1117,7 +1141,7 @@ static int op_latch(worker *w)
         } else {
             CHECK_OK(rc);
             if (--S.latch_count == 0)
-                counter_zero(true);
+                zero_came(ZERO_LATCH);
         }
     } else if (r == 4 && S.latch_count == 0) {
         int rc = cosync_latch_destroy(&S.latch);
@@ -1128,9 +1152,57 @@ static int op_latch(worker *w)
             CHECK_ERR(rc, COSYNC_EBUSY); /* a woken waiter has not run yet */
         }
     } else if (r >= 5) {
-        return wait_zero(w, true);
+        return wait_zero(w, ZERO_LATCH);
     }
     CHECK_EQ(cosync_latch_count(&S.latch), S.latch_count);
+    return 0;
+}
+
+/* Whether a worker is in a wait of @kind (or woken from it and not run). */
+static bool anyone_waits(int kind)
+{
+    for (int i = 0; i < S.nworkers; i++)
+        if (S.w[i].zero_wait == kind)
+            return true;
+    return false;
+}
+
+/* The future: completed once (with a value, an error or a cancel; a second
+ * completion is refused and changes nothing), read, waited for; once done
+ * and nobody is in a wait for it, set up again for another round. */
+static int op_future(worker *w)
+{
+    uint32_t r = rnd(&w->rng, 10);
+    if (r < 3) {
+        int status = r == 0 ? 0 : r == 1 ? -(40000 + (int)rnd(&w->rng, 100)) : COSYNC_ECANCELED;
+        void *value = status == 0 ? (void *)(uintptr_t)(1 + S.seq) : NULL;
+        int rc = status == 0                  ? cosync_future_set_result(&S.fut, value)
+                 : status == COSYNC_ECANCELED ? cosync_future_cancel(&S.fut)
+                                              : cosync_future_set_error(&S.fut, status);
+        if (S.fut_done) {
+            CHECK_ERR(rc, COSYNC_EALREADY);
+        } else {
+            CHECK_OK(rc);
+            S.fut_done = true;
+            S.fut_status = status;
+            S.fut_value = value;
+            zero_came(ZERO_FUTURE);
+        }
+    } else if (r == 3 && S.fut_done && !anyone_waits(ZERO_FUTURE)) {
+        cosync_future_init(&S.fut);
+        S.fut_done = false;
+    } else if (r >= 6) {
+        int rc = wait_zero(w, ZERO_FUTURE);
+        if (rc != 0)
+            return rc;
+    }
+    CHECK_EQ(cosync_future_done(&S.fut), S.fut_done);
+    CHECK_EQ(cosync_future_cancelled(&S.fut), S.fut_done && S.fut_status == COSYNC_ECANCELED);
+    void *value = (void *)&w;
+    int st = cosync_future_result(&S.fut, &value);
+    CHECK_EQ(st, S.fut_done ? S.fut_status : COSYNC_EAGAIN);
+    if (S.fut_done && value != S.fut_value)
+        CHECK__FAIL("future_result: value %p, set %p", value, S.fut_value);
     return 0;
 }
 
@@ -1140,7 +1212,7 @@ static int op_latch(worker *w)
 
 static int do_op(worker *w)
 {
-    switch (rnd(&w->rng, 18)) {
+    switch (rnd(&w->rng, 19)) {
     case 0:
     case 1:
         return op_lock(w);
@@ -1170,6 +1242,8 @@ static int do_op(worker *w)
         return op_waitgroup(w);
     case 15:
         return op_latch(w);
+    case 16:
+        return op_future(w);
     default:
         return pause_now(w);
     }
@@ -1296,6 +1370,7 @@ static int stress_main(void *arg, void **result)
     cosync_waitgroup_init(&S.wg);
     S.latch_count = S.parties;
     CHECK_OK(cosync_latch_init(&S.latch, S.latch_count));
+    cosync_future_init(&S.fut);
     S.lock_holder = -1;
     S.rw_writer = -1;
     S.chaos_rng = splitmix(seed * 1000 + 999);
@@ -1518,7 +1593,8 @@ TEST(test_stress_seeds)
     printf(
         "  %d seeds (2 to %d workers): %ld ops (ok %ld, eagain %ld, etimedout %ld, ecanceled %ld, "
         "ebroken %ld), %ld cancels, %ld uncancels, %ld queue items, %ld barrier rounds, "
-        "%ld waiters woken at a counter's zero, %ld loops destroyed in flight, %d seeds replayed "
+        "%ld waiters woken at a counter's zero or the future's outcome, %ld loops destroyed in "
+        "flight, %d seeds replayed "
         "with dense tasks, the same, %.2f s\n",
         nseeds, MAX_WORKERS, tot_ops, tot_res[RES_OK], tot_res[RES_AGAIN], tot_res[RES_TIMEDOUT],
         tot_res[RES_CANCELED], tot_res[RES_BROKEN], tot_cancels, tot_uncancels, tot_items,
