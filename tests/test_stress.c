@@ -1102,6 +1102,19 @@ static int wait_zero(worker *w, int kind)
     return rc;
 }
 
+/* A count-down returned @rc: refused with @refused at zero (nothing
+ * changes), else one less, and at zero the waiters of @kind are due. */
+static void counted_down(int rc, int64_t *count, int refused, int kind)
+{
+    if (*count == 0) {
+        CHECK_ERR(rc, refused);
+        return;
+    }
+    CHECK_OK(rc);
+    if (--*count == 0)
+        zero_came(kind);
+}
+
 /* Go's WaitGroup: add, done (never below zero: that is refused and
  * changes nothing), wait. */
 static int op_waitgroup(worker *w)
@@ -1112,14 +1125,7 @@ static int op_waitgroup(worker *w)
         CHECK_OK(cosync_waitgroup_add(&S.wg, d));
         S.wg_count += d;
     } else if (r < 6) {
-        int rc = cosync_waitgroup_done(&S.wg);
-        if (S.wg_count == 0) {
-            CHECK_ERR(rc, COSYNC_EINVAL);
-        } else {
-            CHECK_OK(rc);
-            if (--S.wg_count == 0)
-                zero_came(ZERO_WAITGROUP);
-        }
+        counted_down(cosync_waitgroup_done(&S.wg), &S.wg_count, COSYNC_EINVAL, ZERO_WAITGROUP);
     } else if (r == 6) {
         CHECK_ERR(cosync_waitgroup_add(&S.wg, -(S.wg_count + 1)), COSYNC_EINVAL);
     } else {
@@ -1135,14 +1141,8 @@ static int op_latch(worker *w)
 {
     uint32_t r = rnd(&w->rng, 10);
     if (r < 4) {
-        int rc = cosync_latch_count_down(&S.latch);
-        if (S.latch_count == 0) {
-            CHECK_ERR(rc, COSYNC_EALREADY);
-        } else {
-            CHECK_OK(rc);
-            if (--S.latch_count == 0)
-                zero_came(ZERO_LATCH);
-        }
+        counted_down(cosync_latch_count_down(&S.latch), &S.latch_count, COSYNC_EALREADY,
+                     ZERO_LATCH);
     } else if (r == 4 && S.latch_count == 0) {
         int rc = cosync_latch_destroy(&S.latch);
         if (rc == 0) {
