@@ -10,7 +10,9 @@
  * tasks: a node is a leaf (it sleeps and yields a few times, then succeeds
  * or fails with a status of its own) or a parent that spawns one to five
  * children and waits for them in one of seven ways: a gather, a wait_for
- * (one child), a task group (a child in two spawned with a handle), joins
+ * (one child), a task group (a child in two spawned with a handle; its
+ * owner may sleep, spawn a late child or cancel the group before its
+ * wait, and tries a spawn once it has left), joins
  * one by one (each with a deadline and, when one passes, a cancel and a
  * join without one), an await (one child: a cancel or the deadline passed
  * on to it, then a join), a cosync_wait with a random return_when, or an
@@ -55,6 +57,9 @@
  *    and its withdrawals leave: in particular a group's owner, which may
  *    do work of its own before its wait, is cancelled by a child's failure
  *    during that work and the wait withdraws that request;
+ *  - a group refuses new children (COSYNC_EPERM, nothing created) once a
+ *    child has failed and once it has been left, and
+ *    cosync_taskgroup_cancel cancels no more children than are alive;
  *  - at the end: the loop ran without a deadlock, every task was collected
  *    and no timer is armed;
  *  - one seed in eight stops its loop at a random time and destroys it
@@ -122,6 +127,7 @@ typedef struct node {
     int kids[MAX_KIDS];
     int nkids;
     cosync_taskgroup group; /* here, not in the body's frame: a dense owner's frame moves */
+    bool group_cancelled;   /* its owner called cosync_taskgroup_cancel */
 } node;
 
 static struct {
@@ -152,6 +158,7 @@ static struct {
 
 typedef struct totals {
     long nodes, cancels, timeouts, canceled_calls, absorbed, failures, fresh, closes;
+    long late_spawns, late_refused, group_cancels;
 } totals;
 static totals total;
 
@@ -251,12 +258,13 @@ static window begin_call(node *x, int64_t dl)
 /* Whether one of the children kids[from..to) is surely unfinished: it
  * has not returned, and it has started or nobody cancelled it (one
  * cancelled before it ran finishes when the scheduler reaches it; once
- * the loop closes, any may have been). */
+ * the loop closes, or the group was cancelled, any may have been). */
 static bool unfinished(const node *x, int from, int to)
 {
+    bool unnoted = M.closing || x->group_cancelled; /* cancels the model did not note */
     for (int i = from; i < to; i++) {
         const node *k = &M.n[x->kids[i]];
-        if (!k->returned && (k->started || (k->requests == 0 && !M.closing)))
+        if (!k->returned && (k->started || (k->requests == 0 && !unnoted)))
             return true;
     }
     return false;
@@ -515,28 +523,82 @@ static int await_one(node *x)
     return one_child(x, true);
 }
 
-/* A group's owner does work of its own before it waits, one time in two:
- * a child that fails meanwhile cancels it, and the wait withdraws that
- * request. A cancellation ends the work, as an exception leaves the body
- * of `async with TaskGroup()` for its exit. */
+static bool child_failed(const node *x)
+{
+    for (int k = 0; k < x->nkids; k++)
+        if (M.n[x->kids[k]].returned && failed(&M.n[x->kids[k]]))
+            return true;
+    return false;
+}
+
+static int never_runs(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    FAIL("%s", "a task whose spawn was refused runs");
+}
+
+/* Spawn a child in @x's group, with a handle one time in two. @late: in
+ * the owner's own work, where a child's failure has closed the group to
+ * new children (then the spawn is refused and nothing is created). */
+static void group_spawn(node *x, bool late)
+{
+    if (M.nn >= MAX_NODES || x->nkids >= MAX_KIDS)
+        return;
+    node *k = new_kid(x);
+    k->has_handle = rnd(&k->rng, 2);
+    cosync_task_opts o = opts_for(k);
+    int rc = cosync_taskgroup_spawn(&x->group, k->has_handle ? &k->t : NULL, node_main, k, &o);
+    total.late_spawns += late;
+    if (late && child_failed(x)) {
+        total.late_refused++;
+        CHECK_ERR(rc, COSYNC_EPERM);
+        x->nkids--; /* never created */
+        M.nn--;
+        return;
+    }
+    CHECK_OK(rc);
+    maybe_cancel_fresh(x, k);
+}
+
+/* A group's owner does work of its own before it waits, two times in
+ * three: sleeps, a late child, or cosync_taskgroup_cancel. A child that
+ * fails meanwhile cancels the owner, and the wait withdraws that request.
+ * A cancellation ends the work, as an exception leaves the body of
+ * `async with TaskGroup()` for its exit. Returns whether one did. */
 static bool owner_works(node *x)
 {
-    int sleeps = (int)rnd(&x->rng, 4) - 1;
-    for (int i = 0; i < sleeps; i++) {
+    int steps = (int)rnd(&x->rng, 4) - 1;
+    for (int i = 0; i < steps; i++) {
+        uint32_t r = rnd(&x->rng, 6);
+        if (r == 0) {
+            group_spawn(x, true);
+            continue;
+        }
+        if (r == 1) {
+            int alive = 0;
+            for (int k = 0; k < x->nkids; k++)
+                alive += !M.n[x->kids[k]].returned;
+            int cancelled = cosync_taskgroup_cancel(&x->group);
+            if (cancelled < 0 || cancelled > alive)
+                FAIL("node %d: cosync_taskgroup_cancel returned %d, %d children alive", x->id,
+                     cancelled, alive);
+            x->group_cancelled = true;
+            total.group_cancels++;
+            continue;
+        }
         int rc = cosync_sleep(COSYNC_US(1 + rnd(&x->rng, 1500)));
         if (rc == 0)
             continue;
         CHECK_ERR(rc, COSYNC_ECANCELED);
         total.canceled_calls++;
-        bool child_failed = false;
-        for (int k = 0; k < x->nkids; k++)
-            child_failed = child_failed || (M.n[x->kids[k]].returned && failed(&M.n[x->kids[k]]));
         if (x->delivered < x->requests)
             x->delivered++;
-        else if (!child_failed && !x->parent_cancels && !M.closing)
+        else if (!child_failed(x) && !x->parent_cancels && !M.closing)
             FAIL("node %d: the group owner's sleep returned COSYNC_ECANCELED, no request and no "
                  "child failed",
                  x->id);
+        if (rnd(&x->rng, 2))
+            group_spawn(x, true); /* refused if a child's failure cancelled it */
         return true;
     }
     return false;
@@ -547,13 +609,8 @@ static int group(node *x)
     CHECK_OK(cosync_taskgroup_init(&x->group));
     window w = begin_call(x, COSYNC_FOREVER); /* a request counts from here */
     int n = 1 + (int)rnd(&x->rng, MAX_KIDS);
-    for (int i = 0; i < n && M.nn < MAX_NODES; i++) {
-        node *k = new_kid(x);
-        k->has_handle = rnd(&k->rng, 2);
-        cosync_task_opts o = opts_for(k);
-        CHECK_OK(cosync_taskgroup_spawn(&x->group, k->has_handle ? &k->t : NULL, node_main, k, &o));
-        maybe_cancel_fresh(x, k);
-    }
+    for (int i = 0; i < n; i++)
+        group_spawn(x, false);
     bool saw = owner_works(x);
     w.dl = pick_deadline(x);
     w.unfinished0 = unfinished(x, 0, x->nkids);
@@ -576,7 +633,9 @@ static int group(node *x)
         }
         k->collected = true;
     }
-    check_implicit(x, "group wait", rc != 0);
+    check_implicit(x, "group wait", rc != 0 || x->group_cancelled);
+    /* left: closed to new children */
+    CHECK_ERR(cosync_taskgroup_spawn(&x->group, NULL, never_runs, NULL, NULL), COSYNC_EPERM);
     if (first) {
         /* its failure is the group's result, before an outside cancel,
          * and before the deadline if it came first; an outside cancel then
@@ -1039,11 +1098,12 @@ TEST(test_tree_model_seeds)
     double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     printf("  seeds %ld to %ld: %ld nodes ran (%ld failed), %ld cancels by the chaos task, %ld "
            "tasks cancelled before they ran, %ld calls cancelled, %ld timed out, %ld withdrawals, "
-           "%ld loops destroyed in flight; %ld seeds replayed with plain tasks only, the same; "
+           "%ld loops destroyed in flight, %ld late spawns in a group (%ld refused after a "
+           "failure), %ld group cancels; %ld seeds replayed with plain tasks only, the same; "
            "%.2f s\n",
            first_seed, first_seed + nseeds - 1, total.nodes, total.failures, total.cancels,
-           total.fresh, total.canceled_calls, total.timeouts, total.absorbed, total.closes, replays,
-           secs);
+           total.fresh, total.canceled_calls, total.timeouts, total.absorbed, total.closes,
+           total.late_spawns, total.late_refused, total.group_cancels, replays, secs);
 }
 
 int main(void)
