@@ -12,13 +12,13 @@
  * children and waits for them in one of seven ways: a gather, a wait_for
  * (one child), a task group (a child in two spawned with a handle; its
  * owner may sleep, spawn a late child or cancel the group before its
- * wait, and tries a spawn once it has left), joins
- * one by one (each with a deadline and, when one passes, a cancel and a
- * join without one), an await (one child: a cancel or the deadline passed
- * on to it, then a join), a cosync_wait with a random return_when, or an
- * as_completed loop until a call times out or is cancelled; the last two
- * only watch, and end by cancelling the children left (one time in two)
- * and gathering them all. Every call that waits takes a random deadline
+ * wait, and tries a spawn once it has left), joins one by one (each with
+ * a deadline and, when one passes, a cancel and a join without one), an
+ * await (one child: a cancel or the deadline passed on to it, then a
+ * join), a cosync_wait with a random return_when, or an as_completed loop
+ * until a call times out or is cancelled; the last two only watch, and
+ * end by cancelling the children left (one time in two) and gathering
+ * them all. Every call that waits takes a random deadline
  * (none, 0, or a few milliseconds ahead). A node is a dense task one time
  * in four. A chaos task cancels random nodes at random times; a cancelled
  * node returns COSYNC_ECANCELED at once, or after a clean-up sleep, or
