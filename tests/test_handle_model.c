@@ -292,9 +292,6 @@ static void step_cancel(task_model *t)
 {
     int rc = cosync_task_cancel(t->h);
     int want = stale(t) ? COSYNC_ESRCH : t->state == T_FINISHED ? COSYNC_EALREADY : 0;
-    /* cancelled before it ran, it finishes when the scheduler reaches it */
-    if (t->state == T_FRESH && t->cancel == C_BEFORE_RUN && rc == COSYNC_EALREADY)
-        want = rc;
     expect_rc(t, "cancel", rc, want);
     if (rc != 0 || t->cancel != C_NONE)
         return;

@@ -8,11 +8,11 @@
  * and, one seed in three, a storage allocator that fails one allocation in
  * five; one seed in four spawns its workers as dense tasks (copied stacks:
  * docs/stacks.md), which must change nothing the test sees. Its main task
- * then takes 400 to 799 steps: it spawns workers that
- * make one to three calls each (put, get, put_many, get_many or join, with
- * no deadline, deadline 0, or one a few milliseconds ahead, sometimes
- * already reached), cancels random workers, makes calls with deadline 0
- * itself, yields, sleeps, and may shut the queue down, gracefully or not.
+ * then takes 400 to 799 steps: it spawns workers that make one to three
+ * calls each (put, get, put_many, get_many or join, with no deadline,
+ * deadline 0, or one a few milliseconds ahead, sometimes already reached),
+ * cancels random workers, makes calls with deadline 0 itself, yields,
+ * sleeps, and may shut the queue down, gracefully or not.
  * At the end it shuts the queue down, collects every worker, drains what is
  * left and settles the unfinished count.
  *

@@ -421,18 +421,25 @@ static int call_end_(worker *w, int rc, bool suspends, int line)
 
 #define CALL(w, suspends, expr) (call_begin(w), call_end_((w), (expr), (suspends), __LINE__))
 
+/* A cancellation request taken for @w (by cosync_task_cancel, or by the
+ * loop's close). */
+static void note_request(worker *w)
+{
+    w->req++;
+    w->expected++;
+    if (w->first_req_seq == UINT64_MAX)
+        w->first_req_seq = S.seq;
+    S.seq++;
+}
+
 /* Request the cancellation of worker @i (chaos, and main at the end). */
 static int do_cancel(int i)
 {
     worker *w = &S.w[i];
     int rc = cosync_task_cancel(w->t);
     if (rc == 0) {
-        w->req++;
-        w->expected++;
+        note_request(w);
         S.cancels++;
-        if (w->first_req_seq == UINT64_MAX)
-            w->first_req_seq = S.seq;
-        S.seq++;
     }
     return rc;
 }
@@ -1487,16 +1494,9 @@ static void close_in_flight(cosync_loop *loop, int rc)
     if (rc != COSYNC_EINTR)
         CHECK__FAIL("seed %llu: cosync_loop_run returned %s after the stop",
                     (unsigned long long)S.seed, cosync_err_name(rc));
-    for (int i = 0; i < S.nworkers; i++) {
-        worker *w = &S.w[i];
-        if (w->done)
-            continue;
-        w->req++;
-        w->expected++;
-        if (w->first_req_seq == UINT64_MAX)
-            w->first_req_seq = S.seq;
-        S.seq++;
-    }
+    for (int i = 0; i < S.nworkers; i++)
+        if (!S.w[i].done)
+            note_request(&S.w[i]);
     S.closes++;
     if ((rc = cosync_loop_destroy(loop)) != 0)
         CHECK__FAIL("seed %llu: cosync_loop_destroy returned %s", (unsigned long long)S.seed,
