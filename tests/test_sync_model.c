@@ -1,0 +1,951 @@
+/* ctest-timeout: 120 */
+/*
+ * test_sync_model.c - a randomized differential test of the Lock, the
+ * Semaphore (weighted, bounded or not) and the RWLock against a model of
+ * who holds them and who waits, in what order.
+ *
+ * test_lock.c, test_semaphore.c and test_rwlock.c pin each rule of
+ * docs/lock.md, docs/semaphore.md and docs/rwlock.md down in a scripted
+ * scenario, and test_stress.c checks that exclusion and the permits'
+ * count are never broken; this test checks the rules themselves in the
+ * interleavings nobody scripted. Each seed picks one object: a lock, a
+ * semaphore (0 to 3 permits at first) or a bounded one (1 to 4), or a
+ * read-write lock; one seed in four spawns its workers as dense tasks. Its
+ * main task takes 300 to 599 steps: it spawns workers, cancels random
+ * ones, takes the object itself with deadline 0 and gives it back in a
+ * later step, tries each misuse the object must refuse, yields and sleeps.
+ * A worker makes one to three acquires (of the lock; of 1 to 3 permits; of
+ * a read or the write hold) with no deadline, deadline 0, or one 0 to 5 ms
+ * ahead, holds what it got across nothing, a yield or a sleep, and gives
+ * it back. At the end main cancels every worker still under way, collects
+ * them all, and destroys the object.
+ *
+ * The model is the holder (or the free permits, or the readers and the
+ * writer) and the queue of waiters in arrival order. It grants as the
+ * documentation says: at a release, and whenever a waiter leaves the
+ * queue, the head is served as far as the object allows (the lock to the
+ * first waiter; permits to the first while its request fits, nobody
+ * passing it; a writer once the lock is free, or every reader at the head
+ * up to the next writer); a deadline takes a waiter off at the exact
+ * instant, before any task woken then runs, timers at one instant in the
+ * order they were armed. Checked:
+ *  - every call's result is predicted from the state before it: a call
+ *    that finds the object free and nobody waiting succeeds without
+ *    suspending, whatever its deadline and even with a cancellation
+ *    pending; one that has to wait returns COSYNC_EAGAIN for deadline 0,
+ *    suspends once and returns COSYNC_ECANCELED for a pending
+ *    cancellation, returns COSYNC_ETIMEDOUT at once for a deadline
+ *    reached, and otherwise queues (nobody barges);
+ *  - a call that waited returns 0 exactly when the model granted it, and
+ *    then holds what it asked for; COSYNC_ETIMEDOUT exactly when its
+ *    deadline came first; COSYNC_ECANCELED exactly when a cancellation
+ *    came while it still waited. A cancellation that comes after the grant
+ *    or the deadline leaves the result alone and is delivered at the
+ *    task's next suspension;
+ *  - after every step of every task the object's private state agrees
+ *    with the model: holder (by task id), free permits, readers, writers
+ *    waiting, and the waiters on its queue one by one (task, request); and
+ *    each worker woken and not yet run has its waiter in the state the
+ *    model gave it (granted, or taken off with ETIMEDOUT or ECANCELED);
+ *  - misuse is refused and changes nothing: a release of a free lock, or
+ *    a second release right after one that handed the lock over; a
+ *    read_release with no reader, a write_release with no writer or after
+ *    a hand-off; requests of 0 or fewer permits, more than a bounded
+ *    semaphore can hold, a bounded release past the bound; a destroy while
+ *    held or waited on;
+ *  - releases never suspend; at the end every worker ends with the status
+ *    its cancellations give it, a worker cancelled before it ran never
+ *    ran, the object is free with all its permits, it destroys, and no
+ *    timer is left.
+ *
+ * Everything runs on the virtual clock from one PRNG stream seeded by the
+ * seed alone, so a seed replays exactly: a failure names its seed, and
+ * SYNC_MODEL_FIRST=<seed> SYNC_MODEL_SEEDS=1 runs that one alone.
+ * SYNC_MODEL_SEEDS sets how many seeds run.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+#include "core.h" /* a task's waiter; the objects' wait queues */
+
+#define MAX_STEPS 600
+#define MAX_WORKERS MAX_STEPS /* main spawns at most one a step */
+#define MAX_CALLS 3
+#define NOBODY (-2)
+#define MAIN (-1)
+
+enum kind { K_LOCK, K_SEM, K_BSEM, K_RWLOCK };
+static const char *const kind_names[] = {"lock", "semaphore", "bounded semaphore", "rwlock"};
+
+enum hold { HOLD_NONE, HOLD_YIELD, HOLD_SLEEP };
+
+/* How a call goes, as predicted from the state before it. */
+enum path { PATH_AT_ONCE, PATH_AGAIN, PATH_DELIVER, PATH_PASSED, PATH_WAIT };
+
+/* Where a worker is, as main sees it while it runs. */
+enum wstate {
+    WS_FRESH,     /* not run yet */
+    WS_RUNNING,   /* never seen by another task */
+    WS_DELIVER,   /* suspended once in an acquire to deliver a pending cancellation */
+    WS_WAITING,   /* on the object's queue */
+    WS_GRANTED,   /* granted, not yet run */
+    WS_TIMED_OUT, /* taken off by its deadline, not yet run */
+    WS_CANCELLED, /* taken off by a cancellation, not yet run */
+    WS_HOLDING,   /* suspended while it holds (a yield or a sleep) */
+    WS_BETWEEN,   /* suspended in a yield between two calls */
+    WS_DONE,
+};
+
+typedef struct worker {
+    int index;
+    cosync_task t;
+    uint64_t id;
+    bool write; /* the lock's hold, or the rwlock's write hold */
+    int64_t n;  /* permits */
+    int calls;
+    enum hold hold;
+    /* the call under way */
+    int64_t dl;
+    int64_t wakes; /* the end of its hold's sleep */
+    long armed;    /* the order its deadline's timer was armed in */
+    enum wstate state;
+    int incall_at; /* its index in incall[] while woken or waiting; else -1 */
+    /* what main knows of it */
+    bool started, done;
+    bool cancelled;       /* it will end cancelled */
+    bool cancelled_fresh; /* cancelled before it ran: it never will */
+    bool pending;         /* a cancellation waits for its next suspension */
+    bool hit;             /* cancelled while it held or yielded between calls */
+} worker;
+
+static struct model_state {
+    uint64_t seed;
+    uint64_t rng;
+    enum kind kind;
+    bool dense;
+    int64_t bound; /* the bounded semaphore's */
+    cosync_lock lock;
+    cosync_sem sem;
+    cosync_rwlock rw;
+    uint64_t main_id;
+    /* the model */
+    int holder;    /* lock, rwlock writer: a worker's index, MAIN or NOBODY */
+    int64_t free;  /* semaphore: free permits */
+    int64_t total; /* semaphore: the permits there are, free or held */
+    int readers;   /* rwlock */
+    int queue[MAX_WORKERS];
+    int qlen;
+    long next_arm;
+    /* main's own hold */
+    bool main_holds, main_write;
+    int64_t main_n;
+    /* the workers */
+    int nworkers;
+    int incall[MAX_WORKERS];
+    int nincall;
+} S;
+
+static worker workers[MAX_WORKERS];
+
+static struct {
+    long calls, at_once, waits, granted, timeouts, cancels, kept, misuses;
+} total;
+
+#define FAIL(fmt, ...)                                                                             \
+    CHECK__FAIL("seed %llu (%s): " fmt, (unsigned long long)S.seed, kind_names[S.kind], __VA_ARGS__)
+
+static const char *who(const worker *w)
+{
+    static char buf[96];
+    if (!w)
+        return "main";
+    if (S.kind == K_SEM || S.kind == K_BSEM)
+        snprintf(buf, sizeof buf, "worker %d (%lld permits)", w->index, (long long)w->n);
+    else if (S.kind == K_RWLOCK)
+        snprintf(buf, sizeof buf, "worker %d (%s)", w->index, w->write ? "write" : "read");
+    else
+        snprintf(buf, sizeof buf, "worker %d", w->index);
+    return buf;
+}
+
+static bool is_sem(void)
+{
+    return S.kind == K_SEM || S.kind == K_BSEM;
+}
+
+/* ========================================================================
+ * The model
+ * ===================================================================== */
+
+/* Whether a request finds the object free for it and nobody waiting. */
+static bool fits_at_once(bool write, int64_t n)
+{
+    if (S.qlen)
+        return false;
+    switch (S.kind) {
+    case K_LOCK:
+        return S.holder == NOBODY;
+    case K_RWLOCK:
+        return S.holder == NOBODY && (!write || S.readers == 0);
+    default:
+        return S.free >= n;
+    }
+}
+
+static void take(int who_, bool write, int64_t n)
+{
+    if (is_sem())
+        S.free -= n;
+    else if (S.kind == K_RWLOCK && !write)
+        S.readers++;
+    else
+        S.holder = who_;
+}
+
+static void incall_add(worker *w)
+{
+    w->incall_at = S.nincall;
+    S.incall[S.nincall++] = w->index;
+}
+
+static void incall_remove(worker *w)
+{
+    int last = S.incall[--S.nincall];
+    S.incall[w->incall_at] = last;
+    workers[last].incall_at = w->incall_at;
+    w->incall_at = -1;
+}
+
+static void queue_remove_at(int k)
+{
+    memmove(&S.queue[k], &S.queue[k + 1], (size_t)(S.qlen - k - 1) * sizeof S.queue[0]);
+    S.qlen--;
+}
+
+/* Whether the head of the queue can be served now. */
+static bool head_fits(void)
+{
+    const worker *h = &workers[S.queue[0]];
+    switch (S.kind) {
+    case K_LOCK:
+        return S.holder == NOBODY;
+    case K_RWLOCK:
+        return S.holder == NOBODY && (!h->write || S.readers == 0);
+    default:
+        return h->n <= S.free;
+    }
+}
+
+/* Serve the head of the queue as far as the object allows (a writer
+ * granted ends the batch). */
+static void serve(void)
+{
+    while (S.qlen && head_fits()) {
+        worker *h = &workers[S.queue[0]];
+        queue_remove_at(0);
+        take(h->index, h->write, h->n);
+        h->state = WS_GRANTED;
+        total.granted++;
+        if (S.kind != K_SEM && S.kind != K_BSEM && h->write)
+            break;
+    }
+}
+
+static void give_back(bool write, int64_t n)
+{
+    if (is_sem())
+        S.free += n;
+    else if (S.kind == K_RWLOCK && !write)
+        S.readers--;
+    else
+        S.holder = NOBODY;
+    serve();
+}
+
+/* @w leaves the queue (a cancellation or its deadline): those behind it
+ * may be served now. */
+static void leave_queue(worker *w, enum wstate why)
+{
+    int k = 0;
+    while (k < S.qlen && S.queue[k] != w->index)
+        k++;
+    if (k == S.qlen)
+        FAIL("%s: leaves a queue it is not on", who(w));
+    queue_remove_at(k);
+    w->state = why;
+    serve();
+}
+
+/* The deadlines that have come: each takes its waiter off, in the order
+ * the timers fire (by deadline, then in the order they were armed), all
+ * before any task woken at that instant runs. Called by every task as it
+ * resumes, so the model is never behind the library when a task looks. */
+static void sync_timeouts(void)
+{
+    int64_t now = cosync_now();
+    for (;;) {
+        worker *first = NULL;
+        for (int k = 0; k < S.qlen; k++) {
+            worker *w = &workers[S.queue[k]];
+            if (w->dl == COSYNC_FOREVER || w->dl > now)
+                continue;
+            if (!first || w->dl < first->dl || (w->dl == first->dl && w->armed < first->armed))
+                first = w;
+        }
+        if (!first)
+            return;
+        total.timeouts++;
+        leave_queue(first, WS_TIMED_OUT);
+    }
+}
+
+/* ========================================================================
+ * The object's state against the model
+ * ===================================================================== */
+
+static cosync__waitq *object_queue(void)
+{
+    return S.kind == K_LOCK ? &S.lock.q : S.kind == K_RWLOCK ? &S.rw.q : &S.sem.q;
+}
+
+static const cosync__waiter *waiter_of(const worker *w)
+{
+    return &cosync__task_lookup(w->t)->w;
+}
+
+static uint64_t holder_id(void)
+{
+    return S.holder == MAIN ? S.main_id : S.holder == NOBODY ? 0 : workers[S.holder].id;
+}
+
+static void check_holders(const worker *w)
+{
+    switch (S.kind) {
+    case K_LOCK:
+        if (cosync_lock_locked(&S.lock) != (S.holder != NOBODY) ||
+            (S.holder != NOBODY && S.lock.owner_id != holder_id()))
+            FAIL("%s: the lock is %s by #%llu, the model says held by #%llu", who(w),
+                 cosync_lock_locked(&S.lock) ? "held" : "free", (unsigned long long)S.lock.owner_id,
+                 (unsigned long long)holder_id());
+        break;
+    case K_RWLOCK:
+        if (cosync_rwlock_readers(&S.rw) != (unsigned)S.readers ||
+            cosync_rwlock_write_locked(&S.rw) != (S.holder != NOBODY) ||
+            (S.holder != NOBODY && S.rw.writer_id != holder_id()))
+            FAIL("%s: the rwlock has %u readers and writer #%llu (%d), the model %d and #%llu",
+                 who(w), cosync_rwlock_readers(&S.rw), (unsigned long long)S.rw.writer_id,
+                 cosync_rwlock_write_locked(&S.rw), S.readers, (unsigned long long)holder_id());
+        break;
+    default:
+        if (cosync_sem_value(&S.sem) != S.free ||
+            cosync_sem_locked(&S.sem) != (S.free == 0 || S.qlen > 0))
+            FAIL("%s: the semaphore has %lld free (locked %d), the model %lld with %d waiting",
+                 who(w), (long long)cosync_sem_value(&S.sem), cosync_sem_locked(&S.sem),
+                 (long long)S.free, S.qlen);
+        break;
+    }
+}
+
+/* The waiters on the object's queue are the model's, in its order. */
+static void check_queue(const worker *w)
+{
+    size_t waiters = S.kind == K_LOCK     ? cosync_lock_waiters(&S.lock)
+                     : S.kind == K_RWLOCK ? cosync_rwlock_waiters(&S.rw)
+                                          : cosync_sem_waiters(&S.sem);
+    if (waiters != (size_t)S.qlen)
+        FAIL("%s: %zu waiters, the model has %d", who(w), waiters, S.qlen);
+    int k = 0, writers = 0;
+    for (const cosync__node *node = object_queue()->list.head; node; node = node->next, k++) {
+        const cosync__waiter *x = cosync__container_of(node, cosync__waiter, node);
+        const worker *m = &workers[S.queue[k]];
+        uint64_t want_data = is_sem() ? (uint64_t)m->n : S.kind == K_RWLOCK ? m->write : 0;
+        if (cosync__waiter_task(x)->id != m->id || x->state != COSYNC__W_WAITING ||
+            (S.kind != K_LOCK && x->data != want_data))
+            FAIL("%s: waiter %d of the queue is task #%llu (state %d, data %llu), the model's "
+                 "%s (#%llu)",
+                 who(w), k, (unsigned long long)cosync__waiter_task(x)->id, x->state,
+                 (unsigned long long)x->data, who(m), (unsigned long long)m->id);
+        writers += m->write;
+    }
+    if (S.kind == K_RWLOCK && S.rw.waiting_writers != (uint32_t)writers)
+        FAIL("%s: %u writers waiting, the model has %d", who(w), S.rw.waiting_writers, writers);
+}
+
+/* Each worker woken and not yet run has its waiter as the model woke it. */
+static void check_woken(const worker *w)
+{
+    for (int k = 0; k < S.nincall; k++) {
+        const worker *x = &workers[S.incall[k]];
+        const cosync__waiter *wt = waiter_of(x);
+        bool ok;
+        switch (x->state) {
+        case WS_WAITING:
+            ok = wt->state == COSYNC__W_WAITING;
+            break;
+        case WS_GRANTED:
+            ok = wt->state == COSYNC__W_GRANTED && wt->result == 0;
+            break;
+        case WS_TIMED_OUT:
+        case WS_CANCELLED:
+            ok = wt->state == COSYNC__W_CANCELLED &&
+                 wt->result == (x->state == WS_TIMED_OUT ? COSYNC_ETIMEDOUT : COSYNC_ECANCELED);
+            break;
+        default:
+            ok = false;
+        }
+        if (!ok)
+            FAIL("%s: %s is in model state %d, its waiter in state %d with %s", who(w), who(x),
+                 x->state, wt->state, cosync_err_name(wt->result));
+    }
+}
+
+static void check_object(const worker *w)
+{
+    sync_timeouts();
+    check_holders(w);
+    check_queue(w);
+    check_woken(w);
+}
+
+/* ========================================================================
+ * The calls
+ * ===================================================================== */
+
+static int call_acquire(bool write, int64_t n, int64_t dl, bool try_form)
+{
+    switch (S.kind) {
+    case K_LOCK:
+        return cosync_lock_acquire(&S.lock, dl);
+    case K_RWLOCK:
+        if (try_form)
+            return write ? cosync_rwlock_try_write(&S.rw) : cosync_rwlock_try_read(&S.rw);
+        return write ? cosync_rwlock_write_acquire(&S.rw, dl)
+                     : cosync_rwlock_read_acquire(&S.rw, dl);
+    default:
+        return n == 1 && rnd(&S.rng, 2) ? cosync_sem_acquire(&S.sem, dl)
+                                        : cosync_sem_acquire_many(&S.sem, n, dl);
+    }
+}
+
+static int call_release(bool write, int64_t n)
+{
+    switch (S.kind) {
+    case K_LOCK:
+        return cosync_lock_release(&S.lock);
+    case K_RWLOCK:
+        return write ? cosync_rwlock_write_release(&S.rw) : cosync_rwlock_read_release(&S.rw);
+    default:
+        return n == 1 && rnd(&S.rng, 2) ? cosync_sem_release(&S.sem)
+                                        : cosync_sem_release_many(&S.sem, n);
+    }
+}
+
+/* Each call's own: no deadline, 0, or 0 to 5 ms ahead (0: reached already). */
+static int64_t pick_deadline(void)
+{
+    uint32_t d = rnd(&S.rng, 10);
+    if (d < 4)
+        return COSYNC_FOREVER;
+    if (d < 5)
+        return 0;
+    return cosync_now() + COSYNC_MS(rnd(&S.rng, 6));
+}
+
+static enum path predict(const worker *w)
+{
+    if (fits_at_once(w->write, w->n))
+        return PATH_AT_ONCE;
+    if (w->dl == 0)
+        return PATH_AGAIN;
+    if (w->pending)
+        return PATH_DELIVER;
+    if (w->dl != COSYNC_FOREVER && w->dl <= cosync_now())
+        return PATH_PASSED;
+    return PATH_WAIT;
+}
+
+static int result_of_wait(const worker *w)
+{
+    switch (w->state) {
+    case WS_GRANTED:
+        return 0;
+    case WS_TIMED_OUT:
+        return COSYNC_ETIMEDOUT;
+    case WS_CANCELLED:
+        return COSYNC_ECANCELED;
+    default:
+        FAIL("%s: resumed from its wait in model state %d", who(w), w->state);
+    }
+    return 1;
+}
+
+/* A worker's acquire, its result predicted and checked. */
+static int acquire(worker *w)
+{
+    w->dl = pick_deadline();
+    enum path path = predict(w);
+    static const int at_once_rc[] = {0, COSYNC_EAGAIN, COSYNC_ECANCELED, COSYNC_ETIMEDOUT};
+    total.calls++;
+    if (path == PATH_AT_ONCE) {
+        take(w->index, w->write, w->n);
+        total.at_once++;
+    } else if (path == PATH_WAIT) {
+        S.queue[S.qlen++] = w->index;
+        w->armed = S.next_arm++;
+        w->state = WS_WAITING;
+        incall_add(w);
+        total.waits++;
+    } else if (path == PATH_DELIVER) {
+        w->state = WS_DELIVER;
+    }
+    uint64_t before = switches();
+    int rc = call_acquire(w->write, w->n, w->dl, w->dl == 0 && rnd(&S.rng, 2));
+    bool switched = switches() != before;
+    sync_timeouts();
+    int want;
+    if (path == PATH_WAIT) {
+        want = result_of_wait(w);
+        incall_remove(w);
+        if (rc != want || !switched)
+            FAIL("%s: returned %s (switched %d) from its wait, expected %s", who(w),
+                 cosync_err_name(rc), switched, cosync_err_name(want));
+    } else {
+        want = at_once_rc[path];
+        /* a delivery suspends, but switches only if another task is ready */
+        if (rc != want || (switched && path != PATH_DELIVER))
+            FAIL("%s: returned %s (switched %d), expected %s (path %d, deadline %lld, now %lld)",
+                 who(w), cosync_err_name(rc), switched, cosync_err_name(want), path,
+                 (long long)w->dl, (long long)cosync_now());
+    }
+    if (path == PATH_DELIVER || rc == COSYNC_ECANCELED)
+        w->pending = false;
+    w->state = WS_RUNNING;
+    check_object(w);
+    return rc;
+}
+
+/* Before a suspension of @w: a pending cancellation is delivered by it. */
+static bool start_suspension(worker *w, enum wstate state)
+{
+    bool was_pending = w->pending;
+    w->pending = w->hit = false;
+    w->state = state;
+    return was_pending;
+}
+
+/* What the suspension returned: the cancellation that was pending, or one
+ * that came while it was suspended (one that came after its sleep ended
+ * waits for the next). */
+static void check_suspension(worker *w, bool was_pending, int rc, const char *what)
+{
+    int want = was_pending || w->hit ? COSYNC_ECANCELED : 0;
+    if (rc != want)
+        FAIL("%s: %s returned %s, expected %s", who(w), what, cosync_err_name(rc),
+             cosync_err_name(want));
+    w->hit = false;
+    w->state = WS_RUNNING;
+}
+
+static int hold(worker *w)
+{
+    if (w->hold == HOLD_NONE)
+        return 0; /* no suspension: a pending cancellation stays pending */
+    bool was_pending = start_suspension(w, WS_HOLDING);
+    int rc;
+    switch (w->hold) {
+    case HOLD_YIELD:
+        rc = cosync_yield();
+        break;
+    default:
+        w->wakes = cosync_deadline_after(COSYNC_MS(1 + rnd(&S.rng, 3)));
+        rc = cosync_sleep_until(w->wakes);
+        break;
+    }
+    sync_timeouts();
+    check_suspension(w, was_pending, rc, "its hold");
+    return rc;
+}
+
+static void release(worker *w)
+{
+    give_back(w->write, w->n);
+    uint64_t before = switches();
+    int rc = call_release(w->write, w->n);
+    if (rc || switches() != before)
+        FAIL("%s: its release returned %s (switched %d)", who(w), cosync_err_name(rc),
+             switches() != before);
+    check_object(w);
+}
+
+static int yield_between(worker *w)
+{
+    bool was_pending = start_suspension(w, WS_BETWEEN);
+    int rc = cosync_yield();
+    sync_timeouts();
+    check_suspension(w, was_pending, rc, "a yield between its calls");
+    check_object(w);
+    return rc;
+}
+
+static int worker_main(void *arg, void **result)
+{
+    (void)result;
+    worker *w = arg;
+    w->started = true;
+    w->state = WS_RUNNING;
+    check_object(w);
+    for (int c = 0; c < w->calls; c++) {
+        int rc = acquire(w);
+        if (rc == 0) {
+            rc = hold(w);
+            release(w);
+        }
+        if (rc == COSYNC_ECANCELED)
+            break;
+        if (c + 1 < w->calls && rnd(&S.rng, 2) && yield_between(w))
+            break;
+    }
+    w->state = WS_DONE;
+    w->done = true;
+    return 0;
+}
+
+/* ========================================================================
+ * Main's steps
+ * ===================================================================== */
+
+static int64_t permits_wanted(void)
+{
+    int64_t most = S.kind == K_BSEM ? S.bound : 3;
+    return 1 + (int64_t)rnd(&S.rng, (uint32_t)(most < 3 ? most : 3));
+}
+
+static void spawn_worker(void)
+{
+    worker *w = &workers[S.nworkers];
+    *w = (worker){
+        .index = S.nworkers,
+        .write = S.kind == K_LOCK || (S.kind == K_RWLOCK && rnd(&S.rng, 3) == 0),
+        .n = is_sem() ? permits_wanted() : 1,
+        .calls = 1 + (int)rnd(&S.rng, MAX_CALLS),
+        .hold = (enum hold)rnd(&S.rng, 3),
+        .dl = COSYNC_FOREVER,
+        .incall_at = -1,
+    };
+    int rc = cosync_task_spawn(&w->t, worker_main, w, &(cosync_task_opts){.dense = S.dense});
+    if (rc)
+        FAIL("spawn of %s returned %s", who(w), cosync_err_name(rc));
+    w->id = cosync_task_id(w->t);
+    S.nworkers++;
+}
+
+static void cancel_worker(worker *w)
+{
+    if (w->cancelled_fresh)
+        return; /* it never runs */
+    switch (w->state) {
+    case WS_FRESH:
+        w->cancelled_fresh = true;
+        break;
+    case WS_WAITING:
+        leave_queue(w, WS_CANCELLED); /* at once, in the cancel */
+        break;
+    case WS_GRANTED:
+    case WS_TIMED_OUT:
+        w->pending = true; /* the result stands */
+        total.kept += w->state == WS_GRANTED;
+        break;
+    case WS_HOLDING:
+        /* a sleep whose end has come is over: the cancellation waits */
+        if (w->hold == HOLD_SLEEP && w->wakes <= cosync_now())
+            w->pending = true;
+        else
+            w->hit = true;
+        break;
+    case WS_BETWEEN:
+        w->hit = true;
+        break;
+    case WS_DELIVER:
+    case WS_CANCELLED:
+    case WS_DONE:
+        break; /* it returns COSYNC_ECANCELED anyway, or has ended */
+    case WS_RUNNING:
+        FAIL("%s is running while main runs", who(w));
+    }
+    int rc = cosync_task_cancel(w->t);
+    int want = w->done ? COSYNC_EALREADY : 0;
+    if (rc != want)
+        FAIL("%s: cancel returned %s, expected %s", who(w), cosync_err_name(rc),
+             cosync_err_name(want));
+    if (!w->done) {
+        w->cancelled = true;
+        total.cancels++;
+    }
+    check_object(NULL);
+}
+
+/* Main takes the object with deadline 0, and keeps it until a later step. */
+static void main_take(void)
+{
+    bool write = S.kind == K_LOCK || (S.kind == K_RWLOCK && rnd(&S.rng, 2));
+    int64_t n = is_sem() ? permits_wanted() : 1;
+    bool fits = fits_at_once(write, n);
+    uint64_t before = switches();
+    int rc = call_acquire(write, n, 0, rnd(&S.rng, 2));
+    if (rc != (fits ? 0 : COSYNC_EAGAIN) || switches() != before)
+        FAIL("main: a try returned %s, expected %s", cosync_err_name(rc),
+             cosync_err_name(fits ? 0 : COSYNC_EAGAIN));
+    if (fits) {
+        take(MAIN, write, n);
+        S.main_holds = true;
+        S.main_write = write;
+        S.main_n = n;
+    }
+    check_object(NULL);
+}
+
+/* Main gives back what it holds. A second release right after is refused
+ * for the lock and the write hold: the object is free, or handed to a
+ * waiter that has not run yet. */
+static void main_release(void)
+{
+    give_back(S.main_write, S.main_n);
+    S.main_holds = false;
+    int rc = call_release(S.main_write, S.main_n);
+    if (rc)
+        FAIL("main: its release returned %s", cosync_err_name(rc));
+    check_object(NULL);
+    if (S.kind == K_LOCK || (S.kind == K_RWLOCK && S.main_write)) {
+        rc = call_release(true, 1);
+        if (rc != COSYNC_EPERM)
+            FAIL("main: a second release returned %s", cosync_err_name(rc));
+        total.misuses++;
+        check_object(NULL);
+    }
+}
+
+static void expect_refused(int rc, int want, const char *what)
+{
+    if (rc != want)
+        FAIL("main: %s returned %s, expected %s", what, cosync_err_name(rc), cosync_err_name(want));
+    total.misuses++;
+    check_object(NULL);
+}
+
+static int destroy_object(void)
+{
+    switch (S.kind) {
+    case K_LOCK:
+        return cosync_lock_destroy(&S.lock);
+    case K_RWLOCK:
+        return cosync_rwlock_destroy(&S.rw);
+    default:
+        return cosync_sem_destroy(&S.sem);
+    }
+}
+
+/* One misuse the object must refuse without changing anything, or (for a
+ * semaphore) permits added by main, which needs none. */
+static void misuse(void)
+{
+    bool busy = S.qlen > 0 || (!is_sem() && (S.holder != NOBODY || S.readers > 0));
+    if (busy && rnd(&S.rng, 4) == 0) {
+        expect_refused(destroy_object(), COSYNC_EBUSY, "a destroy while in use");
+        return;
+    }
+    switch (S.kind) {
+    case K_LOCK:
+        if (S.holder == NOBODY)
+            expect_refused(cosync_lock_release(&S.lock), COSYNC_EPERM, "a release of a free lock");
+        return;
+    case K_RWLOCK:
+        if (S.readers == 0)
+            expect_refused(cosync_rwlock_read_release(&S.rw), COSYNC_EPERM,
+                           "a read_release with no reader");
+        if (S.holder == NOBODY)
+            expect_refused(cosync_rwlock_write_release(&S.rw), COSYNC_EPERM,
+                           "a write_release with no writer");
+        return;
+    default:
+        break;
+    }
+    int64_t bad = -(int64_t)rnd(&S.rng, 2); /* 0 or -1 */
+    switch (rnd(&S.rng, 4)) {
+    case 0:
+        expect_refused(cosync_sem_acquire_many(&S.sem, bad, 0), COSYNC_EINVAL,
+                       "an acquire of no permits");
+        return;
+    case 1:
+        expect_refused(cosync_sem_release_many(&S.sem, bad), COSYNC_EINVAL,
+                       "a release of no permits");
+        return;
+    default: {
+        int64_t k = 1 + (int64_t)rnd(&S.rng, 2);
+        if (S.kind == K_BSEM && rnd(&S.rng, 2)) {
+            expect_refused(cosync_sem_acquire_many(&S.sem, S.bound + k, COSYNC_FOREVER),
+                           COSYNC_EINVAL, "an acquire of more than the bound");
+            return;
+        }
+        if (S.kind == K_BSEM) {
+            /* a release within the bound would let a holder's own release
+             * overflow later: only the refused kind here */
+            k = S.bound - S.free + k;
+            expect_refused(cosync_sem_release_many(&S.sem, k), COSYNC_EOVERFLOW,
+                           "a release past the bound");
+            return;
+        }
+        int rc = cosync_sem_release_many(&S.sem, k);
+        if (rc)
+            FAIL("main: a release of %lld more permits returned %s", (long long)k,
+                 cosync_err_name(rc));
+        S.total += k;
+        give_back(false, k);
+        check_object(NULL);
+        return;
+    }
+    }
+}
+
+static void step(void)
+{
+    uint32_t a = rnd(&S.rng, 100);
+    int rc = 0;
+    if (a < 40)
+        spawn_worker();
+    else if (a < 52 && S.nworkers)
+        cancel_worker(&workers[rnd(&S.rng, (uint32_t)S.nworkers)]);
+    else if (a < 62)
+        S.main_holds ? main_release() : main_take();
+    else if (a < 68)
+        misuse();
+    else if (a < 80)
+        rc = cosync_yield();
+    else
+        rc = cosync_sleep(COSYNC_MS(rnd(&S.rng, 4)));
+    if (rc)
+        FAIL("main: a yield or sleep returned %s", cosync_err_name(rc));
+    check_object(NULL);
+}
+
+/* Join @w: it ended cancelled if it was ever cancelled, and ran unless it
+ * was cancelled before it could. */
+static void collect(const worker *w)
+{
+    int status = 12345;
+    int rc = cosync_task_join(w->t, &status, NULL, COSYNC_FOREVER);
+    int want = w->cancelled ? COSYNC_ECANCELED : 0;
+    if (rc || status != want || w->started == w->cancelled_fresh || w->done == w->cancelled_fresh)
+        FAIL("%s: join returned %s, status %s (expected %s), started %d, done %d", who(w),
+             cosync_err_name(rc), cosync_err_name(status), cosync_err_name(want), w->started,
+             w->done);
+    check_object(NULL);
+}
+
+static void finish(void)
+{
+    if (S.main_holds)
+        main_release();
+    for (int i = 0; i < S.nworkers; i++)
+        if (!workers[i].done)
+            cancel_worker(&workers[i]);
+    for (int i = 0; i < S.nworkers; i++)
+        collect(&workers[i]);
+    if (S.qlen || S.holder != NOBODY || S.readers || S.free != S.total)
+        FAIL("the end: %d waiting, holder %d, %d readers, %lld of %lld permits free", S.qlen,
+             S.holder, S.readers, (long long)S.free, (long long)S.total);
+    int rc = destroy_object();
+    if (rc)
+        FAIL("destroy returned %s", cosync_err_name(rc));
+    if ((rc = call_acquire(true, 1, 0, false)) != COSYNC_EINVAL)
+        FAIL("an acquire after destroy returned %s", cosync_err_name(rc));
+    cosync_loop_stats st = loop_stats();
+    if (st.tasks_alive != 1 || st.tasks_records != 1 || st.timers != 0)
+        FAIL("the end: %zu tasks alive, %zu records, %zu timers left", st.tasks_alive,
+             st.tasks_records, st.timers);
+}
+
+static int seed_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    S.main_id = cosync_task_id(cosync_task_current());
+    int steps = MAX_STEPS / 2 + (int)rnd(&S.rng, MAX_STEPS / 2);
+    for (int s = 0; s < steps; s++)
+        step();
+    finish();
+    return 0;
+}
+
+static void run_seed(uint64_t seed)
+{
+    S = (struct model_state){.seed = seed, .rng = splitmix(seed), .holder = NOBODY};
+    S.kind = (enum kind)rnd(&S.rng, 4);
+    S.dense = seed % 4 == 0;
+    int rc = 0;
+    switch (S.kind) {
+    case K_LOCK:
+        cosync_lock_init(&S.lock);
+        break;
+    case K_RWLOCK:
+        cosync_rwlock_init(&S.rw);
+        break;
+    case K_SEM:
+        S.total = S.free = rnd(&S.rng, 4);
+        rc = cosync_sem_init(&S.sem, S.free);
+        break;
+    case K_BSEM:
+        S.bound = S.total = S.free = 1 + rnd(&S.rng, 4);
+        rc = cosync_bsem_init(&S.sem, S.bound);
+        break;
+    }
+    if (rc)
+        FAIL("init returned %s", cosync_err_name(rc));
+
+    cosync_loop *loop = new_loop();
+    cosync_task m;
+    if ((rc = cosync_loop_spawn(loop, &m, seed_main, NULL, &(cosync_task_opts){.name = "main"})))
+        FAIL("spawn of main returned %s", cosync_err_name(rc));
+    int status = 12345;
+    rc = cosync_loop_run(loop, m, &status, NULL);
+    if (rc || status)
+        FAIL("cosync_loop_run returned %s, main %s", cosync_err_name(rc), cosync_err_name(status));
+    end_loop(loop);
+}
+
+/* ========================================================================
+ * main
+ * ===================================================================== */
+
+static long first_seed = 1;
+static long nseeds = 3000;
+
+TEST(test_sync_model_seeds)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long s = first_seed; s < first_seed + nseeds; s++)
+        run_seed((uint64_t)s);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    printf("  seeds %ld to %ld: %ld calls (%ld at once, %ld waited: %ld granted, %ld timed out), "
+           "%ld cancels (%ld grants kept), %ld misuses refused, %.2f s\n",
+           first_seed, first_seed + nseeds - 1, total.calls, total.at_once, total.waits,
+           total.granted, total.timeouts, total.cancels, total.kept, total.misuses, secs);
+    CHECK_GT(total.granted, 0);
+    CHECK_GT(total.timeouts, 0);
+    CHECK_GT(total.kept, 0);
+}
+
+int main(void)
+{
+    if (UNDER_ASAN)
+        nseeds = 1500;
+    if (under_valgrind())
+        nseeds = 300;
+    nseeds = env_long("SYNC_MODEL_SEEDS", nseeds);
+    first_seed = env_long("SYNC_MODEL_FIRST", first_seed);
+    RUN(test_sync_model_seeds);
+    return 0;
+}
