@@ -1,34 +1,39 @@
 /* ctest-timeout: 120 */
 /*
  * test_sync_model.c - a randomized differential test of the Lock, the
- * Semaphore (weighted, bounded or not) and the RWLock against a model of
- * who holds them and who waits, in what order.
+ * Semaphore (weighted, bounded or not), the RWLock and the Barrier against
+ * a model of who holds them and who waits, in what order.
  *
- * test_lock.c, test_semaphore.c and test_rwlock.c pin each rule of
- * docs/lock.md, docs/semaphore.md and docs/rwlock.md down in a scripted
- * scenario, and test_stress.c checks that exclusion and the permits'
- * count are never broken; this test checks the rules themselves in the
- * interleavings nobody scripted. Each seed picks one object: a lock, a
- * semaphore (0 to 3 permits at first) or a bounded one (1 to 4), or a
- * read-write lock; one seed in four spawns its workers as dense tasks. Its
- * main task takes 300 to 599 steps: it spawns workers, cancels random
- * ones, takes the object itself with deadline 0 and gives it back in a
- * later step, tries each misuse the object must refuse, yields and sleeps.
- * A worker makes one to three acquires (of the lock; of 1 to 3 permits; of
- * a read or the write hold) with no deadline, deadline 0, or one 0 to 5 ms
- * ahead, holds what it got across nothing, a yield or a sleep, and gives
- * it back. At the end main cancels every worker still under way, collects
- * them all, and destroys the object.
+ * test_lock.c, test_semaphore.c, test_rwlock.c and test_barrier.c pin each
+ * rule of docs/lock.md, docs/semaphore.md, docs/rwlock.md and
+ * docs/barrier.md down in a scripted scenario, and test_stress.c checks
+ * that exclusion and the permits' count are never broken; this test checks
+ * the rules themselves in the interleavings nobody scripted. Each seed
+ * picks one object: a lock, a semaphore (0 to 3 permits at first) or a
+ * bounded one (1 to 4), a read-write lock, or a barrier of 1 to 5 parties;
+ * one seed in four spawns its workers as dense tasks. Its main task takes
+ * 300 to 599 steps: it spawns workers, cancels random ones, takes the
+ * object itself with deadline 0 and gives it back in a later step (or
+ * arrives at the barrier with deadline 0), aborts or resets the barrier,
+ * tries each misuse the object must refuse, yields and sleeps. A worker
+ * makes one to three acquires (of the lock; of 1 to 3 permits; of a read
+ * or the write hold; a barrier wait) with no deadline, deadline 0, or one
+ * 0 to 5 ms ahead, holds what it got across nothing, a yield or a sleep,
+ * and gives it back. At the end main cancels every worker still under way,
+ * collects them all, and destroys the object.
  *
  * The model is the holder (or the free permits, or the readers and the
- * writer) and the queue of waiters in arrival order. It grants as the
- * documentation says: at a release, and whenever a waiter leaves the
- * queue, the head is served as far as the object allows (the lock to the
- * first waiter; permits to the first while its request fits, nobody
- * passing it; a writer once the lock is free, or every reader at the head
- * up to the next writer); a deadline takes a waiter off at the exact
- * instant, before any task woken then runs, timers at one instant in the
- * order they were armed. Checked:
+ * writer, or the barrier's broken flag) and the queue of waiters in
+ * arrival order. It grants as the documentation says: at a release, and
+ * whenever a waiter leaves the queue, the head is served as far as the
+ * object allows (the lock to the first waiter; permits to the first while
+ * its request fits, nobody passing it; a writer once the lock is free, or
+ * every reader at the head up to the next writer); the arrival that fills
+ * a barrier's round gives the waiters their indices in arrival order and
+ * takes the last, and an abort or a reset sends them away with
+ * COSYNC_EBROKEN; a deadline takes a waiter off at the exact instant,
+ * before any task woken then runs, timers at one instant in the order they
+ * were armed. Checked:
  *  - every call's result is predicted from the state before it: a call
  *    that finds the object free and nobody waiting succeeds without
  *    suspending, whatever its deadline and even with a cancellation
@@ -37,22 +42,24 @@
  *    cancellation, returns COSYNC_ETIMEDOUT at once for a deadline
  *    reached, and otherwise queues (nobody barges);
  *  - a call that waited returns 0 exactly when the model granted it, and
- *    then holds what it asked for; COSYNC_ETIMEDOUT exactly when its
+ *    then holds what it asked for (a barrier's wait returns the index
+ *    the model gave it, or COSYNC_EBROKEN); COSYNC_ETIMEDOUT exactly when its
  *    deadline came first; COSYNC_ECANCELED exactly when a cancellation
  *    came while it still waited. A cancellation that comes after the grant
  *    or the deadline leaves the result alone and is delivered at the
  *    task's next suspension;
  *  - after every step of every task the object's private state agrees
  *    with the model: holder (by task id), free permits, readers, writers
- *    waiting, and the waiters on its queue one by one (task, request); and
+ *    waiting, the barrier's arrivals and broken flag, and the waiters on
+ *    its queue one by one (task, request); and
  *    each worker woken and not yet run has its waiter in the state the
  *    model gave it (granted, or taken off with ETIMEDOUT or ECANCELED);
  *  - misuse is refused and changes nothing: a release of a free lock, or
  *    a second release right after one that handed the lock over; a
  *    read_release with no reader, a write_release with no writer or after
  *    a hand-off; requests of 0 or fewer permits, more than a bounded
- *    semaphore can hold, a bounded release past the bound; a destroy while
- *    held or waited on;
+ *    semaphore can hold, a bounded release past the bound; a barrier of no
+ *    parties; a destroy while held or waited on;
  *  - releases never suspend; at the end every worker ends with the status
  *    its cancellations give it, a worker cancelled before it ran never
  *    ran, the object is free with all its permits, it destroys, and no
@@ -77,13 +84,14 @@
 #define NOBODY (-2)
 #define MAIN (-1)
 
-enum kind { K_LOCK, K_SEM, K_BSEM, K_RWLOCK };
-static const char *const kind_names[] = {"lock", "semaphore", "bounded semaphore", "rwlock"};
+enum kind { K_LOCK, K_SEM, K_BSEM, K_RWLOCK, K_BARRIER };
+static const char *const kind_names[] = {"lock", "semaphore", "bounded semaphore", "rwlock",
+                                         "barrier"};
 
 enum hold { HOLD_NONE, HOLD_YIELD, HOLD_SLEEP };
 
 /* How a call goes, as predicted from the state before it. */
-enum path { PATH_AT_ONCE, PATH_AGAIN, PATH_DELIVER, PATH_PASSED, PATH_WAIT };
+enum path { PATH_AT_ONCE, PATH_AGAIN, PATH_DELIVER, PATH_PASSED, PATH_BROKEN, PATH_WAIT };
 
 /* Where a worker is, as main sees it while it runs. */
 enum wstate {
@@ -91,7 +99,7 @@ enum wstate {
     WS_RUNNING,   /* never seen by another task */
     WS_DELIVER,   /* suspended once in an acquire to deliver a pending cancellation */
     WS_WAITING,   /* on the object's queue */
-    WS_GRANTED,   /* granted, not yet run */
+    WS_GRANTED,   /* granted (grant_rc), not yet run */
     WS_TIMED_OUT, /* taken off by its deadline, not yet run */
     WS_CANCELLED, /* taken off by a cancellation, not yet run */
     WS_HOLDING,   /* suspended while it holds (a yield or a sleep) */
@@ -111,6 +119,7 @@ typedef struct worker {
     int64_t dl;
     int64_t wakes; /* the end of its hold's sleep */
     long armed;    /* the order its deadline's timer was armed in */
+    int grant_rc;  /* what its grant gave it: 0, or a barrier index or COSYNC_EBROKEN */
     enum wstate state;
     int incall_at; /* its index in incall[] while woken or waiting; else -1 */
     /* what main knows of it */
@@ -130,12 +139,15 @@ static struct model_state {
     cosync_lock lock;
     cosync_sem sem;
     cosync_rwlock rw;
+    cosync_barrier bar;
     uint64_t main_id;
     /* the model */
     int holder;    /* lock, rwlock writer: a worker's index, MAIN or NOBODY */
     int64_t free;  /* semaphore: free permits */
     int64_t total; /* semaphore: the permits there are, free or held */
     int readers;   /* rwlock */
+    int parties;   /* barrier */
+    bool broken;   /* barrier */
     int queue[MAX_WORKERS];
     int qlen;
     long next_arm;
@@ -168,6 +180,18 @@ static const char *who(const worker *w)
         snprintf(buf, sizeof buf, "worker %d (%s)", w->index, w->write ? "write" : "read");
     else
         snprintf(buf, sizeof buf, "worker %d", w->index);
+    return buf;
+}
+
+/* A result: an error's name, or a barrier's index. */
+static const char *rc_name(int rc)
+{
+    static char bufs[4][24];
+    static int next;
+    if (rc < 0)
+        return cosync_err_name(rc);
+    char *buf = bufs[next++ % 4];
+    snprintf(buf, sizeof bufs[0], "%d", rc);
     return buf;
 }
 
@@ -225,7 +249,8 @@ static void queue_remove_at(int k)
     S.qlen--;
 }
 
-/* Whether the head of the queue can be served now. */
+/* Whether the head of the queue can be served now (a barrier's round is
+ * served only by the arrival that completes it). */
 static bool head_fits(void)
 {
     const worker *h = &workers[S.queue[0]];
@@ -234,9 +259,30 @@ static bool head_fits(void)
         return S.holder == NOBODY;
     case K_RWLOCK:
         return S.holder == NOBODY && (!h->write || S.readers == 0);
+    case K_BARRIER:
+        return false;
     default:
         return h->n <= S.free;
     }
+}
+
+/* Take the head off the queue and hand it @rc. */
+static worker *grant_head(int rc)
+{
+    worker *h = &workers[S.queue[0]];
+    queue_remove_at(0);
+    h->state = WS_GRANTED;
+    h->grant_rc = rc;
+    total.granted++;
+    return h;
+}
+
+/* The round is full, or broken by an abort or a reset: every task in it
+ * leaves with its index in arrival order, or with COSYNC_EBROKEN. */
+static void end_round(bool broken)
+{
+    for (int index = 0; S.qlen; index++)
+        grant_head(broken ? COSYNC_EBROKEN : index);
 }
 
 /* Serve the head of the queue as far as the object allows (a writer
@@ -244,12 +290,9 @@ static bool head_fits(void)
 static void serve(void)
 {
     while (S.qlen && head_fits()) {
-        worker *h = &workers[S.queue[0]];
-        queue_remove_at(0);
+        worker *h = grant_head(0);
         take(h->index, h->write, h->n);
-        h->state = WS_GRANTED;
-        total.granted++;
-        if (S.kind != K_SEM && S.kind != K_BSEM && h->write)
+        if (!is_sem() && h->write)
             break;
     }
 }
@@ -308,7 +351,16 @@ static void sync_timeouts(void)
 
 static cosync__waitq *object_queue(void)
 {
-    return S.kind == K_LOCK ? &S.lock.q : S.kind == K_RWLOCK ? &S.rw.q : &S.sem.q;
+    switch (S.kind) {
+    case K_LOCK:
+        return &S.lock.q;
+    case K_RWLOCK:
+        return &S.rw.q;
+    case K_BARRIER:
+        return &S.bar.q;
+    default:
+        return &S.sem.q;
+    }
 }
 
 static const cosync__waiter *waiter_of(const worker *w)
@@ -339,6 +391,14 @@ static void check_holders(const worker *w)
                  who(w), cosync_rwlock_readers(&S.rw), (unsigned long long)S.rw.writer_id,
                  cosync_rwlock_write_locked(&S.rw), S.readers, (unsigned long long)holder_id());
         break;
+    case K_BARRIER:
+        if (cosync_barrier_n_waiting(&S.bar) != (unsigned)S.qlen ||
+            cosync_barrier_broken(&S.bar) != S.broken ||
+            cosync_barrier_parties(&S.bar) != (unsigned)S.parties)
+            FAIL("%s: the barrier has %u of %u waiting (broken %d), the model %d of %d (%d)",
+                 who(w), cosync_barrier_n_waiting(&S.bar), cosync_barrier_parties(&S.bar),
+                 cosync_barrier_broken(&S.bar), S.qlen, S.parties, S.broken);
+        break;
     default:
         if (cosync_sem_value(&S.sem) != S.free ||
             cosync_sem_locked(&S.sem) != (S.free == 0 || S.qlen > 0))
@@ -352,9 +412,10 @@ static void check_holders(const worker *w)
 /* The waiters on the object's queue are the model's, in its order. */
 static void check_queue(const worker *w)
 {
-    size_t waiters = S.kind == K_LOCK     ? cosync_lock_waiters(&S.lock)
-                     : S.kind == K_RWLOCK ? cosync_rwlock_waiters(&S.rw)
-                                          : cosync_sem_waiters(&S.sem);
+    size_t waiters = S.kind == K_LOCK      ? cosync_lock_waiters(&S.lock)
+                     : S.kind == K_RWLOCK  ? cosync_rwlock_waiters(&S.rw)
+                     : S.kind == K_BARRIER ? object_queue()->n
+                                           : cosync_sem_waiters(&S.sem);
     if (waiters != (size_t)S.qlen)
         FAIL("%s: %zu waiters, the model has %d", who(w), waiters, S.qlen);
     int k = 0, writers = 0;
@@ -363,7 +424,7 @@ static void check_queue(const worker *w)
         const worker *m = &workers[S.queue[k]];
         uint64_t want_data = is_sem() ? (uint64_t)m->n : S.kind == K_RWLOCK ? m->write : 0;
         if (cosync__waiter_task(x)->id != m->id || x->state != COSYNC__W_WAITING ||
-            (S.kind != K_LOCK && x->data != want_data))
+            (S.kind != K_LOCK && S.kind != K_BARRIER && x->data != want_data))
             FAIL("%s: waiter %d of the queue is task #%llu (state %d, data %llu), the model's "
                  "%s (#%llu)",
                  who(w), k, (unsigned long long)cosync__waiter_task(x)->id, x->state,
@@ -386,7 +447,7 @@ static void check_woken(const worker *w)
             ok = wt->state == COSYNC__W_WAITING;
             break;
         case WS_GRANTED:
-            ok = wt->state == COSYNC__W_GRANTED && wt->result == 0;
+            ok = wt->state == COSYNC__W_GRANTED && wt->result == x->grant_rc;
             break;
         case WS_TIMED_OUT:
         case WS_CANCELLED:
@@ -424,6 +485,8 @@ static int call_acquire(bool write, int64_t n, int64_t dl, bool try_form)
             return write ? cosync_rwlock_try_write(&S.rw) : cosync_rwlock_try_read(&S.rw);
         return write ? cosync_rwlock_write_acquire(&S.rw, dl)
                      : cosync_rwlock_read_acquire(&S.rw, dl);
+    case K_BARRIER:
+        return cosync_barrier_wait(&S.bar, dl);
     default:
         return n == 1 && rnd(&S.rng, 2) ? cosync_sem_acquire(&S.sem, dl)
                                         : cosync_sem_acquire_many(&S.sem, n, dl);
@@ -454,10 +517,22 @@ static int64_t pick_deadline(void)
     return cosync_now() + COSYNC_MS(rnd(&S.rng, 6));
 }
 
+/* A barrier's arrival does not wait when the barrier is broken, or when
+ * it completes the round. */
+static enum path predict_barrier(void)
+{
+    if (S.broken)
+        return PATH_BROKEN;
+    return S.qlen + 1 == S.parties ? PATH_AT_ONCE : PATH_WAIT;
+}
+
 static enum path predict(const worker *w)
 {
-    if (fits_at_once(w->write, w->n))
-        return PATH_AT_ONCE;
+    enum path quick = S.kind == K_BARRIER            ? predict_barrier()
+                      : fits_at_once(w->write, w->n) ? PATH_AT_ONCE
+                                                     : PATH_WAIT;
+    if (quick != PATH_WAIT)
+        return quick;
     if (w->dl == 0)
         return PATH_AGAIN;
     if (w->pending)
@@ -471,7 +546,7 @@ static int result_of_wait(const worker *w)
 {
     switch (w->state) {
     case WS_GRANTED:
-        return 0;
+        return w->grant_rc;
     case WS_TIMED_OUT:
         return COSYNC_ETIMEDOUT;
     case WS_CANCELLED:
@@ -482,16 +557,27 @@ static int result_of_wait(const worker *w)
     return 1;
 }
 
-/* A worker's acquire, its result predicted and checked. */
+/* What a call that need not wait does to the model, and returns. */
+static int at_once(int who_, bool write, int64_t n)
+{
+    total.at_once++;
+    if (S.kind != K_BARRIER) {
+        take(who_, write, n);
+        return 0;
+    }
+    end_round(false); /* the last arrival of the round */
+    return S.parties - 1;
+}
+
+/* A worker's acquire (a barrier's wait), its result predicted and checked. */
 static int acquire(worker *w)
 {
     w->dl = pick_deadline();
     enum path path = predict(w);
-    static const int at_once_rc[] = {0, COSYNC_EAGAIN, COSYNC_ECANCELED, COSYNC_ETIMEDOUT};
+    int at_once_rc[] = {0, COSYNC_EAGAIN, COSYNC_ECANCELED, COSYNC_ETIMEDOUT, COSYNC_EBROKEN};
     total.calls++;
     if (path == PATH_AT_ONCE) {
-        take(w->index, w->write, w->n);
-        total.at_once++;
+        at_once_rc[PATH_AT_ONCE] = at_once(w->index, w->write, w->n);
     } else if (path == PATH_WAIT) {
         S.queue[S.qlen++] = w->index;
         w->armed = S.next_arm++;
@@ -510,15 +596,15 @@ static int acquire(worker *w)
         want = result_of_wait(w);
         incall_remove(w);
         if (rc != want || !switched)
-            FAIL("%s: returned %s (switched %d) from its wait, expected %s", who(w),
-                 cosync_err_name(rc), switched, cosync_err_name(want));
+            FAIL("%s: returned %s (switched %d) from its wait, expected %s", who(w), rc_name(rc),
+                 switched, rc_name(want));
     } else {
         want = at_once_rc[path];
         /* a delivery suspends, but switches only if another task is ready */
         if (rc != want || (switched && path != PATH_DELIVER))
             FAIL("%s: returned %s (switched %d), expected %s (path %d, deadline %lld, now %lld)",
-                 who(w), cosync_err_name(rc), switched, cosync_err_name(want), path,
-                 (long long)w->dl, (long long)cosync_now());
+                 who(w), rc_name(rc), switched, rc_name(want), path, (long long)w->dl,
+                 (long long)cosync_now());
     }
     if (path == PATH_DELIVER || rc == COSYNC_ECANCELED)
         w->pending = false;
@@ -599,9 +685,10 @@ static int worker_main(void *arg, void **result)
     check_object(w);
     for (int c = 0; c < w->calls; c++) {
         int rc = acquire(w);
-        if (rc == 0) {
-            rc = hold(w);
-            release(w);
+        if (rc >= 0) {
+            rc = hold(w); /* for a barrier, its work after the round */
+            if (S.kind != K_BARRIER)
+                release(w);
         }
         if (rc == COSYNC_ECANCELED)
             break;
@@ -695,9 +782,16 @@ static void main_take(void)
     bool fits = fits_at_once(write, n);
     uint64_t before = switches();
     int rc = call_acquire(write, n, 0, rnd(&S.rng, 2));
-    if (rc != (fits ? 0 : COSYNC_EAGAIN) || switches() != before)
-        FAIL("main: a try returned %s, expected %s", cosync_err_name(rc),
-             cosync_err_name(fits ? 0 : COSYNC_EAGAIN));
+    int want = fits ? 0 : COSYNC_EAGAIN;
+    if (S.kind == K_BARRIER) { /* a wait with deadline 0: main holds nothing after it */
+        enum path path = predict_barrier();
+        want = path == PATH_BROKEN ? COSYNC_EBROKEN
+               : path == PATH_WAIT ? COSYNC_EAGAIN
+                                   : at_once(MAIN, 0, 0);
+        fits = false;
+    }
+    if (rc != want || switches() != before)
+        FAIL("main: a try returned %s, expected %s", rc_name(rc), rc_name(want));
     if (fits) {
         take(MAIN, write, n);
         S.main_holds = true;
@@ -742,9 +836,32 @@ static int destroy_object(void)
         return cosync_lock_destroy(&S.lock);
     case K_RWLOCK:
         return cosync_rwlock_destroy(&S.rw);
+    case K_BARRIER:
+        return cosync_barrier_destroy(&S.bar);
     default:
         return cosync_sem_destroy(&S.sem);
     }
+}
+
+/* A barrier's abort or reset (the round being filled leaves with
+ * COSYNC_EBROKEN), or a barrier of no parties refused. */
+static void barrier_step(void)
+{
+    uint32_t r = rnd(&S.rng, 8);
+    if (r < 4) {
+        bool aborts = r == 0;
+        int rc = aborts ? cosync_barrier_abort(&S.bar) : cosync_barrier_reset(&S.bar);
+        if (rc)
+            FAIL("main: %s returned %s", aborts ? "abort" : "reset", cosync_err_name(rc));
+        end_round(true);
+        S.broken = aborts;
+        check_object(NULL);
+        return;
+    }
+    cosync_barrier none = COSYNC_BARRIER_INIT(0);
+    expect_refused(cosync_barrier_wait(&none, COSYNC_FOREVER), COSYNC_EINVAL,
+                   "a wait on a barrier of no parties");
+    expect_refused(cosync_barrier_init(&none, 0), COSYNC_EINVAL, "a barrier of no parties");
 }
 
 /* One misuse the object must refuse without changing anything, or (for a
@@ -757,6 +874,9 @@ static void misuse(void)
         return;
     }
     switch (S.kind) {
+    case K_BARRIER:
+        barrier_step();
+        return;
     case K_LOCK:
         if (S.holder == NOBODY)
             expect_refused(cosync_lock_release(&S.lock), COSYNC_EPERM, "a release of a free lock");
@@ -881,7 +1001,7 @@ static int seed_main(void *arg, void **result)
 static void run_seed(uint64_t seed)
 {
     S = (struct model_state){.seed = seed, .rng = splitmix(seed), .holder = NOBODY};
-    S.kind = (enum kind)rnd(&S.rng, 4);
+    S.kind = (enum kind)rnd(&S.rng, 5);
     S.dense = seed % 4 == 0;
     int rc = 0;
     switch (S.kind) {
@@ -898,6 +1018,10 @@ static void run_seed(uint64_t seed)
     case K_BSEM:
         S.bound = S.total = S.free = 1 + rnd(&S.rng, 4);
         rc = cosync_bsem_init(&S.sem, S.bound);
+        break;
+    case K_BARRIER:
+        S.parties = 1 + (int)rnd(&S.rng, 5);
+        rc = cosync_barrier_init(&S.bar, (unsigned)S.parties);
         break;
     }
     if (rc)
