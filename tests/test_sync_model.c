@@ -1,39 +1,49 @@
 /* ctest-timeout: 120 */
 /*
  * test_sync_model.c - a randomized differential test of the Lock, the
- * Semaphore (weighted, bounded or not), the RWLock and the Barrier against
- * a model of who holds them and who waits, in what order.
+ * Semaphore (weighted, bounded or not), the RWLock, the Barrier and the
+ * Condition against a model of who holds them and who waits, in what
+ * order.
  *
- * test_lock.c, test_semaphore.c, test_rwlock.c and test_barrier.c pin each
- * rule of docs/lock.md, docs/semaphore.md, docs/rwlock.md and
- * docs/barrier.md down in a scripted scenario, and test_stress.c checks
- * that exclusion and the permits' count are never broken; this test checks
- * the rules themselves in the interleavings nobody scripted. Each seed
- * picks one object: a lock, a semaphore (0 to 3 permits at first) or a
- * bounded one (1 to 4), a read-write lock, or a barrier of 1 to 5 parties;
- * one seed in four spawns its workers as dense tasks. Its main task takes
- * 300 to 599 steps: it spawns workers, cancels random ones, takes the
- * object itself with deadline 0 and gives it back in a later step (or
- * arrives at the barrier with deadline 0), aborts or resets the barrier,
- * tries each misuse the object must refuse, yields and sleeps. A worker
- * makes one to three acquires (of the lock; of 1 to 3 permits; of a read
- * or the write hold; a barrier wait) with no deadline, deadline 0, or one
- * 0 to 5 ms ahead, holds what it got across nothing, a yield or a sleep,
- * and gives it back. At the end main cancels every worker still under way,
- * collects them all, and destroys the object.
+ * test_lock.c, test_semaphore.c, test_rwlock.c, test_barrier.c and
+ * test_cond.c pin each rule of docs/lock.md, semaphore.md, rwlock.md,
+ * barrier.md and condition.md down in a scripted scenario, and
+ * test_stress.c checks that exclusion and the permits' count are never
+ * broken; this test checks the rules themselves in the interleavings
+ * nobody scripted. Each seed picks one object: a lock, a semaphore (0 to 3
+ * permits at first) or a bounded one (1 to 4), a read-write lock, a
+ * barrier of 1 to 5 parties, or a condition on a lock; one seed in four
+ * spawns its workers as dense tasks. Its main task takes 300 to 599 steps:
+ * it spawns workers, cancels random ones (half the time one in a call),
+ * takes the object itself with deadline 0 and gives it back in a later
+ * step (or arrives at the barrier with deadline 0; or, holding the
+ * condition's lock, notifies, and at times cancels a waiter it just woke),
+ * aborts or resets the barrier, tries each misuse the object must refuse,
+ * yields and sleeps. A worker makes one to three acquires (of the lock; of
+ * 1 to 3 permits; of a read or the write hold; a barrier wait) with no
+ * deadline, deadline 0, or one 0 to 5 ms ahead, holds what it got across
+ * nothing, a yield or a sleep, and gives it back; holding the condition's
+ * lock, it first waits, runs a wait_for, or changes the guarded value and
+ * notifies 0 to 2 waiters or all. At the end main cancels every worker
+ * still under way, collects them all, and destroys the object.
  *
  * The model is the holder (or the free permits, or the readers and the
- * writer, or the barrier's broken flag) and the queue of waiters in
- * arrival order. It grants as the documentation says: at a release, and
- * whenever a waiter leaves the queue, the head is served as far as the
- * object allows (the lock to the first waiter; permits to the first while
- * its request fits, nobody passing it; a writer once the lock is free, or
- * every reader at the head up to the next writer); the arrival that fills
- * a barrier's round gives the waiters their indices in arrival order and
- * takes the last, and an abort or a reset sends them away with
- * COSYNC_EBROKEN; a deadline takes a waiter off at the exact instant,
- * before any task woken then runs, timers at one instant in the order they
- * were armed. Checked:
+ * writer, or the barrier's broken flag), the queue of waiters in arrival
+ * order, and the condition's own queue. It grants as the documentation
+ * says: at a release, and whenever a waiter leaves the queue, the head is
+ * served as far as the object allows (the lock to the first waiter;
+ * permits to the first while its request fits, nobody passing it; a
+ * writer once the lock is free, or every reader at the head up to the
+ * next writer); the arrival that fills a barrier's round gives the
+ * waiters their indices in arrival order and takes the last, and an abort
+ * or a reset sends them away with COSYNC_EBROKEN; a condition's wait hands
+ * the lock on and queues, notify(n) wakes the first n, a waiter cancelled
+ * after its notify and before it ran passes the notify on, and a woken
+ * waiter takes the lock back when it runs, at once if it is free, else
+ * behind the lock's waiters (uninterrupted), woken waiters running in the
+ * order they woke; a deadline takes a waiter off at the exact instant,
+ * before any task woken then runs, timers at one instant in the order
+ * they were armed. Checked:
  *  - every call's result is predicted from the state before it: a call
  *    that finds the object free and nobody waiting succeeds without
  *    suspending, whatever its deadline and even with a cancellation
@@ -42,28 +52,35 @@
  *    cancellation, returns COSYNC_ETIMEDOUT at once for a deadline
  *    reached, and otherwise queues (nobody barges);
  *  - a call that waited returns 0 exactly when the model granted it, and
- *    then holds what it asked for (a barrier's wait returns the index
- *    the model gave it, or COSYNC_EBROKEN); COSYNC_ETIMEDOUT exactly when its
+ *    then holds what it asked for (a barrier's wait returns the index the
+ *    model gave it, or COSYNC_EBROKEN); COSYNC_ETIMEDOUT exactly when its
  *    deadline came first; COSYNC_ECANCELED exactly when a cancellation
  *    came while it still waited. A cancellation that comes after the grant
  *    or the deadline leaves the result alone and is delivered at the
  *    task's next suspension;
+ *  - a condition's wait returns with the lock held whatever ended it, 0
+ *    exactly when it kept a notify, and COSYNC_ECANCELED when a
+ *    cancellation came before it ran; a cancellation while it takes the
+ *    lock back waits for the next suspension; notify returns how many it
+ *    woke; wait_for returns 0 only with its value reached;
  *  - after every step of every task the object's private state agrees
  *    with the model: holder (by task id), free permits, readers, writers
- *    waiting, the barrier's arrivals and broken flag, and the waiters on
- *    its queue one by one (task, request); and
- *    each worker woken and not yet run has its waiter in the state the
- *    model gave it (granted, or taken off with ETIMEDOUT or ECANCELED);
+ *    waiting, the barrier's arrivals and broken flag, the condition's
+ *    tasks inside a wait, and the waiters on each queue one by one (task,
+ *    request, and whether it is taking a condition's lock back); and each
+ *    worker woken and not yet run has its waiter in the state the model
+ *    gave it (granted, or taken off with ETIMEDOUT or ECANCELED);
  *  - misuse is refused and changes nothing: a release of a free lock, or
  *    a second release right after one that handed the lock over; a
  *    read_release with no reader, a write_release with no writer or after
  *    a hand-off; requests of 0 or fewer permits, more than a bounded
  *    semaphore can hold, a bounded release past the bound; a barrier of no
- *    parties; a destroy while held or waited on;
- *  - releases never suspend; at the end every worker ends with the status
- *    its cancellations give it, a worker cancelled before it ran never
- *    ran, the object is free with all its permits, it destroys, and no
- *    timer is left.
+ *    parties; a wait or notify without the lock, notify(-1); a destroy
+ *    while held or waited on (a condition's: while a task is in a wait);
+ *  - releases and notifies never suspend; at the end every worker ends
+ *    with the status its cancellations give it, a worker cancelled before
+ *    it ran never ran, the object is free with all its permits, it
+ *    destroys, and no timer is left.
  *
  * Everything runs on the virtual clock from one PRNG stream seeded by the
  * seed alone, so a seed replays exactly: a failure names its seed, and
@@ -84,9 +101,9 @@
 #define NOBODY (-2)
 #define MAIN (-1)
 
-enum kind { K_LOCK, K_SEM, K_BSEM, K_RWLOCK, K_BARRIER };
-static const char *const kind_names[] = {"lock", "semaphore", "bounded semaphore", "rwlock",
-                                         "barrier"};
+enum kind { K_LOCK, K_SEM, K_BSEM, K_RWLOCK, K_BARRIER, K_COND };
+static const char *const kind_names[] = {"lock",   "semaphore", "bounded semaphore",
+                                         "rwlock", "barrier",   "condition"};
 
 enum hold { HOLD_NONE, HOLD_YIELD, HOLD_SLEEP };
 
@@ -105,6 +122,11 @@ enum wstate {
     WS_HOLDING,   /* suspended while it holds (a yield or a sleep) */
     WS_BETWEEN,   /* suspended in a yield between two calls */
     WS_DONE,
+    /* in a condition's wait */
+    WS_COND_WAITING,   /* on the condition's queue */
+    WS_WOKEN,          /* notified, or off the queue (wake_rc), not yet run */
+    WS_RELOCK,         /* woken, run, waiting to take the lock back */
+    WS_RELOCK_GRANTED, /* handed the lock back, not yet run */
 };
 
 typedef struct worker {
@@ -120,6 +142,13 @@ typedef struct worker {
     int64_t wakes; /* the end of its hold's sleep */
     long armed;    /* the order its deadline's timer was armed in */
     int grant_rc;  /* what its grant gave it: 0, or a barrier index or COSYNC_EBROKEN */
+    /* a condition's wait under way */
+    bool cond_open;  /* begun and not ended */
+    int cond_expect; /* what a wait that does not suspend returns */
+    int wake_rc;     /* what ended its wait for a notify: 0 (notified), or the error */
+    long woken;      /* the order it was made ready in when it woke */
+    bool delivered;  /* woken by a pending cancellation, not off the queue */
+    long target;     /* wait_for: the value it waits for */
     enum wstate state;
     int incall_at; /* its index in incall[] while woken or waiting; else -1 */
     /* what main knows of it */
@@ -140,17 +169,24 @@ static struct model_state {
     cosync_sem sem;
     cosync_rwlock rw;
     cosync_barrier bar;
+    cosync_cond cond; /* on the lock */
     uint64_t main_id;
     /* the model */
-    int holder;    /* lock, rwlock writer: a worker's index, MAIN or NOBODY */
-    int64_t free;  /* semaphore: free permits */
-    int64_t total; /* semaphore: the permits there are, free or held */
-    int readers;   /* rwlock */
-    int parties;   /* barrier */
-    bool broken;   /* barrier */
-    int queue[MAX_WORKERS];
+    int holder;             /* lock, rwlock writer: a worker's index, MAIN or NOBODY */
+    int64_t free;           /* semaphore: free permits */
+    int64_t total;          /* semaphore: the permits there are, free or held */
+    int readers;            /* rwlock */
+    int parties;            /* barrier */
+    bool broken;            /* barrier */
+    int queue[MAX_WORKERS]; /* the object's waiters (the condition's lock's) */
     int qlen;
     long next_arm;
+    /* condition */
+    int cqueue[MAX_WORKERS]; /* waiting for a notify */
+    int cqlen;
+    int in_wait; /* tasks inside a wait, from its start to its return */
+    long next_woken;
+    long value; /* the state the condition guards */
     /* main's own hold */
     bool main_holds, main_write;
     int64_t main_n;
@@ -164,6 +200,7 @@ static worker workers[MAX_WORKERS];
 
 static struct {
     long calls, at_once, waits, granted, timeouts, cancels, kept, misuses;
+    long cond_waits, notified, forwarded, relocks;
 } total;
 
 #define FAIL(fmt, ...)                                                                             \
@@ -200,6 +237,12 @@ static bool is_sem(void)
     return S.kind == K_SEM || S.kind == K_BSEM;
 }
 
+/* A lock, alone or a condition's. */
+static bool is_lock(void)
+{
+    return S.kind == K_LOCK || S.kind == K_COND;
+}
+
 /* ========================================================================
  * The model
  * ===================================================================== */
@@ -211,6 +254,7 @@ static bool fits_at_once(bool write, int64_t n)
         return false;
     switch (S.kind) {
     case K_LOCK:
+    case K_COND:
         return S.holder == NOBODY;
     case K_RWLOCK:
         return S.holder == NOBODY && (!write || S.readers == 0);
@@ -256,6 +300,7 @@ static bool head_fits(void)
     const worker *h = &workers[S.queue[0]];
     switch (S.kind) {
     case K_LOCK:
+    case K_COND:
         return S.holder == NOBODY;
     case K_RWLOCK:
         return S.holder == NOBODY && (!h->write || S.readers == 0);
@@ -266,12 +311,13 @@ static bool head_fits(void)
     }
 }
 
-/* Take the head off the queue and hand it @rc. */
+/* Take the head off the queue and hand it @rc (a condition's waiter
+ * taking the lock back is handed it too). */
 static worker *grant_head(int rc)
 {
     worker *h = &workers[S.queue[0]];
     queue_remove_at(0);
-    h->state = WS_GRANTED;
+    h->state = h->state == WS_RELOCK ? WS_RELOCK_GRANTED : WS_GRANTED;
     h->grant_rc = rc;
     total.granted++;
     return h;
@@ -322,27 +368,124 @@ static void leave_queue(worker *w, enum wstate why)
     serve();
 }
 
-/* The deadlines that have come: each takes its waiter off, in the order
- * the timers fire (by deadline, then in the order they were armed), all
- * before any task woken at that instant runs. Called by every task as it
- * resumes, so the model is never behind the library when a task looks. */
-static void sync_timeouts(void)
+/* A condition's waiter is made ready: notified (@rc 0), or taken off
+ * the queue by a cancellation or its deadline. Woken tasks run, and so
+ * queue for the lock, in the order they were made ready. */
+static void wake(worker *w, int rc)
 {
-    int64_t now = cosync_now();
-    for (;;) {
-        worker *first = NULL;
-        for (int k = 0; k < S.qlen; k++) {
-            worker *w = &workers[S.queue[k]];
-            if (w->dl == COSYNC_FOREVER || w->dl > now)
+    w->state = WS_WOKEN;
+    w->wake_rc = rc;
+    w->woken = S.next_woken++;
+}
+
+static int cqueue_pop_head(void)
+{
+    int i = S.cqueue[0];
+    memmove(&S.cqueue[0], &S.cqueue[1], (size_t)(S.cqlen - 1) * sizeof S.cqueue[0]);
+    S.cqlen--;
+    return i;
+}
+
+static void cond_leave(worker *w, int rc)
+{
+    int k = 0;
+    while (k < S.cqlen && S.cqueue[k] != w->index)
+        k++;
+    if (k == S.cqlen)
+        FAIL("%s: leaves a condition it does not wait on", who(w));
+    memmove(&S.cqueue[k], &S.cqueue[k + 1], (size_t)(S.cqlen - k - 1) * sizeof S.cqueue[0]);
+    S.cqlen--;
+    wake(w, rc);
+}
+
+/* notify(n): the first @n waiters, in the order they began to wait. */
+static int notify_model(int n)
+{
+    int woken = 0;
+    for (; woken < n && S.cqlen; woken++)
+        wake(&workers[cqueue_pop_head()], 0);
+    total.notified += woken;
+    return woken;
+}
+
+/* The first waiter whose deadline has come, on the lock's queue (a task
+ * taking a condition's lock back has none) or the condition's: by
+ * deadline, then in the order the timers were armed. */
+static worker *first_expired(int64_t now)
+{
+    worker *first = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        const int *q = pass ? S.cqueue : S.queue;
+        int len = pass ? S.cqlen : S.qlen;
+        for (int k = 0; k < len; k++) {
+            worker *w = &workers[q[k]];
+            if ((!pass && w->state != WS_WAITING) || w->dl == COSYNC_FOREVER || w->dl > now)
                 continue;
             if (!first || w->dl < first->dl || (w->dl == first->dl && w->armed < first->armed))
                 first = w;
         }
-        if (!first)
-            return;
-        total.timeouts++;
-        leave_queue(first, WS_TIMED_OUT);
     }
+    return first;
+}
+
+/* The deadlines that have come: each takes its waiter off, in the order
+ * the timers fire, all before any task woken at that instant runs. */
+static void sync_timeouts(void)
+{
+    int64_t now = cosync_now();
+    worker *w;
+    while ((w = first_expired(now)) != NULL) {
+        total.timeouts++;
+        if (w->state == WS_COND_WAITING)
+            cond_leave(w, COSYNC_ETIMEDOUT);
+        else
+            leave_queue(w, WS_TIMED_OUT);
+    }
+}
+
+static worker *busy_worker(uint64_t id)
+{
+    for (int k = 0; k < S.nincall; k++)
+        if (workers[S.incall[k]].id == id)
+            return &workers[S.incall[k]];
+    return NULL;
+}
+
+/* The condition's woken waiters that have run since the model last looked
+ * and found the lock held: each queued behind the lock's waiters, where
+ * the model puts it now. They ran, and so queued, in the order they woke,
+ * and none ran before one woken earlier. */
+static void sync_relocks(void)
+{
+    const cosync__node *node = S.lock.q.list.head;
+    for (int k = 0; node && k < S.qlen; k++)
+        node = node->next; /* the waiters the model knows (check_queue compares them) */
+    long last = -1;
+    for (; node; node = node->next) {
+        const cosync__waiter *x = cosync__container_of(node, cosync__waiter, node);
+        worker *w = busy_worker(cosync__waiter_task(x)->id);
+        if (!w || w->state != WS_WOKEN || w->woken < last)
+            FAIL("task #%llu queued for the lock unforeseen (model state %d, woken %ld after %ld)",
+                 (unsigned long long)cosync__waiter_task(x)->id, w ? (int)w->state : -1,
+                 w ? w->woken : -1, last);
+        last = w->woken;
+        w->state = WS_RELOCK;
+        S.queue[S.qlen++] = w->index;
+        total.relocks++;
+    }
+    for (int k = 0; k < S.nincall; k++) {
+        const worker *w = &workers[S.incall[k]];
+        if (w->state == WS_WOKEN && w->woken < last)
+            FAIL("%s, woken before #%ld, has not run yet", who(w), last);
+    }
+}
+
+/* Called by every task as it resumes or acts, so the model is never behind
+ * the library when a task looks. */
+static void sync_model(void)
+{
+    sync_timeouts(); /* first: the lock's queue is then the model's, plus those */
+    sync_relocks();
 }
 
 /* ========================================================================
@@ -353,6 +496,7 @@ static cosync__waitq *object_queue(void)
 {
     switch (S.kind) {
     case K_LOCK:
+    case K_COND:
         return &S.lock.q;
     case K_RWLOCK:
         return &S.rw.q;
@@ -373,9 +517,28 @@ static uint64_t holder_id(void)
     return S.holder == MAIN ? S.main_id : S.holder == NOBODY ? 0 : workers[S.holder].id;
 }
 
+/* The condition's waiters are the model's, in its order, and so is the
+ * count of the tasks inside a wait. */
+static void check_cond(const worker *w)
+{
+    if (cosync_cond_waiters(&S.cond) != (size_t)S.cqlen || S.cond.in_wait != (unsigned)S.in_wait)
+        FAIL("%s: the condition has %zu waiters and %u in a wait, the model %d and %d", who(w),
+             cosync_cond_waiters(&S.cond), (unsigned)S.cond.in_wait, S.cqlen, S.in_wait);
+    int k = 0;
+    for (const cosync__node *node = S.cond.q.list.head; node; node = node->next, k++) {
+        const cosync__waiter *x = cosync__container_of(node, cosync__waiter, node);
+        if (cosync__waiter_task(x)->id != workers[S.cqueue[k]].id)
+            FAIL("%s: waiter %d of the condition is task #%llu, the model's %s", who(w), k,
+                 (unsigned long long)cosync__waiter_task(x)->id, who(&workers[S.cqueue[k]]));
+    }
+}
+
 static void check_holders(const worker *w)
 {
     switch (S.kind) {
+    case K_COND:
+        check_cond(w); /* and its lock: */
+        /* fall through */
     case K_LOCK:
         if (cosync_lock_locked(&S.lock) != (S.holder != NOBODY) ||
             (S.holder != NOBODY && S.lock.owner_id != holder_id()))
@@ -412,7 +575,7 @@ static void check_holders(const worker *w)
 /* The waiters on the object's queue are the model's, in its order. */
 static void check_queue(const worker *w)
 {
-    size_t waiters = S.kind == K_LOCK      ? cosync_lock_waiters(&S.lock)
+    size_t waiters = is_lock()             ? cosync_lock_waiters(&S.lock)
                      : S.kind == K_RWLOCK  ? cosync_rwlock_waiters(&S.rw)
                      : S.kind == K_BARRIER ? object_queue()->n
                                            : cosync_sem_waiters(&S.sem);
@@ -424,7 +587,8 @@ static void check_queue(const worker *w)
         const worker *m = &workers[S.queue[k]];
         uint64_t want_data = is_sem() ? (uint64_t)m->n : S.kind == K_RWLOCK ? m->write : 0;
         if (cosync__waiter_task(x)->id != m->id || x->state != COSYNC__W_WAITING ||
-            (S.kind != K_LOCK && S.kind != K_BARRIER && x->data != want_data))
+            x->shielded != (m->state == WS_RELOCK) ||
+            (!is_lock() && S.kind != K_BARRIER && x->data != want_data))
             FAIL("%s: waiter %d of the queue is task #%llu (state %d, data %llu), the model's "
                  "%s (#%llu)",
                  who(w), k, (unsigned long long)cosync__waiter_task(x)->id, x->state,
@@ -454,6 +618,20 @@ static void check_woken(const worker *w)
             ok = wt->state == COSYNC__W_CANCELLED &&
                  wt->result == (x->state == WS_TIMED_OUT ? COSYNC_ETIMEDOUT : COSYNC_ECANCELED);
             break;
+        case WS_COND_WAITING:
+            ok = wt->state == COSYNC__W_WAITING && wt->obj == &S.cond;
+            break;
+        case WS_WOKEN: /* a delivery's waiter is a yield's, which a cancel ends */
+            ok = x->delivered && wt->state == COSYNC__W_WAITING ? true
+                 : x->wake_rc ? wt->state == COSYNC__W_CANCELLED && wt->result == x->wake_rc
+                              : wt->state == COSYNC__W_GRANTED && wt->result == 0;
+            break;
+        case WS_RELOCK: /* on the lock's queue: check_queue */
+            ok = wt->state == COSYNC__W_WAITING && wt->obj == &S.lock;
+            break;
+        case WS_RELOCK_GRANTED:
+            ok = wt->state == COSYNC__W_GRANTED && wt->obj == &S.lock && wt->result == 0;
+            break;
         default:
             ok = false;
         }
@@ -465,7 +643,7 @@ static void check_woken(const worker *w)
 
 static void check_object(const worker *w)
 {
-    sync_timeouts();
+    sync_model();
     check_holders(w);
     check_queue(w);
     check_woken(w);
@@ -480,6 +658,8 @@ static int call_acquire(bool write, int64_t n, int64_t dl, bool try_form)
     switch (S.kind) {
     case K_LOCK:
         return cosync_lock_acquire(&S.lock, dl);
+    case K_COND:
+        return rnd(&S.rng, 2) ? cosync_cond_acquire(&S.cond, dl) : cosync_lock_acquire(&S.lock, dl);
     case K_RWLOCK:
         if (try_form)
             return write ? cosync_rwlock_try_write(&S.rw) : cosync_rwlock_try_read(&S.rw);
@@ -498,6 +678,8 @@ static int call_release(bool write, int64_t n)
     switch (S.kind) {
     case K_LOCK:
         return cosync_lock_release(&S.lock);
+    case K_COND:
+        return rnd(&S.rng, 2) ? cosync_cond_release(&S.cond) : cosync_lock_release(&S.lock);
     case K_RWLOCK:
         return write ? cosync_rwlock_write_release(&S.rw) : cosync_rwlock_read_release(&S.rw);
     default:
@@ -590,7 +772,7 @@ static int acquire(worker *w)
     uint64_t before = switches();
     int rc = call_acquire(w->write, w->n, w->dl, w->dl == 0 && rnd(&S.rng, 2));
     bool switched = switches() != before;
-    sync_timeouts();
+    sync_model();
     int want;
     if (path == PATH_WAIT) {
         want = result_of_wait(w);
@@ -650,7 +832,7 @@ static int hold(worker *w)
         rc = cosync_sleep_until(w->wakes);
         break;
     }
-    sync_timeouts();
+    sync_model();
     check_suspension(w, was_pending, rc, "its hold");
     return rc;
 }
@@ -670,9 +852,121 @@ static int yield_between(worker *w)
 {
     bool was_pending = start_suspension(w, WS_BETWEEN);
     int rc = cosync_yield();
-    sync_timeouts();
+    sync_model();
     check_suspension(w, was_pending, rc, "a yield between its calls");
     check_object(w);
+    return rc;
+}
+
+/* ========================================================================
+ * A condition's waits and notifies (the lock held)
+ * ===================================================================== */
+
+/* The start of a wait (cosync_cond_wait, or a round of wait_for's loop).
+ * One that cannot start returns at once and keeps the lock; otherwise the
+ * lock goes to its next waiter and the task waits for a notify, or, with
+ * a cancellation pending, is made ready to take COSYNC_ECANCELED. */
+static void cond_wait_begin(worker *w)
+{
+    w->cond_open = true;
+    total.cond_waits++;
+    if (w->dl == 0 || (w->dl != COSYNC_FOREVER && w->dl <= cosync_now() && !w->pending)) {
+        w->cond_expect = w->dl == 0 ? COSYNC_EAGAIN : COSYNC_ETIMEDOUT;
+        return;
+    }
+    S.in_wait++;
+    incall_add(w);
+    give_back(true, 1); /* the lock, to its next waiter */
+    w->delivered = w->pending;
+    if (w->pending) {
+        w->pending = false;
+        wake(w, COSYNC_ECANCELED);
+        return;
+    }
+    w->state = WS_COND_WAITING;
+    w->armed = S.next_arm++;
+    S.cqueue[S.cqlen++] = w->index;
+}
+
+/* A wait that began has returned: with the lock held, and what woke it. */
+static void cond_wait_end(worker *w, int rc)
+{
+    sync_model();
+    w->cond_open = false;
+    int want = w->cond_expect;
+    if (w->state != WS_RUNNING) {
+        if (w->state == WS_WOKEN) {
+            /* it ran and found the lock free: it took it at once */
+            if (S.holder != NOBODY || S.qlen)
+                FAIL("%s: took the lock back at once, held by %d with %d waiting", who(w), S.holder,
+                     S.qlen);
+            take(w->index, true, 1);
+        } else if (w->state != WS_RELOCK_GRANTED) {
+            FAIL("%s: returned from a condition's wait in model state %d", who(w), w->state);
+        }
+        want = w->wake_rc;
+        S.in_wait--;
+        incall_remove(w);
+        w->state = WS_RUNNING;
+    }
+    if (rc != want)
+        FAIL("%s: a condition's wait returned %s, expected %s", who(w), cosync_err_name(rc),
+             cosync_err_name(want));
+    check_object(w);
+}
+
+/* wait_for's predicate: called with the lock held, first and after each
+ * wait that returned 0; a false one starts the next wait. */
+static bool value_reached(void *arg)
+{
+    worker *w = arg;
+    if (w->cond_open)
+        cond_wait_end(w, 0);
+    else
+        check_object(w);
+    if (S.value >= w->target)
+        return true;
+    cond_wait_begin(w);
+    return false;
+}
+
+/* A change to the guarded state, and notify(0 to 2) or notify_all. */
+static void notify(const worker *w)
+{
+    S.value++;
+    int n = (int)rnd(&S.rng, 4);
+    uint64_t before = switches();
+    int rc = n == 3 ? cosync_cond_notify_all(&S.cond) : cosync_cond_notify(&S.cond, n);
+    int want = notify_model(n == 3 ? S.cqlen : n);
+    if (rc != want || switches() != before)
+        FAIL("%s: notify(%d) returned %s (switched %d), expected %d", who(w), n, rc_name(rc),
+             switches() != before, want);
+    check_object(w);
+}
+
+/* A worker's use of the condition once it holds the lock: a wait, a
+ * wait_for, or a notify. */
+static int use_condition(worker *w)
+{
+    uint32_t op = rnd(&S.rng, 4);
+    if (op == 3) {
+        notify(w);
+        return 0;
+    }
+    w->dl = pick_deadline();
+    if (op < 2) {
+        cond_wait_begin(w);
+        int rc = cosync_cond_wait(&S.cond, w->dl);
+        cond_wait_end(w, rc);
+        return rc;
+    }
+    w->target = S.value + 1 + (long)rnd(&S.rng, 2);
+    int rc = cosync_cond_wait_for(&S.cond, value_reached, w, w->dl);
+    if (w->cond_open)
+        cond_wait_end(w, rc);
+    else if (rc || S.value < w->target)
+        FAIL("%s: wait_for returned %s with the value %ld of %ld", who(w), cosync_err_name(rc),
+             S.value, w->target);
     return rc;
 }
 
@@ -685,6 +979,10 @@ static int worker_main(void *arg, void **result)
     check_object(w);
     for (int c = 0; c < w->calls; c++) {
         int rc = acquire(w);
+        if (rc >= 0 && S.kind == K_COND && use_condition(w) == COSYNC_ECANCELED) {
+            release(w); /* held whatever the wait returned */
+            break;
+        }
         if (rc >= 0) {
             rc = hold(w); /* for a barrier, its work after the round */
             if (S.kind != K_BARRIER)
@@ -715,7 +1013,7 @@ static void spawn_worker(void)
     worker *w = &workers[S.nworkers];
     *w = (worker){
         .index = S.nworkers,
-        .write = S.kind == K_LOCK || (S.kind == K_RWLOCK && rnd(&S.rng, 3) == 0),
+        .write = is_lock() || (S.kind == K_RWLOCK && rnd(&S.rng, 3) == 0),
         .n = is_sem() ? permits_wanted() : 1,
         .calls = 1 + (int)rnd(&S.rng, MAX_CALLS),
         .hold = (enum hold)rnd(&S.rng, 3),
@@ -755,6 +1053,22 @@ static void cancel_worker(worker *w)
     case WS_BETWEEN:
         w->hit = true;
         break;
+    case WS_COND_WAITING:
+        cond_leave(w, COSYNC_ECANCELED);
+        break;
+    case WS_WOKEN:
+        if (w->wake_rc == 0 && !w->delivered) {
+            /* notified, not yet run: the notify goes to the next waiter */
+            w->wake_rc = COSYNC_ECANCELED;
+            total.forwarded += notify_model(1);
+        } else if (w->wake_rc == COSYNC_ETIMEDOUT) {
+            w->pending = true;
+        } /* else a cancellation is on its way already: they do not stack up */
+        break;
+    case WS_RELOCK:
+    case WS_RELOCK_GRANTED:
+        w->pending = true; /* taking the lock back is not interrupted */
+        break;
     case WS_DELIVER:
     case WS_CANCELLED:
     case WS_DONE:
@@ -777,7 +1091,7 @@ static void cancel_worker(worker *w)
 /* Main takes the object with deadline 0, and keeps it until a later step. */
 static void main_take(void)
 {
-    bool write = S.kind == K_LOCK || (S.kind == K_RWLOCK && rnd(&S.rng, 2));
+    bool write = is_lock() || (S.kind == K_RWLOCK && rnd(&S.rng, 2));
     int64_t n = is_sem() ? permits_wanted() : 1;
     bool fits = fits_at_once(write, n);
     uint64_t before = switches();
@@ -812,7 +1126,7 @@ static void main_release(void)
     if (rc)
         FAIL("main: its release returned %s", cosync_err_name(rc));
     check_object(NULL);
-    if (S.kind == K_LOCK || (S.kind == K_RWLOCK && S.main_write)) {
+    if (is_lock() || (S.kind == K_RWLOCK && S.main_write)) {
         rc = call_release(true, 1);
         if (rc != COSYNC_EPERM)
             FAIL("main: a second release returned %s", cosync_err_name(rc));
@@ -831,7 +1145,12 @@ static void expect_refused(int rc, int want, const char *what)
 
 static int destroy_object(void)
 {
+    int rc;
     switch (S.kind) {
+    case K_COND: /* on a shared lock: the lock is destroyed apart */
+        if ((rc = cosync_cond_destroy(&S.cond)) != 0)
+            return rc;
+        /* fall through */
     case K_LOCK:
         return cosync_lock_destroy(&S.lock);
     case K_RWLOCK:
@@ -864,10 +1183,39 @@ static void barrier_step(void)
     expect_refused(cosync_barrier_init(&none, 0), COSYNC_EINVAL, "a barrier of no parties");
 }
 
+/* A condition's misuses (and a wait with deadline 0, which keeps the
+ * lock). Its destroy does not look at a shared lock, so it is tried only
+ * while a task is inside a wait. */
+static void cond_misuse(void)
+{
+    if (S.in_wait && rnd(&S.rng, 4) == 0)
+        expect_refused(cosync_cond_destroy(&S.cond), COSYNC_EBUSY, "a destroy during a wait");
+    if ((S.holder != NOBODY || S.qlen) && rnd(&S.rng, 4) == 0)
+        expect_refused(cosync_lock_destroy(&S.lock), COSYNC_EBUSY, "a destroy of the lock in use");
+    expect_refused(cosync_cond_notify(&S.cond, -1), COSYNC_EINVAL, "notify(-1)");
+    if (S.main_holds) {
+        uint64_t before = switches();
+        expect_refused(cosync_cond_wait(&S.cond, 0), COSYNC_EAGAIN, "a wait with deadline 0");
+        if (switches() != before)
+            FAIL("main: a wait with deadline 0 switched (%d)", 1);
+        return;
+    }
+    expect_refused(cosync_cond_wait(&S.cond, COSYNC_FOREVER), COSYNC_EPERM,
+                   "a wait without the lock");
+    expect_refused(cosync_cond_notify(&S.cond, 1), COSYNC_EPERM, "a notify without the lock");
+    expect_refused(cosync_cond_notify_all(&S.cond), COSYNC_EPERM, "a notify_all without the lock");
+    if (S.holder == NOBODY)
+        expect_refused(cosync_cond_release(&S.cond), COSYNC_EPERM, "a release of a free lock");
+}
+
 /* One misuse the object must refuse without changing anything, or (for a
  * semaphore) permits added by main, which needs none. */
 static void misuse(void)
 {
+    if (S.kind == K_COND) {
+        cond_misuse();
+        return;
+    }
     bool busy = S.qlen > 0 || (!is_sem() && (S.holder != NOBODY || S.readers > 0));
     if (busy && rnd(&S.rng, 4) == 0) {
         expect_refused(destroy_object(), COSYNC_EBUSY, "a destroy while in use");
@@ -929,14 +1277,35 @@ static void misuse(void)
     }
 }
 
+/* Main notifies, and at times cancels at once a waiter the notify woke:
+ * the notify must go on to the next waiter. */
+static void notify_and_cancel(void)
+{
+    long first = S.next_woken;
+    notify(NULL);
+    if (S.next_woken == first || rnd(&S.rng, 2))
+        return;
+    long pick = first + (long)rnd(&S.rng, (uint32_t)(S.next_woken - first));
+    for (int k = 0; k < S.nincall; k++)
+        if (workers[S.incall[k]].state == WS_WOKEN && workers[S.incall[k]].woken == pick) {
+            cancel_worker(&workers[S.incall[k]]);
+            return;
+        }
+    FAIL("main: the waiter woken %ld is not woken", pick);
+}
+
 static void step(void)
 {
     uint32_t a = rnd(&S.rng, 100);
     int rc = 0;
     if (a < 40)
         spawn_worker();
+    else if (a < 52 && S.nincall && rnd(&S.rng, 2)) /* one in a call: waiting, or woken */
+        cancel_worker(&workers[S.incall[rnd(&S.rng, (uint32_t)S.nincall)]]);
     else if (a < 52 && S.nworkers)
         cancel_worker(&workers[rnd(&S.rng, (uint32_t)S.nworkers)]);
+    else if (a < 62 && S.kind == K_COND && S.main_holds && rnd(&S.rng, 2))
+        notify_and_cancel();
     else if (a < 62)
         S.main_holds ? main_release() : main_take();
     else if (a < 68)
@@ -981,6 +1350,8 @@ static void finish(void)
         FAIL("destroy returned %s", cosync_err_name(rc));
     if ((rc = call_acquire(true, 1, 0, false)) != COSYNC_EINVAL)
         FAIL("an acquire after destroy returned %s", cosync_err_name(rc));
+    if (S.kind == K_COND && (rc = cosync_cond_notify(&S.cond, 1)) != COSYNC_EINVAL)
+        FAIL("a notify after destroy returned %s", cosync_err_name(rc));
     cosync_loop_stats st = loop_stats();
     if (st.tasks_alive != 1 || st.tasks_records != 1 || st.timers != 0)
         FAIL("the end: %zu tasks alive, %zu records, %zu timers left", st.tasks_alive,
@@ -1001,7 +1372,7 @@ static int seed_main(void *arg, void **result)
 static void run_seed(uint64_t seed)
 {
     S = (struct model_state){.seed = seed, .rng = splitmix(seed), .holder = NOBODY};
-    S.kind = (enum kind)rnd(&S.rng, 5);
+    S.kind = (enum kind)rnd(&S.rng, 6);
     S.dense = seed % 4 == 0;
     int rc = 0;
     switch (S.kind) {
@@ -1018,6 +1389,10 @@ static void run_seed(uint64_t seed)
     case K_BSEM:
         S.bound = S.total = S.free = 1 + rnd(&S.rng, 4);
         rc = cosync_bsem_init(&S.sem, S.bound);
+        break;
+    case K_COND:
+        cosync_lock_init(&S.lock);
+        cosync_cond_init(&S.cond, &S.lock);
         break;
     case K_BARRIER:
         S.parties = 1 + (int)rnd(&S.rng, 5);
@@ -1054,12 +1429,16 @@ TEST(test_sync_model_seeds)
     clock_gettime(CLOCK_MONOTONIC, &b);
     double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     printf("  seeds %ld to %ld: %ld calls (%ld at once, %ld waited: %ld granted, %ld timed out), "
-           "%ld cancels (%ld grants kept), %ld misuses refused, %.2f s\n",
+           "%ld cancels (%ld grants kept), %ld misuses refused; condition: %ld waits, %ld "
+           "notified, %ld notifies passed on, %ld waited to take the lock back; %.2f s\n",
            first_seed, first_seed + nseeds - 1, total.calls, total.at_once, total.waits,
-           total.granted, total.timeouts, total.cancels, total.kept, total.misuses, secs);
+           total.granted, total.timeouts, total.cancels, total.kept, total.misuses,
+           total.cond_waits, total.notified, total.forwarded, total.relocks, secs);
     CHECK_GT(total.granted, 0);
     CHECK_GT(total.timeouts, 0);
     CHECK_GT(total.kept, 0);
+    CHECK_GT(total.forwarded, 0);
+    CHECK_GT(total.relocks, 0);
 }
 
 int main(void)
