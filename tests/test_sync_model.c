@@ -169,7 +169,8 @@ static struct model_state {
     cosync_sem sem;
     cosync_rwlock rw;
     cosync_barrier bar;
-    cosync_cond cond; /* on the lock */
+    cosync_cond cond; /* on its own lock, or on lock */
+    bool own_lock;
     uint64_t main_id;
     /* the model */
     int holder;             /* lock, rwlock writer: a worker's index, MAIN or NOBODY */
@@ -241,6 +242,12 @@ static bool is_sem(void)
 static bool is_lock(void)
 {
     return S.kind == K_LOCK || S.kind == K_COND;
+}
+
+/* The lock: the condition's own, or the one it shares. */
+static cosync_lock *the_lock(void)
+{
+    return S.kind == K_COND ? cosync_cond_lock(&S.cond) : &S.lock;
 }
 
 /* ========================================================================
@@ -457,7 +464,7 @@ static worker *busy_worker(uint64_t id)
  * and none ran before one woken earlier. */
 static void sync_relocks(void)
 {
-    const cosync__node *node = S.lock.q.list.head;
+    const cosync__node *node = the_lock()->q.list.head;
     for (int k = 0; node && k < S.qlen; k++)
         node = node->next; /* the waiters the model knows (check_queue compares them) */
     long last = -1;
@@ -497,7 +504,7 @@ static cosync__waitq *object_queue(void)
     switch (S.kind) {
     case K_LOCK:
     case K_COND:
-        return &S.lock.q;
+        return &the_lock()->q;
     case K_RWLOCK:
         return &S.rw.q;
     case K_BARRIER:
@@ -540,11 +547,11 @@ static void check_holders(const worker *w)
         check_cond(w); /* and its lock: */
         /* fall through */
     case K_LOCK:
-        if (cosync_lock_locked(&S.lock) != (S.holder != NOBODY) ||
-            (S.holder != NOBODY && S.lock.owner_id != holder_id()))
+        if (cosync_lock_locked(the_lock()) != (S.holder != NOBODY) ||
+            (S.holder != NOBODY && the_lock()->owner_id != holder_id()))
             FAIL("%s: the lock is %s by #%llu, the model says held by #%llu", who(w),
-                 cosync_lock_locked(&S.lock) ? "held" : "free", (unsigned long long)S.lock.owner_id,
-                 (unsigned long long)holder_id());
+                 cosync_lock_locked(the_lock()) ? "held" : "free",
+                 (unsigned long long)the_lock()->owner_id, (unsigned long long)holder_id());
         break;
     case K_RWLOCK:
         if (cosync_rwlock_readers(&S.rw) != (unsigned)S.readers ||
@@ -575,7 +582,7 @@ static void check_holders(const worker *w)
 /* The waiters on the object's queue are the model's, in its order. */
 static void check_queue(const worker *w)
 {
-    size_t waiters = is_lock()             ? cosync_lock_waiters(&S.lock)
+    size_t waiters = is_lock()             ? cosync_lock_waiters(the_lock())
                      : S.kind == K_RWLOCK  ? cosync_rwlock_waiters(&S.rw)
                      : S.kind == K_BARRIER ? object_queue()->n
                                            : cosync_sem_waiters(&S.sem);
@@ -627,10 +634,10 @@ static void check_woken(const worker *w)
                               : wt->state == COSYNC__W_GRANTED && wt->result == 0;
             break;
         case WS_RELOCK: /* on the lock's queue: check_queue */
-            ok = wt->state == COSYNC__W_WAITING && wt->obj == &S.lock;
+            ok = wt->state == COSYNC__W_WAITING && wt->obj == the_lock();
             break;
         case WS_RELOCK_GRANTED:
-            ok = wt->state == COSYNC__W_GRANTED && wt->obj == &S.lock && wt->result == 0;
+            ok = wt->state == COSYNC__W_GRANTED && wt->obj == the_lock() && wt->result == 0;
             break;
         default:
             ok = false;
@@ -657,9 +664,10 @@ static int call_acquire(bool write, int64_t n, int64_t dl, bool try_form)
 {
     switch (S.kind) {
     case K_LOCK:
-        return cosync_lock_acquire(&S.lock, dl);
+        return cosync_lock_acquire(the_lock(), dl);
     case K_COND:
-        return rnd(&S.rng, 2) ? cosync_cond_acquire(&S.cond, dl) : cosync_lock_acquire(&S.lock, dl);
+        return rnd(&S.rng, 2) ? cosync_cond_acquire(&S.cond, dl)
+                              : cosync_lock_acquire(the_lock(), dl);
     case K_RWLOCK:
         if (try_form)
             return write ? cosync_rwlock_try_write(&S.rw) : cosync_rwlock_try_read(&S.rw);
@@ -677,9 +685,9 @@ static int call_release(bool write, int64_t n)
 {
     switch (S.kind) {
     case K_LOCK:
-        return cosync_lock_release(&S.lock);
+        return cosync_lock_release(the_lock());
     case K_COND:
-        return rnd(&S.rng, 2) ? cosync_cond_release(&S.cond) : cosync_lock_release(&S.lock);
+        return rnd(&S.rng, 2) ? cosync_cond_release(&S.cond) : cosync_lock_release(the_lock());
     case K_RWLOCK:
         return write ? cosync_rwlock_write_release(&S.rw) : cosync_rwlock_read_release(&S.rw);
     default:
@@ -1147,12 +1155,12 @@ static int destroy_object(void)
 {
     int rc;
     switch (S.kind) {
-    case K_COND: /* on a shared lock: the lock is destroyed apart */
-        if ((rc = cosync_cond_destroy(&S.cond)) != 0)
+    case K_COND: /* with its own lock; a shared one is destroyed apart */
+        if ((rc = cosync_cond_destroy(&S.cond)) != 0 || S.own_lock)
             return rc;
         /* fall through */
     case K_LOCK:
-        return cosync_lock_destroy(&S.lock);
+        return cosync_lock_destroy(the_lock());
     case K_RWLOCK:
         return cosync_rwlock_destroy(&S.rw);
     case K_BARRIER:
@@ -1191,7 +1199,8 @@ static void cond_misuse(void)
     if (S.in_wait && rnd(&S.rng, 4) == 0)
         expect_refused(cosync_cond_destroy(&S.cond), COSYNC_EBUSY, "a destroy during a wait");
     if ((S.holder != NOBODY || S.qlen) && rnd(&S.rng, 4) == 0)
-        expect_refused(cosync_lock_destroy(&S.lock), COSYNC_EBUSY, "a destroy of the lock in use");
+        expect_refused(S.own_lock ? cosync_cond_destroy(&S.cond) : cosync_lock_destroy(the_lock()),
+                       COSYNC_EBUSY, "a destroy of the lock in use");
     expect_refused(cosync_cond_notify(&S.cond, -1), COSYNC_EINVAL, "notify(-1)");
     if (S.main_holds) {
         uint64_t before = switches();
@@ -1227,7 +1236,8 @@ static void misuse(void)
         return;
     case K_LOCK:
         if (S.holder == NOBODY)
-            expect_refused(cosync_lock_release(&S.lock), COSYNC_EPERM, "a release of a free lock");
+            expect_refused(cosync_lock_release(the_lock()), COSYNC_EPERM,
+                           "a release of a free lock");
         return;
     case K_RWLOCK:
         if (S.readers == 0)
@@ -1391,8 +1401,9 @@ static void run_seed(uint64_t seed)
         rc = cosync_bsem_init(&S.sem, S.bound);
         break;
     case K_COND:
+        S.own_lock = rnd(&S.rng, 2);
         cosync_lock_init(&S.lock);
-        cosync_cond_init(&S.cond, &S.lock);
+        cosync_cond_init(&S.cond, S.own_lock ? NULL : &S.lock);
         break;
     case K_BARRIER:
         S.parties = 1 + (int)rnd(&S.rng, 5);
