@@ -207,35 +207,41 @@ static struct {
 #define FAIL(fmt, ...)                                                                             \
     CHECK__FAIL("seed %llu (%s): " fmt, (unsigned long long)S.seed, kind_names[S.kind], __VA_ARGS__)
 
+static bool is_sem(void)
+{
+    return S.kind == K_SEM || S.kind == K_BSEM;
+}
+
+/* Room for the few names one message prints. */
+static char *name_buf(void)
+{
+    static char bufs[4][96];
+    static int next;
+    return bufs[next++ % 4];
+}
+
 static const char *who(const worker *w)
 {
-    static char buf[96];
     if (!w)
         return "main";
-    if (S.kind == K_SEM || S.kind == K_BSEM)
-        snprintf(buf, sizeof buf, "worker %d (%lld permits)", w->index, (long long)w->n);
+    char *buf = name_buf();
+    if (is_sem())
+        snprintf(buf, 96, "worker %d (%lld permits)", w->index, (long long)w->n);
     else if (S.kind == K_RWLOCK)
-        snprintf(buf, sizeof buf, "worker %d (%s)", w->index, w->write ? "write" : "read");
+        snprintf(buf, 96, "worker %d (%s)", w->index, w->write ? "write" : "read");
     else
-        snprintf(buf, sizeof buf, "worker %d", w->index);
+        snprintf(buf, 96, "worker %d", w->index);
     return buf;
 }
 
 /* A result: an error's name, or a barrier's index. */
 static const char *rc_name(int rc)
 {
-    static char bufs[4][24];
-    static int next;
     if (rc < 0)
         return cosync_err_name(rc);
-    char *buf = bufs[next++ % 4];
-    snprintf(buf, sizeof bufs[0], "%d", rc);
+    char *buf = name_buf();
+    snprintf(buf, 96, "%d", rc);
     return buf;
-}
-
-static bool is_sem(void)
-{
-    return S.kind == K_SEM || S.kind == K_BSEM;
 }
 
 /* A lock, alone or a condition's. */
@@ -464,6 +470,8 @@ static worker *busy_worker(uint64_t id)
  * and none ran before one woken earlier. */
 static void sync_relocks(void)
 {
+    if (S.kind != K_COND)
+        return;
     const cosync__node *node = the_lock()->q.list.head;
     for (int k = 0; node && k < S.qlen; k++)
         node = node->next; /* the waiters the model knows (check_queue compares them) */
@@ -628,10 +636,12 @@ static void check_woken(const worker *w)
         case WS_COND_WAITING:
             ok = wt->state == COSYNC__W_WAITING && wt->obj == &S.cond;
             break;
-        case WS_WOKEN: /* a delivery's waiter is a yield's, which a cancel ends */
-            ok = x->delivered && wt->state == COSYNC__W_WAITING ? true
-                 : x->wake_rc ? wt->state == COSYNC__W_CANCELLED && wt->result == x->wake_rc
-                              : wt->state == COSYNC__W_GRANTED && wt->result == 0;
+        case WS_WOKEN:
+            if (x->wake_rc == 0)
+                ok = wt->state == COSYNC__W_GRANTED && wt->result == 0;
+            else /* a delivery's waiter is a yield's, until a cancel ends it */
+                ok = (x->delivered && wt->state == COSYNC__W_WAITING) ||
+                     (wt->state == COSYNC__W_CANCELLED && wt->result == x->wake_rc);
             break;
         case WS_RELOCK: /* on the lock's queue: check_queue */
             ok = wt->state == COSYNC__W_WAITING && wt->obj == the_lock();
