@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -162,8 +163,16 @@ static HARNESS_UNUSED size_t task_records(void)
 }
 
 /* ------------------------------------------------------------------------
- * Seeded randomized tests (test_stress.c, test_queue_model.c)
+ * Seeded randomized tests (test_stress.c and the model tests)
  * ---------------------------------------------------------------------- */
+
+/** The monotonic clock in seconds: for a test's report of its own run time. */
+static HARNESS_UNUSED double monotonic_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)

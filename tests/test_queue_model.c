@@ -64,7 +64,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "harness.h"
 #include "core.h" /* a task's waiter: where its wait stood when a cancellation came */
@@ -951,12 +950,10 @@ static long nseeds = 4000;
 
 TEST(test_queue_model_seeds)
 {
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
+    double start = monotonic_seconds();
     for (long s = first_seed; s < first_seed + nseeds; s++)
         run_seed((uint64_t)s);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    double secs = monotonic_seconds() - start;
     printf("  seeds %ld to %ld: %ld calls (%ld waited, %ld timed out), %ld cancels (%ld items "
            "given back, %ld puts or joins kept), %ld failed allocations, %.2f s\n",
            first_seed, first_seed + nseeds - 1, total.calls, total.waits, total.timeouts,

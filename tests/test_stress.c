@@ -81,7 +81,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "harness.h"
 #include "core.h" /* whether this build has dense tasks, and their shared stacks */
@@ -1577,8 +1576,7 @@ static long nops = 25000; /* operations per seed, all workers together */
 
 TEST(test_stress_seeds)
 {
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
+    double start = monotonic_seconds();
     int replays = 0;
     for (int s = 1; s <= nseeds; s++) {
         run_seed((uint64_t)s, nops, MODE_PLAIN);
@@ -1588,8 +1586,7 @@ TEST(test_stress_seeds)
         }
     }
     free(trace.steps);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    double secs = monotonic_seconds() - start;
     printf(
         "  %d seeds (2 to %d workers): %ld ops (ok %ld, eagain %ld, etimedout %ld, ecanceled %ld, "
         "ebroken %ld), %ld cancels, %ld uncancels, %ld queue items, %ld barrier rounds, "
