@@ -1,54 +1,63 @@
 /* ctest-timeout: 120 */
 /*
- * test_sync_model.c - a randomized differential test of the Lock, the
- * Semaphore (weighted, bounded or not), the RWLock, the Barrier and the
- * Condition against a model of who holds them and who waits, in what
- * order.
+ * test_sync_model.c - a randomized differential test of every
+ * synchronization primitive but the queues (test_queue_model.c) against a
+ * model of who holds it and who waits, in what order: the Lock, the
+ * Semaphore (weighted, bounded or not), the RWLock, the Barrier, the
+ * Condition, the Event, the Latch, the WaitGroup and the Future.
  *
- * test_lock.c, test_semaphore.c, test_rwlock.c, test_barrier.c and
- * test_cond.c pin each rule of docs/lock.md, semaphore.md, rwlock.md,
- * barrier.md and condition.md down in a scripted scenario, and
- * test_stress.c checks that exclusion and the permits' count are never
- * broken; this test checks the rules themselves in the interleavings
- * nobody scripted. Each seed picks one object: a lock, a semaphore (0 to 3
- * permits at first) or a bounded one (1 to 4), a read-write lock, a
- * barrier of 1 to 5 parties, or a condition on a lock; one seed in four
- * spawns its workers as dense tasks. Its main task takes 300 to 599 steps:
- * it spawns workers, cancels random ones (half the time one in a call),
- * takes the object itself with deadline 0 and gives it back in a later
- * step (or arrives at the barrier with deadline 0; or, holding the
- * condition's lock, notifies, and at times cancels a waiter it just woke),
- * aborts or resets the barrier, tries each misuse the object must refuse,
- * yields and sleeps. A worker makes one to three acquires (of the lock; of
- * 1 to 3 permits; of a read or the write hold; a barrier wait) with no
- * deadline, deadline 0, or one 0 to 5 ms ahead, holds what it got across
- * nothing, a yield or a sleep, and gives it back; holding the condition's
- * lock, it first waits, runs a wait_for, or changes the guarded value and
- * notifies 0 to 2 waiters or all. At the end main cancels every worker
- * still under way, collects them all, and destroys the object.
+ * Each primitive's test file pins each rule of its page in docs/ down in a
+ * scripted scenario, and test_stress.c checks that exclusion and the
+ * permits' count are never broken; this test checks the rules themselves in
+ * the interleavings nobody scripted. Each seed picks one object: a lock, a
+ * semaphore (0 to 3 permits at first) or a bounded one (1 to 4), a
+ * read-write lock, a barrier of 1 to 5 parties, a condition on its own lock
+ * or a shared one, an event, a latch (1 to 6 count-downs), a wait group (at
+ * 1 to 4) or a future; one seed in four spawns its workers as dense tasks.
+ * Its main task takes 300 to 599 steps: it spawns workers, cancels random
+ * ones (half the time one in a call), takes the object itself with deadline
+ * 0 and gives it back in a later step (or arrives at the barrier with
+ * deadline 0; or, holding the condition's lock, notifies, and at times
+ * cancels a waiter it just woke; or sets or clears the event, counts the
+ * latch down, adds to the wait group, completes the future with a value, an
+ * error or a cancel), aborts or resets the barrier, makes the open latch or
+ * the done future again, tries each misuse the object must refuse, yields
+ * and sleeps. A worker makes one to three calls: an acquire (of the lock;
+ * of 1 to 3 permits; of a read or the write hold; a wait on the barrier,
+ * the event, the latch, the wait group or the future) with no deadline,
+ * deadline 0, or one 0 to 5 ms ahead, after which it holds what it got
+ * across nothing, a yield or a sleep, and gives it back; or, one time in
+ * three on an event, latch, wait group or future, a change to it. Holding
+ * the condition's lock, it first waits, runs a wait_for, or changes the
+ * guarded value and notifies 0 to 2 waiters or all. At the end main cancels
+ * every worker still under way, collects them all, and destroys the object.
  *
  * The model is the holder (or the free permits, or the readers and the
- * writer, or the barrier's broken flag), the queue of waiters in arrival
- * order, and the condition's own queue. It grants as the documentation
- * says: at a release, and whenever a waiter leaves the queue, the head is
- * served as far as the object allows (the lock to the first waiter;
- * permits to the first while its request fits, nobody passing it; a
- * writer once the lock is free, or every reader at the head up to the
- * next writer); the arrival that fills a barrier's round gives the
- * waiters their indices in arrival order and takes the last, and an abort
- * or a reset sends them away with COSYNC_EBROKEN; a condition's wait hands
- * the lock on and queues, notify(n) wakes the first n, a waiter cancelled
- * after its notify and before it ran passes the notify on, and a woken
- * waiter takes the lock back when it runs, at once if it is free, else
- * behind the lock's waiters (uninterrupted), woken waiters running in the
- * order they woke; a deadline takes a waiter off at the exact instant,
- * before any task woken then runs, timers at one instant in the order
- * they were armed. Checked:
+ * writer, or the barrier's broken flag, or the event's flag, the latch's or
+ * wait group's count, or the future's outcome), the queue of waiters in
+ * arrival order, and the condition's own queue. It grants as the
+ * documentation says: at a release, and whenever a waiter leaves the queue,
+ * the head is served as far as the object allows (the lock to the first
+ * waiter; permits to the first while its request fits, nobody passing it; a
+ * writer once the lock is free, or every reader at the head up to the next
+ * writer); the arrival that fills a barrier's round gives the waiters their
+ * indices in arrival order and takes the last, and an abort or a reset
+ * sends them away with COSYNC_EBROKEN; an event set, a latch's last
+ * count-down, a wait group's counter reaching zero or a future's completion
+ * wakes every waiter there, even if the event is cleared, the group added
+ * to or the future made again before they run; a condition's wait hands the
+ * lock on and queues, notify(n) wakes the first n, a waiter cancelled after
+ * its notify and before it ran passes the notify on, and a woken waiter
+ * takes the lock back when it runs, at once if it is free, else behind the
+ * lock's waiters (uninterrupted), woken waiters running in the order they
+ * woke; a deadline takes a waiter off at the exact instant, before any task
+ * woken then runs, timers at one instant in the order they were armed.
+ * Checked:
  *  - every call's result is predicted from the state before it: a call
- *    that finds the object free and nobody waiting succeeds without
- *    suspending, whatever its deadline and even with a cancellation
- *    pending; one that has to wait returns COSYNC_EAGAIN for deadline 0,
- *    suspends once and returns COSYNC_ECANCELED for a pending
+ *    that finds the object free (or open) and nobody waiting succeeds
+ *    without suspending, whatever its deadline and even with a
+ *    cancellation pending; one that has to wait returns COSYNC_EAGAIN for
+ *    deadline 0, suspends once and returns COSYNC_ECANCELED for a pending
  *    cancellation, returns COSYNC_ETIMEDOUT at once for a deadline
  *    reached, and otherwise queues (nobody barges);
  *  - a call that waited returns 0 exactly when the model granted it, and
@@ -65,22 +74,27 @@
  *    woke; wait_for returns 0 only with its value reached;
  *  - after every step of every task the object's private state agrees
  *    with the model: holder (by task id), free permits, readers, writers
- *    waiting, the barrier's arrivals and broken flag, the condition's
- *    tasks inside a wait, and the waiters on each queue one by one (task,
- *    request, and whether it is taking a condition's lock back); and each
- *    worker woken and not yet run has its waiter in the state the model
- *    gave it (granted, or taken off with ETIMEDOUT or ECANCELED);
+ *    waiting, the barrier's arrivals and broken flag, the event's flag,
+ *    the latch's and the wait group's count, the future's outcome (status,
+ *    value, cancelled), the condition's tasks inside
+ *    a wait, and the waiters on each queue one by one (task, request, and
+ *    whether it is taking a condition's lock back); and each worker woken
+ *    and not yet run has its waiter in the state the model gave it
+ *    (granted, or taken off with ETIMEDOUT or ECANCELED);
  *  - misuse is refused and changes nothing: a release of a free lock, or
  *    a second release right after one that handed the lock over; a
  *    read_release with no reader, a write_release with no writer or after
  *    a hand-off; requests of 0 or fewer permits, more than a bounded
  *    semaphore can hold, a bounded release past the bound; a barrier of no
- *    parties; a wait or notify without the lock, notify(-1); a destroy
- *    while held or waited on (a condition's: while a task is in a wait);
- *  - releases and notifies never suspend; at the end every worker ends
- *    with the status its cancellations give it, a worker cancelled before
- *    it ran never ran, the object is free with all its permits, it
- *    destroys, and no timer is left.
+ *    parties; a wait or notify without the lock, notify(-1); a count_down
+ *    of an open latch, a latch of a negative count, a wait group's add
+ *    below zero or past its range; a second completion of a future, a
+ *    set_error of no error; a destroy while held or waited on (a
+ *    condition's: while a task is in a wait);
+ *  - releases, notifies and the changes to a gate never suspend; at the
+ *    end every worker ends with the status its cancellations give it, a
+ *    worker cancelled before it ran never ran, the object is free with all
+ *    its permits, it destroys, and no timer is left.
  *
  * Everything runs on the virtual clock from one PRNG stream seeded by the
  * seed alone, so a seed replays exactly: a failure names its seed, and
@@ -100,9 +114,22 @@
 #define NOBODY (-2)
 #define MAIN (-1)
 
-enum kind { K_LOCK, K_SEM, K_BSEM, K_RWLOCK, K_BARRIER, K_COND };
-static const char *const kind_names[] = {"lock",   "semaphore", "bounded semaphore",
-                                         "rwlock", "barrier",   "condition"};
+enum kind {
+    K_LOCK,
+    K_SEM,
+    K_BSEM,
+    K_RWLOCK,
+    K_BARRIER,
+    K_COND,
+    K_EVENT,
+    K_LATCH,
+    K_WAITGROUP,
+    K_FUTURE,
+};
+#define NKINDS (K_FUTURE + 1)
+static const char *const kind_names[] = {
+    "lock",  "semaphore", "bounded semaphore", "rwlock", "barrier", "condition",
+    "event", "latch",     "wait group",        "future"};
 
 enum hold { HOLD_NONE, HOLD_YIELD, HOLD_SLEEP };
 
@@ -170,14 +197,24 @@ static struct model_state {
     cosync_barrier bar;
     cosync_cond cond; /* on its own lock, or on lock */
     bool own_lock;
+    cosync_event ev;
+    cosync_latch latch;
+    cosync_waitgroup wg;
+    cosync_future fut;
     uint64_t main_id;
     /* the model */
-    int holder;             /* lock, rwlock writer: a worker's index, MAIN or NOBODY */
-    int64_t free;           /* semaphore: free permits */
-    int64_t total;          /* semaphore: the permits there are, free or held */
-    int readers;            /* rwlock */
-    int parties;            /* barrier */
-    bool broken;            /* barrier */
+    int holder;         /* lock, rwlock writer: a worker's index, MAIN or NOBODY */
+    int64_t free;       /* semaphore: free permits */
+    int64_t total;      /* semaphore: the permits there are, free or held */
+    int readers;        /* rwlock */
+    int parties;        /* barrier */
+    bool broken;        /* barrier */
+    bool is_set;        /* event */
+    int64_t count;      /* latch, wait group */
+    bool done;          /* future */
+    int outcome;        /* future: its status (0, an error, COSYNC_ECANCELED) */
+    intptr_t fut_value; /* future: its value, if set_result */
+    intptr_t next_value;
     int queue[MAX_WORKERS]; /* the object's waiters (the condition's lock's) */
     int qlen;
     long next_arm;
@@ -241,6 +278,18 @@ static const char *rc_name(int rc)
     char *buf = name_buf();
     snprintf(buf, 96, "%d", rc);
     return buf;
+}
+
+/* An event, a latch or a wait group: waits pass while it is open; when
+ * it opens, every waiter there is woken. */
+static bool is_gate(void)
+{
+    return S.kind == K_EVENT || S.kind == K_LATCH || S.kind == K_WAITGROUP || S.kind == K_FUTURE;
+}
+
+static bool gate_open(void)
+{
+    return S.kind == K_EVENT ? S.is_set : S.kind == K_FUTURE ? S.done : S.count == 0;
 }
 
 /* A lock, alone or a condition's. */
@@ -317,7 +366,11 @@ static bool head_fits(void)
     case K_RWLOCK:
         return S.holder == NOBODY && (!h->write || S.readers == 0);
     case K_BARRIER:
-        return false;
+    case K_EVENT:
+    case K_LATCH:
+    case K_WAITGROUP:
+    case K_FUTURE:
+        return false; /* served all at once: end_round, open_gate */
     default:
         return h->n <= S.free;
     }
@@ -341,6 +394,14 @@ static void end_round(bool broken)
 {
     for (int index = 0; S.qlen; index++)
         grant_head(broken ? COSYNC_EBROKEN : index);
+}
+
+/* The gate opens: every task waiting at this moment is woken, even if it
+ * closes again before they run. */
+static void open_gate(void)
+{
+    while (S.qlen)
+        grant_head(0);
 }
 
 /* Serve the head of the queue as far as the object allows (a writer
@@ -516,6 +577,14 @@ static cosync__waitq *object_queue(void)
         return &S.rw.q;
     case K_BARRIER:
         return &S.bar.q;
+    case K_EVENT:
+        return &S.ev.q;
+    case K_LATCH:
+        return &S.latch.q;
+    case K_WAITGROUP:
+        return &S.wg.q;
+    case K_FUTURE:
+        return &S.fut.q;
     default:
         return &S.sem.q;
     }
@@ -568,6 +637,31 @@ static void check_holders(const worker *w)
                  who(w), cosync_rwlock_readers(&S.rw), (unsigned long long)S.rw.writer_id,
                  cosync_rwlock_write_locked(&S.rw), S.readers, (unsigned long long)holder_id());
         break;
+    case K_FUTURE: {
+        void *value = NULL;
+        int status = cosync_future_result(&S.fut, &value);
+        int want = S.done ? S.outcome : COSYNC_EAGAIN;
+        if (cosync_future_done(&S.fut) != S.done || status != want ||
+            (intptr_t)value != (S.done && !S.outcome ? S.fut_value : 0) ||
+            cosync_future_cancelled(&S.fut) != (S.done && S.outcome == COSYNC_ECANCELED))
+            FAIL("%s: the future is %s with %s and %ld, the model %s with %s and %ld", who(w),
+                 cosync_future_done(&S.fut) ? "done" : "pending", cosync_err_name(status),
+                 (long)(intptr_t)value, S.done ? "done" : "pending", cosync_err_name(want),
+                 (long)S.fut_value);
+        break;
+    }
+    case K_EVENT:
+    case K_LATCH:
+    case K_WAITGROUP: {
+        int64_t count = S.kind == K_LATCH       ? cosync_latch_count(&S.latch)
+                        : S.kind == K_WAITGROUP ? cosync_waitgroup_count(&S.wg)
+                                                : 0;
+        if (S.kind == K_EVENT ? cosync_event_is_set(&S.ev) != S.is_set : count != S.count)
+            FAIL("%s: the %s is at %lld (set %d), the model at %lld (%d)", who(w),
+                 kind_names[S.kind], (long long)count, cosync_event_is_set(&S.ev),
+                 (long long)S.count, S.is_set);
+        break;
+    }
     case K_BARRIER:
         if (cosync_barrier_n_waiting(&S.bar) != (unsigned)S.qlen ||
             cosync_barrier_broken(&S.bar) != S.broken ||
@@ -589,10 +683,10 @@ static void check_holders(const worker *w)
 /* The waiters on the object's queue are the model's, in its order. */
 static void check_queue(const worker *w)
 {
-    size_t waiters = is_lock()             ? cosync_lock_waiters(the_lock())
-                     : S.kind == K_RWLOCK  ? cosync_rwlock_waiters(&S.rw)
-                     : S.kind == K_BARRIER ? object_queue()->n
-                                           : cosync_sem_waiters(&S.sem);
+    size_t waiters = is_lock()                          ? cosync_lock_waiters(the_lock())
+                     : S.kind == K_RWLOCK               ? cosync_rwlock_waiters(&S.rw)
+                     : S.kind == K_BARRIER || is_gate() ? object_queue()->n
+                                                        : cosync_sem_waiters(&S.sem);
     if (waiters != (size_t)S.qlen)
         FAIL("%s: %zu waiters, the model has %d", who(w), waiters, S.qlen);
     int k = 0, writers = 0;
@@ -602,7 +696,7 @@ static void check_queue(const worker *w)
         uint64_t want_data = is_sem() ? (uint64_t)m->n : S.kind == K_RWLOCK ? m->write : 0;
         if (cosync__waiter_task(x)->id != m->id || x->state != COSYNC__W_WAITING ||
             x->shielded != (m->state == WS_RELOCK) ||
-            (!is_lock() && S.kind != K_BARRIER && x->data != want_data))
+            ((is_sem() || S.kind == K_RWLOCK) && x->data != want_data))
             FAIL("%s: waiter %d of the queue is task #%llu (state %d, data %llu), the model's "
                  "%s (#%llu)",
                  who(w), k, (unsigned long long)cosync__waiter_task(x)->id, x->state,
@@ -684,6 +778,14 @@ static int call_acquire(bool write, int64_t n, int64_t dl, bool try_form)
                      : cosync_rwlock_read_acquire(&S.rw, dl);
     case K_BARRIER:
         return cosync_barrier_wait(&S.bar, dl);
+    case K_EVENT:
+        return cosync_event_wait(&S.ev, dl);
+    case K_LATCH:
+        return cosync_latch_wait(&S.latch, dl);
+    case K_WAITGROUP:
+        return cosync_waitgroup_wait(&S.wg, dl);
+    case K_FUTURE:
+        return cosync_future_wait(&S.fut, dl);
     default:
         return n == 1 && rnd(&S.rng, 2) ? cosync_sem_acquire(&S.sem, dl)
                                         : cosync_sem_acquire_many(&S.sem, n, dl);
@@ -728,6 +830,7 @@ static enum path predict_barrier(void)
 static enum path predict(const worker *w)
 {
     enum path quick = S.kind == K_BARRIER            ? predict_barrier()
+                      : is_gate()                    ? (gate_open() ? PATH_AT_ONCE : PATH_WAIT)
                       : fits_at_once(w->write, w->n) ? PATH_AT_ONCE
                                                      : PATH_WAIT;
     if (quick != PATH_WAIT)
@@ -760,6 +863,8 @@ static int result_of_wait(const worker *w)
 static int at_once(int who_, bool write, int64_t n)
 {
     total.at_once++;
+    if (is_gate())
+        return 0; /* open: it passes */
     if (S.kind != K_BARRIER) {
         take(who_, write, n);
         return 0;
@@ -987,6 +1092,69 @@ static int use_condition(worker *w)
     return rc;
 }
 
+/* ========================================================================
+ * An event's set and clear, a latch's count_down, a wait group's add
+ * ===================================================================== */
+
+/* One change to the gate, by a worker or main; none suspends. */
+static void gate_change(const worker *w)
+{
+    int rc, want = 0;
+    const char *what;
+    bool opens = false;
+    uint64_t before = switches();
+    if (S.kind == K_EVENT) {
+        bool set = rnd(&S.rng, 3) != 0;
+        what = set ? "set" : "clear";
+        rc = set ? cosync_event_set(&S.ev) : cosync_event_clear(&S.ev);
+        opens = set && !S.is_set;
+        S.is_set = set;
+    } else if (S.kind == K_FUTURE) {
+        uint32_t how = rnd(&S.rng, 3);
+        intptr_t value = ++S.next_value;
+        int error = -1 - (int)rnd(&S.rng, 20);
+        what = how == 0 ? "set_result" : how == 1 ? "set_error" : "cancel";
+        rc = how == 0   ? cosync_future_set_result(&S.fut, (void *)value)
+             : how == 1 ? cosync_future_set_error(&S.fut, error)
+                        : cosync_future_cancel(&S.fut);
+        if (S.done) {
+            want = COSYNC_EALREADY; /* the first outcome stays */
+            total.misuses++;
+        } else {
+            opens = S.done = true;
+            S.outcome = how == 0 ? 0 : how == 1 ? error : COSYNC_ECANCELED;
+            S.fut_value = how == 0 ? value : 0;
+        }
+    } else if (S.kind == K_LATCH) {
+        what = "count_down";
+        rc = cosync_latch_count_down(&S.latch);
+        if (S.count == 0) {
+            want = COSYNC_EALREADY; /* open already: nothing changes */
+            total.misuses++;
+        } else {
+            opens = --S.count == 0;
+        }
+    } else {
+        int64_t delta = (int64_t)rnd(&S.rng, 4) - 2; /* -2 to 1 */
+        what = "add";
+        rc = delta == -1 && rnd(&S.rng, 2) ? cosync_waitgroup_done(&S.wg)
+                                           : cosync_waitgroup_add(&S.wg, delta);
+        if (S.count + delta < 0) {
+            want = COSYNC_EINVAL; /* below zero: nothing changes */
+            total.misuses++;
+        } else {
+            opens = S.count > 0 && S.count + delta == 0;
+            S.count += delta;
+        }
+    }
+    if (opens)
+        open_gate();
+    if (rc != want || switches() != before)
+        FAIL("%s: %s returned %s (switched %d), expected %s", who(w), what, cosync_err_name(rc),
+             switches() != before, cosync_err_name(want));
+    check_object(w);
+}
+
 static int worker_main(void *arg, void **result)
 {
     (void)result;
@@ -995,14 +1163,18 @@ static int worker_main(void *arg, void **result)
     w->state = WS_RUNNING;
     check_object(w);
     for (int c = 0; c < w->calls; c++) {
+        if (is_gate() && rnd(&S.rng, 3) == 0) {
+            gate_change(w);
+            continue;
+        }
         int rc = acquire(w);
         if (rc >= 0 && S.kind == K_COND && use_condition(w) == COSYNC_ECANCELED) {
             release(w); /* held whatever the wait returned */
             break;
         }
         if (rc >= 0) {
-            rc = hold(w); /* for a barrier, its work after the round */
-            if (S.kind != K_BARRIER)
+            rc = hold(w); /* past a barrier or a gate: its work after it */
+            if (S.kind != K_BARRIER && !is_gate())
                 release(w);
         }
         if (rc == COSYNC_ECANCELED)
@@ -1105,9 +1277,14 @@ static void cancel_worker(worker *w)
     check_object(NULL);
 }
 
-/* Main takes the object with deadline 0, and keeps it until a later step. */
+/* Main takes the object with deadline 0, and keeps it until a later step
+ * (a gate: main changes it). */
 static void main_take(void)
 {
+    if (is_gate()) {
+        gate_change(NULL);
+        return;
+    }
     bool write = is_lock() || (S.kind == K_RWLOCK && rnd(&S.rng, 2));
     int64_t n = is_sem() ? permits_wanted() : 1;
     bool fits = fits_at_once(write, n);
@@ -1174,6 +1351,13 @@ static int destroy_object(void)
         return cosync_rwlock_destroy(&S.rw);
     case K_BARRIER:
         return cosync_barrier_destroy(&S.bar);
+    case K_LATCH:
+        return cosync_latch_destroy(&S.latch);
+    case K_WAITGROUP:
+        return cosync_waitgroup_destroy(&S.wg);
+    case K_EVENT:
+    case K_FUTURE:
+        return 0; /* neither has a destroy */
     default:
         return cosync_sem_destroy(&S.sem);
     }
@@ -1226,12 +1410,63 @@ static void cond_misuse(void)
         expect_refused(cosync_cond_release(&S.cond), COSYNC_EPERM, "a release of a free lock");
 }
 
+/* A latch or wait group destroyed while tasks wait; an add past the
+ * counter's range; a latch made again once it is open and nobody waits
+ * (an event: a wait with deadline 0, which must not suspend). */
+static void gate_misuse(void)
+{
+    if (S.kind == K_FUTURE) {
+        if (S.done && !S.qlen) { /* a future used again, as test_stress does */
+            cosync_future_init(&S.fut);
+            S.done = false;
+            check_object(NULL);
+        } else if (!S.done) {
+            expect_refused(cosync_future_set_error(&S.fut, 5), COSYNC_EINVAL,
+                           "a set_error of no error");
+        }
+        return;
+    }
+    if (S.kind == K_EVENT) {
+        uint64_t before = switches();
+        expect_refused(cosync_event_wait(&S.ev, 0), S.is_set ? 0 : COSYNC_EAGAIN,
+                       "a wait with deadline 0");
+        if (switches() != before)
+            FAIL("main: an event's wait with deadline 0 switched (%d)", 1);
+        return;
+    }
+    if (S.qlen && rnd(&S.rng, 2)) {
+        expect_refused(destroy_object(), COSYNC_EBUSY, "a destroy while waited on");
+        return;
+    }
+    if (S.kind == K_WAITGROUP) {
+        if (S.count > 0)
+            expect_refused(cosync_waitgroup_add(&S.wg, INT64_MAX), COSYNC_EOVERFLOW,
+                           "an add past the counter's range");
+        else
+            expect_refused(cosync_waitgroup_done(&S.wg), COSYNC_EINVAL, "a done at zero");
+        return;
+    }
+    if (S.count == 0 && !S.qlen) {
+        S.count = 1 + (int64_t)rnd(&S.rng, 3);
+        int rc = cosync_latch_init(&S.latch, S.count);
+        if (rc)
+            FAIL("main: the latch's init returned %s", cosync_err_name(rc));
+        check_object(NULL);
+        return;
+    }
+    expect_refused(cosync_latch_init(&S.latch, -1), COSYNC_EINVAL, "a latch of a negative count");
+}
+
 /* One misuse the object must refuse without changing anything, or (for a
  * semaphore) permits added by main, which needs none. */
 static void misuse(void)
 {
     if (S.kind == K_COND) {
         cond_misuse();
+        return;
+    }
+    if (is_gate()) {
+        gate_misuse();
         return;
     }
     bool busy = S.qlen > 0 || (!is_sem() && (S.holder != NOBODY || S.readers > 0));
@@ -1367,7 +1602,8 @@ static void finish(void)
     int rc = destroy_object();
     if (rc)
         FAIL("destroy returned %s", cosync_err_name(rc));
-    if ((rc = call_acquire(true, 1, 0, false)) != COSYNC_EINVAL)
+    if (S.kind != K_EVENT && S.kind != K_FUTURE &&
+        (rc = call_acquire(true, 1, 0, false)) != COSYNC_EINVAL)
         FAIL("an acquire after destroy returned %s", cosync_err_name(rc));
     if (S.kind == K_COND && (rc = cosync_cond_notify(&S.cond, 1)) != COSYNC_EINVAL)
         FAIL("a notify after destroy returned %s", cosync_err_name(rc));
@@ -1391,7 +1627,7 @@ static int seed_main(void *arg, void **result)
 static void run_seed(uint64_t seed)
 {
     S = (struct model_state){.seed = seed, .rng = splitmix(seed), .holder = NOBODY};
-    S.kind = (enum kind)rnd(&S.rng, 6);
+    S.kind = (enum kind)rnd(&S.rng, NKINDS);
     S.dense = seed % 4 == 0;
     int rc = 0;
     switch (S.kind) {
@@ -1417,6 +1653,21 @@ static void run_seed(uint64_t seed)
     case K_BARRIER:
         S.parties = 1 + (int)rnd(&S.rng, 5);
         rc = cosync_barrier_init(&S.bar, (unsigned)S.parties);
+        break;
+    case K_EVENT:
+        cosync_event_init(&S.ev);
+        break;
+    case K_FUTURE:
+        cosync_future_init(&S.fut);
+        break;
+    case K_LATCH:
+        S.count = 1 + (int64_t)rnd(&S.rng, 6);
+        rc = cosync_latch_init(&S.latch, S.count);
+        break;
+    case K_WAITGROUP:
+        S.count = 1 + (int64_t)rnd(&S.rng, 4);
+        cosync_waitgroup_init(&S.wg);
+        rc = cosync_waitgroup_add(&S.wg, S.count);
         break;
     }
     if (rc)
