@@ -112,10 +112,7 @@ int cosync__lock_release_slow(cosync_lock *lock)
         take(lock, cosync__waiter_task(w));
         cosync__waitq_grant(&lock->q, w, 0);
     } else {
-        lock->locked = false;
-        lock->owner = NULL;
-        lock->owner_id = 0;
-        lock->owner_loop = 0;
+        lock->locked = false; /* the holder's fields stay, unread until the next take */
     }
     return 0;
 }

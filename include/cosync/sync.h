@@ -45,7 +45,9 @@ struct cosync__task;
 /** A mutual-exclusion lock with FIFO hand-off. Fields are private. */
 typedef struct cosync_lock {
     cosync__waitq q;
-    struct cosync__task *owner; /* the holder (a hand-off sets it to the grantee) */
+    /* the holder, known by its record, id and loop; read only while locked
+     * (a release leaves them stale) */
+    struct cosync__task *owner; /* a hand-off sets it to the grantee */
     uint64_t owner_id;
     bool locked;
     uint8_t dead;        /* set by destroy */
@@ -146,10 +148,7 @@ static inline int cosync_lock_acquire(cosync_lock *lock, int64_t deadline)
 static inline int cosync_lock_release(cosync_lock *lock)
 {
     if (__builtin_expect(lock->locked && lock->q.n == 0 && cosync__lock_is_mine(lock), 1)) {
-        lock->locked = false;
-        lock->owner = NULL;
-        lock->owner_id = 0;
-        lock->owner_loop = 0;
+        lock->locked = false; /* one store: the holder's fields are read only while locked */
         return 0;
     }
     return cosync__lock_release_slow(lock);
