@@ -82,6 +82,23 @@ static HARNESS_UNUSED int run_main(cosync_task_fn fn, void *arg)
     return status;
 }
 
+/** Run @fn(@arg) as the task "main" of a fresh virtual-clock loop and, if
+ * the run ended clean with main's status 0, end_loop() it and return 0;
+ * else return the error (of the spawn or the run, or main's status) for
+ * the caller to report with its own context (a randomized test's seed). */
+static HARNESS_UNUSED int run_main_clean(cosync_task_fn fn, void *arg)
+{
+    cosync_loop *loop = new_loop();
+    cosync_task m;
+    int status = 0;
+    int rc = cosync_loop_spawn(loop, &m, fn, arg, &(cosync_task_opts){.name = "main"});
+    if (rc == 0)
+        rc = cosync_loop_run(loop, m, &status, NULL);
+    if (rc == 0 && status == 0)
+        end_loop(loop);
+    return rc ? rc : status;
+}
+
 /** run_main(@fn, @arg), and check that main returned 0. */
 static HARNESS_UNUSED void run_main_ok(cosync_task_fn fn, void *arg)
 {

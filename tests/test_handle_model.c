@@ -454,14 +454,9 @@ static void run_seed(uint64_t seed)
     memset(&M, 0, sizeof M);
     M.seed = seed;
     M.rng = splitmix(seed);
-    cosync_loop *loop = new_loop();
-    cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, seed_main, NULL, &(cosync_task_opts){.name = "main"}));
-    int status = 12345;
-    int rc = cosync_loop_run(loop, m, &status, NULL);
-    if (rc != 0 || status != 0)
-        FAIL("cosync_loop_run returned %s, main %s", cosync_err_name(rc), cosync_err_name(status));
-    end_loop(loop);
+    int rc = run_main_clean(seed_main, NULL);
+    if (rc != 0)
+        FAIL("the loop's run, or main, returned %s", cosync_err_name(rc));
 }
 
 static long first_seed = 1;

@@ -929,15 +929,8 @@ static void run_seed(uint64_t seed)
     if (rc)
         FAIL("init returned %s", cosync_err_name(rc));
 
-    cosync_loop *loop = new_loop();
-    cosync_task m;
-    if ((rc = cosync_loop_spawn(loop, &m, seed_main, NULL, &(cosync_task_opts){.name = "main"})))
-        FAIL("spawn of main returned %s", cosync_err_name(rc));
-    int status = 12345;
-    rc = cosync_loop_run(loop, m, &status, NULL);
-    if (rc || status)
-        FAIL("cosync_loop_run returned %s, main %s", cosync_err_name(rc), cosync_err_name(status));
-    end_loop(loop);
+    if ((rc = run_main_clean(seed_main, NULL)) != 0)
+        FAIL("the loop's run, or main, returned %s", cosync_err_name(rc));
     total.alloc_failures += S.alloc_failures;
 }
 
