@@ -191,6 +191,15 @@ static HARNESS_UNUSED double monotonic_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/** Run @run_seed for the seeds @first to @first + @n - 1; the seconds taken. */
+static HARNESS_UNUSED double run_seeds(void (*run_seed)(uint64_t), long first, long n)
+{
+    double start = monotonic_seconds();
+    for (long s = first; s < first + n; s++)
+        run_seed((uint64_t)s);
+    return monotonic_seconds() - start;
+}
+
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>

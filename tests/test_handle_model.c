@@ -464,10 +464,7 @@ static long nseeds = 1500;
 
 TEST(test_handle_model_seeds)
 {
-    double start = monotonic_seconds();
-    for (long s = first_seed; s < first_seed + nseeds; s++)
-        run_seed((uint64_t)s);
-    double secs = monotonic_seconds() - start;
+    double secs = run_seeds(run_seed, first_seed, nseeds);
     printf("  seeds %ld to %ld: %ld steps, %ld spawns, %ld joins (%ld on stale handles), %ld "
            "gathers (%ld refused), %ld cancels, %ld detaches, %.2f s\n",
            first_seed, first_seed + nseeds - 1, total.steps, total.spawns, total.joins,

@@ -943,10 +943,7 @@ static long nseeds = 4000;
 
 TEST(test_queue_model_seeds)
 {
-    double start = monotonic_seconds();
-    for (long s = first_seed; s < first_seed + nseeds; s++)
-        run_seed((uint64_t)s);
-    double secs = monotonic_seconds() - start;
+    double secs = run_seeds(run_seed, first_seed, nseeds);
     printf("  seeds %ld to %ld: %ld calls (%ld waited, %ld timed out), %ld cancels (%ld items "
            "given back, %ld puts or joins kept), %ld failed allocations, %.2f s\n",
            first_seed, first_seed + nseeds - 1, total.calls, total.waits, total.timeouts,

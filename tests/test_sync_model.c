@@ -1688,10 +1688,7 @@ static long nseeds = 3000;
 
 TEST(test_sync_model_seeds)
 {
-    double start = monotonic_seconds();
-    for (long s = first_seed; s < first_seed + nseeds; s++)
-        run_seed((uint64_t)s);
-    double secs = monotonic_seconds() - start;
+    double secs = run_seeds(run_seed, first_seed, nseeds);
     printf("  seeds %ld to %ld: %ld calls (%ld at once, %ld waited: %ld granted, %ld timed out), "
            "%ld cancels (%ld grants kept), %ld misuses refused; condition: %ld waits, %ld "
            "notified, %ld notifies passed on, %ld waited to take the lock back; %.2f s\n",
