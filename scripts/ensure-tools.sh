@@ -32,15 +32,24 @@ clang_asan_links() {
     return 1
 }
 
+# The sanitizer runtime's package is named after clang's major version
+# (libclang-rt-14-dev on Debian 12, libclang-rt-19-dev on Debian 13): ask
+# the clang that is installed, so that the name fits this release.
+clang_runtime_package() {
+    local major
+    major=$(clang -dumpversion 2>/dev/null | cut -d. -f1)
+    echo "libclang-rt-${major:-14}-dev"
+}
+
 check() {
     missing=()
     have cmake || missing+=(cmake)
     have gcc || missing+=(gcc)
     have valgrind || missing+=(valgrind)
     if have clang; then
-        clang_asan_links || missing+=(libclang-rt-14-dev)
+        clang_asan_links || missing+=("$(clang_runtime_package)")
     else
-        missing+=(clang libclang-rt-14-dev)
+        missing+=(clang) # its runtime's package is known once it is in
     fi
     if [ "$want_go" = 1 ]; then
         have go || missing+=(golang-go)
@@ -64,6 +73,11 @@ apt-get update
 apt-get install -y "${missing[@]}"
 
 check
+if [ ${#missing[@]} -ne 0 ]; then # the runtime of the clang just installed
+    echo "ensure-tools: installing: ${missing[*]}"
+    apt-get install -y "${missing[@]}"
+    check
+fi
 if [ ${#missing[@]} -ne 0 ]; then
     echo "ensure-tools: still missing after install: ${missing[*]}" >&2
     exit 1
