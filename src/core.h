@@ -266,7 +266,7 @@ struct cosync_loop {
     size_t nalive;   /* spawned and not finished */
     uint64_t next_id;
     uint64_t finished;          /* tasks finished so far: the last finish_seq */
-    uint32_t serial;            /* from a process-wide count of loops, never 0 */
+    uint64_t serial;            /* from a process-wide count of loops: never 0, never reused */
     struct cosync__task *until; /* run until this one finishes */
     cosync__list iterators;     /* the live cosync_as_completed */
     /* dense tasks (dense.c): the stacks they share, COSYNC__DENSE_SLOTS
@@ -325,7 +325,7 @@ static inline struct cosync__task *cosync__current(void)
 enum cosync__holder { COSYNC__HOLDER_ALIVE, COSYNC__HOLDER_FINISHED, COSYNC__HOLDER_FOREIGN };
 enum cosync__holder cosync__holder_state(const struct cosync__task *waiter,
                                          const struct cosync__task *t, uint64_t id,
-                                         uint32_t serial);
+                                         uint64_t serial);
 /* Whether @t, remembered with its @id and its loop's @serial as the holder
  * of @obj, was handed @obj by a release and has not run since: in asyncio's
  * terms @obj is free until it runs, so a further release has nothing to
@@ -335,7 +335,7 @@ enum cosync__holder cosync__holder_state(const struct cosync__task *waiter,
  * any more, and the release comes from outside that loop's run) it cannot
  * tell, and lets the release go ahead. Inlined: every contended release
  * asks. */
-static inline bool cosync__handed_over(const struct cosync__task *t, uint64_t id, uint32_t serial,
+static inline bool cosync__handed_over(const struct cosync__task *t, uint64_t id, uint64_t serial,
                                        const void *obj, const cosync__waitq *q)
 {
     if (!t || serial == 0)

@@ -24,17 +24,15 @@ __thread cosync__tls_state cosync__tls __attribute__((tls_model("initial-exec"))
 #define TRIM_INTERVAL COSYNC_SEC(1)
 
 /* Loops made so far, for their serials: a lock's holder is known by its
- * record, its id and its loop's serial, as records and ids come back in
- * later loops. (It wraps after 2^32 loops; 0 is skipped.) */
-static atomic_uint loops_made;
+ * id and its loop's serial, as ids start again at 1 in each loop. 64 bits,
+ * so that a serial never comes back (a loop a microsecond would take half
+ * a million years to wrap it): no task of a live loop is ever taken for
+ * one of another, and no record of a destroyed loop is ever read. */
+static _Atomic uint64_t loops_made;
 
-static uint32_t next_loop_serial(void)
+static uint64_t next_loop_serial(void)
 {
-    uint32_t serial;
-    do
-        serial = atomic_fetch_add_explicit(&loops_made, 1, memory_order_relaxed) + 1;
-    while (serial == 0);
-    return serial;
+    return atomic_fetch_add_explicit(&loops_made, 1, memory_order_relaxed) + 1;
 }
 
 /* When cached stacks are next trimmed: a second after @now, or never once

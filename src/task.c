@@ -105,7 +105,7 @@ static __attribute__((noinline)) void set_name(struct cosync__task *t, const cha
 }
 
 enum cosync__holder cosync__holder_state(const struct cosync__task *waiter,
-                                         const struct cosync__task *t, uint64_t id, uint32_t serial)
+                                         const struct cosync__task *t, uint64_t id, uint64_t serial)
 {
     /* A record of this loop lives as long as the loop, so it is safe to
      * read; another loop's may be gone with it, and is never read. */

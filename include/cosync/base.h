@@ -127,7 +127,7 @@ typedef struct cosync__tls_state {
     struct cosync_loop *loop;
     struct cosync__task *cur;
     uint64_t cur_id;
-    uint32_t loop_serial; /* the running loop's (0: none) */
+    uint64_t loop_serial; /* the running loop's (0: none) */
 } cosync__tls_state;
 
 extern __thread cosync__tls_state cosync__tls __attribute__((tls_model("initial-exec")));

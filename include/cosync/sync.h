@@ -45,13 +45,13 @@ struct cosync__task;
 /** A mutual-exclusion lock with FIFO hand-off. Fields are private. */
 typedef struct cosync_lock {
     cosync__waitq q;
-    /* the holder, known by its record, id and loop; read only while locked
-     * (a release leaves them stale) */
+    /* the holder, known by its id and loop (its record is for reports
+     * and hand-offs); read only while locked (a release leaves them stale) */
     struct cosync__task *owner; /* a hand-off sets it to the grantee */
     uint64_t owner_id;
     bool locked;
     uint8_t dead;        /* set by destroy */
-    uint32_t owner_loop; /* the holder's loop's serial: the holder is known by all three */
+    uint64_t owner_loop; /* the holder's loop's serial */
 } cosync_lock;
 
 #define COSYNC_LOCK_INIT                                                                           \
@@ -122,14 +122,14 @@ int cosync__lock_release_slow(cosync_lock *lock);
  * fast paths need not test for either. */
 #define COSYNC__LOCK_DEAD_OWNER UINT64_MAX
 
-/* Whether the running task holds the (locked) @lock: its record, its id
- * and its loop, since a record and an id may come back in a loop made
- * after the holder's was destroyed. Outside a task cur_id is 0, which no
- * holder has. */
+/* Whether the running task holds the (locked) @lock: its id and its
+ * loop, since ids start again at 1 in each loop; the pair names one task
+ * of the process (the record is not compared: a record is reused only by
+ * a task with another id or in another loop). Outside a task cur_id is 0,
+ * which no holder has. */
 static inline bool cosync__lock_is_mine(const cosync_lock *lock)
 {
-    return lock->owner_id == cosync__tls.cur_id && lock->owner == cosync__tls.cur &&
-           lock->owner_loop == cosync__tls.loop_serial;
+    return lock->owner_id == cosync__tls.cur_id && lock->owner_loop == cosync__tls.loop_serial;
 }
 
 static inline int cosync_lock_acquire(cosync_lock *lock, int64_t deadline)
@@ -492,7 +492,7 @@ typedef struct cosync_rwlock {
     uint32_t readers; /* holding readers */
     uint32_t waiting_writers;
     uint8_t dead;
-    uint32_t writer_loop; /* the writer's loop's serial */
+    uint64_t writer_loop; /* the writer's loop's serial */
 } cosync_rwlock;
 
 #define COSYNC_RWLOCK_INIT                                                                         \
