@@ -11,6 +11,8 @@
 #   BENCH_OUT      where the raw lines go (default <repo>/build/bench-results.txt)
 #   SHARED_BENCH   the shared peers (default <repo>/../shared/bench)
 #   MEMORY_COUNTS  blocked-task counts for the memory runs (default "100000 1000000")
+#   MEMORY_RUNS    runs of each implementation at each count, each round
+#                  started by the next one in turn (default 3)
 #
 # Prints, per implemented workload, the median ns/op of cosync, asyncio and Go
 # (GOMAXPROCS=1) and the ratios asyncio/cosync and Go/cosync, and beside
@@ -19,15 +21,16 @@
 # tasks (workloads --dense, cosync_task_opts.dense); the median peak
 # resident memory of each `spawn` program (GNU time's maximum resident set
 # size, as WORKLOADS.md asks); then the bytes resident per blocked task for
-# each count (one run each), for cosync's plain and dense tasks. Any benchmark that exits non-zero (a wrong
-# result), or that counts other ops than the others for the same workload,
-# stops the script with a non-zero status.
+# each count (medians of MEMORY_RUNS runs), for cosync's plain and dense
+# tasks. Any benchmark that exits non-zero (a wrong result), or that counts
+# other ops than the others for the same workload, stops the script with a
+# non-zero status.
 # Go is skipped, with a note, if `go` is not installed.
 set -euo pipefail
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 
-[ $# -ge 1 ] && [ $# -le 3 ] || { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] && [ $# -le 3 ] || { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BUILD_DIR=$(cd "$1" && pwd) || die "no build directory '$1'"
 RUNS=${2:-5}
 SCALE=${3:-1}
@@ -38,6 +41,8 @@ ROOT=$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null) || ROOT=$(dirname "
 SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
 OUT=${BENCH_OUT:-$ROOT/build/bench-results.txt}
 MEMORY_COUNTS=${MEMORY_COUNTS:-100000 1000000}
+MEMORY_RUNS=${MEMORY_RUNS:-3}
+[[ $MEMORY_RUNS =~ ^[1-9][0-9]*$ ]] || die "MEMORY_RUNS must be a positive integer, not '$MEMORY_RUNS'"
 
 COSYNC_WL=$BUILD_DIR/bench/workloads
 COSYNC_MEM=$BUILD_DIR/bench/memory
@@ -167,22 +172,39 @@ if [[ " ${WORKLOADS[*]} " == *" sleepers "* ]]; then
         "$(median ${SECS[go/sleepers]:-})"
 fi
 
+# run_memory IMPL N: one blocked-tasks run of IMPL with N tasks.
+run_memory() {
+    case $1 in
+    cosync) run_one cosync blocked_tasks "$COSYNC_MEM" "$2" ;;
+    cosync-dense) run_one cosync-dense blocked_tasks "$COSYNC_MEM" --dense "$2" ;;
+    asyncio) run_one asyncio blocked_tasks python3 "$PY_MEM" "$2" ;;
+    go) run_one go blocked_tasks "$TMP/go-memory" "$2" ;;
+    esac
+}
+
+# The seconds of a run that maps gigabytes depend on what ran before it:
+# in a VM the host may have taken back the memory the previous program
+# freed, and the first to touch it again pays the host's faults too. So
+# each count runs MEMORY_RUNS times, each time starting with the next
+# implementation in turn, and the medians are printed.
+MEM_IMPLS=(cosync cosync-dense asyncio)
+[ $HAVE_GO = 1 ] && MEM_IMPLS+=(go)
 echo
-echo "resident bytes per blocked task (one run each; seconds = spawn until all blocked)"
+echo "resident bytes per blocked task (medians of $MEMORY_RUNS runs; seconds = spawn until all blocked)"
 printf '%-10s %22s %22s %22s %22s\n' tasks "cosync B (s)" "asyncio B (s)" "go B (s)" "cosync dense B (s)"
 for n in $MEMORY_COUNTS; do
-    echo "memory: $n blocked tasks" >&2
-    run_one cosync blocked_tasks "$COSYNC_MEM" "$n"
-    run_one cosync-dense blocked_tasks "$COSYNC_MEM" --dense "$n"
-    run_one asyncio blocked_tasks python3 "$PY_MEM" "$n"
-    if [ $HAVE_GO = 1 ]; then
-        run_one go blocked_tasks "$TMP/go-memory" "$n"
-    fi
+    for ((r = 0; r < MEMORY_RUNS; r++)); do
+        echo "memory: $n blocked tasks, run $((r + 1))/$MEMORY_RUNS" >&2
+        for ((i = 0; i < ${#MEM_IMPLS[@]}; i++)); do
+            run_memory "${MEM_IMPLS[(r + i) % ${#MEM_IMPLS[@]}]}" "$n"
+        done
+    done
     cells=()
     for impl in cosync asyncio go cosync-dense; do
-        line=$(grep "^$impl blocked_tasks $n " "$OUT" | tail -n 1 || true)
-        if [ -n "$line" ]; then
-            read -r _ _ _ s b <<<"$line"
+        lines=$(grep "^$impl blocked_tasks $n " "$OUT" || true)
+        if [ -n "$lines" ]; then
+            s=$(median $(awk '{ print $4 }' <<<"$lines"))
+            b=$(median $(awk '{ print $5 }' <<<"$lines"))
             cells+=("$(printf '%.0f (%.2f)' "$b" "$s")")
         else
             cells+=("-")
