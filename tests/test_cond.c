@@ -680,6 +680,54 @@ TEST(wait_ends_without_the_lock_another_loop_queued_on)
     CHECK_OK(cosync_cond_destroy(&cond));
 }
 
+/* A holder whose lock is queued on by a task of another loop: its wait
+ * and its notify are both refused (documented misuse), and the lock and
+ * its waiter are left as they were. */
+static int xloop_notifier(void *arg, void **result)
+{
+    (void)result;
+    xloop *x = arg;
+    CHECK_OK(cosync_lock_acquire(x->lock, COSYNC_FOREVER)); /* free */
+    CHECK_OK(cosync_event_wait(&x->go, COSYNC_FOREVER));
+    CHECK_ERR(cosync_cond_wait(x->cond, COSYNC_FOREVER), COSYNC_EPERM);
+    CHECK_ERR(cosync_cond_notify(x->cond, 1), COSYNC_EPERM);
+    CHECK_ERR(cosync_cond_notify_all(x->cond), COSYNC_EPERM);
+    x->held = cosync_cond_locked(x->cond);
+    CHECK_EQ(cosync_lock_waiters(x->lock), 1);
+    x->rc = 0;
+    return 0;
+}
+
+TEST(notify_refused_while_a_task_of_another_loop_queues_on_the_lock)
+{
+    cosync_loop *a = new_loop(), *b = new_loop();
+    cosync_lock lock = COSYNC_LOCK_INIT;
+    cosync_cond cond;
+    cosync_cond_init(&cond, &lock);
+    xloop x = {.cond = &cond, .lock = &lock, .go = COSYNC_EVENT_INIT, .rc = 1};
+    cosync_task h, u;
+    CHECK_OK(cosync_loop_spawn(a, &h, xloop_notifier, &x, NULL));
+    run_until_idle(a); /* h holds the lock and waits for go */
+    CHECK_OK(cosync_loop_spawn(b, &u, xloop_lock_user, &x, NULL));
+    run_until_idle(b); /* u (loop b) queues on the lock */
+    CHECK_EQ(cosync_lock_waiters(&lock), 1);
+    CHECK_OK(cosync_event_set(&x.go));
+    CHECK_OK(cosync_loop_run(a, h, NULL, NULL));
+    CHECK_OK(x.rc);
+    CHECK(x.held);
+    /* h finished holding the lock: hand it to u from outside (reported) */
+    errcap cap;
+    errcap_begin(&cap);
+    CHECK_OK(cosync_lock_release(&lock));
+    errcap_end(&cap);
+    CHECK_EQ(count_lines(cap.text), DEBUG_LINES(1));
+    CHECK_OK(cosync_loop_run(b, u, NULL, NULL));
+    CHECK(!cosync_lock_locked(&lock));
+    end_loop(a);
+    end_loop(b);
+    CHECK_OK(cosync_cond_destroy(&cond));
+}
+
 static int timeout_in_block_main(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -1660,6 +1708,7 @@ int main(void)
     RUN(test_explicit_lock);
     RUN(test_ambiguous_loops);
     RUN(wait_ends_without_the_lock_another_loop_queued_on);
+    RUN(notify_refused_while_a_task_of_another_loop_queues_on_the_lock);
     RUN(test_timeout_in_block);
     RUN(test_cancelled_error_wakeup);
     RUN(test_cancelled_error_re_aquire);

@@ -292,8 +292,11 @@ static inline int cosync_cond_release(cosync_cond *cond)
 static inline int cosync_cond_notify(cosync_cond *cond, int n)
 {
     const cosync_lock *lock = cond->lock ? cond->lock : &cond->own_lock;
+    /* nobody waits on the condition, and whoever waits on its lock is of
+     * this loop (for another's, the slow path says COSYNC_EPERM) */
     if (__builtin_expect(cond->q.n == 0 && n >= 0 && !cond->dead && lock->locked &&
-                             cosync__lock_is_mine(lock),
+                             cosync__lock_is_mine(lock) &&
+                             (!lock->q.loop || lock->q.loop == cosync__tls.loop),
                          1))
         return 0;
     return cosync__cond_notify_slow(cond, n);
