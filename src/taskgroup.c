@@ -139,6 +139,10 @@ int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline)
             propagate = rc;
             group->aborting = true;
             abort_children(group);
+        } else if (rc == COSYNC_ECANCELED && !propagate) {
+            /* cancelled from outside after a failure made the group abort,
+             * before its wait turned shielded: delivered after it (below) */
+            propagate = COSYNC_ECANCELED;
         }
     }
     if (group->owner_cancel_requested) {

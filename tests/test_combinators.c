@@ -1796,8 +1796,18 @@ TEST(taskgroup_pending_cancellation_delivered_once)
  * reports the failure, and the cancellation, which its return would have
  * delivered, comes at the owner's next suspension (Python 3.13 cancels
  * the parent again before raising the group's errors), once. Whether the
- * request was still pending when the owner reached the wait, or came
- * while it waited there. */
+ * request was still pending when the owner reached the wait, came while
+ * it waited there, came after a failure had made the group abort (while
+ * a sibling still cleans up), or came from the failing child itself just
+ * before it failed. */
+enum tg_both_when { CANCEL_PENDING, CANCEL_IN_WAIT, CANCEL_AFTER_FAILURE, CANCEL_BY_FAILING_CHILD };
+
+typedef struct tg_both {
+    enum tg_both_when when;
+    cosync_task owner;
+    int wait_rc, after_rc[2], cancelling;
+} tg_both;
+
 static int fail_when_cancelled(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -1805,17 +1815,62 @@ static int fail_when_cancelled(void *arg, void **result)
     return EFAIL1;
 }
 
-typedef struct tg_both {
-    bool cancel_in_wait; /* else pending at the wait */
-    cosync_task owner;
-    int wait_rc, after_rc[2], cancelling;
-} tg_both;
+static int fail_at_1ms(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    return EFAIL1;
+}
+
+/* cancelled, it takes 5 ms to clean up */
+static int slow_cleanup(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(10)), COSYNC_ECANCELED);
+    CHECK_OK(cosync_sleep(COSYNC_MS(5)));
+    return COSYNC_ECANCELED;
+}
 
 static int cancel_owner(void *arg, void **result)
 {
     (void)result;
     CHECK_OK(cosync_task_cancel(((tg_both *)arg)->owner));
     return 0;
+}
+
+static int cancel_owner_at_2ms(void *arg, void **result)
+{
+    CHECK_OK(cosync_sleep(COSYNC_MS(2)));
+    return cancel_owner(arg, result);
+}
+
+static int cancel_owner_then_fail(void *arg, void **result)
+{
+    CHECK_OK(cancel_owner(arg, result));
+    return EFAIL1;
+}
+
+static void tg_both_children(tg_both *x, cosync_taskgroup *g)
+{
+    switch (x->when) {
+    case CANCEL_PENDING:
+        CHECK_OK(cosync_taskgroup_spawn(g, NULL, fail_when_cancelled, NULL, NULL));
+        CHECK_OK(cosync_yield());               /* the child sleeps */
+        CHECK_OK(cosync_task_cancel(x->owner)); /* pending: not a suspension yet */
+        break;
+    case CANCEL_IN_WAIT:
+        CHECK_OK(cosync_taskgroup_spawn(g, NULL, fail_when_cancelled, NULL, NULL));
+        CHECK_OK(cosync_task_spawn(NULL, cancel_owner, x, NULL)); /* runs while we wait */
+        break;
+    case CANCEL_AFTER_FAILURE:
+        CHECK_OK(cosync_taskgroup_spawn(g, NULL, fail_at_1ms, NULL, NULL));
+        CHECK_OK(cosync_taskgroup_spawn(g, NULL, slow_cleanup, NULL, NULL)); /* until 6 ms */
+        CHECK_OK(cosync_task_spawn(NULL, cancel_owner_at_2ms, x, NULL));
+        break;
+    case CANCEL_BY_FAILING_CHILD:
+        CHECK_OK(cosync_taskgroup_spawn(g, NULL, cancel_owner_then_fail, x, NULL));
+        break;
+    }
 }
 
 static int tg_both_runner(void *arg, void **result)
@@ -1825,13 +1880,7 @@ static int tg_both_runner(void *arg, void **result)
     x->owner = cosync_task_current();
     cosync_taskgroup g;
     CHECK_OK(cosync_taskgroup_init(&g));
-    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, fail_when_cancelled, NULL, NULL));
-    if (x->cancel_in_wait) {
-        CHECK_OK(cosync_task_spawn(NULL, cancel_owner, x, NULL)); /* runs while we wait */
-    } else {
-        CHECK_OK(cosync_yield());               /* the child sleeps */
-        CHECK_OK(cosync_task_cancel(x->owner)); /* pending: not a suspension yet */
-    }
+    tg_both_children(x, &g);
     x->wait_rc = cosync_taskgroup_wait(&g, COSYNC_FOREVER);
     x->after_rc[0] = cosync_sleep(COSYNC_MS(1));
     x->after_rc[1] = cosync_sleep(COSYNC_MS(1));
@@ -1842,8 +1891,8 @@ static int tg_both_runner(void *arg, void **result)
 static int tg_both_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    for (int in_wait = 0; in_wait < 2; in_wait++) {
-        tg_both x = {.cancel_in_wait = in_wait, .wait_rc = 1, .after_rc = {1, 1}};
+    for (int when = CANCEL_PENDING; when <= CANCEL_BY_FAILING_CHILD; when++) {
+        tg_both x = {.when = (enum tg_both_when)when, .wait_rc = 1, .after_rc = {1, 1}};
         cosync_task rt;
         CHECK_OK(cosync_task_spawn(&rt, tg_both_runner, &x, NULL));
         join_expect(rt, COSYNC_ECANCELED);
