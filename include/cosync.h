@@ -405,7 +405,10 @@ typedef struct cosync_outcome {
  * caller waited for has just finished and the caller has not run since, a
  * cancellation waits for the caller's next wait, as after any wake-up, and
  * reaches the rest then; once the call has given up, it joins the first
- * at once, and reaches the rest at once.)
+ * at once, and reaches the rest at once.) If every task has finished
+ * already, the call returns at once without suspending, as a join of a
+ * finished task does, and a cancellation pending at the call stays
+ * pending.
  *
  * Returns 0 when every task has finished (look at each outcome for its
  * status); COSYNC_ECANCELED or COSYNC_ETIMEDOUT (or COSYNC_EAGAIN with
@@ -434,7 +437,9 @@ int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64
  * task is passed on to it again, and a cancel after the timeout makes
  * the call return COSYNC_ECANCELED); the argument errors of
  * cosync_task_join. In every non-argument case the task has been
- * collected. Suspension point.
+ * collected. A task that has finished already is collected at once,
+ * without suspending (a pending cancellation stays pending).
+ * Suspension point.
  */
 int cosync_wait_for(cosync_task task, int *status, void **result, int64_t deadline);
 

@@ -73,6 +73,12 @@ static int claim_all(struct cosync__task *cur, const cosync_task *tasks, size_t 
 static __attribute__((noinline)) int
 settle_giving_up(struct cosync__task *cur, struct cosync__task *t, int64_t deadline, int give_up)
 {
+    if (!give_up && t->state == COSYNC__T_DONE) {
+        /* nothing to wait for: no suspension, so the request stays pending,
+         * as with a join of a finished task */
+        release_claim(t);
+        return 0;
+    }
     if (!give_up && deadline != 0) {
         cur->cancel_pending = false;
         cosync__cancel_claimed(t);

@@ -215,6 +215,68 @@ TEST(gather_of_finished_tasks_does_not_suspend)
     CHECK_OK(run_main(gather_finished_main, NULL));
 }
 
+/* A cancellation pending at the call: gather and wait_for over tasks that
+ * have all finished complete at once, as a join of a finished task does
+ * (asyncio's wait_for does not suspend either): the results come back, no
+ * other task runs, and the request stays pending for the next suspension.
+ * With one task still running the call suspends, and delivers it. */
+static int pending_cancel_finished_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task self = cosync_task_current();
+    for (int how = 0; how < 2; how++) { /* gather, wait_for */
+        cosync_task t[2];
+        for (intptr_t i = 0; i < 2; i++)
+            CHECK_OK(cosync_task_spawn(&t[i], return_arg, (void *)(0x200 + i), NULL));
+        CHECK_OK(cosync_yield()); /* they run and finish */
+        sentinel_ran = false;
+        cosync_task s;
+        CHECK_OK(cosync_task_spawn(&s, sentinel_fn, NULL, NULL));
+        CHECK_OK(cosync_task_cancel(self));
+        uint64_t sw = switches();
+        cosync_outcome out[2] = {{1, NULL}, {1, NULL}};
+        if (how == 0) {
+            CHECK_OK(cosync_gather(t, 2, out, COSYNC_FOREVER));
+        } else {
+            for (int i = 0; i < 2; i++)
+                CHECK_OK(cosync_wait_for(t[i], &out[i].status, &out[i].result, COSYNC_FOREVER));
+        }
+        CHECK_EQ(switches(), sw);
+        CHECK(!sentinel_ran);
+        for (intptr_t i = 0; i < 2; i++) {
+            CHECK_EQ(out[i].status, 0);
+            CHECK(out[i].result == (void *)(0x200 + i));
+            CHECK(stale(t[i]));
+        }
+        CHECK_ERR(cosync_yield(), COSYNC_ECANCELED); /* delivered here */
+        CHECK(sentinel_ran);
+        CHECK_EQ(cosync_task_uncancel(self), 0);
+        CHECK_OK(cosync_task_join(s, NULL, NULL, COSYNC_FOREVER));
+    }
+
+    /* the first finished, the second not: the call suspends and delivers */
+    cosync_task t[2];
+    CHECK_OK(cosync_task_spawn(&t[0], return_arg, (void *)0x300, NULL));
+    CHECK_OK(cosync_yield());
+    job j = {.sleep = COSYNC_MS(100), .res = (void *)0x301};
+    t[1] = spawn_job(&j);
+    CHECK_OK(cosync_task_cancel(self));
+    cosync_outcome out[2];
+    CHECK_ERR(cosync_gather(t, 2, out, COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECK_EQ(out[0].status, 0);
+    CHECK(out[0].result == (void *)0x300);
+    CHECK_EQ(out[1].status, COSYNC_ECANCELED);
+    CHECK(!j.started); /* cancelled before it first ran */
+    CHECK_EQ(cosync_task_uncancel(self), 0);
+    CHECK_OK(cosync_yield()); /* nothing left pending */
+    return 0;
+}
+
+TEST(pending_cancel_and_finished_tasks_complete_at_once)
+{
+    CHECK_OK(run_main(pending_cancel_finished_main, NULL));
+}
+
 static int gather_deadline_main(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -2744,6 +2806,7 @@ int main(void)
     RUN(gather_results_in_order_each_with_its_status);
     RUN(gather_of_zero_tasks);
     RUN(gather_of_finished_tasks_does_not_suspend);
+    RUN(pending_cancel_and_finished_tasks_complete_at_once);
     RUN(gather_deadline_passes_cancels_and_collects_the_rest);
     RUN(gather_deadline_zero_on_unfinished_tasks);
     RUN(gather_caller_cancelled_cancels_and_collects_the_rest);
