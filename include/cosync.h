@@ -255,8 +255,9 @@ int cosync_task_cancelling(cosync_task task);
 
 /**
  * cosync_task_uncancel - withdraw one cancellation request (Task.uncancel()).
- * When the count reaches 0, a request not yet delivered is dropped too, and
- * the task no longer finishes as cancelled.
+ * When the count reaches 0, a request not yet delivered is dropped too (a
+ * cosync_yield the task is away in returns 0), and the task no longer
+ * finishes as cancelled.
  * Returns the remaining count (>= 0), or COSYNC_ESRCH for a stale handle.
  * Not a suspension point.
  */

@@ -585,6 +585,10 @@ static inline void cosync__grant(cosync__waiter *w, int result)
  * let it give up in place: returns NULL, or the task the giving-up wait
  * passes the cancellation on to, which the caller must cancel. */
 struct cosync__task *cosync__abort_wait(cosync__waiter *w, int result);
+/* Every cancellation request of @t has been withdrawn: a yield it has not
+ * come back from yet returns 0 (asyncio 3.13's uncancel() clears the
+ * request a bare yield was to raise). */
+void cosync__yield_uncancelled(struct cosync__task *t);
 void cosync__waiter_timer_fired(cosync__timer *timer);
 /* The running task, checked against an object's loop: an object is bound
  * to the loop of its first waiter, and free again whenever it has none.

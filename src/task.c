@@ -775,8 +775,10 @@ int cosync_task_uncancel(cosync_task task)
     struct cosync__task *t = cosync__task_lookup(task);
     if (!t)
         return COSYNC_ESRCH;
-    if (t->cancel_count > 0 && --t->cancel_count == 0)
+    if (t->cancel_count > 0 && --t->cancel_count == 0) {
         t->cancel_pending = false;
+        cosync__yield_uncancelled(t);
+    }
     return (int)t->cancel_count;
 }
 

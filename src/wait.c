@@ -10,12 +10,15 @@
 #include "waitq.h" /* and core.h */
 
 static const cosync__waiter_ops yield_ops = {"yield", NULL, NULL, NULL};
+/* the suspension that delivers a pending cancellation to a wait that
+ * never began (its object has already forgotten it) */
+static const cosync__waiter_ops deliver_ops = {"cancellation", NULL, NULL, NULL};
 
 /* Go to the back of the ready queue; returns @result unless a cancellation
- * comes meanwhile. */
-static int yield_with(struct cosync__task *cur, int result)
+ * comes meanwhile (or, for a yield, is withdrawn meanwhile). */
+static int yield_with(struct cosync__task *cur, const cosync__waiter_ops *ops, int result)
 {
-    cosync__waiter *w = cosync__waiter_prepare(cur, &yield_ops, NULL);
+    cosync__waiter *w = cosync__waiter_prepare(cur, ops, NULL);
     w->result = result;
     w->state = COSYNC__W_WAITING;
     cosync__make_ready(cur);
@@ -24,12 +27,19 @@ static int yield_with(struct cosync__task *cur, int result)
 
 /* A pending cancellation is delivered as asyncio delivers it: the task
  * still suspends (every other ready task runs first), then gets
- * COSYNC_ECANCELED. */
+ * COSYNC_ECANCELED, even if the request is withdrawn meanwhile: asyncio
+ * has cancelled the future the call awaited by then. */
 static int deliver_cancel(struct cosync__task *cur)
 {
     cur->cancel_pending = false;
-    yield_with(cur, COSYNC_ECANCELED);
+    yield_with(cur, &deliver_ops, COSYNC_ECANCELED);
     return COSYNC_ECANCELED;
+}
+
+void cosync__yield_uncancelled(struct cosync__task *t)
+{
+    if (t->state == COSYNC__T_READY && t->w.ops == &yield_ops && t->w.result == COSYNC_ECANCELED)
+        t->w.result = 0;
 }
 
 int cosync__wait_slow(cosync__waiter *w, int64_t deadline)
@@ -116,8 +126,12 @@ int cosync_yield(void)
     struct cosync__task *cur = cosync__current();
     if (!cur)
         return COSYNC_EPERM;
-    if (cur->cancel_pending)
-        return deliver_cancel(cur);
+    if (cur->cancel_pending) {
+        /* asyncio's sleep(0) is a bare yield: the request is raised when
+         * the task runs again, unless uncancel() has withdrawn it */
+        cur->cancel_pending = false;
+        return yield_with(cur, &yield_ops, COSYNC_ECANCELED);
+    }
     /* nothing else is ready, and the loop need not look at its clock and
      * I/O yet: going to the back of an empty queue would come straight back
      * (an unguarded stack still takes the way with its overflow check) */
@@ -126,7 +140,7 @@ int cosync_yield(void)
         loop->budget--;
         return 0;
     }
-    return yield_with(cur, 0);
+    return yield_with(cur, &yield_ops, 0);
 }
 
 int cosync_sleep_until(int64_t deadline)

@@ -928,6 +928,69 @@ TEST(uncancel_drops_an_undelivered_request_at_zero)
     run_main_ok(uncancel_main, NULL);
 }
 
+/* A request withdrawn by another task while the cancelled one is away in
+ * a yield (asyncio's sleep(0), a bare yield) is never raised: the yield
+ * returns 0, as asyncio 3.13's uncancel() clears the request the task was
+ * to get when it runs again. Whether the request was pending when the task
+ * yielded or came while it was away. A sleep or any other wait that
+ * begins with a request pending gets COSYNC_ECANCELED all the same: by
+ * then asyncio has cancelled the future it awaits. */
+typedef struct withdraw {
+    cosync_task victim;
+    int how; /* 0: pending at the yield, 1: comes during it, 2: pending at a sleep */
+    int rc;
+    int order[2], n;
+} withdraw;
+
+static int withdraw_victim(void *arg, void **result)
+{
+    (void)result;
+    withdraw *x = arg;
+    if (x->how != 1)
+        CHECK_OK(cosync_task_cancel(x->victim));
+    x->rc = x->how == 2 ? cosync_sleep(COSYNC_MS(1)) : cosync_yield();
+    x->order[x->n++] = 1;
+    return 0;
+}
+
+static int withdraw_helper(void *arg, void **result)
+{
+    (void)result;
+    withdraw *x = arg;
+    if (x->how == 1)
+        CHECK_OK(cosync_task_cancel(x->victim));
+    CHECK_EQ(cosync_task_uncancel(x->victim), 0);
+    x->order[x->n++] = 2;
+    return 0;
+}
+
+static int withdraw_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    for (int how = 0; how < 3; how++) {
+        withdraw x = {.how = how, .rc = 1};
+        cosync_task v, h;
+        CHECK_OK(cosync_task_spawn(&v, withdraw_victim, &x, NULL));
+        x.victim = v;
+        CHECK_OK(cosync_task_spawn(&h, withdraw_helper, &x, NULL));
+        join_expect(v, 0); /* every request withdrawn: it finishes as it returned */
+        join_expect(h, 0);
+        CHECK_EQ(x.n, 2);
+        CHECK_EQ(x.order[0], 2); /* the helper ran while the victim was away */
+        CHECK_EQ(x.order[1], 1);
+        if (how == 2)
+            CHECK_ERR(x.rc, COSYNC_ECANCELED);
+        else
+            CHECK_OK(x.rc);
+    }
+    return 0;
+}
+
+TEST(uncancel_during_a_yield_withdraws_its_cancellation)
+{
+    run_main_ok(withdraw_main, NULL);
+}
+
 /* ------------------------------------------------------------------------
  * The final status
  * ---------------------------------------------------------------------- */
@@ -1514,6 +1577,7 @@ int main(void)
     RUN(two_cancels_of_a_blocked_task_deliver_one);
     RUN(two_self_cancels_deliver_one);
     RUN(uncancel_drops_an_undelivered_request_at_zero);
+    RUN(uncancel_during_a_yield_withdraws_its_cancellation);
     RUN(final_status_after_cancel);
     RUN(granted_join_is_kept_when_cancelled_before_running);
     RUN(fired_sleep_is_kept_when_cancelled_before_running);
