@@ -606,7 +606,10 @@ typedef struct cosync_taskgroup {
  * cosync_taskgroup_init - open a group owned by the calling task.
  * Returns 0, or COSYNC_EPERM outside a task. Not a suspension point.
  * Initialising a group that was not left yet (children alive, or its wait
- * not returned) is undefined: it forgets the children.
+ * not returned) is undefined: it forgets the children. The owner must
+ * leave the group with cosync_taskgroup_wait on every path before the
+ * group's memory goes away (the end of `async with`): children point to
+ * it until they finish.
  */
 int cosync_taskgroup_init(cosync_taskgroup *group);
 
