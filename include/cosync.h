@@ -604,7 +604,9 @@ typedef struct cosync_taskgroup {
 
 /**
  * cosync_taskgroup_init - open a group owned by the calling task.
- * Returns 0, or COSYNC_EPERM outside a task. Not a suspension point.
+ * Returns 0; COSYNC_EINVAL if the group lies in the stack of the calling
+ * task and that task is dense (docs/stacks.md); COSYNC_EPERM outside a
+ * task. Not a suspension point.
  * Initialising a group that was not left yet (children alive, or its wait
  * not returned) is undefined: it forgets the children. The owner must
  * leave the group with cosync_taskgroup_wait on every path before the

@@ -20,6 +20,10 @@ int cosync_taskgroup_init(cosync_taskgroup *group)
     struct cosync__task *cur = cosync__current();
     if (!cur)
         return COSYNC_EPERM;
+    /* the owner waits on it, and its children point to it while it is
+     * away: on a dense task's stack its bytes would be elsewhere then */
+    if (cosync__dense_holds(cur, group))
+        return COSYNC_EINVAL;
     *group = (cosync_taskgroup){.loop = cur->loop,
                                 .owner = cur,
                                 .owner_id = cur->id,

@@ -804,6 +804,48 @@ static int wait_on_own_locals(void *arg, void **result)
     return 0;
 }
 
+/* A task group in a dense task's locals: refused when it is opened (the
+ * owner's wait and the children would reach it while the task is away);
+ * one outside the stack works. */
+static int group_child(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_sleep(COSYNC_MS(1));
+}
+
+static cosync_taskgroup outside_group;
+
+static int group_in_own_locals(void *arg, void **result)
+{
+    (void)result;
+    int *finished = arg;
+    cosync_taskgroup g;
+    CHECK_ERR(cosync_taskgroup_init(&g), COSYNC_EINVAL);
+    CHECK_OK(cosync_taskgroup_init(&outside_group));
+    CHECK_OK(cosync_taskgroup_spawn(&outside_group, NULL, group_child, NULL, NULL));
+    CHECK_OK(cosync_taskgroup_wait(&outside_group, COSYNC_FOREVER));
+    ++*finished;
+    return 0;
+}
+
+static int main_group_in_own_locals(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int finished = 0;
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, group_in_own_locals, &finished, &dense_opts));
+    join_ok(t);
+    CHECK_EQ(finished, 1);
+    return 0;
+}
+
+TEST(a_dense_task_cannot_open_a_task_group_in_its_own_stack)
+{
+    if (!COSYNC__DENSE_SUPPORTED)
+        return; /* there a dense task has its own stack */
+    run_main_ok(main_group_in_own_locals, NULL);
+}
+
 static int wait_forever_on_own_event(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -1101,6 +1143,7 @@ int main(void)
     RUN(a_dense_task_never_starts_another_on_its_own_stack);
     RUN(allocations_for_dense_tasks_run_on_the_threads_stack);
     RUN(a_dense_task_cannot_wait_on_an_object_in_its_own_stack);
+    RUN(a_dense_task_cannot_open_a_task_group_in_its_own_stack);
     RUN(a_dense_task_alone_yields_to_itself);
     RUN(random_programs_of_dense_and_plain_tasks_keep_every_frame);
     RUN(a_dense_task_allocates_at_its_first_run_not_at_its_spawn);
