@@ -259,7 +259,8 @@ static void poll_io(cosync_loop *loop, int64_t timeout)
             atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
     }
     if (fall_back) {
-        int64_t ms = timeout < 0 ? -1 : (timeout + 999999) / 1000000;
+        /* rounded up, without the overflow of adding first */
+        int64_t ms = timeout < 0 ? -1 : timeout / 1000000 + (timeout % 1000000 != 0);
         n = epoll_wait(loop->epfd, evs, 64, ms > INT32_MAX ? INT32_MAX : (int)ms);
     }
     for (int i = 0; i < n; i++)
