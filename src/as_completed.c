@@ -227,7 +227,7 @@ static int first_step(struct cosync__as_completed *ac, struct cosync__task *cur,
     if (deadline == 0 || cur->loop->switches != ac->switches_at_init)
         return 0;
     ac->waiting = cur; /* no second caller meanwhile */
-    int rc = cosync_yield();
+    int rc = cosync__step(cur);
     ac->waiting = NULL;
     return rc;
 }

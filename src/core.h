@@ -595,6 +595,10 @@ struct cosync__task *cosync__abort_wait(cosync__waiter *w, int result);
  * come back from yet returns 0 (asyncio 3.13's uncancel() clears the
  * request a bare yield was to raise). */
 void cosync__yield_uncancelled(struct cosync__task *t);
+/* Let every other ready task run once, as a wait for asyncio's next loop
+ * step (a callback's future): COSYNC_ECANCELED if a cancellation is
+ * pending or comes meanwhile, even if it is withdrawn before @cur runs. */
+int cosync__step(struct cosync__task *cur);
 void cosync__waiter_timer_fired(cosync__timer *timer);
 /* The running task, checked against an object's loop: an object is bound
  * to the loop of its first waiter, and free again whenever it has none.

@@ -10,9 +10,11 @@
 #include "waitq.h" /* and core.h */
 
 static const cosync__waiter_ops yield_ops = {"yield", NULL, NULL, NULL};
-/* the suspension that delivers a pending cancellation to a wait that
- * never began (its object has already forgotten it) */
-static const cosync__waiter_ops deliver_ops = {"cancellation", NULL, NULL, NULL};
+/* one step of the loop taken as a wait on a future that a cancellation
+ * cancels, so that withdrawing the request later changes nothing: the
+ * suspension that delivers a pending cancellation to a wait that never
+ * began, and cosync__step */
+static const cosync__waiter_ops step_ops = {"next step", NULL, NULL, NULL};
 
 /* Go to the back of the ready queue; returns @result unless a cancellation
  * comes meanwhile (or, for a yield, is withdrawn meanwhile). */
@@ -32,8 +34,15 @@ static int yield_with(struct cosync__task *cur, const cosync__waiter_ops *ops, i
 static int deliver_cancel(struct cosync__task *cur)
 {
     cur->cancel_pending = false;
-    yield_with(cur, &deliver_ops, COSYNC_ECANCELED);
+    yield_with(cur, &step_ops, COSYNC_ECANCELED);
     return COSYNC_ECANCELED;
+}
+
+int cosync__step(struct cosync__task *cur)
+{
+    if (cur->cancel_pending)
+        return deliver_cancel(cur);
+    return yield_with(cur, &step_ops, 0);
 }
 
 void cosync__yield_uncancelled(struct cosync__task *t)
