@@ -616,6 +616,14 @@ typedef struct xloop {
     bool held;
 } xloop;
 
+/* A fresh lock, a condition on it, and their xloop. */
+static xloop xloop_on(cosync_cond *cond, cosync_lock *lock)
+{
+    cosync_lock_init(lock);
+    cosync_cond_init(cond, lock);
+    return (xloop){.cond = cond, .lock = lock, .go = COSYNC_EVENT_INIT, .rc = 1};
+}
+
 static int xloop_waiter(void *arg, void **result)
 {
     (void)result;
@@ -655,10 +663,9 @@ TEST(wait_ends_without_the_lock_another_loop_queued_on)
     cosync_loop *a = new_loop();
     capture cap;
     cosync_loop *b = report_loop(&cap, NULL);
-    cosync_lock lock = COSYNC_LOCK_INIT;
+    cosync_lock lock;
     cosync_cond cond;
-    cosync_cond_init(&cond, &lock);
-    xloop x = {.cond = &cond, .lock = &lock, .go = COSYNC_EVENT_INIT, .rc = 1};
+    xloop x = xloop_on(&cond, &lock);
     cosync_task w, h;
     CHECK_OK(cosync_loop_spawn(a, &w, xloop_waiter, &x, NULL));
     run_until_idle(a); /* w waits for a notify; the lock is free */
@@ -701,10 +708,9 @@ static int xloop_notifier(void *arg, void **result)
 TEST(notify_refused_while_a_task_of_another_loop_queues_on_the_lock)
 {
     cosync_loop *a = new_loop(), *b = new_loop();
-    cosync_lock lock = COSYNC_LOCK_INIT;
+    cosync_lock lock;
     cosync_cond cond;
-    cosync_cond_init(&cond, &lock);
-    xloop x = {.cond = &cond, .lock = &lock, .go = COSYNC_EVENT_INIT, .rc = 1};
+    xloop x = xloop_on(&cond, &lock);
     cosync_task h, u;
     CHECK_OK(cosync_loop_spawn(a, &h, xloop_notifier, &x, NULL));
     run_until_idle(a); /* h holds the lock and waits for go */
