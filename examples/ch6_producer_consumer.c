@@ -24,7 +24,8 @@
  * to milliseconds, a loaded machine could stretch the producer's sleeps
  * past main's margin). Items are fixed-size strings copied into the queue. Difference: after
  * cancelling the consumers, main gathers them (asyncio.run would cancel and wait for them anyway)
- * and checks that all five items were consumed, in order; exits 1 otherwise.
+ * and checks that both ended cancelled (not on an error of their own) and
+ * that all five items were consumed, in order; exits 1 otherwise.
  */
 #include <cosync.h>
 
@@ -68,7 +69,8 @@ static int consumer(void *arg, void **result)
         printf("Consumed: %s\n", it.text);
         snprintf(want.text, sizeof want.text, "Task %d", consumed++);
         in_order = in_order && strcmp(it.text, want.text) == 0;
-        cosync_queue_task_done(&queue); /* mark task as processed */
+        if ((rc = cosync_queue_task_done(&queue)) != 0) /* mark task as processed */
+            return rc; /* COSYNC_EOVERFLOW: Python's ValueError, too many calls */
     }
 }
 
@@ -94,6 +96,9 @@ static int main_task(void *arg, void **result)
 
     if ((rc = cosync_gather(consumers, 2, out, COSYNC_FOREVER)) != 0)
         return rc;
+    for (int i = 0; i < 2; i++)
+        if (out[i].status != COSYNC_ECANCELED) /* stopped by its own error, not the cancel */
+            return out[i].status;
     if ((rc = cosync_task_join(producers[0], NULL, NULL, COSYNC_FOREVER)) != 0)
         return rc;
     return cosync_queue_destroy(&queue);

@@ -37,6 +37,7 @@ static int increment(void *arg, void **result)
 static int main_task(void *arg, void **result)
 {
     cosync_task tasks[10];
+    cosync_outcome out[10];
     (void)arg;
     (void)result;
     for (int i = 0; i < 10; i++) {
@@ -44,9 +45,12 @@ static int main_task(void *arg, void **result)
         if (rc != 0)
             return rc;
     }
-    int rc = cosync_gather(tasks, 10, NULL, COSYNC_FOREVER);
+    int rc = cosync_gather(tasks, 10, out, COSYNC_FOREVER);
     if (rc != 0)
         return rc;
+    for (int i = 0; i < 10; i++) /* gather without return_exceptions raises an error */
+        if (out[i].status != 0)
+            return out[i].status;
     printf("Final counter value: %d\n", counter); /* not 10! */
     return 0;
 }

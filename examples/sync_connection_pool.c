@@ -117,9 +117,11 @@ static int client(void *arg, void **result)
         out_peak = out_now;
     printf("Client %d got connection %d\n", id, conn);
     int rc = cosync_sleep(COSYNC_MS(10)); /* the query */
-    printf("Client %d returns connection %d\n", id, conn);
+    /* try: query / finally: release(conn): it goes back even if the query failed */
     out_now--;
     int rc2 = pool_release(conn);
+    if (rc2 == 0) /* said once it is back (cancelled at the pool's lock, it is not) */
+        printf("Client %d returns connection %d\n", id, conn);
     if (rc == 0 && rc2 == 0)
         finished++;
     return rc != 0 ? rc : rc2;
@@ -138,7 +140,12 @@ static int main_task(void *arg, void **result)
     for (int i = 0; i < CLIENTS; i++)
         if ((rc = cosync_task_spawn(&clients[i], client, (void *)(intptr_t)i, NULL)) != 0)
             return rc;
-    return cosync_gather(clients, CLIENTS, out, COSYNC_FOREVER);
+    if ((rc = cosync_gather(clients, CLIENTS, out, COSYNC_FOREVER)) != 0)
+        return rc;
+    for (int i = 0; i < CLIENTS; i++) /* gather without return_exceptions raises an error */
+        if (out[i].status != 0)
+            return out[i].status;
+    return 0;
 }
 
 int main(void)

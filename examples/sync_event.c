@@ -62,7 +62,12 @@ static int main_task(void *arg, void **result)
             return rc;
     if ((rc = cosync_task_spawn(&tasks[0], setter, NULL, NULL)) != 0)
         return rc;
-    return cosync_gather(tasks, 4, out, COSYNC_FOREVER); /* wait for all tasks */
+    if ((rc = cosync_gather(tasks, 4, out, COSYNC_FOREVER)) != 0) /* wait for all tasks */
+        return rc;
+    for (int i = 0; i < 4; i++) /* gather without return_exceptions raises an error */
+        if (out[i].status != 0)
+            return out[i].status;
+    return 0;
 }
 
 int main(void)

@@ -77,14 +77,16 @@ static int consumer(void *arg, void **result)
             return rc;
         if (it.producer < 0) { /* None is a signal to stop */
             printf("Consumer %d received stop signal\n", consumer_id);
-            cosync_queue_task_done(&queue);
+            if ((rc = cosync_queue_task_done(&queue)) != 0)
+                return rc; /* COSYNC_EOVERFLOW: Python's ValueError, too many calls */
             break;
         }
         printf("Consumer %d got P%d-%d\n", consumer_id, it.producer, it.i);
         seen[it.producer][it.i]++;
         if ((rc = cosync_sleep(uniform_ms(10, 40))) != 0) /* processing time */
             return rc;
-        cosync_queue_task_done(&queue); /* mark the item as done */
+        if ((rc = cosync_queue_task_done(&queue)) != 0) /* mark the item as done */
+            return rc;
     }
     printf("Consumer %d finished\n", consumer_id);
     return 0;
@@ -108,6 +110,9 @@ static int main_task(void *arg, void **result)
 
     if ((rc = cosync_gather(producers, 3, out, COSYNC_FOREVER)) != 0) /* producers finish */
         return rc;
+    for (int i = 0; i < 3; i++) /* gather without return_exceptions raises an error */
+        if (out[i].status != 0)
+            return out[i].status;
     if ((rc = cosync_queue_join(&queue, COSYNC_FOREVER)) != 0) /* all items processed */
         return rc;
     for (int i = 0; i < 2; i++) { /* stop signals */

@@ -95,7 +95,8 @@ static int limiter_worker(void *arg, void **result)
         cosync_sem_release(&limiter.semaphore);
         if (rc != 0)
             break;
-        cosync_queue_task_done(&limiter.pending); /* mark as done */
+        if ((rc = cosync_queue_task_done(&limiter.pending)) != 0) /* mark as done */
+            break; /* COSYNC_EOVERFLOW: Python's ValueError ends the worker too */
     }
     if (rc == COSYNC_ECANCELED)
         printf("Worker %d cancelled\n", worker_id);

@@ -70,7 +70,8 @@ static int worker(void *arg, void **result)
             if ((rc = cosync_sleep(COSYNC_MS(25))) != 0) /* simulate work */
                 return rc;
             processed++;
-            cosync_queue_task_done(&pool.queue);
+            if ((rc = cosync_queue_task_done(&pool.queue)) != 0)
+                return rc; /* COSYNC_EOVERFLOW: Python's ValueError, too many calls */
         } else {
             /* put the task back if shutting down */
             if ((rc = cosync_queue_put(&pool.queue, &task, COSYNC_FOREVER)) != 0)
