@@ -20,7 +20,10 @@
  *
  * Times scaled by 1/100: uses of 5-20 ms, pauses of 1-5 ms, 150 ms of run.
  * random.uniform is a fixed-seed xorshift, so the durations do not change
- * from run to run (the interleaving still follows the real clock). The
+ * from run to run, and on the loop's virtual clock (cosync_run_with) the
+ * interleaving does not either: where durations add up to the same
+ * instant they tie as in asyncio, not as the real clock's jitter falls.
+ * The
  * release in the worker's `finally` is not interrupted by the cancellation
  * that ended the use: cancellation is delivered once, as in asyncio.
  * Exits 1 if more than 3 resources were ever in use, a resource was handed
@@ -147,7 +150,7 @@ static int main_task(void *arg, void **result)
 
 int main(void)
 {
-    int rc = cosync_run(main_task, NULL);
+    int rc = cosync_run_with(main_task, NULL, &(cosync_loop_opts){.virtual_clock = true});
     if (rc != 0) {
         fprintf(stderr, "sync_resource_pool: %s\n", cosync_strerror(rc));
         return 1;
