@@ -686,7 +686,8 @@ int cosync_future_set_result(cosync_future *future, void *value);
 
 /**
  * cosync_future_set_error - complete the future with a failure
- * (set_exception). @error must be negative (else COSYNC_EINVAL).
+ * (set_exception). @error must be negative and not COSYNC_EAGAIN, which
+ * cosync_future_result returns for a pending future (else COSYNC_EINVAL).
  * Returns 0, COSYNC_EINVAL, or COSYNC_EALREADY. Not a suspension point.
  */
 int cosync_future_set_error(cosync_future *future, int error);

@@ -39,7 +39,8 @@ int cosync_future_set_result(cosync_future *future, void *value)
 
 int cosync_future_set_error(cosync_future *future, int error)
 {
-    if (error >= 0)
+    /* COSYNC_EAGAIN is what cosync_future_result says of a pending future */
+    if (error >= 0 || error == COSYNC_EAGAIN)
         return COSYNC_EINVAL;
     return complete(future, DONE, error, NULL);
 }

@@ -105,6 +105,8 @@ static int future_error_main(void *arg, void **result)
     /* a non-negative error is refused and changes nothing */
     CHECK_ERR(cosync_future_set_error(&f, 0), COSYNC_EINVAL);
     CHECK_ERR(cosync_future_set_error(&f, 5), COSYNC_EINVAL);
+    /* the status result() gives a pending future is no failure to set */
+    CHECK_ERR(cosync_future_set_error(&f, COSYNC_EAGAIN), COSYNC_EINVAL);
     CHECK(!cosync_future_done(&f));
     CHECK_ERR(cosync_future_result(&f, NULL), COSYNC_EAGAIN);
 

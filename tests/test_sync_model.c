@@ -89,8 +89,8 @@
  *    parties; a wait or notify without the lock, notify(-1); a count_down
  *    of an open latch, a latch of a negative count, a wait group's add
  *    below zero or past its range; a second completion of a future, a
- *    set_error of no error; a destroy while held or waited on (a
- *    condition's: while a task is in a wait);
+ *    set_error of no error or of COSYNC_EAGAIN; a destroy while held or
+ *    waited on (a condition's: while a task is in a wait);
  *  - releases, notifies and the changes to a gate never suspend; at the
  *    end every worker ends with the status its cancellations give it, a
  *    worker cancelled before it ran never ran, the object is free with all
@@ -1117,7 +1117,10 @@ static void gate_change(const worker *w)
         rc = how == 0   ? cosync_future_set_result(&S.fut, (void *)value)
              : how == 1 ? cosync_future_set_error(&S.fut, error)
                         : cosync_future_cancel(&S.fut);
-        if (S.done) {
+        if (how == 1 && error == COSYNC_EAGAIN) {
+            want = COSYNC_EINVAL; /* a pending future's status: refused first */
+            total.misuses++;
+        } else if (S.done) {
             want = COSYNC_EALREADY; /* the first outcome stays */
             total.misuses++;
         } else {
