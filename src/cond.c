@@ -143,7 +143,7 @@ int cosync_cond_destroy(cosync_cond *cond)
         return COSYNC_EINVAL;
     if (cond->in_wait)
         return COSYNC_EBUSY;
-    if (!cond->lock) {
+    if (!cond->lock && !cond->own_lock.dead) { /* (destroyed through cosync_cond_lock) */
         int rc = cosync_lock_destroy(&cond->own_lock);
         if (rc)
             return rc;

@@ -1420,6 +1420,12 @@ static int misuse_main(void *arg, void **result)
     CHECK_ERR(cosync_cond_acquire(&c2, 0), COSYNC_EINVAL);
     CHECK_ERR(cosync_cond_wait(&c2, 0), COSYNC_EINVAL);
     CHECK_ERR(cosync_cond_notify(&c2, 1), COSYNC_EINVAL);
+    /* its own lock destroyed through cosync_cond_lock: destroy still ends it */
+    cosync_cond_init(&c2, NULL);
+    CHECK_OK(cosync_lock_destroy(cosync_cond_lock(&c2)));
+    CHECK_ERR(cosync_cond_acquire(&c2, 0), COSYNC_EINVAL);
+    CHECK_OK(cosync_cond_destroy(&c2));
+    CHECK_ERR(cosync_cond_destroy(&c2), COSYNC_EINVAL);
     return 0;
 }
 

@@ -267,7 +267,8 @@ size_t cosync_cond_waiters(const cosync_cond *cond);
  * Returns 0; COSYNC_EBUSY (nothing changes) while a task is inside
  * cosync_cond_wait, waiting for a notify or notified and not yet back,
  * or while its own lock is locked or has waiters; COSYNC_EINVAL if already
- * destroyed. A shared lock is left alone. Not a suspension point.
+ * destroyed. A shared lock is left alone (so is its own lock if that was
+ * destroyed through cosync_cond_lock). Not a suspension point.
  */
 int cosync_cond_destroy(cosync_cond *cond);
 
