@@ -13,7 +13,10 @@
  *    cancellation is delivered (COSYNC_ECANCELED). Code between suspension
  *    points runs atomically with respect to the loop's other tasks;
  *  - a loop and its tasks belong to one thread: nothing here is thread-safe
- *    unless its doc block says so.
+ *    unless its doc block says so;
+ *  - a wait by a dense task (cosync_task_opts.dense) on an object in its own
+ *    stack returns COSYNC_EINVAL when it would suspend (docs/stacks.md,
+ *    "The rule").
  */
 #ifndef COSYNC_H
 #define COSYNC_H
@@ -116,16 +119,18 @@ int cosync_task_spawn(cosync_task *task, cosync_task_fn fn, void *arg,
 /**
  * cosync_loop_spawn - create a task on @loop, from outside or inside it.
  * The same as cosync_task_spawn otherwise (use it to create a loop's first
- * task before cosync_loop_run). Returns as cosync_task_spawn, and
- * COSYNC_EINVAL if @loop is NULL. Not a suspension point. Not thread-safe:
- * call it from the loop's thread.
+ * task before cosync_loop_run). Returns 0; COSYNC_EINVAL if @loop or @fn
+ * is NULL or @opts->stack_size is absurd; COSYNC_ENOMEM if the task record
+ * cannot be allocated (nothing is created). Not a suspension point. Not
+ * thread-safe: call it from the loop's thread.
  */
 int cosync_loop_spawn(cosync_loop *loop, cosync_task *task, cosync_task_fn fn, void *arg,
                       const cosync_task_opts *opts);
 
 /**
  * cosync_task_join - wait for a task to finish and collect it (await task).
- * @task:     the task; it must be neither detached nor the caller.
+ * @task:     the task; it must be neither detached, nor claimed by another
+ *            collector, nor the caller.
  * @status:   receives the task's status (0, its failure code, or
  *            COSYNC_ECANCELED if it ended cancelled); may be NULL.
  * @result:   receives the task's result value; may be NULL.
@@ -138,9 +143,11 @@ int cosync_loop_spawn(cosync_loop *loop, cosync_task *task, cosync_task_fn fn, v
  * Returns 0 once joined; COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT if
  * it has not finished in time; COSYNC_ECANCELED if the caller was
  * cancelled; COSYNC_ESRCH for a stale handle (joined already, or detached
- * and finished); COSYNC_EINVAL if the task is detached; COSYNC_EBUSY if
- * another task is already joining it; COSYNC_EDEADLK if @task is the caller;
- * COSYNC_EPERM outside a task or from another loop.
+ * and finished); COSYNC_EINVAL if the task is detached; COSYNC_EBUSY if it
+ * is claimed: another task joins, gathers or waits for it (cosync_wait_for,
+ * cosync_wait), or it is the main task of a running cosync_loop_run
+ * (cosync_task_wait and cosync_task_await do not claim it); COSYNC_EDEADLK
+ * if @task is the caller; COSYNC_EPERM outside a task or from another loop.
  * Suspension point (unless the task has already finished). Not thread-safe.
  */
 int cosync_task_join(cosync_task task, int *status, void **result, int64_t deadline);
@@ -221,8 +228,10 @@ int cosync_task_await(cosync_task task, int *status, void **result, int64_t dead
 /**
  * cosync_task_detach - let the task free itself when it finishes.
  * Returns 0 (a finished task is freed at once); COSYNC_ESRCH for a stale
- * handle; COSYNC_EBUSY if a task is joining it; COSYNC_EINVAL if it is
- * already detached or belongs to a task group. Not a suspension point.
+ * handle; COSYNC_EBUSY if it is claimed, as for cosync_task_join (a join,
+ * gather, cosync_wait_for or cosync_wait, or a running cosync_loop_run
+ * whose main task it is); COSYNC_EINVAL if it is already detached or
+ * belongs to a task group. Not a suspension point. Not thread-safe.
  */
 int cosync_task_detach(cosync_task task);
 
@@ -249,7 +258,7 @@ int cosync_task_cancel(cosync_task task);
  * withdrawn by cosync_task_uncancel (Task.cancelling()).
  * Returns that count (>= 0; it stops growing at INT_MAX), or COSYNC_ESRCH
  * for a stale handle.
- * Not a suspension point.
+ * Not a suspension point. Not thread-safe.
  */
 int cosync_task_cancelling(cosync_task task);
 
@@ -259,13 +268,13 @@ int cosync_task_cancelling(cosync_task task);
  * cosync_yield the task is away in returns 0), and the task no longer
  * finishes as cancelled.
  * Returns the remaining count (>= 0), or COSYNC_ESRCH for a stale handle.
- * Not a suspension point.
+ * Not a suspension point. Not thread-safe.
  */
 int cosync_task_uncancel(cosync_task task);
 
 /**
  * cosync_task_done - whether the task has finished (Task.done()).
- * Returns false for a stale handle. Not a suspension point.
+ * Returns false for a stale handle. Not a suspension point. Not thread-safe.
  */
 bool cosync_task_done(cosync_task task);
 
@@ -273,33 +282,34 @@ bool cosync_task_done(cosync_task task);
  * cosync_task_result - look at a finished task without collecting it
  * (Task.result()). @status and @result as for cosync_task_join (may be NULL).
  * Returns 0 if the task has finished; COSYNC_EAGAIN if not yet;
- * COSYNC_ESRCH for a stale handle. Not a suspension point.
+ * COSYNC_ESRCH for a stale handle. Not a suspension point. Not thread-safe.
  */
 int cosync_task_result(cosync_task task, int *status, void **result);
 
 /**
  * cosync_task_current - the calling task (asyncio.current_task()), or
- * COSYNC_TASK_NONE outside a task. Not a suspension point.
+ * COSYNC_TASK_NONE outside a task. Not a suspension point. Thread-safe (it
+ * reads only the calling thread's own state).
  */
 cosync_task cosync_task_current(void);
 
 /**
  * cosync_task_name - the task's name (Task.get_name()); "task-<id>" unless
  * one was given. The string lives as long as the record.
- * Returns NULL for a stale handle. Not a suspension point.
+ * Returns NULL for a stale handle. Not a suspension point. Not thread-safe.
  */
 const char *cosync_task_name(cosync_task task);
 
 /**
  * cosync_task_set_name - rename a task (copied, up to 31 bytes).
  * Returns 0; COSYNC_EINVAL if @name is NULL; COSYNC_ESRCH for a stale handle.
- * Not a suspension point.
+ * Not a suspension point. Not thread-safe.
  */
 int cosync_task_set_name(cosync_task task, const char *name);
 
 /**
  * cosync_task_id - the task's serial number on its loop (1, 2, ...), or 0
- * for a stale handle. Not a suspension point.
+ * for a stale handle. Not a suspension point. Not thread-safe.
  */
 uint64_t cosync_task_id(cosync_task task);
 
@@ -311,6 +321,7 @@ uint64_t cosync_task_id(cosync_task task);
  * start with NULL (or opts->local). Keep the variables in a struct and
  * point at it: the pointer is the task's own, the struct is shared.
  * Returns the pointer; NULL outside a task. Not a suspension point.
+ * Thread-safe (it reads only the calling thread's own state).
  */
 void *cosync_task_get_local(void);
 
@@ -319,7 +330,8 @@ void *cosync_task_get_local(void);
  * (ContextVar.set). Only this task sees the change, and the tasks it
  * spawns from now on: its spawner and the tasks it spawned earlier keep
  * theirs, as a context copied into each task keeps its own variables.
- * Returns 0; COSYNC_EPERM outside a task. Not a suspension point.
+ * Returns 0; COSYNC_EPERM outside a task. Not a suspension point. Not
+ * thread-safe.
  */
 int cosync_task_set_local(void *local);
 
@@ -332,6 +344,7 @@ int cosync_task_set_local(void *local);
  * The caller goes to the back of the ready queue.
  * Returns 0, or COSYNC_ECANCELED if the caller was cancelled.
  * Suspension point. Must be called from a task (else COSYNC_EPERM).
+ * Not thread-safe.
  */
 int cosync_yield(void);
 
@@ -340,14 +353,15 @@ int cosync_yield(void);
  * A duration <= 0 is cosync_yield(). Timers with equal deadlines fire in the
  * order they were armed.
  * Returns 0; COSYNC_ECANCELED if cancelled; COSYNC_EPERM outside a task.
- * Suspension point.
+ * Suspension point. Not thread-safe.
  */
 int cosync_sleep(int64_t duration);
 
 /**
  * cosync_sleep_until - suspend until the loop's clock reaches @deadline.
  * A deadline that has passed is cosync_yield(); COSYNC_FOREVER suspends
- * until cancelled. Returns as cosync_sleep. Suspension point.
+ * until cancelled. Returns as cosync_sleep. Suspension point. Not
+ * thread-safe.
  */
 int cosync_sleep_until(int64_t deadline);
 
@@ -357,7 +371,8 @@ int cosync_sleep_until(int64_t deadline);
  * same for every task that runs in one turn. With the virtual clock it moves
  * only when nothing is runnable, straight to the next timer. Outside a loop
  * it reads CLOCK_MONOTONIC (for a loop's clock between its runs, see
- * cosync_loop_now). Not a suspension point.
+ * cosync_loop_now). Not a suspension point. Thread-safe (it reads only the
+ * calling thread's own loop).
  */
 int64_t cosync_now(void);
 
@@ -366,7 +381,8 @@ int64_t cosync_now(void);
  * virtual clock stands (it does not move between runs), or CLOCK_MONOTONIC
  * for a loop on the real clock. For deadlines computed outside a run:
  * cosync_loop_now(loop) + timeout. Returns COSYNC_EINVAL (negative) if
- * @loop is NULL. Not a suspension point.
+ * @loop is NULL. Not a suspension point. Not thread-safe: call it from the
+ * loop's thread, or while the loop does not run.
  */
 int64_t cosync_loop_now(const cosync_loop *loop);
 
@@ -376,7 +392,7 @@ int64_t cosync_loop_now(const cosync_loop *loop);
  * COSYNC_FOREVER (asyncio's timeout=None); any other negative @timeout
  * gives cosync_now(), a deadline that has already passed, as asyncio
  * treats a negative timeout (a computed budget that ran out does not turn
- * into "no deadline"). Not a suspension point.
+ * into "no deadline"). Not a suspension point. Thread-safe, as cosync_now.
  */
 int64_t cosync_deadline_after(int64_t timeout);
 
@@ -393,8 +409,10 @@ typedef struct cosync_outcome {
 /**
  * cosync_gather - wait for many tasks and collect them all, in order
  * (asyncio.gather(*tasks, return_exceptions=True)).
- * @tasks: @n joinable tasks (not detached, not joined by anyone else).
+ * @tasks: @n joinable tasks (not detached, not joined by anyone else); may be
+ *         NULL only if @n is 0.
  * @out:   @n outcomes, filled in the order of @tasks; may be NULL.
+ * @deadline: see the conventions at the top.
  *
  * Every task is collected (its handle becomes stale) whatever happens. If
  * the caller is cancelled, or @deadline passes, the tasks not yet finished
@@ -413,10 +431,11 @@ typedef struct cosync_outcome {
  *
  * Returns 0 when every task has finished (look at each outcome for its
  * status); COSYNC_ECANCELED or COSYNC_ETIMEDOUT (or COSYNC_EAGAIN with
- * deadline 0) if the rest had to be cancelled; COSYNC_EINVAL if a handle is
- * stale, detached, the caller, of another loop, listed twice, or already
- * being joined (nothing is collected then; cosync_task_join tells these
- * apart); COSYNC_EPERM outside a task.
+ * deadline 0) if the rest had to be cancelled; COSYNC_EINVAL if @tasks is
+ * NULL and @n > 0, or if a handle is stale, detached, the caller, of
+ * another loop, listed twice, or already being joined (nothing is
+ * collected then; cosync_task_join tells these apart); COSYNC_EPERM
+ * outside a task.
  * Suspension point. Not thread-safe.
  */
 int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64_t deadline);
@@ -424,8 +443,11 @@ int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64
 /**
  * cosync_wait_for - join a task with a deadline; on expiry cancel it, wait
  * for it to finish, and report the timeout (asyncio.wait_for(task, t)).
+ * @task:     the task to collect; joinable, as for cosync_task_join.
  * @status, @result: as for cosync_task_join; filled whenever the task was
  * collected (on success, timeout and cancellation alike).
+ * @deadline: see the conventions at the top; when it passes, the task is
+ *            cancelled and collected.
  *
  * Returns 0 if the task finished in time, or if, cancelled for the
  * deadline, it still finished other than cancelled (it withdrew the
@@ -440,7 +462,7 @@ int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64
  * cosync_task_join. In every non-argument case the task has been
  * collected. A task that has finished already is collected at once,
  * without suspending (a pending cancellation stays pending).
- * Suspension point.
+ * Suspension point. Not thread-safe.
  */
 int cosync_wait_for(cosync_task task, int *status, void **result, int64_t deadline);
 
@@ -468,6 +490,7 @@ typedef enum cosync_return_when {
  *               first to fail (or @n if all finished and none failed), in
  *               the order the tasks finished, even if that was before the
  *               call; @n for COSYNC_ALL_COMPLETED. Untouched on error.
+ * @deadline:    see the conventions at the top.
  *
  * The tasks are only watched: they keep running when the wait ends, for
  * whatever reason, and each is still to be joined (or gathered, waited
@@ -606,7 +629,7 @@ typedef struct cosync_taskgroup {
  * cosync_taskgroup_init - open a group owned by the calling task.
  * Returns 0; COSYNC_EINVAL if the group lies in the stack of the calling
  * task and that task is dense (docs/stacks.md); COSYNC_EPERM outside a
- * task. Not a suspension point.
+ * task. Not a suspension point. Not thread-safe.
  * Initialising a group that was not left yet (children alive, or its wait
  * not returned) is undefined: it forgets the children. The owner must
  * leave the group with cosync_taskgroup_wait on every path before the
@@ -620,9 +643,12 @@ int cosync_taskgroup_init(cosync_taskgroup *group);
  * @task: receives a handle to the child, or NULL. A child whose handle was
  *        taken stays joinable after the group is left (join it to free
  *        it); otherwise the group frees it when it finishes.
- * Returns as cosync_task_spawn, and COSYNC_EPERM if the group has been left
- * or is shutting down after a failure, or if called from another loop.
- * Not a suspension point.
+ * @fn, @arg, @opts: as for cosync_task_spawn.
+ * Returns as cosync_task_spawn (COSYNC_EPERM outside a task), and
+ * COSYNC_EPERM if the group has been left, or is aborting: a child failed,
+ * or the owner, in cosync_taskgroup_wait, was cancelled or saw its
+ * deadline pass; or if called from another loop than the group's.
+ * Not a suspension point. Not thread-safe.
  */
 int cosync_taskgroup_spawn(cosync_taskgroup *group, cosync_task *task, cosync_task_fn fn, void *arg,
                            const cosync_task_opts *opts);
@@ -630,6 +656,7 @@ int cosync_taskgroup_spawn(cosync_taskgroup *group, cosync_task *task, cosync_ta
 /**
  * cosync_taskgroup_cancel - cancel every child still running.
  * Returns the number of children cancelled (>= 0). Not a suspension point.
+ * Not thread-safe.
  */
 int cosync_taskgroup_cancel(cosync_taskgroup *group);
 
@@ -637,6 +664,7 @@ int cosync_taskgroup_cancel(cosync_taskgroup *group);
  * cosync_taskgroup_wait - leave the group: wait until every child has
  * finished. If the owner is cancelled or @deadline passes, the children are
  * cancelled and still waited for (that second wait cannot be interrupted).
+ * @deadline: see the conventions at the top.
  *
  * Returns 0 if every child succeeded or was cancelled by the group; the
  * status of the first child that failed; COSYNC_ECANCELED if the owner was
@@ -646,6 +674,7 @@ int cosync_taskgroup_cancel(cosync_taskgroup *group);
  * suspension); COSYNC_ETIMEDOUT (COSYNC_EAGAIN for deadline 0)
  * if the deadline passed; COSYNC_EPERM if the caller is not the owner or
  * the group was already left. Suspension point (unless no child is left).
+ * Not thread-safe.
  */
 int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline);
 
@@ -665,6 +694,7 @@ typedef struct cosync_future {
     uint8_t state;
 } cosync_future;
 
+/** A static initialiser: a pending future, as cosync_future_init. */
 #define COSYNC_FUTURE_INIT                                                                         \
     {                                                                                              \
         COSYNC__WAITQ_INIT, NULL, 0, 0                                                             \
@@ -672,7 +702,7 @@ typedef struct cosync_future {
 
 /**
  * cosync_future_init - make @future pending. Not a suspension point.
- * Undefined while tasks wait on @future: it forgets them.
+ * Undefined while tasks wait on @future: it forgets them. Not thread-safe.
  */
 void cosync_future_init(cosync_future *future);
 
@@ -680,7 +710,7 @@ void cosync_future_init(cosync_future *future);
  * cosync_future_set_result - complete the future with @value (set_result)
  * and wake every waiter.
  * Returns 0, or COSYNC_EALREADY if it was already done (nothing changes).
- * Not a suspension point.
+ * Not a suspension point. Not thread-safe.
  */
 int cosync_future_set_result(cosync_future *future, void *value);
 
@@ -689,24 +719,26 @@ int cosync_future_set_result(cosync_future *future, void *value);
  * (set_exception). @error must be negative and not COSYNC_EAGAIN, which
  * cosync_future_result returns for a pending future (else COSYNC_EINVAL).
  * Returns 0, COSYNC_EINVAL, or COSYNC_EALREADY. Not a suspension point.
+ * Not thread-safe.
  */
 int cosync_future_set_error(cosync_future *future, int error);
 
 /**
  * cosync_future_cancel - complete the future as cancelled (Future.cancel()).
  * Returns 0, or COSYNC_EALREADY if it was already done. Not a suspension point.
+ * Not thread-safe.
  */
 int cosync_future_cancel(cosync_future *future);
 
 /**
  * cosync_future_done - whether the future is complete.
- * Not a suspension point.
+ * Not a suspension point. Not thread-safe.
  */
 bool cosync_future_done(const cosync_future *future);
 
 /**
  * cosync_future_cancelled - whether the future was completed by cancel.
- * Not a suspension point.
+ * Not a suspension point. Not thread-safe.
  */
 bool cosync_future_cancelled(const cosync_future *future);
 
@@ -715,18 +747,19 @@ bool cosync_future_cancelled(const cosync_future *future);
  * @value: receives the value (NULL unless set_result); may be NULL.
  * Returns the future's status: 0, the error given to set_error, or
  * COSYNC_ECANCELED if it was cancelled; COSYNC_EAGAIN if still pending.
- * Not a suspension point.
+ * Not a suspension point. Not thread-safe.
  */
 int cosync_future_result(const cosync_future *future, void **value);
 
 /**
  * cosync_future_wait - wait until the future is complete (await future).
+ * @deadline: see the conventions at the top.
  * Read the outcome with cosync_future_result; this call reports only on
  * the wait itself, so a cancelled wait and a cancelled future stay apart.
  * Returns 0 once complete; COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT;
  * COSYNC_ECANCELED if the caller was cancelled; COSYNC_EPERM outside a
  * task or from another loop than the future's waiters (only when it must
- * wait). Suspension point (unless already complete).
+ * wait). Suspension point (unless already complete). Not thread-safe.
  */
 int cosync_future_wait(cosync_future *future, int64_t deadline);
 
@@ -745,6 +778,7 @@ typedef struct cosync_event {
     bool is_set;
 } cosync_event;
 
+/** A static initialiser: a clear event, as cosync_event_init. */
 #define COSYNC_EVENT_INIT                                                                          \
     {                                                                                              \
         COSYNC__WAITQ_INIT, false                                                                  \
@@ -753,34 +787,35 @@ typedef struct cosync_event {
 /**
  * cosync_event_init - make @event clear with no waiters.
  * Not a suspension point. Undefined while tasks wait on @event: it forgets
- * them (cosync_event_clear is the call that keeps them).
+ * them (cosync_event_clear is the call that keeps them). Not thread-safe.
  */
 void cosync_event_init(cosync_event *event);
 
 /**
  * cosync_event_set - set the flag and wake every waiter (Event.set()).
- * Returns 0. Not a suspension point.
+ * Returns 0. Not a suspension point. Not thread-safe.
  */
 int cosync_event_set(cosync_event *event);
 
 /**
  * cosync_event_clear - clear the flag (Event.clear()). Returns 0.
- * Not a suspension point.
+ * Not a suspension point. Not thread-safe.
  */
 int cosync_event_clear(cosync_event *event);
 
 /**
  * cosync_event_is_set - whether the flag is set (Event.is_set()).
- * Not a suspension point.
+ * Not a suspension point. Not thread-safe.
  */
 bool cosync_event_is_set(const cosync_event *event);
 
 /**
  * cosync_event_wait - wait until the flag is set (Event.wait()).
+ * @deadline: see the conventions at the top.
  * Returns 0 at once if it is set, else once a set() wakes the caller;
  * COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT; COSYNC_ECANCELED;
  * COSYNC_EPERM outside a task or from another loop than the waiters' (only
- * when it must wait). Suspension point (unless set).
+ * when it must wait). Suspension point (unless set). Not thread-safe.
  */
 int cosync_event_wait(cosync_event *event, int64_t deadline);
 
@@ -819,8 +854,10 @@ typedef struct cosync_loop_opts {
  * Returns 0; COSYNC_EINVAL if @loop is NULL or for a bad option;
  * COSYNC_ENOMEM; or the negated errno of a failed epoll_create1, eventfd
  * or epoll_ctl (nothing is left allocated).
- * Not a suspension point. The loop belongs to the thread that runs it; it
- * may move to another thread only while none of its tasks is suspended
+ * Not a suspension point. Thread-safe: threads may each make loops of their
+ * own at once. The loop belongs to the thread that runs it: a call on it
+ * from another thread while it runs is a data race, and it may move to
+ * another thread only between runs while none of its tasks is suspended
  * mid-body (see cosync_loop_run).
  */
 int cosync_loop_init(cosync_loop **loop, const cosync_loop_opts *opts);
@@ -844,15 +881,17 @@ int cosync_loop_init(cosync_loop **loop, const cosync_loop_opts *opts);
  * nothing can ever wake any task: each blocked task's name and what it
  * waits on are written to the report stream first; COSYNC_ESRCH if @main
  * is stale; COSYNC_EINVAL if @loop is NULL, or if @main is detached or
- * already being joined (by a task, cosync_gather or cosync_wait_for);
- * COSYNC_EPERM if @main belongs to another loop, if @loop is already
- * running, or if called from a task or while the thread already runs a
- * loop; COSYNC_EPERM also on any thread but the one that ran the last run
+ * claimed (joined by a task, gathered, or waited for by cosync_wait_for or
+ * cosync_wait); COSYNC_EPERM if @main belongs to another loop, if @loop is
+ * already running, or if called from a task or while the thread already
+ * runs a loop; COSYNC_EPERM also on any thread but the one that ran the last run
  * while a task that run left suspended mid-body is alive (its frames may
  * hold that thread's addresses: docs/conventions.md). The loop can be run
  * again after any of these.
- * Blocks the thread; not thread-safe. Not a suspension point: it runs the
- * loop; called from a task it returns COSYNC_EPERM.
+ * Blocks the thread. Not a suspension point: it runs the loop; called from
+ * a task it returns COSYNC_EPERM. Not thread-safe: the loop belongs to the
+ * thread that runs it (see cosync_loop_init); other threads may run loops
+ * of their own meanwhile.
  */
 int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **result);
 
@@ -871,8 +910,8 @@ int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **res
  * start, each until it next suspends (loop.stop() before run_forever()).
  * A request lasts one run.
  * Returns 0; COSYNC_EINVAL if @loop is NULL. Not a suspension point.
- * Call it from the loop's thread (cross-thread stop comes with the threads
- * layer).
+ * Not thread-safe: call it from the loop's thread (cross-thread stop comes
+ * with the threads layer).
  */
 int cosync_loop_stop(cosync_loop *loop);
 
@@ -900,19 +939,22 @@ int cosync_loop_stop(cosync_loop *loop);
  * cosync_loop_run). NULL is accepted (returns 0).
  * Not a suspension point: it runs the loop and blocks the thread; called
  * from a task (or while the thread runs any loop) it returns COSYNC_EPERM.
+ * Not thread-safe: destroy the loop on the thread it belongs to (see
+ * cosync_loop_init).
  */
 int cosync_loop_destroy(cosync_loop *loop);
 
 /**
  * cosync_run - asyncio.run(main(arg)): create a loop with the defaults, run
  * @main to completion, cancel whatever tasks are left, destroy the loop.
- * The main task is named "main".
+ * @arg: @main's argument. The main task is named "main".
  * Returns @main's status; COSYNC_EDEADLK on deadlock (reported on stderr);
  * COSYNC_EINTR if a task stopped the loop (cosync_loop_stop) before @main
  * finished; or an error from cosync_loop_init / cosync_loop_spawn.
  * Blocks the thread; COSYNC_EPERM if the thread already runs a loop.
  * Not a suspension point: it runs a loop of its own; called from a task it
- * returns COSYNC_EPERM.
+ * returns COSYNC_EPERM. Thread-safe: the loop is the call's own and belongs
+ * to the calling thread; threads may each run one at once.
  */
 int cosync_run(cosync_task_fn main, void *arg);
 
@@ -921,14 +963,16 @@ int cosync_run(cosync_task_fn main, void *arg);
  * defaults), as asyncio.run(main(), loop_factory=...) is: the same steps
  * and returns, and COSYNC_EINVAL for a bad option. The deadlock report
  * goes to @opts->report if set.
+ * @main: the main task's body; @arg: its argument (as for cosync_run).
  * Not a suspension point: it runs the loop and blocks the thread; called
- * from a task it returns COSYNC_EPERM.
+ * from a task it returns COSYNC_EPERM. Thread-safe, as cosync_run.
  */
 int cosync_run_with(cosync_task_fn main, void *arg, const cosync_loop_opts *opts);
 
 /**
  * cosync_loop_current - the loop the calling thread is running, or NULL.
- * Not a suspension point.
+ * Not a suspension point. Thread-safe (it reads only the calling thread's
+ * own state).
  */
 cosync_loop *cosync_loop_current(void);
 
@@ -946,7 +990,8 @@ typedef struct cosync_loop_stats {
 
 /**
  * cosync_loop_get_stats - fill @stats. Returns 0, or COSYNC_EINVAL for NULL
- * arguments. Not a suspension point.
+ * arguments. Not a suspension point. Not thread-safe: call it from the
+ * loop's thread, or while the loop does not run.
  */
 int cosync_loop_get_stats(const cosync_loop *loop, cosync_loop_stats *stats);
 
@@ -976,7 +1021,8 @@ int cosync_loop_all_tasks(cosync_loop *loop, cosync_task *tasks, size_t cap);
  * what it waits on, one per line, to @out (the deadlock report's format):
  * the first 200, then a line "  ... and N more".
  * Returns the number of live tasks (written or not), or COSYNC_EINVAL.
- * Not a suspension point.
+ * Not a suspension point. Not thread-safe: call it from the loop's thread,
+ * or while the loop does not run.
  */
 int cosync_loop_dump(const cosync_loop *loop, FILE *out);
 

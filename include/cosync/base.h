@@ -42,8 +42,10 @@ extern "C" {
 #define COSYNC_ECANCELED (-ECANCELED) /* CancelledError */
 #define COSYNC_ESHUTDOWN (-ESHUTDOWN) /* QueueShutDown */
 
+/** The lowest code of the library's reserved range (codes with no errno). */
 #define COSYNC_ERANGE_FIRST (-10099)
 #define COSYNC_EBROKEN (-10001) /* BrokenBarrierError */
+/** The highest code of the library's reserved range. */
 #define COSYNC_ERANGE_LAST (-10000)
 
 /**
@@ -76,10 +78,15 @@ const char *cosync_err_name(int err);
  * gives, so it can also stand for "no timeout" (see cosync_deadline_after).
  * ---------------------------------------------------------------------- */
 
+/** The deadline that never passes: wait until done (or cancelled). */
 #define COSYNC_FOREVER INT64_MIN
+/** @x nanoseconds, as int64_t nanoseconds (the unit of every time). */
 #define COSYNC_NS(x) ((int64_t)(x))
+/** @x microseconds in nanoseconds. */
 #define COSYNC_US(x) ((int64_t)(x)*INT64_C(1000))
+/** @x milliseconds in nanoseconds. */
 #define COSYNC_MS(x) ((int64_t)(x)*INT64_C(1000000))
+/** @x seconds in nanoseconds. */
 #define COSYNC_SEC(x) ((int64_t)(x)*INT64_C(1000000000))
 
 /* ------------------------------------------------------------------------

@@ -31,7 +31,14 @@
 extern "C" {
 #endif
 
-/** Orders two elements of a priority queue: < 0 if @a comes out first. */
+/**
+ * cosync_cmp_fn - orders two elements of a priority queue.
+ * @a, @b: the two elements (pointers into the queue's storage, or the
+ *         pointer given to put: see cosync_priorityqueue_init).
+ * @arg:   the cmp_arg given at init.
+ * Returns < 0 if @a comes out before @b, > 0 if after, 0 if they rank
+ * equal (they then come out in the order they were put).
+ */
 typedef int (*cosync_cmp_fn)(const void *a, const void *b, void *arg);
 
 /** The order in which a queue hands out its items. */
@@ -85,15 +92,16 @@ typedef struct cosync_queue {
 /**
  * cosync_queue_init - a FIFO queue of @elem_size-byte elements holding at
  * most @maxsize (0: unbounded). No memory is allocated until the first put.
- * Returns 0; COSYNC_EINVAL if @elem_size is 0 or above SIZE_MAX / 4.
- * Not a suspension point. Initialising a queue in use (not destroyed) is
- * undefined: it forgets its waiters and leaks its storage.
+ * Returns 0; COSYNC_EINVAL if @q is NULL, or @elem_size is 0 or above
+ * SIZE_MAX / 4. Not a suspension point. Initialising a queue in use (not
+ * destroyed) is undefined: it forgets its waiters and leaks its storage.
+ * Not thread-safe.
  */
 int cosync_queue_init(cosync_queue *q, size_t elem_size, size_t maxsize);
 
 /**
  * cosync_lifoqueue_init - as cosync_queue_init, last in first out.
- * Returns as cosync_queue_init. Not a suspension point.
+ * Returns as cosync_queue_init. Not a suspension point. Not thread-safe.
  */
 int cosync_lifoqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize);
 
@@ -101,9 +109,10 @@ int cosync_lifoqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize);
  * cosync_priorityqueue_init - smallest element (by @cmp) first; equal ones
  * in the order they were put. @cmp is called with two elements (pointers
  * into the storage, 8-byte aligned, or the pointer given to put, aligned
- * as the caller's) and @cmp_arg. Returns 0; COSYNC_EINVAL
- * if @elem_size is 0 (or above SIZE_MAX / 4) or @cmp is NULL.
- * Not a suspension point.
+ * as the caller's) and @cmp_arg. @maxsize: the most items it holds (0:
+ * unbounded), as for cosync_queue_init. Returns 0; COSYNC_EINVAL if @q or
+ * @cmp is NULL, or @elem_size is 0 (or above SIZE_MAX / 4).
+ * Not a suspension point. Not thread-safe.
  */
 int cosync_priorityqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize, cosync_cmp_fn cmp,
                               void *cmp_arg);
@@ -111,7 +120,7 @@ int cosync_priorityqueue_init(cosync_queue *q, size_t elem_size, size_t maxsize,
 /**
  * cosync_queue_init_opts - any kind, with an allocator (copied).
  * Returns 0; COSYNC_EINVAL if @q or @opts is NULL, the kind is unknown, or
- * as above. Not a suspension point.
+ * as above. Not a suspension point. Not thread-safe.
  */
 int cosync_queue_init_opts(cosync_queue *q, const cosync_queue_opts *opts);
 
@@ -122,32 +131,34 @@ int cosync_queue_init_opts(cosync_queue *q, const cosync_queue_opts *opts);
  * (by shutdown, a timeout, a cancellation) does not touch the queue again.
  * COSYNC_EINVAL if already destroyed. After it, every call that returns
  * an int returns COSYNC_EINVAL until re-initialised; the queries read an
- * empty queue. Not a suspension point.
+ * empty queue. Not a suspension point. Not thread-safe.
  */
 int cosync_queue_destroy(cosync_queue *q);
 
 /**
  * cosync_queue_put - copy @item in (await queue.put(item)). Waits while the
  * queue is full.
+ * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form.
  * Returns 0; COSYNC_EAGAIN (deadline 0: full, or putters already waiting)
  * or COSYNC_ETIMEDOUT; COSYNC_ECANCELED; COSYNC_ESHUTDOWN once the queue is
  * shut down; COSYNC_ENOMEM if the storage cannot grow (the item is not
  * taken); COSYNC_EPERM outside a task or from another loop (only when it
  * must wait); COSYNC_EINVAL after destroy.
- * Suspension point (unless there is room).
+ * Suspension point (unless there is room). Not thread-safe.
  */
 static inline int cosync_queue_put(cosync_queue *q, const void *item, int64_t deadline);
 
 /**
  * cosync_queue_get - copy the next item out into @item (await queue.get()).
  * Waits while the queue is empty.
+ * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form.
  * Returns 0; COSYNC_EAGAIN (deadline 0, and no item free: the queue is
  * empty, or its items are handed to woken getters) or COSYNC_ETIMEDOUT;
  * COSYNC_ECANCELED; COSYNC_ESHUTDOWN once shut down and empty (or shut down
  * immediately): items handed to woken getters count until taken, and a get
  * waits for them; COSYNC_EPERM outside a task or from another loop (only
  * when it must wait); COSYNC_EINVAL after destroy.
- * Suspension point (unless an item is there).
+ * Suspension point (unless an item is there). Not thread-safe.
  */
 static inline int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline);
 
@@ -157,20 +168,23 @@ static inline int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline
  * Room is what the queue's storage holds: if growing it fails, the items
  * that fit in what it has are put and counted (COSYNC_ENOMEM only when
  * none fits), so the rest can be put again.
+ * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form.
  * Returns the number put (>= 1; 0 if @n is 0; at most INT32_MAX at a
  * time), or an error of cosync_queue_put (nothing was put), which a shut
  * down queue gives even for @n 0. Suspension
- * point (unless there is room).
+ * point (unless there is room). Not thread-safe.
  */
 int cosync_queue_put_many(cosync_queue *q, const void *items, size_t n, int64_t deadline);
 
 /**
  * cosync_queue_get_many - get up to @n items into the array @items, as many
  * as are there; if none is, wait (as cosync_queue_get) for one (tokio's
- * recv_many). Returns the number got (>= 1; 0 if @n is 0; at most
- * INT32_MAX at a time), or an error of cosync_queue_get, which a drained
- * queue (shut down and empty) gives even for @n 0. Suspension point
- * (unless an item is there).
+ * recv_many).
+ * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form.
+ * Returns the number got (>= 1; 0 if @n is 0; at most INT32_MAX at a
+ * time), or an error of cosync_queue_get, which a drained queue (shut down
+ * and empty) gives even for @n 0. Suspension point (unless an item is
+ * there). Not thread-safe.
  */
 int cosync_queue_get_many(cosync_queue *q, void *items, size_t n, int64_t deadline);
 
@@ -179,15 +193,18 @@ int cosync_queue_get_many(cosync_queue *q, void *items, size_t n, int64_t deadli
  * (queue.task_done()). Returns 0; COSYNC_EOVERFLOW if no item is
  * unfinished: more calls than items put, less those an immediate shutdown
  * dropped (nothing changes); COSYNC_EINVAL after destroy.
- * Not a suspension point.
+ * Not a suspension point. Not thread-safe.
  */
 static inline int cosync_queue_task_done(cosync_queue *q);
 
 /**
  * cosync_queue_join - wait until every item put has been marked done
- * (await queue.join()). Returns 0 (at once if none is pending);
- * COSYNC_EAGAIN / COSYNC_ETIMEDOUT; COSYNC_ECANCELED; COSYNC_EPERM;
- * COSYNC_EINVAL after destroy. Suspension point (unless none pending).
+ * (await queue.join()).
+ * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form.
+ * Returns 0 (at once if none is pending); COSYNC_EAGAIN / COSYNC_ETIMEDOUT;
+ * COSYNC_ECANCELED; COSYNC_EPERM outside a task or from another loop (only
+ * when it must wait); COSYNC_EINVAL after destroy. Suspension point
+ * (unless none pending). Not thread-safe.
  */
 int cosync_queue_join(cosync_queue *q, int64_t deadline);
 
@@ -199,14 +216,14 @@ int cosync_queue_join(cosync_queue *q, int64_t deadline);
  * getters remain until taken). If @immediate, the items are dropped at
  * once (each counted as done for join), so gets fail at once too.
  * Returns 0 (a second call may make a graceful shutdown immediate);
- * COSYNC_EINVAL after destroy. Not a suspension point.
+ * COSYNC_EINVAL after destroy. Not a suspension point. Not thread-safe.
  */
 int cosync_queue_shutdown(cosync_queue *q, bool immediate);
 
 /**
  * cosync_queue_qsize - the number of items in the queue (qsize()), those
  * kept for getters that were woken and have not run yet included.
- * Not a suspension point.
+ * Not a suspension point. Not thread-safe.
  */
 size_t cosync_queue_qsize(const cosync_queue *q);
 
@@ -216,25 +233,25 @@ size_t cosync_queue_qsize(const cosync_queue *q);
  * run yet (docs/queues.md, Fairness), as cosync_queue_full tells whether a
  * put would wait. So asyncio's `while not q.empty(): q.get_nowait()`
  * drains what a get can take and ends; qsize may then still count kept
- * items. Not a suspension point.
+ * items. Not a suspension point. Not thread-safe.
  */
 bool cosync_queue_empty(const cosync_queue *q);
 
 /**
  * cosync_queue_full - whether a put would wait (full()); never if unbounded.
- * Not a suspension point.
+ * Not a suspension point. Not thread-safe.
  */
 bool cosync_queue_full(const cosync_queue *q);
 
 /**
  * cosync_queue_maxsize - the bound given at init (0: unbounded).
- * Not a suspension point.
+ * Not a suspension point. Not thread-safe.
  */
 size_t cosync_queue_maxsize(const cosync_queue *q);
 
 /**
  * cosync_queue_is_shutdown - whether cosync_queue_shutdown was called.
- * Not a suspension point.
+ * Not a suspension point. Not thread-safe.
  */
 bool cosync_queue_is_shutdown(const cosync_queue *q);
 
