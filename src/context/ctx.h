@@ -178,7 +178,10 @@ void cosync__ctx_start(cosync__ctx *from, cosync__ctx *ctx, void *top, size_t si
  * part of this switch on some CPUs (stmxcsr: about 4 ns here, little of
  * it hidden by other work; docs/benchmarks.md), so the choice is worth a
  * branch. The frame keeps its layout either way; a loop never mixes the
- * two.
+ * two. Nor may a context saved here with @own_fp false be resumed by
+ * cosync__ctx_switch or cosync__ctx_jump on x86-64: they load the modes
+ * from the frame, where this left nothing (the scheduler uses only the
+ * inline forms there).
  */
 static inline __attribute__((always_inline)) void
 cosync__ctx_switch_inline(cosync__ctx *from, cosync__ctx *to, bool own_fp)

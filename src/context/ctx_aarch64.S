@@ -20,11 +20,36 @@
  * not trained on a return to another stack. sp stays 16-byte aligned at
  * every instruction.
  *
+ * Built with branch protection (-mbranch-protection, which defines
+ * __ARM_FEATURE_BTI_DEFAULT / __ARM_FEATURE_PAC_DEFAULT), the file says so
+ * in a GNU property note, or the linker would leave the whole program
+ * unprotected; and then it keeps BTI's rules: each function starts with a
+ * landing pad, a task's entry is reached through x16 (a `br` there takes
+ * a landing pad `bti c`, which every C function has then), and a context
+ * resumes with `ret`, the one indirect branch BTI lets reach the point
+ * after a `bl`, which has no landing pad. Return addresses stay unsigned:
+ * PAC signs them within a function's frame, and the switch touches none.
+ *
  * The frame, not a register, holds the return address, so a context can
  * only be resumed once per save: cosync__ctx.sp is stale after resuming.
  */
 
 #define FRAME_SIZE 176
+
+#if defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT
+#define LANDING_PAD bti c
+#define RESUME ret
+#define GNU_PROPERTY_BTI 1
+#else
+#define LANDING_PAD
+#define RESUME br x30
+#define GNU_PROPERTY_BTI 0
+#endif
+#if defined(__ARM_FEATURE_PAC_DEFAULT) && __ARM_FEATURE_PAC_DEFAULT
+#define GNU_PROPERTY_PAC 2
+#else
+#define GNU_PROPERTY_PAC 0
+#endif
 
 /* Push the callee-saved state onto the running stack (sp -= FRAME_SIZE). */
 .macro SAVE_FRAME
@@ -80,7 +105,7 @@
     ldp     d12, d13, [sp, #128]
     ldp     d14, d15, [sp, #144]
     add     sp, sp, #FRAME_SIZE
-    br      x30
+    RESUME
 .endm
 
     .text
@@ -92,6 +117,7 @@
     .p2align 4
 cosync__ctx_switch:
     .cfi_startproc
+    LANDING_PAD
     SAVE_FRAME
     mov     x9, sp
     str     x9, [x0]
@@ -109,6 +135,7 @@ cosync__ctx_switch:
     .p2align 4
 cosync__ctx_jump:
     .cfi_startproc
+    LANDING_PAD
     ldr     x9, [x0]
     RESTORE_FRAME_AND_RESUME x9
     .cfi_endproc
@@ -129,6 +156,7 @@ cosync__ctx_jump:
     .p2align 4
 cosync__ctx_start:
     .cfi_startproc
+    LANDING_PAD
     cbz     x0, 2f
     .cfi_remember_state
     SAVE_FRAME
@@ -143,8 +171,24 @@ cosync__ctx_start:
     mov     x29, #0
     mov     x30, #0
     mov     x0, x5
-    br      x4
+    mov     x16, x4
+    br      x16
     .cfi_endproc
     .size   cosync__ctx_start, . - cosync__ctx_start
 
     .section .note.GNU-stack, "", %progbits
+
+#if GNU_PROPERTY_BTI || GNU_PROPERTY_PAC
+/* GNU_PROPERTY_AARCH64_FEATURE_1_AND: what this object keeps to */
+    .pushsection .note.gnu.property, "a"
+    .balign 8
+    .long   4                       /* name size */
+    .long   16                      /* descriptor size */
+    .long   5                       /* NT_GNU_PROPERTY_TYPE_0 */
+    .asciz  "GNU"
+    .long   0xc0000000              /* GNU_PROPERTY_AARCH64_FEATURE_1_AND */
+    .long   4
+    .long   GNU_PROPERTY_BTI | GNU_PROPERTY_PAC
+    .long   0                       /* padding to 8 bytes */
+    .popsection
+#endif
