@@ -83,9 +83,23 @@ incs="-I$root/src -I$root/tests -I$root/include"
 # ---------------------------------------------------------------------------
 # Run
 # ---------------------------------------------------------------------------
-echo "run.sh: running test_context (AArch64, $qemu)" >&2
 failed=""
 passed=0
+# run LABEL LOG [QEMU OPTIONS] BINARY: run one test program under qemu,
+# its output in LOG (shown if it fails); count it as passed or failed.
+run() {
+    label=$1 log=$2
+    shift 2
+    echo "run.sh: running $label" >&2
+    if "$qemu" "$@" >"$log" 2>&1; then
+        passed=$((passed + 1))
+    else
+        tail -20 "$log" >&2
+        failed="$failed $label"
+    fi
+}
+
+echo "run.sh: running test_context (AArch64, $qemu)" >&2
 if "$qemu" "$build/test_context"; then
     passed=1
 else
@@ -105,27 +119,13 @@ for test in "$root"/tests/test_*.c; do
     [ "$name" = test_context_avx512 ] && continue # x86-64's AVX-512 registers only
     "$cc" -std=c11 -O2 -g $warn $defs $incs_lib ${CFLAGS_EXTRA:-} -c "$test" -o "$build/$name.o"
     "$cc" -static -o "$build/$name" "$build/$name.o" "$build"/lib_*.o "$build/ctx_aarch64.o" -lpthread -lm
-    echo "run.sh: running $name (AArch64, $qemu)" >&2
-    if "$qemu" "$build/$name" >"$build/$name.log" 2>&1; then
-        passed=$((passed + 1))
-    else
-        tail -20 "$build/$name.log" >&2
-        failed="$failed $name"
-    fi
+    run "$name" "$build/$name.log" "$build/$name"
 done
 # Kernels with 64 KiB pages (some arm64 distributions): the loop's
 # default stack must still work there, and the loop's whole life with it
 # (test_loop; other tests ask for stacks below two such pages on purpose).
 # qemu-user emulates the page size it is given.
-for name in test_loop; do
-    echo "run.sh: running $name (AArch64, 64 KiB pages)" >&2
-    if "$qemu" -p 65536 "$build/$name" >"$build/$name.64k.log" 2>&1; then
-        passed=$((passed + 1))
-    else
-        tail -20 "$build/$name.64k.log" >&2
-        failed="$failed $name(64k)"
-    fi
-done
+run "test_loop(64k)" "$build/test_loop.64k.log" -p 65536 "$build/test_loop"
 # Branch protection (-mbranch-protection=standard, as some distributions
 # build everything): bti.c, freestanding, in an executable whose branch
 # targets qemu checks (-z force-bti; every input must carry the BTI note,
@@ -158,13 +158,7 @@ for name in test_context test_tasks test_dense test_loop; do
     else
         "$cc" -static -o "$build/bp/$name" "$build/bp/$name.o" "$build"/bp/lib_*.o -lpthread -lm
     fi
-    echo "run.sh: running $name (AArch64, $bp)" >&2
-    if "$qemu" "$build/bp/$name" >"$build/bp/$name.log" 2>&1; then
-        passed=$((passed + 1))
-    else
-        tail -20 "$build/bp/$name.log" >&2
-        failed="$failed $name($bp)"
-    fi
+    run "$name($bp)" "$build/bp/$name.log" "$build/bp/$name"
 done
 nfailed=$(echo $failed | wc -w)
 echo "aarch64 tests: $passed passed, $nfailed failed"
