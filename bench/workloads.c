@@ -76,6 +76,14 @@ static long scaled(double base, double scale)
     return n > 0 ? n : 1;
 }
 
+/* The context switches of the running loop so far: a workload whose tasks
+ * must take turns checks, outside its timed part, that they did. */
+static uint64_t loop_switches(void)
+{
+    cosync_loop_stats st;
+    return cosync_loop_get_stats(cosync_loop_current(), &st) == 0 ? st.switches : 0;
+}
+
 /* A cosync call failed: say which, and end the workload with its code. */
 #define TRY(call)                                                                                  \
     do {                                                                                           \
@@ -248,6 +256,7 @@ static int wl_switch(void *arg, void **result)
 
     cosync_task t[2];
     cosync_outcome out[2];
+    uint64_t switched = loop_switches();
     double t0 = now_s();
     player a = {&p, &p.a, &p.b, &p.pings, true}, b2 = {&p, &p.b, &p.a, &p.pongs, false};
     TRY(cosync_task_spawn(&t[0], play, &a, task_opts));
@@ -255,8 +264,11 @@ static int wl_switch(void *arg, void **result)
     TRY(cosync_gather(t, 2, out, COSYNC_FOREVER));
     b->seconds = now_s() - t0;
     b->ops = p.n;
+    switched = loop_switches() - switched;
     TRY(check_outcomes(out, 2));
     CHECK(p.pings == p.n && p.pongs == p.n, "pings %ld pongs %ld, want %ld", p.pings, p.pongs, p.n);
+    /* every wait blocked: a switch each half trip */
+    CHECK(switched >= 2 * (uint64_t)p.n, "%" PRIu64 " switches for %ld round trips", switched, p.n);
     return 0;
 }
 
@@ -289,15 +301,19 @@ static int wl_yield(void *arg, void **result)
 
     cosync_task t[2];
     cosync_outcome out[2];
+    uint64_t switched = loop_switches();
     double t0 = now_s();
     TRY(cosync_task_spawn(&t[0], spin, &s[0], task_opts));
     TRY(cosync_task_spawn(&t[1], spin, &s[1], task_opts));
     TRY(cosync_gather(t, 2, out, COSYNC_FOREVER));
     b->seconds = now_s() - t0;
     b->ops = 2 * n;
+    switched = loop_switches() - switched;
     TRY(check_outcomes(out, 2));
     CHECK(s[0].done == n && s[1].done == n, "yields %ld and %ld, want %ld each", s[0].done,
           s[1].done, n);
+    /* each yield let the other task run: a switch each */
+    CHECK(switched >= 2 * (uint64_t)n, "%" PRIu64 " switches for %ld yields", switched, 2 * n);
     return 0;
 }
 
@@ -427,6 +443,7 @@ static int wl_sem_limit(void *arg, void **result)
 
 typedef struct fanout {
     cosync_event ev;
+    long waiting; /* waiters that reached their wait, all rounds */
     long done;
 } fanout;
 
@@ -434,6 +451,7 @@ static int fanout_waiter(void *arg, void **result)
 {
     (void)result;
     fanout *f = arg;
+    f->waiting++;
     TRY(cosync_event_wait(&f->ev, COSYNC_FOREVER));
     f->done++;
     return 0;
@@ -452,6 +470,9 @@ static int wl_event_fanout(void *arg, void **result)
         cosync_event_init(&f.ev);
         TRY(crowd_spawn_n(&c, waiters, fanout_waiter, &f));
         TRY(cosync_yield()); /* every waiter runs once and blocks */
+        /* all reached their wait, and (checked below) none came back yet */
+        CHECK(f.waiting == (r + 1) * waiters, "round %ld: %ld of %ld waiters waiting at the set", r,
+              f.waiting - r * waiters, waiters);
         long before = f.done;
         double t0 = now_s();
         TRY(cosync_event_set(&f.ev));
@@ -570,11 +591,16 @@ static int wl_barrier(void *arg, void **result)
     crowd c;
     TRY(crowd_init(&c, parties));
     TRY(crowd_spawn_n(&c, parties, barrier_worker, &r));
+    uint64_t switched = loop_switches();
     TRY(crowd_gather(&c, now_s(), &b->seconds));
+    switched = loop_switches() - switched;
     crowd_free(&c);
     b->ops = parties * r.rounds;
     int64_t want = (int64_t)r.rounds * parties * (parties - 1) / 2;
     CHECK(r.index_sum == want, "index sum %" PRId64 ", want %" PRId64, r.index_sum, want);
+    /* each round, every arrival but the last blocked until the round was full */
+    CHECK(switched >= (uint64_t)(r.rounds * (parties - 1)), "%" PRIu64 " switches for %ld rounds",
+          switched, r.rounds);
     TRY(cosync_barrier_destroy(&r.barrier));
     return 0;
 }
@@ -607,8 +633,7 @@ static int wl_spawn_join(void *arg, void **result)
         void *res;
         TRY(cosync_task_spawn(&t, trivial, (void *)(intptr_t)i, task_opts));
         TRY(cosync_task_join(t, &status, &res, COSYNC_FOREVER));
-        if (status != 0)
-            return WRONG_RESULT;
+        CHECK(status == 0, "task %ld ended with %s", i, cosync_err_name(status));
         sum += (int64_t)(intptr_t)res;
     }
     b->seconds = now_s() - t0;
@@ -844,6 +869,7 @@ typedef struct spsc {
     cosync_queue q;
     long n;
     int64_t sum;
+    int64_t misorder; /* nonzero once an item came out of order */
 } spsc;
 
 static int spsc_producer(void *arg, void **result)
@@ -865,6 +891,7 @@ static int spsc_consumer(void *arg, void **result)
         int64_t v;
         TRY(cosync_queue_get(&s->q, &v, COSYNC_FOREVER));
         s->sum += v;
+        s->misorder |= v ^ i;
     }
     return 0;
 }
@@ -885,6 +912,7 @@ static int wl_queue_spsc(void *arg, void **result)
     b->ops = s.n;
     int64_t want = (int64_t)s.n * (s.n - 1) / 2;
     CHECK(s.sum == want, "sum %" PRId64 ", want %" PRId64, s.sum, want);
+    CHECK(s.misorder == 0, "items came out of the order they were put in");
     TRY(cosync_queue_destroy(&s.q));
     return 0;
 }
