@@ -13,6 +13,9 @@
 #   MEMORY_COUNTS  blocked-task counts for the memory runs (default "100000 1000000")
 #   MEMORY_RUNS    runs of each implementation at each count, each round
 #                  started by the next one in turn (default 3)
+#   PYTHON         the interpreter of the asyncio peer (default python3)
+#   PIN            a CPU list for taskset (e.g. 1): every program of every
+#                  implementation runs pinned there (default: not pinned)
 #
 # Prints, per implemented workload, the median ns/op of cosync, asyncio and Go
 # (GOMAXPROCS=1) and the ratios asyncio/cosync and Go/cosync, and beside
@@ -30,7 +33,7 @@ set -euo pipefail
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 
-[ $# -ge 1 ] && [ $# -le 3 ] || { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] && [ $# -le 3 ] || { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BUILD_DIR=$(cd "$1" && pwd) || die "no build directory '$1'"
 RUNS=${2:-5}
 SCALE=${3:-1}
@@ -51,7 +54,13 @@ PY_MEM=$HERE/peers/memory.py
 [ -x "$COSYNC_WL" ] || die "$COSYNC_WL not built"
 [ -x "$COSYNC_MEM" ] || die "$COSYNC_MEM not built"
 [ -f "$PY_WL" ] || die "no Python peer at $PY_WL"
-command -v python3 >/dev/null || die "python3 is missing"
+PYTHON=${PYTHON:-python3}
+command -v "$PYTHON" >/dev/null || die "$PYTHON is missing"
+PIN_CMD=()
+if [ -n "${PIN:-}" ]; then
+    command -v taskset >/dev/null || die "PIN needs taskset (util-linux)"
+    PIN_CMD=(taskset -c "$PIN")
+fi
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -72,8 +81,8 @@ mkdir -p "$(dirname "$OUT")"
     echo "# cosync benchmarks, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
     echo "# commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (dirty)')"
     echo "# host $(uname -srm); cpu $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')"
-    echo "# $(python3 --version 2>&1); $( [ $HAVE_GO = 1 ] && go version || echo 'no go')"
-    echo "# runs $RUNS, scale $SCALE"
+    echo "# $("$PYTHON" --version 2>&1) ($(command -v "$PYTHON")); $( [ $HAVE_GO = 1 ] && go version || echo 'no go')"
+    echo "# runs $RUNS, scale $SCALE, pinned to CPU ${PIN:-(none)}"
     echo "# <impl> <workload> <ops> <seconds> <ns_per_op>   (memory: <impl> blocked_tasks <N> <seconds> <bytes_per_task>)"
 } >"$OUT"
 
@@ -83,13 +92,13 @@ declare -A NS SECS OPS RSS
 run_one() {
     local impl=$1 name=$2 out rc
     shift 2
-    out=$("$@") || { rc=$?; die "$impl $name failed (exit $rc): $*"; }
+    out=$("${PIN_CMD[@]}" "$@") || { rc=$?; die "$impl $name failed (exit $rc): $*"; }
     # exactly one line: <name> <ops> <seconds> <ns_per_op>
     if ! awk -v n="$name" 'NR == 1 && NF == 4 && $1 == n && $2 > 0 { ok = 1 } END { exit !(ok && NR == 1) }' <<<"$out"; then
         die "$impl $name printed an unexpected line: '$out'"
     fi
     echo "$impl $out" >>"$OUT"
-    read -r _ ops s ns <<<"$out"
+    read -r _ ops s _ <<<"$out"
     # the same work everywhere: a workload counts the same ops in every
     # implementation (the memory runs' count is their size, checked apart)
     if [ "$name" != blocked_tasks ]; then
@@ -97,7 +106,9 @@ run_one() {
             die "$impl $name counted $ops ops where the others counted ${OPS[$name]}"
         OPS[$name]=$ops
     fi
-    NS[$impl/$name]+=" $ns"
+    # ns/op from the seconds, not the printed ns/op: its one decimal is
+    # 5 % of a 1 ns operation, too coarse for the ratios
+    NS[$impl/$name]+=" $(awk -v s="$s" -v o="$ops" 'BEGIN { printf "%.4f", s * 1e9 / o }')"
     SECS[$impl/$name]+=" $s"
 }
 
@@ -125,6 +136,10 @@ median() { # median of the numbers given as arguments, or '-'
         print (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }'
 }
 
+ns1() { # a median ns/op as printed: one decimal, or '-'
+    [ "$1" = - ] && echo - || awk -v x="$1" 'BEGIN { printf "%.1f\n", x }'
+}
+
 ratio() { # ratio A B: A/B, or '-'
     awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'
 }
@@ -142,7 +157,7 @@ for ((r = 1; r <= RUNS; r++)); do
         run_one cosync-dense "$w" "$COSYNC_WL" --dense "$w" "$SCALE"
         # workloads of our own (not in WORKLOADS.md) have no peer
         grep -q "\"$w\"" "$PY_WL" || continue
-        $run asyncio "$w" python3 "$PY_WL" "$w" "$SCALE"
+        $run asyncio "$w" "$PYTHON" "$PY_WL" "$w" "$SCALE"
         if [ $HAVE_GO = 1 ]; then
             $run go "$w" env GOMAXPROCS=1 "$TMP/go-workloads" "$w" "$SCALE"
         fi
@@ -158,7 +173,8 @@ for w in "${WORKLOADS[@]}"; do
     g=$(median ${NS[go/$w]:-})
     f=$(median ${NS[cosync-shared-fp/$w]:-})
     d=$(median ${NS[cosync-dense/$w]:-})
-    printf '%-18s %12s %12s %12s %15s %10s %10s %10s\n' "$w" "$c" "$p" "$g" "$(ratio "$p" "$c")" "$(ratio "$g" "$c")" "$f" "$d"
+    printf '%-18s %12s %12s %12s %15s %10s %10s %10s\n' "$w" "$(ns1 "$c")" "$(ns1 "$p")" "$(ns1 "$g")" \
+        "$(ratio "$p" "$c")" "$(ratio "$g" "$c")" "$(ns1 "$f")" "$(ns1 "$d")"
 done
 if [ $HAVE_TIME = 1 ] && [[ " ${WORKLOADS[*]} " == *" spawn "* ]]; then
     mib() { [ "$1" = - ] && echo - || awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
@@ -177,7 +193,7 @@ run_memory() {
     case $1 in
     cosync) run_one cosync blocked_tasks "$COSYNC_MEM" "$2" ;;
     cosync-dense) run_one cosync-dense blocked_tasks "$COSYNC_MEM" --dense "$2" ;;
-    asyncio) run_one asyncio blocked_tasks python3 "$PY_MEM" "$2" ;;
+    asyncio) run_one asyncio blocked_tasks "$PYTHON" "$PY_MEM" "$2" ;;
     go) run_one go blocked_tasks "$TMP/go-memory" "$2" ;;
     esac
 }
