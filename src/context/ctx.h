@@ -254,15 +254,18 @@ cosync__ctx_start_inline(void *top, cosync__ctx_entry entry, void *arg)
 {
     __asm__ volatile("movq %0, %%rsp\n\t"
                      "xorl %%ebp, %%ebp\n\t"
-                     "pushq $0\n\t" /* a null return address ends backtraces */
+                     "leaq cosync__ctx_root(%%rip), %%rcx\n\t"
+                     "pushq %%rcx\n\t" /* the return address that ends backtraces */
                      "jmp *%1"
                      :
                      : "r"(top), "a"(entry), "D"(arg) /* entry not in rbp, zeroed first */
-                     : "memory");
+                     : "rcx", "memory");
     __builtin_unreachable();
 }
 
 void cosync__ctx_trampoline(void);
+/* What a task's first frame returns to, for debuggers (ctx_x86_64.S). */
+void cosync__ctx_root(void);
 
 /*
  * cosync__ctx_prepare: build on a fresh stack the frame that the first
@@ -278,7 +281,7 @@ static inline void cosync__ctx_prepare(cosync__ctx *ctx, void *top, cosync__ctx_
     sp[0] = (uint64_t)(uintptr_t)cosync__ctx_trampoline;
     sp[1] = fpenv;
     sp[2] = (uint64_t)(uintptr_t)arg;   /* rbp, the trampoline's argument */
-    sp[3] = (uint64_t)(uintptr_t)entry; /* becomes the null return address */
+    sp[3] = (uint64_t)(uintptr_t)entry; /* becomes cosync__ctx_root */
     ctx->sp = sp;
 }
 #else

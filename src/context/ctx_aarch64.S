@@ -166,15 +166,34 @@ cosync__ctx_start:
 2:
     and     x2, x2, #~15
     mov     sp, x2
-    /* The new stack has no caller: end the unwinder's walk here. */
+    /* The new stack has no caller: end the unwinder's walk here, and in
+     * the entry's frame at cosync__ctx_task_root. */
     .cfi_undefined x30
     mov     x29, #0
-    mov     x30, #0
+    adr     x30, .Lroot
     mov     x0, x5
     mov     x16, x4
     br      x16
     .cfi_endproc
     .size   cosync__ctx_start, . - cosync__ctx_start
+
+/*
+ * The return address of every task's first frame. Nothing returns to it
+ * (a task's entry never returns); it is there so that a debugger's
+ * backtrace of a task ends at a frame whose caller is undefined, instead
+ * of at a null address. The unwinder looks up the byte before a return
+ * address: the nop.
+ */
+    .type   cosync__ctx_task_root, %function
+    .p2align 2
+cosync__ctx_task_root:
+    .cfi_startproc
+    .cfi_undefined x30
+    nop
+.Lroot:
+    brk     #0
+    .cfi_endproc
+    .size   cosync__ctx_task_root, . - cosync__ctx_task_root
 
     .section .note.GNU-stack, "", %progbits
 

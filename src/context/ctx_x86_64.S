@@ -81,7 +81,8 @@ cosync__ctx_start:      /* rdi = from, rsi = ctx, rdx = top, rcx = size, r8 = en
         movq    %rdx, %rsp
         movq    %r9, %rdi
         xorl    %ebp, %ebp
-        pushq   $0              /* a null return address ends backtraces */
+        leaq    cosync__ctx_root(%rip), %rax
+        pushq   %rax            /* the return address that ends backtraces */
         jmp     *%r8
         .cfi_endproc
         .size   cosync__ctx_start, .-cosync__ctx_start
@@ -89,7 +90,7 @@ cosync__ctx_start:      /* rdi = from, rsi = ctx, rdx = top, rcx = size, r8 = en
 /*
  * The first resume of a context built by cosync__ctx_prepare (ctx.h): the
  * frame has been popped, rbp holds the argument and the entry function
- * sits at (%rsp), where a null return address takes its place.
+ * sits at (%rsp), where cosync__ctx_root takes its place.
  */
         .globl  cosync__ctx_trampoline
         .hidden cosync__ctx_trampoline
@@ -101,9 +102,30 @@ cosync__ctx_trampoline:
         movq    %rbp, %rdi
         xorl    %ebp, %ebp
         movq    (%rsp), %rax
-        movq    $0, (%rsp)
+        leaq    cosync__ctx_root(%rip), %rcx
+        movq    %rcx, (%rsp)
         jmp     *%rax
         .cfi_endproc
         .size   cosync__ctx_trampoline, .-cosync__ctx_trampoline
+
+/*
+ * The return address of every task's first frame. Nothing returns to it
+ * (a task's entry never returns); it is there so that a debugger's
+ * backtrace of a task ends at a frame whose caller is undefined, instead
+ * of at a null address that it then tries to read. The unwinder looks up
+ * the byte before a return address: the nop.
+ */
+        .globl  cosync__ctx_root
+        .hidden cosync__ctx_root
+        .type   cosync__ctx_task_root, @function
+        .p2align 4
+cosync__ctx_task_root:
+        .cfi_startproc
+        .cfi_undefined rip
+        nop
+cosync__ctx_root:
+        ud2
+        .cfi_endproc
+        .size   cosync__ctx_task_root, .-cosync__ctx_task_root
 
         .section .note.GNU-stack,"",@progbits
