@@ -345,7 +345,7 @@ static int run_loop(cosync_loop *loop)
         cosync__run_ready(loop);
         update_clock(loop);
         cosync__timer_run(&loop->timers, loop->now);
-        if (loop->now >= loop->next_trim) {
+        if (loop->now >= loop->next_trim && loop->next_trim != INT64_MAX) { /* MAX: never */
             cosync__stack_trim(&loop->stacks);
             loop->next_trim = trim_after(loop->now);
         }
