@@ -342,11 +342,10 @@ static void __attribute__((noinline)) check_stack(struct cosync__task *t)
 static inline __attribute__((always_inline)) void check_suspension(struct cosync__task *t)
 {
     if (cosync__is_dense(t)) {
-        const cosync__stack *s = t->stack;
-        if (__builtin_expect((uintptr_t)t->w.obj - (uintptr_t)s->base < s->size, 0) &&
+        if (__builtin_expect(cosync__dense_holds(t, t->w.obj), 0) &&
             t->w.state == COSYNC__W_WAITING)
             cosync__dense_refuse_wait(t);
-        if (s->guard != COSYNC__GUARD_NONE)
+        if (t->stack->guard != COSYNC__GUARD_NONE)
             return;
     }
     check_stack(t);
