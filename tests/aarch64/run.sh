@@ -99,12 +99,7 @@ run() {
     fi
 }
 
-echo "run.sh: running test_context (AArch64, $qemu)" >&2
-if "$qemu" "$build/test_context"; then
-    passed=1
-else
-    failed=" test_context"
-fi
+run test_context "$build/test_context.log" "$build/test_context"
 
 # Then the whole library and every other test program, so that the
 # scheduler's AArch64 path (no inline switch) runs the full suite too.
