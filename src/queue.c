@@ -566,7 +566,7 @@ int cosync__queue_put_slow(cosync_queue *q, const void *item, int64_t deadline)
 
 int cosync_queue_put_many(cosync_queue *q, const void *items, size_t n, int64_t deadline)
 {
-    if (unusable(q))
+    if (unusable(q) || (!items && n))
         return COSYNC_EINVAL;
     if (q->shutdown)
         return COSYNC_ESHUTDOWN;
@@ -667,7 +667,7 @@ static int get_slower(cosync_queue *q, void *item, int64_t deadline)
 
 int cosync_queue_get_many(cosync_queue *q, void *items, size_t n, int64_t deadline)
 {
-    if (unusable(q))
+    if (unusable(q) || (!items && n))
         return COSYNC_EINVAL;
     if (n == 0) /* a drained queue says so even to a request for nothing, as put_many does */
         return drained(q) ? COSYNC_ESHUTDOWN : 0;

@@ -2509,6 +2509,19 @@ TEST(bad_arguments)
     CHECK_ERR(cosync_queue_put(&q, &v, COSYNC_FOREVER), COSYNC_EPERM);
     CHECK_ERR(cosync_queue_put_many(&q, &v, 1, COSYNC_FOREVER), COSYNC_EPERM);
     destroy_ok(&q);
+
+    /* no array to move items through: refused before anything moves */
+    qinit(&q, FIFO, 2);
+    CHECK_ERR(cosync_queue_put_many(&q, NULL, 1, 0), COSYNC_EINVAL);
+    CHECK_EQ(cosync_queue_qsize(&q), 0);
+    CHECK_EQ(q.unfinished, 0);
+    CHECK_EQ(cosync_queue_put_many(&q, NULL, 0, 0), 0);
+    put_now(&q, 7);
+    CHECK_ERR(cosync_queue_get_many(&q, NULL, 1, 0), COSYNC_EINVAL);
+    CHECK_EQ(cosync_queue_qsize(&q), 1);
+    CHECK_EQ(cosync_queue_get_many(&q, NULL, 0, 0), 0);
+    CHECK_EQ(get_now(&q), 7);
+    destroy_ok(&q);
 }
 
 static int task_done_too_often_main(void *arg, void **result)

@@ -171,7 +171,8 @@ static inline int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline
  * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form.
  * Returns the number put (>= 1; 0 if @n is 0; at most INT32_MAX at a
  * time), or an error of cosync_queue_put (nothing was put), which a shut
- * down queue gives even for @n 0. Suspension
+ * down queue gives even for @n 0; COSYNC_EINVAL if @items is NULL and @n
+ * above 0 (nothing was put). Suspension
  * point (unless there is room). Not thread-safe.
  */
 int cosync_queue_put_many(cosync_queue *q, const void *items, size_t n, int64_t deadline);
@@ -183,7 +184,8 @@ int cosync_queue_put_many(cosync_queue *q, const void *items, size_t n, int64_t 
  * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form.
  * Returns the number got (>= 1; 0 if @n is 0; at most INT32_MAX at a
  * time), or an error of cosync_queue_get, which a drained queue (shut down
- * and empty) gives even for @n 0. Suspension point (unless an item is
+ * and empty) gives even for @n 0; COSYNC_EINVAL if @items is NULL and @n
+ * above 0 (nothing was taken). Suspension point (unless an item is
  * there). Not thread-safe.
  */
 int cosync_queue_get_many(cosync_queue *q, void *items, size_t n, int64_t deadline);
