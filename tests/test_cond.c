@@ -1702,6 +1702,39 @@ TEST(deadlock_report_names_the_condition)
     CHECK(!cosync_cond_locked(&cond));
 }
 
+/* A condition destroyed on a shared lock that is still alive refuses every
+ * call with COSYNC_EINVAL, and says it is not locked, as one on its own
+ * lock does (misuse_errors): the live lock must not let calls through. */
+static int dead_cond_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_lock lock = COSYNC_LOCK_INIT;
+    cosync_cond cond;
+    cosync_cond_init(&cond, &lock);
+    CHECK_OK(cosync_cond_destroy(&cond));
+    /* the shared lock is alive and free: only the condition is dead */
+    CHECK_ERR(cosync_cond_acquire(&cond, 0), COSYNC_EINVAL);
+    CHECK(!cosync_lock_locked(&lock)); /* and the call took nothing */
+    CHECK_ERR(cosync_cond_acquire(&cond, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK(!cosync_lock_locked(&lock));
+    /* held through the lock itself: the dead condition still refuses */
+    CHECK_OK(cosync_lock_acquire(&lock, 0));
+    CHECK(!cosync_cond_locked(&cond)); /* as after the destroy of one on its own lock */
+    CHECK_ERR(cosync_cond_notify(&cond, 1), COSYNC_EINVAL);
+    CHECK_ERR(cosync_cond_notify_all(&cond), COSYNC_EINVAL);
+    CHECK_ERR(cosync_cond_wait(&cond, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_ERR(cosync_cond_release(&cond), COSYNC_EINVAL);
+    CHECK(cosync_lock_locked(&lock)); /* the release through the dead condition did nothing */
+    CHECK_OK(cosync_lock_release(&lock));
+    CHECK_OK(cosync_lock_destroy(&lock));
+    return 0;
+}
+
+TEST(destroyed_condition_on_a_shared_lock_refuses_every_call)
+{
+    run_main_ok(dead_cond_main, NULL);
+}
+
 int main(void)
 {
     RUN(test_wait);
@@ -1739,5 +1772,6 @@ int main(void)
     RUN(seed_condition_waiter_and_updater);
     RUN(seed_bounded_buffer_two_conditions_on_one_lock);
     RUN(deadlock_report_names_the_condition);
+    RUN(destroyed_condition_on_a_shared_lock_refuses_every_call);
     return 0;
 }
