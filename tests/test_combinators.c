@@ -2801,6 +2801,135 @@ TEST(taskgroup_child_without_a_stack_fails_the_group)
     CHECK_GE(failed[1], 1);
 }
 
+/* Once gather has given up (its deadline passed) it waits for the rest,
+ * shielded. A cancel that comes after one of those waits was granted and
+ * before the caller ran must not cut the next wait short: it is passed on
+ * to the tasks still running, and every task is waited for and collected
+ * with its own outcome. */
+static int64_t given_up_t0;
+#define GIVEN_UP_AT(ms) (given_up_t0 + COSYNC_MS(ms))
+
+typedef struct {
+    int64_t cleanup_until; /* after its cancellation, it cleans up until then */
+    int first_rc;
+    int later_cancels; /* cancellations that reached it during its clean-up */
+    int64_t ended_at;
+} given_up_worker;
+
+static int given_up_worker_fn(void *arg, void **result)
+{
+    (void)result;
+    given_up_worker *w = arg;
+    w->first_rc = cosync_sleep_until(GIVEN_UP_AT(1000));
+    while (cosync_now() < w->cleanup_until) /* a clean-up that outlives further cancels */
+        if (cosync_sleep_until(w->cleanup_until) == COSYNC_ECANCELED)
+            w->later_cancels++;
+    w->ended_at = cosync_now();
+    return 0;
+}
+
+static cosync_task given_up_gatherer;
+
+static int given_up_canceller_fn(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    /* arm the final timer after the second worker armed its own for AT(30):
+     * at AT(30) that worker ends first (granting the gatherer's wait), then
+     * this task cancels the gatherer before it has run */
+    CHECK_OK(cosync_sleep_until(GIVEN_UP_AT(25)));
+    CHECK_OK(cosync_sleep_until(GIVEN_UP_AT(30)));
+    CHECK(!cosync_task_done(given_up_gatherer));
+    CHECK_OK(cosync_task_cancel(given_up_gatherer));
+    return 0;
+}
+
+static given_up_worker given_up_ws[3];
+
+static int given_up_gatherer_fn(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task ts[3];
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cosync_task_spawn(&ts[i], given_up_worker_fn, &given_up_ws[i], NULL));
+    cosync_outcome out[3];
+    memset(out, 0x55, sizeof out);
+    int rc = cosync_gather(ts, 3, out, GIVEN_UP_AT(10));
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    /* every task was waited for: the last one ended at AT(50) */
+    CHECK_EQ(cosync_now(), GIVEN_UP_AT(50));
+    for (int i = 0; i < 3; i++) {
+        CHECK_ERR(given_up_ws[i].first_rc, COSYNC_ECANCELED);
+        CHECK_ERR(out[i].status, COSYNC_ECANCELED);
+        CHECK_GT(given_up_ws[i].ended_at, 0);
+    }
+    /* the late cancel was passed on to the one task still running */
+    CHECK_EQ(given_up_ws[0].later_cancels, 0);
+    CHECK_EQ(given_up_ws[1].later_cancels, 0);
+    CHECK_EQ(given_up_ws[2].later_cancels, 1);
+    return 0;
+}
+
+static int given_up_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    given_up_t0 = cosync_now();
+    given_up_ws[0] = (given_up_worker){.cleanup_until = GIVEN_UP_AT(20)};
+    given_up_ws[1] = (given_up_worker){.cleanup_until = GIVEN_UP_AT(30)};
+    given_up_ws[2] = (given_up_worker){.cleanup_until = GIVEN_UP_AT(50)};
+    cosync_task c;
+    CHECK_OK(cosync_task_spawn(&given_up_gatherer, given_up_gatherer_fn, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&c, given_up_canceller_fn, NULL, NULL));
+    join_ok(c);
+    /* the gatherer itself ends normally after its call returned ECANCELED */
+    CHECK_ERR(join_status(given_up_gatherer), COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(gather_given_up_passes_on_a_cancel_that_comes_after_a_grant)
+{
+    run_main_ok(given_up_main, NULL);
+}
+
+/* The try form (deadline 0) of gather and wait_for, with a cancellation
+ * pending and a task unfinished: it gives up as for a deadline (the task is
+ * cancelled and collected, COSYNC_EAGAIN) and, not being a suspension,
+ * leaves the caller's cancellation pending for its next suspension. */
+static int try_form_sleeper(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_sleep(COSYNC_MS(10)); /* ECANCELED once cancelled */
+}
+
+static int try_form_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    /* gather */
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, try_form_sleeper, NULL, NULL));
+    CHECK_OK(cosync_yield());                            /* it sleeps */
+    CHECK_OK(cosync_task_cancel(cosync_task_current())); /* pending */
+    cosync_outcome out;
+    CHECK_ERR(cosync_gather(&t, 1, &out, 0), COSYNC_EAGAIN);
+    CHECK_ERR(out.status, COSYNC_ECANCELED);     /* the task was cancelled and collected */
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED); /* ours stayed pending */
+    CHECK_EQ(cosync_task_uncancel(cosync_task_current()), 0);
+    /* wait_for */
+    CHECK_OK(cosync_task_spawn(&t, try_form_sleeper, NULL, NULL));
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_task_cancel(cosync_task_current()));
+    int status = 0;
+    CHECK_ERR(cosync_wait_for(t, &status, NULL, 0), COSYNC_EAGAIN);
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED);
+    CHECK_EQ(cosync_task_uncancel(cosync_task_current()), 0);
+    return 0;
+}
+
+TEST(try_form_of_gather_and_wait_for_keeps_a_pending_cancel)
+{
+    run_main_ok(try_form_main, NULL);
+}
+
 int main(void)
 {
     RUN(gather_results_in_order_each_with_its_status);
@@ -2858,5 +2987,7 @@ int main(void)
     RUN(taskgroup_child_cannot_be_detached);
     RUN(taskgroup_spawn_without_memory_fails_alone_and_can_be_retried);
     RUN(taskgroup_child_without_a_stack_fails_the_group);
+    RUN(gather_given_up_passes_on_a_cancel_that_comes_after_a_grant);
+    RUN(try_form_of_gather_and_wait_for_keeps_a_pending_cancel);
     return 0;
 }
