@@ -1805,6 +1805,80 @@ TEST(two_loops_interleaved)
     CHECK_OK(cosync_loop_destroy(loop_b));
 }
 
+/* A close round ends once the tasks that were ready when its last
+ * cancelled task finished have run: a helper spawned by a clean-up gets
+ * its first step in that round, and the next round cancels it at its first
+ * yield instead of letting it run on. */
+static const cosync_loop_opts close_round_vopts = {.virtual_clock = true};
+static int close_round_helper_started, close_round_helper_steps, close_round_helper_last_rc;
+
+static int close_round_yielding_helper(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    close_round_helper_started++;
+    int rc;
+    while ((rc = cosync_yield()) == 0)
+        close_round_helper_steps++;
+    close_round_helper_last_rc = rc;
+    return 0;
+}
+
+static int close_round_spawn_yielding_helper_in_cleanup(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int rc = cosync_sleep(COSYNC_SEC(100));
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    CHECK_OK(cosync_task_spawn(NULL, close_round_yielding_helper, NULL, NULL));
+    return rc;
+}
+
+TEST(destroy_round_ends_once_the_tasks_ready_at_its_last_cancelled_task_end_have_run)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &close_round_vopts));
+    CHECK_OK(
+        cosync_loop_spawn(loop, NULL, close_round_spawn_yielding_helper_in_cleanup, NULL, NULL));
+    CHECK_OK(cosync_loop_stop(loop));
+    CHECK_ERR(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EINTR);
+    CHECK_OK(cosync_loop_destroy(loop));
+    CHECK_EQ(close_round_helper_started, 1);
+    CHECK_EQ(close_round_helper_steps, 0); /* round 2 cancelled it at its first yield */
+    CHECK_ERR(close_round_helper_last_rc, COSYNC_ECANCELED);
+}
+
+/* A stack of one page is all guard: the loop's default and a task's own
+ * size must be at least two pages, not just more than a few bytes. */
+TEST(loop_refuses_a_default_stack_of_one_page)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    cosync_loop *loop = (cosync_loop *)1;
+    CHECK_ERR(
+        cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .stack_size = page}),
+        COSYNC_EINVAL);
+    CHECK_NULL(loop);
+    CHECK_ERR(cosync_loop_init(
+                  &loop, &(cosync_loop_opts){.virtual_clock = true, .stack_size = 2 * page - 1}),
+              COSYNC_EINVAL);
+    CHECK_OK(cosync_loop_init(&loop,
+                              &(cosync_loop_opts){.virtual_clock = true, .stack_size = 2 * page}));
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
+static int spawn_one_page_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    cosync_task t;
+    CHECK_ERR(cosync_task_spawn(&t, nop, NULL, &(cosync_task_opts){.stack_size = page}),
+              COSYNC_EINVAL);
+    return 0;
+}
+
+TEST(spawn_refuses_a_stack_of_one_page)
+{
+    run_main_ok(spawn_one_page_main, NULL);
+}
+
 int main(void)
 {
     RUN(cosync_run_returns_main_status);
@@ -1845,5 +1919,8 @@ int main(void)
     RUN(error_strings);
     RUN(many_loops_in_sequence);
     RUN(two_loops_interleaved);
+    RUN(destroy_round_ends_once_the_tasks_ready_at_its_last_cancelled_task_end_have_run);
+    RUN(loop_refuses_a_default_stack_of_one_page);
+    RUN(spawn_refuses_a_stack_of_one_page);
     return 0;
 }
