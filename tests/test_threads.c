@@ -11,6 +11,7 @@
  */
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -266,10 +267,53 @@ TEST(a_loop_with_no_suspended_task_moves_between_threads)
         unwind_from_depth(20);
 }
 
+/* cosync_loop_destroy on another thread while the loop runs its first run
+ * (no task was left suspended, so the loop has no owner thread yet) is
+ * refused with COSYNC_EPERM and changes nothing. The two threads take turns
+ * through an atomic, so the check itself does not race. */
+static atomic_int foreign_destroy_phase; /* 1: the loop runs; 2: the other thread has tried */
+static int foreign_destroy_rc;
+
+static int foreign_destroy_spinner(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    atomic_store(&foreign_destroy_phase, 1);
+    while (atomic_load(&foreign_destroy_phase) != 2)
+        CHECK_OK(cosync_yield());
+    return 0;
+}
+
+static void *foreign_destroy_try_destroy(void *arg)
+{
+    cosync_loop *loop = arg;
+    while (atomic_load(&foreign_destroy_phase) != 1)
+        sched_yield();
+    foreign_destroy_rc = cosync_loop_destroy(loop);
+    atomic_store(&foreign_destroy_phase, 2);
+    return NULL;
+}
+
+TEST(destroy_on_another_thread_while_the_loop_runs_is_refused)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}));
+    cosync_task t;
+    CHECK_OK(cosync_loop_spawn(loop, &t, foreign_destroy_spinner, NULL, NULL));
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, foreign_destroy_try_destroy, loop), 0);
+    int status = -1;
+    CHECK_OK(cosync_loop_run(loop, t, &status, NULL));
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    CHECK_ERR(foreign_destroy_rc, COSYNC_EPERM);
+    CHECK_OK(status);
+    end_loop(loop);
+}
+
 int main(void)
 {
     RUN(a_loop_on_each_of_several_threads);
     RUN(a_loop_with_suspended_tasks_runs_only_on_their_thread);
     RUN(a_loop_with_no_suspended_task_moves_between_threads);
+    RUN(destroy_on_another_thread_while_the_loop_runs_is_refused);
     return 0;
 }
