@@ -3128,6 +3128,39 @@ TEST(takes_behind_woken_getters_keep_fifo_order)
     CHECK_OK(run_main(gap_shutdown_main, NULL));
 }
 
+/* put_many and get_many of 0 items return 0 at once whatever the queue
+ * holds: no wait on a full queue (or an empty one), not even with a
+ * deadline. */
+static int none_moved_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_queue q;
+    CHECK_OK(cosync_queue_init(&q, sizeof(int64_t), 2));
+    int64_t items[2] = {1, 2}, got[2];
+    CHECK_EQ(cosync_queue_put_many(&q, items, 2, 0), 2);
+    CHECK(cosync_queue_full(&q));
+    /* nothing to put: no wait, nothing put, on a full queue */
+    CHECK_EQ(cosync_queue_put_many(&q, items, 0, 0), 0);
+    uint64_t sw = switches();
+    CHECK_EQ(cosync_queue_put_many(&q, items, 0, cosync_deadline_after(COSYNC_MS(5))), 0);
+    CHECK_EQ(switches(), sw); /* not a suspension */
+    CHECK_EQ(cosync_queue_qsize(&q), 2);
+    /* and nothing to get from an empty one */
+    CHECK_EQ(cosync_queue_get_many(&q, got, 2, 0), 2);
+    CHECK_EQ(cosync_queue_get_many(&q, got, 0, 0), 0);
+    CHECK_EQ(cosync_queue_get_many(&q, got, 0, cosync_deadline_after(COSYNC_MS(5))), 0);
+    CHECK_EQ(switches(), sw);
+    CHECK_OK(cosync_queue_task_done(&q));
+    CHECK_OK(cosync_queue_task_done(&q));
+    CHECK_OK(cosync_queue_destroy(&q));
+    return 0;
+}
+
+TEST(put_many_and_get_many_of_nothing_never_wait)
+{
+    run_main_ok(none_moved_main, NULL);
+}
+
 int main(void)
 {
     RUN(handed_item_is_never_taken_by_a_newcomer);
@@ -3193,5 +3226,6 @@ int main(void)
     RUN(deadlock_report_describes_the_queue);
     RUN(seed_producer_consumer);
     RUN(million_items_through_a_queue_of_one);
+    RUN(put_many_and_get_many_of_nothing_never_wait);
     return 0;
 }
