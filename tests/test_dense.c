@@ -1129,6 +1129,49 @@ TEST(destroying_a_loop_with_dense_tasks_suspended)
     CHECK_EQ(c.live, 0);
 }
 
+/* A dense task cancelled before it ever ran has no place on a shared
+ * stack; the record it leaves must come back clean, so that plain tasks
+ * spawned next on the reused record run, suspend and resume as usual. */
+static int unstarted_dense_sleeper(void *arg, void **result)
+{
+    (void)result;
+    int *steps = arg;
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+        ++*steps;
+    }
+    return 0;
+}
+
+static int unstarted_dense_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    for (int round = 0; round < 4; round++) {
+        cosync_task d;
+        int dense_steps = 0;
+        CHECK_OK(cosync_task_spawn(&d, unstarted_dense_sleeper, &dense_steps,
+                                   &(cosync_task_opts){.dense = true}));
+        CHECK_OK(cosync_task_cancel(d)); /* before it ever runs */
+        CHECK_ERR(join_status(d), COSYNC_ECANCELED);
+        CHECK_EQ(dense_steps, 0);
+        /* plain tasks on the fast spawn path, on the record just freed */
+        cosync_task p[2];
+        int steps[2] = {0, 0};
+        for (int i = 0; i < 2; i++)
+            CHECK_OK(cosync_task_spawn(&p[i], unstarted_dense_sleeper, &steps[i], NULL));
+        for (int i = 0; i < 2; i++) {
+            join_ok(p[i]);
+            CHECK_EQ(steps[i], 3);
+        }
+    }
+    return 0;
+}
+
+TEST(dense_task_cancelled_before_it_starts_leaves_a_clean_record)
+{
+    run_main_ok(unstarted_dense_main, NULL);
+}
+
 int main(void)
 {
     RUN(dense_tasks_take_turns_and_keep_every_frame);
@@ -1149,5 +1192,6 @@ int main(void)
     RUN(a_dense_task_allocates_at_its_first_run_not_at_its_spawn);
     RUN(fault_each_allocation_at_a_dense_tasks_first_run);
     RUN(destroying_a_loop_with_dense_tasks_suspended);
+    RUN(dense_task_cancelled_before_it_starts_leaves_a_clean_record);
     return 0;
 }
