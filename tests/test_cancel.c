@@ -1552,6 +1552,86 @@ TEST(pending_cancel_suspends_first_and_spares_try_calls)
     CHECKPOINTS_DONE(3);
 }
 
+/* A cancel that reaches a joiner after its join was granted (the task
+ * finished) and before it ran does not undo the join: join returns 0 with
+ * the outcome and the cancel comes at the next suspension. Here the
+ * joiner's wait before that was a condition wait, whose grant a cancel
+ * would hand back: nothing of that wait may carry over into the join. */
+static int64_t granted_join_t0;
+#define GRANTED_JOIN_AT(ms) (granted_join_t0 + COSYNC_MS(ms))
+
+static cosync_cond granted_join_cond = COSYNC_COND_INIT;
+static cosync_task granted_join_joiner;
+
+static int granted_join_notifier(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_cond_acquire(&granted_join_cond, COSYNC_FOREVER));
+    CHECK_EQ(cosync_cond_notify(&granted_join_cond, 1), 1);
+    CHECK_OK(cosync_cond_release(&granted_join_cond));
+    return 0;
+}
+
+static int granted_join_finisher(void *arg, void **result)
+{
+    (void)arg;
+    CHECK_OK(cosync_sleep_until(GRANTED_JOIN_AT(10)));
+    *result = (void *)(intptr_t)42;
+    return 0;
+}
+
+static int granted_join_canceller(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_sleep_until(GRANTED_JOIN_AT(5)));
+    CHECK_OK(cosync_sleep_until(GRANTED_JOIN_AT(10))); /* armed after the finisher's timer */
+    CHECK_OK(cosync_task_cancel(granted_join_joiner)); /* its join is granted, it has not run */
+    return 0;
+}
+
+static int granted_join_joiner_fn(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    /* a condition wait first */
+    cosync_task n;
+    CHECK_OK(cosync_cond_acquire(&granted_join_cond, COSYNC_FOREVER));
+    CHECK_OK(cosync_task_spawn(&n, granted_join_notifier, NULL, NULL));
+    CHECK_OK(cosync_cond_wait(&granted_join_cond, COSYNC_FOREVER));
+    CHECK_OK(cosync_cond_release(&granted_join_cond));
+    join_ok(n);
+    /* then a join, cancelled once granted */
+    cosync_task f;
+    CHECK_OK(cosync_task_spawn(&f, granted_join_finisher, NULL, NULL));
+    int status = -1;
+    void *res = NULL;
+    CHECK_OK(cosync_task_join(f, &status, &res, COSYNC_FOREVER));
+    CHECK_OK(status);
+    CHECK_EQ((intptr_t)res, 42);
+    CHECK(!cosync_task_done(f)); /* collected: the handle is stale */
+    /* the cancellation comes at the next suspension */
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED);
+    return 0;
+}
+
+static int granted_join_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    granted_join_t0 = cosync_now();
+    cosync_task c;
+    CHECK_OK(cosync_task_spawn(&granted_join_joiner, granted_join_joiner_fn, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&c, granted_join_canceller, NULL, NULL));
+    join_ok(c);
+    CHECK_ERR(join_status(granted_join_joiner),
+              COSYNC_ECANCELED); /* it was cancelled (cancel_count 1) */
+    CHECK_OK(cosync_cond_destroy(&granted_join_cond));
+    return 0;
+}
+
+TEST(join_granted_then_cancelled_after_a_condition_wait_still_collects)
+{
+    run_main_ok(granted_join_main, NULL);
+}
+
 int main(void)
 {
     RUN(cancel_at_sleep);
@@ -1588,5 +1668,6 @@ int main(void)
     RUN(cancel_and_deadline_in_the_same_timer_run_first_armed_wins);
     RUN(cancel_of_a_task_blocked_with_a_deadline_disarms_its_timer);
     RUN(second_cancel_is_delivered_to_the_cleanup_sleep);
+    RUN(join_granted_then_cancelled_after_a_condition_wait_still_collects);
     return 0;
 }
