@@ -818,6 +818,146 @@ TEST(a_crowd_comes_in_the_order_of_the_clock_each_once)
     run_main_ok(main_crowd, NULL);
 }
 
+/* A failed as_completed init (a task listed twice) takes back the entries
+ * it had put on the tasks before it frees them. Freed memory that still
+ * looks valid would hide a dangling entry, so the loop's allocator here
+ * poisons what it frees. */
+/* malloc with a size header; free poisons the block first */
+static void *poison_realloc(void *ud, void *ptr, size_t size)
+{
+    (void)ud;
+    if (size == 0) {
+        if (ptr) {
+            size_t *h = (size_t *)ptr - 2;
+            memset(h, 0xA5, h[0] + 2 * sizeof(size_t));
+            free(h);
+        }
+        return NULL;
+    }
+    size_t old = ptr ? ((size_t *)ptr)[-2] : 0;
+    size_t *h = malloc(size + 2 * sizeof(size_t));
+    if (!h)
+        return NULL;
+    h[0] = size;
+    if (ptr) {
+        memcpy(h + 2, ptr, old < size ? old : size);
+        poison_realloc(ud, ptr, 0);
+    }
+    return h + 2;
+}
+
+static int failed_init_sleeper(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_sleep(COSYNC_MS(5));
+}
+
+static int failed_init_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t[3];
+    CHECK_OK(cosync_task_spawn(&t[0], failed_init_sleeper, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&t[1], failed_init_sleeper, NULL, NULL));
+    t[2] = t[0]; /* listed twice, unfinished */
+    cosync_as_completed it;
+    CHECK_ERR(cosync_as_completed_init(&it, t, 3), COSYNC_EINVAL);
+    CHECK_NULL(it.impl);
+    /* the tasks finish and are joined: nothing of the failed iterator is left on them */
+    join_ok(t[0]);
+    join_ok(t[1]);
+    return 0;
+}
+
+TEST(a_failed_as_completed_init_leaves_nothing_on_the_tasks)
+{
+    cosync_allocator a = {poison_realloc, NULL};
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .allocator = &a}));
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, &m, failed_init_main, NULL, NULL));
+    int status = -1;
+    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+    CHECK_OK(status);
+    end_loop(loop);
+}
+
+/* An iterator destroyed after its loop only frees its own memory: the
+ * loop's allocator here keeps what it frees, poisoned, and checks at the
+ * end that nothing wrote into it. */
+#define ORPHAN_IT_QMAX 4096
+static unsigned char *orphan_it_quarantine[ORPHAN_IT_QMAX];
+static size_t orphan_it_qsizes[ORPHAN_IT_QMAX], orphan_it_nq;
+
+static void *quarantine_realloc(void *ud, void *ptr, size_t size)
+{
+    (void)ud;
+    if (size == 0) {
+        if (ptr) {
+            size_t *h = (size_t *)ptr - 2;
+            memset(ptr, 0xA5, h[0]);
+            CHECK_LT(orphan_it_nq, ORPHAN_IT_QMAX);
+            orphan_it_quarantine[orphan_it_nq] = ptr;
+            orphan_it_qsizes[orphan_it_nq++] = h[0];
+        }
+        return NULL;
+    }
+    size_t old = ptr ? ((size_t *)ptr)[-2] : 0;
+    size_t *h = malloc(size + 2 * sizeof(size_t));
+    if (!h)
+        return NULL;
+    h[0] = size;
+    if (ptr) {
+        memcpy(h + 2, ptr, old < size ? old : size);
+        quarantine_realloc(ud, ptr, 0);
+    }
+    return h + 2;
+}
+
+static void check_and_release_quarantine(void)
+{
+    for (size_t k = 0; k < orphan_it_nq; k++) {
+        for (size_t b = 0; b < orphan_it_qsizes[k]; b++)
+            if (orphan_it_quarantine[k][b] != 0xA5)
+                CHECK__FAIL("freed block %zu (%zu bytes) written at byte %zu", k,
+                            orphan_it_qsizes[k], b);
+        free((size_t *)(void *)orphan_it_quarantine[k] - 2);
+    }
+    orphan_it_nq = 0;
+}
+
+static cosync_as_completed orphan_it;
+
+static int orphan_it_sleeper(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_sleep(COSYNC_SEC(10));
+}
+
+static int orphan_it_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t[2];
+    for (int i = 0; i < 2; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], orphan_it_sleeper, NULL, NULL));
+    CHECK_OK(cosync_as_completed_init(&orphan_it, t, 2));
+    for (int i = 0; i < 2; i++)
+        CHECK_OK(cosync_task_detach(t[i]));
+    return 0; /* the loop is destroyed with both running and the iterator alive */
+}
+
+TEST(an_iterator_destroyed_after_its_loop_writes_nothing_into_the_loop)
+{
+    cosync_allocator a = {quarantine_realloc, NULL};
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .allocator = &a}));
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, &m, orphan_it_main, NULL, NULL));
+    CHECK_OK(cosync_loop_run(loop, m, NULL, NULL));
+    CHECK_OK(cosync_loop_destroy(loop));
+    CHECK_OK(cosync_as_completed_destroy(&orphan_it));
+    check_and_release_quarantine();
+}
+
 int main(void)
 {
     RUN(tasks_come_in_the_order_they_finish_at_their_finish);
@@ -836,5 +976,7 @@ int main(void)
     RUN(an_iterator_outliving_its_loop_is_only_freed);
     RUN(deadlock_report_says_how_many_tasks_are_awaited);
     RUN(a_crowd_comes_in_the_order_of_the_clock_each_once);
+    RUN(a_failed_as_completed_init_leaves_nothing_on_the_tasks);
+    RUN(an_iterator_destroyed_after_its_loop_writes_nothing_into_the_loop);
     return 0;
 }
