@@ -404,12 +404,12 @@ static int main_locals(void *arg, void **result)
     join_ok(t1);
     join_ok(t2);
     join_ok(t3);
-    CHECK(p1.at_start == &ctx_a);     /* the spawner's at the spawn */
-    CHECK(p1.after_yield == &ctx_b);  /* its own set, kept across a switch */
-    CHECK(p1.child_saw == &ctx_b);    /* and what its own children start with */
-    CHECK(p2.at_start == &ctx_a);     /* not the spawner's later set */
-    CHECK(p2.after_yield == &ctx_a);  /* nor t1's, made meanwhile */
-    CHECK(p3.at_start == &ctx_d);     /* opts->local, as create_task(context=) */
+    CHECK(p1.at_start == &ctx_a);    /* the spawner's at the spawn */
+    CHECK(p1.after_yield == &ctx_b); /* its own set, kept across a switch */
+    CHECK(p1.child_saw == &ctx_b);   /* and what its own children start with */
+    CHECK(p2.at_start == &ctx_a);    /* not the spawner's later set */
+    CHECK(p2.after_yield == &ctx_a); /* nor t1's, made meanwhile */
+    CHECK(p3.at_start == &ctx_d);    /* opts->local, as create_task(context=) */
     CHECK(p3.after_yield == &ctx_d);
     CHECK(cosync_task_get_local() == &ctx_c); /* no child's set reached it */
 
