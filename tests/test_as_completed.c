@@ -958,6 +958,32 @@ TEST(an_iterator_destroyed_after_its_loop_writes_nothing_into_the_loop)
     check_and_release_quarantine();
 }
 
+/*
+ * A task listed
+ * twice is COSYNC_EINVAL. For finished tasks the duplicates are found by
+ * comparing neighbours in finish order; the tests list a finished task
+ * twice only among others, never as the first two (here: the only two)
+ * entries in that order.
+ */
+static int twice_done_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, nop, NULL, NULL));
+    CHECK_OK(cosync_yield());
+    CHECK(cosync_task_done(t));
+    cosync_task twice[2] = {t, t};
+    cosync_as_completed it;
+    CHECK_ERR(cosync_as_completed_init(&it, twice, 2), COSYNC_EINVAL);
+    join_ok(t);
+    return 0;
+}
+
+TEST(the_same_finished_task_listed_as_the_only_two_is_refused)
+{
+    run_main_ok(twice_done_main, NULL);
+}
+
 int main(void)
 {
     RUN(tasks_come_in_the_order_they_finish_at_their_finish);
@@ -978,5 +1004,6 @@ int main(void)
     RUN(a_crowd_comes_in_the_order_of_the_clock_each_once);
     RUN(a_failed_as_completed_init_leaves_nothing_on_the_tasks);
     RUN(an_iterator_destroyed_after_its_loop_writes_nothing_into_the_loop);
+    RUN(the_same_finished_task_listed_as_the_only_two_is_refused);
     return 0;
 }

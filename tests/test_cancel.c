@@ -1632,6 +1632,77 @@ TEST(join_granted_then_cancelled_after_a_condition_wait_still_collects)
     run_main_ok(granted_join_main, NULL);
 }
 
+/*
+ * A child's failure cancels the owner while it is still in its body; the
+ * owner takes that interrupt and reaches cosync_taskgroup_wait, which then
+ * waits (shielded) for a sibling that cleans up. An outside cancel of the
+ * owner arriving during that wait must not be lost: the wait returns the
+ * child's failure and "the cancellation comes at the owner's next
+ * suspension" (cosync.h). The group withdraws only its own request; the
+ * tests never cancel the owner from outside after the group's request was
+ * delivered, so clearing the pending request unconditionally passes them.
+ */
+static cosync_task abort_wait_owner;
+
+static int abort_wait_fails_at_1s(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    return -5;
+}
+
+/* cancelled by the group at 1 s, it cleans up for 2 s more */
+static int abort_wait_slow_cleanup(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(10)), COSYNC_ECANCELED);
+    CHECK_OK(cosync_sleep(COSYNC_SEC(2)));
+    return COSYNC_ECANCELED;
+}
+
+static int abort_wait_canceller(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_sleep(COSYNC_SEC(2))); /* the owner is in its group's wait */
+    CHECK_OK(cosync_task_cancel(abort_wait_owner));
+    return 0;
+}
+
+static int abort_wait_owner_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, abort_wait_fails_at_1s, NULL, NULL));
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, abort_wait_slow_cleanup, NULL, NULL));
+    /* the group's own request interrupts the body */
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(5)), COSYNC_ECANCELED);
+    int64_t t0 = cosync_now();
+    CHECK_ERR(cosync_taskgroup_wait(&g, COSYNC_FOREVER), -5);
+    CHECK_EQ(cosync_now() - t0, COSYNC_SEC(2)); /* waited for the clean-up */
+    /* the outside request (made at 2 s) is still there */
+    CHECK_EQ(cosync_task_cancelling(abort_wait_owner), 1);
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(1)), COSYNC_ECANCELED);
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1))); /* delivered once */
+    return 0;
+}
+
+static int abort_wait_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_task_spawn(&abort_wait_owner, abort_wait_owner_body, NULL, NULL));
+    cosync_task c;
+    CHECK_OK(cosync_task_spawn(&c, abort_wait_canceller, NULL, NULL));
+    join_expect(abort_wait_owner, COSYNC_ECANCELED); /* still cancelling when it returned */
+    join_ok(c);
+    return 0;
+}
+
+TEST(outside_cancel_during_the_groups_abort_wait_is_kept)
+{
+    run_main_ok(abort_wait_main, NULL);
+}
+
 int main(void)
 {
     RUN(cancel_at_sleep);
@@ -1669,5 +1740,6 @@ int main(void)
     RUN(cancel_of_a_task_blocked_with_a_deadline_disarms_its_timer);
     RUN(second_cancel_is_delivered_to_the_cleanup_sleep);
     RUN(join_granted_then_cancelled_after_a_condition_wait_still_collects);
+    RUN(outside_cancel_during_the_groups_abort_wait_is_kept);
     return 0;
 }

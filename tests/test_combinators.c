@@ -2930,6 +2930,109 @@ TEST(try_form_of_gather_and_wait_for_keeps_a_pending_cancel)
     run_main_ok(try_form_main, NULL);
 }
 
+/*
+ * cosync_wait returns COSYNC_ECANCELED "if the caller is cancelled". Only
+ * a deadline's end is overruled by a task that finishes before the caller
+ * runs again ("also when the last task it needed finished at the instant
+ * of the deadline"). The tests cancel a waiter only while its tasks run
+ * on; here the one task it waits for finishes in the same turn, after the
+ * cancel and before the waiter resumes. Re-checking the condition after a
+ * cancellation too returns 0 and loses the cancel.
+ */
+static cosync_event met_wait_go;
+static cosync_task met_wait_waiter;
+
+static int met_wait_finisher(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_event_wait(&met_wait_go, COSYNC_FOREVER));
+    return 0;
+}
+
+static int met_wait_canceller(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_event_wait(&met_wait_go, COSYNC_FOREVER));
+    CHECK_OK(cosync_task_cancel(met_wait_waiter)); /* before the finisher runs */
+    return 0;
+}
+
+static int met_wait_wait_body(void *arg, void **result)
+{
+    (void)result;
+    cosync_task *t = arg;
+    size_t index = 99;
+    CHECK_ERR(cosync_wait(t, 1, COSYNC_FIRST_COMPLETED, &index, COSYNC_FOREVER), COSYNC_ECANCELED);
+    CHECK_EQ(index, 99);
+    CHECK(cosync_task_done(*t)); /* it did finish meanwhile */
+    return COSYNC_ECANCELED;
+}
+
+static int met_wait_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_event_init(&met_wait_go);
+    cosync_task c, f;
+    CHECK_OK(cosync_task_spawn(&c, met_wait_canceller, NULL, NULL)); /* woken first */
+    CHECK_OK(cosync_task_spawn(&f, met_wait_finisher, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&met_wait_waiter, met_wait_wait_body, &f, NULL));
+    CHECK_OK(cosync_yield()); /* all three wait */
+    CHECK_EQ(ready_tasks(), 0);
+    CHECK_OK(cosync_event_set(&met_wait_go));
+    join_expect(met_wait_waiter, COSYNC_ECANCELED);
+    join_ok(c);
+    join_ok(f);
+    return 0;
+}
+
+TEST(wait_cancelled_in_the_turn_its_task_finishes)
+{
+    run_main_ok(met_wait_main, NULL);
+}
+
+/*
+ * cosync_wait returns COSYNC_EINVAL if a handle is "the caller, of another
+ * loop" (cosync.h). Neither case is tested for cosync_wait: watching
+ * oneself never ends, and another loop's task is never finished by this one.
+ */
+/* not the run's main (which the run has claimed), nor a task being joined:
+ * nothing but the self check can refuse it */
+static int wait_misuse_waits_for_itself(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task me = cosync_task_current();
+    size_t index = 7;
+    CHECK_ERR(cosync_wait(&me, 1, COSYNC_FIRST_COMPLETED, &index, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_wait(&me, 1, COSYNC_ALL_COMPLETED, &index, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_EQ(index, 7);
+    return 0;
+}
+
+static int wait_self_misuse_main(void *arg, void **result)
+{
+    (void)result;
+    cosync_task *other = arg;
+    cosync_task self_waiter;
+    CHECK_OK(cosync_task_spawn(&self_waiter, wait_misuse_waits_for_itself, NULL, NULL));
+    CHECK_OK(cosync_yield()); /* it runs, unclaimed */
+    CHECK(cosync_task_done(self_waiter));
+    join_ok(self_waiter);
+    size_t index = 7;
+    CHECK_ERR(cosync_wait(other, 1, COSYNC_FIRST_COMPLETED, &index, 0), COSYNC_EINVAL);
+    CHECK_EQ(index, 7);
+    return 0;
+}
+
+TEST(wait_refuses_the_caller_and_another_loops_task)
+{
+    cosync_loop *l2 = new_loop();
+    cosync_task other;
+    CHECK_OK(cosync_loop_spawn(l2, &other, nop, NULL, NULL));
+    run_main_ok(wait_self_misuse_main, &other);
+    CHECK_OK(cosync_loop_run(l2, other, NULL, NULL));
+    end_loop(l2);
+}
+
 int main(void)
 {
     RUN(gather_results_in_order_each_with_its_status);
@@ -2989,5 +3092,7 @@ int main(void)
     RUN(taskgroup_child_without_a_stack_fails_the_group);
     RUN(gather_given_up_passes_on_a_cancel_that_comes_after_a_grant);
     RUN(try_form_of_gather_and_wait_for_keeps_a_pending_cancel);
+    RUN(wait_cancelled_in_the_turn_its_task_finishes);
+    RUN(wait_refuses_the_caller_and_another_loops_task);
     return 0;
 }

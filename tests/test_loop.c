@@ -1879,6 +1879,118 @@ TEST(spawn_refuses_a_stack_of_one_page)
     run_main_ok(spawn_one_page_main, NULL);
 }
 
+/*
+ * cosync_loop_run returns COSYNC_EINVAL "if @main is detached or claimed
+ * (joined by a task, gathered, or waited for ...)" (cosync.h). No test runs
+ * the loop with a @main that another task is joining: a task that stopped
+ * the loop and then joins a child leaves the child claimed between runs.
+ * Without the check the run takes the child over as its own @main, and
+ * both the run and the joiner collect it.
+ */
+static cosync_task claimed_run_child;
+
+static int claimed_run_child_body(void *arg, void **result)
+{
+    (void)arg;
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    *result = (void *)(intptr_t)42;
+    return -5;
+}
+
+static int claimed_run_joiner(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_task_spawn(&claimed_run_child, claimed_run_child_body, NULL, NULL));
+    CHECK_OK(cosync_loop_stop(cosync_loop_current()));
+    int st = 0;
+    void *res = NULL;
+    CHECK_OK(cosync_task_join(claimed_run_child, &st, &res, COSYNC_FOREVER));
+    CHECK_EQ(st, -5);
+    CHECK_EQ((intptr_t)res, 42);
+    return -7;
+}
+
+TEST(run_of_a_task_another_task_joins_is_refused)
+{
+    cosync_loop *loop = new_loop();
+    cosync_task j;
+    CHECK_OK(cosync_loop_spawn(loop, &j, claimed_run_joiner, NULL, NULL));
+    CHECK_ERR(cosync_loop_run(loop, j, NULL, NULL), COSYNC_EINTR);
+    /* the joiner waits in cosync_task_join(child): the child is claimed */
+    CHECK(!cosync_task_done(claimed_run_child));
+    int status = 0;
+    CHECK_ERR(cosync_loop_run(loop, claimed_run_child, &status, NULL), COSYNC_EINVAL);
+    CHECK_EQ(status, 0);
+    /* nothing ran: the child is still alive, and its joiner gets it */
+    CHECK(!cosync_task_done(claimed_run_child));
+    CHECK_OK(cosync_loop_run(loop, j, &status, NULL));
+    CHECK_EQ(status, -7);
+    end_loop(loop);
+}
+
+/*
+ * cosync_loop_run returns COSYNC_EINVAL
+ * "if @main is detached" (cosync.h). No test runs a detached @main.
+ */
+static int detached_run_sleeper(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    return 0;
+}
+
+TEST(run_of_a_detached_task_is_refused)
+{
+    cosync_loop *loop = new_loop();
+    cosync_task t;
+    CHECK_OK(cosync_loop_spawn(loop, &t, detached_run_sleeper, NULL, NULL));
+    CHECK_OK(cosync_task_detach(t));
+    CHECK_ERR(cosync_loop_run(loop, t, NULL, NULL), COSYNC_EINVAL);
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    end_loop(loop);
+}
+
+/*
+ * cosync_run / cosync_run_with return @main's status; the close that
+ * follows (cosync_loop_destroy) may deadlock on a left-over task's
+ * clean-up (COSYNC_EDEADLK, reported), but that must not hide main's own
+ * failure, as asyncio.run raises main's exception and only logs what the
+ * clean-up of the other tasks ran into. The tests make the close fail only
+ * after a main that succeeded, where either order gives COSYNC_EDEADLK.
+ */
+static cosync_event main_failure_never;
+
+/* cancelled by the close, its clean-up waits for what never comes */
+static int main_failure_stuck_cleanup(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(100)), COSYNC_ECANCELED);
+    (void)cosync_event_wait(&main_failure_never, COSYNC_FOREVER);
+    return COSYNC_ECANCELED;
+}
+
+static int main_failure_failing_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_event_init(&main_failure_never);
+    CHECK_OK(cosync_task_spawn(NULL, main_failure_stuck_cleanup, NULL,
+                               &(cosync_task_opts){.name = "stuck"}));
+    CHECK_OK(cosync_yield()); /* it sleeps */
+    return -5;
+}
+
+TEST(mains_failure_wins_over_a_deadlock_in_the_close)
+{
+    capture c;
+    FILE *report = capture_open(&c);
+    CHECK_ERR(cosync_run_with(main_failure_failing_main, NULL,
+                              &(cosync_loop_opts){.virtual_clock = true, .report = report}),
+              -5);
+    /* the close did deadlock, and said so */
+    CHECK(strstr(capture_text(&c), "stuck") != NULL);
+    capture_free(&c);
+}
+
 int main(void)
 {
     RUN(cosync_run_returns_main_status);
@@ -1922,5 +2034,8 @@ int main(void)
     RUN(destroy_round_ends_once_the_tasks_ready_at_its_last_cancelled_task_end_have_run);
     RUN(loop_refuses_a_default_stack_of_one_page);
     RUN(spawn_refuses_a_stack_of_one_page);
+    RUN(run_of_a_task_another_task_joins_is_refused);
+    RUN(run_of_a_detached_task_is_refused);
+    RUN(mains_failure_wins_over_a_deadlock_in_the_close);
     return 0;
 }

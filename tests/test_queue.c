@@ -3161,6 +3161,41 @@ TEST(put_many_and_get_many_of_nothing_never_wait)
     run_main_ok(none_moved_main, NULL);
 }
 
+/*
+ * An immediate shutdown takes the
+ * dropped items off the unfinished count, but never below 0 (Python 3.13:
+ * "if self._unfinished_tasks > 0: self._unfinished_tasks -= 1" per item).
+ * The count can be below the queue's size: task_done may be called for
+ * items still queued (asyncio allows it). The tests only drop items whose
+ * count is still unfinished; without the clamp the count wraps to a huge
+ * value, so join waits forever and task_done no longer reports
+ * COSYNC_EOVERFLOW.
+ */
+static int early_done_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_queue q;
+    CHECK_OK(cosync_queue_init(&q, sizeof(int64_t), 0));
+    int64_t v = 1;
+    CHECK_OK(cosync_queue_put(&q, &v, 0));
+    CHECK_OK(cosync_queue_put(&q, &v, 0));
+    CHECK_OK(cosync_queue_put(&q, &v, 0));
+    /* two marked done while all three are still queued */
+    CHECK_OK(cosync_queue_task_done(&q));
+    CHECK_OK(cosync_queue_task_done(&q));
+    CHECK_OK(cosync_queue_shutdown(&q, true)); /* drops 3, unfinished 1 -> 0 */
+    CHECK_EQ(cosync_queue_qsize(&q), 0);
+    CHECK_OK(cosync_queue_join(&q, 0));
+    CHECK_ERR(cosync_queue_task_done(&q), COSYNC_EOVERFLOW);
+    CHECK_OK(cosync_queue_destroy(&q));
+    return 0;
+}
+
+TEST(immediate_shutdown_never_takes_unfinished_below_zero)
+{
+    run_main_ok(early_done_main, NULL);
+}
+
 int main(void)
 {
     RUN(handed_item_is_never_taken_by_a_newcomer);
@@ -3227,5 +3262,6 @@ int main(void)
     RUN(seed_producer_consumer);
     RUN(million_items_through_a_queue_of_one);
     RUN(put_many_and_get_many_of_nothing_never_wait);
+    RUN(immediate_shutdown_never_takes_unfinished_below_zero);
     return 0;
 }

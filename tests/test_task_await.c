@@ -1318,6 +1318,69 @@ TEST(destroying_the_loop_cancels_the_awaits_and_their_tasks)
     capture_free(&cap);
 }
 
+/*
+ * cosync_task_await whose
+ * deadline passed has cancelled the task and waits for it; the task ends
+ * (other than cancelled), which wakes the caller; before the caller runs
+ * it is cancelled. cosync.h: "each further cancel of the caller is passed
+ * on to the task too ..., and makes the call return COSYNC_ECANCELED even
+ * after a timeout". The tests cancel such a caller only while the task is
+ * still running; this one comes between the task's finish and the
+ * caller's resumption (task_await_give_up on a GRANTED wait). Without it
+ * the call returns 0 (the task "ended otherwise").
+ */
+static cosync_event late_cancel_ended;
+static cosync_task late_cancel_awaiter;
+
+/* cancelled at the awaiter's deadline, it cleans up, then fails its own way */
+static int late_cancel_worker(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_ERR(cosync_sleep(COSYNC_SEC(10)), COSYNC_ECANCELED);
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_OK(cosync_event_set(&late_cancel_ended)); /* the canceller is ready first */
+    return -5;
+}
+
+static int late_cancel_await_body(void *arg, void **result)
+{
+    (void)result;
+    cosync_task *w = arg;
+    int st = 0;
+    CHECK_ERR(cosync_task_await(*w, &st, NULL, cosync_deadline_after(COSYNC_SEC(1))),
+              COSYNC_ECANCELED);
+    CHECK_EQ(st, -5);
+    return 0;
+}
+
+static int late_cancel_canceller(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_event_wait(&late_cancel_ended, COSYNC_FOREVER));
+    /* the worker has finished; the awaiter is woken but has not run */
+    CHECK_OK(cosync_task_cancel(late_cancel_awaiter));
+    return 0;
+}
+
+static int late_cancel_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_event_init(&late_cancel_ended);
+    cosync_task w, c;
+    CHECK_OK(cosync_task_spawn(&w, late_cancel_worker, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&c, late_cancel_canceller, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&late_cancel_awaiter, late_cancel_await_body, &w, NULL));
+    join_expect(late_cancel_awaiter, COSYNC_ECANCELED); /* still cancelling at its end */
+    join_ok(c);
+    join_expect(w, -5);
+    return 0;
+}
+
+TEST(cancel_between_the_tasks_end_and_the_awaiters_resumption)
+{
+    run_main_ok(late_cancel_main, NULL);
+}
+
 int main(void)
 {
     RUN(a_cancelled_caller_cancels_the_task_and_waits_for_its_end);
@@ -1348,5 +1411,6 @@ int main(void)
     RUN(deadlock_report_names_the_awaited_task);
     RUN(a_cycle_of_awaits_cancelled_is_reported_as_a_deadlock);
     RUN(destroying_the_loop_cancels_the_awaits_and_their_tasks);
+    RUN(cancel_between_the_tasks_end_and_the_awaiters_resumption);
     return 0;
 }

@@ -2081,6 +2081,160 @@ TEST(stack_overflow_is_caught)
     CHECK_NOTNULL(strstr(err, "cosync: stack overflow in task 'deep' (#2)"));
 }
 
+/*
+ * cosync_taskgroup_wait returns COSYNC_EPERM "if the caller is not the
+ * owner". The owner is known by record and id; the tests only call it from
+ * another live task (a different record). An owner that ended without
+ * leaving its (empty) group, whose record a new task then reuses, must not
+ * be taken for the owner: the id tells them apart.
+ */
+static cosync_taskgroup reused_owner_g; /* outlives its owner */
+
+static int reused_owner_opens_and_leaves_not(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_taskgroup_init(&reused_owner_g)); /* no child; never waited */
+    return 0;
+}
+
+static int reused_owner_tries_to_leave(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_ERR(cosync_taskgroup_wait(&reused_owner_g, 0), COSYNC_EPERM);
+    CHECK_ERR(cosync_taskgroup_wait(&reused_owner_g, COSYNC_FOREVER), COSYNC_EPERM);
+    return 0;
+}
+
+static int reused_owner_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task a, b;
+    CHECK_OK(cosync_task_spawn(&a, reused_owner_opens_and_leaves_not, NULL, NULL));
+    join_ok(a); /* its record is free again */
+    CHECK_OK(cosync_task_spawn(&b, reused_owner_tries_to_leave, NULL, NULL));
+    CHECK(b.rec == a.rec); /* the same record, another task */
+    CHECK_NE(b.id, a.id);
+    join_ok(b);
+    return 0;
+}
+
+TEST(taskgroup_wait_from_a_task_reusing_the_owners_record)
+{
+    run_main_ok(reused_owner_main, NULL);
+}
+
+/*
+ * A group whose owner waits in cosync_taskgroup_wait accepts
+ * new children only while some are still alive (asyncio's create_task:
+ * "TaskGroup ... is finished" once exiting with no task left). Between the
+ * last child's finish and the owner's resumption the group is still
+ * EXITING, with none alive: a spawn then must fail with COSYNC_EPERM, or
+ * the owner leaves the group with a child it never waits for. The tests
+ * spawn into an exiting group only while a child is alive.
+ */
+static cosync_taskgroup late_spawn_g;
+static cosync_event late_spawn_last_ends;
+static int late_spawn_late_rc = 1;
+
+static int late_spawn_child(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    CHECK_OK(cosync_event_set(&late_spawn_last_ends)); /* the latecomer runs before the owner */
+    return 0;
+}
+
+static int late_spawn_latecomer(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_event_wait(&late_spawn_last_ends, COSYNC_FOREVER));
+    late_spawn_late_rc = cosync_taskgroup_spawn(&late_spawn_g, NULL, nop, NULL, NULL);
+    return 0;
+}
+
+static int late_spawn_owner_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_taskgroup_init(&late_spawn_g));
+    CHECK_OK(cosync_taskgroup_spawn(&late_spawn_g, NULL, late_spawn_child, NULL, NULL));
+    CHECK_OK(cosync_taskgroup_wait(&late_spawn_g, COSYNC_FOREVER));
+    CHECK_ERR(late_spawn_late_rc, COSYNC_EPERM);
+    return 0;
+}
+
+static int late_spawn_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_event_init(&late_spawn_last_ends);
+    cosync_task l, o;
+    CHECK_OK(cosync_task_spawn(&l, late_spawn_latecomer, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&o, late_spawn_owner_body, NULL, NULL));
+    join_ok(o);
+    join_ok(l);
+    CHECK_ERR(late_spawn_late_rc, COSYNC_EPERM);
+    return 0;
+}
+
+TEST(spawn_into_a_group_whose_last_child_ended_is_refused)
+{
+    run_main_ok(late_spawn_main, NULL);
+}
+
+/*
+ * A task's name is copied
+ * "up to 31 bytes" (cosync_task_set_name). main_names checks 42 bytes and
+ * exactly 31, not the boundary of exactly 32: with the truncation test
+ * off by one, a 32-byte name is kept whole and its terminating NUL is
+ * written one byte past the record's name array.
+ */
+static int name32_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    const char *name32 = "0123456789abcdef0123456789ABCDEF"; /* 32 bytes */
+    CHECK_EQ(strlen(name32), 32);
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, nop, NULL, &(cosync_task_opts){.name = name32}));
+    CHECK_EQ(strlen(cosync_task_name(t)), 31);
+    CHECK_STREQ(cosync_task_name(t), "0123456789abcdef0123456789ABCDE");
+    CHECK_OK(cosync_task_set_name(t, "x"));
+    CHECK_OK(cosync_task_set_name(t, name32));
+    CHECK_STREQ(cosync_task_name(t), "0123456789abcdef0123456789ABCDE");
+    join_ok(t);
+    return 0;
+}
+
+TEST(a_name_of_32_bytes_is_cut_to_31)
+{
+    run_main_ok(name32_main, NULL);
+}
+
+/*
+ * A task spawned without a
+ * name is called "task-<id>", also when its record is one a named task
+ * used before (records are reused once collected). main_names never spawns
+ * an unnamed task into a reused record, so a spawn that keeps the old name
+ * passes.
+ */
+static int reused_name_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task a, b;
+    CHECK_OK(cosync_task_spawn(&a, nop, NULL, &(cosync_task_opts){.name = "alpha"}));
+    join_ok(a);
+    CHECK_OK(cosync_task_spawn(&b, nop, NULL, NULL));
+    CHECK(b.rec == a.rec); /* the record was reused */
+    char want[32];
+    snprintf(want, sizeof want, "task-%llu", (unsigned long long)cosync_task_id(b));
+    CHECK_STREQ(cosync_task_name(b), want);
+    join_ok(b);
+    return 0;
+}
+
+TEST(an_unnamed_task_in_a_reused_record_gets_the_default_name)
+{
+    run_main_ok(reused_name_main, NULL);
+}
+
 int main(void)
 {
     RUN(spawn_join_results_and_statuses);
@@ -2117,5 +2271,9 @@ int main(void)
     RUN(a_new_stack_is_made_on_the_loops_stack);
     RUN(new_stack_chunk_mapped_from_a_small_stack);
     RUN(stack_overflow_is_caught);
+    RUN(taskgroup_wait_from_a_task_reusing_the_owners_record);
+    RUN(spawn_into_a_group_whose_last_child_ended_is_refused);
+    RUN(a_name_of_32_bytes_is_cut_to_31);
+    RUN(an_unnamed_task_in_a_reused_record_gets_the_default_name);
     return 0;
 }
