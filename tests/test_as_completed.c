@@ -822,15 +822,25 @@ TEST(a_crowd_comes_in_the_order_of_the_clock_each_once)
  * it had put on the tasks before it frees them. Freed memory that still
  * looks valid would hide a dangling entry, so the loop's allocator here
  * poisons what it frees. */
-/* malloc with a size header; free poisons the block first */
-static void *poison_realloc(void *ud, void *ptr, size_t size)
+/* malloc with a size header; free poisons the block, then frees it, or,
+ * with a non-NULL @keep, keeps it for check_and_release_quarantine */
+#define QUARANTINE_MAX 4096
+static unsigned char *quarantine[QUARANTINE_MAX];
+static size_t quarantine_sizes[QUARANTINE_MAX], quarantined;
+
+static void *poisoning_realloc(void *keep, void *ptr, size_t size)
 {
-    (void)ud;
     if (size == 0) {
         if (ptr) {
             size_t *h = (size_t *)ptr - 2;
-            memset(h, 0xA5, h[0] + 2 * sizeof(size_t));
-            free(h);
+            memset(ptr, 0xA5, h[0]);
+            if (!keep) {
+                free(h);
+                return NULL;
+            }
+            CHECK_LT(quarantined, QUARANTINE_MAX);
+            quarantine[quarantined] = ptr;
+            quarantine_sizes[quarantined++] = h[0];
         }
         return NULL;
     }
@@ -841,9 +851,22 @@ static void *poison_realloc(void *ud, void *ptr, size_t size)
     h[0] = size;
     if (ptr) {
         memcpy(h + 2, ptr, old < size ? old : size);
-        poison_realloc(ud, ptr, 0);
+        poisoning_realloc(keep, ptr, 0);
     }
     return h + 2;
+}
+
+/* Every block kept is still all poison: nothing wrote into it. */
+static void check_and_release_quarantine(void)
+{
+    for (size_t k = 0; k < quarantined; k++) {
+        for (size_t b = 0; b < quarantine_sizes[k]; b++)
+            if (quarantine[k][b] != 0xA5)
+                CHECK__FAIL("freed block %zu (%zu bytes) written at byte %zu", k,
+                            quarantine_sizes[k], b);
+        free((size_t *)(void *)quarantine[k] - 2);
+    }
+    quarantined = 0;
 }
 
 static int failed_init_sleeper(void *arg, void **result)
@@ -870,7 +893,7 @@ static int failed_init_main(void *arg, void **result)
 
 TEST(a_failed_as_completed_init_leaves_nothing_on_the_tasks)
 {
-    cosync_allocator a = {poison_realloc, NULL};
+    cosync_allocator a = {poisoning_realloc, NULL};
     cosync_loop *loop;
     CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .allocator = &a}));
     cosync_task m;
@@ -884,48 +907,7 @@ TEST(a_failed_as_completed_init_leaves_nothing_on_the_tasks)
 /* An iterator destroyed after its loop only frees its own memory: the
  * loop's allocator here keeps what it frees, poisoned, and checks at the
  * end that nothing wrote into it. */
-#define ORPHAN_IT_QMAX 4096
-static unsigned char *orphan_it_quarantine[ORPHAN_IT_QMAX];
-static size_t orphan_it_qsizes[ORPHAN_IT_QMAX], orphan_it_nq;
-
-static void *quarantine_realloc(void *ud, void *ptr, size_t size)
-{
-    (void)ud;
-    if (size == 0) {
-        if (ptr) {
-            size_t *h = (size_t *)ptr - 2;
-            memset(ptr, 0xA5, h[0]);
-            CHECK_LT(orphan_it_nq, ORPHAN_IT_QMAX);
-            orphan_it_quarantine[orphan_it_nq] = ptr;
-            orphan_it_qsizes[orphan_it_nq++] = h[0];
-        }
-        return NULL;
-    }
-    size_t old = ptr ? ((size_t *)ptr)[-2] : 0;
-    size_t *h = malloc(size + 2 * sizeof(size_t));
-    if (!h)
-        return NULL;
-    h[0] = size;
-    if (ptr) {
-        memcpy(h + 2, ptr, old < size ? old : size);
-        quarantine_realloc(ud, ptr, 0);
-    }
-    return h + 2;
-}
-
-static void check_and_release_quarantine(void)
-{
-    for (size_t k = 0; k < orphan_it_nq; k++) {
-        for (size_t b = 0; b < orphan_it_qsizes[k]; b++)
-            if (orphan_it_quarantine[k][b] != 0xA5)
-                CHECK__FAIL("freed block %zu (%zu bytes) written at byte %zu", k,
-                            orphan_it_qsizes[k], b);
-        free((size_t *)(void *)orphan_it_quarantine[k] - 2);
-    }
-    orphan_it_nq = 0;
-}
-
-static cosync_as_completed orphan_it;
+static cosync_as_completed late_it;
 
 static int orphan_it_sleeper(void *arg, void **result)
 {
@@ -939,7 +921,7 @@ static int orphan_it_main(void *arg, void **result)
     cosync_task t[2];
     for (int i = 0; i < 2; i++)
         CHECK_OK(cosync_task_spawn(&t[i], orphan_it_sleeper, NULL, NULL));
-    CHECK_OK(cosync_as_completed_init(&orphan_it, t, 2));
+    CHECK_OK(cosync_as_completed_init(&late_it, t, 2));
     for (int i = 0; i < 2; i++)
         CHECK_OK(cosync_task_detach(t[i]));
     return 0; /* the loop is destroyed with both running and the iterator alive */
@@ -947,14 +929,14 @@ static int orphan_it_main(void *arg, void **result)
 
 TEST(an_iterator_destroyed_after_its_loop_writes_nothing_into_the_loop)
 {
-    cosync_allocator a = {quarantine_realloc, NULL};
+    cosync_allocator a = {poisoning_realloc, &quarantined};
     cosync_loop *loop;
     CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .allocator = &a}));
     cosync_task m;
     CHECK_OK(cosync_loop_spawn(loop, &m, orphan_it_main, NULL, NULL));
     CHECK_OK(cosync_loop_run(loop, m, NULL, NULL));
     CHECK_OK(cosync_loop_destroy(loop));
-    CHECK_OK(cosync_as_completed_destroy(&orphan_it));
+    CHECK_OK(cosync_as_completed_destroy(&late_it));
     check_and_release_quarantine();
 }
 
