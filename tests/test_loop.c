@@ -1489,6 +1489,19 @@ TEST(loop_dump_many_tasks)
     capture_free(&cap);
     CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
     CHECK_OK(cosync_loop_destroy(loop));
+
+    /* exactly as many as are listed: every one, and no "and 0 more" */
+    CHECK_OK(cosync_loop_init(&loop, &vopts));
+    for (int i = 0; i < 200; i++)
+        CHECK_OK(cosync_loop_spawn(loop, NULL, nop, NULL, NULL));
+    capture_open(&cap);
+    CHECK_EQ(cosync_loop_dump(loop, cap.f), 200);
+    text = capture_text(&cap);
+    CHECK_EQ(count_lines(text), 200);
+    CHECK(strstr(text, "more") == NULL);
+    capture_free(&cap);
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECK_OK(cosync_loop_destroy(loop));
 }
 
 /* ------------------------------------------------------------------------
