@@ -869,18 +869,20 @@ static void check_and_release_quarantine(void)
     quarantined = 0;
 }
 
-static int failed_init_sleeper(void *arg, void **result)
+/* A loop on the virtual clock whose memory comes from @a. */
+static cosync_loop *loop_allocating_from(const cosync_allocator *a)
 {
-    (void)arg, (void)result;
-    return cosync_sleep(COSYNC_MS(5));
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .allocator = a}));
+    return loop;
 }
 
 static int failed_init_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     cosync_task t[3];
-    CHECK_OK(cosync_task_spawn(&t[0], failed_init_sleeper, NULL, NULL));
-    CHECK_OK(cosync_task_spawn(&t[1], failed_init_sleeper, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&t[0], sleep_ms, (void *)(intptr_t)5, NULL));
+    CHECK_OK(cosync_task_spawn(&t[1], sleep_ms, (void *)(intptr_t)5, NULL));
     t[2] = t[0]; /* listed twice, unfinished */
     cosync_as_completed it;
     CHECK_ERR(cosync_as_completed_init(&it, t, 3), COSYNC_EINVAL);
@@ -893,9 +895,8 @@ static int failed_init_main(void *arg, void **result)
 
 TEST(a_failed_as_completed_init_leaves_nothing_on_the_tasks)
 {
-    cosync_allocator a = {poisoning_realloc, NULL};
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .allocator = &a}));
+    static const cosync_allocator poisoning = {poisoning_realloc, NULL};
+    cosync_loop *loop = loop_allocating_from(&poisoning);
     cosync_task m;
     CHECK_OK(cosync_loop_spawn(loop, &m, failed_init_main, NULL, NULL));
     int status = -1;
@@ -909,18 +910,12 @@ TEST(a_failed_as_completed_init_leaves_nothing_on_the_tasks)
  * end that nothing wrote into it. */
 static cosync_as_completed late_it;
 
-static int orphan_it_sleeper(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    return cosync_sleep(COSYNC_SEC(10));
-}
-
 static int orphan_it_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     cosync_task t[2];
     for (int i = 0; i < 2; i++)
-        CHECK_OK(cosync_task_spawn(&t[i], orphan_it_sleeper, NULL, NULL));
+        CHECK_OK(cosync_task_spawn(&t[i], sleep_ms, (void *)(intptr_t)10000, NULL));
     CHECK_OK(cosync_as_completed_init(&late_it, t, 2));
     for (int i = 0; i < 2; i++)
         CHECK_OK(cosync_task_detach(t[i]));
@@ -929,9 +924,8 @@ static int orphan_it_main(void *arg, void **result)
 
 TEST(an_iterator_destroyed_after_its_loop_writes_nothing_into_the_loop)
 {
-    cosync_allocator a = {poisoning_realloc, &quarantined};
-    cosync_loop *loop;
-    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .allocator = &a}));
+    static const cosync_allocator quarantining = {poisoning_realloc, &quarantined};
+    cosync_loop *loop = loop_allocating_from(&quarantining);
     cosync_task m;
     CHECK_OK(cosync_loop_spawn(loop, &m, orphan_it_main, NULL, NULL));
     CHECK_OK(cosync_loop_run(loop, m, NULL, NULL));
@@ -941,11 +935,10 @@ TEST(an_iterator_destroyed_after_its_loop_writes_nothing_into_the_loop)
 }
 
 /*
- * A task listed
- * twice is COSYNC_EINVAL. For finished tasks the duplicates are found by
- * comparing neighbours in finish order; the tests list a finished task
- * twice only among others, never as the first two (here: the only two)
- * entries in that order.
+ * A task listed twice is COSYNC_EINVAL. For finished tasks the duplicates
+ * are found by comparing neighbours in finish order; the tests list a
+ * finished task twice only among others, never as the first two (here: the
+ * only two) entries in that order.
  */
 static int twice_done_main(void *arg, void **result)
 {

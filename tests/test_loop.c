@@ -1942,8 +1942,8 @@ TEST(run_of_a_task_another_task_joins_is_refused)
 }
 
 /*
- * cosync_loop_run returns COSYNC_EINVAL
- * "if @main is detached" (cosync.h). No test runs a detached @main.
+ * cosync_loop_run returns COSYNC_EINVAL "if @main is detached" (cosync.h).
+ * No test runs a detached @main.
  */
 static int detached_run_sleeper(void *arg, void **result)
 {

@@ -3162,14 +3162,13 @@ TEST(put_many_and_get_many_of_nothing_never_wait)
 }
 
 /*
- * An immediate shutdown takes the
- * dropped items off the unfinished count, but never below 0 (Python 3.13:
- * "if self._unfinished_tasks > 0: self._unfinished_tasks -= 1" per item).
- * The count can be below the queue's size: task_done may be called for
- * items still queued (asyncio allows it). The tests only drop items whose
- * count is still unfinished; without the clamp the count wraps to a huge
- * value, so join waits forever and task_done no longer reports
- * COSYNC_EOVERFLOW.
+ * An immediate shutdown takes the dropped items off the unfinished count,
+ * but never below 0 (Python 3.13: "if self._unfinished_tasks > 0:
+ * self._unfinished_tasks -= 1" per item). The count can be below the
+ * queue's size: task_done may be called for items still queued (asyncio
+ * allows it). The tests only drop items whose count is still unfinished;
+ * without the clamp the count wraps to a huge value, so join waits forever
+ * and task_done no longer reports COSYNC_EOVERFLOW.
  */
 static int early_done_main(void *arg, void **result)
 {

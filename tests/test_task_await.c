@@ -1319,15 +1319,14 @@ TEST(destroying_the_loop_cancels_the_awaits_and_their_tasks)
 }
 
 /*
- * cosync_task_await whose
- * deadline passed has cancelled the task and waits for it; the task ends
- * (other than cancelled), which wakes the caller; before the caller runs
- * it is cancelled. cosync.h: "each further cancel of the caller is passed
- * on to the task too ..., and makes the call return COSYNC_ECANCELED even
- * after a timeout". The tests cancel such a caller only while the task is
- * still running; this one comes between the task's finish and the
- * caller's resumption (task_await_give_up on a GRANTED wait). Without it
- * the call returns 0 (the task "ended otherwise").
+ * cosync_task_await whose deadline passed has cancelled the task and waits
+ * for it; the task ends (other than cancelled), which wakes the caller;
+ * before the caller runs it is cancelled. cosync.h: "each further cancel of
+ * the caller is passed on to the task too ..., and makes the call return
+ * COSYNC_ECANCELED even after a timeout". The tests cancel such a caller
+ * only while the task is still running; this one comes between the task's
+ * finish and the caller's resumption (task_await_give_up on a GRANTED
+ * wait). Without it the call returns 0 (the task "ended otherwise").
  */
 static cosync_event late_cancel_ended;
 static cosync_task late_cancel_awaiter;

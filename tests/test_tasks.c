@@ -2181,11 +2181,10 @@ TEST(spawn_into_a_group_whose_last_child_ended_is_refused)
 }
 
 /*
- * A task's name is copied
- * "up to 31 bytes" (cosync_task_set_name). main_names checks 42 bytes and
- * exactly 31, not the boundary of exactly 32: with the truncation test
- * off by one, a 32-byte name is kept whole and its terminating NUL is
- * written one byte past the record's name array.
+ * A task's name is copied "up to 31 bytes" (cosync_task_set_name).
+ * main_names checks 42 bytes and exactly 31, not the boundary of exactly
+ * 32: with the truncation test off by one, a 32-byte name is kept whole and
+ * its terminating NUL is written one byte past the record's name array.
  */
 static int name32_main(void *arg, void **result)
 {
@@ -2209,11 +2208,10 @@ TEST(a_name_of_32_bytes_is_cut_to_31)
 }
 
 /*
- * A task spawned without a
- * name is called "task-<id>", also when its record is one a named task
- * used before (records are reused once collected). main_names never spawns
- * an unnamed task into a reused record, so a spawn that keeps the old name
- * passes.
+ * A task spawned without a name is called "task-<id>", also when its record
+ * is one a named task used before (records are reused once collected).
+ * main_names never spawns an unnamed task into a reused record, so a spawn
+ * that keeps the old name passes.
  */
 static int reused_name_main(void *arg, void **result)
 {
