@@ -618,7 +618,6 @@ typedef struct cosync_taskgroup {
     cosync__list children;
     size_t live;
     int error;
-    uint32_t failures;
     uint32_t owner_cancels; /* the owner's cancellation count when it opened the group */
     uint8_t state;
     bool aborting;

@@ -86,7 +86,6 @@ void cosync__taskgroup_child_done(struct cosync__task *t)
     cosync__list_remove(&g->children, &t->group_node);
     g->live--;
     if (t->status < 0 && t->status != COSYNC_ECANCELED) {
-        g->failures++;
         if (!g->error)
             g->error = t->status;
         if (!g->aborting) {
