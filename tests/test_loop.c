@@ -1111,6 +1111,59 @@ TEST(destroy_runs_the_helpers_clean_ups_spawn)
     CHECK_EQ(cleanup_helper_runs, 1);
 }
 
+/* The first round cancels nothing that the clean-ups' own helpers spawn:
+ * a helper that a clean-up joins may spawn and join a helper of its own,
+ * which runs its body and hands its result back up. */
+static int nested_helper_runs;
+
+static int nested_helper(void *arg, void **result)
+{
+    (void)arg;
+    nested_helper_runs++;
+    *result = (void *)(intptr_t)7;
+    return 0;
+}
+
+static int helper_joining_a_helper(void *arg, void **result)
+{
+    (void)arg;
+    cosync_task g;
+    void *value = NULL;
+    int status = 1;
+    CHECK_OK(cosync_task_spawn(&g, nested_helper, NULL, NULL));
+    CHECK_OK(cosync_task_join(g, &status, &value, COSYNC_FOREVER));
+    CHECK_OK(status);
+    *result = value;
+    return 0;
+}
+
+static int cleanup_joining_a_helper(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int rc = cosync_sleep(COSYNC_SEC(100));
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    cosync_task h;
+    void *value = NULL;
+    int status = 1;
+    CHECK_OK(cosync_task_spawn(&h, helper_joining_a_helper, NULL, NULL));
+    CHECK_OK(cosync_task_join(h, &status, &value, COSYNC_FOREVER));
+    CHECK_OK(status);
+    CHECK_EQ((intptr_t)value, 7);
+    return rc;
+}
+
+TEST(destroy_runs_what_a_clean_ups_helper_spawns_in_the_first_round)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &vopts));
+    nested_helper_runs = 0;
+    CHECK_OK(cosync_loop_spawn(loop, NULL, cleanup_joining_a_helper, NULL, NULL));
+    CHECK_OK(cosync_loop_stop(loop));
+    CHECK_ERR(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EINTR);
+    CHECK_OK(cosync_loop_destroy(loop));
+    CHECK_EQ(nested_helper_runs, 1);
+}
+
 /* A clean-up that spawns a copy of itself (and returns, or yields first)
  * cannot keep the close going: the copy the first round's clean-up spawned
  * runs and is cancelled in the second round, and the copy its clean-up
@@ -2031,6 +2084,7 @@ int main(void)
     RUN(destroy_drops_tasks_that_deadlock_in_cleanup);
     RUN(destroy_cancels_what_clean_ups_leave_running);
     RUN(destroy_runs_the_helpers_clean_ups_spawn);
+    RUN(destroy_runs_what_a_clean_ups_helper_spawns_in_the_first_round);
     RUN(destroy_ends_though_clean_ups_respawn_themselves);
     RUN(destroy_lets_a_clean_up_in_its_second_round_use_helpers);
     RUN(deadlock_report);
