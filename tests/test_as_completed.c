@@ -353,18 +353,25 @@ static int main_first_step(void *arg, void **result)
     join_ok(tk);
     join_ok(a);
     join_ok(b);
-    /* deadline 0: no yield */
-    CHECK_OK(cosync_task_spawn(&a, nop, NULL, NULL));
+    /* deadline 0: no yield, and that was the first call: the next, with
+     * a deadline, does not yield either */
+    cosync_task two[2];
+    CHECK_OK(cosync_task_spawn(&two[0], nop, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&two[1], nop, NULL, NULL));
     CHECK_OK(cosync_yield());
-    CHECK_OK(cosync_as_completed_init(&it, &a, 1));
+    CHECK_OK(cosync_as_completed_init(&it, two, 2));
     ticked = false;
     CHECK_OK(cosync_task_spawn(&tk, ticker, NULL, NULL));
     CHECK_EQ(cosync_as_completed_next(&it, &i, 0), 1);
+    CHECK_EQ(i, 0);
+    CHECK(!ticked);
+    CHECK_EQ(cosync_as_completed_next(&it, &i, COSYNC_FOREVER), 1);
+    CHECK_EQ(i, 1);
     CHECK(!ticked);
     CHECK_OK(cosync_as_completed_destroy(&it));
     CHECKPOINT_RESET();
     join_ok(tk);
-    join_ok(a);
+    join_all(two, 2);
     return 0;
 }
 
