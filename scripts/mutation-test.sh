@@ -108,7 +108,8 @@ while IFS= read -r -u 3 row || [ -n "$row" ]; do
         status=invalid
         invalid=$((invalid + 1))
     elif ! suite; then
-        failed=$(grep -oE '[0-9]+ - [A-Za-z0-9_]+' "$WORK/ctest.log" | head -1 | cut -d' ' -f3)
+        # no such line when LIMIT cut the run short (grep then fails)
+        failed=$({ grep -oE '[0-9]+ - [A-Za-z0-9_]+' "$WORK/ctest.log" || true; } | head -1 | cut -d' ' -f3)
         status="killed ${failed:-(timeout)}"
         killed=$((killed + 1))
     elif [[ ${note:-} == equivalent:* ]]; then
