@@ -168,6 +168,15 @@ static int main_done_result(void *arg, void **result)
     CHECK_ERR(cosync_task_set_name(t, "x"), COSYNC_ESRCH);
     CHECK_ERR(cosync_task_detach(t), COSYNC_ESRCH);
     CHECK_ERR(cosync_task_join(t, NULL, NULL, COSYNC_FOREVER), COSYNC_ESRCH);
+    /* so is a handle to the free record with id 0, the id a free record
+     * has (a handle zeroed but for its pointer) */
+    cosync_task zeroed = {t.rec, 0};
+    CHECK(!cosync_task_done(zeroed));
+    CHECK_ERR(cosync_task_result(zeroed, &status, &res), COSYNC_ESRCH);
+    CHECK_ERR(cosync_task_set_name(zeroed, "x"), COSYNC_ESRCH);
+    CHECK_ERR(cosync_task_detach(zeroed), COSYNC_ESRCH);
+    CHECK_ERR(cosync_task_join(zeroed, NULL, NULL, COSYNC_FOREVER), COSYNC_ESRCH);
+    CHECK_EQ(task_records(), 1);
     /* the record is reused by the next spawn: the old handle stays stale */
     cosync_task u;
     CHECK_OK(cosync_task_spawn(&u, nop, NULL, NULL));
