@@ -933,11 +933,13 @@ TEST(uncancel_drops_an_undelivered_request_at_zero)
  * returns 0, as asyncio 3.13's uncancel() clears the request the task was
  * to get when it runs again. Whether the request was pending when the task
  * yielded or came while it was away. A sleep or any other wait that
- * begins with a request pending gets COSYNC_ECANCELED all the same: by
- * then asyncio has cancelled the future it awaits. */
+ * begins with a request pending, or that a request ends, gets
+ * COSYNC_ECANCELED all the same: by then asyncio has cancelled the future
+ * it awaits. */
 typedef struct withdraw {
     cosync_task victim;
-    int how; /* 0: pending at the yield, 1: comes during it, 2: pending at a sleep */
+    int how; /* 0: pending at the yield, 1: comes during it, 2: pending at a sleep,
+              * 3: comes during it */
     int rc;
     int order[2], n;
 } withdraw;
@@ -946,9 +948,9 @@ static int withdraw_victim(void *arg, void **result)
 {
     (void)result;
     withdraw *x = arg;
-    if (x->how != 1)
+    if (x->how == 0 || x->how == 2)
         CHECK_OK(cosync_task_cancel(x->victim));
-    x->rc = x->how == 2 ? cosync_sleep(COSYNC_MS(1)) : cosync_yield();
+    x->rc = x->how >= 2 ? cosync_sleep(COSYNC_MS(1)) : cosync_yield();
     x->order[x->n++] = 1;
     return 0;
 }
@@ -957,7 +959,7 @@ static int withdraw_helper(void *arg, void **result)
 {
     (void)result;
     withdraw *x = arg;
-    if (x->how == 1)
+    if (x->how == 1 || x->how == 3)
         CHECK_OK(cosync_task_cancel(x->victim));
     CHECK_EQ(cosync_task_uncancel(x->victim), 0);
     x->order[x->n++] = 2;
@@ -967,7 +969,7 @@ static int withdraw_helper(void *arg, void **result)
 static int withdraw_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    for (int how = 0; how < 3; how++) {
+    for (int how = 0; how < 4; how++) {
         withdraw x = {.how = how, .rc = 1};
         cosync_task v, h;
         CHECK_OK(cosync_task_spawn(&v, withdraw_victim, &x, NULL));
@@ -978,7 +980,7 @@ static int withdraw_main(void *arg, void **result)
         CHECK_EQ(x.n, 2);
         CHECK_EQ(x.order[0], 2); /* the helper ran while the victim was away */
         CHECK_EQ(x.order[1], 1);
-        if (how == 2)
+        if (how >= 2)
             CHECK_ERR(x.rc, COSYNC_ECANCELED);
         else
             CHECK_OK(x.rc);
