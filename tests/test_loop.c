@@ -523,6 +523,41 @@ TEST(stop_before_a_run_runs_each_ready_task_once)
     CHECK_OK(cosync_loop_destroy(loop));
 }
 
+/* A stop in a run after one in which a stop was asked for lets every task
+ * ready at the stop run, though they are more than the dispatches left in
+ * the turn: the first stop cut that run's turn, not the next run's. */
+enum { STOP_CROWD = 2 * 128 }; /* twice a turn's budget (COSYNC__BUDGET) */
+
+static int count_a_run(void *arg, void **result)
+{
+    (void)result;
+    ++*(int *)arg;
+    return 0;
+}
+
+static int spawn_crowd_and_stop(void *arg, void **result)
+{
+    (void)result;
+    for (int i = 0; i < STOP_CROWD; i++)
+        CHECK_OK(cosync_task_spawn(NULL, count_a_run, arg, NULL));
+    CHECK_OK(cosync_loop_stop(cosync_loop_current()));
+    return 0;
+}
+
+TEST(a_stop_in_a_later_run_still_lets_every_ready_task_run)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &vopts));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, stop_and_finish, NULL, NULL));
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL)); /* all finished: not EINTR */
+    int ran = 0;
+    CHECK_OK(cosync_loop_spawn(loop, NULL, spawn_crowd_and_stop, &ran, NULL));
+    /* the crowd runs in the stop's turn, and then every task has finished */
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECK_EQ(ran, STOP_CROWD);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
 /* The run returns once the tasks ready when main finished have run, as
  * asyncio finishes the iteration in which main is done: a task main
  * spawned just before it returned starts, and the close then cancels it
@@ -1449,6 +1484,51 @@ TEST(loop_dump_states)
     CHECK_OK(cosync_loop_destroy(loop));
 }
 
+/* A task sees itself as running in the dump however it came to run: just
+ * started, resumed by another task's suspension, and resumed at once by
+ * its own yield when nothing else was ready (a yield with a cancellation
+ * pending, which suspends even then). */
+static void check_dumped_running(const char *name)
+{
+    capture cap;
+    capture_open(&cap);
+    CHECK_GE(cosync_loop_dump(cosync_loop_current(), cap.f), 1);
+    char want[96];
+    snprintf(want, sizeof want, "  task '%s' (#%llu) is running\n", name,
+             (unsigned long long)cosync_task_id(cosync_task_current()));
+    CHECK_NOTNULL(strstr(capture_text(&cap), want));
+    capture_free(&cap);
+}
+
+static int dump_self_child(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    check_dumped_running("child"); /* started by main's suspension */
+    return cosync_yield();
+}
+
+static int dump_self_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    check_dumped_running("main"); /* started by the loop */
+    cosync_task child;
+    CHECK_OK(
+        cosync_task_spawn(&child, dump_self_child, NULL, &(cosync_task_opts){.name = "child"}));
+    CHECK_OK(cosync_yield()); /* the child starts, and its yield resumes main */
+    check_dumped_running("main");
+    join_ok(child);
+    CHECK_OK(cosync_task_cancel(cosync_task_current()));
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED); /* nothing else ready: back at once */
+    check_dumped_running("main");
+    CHECK_EQ(cosync_task_uncancel(cosync_task_current()), 0);
+    return 0;
+}
+
+TEST(loop_dump_shows_the_current_task_running_however_it_came_to_run)
+{
+    run_main_ok(dump_self_main, NULL);
+}
+
 /* asyncio.all_tasks(): the unfinished tasks, the caller included, in
  * spawn order, though records are reused out of order; not the finished
  * ones (joined or not); fresh and detached ones too. */
@@ -2071,6 +2151,7 @@ int main(void)
     RUN(stop_request_lasts_one_run);
     RUN(stop_lets_the_tasks_ready_run_first);
     RUN(stop_before_a_run_runs_each_ready_task_once);
+    RUN(a_stop_in_a_later_run_still_lets_every_ready_task_run);
     RUN(run_returns_after_the_tasks_ready_when_main_finished);
     RUN(run_of_a_finished_main_takes_one_turn);
     RUN(a_timer_due_between_runs_fires_at_the_next_runs_start);
@@ -2091,6 +2172,7 @@ int main(void)
     RUN(deadlock_without_main);
     RUN(blocked_with_deadline_is_not_deadlock);
     RUN(loop_dump_states);
+    RUN(loop_dump_shows_the_current_task_running_however_it_came_to_run);
     RUN(loop_dump_many_tasks);
     RUN(all_tasks_lists_the_unfinished_tasks_in_spawn_order);
     RUN(clock_virtual_and_real);
