@@ -754,28 +754,135 @@ static int main_where(void *arg, void **result)
     return 0;
 }
 
-TEST(allocations_for_dense_tasks_run_on_the_threads_stack)
+/* Run @fn(@arg) as the main task of a loop whose allocator *@w watches
+ * (from the thread's stack). */
+static void run_watching_where(where_alloc *w, cosync_task_fn fn, void *arg)
 {
-    where_alloc w = {0};
     pthread_attr_t attr;
     void *addr;
     size_t size;
     CHECK_OK(pthread_getattr_np(pthread_self(), &attr));
     CHECK_OK(pthread_attr_getstack(&attr, &addr, &size));
     pthread_attr_destroy(&attr);
-    w.lo = addr;
-    w.hi = (char *)addr + size;
-    cosync_allocator a = {where_realloc, &w};
+    w->lo = addr;
+    w->hi = (char *)addr + size;
+    cosync_allocator a = {where_realloc, w};
     cosync_loop *loop;
     CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .allocator = &a}));
-    crowd_start cs = {&w, {.never = COSYNC_EVENT_INIT}};
     cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, main_where, &cs, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, &m, fn, arg, NULL));
     CHECK_OK(cosync_loop_run(loop, m, NULL, NULL));
     end_loop(loop);
+}
+
+TEST(allocations_for_dense_tasks_run_on_the_threads_stack)
+{
+    where_alloc w = {0};
+    crowd_start cs = {&w, {.never = COSYNC_EVENT_INIT}};
+    run_watching_where(&w, main_where, &cs);
     CHECK_EQ(w.elsewhere, 0);
     if (COSYNC__DENSE_SUPPORTED)
         CHECK_GE(w.on_thread, 2); /* two blocks of descriptors at least */
+}
+
+/* Yield @arg times, straight from the body. */
+static int yield_from_body(void *arg, void **result)
+{
+    (void)result;
+    for (intptr_t i = 0; i < (intptr_t)arg; i++)
+        CHECK_OK(cosync_yield());
+    return 0;
+}
+
+/* Yield once at each depth of @arg in turn (frames of deep()). */
+typedef struct depths {
+    int n;
+    int at[4];
+} depths;
+
+static int yield_from_deep(void *arg)
+{
+    (void)arg;
+    return cosync_yield();
+}
+
+static int yield_at_depths(void *arg, void **result)
+{
+    (void)result;
+    const depths *d = arg;
+    for (int i = 0; i < d->n; i++)
+        CHECK_OK(deep(d->at[i], (unsigned)i, yield_from_deep, NULL));
+    return 0;
+}
+
+/* The same for a new block of descriptors wanted by tasks that block
+ * straight from their bodies, which a switch can otherwise start on the
+ * way (the task each one's start copies out needs no bigger buffer):
+ * more of them than the first block holds. */
+static cosync_event shallow_ev;
+
+static int wait_shallow_ev(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_event_wait(&shallow_ev, COSYNC_FOREVER);
+}
+
+static int main_shallow_crowd(void *arg, void **result)
+{
+    (void)result;
+    where_alloc *w = arg;
+    enum { N = 100 }; /* more than the first block of descriptors */
+    cosync_event_init(&shallow_ev);
+    cosync_task t[N];
+    for (int i = 0; i < N; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], wait_shallow_ev, NULL, &dense_opts));
+    w->armed = true;
+    CHECK_OK(cosync_yield()); /* each starts, from the one before, and blocks */
+    w->armed = false;
+    CHECK_OK(cosync_event_set(&shallow_ev));
+    CHECK_OK(cosync_gather(t, N, NULL, COSYNC_FOREVER));
+    return 0;
+}
+
+TEST(a_new_block_of_descriptors_is_allocated_on_the_threads_stack)
+{
+    where_alloc w = {0};
+    run_watching_where(&w, main_shallow_crowd, &w);
+    CHECK_EQ(w.elsewhere, 0);
+    if (COSYNC__DENSE_SUPPORTED)
+        CHECK_GE(w.on_thread, 2); /* two blocks of descriptors at least */
+}
+
+/* The same for a buffer to grow for the task copied out to make room for
+ * one that is away: five dense tasks, the first and the last dealt the
+ * same stack; the last yields from deep, and main's next yield resumes the
+ * first, which copies the last out. */
+static int main_grow_where(void *arg, void **result)
+{
+    (void)result;
+    where_alloc *w = arg;
+    depths last = {2, {6, 6}};
+    cosync_task t[5];
+    for (int i = 0; i < 4; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], yield_from_body, (void *)(intptr_t)2, &dense_opts));
+    CHECK_OK(cosync_task_spawn(&t[4], yield_at_depths, &last, &dense_opts));
+    CHECK_OK(cosync_yield()); /* each runs once; the last copies the first out */
+    w->armed = true;
+    CHECK_OK(cosync_yield()); /* the first copies the last out: its buffer grows */
+    w->armed = false;
+    if (COSYNC__DENSE_SUPPORTED)
+        CHECK(cosync__dense_of(t[4].rec)->own_block); /* it grew */
+    CHECK_OK(cosync_gather(t, 5, NULL, COSYNC_FOREVER));
+    return 0;
+}
+
+TEST(a_buffer_grown_to_resume_a_task_is_allocated_on_the_threads_stack)
+{
+    where_alloc w = {0};
+    run_watching_where(&w, main_grow_where, &w);
+    CHECK_EQ(w.elsewhere, 0);
+    if (COSYNC__DENSE_SUPPORTED)
+        CHECK_GE(w.on_thread, 1);
 }
 
 /* A dense task may not wait on an object in its own stack (asyncio's
@@ -1172,6 +1279,98 @@ TEST(dense_task_cancelled_before_it_starts_leaves_a_clean_record)
     run_main_ok(unstarted_dense_main, NULL);
 }
 
+/* ------------------------------------------------------------------------
+ * Buffers and blocks of descriptors
+ * ---------------------------------------------------------------------- */
+
+/* A task copied out from deeper than ever before grows its buffer, and
+ * only then: copied out again from no deeper, it allocates nothing; and
+ * the buffer it outgrows later is freed. Five dense tasks take turns, the
+ * first and the last dealt the same stack: the first yields three times
+ * from one depth, then from a deeper one, and the last copies it out each
+ * time. */
+static int main_growth(void *arg, void **result)
+{
+    (void)result;
+    counting *c = arg;
+    depths first = {4, {3, 3, 3, 6}};
+    cosync_task t[5];
+    CHECK_OK(cosync_task_spawn(&t[0], yield_at_depths, &first, &dense_opts));
+    for (int i = 1; i < 5; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], yield_from_body, (void *)(intptr_t)4, &dense_opts));
+    CHECK_OK(cosync_yield()); /* each runs once: the first grows its buffer */
+    CHECK_OK(cosync_yield()); /* (and the last may grow its own, copied out in turn) */
+    long made = c->total;
+    CHECK_OK(cosync_yield()); /* both copied out again from where they were */
+    CHECK_EQ(c->total, made);
+    CHECK_OK(cosync_gather(t, 5, NULL, COSYNC_FOREVER)); /* the first grows again */
+    if (COSYNC__DENSE_SUPPORTED)
+        CHECK_GT(c->total, made);
+    return 0;
+}
+
+TEST(a_buffer_grows_only_when_it_must_and_what_it_outgrows_is_freed)
+{
+    counting c = {0, 0};
+    run_counted(&c, main_growth, &c);
+}
+
+/* The default buffer holds the bytes of a task blocked straight from its
+ * body (docs/stacks.md): copying such tasks out and back allocates
+ * nothing. Five dense tasks take turns, the first and the last dealt the
+ * same stack. Only where their bytes fit the first buffer, as in an
+ * optimized build: without optimization the frames are larger. */
+enum { DENSE_FIRST_BUFFER = 192 }; /* dense.c's */
+
+static int main_shallow_turns(void *arg, void **result)
+{
+    (void)result;
+    counting *c = arg;
+    cosync_task t[5];
+    for (int i = 0; i < 5; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], yield_from_body, (void *)(intptr_t)3, &dense_opts));
+    CHECK_OK(cosync_yield()); /* each starts: the last copies the first out */
+    bool fits = COSYNC__DENSE_SUPPORTED && cosync__dense_of(t[0].rec)->len <= DENSE_FIRST_BUFFER;
+    long made = c->total;
+    CHECK_OK(cosync_yield()); /* the first copies the last out, and the last the first */
+    if (fits) {
+        CHECK_EQ(c->total, made);
+        for (int i = 0; i < 5; i++)
+            CHECK(!cosync__dense_of(t[i].rec)->own_block);
+    }
+    CHECK_OK(cosync_gather(t, 5, NULL, COSYNC_FOREVER));
+    return 0;
+}
+
+TEST(tasks_blocked_from_their_bodies_are_copied_out_without_allocating)
+{
+    counting c = {0, 0};
+    run_counted(&c, main_shallow_turns, &c);
+}
+
+/* More dense tasks running at once than a block of descriptors holds:
+ * the loop holds several blocks, and frees every one when it is
+ * destroyed. */
+static int main_blocks(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    enum { N = 200 }; /* blocks of 64, 128, then 256 descriptors */
+    cosync_event_init(&shallow_ev);
+    cosync_task t[N];
+    for (int i = 0; i < N; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], wait_shallow_ev, NULL, &dense_opts));
+    CHECK_OK(cosync_yield()); /* all started */
+    CHECK_OK(cosync_event_set(&shallow_ev));
+    CHECK_OK(cosync_gather(t, N, NULL, COSYNC_FOREVER));
+    return 0;
+}
+
+TEST(every_block_of_descriptors_is_freed_with_the_loop)
+{
+    counting c = {0, 0};
+    run_counted(&c, main_blocks, NULL);
+}
+
 int main(void)
 {
     RUN(dense_tasks_take_turns_and_keep_every_frame);
@@ -1185,6 +1384,8 @@ int main(void)
     RUN(only_tasks_dealt_the_same_stack_copy_each_other_out);
     RUN(a_dense_task_never_starts_another_on_its_own_stack);
     RUN(allocations_for_dense_tasks_run_on_the_threads_stack);
+    RUN(a_new_block_of_descriptors_is_allocated_on_the_threads_stack);
+    RUN(a_buffer_grown_to_resume_a_task_is_allocated_on_the_threads_stack);
     RUN(a_dense_task_cannot_wait_on_an_object_in_its_own_stack);
     RUN(a_dense_task_cannot_open_a_task_group_in_its_own_stack);
     RUN(a_dense_task_alone_yields_to_itself);
@@ -1193,5 +1394,8 @@ int main(void)
     RUN(fault_each_allocation_at_a_dense_tasks_first_run);
     RUN(destroying_a_loop_with_dense_tasks_suspended);
     RUN(dense_task_cancelled_before_it_starts_leaves_a_clean_record);
+    RUN(a_buffer_grows_only_when_it_must_and_what_it_outgrows_is_freed);
+    RUN(tasks_blocked_from_their_bodies_are_copied_out_without_allocating);
+    RUN(every_block_of_descriptors_is_freed_with_the_loop);
     return 0;
 }
