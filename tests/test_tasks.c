@@ -1815,13 +1815,18 @@ static int holder(void *arg, void **result)
     return cosync_event_wait(&never, COSYNC_FOREVER);
 }
 
+/* How the deep task of overflow_in_child runs: on a stack of its own; as
+ * a dense task, on its shared stack; started on the stack that a task
+ * spawned before it leaves as it finishes. */
+enum { DEEP_PLAIN, DEEP_DENSE, DEEP_ON_A_FINISHED_TASKS_STACK };
+
 /* Run a task that suspends @depth bytes deep on a 16 KiB stack (a 4 KiB
  * guard or no-go page, and 10 to 12 KiB to use, as its start is offset by
- * up to 2 KiB; see docs/stacks.md) in a child, with guard pages made
- * as @guards says; return the child's wait status (exit 0: the task
- * finished and the stacks had the guards asked for), and what it wrote to
- * stderr in @err (@size bytes, NUL-terminated). */
-static int overflow_in_child(size_t depth, int guards, char *err, size_t size)
+ * up to 2 KiB; see docs/stacks.md) in a child, run as @how says, with
+ * guard pages made as @guards says; return the child's wait status (exit
+ * 0: the task finished and the stacks had the guards asked for), and what
+ * it wrote to stderr in @err (@size bytes, NUL-terminated). */
+static int overflow_in_child(size_t depth, int guards, int how, char *err, size_t size)
 {
     int fds[2];
     CHECK_EQ(pipe(fds), 0);
@@ -1836,9 +1841,12 @@ static int overflow_in_child(size_t depth, int guards, char *err, size_t size)
         if (cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}))
             _exit(3);
         cosync_task t;
-        cosync_task_opts o = {.name = "deep", .stack_size = 16 << 10};
+        cosync_task_opts o = {.name = "deep", .stack_size = 16 << 10, .dense = how == DEEP_DENSE};
         cosync_task_opts ho = {.name = "holder", .stack_size = 16 << 10};
+        cosync_task_opts fo = {.name = "first", .stack_size = 16 << 10};
         if (cosync_loop_spawn(loop, NULL, holder, NULL, &ho) ||
+            (how == DEEP_ON_A_FINISHED_TASKS_STACK &&
+             cosync_loop_spawn(loop, NULL, nop, NULL, &fo)) ||
             cosync_loop_spawn(loop, &t, overflow_body, (void *)(intptr_t)depth, &o))
             _exit(4);
         int status = -1;
@@ -2000,6 +2008,33 @@ TEST(a_sleeping_loop_still_gives_back_cached_stacks)
     run_keeping_stacks(sleep_after_burst_main);
 }
 
+/* A trim gives back only the stacks that no task needed since the trim
+ * before: a second burst between two trims keeps all its stacks hot
+ * through the next trim, though they lay idle at both; the trim after
+ * that, with no use in between, gives back all but KEEP. */
+static int burst_between_trims_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_loop *loop = cosync_loop_current();
+    const cosync__stack_class *c = &loop->stacks.cls[loop->default_cls];
+    burst();
+    CHECK_OK(cosync_sleep(COSYNC_MS(1100))); /* a trim: it sees the first burst's use */
+    CHECK_EQ(c->nhot, BURST);
+    /* a second burst takes the BURST stacks again */
+    burst();
+    CHECK_OK(cosync_sleep(COSYNC_MS(1100))); /* a trim: it sees this one's */
+    CHECK_EQ(c->nhot, BURST);
+    CHECK_NULL(c->cold);
+    CHECK_OK(cosync_sleep(COSYNC_MS(1100))); /* a trim after none was used */
+    CHECK_EQ(c->nhot, KEEP);
+    return 0;
+}
+
+TEST(stacks_used_between_two_trims_stay_cached_through_the_second)
+{
+    run_keeping_stacks(burst_between_trims_main);
+}
+
 /* A stack for a fresh task is made on the loop's own stack, never on the
  * stack of the task that suspends and hands over to it: that task may be
  * deep in its own, and mapping a stack (mmap, the guard calls and their
@@ -2069,25 +2104,195 @@ TEST(stack_overflow_is_caught)
     int ws;
     char err[512];
     for (int mode = 0; mode < 3; mode++) {
-        ws = overflow_in_child(8 << 10, mode, err, sizeof err);
+        ws = overflow_in_child(8 << 10, mode, DEEP_PLAIN, err, sizeof err);
         CHECK(WIFEXITED(ws));
         CHECK_EQ(WEXITSTATUS(ws), 0);
         CHECK_STREQ(err, "");
     }
     /* with a guard page (installed either way), going past 12 KiB: SIGSEGV
      * at once */
-    ws = overflow_in_child(20 << 10, COSYNC__TEST_GUARDS_AUTO, err, sizeof err);
+    ws = overflow_in_child(20 << 10, COSYNC__TEST_GUARDS_AUTO, DEEP_PLAIN, err, sizeof err);
     CHECK(WIFSIGNALED(ws));
     CHECK_EQ(WTERMSIG(ws), SIGSEGV);
-    ws = overflow_in_child(20 << 10, COSYNC__TEST_GUARDS_MPROTECT, err, sizeof err);
+    ws = overflow_in_child(20 << 10, COSYNC__TEST_GUARDS_MPROTECT, DEEP_PLAIN, err, sizeof err);
     CHECK(WIFSIGNALED(ws));
     CHECK_EQ(WTERMSIG(ws), SIGSEGV);
     /* without one, suspending 13 KiB deep (in the stack's lowest page):
      * the suspension's check aborts, with a message */
-    ws = overflow_in_child(13 << 10, COSYNC__TEST_GUARDS_NONE, err, sizeof err);
+    ws = overflow_in_child(13 << 10, COSYNC__TEST_GUARDS_NONE, DEEP_PLAIN, err, sizeof err);
     CHECK(WIFSIGNALED(ws));
     CHECK_EQ(WTERMSIG(ws), SIGABRT);
     CHECK_NOTNULL(strstr(err, "cosync: stack overflow in task 'deep' (#2)"));
+}
+
+/* Without a guard page, the check at each suspension covers a task
+ * however it came to its stack: a dense task on the stack it shares, and
+ * a task started on the stack that a finishing one leaves it. */
+TEST(stack_overflow_without_a_guard_is_caught_on_a_shared_or_handed_on_stack)
+{
+    if (UNDER_ASAN || UNDER_TSAN) /* as stack_overflow_is_caught */
+        return;
+    char err[512];
+    int ws = overflow_in_child(13 << 10, COSYNC__TEST_GUARDS_NONE, DEEP_DENSE, err, sizeof err);
+    CHECK(WIFSIGNALED(ws));
+    CHECK_EQ(WTERMSIG(ws), SIGABRT);
+    CHECK_NOTNULL(strstr(err, "cosync: stack overflow in task 'deep' (#2)"));
+    ws = overflow_in_child(13 << 10, COSYNC__TEST_GUARDS_NONE, DEEP_ON_A_FINISHED_TASKS_STACK, err,
+                           sizeof err);
+    CHECK(WIFSIGNALED(ws));
+    CHECK_EQ(WTERMSIG(ws), SIGABRT);
+    CHECK_NOTNULL(strstr(err, "cosync: stack overflow in task 'deep' (#3)"));
+}
+
+/* The test mode COSYNC__TEST_GUARDS_MPROTECT really makes each new stack's
+ * guard an mprotect'd page, even on a kernel that has MADV_GUARD_INSTALL:
+ * stack_overflow_is_caught relies on it to cover the guards of kernels
+ * without it. */
+static int guard_kind_main(void *arg, void **result)
+{
+    (void)result;
+    *(uint8_t *)arg = cosync_task_current().rec->stack->guard;
+    return 0;
+}
+
+TEST(the_mprotect_test_mode_makes_mprotected_guards)
+{
+    uint8_t guard = COSYNC__GUARD_NONE;
+    cosync__stack_test_guards = COSYNC__TEST_GUARDS_MPROTECT;
+    int status = run_main(guard_kind_main, &guard);
+    cosync__stack_test_guards = COSYNC__TEST_GUARDS_AUTO;
+    CHECK_OK(status);
+    CHECK_EQ(guard, COSYNC__GUARD_MPROTECT);
+}
+
+/* A stack too big to share a chunk with others (4 MiB and more: a chunk
+ * of its own) gets its guard page as well, made for it alone rather than
+ * with a chunk's batch. */
+static int big_stack_guarded_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, yield_once, NULL, &(cosync_task_opts){.stack_size = 4 << 20}));
+    CHECK_OK(cosync_yield()); /* it starts, on a new 4 MiB stack */
+    cosync_loop_stats st = loop_stats();
+    CHECK_EQ(st.stacks_in_use, 2);
+    CHECK_EQ(st.stacks_mapped, 2);
+    CHECK_EQ(st.stacks_guarded, 2);
+    join_ok(t);
+    return 0;
+}
+
+TEST(a_stack_of_a_chunk_of_its_own_is_guarded)
+{
+    run_main_ok(big_stack_guarded_main, NULL);
+}
+
+/* The largest stack class is 1 GiB: a task may ask for exactly that, and
+ * one byte more is absurd. (The task is cancelled before it runs: the size
+ * is accepted at the spawn, and a gigabyte of address space need not be
+ * mapped to show it.) */
+static int largest_stack_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    size_t gib = (size_t)1 << 30;
+    cosync_task t;
+    CHECK_ERR(cosync_task_spawn(&t, nop, NULL, &(cosync_task_opts){.stack_size = gib + 1}),
+              COSYNC_EINVAL);
+    CHECK_OK(cosync_task_spawn(&t, nop, NULL, &(cosync_task_opts){.stack_size = gib}));
+    CHECK_OK(cosync_task_cancel(t));
+    join_expect(t, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(a_stack_of_one_gib_is_the_largest_accepted)
+{
+    run_main_ok(largest_stack_main, NULL);
+}
+
+/* Each mprotect'd guard page costs the process two of its vm.max_map_count
+ * map entries, so such guards are made only within a budget the whole
+ * process shares, and a stack unmapped with its loop gives its share back.
+ * A child makes loops of GUARDED_CROWD stacks in the mprotect test mode,
+ * one after the other, until it has made more guarded stacks than the
+ * whole budget: the last loop's stacks are still all guarded. */
+enum { GUARDED_CROWD = 1000 };
+static cosync_event crowd_ev;
+
+static int crowd_member(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_event_wait(&crowd_ev, COSYNC_FOREVER);
+}
+
+/* 0 if every stack of a crowd of GUARDED_CROWD tasks (and main's) had a
+ * guard page, else -1 (a failure: a positive status counts as 0) */
+static int guarded_crowd_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_event_init(&crowd_ev);
+    for (int i = 0; i < GUARDED_CROWD; i++)
+        CHECK_OK(cosync_task_spawn(NULL, crowd_member, NULL,
+                                   &(cosync_task_opts){.stack_size = 16 << 10}));
+    CHECK_OK(cosync_yield()); /* all started, each on a stack of its own */
+    cosync_loop_stats st = loop_stats();
+    CHECK_EQ(st.stacks_in_use, GUARDED_CROWD + 1);
+    int all_guarded = st.stacks_guarded == st.stacks_in_use;
+    CHECK_OK(cosync_event_set(&crowd_ev));
+    CHECK_OK(cosync_yield()); /* they finish */
+    return all_guarded ? 0 : -1;
+}
+
+TEST(destroyed_loops_give_back_their_share_of_the_mprotect_budget)
+{
+    /* some 32,000 tasks: minutes under valgrind, or with each a TSan fiber */
+    if (UNDER_TSAN || under_valgrind())
+        return;
+    long max = 0;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (!f)
+        return;
+    int got = fscanf(f, "%ld", &max);
+    fclose(f);
+    /* stack.c's budget; a large one would make too long a test */
+    long budget = (max - 4096) / 2;
+    if (got != 1 || budget <= 0 || budget > 100000)
+        return;
+    long rounds = budget / (GUARDED_CROWD + 1) + 2;
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        cosync__stack_test_guards = COSYNC__TEST_GUARDS_MPROTECT;
+        for (long r = 0; r < rounds; r++)
+            if (cosync_run_with(guarded_crowd_main, NULL, &vopts) != 0)
+                _exit(2);
+        _exit(0);
+    }
+    int ws;
+    CHECK_EQ(waitpid(pid, &ws, 0), pid);
+    CHECK(WIFEXITED(ws));
+    CHECK_EQ(WEXITSTATUS(ws), 0);
+}
+
+/* Destroying a loop unmaps its stacks: the address space goes back with
+ * it, not only the pages. */
+static int frame_address_main(void *arg, void **result)
+{
+    (void)result;
+    *(char **)arg = __builtin_frame_address(0); /* on its stack, even under ASan */
+    return 0;
+}
+
+TEST(a_destroyed_loops_stacks_are_unmapped)
+{
+    char *frame = NULL;
+    run_main_ok(frame_address_main, &frame);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    void *at = (void *)((uintptr_t)frame & ~(uintptr_t)(page - 1));
+    unsigned char v;
+    errno = 0;
+    CHECK_EQ(mincore(at, page, &v), -1);
+    CHECK_EQ(errno, ENOMEM);
 }
 
 /*
@@ -2275,9 +2480,16 @@ int main(void)
     RUN(fp_modes_shared_keep_exception_flags);
     RUN(stack_cache_keeps_what_it_should_and_gives_back_the_rest);
     RUN(a_sleeping_loop_still_gives_back_cached_stacks);
+    RUN(stacks_used_between_two_trims_stay_cached_through_the_second);
     RUN(a_new_stack_is_made_on_the_loops_stack);
     RUN(new_stack_chunk_mapped_from_a_small_stack);
     RUN(stack_overflow_is_caught);
+    RUN(stack_overflow_without_a_guard_is_caught_on_a_shared_or_handed_on_stack);
+    RUN(the_mprotect_test_mode_makes_mprotected_guards);
+    RUN(a_stack_of_a_chunk_of_its_own_is_guarded);
+    RUN(a_stack_of_one_gib_is_the_largest_accepted);
+    RUN(destroyed_loops_give_back_their_share_of_the_mprotect_budget);
+    RUN(a_destroyed_loops_stacks_are_unmapped);
     RUN(taskgroup_wait_from_a_task_reusing_the_owners_record);
     RUN(spawn_into_a_group_whose_last_child_ended_is_refused);
     RUN(a_name_of_32_bytes_is_cut_to_31);
