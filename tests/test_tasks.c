@@ -2247,15 +2247,8 @@ TEST(destroyed_loops_give_back_their_share_of_the_mprotect_budget)
     /* some 32,000 tasks: minutes under valgrind, or with each a TSan fiber */
     if (UNDER_TSAN || under_valgrind())
         return;
-    long max = 0;
-    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
-    if (!f)
-        return;
-    int got = fscanf(f, "%ld", &max);
-    fclose(f);
-    /* stack.c's budget; a large one would make too long a test */
-    long budget = (max - 4096) / 2;
-    if (got != 1 || budget <= 0 || budget > 100000)
+    long budget = cosync__stack_map_budget();
+    if (budget <= 0 || budget > 100000) /* a large one would make too long a test */
         return;
     long rounds = budget / (GUARDED_CROWD + 1) + 2;
     fflush(NULL);

@@ -34,7 +34,7 @@ static atomic_int guard_probe = PROBE_UNKNOWN;
 /* mprotect'd guards left in the process's map budget (2 map entries each). */
 static atomic_long mprotect_budget = -1;
 
-static long read_map_budget(void)
+long cosync__stack_map_budget(void)
 {
     long max = 65530;
     FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
@@ -52,7 +52,7 @@ static bool take_mprotect_budget(void)
     long b = atomic_load(&mprotect_budget);
     if (b < 0) {
         long expected = -1;
-        atomic_compare_exchange_strong(&mprotect_budget, &expected, read_map_budget());
+        atomic_compare_exchange_strong(&mprotect_budget, &expected, cosync__stack_map_budget());
         b = atomic_load(&mprotect_budget);
     }
     while (b > 0) {

@@ -75,6 +75,10 @@ typedef struct cosync__stack_pool {
 enum { COSYNC__TEST_GUARDS_AUTO, COSYNC__TEST_GUARDS_NONE, COSYNC__TEST_GUARDS_MPROTECT };
 extern int cosync__stack_test_guards;
 
+/* How many mprotect'd guards the process's vm.max_map_count leaves room
+ * for (two map entries each, beside a margin for everything else). */
+long cosync__stack_map_budget(void);
+
 void cosync__stack_pool_init(cosync__stack_pool *pool, const cosync_allocator *alloc,
                              size_t cache_max);
 /* Unmaps every stack; all must have been put back. */
