@@ -418,6 +418,11 @@ typedef struct cosync__dense {
     unsigned char bytes[];
 } cosync__dense;
 
+/* Bytes a descriptor saves without growing its buffer: enough, in an
+ * optimised build, for a task blocked straight from its body, which uses
+ * 150-220 (docs/stacks.md). */
+#define COSYNC__DENSE_FIRST_CAP 192
+
 static inline cosync__dense *cosync__dense_of(const struct cosync__task *t)
 {
     return cosync__container_of(t->stack, cosync__dense, stack);

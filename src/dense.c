@@ -19,13 +19,12 @@
 #include "core.h"
 #include "fault.h"
 
-/* Bytes saved without growing the buffer: a task blocked straight from
- * its body uses 150-220 (docs/stacks.md). With the descriptor's 56 that
- * is 248 bytes a descriptor, which keeps neighbours in a block off each
- * other's cache sets (a multiple of a power of two would not). */
-#define DENSE_FIRST_CAP 192
+/* With the descriptor's 56 bytes the first buffer makes 248 bytes a
+ * descriptor, which keeps neighbours in a block off each other's cache
+ * sets (a multiple of a power of two would not). */
 #if UINTPTR_MAX == UINT64_MAX
-_Static_assert(sizeof(cosync__dense) + DENSE_FIRST_CAP == 248, "a dense task's descriptor grew");
+_Static_assert(sizeof(cosync__dense) + COSYNC__DENSE_FIRST_CAP == 248,
+               "a dense task's descriptor grew");
 #endif
 
 /* Descriptors come in blocks, as task records do, and go back to the
@@ -35,7 +34,7 @@ _Static_assert(sizeof(cosync__dense) + DENSE_FIRST_CAP == 248, "a dense task's d
  * holds FIRST_BLOCK descriptors, the next ones twice as many, up to
  * FIRST_BLOCK << MAX_BLOCK_SHIFT. One that has grown is allocated on its
  * own, and freed when its task ends. */
-#define DENSE_SIZE (sizeof(cosync__dense) + DENSE_FIRST_CAP)
+#define DENSE_SIZE (sizeof(cosync__dense) + COSYNC__DENSE_FIRST_CAP)
 #define FIRST_BLOCK 64
 #define MAX_BLOCK_SHIFT 6
 
@@ -191,7 +190,7 @@ int cosync__dense_start(cosync_loop *loop, struct cosync__task *t, int avoid, in
     cosync__dense *d = dense_get(loop);
     if (!d)
         return COSYNC_ENOMEM;
-    *d = (cosync__dense){.cap = DENSE_FIRST_CAP, .shared = (uint16_t)(base + k)};
+    *d = (cosync__dense){.cap = COSYNC__DENSE_FIRST_CAP, .shared = (uint16_t)(base + k)};
     if (!sh->stack) {
         sh->stack = cosync__stack_get(&loop->stacks, cls);
         if (!sh->stack) {

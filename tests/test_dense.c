@@ -1320,8 +1320,6 @@ TEST(a_buffer_grows_only_when_it_must_and_what_it_outgrows_is_freed)
  * nothing. Five dense tasks take turns, the first and the last dealt the
  * same stack. Only where their bytes fit the first buffer, as in an
  * optimized build: without optimization the frames are larger. */
-enum { DENSE_FIRST_BUFFER = 192 }; /* dense.c's */
-
 static int main_shallow_turns(void *arg, void **result)
 {
     (void)result;
@@ -1330,7 +1328,8 @@ static int main_shallow_turns(void *arg, void **result)
     for (int i = 0; i < 5; i++)
         CHECK_OK(cosync_task_spawn(&t[i], yield_from_body, (void *)(intptr_t)3, &dense_opts));
     CHECK_OK(cosync_yield()); /* each starts: the last copies the first out */
-    bool fits = COSYNC__DENSE_SUPPORTED && cosync__dense_of(t[0].rec)->len <= DENSE_FIRST_BUFFER;
+    bool fits =
+        COSYNC__DENSE_SUPPORTED && cosync__dense_of(t[0].rec)->len <= COSYNC__DENSE_FIRST_CAP;
     long made = c->total;
     CHECK_OK(cosync_yield()); /* the first copies the last out, and the last the first */
     if (fits) {
