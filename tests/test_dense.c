@@ -821,12 +821,6 @@ static int yield_at_depths(void *arg, void **result)
  * more of them than the first block holds. */
 static cosync_event shallow_ev;
 
-static int wait_shallow_ev(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    return cosync_event_wait(&shallow_ev, COSYNC_FOREVER);
-}
-
 static int main_shallow_crowd(void *arg, void **result)
 {
     (void)result;
@@ -835,7 +829,7 @@ static int main_shallow_crowd(void *arg, void **result)
     cosync_event_init(&shallow_ev);
     cosync_task t[N];
     for (int i = 0; i < N; i++)
-        CHECK_OK(cosync_task_spawn(&t[i], wait_shallow_ev, NULL, &dense_opts));
+        CHECK_OK(cosync_task_spawn(&t[i], wait_event, &shallow_ev, &dense_opts));
     w->armed = true;
     CHECK_OK(cosync_yield()); /* each starts, from the one before, and blocks */
     w->armed = false;
@@ -1357,7 +1351,7 @@ static int main_blocks(void *arg, void **result)
     cosync_event_init(&shallow_ev);
     cosync_task t[N];
     for (int i = 0; i < N; i++)
-        CHECK_OK(cosync_task_spawn(&t[i], wait_shallow_ev, NULL, &dense_opts));
+        CHECK_OK(cosync_task_spawn(&t[i], wait_event, &shallow_ev, &dense_opts));
     CHECK_OK(cosync_yield()); /* all started */
     CHECK_OK(cosync_event_set(&shallow_ev));
     CHECK_OK(cosync_gather(t, N, NULL, COSYNC_FOREVER));
