@@ -528,18 +528,11 @@ TEST(stop_before_a_run_runs_each_ready_task_once)
  * the turn: the first stop cut that run's turn, not the next run's. */
 enum { STOP_CROWD = 2 * 128 }; /* twice a turn's budget (COSYNC__BUDGET) */
 
-static int count_a_run(void *arg, void **result)
-{
-    (void)result;
-    ++*(int *)arg;
-    return 0;
-}
-
 static int spawn_crowd_and_stop(void *arg, void **result)
 {
     (void)result;
     for (int i = 0; i < STOP_CROWD; i++)
-        CHECK_OK(cosync_task_spawn(NULL, count_a_run, arg, NULL));
+        CHECK_OK(cosync_task_spawn(NULL, bump_counter, arg, NULL));
     CHECK_OK(cosync_loop_stop(cosync_loop_current()));
     return 0;
 }

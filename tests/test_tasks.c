@@ -2218,12 +2218,6 @@ TEST(a_stack_of_one_gib_is_the_largest_accepted)
 enum { GUARDED_CROWD = 1000 };
 static cosync_event crowd_ev;
 
-static int crowd_member(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    return cosync_event_wait(&crowd_ev, COSYNC_FOREVER);
-}
-
 /* 0 if every stack of a crowd of GUARDED_CROWD tasks (and main's) had a
  * guard page, else -1 (a failure: a positive status counts as 0) */
 static int guarded_crowd_main(void *arg, void **result)
@@ -2231,7 +2225,7 @@ static int guarded_crowd_main(void *arg, void **result)
     (void)arg, (void)result;
     cosync_event_init(&crowd_ev);
     for (int i = 0; i < GUARDED_CROWD; i++)
-        CHECK_OK(cosync_task_spawn(NULL, crowd_member, NULL,
+        CHECK_OK(cosync_task_spawn(NULL, wait_event_arg, &crowd_ev,
                                    &(cosync_task_opts){.stack_size = 16 << 10}));
     CHECK_OK(cosync_yield()); /* all started, each on a stack of its own */
     cosync_loop_stats st = loop_stats();
