@@ -1411,38 +1411,52 @@ static int wait_dl_child(void *arg, void **result)
 
 static int wait_dl_main(void *arg, void **result)
 {
-    (void)arg, (void)result;
+    (void)result;
+    cosync_return_when when = (cosync_return_when)(intptr_t)arg;
     cosync_task t[2];
     CHECK_OK(cosync_task_spawn(&t[0], wait_dl_child, NULL, &(cosync_task_opts){.name = "c0"}));
     CHECK_OK(cosync_task_spawn(&t[1], wait_dl_child, NULL, &(cosync_task_opts){.name = "c1"}));
     size_t idx = 99;
-    CHECK_OK(cosync_wait(t, 2, COSYNC_ALL_COMPLETED, &idx, COSYNC_FOREVER));
-    CHECK_EQ(idx, 2);
+    CHECK_OK(cosync_wait(t, 2, when, &idx, COSYNC_FOREVER));
+    /* the first to finish, or none failed (n) */
+    CHECK_EQ(idx, when == COSYNC_FIRST_COMPLETED ? 0 : 2);
     join_ok(t[0]);
     join_ok(t[1]);
     return 0;
 }
 
+/* The report names the condition the wait is for, in each of the three. */
 TEST(wait_deadlock_report)
 {
-    cosync_future_init(&wait_dl_fut);
-    capture cap;
-    cosync_task m;
-    cosync_loop *loop = deadlock_loop(&cap, wait_dl_main, NULL, "main", &m);
-    char want[512];
-    snprintf(want, sizeof want,
-             "cosync: deadlock: 3 tasks are blocked and nothing can wake them:\n"
-             "  task 'main' (#1) waits on wait (all completed) for 2 unfinished task(s)\n"
-             "  task 'c0' (#2) waits on future %p\n"
-             "  task 'c1' (#3) waits on future %p\n",
-             (void *)&wait_dl_fut, (void *)&wait_dl_fut);
-    CHECK_STREQ(capture_text(&cap), want);
-    CHECK_OK(cosync_future_set_result(&wait_dl_fut, NULL));
-    int status = 1;
-    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-    CHECK_OK(status);
-    CHECK_OK(cosync_loop_destroy(loop));
-    capture_free(&cap);
+    static const struct {
+        cosync_return_when when;
+        const char *name;
+    } modes[] = {
+        {COSYNC_ALL_COMPLETED, "all completed"},
+        {COSYNC_FIRST_COMPLETED, "first completed"},
+        {COSYNC_FIRST_EXCEPTION, "first exception"},
+    };
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        cosync_future_init(&wait_dl_fut);
+        capture cap;
+        cosync_task m;
+        cosync_loop *loop =
+            deadlock_loop(&cap, wait_dl_main, (void *)(intptr_t)modes[i].when, "main", &m);
+        char want[512];
+        snprintf(want, sizeof want,
+                 "cosync: deadlock: 3 tasks are blocked and nothing can wake them:\n"
+                 "  task 'main' (#1) waits on wait (%s) for 2 unfinished task(s)\n"
+                 "  task 'c0' (#2) waits on future %p\n"
+                 "  task 'c1' (#3) waits on future %p\n",
+                 modes[i].name, (void *)&wait_dl_fut, (void *)&wait_dl_fut);
+        CHECK_STREQ(capture_text(&cap), want);
+        CHECK_OK(cosync_future_set_result(&wait_dl_fut, NULL));
+        int status = 1;
+        CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+        CHECK_OK(status);
+        CHECK_OK(cosync_loop_destroy(loop));
+        capture_free(&cap);
+    }
 }
 
 /* ------------------------------------------------------------------------
@@ -1478,6 +1492,46 @@ static int tg_01_main(void *arg, void **result)
 TEST(taskgroup_all_children_succeed)
 {
     CHECK_OK(run_main(tg_01_main, NULL));
+}
+
+static cosync_taskgroup *tg_dl_group;
+
+static int tg_dl_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    tg_dl_group = &g;
+    CHECK_OK(
+        cosync_taskgroup_spawn(&g, NULL, wait_dl_child, NULL, &(cosync_task_opts){.name = "c0"}));
+    CHECK_OK(
+        cosync_taskgroup_spawn(&g, NULL, wait_dl_child, NULL, &(cosync_task_opts){.name = "c1"}));
+    CHECK_OK(cosync_taskgroup_wait(&g, COSYNC_FOREVER));
+    CHECK_EQ(cosync_future_done(&wait_dl_fut), true);
+    return 0;
+}
+
+/* An owner stuck leaving its group is reported with the children left. */
+TEST(taskgroup_deadlock_report)
+{
+    cosync_future_init(&wait_dl_fut);
+    capture cap;
+    cosync_task m;
+    cosync_loop *loop = deadlock_loop(&cap, tg_dl_main, NULL, "main", &m);
+    char want[512];
+    snprintf(want, sizeof want,
+             "cosync: deadlock: 3 tasks are blocked and nothing can wake them:\n"
+             "  task 'main' (#1) waits on task group %p (2 children left)\n"
+             "  task 'c0' (#2) waits on future %p\n"
+             "  task 'c1' (#3) waits on future %p\n",
+             (void *)tg_dl_group, (void *)&wait_dl_fut, (void *)&wait_dl_fut);
+    CHECK_STREQ(capture_text(&cap), want);
+    CHECK_OK(cosync_future_set_result(&wait_dl_fut, NULL));
+    int status = 1;
+    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+    CHECK_OK(status);
+    CHECK_OK(cosync_loop_destroy(loop));
+    capture_free(&cap);
 }
 
 static int tg_02_03_main(void *arg, void **result)
@@ -3065,6 +3119,7 @@ int main(void)
     RUN(wait_misuse_claims_nothing);
     RUN(wait_deadlock_report);
     RUN(taskgroup_all_children_succeed);
+    RUN(taskgroup_deadlock_report);
     RUN(taskgroup_spawn_in_body_and_child_cancelled_explicitly);
     RUN(taskgroup_first_failure_cancels_siblings_and_owner_body);
     RUN(taskgroup_two_failures_first_is_returned);
