@@ -1227,13 +1227,14 @@ static int want_read(void *arg, void **result)
 typedef struct report_case {
     cosync_rwlock rw;
     cosync_task other;
+    int reads; /* held by main in held_by_readers_main */
 } report_case;
 
 static int held_by_readers_main(void *arg, void **result)
 {
     (void)result;
     report_case *c = arg;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < c->reads; i++)
         CHECK_OK(cosync_rwlock_read_acquire(&c->rw, COSYNC_FOREVER));
     CHECK_OK(
         cosync_task_spawn(&c->other, want_write, &c->rw, &(cosync_task_opts){.name = "writer-2"}));
@@ -1252,11 +1253,12 @@ static int held_by_writer_main(void *arg, void **result)
     return 0;
 }
 
-/* The report must say: task '@who' (#2) waits on rwlock <address> @tail */
-static void deadlock_case(cosync_task_fn fn, const char *who, const char *tail, bool writer_holds)
+/* The report must say: task '@who' (#2) waits on rwlock <address> @tail; main holds
+ * @reads reads, or (0) the write lock. */
+static void deadlock_case(cosync_task_fn fn, const char *who, const char *tail, int reads)
 {
     static report_case c;
-    c = (report_case){.rw = COSYNC_RWLOCK_INIT};
+    c = (report_case){.rw = COSYNC_RWLOCK_INIT, .reads = reads};
     capture report;
     cosync_task m;
     cosync_loop *loop = deadlock_loop(&report, fn, &c, "main", &m);
@@ -1268,10 +1270,10 @@ static void deadlock_case(cosync_task_fn fn, const char *who, const char *tail, 
         CHECK__FAIL("the report lacks \"%s\":\n%s", expect, buf);
     CHECK(strstr(buf, "task 'main' (#1) waits on join of task") != NULL);
     /* free the lock from outside: the waiter is granted, the loop ends */
-    if (writer_holds) {
+    if (!reads) {
         CHECK_OK(cosync_rwlock_write_release(&c.rw));
     } else {
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < reads; i++)
             CHECK_OK(cosync_rwlock_read_release(&c.rw));
     }
     int st = 1;
@@ -1430,9 +1432,10 @@ TEST(deadlock_report_names_the_holders)
     reader_behind_a_held_write_case();
     writer_of_a_loop_that_is_gone_case();
     finished_writer_case();
-    deadlock_case(held_by_readers_main, "writer-2", "held by 3 readers (wants write)\n", false);
+    deadlock_case(held_by_readers_main, "writer-2", "held by 3 readers (wants write)\n", 3);
+    deadlock_case(held_by_readers_main, "writer-2", "held by 1 reader (wants write)\n", 1);
     deadlock_case(held_by_writer_main, "reader-1", "held by writer task 'main' (#1) (wants read)\n",
-                  true);
+                  0);
 }
 
 int main(void)
