@@ -514,6 +514,26 @@ static inline struct cosync__task *cosync__ready_pop(cosync_loop *loop)
     return t;
 }
 
+/* Take @head, the ready queue's head, off it and put @t, running, at its
+ * back, in one pass: what a yield does (the queue ends as it would with
+ * @t pushed first). */
+static inline void cosync__ready_rotate(cosync_loop *loop, struct cosync__task *head,
+                                        struct cosync__task *t)
+{
+    struct cosync__task *after = head->next_ready;
+    t->state = COSYNC__T_READY;
+    t->next_ready = NULL;
+    if (after) {
+        loop->ready_head = after;
+        loop->ready_tail->next_ready = t;
+    } else {
+        loop->ready_head = t;
+    }
+    loop->ready_tail = t;
+    if (loop->pf_ahead)
+        loop->pf_ahead--;
+}
+
 /* The tasks in the ready queue, counted up to @limit. */
 static inline size_t cosync__ready_count(const cosync_loop *loop, size_t limit)
 {
@@ -527,6 +547,12 @@ static inline size_t cosync__ready_count(const cosync_loop *loop, size_t limit)
  * found again (a wait list, the ready queue). Returns when it is resumed:
  * its waiter, now idle, and the waiter's result. */
 int cosync__suspend(struct cosync__task *cur);
+/* The way a yield takes when @next, the head of the ready queue, can be
+ * resumed at once, the budget allows it and @cur's stack is guarded (no
+ * check at suspension): @cur, its waiter prepared, goes to the back of the
+ * queue and @next runs, with none of the cases cosync__suspend looks for.
+ * A call apart, so that a yield that does not switch saves no registers. */
+int cosync__yield_to(struct cosync__task *cur, struct cosync__task *next) __attribute__((noinline));
 /* At the start of each run: the switches back to the loop go to the
  * calling thread's stack (and fiber, for the sanitizers), which may not be
  * the previous run's. */

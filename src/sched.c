@@ -302,18 +302,25 @@ SWITCH_INLINE void resume(cosync_loop *loop, cosync__ctx *from, struct cosync__t
 
 /* ---- suspension ------------------------------------------------------ */
 
-/* Take @next, the head of the ready queue, to run it now. With thousands
- * of tasks their records and stacks are cold: start fetching the next
- * one's frames and the record after it now, so that neither its switch nor
- * its return into its callers stalls. */
-static inline void pop_head(cosync_loop *loop, struct cosync__task *next)
+/* @next, the head of the ready queue, is about to run. With thousands of
+ * tasks their records and stacks are cold: start fetching the frames of
+ * the task behind it and the record after that now, so that neither its
+ * switch nor its return into its callers stalls. always_inline, as
+ * prefetch_frames. */
+static inline __attribute__((always_inline)) void fetch_behind(struct cosync__task *next)
 {
-    (void)cosync__ready_pop(loop); /* next */
     struct cosync__task *after = next->next_ready;
     if (after) {
         prefetch_frames(after);
         __builtin_prefetch(after->next_ready);
     }
+}
+
+/* Take @next, the head of the ready queue, to run it now. */
+static inline void pop_head(cosync_loop *loop, struct cosync__task *next)
+{
+    (void)cosync__ready_pop(loop); /* next */
+    fetch_behind(next);
     loop->budget--;
 }
 
@@ -360,6 +367,17 @@ static void __attribute__((noreturn)) report_overflow(struct cosync__task *t)
     abort();
 }
 
+/* Switch from @cur to @next, the head of the ready queue, which has run
+ * before and can be resumed at once. */
+SWITCH_INLINE void resume_head(cosync_loop *loop, struct cosync__task *cur,
+                               struct cosync__task *next)
+{
+    pop_head(loop, next);
+    san_leave(loop, FAKE_SAVE(cur), next);
+    resume(loop, &cur->ctx, next);
+    san_arrive(loop, FAKE(cur));
+}
+
 static inline __attribute__((always_inline)) void switch_away(struct cosync__task *cur)
 {
     cosync_loop *loop = cur->loop;
@@ -370,10 +388,7 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
     struct cosync__task *next = loop->ready_head;
     if (__builtin_expect(next && next != cur && loop->budget > 0, 1)) {
         if (cosync__resumable(next)) {
-            pop_head(loop, next);
-            san_leave(loop, FAKE_SAVE(cur), next);
-            resume(loop, &cur->ctx, next);
-            san_arrive(loop, FAKE(cur));
+            resume_head(loop, cur, next);
             return;
         }
         /* fresh (a dense task, fresh or away, has no cached stack) */
@@ -449,6 +464,21 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
 int cosync__suspend(struct cosync__task *cur)
 {
     switch_away(cur);
+    cur->w.state = COSYNC__W_IDLE;
+    return cur->w.result;
+}
+
+/* cosync__suspend for a yield that has found what switch_away would look
+ * for. */
+int cosync__yield_to(struct cosync__task *cur, struct cosync__task *next)
+{
+    cosync_loop *loop = cur->loop;
+    fetch_behind(next);
+    cosync__ready_rotate(loop, next, cur);
+    loop->budget--;
+    san_leave(loop, FAKE_SAVE(cur), next);
+    resume(loop, &cur->ctx, next);
+    san_arrive(loop, FAKE(cur));
     cur->w.state = COSYNC__W_IDLE;
     return cur->w.result;
 }

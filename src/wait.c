@@ -141,13 +141,22 @@ int cosync_yield(void)
         cur->cancel_pending = false;
         return yield_with(cur, &yield_ops, COSYNC_ECANCELED);
     }
-    /* nothing else is ready, and the loop need not look at its clock and
-     * I/O yet: going to the back of an empty queue would come straight back
-     * (an unguarded stack still takes the way with its overflow check) */
+    /* an unguarded stack takes the way with its overflow check */
     cosync_loop *loop = cur->loop;
-    if (!loop->ready_head && loop->budget > 1 && !cur->unguarded) {
-        loop->budget--;
-        return 0;
+    struct cosync__task *next = loop->ready_head;
+    if (__builtin_expect(!cur->unguarded, 1)) {
+        /* nothing else is ready, and the loop need not look at its clock
+         * and I/O yet: going to the back of an empty queue would come
+         * straight back */
+        if (!next && loop->budget > 1) {
+            loop->budget--;
+            return 0;
+        }
+        if (next && loop->budget > 0 && cosync__resumable(next)) {
+            cosync__waiter *w = cosync__waiter_prepare(cur, &yield_ops, NULL);
+            w->state = COSYNC__W_WAITING;
+            return cosync__yield_to(cur, next);
+        }
     }
     return yield_with(cur, &yield_ops, 0);
 }
