@@ -772,6 +772,64 @@ TEST(cancel_self_is_delivered_at_the_next_suspension)
     CHECK_OK(cosync_loop_destroy(loop));
 }
 
+/* A yield that came back, whichever way it went (to a task that ran
+ * before, to one that is new, or nowhere), leaves nothing behind that
+ * would take a cancellation the task then asks for: the next suspension
+ * delivers it. */
+static int count_yields(void *arg, void **result)
+{
+    (void)result;
+    int *turns = arg;
+    for (int i = 0; i < 3; i++) {
+        ++*turns;
+        CHECK_OK(cosync_yield());
+    }
+    return 0;
+}
+
+static void cancel_self_and_expect_it_at_the_next_yield(void)
+{
+    cosync_task self = cosync_task_current();
+    int before = cosync_task_cancelling(self);
+    CHECK_OK(cosync_task_cancel(self));
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED);
+    CHECK_EQ(cosync_task_cancelling(self), before + 1);
+}
+
+static int self_after_yield_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int turns = 0;
+    cosync_task other;
+    CHECK_OK(cosync_task_spawn(&other, count_yields, &turns, NULL));
+    CHECK_OK(cosync_yield()); /* to a new task */
+    CHECK_EQ(turns, 1);
+    cancel_self_and_expect_it_at_the_next_yield(); /* other runs meanwhile */
+    CHECK_EQ(turns, 2);
+    CHECK_OK(cosync_yield()); /* to a task that has run before */
+    CHECK_EQ(turns, 3);
+    cancel_self_and_expect_it_at_the_next_yield();
+    CHECK_OK(cosync_task_join(other, NULL, NULL, COSYNC_FOREVER));
+    CHECK_OK(cosync_yield()); /* nothing else is ready: no switch */
+    cancel_self_and_expect_it_at_the_next_yield();
+    CHECK_EQ(cosync_task_cancelling(cosync_task_current()), 3);
+    return 0;
+}
+
+static int self_after_yield_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, self_after_yield_body, NULL, NULL));
+    join_expect(t, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(cancel_self_after_each_kind_of_yield)
+{
+    run_main_ok(self_after_yield_main, NULL);
+}
+
 /* the next suspension is a sleep: it returns at once, at the same time */
 static int self_sleep_body(void *arg, void **result)
 {
@@ -1726,6 +1784,7 @@ int main(void)
     RUN(cancel_finished_is_ealready_and_stale_is_esrch);
     RUN(cancel_task_that_finished_cancelled_is_ealready);
     RUN(cancel_self_is_delivered_at_the_next_suspension);
+    RUN(cancel_self_after_each_kind_of_yield);
     RUN(cancel_self_then_sleep);
     RUN(two_cancels_of_a_blocked_task_deliver_one);
     RUN(two_self_cancels_deliver_one);
