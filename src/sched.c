@@ -367,12 +367,10 @@ static void __attribute__((noreturn)) report_overflow(struct cosync__task *t)
     abort();
 }
 
-/* Switch from @cur to @next, the head of the ready queue, which has run
- * before and can be resumed at once. */
-SWITCH_INLINE void resume_head(cosync_loop *loop, struct cosync__task *cur,
-                               struct cosync__task *next)
+/* Switch from @cur to @next, taken off the ready queue, which has run
+ * before and can be resumed at once; returns when @cur is resumed. */
+SWITCH_INLINE void switch_to(cosync_loop *loop, struct cosync__task *cur, struct cosync__task *next)
 {
-    pop_head(loop, next);
     san_leave(loop, FAKE_SAVE(cur), next);
     resume(loop, &cur->ctx, next);
     san_arrive(loop, FAKE(cur));
@@ -388,7 +386,8 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
     struct cosync__task *next = loop->ready_head;
     if (__builtin_expect(next && next != cur && loop->budget > 0, 1)) {
         if (cosync__resumable(next)) {
-            resume_head(loop, cur, next);
+            pop_head(loop, next);
+            switch_to(loop, cur, next);
             return;
         }
         /* fresh (a dense task, fresh or away, has no cached stack) */
@@ -476,9 +475,7 @@ int cosync__yield_to(struct cosync__task *cur, struct cosync__task *next)
     fetch_behind(next);
     cosync__ready_rotate(loop, next, cur);
     loop->budget--;
-    san_leave(loop, FAKE_SAVE(cur), next);
-    resume(loop, &cur->ctx, next);
-    san_arrive(loop, FAKE(cur));
+    switch_to(loop, cur, next);
     cur->w.state = COSYNC__W_IDLE;
     return cur->w.result;
 }

@@ -1425,6 +1425,28 @@ static int wait_dl_main(void *arg, void **result)
     return 0;
 }
 
+/* The report of a deadlock in which main waits (on @main_waits_on) for
+ * two children, each waiting on wait_dl_fut; then the future is set, and
+ * the loop runs to its end. */
+static void check_children_report(cosync_loop *loop, cosync_task m, capture *cap,
+                                  const char *main_waits_on)
+{
+    char want[512];
+    snprintf(want, sizeof want,
+             "cosync: deadlock: 3 tasks are blocked and nothing can wake them:\n"
+             "  task 'main' (#1) waits on %s\n"
+             "  task 'c0' (#2) waits on future %p\n"
+             "  task 'c1' (#3) waits on future %p\n",
+             main_waits_on, (void *)&wait_dl_fut, (void *)&wait_dl_fut);
+    CHECK_STREQ(capture_text(cap), want);
+    CHECK_OK(cosync_future_set_result(&wait_dl_fut, NULL));
+    int status = 1;
+    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+    CHECK_OK(status);
+    CHECK_OK(cosync_loop_destroy(loop));
+    capture_free(cap);
+}
+
 /* The report names the condition the wait is for, in each of the three. */
 TEST(wait_deadlock_report)
 {
@@ -1442,20 +1464,10 @@ TEST(wait_deadlock_report)
         cosync_task m;
         cosync_loop *loop =
             deadlock_loop(&cap, wait_dl_main, (void *)(intptr_t)modes[i].when, "main", &m);
-        char want[512];
-        snprintf(want, sizeof want,
-                 "cosync: deadlock: 3 tasks are blocked and nothing can wake them:\n"
-                 "  task 'main' (#1) waits on wait (%s) for 2 unfinished task(s)\n"
-                 "  task 'c0' (#2) waits on future %p\n"
-                 "  task 'c1' (#3) waits on future %p\n",
-                 modes[i].name, (void *)&wait_dl_fut, (void *)&wait_dl_fut);
-        CHECK_STREQ(capture_text(&cap), want);
-        CHECK_OK(cosync_future_set_result(&wait_dl_fut, NULL));
-        int status = 1;
-        CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-        CHECK_OK(status);
-        CHECK_OK(cosync_loop_destroy(loop));
-        capture_free(&cap);
+        char main_waits_on[64];
+        snprintf(main_waits_on, sizeof main_waits_on, "wait (%s) for 2 unfinished task(s)",
+                 modes[i].name);
+        check_children_report(loop, m, &cap, main_waits_on);
     }
 }
 
@@ -1518,20 +1530,10 @@ TEST(taskgroup_deadlock_report)
     capture cap;
     cosync_task m;
     cosync_loop *loop = deadlock_loop(&cap, tg_dl_main, NULL, "main", &m);
-    char want[512];
-    snprintf(want, sizeof want,
-             "cosync: deadlock: 3 tasks are blocked and nothing can wake them:\n"
-             "  task 'main' (#1) waits on task group %p (2 children left)\n"
-             "  task 'c0' (#2) waits on future %p\n"
-             "  task 'c1' (#3) waits on future %p\n",
-             (void *)tg_dl_group, (void *)&wait_dl_fut, (void *)&wait_dl_fut);
-    CHECK_STREQ(capture_text(&cap), want);
-    CHECK_OK(cosync_future_set_result(&wait_dl_fut, NULL));
-    int status = 1;
-    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-    CHECK_OK(status);
-    CHECK_OK(cosync_loop_destroy(loop));
-    capture_free(&cap);
+    char main_waits_on[64];
+    snprintf(main_waits_on, sizeof main_waits_on, "task group %p (2 children left)",
+             (void *)tg_dl_group);
+    check_children_report(loop, m, &cap, main_waits_on);
 }
 
 static int tg_02_03_main(void *arg, void **result)
