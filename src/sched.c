@@ -455,9 +455,10 @@ static inline __attribute__((always_inline)) void switch_away(struct cosync__tas
     san_arrive(loop, FAKE(cur));
 }
 
-/* Every suspension ends here, and every blocking call reaches this by a
- * tail call where it can (nothing to do after the wait), so that the only
- * return address between a suspended task's caller and this frame is the
+/* Every suspension ends here (or, for a yield, in cosync__yield_to, which
+ * does the same), and every blocking call reaches this by a tail call
+ * where it can (nothing to do after the wait), so that the only return
+ * address between a suspended task's caller and this frame is the
  * caller's own: a task that resumes where another one suspended from a
  * different place then mispredicts one return, not one per layer. */
 int cosync__suspend(struct cosync__task *cur)
