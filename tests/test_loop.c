@@ -490,6 +490,46 @@ TEST(stop_lets_the_tasks_ready_run_first)
     CHECK_EQ(turns[0], 2);
 }
 
+/* The turn a stop cuts counts the tasks that run because others finished:
+ * the stopper finishes, each task ready at the stop runs on from its yield
+ * and finishes, and a task that the first of them wakes (its joiner) runs
+ * in the next run, not in this turn. */
+static cosync_task stop_joined;
+
+static int yield_then_checkpoint(void *arg, void **result)
+{
+    (void)result;
+    CHECK_OK(cosync_yield());
+    CHECKPOINT((int)(intptr_t)arg);
+    return 0;
+}
+
+static int join_then_checkpoint(void *arg, void **result)
+{
+    (void)result;
+    CHECK_OK(cosync_task_join(stop_joined, NULL, NULL, COSYNC_FOREVER));
+    CHECKPOINT((int)(intptr_t)arg);
+    return 0;
+}
+
+TEST(stop_turn_counts_the_tasks_that_follow_a_finish)
+{
+    cosync_loop *loop;
+    CHECK_OK(cosync_loop_init(&loop, &vopts));
+    CHECKPOINT_RESET();
+    /* the two yield, the joiner blocks, then the stopper stops with the
+     * two ready and finishes */
+    CHECK_OK(cosync_loop_spawn(loop, &stop_joined, yield_then_checkpoint, (void *)0, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, yield_then_checkpoint, (void *)1, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, join_then_checkpoint, (void *)3, NULL));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, stop_and_finish, NULL, NULL));
+    CHECK_ERR(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EINTR);
+    CHECKPOINT(2);
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECKPOINTS_DONE(4);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
 /* A stop asked for before a run lets it run one turn of the tasks ready at
  * its start, each once, as loop.stop() before run_forever() runs one
  * iteration; not a whole budget's worth of their yields. */
@@ -2143,6 +2183,7 @@ int main(void)
     RUN(stop_from_a_task_and_run_again);
     RUN(stop_request_lasts_one_run);
     RUN(stop_lets_the_tasks_ready_run_first);
+    RUN(stop_turn_counts_the_tasks_that_follow_a_finish);
     RUN(stop_before_a_run_runs_each_ready_task_once);
     RUN(a_stop_in_a_later_run_still_lets_every_ready_task_run);
     RUN(run_returns_after_the_tasks_ready_when_main_finished);
