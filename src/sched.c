@@ -568,17 +568,8 @@ EXIT_TASK void exit_task(struct cosync__task *t, int status, void *result)
     t->stack = NULL;
     san_dying(t);
     cosync__task_finished(t, status, result); /* may free t */
-    /* the common case, as in switch_away: the next task has run before */
-    struct cosync__task *next = loop->ready_head;
-    if (__builtin_expect(next && loop->budget > 0 && cosync__resumable(next), 1)) {
-        (void)cosync__ready_pop(loop); /* next */
-        loop->budget--;
-        prefetch_ahead(loop);
-        cosync__stack_put(&loop->stacks, stack);
-        leave_for(loop, next);
-    }
     for (;;) {
-        next = take_next_inline(loop);
+        struct cosync__task *next = take_next_inline(loop);
         prefetch_ahead(loop);
         if (!next) {
             cosync__stack_put(&loop->stacks, stack);
