@@ -622,6 +622,8 @@ typedef struct cosync_taskgroup {
     uint8_t state;
     bool aborting;
     bool owner_cancel_requested;
+    bool on_owner_stack; /* in the owner's stack: see cosync_taskgroup_init */
+    bool outer_on_stack; /* the owner had another such group open already */
 } cosync_taskgroup;
 
 /**
@@ -633,7 +635,12 @@ typedef struct cosync_taskgroup {
  * not returned) is undefined: it forgets the children. The owner must
  * leave the group with cosync_taskgroup_wait on every path before the
  * group's memory goes away (the end of `async with`): children point to
- * it until they finish.
+ * it until they finish. An owner that ends without leaving a group that
+ * lies in its own stack is caught: the group's live children are cut
+ * loose from it (they finish as if spawned outside any group) and
+ * cancelled, and one line says so on the loop's report stream
+ * (cosync_loop_opts.report; stderr by default). A group elsewhere that
+ * is never left is not detected: its memory must outlive its children.
  */
 int cosync_taskgroup_init(cosync_taskgroup *group);
 

@@ -112,7 +112,7 @@ struct cosync__task {
     uint8_t claimed;     /* enum cosync__claim: who may collect or watch it */
     bool cancel_pending; /* a request to deliver at the next suspension */
     bool unguarded;      /* no guard page, or dense: check at each suspension */
-    uint8_t close_marks; /* COSYNC__CLOSING, COSYNC__BORN_CLOSING */
+    uint8_t close_marks; /* COSYNC__CLOSING, COSYNC__BORN_CLOSING, COSYNC__STACK_GROUP */
     int8_t stack_cls;    /* COSYNC__STACK_DENSE + its class for a dense task */
     uint32_t cancel_count;
     int status;  /* once DONE */
@@ -166,10 +166,13 @@ struct cosync__task {
 _Static_assert(sizeof(struct cosync__task) == 248, "the task record changed size");
 #endif
 
-#define COSYNC__BORN_CLOSING 1 /* spawned during cosync_loop_destroy */
+/* opened a task group on its own stack that it has not left yet
+ * (taskgroup.c): its finish must cut the group's children loose */
+#define COSYNC__STACK_GROUP 1
+#define COSYNC__BORN_CLOSING 2 /* spawned during cosync_loop_destroy */
 /* cancelled by cosync_loop_destroy, not finished yet: the high bit, so
  * that the finish tests it with one compare (close_marks >= CLOSING) */
-#define COSYNC__CLOSING 2
+#define COSYNC__CLOSING 4
 
 /* Whether @t is in @state with its away flag clear: one 16-bit compare
  * of the two neighbouring bytes. */
@@ -385,6 +388,9 @@ int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t
  * before the waits for the child are woken, then the owner's wake-up. */
 void cosync__taskgroup_child_done(struct cosync__task *t);
 void cosync__taskgroup_wake_owner(struct cosync__task *t);
+/* @t, marked COSYNC__STACK_GROUP, ends while its stack is still its own:
+ * cut loose and cancel the children of the groups it left open there. */
+void cosync__taskgroup_owner_ends(struct cosync__task *t);
 /* cosync_wait (combinators.c): a task that @j watches has finished; grant
  * @j's wait if that meets its condition. */
 extern const cosync__waiter_ops cosync__watch_ops;

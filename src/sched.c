@@ -563,6 +563,8 @@ static __attribute__((noinline, noreturn)) void exit_dense_task(struct cosync__t
 
 EXIT_TASK void exit_task(struct cosync__task *t, int status, void *result)
 {
+    if (__builtin_expect(t->close_marks & COSYNC__STACK_GROUP, 0))
+        cosync__taskgroup_owner_ends(t);
     cosync_loop *loop = t->loop;
     cosync__stack *stack = t->stack;
     t->stack = NULL;

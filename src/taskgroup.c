@@ -15,6 +15,12 @@ static void tg_describe(const cosync__waiter *w, char *buf, size_t size)
 
 static const cosync__waiter_ops tg_ops = {"task group", NULL, tg_describe, NULL};
 
+/* Whether @p lies in the stack of @t, which is running or ending. */
+static bool stack_holds(const struct cosync__task *t, const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)t->stack->base < t->stack->size;
+}
+
 int cosync_taskgroup_init(cosync_taskgroup *group)
 {
     struct cosync__task *cur = cosync__current();
@@ -24,11 +30,16 @@ int cosync_taskgroup_init(cosync_taskgroup *group)
      * away: on a dense task's stack its bytes would be elsewhere then */
     if (cosync__dense_holds(cur, group))
         return COSYNC_EINVAL;
+    bool on_stack = stack_holds(cur, group);
     *group = (cosync_taskgroup){.loop = cur->loop,
                                 .owner = cur,
                                 .owner_id = cur->id,
                                 .owner_cancels = cur->cancel_count,
-                                .state = TG_OPEN};
+                                .state = TG_OPEN,
+                                .on_owner_stack = on_stack,
+                                .outer_on_stack = cur->close_marks & COSYNC__STACK_GROUP};
+    if (on_stack)
+        cur->close_marks |= COSYNC__STACK_GROUP;
     return 0;
 }
 
@@ -156,6 +167,11 @@ int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline)
             propagate = 0;
     }
     group->state = TG_LEFT;
+    /* exact for groups left in the reverse order of their opening, as
+     * scopes are; otherwise an owner's finish may look for children in
+     * vain, or miss some */
+    if (group->on_owner_stack && !group->outer_on_stack)
+        cur->close_marks &= (uint8_t)~COSYNC__STACK_GROUP;
     /* a child's failure is reported rather than the owner's cancellation
      * from outside, which this return would have delivered: it comes at
      * the owner's next suspension instead of being lost (3.13's TaskGroup
@@ -163,4 +179,38 @@ int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline)
     if (group->error && propagate == COSYNC_ECANCELED)
         cur->cancel_pending = true;
     return group->error ? group->error : propagate;
+}
+
+/* Cut loose and cancel the children whose group lay in @owner's stack.
+ * The group is not read: the frame it lay in has returned, and the
+ * finish's own frames may already cover its bytes. Its list of children
+ * need not be kept, as they all go (and a record's node is written
+ * afresh when it joins a group). Only a live child points to a group. */
+static size_t cut_loose(struct cosync__task *owner)
+{
+    size_t n = 0;
+    for (cosync__record_block *b = owner->loop->blocks; b; b = b->next)
+        for (size_t k = 0; k < b->count; k++) {
+            struct cosync__task *c = &b->recs[k];
+            if (!stack_holds(owner, c->group))
+                continue;
+            c->group = NULL;
+            cosync__cancel(c);
+            n++;
+        }
+    return n;
+}
+
+void cosync__taskgroup_owner_ends(struct cosync__task *t)
+{
+    t->close_marks &= (uint8_t)~COSYNC__STACK_GROUP;
+    size_t n = cut_loose(t);
+    if (!n)
+        return;
+    FILE *out = t->loop->report ? t->loop->report : stderr;
+    fprintf(out,
+            "cosync: task '%s' (#%llu) ended without leaving its task group "
+            "(cosync_taskgroup_wait): %zu child%s cancelled\n",
+            cosync__task_name(t), (unsigned long long)t->id, n, n == 1 ? "" : "ren");
+    fflush(out);
 }

@@ -2857,6 +2857,159 @@ TEST(taskgroup_child_without_a_stack_fails_the_group)
     CHECK_GE(failed[1], 1);
 }
 
+/* An owner that ends without leaving a group on its stack (an early
+ * return on an error, say). Its children are cut loose from the group,
+ * whose frame is gone, and cancelled; one line reports it. */
+typedef struct {
+    int rc[3];        /* each child's first return */
+    bool inner;       /* open a second group inside the first, and leave it */
+    bool in_static;   /* the group outside the stack: not detected */
+    cosync_task kept; /* the outer group's child with a handle */
+} abandoned;
+
+static int abandoned_child(void *arg, void **result)
+{
+    (void)result;
+    int *rc = arg;
+    *rc = cosync_sleep(COSYNC_MS(100));
+    return *rc;
+}
+
+/* Fails the group once its sleep ends. */
+static int abandoned_failing(void *arg, void **result)
+{
+    return abandoned_child(arg, result) ? COSYNC_ECANCELED : COSYNC_EINVAL;
+}
+
+static int abandoned_quick(void *arg, void **result)
+{
+    (void)result;
+    int *rc = arg;
+    *rc = cosync_yield();
+    return *rc;
+}
+
+static int abandoned_owner(void *arg, void **result)
+{
+    (void)result;
+    abandoned *ab = arg;
+    static cosync_taskgroup outside;
+    cosync_taskgroup g, inner;
+    cosync_taskgroup *outer = ab->in_static ? &outside : &g;
+    CHECK_OK(cosync_taskgroup_init(outer));
+    CHECK_OK(cosync_taskgroup_spawn(outer, &ab->kept, abandoned_child, &ab->rc[0], NULL));
+    CHECK_OK(cosync_taskgroup_spawn(
+        outer, NULL, ab->in_static ? abandoned_failing : abandoned_child, &ab->rc[1], NULL));
+    if (ab->inner) {
+        CHECK_OK(cosync_taskgroup_init(&inner));
+        CHECK_OK(cosync_taskgroup_spawn(&inner, NULL, abandoned_quick, &ab->rc[2], NULL));
+        CHECK_OK(cosync_taskgroup_wait(&inner, COSYNC_FOREVER));
+        CHECK_OK(ab->rc[2]);
+    }
+    CHECK_OK(cosync_yield()); /* the children start their sleeps */
+    return COSYNC_EINVAL;     /* an early return, without cosync_taskgroup_wait(outer) */
+}
+
+/* Runs on the stack the owner left (the next task to start takes it) and
+ * fills the part of it the owner's frames used while the children
+ * finish: a child that still wrote to its group would write here. */
+static int abandoned_scribbler(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    volatile unsigned char fill[4096];
+    for (size_t i = 0; i < sizeof fill; i++)
+        fill[i] = 0xa5;
+    CHECK_OK(cosync_sleep(COSYNC_MS(200)));
+    for (size_t i = 0; i < sizeof fill; i++)
+        CHECK_EQ(fill[i], 0xa5);
+    return 0;
+}
+
+static int abandoned_main(void *arg, void **result)
+{
+    (void)result;
+    abandoned *ab = arg;
+    /* a group of another owner, whose child the owner's end must leave alone */
+    cosync_taskgroup mine;
+    int bystander_rc = 1;
+    CHECK_OK(cosync_taskgroup_init(&mine));
+    CHECK_OK(cosync_taskgroup_spawn(&mine, NULL, abandoned_child, &bystander_rc, NULL));
+    cosync_task owner, scribbler;
+    CHECK_OK(cosync_task_spawn(&owner, abandoned_owner, ab, &(cosync_task_opts){.name = "owner"}));
+    CHECK_EQ(join_status(owner), COSYNC_EINVAL);
+    CHECK_OK(cosync_task_spawn(&scribbler, abandoned_scribbler, NULL, NULL));
+    int want = ab->in_static ? 0 : COSYNC_ECANCELED;
+    CHECK_EQ(join_status(ab->kept), want);
+    join_ok(scribbler);
+    CHECK_EQ(ab->rc[0], want);
+    CHECK_EQ(ab->rc[1], want);
+    CHECK_OK(cosync_taskgroup_wait(&mine, COSYNC_FOREVER));
+    CHECK_OK(bystander_rc);
+    return 0;
+}
+
+static const char *run_abandoned(abandoned *ab, capture *cap)
+{
+    cosync_loop *loop = report_loop(cap, NULL);
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, &m, abandoned_main, ab, &(cosync_task_opts){.name = "main"}));
+    int status = 12345;
+    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+    CHECK_OK(status);
+    end_loop(loop);
+    return capture_text(cap);
+}
+
+TEST(taskgroup_owner_ending_without_leaving_its_group_cancels_the_children)
+{
+    static const char want[] = "cosync: task 'owner' (#3) ended without leaving its task group "
+                               "(cosync_taskgroup_wait): 2 children cancelled\n";
+    for (int inner = 0; inner < 2; inner++) {
+        /* with an inner group, left: the outer one is still found */
+        abandoned ab = {.inner = inner};
+        capture cap;
+        CHECK_STREQ(run_abandoned(&ab, &cap), want);
+        capture_free(&cap);
+    }
+}
+
+/* A group whose memory outlives the owner is not its frame's: its
+ * children run on, as docs/tasks.md says. The second one fails, and the
+ * group's attempt to cancel its owner must not reach the task that now
+ * has the owner's record (the scribbler). */
+TEST(taskgroup_owner_ending_without_leaving_a_static_group_is_not_detected)
+{
+    abandoned ab = {.in_static = true};
+    capture cap;
+    const char *text = run_abandoned(&ab, &cap);
+    CHECK(text == NULL || text[0] == '\0');
+    capture_free(&cap);
+}
+
+static int empty_group_owner(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    return COSYNC_EINVAL; /* an error before the first spawn */
+}
+
+/* Nothing points to a group without children: nothing to report. */
+TEST(taskgroup_owner_ending_without_leaving_an_empty_group_is_not_reported)
+{
+    capture cap;
+    cosync_loop *loop = report_loop(&cap, NULL);
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, &m, empty_group_owner, NULL, NULL));
+    int status = 0;
+    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+    CHECK_ERR(status, COSYNC_EINVAL);
+    end_loop(loop);
+    const char *text = capture_text(&cap);
+    CHECK(text == NULL || text[0] == '\0');
+    capture_free(&cap);
+}
+
 /* Once gather has given up (its deadline passed) it waits for the rest,
  * shielded. A cancel that comes after one of those waits was granted and
  * before the caller ran must not cut the next wait short: it is passed on
@@ -3147,6 +3300,9 @@ int main(void)
     RUN(taskgroup_child_cannot_be_detached);
     RUN(taskgroup_spawn_without_memory_fails_alone_and_can_be_retried);
     RUN(taskgroup_child_without_a_stack_fails_the_group);
+    RUN(taskgroup_owner_ending_without_leaving_its_group_cancels_the_children);
+    RUN(taskgroup_owner_ending_without_leaving_a_static_group_is_not_detected);
+    RUN(taskgroup_owner_ending_without_leaving_an_empty_group_is_not_reported);
     RUN(gather_given_up_passes_on_a_cancel_that_comes_after_a_grant);
     RUN(try_form_of_gather_and_wait_for_keeps_a_pending_cancel);
     RUN(wait_cancelled_in_the_turn_its_task_finishes);
