@@ -87,6 +87,10 @@ int cosync_cond_wait(cosync_cond *cond, int64_t deadline)
     if (deadline != COSYNC_FOREVER && deadline <= cur->loop->now && !cur->cancel_pending)
         return COSYNC_ETIMEDOUT;
     cosync_lock *lock = lock_of(cond);
+    /* refused before the lock is let go, rather than by the wait (a dense
+     * task's wait on its own stack), which would return without it */
+    if (cosync__dense_holds(cur, cond) || cosync__dense_holds(cur, lock))
+        return COSYNC_EINVAL;
     /* from here until it returns, the wait uses the condition (and its
      * lock) even when it is on no list: notified, or timed out, it has
      * yet to run and take the lock again */

@@ -488,8 +488,9 @@ void cosync__dense_release(struct cosync__task *t);
 void cosync__dense_free(cosync_loop *loop, cosync__dense *d);
 /* @t, a dense task, is suspending in a wait on an object that lies in its
  * own stack (check_suspension, sched.c): end the wait at once with
- * COSYNC_EINVAL (while it is away, ending the wait from outside would
- * write to that object, where another task's bytes are). */
+ * COSYNC_EINVAL, and @t goes on running without a switch (while it is
+ * away, ending the wait from outside would write to that object, where
+ * another task's bytes are). */
 void cosync__dense_refuse_wait(struct cosync__task *t);
 /* At the loop's destruction, after the tasks' records are dropped. */
 void cosync__dense_loop_destroy(cosync_loop *loop);

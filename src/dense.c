@@ -254,6 +254,7 @@ void cosync__dense_loop_destroy(cosync_loop *loop)
 
 void cosync__dense_refuse_wait(struct cosync__task *t)
 {
+    t->state = COSYNC__T_RUNNING; /* it goes on at once: not made ready */
     struct cosync__task *pass_on = cosync__abort_wait(&t->w, COSYNC_EINVAL);
     if (pass_on) /* not for a primitive's wait; a task's never lies on a stack */
         cosync__cancel(pass_on);

@@ -353,17 +353,21 @@ static void __attribute__((noinline)) check_stack(struct cosync__task *t)
  * dense. A dense task may not wait on an object in its own stack: while
  * it is away, a cancel, a deadline or the loop's close would take its
  * waiter off that object, where another task's bytes are; the wait ends
- * at once with COSYNC_EINVAL. Inline: a dense task switches often. */
-static inline __attribute__((always_inline)) void check_suspension(struct cosync__task *t)
+ * at once with COSYNC_EINVAL, without a switch (returns true then).
+ * Inline: a dense task switches often. */
+static inline __attribute__((always_inline)) bool check_suspension(struct cosync__task *t)
 {
     if (cosync__is_dense(t)) {
         if (__builtin_expect(cosync__dense_holds(t, t->w.obj), 0) &&
-            t->w.state == COSYNC__W_WAITING)
+            t->w.state == COSYNC__W_WAITING) {
             cosync__dense_refuse_wait(t);
+            return true;
+        }
         if (t->stack->guard != COSYNC__GUARD_NONE)
-            return;
+            return false;
     }
     check_stack(t);
+    return false;
 }
 
 static void __attribute__((noreturn)) report_overflow(struct cosync__task *t)
@@ -387,8 +391,8 @@ SWITCH_INLINE void switch_to(cosync_loop *loop, struct cosync__task *cur, struct
 static inline __attribute__((always_inline)) void switch_away(struct cosync__task *cur)
 {
     cosync_loop *loop = cur->loop;
-    if (__builtin_expect(cur->unguarded, 0))
-        check_suspension(cur);
+    if (__builtin_expect(cur->unguarded, 0) && check_suspension(cur))
+        return;
     /* the common cases: the next ready task has run before, or it is new
      * and a cached stack is at hand */
     struct cosync__task *next = loop->ready_head;

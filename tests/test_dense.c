@@ -885,6 +885,8 @@ TEST(a_buffer_grown_to_resume_a_task_is_allocated_on_the_threads_stack)
  * are then elsewhere and whose address holds another task's. The wait
  * ends at once with COSYNC_EINVAL, and nothing of the object is left
  * waiting; a plain task waits as usual. */
+static cosync_cond outside_cond;
+
 static int wait_on_own_locals(void *arg, void **result)
 {
     (void)result;
@@ -894,12 +896,26 @@ static int wait_on_own_locals(void *arg, void **result)
     CHECK_OK(cosync_sem_init(&sem, 0));
     cosync_lock lock = COSYNC_LOCK_INIT;
     CHECK_OK(cosync_lock_acquire(&lock, COSYNC_FOREVER)); /* not a wait: free */
+    uint64_t before = switches();
     CHECK_ERR(cosync_event_wait(&ev, COSYNC_FOREVER), COSYNC_EINVAL);
     CHECK_ERR(cosync_event_wait(&ev, cosync_deadline_after(COSYNC_MS(5))), COSYNC_EINVAL);
     CHECK_ERR(cosync_sem_acquire(&sem, COSYNC_FOREVER), COSYNC_EINVAL);
     CHECK_ERR(cosync_event_wait(&ev, 0), COSYNC_EAGAIN); /* no wait, no harm */
+    CHECK_EQ(switches(), before);                        /* refused at once: no other task ran */
     CHECK_EQ(ev.q.n, 0); /* nothing of the failed waits is left queued */
     CHECK_EQ(cosync_sem_value(&sem), 0);
+    /* a condition, or its lock, here: refused before the lock is let go */
+    cosync_cond own = COSYNC_COND_INIT, on_lock;
+    cosync_cond_init(&on_lock, &lock);
+    cosync_cond_init(&outside_cond, &lock);
+    CHECK_OK(cosync_cond_acquire(&own, COSYNC_FOREVER));
+    CHECK_ERR(cosync_cond_wait(&own, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_ERR(cosync_cond_wait(&on_lock, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_ERR(cosync_cond_wait(&outside_cond, COSYNC_FOREVER), COSYNC_EINVAL); /* lock here */
+    CHECK_EQ(switches(), before);
+    CHECK_OK(cosync_cond_release(&own)); /* still held by this task */
+    CHECK_OK(cosync_cond_destroy(&own));
+    CHECK_OK(cosync_cond_destroy(&on_lock));
     CHECK_OK(cosync_lock_release(&lock));
     ++*finished;
     return 0;
