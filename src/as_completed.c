@@ -156,12 +156,12 @@ static void free_iterator(struct cosync__as_completed *ac)
 
 int cosync_as_completed_init(cosync_as_completed *it, const cosync_task *tasks, size_t n)
 {
-    struct cosync__task *cur = cosync__current();
-    if (!cur)
-        return COSYNC_EPERM;
     if (!it)
         return COSYNC_EINVAL;
     it->impl = NULL; /* so that a failed init leaves one never set up */
+    struct cosync__task *cur = cosync__current();
+    if (!cur)
+        return COSYNC_EPERM;
     if (n && !tasks)
         return COSYNC_EINVAL;
     cosync_loop *loop = cur->loop;

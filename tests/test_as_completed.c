@@ -10,6 +10,7 @@
  * a large crowd in order. Every loop uses the virtual clock.
  */
 /* ctest-timeout: 120 */
+#include <string.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -527,8 +528,11 @@ static int main_misuse(void *arg, void **result)
 TEST(misuse_errors)
 {
     size_t i;
-    cosync_as_completed it = {NULL};
+    cosync_as_completed it;
+    memset(&it, 0x5a, sizeof it);                                    /* never set up: garbage */
     CHECK_ERR(cosync_as_completed_init(&it, NULL, 0), COSYNC_EPERM); /* outside a task */
+    CHECK(it.impl == NULL); /* left as never set up, as the header says */
+    CHECK_ERR(cosync_as_completed_destroy(&it), COSYNC_EINVAL);
     CHECK_ERR(cosync_as_completed_next(&it, &i, 0), COSYNC_EPERM);
     cosync_loop *other = new_loop();
     CHECK_OK(cosync_loop_spawn(other, &other_loop_task, nop, NULL, NULL));
