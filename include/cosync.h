@@ -8,7 +8,10 @@
  *    time on the loop's clock, COSYNC_FOREVER for none, 0 for "do not block"
  *    (COSYNC_EAGAIN instead of suspending); a passed deadline returns
  *    COSYNC_ETIMEDOUT. A call that can complete at once succeeds whatever its
- *    deadline;
+ *    deadline. The exceptions: cosync_gather, cosync_wait_for,
+ *    cosync_task_await and cosync_taskgroup_wait cancel their unfinished
+ *    tasks at the deadline, 0 included, and wait for them to finish (a
+ *    suspension) before they return;
  *  - a "suspension point" may switch to other tasks; it is where a
  *    cancellation is delivered (COSYNC_ECANCELED). Code between suspension
  *    points runs atomically with respect to the loop's other tasks;
@@ -651,9 +654,11 @@ int cosync_taskgroup_init(cosync_taskgroup *group);
  *        it); otherwise the group frees it when it finishes.
  * @fn, @arg, @opts: as for cosync_task_spawn.
  * Returns as cosync_task_spawn (COSYNC_EPERM outside a task), and
- * COSYNC_EPERM if the group has been left, or is aborting: a child failed,
- * or the owner, in cosync_taskgroup_wait, was cancelled or saw its
- * deadline pass; or if called from another loop than the group's.
+ * COSYNC_EPERM if the group has been left, or its owner is leaving it
+ * and no child is left (asyncio's "TaskGroup is finished"), or it is
+ * aborting: a child failed, or the owner, in cosync_taskgroup_wait, was
+ * cancelled or saw its deadline pass; or if called from another loop
+ * than the group's.
  * Not a suspension point. Not thread-safe.
  */
 int cosync_taskgroup_spawn(cosync_taskgroup *group, cosync_task *task, cosync_task_fn fn, void *arg,
@@ -764,8 +769,9 @@ int cosync_future_result(const cosync_future *future, void **value);
  * the wait itself, so a cancelled wait and a cancelled future stay apart.
  * Returns 0 once complete; COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT;
  * COSYNC_ECANCELED if the caller was cancelled; COSYNC_EPERM outside a
- * task or from another loop than the future's waiters (only when it must
- * wait). Suspension point (unless already complete). Not thread-safe.
+ * task or from another loop than the future's waiters (only when it
+ * cannot complete at once, deadline 0 included). Suspension point (unless
+ * already complete). Not thread-safe.
  */
 int cosync_future_wait(cosync_future *future, int64_t deadline);
 
@@ -821,7 +827,8 @@ bool cosync_event_is_set(const cosync_event *event);
  * Returns 0 at once if it is set, else once a set() wakes the caller;
  * COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT; COSYNC_ECANCELED;
  * COSYNC_EPERM outside a task or from another loop than the waiters' (only
- * when it must wait). Suspension point (unless set). Not thread-safe.
+ * when it cannot complete at once, deadline 0 included). Suspension point
+ * (unless set). Not thread-safe.
  */
 int cosync_event_wait(cosync_event *event, int64_t deadline);
 

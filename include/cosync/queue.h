@@ -130,20 +130,24 @@ int cosync_queue_init_opts(cosync_queue *q, const cosync_queue_opts *opts);
  * slot and have not run yet (nothing changes). A task woken without one
  * (by shutdown, a timeout, a cancellation) does not touch the queue again.
  * COSYNC_EINVAL if already destroyed. After it, every call that returns
- * an int returns COSYNC_EINVAL until re-initialised; the queries read an
- * empty queue. Not a suspension point. Not thread-safe.
+ * an int returns COSYNC_EINVAL until re-initialised; the queries of its
+ * items (qsize, empty, full) read an empty queue, and maxsize and
+ * is_shutdown what they read before. Not a suspension point. Not thread-safe.
  */
 int cosync_queue_destroy(cosync_queue *q);
 
 /**
  * cosync_queue_put - copy @item in (await queue.put(item)). Waits while the
  * queue is full.
+ * @item: the item's bytes (the queue's item size of them). Not NULL: as
+ *        for memcpy, that is undefined (the fast path does not check).
  * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form.
  * Returns 0; COSYNC_EAGAIN (deadline 0: full, or putters already waiting)
  * or COSYNC_ETIMEDOUT; COSYNC_ECANCELED; COSYNC_ESHUTDOWN once the queue is
  * shut down; COSYNC_ENOMEM if the storage cannot grow (the item is not
  * taken); COSYNC_EPERM outside a task or from another loop (only when it
- * must wait); COSYNC_EINVAL after destroy.
+ * cannot complete at once, deadline 0 included); COSYNC_EINVAL after
+ * destroy.
  * Suspension point (unless there is room). Not thread-safe.
  */
 static inline int cosync_queue_put(cosync_queue *q, const void *item, int64_t deadline);
@@ -151,14 +155,16 @@ static inline int cosync_queue_put(cosync_queue *q, const void *item, int64_t de
 /**
  * cosync_queue_get - copy the next item out into @item (await queue.get()).
  * Waits while the queue is empty.
+ * @item: where the item's bytes go. Not NULL (undefined, as for put).
  * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form.
  * Returns 0; COSYNC_EAGAIN (deadline 0, and no item free: the queue is
  * empty, or its items are handed to woken getters) or COSYNC_ETIMEDOUT;
  * COSYNC_ECANCELED; COSYNC_ESHUTDOWN once shut down and empty (or shut down
  * immediately): items handed to woken getters count until taken, and a get
  * waits for them; COSYNC_EPERM outside a task or from another loop (only
- * when it must wait); COSYNC_EINVAL after destroy.
- * Suspension point (unless an item is there). Not thread-safe.
+ * when it cannot complete at once, deadline 0 included); COSYNC_EINVAL
+ * after destroy. Suspension point (unless an item is there). Not
+ * thread-safe.
  */
 static inline int cosync_queue_get(cosync_queue *q, void *item, int64_t deadline);
 
@@ -205,8 +211,8 @@ static inline int cosync_queue_task_done(cosync_queue *q);
  * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form.
  * Returns 0 (at once if none is pending); COSYNC_EAGAIN / COSYNC_ETIMEDOUT;
  * COSYNC_ECANCELED; COSYNC_EPERM outside a task or from another loop (only
- * when it must wait); COSYNC_EINVAL after destroy. Suspension point
- * (unless none pending). Not thread-safe.
+ * when it cannot complete at once, deadline 0 included); COSYNC_EINVAL
+ * after destroy. Suspension point (unless none pending). Not thread-safe.
  */
 int cosync_queue_join(cosync_queue *q, int64_t deadline);
 

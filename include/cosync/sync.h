@@ -224,12 +224,16 @@ bool cosync_cond_locked(const cosync_cond *cond);
  * before this task ran: the notify then goes to the next waiter, as in
  * asyncio; COSYNC_EPERM if the caller does not hold the lock, or outside a
  * task, or if tasks of another loop wait on the condition or its lock;
- * COSYNC_EINVAL after destroy, or if its lock has been destroyed (on
- * these, nothing changes). Two misuses end a wait without the lock: a shared
+ * COSYNC_EINVAL after destroy, if its lock has been destroyed, or if the
+ * condition or its lock lies in the stack of the calling dense task
+ * (docs/stacks.md; on these, nothing changes). Two misuses end a wait without the lock: a shared
  * lock destroyed while the wait lasts (COSYNC_EINVAL), and a lock that
  * tasks of another loop queued on meanwhile, which this task cannot queue
  * behind (COSYNC_EPERM; docs/condition.md).
- * Suspension point. Not thread-safe.
+ * Suspension point, except when it returns at once, keeping the lock:
+ * COSYNC_EAGAIN, COSYNC_ETIMEDOUT for a deadline already passed (with no
+ * cancellation pending), and the errors on which nothing changes.
+ * Not thread-safe.
  */
 int cosync_cond_wait(cosync_cond *cond, int64_t deadline);
 
@@ -251,7 +255,8 @@ typedef bool (*cosync_pred_fn)(void *arg);
  * COSYNC_EPERM/COSYNC_EINVAL); COSYNC_EINVAL if @pred is NULL (nothing
  * changes). @deadline: absolute time, COSYNC_FOREVER, or 0 for the try
  * form; it bounds the whole wait. Suspension point (unless @pred is true
- * at once). Not thread-safe.
+ * at once, or a wait returns at once as cosync_cond_wait's can).
+ * Not thread-safe.
  */
 int cosync_cond_wait_for(cosync_cond *cond, cosync_pred_fn pred, void *arg, int64_t deadline);
 
@@ -359,10 +364,11 @@ int cosync_bsem_init(cosync_sem *sem, int64_t value);
  * cosync_sem_acquire - take one permit (await sem.acquire()).
  * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form.
  * Returns 0; COSYNC_EAGAIN / COSYNC_ETIMEDOUT; COSYNC_ECANCELED;
- * COSYNC_EPERM outside a task or from another loop (only when it must
- * wait); COSYNC_EINVAL after destroy, or for a semaphore bounded at 0
- * (cosync_bsem_init(sem, 0): no permit can ever be had). Suspension point
- * (unless a permit is free and nobody waits). Not thread-safe.
+ * COSYNC_EPERM outside a task or from another loop (only when it cannot
+ * complete at once, deadline 0 included); COSYNC_EINVAL after destroy, or
+ * for a semaphore bounded at 0 (cosync_bsem_init(sem, 0): no permit can
+ * ever be had). Suspension point (unless a permit is free and nobody
+ * waits). Not thread-safe.
  */
 int cosync_sem_acquire(cosync_sem *sem, int64_t deadline);
 
@@ -457,7 +463,8 @@ int cosync_barrier_init(cosync_barrier *barrier, unsigned parties);
  * is broken or is aborted or reset while the task waits;
  * COSYNC_EAGAIN (deadline 0, when the round is not full with this arrival)
  * or COSYNC_ETIMEDOUT; COSYNC_ECANCELED; COSYNC_EPERM outside a task (even
- * for the arrival that completes the round) or from another loop;
+ * for the arrival that completes the round; a broken barrier says
+ * COSYNC_EBROKEN first) or from another loop;
  * COSYNC_EINVAL after destroy, or for a bad COSYNC_BARRIER_INIT. A task
  * whose wait is cancelled or times out while the round fills is taken out
  * of the round: the barrier is not broken, the others wait for one more
@@ -654,8 +661,8 @@ int cosync_latch_count_down(cosync_latch *latch);
  * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form.
  * Returns 0 (at once if open); COSYNC_EAGAIN / COSYNC_ETIMEDOUT;
  * COSYNC_ECANCELED; COSYNC_EPERM outside a task or from another loop (only
- * when it must wait); COSYNC_EINVAL after destroy. Suspension point
- * (unless open). Not thread-safe.
+ * when it cannot complete at once, deadline 0 included); COSYNC_EINVAL
+ * after destroy. Suspension point (unless open). Not thread-safe.
  */
 int cosync_latch_wait(cosync_latch *latch, int64_t deadline);
 
