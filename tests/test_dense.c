@@ -886,6 +886,7 @@ TEST(a_buffer_grown_to_resume_a_task_is_allocated_on_the_threads_stack)
  * ends at once with COSYNC_EINVAL, and nothing of the object is left
  * waiting; a plain task waits as usual. */
 static cosync_cond outside_cond;
+static cosync_lock outside_lock = COSYNC_LOCK_INIT;
 
 static int wait_on_own_locals(void *arg, void **result)
 {
@@ -912,6 +913,11 @@ static int wait_on_own_locals(void *arg, void **result)
     CHECK_ERR(cosync_cond_wait(&own, COSYNC_FOREVER), COSYNC_EINVAL);
     CHECK_ERR(cosync_cond_wait(&on_lock, COSYNC_FOREVER), COSYNC_EINVAL);
     CHECK_ERR(cosync_cond_wait(&outside_cond, COSYNC_FOREVER), COSYNC_EINVAL); /* lock here */
+    cosync_cond on_outside_lock; /* here, on a lock that is not */
+    cosync_cond_init(&on_outside_lock, &outside_lock);
+    CHECK_OK(cosync_lock_acquire(&outside_lock, COSYNC_FOREVER));
+    CHECK_ERR(cosync_cond_wait(&on_outside_lock, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_OK(cosync_lock_release(&outside_lock)); /* still held by this task */
     CHECK_EQ(switches(), before);
     CHECK_OK(cosync_cond_release(&own)); /* still held by this task */
     CHECK_OK(cosync_cond_destroy(&own));
