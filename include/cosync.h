@@ -75,7 +75,7 @@ typedef int (*cosync_task_fn)(void *arg, void **result);
 
 /** Spawn options; a NULL pointer or a zeroed struct means the defaults. */
 typedef struct cosync_task_opts {
-    const char *name;  /* copied (up to 31 bytes); NULL: "task-<id>" */
+    const char *name;  /* copied (up to 31 bytes); NULL or "": "task-<id>" */
     size_t stack_size; /* bytes of stack, guard included (usable: this less a page and
                         * 2 KiB, docs/stacks.md); 0: the loop's default */
     void *local;       /* the task's local pointer (cosync_task_get_local), as
@@ -298,13 +298,14 @@ cosync_task cosync_task_current(void);
 
 /**
  * cosync_task_name - the task's name (Task.get_name()); "task-<id>" unless
- * one was given. The string lives as long as the record.
+ * one was given that is not empty. The string lives as long as the record.
  * Returns NULL for a stale handle. Not a suspension point. Not thread-safe.
  */
 const char *cosync_task_name(cosync_task task);
 
 /**
- * cosync_task_set_name - rename a task (copied, up to 31 bytes).
+ * cosync_task_set_name - rename a task (copied, up to 31 bytes; "" gives
+ * back the default name, "task-<id>").
  * Returns 0; COSYNC_EINVAL if @name is NULL; COSYNC_ESRCH for a stale handle.
  * Not a suspension point. Not thread-safe.
  */
@@ -320,8 +321,9 @@ uint64_t cosync_task_id(cosync_task task);
  * cosync_task_get_local - the calling task's local pointer: task-local
  * data, as asyncio's contextvars. A task starts with the pointer its
  * spawner had at the spawn (asyncio copies the context into each new
- * task), or opts->local if given; tasks spawned from outside any task
- * start with NULL (or opts->local). Keep the variables in a struct and
+ * task, whatever the loop the new task is spawned on), or opts->local if
+ * given; tasks spawned from outside any task start with NULL (or
+ * opts->local). Keep the variables in a struct and
  * point at it: the pointer is the task's own, the struct is shared.
  * Returns the pointer; NULL outside a task. Not a suspension point.
  * Thread-safe (it reads only the calling thread's own state).
