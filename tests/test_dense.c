@@ -886,7 +886,6 @@ TEST(a_buffer_grown_to_resume_a_task_is_allocated_on_the_threads_stack)
  * ends at once with COSYNC_EINVAL, and nothing of the object is left
  * waiting; a plain task waits as usual. */
 static cosync_cond outside_cond;
-static cosync_lock outside_lock = COSYNC_LOCK_INIT;
 
 static int wait_on_own_locals(void *arg, void **result)
 {
@@ -913,11 +912,6 @@ static int wait_on_own_locals(void *arg, void **result)
     CHECK_ERR(cosync_cond_wait(&own, COSYNC_FOREVER), COSYNC_EINVAL);
     CHECK_ERR(cosync_cond_wait(&on_lock, COSYNC_FOREVER), COSYNC_EINVAL);
     CHECK_ERR(cosync_cond_wait(&outside_cond, COSYNC_FOREVER), COSYNC_EINVAL); /* lock here */
-    cosync_cond on_outside_lock; /* here, on a lock that is not */
-    cosync_cond_init(&on_outside_lock, &outside_lock);
-    CHECK_OK(cosync_lock_acquire(&outside_lock, COSYNC_FOREVER));
-    CHECK_ERR(cosync_cond_wait(&on_outside_lock, COSYNC_FOREVER), COSYNC_EINVAL);
-    CHECK_OK(cosync_lock_release(&outside_lock)); /* still held by this task */
     CHECK_EQ(switches(), before);
     CHECK_OK(cosync_cond_release(&own)); /* still held by this task */
     CHECK_OK(cosync_cond_destroy(&own));
@@ -998,6 +992,54 @@ TEST(a_dense_task_cannot_wait_on_an_object_in_its_own_stack)
     if (!COSYNC__DENSE_SUPPORTED)
         return; /* there a dense task has its own stack, and waits */
     run_main_ok(main_own_locals, NULL);
+}
+
+/* A condition in a dense task's stack, on a lock that is not: the wait is
+ * refused before the lock is let go, so a task queued on the lock does
+ * not get it meanwhile. */
+static cosync_lock outside_lock = COSYNC_LOCK_INIT;
+
+static int take_outside_lock(void *arg, void **result)
+{
+    (void)result;
+    bool *took = arg;
+    CHECK_OK(cosync_lock_acquire(&outside_lock, COSYNC_FOREVER));
+    *took = true;
+    return cosync_lock_release(&outside_lock);
+}
+
+static int cond_here_lock_elsewhere(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_cond here;
+    cosync_cond_init(&here, &outside_lock);
+    CHECK_OK(cosync_lock_acquire(&outside_lock, COSYNC_FOREVER));
+    static bool took;
+    cosync_task queued;
+    CHECK_OK(cosync_task_spawn(&queued, take_outside_lock, &took, NULL));
+    CHECK_OK(cosync_yield()); /* it queues on the lock */
+    CHECK_ERR(cosync_cond_wait(&here, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK(!took);
+    CHECK_OK(cosync_lock_release(&outside_lock)); /* still held by this task */
+    join_ok(queued);
+    CHECK(took);
+    return 0;
+}
+
+static int main_cond_here_lock_elsewhere(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, cond_here_lock_elsewhere, NULL, &dense_opts));
+    join_ok(t);
+    return 0;
+}
+
+TEST(a_dense_tasks_condition_in_its_stack_keeps_an_outside_lock)
+{
+    if (!COSYNC__DENSE_SUPPORTED)
+        return; /* there a dense task has its own stack, and waits */
+    run_main_ok(main_cond_here_lock_elsewhere, NULL);
 }
 
 /* Alone, a dense task yields to itself: nothing to copy, nothing to wait for. */
@@ -1402,6 +1444,7 @@ int main(void)
     RUN(a_new_block_of_descriptors_is_allocated_on_the_threads_stack);
     RUN(a_buffer_grown_to_resume_a_task_is_allocated_on_the_threads_stack);
     RUN(a_dense_task_cannot_wait_on_an_object_in_its_own_stack);
+    RUN(a_dense_tasks_condition_in_its_stack_keeps_an_outside_lock);
     RUN(a_dense_task_cannot_open_a_task_group_in_its_own_stack);
     RUN(a_dense_task_alone_yields_to_itself);
     RUN(random_programs_of_dense_and_plain_tasks_keep_every_frame);
