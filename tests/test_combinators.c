@@ -2950,16 +2950,20 @@ static int abandoned_main(void *arg, void **result)
     return 0;
 }
 
-static const char *run_abandoned(abandoned *ab, capture *cap)
+/* Run @fn(@arg) as the task "main" of a loop whose reports go to @cap;
+ * check main's status against @want; return the report's text ("" for
+ * none). */
+static const char *run_reported(cosync_task_fn fn, void *arg, int want, capture *cap)
 {
     cosync_loop *loop = report_loop(cap, NULL);
     cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, abandoned_main, ab, &(cosync_task_opts){.name = "main"}));
+    CHECK_OK(cosync_loop_spawn(loop, &m, fn, arg, &(cosync_task_opts){.name = "main"}));
     int status = 12345;
     CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-    CHECK_OK(status);
+    CHECK_EQ(status, want);
     end_loop(loop);
-    return capture_text(cap);
+    const char *text = capture_text(cap);
+    return text ? text : "";
 }
 
 TEST(taskgroup_owner_ending_without_leaving_its_group_cancels_the_children)
@@ -2970,7 +2974,7 @@ TEST(taskgroup_owner_ending_without_leaving_its_group_cancels_the_children)
         /* with an inner group, left: the outer one is still found */
         abandoned ab = {.inner = inner};
         capture cap;
-        CHECK_STREQ(run_abandoned(&ab, &cap), want);
+        CHECK_STREQ(run_reported(abandoned_main, &ab, 0, &cap), want);
         capture_free(&cap);
     }
 }
@@ -2983,8 +2987,7 @@ TEST(taskgroup_owner_ending_without_leaving_a_static_group_is_not_detected)
 {
     abandoned ab = {.in_static = true};
     capture cap;
-    const char *text = run_abandoned(&ab, &cap);
-    CHECK(text == NULL || text[0] == '\0');
+    CHECK_STREQ(run_reported(abandoned_main, &ab, 0, &cap), "");
     capture_free(&cap);
 }
 
@@ -3000,15 +3003,7 @@ static int empty_group_owner(void *arg, void **result)
 TEST(taskgroup_owner_ending_without_leaving_an_empty_group_is_not_reported)
 {
     capture cap;
-    cosync_loop *loop = report_loop(&cap, NULL);
-    cosync_task m;
-    CHECK_OK(cosync_loop_spawn(loop, &m, empty_group_owner, NULL, NULL));
-    int status = 0;
-    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
-    CHECK_ERR(status, COSYNC_EINVAL);
-    end_loop(loop);
-    const char *text = capture_text(&cap);
-    CHECK(text == NULL || text[0] == '\0');
+    CHECK_STREQ(run_reported(empty_group_owner, NULL, COSYNC_EINVAL, &cap), "");
     capture_free(&cap);
 }
 
