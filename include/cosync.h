@@ -628,7 +628,6 @@ typedef struct cosync_taskgroup {
     bool aborting;
     bool owner_cancel_requested;
     bool on_owner_stack; /* in the owner's stack: see cosync_taskgroup_init */
-    bool outer_on_stack; /* the owner had another such group open already */
 } cosync_taskgroup;
 
 /**
@@ -644,10 +643,8 @@ typedef struct cosync_taskgroup {
  * lies in its own stack is caught: the group's live children are cut
  * loose from it (they finish as if spawned outside any group) and
  * cancelled, and one line says so on the loop's report stream
- * (cosync_loop_opts.report; stderr by default), provided the owner's
- * groups there were left in the reverse order of their opening (as
- * scopes are). A group elsewhere that is never left is not detected: its
- * memory must outlive its children.
+ * (cosync_loop_opts.report; stderr by default). A group elsewhere that is never left is not
+ * detected: its memory must outlive its children.
  */
 int cosync_taskgroup_init(cosync_taskgroup *group);
 

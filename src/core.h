@@ -120,13 +120,16 @@ struct cosync__task {
     cosync__waiter w;
     /* cold */
     cosync__timer timer;
-    /* the body until it starts; its result, and its place in the order in
-     * which the loop's tasks finished (for cosync_wait), once DONE */
+    /* the body until it starts; while it runs marked COSYNC__STACK_GROUP,
+     * how many task groups it has open in its stack (taskgroup.c); its
+     * result, and its place in the order in which the loop's tasks
+     * finished (for cosync_wait), once DONE */
     union {
         struct {
             cosync_task_fn fn;
             void *arg;
         };
+        size_t stack_groups;
         struct {
             void *result;
             uint64_t finish_seq;
@@ -166,8 +169,8 @@ struct cosync__task {
 _Static_assert(sizeof(struct cosync__task) == 248, "the task record changed size");
 #endif
 
-/* opened a task group on its own stack that it has not left yet
- * (taskgroup.c): its finish must cut the group's children loose */
+/* has task groups open in its own stack, as many as stack_groups says
+ * (taskgroup.c): its finish must cut their children loose */
 #define COSYNC__STACK_GROUP 1
 #define COSYNC__BORN_CLOSING 2 /* spawned during cosync_loop_destroy */
 /* cancelled by cosync_loop_destroy, not finished yet: the high bit, so

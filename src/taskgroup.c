@@ -21,6 +21,18 @@ static bool stack_holds(const struct cosync__task *t, const void *p)
     return (uintptr_t)p - (uintptr_t)t->stack->base < t->stack->size;
 }
 
+/* The count lives where the task's body was until it started, and is
+ * read only under the mark, so a task that never opens one pays nothing. */
+static void count_stack_group(struct cosync__task *t)
+{
+    if (t->close_marks & COSYNC__STACK_GROUP) {
+        t->stack_groups++;
+    } else {
+        t->close_marks |= COSYNC__STACK_GROUP;
+        t->stack_groups = 1;
+    }
+}
+
 int cosync_taskgroup_init(cosync_taskgroup *group)
 {
     struct cosync__task *cur = cosync__current();
@@ -36,10 +48,9 @@ int cosync_taskgroup_init(cosync_taskgroup *group)
                                 .owner_id = cur->id,
                                 .owner_cancels = cur->cancel_count,
                                 .state = TG_OPEN,
-                                .on_owner_stack = on_stack,
-                                .outer_on_stack = cur->close_marks & COSYNC__STACK_GROUP};
+                                .on_owner_stack = on_stack};
     if (on_stack)
-        cur->close_marks |= COSYNC__STACK_GROUP;
+        count_stack_group(cur);
     return 0;
 }
 
@@ -167,10 +178,7 @@ int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline)
             propagate = 0;
     }
     group->state = TG_LEFT;
-    /* exact for groups left in the reverse order of their opening, as
-     * scopes are; otherwise an owner's finish may look for children in
-     * vain, or miss some */
-    if (group->on_owner_stack && !group->outer_on_stack)
+    if (group->on_owner_stack && --cur->stack_groups == 0)
         cur->close_marks &= (uint8_t)~COSYNC__STACK_GROUP;
     /* a child's failure is reported rather than the owner's cancellation
      * from outside, which this return would have delivered: it comes at

@@ -2863,6 +2863,7 @@ TEST(taskgroup_child_without_a_stack_fails_the_group)
 typedef struct {
     int rc[3];        /* each child's first return */
     bool inner;       /* open a second group inside the first, and leave it */
+    bool crossed;     /* open one before the first, and leave it first */
     bool in_static;   /* the group outside the stack: not detected */
     cosync_task kept; /* the outer group's child with a handle */
 } abandoned;
@@ -2896,12 +2897,20 @@ static int abandoned_owner(void *arg, void **result)
     (void)result;
     abandoned *ab = arg;
     static cosync_taskgroup outside;
-    cosync_taskgroup g, inner;
+    cosync_taskgroup g, inner, before;
     cosync_taskgroup *outer = ab->in_static ? &outside : &g;
+    if (ab->crossed) {
+        CHECK_OK(cosync_taskgroup_init(&before));
+        CHECK_OK(cosync_taskgroup_spawn(&before, NULL, abandoned_quick, &ab->rc[2], NULL));
+    }
     CHECK_OK(cosync_taskgroup_init(outer));
     CHECK_OK(cosync_taskgroup_spawn(outer, &ab->kept, abandoned_child, &ab->rc[0], NULL));
     CHECK_OK(cosync_taskgroup_spawn(
         outer, NULL, ab->in_static ? abandoned_failing : abandoned_child, &ab->rc[1], NULL));
+    if (ab->crossed) { /* left before the one opened in it */
+        CHECK_OK(cosync_taskgroup_wait(&before, COSYNC_FOREVER));
+        CHECK_OK(ab->rc[2]);
+    }
     if (ab->inner) {
         CHECK_OK(cosync_taskgroup_init(&inner));
         CHECK_OK(cosync_taskgroup_spawn(&inner, NULL, abandoned_quick, &ab->rc[2], NULL));
@@ -2970,9 +2979,10 @@ TEST(taskgroup_owner_ending_without_leaving_its_group_cancels_the_children)
 {
     static const char want[] = "cosync: task 'owner' (#3) ended without leaving its task group "
                                "(cosync_taskgroup_wait): 2 children cancelled\n";
-    for (int inner = 0; inner < 2; inner++) {
-        /* with an inner group, left: the outer one is still found */
-        abandoned ab = {.inner = inner};
+    for (int order = 0; order < 3; order++) {
+        /* with an inner group, left: the outer one is still found; so is
+         * one opened inside another that is left first */
+        abandoned ab = {.inner = order == 1, .crossed = order == 2};
         capture cap;
         CHECK_STREQ(run_reported(abandoned_main, &ab, 0, &cap), want);
         capture_free(&cap);
