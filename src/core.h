@@ -440,11 +440,17 @@ static inline bool cosync__is_dense(const struct cosync__task *t)
 {
     return t->stack_cls >= COSYNC__STACK_DENSE;
 }
+/* Whether @p lies in the stack @t runs on now (its shared one, if it is
+ * dense), @t running or ending. */
+static inline bool cosync__stack_holds(const struct cosync__task *t, const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)t->stack->base < t->stack->size;
+}
 /* Whether @p lies in the stack @t runs on now, @t being a dense task: an
  * object there moves while @t is away, so nothing may wait on it. */
 static inline bool cosync__dense_holds(const struct cosync__task *t, const void *p)
 {
-    return cosync__is_dense(t) && (uintptr_t)p - (uintptr_t)t->stack->base < t->stack->size;
+    return cosync__is_dense(t) && cosync__stack_holds(t, p);
 }
 /* The stack class of a dense task's shared stack. */
 static inline int cosync__dense_class(const struct cosync__task *t)

@@ -15,12 +15,6 @@ static void tg_describe(const cosync__waiter *w, char *buf, size_t size)
 
 static const cosync__waiter_ops tg_ops = {"task group", NULL, tg_describe, NULL};
 
-/* Whether @p lies in the stack of @t, which is running or ending. */
-static bool stack_holds(const struct cosync__task *t, const void *p)
-{
-    return (uintptr_t)p - (uintptr_t)t->stack->base < t->stack->size;
-}
-
 /* The count lives where the task's body was until it started, and is
  * read only under the mark, so a task that never opens one pays nothing. */
 static void count_stack_group(struct cosync__task *t)
@@ -40,9 +34,9 @@ int cosync_taskgroup_init(cosync_taskgroup *group)
         return COSYNC_EPERM;
     /* the owner waits on it, and its children point to it while it is
      * away: on a dense task's stack its bytes would be elsewhere then */
-    if (cosync__dense_holds(cur, group))
+    bool on_stack = cosync__stack_holds(cur, group);
+    if (on_stack && cosync__is_dense(cur))
         return COSYNC_EINVAL;
-    bool on_stack = stack_holds(cur, group);
     *group = (cosync_taskgroup){.loop = cur->loop,
                                 .owner = cur,
                                 .owner_id = cur->id,
@@ -200,7 +194,7 @@ static size_t cut_loose(struct cosync__task *owner)
     for (cosync__record_block *b = owner->loop->blocks; b; b = b->next)
         for (size_t k = 0; k < b->count; k++) {
             struct cosync__task *c = &b->recs[k];
-            if (!stack_holds(owner, c->group))
+            if (!cosync__stack_holds(owner, c->group))
                 continue;
             c->group = NULL;
             cosync__cancel(c);
