@@ -893,7 +893,8 @@ int cosync_loop_init(cosync_loop **loop, const cosync_loop_opts *opts);
  * Returns 0 when done; COSYNC_EINTR if cosync_loop_stop was called;
  * COSYNC_EDEADLK if @main (or, without @main, some task) is blocked and
  * nothing can ever wake any task: each blocked task's name and what it
- * waits on are written to the report stream first; COSYNC_ESRCH if @main
+ * waits on are written to the report stream first, as cosync_loop_dump
+ * writes them (@main first; 200 at most); COSYNC_ESRCH if @main
  * is stale; COSYNC_EINVAL if @loop is NULL, or if @main is detached or
  * claimed (joined by a task, gathered, or waited for by cosync_wait_for or
  * cosync_wait); COSYNC_EPERM if @main belongs to another loop, if @loop is
@@ -1033,7 +1034,9 @@ int cosync_loop_all_tasks(cosync_loop *loop, cosync_task *tasks, size_t cap);
 /**
  * cosync_loop_dump - write the live tasks of @loop, each with its state and
  * what it waits on, one per line, to @out (the deadlock report's format):
- * the first 200, then a line "  ... and N more".
+ * during cosync_loop_run, the task it runs for first, then the others in
+ * the order of their records; the first 200, then a line
+ * "  ... and N more".
  * Returns the number of live tasks (written or not), or COSYNC_EINVAL.
  * Not a suspension point. Not thread-safe: call it from the loop's thread,
  * or while the loop does not run.

@@ -179,11 +179,18 @@ int cosync_loop_dump(const cosync_loop *loop, FILE *out)
 {
     if (!loop || !out)
         return COSYNC_EINVAL;
+    /* the task a run waits for comes first: a deadlock report cut short
+     * must still say what that one waits on */
+    struct cosync__task *first = loop->until;
     int n = 0;
+    if (first && cosync__task_alive(first)) {
+        dump_task(first, out);
+        n++;
+    }
     for (cosync__record_block *b = loop->blocks; b; b = b->next)
         for (size_t k = 0; k < b->count; k++) {
             struct cosync__task *t = &b->recs[k];
-            if (!cosync__task_alive(t))
+            if (t == first || !cosync__task_alive(t))
                 continue;
             if (n++ < DUMP_MAX)
                 dump_task(t, out);

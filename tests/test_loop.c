@@ -1670,6 +1670,67 @@ TEST(loop_dump_many_tasks)
     CHECK_OK(cosync_loop_destroy(loop));
 }
 
+/*
+ * A deadlock report cut short after 200 tasks still says what the main
+ * task waits on: it comes first, however many tasks were spawned before
+ * it. Here a holder takes a lock and sleeps for ever, 250 tasks spawned
+ * before main queue on the lock, then main does.
+ */
+static cosync_lock cut_lock;
+
+static int cut_holder(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_lock_acquire(&cut_lock, COSYNC_FOREVER));
+    return cosync_sleep_until(COSYNC_FOREVER);
+}
+
+static int cut_waiter(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_lock_acquire(&cut_lock, COSYNC_FOREVER);
+}
+
+TEST(deadlock_report_cut_short_names_the_main_task_first)
+{
+    cosync_lock_init(&cut_lock);
+    capture cap;
+    cosync_loop *loop = report_loop(&cap, NULL);
+    CHECK_OK(
+        cosync_loop_spawn(loop, NULL, cut_holder, NULL, &(cosync_task_opts){.name = "holder"}));
+    for (int i = 0; i < 250; i++)
+        CHECK_OK(cosync_loop_spawn(loop, NULL, cut_waiter, NULL, NULL));
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, &m, cut_waiter, NULL, &(cosync_task_opts){.name = "main"}));
+    CHECK_ERR(cosync_loop_run(loop, m, NULL, NULL), COSYNC_EDEADLK);
+    const char *text = capture_text(&cap);
+    char head[256];
+    snprintf(head, sizeof head,
+             "cosync: deadlock: 252 tasks are blocked and nothing can wake them:\n"
+             "  task 'main' (#252) waits on lock %p held by task 'holder' (#1)\n"
+             "  task 'holder' (#1) waits on sleep\n"
+             "  task 'task-2' (#2) waits on lock %p held by task 'holder' (#1)\n",
+             (void *)&cut_lock, (void *)&cut_lock);
+    CHECK_EQ(strncmp(text, head, strlen(head)), 0);
+    CHECK_EQ(count_lines(text), 1 + 200 + 1);
+    CHECK_NULL(strstr(strstr(text, "'main'") + 1, "'main'")); /* once */
+    CHECK_NOTNULL(strstr(text, "  task 'task-199' (#199) waits on lock"));
+    CHECK(strstr(text, "(#200)") == NULL);
+    const char *tail = "  ... and 52 more\n";
+    CHECK_STREQ(text + strlen(text) - strlen(tail), tail);
+    capture_free(&cap);
+
+    /* outside a run there is no main task: the records' order alone */
+    capture_open(&cap);
+    CHECK_EQ(cosync_loop_dump(loop, cap.f), 252);
+    text = capture_text(&cap);
+    CHECK_NOTNULL(strstr(text, "  task 'holder' (#1) waits on sleep\n"));
+    CHECK(strstr(text, "'main'") == NULL);
+    CHECK_NOTNULL(strstr(text, "  ... and 52 more\n"));
+    capture_free(&cap);
+    CHECK_OK(cosync_loop_destroy(loop));
+}
+
 /* ------------------------------------------------------------------------
  * the clock
  * ---------------------------------------------------------------------- */
@@ -2208,6 +2269,7 @@ int main(void)
     RUN(loop_dump_states);
     RUN(loop_dump_shows_the_current_task_running_however_it_came_to_run);
     RUN(loop_dump_many_tasks);
+    RUN(deadlock_report_cut_short_names_the_main_task_first);
     RUN(all_tasks_lists_the_unfinished_tasks_in_spawn_order);
     RUN(clock_virtual_and_real);
     RUN(stats_fields);
