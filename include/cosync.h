@@ -75,7 +75,7 @@ typedef int (*cosync_task_fn)(void *arg, void **result);
 
 /** Spawn options; a NULL pointer or a zeroed struct means the defaults. */
 typedef struct cosync_task_opts {
-    const char *name;  /* copied (up to 31 bytes); NULL or "": "task-<id>" */
+    const char *name;  /* copied (cosync_task_set_name); NULL or "": "task-<id>" */
     size_t stack_size; /* bytes of stack, guard included (usable: this less a page and
                         * 2 KiB, docs/stacks.md); 0: the loop's default */
     void *local;       /* the task's local pointer (cosync_task_get_local), as
@@ -305,7 +305,9 @@ const char *cosync_task_name(cosync_task task);
 
 /**
  * cosync_task_set_name - rename a task (copied, up to 31 bytes; "" gives
- * back the default name, "task-<id>").
+ * back the default name, "task-<id>"). A longer name is cut before the
+ * UTF-8 character that would not fit, and each control character (below
+ * 0x20, and 0x7F) is kept as '?': names go into one-line reports.
  * Returns 0; COSYNC_EINVAL if @name is NULL; COSYNC_ESRCH for a stale handle.
  * Not a suspension point. Not thread-safe.
  */

@@ -95,12 +95,24 @@ void cosync__record_free(struct cosync__task *t)
     loop->nrecords--;
 }
 
+/* Names go into one-line reports: a control character in one would let it
+ * break a line or forge one, so it is kept as '?'; and a name cut to fit
+ * is cut before a UTF-8 character, never inside one. */
 static __attribute__((noinline)) void set_name(struct cosync__task *t, const char *name)
 {
     size_t n = strlen(name);
-    if (n >= COSYNC__NAME_MAX)
+    if (n >= COSYNC__NAME_MAX) {
         n = COSYNC__NAME_MAX - 1;
-    memmove(t->name, name, n); /* @name may be part of the name it replaces */
+        /* a UTF-8 character is at most 4 bytes: back off over at most 3
+         * continuation bytes (more is not UTF-8, and is cut anywhere) */
+        for (int k = 0; k < 3 && ((unsigned char)name[n] & 0xC0) == 0x80; k++)
+            n--;
+    }
+    /* forwards: @name may be part of the name it replaces, at or after its start */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        t->name[i] = c < 0x20 || c == 0x7F ? '?' : (char)c;
+    }
     t->name[n] = '\0';
 }
 

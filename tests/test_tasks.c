@@ -2409,6 +2409,54 @@ TEST(a_name_of_32_bytes_is_cut_to_31)
 }
 
 /*
+ * A name cut to 31 bytes is cut before a UTF-8 character that would not
+ * fit, never inside one; and a control character is kept as '?', so that
+ * a name cannot break a report's line or forge one.
+ */
+static int utf8_name_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t;
+    /* 29 ASCII bytes, then "é" (2 bytes) ends at byte 31 exactly: kept */
+    const char *fits = "abcdefghijklmnopqrstuvwxyzABC\xC3\xA9";
+    CHECK_OK(cosync_task_spawn(&t, nop, NULL, &(cosync_task_opts){.name = fits}));
+    CHECK_STREQ(cosync_task_name(t), fits);
+    /* 30 ASCII bytes, then "é": its second byte would be the 32nd */
+    CHECK_OK(cosync_task_set_name(t, "abcdefghijklmnopqrstuvwxyzABCD\xC3\xA9"));
+    CHECK_STREQ(cosync_task_name(t), "abcdefghijklmnopqrstuvwxyzABCD");
+    /* 28 ASCII bytes, then a 4-byte character that ends at byte 32 */
+    CHECK_OK(cosync_task_set_name(t, "abcdefghijklmnopqrstuvwxyzAB\xF0\x9F\x98\x80"));
+    CHECK_STREQ(cosync_task_name(t), "abcdefghijklmnopqrstuvwxyzAB");
+    /* 27 ASCII bytes, then the same character, which ends at byte 31 */
+    CHECK_OK(cosync_task_set_name(t, "abcdefghijklmnopqrstuvwxyzA\xF0\x9F\x98\x80xyz"));
+    CHECK_STREQ(cosync_task_name(t), "abcdefghijklmnopqrstuvwxyzA\xF0\x9F\x98\x80");
+    /* not UTF-8: a run of continuation bytes is cut, at most 3 bytes early */
+    char junk[41];
+    memset(junk, '\x80', 40);
+    junk[40] = '\0';
+    CHECK_OK(cosync_task_set_name(t, junk));
+    CHECK_EQ(strlen(cosync_task_name(t)), 28);
+
+    CHECK_OK(cosync_task_set_name(t, "a\nb\rc\td\x1b[0m\x7F\x01"));
+    CHECK_STREQ(cosync_task_name(t), "a?b?c?d?[0m??");
+    /* and in a report: one line, the name as kept */
+    CHECK_OK(cosync_task_set_name(t, "x\n  task 'forged' (#9) is ready"));
+    int n;
+    char *text = dump_text(&n);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(count_lines(text), 2);
+    CHECK_NOTNULL(strstr(text, "  task 'x?  task 'forged' (#9) is ready' (#2) is not started\n"));
+    free(text);
+    join_ok(t);
+    return 0;
+}
+
+TEST(a_name_is_cut_between_characters_and_keeps_no_control_character)
+{
+    run_main_ok(utf8_name_main, NULL);
+}
+
+/*
  * A task spawned without a name is called "task-<id>", also when its record
  * is one a named task used before (records are reused once collected).
  * main_names never spawns an unnamed task into a reused record, so a spawn
@@ -2480,6 +2528,7 @@ int main(void)
     RUN(taskgroup_wait_from_a_task_reusing_the_owners_record);
     RUN(spawn_into_a_group_whose_last_child_ended_is_refused);
     RUN(a_name_of_32_bytes_is_cut_to_31);
+    RUN(a_name_is_cut_between_characters_and_keeps_no_control_character);
     RUN(an_unnamed_task_in_a_reused_record_gets_the_default_name);
     return 0;
 }
