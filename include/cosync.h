@@ -8,10 +8,10 @@
  *    time on the loop's clock, COSYNC_FOREVER for none, 0 for "do not block"
  *    (COSYNC_EAGAIN instead of suspending); a passed deadline returns
  *    COSYNC_ETIMEDOUT. A call that can complete at once succeeds whatever its
- *    deadline. The exceptions: cosync_gather, cosync_wait_for,
- *    cosync_task_await and cosync_taskgroup_wait cancel their unfinished
- *    tasks at the deadline, 0 included, and wait for them to finish (a
- *    suspension) before they return;
+ *    deadline. The exceptions: cosync_gather, cosync_gather_propagate,
+ *    cosync_wait_for, cosync_task_await and cosync_taskgroup_wait cancel
+ *    their unfinished tasks at the deadline, 0 included, and wait for them
+ *    to finish (a suspension) before they return;
  *  - a "suspension point" may switch to other tasks; it is where a
  *    cancellation is delivered (COSYNC_ECANCELED). Code between suspension
  *    points runs atomically with respect to the loop's other tasks;
@@ -446,6 +446,48 @@ typedef struct cosync_outcome {
  * Suspension point. Not thread-safe.
  */
 int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64_t deadline);
+
+/**
+ * cosync_gather_propagate - wait for many tasks until all have succeeded
+ * or the first fails (asyncio.gather(*tasks), return_exceptions=False).
+ * @tasks:  @n joinable tasks, as for cosync_gather; may be NULL only if @n
+ *          is 0.
+ * @out:    @n outcomes; may be NULL. All are filled when all succeeded, or
+ *          when the call gave up; after a failure, only the failed task's.
+ * @failed: may be NULL; receives the index of the task whose failure
+ *          ended the wait, or @n when none did. Untouched on an argument
+ *          error.
+ * @deadline: see the conventions at the top.
+ *
+ * The first task to fail, in the order the tasks finished (also before
+ * the call), ends the wait; a task that ended cancelled counts as failed,
+ * as asyncio's gather propagates its CancelledError. That task is
+ * collected; the others are left as they are, running or not, and are
+ * still the caller's to join, gather, wait for, cancel or detach (asyncio
+ * leaves them running). If all finish without failing, all are collected.
+ * If the caller is cancelled or @deadline passes first, the unfinished
+ * tasks are cancelled at that moment (within cosync_task_cancel, or as the
+ * deadline fires: one that has not run yet never runs), as asyncio's
+ * gather passes its cancel() on, and waited for (shielded: each further
+ * cancel is passed on to them again); then all are collected. (asyncio's
+ * gather raises as soon as one of them has finished cancelled; this call
+ * waits for all, so that none is left uncollected.) A cancellation pending
+ * at the call, or a deadline already passed, does the same at once. If a
+ * task has failed already, or all have finished, the call returns at
+ * once without suspending, and a cancellation pending stays pending.
+ *
+ * Returns 0 when every task succeeded; the failed task's status (an error
+ * code; COSYNC_ECANCELED for a cancelled task) with *@failed its index;
+ * COSYNC_ECANCELED or COSYNC_ETIMEDOUT (COSYNC_EAGAIN with deadline 0,
+ * which still cancels and waits) when the call gave up, with *@failed @n;
+ * COSYNC_EINVAL if @tasks is NULL and @n > 0, or if a handle is stale,
+ * detached, the caller, of another loop, listed twice, or already being
+ * joined (nothing is collected then); COSYNC_EPERM outside a task.
+ * Suspension point (unless a task has failed or all have finished). Not
+ * thread-safe.
+ */
+int cosync_gather_propagate(const cosync_task *tasks, size_t n, cosync_outcome *out, size_t *failed,
+                            int64_t deadline);
 
 /**
  * cosync_wait_for - join a task with a deadline; on expiry cancel it, wait

@@ -4,7 +4,8 @@
  * cancelled at that moment, inside the cancel or the timer, as asyncio's
  * cancel() reaches the tasks a gather awaits, and then waited for, so that
  * every task passed in is collected whatever happens. And wait (asyncio's),
- * which only watches its tasks.
+ * which only watches its tasks, and gather_propagate, which watches them
+ * as wait does until the first fails, and gives up as gather does.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -153,18 +154,35 @@ int cosync_wait_for(cosync_task task, int *status, void **result, int64_t deadli
 
 /*
  * The waiter watches its tasks through their watcher field; its data holds
- * the condition (the low two bits) and the tasks still running (the rest),
- * so that a finishing task can tell whether it ends the wait. Which task
- * that was is worked out afterwards from the order in which the tasks
- * finished (finish_seq), so that tasks that finished before the call, or
- * several in one turn, are reported in the same order. Nothing is
- * allocated and nothing points into the waiter's stack.
+ * the condition (the low two bits), why a gather gave up (the next two)
+ * and the tasks still running (the rest), so that a finishing task can
+ * tell whether it ends the wait. Which task that was is worked out
+ * afterwards from the order in which the tasks finished (finish_seq), so
+ * that tasks that finished before the call, or several in one turn, are
+ * reported in the same order. Nothing is allocated and nothing points
+ * into the waiter's stack.
  */
-#define WATCH_MODE_BITS 2
-#define WATCH_MODE(data) ((cosync_return_when)((data) & ((1u << WATCH_MODE_BITS) - 1)))
+#define WATCH_MODE_BITS 4
+#define WATCH_MODE(data) ((int)((data)&3))
+#define WATCH_REASON(data) ((int)(((data) >> 2) & 3))
 #define WATCH_LEFT(data) ((size_t)((data) >> WATCH_MODE_BITS))
+#define WATCH_DATA(left, reason, mode)                                                             \
+    ((uintptr_t)(left) << WATCH_MODE_BITS | (uintptr_t)(reason) << 2 | (uintptr_t)(mode))
 
-static const char *return_when_name(cosync_return_when when)
+/* cosync_gather_propagate's condition, beside cosync_wait's three (1-3) */
+#define GATHER_FIRST_FAILURE 0
+
+/* Why cosync_gather_propagate gave up, and cancelled what was left; it
+ * then waits for all of them (COSYNC_ALL_COMPLETED), shielded. */
+enum { GAVE_UP_NOT, GAVE_UP_CANCELLED, GAVE_UP_TIMEDOUT, GAVE_UP_AGAIN };
+
+static int gave_up_code(int reason)
+{
+    static const int codes[] = {0, COSYNC_ECANCELED, COSYNC_ETIMEDOUT, COSYNC_EAGAIN};
+    return codes[reason];
+}
+
+static const char *return_when_name(int when)
 {
     switch (when) {
     case COSYNC_FIRST_COMPLETED:
@@ -178,26 +196,69 @@ static const char *return_when_name(cosync_return_when when)
 
 static void watch_describe(const cosync__waiter *w, char *buf, size_t size)
 {
-    snprintf(buf, size, "wait (%s) for %zu unfinished task(s)",
-             return_when_name(WATCH_MODE(w->data)), WATCH_LEFT(w->data));
+    if (WATCH_MODE(w->data) == GATHER_FIRST_FAILURE || WATCH_REASON(w->data))
+        snprintf(buf, size, "gather (first failure) for %zu unfinished task(s)%s",
+                 WATCH_LEFT(w->data), WATCH_REASON(w->data) ? ", cancelled" : "");
+    else
+        snprintf(buf, size, "wait (%s) for %zu unfinished task(s)",
+                 return_when_name(WATCH_MODE(w->data)), WATCH_LEFT(w->data));
+}
+
+/* Cancel the unfinished tasks that @cur watches, but the last, which is
+ * returned (give_up's pass_on). They are found among the loop's records:
+ * the caller's array may be in its stack, and this runs while it is away
+ * (in a cancel or a timer). */
+static struct cosync__task *cancel_watched_but_last(struct cosync__task *cur)
+{
+    struct cosync__task *last = NULL;
+    for (cosync__record_block *b = cur->loop->blocks; b; b = b->next)
+        for (size_t k = 0; k < b->count; k++) {
+            struct cosync__task *t = &b->recs[k];
+            if (t->claimed != COSYNC__CLAIM_WATCH || t->watcher != cur ||
+                t->state == COSYNC__T_DONE)
+                continue;
+            if (last)
+                cosync__cancel(last);
+            last = t;
+        }
+    return last;
+}
+
+/* cosync_wait's wait ends when it is cancelled or times out. A gather's
+ * gives up instead: it cancels its unfinished tasks at that moment, as
+ * asyncio's gather passes its cancel() on, and goes on waiting in place,
+ * shielded, until all have finished; each further cancel is passed on. */
+static bool watch_give_up(cosync__waiter *w, int result, struct cosync__task **pass_on)
+{
+    if (WATCH_MODE(w->data) != GATHER_FIRST_FAILURE && !WATCH_REASON(w->data))
+        return false;
+    int reason = result == COSYNC_ETIMEDOUT ? GAVE_UP_TIMEDOUT : GAVE_UP_CANCELLED;
+    w->data = WATCH_DATA(WATCH_LEFT(w->data), reason, COSYNC_ALL_COMPLETED);
+    w->shielded = true;
+    *pass_on = cancel_watched_but_last(cosync__waiter_task(w));
+    return true;
 }
 
 /* nothing to take back when the wait ends otherwise: the caller stops
  * watching its tasks itself */
-const cosync__waiter_ops cosync__watch_ops = {"wait", NULL, watch_describe, NULL};
+const cosync__waiter_ops cosync__watch_ops = {"wait", NULL, watch_describe, watch_give_up};
 
-/* asyncio counts a task as failed if it raised; a cancelled one did not */
-static bool failed(int status)
+/* Whether @status ends a wait for the first failure: asyncio.wait counts
+ * a task as failed if it raised, and a cancelled one did not; gather
+ * propagates a cancelled task's CancelledError as any exception. */
+static bool ends_wait_at_failure(int when, int status)
 {
-    return status < 0 && status != COSYNC_ECANCELED;
+    if (when == GATHER_FIRST_FAILURE)
+        return status < 0;
+    return when == COSYNC_FIRST_EXCEPTION && status < 0 && status != COSYNC_ECANCELED;
 }
 
 void cosync__watched_task_done(struct cosync__task *j, struct cosync__task *t)
 {
     cosync__waiter *w = &j->w;
     w->data -= (uintptr_t)1 << WATCH_MODE_BITS;
-    cosync_return_when when = WATCH_MODE(w->data);
-    if (when == COSYNC_FIRST_COMPLETED || (when == COSYNC_FIRST_EXCEPTION && failed(t->status)) ||
+    int when = WATCH_MODE(w->data);
+    if (when == COSYNC_FIRST_COMPLETED || ends_wait_at_failure(when, t->status) ||
         WATCH_LEFT(w->data) == 0)
         cosync__grant(w, 0);
 }
@@ -217,8 +278,7 @@ static int watch_all(struct cosync__task *cur, const cosync_task *tasks, size_t 
 /* Whether the condition holds now: then *@ender is the index that ends the
  * wait (the first to finish, or to fail, or @n: see cosync_wait). *@left
  * is set to the tasks still running. */
-static bool condition_met(const cosync_task *tasks, size_t n, cosync_return_when when,
-                          size_t *ender, size_t *left)
+static bool condition_met(const cosync_task *tasks, size_t n, int when, size_t *ender, size_t *left)
 {
     size_t first_done = n, first_failed = n;
     *left = 0;
@@ -230,7 +290,7 @@ static bool condition_met(const cosync_task *tasks, size_t n, cosync_return_when
         }
         if (first_done == n || t->finish_seq < tasks[first_done].rec->finish_seq)
             first_done = i;
-        if (failed(t->status) &&
+        if (ends_wait_at_failure(when, t->status) &&
             (first_failed == n || t->finish_seq < tasks[first_failed].rec->finish_seq))
             first_failed = i;
     }
@@ -239,6 +299,7 @@ static bool condition_met(const cosync_task *tasks, size_t n, cosync_return_when
         *ender = first_done;
         return first_done < n;
     case COSYNC_FIRST_EXCEPTION:
+    case GATHER_FIRST_FAILURE:
         *ender = first_failed;
         return first_failed < n || *left == 0;
     default:
@@ -261,7 +322,7 @@ int cosync_wait(const cosync_task *tasks, size_t n, cosync_return_when return_wh
     size_t ender, left;
     if (!condition_met(tasks, n, return_when, &ender, &left)) {
         cosync__waiter *w = cosync__waiter_prepare(cur, &cosync__watch_ops, NULL);
-        w->data = (uintptr_t)left << WATCH_MODE_BITS | (uintptr_t)return_when;
+        w->data = WATCH_DATA(left, GAVE_UP_NOT, return_when);
         rc = cosync__wait(w, deadline);
         /* as asyncio.wait, which sorts the tasks into done and pending
          * once it runs again: a task that finished at the instant of the
@@ -272,5 +333,71 @@ int cosync_wait(const cosync_task *tasks, size_t n, cosync_return_when return_wh
     unclaim(tasks, n);
     if (!rc && index)
         *index = ender;
+    return rc;
+}
+
+/* ---- gather_propagate: asyncio.gather without return_exceptions ------- */
+
+/* Wait until a task fails or all have finished (0), or give up: cancel
+ * those left at once, wait for all of them, and return why. A cancel
+ * pending at the call, or a deadline passed, gives up before waiting,
+ * without a yield (deadline 0 leaves the cancel pending, as any call). */
+static int gather_wait(struct cosync__task *cur, size_t left, int64_t deadline)
+{
+    cosync__waiter *w = cosync__waiter_prepare(cur, &cosync__watch_ops, NULL);
+    int reason = GAVE_UP_NOT;
+    if (deadline == 0) {
+        reason = GAVE_UP_AGAIN;
+    } else if (cur->cancel_pending) {
+        cur->cancel_pending = false;
+        reason = GAVE_UP_CANCELLED;
+    } else if (deadline != COSYNC_FOREVER && deadline <= cur->loop->now) {
+        reason = GAVE_UP_TIMEDOUT;
+    }
+    w->data = WATCH_DATA(left, reason, reason ? COSYNC_ALL_COMPLETED : GATHER_FIRST_FAILURE);
+    if (reason) {
+        w->shielded = true;
+        struct cosync__task *last = cancel_watched_but_last(cur);
+        if (last)
+            cosync__cancel(last);
+        deadline = COSYNC_FOREVER;
+    }
+    int rc = cosync__wait(w, deadline);
+    if (rc == 0 && WATCH_REASON(w->data))
+        rc = gave_up_code(WATCH_REASON(w->data));
+    return rc;
+}
+
+int cosync_gather_propagate(const cosync_task *tasks, size_t n, cosync_outcome *out, size_t *failed,
+                            int64_t deadline)
+{
+    struct cosync__task *cur = cosync__current();
+    if (!cur)
+        return COSYNC_EPERM;
+    if (n && !tasks)
+        return COSYNC_EINVAL;
+    int rc = watch_all(cur, tasks, n);
+    if (rc)
+        return rc;
+    size_t ender, left;
+    if (!condition_met(tasks, n, GATHER_FIRST_FAILURE, &ender, &left)) {
+        rc = gather_wait(cur, left, deadline);
+        if (rc == 0)
+            condition_met(tasks, n, GATHER_FIRST_FAILURE, &ender, &left);
+    }
+    unclaim(tasks, n);
+    if (rc == 0 && ender < n) {
+        /* the others are left as they are: still the caller's */
+        struct cosync__task *t = tasks[ender].rec;
+        rc = t->status;
+        cosync__collect(t, out ? &out[ender].status : NULL, out ? &out[ender].result : NULL);
+        if (failed)
+            *failed = ender;
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        cosync__collect(tasks[i].rec, out ? &out[i].status : NULL, out ? &out[i].result : NULL);
+    if (failed)
+        *failed = n;
     return rc;
 }

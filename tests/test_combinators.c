@@ -541,6 +541,344 @@ TEST(gather_of_10000_tasks)
 }
 
 /* ------------------------------------------------------------------------
+ * gather_propagate: asyncio.gather without return_exceptions
+ * ---------------------------------------------------------------------- */
+
+/* All succeed: all are collected, in order, when the last finishes. */
+static int propagate_all_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job j[3] = {
+        {.sleep = COSYNC_MS(30), .res = (void *)0x10},
+        {.sleep = COSYNC_MS(10), .rc = 7, .res = (void *)0x11}, /* positive: success */
+        {.sleep = COSYNC_MS(20), .res = (void *)0x12},
+    };
+    cosync_task t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = spawn_job(&j[i]);
+    cosync_outcome out[3];
+    memset(out, 0x5a, sizeof out);
+    size_t failed = 99;
+    CHECK_OK(cosync_gather_propagate(t, 3, out, &failed, COSYNC_FOREVER));
+    CHECK_EQ(cosync_now(), AT(30));
+    CHECK_EQ(failed, 3);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(out[i].status, 0);
+        CHECK(out[i].result == (void *)(uintptr_t)(0x10 + i));
+        CHECK(stale(t[i]));
+    }
+    /* none: at once, nothing to fill */
+    failed = 99;
+    CHECK_OK(cosync_gather_propagate(NULL, 0, NULL, &failed, COSYNC_FOREVER));
+    CHECK_EQ(failed, 0);
+    CHECK_EQ(task_records(), 1);
+    return 0;
+}
+
+TEST(gather_propagate_collects_all_when_all_succeed)
+{
+    CHECK_OK(run_main(propagate_all_main, NULL));
+}
+
+/* The first to fail, in the order they finish, ends the wait at that
+ * instant; it alone is collected, and the others run on untouched, still
+ * the caller's. A task cancelled by a third task counts as failed, as
+ * asyncio's gather raises its CancelledError. */
+static int propagate_first_failure_main(void *arg, void **result)
+{
+    (void)result;
+    bool by_cancel = arg != NULL;
+    t0 = cosync_now();
+    finish_seq = 0;
+    job j[4] = {
+        {.sleep = COSYNC_MS(30), .rc = EFAIL2, .res = (void *)0x10},
+        {.sleep = COSYNC_MS(5), .res = (void *)0x11},
+        {.sleep = COSYNC_MS(100), .rc = EFAIL1, .res = (void *)0x12},
+        {.sleep = COSYNC_MS(50), .res = (void *)0x13},
+    };
+    if (by_cancel)
+        j[2].rc = 0; /* cancelled at 15 ms by a third task */
+    else
+        j[2].sleep = COSYNC_MS(15); /* fails at 15 ms */
+    cosync_task t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = spawn_job(&j[i]);
+    canceller c = {COSYNC_MS(15), t[2]};
+    cosync_task ct = COSYNC_TASK_NONE;
+    if (by_cancel)
+        CHECK_OK(cosync_task_spawn(&ct, canceller_fn, &c, NULL));
+
+    cosync_outcome out[4];
+    memset(out, 0x5a, sizeof out);
+    size_t failed = 99;
+    CHECK_ERR(cosync_gather_propagate(t, 4, out, &failed, COSYNC_FOREVER),
+              by_cancel ? COSYNC_ECANCELED : EFAIL1);
+    CHECK_EQ(cosync_now(), AT(15));
+    CHECK_EQ(failed, 2);
+    CHECK_ERR(out[2].status, by_cancel ? COSYNC_ECANCELED : EFAIL1);
+    CHECK(out[2].result == (void *)0x12);
+    CHECK(stale(t[2]));
+    /* the rest: untouched outcomes, not cancelled, joinable */
+    CHECK_EQ(out[0].status, 0x5a5a5a5a);
+    CHECK_EQ(out[1].status, 0x5a5a5a5a);
+    CHECK(cosync_task_done(t[1])); /* finished, not collected */
+    for (int i = 0; i < 4; i++)
+        if (i != 2)
+            CHECK_EQ(cosync_task_cancelling(t[i]), 0);
+    int st = 1;
+    CHECK_OK(cosync_task_join(t[1], &st, NULL, COSYNC_FOREVER));
+    CHECK_EQ(st, 0);
+    CHECK_OK(cosync_task_join(t[0], &st, NULL, COSYNC_FOREVER));
+    CHECK_EQ(st, EFAIL2);
+    CHECK_EQ(cosync_now(), AT(30));
+    CHECK_OK(cosync_task_detach(t[3]));
+    CHECK_OK(cosync_sleep(COSYNC_MS(20)));
+    CHECK_EQ(j[3].ended_at, AT(50));
+    CHECK_OK(j[3].sleep_rc);
+    if (by_cancel)
+        join_ok(ct);
+    CHECK_EQ(task_records(), 1);
+    return 0;
+}
+
+TEST(gather_propagate_returns_the_first_failure_and_leaves_the_rest)
+{
+    CHECK_OK(run_main(propagate_first_failure_main, NULL));      /* an error */
+    CHECK_OK(run_main(propagate_first_failure_main, (void *)1)); /* cancelled by another */
+}
+
+/* Failures before the call: the first in finish order, not in the order
+ * of the array; no suspension, and a pending cancellation stays pending. */
+static int propagate_failed_before_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job j[3] = {
+        {.sleep = COSYNC_MS(20), .rc = EFAIL2},
+        {.sleep = COSYNC_MS(10), .rc = EFAIL1, .res = (void *)0x11},
+        {.sleep = COSYNC_MS(100)},
+    };
+    cosync_task t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = spawn_job(&j[i]);
+    CHECK_OK(cosync_sleep(COSYNC_MS(25)));
+    CHECK_OK(cosync_task_cancel(cosync_task_current()));
+    uint64_t sw = switches();
+    cosync_outcome out[3];
+    size_t failed = 99;
+    CHECK_ERR(cosync_gather_propagate(t, 3, out, &failed, COSYNC_FOREVER), EFAIL1);
+    CHECK_EQ(switches(), sw);
+    CHECK_EQ(failed, 1);
+    CHECK(out[1].result == (void *)0x11);
+    CHECK_EQ(cosync_task_cancelling(t[2]), 0);
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED); /* still pending */
+    CHECK_EQ(cosync_task_uncancel(cosync_task_current()), 0);
+    /* all finished, all succeeded: at once too */
+    int st;
+    CHECK_OK(cosync_task_join(t[0], &st, NULL, COSYNC_FOREVER));
+    CHECK_EQ(st, EFAIL2);
+    CHECK_OK(cosync_task_join(t[2], &st, NULL, COSYNC_FOREVER));
+    CHECK_EQ(st, 0);
+    return 0;
+}
+
+TEST(gather_propagate_of_failed_tasks_does_not_suspend)
+{
+    CHECK_OK(run_main(propagate_failed_before_main, NULL));
+}
+
+/* The caller cancelled: every unfinished task is cancelled within the
+ * cancel, all are waited for, however long their clean-up, and collected;
+ * a second cancel reaches them again. (One that never ran never runs:
+ * caller_cancelled_cancels_the_tasks_at_once.) */
+typedef struct propagate_ctx {
+    size_t n;
+    cosync_task t[3];
+    cosync_outcome out[3];
+    size_t failed;
+    int64_t deadline;
+    int rc;
+    int64_t returned_at;
+} propagate_ctx;
+
+static int propagate_ctx_fn(void *arg, void **result)
+{
+    (void)result;
+    propagate_ctx *g = arg;
+    g->rc = cosync_gather_propagate(g->t, g->n, g->out, &g->failed, g->deadline);
+    g->returned_at = cosync_now();
+    return 0;
+}
+
+static int propagate_cancelled_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job j[2] = {
+        {.sleep = COSYNC_MS(5), .res = (void *)1},
+        {.sleep = COSYNC_MS(100), .cleanup = COSYNC_MS(4), .res = (void *)2},
+    };
+    propagate_ctx g = {.n = 2, .rc = 1, .failed = 99, .deadline = COSYNC_FOREVER};
+    g.t[0] = spawn_job(&j[0]);
+    g.t[1] = spawn_job(&j[1]);
+    cosync_task gt;
+    CHECK_OK(cosync_task_spawn(&gt, propagate_ctx_fn, &g, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_MS(10)));
+    CHECK_OK(cosync_task_cancel(gt));
+    CHECK_EQ(cosync_task_cancelling(g.t[1]), 1); /* within the cancel */
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));        /* t[1] is in its clean-up */
+    CHECK_EQ(g.rc, 1);                           /* gt still waits */
+    CHECK_OK(cosync_task_cancel(gt));
+    CHECK_EQ(cosync_task_cancelling(g.t[1]), 2); /* passed on again */
+    join_expect(gt, COSYNC_ECANCELED);
+    CHECK_ERR(g.rc, COSYNC_ECANCELED);
+    CHECK_EQ(g.failed, 2);           /* n: none failed */
+    CHECK_EQ(g.returned_at, AT(11)); /* t[1]'s clean-up, cut short */
+    CHECK_EQ(g.out[0].status, 0);
+    CHECK(g.out[0].result == (void *)1);
+    CHECK_EQ(g.out[1].status, COSYNC_ECANCELED);
+    CHECK(g.out[1].result == (void *)2);
+    CHECK_EQ(j[1].woke_at, AT(10));
+    CHECK_ERR(j[1].cleanup_rc, COSYNC_ECANCELED); /* the second cancel */
+    CHECK(stale(g.t[0]) && stale(g.t[1]));
+    return 0;
+}
+
+TEST(gather_propagate_caller_cancelled_cancels_waits_and_collects_all)
+{
+    CHECK_OK(run_main(propagate_cancelled_main, NULL));
+}
+
+/* The deadline: the unfinished tasks are cancelled at that instant and
+ * waited for; COSYNC_ETIMEDOUT. Deadline 0 with tasks unfinished cancels
+ * and waits too (COSYNC_EAGAIN), and so does a deadline already passed,
+ * which cancels before the tasks run again. */
+static int propagate_deadline_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static const struct {
+        int64_t deadline_ms; /* from t0; -1: deadline 0 */
+        int rc;
+        int64_t returned_ms;
+    } cases[] = {{20, COSYNC_ETIMEDOUT, 23}, {-1, COSYNC_EAGAIN, 0}, {0, COSYNC_ETIMEDOUT, 0}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        t0 = cosync_now();
+        job j[2] = {
+            {.sleep = COSYNC_MS(5), .res = (void *)1},
+            {.sleep = COSYNC_MS(100), .cleanup = COSYNC_MS(3), .res = (void *)2},
+        };
+        cosync_task t[2] = {spawn_job(&j[0]), spawn_job(&j[1])};
+        if (cases[c].deadline_ms == 20)
+            CHECK_OK(cosync_yield()); /* both have started */
+        cosync_outcome out[2];
+        size_t failed = 99;
+        int64_t deadline = cases[c].deadline_ms < 0 ? 0 : AT(cases[c].deadline_ms);
+        CHECK_ERR(cosync_gather_propagate(t, 2, out, &failed, deadline), cases[c].rc);
+        CHECK_EQ(cosync_now(), AT(cases[c].returned_ms));
+        CHECK_EQ(failed, 2);
+        CHECK_ERR(out[1].status, COSYNC_ECANCELED);
+        if (cases[c].deadline_ms == 20) {
+            CHECK(out[1].result == (void *)2);
+            CHECK_EQ(out[0].status, 0);
+            CHECK_EQ(j[1].woke_at, AT(20));
+        } else {
+            /* cancelled before either ran: neither ran its body */
+            CHECK_ERR(out[0].status, COSYNC_ECANCELED);
+            CHECK(!j[0].started && !j[1].started);
+        }
+        CHECK(stale(t[0]) && stale(t[1]));
+    }
+    return 0;
+}
+
+TEST(gather_propagate_deadline_cancels_waits_and_collects_all)
+{
+    CHECK_OK(run_main(propagate_deadline_main, NULL));
+}
+
+static int propagate_misuse_main(void *arg, void **result)
+{
+    (void)result;
+    t0 = cosync_now();
+    bad_sets s;
+    bad_sets_init(&s, *(const cosync_task *)arg);
+    cosync_outcome out[3] = {{1, NULL}, {1, NULL}, {1, NULL}};
+    size_t failed = 99;
+    for (size_t i = 0; i < NBAD; i++) {
+        CHECK_ERR(cosync_gather_propagate(s.list[i], s.n[i], out, &failed, COSYNC_FOREVER),
+                  COSYNC_EINVAL);
+        CHECK_EQ(cosync_now(), t0);
+        CHECK_ERR(cosync_task_join(s.a, NULL, NULL, 0), COSYNC_EAGAIN); /* not claimed */
+        CHECK_NE(cosync_task_id(s.a), 0);
+    }
+    CHECK_ERR(cosync_gather_propagate(NULL, 2, out, &failed, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_EQ(failed, 99);
+    CHECK_EQ(out[0].status, 1);
+    bad_sets_finish(&s);
+    return 0;
+}
+
+TEST(gather_propagate_misuse_collects_nothing)
+{
+    cosync_task t = COSYNC_TASK_NONE;
+    CHECK_ERR(cosync_gather_propagate(&t, 1, NULL, NULL, COSYNC_FOREVER), COSYNC_EPERM);
+    cosync_loop *other;
+    CHECK_OK(cosync_loop_init(&other, NULL));
+    cosync_task foreign;
+    CHECK_OK(cosync_loop_spawn(other, &foreign, return_arg, NULL, NULL));
+    CHECK_OK(run_main(propagate_misuse_main, &foreign));
+    CHECK(!cosync_task_done(foreign));
+    CHECK_OK(cosync_loop_destroy(other));
+}
+
+/* What the deadlock report says of it, before and after it gave up. */
+static cosync_event propagate_dl_ev;
+static bool propagate_dl_linger;
+
+static int propagate_dl_child(void *arg, void **result)
+{
+    (void)result;
+    int rc = cosync_event_wait(arg, COSYNC_FOREVER);
+    if (rc == COSYNC_ECANCELED && propagate_dl_linger) /* a clean-up only a cancel ends */
+        rc = cosync_event_wait(arg, COSYNC_FOREVER);
+    return rc;
+}
+
+static int propagate_dl_main(void *arg, void **result)
+{
+    (void)result;
+    cosync_task t[2];
+    for (int i = 0; i < 2; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], propagate_dl_child, &propagate_dl_ev, NULL));
+    CHECK_OK(cosync_yield()); /* both wait on the event */
+    if (arg)
+        CHECK_OK(cosync_task_cancel(cosync_task_current())); /* gives up at once */
+    return cosync_gather_propagate(t, 2, NULL, NULL, COSYNC_FOREVER);
+}
+
+TEST(gather_propagate_deadlock_report)
+{
+    for (int given_up = 0; given_up < 2; given_up++) {
+        cosync_event_init(&propagate_dl_ev);
+        propagate_dl_linger = given_up;
+        capture cap;
+        cosync_task m;
+        cosync_loop *loop =
+            deadlock_loop(&cap, propagate_dl_main, (void *)(intptr_t)given_up, "main", &m);
+        char want[512];
+        snprintf(want, sizeof want,
+                 "cosync: deadlock: 3 tasks are blocked and nothing can wake them:\n"
+                 "  task 'main' (#1) waits on gather (first failure) for 2 unfinished task(s)%s\n"
+                 "  task 'task-2' (#2) waits on event %p\n"
+                 "  task 'task-3' (#3) waits on event %p\n",
+                 given_up ? ", cancelled" : "", (void *)&propagate_dl_ev, (void *)&propagate_dl_ev);
+        CHECK_STREQ(capture_text(&cap), want);
+        CHECK_OK(cosync_loop_destroy(loop));
+        capture_free(&cap);
+    }
+}
+/* ------------------------------------------------------------------------
  * wait_for
  * ---------------------------------------------------------------------- */
 
@@ -744,8 +1082,10 @@ static int note_run(void *arg, void **result)
     return 0;
 }
 
+enum giver_call { GIVE_GATHER, GIVE_WAIT_FOR, GIVE_PROPAGATE };
+
 typedef struct giver {
-    bool use_wait_for;
+    enum giver_call call;
     int rc;
     int status;
 } giver;
@@ -757,11 +1097,12 @@ static int giver_fn(void *arg, void **result)
     cosync_task kid;
     CHECK_OK(cosync_task_spawn(&kid, note_run, NULL, NULL));
     cosync_outcome out = {1, NULL};
-    if (g->use_wait_for) {
+    if (g->call == GIVE_WAIT_FOR)
         g->rc = cosync_wait_for(kid, &out.status, &out.result, COSYNC_FOREVER);
-    } else {
+    else if (g->call == GIVE_PROPAGATE)
+        g->rc = cosync_gather_propagate(&kid, 1, &out, NULL, COSYNC_FOREVER);
+    else
         g->rc = cosync_gather(&kid, 1, &out, COSYNC_FOREVER);
-    }
     g->status = out.status;
     return g->rc;
 }
@@ -769,7 +1110,7 @@ static int giver_fn(void *arg, void **result)
 static int cancel_reaches_main(void *arg, void **result)
 {
     (void)result;
-    giver g = {.use_wait_for = arg != NULL, .rc = 1, .status = 1};
+    giver g = {.call = (enum giver_call)(intptr_t)arg, .rc = 1, .status = 1};
     child_ran = false;
     cosync_task p;
     CHECK_OK(cosync_task_spawn(&p, giver_fn, &g, NULL));
@@ -785,8 +1126,9 @@ static int cancel_reaches_main(void *arg, void **result)
 
 TEST(caller_cancelled_cancels_the_tasks_at_once)
 {
-    CHECK_OK(run_main(cancel_reaches_main, NULL));      /* gather */
-    CHECK_OK(run_main(cancel_reaches_main, (void *)1)); /* wait_for */
+    CHECK_OK(run_main(cancel_reaches_main, (void *)GIVE_GATHER));
+    CHECK_OK(run_main(cancel_reaches_main, (void *)GIVE_WAIT_FOR));
+    CHECK_OK(run_main(cancel_reaches_main, (void *)GIVE_PROPAGATE));
 }
 
 /* The same at a deadline: the deadline cancels the task that waits on an
@@ -3262,6 +3604,13 @@ int main(void)
     RUN(deadline_cancels_the_tasks_at_that_instant);
     RUN(wait_for_cycle_is_a_deadlock_not_an_endless_cancel);
     RUN(gather_misuse_collects_nothing);
+    RUN(gather_propagate_collects_all_when_all_succeed);
+    RUN(gather_propagate_returns_the_first_failure_and_leaves_the_rest);
+    RUN(gather_propagate_of_failed_tasks_does_not_suspend);
+    RUN(gather_propagate_caller_cancelled_cancels_waits_and_collects_all);
+    RUN(gather_propagate_deadline_cancels_waits_and_collects_all);
+    RUN(gather_propagate_misuse_collects_nothing);
+    RUN(gather_propagate_deadlock_report);
     RUN(gather_claimed_task_is_busy);
     RUN(gather_of_10000_tasks);
     RUN(wait_for_success_in_time);
