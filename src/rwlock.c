@@ -183,6 +183,11 @@ bool cosync_rwlock_write_locked(const cosync_rwlock *rw)
     return rw->writer != NULL && !rw->dead;
 }
 
+size_t cosync_rwlock_waiting_writers(const cosync_rwlock *rw)
+{
+    return rw->dead ? 0 : rw->waiting_writers;
+}
+
 size_t cosync_rwlock_waiters(const cosync_rwlock *rw)
 {
     return rw->dead ? 0 : rw->q.n;

@@ -239,7 +239,7 @@ static int writer_excludes_main(void *arg, void **result)
     cosync_task t[2] = {spawn_actor(&a[0]), spawn_actor(&a[1])};
     CHECK_OK(cosync_sleep(COSYNC_MS(5)));
     CHECK_EQ(cosync_rwlock_waiters(&rw), 2);
-    CHECK_EQ(rw.waiting_writers, 1);
+    CHECK_EQ(cosync_rwlock_waiting_writers(&rw), 1);
     CHECK_EQ(a[0].rc, 1);
     CHECK_EQ(a[1].rc, 1);
     CHECKPOINT(0);
@@ -254,7 +254,7 @@ static int writer_excludes_main(void *arg, void **result)
     CHECK_EQ(a[0].got_at, AT(5));
     CHECK_EQ(a[1].got_at, AT(8));
     CHECK_EQ(a[1].left_at, AT(11));
-    CHECK_EQ(rw.waiting_writers, 0);
+    CHECK_EQ(cosync_rwlock_waiting_writers(&rw), 0);
     CHECK_OK(cosync_rwlock_destroy(&rw));
     return 0;
 }
@@ -404,7 +404,7 @@ static int fifo_batches_main(void *arg, void **result)
     }
     CHECK_OK(cosync_yield());
     CHECK_EQ(cosync_rwlock_waiters(&rw), 6);
-    CHECK_EQ(rw.waiting_writers, 2);
+    CHECK_EQ(cosync_rwlock_waiting_writers(&rw), 2);
     CHECK_OK(cosync_sleep(COSYNC_MS(1)));
     main_write_release(&rw); /* at 1 ms */
     /* the first batch is granted at once, the rest wait */
@@ -425,7 +425,7 @@ static int fifo_batches_main(void *arg, void **result)
         CHECK_EQ(a[i].left_at, AT(got[i] + 1));
     }
     CHECK_EQ(late.got_at, AT(5)); /* behind W6 */
-    CHECK_EQ(rw.waiting_writers, 0);
+    CHECK_EQ(cosync_rwlock_waiting_writers(&rw), 0);
     CHECK_EQ(cosync_rwlock_waiters(&rw), 0);
     return 0;
 }
@@ -519,7 +519,7 @@ static int granted_then_cancelled_main(void *arg, void **result)
     CHECK_EQ(a[2].got_at, AT(1));
     CHECK_EQ(a[2].left_at, AT(6));
     CHECK_LOG(0, 1, 2, 3);
-    CHECK_EQ(rw.waiting_writers, 0);
+    CHECK_EQ(cosync_rwlock_waiting_writers(&rw), 0);
     CHECK_OK(cosync_rwlock_destroy(&rw));
     return 0;
 }
@@ -584,14 +584,14 @@ static int head_writer_leaves_main(void *arg, void **result)
     spawn_actors(a, t, 4);
     CHECK_OK(cosync_yield());
     CHECK_EQ(cosync_rwlock_waiters(&rw), 4);
-    CHECK_EQ(rw.waiting_writers, 2);
+    CHECK_EQ(cosync_rwlock_waiting_writers(&rw), 2);
     if (how == BY_CANCEL) {
         CHECK_OK(cosync_sleep(COSYNC_MS(5)));
         CHECK_OK(cosync_task_cancel(t[0]));
         /* at once: R2 and R3 hold beside main; W4 still waits */
         CHECK_EQ(cosync_rwlock_readers(&rw), 3);
         CHECK_EQ(cosync_rwlock_waiters(&rw), 1);
-        CHECK_EQ(rw.waiting_writers, 1);
+        CHECK_EQ(cosync_rwlock_waiting_writers(&rw), 1);
         join_expect(t[0], COSYNC_ECANCELED);
         CHECK_ERR(a[0].rc, COSYNC_ECANCELED);
     } else {
@@ -612,7 +612,7 @@ static int head_writer_leaves_main(void *arg, void **result)
     join_ok(t[3]);
     CHECK_EQ(a[3].got_at, AT(7));
     CHECK_LOG(0, 2, 3, 4);
-    CHECK_EQ(rw.waiting_writers, 0);
+    CHECK_EQ(cosync_rwlock_waiting_writers(&rw), 0);
     return 0;
 }
 
@@ -680,7 +680,7 @@ static int leave_positions_main(void *arg, void **result)
         spawn_actors(a, t, 3);
         CHECK_OK(cosync_sleep(COSYNC_MS(1)));
         leave_by(t[1], &a[1], how);
-        CHECK_EQ(rw.waiting_writers, 0);
+        CHECK_EQ(cosync_rwlock_waiting_writers(&rw), 0);
         CHECK_EQ(cosync_rwlock_waiters(&rw), 2);
         CHECK_OK(cosync_sleep_until(AT(3)));
         main_write_release(&rw);
@@ -726,7 +726,7 @@ static int leave_positions_main(void *arg, void **result)
         spawn_actors(a, t, 2);
         CHECK_OK(cosync_sleep(COSYNC_MS(1)));
         leave_by(t[1], &a[1], how);
-        CHECK_EQ(rw.waiting_writers, 0);
+        CHECK_EQ(cosync_rwlock_waiting_writers(&rw), 0);
         CHECK_EQ(cosync_rwlock_waiters(&rw), 1);
         CHECK(cosync_rwlock_write_locked(&rw));
         CHECK_OK(cosync_sleep_until(AT(3)));
@@ -754,7 +754,7 @@ static int leave_positions_main(void *arg, void **result)
         CHECK_EQ(a[0].got_at, AT(3));
         CHECK_LOG(0, 1);
     }
-    CHECK_EQ(rw.waiting_writers, 0);
+    CHECK_EQ(cosync_rwlock_waiting_writers(&rw), 0);
     CHECK_OK(cosync_rwlock_destroy(&rw));
     return 0;
 }
@@ -824,7 +824,7 @@ static int deadlines_main(void *arg, void **result)
     CHECK_EQ(at, AT(5));
     CHECK_ERR(try_once(&rw, true, 1, &at), COSYNC_ETIMEDOUT);
     CHECK_EQ(cosync_rwlock_waiters(&rw), 0);
-    CHECK_EQ(rw.waiting_writers, 0);
+    CHECK_EQ(cosync_rwlock_waiting_writers(&rw), 0);
     CHECK_OK(cosync_rwlock_write_release(&rw));
 
     /* readers hold: a writer waits (and times out); try_write is EAGAIN */
@@ -834,7 +834,7 @@ static int deadlines_main(void *arg, void **result)
     CHECK_ERR(try_once(&rw, true, 0, &at), COSYNC_EAGAIN);
     CHECK_ERR(try_once(&rw, true, AT(2), &at), COSYNC_ETIMEDOUT);
     CHECK_EQ(at, AT(2));
-    CHECK_EQ(rw.waiting_writers, 0);
+    CHECK_EQ(cosync_rwlock_waiting_writers(&rw), 0);
     /* a reader gets in at once whatever its deadline */
     CHECK_OK(try_once(&rw, false, 0, &at));
     CHECK_OK(try_once(&rw, false, 1, &at));
@@ -854,7 +854,7 @@ static int deadlines_main(void *arg, void **result)
     CHECK_ERR(try_once(&rw, true, AT(6), &at), COSYNC_ETIMEDOUT);
     CHECK_EQ(at, AT(6));
     CHECK_EQ(cosync_rwlock_waiters(&rw), 1);
-    CHECK_EQ(rw.waiting_writers, 1);
+    CHECK_EQ(cosync_rwlock_waiting_writers(&rw), 1);
     CHECK_EQ(w.rc, 1);
     CHECK_OK(cosync_rwlock_read_release(&rw));
     join_ok(wt);
@@ -914,7 +914,7 @@ static int pending_cancel_main(void *arg, void **result)
     CHECKPOINT(1);
     join_ok(other);
     CHECK_EQ(cosync_rwlock_waiters(&rw), 0);
-    CHECK_EQ(rw.waiting_writers, 0);
+    CHECK_EQ(cosync_rwlock_waiting_writers(&rw), 0);
     CHECK_OK(cosync_rwlock_read_release(&rw));
     CHECK_EQ(cosync_task_uncancel(me), 0);
     CHECKPOINTS_DONE(2);
@@ -1047,7 +1047,7 @@ TEST(bound_to_the_loop_of_its_waiters)
         spawn_and_run(b, &tb, attempt_fn, &pb);
         CHECK_ERR(pb.rc, COSYNC_EPERM);
     }
-    CHECK_EQ(rw.waiting_writers, 0);
+    CHECK_EQ(cosync_rwlock_waiting_writers(&rw), 0);
     CHECK_EQ(cosync_rwlock_waiters(&rw), 1);
     /* the writer's hold is released from outside any loop: a's reader is
      * granted, and the lock is free of waiters (and of its loop) */

@@ -617,6 +617,13 @@ bool cosync_rwlock_write_locked(const cosync_rwlock *rw);
 size_t cosync_rwlock_waiters(const cosync_rwlock *rw);
 
 /**
+ * cosync_rwlock_waiting_writers - how many of those waiters want to write
+ * (once one does, new readers queue too: the rest want to read).
+ * Not a suspension point. Not thread-safe.
+ */
+size_t cosync_rwlock_waiting_writers(const cosync_rwlock *rw);
+
+/**
  * cosync_rwlock_destroy - end the lock's use. Returns 0; COSYNC_EBUSY
  * while held or waited on (nothing changes); COSYNC_EINVAL if already
  * destroyed. Not a suspension point. Not thread-safe.
