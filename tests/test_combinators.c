@@ -700,6 +700,7 @@ typedef struct propagate_ctx {
     int64_t deadline;
     int rc;
     int64_t returned_at;
+    int next_rc; /* the caller's next suspension after the call */
 } propagate_ctx;
 
 static int propagate_ctx_fn(void *arg, void **result)
@@ -708,6 +709,7 @@ static int propagate_ctx_fn(void *arg, void **result)
     propagate_ctx *g = arg;
     g->rc = cosync_gather_propagate(g->t, g->n, g->out, &g->failed, g->deadline);
     g->returned_at = cosync_now();
+    g->next_rc = cosync_yield();
     return 0;
 }
 
@@ -748,6 +750,36 @@ static int propagate_cancelled_main(void *arg, void **result)
 TEST(gather_propagate_caller_cancelled_cancels_waits_and_collects_all)
 {
     CHECK_OK(run_main(propagate_cancelled_main, NULL));
+}
+
+/* A cancel that comes once the call has given up, after its tasks have
+ * all finished but before the caller runs, joins the one it passed on:
+ * the call returns one COSYNC_ECANCELED and leaves nothing pending. */
+static int propagate_late_cancel_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    job j[2] = {{.sleep = COSYNC_MS(100)}, {.sleep = COSYNC_MS(100)}};
+    propagate_ctx g = {.n = 2, .rc = 1, .next_rc = 1, .deadline = COSYNC_FOREVER};
+    g.t[0] = spawn_job(&j[0]);
+    g.t[1] = spawn_job(&j[1]);
+    cosync_task gt;
+    CHECK_OK(cosync_task_spawn(&gt, propagate_ctx_fn, &g, NULL));
+    CHECK_OK(cosync_yield()); /* all three wait */
+    CHECK_OK(cosync_task_cancel(gt));
+    CHECK_OK(cosync_yield()); /* both tasks end cancelled, and wake gt */
+    CHECK(cosync_task_done(g.t[0]) && cosync_task_done(g.t[1]));
+    CHECK_EQ(g.rc, 1); /* gt has not run */
+    CHECK_OK(cosync_task_cancel(gt));
+    CHECK_EQ(cosync_task_cancelling(gt), 2);
+    join_expect(gt, COSYNC_ECANCELED);
+    CHECK_ERR(g.rc, COSYNC_ECANCELED);
+    CHECK_OK(g.next_rc); /* nothing left pending */
+    return 0;
+}
+
+TEST(gather_propagate_cancel_after_the_tasks_ended_joins_the_first)
+{
+    CHECK_OK(run_main(propagate_late_cancel_main, NULL));
 }
 
 /* The deadline: the unfinished tasks are cancelled at that instant and
@@ -3608,6 +3640,7 @@ int main(void)
     RUN(gather_propagate_returns_the_first_failure_and_leaves_the_rest);
     RUN(gather_propagate_of_failed_tasks_does_not_suspend);
     RUN(gather_propagate_caller_cancelled_cancels_waits_and_collects_all);
+    RUN(gather_propagate_cancel_after_the_tasks_ended_joins_the_first);
     RUN(gather_propagate_deadline_cancels_waits_and_collects_all);
     RUN(gather_propagate_misuse_collects_nothing);
     RUN(gather_propagate_deadlock_report);
