@@ -791,9 +791,17 @@ static int propagate_deadline_main(void *arg, void **result)
     (void)arg, (void)result;
     static const struct {
         int64_t deadline_ms; /* from t0; -1: deadline 0 */
+        bool started;        /* the tasks have started before the call */
+        bool cancel_pending; /* and the caller has a cancellation pending */
         int rc;
         int64_t returned_ms;
-    } cases[] = {{20, COSYNC_ETIMEDOUT, 23}, {-1, COSYNC_EAGAIN, 0}, {0, COSYNC_ETIMEDOUT, 0}};
+    } cases[] = {
+        {20, true, false, COSYNC_ETIMEDOUT, 23},
+        {-1, false, false, COSYNC_EAGAIN, 0},
+        {0, false, false, COSYNC_ETIMEDOUT, 0},
+        /* deadline 0 comes first: the request stays pending through the wait */
+        {-1, true, true, COSYNC_EAGAIN, 3},
+    };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         t0 = cosync_now();
         job j[2] = {
@@ -801,8 +809,10 @@ static int propagate_deadline_main(void *arg, void **result)
             {.sleep = COSYNC_MS(100), .cleanup = COSYNC_MS(3), .res = (void *)2},
         };
         cosync_task t[2] = {spawn_job(&j[0]), spawn_job(&j[1])};
-        if (cases[c].deadline_ms == 20)
+        if (cases[c].started)
             CHECK_OK(cosync_yield()); /* both have started */
+        if (cases[c].cancel_pending)
+            CHECK_OK(cosync_task_cancel(cosync_task_current()));
         cosync_outcome out[2];
         size_t failed = 99;
         int64_t deadline = cases[c].deadline_ms < 0 ? 0 : AT(cases[c].deadline_ms);
@@ -810,7 +820,13 @@ static int propagate_deadline_main(void *arg, void **result)
         CHECK_EQ(cosync_now(), AT(cases[c].returned_ms));
         CHECK_EQ(failed, 2);
         CHECK_ERR(out[1].status, COSYNC_ECANCELED);
-        if (cases[c].deadline_ms == 20) {
+        if (cases[c].cancel_pending) {
+            CHECK(out[1].result == (void *)2);
+            CHECK_ERR(out[0].status, COSYNC_ECANCELED);
+            CHECK_EQ(j[1].woke_at, t0);
+            CHECK_ERR(cosync_yield(), COSYNC_ECANCELED); /* still pending */
+            CHECK_EQ(cosync_task_uncancel(cosync_task_current()), 0);
+        } else if (cases[c].started) {
             CHECK(out[1].result == (void *)2);
             CHECK_EQ(out[0].status, 0);
             CHECK_EQ(j[1].woke_at, AT(20));
