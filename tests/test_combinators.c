@@ -431,6 +431,19 @@ static void bad_sets_finish(bad_sets *s)
     CHECK(stale(s->d)); /* finished and freed (detached) */
 }
 
+/* Run @main with a task of another loop (for its argument), which must
+ * come out of it untouched. */
+static void run_beside_a_foreign_task(cosync_task_fn main)
+{
+    cosync_loop *other;
+    CHECK_OK(cosync_loop_init(&other, NULL));
+    cosync_task foreign;
+    CHECK_OK(cosync_loop_spawn(other, &foreign, return_arg, NULL, NULL));
+    CHECK_OK(run_main(main, &foreign));
+    CHECK(!cosync_task_done(foreign));
+    CHECK_OK(cosync_loop_destroy(other));
+}
+
 static int gather_misuse_main(void *arg, void **result)
 {
     (void)result;
@@ -458,13 +471,7 @@ TEST(gather_misuse_collects_nothing)
 {
     cosync_task t = COSYNC_TASK_NONE;
     CHECK_ERR(cosync_gather(&t, 1, NULL, COSYNC_FOREVER), COSYNC_EPERM); /* outside a task */
-    cosync_loop *other;
-    CHECK_OK(cosync_loop_init(&other, NULL));
-    cosync_task foreign;
-    CHECK_OK(cosync_loop_spawn(other, &foreign, return_arg, NULL, NULL));
-    CHECK_OK(run_main(gather_misuse_main, &foreign));
-    CHECK(!cosync_task_done(foreign)); /* untouched */
-    CHECK_OK(cosync_loop_destroy(other));
+    run_beside_a_foreign_task(gather_misuse_main);
 }
 
 static int gatherer_fn(void *arg, void **result)
@@ -871,13 +878,7 @@ TEST(gather_propagate_misuse_collects_nothing)
 {
     cosync_task t = COSYNC_TASK_NONE;
     CHECK_ERR(cosync_gather_propagate(&t, 1, NULL, NULL, COSYNC_FOREVER), COSYNC_EPERM);
-    cosync_loop *other;
-    CHECK_OK(cosync_loop_init(&other, NULL));
-    cosync_task foreign;
-    CHECK_OK(cosync_loop_spawn(other, &foreign, return_arg, NULL, NULL));
-    CHECK_OK(run_main(propagate_misuse_main, &foreign));
-    CHECK(!cosync_task_done(foreign));
-    CHECK_OK(cosync_loop_destroy(other));
+    run_beside_a_foreign_task(propagate_misuse_main);
 }
 
 /* What the deadlock report says of it, before and after it gave up. */
@@ -1781,13 +1782,7 @@ TEST(wait_misuse_claims_nothing)
 {
     cosync_task t = COSYNC_TASK_NONE;
     CHECK_ERR(cosync_wait(&t, 1, COSYNC_FIRST_COMPLETED, NULL, COSYNC_FOREVER), COSYNC_EPERM);
-    cosync_loop *other;
-    CHECK_OK(cosync_loop_init(&other, NULL));
-    cosync_task foreign;
-    CHECK_OK(cosync_loop_spawn(other, &foreign, return_arg, NULL, NULL));
-    CHECK_OK(run_main(wait_misuse_main, &foreign));
-    CHECK(!cosync_task_done(foreign));
-    CHECK_OK(cosync_loop_destroy(other));
+    run_beside_a_foreign_task(wait_misuse_main);
 }
 
 static cosync_future wait_dl_fut;
