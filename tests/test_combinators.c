@@ -797,7 +797,7 @@ static int propagate_deadline_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     static const struct {
-        int64_t deadline_ms; /* from t0; -1: deadline 0 */
+        int64_t deadline_ms; /* from t0; -1: deadline 0; -2: COSYNC_FOREVER */
         bool started;        /* the tasks have started before the call */
         bool cancel_pending; /* and the caller has a cancellation pending */
         int rc;
@@ -808,6 +808,8 @@ static int propagate_deadline_main(void *arg, void **result)
         {0, false, false, COSYNC_ETIMEDOUT, 0},
         /* deadline 0 comes first: the request stays pending through the wait */
         {-1, true, true, COSYNC_EAGAIN, 3},
+        /* without it, the call takes the request in and passes it on */
+        {-2, true, true, COSYNC_ECANCELED, 3},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         t0 = cosync_now();
@@ -822,7 +824,9 @@ static int propagate_deadline_main(void *arg, void **result)
             CHECK_OK(cosync_task_cancel(cosync_task_current()));
         cosync_outcome out[2];
         size_t failed = 99;
-        int64_t deadline = cases[c].deadline_ms < 0 ? 0 : AT(cases[c].deadline_ms);
+        int64_t deadline = cases[c].deadline_ms == -2   ? COSYNC_FOREVER
+                           : cases[c].deadline_ms == -1 ? 0
+                                                        : AT(cases[c].deadline_ms);
         CHECK_ERR(cosync_gather_propagate(t, 2, out, &failed, deadline), cases[c].rc);
         CHECK_EQ(cosync_now(), AT(cases[c].returned_ms));
         CHECK_EQ(failed, 2);
@@ -831,7 +835,10 @@ static int propagate_deadline_main(void *arg, void **result)
             CHECK(out[1].result == (void *)2);
             CHECK_ERR(out[0].status, COSYNC_ECANCELED);
             CHECK_EQ(j[1].woke_at, t0);
-            CHECK_ERR(cosync_yield(), COSYNC_ECANCELED); /* still pending */
+            if (deadline == 0)
+                CHECK_ERR(cosync_yield(), COSYNC_ECANCELED); /* still pending */
+            else
+                CHECK_OK(cosync_yield()); /* delivered once, by the call */
             CHECK_EQ(cosync_task_uncancel(cosync_task_current()), 0);
         } else if (cases[c].started) {
             CHECK(out[1].result == (void *)2);
