@@ -2,27 +2,35 @@
 /*
  * test_tree_model.c - a randomized test of the calls that wait for other
  * tasks (cosync_gather, cosync_wait_for, task groups, cosync_task_join,
- * cosync_task_await, cosync_wait, cosync_as_completed) under cancellation
- * and deadlines.
+ * cosync_task_await, cosync_wait, cosync_as_completed,
+ * cosync_gather_propagate) under cancellation and deadlines.
  *
  * test_combinators.c pins each rule down in a scripted scenario; this test
  * looks for the interleavings nobody scripted. Each seed grows a tree of
  * tasks: a node is a leaf (it sleeps and yields a few times, then succeeds
  * or fails with a status of its own) or a parent that spawns one to five
- * children and waits for them in one of seven ways: a gather, a wait_for
+ * children and waits for them in one of eight ways: a gather, a wait_for
  * (one child), a task group (a child in two spawned with a handle; its
  * owner may sleep, spawn a late child or cancel the group before its
  * wait, and tries a spawn once it has left), joins one by one (each with
  * a deadline and, when one passes, a cancel and a join without one), an
  * await (one child: a cancel or the deadline passed on to it, then a
- * join), a cosync_wait with a random return_when, or an as_completed loop
- * until a call times out or is cancelled; the last two only watch, and
- * end by cancelling the children left (one time in two) and gathering
- * them all. Every call that waits takes a random deadline
- * (none, 0, or a few milliseconds ahead). A node is a dense task one time
- * in four. A chaos task cancels random nodes at random times; a cancelled
- * node returns COSYNC_ECANCELED at once, or after a clean-up sleep, or
- * withdraws the request (cosync_task_uncancel) and carries on.
+ * join), a cosync_wait with a random return_when, an as_completed loop
+ * until a call times out or is cancelled (these two only watch, and end
+ * by cancelling the children left, one time in two, and gathering them
+ * all), or a gather_propagate: its first deadline is taken before a
+ * sleep of its own (one time in three), so that it may have passed and
+ * children may have finished or failed by the call; after a failure the
+ * children left are still its own: it calls gather_propagate again on
+ * them (after cancelling some of them, one time in two), or gathers
+ * them, or joins them one by one; before a call it may cancel itself, a
+ * request then surely pending at the call; its body fails with the first
+ * failure's status one time in two (as the exception propagates). Every
+ * call that waits takes a random deadline (none, 0, or a few
+ * milliseconds ahead). A node is a dense task one time in four. A chaos
+ * task cancels random nodes at random times; a cancelled node returns
+ * COSYNC_ECANCELED at once, or after a clean-up sleep, or withdraws the
+ * request (cosync_task_uncancel) and carries on.
  *
  * Every node writes down what its body returned, its cancellation count
  * then, and when; from that the test knows the status the library must
@@ -31,9 +39,34 @@
  *    wait_for, a task group's wait or a successful join returns, each of
  *    its children has finished (or was cancelled before it ever ran, and
  *    never ran);
- *  - every outcome handed out (gather's, wait_for's, await's, join's, and
- *    the joins of a group's children that have handles) is the status the
- *    child's own record predicts, and its result;
+ *  - every outcome handed out (gather's, wait_for's, await's, join's,
+ *    gather_propagate's, and the joins of a group's children that have
+ *    handles) is the status the child's own record predicts, and its
+ *    result;
+ *  - cosync_gather_propagate, with *failed < n, returns the status of
+ *    the child that failed (COSYNC_ECANCELED included) first in the
+ *    order they finished (a child that never ran finished when its
+ *    first request came), before the call too, and that failure came
+ *    before the call could give up (by its deadline, before any request
+ *    for the caller during the call, and before the call if a request
+ *    was surely pending), and it returns at that instant; it collects
+ *    that child alone: the others' outcomes are untouched, and each of
+ *    them is as done as its record says, its outcome readable with
+ *    cosync_task_result, and carries only the cancellation requests
+ *    noted (the call cancelled none). With *failed n: every child has
+ *    finished and is collected, the call returned when the last
+ *    finished, and 0 means that all succeeded, with no request for the
+ *    caller before the last finished; a give-up (COSYNC_ECANCELED,
+ *    COSYNC_ETIMEDOUT, COSYNC_EAGAIN as for any call) comes only with
+ *    nothing failed and not all finished at the call, and no failure
+ *    before the deadline (or the first request); every child that
+ *    returned after the give-up was cancelled by it (or withdrew a
+ *    request since the call); a request for the caller during the call
+ *    makes it COSYNC_ECANCELED, and one pending at the call makes it
+ *    give up at once (COSYNC_EAGAIN, the request left pending, for
+ *    deadline 0). It never suspends when a child had failed, or all had
+ *    finished, before the call, and with deadline 0 returns a failure or
+ *    0 only without suspending;
  *  - cosync_wait returns 0 only once its condition is met, by the
  *    deadline, with the index of the first child to finish (or to fail)
  *    in the order they finished, and times out only if it was not met
@@ -94,10 +127,12 @@ enum kind {
     K_AWAIT,
     K_WAIT,
     K_AS_COMPLETED,
+    K_PROPAGATE,
     K_KINDS
 };
-static const char *const kind_name[] = {"leaf", "gather", "wait_for", "group",
-                                        "join", "await",  "wait",     "as_completed"};
+static const char *const kind_name[] = {"leaf",  "gather",       "wait_for",
+                                        "group", "join",         "await",
+                                        "wait",  "as_completed", "gather_propagate"};
 
 /* What a node does when one of its waits returns COSYNC_ECANCELED. */
 enum reaction { R_RETURN, R_CLEANUP, R_ABSORB };
@@ -117,8 +152,14 @@ typedef struct node {
     uint64_t ret_seq;
     /* cancellation requests taken, and the COSYNC_ECANCELED it has seen */
     long requests, delivered;
-    int expected;          /* its cancellation count as far as the requests noted tell */
-    int64_t first_request; /* the time of the first request since the call began */
+    int expected;               /* its cancellation count as far as the requests noted tell */
+    int64_t first_request;      /* the time of the first request since the call began */
+    uint64_t first_request_seq; /* and the returns of nodes before it (M.seq then) */
+    /* a request taken before it ever ran, and its time: it finishes then,
+     * unrun (the clock does not move while a task is ready) */
+    bool unrun_cancel;
+    int64_t unrun_at;
+    int64_t absorbed_at; /* when it last withdrew its requests */
     /* its parent's call cancels it when that call gives up (a gather, a
      * wait_for, a group); the COSYNC_ECANCELED only that explains */
     bool parent_cancels;
@@ -158,6 +199,7 @@ static struct {
 typedef struct totals {
     long nodes, cancels, timeouts, canceled_calls, absorbed, failures, fresh, closes;
     long late_spawns, late_refused, group_cancels;
+    long prop_failures, prop_gave_up, prop_at_once, prop_self_cancels;
 } totals;
 static totals total;
 
@@ -235,8 +277,14 @@ static void note_request(node *x)
 {
     x->requests++;
     x->expected++;
-    if (x->first_request == INT64_MAX)
+    if (x->first_request == INT64_MAX) {
         x->first_request = cosync_now();
+        x->first_request_seq = M.seq;
+    }
+    if (!x->started && !x->unrun_cancel) {
+        x->unrun_cancel = true;
+        x->unrun_at = cosync_now();
+    }
 }
 
 /* A call of @x that waits for children: what the checks of its result
@@ -251,6 +299,7 @@ typedef struct window {
 static window begin_call(node *x, int64_t dl)
 {
     x->first_request = INT64_MAX;
+    x->first_request_seq = UINT64_MAX;
     return (window){dl, x->requests, x->requests > x->delivered, false};
 }
 
@@ -332,6 +381,7 @@ static int react(node *x)
         cosync_task_uncancel(self);
     x->delivered = x->requests; /* an undelivered request is dropped at 0 */
     x->expected = 0;
+    x->absorbed_at = cosync_now();
     total.absorbed++;
     return 0;
 }
@@ -703,14 +753,12 @@ static int join_one(node *x, int i, int64_t dl)
     return rc;
 }
 
-/* Join each child in turn, with a deadline; when one passes (or the node
- * is cancelled), cancel the child and join it without one: the join that
- * failed left it running. */
-static int join_each(node *x)
+/* Join each of kids[from..) in turn, with a deadline; when one passes
+ * (or the node is cancelled), cancel the child and join it without one:
+ * the join that failed left it running. */
+static int join_from(node *x, int from, int ret)
 {
-    spawn_kids(x, 1 + (int)rnd(&x->rng, MAX_KIDS));
-    int ret = 0;
-    for (int i = 0; i < x->nkids; i++) {
+    for (int i = from; i < x->nkids; i++) {
         node *k = &M.n[x->kids[i]];
         int64_t dl = pick_deadline(x);
         int rc;
@@ -724,32 +772,47 @@ static int join_each(node *x)
     return ret;
 }
 
+static int join_each(node *x)
+{
+    spawn_kids(x, 1 + (int)rnd(&x->rng, MAX_KIDS));
+    return join_from(x, 0, 0);
+}
+
 /* The collection that ends the kinds that only watch their children
- * (await, wait, as_completed): cancel the unfinished ones, one time in
- * two, then gather them all. */
-static int gather_rest(node *x, int ret)
+ * (await, wait, as_completed) and a gather_propagate's: cancel the
+ * unfinished ones of kids[from..), one time in two, then gather them all.
+ * @gave_up, if not NULL, is set if the gather gave up (it cancelled them). */
+static int gather_from(node *x, int from, int ret, bool *gave_up)
 {
     if (rnd(&x->rng, 2))
-        for (int i = 0; i < x->nkids; i++) {
+        for (int i = from; i < x->nkids; i++) {
             node *k = &M.n[x->kids[i]];
             if (!k->returned)
                 cancel_kid(x, k);
         }
+    int n = x->nkids - from;
     cosync_task hs[MAX_KIDS];
     cosync_outcome out[MAX_KIDS];
-    for (int i = 0; i < x->nkids; i++)
-        hs[i] = M.n[x->kids[i]].t;
+    for (int i = 0; i < n; i++)
+        hs[i] = M.n[x->kids[from + i]].t;
     window w = begin_call(x, COSYNC_FOREVER);
-    int rc = cosync_gather(hs, (size_t)x->nkids, out, COSYNC_FOREVER);
-    for (int i = 0; i < x->nkids; i++) {
-        node *k = &M.n[x->kids[i]];
+    int rc = cosync_gather(hs, (size_t)n, out, COSYNC_FOREVER);
+    for (int i = 0; i < n; i++) {
+        node *k = &M.n[x->kids[from + i]];
         k->collected = true;
         check_outcome(x, k, out[i].status, out[i].result);
     }
-    check_result(x, "gather", rc, &w, 0, x->nkids, false);
+    check_result(x, "gather", rc, &w, from, x->nkids, false);
+    if (gave_up && rc != 0)
+        *gave_up = true;
     if (rc == COSYNC_ECANCELED && react(x) != 0)
         ret = COSYNC_ECANCELED;
     return ret;
+}
+
+static int gather_rest(node *x, int ret)
+{
+    return gather_from(x, 0, ret, NULL);
 }
 
 /* Whether @k finished before @t (false if that is not known: it was
@@ -899,9 +962,346 @@ static int as_completed(node *x)
     return gather_rest(x, ret);
 }
 
+/* ========================================================================
+ * gather_propagate: the first failure, or all, or a give-up
+ * ===================================================================== */
+
+/* When @k finished, if that is known: a child that ran, when it returned;
+ * one that never ran, when the first request noted came. */
+static bool finish_known(const node *k, int64_t *t)
+{
+    if (k->started ? !k->returned : !k->unrun_cancel)
+        return false;
+    *t = k->started ? k->ret_time : k->unrun_at;
+    return true;
+}
+
+/* Whether @o surely finished before @k: by the order of their returns if
+ * both ran, else by the clock. */
+static bool finished_before(const node *o, const node *k)
+{
+    if (o->started && k->started)
+        return o->returned && k->returned && o->ret_seq < k->ret_seq;
+    int64_t to, tk;
+    return finish_known(o, &to) && finish_known(k, &tk) && to < tk;
+}
+
+/* Whether @k surely finished before a call that began at @t0, after
+ * @seq0 returns. */
+static bool finished_by_call(const node *k, uint64_t seq0, int64_t t0)
+{
+    if (k->started)
+        return k->returned && k->ret_seq <= seq0;
+    return k->unrun_cancel && k->unrun_at < t0;
+}
+
+/* Whether @k surely finished before the first request taken for @x since
+ * its call began. */
+static bool finished_before_request(const node *k, const node *x)
+{
+    if (k->started)
+        return k->returned && k->ret_seq <= x->first_request_seq;
+    return k->unrun_cancel && k->unrun_at < x->first_request;
+}
+
+/* Whether @k is known to have failed (COSYNC_ECANCELED included, as for
+ * gather_propagate) before @t. */
+static bool failed_before_time(const node *k, int64_t t)
+{
+    int64_t tk;
+    return finish_known(k, &tk) && tk < t && predicted(k) < 0;
+}
+
+/* After @x's gather_propagate returned the failure of @k, its other child
+ * @o: not collected, not cancelled by the call, as done as its record says,
+ * and its outcome readable without collecting it. */
+static void check_left(const node *x, const node *k, const node *o)
+{
+    bool done = cosync_task_done(o->t);
+    bool want = o->started ? o->returned : o->unrun_cancel && o->unrun_at < cosync_now();
+    bool may = o->started ? o->returned : o->unrun_cancel || M.closing;
+    if (done ? !may : want)
+        FAIL("node %d: gather_propagate returned child %d's failure, and its child %d (%s) is %s",
+             x->id, k->id, o->id, o->started ? (o->returned ? "returned" : "running") : "unrun",
+             done ? "done" : "not done");
+    int st = 12345;
+    void *res = NULL;
+    int rc = cosync_task_result(o->t, &st, &res);
+    if (rc != (done ? 0 : COSYNC_EAGAIN))
+        FAIL("node %d: cosync_task_result of child %d, left by gather_propagate, returned %s",
+             x->id, o->id, cosync_err_name(rc));
+    if (done)
+        check_outcome(x, o, st, res);
+    /* only the requests noted (and its withdrawals) count: a group's owner
+     * may also carry the request of its failing child for a while */
+    int c = cosync_task_cancelling(o->t);
+    bool exact = !(o->started && o->kind == K_GROUP);
+    if (!M.closing && (exact ? c != o->expected : c < o->expected))
+        FAIL("node %d: gather_propagate returned child %d's failure; child %d's cancellation count "
+             "is %d, %d requests noted and not withdrawn",
+             x->id, k->id, o->id, c, o->expected);
+}
+
+/* One cosync_gather_propagate of @x's children kids[from..), with the
+ * deadline @dl (taken before the node's sleep, it may have passed by the
+ * call). @pending: a request for @x is surely pending (it came once an
+ * earlier call had returned a failure, and @x has not suspended since).
+ * Returns the call's result, and in *@pos the position in kids of the
+ * child whose failure it returned (moved to kids[from], and collected),
+ * or -1 if it collected them all. */
+static int propagate_round(node *x, int from, int64_t dl, bool pending, int *pos)
+{
+    const char *what = "gather_propagate";
+    int n = x->nkids - from;
+    cosync_task hs[MAX_KIDS];
+    cosync_outcome out[MAX_KIDS];
+    for (int i = 0; i < n; i++) {
+        hs[i] = M.n[x->kids[from + i]].t;
+        out[i] = (cosync_outcome){12345, &out[i]}; /* untouched */
+    }
+    window w = begin_call(x, dl);
+    w.unfinished0 = unfinished(x, from, x->nkids);
+    const int64_t t0 = cosync_now();
+    const uint64_t seq0 = M.seq, sw0 = switches();
+    const bool timed = dl != COSYNC_FOREVER && dl != 0;
+    /* what the call finds at once: a failure, or all finished */
+    bool failed0 = false, all0 = true;
+    for (int i = 0; i < n; i++) {
+        const node *k = &M.n[x->kids[from + i]];
+        if (!finished_by_call(k, seq0, t0))
+            all0 = false;
+        else if (predicted(k) < 0)
+            failed0 = true;
+    }
+    size_t failed = 999;
+    int rc = cosync_gather_propagate(hs, (size_t)n, out, &failed, dl);
+    const bool suspended = switches() != sw0;
+    const int64_t now = cosync_now();
+    if ((failed0 || all0) && suspended)
+        FAIL("node %d: %s suspended, %s before the call", x->id, what,
+             failed0 ? "a child had failed" : "every child had finished");
+    total.prop_at_once += !suspended;
+
+    if (failed < (size_t)n) {
+        /* a failure: the first in the order they finished, before the
+         * call gave up; only it is collected */
+        const int p = from + (int)failed;
+        node *k = &M.n[x->kids[p]];
+        k->collected = true;
+        check_outcome(x, k, out[failed].status, out[failed].result);
+        if (rc >= 0 || rc != out[failed].status)
+            FAIL("node %d: %s returned %s with *failed %zu, child %d, which ended %s", x->id, what,
+                 cosync_err_name(rc), failed, k->id, cosync_err_name(out[failed].status));
+        for (int i = 0; i < n; i++) {
+            const node *o = &M.n[x->kids[from + i]];
+            if (o == k)
+                continue;
+            if (out[i].status != 12345 || out[i].result != &out[i])
+                FAIL("node %d: %s returned child %d's failure and filled child %d's outcome", x->id,
+                     what, k->id, o->id);
+            if (finished_before(o, k) && predicted(o) < 0)
+                FAIL("node %d: %s returned child %d's failure (%s), child %d failed before it (%s)",
+                     x->id, what, k->id, cosync_err_name(rc), o->id, cosync_err_name(predicted(o)));
+            check_left(x, k, o);
+        }
+        int64_t tk;
+        if (finish_known(k, &tk)) {
+            bool by_call = k->started ? k->ret_seq <= seq0 : tk <= t0;
+            if (timed && tk > dl && !by_call)
+                FAIL("node %d: %s returned child %d's failure at %lld, deadline %lld", x->id, what,
+                     k->id, (long long)tk, (long long)dl);
+            if (now != (tk > t0 ? tk : t0))
+                FAIL("node %d: %s returned at %lld, called at %lld, child %d failed at %lld", x->id,
+                     what, (long long)now, (long long)t0, k->id, (long long)tk);
+        }
+        if ((dl == 0 || pending) && suspended)
+            FAIL("node %d: %s %s waited for child %d's failure", x->id, what,
+                 dl == 0 ? "with deadline 0" : "called with a request pending", k->id);
+        if (!M.closing && x->requests > w.req0 && !finished_before_request(k, x) &&
+            (k->started || k->unrun_at > x->first_request))
+            FAIL("node %d: %s returned child %d's failure, a request for the caller came before "
+                 "(at %lld)",
+                 x->id, what, k->id, (long long)x->first_request);
+        total.prop_failures++;
+        x->kids[p] = x->kids[from];
+        x->kids[from] = k->id;
+        *pos = from;
+        return rc;
+    }
+
+    /* all collected: all succeeded, or it gave up */
+    *pos = -1;
+    if (failed != (size_t)n)
+        FAIL("node %d: %s returned %s with *failed %zu, of %d", x->id, what, cosync_err_name(rc),
+             failed, n);
+    int64_t end = t0;
+    bool all_known = true;
+    for (int i = 0; i < n; i++) {
+        node *k = &M.n[x->kids[from + i]];
+        k->collected = true;
+        check_outcome(x, k, out[i].status, out[i].result);
+        int64_t tk;
+        if (!finish_known(k, &tk))
+            all_known = false;
+        else if (tk > end)
+            end = tk;
+    }
+    if (all_known && now != end)
+        FAIL("node %d: %s returned %s at %lld, called at %lld, the last child finished at %lld",
+             x->id, what, cosync_err_name(rc), (long long)now, (long long)t0, (long long)end);
+    if (rc == 0) {
+        for (int i = 0; i < n; i++) {
+            const node *k = &M.n[x->kids[from + i]];
+            if (predicted(k) != 0)
+                FAIL("node %d: %s returned 0, child %d ended %s", x->id, what, k->id,
+                     cosync_err_name(predicted(k)));
+            if (!M.closing && x->requests > w.req0 && !finished_before_request(k, x))
+                FAIL("node %d: %s returned 0, a request for the caller came (at %lld) before "
+                     "child %d finished",
+                     x->id, what, (long long)x->first_request, k->id);
+            if (timed && k->ret_time > dl && k->ret_seq > seq0)
+                FAIL("node %d: %s returned 0, deadline %lld, child %d finished at %lld", x->id,
+                     what, (long long)dl, k->id, (long long)k->ret_time);
+        }
+        if ((dl == 0 || pending) && suspended)
+            FAIL("node %d: %s %s returned 0 after a wait", x->id, what,
+                 dl == 0 ? "with deadline 0" : "called with a request pending");
+        return 0;
+    }
+
+    /* gave up: nothing had failed and not all had finished at the call,
+     * nothing failed before the give-up, and a request during the call
+     * makes it COSYNC_ECANCELED */
+    total.prop_gave_up++;
+    if (failed0 || all0)
+        FAIL("node %d: %s gave up with %s, %s before the call", x->id, what, cosync_err_name(rc),
+             failed0 ? "a child had failed" : "every child had finished");
+    if ((rc == COSYNC_ETIMEDOUT || rc == COSYNC_EAGAIN) && x->requests > w.req0)
+        FAIL("node %d: %s returned %s, a request for the caller came during it (at %lld)", x->id,
+             what, cosync_err_name(rc), (long long)x->first_request);
+    /* a request pending at the call: it gives up at once, or with deadline
+     * 0 leaves the request pending (COSYNC_EAGAIN, unless the caller is
+     * cancelled during the call) */
+    bool again = dl == 0 && x->requests == w.req0;
+    if (pending && !M.closing && rc != (again ? COSYNC_EAGAIN : COSYNC_ECANCELED) &&
+        !(again && rc == COSYNC_ECANCELED && x->parent_cancels))
+        FAIL("node %d: %s returned %s with a request pending at the call, deadline %lld", x->id,
+             what, cosync_err_name(rc), (long long)dl);
+    /* by the deadline; by the first request too, if nothing else may have
+     * cancelled the caller */
+    bool by_request = rc == COSYNC_ECANCELED && !x->parent_cancels && !M.closing && !w.pend0 &&
+                      x->requests > w.req0;
+    for (int i = 0; i < n && (rc == COSYNC_ETIMEDOUT || by_request); i++) {
+        const node *k = &M.n[x->kids[from + i]];
+        bool before = dl == COSYNC_FOREVER || (timed && failed_before_time(k, dl));
+        if (rc == COSYNC_ECANCELED)
+            before = before && finished_before_request(k, x) && predicted(k) < 0;
+        if (before)
+            FAIL("node %d: %s gave up with %s (deadline %lld, first request at %lld), its child "
+                 "%d had failed before with %s",
+                 x->id, what, cosync_err_name(rc), (long long)dl, (long long)x->first_request,
+                 k->id, cosync_err_name(predicted(k)));
+    }
+    /* it cancelled every child still running as it gave up, which came by
+     * @g: one that returned after that carried the request, or withdrew it */
+    int64_t g = INT64_MAX;
+    if (dl == 0 || (pending && !M.closing))
+        g = t0;
+    if (timed && dl < g)
+        g = dl > t0 ? dl : t0;
+    if (x->requests > w.req0 && x->first_request < g)
+        g = x->first_request;
+    for (int i = 0; i < n; i++) {
+        const node *k = &M.n[x->kids[from + i]];
+        if (k->started && k->ret_time > g && k->ret_cancelling == 0 && k->absorbed_at < t0)
+            FAIL("node %d: %s gave up with %s by %lld; its child %d returned at %lld, never "
+                 "cancelled",
+                 x->id, what, cosync_err_name(rc), (long long)g, k->id, (long long)k->ret_time);
+    }
+    check_result(x, what, rc, &w, from, x->nkids, false);
+    return rc;
+}
+
+/* @x cancels itself: the request is pending until its next suspension.
+ * Returns whether that is known (the loop is not closing). */
+static bool cancel_self(node *x)
+{
+    CHECK_OK(cosync_task_cancel(cosync_task_current()));
+    note_request(x);
+    total.prop_self_cancels++;
+    return !M.closing;
+}
+
+/* asyncio.gather(*children) without return_exceptions: the first failure
+ * propagates and leaves the rest running, the node's to handle: it
+ * cancels some and propagates again, or gathers them, or joins them. */
+static int gather_propagate(node *x)
+{
+    spawn_kids(x, 1 + (int)rnd(&x->rng, MAX_KIDS));
+    bool gave_up = false;
+    /* its first deadline is taken first: one time in three it sleeps
+     * before the call (children finish, or fail, meanwhile), and the
+     * deadline may pass */
+    int64_t dl = pick_deadline(x);
+    if (rnd(&x->rng, 3) == 0) {
+        int rc = cosync_sleep(COSYNC_US(1 + rnd(&x->rng, 1500)));
+        if (rc == COSYNC_ECANCELED) {
+            saw_cancel(x, "sleep");
+            if ((rc = react(x)) != 0) {
+                rc = gather_from(x, 0, rc, &gave_up);
+                check_implicit(x, "gather", gave_up);
+                return rc;
+            }
+        } else {
+            CHECK_OK(rc);
+        }
+    }
+    int from = 0, ret = 0, first_failure = 0;
+    bool pending = false;
+    if (rnd(&x->rng, 8) == 0)
+        pending = cancel_self(x);
+    for (;;) {
+        int pos;
+        long req0 = x->requests;
+        int rc = propagate_round(x, from, dl, pending, &pos);
+        if (pos < 0) {
+            gave_up = gave_up || rc != 0;
+            if (rc == COSYNC_ECANCELED && react(x) != 0)
+                ret = COSYNC_ECANCELED;
+            break;
+        }
+        if (!first_failure)
+            first_failure = rc;
+        /* a request that came once the failure had ended the wait waits
+         * for the node's next suspension */
+        pending = (pending || x->requests > req0) && !M.closing;
+        if (++from == x->nkids)
+            break;
+        /* the rest is still the node's; it may decide to give up on them */
+        if (rnd(&x->rng, 4) == 0)
+            pending = cancel_self(x) || pending;
+        uint32_t r = rnd(&x->rng, 4);
+        if (r == 1)
+            for (int i = from; i < x->nkids; i++)
+                if (!M.n[x->kids[i]].returned && rnd(&x->rng, 2))
+                    cancel_kid(x, &M.n[x->kids[i]]);
+        if (r < 2) {
+            dl = pick_deadline(x);
+            continue; /* gather_propagate again */
+        }
+        ret = r == 2 ? gather_from(x, from, ret, &gave_up) : join_from(x, from, ret);
+        break;
+    }
+    check_implicit(x, "gather_propagate", gave_up);
+    /* the failure propagates out of the node, one time in two */
+    if (ret == 0 && first_failure != COSYNC_ECANCELED && rnd(&x->rng, 2))
+        ret = first_failure;
+    return ret;
+}
+
 /* What each kind of node does (the order of enum kind). */
 static int (*const body_of[K_KINDS])(node *x) = {
-    leaf, gather, wait_for, group, join_each, await_one, wait_some, as_completed,
+    leaf, gather, wait_for, group, join_each, await_one, wait_some, as_completed, gather_propagate,
 };
 
 static void trace_return(const node *x)
@@ -983,7 +1383,7 @@ static int chaos_main(void *arg, void **result)
         if (!x->started && !x->collected && rc == COSYNC_EALREADY)
             want = rc; /* cancelled before it ran: finished, or about to be */
         enum kind pk = M.n[x->parent].kind;
-        bool gathered = pk == K_GATHER || pk == K_WAIT || pk == K_AS_COMPLETED;
+        bool gathered = pk == K_GATHER || pk == K_WAIT || pk == K_AS_COMPLETED || pk == K_PROPAGATE;
         if (x->id > 0 && gathered && finished(x) && rc == COSYNC_ESRCH)
             want = rc; /* a gather collects each task in turn, as it gets to it */
         if (rc != want)
@@ -1092,11 +1492,13 @@ TEST(test_tree_model_seeds)
     printf("  seeds %ld to %ld: %ld nodes ran (%ld failed), %ld cancels by the chaos task, %ld "
            "tasks cancelled before they ran, %ld calls cancelled, %ld timed out, %ld withdrawals, "
            "%ld loops destroyed in flight, %ld late spawns in a group (%ld refused after a "
-           "failure), %ld group cancels; %ld seeds replayed with plain tasks only, the same; "
-           "%.2f s\n",
+           "failure), %ld group cancels, %ld failures propagated and %ld give-ups by a "
+           "gather_propagate (%ld calls that did not wait, %ld self-cancels before one); %ld "
+           "seeds replayed with plain tasks only, the same; %.2f s\n",
            first_seed, first_seed + nseeds - 1, total.nodes, total.failures, total.cancels,
            total.fresh, total.canceled_calls, total.timeouts, total.absorbed, total.closes,
-           total.late_spawns, total.late_refused, total.group_cancels, replays, secs);
+           total.late_spawns, total.late_refused, total.group_cancels, total.prop_failures,
+           total.prop_gave_up, total.prop_at_once, total.prop_self_cancels, replays, secs);
 }
 
 int main(void)
