@@ -793,6 +793,7 @@ static int gather_from(node *x, int from, int ret, bool *gave_up)
     int n = x->nkids - from;
     cosync_task hs[MAX_KIDS];
     cosync_outcome out[MAX_KIDS];
+    memset(hs, 0, sizeof hs); /* n may be 0, which gcc's LTO warns of */
     for (int i = 0; i < n; i++)
         hs[i] = M.n[x->kids[from + i]].t;
     window w = begin_call(x, COSYNC_FOREVER);
