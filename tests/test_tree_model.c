@@ -9,7 +9,9 @@
  * looks for the interleavings nobody scripted. Each seed grows a tree of
  * tasks: a node is a leaf (it sleeps and yields a few times, then succeeds
  * or fails with a status of its own) or a parent that spawns one to five
- * children and waits for them in one of eight ways: a gather, a wait_for
+ * children and waits for them in one of eight ways: a gather (after
+ * cancelling itself, one time in eight, so that a request is surely
+ * pending at the call), a wait_for
  * (one child), a task group (a child in two spawned with a handle; its
  * owner may sleep, spawn a late child or cancel the group before its
  * wait, and tries a spawn once it has left), joins one by one (each with
@@ -67,6 +69,10 @@
  *    deadline 0). It never suspends when a child had failed, or all had
  *    finished, before the call, and with deadline 0 returns a failure or
  *    0 only without suspending;
+ *  - a gather that gives up cancels every child still running as it
+ *    does (at its deadline, at the first request during the call, or at
+ *    once for deadline 0 or a request surely pending at the call): each
+ *    child that returns after that carries the request, or withdrew it;
  *  - cosync_wait returns 0 only once its condition is met, by the
  *    deadline, with the index of the first child to finish (or to fail)
  *    in the order they finished, and times out only if it was not met
@@ -199,7 +205,7 @@ static struct {
 typedef struct totals {
     long nodes, cancels, timeouts, canceled_calls, absorbed, failures, fresh, closes;
     long late_spawns, late_refused, group_cancels;
-    long prop_failures, prop_gave_up, prop_at_once, prop_self_cancels;
+    long prop_failures, prop_gave_up, prop_at_once, self_cancels;
 } totals;
 static totals total;
 
@@ -506,6 +512,41 @@ static void check_result(node *x, const char *what, int rc, const window *w, int
     }
 }
 
+/* A call that gave up (gather, gather_propagate) cancelled every child
+ * of @x from @from on still running as it did, which came by @g (the
+ * latest time it may have): one that returned after that carried the
+ * request, or withdrew it. @pending: a request for @x surely pending at
+ * the call (begun at @t0), which gives up there. */
+static void check_cancelled_by_give_up(const node *x, const char *what, int rc, const window *w,
+                                       int64_t t0, bool pending, int from)
+{
+    const bool timed = w->dl != COSYNC_FOREVER && w->dl != 0;
+    int64_t g = INT64_MAX;
+    if (w->dl == 0 || (pending && !M.closing))
+        g = t0;
+    if (timed && w->dl < g)
+        g = w->dl > t0 ? w->dl : t0;
+    if (x->requests > w->req0 && x->first_request < g)
+        g = x->first_request;
+    for (int i = from; i < x->nkids; i++) {
+        const node *k = &M.n[x->kids[i]];
+        if (k->started && k->ret_time > g && k->ret_cancelling == 0 && k->absorbed_at < t0)
+            FAIL("node %d: %s gave up with %s by %lld; its child %d returned at %lld, never "
+                 "cancelled",
+                 x->id, what, cosync_err_name(rc), (long long)g, k->id, (long long)k->ret_time);
+    }
+}
+
+/* @x cancels itself: the request is pending until its next suspension.
+ * Returns whether that is known (the loop is not closing). */
+static bool cancel_self(node *x)
+{
+    CHECK_OK(cosync_task_cancel(cosync_task_current()));
+    note_request(x);
+    total.self_cancels++;
+    return !M.closing;
+}
+
 static int gather(node *x)
 {
     spawn_kids(x, 1 + (int)rnd(&x->rng, MAX_KIDS));
@@ -513,14 +554,20 @@ static int gather(node *x)
     cosync_outcome out[MAX_KIDS];
     for (int i = 0; i < x->nkids; i++)
         hs[i] = M.n[x->kids[i]].t;
+    /* one time in eight it cancels itself first: a request surely pending
+     * at the call, which gives up there */
+    bool pending = rnd(&x->rng, 8) == 0 && cancel_self(x);
     window w = begin_call(x, pick_deadline(x));
     w.unfinished0 = unfinished(x, 0, x->nkids);
+    const int64_t t0 = cosync_now();
     int rc = cosync_gather(hs, (size_t)x->nkids, out, w.dl);
     for (int i = 0; i < x->nkids; i++) {
         node *k = &M.n[x->kids[i]];
         k->collected = true;
         check_outcome(x, k, out[i].status, out[i].result);
     }
+    if (rc != 0)
+        check_cancelled_by_give_up(x, "gather", rc, &w, t0, pending, 0);
     check_result(x, "gather", rc, &w, 0, x->nkids, false);
     check_implicit(x, "gather", rc != 0);
     return rc == COSYNC_ECANCELED ? react(x) : 0;
@@ -1203,34 +1250,9 @@ static int propagate_round(node *x, int from, int64_t dl, bool pending, int *pos
                  x->id, what, cosync_err_name(rc), (long long)dl, (long long)x->first_request,
                  k->id, cosync_err_name(predicted(k)));
     }
-    /* it cancelled every child still running as it gave up, which came by
-     * @g: one that returned after that carried the request, or withdrew it */
-    int64_t g = INT64_MAX;
-    if (dl == 0 || (pending && !M.closing))
-        g = t0;
-    if (timed && dl < g)
-        g = dl > t0 ? dl : t0;
-    if (x->requests > w.req0 && x->first_request < g)
-        g = x->first_request;
-    for (int i = 0; i < n; i++) {
-        const node *k = &M.n[x->kids[from + i]];
-        if (k->started && k->ret_time > g && k->ret_cancelling == 0 && k->absorbed_at < t0)
-            FAIL("node %d: %s gave up with %s by %lld; its child %d returned at %lld, never "
-                 "cancelled",
-                 x->id, what, cosync_err_name(rc), (long long)g, k->id, (long long)k->ret_time);
-    }
+    check_cancelled_by_give_up(x, what, rc, &w, t0, pending, from);
     check_result(x, what, rc, &w, from, x->nkids, false);
     return rc;
-}
-
-/* @x cancels itself: the request is pending until its next suspension.
- * Returns whether that is known (the loop is not closing). */
-static bool cancel_self(node *x)
-{
-    CHECK_OK(cosync_task_cancel(cosync_task_current()));
-    note_request(x);
-    total.prop_self_cancels++;
-    return !M.closing;
 }
 
 /* asyncio.gather(*children) without return_exceptions: the first failure
@@ -1494,12 +1516,12 @@ TEST(test_tree_model_seeds)
            "tasks cancelled before they ran, %ld calls cancelled, %ld timed out, %ld withdrawals, "
            "%ld loops destroyed in flight, %ld late spawns in a group (%ld refused after a "
            "failure), %ld group cancels, %ld failures propagated and %ld give-ups by a "
-           "gather_propagate (%ld calls that did not wait, %ld self-cancels before one); %ld "
+           "gather_propagate (%ld calls that did not wait), %ld self-cancels before a gather; %ld "
            "seeds replayed with plain tasks only, the same; %.2f s\n",
            first_seed, first_seed + nseeds - 1, total.nodes, total.failures, total.cancels,
            total.fresh, total.canceled_calls, total.timeouts, total.absorbed, total.closes,
            total.late_spawns, total.late_refused, total.group_cancels, total.prop_failures,
-           total.prop_gave_up, total.prop_at_once, total.prop_self_cancels, replays, secs);
+           total.prop_gave_up, total.prop_at_once, total.self_cancels, replays, secs);
 }
 
 int main(void)
