@@ -131,8 +131,8 @@ static int repr_main(void *arg, void **result)
     (void)arg, (void)result;
     cosync_barrier b;
     CHECK_OK(cosync_barrier_init(&b, N));
-    bw w[N + 2];
-    cosync_task t[N + 2];
+    bw w[N + 4];
+    cosync_task t[N + 4];
     for (int i = 0; i < 2; i++) {
         w[i] = mk(&b);
         t[i] = spawn_bw(&w[i]);
@@ -164,13 +164,21 @@ static int repr_main(void *arg, void **result)
     CHECK_OK(cosync_barrier_reset(&b));
     CHECK_EQ(cosync_barrier_n_waiting(&b), 0);
     CHECK(!cosync_barrier_broken(&b));
+    /* waiters again, then abort: they are broken, and so is the barrier */
+    for (int i = N + 2; i < N + 4; i++) {
+        w[i] = mk(&b);
+        t[i] = spawn_bw(&w[i]);
+    }
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(cosync_barrier_n_waiting(&b), 2);
     CHECK_OK(cosync_barrier_abort(&b));
     CHECK(cosync_barrier_broken(&b));
-    CHECK_OK(cosync_gather(t, N + 2, NULL, COSYNC_FOREVER));
+    CHECK_EQ(cosync_barrier_n_waiting(&b), 0);
+    CHECK_OK(cosync_gather(t, N + 4, NULL, COSYNC_FOREVER));
     for (int i = 0; i < N; i++)
         CHECK_GE(w[i].rc, 0);
-    CHECK_ERR(w[N].rc, COSYNC_EBROKEN);
-    CHECK_ERR(w[N + 1].rc, COSYNC_EBROKEN);
+    for (int i = N; i < N + 4; i++)
+        CHECK_ERR(w[i].rc, COSYNC_EBROKEN);
     return 0;
 }
 

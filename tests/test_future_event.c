@@ -494,6 +494,42 @@ TEST(event_set_wakes_every_waiter)
     CHECK_OK(run_main(event_wait_main, NULL));
 }
 
+/* test_wait's order: a task spawned before the set, not yet run, runs
+ * before the waiters the set wakes (they queue behind it), and its wait
+ * returns at once. */
+static int event_wait_order_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_event e = COSYNC_EVENT_INIT;
+    ewaiter w[3];
+    cosync_task t[3];
+    for (int i = 0; i < 2; i++) {
+        w[i] = (ewaiter){.e = &e, .deadline = COSYNC_FOREVER, .checkpoint = i + 1, .rc = 1};
+        t[i] = spawn_ewaiter(&w[i]);
+    }
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(w[0].rc, 1);
+    CHECK_EQ(w[1].rc, 1);
+    w[2] = (ewaiter){.e = &e, .deadline = COSYNC_FOREVER, .checkpoint = 0, .rc = 1};
+    t[2] = spawn_ewaiter(&w[2]);
+    CHECK_OK(cosync_event_set(&e));
+    CHECK_OK(cosync_yield());
+    /* 3, 1, 2 in asyncio's numbering: the late one's wait did not
+     * suspend, or it would have come after the others */
+    CHECKPOINTS_DONE(3);
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(w[i].rc);
+        CHECK(cosync_task_done(t[i]));
+    }
+    CHECK_OK(cosync_gather(t, 3, NULL, COSYNC_FOREVER));
+    return 0;
+}
+
+TEST(event_set_runs_a_task_queued_before_it_first)
+{
+    CHECK_OK(run_main(event_wait_order_main, NULL));
+}
+
 static int event_wait_on_set_main(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -518,6 +554,8 @@ TEST(event_wait_on_set_returns_at_once)
     CHECK_OK(run_main(event_wait_on_set_main, NULL));
 }
 
+static size_t event_waiters_in_dump(cosync_event *e, char **text);
+
 static int event_cancel_main(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -535,6 +573,9 @@ static int event_cancel_main(void *arg, void **result)
     join_expect(t[0], COSYNC_ECANCELED);
     CHECK_ERR(w[0].rc, COSYNC_ECANCELED);
     CHECK(!cosync_event_is_set(&e));
+    char *d;
+    CHECK_EQ(event_waiters_in_dump(&e, &d), 2); /* it left the event's waiters */
+    free(d);
     CHECK_OK(cosync_sleep(COSYNC_MS(2)));
     CHECK_OK(cosync_event_set(&e));
     join_ok(t[1]);
@@ -1085,6 +1126,7 @@ int main(void)
     RUN(future_static_initialiser);
     RUN(future_bound_to_one_loop_while_it_has_waiters);
     RUN(event_set_wakes_every_waiter);
+    RUN(event_set_runs_a_task_queued_before_it_first);
     RUN(event_wait_on_set_returns_at_once);
     RUN(event_cancelled_waiter_does_not_block_others);
     RUN(event_clear);
