@@ -474,7 +474,9 @@ int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64
  * waits for all, so that none is left uncollected.) A cancellation pending
  * at the call, or a deadline already passed, does the same at once. If a
  * task has failed already, or all have finished, the call returns at
- * once without suspending, and a cancellation pending stays pending.
+ * once without suspending, and a cancellation pending stays pending; so
+ * does one that comes once a failure (or the last finish) has ended the
+ * wait, before the caller has run again, as after any wake-up.
  *
  * Returns 0 when every task succeeded; the failed task's status (an error
  * code; COSYNC_ECANCELED for a cancelled task) with *@failed its index;
