@@ -789,6 +789,39 @@ TEST(gather_propagate_cancel_after_the_tasks_ended_joins_the_first)
     CHECK_OK(run_main(propagate_late_cancel_main, NULL));
 }
 
+/* A cancel that comes once a failure has ended the wait, before the caller
+ * runs, is a cancel after a wake-up: the call returns the failure, and the
+ * request waits for the caller's next suspension; the other task is not
+ * cancelled. */
+static int propagate_cancel_after_failure_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    job j[2] = {{.sleep = COSYNC_MS(10), .rc = EFAIL1}, {.sleep = COSYNC_MS(50)}};
+    propagate_ctx g = {.n = 2, .rc = 1, .next_rc = 1, .failed = 99, .deadline = COSYNC_FOREVER};
+    g.t[0] = spawn_job(&j[0]);
+    g.t[1] = spawn_job(&j[1]);
+    cosync_task gt, ct;
+    CHECK_OK(cosync_task_spawn(&gt, propagate_ctx_fn, &g, NULL));
+    /* its timer is armed after t[0]'s: it runs after t[0]'s failure woke gt */
+    canceller c = {COSYNC_MS(10), gt};
+    CHECK_OK(cosync_task_spawn(&ct, canceller_fn, &c, NULL));
+    join_ok(ct);
+    join_expect(gt, COSYNC_ECANCELED);
+    CHECK_ERR(g.rc, EFAIL1);
+    CHECK_EQ(g.failed, 0);
+    CHECK_EQ(g.returned_at, AT(10));
+    CHECK_ERR(g.next_rc, COSYNC_ECANCELED); /* delivered there */
+    CHECK_EQ(cosync_task_cancelling(g.t[1]), 0);
+    join_ok(g.t[1]);
+    return 0;
+}
+
+TEST(gather_propagate_cancel_after_a_failure_stays_pending)
+{
+    CHECK_OK(run_main(propagate_cancel_after_failure_main, NULL));
+}
+
 /* The deadline: the unfinished tasks are cancelled at that instant and
  * waited for; COSYNC_ETIMEDOUT. Deadline 0 with tasks unfinished cancels
  * and waits too (COSYNC_EAGAIN), and so does a deadline already passed,
@@ -3659,6 +3692,7 @@ int main(void)
     RUN(gather_propagate_of_failed_tasks_does_not_suspend);
     RUN(gather_propagate_caller_cancelled_cancels_waits_and_collects_all);
     RUN(gather_propagate_cancel_after_the_tasks_ended_joins_the_first);
+    RUN(gather_propagate_cancel_after_a_failure_stays_pending);
     RUN(gather_propagate_deadline_cancels_waits_and_collects_all);
     RUN(gather_propagate_misuse_collects_nothing);
     RUN(gather_propagate_deadlock_report);
