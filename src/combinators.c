@@ -32,6 +32,12 @@ static inline __attribute__((always_inline)) void prefetch_record(const struct c
     __builtin_prefetch((const void *)(a + offsetof(struct cosync__task, group)), 1);
 }
 
+/* Collect the task @tasks[@i] into @out[@i] (@out may be NULL). */
+static void collect_into(const cosync_task *tasks, size_t i, cosync_outcome *out)
+{
+    cosync__collect(tasks[i].rec, out ? &out[i].status : NULL, out ? &out[i].result : NULL);
+}
+
 /* Give @t back: no gather, wait_for or wait has it any more. */
 static void release_claim(struct cosync__task *t)
 {
@@ -127,7 +133,7 @@ int cosync_gather(const cosync_task *tasks, size_t n, cosync_outcome *out, int64
         if (i + COLLECT_AHEAD < n)
             prefetch_record(tasks[i + COLLECT_AHEAD].rec);
         give_up = settle(cur, tasks[i].rec, deadline, give_up);
-        cosync__collect(tasks[i].rec, out ? &out[i].status : NULL, out ? &out[i].result : NULL);
+        collect_into(tasks, i, out);
     }
     return give_up;
 }
@@ -211,31 +217,34 @@ static void watch_describe(const cosync__waiter *w, char *buf, size_t size)
 static struct cosync__task *cancel_watched_but_last(struct cosync__task *cur)
 {
     struct cosync__task *last = NULL;
-    for (cosync__record_block *b = cur->loop->blocks; b; b = b->next)
-        for (size_t k = 0; k < b->count; k++) {
-            struct cosync__task *t = &b->recs[k];
-            if (t->claimed != COSYNC__CLAIM_WATCH || t->watcher != cur ||
-                t->state == COSYNC__T_DONE)
-                continue;
-            if (last)
-                cosync__cancel(last);
-            last = t;
-        }
+    cosync__for_each_record (cur->loop, t) {
+        if (t->claimed != COSYNC__CLAIM_WATCH || t->watcher != cur || t->state == COSYNC__T_DONE)
+            continue;
+        if (last)
+            cosync__cancel(last);
+        last = t;
+    }
     return last;
 }
 
 /* cosync_wait's wait ends when it is cancelled or times out. A gather's
  * gives up instead: it cancels its unfinished tasks at that moment, as
  * asyncio's gather passes its cancel() on, and goes on waiting in place,
- * shielded, until all have finished; each further cancel is passed on. */
+ * shielded, until all have finished; each further cancel is passed on.
+ * give_up puts @w in that state for @reason and cancels the unfinished
+ * tasks but the last, which it returns (give_up's pass_on). */
+static struct cosync__task *give_up(cosync__waiter *w, int reason)
+{
+    w->data = WATCH_DATA(WATCH_LEFT(w->data), reason, COSYNC_ALL_COMPLETED);
+    w->shielded = true;
+    return cancel_watched_but_last(cosync__waiter_task(w));
+}
+
 static bool watch_give_up(cosync__waiter *w, int result, struct cosync__task **pass_on)
 {
     if (WATCH_MODE(w->data) != GATHER_FIRST_FAILURE && !WATCH_REASON(w->data))
         return false;
-    int reason = result == COSYNC_ETIMEDOUT ? GAVE_UP_TIMEDOUT : GAVE_UP_CANCELLED;
-    w->data = WATCH_DATA(WATCH_LEFT(w->data), reason, COSYNC_ALL_COMPLETED);
-    w->shielded = true;
-    *pass_on = cancel_watched_but_last(cosync__waiter_task(w));
+    *pass_on = give_up(w, result == COSYNC_ETIMEDOUT ? GAVE_UP_TIMEDOUT : GAVE_UP_CANCELLED);
     return true;
 }
 
@@ -354,10 +363,9 @@ static int gather_wait(struct cosync__task *cur, size_t left, int64_t deadline)
     } else if (deadline != COSYNC_FOREVER && deadline <= cur->loop->now) {
         reason = GAVE_UP_TIMEDOUT;
     }
-    w->data = WATCH_DATA(left, reason, reason ? COSYNC_ALL_COMPLETED : GATHER_FIRST_FAILURE);
+    w->data = WATCH_DATA(left, GAVE_UP_NOT, GATHER_FIRST_FAILURE);
     if (reason) {
-        w->shielded = true;
-        struct cosync__task *last = cancel_watched_but_last(cur);
+        struct cosync__task *last = give_up(w, reason);
         if (last)
             cosync__cancel(last);
         deadline = COSYNC_FOREVER;
@@ -388,15 +396,14 @@ int cosync_gather_propagate(const cosync_task *tasks, size_t n, cosync_outcome *
     unclaim(tasks, n);
     if (rc == 0 && ender < n) {
         /* the others are left as they are: still the caller's */
-        struct cosync__task *t = tasks[ender].rec;
-        rc = t->status;
-        cosync__collect(t, out ? &out[ender].status : NULL, out ? &out[ender].result : NULL);
+        rc = tasks[ender].rec->status;
+        collect_into(tasks, ender, out);
         if (failed)
             *failed = ender;
         return rc;
     }
     for (size_t i = 0; i < n; i++)
-        cosync__collect(tasks[i].rec, out ? &out[i].status : NULL, out ? &out[i].result : NULL);
+        collect_into(tasks, i, out);
     if (failed)
         *failed = n;
     return rc;

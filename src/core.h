@@ -224,6 +224,14 @@ typedef struct cosync__record_block {
     struct cosync__task recs[];
 } cosync__record_block;
 
+/* for (each record @t of @loop, free ones included, in the order they
+ * were made) { ... }: two loops, so `break` leaves only the block at
+ * hand; `continue` goes on to the next record. */
+#define cosync__for_each_record(loop, t)                                                           \
+    for (cosync__record_block *t##_block = (loop)->blocks; t##_block; t##_block = t##_block->next) \
+        for (struct cosync__task *t = t##_block->recs, *t##_end = t + t##_block->count;            \
+             t < t##_end; t++)
+
 /* The dense tasks of a stack class are dealt in turn, as they first run,
  * to this many shared stacks: a switch between two that are on different
  * ones goes straight from one to the other (only a task on the stack a

@@ -187,14 +187,12 @@ int cosync_loop_dump(const cosync_loop *loop, FILE *out)
         dump_task(first, out);
         n++;
     }
-    for (cosync__record_block *b = loop->blocks; b; b = b->next)
-        for (size_t k = 0; k < b->count; k++) {
-            struct cosync__task *t = &b->recs[k];
-            if (t == first || !cosync__task_alive(t))
-                continue;
-            if (n++ < DUMP_MAX)
-                dump_task(t, out);
-        }
+    cosync__for_each_record (loop, t) {
+        if (t == first || !cosync__task_alive(t))
+            continue;
+        if (n++ < DUMP_MAX)
+            dump_task(t, out);
+    }
     if (n > DUMP_MAX)
         fprintf(out, "  ... and %d more\n", n - DUMP_MAX);
     return n;
@@ -213,15 +211,13 @@ int cosync_loop_all_tasks(cosync_loop *loop, cosync_task *tasks, size_t cap)
     if (!loop || (!tasks && cap))
         return !loop ? COSYNC_EPERM : COSYNC_EINVAL;
     size_t n = 0;
-    for (cosync__record_block *b = loop->blocks; b; b = b->next)
-        for (size_t k = 0; k < b->count; k++) {
-            struct cosync__task *t = &b->recs[k];
-            if (!cosync__task_alive(t))
-                continue;
-            if (n < cap)
-                tasks[n] = (cosync_task){t, t->id};
-            n++;
-        }
+    cosync__for_each_record (loop, t) {
+        if (!cosync__task_alive(t))
+            continue;
+        if (n < cap)
+            tasks[n] = (cosync_task){t, t->id};
+        n++;
+    }
     if (cap)
         qsort(tasks, n < cap ? n : cap, sizeof *tasks, by_id);
     return n > INT_MAX ? INT_MAX : (int)n;
@@ -440,9 +436,8 @@ int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **res
 
 static void for_each_record(cosync_loop *loop, void (*fn)(struct cosync__task *))
 {
-    for (cosync__record_block *b = loop->blocks; b; b = b->next)
-        for (size_t k = 0; k < b->count; k++)
-            fn(&b->recs[k]);
+    cosync__for_each_record (loop, t)
+        fn(t);
 }
 
 /* Cancel a task alive at this round of the close (once). */

@@ -191,15 +191,13 @@ int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline)
 static size_t cut_loose(struct cosync__task *owner)
 {
     size_t n = 0;
-    for (cosync__record_block *b = owner->loop->blocks; b; b = b->next)
-        for (size_t k = 0; k < b->count; k++) {
-            struct cosync__task *c = &b->recs[k];
-            if (!cosync__stack_holds(owner, c->group))
-                continue;
-            c->group = NULL;
-            cosync__cancel(c);
-            n++;
-        }
+    cosync__for_each_record (owner->loop, c) {
+        if (!cosync__stack_holds(owner, c->group))
+            continue;
+        c->group = NULL;
+        cosync__cancel(c);
+        n++;
+    }
     return n;
 }
 
