@@ -7,7 +7,8 @@
 #                         test-asan-gcc  gcc, AddressSanitizer + UBSan (gcc
 #                                        inlines and scopes differently)
 #                         test-lto       gcc, link-time optimisation, its
-#                                        warnings errors too
+#                                        warnings errors too, with the
+#                                        distributions' hardening flags
 #                         test-ucontext  gcc, ucontext context switch
 #                         test-tsan      gcc, ThreadSanitizer, Debug (tests labelled `threads` or `tsan`)
 #                         test-valgrind  the test-gcc build, under valgrind
@@ -133,8 +134,15 @@ test-asan-gcc: $(TEST_DEPS)
 # At link time gcc has dropped the pragma in cosync/queue.h that silences
 # the bounds warnings of the queue's element copy (the branches for the
 # sizes a queue does not have), so those three stay quiet there.
-LTO_FLAGS := -flto=auto -Wall -Wextra -Werror
-LTO_LINK_FLAGS := $(LTO_FLAGS) -Wno-array-bounds -Wno-stringop-overflow -Wno-stringop-overread
+# The same build has the hardening a distribution builds packages with
+# (Debian's dpkg-buildflags with hardening=+all, and _FORTIFY_SOURCE=3):
+# stack canaries and stack-clash probes in task frames, CET markers, the
+# checked string functions, and full RELRO.
+HARDENING_FLAGS := -fstack-protector-strong -fstack-clash-protection -fcf-protection \
+                   -D_FORTIFY_SOURCE=3 -Wformat -Werror=format-security
+LTO_FLAGS := -flto=auto -Wall -Wextra -Werror $(HARDENING_FLAGS)
+LTO_LINK_FLAGS := $(LTO_FLAGS) -Wno-array-bounds -Wno-stringop-overflow -Wno-stringop-overread \
+                  -Wl,-z,relro,-z,now
 test-lto: $(TEST_DEPS)
 	$(call CMAKE_CONFIGURE,$(BUILD)/test-lto,gcc,"-DCMAKE_C_FLAGS=$(LTO_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=$(LTO_LINK_FLAGS)" -DCOSYNC_BUILD_BENCH=OFF $(TEST_ARGS))
 	cmake --build $(BUILD)/test-lto -j$(JOBS)
