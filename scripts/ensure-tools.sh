@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ensure-tools.sh [--go] - make sure the build and test tools are installed.
 #
-# Checks cmake, gcc, clang and clang's AddressSanitizer runtime, valgrind (and, with
+# Checks cmake, gcc, clang and clang's AddressSanitizer runtime, valgrind,
+# pkg-config (and, with
 # --go, Go and Python 3, which run the benchmarks' peer programs, and GNU
 # time, which measures their peak memory). If
 # something is missing: as root, installs the Debian packages with apt-get;
@@ -46,6 +47,7 @@ check() {
     have cmake || missing+=(cmake)
     have gcc || missing+=(gcc)
     have valgrind || missing+=(valgrind)
+    have pkg-config || missing+=(pkg-config) # test_install builds with cosync.pc
     if have clang; then
         clang_asan_links || missing+=("$(clang_runtime_package)")
     else

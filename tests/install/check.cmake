@@ -1,0 +1,115 @@
+# check.cmake - install the library built in BUILD_DIR into a fresh prefix
+# and build a program against the installed copy, the two ways a user does:
+# with pkg-config (cosync.pc) and with find_package(cosync) (the CMake
+# package). Each program must print what the in-tree build of the same
+# example (REFERENCE) prints. Run by CTest as `cmake -P` (test_install).
+#
+# Variables: SOURCE_DIR, BUILD_DIR, WORK_DIR, C_COMPILER, GENERATOR,
+# VERSION (the project's), REFERENCE (the in-tree example's binary),
+# PKG_CONFIG (empty: that half is skipped, with a note).
+
+foreach(var SOURCE_DIR BUILD_DIR WORK_DIR C_COMPILER GENERATOR VERSION REFERENCE)
+    if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
+        message(FATAL_ERROR "check.cmake: ${var} is not set")
+    endif()
+endforeach()
+
+set(app ${SOURCE_DIR}/examples/hello.c)
+set(prefix ${WORK_DIR}/prefix)
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+
+# Run a command; stop the test with its output unless it exits 0.
+function(run_ok what)
+    execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+    if(NOT rc EQUAL 0)
+        message(FATAL_ERROR "${what} failed (${rc}):\n${ARGN}\n${out}")
+    endif()
+endfunction()
+
+# Run a built program and compare what it prints with the reference.
+function(expect_reference_output what exe)
+    execute_process(COMMAND ${exe} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+    if(NOT rc EQUAL 0)
+        message(FATAL_ERROR "${what}: ${exe} exited ${rc}\n${out}${err}")
+    endif()
+    if(NOT out STREQUAL reference_output)
+        message(FATAL_ERROR "${what}: printed\n${out}\nwhere the in-tree build prints\n${reference_output}")
+    endif()
+    message(STATUS "${what}: prints what the in-tree build prints")
+endfunction()
+
+execute_process(COMMAND ${REFERENCE} RESULT_VARIABLE rc OUTPUT_VARIABLE reference_output)
+if(NOT rc EQUAL 0 OR reference_output STREQUAL "")
+    message(FATAL_ERROR "the in-tree ${REFERENCE} exited ${rc} and printed '${reference_output}'")
+endif()
+
+run_ok("cmake --install" ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+
+# Every public header is installed, unchanged.
+file(GLOB_RECURSE headers RELATIVE ${SOURCE_DIR}/include ${SOURCE_DIR}/include/*.h)
+foreach(h IN LISTS headers)
+    file(GLOB_RECURSE installed ${prefix}/*/${h})
+    list(FILTER installed INCLUDE REGEX "/include/${h}$")
+    list(LENGTH installed n)
+    if(NOT n EQUAL 1)
+        message(FATAL_ERROR "header ${h}: ${n} installed copies (${installed})")
+    endif()
+    file(SHA256 ${SOURCE_DIR}/include/${h} want)
+    file(SHA256 ${installed} got)
+    if(NOT want STREQUAL got)
+        message(FATAL_ERROR "header ${h}: the installed copy differs from the source")
+    endif()
+endforeach()
+list(LENGTH headers n)
+message(STATUS "${n} public headers installed")
+
+# pkg-config: the file's prefix and version, then a program built with its flags.
+file(GLOB_RECURSE pc_files ${prefix}/*/pkgconfig/cosync.pc)
+list(LENGTH pc_files n)
+if(NOT n EQUAL 1)
+    message(FATAL_ERROR "expected one installed cosync.pc, found ${n}: ${pc_files}")
+endif()
+if(PKG_CONFIG)
+    get_filename_component(pc_dir ${pc_files} DIRECTORY)
+    set(ENV{PKG_CONFIG_PATH} ${pc_dir})
+    foreach(query "--variable=prefix:${prefix}" "--modversion:${VERSION}")
+        string(REPLACE ":" ";" query ${query})
+        list(GET query 0 option)
+        list(GET query 1 want)
+        execute_process(COMMAND ${PKG_CONFIG} ${option} cosync RESULT_VARIABLE rc
+                        OUTPUT_VARIABLE got OUTPUT_STRIP_TRAILING_WHITESPACE)
+        if(NOT rc EQUAL 0 OR NOT got STREQUAL want)
+            message(FATAL_ERROR "pkg-config ${option} cosync: '${got}' (exit ${rc}), expected '${want}'")
+        endif()
+    endforeach()
+    execute_process(COMMAND ${PKG_CONFIG} --cflags --libs cosync RESULT_VARIABLE rc
+                    OUTPUT_VARIABLE flags OUTPUT_STRIP_TRAILING_WHITESPACE)
+    if(NOT rc EQUAL 0)
+        message(FATAL_ERROR "pkg-config --cflags --libs cosync exited ${rc}")
+    endif()
+    separate_arguments(flags UNIX_COMMAND "${flags}")
+    run_ok("compiling with pkg-config's flags" ${C_COMPILER} -std=c11 -Wall -Wextra -Werror ${app}
+           ${flags} -o ${WORK_DIR}/app-pkg-config)
+    expect_reference_output("pkg-config build" ${WORK_DIR}/app-pkg-config)
+else()
+    message(STATUS "pkg-config not found: the pkg-config build is skipped (apt-get install pkg-config)")
+endif()
+
+# find_package(cosync 0.1): a CMake project outside the tree.
+set(consumer_args -S ${SOURCE_DIR}/tests/install/consumer -G ${GENERATOR}
+    -DCMAKE_C_COMPILER=${C_COMPILER} -DCMAKE_PREFIX_PATH=${prefix} -DAPP_SOURCE=${app})
+run_ok("configuring the find_package project" ${CMAKE_COMMAND} ${consumer_args}
+       -B ${WORK_DIR}/consumer -DWANT_VERSION=0.1)
+run_ok("building the find_package project" ${CMAKE_COMMAND} --build ${WORK_DIR}/consumer)
+expect_reference_output("find_package build" ${WORK_DIR}/consumer/consumer)
+
+# The version file refuses a version this one is not compatible with.
+execute_process(COMMAND ${CMAKE_COMMAND} ${consumer_args} -B ${WORK_DIR}/consumer-too-new
+                -DWANT_VERSION=1.0 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+if(rc EQUAL 0)
+    message(FATAL_ERROR "find_package(cosync 1.0) accepted version ${VERSION}")
+endif()
+message(STATUS "find_package(cosync 1.0) refused version ${VERSION}")
+
+file(REMOVE_RECURSE ${WORK_DIR})
