@@ -1,8 +1,9 @@
 # check.cmake - install the library built in BUILD_DIR into a fresh prefix
 # and build a program against the installed copy, the two ways a user does:
 # with pkg-config (cosync.pc) and with find_package(cosync) (the CMake
-# package). Each program must print what the in-tree build of the same
-# example (REFERENCE) prints. Run by CTest as `cmake -P` (test_install).
+# package); then the same program with the source tree added to its project
+# (add_subdirectory). Each program must print what the in-tree build of the
+# same example (REFERENCE) prints. Run by CTest as `cmake -P` (test_install).
 #
 # Variables: SOURCE_DIR, BUILD_DIR, WORK_DIR, C_COMPILER, GENERATOR,
 # VERSION (the project's), REFERENCE (the in-tree example's binary),
@@ -111,5 +112,12 @@ if(rc EQUAL 0)
     message(FATAL_ERROR "find_package(cosync 1.0) accepted version ${VERSION}")
 endif()
 message(STATUS "find_package(cosync 1.0) refused version ${VERSION}")
+
+# add_subdirectory: the source tree as a subproject of the same program.
+run_ok("configuring the subproject" ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/install/consumer
+       -B ${WORK_DIR}/subproject -G ${GENERATOR} -DCMAKE_C_COMPILER=${C_COMPILER}
+       -DCOSYNC_SOURCE=${SOURCE_DIR} -DAPP_SOURCE=${app})
+run_ok("building the subproject" ${CMAKE_COMMAND} --build ${WORK_DIR}/subproject)
+expect_reference_output("add_subdirectory build" ${WORK_DIR}/subproject/consumer)
 
 file(REMOVE_RECURSE ${WORK_DIR})
