@@ -1,13 +1,15 @@
 # check.cmake - install the library built in BUILD_DIR into a fresh prefix
 # and build a program against the installed copy, the two ways a user does:
 # with pkg-config (cosync.pc) and with find_package(cosync) (the CMake
-# package); then the same program with the source tree added to its project
+# package), and a C++ program that includes the header; then the same
+# program with the source tree added to its project
 # (add_subdirectory). Each program must print what the in-tree build of the
 # same example (REFERENCE) prints. Run by CTest as `cmake -P` (test_install).
 #
 # Variables: SOURCE_DIR, BUILD_DIR, WORK_DIR, C_COMPILER, GENERATOR,
 # VERSION (the project's), REFERENCE (the in-tree example's binary),
-# PKG_CONFIG (empty: that half is skipped, with a note).
+# PKG_CONFIG and CXX_COMPILER (either empty: that part is skipped, with a
+# note).
 
 foreach(var SOURCE_DIR BUILD_DIR WORK_DIR C_COMPILER GENERATOR VERSION REFERENCE)
     if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
@@ -95,6 +97,23 @@ if(PKG_CONFIG)
     expect_reference_output("pkg-config build" ${WORK_DIR}/app-pkg-config)
 else()
     message(STATUS "pkg-config not found: the pkg-config build is skipped (apt-get install pkg-config)")
+endif()
+
+# The header as C++, against the installed library.
+if(CXX_COMPILER)
+    file(GLOB_RECURSE installed_header ${prefix}/*/cosync.h)
+    get_filename_component(include_dir ${installed_header} DIRECTORY)
+    file(GLOB_RECURSE installed_library ${prefix}/*/libcosync.a)
+    run_ok("compiling the header as C++11" ${CXX_COMPILER} -std=c++11 -Wall -Wextra -pedantic -Werror
+           ${SOURCE_DIR}/tests/install/cxx_consumer.cpp -I${include_dir} ${installed_library} -pthread
+           -o ${WORK_DIR}/cxx-consumer)
+    execute_process(COMMAND ${WORK_DIR}/cxx-consumer RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+    if(NOT rc EQUAL 0 OR NOT out STREQUAL "cxx: ok\n")
+        message(FATAL_ERROR "the C++ program exited ${rc}:\n${out}")
+    endif()
+    message(STATUS "C++ build: every check passed")
+else()
+    message(STATUS "no C++ compiler found: the C++ build is skipped")
 endif()
 
 # find_package(cosync 0.1): a CMake project outside the tree.
