@@ -144,7 +144,7 @@ LTO_FLAGS := -flto=auto -Wall -Wextra -Werror $(HARDENING_FLAGS)
 LTO_LINK_FLAGS := $(LTO_FLAGS) -Wno-array-bounds -Wno-stringop-overflow -Wno-stringop-overread \
                   -Wl,-z,relro,-z,now
 test-lto: $(TEST_DEPS)
-	$(call CMAKE_CONFIGURE,$(BUILD)/test-lto,gcc,"-DCMAKE_C_FLAGS=$(LTO_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=$(LTO_LINK_FLAGS)" -DCOSYNC_BUILD_BENCH=OFF $(TEST_ARGS))
+	$(call CMAKE_CONFIGURE,$(BUILD)/test-lto,gcc,"-DCMAKE_C_FLAGS=$(LTO_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=$(LTO_LINK_FLAGS)" "-DCMAKE_SHARED_LINKER_FLAGS=$(LTO_LINK_FLAGS)" -DCOSYNC_BUILD_BENCH=OFF $(TEST_ARGS))
 	cmake --build $(BUILD)/test-lto -j$(JOBS)
 	$(call CTEST,$(BUILD)/test-lto)
 

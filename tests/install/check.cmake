@@ -6,12 +6,16 @@
 # (add_subdirectory). Each program must print what the in-tree build of the
 # same example (REFERENCE) prints. Run by CTest as `cmake -P` (test_install).
 #
+# With SHARED true the install has libcosync.so too: pkg-config's flags then
+# link it (the linker prefers it), find_package links each library in turn,
+# and each program's use of the library it was meant to get is checked.
+#
 # Variables: SOURCE_DIR, BUILD_DIR, WORK_DIR, C_COMPILER, GENERATOR,
-# VERSION (the project's), REFERENCE (the in-tree example's binary),
+# VERSION (the project's), REFERENCE (the in-tree example's binary), SHARED,
 # PKG_CONFIG and CXX_COMPILER (either empty: that part is skipped, with a
 # note).
 
-foreach(var SOURCE_DIR BUILD_DIR WORK_DIR C_COMPILER GENERATOR VERSION REFERENCE)
+foreach(var SOURCE_DIR BUILD_DIR WORK_DIR C_COMPILER GENERATOR VERSION REFERENCE SHARED)
     if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
         message(FATAL_ERROR "check.cmake: ${var} is not set")
     endif()
@@ -42,6 +46,17 @@ function(expect_reference_output what exe)
     message(STATUS "${what}: prints what the in-tree build prints")
 endfunction()
 
+# A program that should use the shared library names it among the
+# libraries it needs; a statically linked one does not.
+function(expect_linked what exe shared)
+    file(STRINGS ${exe} needed REGEX "^libcosync\\.so")
+    if(shared AND NOT needed STREQUAL "libcosync.so.${soversion}")
+        message(FATAL_ERROR "${what}: needs '${needed}', not libcosync.so.${soversion}")
+    elseif(NOT shared AND needed)
+        message(FATAL_ERROR "${what}: needs ${needed}, where it should have the static library")
+    endif()
+endfunction()
+
 execute_process(COMMAND ${REFERENCE} RESULT_VARIABLE rc OUTPUT_VARIABLE reference_output)
 if(NOT rc EQUAL 0 OR reference_output STREQUAL "")
     message(FATAL_ERROR "the in-tree ${REFERENCE} exited ${rc} and printed '${reference_output}'")
@@ -66,6 +81,24 @@ foreach(h IN LISTS headers)
 endforeach()
 list(LENGTH headers n)
 message(STATUS "${n} public headers installed")
+
+# The libraries: the static one, and the shared one with its soname.
+string(REGEX MATCH "^[0-9]+\\.[0-9]+" soversion ${VERSION})
+file(GLOB_RECURSE static_library ${prefix}/*/libcosync.a)
+file(GLOB_RECURSE shared_library ${prefix}/*/libcosync.so.${soversion})
+if(NOT static_library)
+    message(FATAL_ERROR "libcosync.a is not installed")
+endif()
+get_filename_component(libdir ${static_library} DIRECTORY)
+if(SHARED)
+    if(NOT shared_library OR NOT EXISTS ${libdir}/libcosync.so)
+        message(FATAL_ERROR "libcosync.so and libcosync.so.${soversion} are not both installed in ${libdir}")
+    endif()
+    set(ENV{LD_LIBRARY_PATH} ${libdir})
+    message(STATUS "libcosync.a and libcosync.so.${soversion} installed")
+elseif(shared_library OR EXISTS ${libdir}/libcosync.so)
+    message(FATAL_ERROR "a shared library is installed by a build without one")
+endif()
 
 # pkg-config: the file's prefix and version, then a program built with its flags.
 file(GLOB_RECURSE pc_files ${prefix}/*/pkgconfig/cosync.pc)
@@ -95,6 +128,7 @@ if(PKG_CONFIG)
     run_ok("compiling with pkg-config's flags" ${C_COMPILER} -std=c11 -Wall -Wextra -Werror ${app}
            ${flags} -o ${WORK_DIR}/app-pkg-config)
     expect_reference_output("pkg-config build" ${WORK_DIR}/app-pkg-config)
+    expect_linked("pkg-config build" ${WORK_DIR}/app-pkg-config ${SHARED})
 else()
     message(STATUS "pkg-config not found: the pkg-config build is skipped (apt-get install pkg-config)")
 endif()
@@ -103,9 +137,8 @@ endif()
 if(CXX_COMPILER)
     file(GLOB_RECURSE installed_header ${prefix}/*/cosync.h)
     get_filename_component(include_dir ${installed_header} DIRECTORY)
-    file(GLOB_RECURSE installed_library ${prefix}/*/libcosync.a)
     run_ok("compiling the header as C++11" ${CXX_COMPILER} -std=c++11 -Wall -Wextra -pedantic -Werror
-           ${SOURCE_DIR}/tests/install/cxx_consumer.cpp -I${include_dir} ${installed_library} -pthread
+           ${SOURCE_DIR}/tests/install/cxx_consumer.cpp -I${include_dir} ${static_library} -pthread
            -o ${WORK_DIR}/cxx-consumer)
     execute_process(COMMAND ${WORK_DIR}/cxx-consumer RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
     if(NOT rc EQUAL 0 OR NOT out STREQUAL "cxx: ok\n")
@@ -119,10 +152,19 @@ endif()
 # find_package(cosync 0.1): a CMake project outside the tree.
 set(consumer_args -S ${SOURCE_DIR}/tests/install/consumer -G ${GENERATOR}
     -DCMAKE_C_COMPILER=${C_COMPILER} -DCMAKE_PREFIX_PATH=${prefix} -DAPP_SOURCE=${app})
-run_ok("configuring the find_package project" ${CMAKE_COMMAND} ${consumer_args}
-       -B ${WORK_DIR}/consumer -DWANT_VERSION=0.1)
-run_ok("building the find_package project" ${CMAKE_COMMAND} --build ${WORK_DIR}/consumer)
-expect_reference_output("find_package build" ${WORK_DIR}/consumer/consumer)
+set(link_targets cosync::cosync)
+if(SHARED)
+    list(APPEND link_targets cosync::cosync_shared)
+endif()
+foreach(target IN LISTS link_targets)
+    string(REPLACE "cosync::" "" dir ${target})
+    run_ok("configuring the find_package project for ${target}" ${CMAKE_COMMAND} ${consumer_args}
+           -B ${WORK_DIR}/${dir} -DWANT_VERSION=0.1 -DLINK_TARGET=${target})
+    run_ok("building the find_package project for ${target}" ${CMAKE_COMMAND} --build ${WORK_DIR}/${dir})
+    expect_reference_output("find_package build with ${target}" ${WORK_DIR}/${dir}/consumer)
+    string(COMPARE EQUAL ${target} cosync::cosync_shared shared)
+    expect_linked("find_package build with ${target}" ${WORK_DIR}/${dir}/consumer ${shared})
+endforeach()
 
 # The version file refuses a version this one is not compatible with.
 execute_process(COMMAND ${CMAKE_COMMAND} ${consumer_args} -B ${WORK_DIR}/consumer-too-new
