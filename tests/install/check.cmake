@@ -12,10 +12,13 @@
 #
 # Variables: SOURCE_DIR, BUILD_DIR, WORK_DIR, C_COMPILER, GENERATOR,
 # VERSION (the project's), REFERENCE (the in-tree example's binary), SHARED,
+# NM,
 # PKG_CONFIG and CXX_COMPILER (either empty: that part is skipped, with a
 # note).
 
-foreach(var SOURCE_DIR BUILD_DIR WORK_DIR C_COMPILER GENERATOR VERSION REFERENCE SHARED)
+cmake_minimum_required(VERSION 3.16) # the policies of the project (IN_LIST)
+
+foreach(var SOURCE_DIR BUILD_DIR WORK_DIR C_COMPILER GENERATOR VERSION REFERENCE SHARED NM)
     if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
         message(FATAL_ERROR "check.cmake: ${var} is not set")
     endif()
@@ -96,6 +99,38 @@ if(SHARED)
     endif()
     set(ENV{LD_LIBRARY_PATH} ${libdir})
     message(STATUS "libcosync.a and libcosync.so.${soversion} installed")
+    # The shared library exports what the static one defines of the API, and
+    # what the header's inline functions call; nothing else of the library.
+    execute_process(COMMAND ${NM} -g --defined-only ${static_library} OUTPUT_VARIABLE static_symbols
+                    RESULT_VARIABLE rc1)
+    execute_process(COMMAND ${NM} -D --defined-only ${shared_library} OUTPUT_VARIABLE shared_symbols
+                    RESULT_VARIABLE rc2)
+    if(NOT rc1 EQUAL 0 OR NOT rc2 EQUAL 0)
+        message(FATAL_ERROR "${NM} failed on the installed libraries")
+    endif()
+    string(REGEX MATCHALL "[A-Za-z] cosync_[a-z][a-z0-9_]*" api "${static_symbols}")
+    string(REGEX REPLACE "[A-Za-z] " "" api "${api}")
+    file(STRINGS ${SOURCE_DIR}/include/cosync.h header_lines REGEX "cosync__")
+    file(GLOB_RECURSE more_headers ${SOURCE_DIR}/include/cosync/*.h)
+    foreach(h IN LISTS more_headers)
+        file(STRINGS ${h} lines REGEX "cosync__")
+        list(APPEND header_lines ${lines})
+    endforeach()
+    string(REGEX MATCHALL "cosync__[a-z0-9_]+" reached "${header_lines}")
+    string(REGEX MATCHALL "[A-Za-z] cosync_[a-z0-9_]+" exported "${shared_symbols}")
+    string(REGEX REPLACE "[A-Za-z] " "" exported "${exported}")
+    foreach(name IN LISTS api)
+        if(NOT name IN_LIST exported)
+            message(FATAL_ERROR "libcosync.so does not export ${name}")
+        endif()
+    endforeach()
+    foreach(name IN LISTS exported)
+        if(name MATCHES "^cosync__" AND NOT name IN_LIST reached)
+            message(FATAL_ERROR "libcosync.so exports ${name}, which no header reaches")
+        endif()
+    endforeach()
+    list(LENGTH api n)
+    message(STATUS "libcosync.so exports the ${n} API symbols and no internals beyond the header's")
 elseif(shared_library OR EXISTS ${libdir}/libcosync.so)
     message(FATAL_ERROR "a shared library is installed by a build without one")
 endif()
@@ -138,12 +173,13 @@ if(CXX_COMPILER)
     file(GLOB_RECURSE installed_header ${prefix}/*/cosync.h)
     get_filename_component(include_dir ${installed_header} DIRECTORY)
     run_ok("compiling the header as C++11" ${CXX_COMPILER} -std=c++11 -Wall -Wextra -pedantic -Werror
-           ${SOURCE_DIR}/tests/install/cxx_consumer.cpp -I${include_dir} ${static_library} -pthread
+           ${SOURCE_DIR}/tests/install/cxx_consumer.cpp -I${include_dir} -L${libdir} -lcosync -pthread
            -o ${WORK_DIR}/cxx-consumer)
     execute_process(COMMAND ${WORK_DIR}/cxx-consumer RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
     if(NOT rc EQUAL 0 OR NOT out STREQUAL "cxx: ok\n")
         message(FATAL_ERROR "the C++ program exited ${rc}:\n${out}")
     endif()
+    expect_linked("C++ build" ${WORK_DIR}/cxx-consumer ${SHARED})
     message(STATUS "C++ build: every check passed")
 else()
     message(STATUS "no C++ compiler found: the C++ build is skipped")
