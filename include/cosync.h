@@ -97,6 +97,17 @@ typedef struct cosync_task_opts {
      * the process ends with a message. Ignored by the ucontext backend (the
      * task gets a stack of its own). docs/stacks.md, "Dense tasks". */
     bool dense;
+    /* Start the task eagerly, as asyncio 3.12's eager_task_factory and
+     * 3.14's create_task(eager_start=True) do: the spawn runs it at once,
+     * until it first suspends or ends, and then the caller goes on before
+     * any other task runs. A task that ends in that first step is done
+     * when the spawn returns (and joins without suspending). The spawn
+     * stays no suspension point for the caller: a cancel that comes
+     * meanwhile (from the new task) is left pending, for its next
+     * suspension. Spawned other than by a task of the loop, the task is
+     * queued as usual (asyncio starts a task eagerly only inside its
+     * running loop). docs/tasks.md, "Eager start". */
+    bool eager;
 } cosync_task_opts;
 
 /**
@@ -105,7 +116,10 @@ typedef struct cosync_task_opts {
  * @fn:   the body; @arg its argument; @opts NULL for the defaults.
  *
  * The task is appended to the ready queue: it starts when the caller next
- * suspends, after the tasks that were already ready. It gets its stack when
+ * suspends, after the tasks that were already ready. With @opts->eager (or
+ * the loop's eager_tasks) it starts at once instead: the spawn runs it until
+ * it first suspends or ends, and the caller goes on before any other task
+ * runs (see cosync_task_opts). It gets its stack when
  * it first runs and gives it back the moment it finishes; if no stack can be
  * had then, it finishes with status COSYNC_ENOMEM without running. A dense
  * task (@opts->dense) gets its place on a stack it shares then, in the same
@@ -114,7 +128,9 @@ typedef struct cosync_task_opts {
  * Returns 0; COSYNC_EINVAL if @fn is NULL or @opts->stack_size is absurd;
  * COSYNC_ENOMEM if the task record cannot be allocated (nothing is created);
  * COSYNC_EPERM if called outside a task of a running loop.
- * Not a suspension point. Not thread-safe.
+ * Not a suspension point (an eager start switches to the new task and back,
+ * but delivers no cancel: one that comes meanwhile stays pending). Not
+ * thread-safe.
  */
 int cosync_task_spawn(cosync_task *task, cosync_task_fn fn, void *arg,
                       const cosync_task_opts *opts);
@@ -124,8 +140,10 @@ int cosync_task_spawn(cosync_task *task, cosync_task_fn fn, void *arg,
  * The same as cosync_task_spawn otherwise (use it to create a loop's first
  * task before cosync_loop_run). Returns 0; COSYNC_EINVAL if @loop or @fn
  * is NULL or @opts->stack_size is absurd; COSYNC_ENOMEM if the task record
- * cannot be allocated (nothing is created). Not a suspension point. Not
- * thread-safe: call it from the loop's thread.
+ * cannot be allocated (nothing is created). An eager task (@opts->eager,
+ * the loop's eager_tasks) starts at once only when the caller is a task of
+ * @loop; otherwise it is queued. Not a suspension point (as
+ * cosync_task_spawn). Not thread-safe: call it from the loop's thread.
  */
 int cosync_loop_spawn(cosync_loop *loop, cosync_task *task, cosync_task_fn fn, void *arg,
                       const cosync_task_opts *opts);
@@ -706,7 +724,11 @@ int cosync_taskgroup_init(cosync_taskgroup *group);
  * aborting: a child failed, or the owner, in cosync_taskgroup_wait, was
  * cancelled or saw its deadline pass; or if called from another loop
  * than the group's.
- * Not a suspension point. Not thread-safe.
+ * An eager child (@opts->eager, the loop's eager_tasks) belongs to the
+ * group before its first step runs inside this call: a failure there
+ * fails the group at once (the owner's cancel stays pending until its next
+ * suspension).
+ * Not a suspension point (as cosync_task_spawn). Not thread-safe.
  */
 int cosync_taskgroup_spawn(cosync_taskgroup *group, cosync_task *task, cosync_task_fn fn, void *arg,
                            const cosync_task_opts *opts);
@@ -904,6 +926,10 @@ typedef struct cosync_loop_opts {
      * an event round trip, where other work hides most of it; elsewhere it
      * changes the semantics only. */
     bool shared_fp_modes;
+    /* Every task that a task of this loop spawns starts eagerly, as with
+     * cosync_task_opts.eager (loop.set_task_factory(
+     * asyncio.eager_task_factory)). */
+    bool eager_tasks;
 } cosync_loop_opts;
 
 /**

@@ -270,6 +270,8 @@ struct cosync_loop {
     bool stop_requested;
     bool turn_cut;        /* this turn ends once the tasks ready at a stop have run */
     bool stack_wanted;    /* a task came back to the loop for a fresh one's new stack */
+    bool eager_tasks;     /* every spawn by one of its tasks starts eagerly (the option) */
+    bool slow_spawns;     /* closing or eager_tasks: the one test that sends spawns the slow way */
     bool closing;         /* in cosync_loop_destroy: runs end when closing_left is 0 */
     unsigned close_round; /* of cosync_loop_destroy: 1, 2, ... */
     size_t closing_left;  /* tasks with `closing` set */
@@ -359,6 +361,9 @@ static inline bool cosync__handed_over(const struct cosync__task *t, uint64_t id
     return t->id == id && t->w.state == COSYNC__W_GRANTED && t->w.obj == obj;
 }
 struct cosync__task *cosync__task_lookup(cosync_task h);
+/* Make a task: 0, and it is queued; 1, and it is not, for it starts
+ * eagerly (cosync__start_eagerly once the caller has set it up); or a
+ * negative error code, and nothing is made. */
 int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn fn, void *arg,
                   const cosync_task_opts *opts);
 void cosync__record_free(struct cosync__task *t);
@@ -538,6 +543,17 @@ static inline struct cosync__task *cosync__ready_pop(cosync_loop *loop)
     return t;
 }
 
+/* Put @t at the head of the ready queue (its state is the caller's). */
+static inline void cosync__ready_push_front(cosync_loop *loop, struct cosync__task *t)
+{
+    t->next_ready = loop->ready_head;
+    loop->ready_head = t;
+    if (!loop->ready_tail)
+        loop->ready_tail = t;
+    if (loop->pf_ahead) /* the prefetched head now starts one earlier */
+        loop->pf_ahead++;
+}
+
 /* Take @head, the ready queue's head, off it and put @t, running, at its
  * back, in one pass: what a yield does (the queue ends as it would with
  * @t pushed first). */
@@ -567,6 +583,11 @@ static inline size_t cosync__ready_count(const cosync_loop *loop, size_t limit)
     return n;
 }
 
+/* Run @t, just spawned (and not queued) by the current task, until it
+ * first suspends or ends; then the current task goes on, before any other
+ * task runs (asyncio's eager start). Not a suspension point for the
+ * caller: a cancel that comes meanwhile stays pending. */
+void cosync__start_eagerly(struct cosync__task *t);
 /* Switch away from the current task, which has put itself where it will be
  * found again (a wait list, the ready queue). Returns when it is resumed:
  * its waiter, now idle, and the waiter's result. */

@@ -100,6 +100,8 @@ int cosync_loop_init(cosync_loop **out, const cosync_loop_opts *opts)
     loop->default_cls = (int8_t)cls;
     loop->virtual_clock = opts->virtual_clock;
     loop->own_fp = !opts->shared_fp_modes;
+    loop->eager_tasks = opts->eager_tasks;
+    loop->slow_spawns = loop->eager_tasks;
     loop->now = loop->virtual_clock ? VIRTUAL_EPOCH : cosync__clock_monotonic();
     loop->report = opts->report;
     loop->serial = next_loop_serial();
@@ -480,7 +482,7 @@ int cosync_loop_destroy(cosync_loop *loop)
          * finished (as asyncio.run does); tasks their clean-up spawned and
          * left running are the next round's, so none can keep the close
          * waiting without having been cancelled. */
-        loop->closing = true;
+        loop->closing = loop->slow_spawns = true;
         do {
             loop->close_round++;
             for_each_record(loop, cosync__cancel_for_close);
@@ -489,6 +491,7 @@ int cosync_loop_destroy(cosync_loop *loop)
             while (rc == COSYNC_EINTR);
         } while (loop->nalive && (rc == 0 || rc == COSYNC_EAGAIN));
         loop->closing = false;
+        loop->slow_spawns = loop->eager_tasks;
         rc = rc ? COSYNC_EDEADLK : 0;
     }
     cosync__as_completed_orphan_all(loop);

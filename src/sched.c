@@ -205,12 +205,7 @@ static struct cosync__task *take_next(cosync_loop *loop)
 static void hand_to_loop(cosync_loop *loop, struct cosync__task *t)
 {
     loop->stack_wanted = true;
-    t->next_ready = loop->ready_head;
-    loop->ready_head = t;
-    if (!loop->ready_tail)
-        loop->ready_tail = t;
-    if (loop->pf_ahead) /* the prefetched head now starts one earlier */
-        loop->pf_ahead++;
+    cosync__ready_push_front(loop, t);
     loop->budget++;
 }
 
@@ -491,6 +486,25 @@ int cosync__yield_to(struct cosync__task *cur, struct cosync__task *next)
     switch_to(loop, cur, next);
     cur->w.state = COSYNC__W_IDLE;
     return cur->w.result;
+}
+
+/* The wait of an eager spawner while its new task takes its first step:
+ * it is ready, right behind that task at the head of the queue, and the
+ * wait is granted from the start, so that a cancel meanwhile stays
+ * pending (cancel_one). */
+static const cosync__waiter_ops eager_ops = {"start of a task it spawned", NULL, NULL, NULL};
+
+void cosync__start_eagerly(struct cosync__task *t)
+{
+    struct cosync__task *cur = cosync__current();
+    cosync_loop *loop = cur->loop;
+    /* asyncio's create_task is no await */
+    cosync__waiter *w = cosync__waiter_prepare(cur, &eager_ops, NULL);
+    w->state = COSYNC__W_GRANTED;
+    cur->state = COSYNC__T_READY;
+    cosync__ready_push_front(loop, cur);
+    cosync__ready_push_front(loop, t);
+    cosync__suspend(cur);
 }
 
 /* ---- finishing ------------------------------------------------------- */

@@ -156,9 +156,10 @@ static __attribute__((noinline)) int opts_class(const cosync_task_opts *opts, in
     return *cls < 0 ? COSYNC_EINVAL : 0;
 }
 
-/* Take a free record (there is one) for a new task, and queue it. */
+/* Take a free record (there is one) for a new task, and queue it unless
+ * it is to start eagerly. */
 static inline struct cosync__task *new_task(cosync_loop *loop, cosync_task_fn fn, void *arg,
-                                            int cls)
+                                            int cls, bool eager)
 {
     struct cosync__task *t = loop->free_recs;
     loop->free_recs = t->next_ready;
@@ -184,9 +185,21 @@ static inline struct cosync__task *new_task(cosync_loop *loop, cosync_task_fn fn
     /* the spawner's, as asyncio copies the current context into a task */
     struct cosync__task *cur = cosync__current();
     t->local = cur ? cur->local : NULL;
-    cosync__make_ready(t);
+    if (!eager)
+        cosync__make_ready(t);
     t->state = COSYNC__T_FRESH;
     return t;
+}
+
+/* Whether a task spawned now with @opts starts eagerly: asked for (by the
+ * options or the loop's), and spawned by a task of @loop, as asyncio
+ * starts a task eagerly only from inside its running loop. */
+static bool starts_eagerly(const cosync_loop *loop, const cosync_task_opts *opts)
+{
+    if (!loop->eager_tasks && !(opts && opts->eager))
+        return false;
+    struct cosync__task *cur = cosync__current();
+    return cur && cur->loop == loop;
 }
 
 static __attribute__((noinline)) int spawn_slow(cosync_loop *loop, struct cosync__task **out,
@@ -204,7 +217,9 @@ static __attribute__((noinline)) int spawn_slow(cosync_loop *loop, struct cosync
     if (!loop->free_recs && !grow_records(loop))
         return COSYNC_ENOMEM;
     bool dense = opts && opts->dense && COSYNC__DENSE_SUPPORTED;
-    struct cosync__task *t = new_task(loop, fn, arg, dense ? COSYNC__STACK_DENSE + cls : cls);
+    bool eager = starts_eagerly(loop, opts);
+    struct cosync__task *t =
+        new_task(loop, fn, arg, dense ? COSYNC__STACK_DENSE + cls : cls, eager);
     t->away = dense; /* its place is made at its first run (dense.c) */
     if (opts && opts->name)
         set_name(t, opts->name);
@@ -223,22 +238,41 @@ static __attribute__((noinline)) int spawn_slow(cosync_loop *loop, struct cosync
             cosync__cancel_for_close(t);
     }
     *out = t;
-    return 0;
+    return eager;
 }
 
 /* The common case, no options and a free record at hand, without a call. */
 int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn fn, void *arg,
                   const cosync_task_opts *opts)
 {
-    if (__builtin_expect(opts || !fn || !loop->free_recs || loop->closing, 0))
+    if (__builtin_expect(opts || !fn || !loop->free_recs || loop->slow_spawns, 0))
         return spawn_slow(loop, out, fn, arg, opts);
-    *out = new_task(loop, fn, arg, loop->default_cls);
+    *out = new_task(loop, fn, arg, loop->default_cls, false);
     return 0;
 }
 
 static cosync_task handle_of(struct cosync__task *t)
 {
     return (cosync_task){t, t->id};
+}
+
+/* The handle of a task just spawned to *@task, or, with @task NULL, the
+ * task detached. */
+static inline void hand_out(struct cosync__task *t, cosync_task *task)
+{
+    if (task)
+        *task = handle_of(t);
+    else
+        t->detached = true;
+}
+
+/* A spawn whose task starts eagerly: its handle out first (the task may
+ * look for it), then its first step. */
+static __attribute__((noinline)) int start_eagerly_as(struct cosync__task *t, cosync_task *task)
+{
+    hand_out(t, task);
+    cosync__start_eagerly(t);
+    return 0;
 }
 
 int cosync_loop_spawn(cosync_loop *loop, cosync_task *task, cosync_task_fn fn, void *arg,
@@ -248,12 +282,9 @@ int cosync_loop_spawn(cosync_loop *loop, cosync_task *task, cosync_task_fn fn, v
     if (!loop)
         return COSYNC_EINVAL;
     int rc = cosync__spawn(loop, &t, fn, arg, opts);
-    if (rc)
-        return rc;
-    if (task)
-        *task = handle_of(t);
-    else
-        t->detached = true;
+    if (__builtin_expect(rc, 0))
+        return rc < 0 ? rc : start_eagerly_as(t, task);
+    hand_out(t, task);
     return 0;
 }
 

@@ -67,7 +67,7 @@ int cosync_taskgroup_spawn(cosync_taskgroup *group, cosync_task *task, cosync_ta
         return COSYNC_EPERM;
     struct cosync__task *t;
     int rc = cosync__spawn(group->loop, &t, fn, arg, opts);
-    if (rc)
+    if (rc < 0)
         return rc;
     t->group = group;
     cosync__list_push_back(&group->children, &t->group_node);
@@ -76,6 +76,8 @@ int cosync_taskgroup_spawn(cosync_taskgroup *group, cosync_task *task, cosync_ta
         *task = (cosync_task){t, t->id};
     else
         t->detached = true;
+    if (rc)
+        cosync__start_eagerly(t);
     return 0;
 }
 
