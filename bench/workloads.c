@@ -19,8 +19,9 @@
  * default options: real clock, 64 KiB stacks; or shared_fp_modes); only
  * the measured part is timed, with CLOCK_MONOTONIC.
  *
- * Every workload of WORKLOADS.md is here, and three of our own, which
+ * Every workload of WORKLOADS.md is here, and four of our own, which
  * have no peer in WORKLOADS.md: spawn_join (sequential spawn + join),
+ * spawn_join_eager (the same, each task started eagerly),
  * ctx_switch (the library's bare context switch, the floor under switch
  * and yield) and fp_save (what saving a task's FP control modes costs,
  * the larger part of that floor).
@@ -619,10 +620,8 @@ static int trivial(void *arg, void **result)
 /* spawn_join (ours, not in WORKLOADS.md; no peer): spawn one trivial task
  * and join it, n times in a row: the cost of a task's whole life when its
  * stack and record are reused, as libdill's spawn benchmark measures. */
-static int wl_spawn_join(void *arg, void **result)
+static int spawn_join_with(bench *b, const cosync_task_opts *opts)
 {
-    (void)result;
-    bench *b = arg;
     long n = scaled(1e6, b->scale);
     int rc = 0;
     int64_t sum = 0;
@@ -631,7 +630,7 @@ static int wl_spawn_join(void *arg, void **result)
         cosync_task t;
         int status;
         void *res;
-        TRY(cosync_task_spawn(&t, trivial, (void *)(intptr_t)i, task_opts));
+        TRY(cosync_task_spawn(&t, trivial, (void *)(intptr_t)i, opts));
         TRY(cosync_task_join(t, &status, &res, COSYNC_FOREVER));
         CHECK(status == 0, "task %ld ended with %s", i, cosync_err_name(status));
         sum += (int64_t)(intptr_t)res;
@@ -643,6 +642,23 @@ static int wl_spawn_join(void *arg, void **result)
         return WRONG_RESULT;
     }
     return rc;
+}
+
+static int wl_spawn_join(void *arg, void **result)
+{
+    (void)result;
+    return spawn_join_with(arg, task_opts);
+}
+
+/* spawn_join_eager (ours; no peer): the same with each task started
+ * eagerly (cosync_task_opts.eager), as libdill's go() and asyncio's
+ * eager_task_factory start theirs: the task ends inside its spawn, and
+ * the join collects it without suspending. */
+static int wl_spawn_join_eager(void *arg, void **result)
+{
+    (void)result;
+    cosync_task_opts eager = {.eager = true, .dense = task_opts && task_opts->dense};
+    return spawn_join_with(arg, &eager);
 }
 
 static int wl_spawn(void *arg, void **result)
@@ -1017,6 +1033,7 @@ static const struct workload {
     {"barrier", wl_barrier},
     {"spawn", wl_spawn},
     {"spawn_join", wl_spawn_join},
+    {"spawn_join_eager", wl_spawn_join_eager},
     {"ctx_switch", wl_ctx_switch},
     {"fp_save", wl_fp_save},
     {"sleepers", wl_sleepers},
