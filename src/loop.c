@@ -491,7 +491,6 @@ int cosync_loop_destroy(cosync_loop *loop)
             while (rc == COSYNC_EINTR);
         } while (loop->nalive && (rc == 0 || rc == COSYNC_EAGAIN));
         loop->closing = false;
-        loop->slow_spawns = loop->eager_tasks;
         rc = rc ? COSYNC_EDEADLK : 0;
     }
     cosync__as_completed_orphan_all(loop);

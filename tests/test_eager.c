@@ -7,6 +7,8 @@
  * with checkpoints, on the virtual clock.
  */
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "fault.h"
 #include "harness.h"
@@ -255,6 +257,70 @@ TEST(spawned_outside_a_task_it_is_queued)
     end_loop(loop);
 }
 
+/*
+ * From a task of one loop, an eager task spawned on another loop (which
+ * is not running: one thread runs one loop at a time) is queued there, and
+ * runs when that loop runs.
+ */
+static int other_loop_main(void *arg, void **result)
+{
+    (void)result;
+    cosync_loop *other = arg;
+    cosync_task t;
+    body_ran = false;
+    CHECK_OK(cosync_loop_spawn(other, &t, mark_ran, NULL, &eager));
+    CHECK(!body_ran);
+    CHECK_OK(cosync_yield());
+    CHECK(!body_ran);
+    *(cosync_task *)cosync_task_get_local() = t;
+    return 0;
+}
+
+TEST(spawned_on_another_loop_it_is_queued_there)
+{
+    cosync_loop *loop = new_loop(), *other = new_loop();
+    cosync_task m, t;
+    CHECK_OK(cosync_loop_spawn(loop, &m, other_loop_main, other,
+                               &(cosync_task_opts){.eager = true, .local = &t}));
+    CHECK_OK(cosync_loop_run(loop, m, NULL, NULL));
+    CHECK(!body_ran);
+    CHECK_OK(cosync_loop_run(other, t, NULL, NULL));
+    CHECK(body_ran);
+    end_loop(other);
+    end_loop(loop);
+}
+
+/* ------------------------------------------------------------------------ */
+
+/* While the new task takes its first step, its spawner is ready (not
+ * running, not blocked): what cosync_loop_dump says of it. */
+static int dump_spawner(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    char buf[512] = "";
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    CHECK_NOTNULL(f);
+    CHECK_EQ(cosync_loop_dump(cosync_loop_current(), f), 2);
+    fclose(f);
+    CHECK(strstr(buf, "task 'main' (#1) is ready\n") != NULL);
+    CHECK(strstr(buf, "is running\n") != NULL); /* this one */
+    return 0;
+}
+
+static int dump_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, dump_spawner, NULL, &eager));
+    join_ok(t);
+    return 0;
+}
+
+TEST(the_spawner_is_ready_during_the_first_step)
+{
+    run_main_ok(dump_main, NULL);
+}
+
 /* ------------------------------------------------------------------------ */
 
 static int sleep_ms_arg(void *arg, void **result)
@@ -400,6 +466,8 @@ int main(void)
     RUN(eager_starts_nest);
     RUN(an_eager_task_without_a_stack_ends_with_enomem);
     RUN(spawned_outside_a_task_it_is_queued);
+    RUN(spawned_on_another_loop_it_is_queued_there);
+    RUN(the_spawner_is_ready_during_the_first_step);
     RUN(an_eager_child_that_fails_at_once_fails_its_group);
     RUN(the_loop_option_starts_every_spawn_eagerly);
     RUN(dense_tasks_start_eagerly);
