@@ -366,6 +366,58 @@ TEST(an_eager_child_that_fails_at_once_fails_its_group)
 
 /* ------------------------------------------------------------------------ */
 
+/*
+ * In a loop's close: a clean-up spawned during the first round that, when
+ * the second round cancels it, spawns a task eagerly: that task is
+ * cancelled at its spawn (the close's rule for a spawn by a task born in
+ * the close, from the second round on), so its body never runs, the spawn
+ * still returns 0 and the task is done, cancelled, when it returns.
+ */
+static int close_body_runs, close_spawn_rc = 1, close_status = 1;
+static bool close_done_at_spawn;
+
+static int close_count_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    close_body_runs++;
+    return 0;
+}
+
+static int close_second_cleanup(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int rc = cosync_sleep(COSYNC_SEC(100)); /* cancelled by round 2 */
+    cosync_task t;
+    close_spawn_rc = cosync_task_spawn(&t, close_count_body, NULL, &eager);
+    close_done_at_spawn = cosync_task_done(t);
+    close_status = join_status(t);
+    return rc;
+}
+
+static int close_first_task(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int rc = cosync_sleep(COSYNC_SEC(100)); /* cancelled by round 1 */
+    /* eagerly too: a task born in round 1 runs (its first step here) */
+    CHECK_OK(cosync_task_spawn(NULL, close_second_cleanup, NULL, &eager));
+    return rc;
+}
+
+TEST(an_eager_spawn_cancelled_by_the_close_never_runs)
+{
+    cosync_loop *loop = new_loop();
+    CHECK_OK(cosync_loop_spawn(loop, NULL, close_first_task, NULL, NULL));
+    CHECK_OK(cosync_loop_stop(loop));
+    CHECK_ERR(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EINTR);
+    CHECK_OK(cosync_loop_destroy(loop));
+    CHECK_OK(close_spawn_rc);
+    CHECK(close_done_at_spawn);
+    CHECK_ERR(close_status, COSYNC_ECANCELED);
+    CHECK_EQ(close_body_runs, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+
 static int count_and_end(void *arg, void **result)
 {
     (void)result;
@@ -469,6 +521,7 @@ int main(void)
     RUN(spawned_on_another_loop_it_is_queued_there);
     RUN(the_spawner_is_ready_during_the_first_step);
     RUN(an_eager_child_that_fails_at_once_fails_its_group);
+    RUN(an_eager_spawn_cancelled_by_the_close_never_runs);
     RUN(the_loop_option_starts_every_spawn_eagerly);
     RUN(dense_tasks_start_eagerly);
     return 0;
