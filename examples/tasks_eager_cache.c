@@ -1,8 +1,8 @@
 /*
  * tasks_eager_cache.c - eager start (asyncio 3.12's eager_task_factory):
  * lookups through a cache, each a task. A hit ends inside its spawn, so its
- * answer is there at once and costs no trip through the loop; a miss
- * suspends in its fetch and is awaited as usual.
+ * answer is there at once and the caller never waits behind other tasks
+ * for it; a miss suspends in its fetch and is awaited as usual.
  *
  *     cache = {}
  *
