@@ -418,13 +418,6 @@ TEST(an_eager_spawn_cancelled_by_the_close_never_runs)
 
 /* ------------------------------------------------------------------------ */
 
-static int count_and_end(void *arg, void **result)
-{
-    (void)result;
-    ++*(int *)arg;
-    return 0;
-}
-
 /*
  * The loop's option: every task a task spawns starts eagerly (main itself,
  * spawned before the run, is queued). Gathered, the children that ended
@@ -438,7 +431,7 @@ static int loop_option_main(void *arg, void **result)
     cosync_outcome out[N];
     int count = 0;
     for (int i = 0; i < N; i++) {
-        CHECK_OK(cosync_task_spawn(&ts[i], count_and_end, &count, NULL));
+        CHECK_OK(cosync_task_spawn(&ts[i], bump_counter, &count, NULL));
         CHECK_EQ(count, i + 1);
     }
     uint64_t before = switches();
