@@ -504,6 +504,9 @@ void cosync__start_eagerly(struct cosync__task *t)
     cur->state = COSYNC__T_READY;
     cosync__ready_push_front(loop, cur);
     cosync__ready_push_front(loop, t);
+    /* the two dispatches are the spawner's own step: a turn that a stop
+     * has cut short must not end between them */
+    loop->budget += 2;
     cosync__suspend(cur);
 }
 

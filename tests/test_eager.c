@@ -202,6 +202,77 @@ TEST(eager_starts_nest)
 
 /* ------------------------------------------------------------------------ */
 
+/*
+ * A stop cuts the loop's turn short, but not an eager start inside it:
+ * the new task's first step and the spawner's going on are one step of
+ * the spawner, as create_task's eager step is one call in asyncio (seed
+ * 3579 of test_tree_model once ended the run between them).
+ */
+static int stop_then_spawn(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t;
+    CHECKPOINT(0);
+    CHECK_OK(cosync_loop_stop(cosync_loop_current()));
+    CHECK_OK(cosync_task_spawn(&t, checkpoint_yield_checkpoint, (void *)1, &eager));
+    CHECKPOINT(2);
+    CHECK(!cosync_task_done(t));
+    *(cosync_task *)cosync_task_get_local() = t;
+    return 0;
+}
+
+TEST(a_stop_does_not_end_the_run_inside_an_eager_start)
+{
+    cosync_loop *loop = new_loop();
+    cosync_task m, t;
+    int status = -1;
+    CHECK_OK(cosync_loop_spawn(loop, &m, stop_then_spawn, NULL, &(cosync_task_opts){.local = &t}));
+    CHECK_OK(cosync_loop_run(loop, m, &status, NULL)); /* main ended in the turn it stopped */
+    CHECK_OK(status);
+    CHECKPOINT(3);
+    CHECK_OK(cosync_loop_run(loop, t, &status, NULL)); /* the rest: CHECKPOINT(4) */
+    CHECK_OK(status);
+    CHECKPOINTS_DONE(5);
+    end_loop(loop);
+}
+
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The handle is out before the first step: a task started eagerly finds
+ * its own handle where the spawn writes it. A detached one that ends in
+ * that step is freed at its end, as any detached task is.
+ */
+static int find_own_handle(void *arg, void **result)
+{
+    (void)result;
+    cosync_task *where = arg;
+    CHECK(where->rec == cosync_task_current().rec);
+    CHECK_EQ(where->id, cosync_task_current().id);
+    return 0;
+}
+
+static int handle_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t = {0};
+    CHECK_OK(cosync_task_spawn(&t, find_own_handle, &t, &eager));
+    join_ok(t);
+    int count = 0;
+    CHECK_OK(cosync_task_spawn(NULL, bump_counter, &count, &eager));
+    CHECK_EQ(count, 1);
+    CHECK_EQ(task_records(), 1); /* main's own: the detached one is gone */
+    CHECK_EQ(alive_tasks(), 1);
+    return 0;
+}
+
+TEST(the_handle_is_out_before_the_first_step_and_a_detached_task_is_freed)
+{
+    run_main_ok(handle_main, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+
 static bool body_ran;
 
 static int mark_ran(void *arg, void **result)
@@ -509,6 +580,8 @@ int main(void)
     RUN(a_cancel_of_the_spawner_during_the_first_step_stays_pending);
     RUN(a_cancel_pending_at_the_spawn_stays_pending);
     RUN(eager_starts_nest);
+    RUN(a_stop_does_not_end_the_run_inside_an_eager_start);
+    RUN(the_handle_is_out_before_the_first_step_and_a_detached_task_is_freed);
     RUN(an_eager_task_without_a_stack_ends_with_enomem);
     RUN(spawned_outside_a_task_it_is_queued);
     RUN(spawned_on_another_loop_it_is_queued_there);
