@@ -61,6 +61,11 @@
  *
  * Everything runs on the virtual clock, so a seed replays exactly.
  *
+ * One seed in three spawns its workers and the chaos task eagerly
+ * (cosync_task_opts.eager): each takes its first step inside its spawn,
+ * before main spawns the next, and must have started when its spawn
+ * returns; the rest is checked as above.
+ *
  * One seed in four ends otherwise: once a random part of its operations
  * is done, main stops the loop and it is destroyed with the workers in
  * flight. The close cancels every task left (noted as requests, so that
@@ -133,7 +138,8 @@ typedef struct worker {
     int rd_held;
     bool wr_held;
     long ops;
-    bool done; /* its body returned */
+    bool started; /* its body began */
+    bool done;    /* its body returned */
 } worker;
 
 /* Result counters for the summary. */
@@ -160,7 +166,8 @@ static struct {
     uint32_t chaos_us; /* the chaos task sleeps up to this long between cancels */
 
     uint64_t seed;
-    int mode; /* MODE_*: which tasks are dense */
+    int mode;   /* MODE_*: which tasks are dense */
+    bool eager; /* main spawns the workers and the chaos task eagerly */
     /* one seed in eight: main stops the loop once this many operations
      * are done, and the loop is destroyed with the workers in flight */
     long close_at;
@@ -266,7 +273,7 @@ static void trace_step(int who, int rc)
 
 /* Totals over all seeds, for the summary line. */
 static long tot_ops, tot_res[RES_N], tot_cancels, tot_uncancels, tot_items, tot_rounds, tot_closes,
-    tot_zeros;
+    tot_zeros, tot_eager;
 
 /* ========================================================================
  * Result checks
@@ -1269,8 +1276,9 @@ static int worker_fn(void *arg, void **result)
 {
     (void)result;
     worker *w = arg;
+    w->started = true;
     cosync_task self = cosync_task_current();
-    CHECK_EQ(self.id, w->t.id);
+    CHECK_EQ(self.id, w->t.id); /* handed out before an eager start */
     while (!S.stop && !S.closing) {
         CHECK_EQ(cosync_task_cancelling(self), w->expected);
         check_holds_nothing(w);
@@ -1389,14 +1397,19 @@ static int stress_main(void *arg, void **result)
         w->uncanceler = i % 2 == 0;
         char name[32];
         snprintf(name, sizeof name, "worker-%d", i);
-        CHECK_OK(cosync_task_spawn(&w->t, worker_fn, w,
-                                   &(cosync_task_opts){.name = name, .dense = is_dense(i)}));
+        CHECK_OK(cosync_task_spawn(
+            &w->t, worker_fn, w,
+            &(cosync_task_opts){.name = name, .dense = is_dense(i), .eager = S.eager}));
+        if (S.eager && !w->started)
+            CHECK__FAIL("seed %llu: worker %d, spawned eagerly, has not started when its spawn "
+                        "returns",
+                        (unsigned long long)seed, i);
         tasks[i] = w->t;
     }
     cosync_task chaos;
-    CHECK_OK(
-        cosync_task_spawn(&chaos, chaos_fn, NULL,
-                          &(cosync_task_opts){.name = "chaos", .dense = S.mode == MODE_DENSE}));
+    CHECK_OK(cosync_task_spawn(
+        &chaos, chaos_fn, NULL,
+        &(cosync_task_opts){.name = "chaos", .dense = S.mode == MODE_DENSE, .eager = S.eager}));
 
     while (S.total_ops < S.target_ops) {
         int rc = cosync_sleep(COSYNC_MS(1));
@@ -1517,6 +1530,7 @@ static void run_seed(uint64_t seed, long ops, int mode)
     S.seed = seed;
     S.mode = mode;
     S.target_ops = ops;
+    S.eager = seed % 3 == 0;
     if (seed % 8 == 4 || seed % 8 == 6) /* replayed with dense tasks, and mixed */
         S.close_at = ops / 4 + (long)(splitmix(seed ^ 0xC105E) % (uint64_t)(ops / 2 + 1));
     if (mode == MODE_PLAIN)
@@ -1569,6 +1583,7 @@ static void run_seed(uint64_t seed, long ops, int mode)
     tot_rounds += S.bar_index[S.parties - 1];
     tot_closes += S.closes;
     tot_zeros += S.zeros;
+    tot_eager += S.eager;
 }
 
 static int nseeds = 40;
@@ -1591,11 +1606,11 @@ TEST(test_stress_seeds)
         "  %d seeds (2 to %d workers): %ld ops (ok %ld, eagain %ld, etimedout %ld, ecanceled %ld, "
         "ebroken %ld), %ld cancels, %ld uncancels, %ld queue items, %ld barrier rounds, "
         "%ld waiters woken at a counter's zero or the future's outcome, %ld loops destroyed in "
-        "flight, %d seeds replayed "
+        "flight, %ld seeds with eager spawns, %d seeds replayed "
         "with dense tasks, the same, %.2f s\n",
         nseeds, MAX_WORKERS, tot_ops, tot_res[RES_OK], tot_res[RES_AGAIN], tot_res[RES_TIMEDOUT],
         tot_res[RES_CANCELED], tot_res[RES_BROKEN], tot_cancels, tot_uncancels, tot_items,
-        tot_rounds, tot_zeros, tot_closes, replays, secs);
+        tot_rounds, tot_zeros, tot_closes, tot_eager, replays, secs);
 }
 
 int main(void)

@@ -29,10 +29,14 @@
  * request then surely pending at the call; its body fails with the first
  * failure's status one time in two (as the exception propagates). Every
  * call that waits takes a random deadline (none, 0, or a few
- * milliseconds ahead). A node is a dense task one time in four. A chaos
- * task cancels random nodes at random times; a cancelled node returns
- * COSYNC_ECANCELED at once, or after a clean-up sleep, or withdraws the
- * request (cosync_task_uncancel) and carries on.
+ * milliseconds ahead). A node is a dense task one time in four, and
+ * starts eagerly one time in four (cosync_task_opts.eager; on one seed in
+ * five's loop, cosync_loop_opts.eager_tasks, every task its parent spawns
+ * does): its spawn runs its first step, and an eager leaf ends in that
+ * step one time in three. A chaos task cancels random nodes at random
+ * times; a cancelled node returns COSYNC_ECANCELED at once, or after a
+ * clean-up sleep, or withdraws the request (cosync_task_uncancel) and
+ * carries on.
  *
  * Every node writes down what its body returned, its cancellation count
  * then, and when; from that the test knows the status the library must
@@ -97,8 +101,17 @@
  *    do work of its own before its wait, is cancelled by a child's failure
  *    during that work and the wait withdraws that request;
  *  - a group refuses new children (COSYNC_EPERM, nothing created) once a
- *    child has failed and once it has been left, and
- *    cosync_taskgroup_cancel cancels no more children than are alive;
+ *    child has failed (an eager one in its spawn too) and once it has been
+ *    left, and cosync_taskgroup_cancel cancels no more children than are
+ *    alive; a sleep of the owner that begins after a child failed returns
+ *    COSYNC_ECANCELED: the group's request waits for it, also when it
+ *    came inside the owner's eager spawn of that child;
+ *  - eager starts: when the spawn returns, the child has taken its first
+ *    step (unless the loop's close cancelled it) and is done exactly if it
+ *    returned in it; while the spawn is under way no other task starts or
+ *    comes back from a wait, and no node in its first step comes back from
+ *    a wait that suspended (the spawner goes on first); a cancel right
+ *    after the spawn returns COSYNC_EALREADY if the child is done, else 0;
  *  - at the end: the loop ran without a deadlock, every task was collected
  *    and no timer is armed;
  *  - one seed in eight stops its loop at a random time and destroys it
@@ -174,6 +187,9 @@ typedef struct node {
     int nkids;
     cosync_taskgroup group; /* here, not in the body's frame: a dense owner's frame moves */
     bool group_cancelled;   /* its owner called cosync_taskgroup_cancel */
+    bool eager;             /* spawned to start eagerly */
+    bool first_step;        /* its eager start is under way: its spawner waits for it */
+    uint64_t call_switches; /* the loop's switches as its call began, in an eager start */
 } node;
 
 static struct {
@@ -188,7 +204,13 @@ static struct {
      * its turns, and the loop is then destroyed with the tree in flight,
      * which cancels every task left (as asyncio.run's clean-up does) */
     int close_after;
-    bool closing; /* the loop was stopped: cancellations nobody noted come */
+    bool closing;    /* the loop was stopped: cancellations nobody noted come */
+    bool destroying; /* in cosync_loop_destroy: its rounds cancel tasks spawned in them */
+    bool eager_loop; /* the loop's option: every spawn by a task starts eagerly */
+    /* eager starts under way (nested), and the node of the innermost: only
+     * it runs, and the nodes whose first steps are under way */
+    int eager_depth;
+    int starting;
 } M;
 
 /* The nodes' returns in a seed's first run, in order (node, status, time):
@@ -206,6 +228,7 @@ typedef struct totals {
     long nodes, cancels, timeouts, canceled_calls, absorbed, failures, fresh, closes;
     long late_spawns, late_refused, group_cancels;
     long prop_failures, prop_gave_up, prop_at_once, self_cancels;
+    long eager, eager_done, eager_owner_cancels;
 } totals;
 static totals total;
 
@@ -364,6 +387,48 @@ static void check_implicit(const node *x, const char *what, bool gave_up)
     }
 }
 
+/* ========================================================================
+ * Eager starts
+ * ===================================================================== */
+
+/* While an eager start is under way, the spawner waits at the head of the
+ * ready queue: only the node it started runs (and the nodes that one
+ * starts eagerly in turn), and the first suspension of each gives the turn
+ * back to its spawner. So no other task may start or come back from a
+ * wait, and no node in its first step comes back from a wait that
+ * suspended. */
+static void check_no_eager_start(const char *who)
+{
+    if (M.eager_depth)
+        FAIL("%s ran while node %d, spawned eagerly, took its first step", who, M.starting);
+}
+
+/* A call of @x that may suspend begins (SUSPENDS). */
+static void before_wait(node *x)
+{
+    if (M.eager_depth)
+        x->call_switches = switches();
+}
+
+/* That call returned @rc. */
+static int after_wait(const node *x, int rc)
+{
+    if (!M.eager_depth)
+        return rc;
+    if (!x->first_step)
+        FAIL("node %d came back from a wait while node %d, spawned eagerly, took its first step",
+             x->id, M.starting);
+    if (switches() != x->call_switches)
+        FAIL("node %d, spawned eagerly, suspended in its first step and came back before its "
+             "spawner went on",
+             x->id);
+    return rc;
+}
+
+/* @call, a call of the node @x that may suspend, checked by the rules of
+ * eager starts above. */
+#define SUSPENDS(x, call) (before_wait(x), after_wait((x), (call)))
+
 /* The node's reaction to a delivered cancellation: the status to return
  * (COSYNC_ECANCELED), or 0 to carry on. */
 static int react(node *x)
@@ -372,7 +437,7 @@ static int react(node *x)
     case R_RETURN:
         return COSYNC_ECANCELED;
     case R_CLEANUP: {
-        int rc = cosync_sleep(COSYNC_US(1 + rnd(&x->rng, 500)));
+        int rc = SUSPENDS(x, cosync_sleep(COSYNC_US(1 + rnd(&x->rng, 500))));
         if (rc == COSYNC_ECANCELED)
             saw_cancel(x, "clean-up sleep");
         else
@@ -416,21 +481,79 @@ static node *new_kid(node *x)
     return k;
 }
 
+/* A node is dense one time in four (not in the replay), and starts
+ * eagerly one time in four (or always, on an eager loop). */
 static cosync_task_opts opts_for(node *k)
 {
     bool dense = rnd(&k->rng, 4) == 0; /* drawn in the replay too: the streams stay the same */
-    return (cosync_task_opts){.dense = dense && !M.plain};
+    bool eager = rnd(&k->rng, 4) == 0;
+    k->eager = eager || M.eager_loop;
+    return (cosync_task_opts){.dense = dense && !M.plain, .eager = eager};
 }
 
-/* One time in ten, a child with a handle is cancelled at once: it must
- * never run. */
-static void maybe_cancel_fresh(node *x, node *k)
+/* After the eager spawn of @k: it has taken its first step, and it is
+ * done exactly if it returned in that step; also once the loop has been
+ * stopped (seed 3579 once ended the run inside the spawn, before that
+ * step, and the spawn returned in the close). Spawned in the close
+ * (@spawned_in_close), it may never have run: the close cancels some
+ * tasks spawned during it before they run. */
+static void check_first_step(const node *k, bool spawned_in_close)
+{
+    total.eager++;
+    total.eager_done += k->returned;
+    if (!k->started && !spawned_in_close)
+        FAIL("node %d, spawned eagerly, has not run when its spawn returns", k->id);
+    if (k->has_handle && cosync_task_done(k->t) != finished(k))
+        FAIL("node %d, spawned eagerly, %s, and is %sdone when its spawn returns", k->id,
+             k->returned  ? "returned"
+             : k->started ? "suspended"
+                          : "never ran",
+             finished(k) ? "not " : "");
+}
+
+/* Spawn the node @k (a handle in k->t if it has one) with @o, in @group if
+ * not NULL; the spawn's result. An eager start runs k's first step inside
+ * the spawn, the spawner waiting at the head of the ready queue. */
+static int spawn_node(node *k, cosync_taskgroup *group, const cosync_task_opts *o)
+{
+    cosync_task *h = k->has_handle ? &k->t : NULL;
+    const int outer = M.starting;
+    const bool in_close =
+        M.destroying; /* not when it returns: a stop must not end the run inside */
+    if (k->eager) {
+        k->first_step = true;
+        M.starting = k->id;
+        M.eager_depth++;
+    }
+    int rc = group ? cosync_taskgroup_spawn(group, h, node_main, k, o)
+                   : cosync_task_spawn(h, node_main, k, o);
+    if (k->eager) {
+        M.eager_depth--;
+        M.starting = outer;
+        k->first_step = false;
+        if (rc == 0)
+            check_first_step(k, in_close);
+    }
+    return rc;
+}
+
+/* One time in ten, a child with a handle is cancelled at once: a lazy one
+ * must never run; an eager one has taken its first step and gets the
+ * request where it suspended (or it has finished: COSYNC_EALREADY). */
+static void maybe_cancel_at_once(node *x, node *k)
 {
     if (!k->has_handle || rnd(&x->rng, 10) != 0)
         return;
-    CHECK_OK(cosync_task_cancel(k->t));
+    int rc = cosync_task_cancel(k->t);
+    int want = k->eager && finished(k) ? COSYNC_EALREADY : 0;
+    if (rc != want)
+        FAIL("node %d: the cancel of its child %d (%s) just spawned returned %s", x->id, k->id,
+             k->eager ? (k->returned ? "eager, returned" : "eager, suspended") : "lazy",
+             cosync_err_name(rc));
+    if (rc != 0)
+        return;
     note_request(k);
-    total.fresh++;
+    total.fresh += !k->started;
 }
 
 /* Spawn @n children of @x with handles (fewer if the seed's room runs out). */
@@ -439,17 +562,21 @@ static void spawn_kids(node *x, int n)
     for (int i = 0; i < n && M.nn < MAX_NODES; i++) {
         node *k = new_kid(x);
         cosync_task_opts o = opts_for(k);
-        CHECK_OK(cosync_task_spawn(&k->t, node_main, k, &o));
-        maybe_cancel_fresh(x, k);
+        CHECK_OK(spawn_node(k, NULL, &o));
+        maybe_cancel_at_once(x, k);
     }
 }
 
 static int leaf(node *x)
 {
-    int steps = 1 + (int)rnd(&x->rng, 3);
+    /* a leaf started eagerly ends in that first step one time in three:
+     * done when its spawn returns (and in a group, failing there, it
+     * cancels the owner while the owner is still in the spawn) */
+    int steps = x->eager && rnd(&x->rng, 3) == 0 ? 0 : 1 + (int)rnd(&x->rng, 3);
     for (int i = 0; i < steps; i++) {
         int rc =
-            rnd(&x->rng, 4) == 0 ? cosync_yield() : cosync_sleep(COSYNC_US(1 + rnd(&x->rng, 2000)));
+            SUSPENDS(x, rnd(&x->rng, 4) == 0 ? cosync_yield()
+                                             : cosync_sleep(COSYNC_US(1 + rnd(&x->rng, 2000))));
         if (rc == COSYNC_ECANCELED) {
             saw_cancel(x, "sleep");
             if ((rc = react(x)) != 0)
@@ -489,7 +616,7 @@ static void check_result(node *x, const char *what, int rc, const window *w, int
         if (timed && last > w->dl && !absorbed)
             FAIL("node %d: %s returned 0, deadline %lld, a child finished at %lld", x->id, what,
                  (long long)w->dl, (long long)last);
-        if (w->dl == 0 && w->unfinished0)
+        if (w->dl == 0 && w->unfinished0 && !absorbed)
             FAIL("node %d: %s returned 0 for deadline 0 with a child unfinished", x->id, what);
         return;
     case COSYNC_EAGAIN:
@@ -560,7 +687,7 @@ static int gather(node *x)
     window w = begin_call(x, pick_deadline(x));
     w.unfinished0 = unfinished(x, 0, x->nkids);
     const int64_t t0 = cosync_now();
-    int rc = cosync_gather(hs, (size_t)x->nkids, out, w.dl);
+    int rc = SUSPENDS(x, cosync_gather(hs, (size_t)x->nkids, out, w.dl));
     for (int i = 0; i < x->nkids; i++) {
         node *k = &M.n[x->kids[i]];
         k->collected = true;
@@ -588,8 +715,8 @@ static int one_child(node *x, bool await)
     w.unfinished0 = unfinished(x, 0, 1);
     int st = 12345;
     void *res = (void *)&st;
-    int rc =
-        await ? cosync_task_await(k->t, &st, &res, w.dl) : cosync_wait_for(k->t, &st, &res, w.dl);
+    int rc = SUSPENDS(x, await ? cosync_task_await(k->t, &st, &res, w.dl)
+                               : cosync_wait_for(k->t, &st, &res, w.dl));
     check_outcome(x, k, st, res);
     if ((rc == COSYNC_ETIMEDOUT || rc == COSYNC_EAGAIN) && st != COSYNC_ECANCELED)
         FAIL("node %d: %s returned %s, its child ended %s", x->id, what, cosync_err_name(rc),
@@ -633,27 +760,34 @@ static int never_runs(void *arg, void **result)
     FAIL("%s", "a task whose spawn was refused runs");
 }
 
-/* Spawn a child in @x's group, with a handle one time in two. @late: in
- * the owner's own work, where a child's failure has closed the group to
- * new children (then the spawn is refused and nothing is created). */
+/* Spawn a child in @x's group, with a handle one time in two. A child's
+ * failure closes the group to new children (then the spawn is refused and
+ * nothing is created): during the owner's own work (@late), or in the
+ * spawns that open the group, once an eager child failed in its first
+ * step. */
 static void group_spawn(node *x, bool late)
 {
     if (M.nn >= MAX_NODES || x->nkids >= MAX_KIDS)
         return;
+    const bool refused = child_failed(x);
     node *k = new_kid(x);
     k->has_handle = rnd(&k->rng, 2);
     cosync_task_opts o = opts_for(k);
-    int rc = cosync_taskgroup_spawn(&x->group, k->has_handle ? &k->t : NULL, node_main, k, &o);
+    int rc = spawn_node(k, &x->group, &o);
     total.late_spawns += late;
-    if (late && child_failed(x)) {
+    if (refused) {
         total.late_refused++;
-        CHECK_ERR(rc, COSYNC_EPERM);
+        if (rc != COSYNC_EPERM)
+            FAIL("node %d: a spawn in its group after a child failed returned %s", x->id,
+                 cosync_err_name(rc));
         x->nkids--; /* never created */
         M.nn--;
         return;
     }
     CHECK_OK(rc);
-    maybe_cancel_fresh(x, k);
+    if (k->eager && k->returned && failed(k))
+        total.eager_owner_cancels++; /* the owner's request waits for its next suspension */
+    maybe_cancel_at_once(x, k);
 }
 
 /* A group's owner does work of its own before it waits, two times in
@@ -682,7 +816,14 @@ static bool owner_works(node *x)
             total.group_cancels++;
             continue;
         }
-        int rc = cosync_sleep(COSYNC_US(1 + rnd(&x->rng, 1500)));
+        /* a child that failed before has cancelled the owner: the sleep
+         * delivers that (an eager child that failed in its spawn, or one
+         * that failed once an earlier sleep was over) */
+        bool group_request = child_failed(x);
+        int rc = SUSPENDS(x, cosync_sleep(COSYNC_US(1 + rnd(&x->rng, 1500))));
+        if (rc == 0 && group_request)
+            FAIL("node %d: the group owner's sleep returned 0, a child failed before it began",
+                 x->id);
         if (rc == 0)
             continue;
         CHECK_ERR(rc, COSYNC_ECANCELED);
@@ -706,7 +847,7 @@ static int group(node *x)
     bool saw = owner_works(x);
     w.dl = pick_deadline(x);
     w.unfinished0 = unfinished(x, 0, x->nkids);
-    int rc = cosync_taskgroup_wait(&x->group, w.dl);
+    int rc = SUSPENDS(x, cosync_taskgroup_wait(&x->group, w.dl));
 
     /* every child has finished; the first to fail its own way, if one did */
     const node *first = NULL;
@@ -776,7 +917,7 @@ static int join_one(node *x, int i, int64_t dl)
     w.unfinished0 = unfinished(x, i, i + 1);
     int st = 12345;
     void *res = (void *)&st;
-    int rc = cosync_task_join(k->t, &st, &res, dl);
+    int rc = SUSPENDS(x, cosync_task_join(k->t, &st, &res, dl));
     if (rc == 0) {
         k->collected = true;
         check_outcome(x, k, st, res);
@@ -844,7 +985,7 @@ static int gather_from(node *x, int from, int ret, bool *gave_up)
     for (int i = 0; i < n; i++)
         hs[i] = M.n[x->kids[from + i]].t;
     window w = begin_call(x, COSYNC_FOREVER);
-    int rc = cosync_gather(hs, (size_t)n, out, COSYNC_FOREVER);
+    int rc = SUSPENDS(x, cosync_gather(hs, (size_t)n, out, COSYNC_FOREVER));
     for (int i = 0; i < n; i++) {
         node *k = &M.n[x->kids[from + i]];
         k->collected = true;
@@ -883,7 +1024,7 @@ static int wait_some(node *x)
     cosync_return_when when = (cosync_return_when)(1 + rnd(&x->rng, 3));
     window w = begin_call(x, pick_deadline(x));
     size_t index = 999;
-    int rc = cosync_wait(hs, (size_t)n, when, &index, w.dl);
+    int rc = SUSPENDS(x, cosync_wait(hs, (size_t)n, when, &index, w.dl));
     const char *what = when == COSYNC_FIRST_COMPLETED   ? "wait (first completed)"
                        : when == COSYNC_FIRST_EXCEPTION ? "wait (first exception)"
                                                         : "wait (all completed)";
@@ -964,7 +1105,7 @@ static int as_completed(node *x)
     for (;;) {
         window w = begin_call(x, pick_deadline(x));
         size_t index = 999;
-        int rc = cosync_as_completed_next(&it, &index, w.dl);
+        int rc = SUSPENDS(x, cosync_as_completed_next(&it, &index, w.dl));
         if (rc == 0) {
             if (got != n)
                 FAIL("node %d: as_completed ended after %d of %d", x->id, got, n);
@@ -1122,7 +1263,7 @@ static int propagate_round(node *x, int from, int64_t dl, bool pending, int *pos
             failed0 = true;
     }
     size_t failed = 999;
-    int rc = cosync_gather_propagate(hs, (size_t)n, out, &failed, dl);
+    int rc = SUSPENDS(x, cosync_gather_propagate(hs, (size_t)n, out, &failed, dl));
     const bool suspended = switches() != sw0;
     const int64_t now = cosync_now();
     if ((failed0 || all0) && suspended)
@@ -1267,7 +1408,7 @@ static int gather_propagate(node *x)
      * deadline may pass */
     int64_t dl = pick_deadline(x);
     if (rnd(&x->rng, 3) == 0) {
-        int rc = cosync_sleep(COSYNC_US(1 + rnd(&x->rng, 1500)));
+        int rc = SUSPENDS(x, cosync_sleep(COSYNC_US(1 + rnd(&x->rng, 1500))));
         if (rc == COSYNC_ECANCELED) {
             saw_cancel(x, "sleep");
             if ((rc = react(x)) != 0) {
@@ -1348,6 +1489,9 @@ static void trace_return(const node *x)
 static int node_main(void *arg, void **result)
 {
     node *x = arg;
+    if (M.eager_depth && x->id != M.starting)
+        FAIL("node %d started while node %d, spawned eagerly, took its first step", x->id,
+             M.starting);
     if (x->started || x->returned)
         FAIL("node %d ran twice", x->id);
     if (x->requests > 0)
@@ -1383,6 +1527,7 @@ static int chaos_main(void *arg, void **result)
     (void)arg, (void)result;
     for (int turn = 1; !M.stop; turn++) {
         int rc = cosync_sleep(COSYNC_US(rnd(&M.chaos_rng, 700)));
+        check_no_eager_start("the chaos task");
         CHECK_OK(rc);
         if (M.stop)
             break;
@@ -1431,14 +1576,16 @@ static int seed_main(void *arg, void **result)
     root->rng = splitmix(M.seed * 1000003);
     root->kind = (enum kind)(1 + rnd(&root->rng, K_KINDS - 1));
     root->reaction = (enum reaction)rnd(&root->rng, 3);
+    root->eager = M.eager_loop;
     M.nn = 1;
     M.chaos_rng = splitmix(~M.seed);
-    CHECK_OK(cosync_task_spawn(&root->t, node_main, root, &(cosync_task_opts){.name = "root"}));
+    CHECK_OK(spawn_node(root, NULL, &(cosync_task_opts){.name = "root"}));
     cosync_task chaos;
     CHECK_OK(cosync_task_spawn(&chaos, chaos_main, NULL, &(cosync_task_opts){.name = "chaos"}));
     int st = 12345;
     void *res = NULL;
     int rc = cosync_task_join(root->t, &st, &res, COSYNC_FOREVER);
+    check_no_eager_start("main");
     if (rc == COSYNC_ECANCELED && M.closing)
         return 0; /* the close cancels main too; it frees what is left */
     CHECK_OK(rc);
@@ -1466,6 +1613,7 @@ static void close_in_flight(cosync_loop *loop, int rc, int status)
     if (rc != COSYNC_EINTR)
         FAIL("cosync_loop_run returned %s after the stop", cosync_err_name(rc));
     total.closes++;
+    M.destroying = true;
     rc = cosync_loop_destroy(loop);
     if (rc != 0)
         FAIL("cosync_loop_destroy returned %s", cosync_err_name(rc));
@@ -1477,10 +1625,14 @@ static void run_seed(uint64_t seed, bool plain)
     M.seed = seed;
     M.plain = plain;
     M.close_after = seed % 8 == 3 ? 1 + (int)(splitmix(seed ^ 0xC105E) % 6) : 0;
+    M.eager_loop = seed % 5 == 2;
+    M.starting = -1;
     if (!plain)
         trace.n = 0;
     trace.pos = 0;
-    cosync_loop *loop = new_loop();
+    cosync_loop *loop = NULL;
+    CHECK_OK(cosync_loop_init(
+        &loop, &(cosync_loop_opts){.virtual_clock = true, .eager_tasks = M.eager_loop}));
     cosync_task m;
     CHECK_OK(cosync_loop_spawn(loop, &m, seed_main, NULL, &(cosync_task_opts){.name = "main"}));
     int status = 12345;
@@ -1514,14 +1666,16 @@ TEST(test_tree_model_seeds)
     double secs = monotonic_seconds() - start;
     printf("  seeds %ld to %ld: %ld nodes ran (%ld failed), %ld cancels by the chaos task, %ld "
            "tasks cancelled before they ran, %ld calls cancelled, %ld timed out, %ld withdrawals, "
-           "%ld loops destroyed in flight, %ld late spawns in a group (%ld refused after a "
-           "failure), %ld group cancels, %ld failures propagated and %ld give-ups by a "
-           "gather_propagate (%ld calls that did not wait), %ld self-cancels before a gather; %ld "
-           "seeds replayed with plain tasks only, the same; %.2f s\n",
+           "%ld loops destroyed in flight, %ld late spawns in a group (%ld spawns refused after "
+           "a failure), %ld group cancels, %ld failures propagated and %ld give-ups by a "
+           "gather_propagate (%ld calls that did not wait), %ld self-cancels before a gather, "
+           "%ld eager starts (%ld done in the spawn, %ld failed there and cancelled their group's "
+           "owner); %ld seeds replayed with plain tasks only, the same; %.2f s\n",
            first_seed, first_seed + nseeds - 1, total.nodes, total.failures, total.cancels,
            total.fresh, total.canceled_calls, total.timeouts, total.absorbed, total.closes,
            total.late_spawns, total.late_refused, total.group_cancels, total.prop_failures,
-           total.prop_gave_up, total.prop_at_once, total.self_cancels, replays, secs);
+           total.prop_gave_up, total.prop_at_once, total.self_cancels, total.eager,
+           total.eager_done, total.eager_owner_cancels, replays, secs);
 }
 
 int main(void)
