@@ -2,9 +2,8 @@
 # ensure-tools.sh [--go] - make sure the build and test tools are installed.
 #
 # Checks cmake, gcc, clang and clang's AddressSanitizer runtime, valgrind,
-# pkg-config (and, with
-# --go, Go and Python 3, which run the benchmarks' peer programs, and GNU
-# time, which measures their peak memory). If
+# pkg-config (and, with --go, Go and Python 3, which run the benchmarks'
+# peer programs, and GNU time, which measures their peak memory). If
 # something is missing: as root, installs the Debian packages with apt-get;
 # otherwise prints what to install and fails.
 set -euo pipefail
