@@ -435,6 +435,42 @@ TEST(an_eager_child_that_fails_at_once_fails_its_group)
     run_main_ok(group_main, NULL);
 }
 
+/*
+ * A child in its eager first step already belongs to its group: a sibling
+ * it spawns eagerly then, failing at once, cancels it too (asyncio adds
+ * the child to the group only after its step, and leaves it running:
+ * docs/asyncio-mapping.md).
+ */
+static cosync_taskgroup *sibling_group;
+static int child_cancelling = -1, child_yield_rc = 1;
+
+static int spawn_failing_sibling(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_taskgroup_spawn(sibling_group, NULL, fail_at_once, NULL, &eager));
+    child_cancelling = cosync_task_cancelling(cosync_task_current());
+    child_yield_rc = cosync_yield();
+    return child_yield_rc;
+}
+
+static int sibling_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    sibling_group = &g;
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, spawn_failing_sibling, NULL, &eager));
+    CHECK_EQ(child_cancelling, 1);
+    CHECK_ERR(cosync_taskgroup_wait(&g, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_ERR(child_yield_rc, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(a_sibling_failing_during_a_childs_first_step_cancels_that_child)
+{
+    run_main_ok(sibling_main, NULL);
+}
+
 /* ------------------------------------------------------------------------ */
 
 /*
@@ -587,6 +623,7 @@ int main(void)
     RUN(spawned_on_another_loop_it_is_queued_there);
     RUN(the_spawner_is_ready_during_the_first_step);
     RUN(an_eager_child_that_fails_at_once_fails_its_group);
+    RUN(a_sibling_failing_during_a_childs_first_step_cancels_that_child);
     RUN(an_eager_spawn_cancelled_by_the_close_never_runs);
     RUN(the_loop_option_starts_every_spawn_eagerly);
     RUN(dense_tasks_start_eagerly);
