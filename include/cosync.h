@@ -930,6 +930,9 @@ typedef struct cosync_loop_opts {
      * cosync_task_opts.eager (loop.set_task_factory(
      * asyncio.eager_task_factory)). */
     bool eager_tasks;
+    /* The most threads of the loop's default pool (cosync_to_thread); 0:
+     * min(32, processors + 4), as asyncio's default executor. */
+    size_t executor_threads;
 } cosync_loop_opts;
 
 /**
@@ -942,7 +945,8 @@ typedef struct cosync_loop_opts {
  * or epoll_ctl (nothing is left allocated).
  * Not a suspension point. Thread-safe: threads may each make loops of their
  * own at once. The loop belongs to the thread that runs it: a call on it
- * from another thread while it runs is a data race, and it may move to
+ * from another thread while it runs is a data race (but for the calls of
+ * cosync/threads.h that say they are thread-safe), and it may move to
  * another thread only between runs while none of its tasks is suspended
  * mid-body (see cosync_loop_run).
  */
@@ -952,7 +956,8 @@ int cosync_loop_init(cosync_loop **loop, const cosync_loop_opts *opts);
  * cosync_loop_run - run the loop (loop.run_until_complete(main)).
  * @main:   run until this task finishes, then join it into @status and
  *          @result (both may be NULL); COSYNC_TASK_NONE to run until no
- *          task is left. The run returns once the tasks that were ready
+ *          task is left and no other thread holds the loop
+ *          (cosync_loop_ref). The run returns once the tasks that were ready
  *          when @main finished have run, each until it next suspends
  *          (run_until_complete runs one asyncio iteration more, in which
  *          the tasks made ready meanwhile take a step too): a task @main
@@ -997,8 +1002,8 @@ int cosync_loop_run(cosync_loop *loop, cosync_task main, int *status, void **res
  * start, each until it next suspends (loop.stop() before run_forever()).
  * A request lasts one run.
  * Returns 0; COSYNC_EINVAL if @loop is NULL. Not a suspension point.
- * Not thread-safe: call it from the loop's thread (cross-thread stop comes
- * with the threads layer).
+ * Not thread-safe: call it from the loop's thread (from another thread,
+ * make it a call: cosync_loop_call_threadsafe).
  */
 int cosync_loop_stop(cosync_loop *loop);
 
@@ -1020,6 +1025,9 @@ int cosync_loop_stop(cosync_loop *loop);
  * run, and a task group of them reports success). Tasks that deadlock in
  * their clean-up are reported and dropped without running further; the
  * objects they waited on or held must be initialised again before reuse.
+ * While other threads hold the loop (cosync_loop_ref), the close waits for
+ * them, and runs the calls they make (cosync_loop_call_threadsafe); the
+ * loop's default pool (cosync_to_thread) is destroyed last.
  * Returns 0, COSYNC_EDEADLK if some tasks had to be dropped, COSYNC_EPERM
  * (and nothing changes) if called while the loop runs, or on another thread
  * than the one whose run left tasks suspended mid-body (as for
@@ -1118,4 +1126,7 @@ int cosync_loop_dump(const cosync_loop *loop, FILE *out);
 #ifdef __cplusplus
 }
 #endif
+
+#include "cosync/threads.h"
+
 #endif /* COSYNC_H */

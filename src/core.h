@@ -1,12 +1,13 @@
 /*
  * The runtime core's private structures: the task record, the waiter, the
  * loop. Layers: context (context/), scheduler (task.c, sched.c), time
- * (time.c), waiting (wait.c), loop (loop.c).
+ * (time.c), waiting (wait.c), loop (loop.c), threads (threads/).
  */
 #ifndef COSYNC_CORE_H
 #define COSYNC_CORE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -301,6 +302,17 @@ struct cosync_loop {
     int epfd;
     int evfd;
     size_t io_waiters; /* tasks that only I/O or another thread can wake */
+    /* calls from other threads (threads/calls.c): the inbox, under its
+     * lock, and its flag, which the loop reads without the lock each turn */
+    pthread_mutex_t inbox_lock;
+    cosync_call *inbox_head;
+    cosync_call *inbox_tail;
+    atomic_bool inbox_full;
+    atomic_size_t refs; /* cosync_loop_ref, and the jobs out on threads */
+    /* the default pool (threads/executor.c), made on first use */
+    cosync_executor *executor;
+    size_t executor_threads;
+    struct cosync__job *free_jobs;
     /* While tasks that have started are suspended, the loop is the
      * thread's that ran them: their frames may hold that thread's
      * addresses (compiled code keeps the thread pointer, and what it
@@ -692,6 +704,24 @@ static inline int cosync__bind_loop(cosync_loop **obj_loop, struct cosync__task 
     *curp = cur;
     return 0;
 }
+
+/* --- threads (threads/) --- */
+/* The inbox of calls from other threads: made with the loop (0, or a
+ * negated errno), and freed after its last call has run. */
+int cosync__inbox_init(cosync_loop *loop);
+void cosync__inbox_destroy(cosync_loop *loop);
+/* Run the calls that have come, in order (loop's thread, outside tasks). */
+void cosync__inbox_run(cosync_loop *loop);
+/* Whether another thread may still call in: a reference, or a call that
+ * has come and not run yet. */
+static inline bool cosync__loop_held(cosync_loop *loop)
+{
+    return atomic_load_explicit(&loop->refs, memory_order_acquire) > 0 ||
+           atomic_load_explicit(&loop->inbox_full, memory_order_acquire);
+}
+/* At the loop's destruction, once nothing holds it: its default pool and
+ * the job records it kept. */
+void cosync__executor_loop_destroy(cosync_loop *loop);
 
 /* --- loop (loop.c) --- */
 /* Cancel @t for the round of the close under way (once): the round waits

@@ -80,6 +80,8 @@ int cosync_loop_init(cosync_loop **out, const cosync_loop_opts *opts)
         return COSYNC_EINVAL;
     if (opts->allocator && !opts->allocator->realloc)
         return COSYNC_EINVAL;
+    if (opts->executor_threads > COSYNC_EXECUTOR_MAX_THREADS)
+        return COSYNC_EINVAL;
 
     cosync_loop *loop = cosync__mem_alloc(opts->allocator, sizeof *loop);
     if (!loop)
@@ -92,11 +94,14 @@ int cosync_loop_init(cosync_loop **out, const cosync_loop_opts *opts)
     loop->epfd = loop->evfd = -1;
     errno = 0;
     int rc = open_fds(loop);
+    if (rc == 0)
+        rc = cosync__inbox_init(loop);
     if (rc) {
         close_fds(loop);
         cosync__mem_free(loop->alloc, loop);
         return rc;
     }
+    loop->executor_threads = opts->executor_threads;
     loop->default_cls = (int8_t)cls;
     loop->virtual_clock = opts->virtual_clock;
     loop->own_fp = !opts->shared_fp_modes;
@@ -283,8 +288,11 @@ static void update_clock(cosync_loop *loop)
  * false if nothing can ever wake anything. */
 static bool idle(cosync_loop *loop)
 {
+    if (atomic_load_explicit(&loop->inbox_full, memory_order_acquire))
+        return true; /* a call has come: the turn runs it */
     int64_t next = cosync__timer_next(&loop->timers);
-    if (next == COSYNC_FOREVER && loop->io_waiters == 0)
+    bool held = cosync__loop_held(loop);
+    if (next == COSYNC_FOREVER && loop->io_waiters == 0 && !held)
         return false;
     /* cached stacks beyond stack_cache go back only by a trim, which runs
      * between turns: a loop that sleeps long wakes for it (twice after a
@@ -293,6 +301,14 @@ static bool idle(cosync_loop *loop)
         (next == COSYNC_FOREVER || loop->next_trim < next))
         next = loop->next_trim;
     if (loop->virtual_clock) {
+        /* time stands still while other threads work for the loop: a
+         * job's end, not the next timer, comes first; the wake-up (a call,
+         * or the last reference dropped) is looked at by the next turn,
+         * before time may move */
+        if (held) {
+            poll_io(loop, -1);
+            return true;
+        }
         if (loop->io_waiters)
             poll_io(loop, next == COSYNC_FOREVER ? -1 : 0);
         if (!loop->ready_head && next != COSYNC_FOREVER && next > loop->now)
@@ -317,10 +333,10 @@ int64_t cosync_loop_now(const cosync_loop *loop)
 static bool finished(cosync_loop *loop)
 {
     if (loop->closing)
-        return loop->closing_left == 0;
+        return loop->closing_left == 0 && !cosync__loop_held(loop);
     if (loop->until)
         return loop->until->state == COSYNC__T_DONE;
-    return loop->nalive == 0;
+    return loop->nalive == 0 && !cosync__loop_held(loop);
 }
 
 /* The run's main task had finished before the run: asyncio's
@@ -350,6 +366,7 @@ static int run_loop(cosync_loop *loop)
         cosync__run_ready(loop);
         update_clock(loop);
         cosync__timer_run(&loop->timers, loop->now);
+        cosync__inbox_run(loop);
         if (loop->now >= loop->next_trim && loop->next_trim != INT64_MAX) { /* MAX: never */
             cosync__stack_trim(&loop->stacks);
             loop->next_trim = trim_after(loop->now);
@@ -477,7 +494,7 @@ int cosync_loop_destroy(cosync_loop *loop)
     if (loop->running || cosync__tls.loop || !on_owner_thread(loop))
         return COSYNC_EPERM;
     int rc = 0;
-    if (loop->nalive) {
+    if (loop->nalive || cosync__loop_held(loop)) {
         /* Each round cancels the tasks alive and runs until they have
          * finished (as asyncio.run does); tasks their clean-up spawned and
          * left running are the next round's, so none can keep the close
@@ -489,12 +506,14 @@ int cosync_loop_destroy(cosync_loop *loop)
             do /* a clean-up may stop the loop: that stops one run, not the close */
                 rc = cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL);
             while (rc == COSYNC_EINTR);
-        } while (loop->nalive && (rc == 0 || rc == COSYNC_EAGAIN));
+        } while ((loop->nalive || cosync__loop_held(loop)) && (rc == 0 || rc == COSYNC_EAGAIN));
         loop->closing = false;
         rc = rc ? COSYNC_EDEADLK : 0;
     }
     cosync__as_completed_orphan_all(loop);
     for_each_record(loop, drop);
+    cosync__executor_loop_destroy(loop);
+    cosync__inbox_destroy(loop);
     cosync__dense_loop_destroy(loop);
     cosync__stack_pool_destroy(&loop->stacks);
     close_fds(loop);

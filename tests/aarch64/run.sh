@@ -104,7 +104,7 @@ run test_context "$build/test_context.log" "$build/test_context"
 # Then the whole library and every other test program, so that the
 # scheduler's AArch64 path (no inline switch) runs the full suite too.
 incs_lib="-iquote $root/src -I$root/tests -I$root/include"
-for src in "$root"/src/*.c "$root"/src/context/stack.c; do
+for src in "$root"/src/*.c "$root"/src/threads/*.c "$root"/src/context/stack.c; do
     "$cc" -std=c11 -O2 -g $warn $defs $incs_lib ${CFLAGS_EXTRA:-} -c "$src" \
         -o "$build/lib_$(basename "$src" .c).o"
 done
@@ -140,7 +140,7 @@ else
 fi
 mkdir "$build/bp"
 # shellcheck disable=SC2086
-for src in "$root"/src/*.c "$root"/src/context/stack.c "$root"/src/context/ctx_aarch64.S; do
+for src in "$root"/src/*.c "$root"/src/threads/*.c "$root"/src/context/stack.c "$root"/src/context/ctx_aarch64.S; do
     "$cc" -std=c11 -O2 -g $warn $defs $incs_lib $bp -c "$src" -o "$build/bp/lib_$(basename "$src").o"
 done
 for name in test_context test_tasks test_dense test_loop; do

@@ -1,0 +1,178 @@
+/*
+ * cosync/threads.h - the threads layer: calls into a loop from other
+ * threads (loop.call_soon_threadsafe), references that keep a loop waiting
+ * for them, and thread pools that run blocking functions for tasks
+ * (loop.run_in_executor, asyncio.to_thread). Included by <cosync.h>;
+ * docs/threads.md is the guide.
+ *
+ * These are the only calls of the library that other threads may make on
+ * a loop: each doc block says which thread may call it.
+ */
+#ifndef COSYNC_THREADS_H
+#define COSYNC_THREADS_H
+
+#ifndef COSYNC_H
+#error "include <cosync.h>, which includes this header"
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ========================================================================
+ * Calls into a loop from any thread
+ * ===================================================================== */
+
+/** A call for cosync_loop_call_threadsafe, embedded by the caller. Fields
+ * are private. */
+typedef struct cosync_call {
+    struct cosync_call *next; /* private */
+    void (*fn)(void *arg);    /* private */
+    void *arg;                /* private */
+} cosync_call;
+
+/**
+ * cosync_loop_call_threadsafe - run @fn(@arg) on @loop's thread
+ * (loop.call_soon_threadsafe(fn, arg)).
+ * @call: the caller's record of the call; it must stay valid, and not be
+ *        passed again, until @fn has started (@fn may reuse or free it).
+ *
+ * The call runs in the loop's own context, not in a task, at the loop's
+ * next turn: after the tasks ready then have taken a step, calls in the
+ * order they came. No task is current there, so @fn cannot suspend (a
+ * blocking call returns COSYNC_EPERM), and cosync_loop_current() is @loop;
+ * it may do what code outside a task
+ * may: set an event or a future, release a semaphore, put into a queue
+ * without waiting, spawn tasks onto the loop (cosync_loop_spawn), stop it
+ * (cosync_loop_stop), or make further calls. A loop whose tasks are all
+ * blocked waits for a call only while a reference keeps it
+ * (cosync_loop_ref): otherwise its run may end, or report a deadlock,
+ * before the call comes. Calls that come while the loop does not run wait
+ * for its next run, or for its destruction, which runs them.
+ *
+ * Returns 0; COSYNC_EINVAL if @loop, @call or @fn is NULL.
+ * Not a suspension point. Thread-safe: any thread may call it, the loop's
+ * own included, while the loop exists (a thread that holds a reference may
+ * rely on that).
+ */
+int cosync_loop_call_threadsafe(cosync_loop *loop, cosync_call *call, void (*fn)(void *arg),
+                                void *arg);
+
+/**
+ * cosync_loop_ref - keep @loop waiting for calls from other threads: while
+ * it has references, a loop with nothing to run waits for a call (or for
+ * its timers) instead of reporting a deadlock, a run without a main task
+ * does not end, and cosync_loop_destroy waits before it frees the loop.
+ * Take one before handing work to another thread that will call into the
+ * loop, and drop it (cosync_loop_unref) after that thread's last call.
+ * While the loop has a virtual clock, time does not move while it has
+ * references: it waits for the other threads' calls instead of jumping to
+ * its next timer (docs/threads.md).
+ * Returns 0; COSYNC_EINVAL if @loop is NULL.
+ * Not a suspension point. Thread-safe (any thread, while the loop exists).
+ */
+int cosync_loop_ref(cosync_loop *loop);
+
+/**
+ * cosync_loop_unref - drop a reference taken by cosync_loop_ref. A call
+ * made before it (cosync_loop_call_threadsafe) is still run.
+ * Returns 0; COSYNC_EINVAL if @loop is NULL; COSYNC_EPERM (and nothing
+ * changes) if the loop has no reference.
+ * Not a suspension point. Thread-safe (any thread, while the loop exists;
+ * after the last reference is dropped, the loop may be destroyed at once).
+ */
+int cosync_loop_unref(cosync_loop *loop);
+
+/* ========================================================================
+ * Thread pools (concurrent.futures.ThreadPoolExecutor)
+ * ===================================================================== */
+
+/** The most threads a pool may have. */
+#define COSYNC_EXECUTOR_MAX_THREADS 4096
+
+/** A pool of worker threads (opaque): made by cosync_executor_init, or by
+ * a loop for its default one on first use. */
+typedef struct cosync_executor cosync_executor;
+
+/**
+ * cosync_executor_init - make a pool of at most @max_threads worker
+ * threads (ThreadPoolExecutor(max_workers)); 0 for the default, as
+ * asyncio's default executor has: min(32, processors + 4). Threads are
+ * started as jobs need them and kept until the pool is destroyed; they
+ * run with every signal blocked. The tasks of any number of loops may
+ * share a pool.
+ * Returns 0; COSYNC_EINVAL if @ex is NULL or @max_threads is above
+ * COSYNC_EXECUTOR_MAX_THREADS; COSYNC_ENOMEM; or the negated errno of a
+ * failed pthread_mutex_init or pthread_cond_init.
+ * Not a suspension point. Thread-safe.
+ */
+int cosync_executor_init(cosync_executor **ex, size_t max_threads);
+
+/**
+ * cosync_executor_destroy - stop @ex's threads (once idle) and free it
+ * (executor.shutdown(wait=True)). NULL is accepted (returns 0).
+ * Returns 0; COSYNC_EBUSY (and nothing changes) while a job is queued or
+ * running on it; COSYNC_EPERM if called from one of its own threads.
+ * Blocks the calling thread until its threads have exited (they are idle:
+ * that is quick). Not a suspension point. Thread-safe, but @ex must not be
+ * used once it has returned 0.
+ */
+int cosync_executor_destroy(cosync_executor *ex);
+
+/**
+ * cosync_executor_run - run @fn(@arg, @result) on a thread of @ex and wait
+ * for its end (await loop.run_in_executor(ex, fn, arg)).
+ * @ex:     the pool; NULL for the loop's default one, made on first use
+ *          with cosync_loop_opts.executor_threads threads at most.
+ * @fn:     the blocking function: its return value is the call's; it runs
+ *          on another thread, so it must not call into the loop but
+ *          through cosync_loop_call_threadsafe.
+ * @result: receives what @fn stores in its second argument (NULL if @fn
+ *          never ran); may be NULL (then @fn's result is dropped).
+ * @deadline: see the conventions at the top of cosync.h.
+ *
+ * Jobs start in the order they came, as threads are free. A cancel or
+ * the deadline takes a job that has not started back (@fn never runs) and
+ * the call returns COSYNC_ECANCELED or COSYNC_ETIMEDOUT at once. A job
+ * that has started cannot be stopped from outside: it is told
+ * (cosync_job_cancelled returns true in it from then on), and the call
+ * waits for its end in place, then returns COSYNC_ECANCELED or
+ * COSYNC_ETIMEDOUT (a cancel outranks the deadline) with @fn's result in
+ * *@result, so that nothing it made is lost (trio's to_thread.run_sync;
+ * asyncio would leave the thread running and drop the result). Until the
+ * job ends, the loop holds a reference (cosync_loop_ref) for it.
+ *
+ * Returns @fn's return value; COSYNC_ECANCELED; COSYNC_ETIMEDOUT;
+ * COSYNC_EAGAIN for deadline 0 (the job is not submitted);
+ * COSYNC_EPERM outside a task (or if @ex is being destroyed: a call that
+ * races with the pool's destruction is a misuse); COSYNC_EINVAL if @fn is
+ * NULL; COSYNC_ENOMEM if the job's record cannot be had, or if no thread
+ * can be started and the pool has none (with a thread, the job waits for
+ * it). A task that gets COSYNC_ECANCELED and returns finishes cancelled
+ * unless it uncancels, as after any suspension (docs/cancellation.md).
+ * Suspension point. Not thread-safe as to the loop (call it from one of its
+ * tasks); any number of loops may submit to one pool at once.
+ */
+int cosync_executor_run(cosync_executor *ex, cosync_task_fn fn, void *arg, void **result,
+                        int64_t deadline);
+
+/**
+ * cosync_to_thread - run @fn(@arg, @result) on a thread of the loop's
+ * default pool and wait for it (await asyncio.to_thread(fn, arg)): the
+ * same as cosync_executor_run(NULL, @fn, @arg, @result, @deadline), with
+ * its returns. Suspension point.
+ */
+int cosync_to_thread(cosync_task_fn fn, void *arg, void **result, int64_t deadline);
+
+/**
+ * cosync_job_cancelled - in a job's function, whether its caller has given
+ * up on it (cancelled, or its deadline passed) and waits for it to end:
+ * a long job polls it to stop early. false on any thread that is not
+ * running a job. Not a suspension point. Thread-safe.
+ */
+bool cosync_job_cancelled(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COSYNC_THREADS_H */

@@ -1,0 +1,110 @@
+/*
+ * Calls into a loop from other threads (loop.call_soon_threadsafe), and
+ * the references that keep a loop waiting for them.
+ *
+ * A call goes into the loop's inbox under a mutex; the first call into an
+ * empty inbox also writes the loop's eventfd, still under the mutex, so
+ * that the loop, which takes the whole inbox under the same mutex, can
+ * neither miss the wake-up nor be destroyed between the call's arrival and
+ * the write. Each turn the loop looks at the inbox's flag without the
+ * mutex, and takes it only when something has come.
+ */
+#include <unistd.h>
+
+#include "core.h"
+
+int cosync__inbox_init(cosync_loop *loop)
+{
+    int rc = pthread_mutex_init(&loop->inbox_lock, NULL);
+    if (rc)
+        return -rc;
+    loop->inbox_head = loop->inbox_tail = NULL;
+    atomic_init(&loop->inbox_full, false);
+    atomic_init(&loop->refs, 0);
+    return 0;
+}
+
+void cosync__inbox_destroy(cosync_loop *loop)
+{
+    /* the last caller may still be unlocking: take the mutex once first */
+    pthread_mutex_lock(&loop->inbox_lock);
+    pthread_mutex_unlock(&loop->inbox_lock);
+    pthread_mutex_destroy(&loop->inbox_lock);
+}
+
+static void wake_loop(cosync_loop *loop)
+{
+    uint64_t one = 1;
+    /* EAGAIN: the counter is full, so the loop is woken anyway */
+    ssize_t n = write(loop->evfd, &one, sizeof one);
+    (void)n;
+}
+
+int cosync_loop_call_threadsafe(cosync_loop *loop, cosync_call *call, void (*fn)(void *arg),
+                                void *arg)
+{
+    if (!loop || !call || !fn)
+        return COSYNC_EINVAL;
+    call->next = NULL;
+    call->fn = fn;
+    call->arg = arg;
+    pthread_mutex_lock(&loop->inbox_lock);
+    bool was_empty = loop->inbox_head == NULL;
+    if (was_empty)
+        loop->inbox_head = call;
+    else
+        loop->inbox_tail->next = call;
+    loop->inbox_tail = call;
+    if (was_empty) {
+        atomic_store_explicit(&loop->inbox_full, true, memory_order_release);
+        wake_loop(loop);
+    }
+    pthread_mutex_unlock(&loop->inbox_lock);
+    return 0;
+}
+
+void cosync__inbox_run(cosync_loop *loop)
+{
+    if (!atomic_load_explicit(&loop->inbox_full, memory_order_acquire))
+        return;
+    pthread_mutex_lock(&loop->inbox_lock);
+    cosync_call *call = loop->inbox_head;
+    loop->inbox_head = loop->inbox_tail = NULL;
+    atomic_store_explicit(&loop->inbox_full, false, memory_order_release);
+    pthread_mutex_unlock(&loop->inbox_lock);
+    while (call) {
+        cosync_call *next = call->next; /* the call may reuse its record */
+        call->fn(call->arg);
+        call = next;
+    }
+}
+
+int cosync_loop_ref(cosync_loop *loop)
+{
+    if (!loop)
+        return COSYNC_EINVAL;
+    pthread_mutex_lock(&loop->inbox_lock); /* as unref's: a count, not a race */
+    atomic_fetch_add_explicit(&loop->refs, 1, memory_order_acq_rel);
+    pthread_mutex_unlock(&loop->inbox_lock);
+    return 0;
+}
+
+int cosync_loop_unref(cosync_loop *loop)
+{
+    if (!loop)
+        return COSYNC_EINVAL;
+    /* under the inbox's mutex, which the loop's destruction takes once
+     * before it frees anything: the last reference's wake-up cannot
+     * reach a loop that is gone */
+    pthread_mutex_lock(&loop->inbox_lock);
+    size_t n = atomic_load_explicit(&loop->refs, memory_order_acquire);
+    int rc = COSYNC_EPERM;
+    if (n > 0) {
+        atomic_store_explicit(&loop->refs, n - 1, memory_order_release);
+        if (n == 1) /* the loop may be waiting for it: let it look again */
+            wake_loop(loop);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&loop->inbox_lock);
+    return rc;
+}
