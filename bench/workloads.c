@@ -19,12 +19,13 @@
  * default options: real clock, 64 KiB stacks; or shared_fp_modes); only
  * the measured part is timed, with CLOCK_MONOTONIC.
  *
- * Every workload of WORKLOADS.md is here, and four of our own, which
+ * Every workload of WORKLOADS.md is here, and five of our own, which
  * have no peer in WORKLOADS.md: spawn_join (sequential spawn + join),
  * spawn_join_eager (the same, each task started eagerly),
  * ctx_switch (the library's bare context switch, the floor under switch
- * and yield) and fp_save (what saving a task's FP control modes costs,
- * the larger part of that floor).
+ * and yield), fp_save (what saving a task's FP control modes costs,
+ * the larger part of that floor) and to_thread (a job's round trip to
+ * a pool thread).
  */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
@@ -1014,6 +1015,40 @@ static int wl_queue_mpmc(void *arg, void **result)
 }
 
 /* ------------------------------------------------------------------------
+ * to_thread (ours; no peer in WORKLOADS.md, asyncio's by hand:
+ * bench/peers/to_thread.py): one task hands n trivial jobs, one after the
+ * other, to the loop's default pool (asyncio.to_thread) and checks their
+ * results: a job's round trip, two hand-overs between threads. The
+ * pool's thread is started before the clock.
+ * ---------------------------------------------------------------------- */
+
+static int job_return_arg(void *arg, void **result)
+{
+    *result = arg;
+    return 0;
+}
+
+static int wl_to_thread(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    long n = scaled(2e4, b->scale);
+    void *r = NULL;
+    TRY(cosync_to_thread(job_return_arg, NULL, &r, COSYNC_FOREVER));
+    int64_t sum = 0;
+    double t0 = now_s();
+    for (long i = 0; i < n; i++) {
+        TRY(cosync_to_thread(job_return_arg, (void *)(intptr_t)i, &r, COSYNC_FOREVER));
+        sum += (int64_t)(intptr_t)r;
+    }
+    b->seconds = now_s() - t0;
+    b->ops = n;
+    int64_t want = (int64_t)n * (n - 1) / 2;
+    CHECK(sum == want, "sum %" PRId64 ", want %" PRId64, sum, want);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * The table: add a line per new workload, in WORKLOADS.md's order.
  * ---------------------------------------------------------------------- */
 
@@ -1039,6 +1074,7 @@ static const struct workload {
     {"sleepers", wl_sleepers},
     {"timeout_ok", wl_timeout_ok},
     {"rwlock", wl_rwlock},
+    {"to_thread", wl_to_thread},
 };
 
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
