@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -1087,6 +1088,68 @@ TEST(a_failed_thread_start_queues_the_job_for_the_pools_thread)
     run_main_ok(second_thread_fault_main, NULL);
 }
 
+/* ------------------------------------------------------------------------
+ * The pool's threads and the loop's records
+ * ---------------------------------------------------------------------- */
+
+static int read_signal_mask(void *arg, void **result)
+{
+    (void)result;
+    sigset_t *mask = arg;
+    CHECK_EQ(pthread_sigmask(SIG_BLOCK, NULL, mask), 0);
+    return 0;
+}
+
+static int signal_mask_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    sigset_t mine, theirs;
+    CHECK_EQ(pthread_sigmask(SIG_BLOCK, NULL, &mine), 0);
+    CHECK(!sigismember(&mine, SIGINT)); /* the test's thread takes signals */
+    CHECK_OK(cosync_to_thread(read_signal_mask, &theirs, NULL, COSYNC_FOREVER));
+    CHECK(sigismember(&theirs, SIGINT));
+    CHECK(sigismember(&theirs, SIGTERM));
+    CHECK(sigismember(&theirs, SIGCHLD));
+    CHECK(sigismember(&theirs, SIGUSR1));
+    CHECK_EQ(pthread_sigmask(SIG_BLOCK, NULL, &mine), 0);
+    CHECK(!sigismember(&mine, SIGINT)); /* the loop's thread's mask is back as it was */
+    return 0;
+}
+
+/* A pool's threads leave every signal to the loops' threads. */
+TEST(a_pools_threads_run_with_every_signal_blocked)
+{
+    run_main_ok(signal_mask_main, NULL);
+}
+
+static int reuse_main(void *arg, void **result)
+{
+    (void)result;
+    counting *c = arg;
+    static int x;
+    job first = mkjob(1, &x);
+    CHECK_EQ(cosync_to_thread(job_fn, &first, NULL, COSYNC_FOREVER), 1);
+    long made = c->total;
+    for (int i = 0; i < 50; i++) {
+        job j = mkjob(2, &x);
+        CHECK_EQ(cosync_to_thread(job_fn, &j, NULL, COSYNC_FOREVER), 2);
+    }
+    CHECK_EQ(c->total, made); /* one job at a time: its record comes back each time */
+    return 0;
+}
+
+/* The loop keeps its job records for the next jobs, and frees them with
+ * itself. */
+TEST(job_records_are_reused_and_freed_with_the_loop)
+{
+    counting c = {0, 0};
+    cosync_allocator a = {count_realloc, &c};
+    cosync_loop *loop = NULL;
+    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .allocator = &a}));
+    run_in(loop, reuse_main, &c);
+    CHECK_EQ(c.live, 0);
+}
+
 int main(void)
 {
     RUN(to_thread_returns_fns_status_and_result_from_another_thread);
@@ -1111,5 +1174,7 @@ int main(void)
     RUN(each_failure_point_of_a_first_to_thread_returns_an_error_and_leaks_nothing);
     RUN(each_failure_point_of_executor_init_returns_enomem);
     RUN(a_failed_thread_start_queues_the_job_for_the_pools_thread);
+    RUN(a_pools_threads_run_with_every_signal_blocked);
+    RUN(job_records_are_reused_and_freed_with_the_loop);
     return 0;
 }

@@ -32,8 +32,12 @@ void cosync__inbox_destroy(cosync_loop *loop)
     pthread_mutex_destroy(&loop->inbox_lock);
 }
 
+/* Wake @loop if it may be waiting in its idle step: not from its own
+ * run, which looks at the inbox and its references before it waits. */
 static void wake_loop(cosync_loop *loop)
 {
+    if (cosync__tls.loop == loop)
+        return;
     uint64_t one = 1;
     /* EAGAIN: the counter is full, so the loop is woken anyway */
     ssize_t n = write(loop->evfd, &one, sizeof one);
