@@ -384,6 +384,9 @@ static int run_loop(cosync_loop *loop)
         if (loop->io_waiters) /* a cheap look, then a real wait below */
             poll_io(loop, 0);
         if (!loop->ready_head && !loop->stop_requested && !idle(loop)) {
+            /* the last reference went after the check above: done */
+            if (finished(loop))
+                break;
             if (loop->closing && loop->closing_left < loop->nalive) {
                 rc = COSYNC_EAGAIN; /* stuck on tasks the close has not cancelled yet */
                 break;

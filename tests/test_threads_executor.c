@@ -1150,6 +1150,139 @@ TEST(job_records_are_reused_and_freed_with_the_loop)
     CHECK_EQ(c.live, 0);
 }
 
+/* ------------------------------------------------------------------------
+ * A job that has ended, whose end has not reached the loop yet
+ * ---------------------------------------------------------------------- */
+
+/* A job that posts @done as it starts: queued behind another on a
+ * one-thread pool, it shows that the other has ended and its end has
+ * been posted to the loop (the thread posts it before it takes the next
+ * job). */
+typedef struct fence {
+    cosync_executor *ex;
+    sem_t done;
+    int rc;
+} fence;
+
+static int post_fence(void *arg, void **result)
+{
+    (void)result;
+    CHECK_EQ(sem_post(arg), 0);
+    return 0;
+}
+
+static int fence_caller(void *arg, void **result)
+{
+    (void)result;
+    fence *f = arg;
+    f->rc = cosync_executor_run(f->ex, post_fence, &f->done, NULL, COSYNC_FOREVER);
+    return 0;
+}
+
+typedef struct ended_case {
+    bool by_cancel; /* else the deadline, on the real clock */
+} ended_case;
+
+/* The caller's deadline passes, or a cancel comes, after its job has
+ * ended but before the loop has taken the job's end: the job's value is
+ * the call's (a grant on its way is a grant), and a cancel comes at the
+ * next suspension. */
+static int ended_main(void *arg, void **result)
+{
+    (void)result;
+    ended_case *ec = arg;
+    static int x;
+    cosync_executor *ex;
+    CHECK_OK(cosync_executor_init(&ex, 1));
+    job j = mkjob(5, &x);
+    caller c = mkcaller(ex, &j);
+    c.then_yield = true;
+    if (!ec->by_cancel)
+        c.timeout = COSYNC_MS(2);
+    cosync_task t = spawn_caller(&c);
+    fence f = {.ex = ex, .rc = 1};
+    CHECK_EQ(sem_init(&f.done, 0, 0), 0);
+    cosync_task ft;
+    CHECK_OK(cosync_task_spawn(&ft, fence_caller, &f, NULL));
+    CHECK_OK(cosync_yield()); /* both jobs are queued, in that order */
+    sem_wait_ok(&f.done);     /* the loop's thread waits: the first job has ended */
+    if (ec->by_cancel) {
+        CHECK_OK(cosync_task_cancel(t));
+    } else {
+        int64_t past = c.deadline;
+        while (cosync_loop_now(cosync_loop_current()) <= past)
+            ; /* the loop's thread stays here until the deadline has passed */
+    }
+    /* the turn ends: the deadline fires first, then the jobs' ends come */
+    if (ec->by_cancel)
+        join_expect(t, COSYNC_ECANCELED);
+    else
+        join_ok(t);
+    CHECK_EQ(c.rc, 5);
+    CHECK(c.result == &x);
+    CHECK(!j.cancelled_at_end);
+    if (ec->by_cancel)
+        CHECK_ERR(c.next_rc, COSYNC_ECANCELED);
+    else
+        CHECK_OK(c.next_rc);
+    join_ok(ft);
+    CHECK_OK(f.rc);
+    sem_destroy(&f.done);
+    CHECK_OK(cosync_executor_destroy(ex));
+    return 0;
+}
+
+TEST(a_cancel_after_the_job_ended_but_before_its_end_came_keeps_the_value)
+{
+    ended_case ec = {.by_cancel = true};
+    run_in(make_loop(true, 0), ended_main, &ec);
+}
+
+TEST(a_deadline_after_the_job_ended_but_before_its_end_came_keeps_the_value)
+{
+    ended_case ec = {.by_cancel = false};
+    run_in(make_loop(false, 0), ended_main, &ec);
+}
+
+/* A pool whose last job has ended may be destroyed only once that end
+ * has reached the job's caller: before, the caller may still give up on
+ * the job, and that looks at the pool. */
+static int destroy_after_end_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static int x;
+    cosync_executor *ex;
+    CHECK_OK(cosync_executor_init(&ex, 1));
+    job j = mkjob(6, &x);
+    sem_t started;
+    sem_init0(&started);
+    j.started = &started;
+    caller c = mkcaller(ex, &j);
+    c.then_yield = true;
+    cosync_task t = spawn_caller(&c);
+    CHECK_OK(cosync_yield()); /* queued */
+    sem_wait_ok(&started);
+    /* keep trying, in the same turns as the job's end: the destroy works
+     * only once the caller has been woken */
+    int tries = 0;
+    while (cosync_executor_destroy(ex) == COSYNC_EBUSY) {
+        CHECK_LT(++tries, 100000000);
+        CHECK_OK(cosync_yield());
+    }
+    CHECK_OK(cosync_task_cancel(t)); /* too late to give up: the job's value stays */
+    join_expect(t, COSYNC_ECANCELED);
+    CHECK_EQ(c.rc, 6);
+    CHECK(c.result == &x);
+    CHECK_ERR(c.next_rc, COSYNC_ECANCELED);
+    sem_destroy(&started);
+    return 0;
+}
+
+TEST(a_pool_is_destroyed_only_once_its_last_jobs_end_has_reached_the_caller)
+{
+    run_in(make_loop(true, 0), destroy_after_end_main, NULL);
+}
+
 int main(void)
 {
     RUN(to_thread_returns_fns_status_and_result_from_another_thread);
@@ -1176,5 +1309,8 @@ int main(void)
     RUN(a_failed_thread_start_queues_the_job_for_the_pools_thread);
     RUN(a_pools_threads_run_with_every_signal_blocked);
     RUN(job_records_are_reused_and_freed_with_the_loop);
+    RUN(a_cancel_after_the_job_ended_but_before_its_end_came_keeps_the_value);
+    RUN(a_deadline_after_the_job_ended_but_before_its_end_came_keeps_the_value);
+    RUN(a_pool_is_destroyed_only_once_its_last_jobs_end_has_reached_the_caller);
     return 0;
 }

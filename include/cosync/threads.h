@@ -77,7 +77,10 @@ int cosync_loop_ref(cosync_loop *loop);
  * cosync_loop_unref - drop a reference taken by cosync_loop_ref. A call
  * made before it (cosync_loop_call_threadsafe) is still run.
  * Returns 0; COSYNC_EINVAL if @loop is NULL; COSYNC_EPERM (and nothing
- * changes) if the loop has no reference.
+ * changes) if the loop has no reference. The jobs of cosync_to_thread
+ * hold references of the same count: an unref without its ref while a
+ * job is out takes the job's, and the loop may then be destroyed under
+ * it (a misuse that cannot be detected).
  * Not a suspension point. Thread-safe (any thread, while the loop exists;
  * after the last reference is dropped, the loop may be destroyed at once).
  */
@@ -112,10 +115,13 @@ int cosync_executor_init(cosync_executor **ex, size_t max_threads);
  * cosync_executor_destroy - stop @ex's threads (once idle) and free it
  * (executor.shutdown(wait=True)). NULL is accepted (returns 0).
  * Returns 0; COSYNC_EBUSY (and nothing changes) while a job is queued or
- * running on it; COSYNC_EPERM if called from one of its own threads.
+ * running on it, or until the end of one has reached its caller's loop
+ * (the loop's thread runs that: a loop's task that waits for a job has
+ * been woken when the call returns, and then the pool may go);
+ * COSYNC_EPERM if called from one of its own threads.
  * Blocks the calling thread until its threads have exited (they are idle:
  * that is quick). Not a suspension point. Thread-safe, but @ex must not be
- * used once it has returned 0.
+ * used, nor destroyed again, once a destroy has begun that returns 0.
  */
 int cosync_executor_destroy(cosync_executor *ex);
 
@@ -127,6 +133,10 @@ int cosync_executor_destroy(cosync_executor *ex);
  * @fn:     the blocking function: its return value is the call's; it runs
  *          on another thread, so it must not call into the loop but
  *          through cosync_loop_call_threadsafe.
+ * @arg:    @fn's argument. A dense task (cosync_task_opts.dense) must not
+ *          hand it anything in its own stack, which holds other tasks'
+ *          bytes while it waits: @arg itself there is refused
+ *          (COSYNC_EINVAL), pointers reached through it cannot be seen.
  * @result: receives what @fn stores in its second argument (NULL if @fn
  *          never ran); may be NULL (then @fn's result is dropped).
  * @deadline: see the conventions at the top of cosync.h.
@@ -146,7 +156,8 @@ int cosync_executor_destroy(cosync_executor *ex);
  * COSYNC_EAGAIN for deadline 0 (the job is not submitted);
  * COSYNC_EPERM outside a task (or if @ex is being destroyed: a call that
  * races with the pool's destruction is a misuse); COSYNC_EINVAL if @fn is
- * NULL; COSYNC_ENOMEM if the job's record cannot be had, or if no thread
+ * NULL, or for a dense task's @arg in its own stack; COSYNC_ENOMEM if the
+ * job's record cannot be had, or if no thread
  * can be started and the pool has none (with a thread, the job waits for
  * it). A task that gets COSYNC_ECANCELED and returns finishes cancelled
  * unless it uncancels, as after any suspension (docs/cancellation.md).

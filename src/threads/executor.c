@@ -125,14 +125,19 @@ int cosync_executor_destroy(cosync_executor *ex)
 
 /* ---- the worker's side ---------------------------------------------- */
 
-/* On the loop's thread: the job has ended; wake its caller. */
+/* On the loop's thread: the job has ended; wake its caller. The job is
+ * the pool's until here, so that a pool destroyed as soon as no job is
+ * out leaves no caller that may still look at it (job_give_up). */
 static void job_ended(void *arg)
 {
     cosync__job *j = arg;
+    cosync_executor *ex = j->ex;
+    pthread_mutex_lock(&ex->lock);
+    ex->outstanding--;
+    pthread_mutex_unlock(&ex->lock);
     struct cosync__task *t = j->task;
-    cosync_loop *loop = t->loop;
     cosync__grant(&t->w, t->w.shielded ? j->reason : 0);
-    cosync_loop_unref(loop);
+    cosync_loop_unref(t->loop);
 }
 
 static void run_job(cosync__job *j)
@@ -143,9 +148,9 @@ static void run_job(cosync__job *j)
     cosync_executor *ex = j->ex;
     pthread_mutex_lock(&ex->lock);
     j->state = JOB_DONE;
-    ex->outstanding--; /* before the post: its caller may destroy the pool at once */
     pthread_mutex_unlock(&ex->lock);
-    /* the last touch of the job: the loop may free it from here on */
+    /* the last touch of the job: the loop may free it from here on (the
+     * pool stays: it is not destroyed while this thread runs) */
     cosync_loop_call_threadsafe(j->task->loop, &j->done, job_ended, j);
 }
 
@@ -212,27 +217,30 @@ static void job_put(cosync_loop *loop, cosync__job *j)
     loop->free_jobs = j;
 }
 
-/* Take back a job that has not started; false if a thread has it. */
-static bool withdraw(cosync__job *j)
+/* Take back a job that has not started: returns the state the job was
+ * in (JOB_QUEUED: taken back). */
+static uint8_t withdraw(cosync__job *j)
 {
     cosync_executor *ex = j->ex;
     pthread_mutex_lock(&ex->lock);
-    bool queued = j->state == JOB_QUEUED;
-    if (queued) {
+    uint8_t state = j->state;
+    if (state == JOB_QUEUED) {
         cosync__list_remove(&ex->queue, &j->node);
         ex->queued--;
         ex->outstanding--;
     }
     pthread_mutex_unlock(&ex->lock);
-    if (queued)
+    if (state == JOB_QUEUED)
         cosync_loop_unref(j->task->loop);
-    return queued;
+    return state;
 }
 
 /* The caller is cancelled or its deadline has passed: a job not started
  * is taken back and the wait ends; a running one is told, and the wait
  * goes on, shielded, until it ends. A further cancel outranks the
- * deadline. */
+ * deadline. A job that has ended, whose end is on its way to the loop,
+ * counts as granted: the wait takes its value, and a cancel comes at the
+ * next suspension. */
 static bool job_give_up(cosync__waiter *w, int result, struct cosync__task **pass_on)
 {
     (void)pass_on;
@@ -244,12 +252,19 @@ static bool job_give_up(cosync__waiter *w, int result, struct cosync__task **pas
             w->result = COSYNC_ECANCELED;
         return true;
     }
-    if (withdraw(j))
+    switch (withdraw(j)) {
+    case JOB_QUEUED:
         return false;
-    j->reason = result;
-    atomic_store_explicit(&j->cancelled, true, memory_order_relaxed);
-    w->shielded = true;
-    return true;
+    case JOB_DONE:
+        if (result == COSYNC_ECANCELED)
+            cosync__waiter_task(w)->cancel_pending = true;
+        return true;
+    default:
+        j->reason = result;
+        atomic_store_explicit(&j->cancelled, true, memory_order_relaxed);
+        w->shielded = true;
+        return true;
+    }
 }
 
 static void job_describe(const cosync__waiter *w, char *buf, size_t size)
@@ -315,6 +330,10 @@ int cosync_executor_run(cosync_executor *ex, cosync_task_fn fn, void *arg, void 
         return cosync__step(cur); /* delivered at this suspension, as a wait's */
     if (deadline != COSYNC_FOREVER && deadline <= loop->now)
         return COSYNC_ETIMEDOUT;
+    /* the job runs while the task is away, when its stack holds another
+     * task's bytes (docs/stacks.md, "The rule") */
+    if (cosync__dense_holds(cur, arg))
+        return COSYNC_EINVAL;
     int rc = ex ? 0 : default_pool(loop, &ex);
     if (rc)
         return rc;
