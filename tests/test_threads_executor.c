@@ -18,10 +18,12 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core.h" /* COSYNC__DENSE_SUPPORTED */
 #include "fault.h"
 #include "harness.h"
 
@@ -919,6 +921,41 @@ TEST(dense_tasks_can_wait_for_jobs)
     run_in(make_loop(true, DENSE), dense_main, NULL);
 }
 
+static int dense_own_stack_caller(void *arg, void **result)
+{
+    (void)arg;
+    job mine = mkjob(1, NULL); /* in this dense task's own stack */
+    void *res = NOT_SET;
+    if (COSYNC__DENSE_SUPPORTED) {
+        CHECK_ERR(cosync_to_thread(job_fn, &mine, &res, COSYNC_FOREVER), COSYNC_EINVAL);
+        CHECK_NULL(res);
+        CHECK(!atomic_load(&mine.ran)); /* nothing was queued */
+    } else {                            /* the ucontext backend runs dense tasks as plain ones */
+        CHECK_EQ(cosync_to_thread(job_fn, &mine, &res, COSYNC_FOREVER), 1);
+    }
+    job *heap = malloc(sizeof *heap);
+    CHECK_NOTNULL(heap);
+    *heap = mkjob(2, NULL);
+    CHECK_EQ(cosync_to_thread(job_fn, heap, &res, COSYNC_FOREVER), 2); /* elsewhere: fine */
+    free(heap);
+    *result = res;
+    return 0;
+}
+
+/* A dense task's stack holds other tasks' bytes while it waits: a job's
+ * argument there is refused. */
+TEST(a_dense_tasks_job_argument_in_its_own_stack_is_refused)
+{
+    cosync_loop *loop = make_loop(true, 1);
+    cosync_task t;
+    CHECK_OK(cosync_loop_spawn(loop, &t, dense_own_stack_caller, NULL,
+                               &(cosync_task_opts){.dense = true}));
+    int status = 1;
+    CHECK_OK(cosync_loop_run(loop, t, &status, NULL));
+    CHECK_OK(status);
+    end_loop(loop);
+}
+
 /* ------------------------------------------------------------------------
  * The loop's destruction and the default pool
  * ---------------------------------------------------------------------- */
@@ -1303,6 +1340,7 @@ int main(void)
     RUN(a_pool_cannot_be_destroyed_from_its_own_thread);
     RUN(a_pool_shared_by_two_loops_on_two_threads_at_once);
     RUN(dense_tasks_can_wait_for_jobs);
+    RUN(a_dense_tasks_job_argument_in_its_own_stack_is_refused);
     RUN(the_loops_destruction_cancels_a_task_waiting_on_a_running_job_and_waits);
     RUN(each_failure_point_of_a_first_to_thread_returns_an_error_and_leaks_nothing);
     RUN(each_failure_point_of_executor_init_returns_enomem);
