@@ -826,6 +826,61 @@ TEST(the_last_unref_racing_the_loops_end_is_never_taken_for_a_deadlock)
              calls); /* every call ran, in the run or the destruction */
 }
 
+/* ------------------------------------------------------------------------
+ * A call that makes a call, with nothing else to run
+ * ---------------------------------------------------------------------- */
+
+#define CHAIN 5
+
+typedef struct chain {
+    cosync_loop *loop;
+    cosync_call call;
+    int left;
+    cosync_event done;
+} chain;
+
+static void chain_fn(void *arg)
+{
+    chain *c = arg;
+    if (--c->left > 0) /* from the loop's thread: the loop is not woken, it looks */
+        CHECK_OK(cosync_loop_call_threadsafe(c->loop, &c->call, chain_fn, c));
+    else
+        CHECK_OK(cosync_event_set(&c->done));
+}
+
+static void *chain_thread(void *arg)
+{
+    chain *c = arg;
+    CHECK_OK(cosync_loop_call_threadsafe(c->loop, &c->call, chain_fn, c));
+    return NULL;
+}
+
+static int chain_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    chain c = {.loop = cosync_loop_current(), .left = CHAIN};
+    cosync_event_init(&c.done);
+    CHECK_OK(cosync_loop_ref(c.loop));
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, chain_thread, &c), 0);
+    CHECK_EQ(pthread_join(th, NULL), 0); /* the first call has come */
+    CHECK_OK(cosync_loop_unref(c.loop)); /* only the calls hold the loop now */
+    int64_t t0 = cosync_now();
+    CHECK_OK(cosync_event_wait(&c.done, COSYNC_FOREVER));
+    CHECK_EQ(c.left, 0);
+    CHECK_EQ(cosync_now(), t0);
+    return 0;
+}
+
+/* Each call of a chain makes the next from the loop's own thread, where
+ * no eventfd write wakes the loop: with no task to run and no timer, the
+ * idle step sees the call waiting and runs it rather than waiting for a
+ * wake-up that never comes. */
+TEST(a_call_that_makes_a_call_runs_it_with_nothing_else_to_do)
+{
+    run_main_ok(chain_main, NULL);
+}
+
 int main(void)
 {
     RUN(a_call_from_another_thread_runs_on_the_loops_thread_outside_any_task);
@@ -843,5 +898,6 @@ int main(void)
     RUN(the_destruction_waits_for_refs_and_runs_the_calls_that_came);
     RUN(many_threads_making_many_calls_are_all_counted_in_order);
     RUN(the_last_unref_racing_the_loops_end_is_never_taken_for_a_deadlock);
+    RUN(a_call_that_makes_a_call_runs_it_with_nothing_else_to_do);
     return 0;
 }
