@@ -1,7 +1,8 @@
 /*
  * harness.h - the helpers cosync's test programs share: virtual-clock loops,
  * running a main task, joining, the current loop's stats, trivial task
- * bodies, capturing stderr and reports, a counting allocator.
+ * bodies, capturing stderr and reports, a counting allocator, semaphores
+ * for the tests with threads.
  *
  * Header-only, like check.h (which it includes): every helper is a static
  * function, unused ones cost nothing. Every check aborts (see check.h).
@@ -10,6 +11,8 @@
 #define COSYNC_TESTS_HARNESS_H
 
 #include <dirent.h>
+#include <errno.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -441,6 +444,23 @@ static HARNESS_UNUSED int count_fds(void)
         n++;
     closedir(d);
     return n;
+}
+
+/* ------------------------------------------------------------------------
+ * Threads
+ * ---------------------------------------------------------------------- */
+
+/** Initialise @s to 0 (shared between this process's threads). */
+static HARNESS_UNUSED void sem_init0(sem_t *s)
+{
+    CHECK_EQ(sem_init(s, 0, 0), 0);
+}
+
+/** Wait for @s, blocking the calling thread (and its loop, in a task). */
+static HARNESS_UNUSED void sem_wait_ok(sem_t *s)
+{
+    while (sem_wait(s) != 0)
+        CHECK_EQ(errno, EINTR);
 }
 
 #endif /* COSYNC_TESTS_HARNESS_H */

@@ -21,17 +21,6 @@
  * Helpers
  * ---------------------------------------------------------------------- */
 
-static void sem_init0(sem_t *s)
-{
-    CHECK_EQ(sem_init(s, 0, 0), 0);
-}
-
-static void sem_wait_ok(sem_t *s)
-{
-    while (sem_wait(s) != 0)
-        CHECK_EQ(errno, EINTR);
-}
-
 static void post_sem(void *arg)
 {
     CHECK_EQ(sem_post(arg), 0);

@@ -31,17 +31,6 @@
  * Helpers
  * ---------------------------------------------------------------------- */
 
-static void sem_init0(sem_t *s)
-{
-    CHECK_EQ(sem_init(s, 0, 0), 0);
-}
-
-static void sem_wait_ok(sem_t *s)
-{
-    while (sem_wait(s) != 0)
-        CHECK_EQ(errno, EINTR);
-}
-
 /* In a task on the real clock: wait for @s without blocking the loop. */
 static void sem_wait_polling(sem_t *s)
 {
