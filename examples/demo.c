@@ -14,7 +14,9 @@
  * 10. a Queue: producer and consumers, task_done/join, then shutdown
  * 11. a Barrier round and the indices it hands out
  * 12. an RWLock: readers share it, a writer waits and then holds it alone
- * 13. a deliberate deadlock on an explicit loop, and its report
+ * 13. threads: a blocking call on a pool thread while the loop goes on, and
+ *     a plain thread waking a task through a call into the loop
+ * 14. a deliberate deadlock on an explicit loop, and its report
  *
  * Each line starts with the time since the start of its section, on the
  * loop's clock. The program exits with 1 if anything differs from what the
@@ -24,13 +26,16 @@
  * group) are in static storage rather than on a task's stack: see
  * docs/stacks.md.
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <cosync.h>
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #if defined(__GNUC__)
 #define DEMO_PRINTF(fmt, first) __attribute__((format(printf, fmt, first)))
@@ -736,14 +741,108 @@ static int step_rwlock(void)
 }
 
 /* ------------------------------------------------------------------------
+ * 13. threads: a pool thread runs a blocking call; a plain thread calls in
+ * ---------------------------------------------------------------------- */
+
+static void block_for_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+/* A blocking call, as a library without an asynchronous interface makes:
+ * on a task it would stop the whole loop. */
+static int blocking_lookup(void *arg, void **result)
+{
+    block_for_ms(25);
+    *result = arg;
+    return 0;
+}
+
+static int ticks;
+static bool lookup_done;
+
+static int ticker(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    while (!lookup_done) {
+        int rc = cosync_sleep(COSYNC_MS(10));
+        if (rc != 0)
+            return rc;
+        if (!lookup_done) {
+            ticks++;
+            say("%s: tick %d (the loop goes on)", me(), ticks);
+        }
+    }
+    return 0;
+}
+
+static cosync_event from_thread = COSYNC_EVENT_INIT;
+static cosync_call wake_call;
+
+static void set_from_thread(void *arg)
+{
+    cosync_event_set(arg); /* on the loop's thread, outside any task */
+}
+
+static void *plain_thread(void *arg)
+{
+    cosync_loop *loop = arg;
+    block_for_ms(10);
+    cosync_loop_call_threadsafe(loop, &wake_call, set_from_thread, &from_thread);
+    cosync_loop_unref(loop); /* its last call is made */
+    return NULL;
+}
+
+static int step_threads(void)
+{
+    static char address[] = "127.0.0.1";
+    cosync_task tick;
+    void *found = NULL;
+    int rc;
+
+    section("13. threads: a blocking call on a pool thread, a thread calling in");
+    ticks = 0;
+    lookup_done = false;
+    if ((rc = spawn(&tick, "ticker", ticker, NULL)) != 0)
+        return rc;
+    say("%s: hands a 25 ms blocking lookup of localhost to a pool thread (to_thread)", me());
+    rc = cosync_to_thread(blocking_lookup, address, &found, COSYNC_FOREVER);
+    lookup_done = true;
+    say("%s: the lookup is back (%s): %s", me(), rc == 0 ? "ok" : cosync_err_name(rc),
+        found ? (char *)found : "-");
+    EXPECT(rc == 0 && found == address);
+    EXPECT(ticks >= 1);
+    if ((rc = cosync_task_join(tick, NULL, NULL, COSYNC_FOREVER)) != 0)
+        return rc;
+
+    cosync_loop *loop = cosync_loop_current();
+    cosync_loop_ref(loop); /* a thread will call in: no deadlock while it may */
+    pthread_t th;
+    if ((rc = -pthread_create(&th, NULL, plain_thread, loop)) != 0) {
+        cosync_loop_unref(loop);
+        return rc;
+    }
+    say("%s: waits for an event that a plain thread sets through a call", me());
+    rc = cosync_event_wait(&from_thread, COSYNC_FOREVER);
+    say("%s: woken (%s)", me(), rc == 0 ? "ok" : cosync_err_name(rc));
+    EXPECT(rc == 0);
+    pthread_join(th, NULL); /* it has made its call: this is quick */
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * The tour, on the loop of cosync_run
  * ---------------------------------------------------------------------- */
 
 static int tour(void *arg, void **result)
 {
     static int (*const steps[])(void) = {
-        step_spawn_join, step_gather, step_wait_for,  step_taskgroup, step_future,  step_event,
-        step_cancel,     step_lock,   step_semaphore, step_queue,     step_barrier, step_rwlock,
+        step_spawn_join, step_gather, step_wait_for, step_taskgroup, step_future,
+        step_event,      step_cancel, step_lock,     step_semaphore, step_queue,
+        step_barrier,    step_rwlock, step_threads,
     };
     (void)arg;
     (void)result;
@@ -758,7 +857,7 @@ static int tour(void *arg, void **result)
 }
 
 /* ------------------------------------------------------------------------
- * 13. a deliberate deadlock, on an explicit loop
+ * 14. a deliberate deadlock, on an explicit loop
  * ---------------------------------------------------------------------- */
 
 /* alice waits for bob's future before completing her own, and bob waits
@@ -796,7 +895,7 @@ static int standoff_main(void *arg, void **result)
     int rc;
     (void)result;
 
-    section("13. deadlock: reported, not a silent hang");
+    section("14. deadlock: reported, not a silent hang");
     if ((rc = spawn(&a, "alice", alice, arg)) != 0)
         return rc;
     if ((rc = spawn(&b, "bob", bob, arg)) != 0)
@@ -847,8 +946,8 @@ static int deadlock_demo(void)
 
 int main(void)
 {
-    printf("cosync %d.%d.%d: a tour of the runtime core and its primitives\n", COSYNC_VERSION_MAJOR,
-           COSYNC_VERSION_MINOR, COSYNC_VERSION_PATCH);
+    printf("cosync %d.%d.%d: a tour of the runtime core, its primitives and threads\n",
+           COSYNC_VERSION_MAJOR, COSYNC_VERSION_MINOR, COSYNC_VERSION_PATCH);
 
     int rc = cosync_run(tour, NULL);
     if (rc != 0) {
