@@ -42,7 +42,7 @@ struct cosync_executor {
     pthread_cond_t work;
     cosync__list queue;
     size_t queued;      /* jobs in the queue */
-    size_t outstanding; /* jobs queued or running */
+    size_t outstanding; /* jobs queued, running, or whose end has not reached the loop */
     size_t max_threads;
     size_t threads; /* started */
     size_t idle;    /* waiting for work */
