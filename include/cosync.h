@@ -345,8 +345,11 @@ uint64_t cosync_task_id(cosync_task task);
  * given; tasks spawned from outside any task start with NULL (or
  * opts->local). Keep the variables in a struct and
  * point at it: the pointer is the task's own, the struct is shared.
- * Returns the pointer; NULL outside a task. Not a suspension point.
- * Thread-safe (it reads only the calling thread's own state).
+ * In a job's function on a pool's thread (cosync_to_thread), it is a
+ * copy of the caller's pointer, as asyncio.to_thread runs the function
+ * in a copy of the caller's context.
+ * Returns the pointer; NULL outside a task and a job. Not a suspension
+ * point. Thread-safe (it reads only the calling thread's own state).
  */
 void *cosync_task_get_local(void);
 
@@ -355,8 +358,10 @@ void *cosync_task_get_local(void);
  * (ContextVar.set). Only this task sees the change, and the tasks it
  * spawns from now on: its spawner and the tasks it spawned earlier keep
  * theirs, as a context copied into each task keeps its own variables.
- * Returns 0; COSYNC_EPERM outside a task. Not a suspension point. Not
- * thread-safe.
+ * In a job's function it sets the job's copy: its caller keeps its own.
+ * Returns 0; COSYNC_EPERM outside a task and a job. Not a suspension
+ * point. Not thread-safe (but a job's function may call it on its own
+ * thread).
  */
 int cosync_task_set_local(void *local);
 

@@ -876,14 +876,18 @@ uint64_t cosync_task_id(cosync_task task)
 void *cosync_task_get_local(void)
 {
     struct cosync__task *cur = cosync__current();
-    return cur ? cur->local : NULL;
+    if (cur)
+        return cur->local;
+    void **job = cosync__tls.job_local; /* a pool thread's job (threads/executor.c) */
+    return job ? *job : NULL;
 }
 
 int cosync_task_set_local(void *local)
 {
     struct cosync__task *cur = cosync__current();
-    if (!cur)
+    void **job = cur ? &cur->local : cosync__tls.job_local;
+    if (!job)
         return COSYNC_EPERM;
-    cur->local = local;
+    *job = local;
     return 0;
 }

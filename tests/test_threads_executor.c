@@ -1309,6 +1309,50 @@ TEST(a_pool_is_destroyed_only_once_its_last_jobs_end_has_reached_the_caller)
     run_in(make_loop(true, 0), destroy_after_end_main, NULL);
 }
 
+/* ------------------------------------------------------------------------
+ * Task-local data in a job (CPython's test_to_thread_contextvars)
+ * ---------------------------------------------------------------------- */
+
+static int local_job(void *arg, void **result)
+{
+    int *other = arg;
+    *result = cosync_task_get_local();      /* the caller's, copied */
+    CHECK_OK(cosync_task_set_local(other)); /* the job's copy only */
+    CHECK(cosync_task_get_local() == other);
+    return 0;
+}
+
+static int local_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static int mine, other;
+    CHECK_OK(cosync_task_set_local(&mine));
+    void *seen = NULL;
+    CHECK_OK(cosync_to_thread(local_job, &other, &seen, COSYNC_FOREVER));
+    CHECK(seen == &mine);                    /* the job saw the caller's */
+    CHECK(cosync_task_get_local() == &mine); /* its set stayed its own */
+    return 0;
+}
+
+static void *no_job_thread(void *arg)
+{
+    (void)arg;
+    CHECK_NULL(cosync_task_get_local());
+    CHECK_ERR(cosync_task_set_local(NULL), COSYNC_EPERM);
+    return NULL;
+}
+
+/* asyncio.to_thread runs the function in a copy of the caller's context:
+ * a job sees its caller's task-local pointer, and setting it changes the
+ * job's copy only. A thread that runs no job has none. */
+TEST(a_job_sees_a_copy_of_its_callers_task_local_pointer)
+{
+    run_main_ok(local_main, NULL);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, no_job_thread, NULL), 0);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+}
+
 int main(void)
 {
     RUN(to_thread_returns_fns_status_and_result_from_another_thread);
@@ -1336,6 +1380,7 @@ int main(void)
     RUN(a_failed_thread_start_queues_the_job_for_the_pools_thread);
     RUN(a_pools_threads_run_with_every_signal_blocked);
     RUN(job_records_are_reused_and_freed_with_the_loop);
+    RUN(a_job_sees_a_copy_of_its_callers_task_local_pointer);
     RUN(a_cancel_after_the_job_ended_but_before_its_end_came_keeps_the_value);
     RUN(a_deadline_after_the_job_ended_but_before_its_end_came_keeps_the_value);
     RUN(a_pool_is_destroyed_only_once_its_last_jobs_end_has_reached_the_caller);

@@ -135,6 +135,7 @@ typedef struct cosync__tls_state {
     struct cosync__task *cur;
     uint64_t cur_id;
     uint64_t loop_serial; /* the running loop's (0: none) */
+    void **job_local;     /* on a pool's thread, in a job: its task-local pointer */
 } cosync__tls_state;
 
 extern __thread cosync__tls_state cosync__tls __attribute__((tls_model("initial-exec")));

@@ -28,6 +28,7 @@ typedef struct cosync__job {
     struct cosync__job *next_free;
     cosync_task_fn fn;
     void *arg;
+    void *local; /* the caller's task-local pointer, copied: the job's own */
     void *result;
     int status;
     uint8_t state; /* under the pool's mutex until JOB_DONE */
@@ -143,7 +144,9 @@ static void job_ended(void *arg)
 static void run_job(cosync__job *j)
 {
     running_job = j;
+    cosync__tls.job_local = &j->local; /* cosync_task_get_local, in the job */
     j->status = j->fn(j->arg, &j->result);
+    cosync__tls.job_local = NULL;
     running_job = NULL;
     cosync_executor *ex = j->ex;
     pthread_mutex_lock(&ex->lock);
@@ -340,7 +343,7 @@ int cosync_executor_run(cosync_executor *ex, cosync_task_fn fn, void *arg, void 
     cosync__job *j = job_get(loop);
     if (!j)
         return COSYNC_ENOMEM;
-    *j = (cosync__job){.fn = fn, .arg = arg, .task = cur, .ex = ex};
+    *j = (cosync__job){.fn = fn, .arg = arg, .local = cur->local, .task = cur, .ex = ex};
     atomic_init(&j->cancelled, false);
     cosync_loop_ref(loop);
     rc = submit(j);
