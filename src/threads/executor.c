@@ -220,6 +220,14 @@ static void job_put(cosync_loop *loop, cosync__job *j)
     loop->free_jobs = j;
 }
 
+/* Under the pool's mutex: take @j, queued, off the queue. */
+static void unqueue(cosync_executor *ex, cosync__job *j)
+{
+    cosync__list_remove(&ex->queue, &j->node);
+    ex->queued--;
+    ex->outstanding--;
+}
+
 /* Take back a job that has not started: returns the state the job was
  * in (JOB_QUEUED: taken back). */
 static uint8_t withdraw(cosync__job *j)
@@ -227,11 +235,8 @@ static uint8_t withdraw(cosync__job *j)
     cosync_executor *ex = j->ex;
     pthread_mutex_lock(&ex->lock);
     uint8_t state = j->state;
-    if (state == JOB_QUEUED) {
-        cosync__list_remove(&ex->queue, &j->node);
-        ex->queued--;
-        ex->outstanding--;
-    }
+    if (state == JOB_QUEUED)
+        unqueue(ex, j);
     pthread_mutex_unlock(&ex->lock);
     if (state == JOB_QUEUED)
         cosync_loop_unref(j->task->loop);
@@ -305,9 +310,7 @@ static int submit(cosync__job *j)
     ex->outstanding++;
     int rc = add_thread_if_needed(ex);
     if (rc && ex->threads == 0) {
-        cosync__list_remove(&ex->queue, &j->node);
-        ex->queued--;
-        ex->outstanding--;
+        unqueue(ex, j); /* no thread to run it */
     } else {
         rc = 0;
         pthread_cond_signal(&ex->work);
