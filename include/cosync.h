@@ -1133,5 +1133,6 @@ int cosync_loop_dump(const cosync_loop *loop, FILE *out);
 #endif
 
 #include "cosync/threads.h"
+#include "cosync/io.h"
 
 #endif /* COSYNC_H */

@@ -302,6 +302,8 @@ struct cosync_loop {
     int epfd;
     int evfd;
     size_t io_waiters; /* tasks that only I/O or another thread can wake */
+    cosync__list ios;  /* the handles registered with epfd (io/fd.c) */
+    unsigned io_turns; /* busy turns, counted while tasks wait on I/O */
     /* calls from other threads (threads/calls.c): the inbox, under its
      * lock, and its flag, which the loop reads without the lock each turn */
     pthread_mutex_t inbox_lock;
@@ -722,6 +724,21 @@ static inline bool cosync__loop_held(cosync_loop *loop)
 /* At the loop's destruction, once nothing holds it: its default pool and
  * the job records it kept. */
 void cosync__executor_loop_destroy(cosync_loop *loop);
+
+/* --- io (io/) --- */
+/* epoll reported @events for @io: keep its readiness, grant the waits it
+ * satisfies. */
+void cosync__io_event(cosync_io *io, uint32_t events);
+/* At the loop's destruction: cut its handles loose (no task waits). */
+void cosync__io_loop_destroy(cosync_loop *loop);
+/* Run @op on @io until it does not say EAGAIN (-EAGAIN, -EINPROGRESS),
+ * waiting for @event between tries: @op's count, or the error. */
+ssize_t cosync__io_retry(cosync_io *io, int event, ssize_t (*op)(cosync_io *io, void *ctx),
+                         void *ctx, int64_t deadline);
+/* Write all of @buf through @write_some (cosync_io_write_all). */
+int cosync__io_write_all(cosync_io *io, const void *buf, size_t len, size_t *written,
+                         ssize_t (*write_some)(cosync_io *, const void *, size_t, int64_t),
+                         int64_t deadline);
 
 /* --- loop (loop.c) --- */
 /* Cancel @t for the round of the close under way (once): the round waits

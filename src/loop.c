@@ -22,6 +22,8 @@ __thread cosync__tls_state cosync__tls __attribute__((tls_model("initial-exec"))
 #define VIRTUAL_EPOCH COSYNC_SEC(1)
 #define DEFAULT_STACK_CACHE 64
 #define TRIM_INTERVAL COSYNC_SEC(1)
+/* Busy turns (COSYNC__BUDGET tasks each) between two looks at I/O. */
+#define IO_TURNS 16
 
 /* Loops made so far, for their serials: a lock's holder is known by its
  * id and its loop's serial, as ids start again at 1 in each loop. 64 bits,
@@ -273,9 +275,12 @@ static void poll_io(cosync_loop *loop, int64_t timeout)
         int64_t ms = timeout < 0 ? -1 : timeout / 1000000 + (timeout % 1000000 != 0);
         n = epoll_wait(loop->epfd, evs, 64, ms > INT32_MAX ? INT32_MAX : (int)ms);
     }
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         if (evs[i].data.ptr == NULL)
             drain_wakeups(loop);
+        else
+            cosync__io_event(evs[i].data.ptr, evs[i].events);
+    }
 }
 
 static void update_clock(cosync_loop *loop)
@@ -379,10 +384,13 @@ static int run_loop(cosync_loop *loop)
             rc = COSYNC_EINTR;
             break;
         }
+        /* a cheap look at I/O: at every turn that has nothing to run
+         * (then a real wait below), and every IO_TURNS turns that have, so
+         * that tasks that keep busy cannot keep I/O waiting for ever */
+        if (loop->io_waiters && (!loop->ready_head || ++loop->io_turns % IO_TURNS == 0))
+            poll_io(loop, 0);
         if (loop->ready_head)
             continue;
-        if (loop->io_waiters) /* a cheap look, then a real wait below */
-            poll_io(loop, 0);
         if (!loop->ready_head && !loop->stop_requested && !idle(loop)) {
             /* the last reference went after the check above: done */
             if (finished(loop))
@@ -514,6 +522,7 @@ int cosync_loop_destroy(cosync_loop *loop)
         rc = rc ? COSYNC_EDEADLK : 0;
     }
     cosync__as_completed_orphan_all(loop);
+    cosync__io_loop_destroy(loop);
     for_each_record(loop, drop);
     cosync__executor_loop_destroy(loop);
     cosync__inbox_destroy(loop);

@@ -1,0 +1,412 @@
+/*
+ * cosync/io.h - the I/O layer: tasks that wait on file descriptors
+ * (loop.add_reader / add_writer), non-blocking sockets (loop.sock_recv,
+ * sock_sendall, sock_accept, sock_connect, sock_recvfrom, sock_sendto)
+ * and signals (loop.add_signal_handler). Included by <cosync.h>;
+ * docs/io.md is the guide.
+ *
+ * A descriptor is used through a handle, a cosync_io the caller embeds
+ * (as libuv's uv_poll_t). The handle is registered with the epoll of the
+ * loop of the first task that waits on it, and stays that loop's until
+ * it is closed. At most one task waits to read from a handle, and one to
+ * write, at a time (trio's rule: a second gets COSYNC_EBUSY; asyncio's
+ * add_reader would silently replace the first).
+ *
+ * Every call that can wait tries the operation first: one that can
+ * complete at once does, whatever its deadline, without suspending (as
+ * asyncio's sock_recv does when data is there). A wait ended by a cancel
+ * or a deadline has transferred nothing: no byte is lost. A wait that has
+ * been granted completes its transfer even if a cancel comes before the
+ * task runs again; the cancel comes at the next suspension.
+ */
+#ifndef COSYNC_IO_H
+#define COSYNC_IO_H
+
+#ifndef COSYNC_H
+#error "include <cosync.h>, which includes this header"
+#endif
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The handle was closed while a task waited on it, or is used after
+ * cosync_io_close (asyncio: OSError(EBADF); trio: ClosedResourceError). */
+#define COSYNC_EBADF (-EBADF)
+
+/* ========================================================================
+ * Waiting on file descriptors
+ * ===================================================================== */
+
+/** Readiness, for cosync_io_wait: readable (or at its end, or in error). */
+#define COSYNC_IO_READ 1
+/** Readiness, for cosync_io_wait: writable (or hung up, or in error). */
+#define COSYNC_IO_WRITE 2
+
+/** A file descriptor as the loop watches it, embedded by the caller.
+ * Fields are private. Zeroed memory is a closed handle. */
+typedef struct cosync_io {
+    /* private */
+    int fd;
+    uint8_t state;            /* closed (0), open, registered */
+    uint8_t ready;            /* readiness seen and not yet taken by a wait */
+    struct cosync_loop *loop; /* whose epoll it is registered with */
+    struct cosync__task *reader;
+    struct cosync__task *writer;
+    cosync__node node; /* in the loop's list of registered handles */
+} cosync_io;
+
+/**
+ * cosync_io_init - make @io the handle of @fd, an open descriptor that
+ * epoll can watch (a socket, pipe, FIFO, terminal, eventfd, signalfd,
+ * timerfd; not a regular file or directory). @fd is made non-blocking;
+ * the handle owns it from now on (cosync_io_close closes it). It is
+ * registered with a loop's epoll on its first wait.
+ * Returns 0; COSYNC_EINVAL if @io is NULL or @fd is negative; the negated
+ * errno of a failed fcntl (COSYNC_EBADF for a closed @fd).
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_io_init(cosync_io *io, int fd);
+
+/**
+ * cosync_io_fd - the descriptor of @io, or COSYNC_EBADF if it is closed.
+ * Not a suspension point.
+ */
+int cosync_io_fd(const cosync_io *io);
+
+/**
+ * cosync_io_wait - wait until @io's descriptor is ready for @events
+ * (COSYNC_IO_READ, COSYNC_IO_WRITE, or both).
+ *
+ * Readiness is edge-triggered, as the kernel reports it: a wait returns
+ * at once with the readiness that came since the last wait took it, and
+ * takes it. So the loop to write is: try the operation (read(2), say);
+ * on EAGAIN, wait; try again. A wait may return for readiness that a
+ * read since has used up (the next read then says EAGAIN, and the next
+ * wait waits): never for none. The end of a stream, a hang-up and an
+ * error count as both readable and writable (the operation then reports
+ * them).
+ * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form.
+ *
+ * Returns the readiness found (COSYNC_IO_READ and/or COSYNC_IO_WRITE, a
+ * positive value); COSYNC_EAGAIN (deadline 0) / COSYNC_ETIMEDOUT;
+ * COSYNC_ECANCELED; COSYNC_EBADF if @io is closed, or closed by another
+ * task while this one waits; COSYNC_EBUSY if another task already waits
+ * on @io for one of @events; COSYNC_EINVAL if @events has no valid bit,
+ * or if a dense task (cosync_task_opts.dense) gives a handle in its own
+ * stack; COSYNC_EPERM outside a task, or from a task of another loop than
+ * the one @io is registered with (or epoll's refusal of the descriptor:
+ * a regular file is always ready, and never needs a wait); another
+ * negated errno if epoll_ctl fails (COSYNC_ENOMEM, ...).
+ * Suspension point (unless the readiness is there). Not thread-safe.
+ */
+int cosync_io_wait(cosync_io *io, int events, int64_t deadline);
+
+/**
+ * cosync_io_read - read up to @len bytes (read(2)), waiting until some
+ * can be read.
+ * Returns the count read (0 at the end of the stream, or for @len 0);
+ * COSYNC_EAGAIN (deadline 0) / COSYNC_ETIMEDOUT; COSYNC_ECANCELED;
+ * the returns of cosync_io_wait; or read(2)'s negated errno.
+ * Suspension point (unless data, the end or an error is there). Not
+ * thread-safe.
+ */
+ssize_t cosync_io_read(cosync_io *io, void *buf, size_t len, int64_t deadline);
+
+/**
+ * cosync_io_write - write up to @len bytes (write(2)), waiting until some
+ * can be written; may write fewer than @len (see cosync_io_write_all).
+ * A pipe whose reader has gone raises SIGPIPE, as write(2) does, unless
+ * the program ignores it; sockets should use cosync_sock_send, which
+ * never raises it.
+ * Returns the count written (at least 1 if @len is not 0); as
+ * cosync_io_read otherwise (COSYNC_EPIPE: the reader has gone).
+ * Suspension point (unless some can be written). Not thread-safe.
+ */
+ssize_t cosync_io_write(cosync_io *io, const void *buf, size_t len, int64_t deadline);
+
+/**
+ * cosync_io_write_all - write all @len bytes, waiting as often as needed.
+ * @written: receives how many were written, whatever the return (on a
+ *           timeout or cancel, part may have gone); may be NULL.
+ * Returns 0 once all are written; otherwise the error that stopped it (as
+ * cosync_io_write).
+ * Suspension point. Not thread-safe.
+ */
+int cosync_io_write_all(cosync_io *io, const void *buf, size_t len, size_t *written,
+                        int64_t deadline);
+
+/**
+ * cosync_io_close - close @io: take it off its loop's epoll, end the waits
+ * of tasks waiting on it with COSYNC_EBADF (they run at the loop's next
+ * step), and close its descriptor. A closed handle (zeroed memory too)
+ * gives COSYNC_EBADF for every further use but this call, which returns
+ * 0 again. Handles must be closed before their memory is reused: the loop
+ * knows them by address. A handle still open when its loop is destroyed
+ * is cut loose from it (its descriptor stays open, and may be closed
+ * later, or registered with another loop).
+ * Returns 0; COSYNC_EINVAL if @io is NULL; COSYNC_EPERM from a task of
+ * another loop than @io's (nothing changes).
+ * Not a suspension point. Not thread-safe (call it from a task of @io's
+ * loop, or while that loop does not run).
+ */
+int cosync_io_close(cosync_io *io);
+
+/**
+ * cosync_io_release - as cosync_io_close, but leave the descriptor open
+ * (in non-blocking mode) and return it to the caller.
+ * Returns the descriptor; COSYNC_EBADF if @io is closed; COSYNC_EINVAL;
+ * COSYNC_EPERM as cosync_io_close. Not a suspension point. Not
+ * thread-safe.
+ */
+int cosync_io_release(cosync_io *io);
+
+/* ========================================================================
+ * Socket addresses
+ * ===================================================================== */
+
+/** A socket address of any family, with its length. */
+typedef struct cosync_addr {
+    union {
+        struct sockaddr sa;
+        struct sockaddr_storage storage;
+    } u;
+    socklen_t len;
+} cosync_addr;
+
+/** Room for cosync_addr_format's longest text, its NUL included. */
+#define COSYNC_ADDR_TEXT_MAX 120
+
+/**
+ * cosync_addr_ip - fill @addr with the numeric IPv4 ("127.0.0.1") or IPv6
+ * ("::1") address @ip and @port (0: any free port, once bound). Names are
+ * not resolved: resolving blocks, so run getaddrinfo(3) through
+ * cosync_to_thread (asyncio's loop.getaddrinfo does the same).
+ * Returns 0; COSYNC_EINVAL if an argument is NULL or @ip is not numeric.
+ * Not a suspension point. Thread-safe.
+ */
+int cosync_addr_ip(cosync_addr *addr, const char *ip, uint16_t port);
+
+/**
+ * cosync_addr_unix - fill @addr with the Unix-domain socket path @path.
+ * Returns 0; COSYNC_EINVAL if an argument is NULL, @path is empty, or too
+ * long for sun_path.
+ * Not a suspension point. Thread-safe.
+ */
+int cosync_addr_unix(cosync_addr *addr, const char *path);
+
+/**
+ * cosync_addr_format - write @addr as text to @buf (at most @size bytes,
+ * NUL included): "127.0.0.1:8080", "[::1]:8080", or "unix:/path".
+ * Returns the length written; COSYNC_EINVAL for a NULL argument or an
+ * unknown family; COSYNC_EOVERFLOW if @size is too small (@buf then holds
+ * an empty string if @size > 0).
+ * Not a suspension point. Thread-safe.
+ */
+int cosync_addr_format(const cosync_addr *addr, char *buf, size_t size);
+
+/**
+ * cosync_addr_port - the port of an IPv4 or IPv6 address; COSYNC_EINVAL
+ * for another family or NULL. Not a suspension point. Thread-safe.
+ */
+int cosync_addr_port(const cosync_addr *addr);
+
+/* ========================================================================
+ * Sockets
+ * ===================================================================== */
+
+/**
+ * cosync_sock_open - make a socket of @family (AF_INET, AF_INET6,
+ * AF_UNIX) and @type (SOCK_STREAM, SOCK_DGRAM) and give it to @io
+ * (socket(2), non-blocking, close-on-exec).
+ * Returns 0; COSYNC_EINVAL if @io is NULL; socket(2)'s negated errno.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_sock_open(cosync_io *io, int family, int type);
+
+/**
+ * cosync_sock_bind - bind @io's socket to @addr (bind(2)); a stream
+ * socket of AF_INET/AF_INET6 gets SO_REUSEADDR first, as asyncio's
+ * servers set it. Port 0 takes a free port: cosync_sock_local_addr says
+ * which.
+ * Returns 0; COSYNC_EINVAL; COSYNC_EBADF if @io is closed; bind(2)'s
+ * negated errno (COSYNC_EADDRINUSE...).
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_sock_bind(cosync_io *io, const cosync_addr *addr);
+
+/**
+ * cosync_sock_listen - open a stream socket of @addr's family in @io, bind
+ * it to @addr and listen with a queue of @backlog (0: SOMAXCONN). On
+ * failure @io is left closed.
+ * Returns 0; COSYNC_EINVAL if an argument is NULL or @backlog is
+ * negative; the negated errno of the failed system call.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_sock_listen(cosync_io *io, const cosync_addr *addr, int backlog);
+
+/**
+ * cosync_sock_accept - take the next connection of the listening socket
+ * @listener (await loop.sock_accept(sock)) into @conn (opened here,
+ * non-blocking); its peer's address goes to *@peer if @peer is not NULL.
+ * Connections that fail before they are taken (ECONNABORTED) are passed
+ * over.
+ * Returns 0; COSYNC_EAGAIN (deadline 0) / COSYNC_ETIMEDOUT;
+ * COSYNC_ECANCELED; COSYNC_EINVAL if @listener or @conn is NULL; the
+ * returns of cosync_io_wait; accept4(2)'s negated errno (COSYNC_EMFILE,
+ * ...). @conn is left untouched unless it returns 0.
+ * Suspension point (unless a connection is waiting). Not thread-safe.
+ */
+int cosync_sock_accept(cosync_io *listener, cosync_io *conn, cosync_addr *peer, int64_t deadline);
+
+/**
+ * cosync_sock_connect - connect @io's socket to @addr (await
+ * loop.sock_connect(sock, addr)), waiting for the connection to be made.
+ * After a timeout or cancel the socket's state is unknown: close it.
+ * Returns 0; COSYNC_ETIMEDOUT; COSYNC_ECANCELED; COSYNC_EAGAIN for
+ * deadline 0 while the connection is under way (it goes on: a further
+ * call waits for it); the returns of cosync_io_wait; connect(2)'s negated
+ * errno (COSYNC_ECONNREFUSED...).
+ * Suspension point (unless it connects at once). Not thread-safe.
+ */
+int cosync_sock_connect(cosync_io *io, const cosync_addr *addr, int64_t deadline);
+
+/**
+ * cosync_tcp_connect - open a stream socket of @addr's family in @io and
+ * connect it (asyncio.open_connection's socket part). On failure @io is
+ * left closed.
+ * Returns as cosync_sock_connect and cosync_sock_open.
+ * Suspension point. Not thread-safe.
+ */
+int cosync_tcp_connect(cosync_io *io, const cosync_addr *addr, int64_t deadline);
+
+/**
+ * cosync_sock_local_addr - the address @io's socket is bound to
+ * (getsockname(2)): the port a bind to port 0 took.
+ * Returns 0; COSYNC_EINVAL; COSYNC_EBADF; getsockname's negated errno.
+ * Not a suspension point.
+ */
+int cosync_sock_local_addr(const cosync_io *io, cosync_addr *addr);
+
+/**
+ * cosync_sock_peer_addr - the address of @io's peer (getpeername(2)).
+ * Returns as cosync_sock_local_addr (COSYNC_ENOTCONN if not connected).
+ * Not a suspension point.
+ */
+int cosync_sock_peer_addr(const cosync_io *io, cosync_addr *addr);
+
+/**
+ * cosync_sock_recv - receive up to @len bytes (await loop.sock_recv(sock,
+ * len)).
+ * Returns the count received (0 when the peer has shut down its side,
+ * or for @len 0); as cosync_io_read otherwise (COSYNC_ECONNRESET...).
+ * Suspension point (unless data or the end is there). Not thread-safe.
+ */
+ssize_t cosync_sock_recv(cosync_io *io, void *buf, size_t len, int64_t deadline);
+
+/**
+ * cosync_sock_send - send up to @len bytes; never raises SIGPIPE (a peer
+ * that has gone gives COSYNC_EPIPE or COSYNC_ECONNRESET).
+ * Returns the count sent (at least 1 if @len is not 0); as cosync_io_write
+ * otherwise. Suspension point (unless some can be sent). Not thread-safe.
+ */
+ssize_t cosync_sock_send(cosync_io *io, const void *buf, size_t len, int64_t deadline);
+
+/**
+ * cosync_sock_sendall - send all @len bytes (await loop.sock_sendall(sock,
+ * data)); never raises SIGPIPE.
+ * @sent: receives how many were sent, whatever the return; may be NULL.
+ * Returns 0 once all are sent; otherwise the error that stopped it.
+ * Suspension point. Not thread-safe.
+ */
+int cosync_sock_sendall(cosync_io *io, const void *buf, size_t len, size_t *sent, int64_t deadline);
+
+/**
+ * cosync_sock_recvfrom - receive one datagram of at most @len bytes (the
+ * rest of a longer one is dropped, as recvfrom(2) drops it) and its
+ * sender's address into *@from if not NULL (await
+ * loop.sock_recvfrom(sock, len)).
+ * Returns the datagram's length as received; as cosync_io_read otherwise.
+ * Suspension point (unless a datagram is there). Not thread-safe.
+ */
+ssize_t cosync_sock_recvfrom(cosync_io *io, void *buf, size_t len, cosync_addr *from,
+                             int64_t deadline);
+
+/**
+ * cosync_sock_sendto - send one datagram of @len bytes to @to (NULL: the
+ * connected peer) (await loop.sock_sendto(sock, data, addr)).
+ * Returns @len; as cosync_io_write otherwise (COSYNC_EMSGSIZE...).
+ * Suspension point (unless it can be sent at once). Not thread-safe.
+ */
+ssize_t cosync_sock_sendto(cosync_io *io, const void *buf, size_t len, const cosync_addr *to,
+                           int64_t deadline);
+
+/**
+ * cosync_sock_shutdown - shut down part of a full-duplex connection
+ * (shutdown(2)): SHUT_WR sends the end of the stream (writer.write_eof()).
+ * Returns 0; COSYNC_EINVAL; COSYNC_EBADF; shutdown's negated errno.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_sock_shutdown(cosync_io *io, int how);
+
+/* ========================================================================
+ * Signals
+ * ===================================================================== */
+
+/** The highest signal number cosync_signal_init takes (Linux has 64). */
+#define COSYNC_SIGNAL_MAX 64
+
+/** A set of signals a task can wait for, embedded by the caller. Fields
+ * are private. */
+typedef struct cosync_signal {
+    /* private */
+    cosync_io io;            /* its signalfd */
+    uint64_t set;            /* bit n - 1 for signal n */
+    uint64_t blocked_before; /* those of the set the thread had blocked already */
+} cosync_signal;
+
+/**
+ * cosync_signal_init - from now on, deliver the @n signals of @signals
+ * (SIGINT, SIGTERM, ...) to cosync_signal_wait instead of their handlers
+ * or default actions (loop.add_signal_handler): they are blocked in the
+ * calling thread and read through a signalfd. A signal sent to the
+ * process reaches it only while every other thread blocks it too: threads
+ * started after this call inherit the mask, and the threads of cosync's
+ * pools block every signal; block them in other threads yourself.
+ * Returns 0; COSYNC_EINVAL if @sig is NULL, @n is 0 (or @signals NULL),
+ * or a number is not a signal (1 to COSYNC_SIGNAL_MAX) or is SIGKILL or
+ * SIGSTOP, which cannot be caught; signalfd's negated errno
+ * (COSYNC_EMFILE...). On failure nothing changes.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_signal_init(cosync_signal *sig, const int *signals, size_t n);
+
+/**
+ * cosync_signal_wait - wait for one of @sig's signals and take it (a
+ * signal sent several times before it is taken counts once, as the
+ * kernel keeps one pending instance of a standard signal).
+ * Returns the signal's number (positive); COSYNC_EAGAIN (deadline 0) /
+ * COSYNC_ETIMEDOUT; COSYNC_ECANCELED; the returns of cosync_io_wait
+ * (COSYNC_EBADF after cosync_signal_destroy).
+ * Suspension point (unless a signal is pending). Not thread-safe.
+ */
+int cosync_signal_wait(cosync_signal *sig, int64_t deadline);
+
+/**
+ * cosync_signal_destroy - stop taking @sig's signals: close its signalfd
+ * (a task waiting gets COSYNC_EBADF) and unblock, in the calling thread,
+ * those of its signals that it had not blocked before
+ * (loop.remove_signal_handler). A signal still pending is then delivered
+ * as usual (to its handler, or its default action).
+ * Returns 0; COSYNC_EINVAL if @sig is NULL; COSYNC_EPERM as
+ * cosync_io_close. Not a suspension point. Not thread-safe.
+ */
+int cosync_signal_destroy(cosync_signal *sig);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COSYNC_IO_H */
