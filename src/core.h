@@ -729,6 +729,8 @@ void cosync__executor_loop_destroy(cosync_loop *loop);
 /* epoll reported @events for @io: keep its readiness, grant the waits it
  * satisfies. */
 void cosync__io_event(cosync_io *io, uint32_t events);
+/* Make @io the handle of @fd, known to be non-blocking already. */
+void cosync__io_adopt(cosync_io *io, int fd);
 /* At the loop's destruction: cut its handles loose (no task waits). */
 void cosync__io_loop_destroy(cosync_loop *loop);
 /* Run @op on @io until it does not say EAGAIN (-EAGAIN, -EINPROGRESS),

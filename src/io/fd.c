@@ -23,6 +23,11 @@ enum io_state { IO_CLOSED, IO_OPEN, IO_REGISTERED };
 
 #define IO_BOTH (COSYNC_IO_READ | COSYNC_IO_WRITE)
 
+void cosync__io_adopt(cosync_io *io, int fd)
+{
+    *io = (cosync_io){.fd = fd, .state = IO_OPEN};
+}
+
 int cosync_io_init(cosync_io *io, int fd)
 {
     if (!io || fd < 0)
@@ -30,7 +35,7 @@ int cosync_io_init(cosync_io *io, int fd)
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
         return -errno;
-    *io = (cosync_io){.fd = fd, .state = IO_OPEN};
+    cosync__io_adopt(io, fd);
     return 0;
 }
 

@@ -109,10 +109,8 @@ int cosync_sock_open(cosync_io *io, int family, int type)
     int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    int rc = cosync_io_init(io, fd);
-    if (rc)
-        close(fd);
-    return rc;
+    cosync__io_adopt(io, fd);
+    return 0;
 }
 
 static int sock_type(int fd)
@@ -219,10 +217,8 @@ int cosync_sock_accept(cosync_io *listener, cosync_io *conn, cosync_addr *peer, 
     ssize_t rc = cosync__io_retry(listener, COSYNC_IO_READ, accept_op, &a, deadline);
     if (rc < 0)
         return (int)rc;
-    rc = cosync_io_init(conn, a.fd);
-    if (rc)
-        close(a.fd);
-    return (int)rc;
+    cosync__io_adopt(conn, a.fd);
+    return 0;
 }
 
 struct connect_ctx {
