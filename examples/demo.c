@@ -16,7 +16,8 @@
  * 12. an RWLock: readers share it, a writer waits and then holds it alone
  * 13. threads: a blocking call on a pool thread while the loop goes on, and
  *     a plain thread waking a task through a call into the loop
- * 14. a deliberate deadlock on an explicit loop, and its report
+ * 14. I/O: an echo server on loopback TCP, and a signal that shuts it down
+ * 15. a deliberate deadlock on an explicit loop, and its report
  *
  * Each line starts with the time since the start of its section, on the
  * loop's clock. The program exits with 1 if anything differs from what the
@@ -30,12 +31,14 @@
 #include <cosync.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #if defined(__GNUC__)
 #define DEMO_PRINTF(fmt, first) __attribute__((format(printf, fmt, first)))
@@ -834,6 +837,91 @@ static int step_threads(void)
 }
 
 /* ------------------------------------------------------------------------
+ * 14. I/O: an echo server, and a signal that shuts it down
+ * ---------------------------------------------------------------------- */
+
+static cosync_io listener;
+static cosync_signal shutdown_signals;
+
+/* Echo what one client sends until it shuts down its side. */
+static int echo_one_client(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    cosync_io conn;
+    int rc = cosync_sock_accept(&listener, &conn, NULL, COSYNC_FOREVER);
+    if (rc != 0)
+        return rc;
+    say("%s: accepted a connection", me());
+    char buf[64];
+    ssize_t n;
+    while ((n = cosync_sock_recv(&conn, buf, sizeof buf, COSYNC_FOREVER)) > 0) {
+        say("%s: echoes %zd bytes", me(), n);
+        if ((rc = cosync_sock_sendall(&conn, buf, (size_t)n, NULL, COSYNC_FOREVER)) != 0)
+            break;
+    }
+    cosync_io_close(&conn);
+    say("%s: the client is gone; waits for the next one", me());
+    rc = cosync_sock_accept(&listener, &conn, NULL, COSYNC_FOREVER);
+    say("%s: accept returned %s: closes the listener", me(), cosync_err_name(rc));
+    cosync_io_close(&listener);
+    if (rc != COSYNC_ECANCELED)
+        return -1;
+    /* a shutdown asked for: this task's own clean end (asyncio's
+     * `except CancelledError: return`) */
+    cosync_task_uncancel(cosync_task_current());
+    return 0;
+}
+
+/* Wait for SIGTERM, then cancel the server (loop.add_signal_handler). */
+static int on_sigterm(void *arg, void **result)
+{
+    (void)result;
+    int signo = cosync_signal_wait(&shutdown_signals, COSYNC_FOREVER);
+    say("%s: got %s: cancels the server", me(), signo == SIGTERM ? "SIGTERM" : "?");
+    EXPECT(signo == SIGTERM);
+    return cosync_task_cancel(*(cosync_task *)arg);
+}
+
+static int step_io(void)
+{
+    cosync_task server, watcher;
+    cosync_addr addr;
+    cosync_io client;
+    char reply[16] = {0};
+    int rc;
+
+    section("14. I/O: an echo server on loopback TCP, and a signal that shuts it down");
+    cosync_addr_ip(&addr, "127.0.0.1", 0);
+    if ((rc = cosync_sock_listen(&listener, &addr, 0)) != 0)
+        return rc;
+    cosync_sock_local_addr(&listener, &addr); /* the port it took */
+    if ((rc = cosync_signal_init(&shutdown_signals, (int[]){SIGTERM}, 1)) != 0)
+        return rc;
+    if ((rc = spawn(&server, "server", echo_one_client, NULL)) != 0)
+        return rc;
+    if ((rc = spawn(&watcher, "watcher", on_sigterm, &server)) != 0)
+        return rc;
+    if ((rc = cosync_tcp_connect(&client, &addr, COSYNC_FOREVER)) != 0)
+        return rc;
+    say("%s: connected; sends \"ping\"", me());
+    cosync_sock_sendall(&client, "ping", 4, NULL, COSYNC_FOREVER);
+    ssize_t n = cosync_sock_recv(&client, reply, sizeof reply - 1, COSYNC_FOREVER);
+    say("%s: got back \"%s\"", me(), n > 0 ? reply : "");
+    EXPECT(n == 4 && strcmp(reply, "ping") == 0);
+    cosync_io_close(&client);
+    cosync_sleep(COSYNC_MS(5));
+    say("%s: sends itself SIGTERM", me());
+    kill(getpid(), SIGTERM); /* blocked: it waits in the signalfd for the watcher */
+    int status = -1;
+    cosync_task_join(watcher, NULL, NULL, COSYNC_FOREVER);
+    cosync_task_join(server, &status, NULL, COSYNC_FOREVER);
+    say("%s: the server ended %s", me(), status == 0 ? "cleanly" : cosync_err_name(status));
+    EXPECT(status == 0);
+    return cosync_signal_destroy(&shutdown_signals);
+}
+
+/* ------------------------------------------------------------------------
  * The tour, on the loop of cosync_run
  * ---------------------------------------------------------------------- */
 
@@ -842,7 +930,7 @@ static int tour(void *arg, void **result)
     static int (*const steps[])(void) = {
         step_spawn_join, step_gather, step_wait_for, step_taskgroup, step_future,
         step_event,      step_cancel, step_lock,     step_semaphore, step_queue,
-        step_barrier,    step_rwlock, step_threads,
+        step_barrier,    step_rwlock, step_threads,  step_io,
     };
     (void)arg;
     (void)result;
@@ -857,7 +945,7 @@ static int tour(void *arg, void **result)
 }
 
 /* ------------------------------------------------------------------------
- * 14. a deliberate deadlock, on an explicit loop
+ * 15. a deliberate deadlock, on an explicit loop
  * ---------------------------------------------------------------------- */
 
 /* alice waits for bob's future before completing her own, and bob waits
@@ -895,7 +983,7 @@ static int standoff_main(void *arg, void **result)
     int rc;
     (void)result;
 
-    section("14. deadlock: reported, not a silent hang");
+    section("15. deadlock: reported, not a silent hang");
     if ((rc = spawn(&a, "alice", alice, arg)) != 0)
         return rc;
     if ((rc = spawn(&b, "bob", bob, arg)) != 0)
@@ -946,7 +1034,7 @@ static int deadlock_demo(void)
 
 int main(void)
 {
-    printf("cosync %d.%d.%d: a tour of the runtime core, its primitives and threads\n",
+    printf("cosync %d.%d.%d: a tour of the runtime core, its primitives, threads and I/O\n",
            COSYNC_VERSION_MAJOR, COSYNC_VERSION_MINOR, COSYNC_VERSION_PATCH);
 
     int rc = cosync_run(tour, NULL);
