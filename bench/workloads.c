@@ -19,13 +19,14 @@
  * default options: real clock, 64 KiB stacks; or shared_fp_modes); only
  * the measured part is timed, with CLOCK_MONOTONIC.
  *
- * Every workload of WORKLOADS.md is here, and five of our own, which
+ * Every workload of WORKLOADS.md is here, and eight of our own, which
  * have no peer in WORKLOADS.md: spawn_join (sequential spawn + join),
  * spawn_join_eager (the same, each task started eagerly),
  * ctx_switch (the library's bare context switch, the floor under switch
  * and yield), fp_save (what saving a task's FP control modes costs,
- * the larger part of that floor) and to_thread (a job's round trip to
- * a pool thread).
+ * the larger part of that floor), to_thread (a job's round trip to
+ * a pool thread), and tcp_pingpong and tcp_echo (round trips over
+ * loopback TCP).
  */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
@@ -1049,6 +1050,147 @@ static int wl_to_thread(void *arg, void **result)
 }
 
 /* ------------------------------------------------------------------------
+ * tcp_pingpong and tcp_echo (ours; no peer in WORKLOADS.md, asyncio's and
+ * Go's by hand: bench/peers/tcp.py, bench/peers/tcp.go): clients send
+ * MSG bytes over loopback TCP, a handler task per connection reads them
+ * and sends them back, and the client reads the echo; ops are round
+ * trips. tcp_pingpong: one connection, 100,000 round trips (latency: a
+ * wake-up by epoll each way). tcp_echo: 100 connections at once, 1,000
+ * round trips each (the loop serving many sockets). Connecting is not
+ * timed; every byte echoed is checked.
+ * ---------------------------------------------------------------------- */
+
+#define MSG 64
+
+/* Read exactly @len bytes: 0, or an error (COSYNC_EPIPE at an early end). */
+static int recv_exactly(cosync_io *io, char *buf, size_t len)
+{
+    for (size_t got = 0; got < len;) {
+        ssize_t n = cosync_sock_recv(io, buf + got, len - got, COSYNC_FOREVER);
+        if (n <= 0)
+            return n < 0 ? (int)n : COSYNC_EPIPE;
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+typedef struct tcp_bench {
+    cosync_io listener;
+    cosync_addr addr;
+    long conns;
+    long rounds; /* per connection */
+    long echoed; /* round trips checked, over all clients */
+} tcp_bench;
+
+static int echo_handler(void *arg, void **result)
+{
+    (void)result;
+    cosync_io *conn = arg;
+    char buf[MSG];
+    int rc;
+    while ((rc = recv_exactly(conn, buf, MSG)) == 0)
+        if ((rc = cosync_sock_sendall(conn, buf, MSG, NULL, COSYNC_FOREVER)) != 0)
+            break;
+    cosync_io_close(conn);
+    free(conn);
+    return rc == COSYNC_EPIPE ? 0 : rc; /* the client closed: done */
+}
+
+static int echo_server(void *arg, void **result)
+{
+    (void)result;
+    tcp_bench *t = arg;
+    for (long i = 0; i < t->conns; i++) {
+        cosync_io *conn = malloc(sizeof *conn);
+        if (!conn)
+            return COSYNC_ENOMEM;
+        int rc = cosync_sock_accept(&t->listener, conn, NULL, COSYNC_FOREVER);
+        if (rc == 0)
+            rc = cosync_task_spawn(NULL, echo_handler, conn, task_opts);
+        if (rc) {
+            free(conn);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+typedef struct tcp_client {
+    tcp_bench *t;
+    cosync_io io;
+    long id;
+    cosync_event *go;
+} tcp_client;
+
+static int echo_client(void *arg, void **result)
+{
+    (void)result;
+    tcp_client *c = arg;
+    char out[MSG], in[MSG];
+    TRY(cosync_event_wait(c->go, COSYNC_FOREVER));
+    for (long r = 0; r < c->t->rounds; r++) {
+        snprintf(out, sizeof out, "%ld:%ld", c->id, r);
+        TRY(cosync_sock_sendall(&c->io, out, MSG, NULL, COSYNC_FOREVER));
+        TRY(recv_exactly(&c->io, in, MSG));
+        CHECK(memcmp(in, out, MSG) == 0, "connection %ld, round %ld: a wrong echo", c->id, r);
+        c->t->echoed++;
+    }
+    return cosync_io_close(&c->io);
+}
+
+static int run_tcp(bench *b, long conns, long rounds)
+{
+    tcp_bench t = {.conns = conns, .rounds = rounds};
+    TRY(cosync_addr_ip(&t.addr, "127.0.0.1", 0));
+    TRY(cosync_sock_listen(&t.listener, &t.addr, (int)conns));
+    TRY(cosync_sock_local_addr(&t.listener, &t.addr));
+    cosync_task server;
+    TRY(cosync_task_spawn(&server, echo_server, &t, NULL));
+    tcp_client *c = calloc((size_t)conns, sizeof *c);
+    cosync_task *ts = calloc((size_t)conns, sizeof *ts);
+    cosync_outcome *out = calloc((size_t)conns, sizeof *out);
+    CHECK(c && ts && out, "out of memory");
+    cosync_event go = COSYNC_EVENT_INIT;
+    for (long i = 0; i < conns; i++) {
+        c[i] = (tcp_client){.t = &t, .id = i, .go = &go};
+        TRY(cosync_tcp_connect(&c[i].io, &t.addr, COSYNC_FOREVER));
+        TRY(cosync_task_spawn(&ts[i], echo_client, &c[i], task_opts));
+    }
+    TRY(cosync_task_join(server, NULL, NULL, COSYNC_FOREVER));
+    double t0 = now_s();
+    TRY(cosync_event_set(&go));
+    TRY(cosync_gather(ts, (size_t)conns, out, COSYNC_FOREVER));
+    b->seconds = now_s() - t0;
+    int rc = check_outcomes(out, conns);
+    free(c);
+    free(ts);
+    free(out);
+    cosync_io_close(&t.listener);
+    if (rc)
+        return rc;
+    b->ops = conns * rounds;
+    CHECK(t.echoed == b->ops, "%ld round trips checked, want %ld", t.echoed, b->ops);
+    /* the handlers end once they see their clients' ends */
+    while (cosync_loop_all_tasks(NULL, NULL, 0) > 1)
+        TRY(cosync_yield());
+    return 0;
+}
+
+static int wl_tcp_pingpong(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    return run_tcp(b, 1, scaled(1e5, b->scale));
+}
+
+static int wl_tcp_echo(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    return run_tcp(b, 100, scaled(1e3, b->scale));
+}
+
+/* ------------------------------------------------------------------------
  * The table: add a line per new workload, in WORKLOADS.md's order.
  * ---------------------------------------------------------------------- */
 
@@ -1075,6 +1217,8 @@ static const struct workload {
     {"timeout_ok", wl_timeout_ok},
     {"rwlock", wl_rwlock},
     {"to_thread", wl_to_thread},
+    {"tcp_pingpong", wl_tcp_pingpong},
+    {"tcp_echo", wl_tcp_echo},
 };
 
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])

@@ -33,9 +33,19 @@
 extern "C" {
 #endif
 
+/* The codes of this layer: negated errno values, as every code (the
+ * system calls' other errors come back the same way, named by
+ * cosync_err_name). */
 /** The handle was closed while a task waited on it, or is used after
  * cosync_io_close (asyncio: OSError(EBADF); trio: ClosedResourceError). */
 #define COSYNC_EBADF (-EBADF)
+#define COSYNC_EPIPE (-EPIPE)               /**< the peer has gone (BrokenPipeError) */
+#define COSYNC_ECONNRESET (-ECONNRESET)     /**< reset by the peer (ConnectionResetError) */
+#define COSYNC_ECONNREFUSED (-ECONNREFUSED) /**< nobody listens (ConnectionRefusedError) */
+#define COSYNC_EADDRINUSE (-EADDRINUSE)     /**< the address is taken */
+#define COSYNC_ENOTCONN (-ENOTCONN)         /**< the socket is not connected */
+#define COSYNC_EMFILE (-EMFILE)             /**< out of descriptors */
+#define COSYNC_EMSGSIZE (-EMSGSIZE)         /**< a datagram too long to send */
 
 /* ========================================================================
  * Waiting on file descriptors
