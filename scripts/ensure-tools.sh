@@ -2,7 +2,8 @@
 # ensure-tools.sh [--go] - make sure the build and test tools are installed.
 #
 # Checks cmake, gcc, clang and clang's AddressSanitizer runtime, valgrind,
-# pkg-config (and, with --go, Go and Python 3, which run the benchmarks'
+# pkg-config, libcurl's development files (for the optional cosync_curl)
+# (and, with --go, Go and Python 3, which run the benchmarks'
 # peer programs, and GNU time, which measures their peak memory). If
 # something is missing: as root, installs the Debian packages with apt-get;
 # otherwise prints what to install and fails.
@@ -47,6 +48,9 @@ check() {
     have gcc || missing+=(gcc)
     have valgrind || missing+=(valgrind)
     have pkg-config || missing+=(pkg-config) # test_install builds with cosync.pc
+    # the optional libcurl driver (cosync_curl) and its tests
+    [ -f /usr/include/curl/curl.h ] || [ -f "/usr/include/$(gcc -dumpmachine 2>/dev/null)/curl/curl.h" ] ||
+        missing+=(libcurl4-openssl-dev)
     if have clang; then
         clang_asan_links || missing+=("$(clang_runtime_package)")
     else

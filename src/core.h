@@ -303,6 +303,11 @@ struct cosync_loop {
     int evfd;
     size_t io_waiters; /* tasks that only I/O or another thread can wake */
     cosync__list ios;  /* the handles registered with epfd (io/fd.c) */
+    /* a layer built apart from the core (io/curl.c) keeps its state for
+     * the loop here, and frees it at the loop's destruction, once its
+     * tasks have finished and before the handles are cut loose */
+    void *addon;
+    void (*addon_destroy)(cosync_loop *loop);
     unsigned io_turns; /* busy turns, counted while tasks wait on I/O */
     /* calls from other threads (threads/calls.c): the inbox, under its
      * lock, and its flag, which the loop reads without the lock each turn */
@@ -729,6 +734,14 @@ void cosync__executor_loop_destroy(cosync_loop *loop);
 /* epoll reported @events for @io: keep its readiness, grant the waits it
  * satisfies. */
 void cosync__io_event(cosync_io *io, uint32_t events);
+/* Register @io (opened, not waited on by tasks) with @loop's epoll,
+ * level-triggered for @events (COSYNC_IO_READ, COSYNC_IO_WRITE), or change
+ * the events it is registered for: each event then calls @watch on the
+ * loop's thread, outside any task, with the readiness (and
+ * COSYNC__IO_ERROR for an error). cosync_io_release takes it off. */
+#define COSYNC__IO_ERROR 4
+int cosync__io_watch(cosync_io *io, cosync_loop *loop, int events,
+                     void (*watch)(cosync_io *io, int events));
 /* Make @io the handle of @fd, known to be non-blocking already. */
 void cosync__io_adopt(cosync_io *io, int fd);
 /* At the loop's destruction: cut its handles loose (no task waits). */

@@ -522,6 +522,8 @@ int cosync_loop_destroy(cosync_loop *loop)
         rc = rc ? COSYNC_EDEADLK : 0;
     }
     cosync__as_completed_orphan_all(loop);
+    if (loop->addon_destroy)
+        loop->addon_destroy(loop);
     cosync__io_loop_destroy(loop);
     for_each_record(loop, drop);
     cosync__executor_loop_destroy(loop);

@@ -67,6 +67,9 @@ typedef struct cosync_io {
     struct cosync__task *reader;
     struct cosync__task *writer;
     cosync__node node; /* in the loop's list of registered handles */
+    /* a handle the library watches for itself (the libcurl driver):
+     * level-triggered, each event handed to this instead of to tasks */
+    void (*watch)(struct cosync_io *io, int events);
 } cosync_io;
 
 /**

@@ -70,6 +70,12 @@ void cosync__io_event(cosync_io *io, uint32_t events)
         io->ready |= COSYNC_IO_READ;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         io->ready |= COSYNC_IO_WRITE;
+    if (io->watch) {
+        int ready = io->ready;
+        io->ready = 0; /* level-triggered: the next event says it again */
+        io->watch(io, ready | (events & EPOLLERR ? COSYNC__IO_ERROR : 0));
+        return;
+    }
     if (io->reader)
         grant_if_ready(io, io->reader);
     if (io->writer)
@@ -85,6 +91,7 @@ void cosync__io_loop_destroy(cosync_loop *loop)
         io->state = IO_OPEN;
         io->loop = NULL;
         io->ready = 0;
+        io->watch = NULL;
     }
 }
 
@@ -104,6 +111,28 @@ static int register_with(cosync_io *io, cosync_loop *loop)
     io->loop = loop;
     io->ready = 0; /* what is ready now comes as the first edge */
     cosync__list_push_back(&loop->ios, &io->node);
+    return 0;
+}
+
+int cosync__io_watch(cosync_io *io, cosync_loop *loop, int events,
+                     void (*watch)(cosync_io *io, int events))
+{
+    struct epoll_event ev = {.data.ptr = io};
+    if (events & COSYNC_IO_READ)
+        ev.events |= EPOLLIN;
+    if (events & COSYNC_IO_WRITE)
+        ev.events |= EPOLLOUT;
+    if (cosync__fault_hit())
+        return COSYNC_ENOMEM;
+    int op = io->state == IO_REGISTERED ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(loop->epfd, op, io->fd, &ev) < 0)
+        return -errno;
+    io->watch = watch;
+    if (op == EPOLL_CTL_ADD) {
+        io->state = IO_REGISTERED;
+        io->loop = loop;
+        cosync__list_push_back(&loop->ios, &io->node);
+    }
     return 0;
 }
 
