@@ -38,14 +38,20 @@ typedef struct driver {
     cosync__list given_up;  /* cancelled inside a libcurl call: to take off after it
                              * (their tasks run only after it, and free them) */
     cosync__list watches;   /* the sockets libcurl asked to watch */
+    cosync__list spare;     /* watch records no socket has now */
     transfer *free;
     int depth;  /* inside a libcurl call */
     int failed; /* a watch could not be had: end the transfers (COSYNC_ENOMEM) */
 } driver;
 
+/* A socket libcurl asked to watch. Its record is never freed while the
+ * driver lives, but kept for the next socket: the loop may still hold an
+ * event for it, later in the batch whose callback dropped it (the handle
+ * is closed then, and the event ignored; or reused, and the event a
+ * spurious one, which libcurl takes in its stride). */
 typedef struct watch {
     cosync_io io;
-    cosync__node node; /* in the driver's watches */
+    cosync__node node; /* in the driver's watches, or its spare ones */
     driver *drv;
 } watch;
 
@@ -125,7 +131,15 @@ static void drop_watch(driver *d, watch *w)
 {
     cosync_io_release(&w->io); /* libcurl closes the socket */
     cosync__list_remove(&d->watches, &w->node);
-    cosync__mem_free(d->loop->alloc, w);
+    cosync__list_push_back(&d->spare, &w->node);
+}
+
+static watch *new_watch(driver *d)
+{
+    cosync__node *n = cosync__list_pop_front(&d->spare);
+    if (n)
+        return cosync__container_of(n, watch, node);
+    return cosync__mem_alloc(d->loop->alloc, sizeof(watch));
 }
 
 /* libcurl's CURLMOPT_SOCKETFUNCTION. Returning -1 would kill the multi
@@ -144,7 +158,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
         return 0;
     }
     if (!w) {
-        w = cosync__mem_alloc(d->loop->alloc, sizeof *w);
+        w = new_watch(d);
         if (!w) {
             d->failed = 1;
             return 0;
@@ -192,6 +206,9 @@ static void driver_destroy(cosync_loop *loop)
     curl_multi_cleanup(d->multi); /* closes the cached connections */
     while (d->watches.head)
         drop_watch(d, cosync__container_of(d->watches.head, watch, node));
+    cosync__node *n;
+    while ((n = cosync__list_pop_front(&d->spare)) != NULL)
+        cosync__mem_free(loop->alloc, cosync__container_of(n, watch, node));
     cosync__timer_disarm(&loop->timers, &d->timer);
     while (d->free) {
         transfer *t = d->free;

@@ -66,6 +66,10 @@ static void grant_if_ready(cosync_io *io, struct cosync__task *t)
 
 void cosync__io_event(cosync_io *io, uint32_t events)
 {
+    /* released by a watch callback earlier in the same batch of events
+     * (libcurl closing one socket as it works on another) */
+    if (io->state != IO_REGISTERED)
+        return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR))
         io->ready |= COSYNC_IO_READ;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
