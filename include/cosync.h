@@ -1134,5 +1134,6 @@ int cosync_loop_dump(const cosync_loop *loop, FILE *out);
 
 #include "cosync/threads.h"
 #include "cosync/io.h"
+#include "cosync/patterns.h"
 
 #endif /* COSYNC_H */

@@ -30,7 +30,16 @@
     X(COSYNC_ETIMEDOUT, "timed out")                                                               \
     X(COSYNC_ECANCELED, "cancelled")                                                               \
     X(COSYNC_ESHUTDOWN, "shut down")                                                               \
-    X(COSYNC_EBROKEN, "broken barrier")
+    X(COSYNC_EBROKEN, "broken barrier")                                                            \
+    X(COSYNC_EOPEN, "circuit open: the call was not made")                                         \
+    X(COSYNC_EBADF, "closed handle")                                                               \
+    X(COSYNC_EPIPE, "the peer has gone")                                                           \
+    X(COSYNC_ECONNRESET, "connection reset by the peer")                                           \
+    X(COSYNC_ECONNREFUSED, "connection refused")                                                   \
+    X(COSYNC_EADDRINUSE, "address in use")                                                         \
+    X(COSYNC_ENOTCONN, "not connected")                                                            \
+    X(COSYNC_EMFILE, "out of descriptors")                                                         \
+    X(COSYNC_EMSGSIZE, "message too long")
 
 const char *cosync_strerror(int err)
 {

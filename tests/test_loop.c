@@ -1909,6 +1909,12 @@ TEST(error_strings)
         {COSYNC_EOVERFLOW, "COSYNC_EOVERFLOW"}, {COSYNC_EALREADY, "COSYNC_EALREADY"},
         {COSYNC_ETIMEDOUT, "COSYNC_ETIMEDOUT"}, {COSYNC_ECANCELED, "COSYNC_ECANCELED"},
         {COSYNC_ESHUTDOWN, "COSYNC_ESHUTDOWN"}, {COSYNC_EBROKEN, "COSYNC_EBROKEN"},
+        {COSYNC_EOPEN, "COSYNC_EOPEN"},         {COSYNC_EBADF, "COSYNC_EBADF"},
+        {COSYNC_EPIPE, "COSYNC_EPIPE"},         {COSYNC_ECONNRESET, "COSYNC_ECONNRESET"},
+        {COSYNC_ECONNREFUSED, "COSYNC_ECONNREFUSED"},
+        {COSYNC_EADDRINUSE, "COSYNC_EADDRINUSE"},
+        {COSYNC_ENOTCONN, "COSYNC_ENOTCONN"},   {COSYNC_EMFILE, "COSYNC_EMFILE"},
+        {COSYNC_EMSGSIZE, "COSYNC_EMSGSIZE"},
     };
     size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
@@ -1925,14 +1931,15 @@ TEST(error_strings)
         }
     }
     CHECK(COSYNC_EBROKEN >= COSYNC_ERANGE_FIRST && COSYNC_EBROKEN <= COSYNC_ERANGE_LAST);
+    CHECK(COSYNC_EOPEN >= COSYNC_ERANGE_FIRST && COSYNC_EOPEN <= COSYNC_ERANGE_LAST);
     CHECK_STREQ(cosync_err_name(0), "0");
     CHECK_STREQ(cosync_strerror(0), "success");
     CHECK_STREQ(cosync_strerror(COSYNC_ETIMEDOUT), "timed out");
     CHECK_STREQ(cosync_strerror(COSYNC_ECANCELED), "cancelled");
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-    /* other negated errno values (cosync_loop_init passes on -EMFILE) */
-    CHECK_STREQ(cosync_err_name(-EMFILE), "EMFILE");
-    CHECK_STREQ(cosync_strerror(-EMFILE), "Too many open files");
+    /* other negated errno values (the system calls' -ENFILE, say) */
+    CHECK_STREQ(cosync_err_name(-ENFILE), "ENFILE");
+    CHECK_STREQ(cosync_strerror(-ENFILE), "Too many open files in system");
     CHECK_STREQ(cosync_err_name(-EIO), "EIO");
 #else
     CHECK_STREQ(cosync_err_name(-EIO), "COSYNC_E?");

@@ -45,6 +45,7 @@ extern "C" {
 /** The lowest code of the library's reserved range (codes with no errno). */
 #define COSYNC_ERANGE_FIRST (-10099)
 #define COSYNC_EBROKEN (-10001) /* BrokenBarrierError */
+#define COSYNC_EOPEN (-10002)   /* a circuit breaker is open: the call was not made */
 /** The highest code of the library's reserved range. */
 #define COSYNC_ERANGE_LAST (-10000)
 
@@ -52,8 +53,8 @@ extern "C" {
  * cosync_strerror - a human-readable description of an error code.
  * @err: a cosync error code (negative), or 0.
  * Returns a static string; never NULL (unknown codes get "unknown error";
- * with glibc, another negated errno value, such as cosync_loop_init's
- * -EMFILE, gets the system's description).
+ * with glibc, another negated errno value, such as a socket call's
+ * -ENETUNREACH, gets the system's description).
  * Not a suspension point. Thread-safe.
  */
 const char *cosync_strerror(int err);
@@ -63,7 +64,7 @@ const char *cosync_strerror(int err);
  * @err: a cosync error code (negative), or 0 ("0").
  * Returns a static string; never NULL ("COSYNC_E?" for unknown codes;
  * with glibc, another negated errno value gets the system's name:
- * "EMFILE").
+ * "ENETUNREACH").
  * Not a suspension point. Thread-safe.
  */
 const char *cosync_err_name(int err);

@@ -106,7 +106,7 @@ run test_context "$build/test_context.log" "$build/test_context"
 incs_lib="-iquote $root/src -I$root/tests -I$root/include"
 # the core's sources (not io/curl.c, the optional libcurl driver: no
 # libcurl for AArch64 here)
-for src in "$root"/src/*.c "$root"/src/threads/*.c "$root"/src/io/[!c]*.c "$root"/src/context/stack.c; do
+for src in "$root"/src/*.c "$root"/src/threads/*.c "$root"/src/io/[!c]*.c "$root"/src/patterns/*.c "$root"/src/context/stack.c; do
     "$cc" -std=c11 -O2 -g $warn $defs $incs_lib ${CFLAGS_EXTRA:-} -c "$src" \
         -o "$build/lib_$(basename "$src" .c).o"
 done
@@ -143,7 +143,7 @@ else
 fi
 mkdir "$build/bp"
 # shellcheck disable=SC2086
-for src in "$root"/src/*.c "$root"/src/threads/*.c "$root"/src/io/[!c]*.c "$root"/src/context/stack.c "$root"/src/context/ctx_aarch64.S; do
+for src in "$root"/src/*.c "$root"/src/threads/*.c "$root"/src/io/[!c]*.c "$root"/src/patterns/*.c "$root"/src/context/stack.c "$root"/src/context/ctx_aarch64.S; do
     "$cc" -std=c11 -O2 -g $warn $defs $incs_lib $bp -c "$src" -o "$build/bp/lib_$(basename "$src").o"
 done
 for name in test_context test_tasks test_dense test_loop; do

@@ -1,0 +1,221 @@
+/*
+ * cosync/patterns.h - the patterns real programs build on the primitives:
+ * a rate limiter (token bucket) and a circuit breaker. Included by
+ * <cosync.h>; docs/patterns.md is the guide.
+ *
+ * As the primitives: caller-embedded structs with static initialisers, a
+ * final deadline on every call that can wait (0: the try form, which
+ * returns COSYNC_EAGAIN), waiters served strictly in arrival order, no
+ * allocation. Not thread-safe: the tasks of one loop use an object.
+ */
+#ifndef COSYNC_PATTERNS_H
+#define COSYNC_PATTERNS_H
+
+#ifndef COSYNC_H
+#error "include <cosync.h>, which includes this header"
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ========================================================================
+ * Rate limiter: a token bucket
+ * ===================================================================== */
+
+/** A token bucket: @rate tokens come every @period, up to @burst of them
+ * kept (Go's rate.Limiter, tokio's leaky bucket). Fields are private. */
+typedef struct cosync_ratelimit {
+    /* private */
+    cosync__waitq q;
+    cosync__timer timer; /* wakes the head of the queue when its tokens are there */
+    int64_t rate;        /* tokens a period */
+    int64_t period;      /* ns */
+    int64_t burst;       /* tokens the bucket holds at most */
+    int64_t credit;      /* in units of 1/rate token-periods: a token is `period` of them */
+    int64_t last;        /* when credit was brought up to date; COSYNC_FOREVER: never (full) */
+    uint8_t dead;
+} cosync_ratelimit;
+
+/** A static rate limiter, full at its first use. Arguments as
+ * cosync_ratelimit_init's; invalid ones make every call return
+ * COSYNC_EINVAL. */
+#define COSYNC_RATELIMIT_INIT(rate, period, burst)                                                 \
+    {                                                                                              \
+        COSYNC__WAITQ_INIT, {NULL, NULL, NULL, COSYNC_FOREVER, 0, NULL}, (rate), (period),         \
+            (burst), 0, COSYNC_FOREVER, 0                                                          \
+    }
+
+/** The largest @burst * @period (in tokens times nanoseconds) a limiter
+ * takes: 2^62, a bucket of 4.6 billion tokens refilled each second. */
+#define COSYNC_RATELIMIT_MAX_SPAN (INT64_C(1) << 62)
+
+/**
+ * cosync_ratelimit_init - a token bucket that gains @rate tokens every
+ * @period nanoseconds, evenly (one each @period / @rate), and keeps at
+ * most @burst; it starts full. "10 requests a second, bursts of 3" is
+ * (10, COSYNC_SEC(1), 3).
+ * Returns 0; COSYNC_EINVAL if a value is below 1, or @burst * @period is
+ * above COSYNC_RATELIMIT_MAX_SPAN. Not a suspension point. Not thread-safe.
+ */
+int cosync_ratelimit_init(cosync_ratelimit *rl, int64_t rate, int64_t period, int64_t burst);
+
+/**
+ * cosync_ratelimit_acquire - take @n tokens, waiting until the bucket has
+ * them (rate.Limiter.WaitN). Waiters are served in arrival order: one
+ * that asks for many is not passed by later ones that ask for few, and a
+ * newcomer never takes tokens while others wait. The tokens are on the
+ * loop's clock (the virtual clock's too).
+ * @n:        1 to the limiter's burst.
+ * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form.
+ * A wait ended by a cancel or the deadline has taken nothing; a wait
+ * granted before a cancel keeps its tokens (the cancel comes at the next
+ * suspension).
+ * Returns 0; COSYNC_EAGAIN (deadline 0) / COSYNC_ETIMEDOUT;
+ * COSYNC_ECANCELED; COSYNC_EINVAL if @n is out of range, or the limiter
+ * is destroyed or was statically initialised with bad values; COSYNC_EPERM
+ * outside a task or from another loop than the waiters' (only when it
+ * cannot complete at once).
+ * Suspension point (unless the tokens are there and nobody waits). Not
+ * thread-safe.
+ */
+int cosync_ratelimit_acquire(cosync_ratelimit *rl, int64_t n, int64_t deadline);
+
+/**
+ * cosync_ratelimit_tokens - the whole tokens in the bucket now (those
+ * still to be handed to waiters included: a waiter takes its tokens when
+ * they are all there); COSYNC_EINVAL for a destroyed or invalid limiter.
+ * Not a suspension point.
+ */
+int64_t cosync_ratelimit_tokens(cosync_ratelimit *rl);
+
+/**
+ * cosync_ratelimit_waiters - the tasks waiting for tokens.
+ * Not a suspension point.
+ */
+size_t cosync_ratelimit_waiters(const cosync_ratelimit *rl);
+
+/**
+ * cosync_ratelimit_destroy - end @rl's life: later calls return
+ * COSYNC_EINVAL.
+ * Returns 0; COSYNC_EBUSY while tasks wait (nothing changes);
+ * COSYNC_EINVAL if destroyed already. Not a suspension point.
+ */
+int cosync_ratelimit_destroy(cosync_ratelimit *rl);
+
+/* ========================================================================
+ * Circuit breaker
+ * ===================================================================== */
+
+/** The states of a circuit breaker. */
+typedef enum cosync_breaker_state {
+    COSYNC_BREAKER_CLOSED,    /* calls go through; failures are counted */
+    COSYNC_BREAKER_OPEN,      /* calls fail fast (COSYNC_EOPEN) until the reset timeout */
+    COSYNC_BREAKER_HALF_OPEN, /* one trial call goes through; its outcome decides */
+} cosync_breaker_state;
+
+/** A circuit breaker: after @threshold failures in a row it opens and
+ * fails calls fast; @reset_timeout later it lets one trial call through,
+ * which closes it again or opens it for another @reset_timeout. Fields
+ * are private. */
+typedef struct cosync_breaker {
+    /* private */
+    int64_t threshold;
+    int64_t reset_timeout;
+    int64_t failures; /* in a row, while closed */
+    int64_t opened_at;
+    uint64_t era; /* changes with every change of state: a call's ticket */
+    uint8_t state;
+    bool trial; /* half-open, and the trial call is under way */
+    uint8_t dead;
+} cosync_breaker;
+
+/** A static circuit breaker, closed; invalid arguments make every call
+ * return COSYNC_EINVAL. */
+#define COSYNC_BREAKER_INIT(threshold, reset_timeout)                                              \
+    {                                                                                              \
+        (threshold), (reset_timeout), 0, 0, 0, COSYNC_BREAKER_CLOSED, false, 0                     \
+    }
+
+/**
+ * cosync_breaker_init - a closed breaker that opens after @threshold
+ * failures in a row, and lets a trial call through @reset_timeout
+ * nanoseconds (on the loop's clock) after it opened.
+ * Returns 0; COSYNC_EINVAL if @threshold < 1 or @reset_timeout < 0.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_breaker_init(cosync_breaker *b, int64_t threshold, int64_t reset_timeout);
+
+/**
+ * cosync_breaker_enter - ask to make a call through @b. Closed: yes.
+ * Open: no, until the reset timeout has passed; then the breaker is
+ * half-open and this call is its trial. Half-open with the trial under
+ * way: no. A call let through must be followed by cosync_breaker_leave
+ * with its @ticket and outcome.
+ * @ticket: receives the call's ticket.
+ * Returns 0; COSYNC_EOPEN (the call must not be made: asyncio programs'
+ * CircuitBreakerOpenError); COSYNC_EINVAL for a NULL argument or a
+ * destroyed or invalid breaker.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_breaker_enter(cosync_breaker *b, uint64_t *ticket);
+
+/**
+ * cosync_breaker_leave - report the outcome of a call let through by
+ * cosync_breaker_enter: @status 0 or positive is a success, negative a
+ * failure, but COSYNC_ECANCELED, which says nothing of the service (as
+ * asyncio's CancelledError is not an Exception): a cancelled trial lets
+ * the next call be the trial. Closed: a success resets the count of
+ * failures, the @threshold-th failure in a row opens the breaker. The
+ * trial: a success closes it, a failure opens it again. The outcome of
+ * a call that entered before the breaker last changed state is ignored
+ * (a slow call that entered while closed does not decide a trial).
+ * Returns 0; COSYNC_EINVAL for a destroyed or invalid breaker.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_breaker_leave(cosync_breaker *b, uint64_t ticket, int status);
+
+/**
+ * cosync_breaker_call - make the call @fn(@arg, @result) through @b:
+ * cosync_breaker_enter, then @fn in the calling task, then
+ * cosync_breaker_leave with what @fn returned. @result may be NULL (@fn
+ * then writes to a slot of the call's own, dropped).
+ * Returns what @fn returned; COSYNC_EOPEN without calling @fn; or
+ * COSYNC_EINVAL (@fn NULL, or as cosync_breaker_enter).
+ * A suspension point where @fn is one. Not thread-safe.
+ */
+int cosync_breaker_call(cosync_breaker *b, cosync_task_fn fn, void *arg, void **result);
+
+/**
+ * cosync_breaker_get_state - the breaker's state now (an open one whose
+ * reset timeout has passed says COSYNC_BREAKER_HALF_OPEN); COSYNC_EINVAL
+ * (as an int) for a destroyed or invalid breaker.
+ * Not a suspension point.
+ */
+int cosync_breaker_get_state(cosync_breaker *b);
+
+/**
+ * cosync_breaker_failures - the failures in a row counted while closed.
+ * Not a suspension point.
+ */
+int64_t cosync_breaker_failures(const cosync_breaker *b);
+
+/**
+ * cosync_breaker_reset - close @b by hand, its count at 0 (outcomes of
+ * calls under way are then ignored).
+ * Returns 0; COSYNC_EINVAL for a destroyed or invalid breaker.
+ * Not a suspension point.
+ */
+int cosync_breaker_reset(cosync_breaker *b);
+
+/**
+ * cosync_breaker_destroy - end @b's life: later calls return
+ * COSYNC_EINVAL. Returns 0; COSYNC_EINVAL if destroyed already.
+ * Not a suspension point.
+ */
+int cosync_breaker_destroy(cosync_breaker *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COSYNC_PATTERNS_H */
