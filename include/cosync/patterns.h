@@ -1,6 +1,6 @@
 /*
  * cosync/patterns.h - the patterns real programs build on the primitives:
- * a rate limiter (token bucket) and a circuit breaker. Included by
+ * a rate limiter (token bucket), a circuit breaker and a resource pool. Included by
  * <cosync.h>; docs/patterns.md is the guide.
  *
  * As the primitives: caller-embedded structs with static initialisers, a
@@ -214,6 +214,119 @@ int cosync_breaker_reset(cosync_breaker *b);
  * Not a suspension point.
  */
 int cosync_breaker_destroy(cosync_breaker *b);
+
+/* ========================================================================
+ * Resource pool
+ * ===================================================================== */
+
+/** How a pool makes and ends its resources. */
+typedef struct cosync_pool_ops {
+    /* Make a resource (open a connection): 0 with it in *@res, or a
+     * negative code. Runs in the task that acquires, and may suspend. */
+    int (*create)(void *arg, void **res);
+    /* End a resource (close the connection). Must not suspend: it runs in
+     * cosync_pool_release, _discard, _close and _destroy. May be NULL. */
+    void (*destroy)(void *arg, void *res);
+} cosync_pool_ops;
+
+/** A pool of at most max_size resources, made as tasks need them and
+ * reused (asyncpg's and aiohttp's connection pools). Fields are private. */
+typedef struct cosync_pool {
+    /* private */
+    cosync__waitq q;
+    void **idle; /* max_size slots: the idle resources, the warmest last */
+    size_t nidle;
+    size_t in_use;
+    size_t creating; /* slots taken by tasks that are making a resource */
+    size_t max_size;
+    cosync_pool_ops ops;
+    void *arg;
+    bool closed;
+    uint8_t dead;
+} cosync_pool;
+
+/**
+ * cosync_pool_init - a pool of at most @max_size resources, made by
+ * @ops->create(@arg, ...) when a task needs one and none is idle, and
+ * ended by @ops->destroy(@arg, res) (the ops are copied).
+ * Returns 0; COSYNC_EINVAL if @max_size is 0 or an argument (or
+ * @ops->create) is NULL; COSYNC_ENOMEM (the pool's storage for its idle
+ * resources, @max_size pointers, is the one allocation).
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_pool_init(cosync_pool *pool, size_t max_size, const cosync_pool_ops *ops, void *arg);
+
+/**
+ * cosync_pool_acquire - take a resource (async with pool.acquire()): an
+ * idle one (the one released last), or, while the pool has fewer than
+ * max_size, a new one made by the create function in the calling task;
+ * else wait until one is released. Waiters are served in arrival order,
+ * and a newcomer never takes a resource while others wait. A resource
+ * discarded, or whose making failed, lets the next waiter make one.
+ * @res:      receives the resource.
+ * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form; the
+ *            create function has its own deadlines.
+ * A wait ended by a cancel or the deadline has taken nothing; one granted
+ * a resource before a cancel keeps it (the cancel comes at the next
+ * suspension, which may be in the create function).
+ * Returns 0; what the create function returned, if it failed;
+ * COSYNC_EAGAIN (deadline 0) / COSYNC_ETIMEDOUT; COSYNC_ECANCELED;
+ * COSYNC_ESHUTDOWN once the pool is closed (for waiters too);
+ * COSYNC_EINVAL (a NULL argument, a destroyed pool); COSYNC_EPERM outside
+ * a task or from another loop than the waiters' (only when it must wait).
+ * Suspension point (unless an idle resource is taken). Not thread-safe.
+ */
+int cosync_pool_acquire(cosync_pool *pool, void **res, int64_t deadline);
+
+/**
+ * cosync_pool_release - give back a resource taken with
+ * cosync_pool_acquire: to the first waiter, or to the idle ones; once the
+ * pool is closed, it is destroyed.
+ * Returns 0; COSYNC_EPERM if no resource is out (a release too many);
+ * COSYNC_EINVAL (NULL pool, destroyed pool).
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_pool_release(cosync_pool *pool, void *res);
+
+/**
+ * cosync_pool_discard - give back a resource that is broken: it is
+ * destroyed, and the first waiter makes a new one in its place.
+ * Returns as cosync_pool_release. Not a suspension point. Not thread-safe.
+ */
+int cosync_pool_discard(cosync_pool *pool, void *res);
+
+/**
+ * cosync_pool_close - close @pool (pool.close()): waiters and later
+ * acquires get COSYNC_ESHUTDOWN, idle resources are destroyed now and
+ * those out when they are given back. Closing twice does nothing.
+ * Returns 0; COSYNC_EINVAL for a NULL or destroyed pool.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_pool_close(cosync_pool *pool);
+
+/**
+ * cosync_pool_destroy - free @pool's storage, destroying its idle
+ * resources.
+ * Returns 0; COSYNC_EBUSY (nothing changes) while a resource is out or
+ * being made, or a task waits; COSYNC_EINVAL for a NULL or destroyed
+ * pool. Not a suspension point. Not thread-safe.
+ */
+int cosync_pool_destroy(cosync_pool *pool);
+
+/** The pool's counts: resources that exist (idle, out, being made),
+ * idle ones, ones out, and tasks waiting. */
+typedef struct cosync_pool_stats {
+    size_t size;
+    size_t idle;
+    size_t in_use;
+    size_t waiters;
+} cosync_pool_stats;
+
+/**
+ * cosync_pool_get_stats - fill @stats. Returns 0; COSYNC_EINVAL for a
+ * NULL argument. Not a suspension point.
+ */
+int cosync_pool_get_stats(const cosync_pool *pool, cosync_pool_stats *stats);
 
 #ifdef __cplusplus
 }
