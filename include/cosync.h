@@ -697,6 +697,9 @@ typedef struct cosync_taskgroup {
     bool aborting;
     bool owner_cancel_requested;
     bool on_owner_stack; /* in the owner's stack: see cosync_taskgroup_init */
+    size_t limit;        /* children running at once at most (0: no limit) */
+    size_t reserved;     /* slots handed to tasks in cosync_taskgroup_go that have not spawned */
+    cosync__waitq slots; /* tasks in cosync_taskgroup_go waiting for a slot */
 } cosync_taskgroup;
 
 /**
@@ -732,11 +735,45 @@ int cosync_taskgroup_init(cosync_taskgroup *group);
  * An eager child (@opts->eager, the loop's eager_tasks) belongs to the
  * group before its first step runs inside this call: a failure there
  * fails the group at once (the owner's cancel stays pending until its next
- * suspension).
+ * suspension). With a limit (cosync_taskgroup_set_limit), it is
+ * cosync_taskgroup_go with deadline 0: COSYNC_EAGAIN when no slot is free.
  * Not a suspension point (as cosync_task_spawn). Not thread-safe.
  */
 int cosync_taskgroup_spawn(cosync_taskgroup *group, cosync_task *task, cosync_task_fn fn, void *arg,
                            const cosync_task_opts *opts);
+
+/**
+ * cosync_taskgroup_set_limit - let at most @limit children of the group
+ * run at once (Go's errgroup.SetLimit; 0: no limit, as a new group has):
+ * cosync_taskgroup_go then waits for a slot, and cosync_taskgroup_spawn
+ * returns COSYNC_EAGAIN when there is none. A limit below the children
+ * running now holds back new ones until enough have finished; a higher
+ * one hands the slots it frees to the tasks waiting, in order.
+ * Returns 0; COSYNC_EPERM if the group has been left or is being left.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_taskgroup_set_limit(cosync_taskgroup *group, size_t limit);
+
+/**
+ * cosync_taskgroup_go - create a child of the group once the group's limit
+ * (cosync_taskgroup_set_limit) lets one more run, waiting for a running
+ * child to finish if need be (errgroup.Go with a limit; a task limiter).
+ * Tasks waiting are served in arrival order, and a newcomer never takes a
+ * slot while others wait. Without a limit, it is cosync_taskgroup_spawn.
+ * @task, @fn, @arg, @opts: as for cosync_taskgroup_spawn.
+ * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form.
+ * A wait ended by a cancel or the deadline has spawned nothing; one
+ * handed its slot before a cancel spawns the child (the cancel comes at
+ * the caller's next suspension).
+ * Returns as cosync_taskgroup_spawn; COSYNC_EAGAIN (deadline 0) /
+ * COSYNC_ETIMEDOUT; COSYNC_ECANCELED; COSYNC_EPERM also for the tasks
+ * waiting when the group starts aborting (a child failed, or the owner
+ * leaving it was cancelled or saw its deadline pass).
+ * Suspension point (unless a slot is free and nobody waits). Not
+ * thread-safe.
+ */
+int cosync_taskgroup_go(cosync_taskgroup *group, cosync_task *task, cosync_task_fn fn, void *arg,
+                        const cosync_task_opts *opts, int64_t deadline);
 
 /**
  * cosync_taskgroup_cancel - cancel every child still running.

@@ -3,7 +3,7 @@
  * to it until they finish, which cosync_taskgroup_wait guarantees happens
  * before it returns.
  */
-#include "core.h"
+#include "waitq.h" /* and core.h */
 
 enum { TG_UNUSED, TG_OPEN, TG_EXITING, TG_LEFT };
 
@@ -57,14 +57,108 @@ static int abort_children(cosync_taskgroup *g)
     return n;
 }
 
+/* ---- the limit (cosync_taskgroup_set_limit) ------------------------- */
+
+static bool slot_free(const cosync_taskgroup *g)
+{
+    return g->live + g->reserved < g->limit;
+}
+
+/* Hand the free slots to the tasks waiting in cosync_taskgroup_go, in
+ * order: each is reserved for it until it spawns. */
+static void hand_out_slots(cosync_taskgroup *g)
+{
+    cosync__waiter *w;
+    while ((w = cosync__waitq_head(&g->slots)) && (g->limit == 0 || slot_free(g))) {
+        g->reserved++;
+        cosync__waitq_grant(&g->slots, w, 0);
+    }
+}
+
+/* The group aborts: no child may be spawned any more, so the tasks
+ * waiting for a slot are told at once. */
+static void start_aborting(cosync_taskgroup *g)
+{
+    g->aborting = true;
+    cosync__waitq_grant_all(&g->slots, COSYNC_EPERM);
+}
+
+static void slot_cancel(cosync__waiter *w)
+{
+    cosync__waitq_remove(&((cosync_taskgroup *)w->obj)->slots, w);
+}
+
+static void slot_describe(const cosync__waiter *w, char *buf, size_t size)
+{
+    const cosync_taskgroup *g = w->obj;
+    snprintf(buf, size, "task group %p's slot (%zu running, limit %zu, %u waiting)", w->obj,
+             g->live, g->limit, (unsigned)g->slots.n);
+}
+
+static const cosync__waiter_ops slot_ops = {"task group slot", slot_cancel, slot_describe, NULL};
+
+/* Whether the current task may spawn into @g: 0, or COSYNC_EPERM. A
+ * group being left takes children while it has some, or slots handed
+ * out (a task holding one counts its own). */
+static int may_spawn(const cosync_taskgroup *g, const struct cosync__task *cur)
+{
+    if (g->state != TG_OPEN && !(g->state == TG_EXITING && (g->live || g->reserved)))
+        return COSYNC_EPERM;
+    if (g->aborting || !cur || cur->loop != g->loop)
+        return COSYNC_EPERM;
+    return 0;
+}
+
+int cosync_taskgroup_set_limit(cosync_taskgroup *group, size_t limit)
+{
+    if (group->state != TG_OPEN)
+        return COSYNC_EPERM;
+    group->limit = limit;
+    hand_out_slots(group);
+    return 0;
+}
+
+static int spawn_child(cosync_taskgroup *group, cosync_task *task, cosync_task_fn fn, void *arg,
+                       const cosync_task_opts *opts);
+static void wake_owner_if_done(cosync_taskgroup *g);
+
+int cosync_taskgroup_go(cosync_taskgroup *group, cosync_task *task, cosync_task_fn fn, void *arg,
+                        const cosync_task_opts *opts, int64_t deadline)
+{
+    struct cosync__task *cur = cosync__current();
+    int rc = may_spawn(group, cur);
+    if (rc)
+        return rc;
+    if (group->limit == 0 || (cosync__waitq_empty(&group->slots) && slot_free(group)))
+        return spawn_child(group, task, fn, arg, opts);
+    rc = cosync__waitq_wait(&group->slots, &slot_ops, group, 0, deadline);
+    if (rc)
+        return rc;
+    rc = may_spawn(group, cur);
+    group->reserved--; /* the slot handed to this task: a child's now, or free */
+    if (rc == 0)
+        rc = spawn_child(group, task, fn, arg, opts);
+    if (rc) {
+        hand_out_slots(group); /* not taken: the next one's */
+        wake_owner_if_done(group);
+    }
+    return rc;
+}
+
 int cosync_taskgroup_spawn(cosync_taskgroup *group, cosync_task *task, cosync_task_fn fn, void *arg,
                            const cosync_task_opts *opts)
 {
-    struct cosync__task *cur = cosync__current();
-    if (group->state != TG_OPEN && !(group->state == TG_EXITING && group->live))
-        return COSYNC_EPERM;
-    if (group->aborting || !cur || cur->loop != group->loop)
-        return COSYNC_EPERM;
+    if (group->limit)
+        return cosync_taskgroup_go(group, task, fn, arg, opts, 0);
+    int rc = may_spawn(group, cosync__current());
+    if (rc)
+        return rc;
+    return spawn_child(group, task, fn, arg, opts);
+}
+
+static int spawn_child(cosync_taskgroup *group, cosync_task *task, cosync_task_fn fn, void *arg,
+                       const cosync_task_opts *opts)
+{
     struct cosync__task *t;
     int rc = cosync__spawn(group->loop, &t, fn, arg, opts);
     if (rc < 0)
@@ -107,7 +201,7 @@ void cosync__taskgroup_child_done(struct cosync__task *t)
         if (!g->error)
             g->error = t->status;
         if (!g->aborting) {
-            g->aborting = true;
+            start_aborting(g);
             abort_children(g);
             if (g->state == TG_OPEN && owner_alive(g)) {
                 /* interrupt the owner's body, as asyncio does; taken back in
@@ -118,19 +212,28 @@ void cosync__taskgroup_child_done(struct cosync__task *t)
             }
         }
     }
+    if (g->limit && !g->aborting)
+        hand_out_slots(g);
 }
 
 /* The owner waiting in cosync_taskgroup_wait is woken by the last child's
  * finish, behind the waits for that child, as asyncio's owner is woken by
  * a callback that the group's done callback schedules. */
+/* The owner in cosync_taskgroup_wait goes on once no child is left, nor
+ * a slot handed to a task that may still spawn one. */
+static void wake_owner_if_done(cosync_taskgroup *g)
+{
+    cosync__waiter *w = &g->owner->w;
+    if (g->live == 0 && g->reserved == 0 && owner_alive(g) && w->state == COSYNC__W_WAITING &&
+        w->ops == &tg_ops && w->obj == g)
+        cosync__grant(w, 0);
+}
+
 void cosync__taskgroup_wake_owner(struct cosync__task *t)
 {
     cosync_taskgroup *g = t->group;
     t->group = NULL;
-    cosync__waiter *w = &g->owner->w;
-    if (g->live == 0 && owner_alive(g) && w->state == COSYNC__W_WAITING && w->ops == &tg_ops &&
-        w->obj == g)
-        cosync__grant(w, 0);
+    wake_owner_if_done(g);
 }
 
 int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline)
@@ -149,16 +252,16 @@ int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline)
          * not delivered yet is delivered by this return, and only here */
         propagate = COSYNC_ECANCELED;
         cur->cancel_pending = false;
-        group->aborting = true;
+        start_aborting(group);
         abort_children(group);
     }
-    while (group->live) {
+    while (group->live || group->reserved) {
         cosync__waiter *w = cosync__waiter_prepare(cur, &tg_ops, group);
         w->shielded = group->aborting;
         int rc = cosync__wait(w, group->aborting ? COSYNC_FOREVER : deadline);
         if (rc && !group->aborting) {
             propagate = rc;
-            group->aborting = true;
+            start_aborting(group);
             abort_children(group);
         } else if (rc == COSYNC_ECANCELED && !propagate) {
             /* cancelled from outside after a failure made the group abort,
@@ -194,6 +297,19 @@ static size_t cut_loose(struct cosync__task *owner)
 {
     size_t n = 0;
     cosync__for_each_record (owner->loop, c) {
+        if (c->w.ops == &slot_ops && cosync__stack_holds(owner, c->w.obj)) {
+            /* in cosync_taskgroup_go, which must not read the group
+             * again: one handed a slot returns EPERM instead; every one
+             * waiting goes, so none is unlinked from the list (whose head
+             * was in the frame) */
+            if (c->w.state == COSYNC__W_GRANTED) {
+                c->w.result = COSYNC_EPERM;
+            } else if (c->w.state == COSYNC__W_WAITING) {
+                c->w.node.next = c->w.node.prev = NULL;
+                cosync__grant(&c->w, COSYNC_EPERM);
+            }
+            continue;
+        }
         if (!cosync__stack_holds(owner, c->group))
             continue;
         c->group = NULL;
