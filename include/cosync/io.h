@@ -281,8 +281,11 @@ int cosync_sock_accept(cosync_io *listener, cosync_io *conn, cosync_addr *peer, 
  * After a timeout or cancel the socket's state is unknown: close it.
  * Returns 0; COSYNC_ETIMEDOUT; COSYNC_ECANCELED; COSYNC_EAGAIN for
  * deadline 0 while the connection is under way (it goes on: a further
- * call waits for it); the returns of cosync_io_wait; connect(2)'s negated
- * errno (COSYNC_ECONNREFUSED...).
+ * call waits for it), and, whatever the deadline, when a Unix-domain
+ * listener's queue is full (connect(2)'s EAGAIN: nothing was begun, and
+ * nothing would say when there is room; Go and tokio report it too);
+ * the returns of cosync_io_wait; connect(2)'s negated errno
+ * (COSYNC_ECONNREFUSED...).
  * Suspension point (unless it connects at once). Not thread-safe.
  */
 int cosync_sock_connect(cosync_io *io, const cosync_addr *addr, int64_t deadline);

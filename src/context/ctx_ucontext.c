@@ -1,21 +1,36 @@
 /*
  * The portable fallback: POSIX ucontext. Some 40-60 times slower than the
- * assembly backends (swapcontext saves the signal mask with a system call),
+ * assembly backends (swapcontext saves the signal mask with a system call,
+ * and the mask is carried over with another),
  * so it is chosen only where no assembly backend exists or on request
  * (COSYNC_CONTEXT=ucontext).
  */
 #include "context/ctx.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+/* swapcontext and setcontext restore the signal mask saved with the
+ * context they go to, but the mask is the thread's, as with the assembly
+ * backends: a change a task makes (cosync_signal_init) must hold for the
+ * tasks after it. So the mask in force now goes on into @to (one more
+ * system call a switch, on a backend that makes one anyway). */
+static void keep_signal_mask(cosync__ctx *to)
+{
+    pthread_sigmask(SIG_SETMASK, NULL, &to->uc.uc_sigmask);
+}
+
 void cosync__ctx_switch(cosync__ctx *from, cosync__ctx *to)
 {
+    keep_signal_mask(to);
     swapcontext(&from->uc, &to->uc);
 }
 
 void cosync__ctx_jump(cosync__ctx *to)
 {
+    keep_signal_mask(to);
     setcontext(&to->uc);
     abort(); /* setcontext returns only on failure */
 }

@@ -221,6 +221,10 @@ int cosync_sock_accept(cosync_io *listener, cosync_io *conn, cosync_addr *peer, 
     return 0;
 }
 
+/* connect_op's EAGAIN, which is no "wait and try again" (a code of no
+ * errno, so that the retry does not take it for one) */
+#define QUEUE_FULL (COSYNC_ERANGE_FIRST - 1)
+
 struct connect_ctx {
     const cosync_addr *addr;
     bool started;
@@ -251,7 +255,11 @@ static ssize_t connect_op(cosync_io *io, void *ctx)
     if (connect(io->fd, &c->addr->u.sa, c->addr->len) == 0 || errno == EISCONN)
         return 0;
     /* EALREADY: a connect with deadline 0 began it */
-    return errno == EALREADY ? -EINPROGRESS : -errno;
+    if (errno == EALREADY)
+        return -EINPROGRESS;
+    /* a Unix-domain listener's queue is full: nothing was begun, and no
+     * readiness will say when there is room (Go and tokio report it) */
+    return errno == EAGAIN ? QUEUE_FULL : -errno;
 }
 
 int cosync_sock_connect(cosync_io *io, const cosync_addr *addr, int64_t deadline)
@@ -259,7 +267,8 @@ int cosync_sock_connect(cosync_io *io, const cosync_addr *addr, int64_t deadline
     if (!io || !addr)
         return COSYNC_EINVAL;
     struct connect_ctx c = {.addr = addr};
-    return (int)cosync__io_retry(io, COSYNC_IO_WRITE, connect_op, &c, deadline);
+    int rc = (int)cosync__io_retry(io, COSYNC_IO_WRITE, connect_op, &c, deadline);
+    return rc == QUEUE_FULL ? COSYNC_EAGAIN : rc;
 }
 
 int cosync_tcp_connect(cosync_io *io, const cosync_addr *addr, int64_t deadline)
@@ -310,6 +319,11 @@ ssize_t cosync_sock_recv(cosync_io *io, void *buf, size_t len, int64_t deadline)
 {
     if (!buf && len)
         return COSYNC_EINVAL;
+    if (len == 0) { /* recv(2) of nothing says EAGAIN on an empty stream */
+        if (!io)
+            return COSYNC_EINVAL;
+        return cosync_io_fd(io) < 0 ? COSYNC_EBADF : 0;
+    }
     struct msg_ctx m = {buf, len, NULL};
     return cosync__io_retry(io, COSYNC_IO_READ, recv_op, &m, deadline);
 }
