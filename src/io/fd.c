@@ -13,6 +13,7 @@
  * task waits is kept in `ready`.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -101,6 +102,22 @@ void cosync__io_loop_destroy(cosync_loop *loop)
 
 /* ---- registration ---------------------------------------------------- */
 
+/* The descriptor's readiness at this moment, so that a first wait with
+ * deadline 0 on a ready descriptor does not have to wait for the loop's
+ * next poll. */
+static uint8_t ready_now(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT | POLLRDHUP};
+    if (poll(&p, 1, 0) != 1)
+        return 0;
+    uint8_t ready = 0;
+    if (p.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))
+        ready |= COSYNC_IO_READ;
+    if (p.revents & (POLLOUT | POLLHUP | POLLERR))
+        ready |= COSYNC_IO_WRITE;
+    return ready;
+}
+
 static int register_with(cosync_io *io, cosync_loop *loop)
 {
     struct epoll_event ev = {
@@ -113,7 +130,7 @@ static int register_with(cosync_io *io, cosync_loop *loop)
         return -errno;
     io->state = IO_REGISTERED;
     io->loop = loop;
-    io->ready = 0; /* what is ready now comes as the first edge */
+    io->ready = ready_now(io->fd); /* the first edge says it again, later */
     cosync__list_push_back(&loop->ios, &io->node);
     return 0;
 }
