@@ -8,9 +8,11 @@
  * driver's list; the transfer's end grants it.
  *
  * libcurl must not be called back into from its own callbacks, and a
- * callback of the user's (a write function) may cancel a task that
- * performs: a transfer given up then is only marked, and taken off the
- * multi handle once libcurl has returned (`depth`).
+ * callback of the user's (a write function, a close-socket function) may
+ * cancel a task that performs: a transfer given up inside any libcurl
+ * call is only marked, and taken off the multi handle once libcurl has
+ * returned (`depth`), by a libcurl call of its own, which may give up
+ * more (settle loops until none is left).
  *
  * Built apart from the core (the library cosync_curl), so that the core
  * needs only libc and pthreads: the loop knows the driver only as its
@@ -72,33 +74,47 @@ static transfer *find_transfer(driver *d, CURL *easy)
     return NULL;
 }
 
+/* Take @easy off the multi handle, as a libcurl call like any other: its
+ * callbacks (a connection closed) may give up other transfers meanwhile. */
+static void remove_handle(driver *d, CURL *easy)
+{
+    d->depth++;
+    curl_multi_remove_handle(d->multi, easy);
+    d->depth--;
+}
+
 /* End @t's wait: its transfer is over (@rc 0, with libcurl's outcome in
  * t->code) or has failed (@rc < 0). */
 static void finish(driver *d, transfer *t, int rc)
 {
     cosync__list_remove(&d->transfers, &t->node);
-    curl_multi_remove_handle(d->multi, t->easy);
+    remove_handle(d, t->easy);
     d->loop->io_waiters--;
     cosync__grant(&t->task->w, rc);
 }
 
 /* After a libcurl call: take off the transfers given up meanwhile, and
- * grant those that have ended. */
+ * grant those that have ended, until neither leaves more to do. */
 static void settle(driver *d)
 {
-    cosync__node *n;
-    while ((n = cosync__list_pop_front(&d->given_up)) != NULL)
-        curl_multi_remove_handle(d->multi, cosync__container_of(n, transfer, node)->easy);
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
-        transfer *t = msg->msg == CURLMSG_DONE ? find_transfer(d, msg->easy_handle) : NULL;
-        if (t) {
-            t->code = msg->data.result;
-            finish(d, t, 0);
+    for (;;) {
+        cosync__node *n = cosync__list_pop_front(&d->given_up);
+        if (n) {
+            remove_handle(d, cosync__container_of(n, transfer, node)->easy);
+            continue;
         }
-    }
-    if (d->failed) {
+        int left;
+        CURLMsg *msg = curl_multi_info_read(d->multi, &left);
+        if (msg) {
+            transfer *t = msg->msg == CURLMSG_DONE ? find_transfer(d, msg->easy_handle) : NULL;
+            if (t) {
+                t->code = msg->data.result;
+                finish(d, t, 0);
+            }
+            continue;
+        }
+        if (!d->failed)
+            return;
         d->failed = 0;
         while (d->transfers.head)
             finish(d, cosync__container_of(d->transfers.head, transfer, node), COSYNC_ENOMEM);
@@ -274,10 +290,12 @@ static void transfer_cancel(cosync__waiter *w)
     driver *d = driver_of(t->task->loop);
     cosync__list_remove(&d->transfers, &t->node);
     d->loop->io_waiters--;
-    if (d->depth) /* its task runs only after that call: the record stays */
+    if (d->depth) { /* its task runs only after that call: the record stays */
         cosync__list_push_back(&d->given_up, &t->node);
-    else
-        curl_multi_remove_handle(d->multi, t->easy);
+        return;
+    }
+    remove_handle(d, t->easy);
+    settle(d);
 }
 
 static void transfer_describe(const cosync__waiter *w, char *buf, size_t size)
@@ -308,8 +326,13 @@ int cosync_curl_perform(CURL *easy, CURLcode *result, int64_t deadline)
     if (!t)
         return COSYNC_ENOMEM;
     *t = (transfer){.easy = easy, .task = cur, .code = CURLE_OK};
-    CURLMcode mc =
-        cosync__fault_hit() ? CURLM_OUT_OF_MEMORY : curl_multi_add_handle(d->multi, easy);
+    CURLMcode mc = CURLM_OUT_OF_MEMORY;
+    if (!cosync__fault_hit()) {
+        d->depth++;
+        mc = curl_multi_add_handle(d->multi, easy);
+        d->depth--;
+        settle(d);
+    }
     if (mc != CURLM_OK) {
         transfer_put(d, t);
         return mc == CURLM_ADDED_ALREADY ? COSYNC_EBUSY : COSYNC_ENOMEM;
