@@ -28,8 +28,9 @@
  * "started"; Python 3.11's wait_for wraps the get in a new task, which
  * suspends once, so there all three workers print "started" first (3.12
  * prints this program's order). The seed's second main,
- * with SIGINT/SIGTERM handlers, is left out: cosync has no signal support
- * yet. Exits 1 unless all ten tasks were processed and every worker ended.
+ * with SIGINT/SIGTERM handlers, is left out: examples/io_echo_server.c
+ * shows that pattern (a task in cosync_signal_wait starts the shutdown).
+ * Exits 1 unless all ten tasks were processed and every worker ended.
  */
 #include <cosync.h>
 

@@ -402,8 +402,8 @@ int cosync_signal_init(cosync_signal *sig, const int *signals, size_t n);
 
 /**
  * cosync_signal_wait - wait for one of @sig's signals and take it (a
- * signal sent several times before it is taken counts once, as the
- * kernel keeps one pending instance of a standard signal).
+ * standard signal sent several times before it is taken counts once, as
+ * the kernel keeps one pending instance of it; real-time ones queue).
  * Returns the signal's number (positive); COSYNC_EAGAIN (deadline 0) /
  * COSYNC_ETIMEDOUT; COSYNC_ECANCELED; the returns of cosync_io_wait
  * (COSYNC_EBADF after cosync_signal_destroy).
@@ -416,7 +416,9 @@ int cosync_signal_wait(cosync_signal *sig, int64_t deadline);
  * (a task waiting gets COSYNC_EBADF) and unblock, in the calling thread,
  * those of its signals that it had not blocked before
  * (loop.remove_signal_handler). A signal still pending is then delivered
- * as usual (to its handler, or its default action).
+ * as usual (to its handler, or its default action). Sets that share a
+ * signal restore the mask only when destroyed in the reverse order of
+ * their making: the first made unblocks what it blocked.
  * Returns 0; COSYNC_EINVAL if @sig is NULL; COSYNC_EPERM as
  * cosync_io_close. Not a suspension point. Not thread-safe.
  */
