@@ -249,9 +249,10 @@ typedef struct cosync_pool {
  * cosync_pool_init - a pool of at most @max_size resources, made by
  * @ops->create(@arg, ...) when a task needs one and none is idle, and
  * ended by @ops->destroy(@arg, res) (the ops are copied).
- * Returns 0; COSYNC_EINVAL if @max_size is 0 or an argument (or
- * @ops->create) is NULL; COSYNC_ENOMEM (the pool's storage for its idle
- * resources, @max_size pointers, is the one allocation).
+ * Returns 0; COSYNC_EINVAL if @max_size is 0 (or more pointers than
+ * fit in memory) or an argument (or @ops->create) is NULL; COSYNC_ENOMEM
+ * (the pool's storage for its idle resources, @max_size pointers, is the
+ * one allocation).
  * Not a suspension point. Not thread-safe.
  */
 int cosync_pool_init(cosync_pool *pool, size_t max_size, const cosync_pool_ops *ops, void *arg);
@@ -269,9 +270,12 @@ int cosync_pool_init(cosync_pool *pool, size_t max_size, const cosync_pool_ops *
  * A wait ended by a cancel or the deadline has taken nothing; one granted
  * a resource before a cancel keeps it (the cancel comes at the next
  * suspension, which may be in the create function).
- * Returns 0; what the create function returned, if it failed;
- * COSYNC_EAGAIN (deadline 0) / COSYNC_ETIMEDOUT; COSYNC_ECANCELED;
- * COSYNC_ESHUTDOWN once the pool is closed (for waiters too);
+ * Returns 0; what the create function returned, if it failed (even if
+ * the pool was closed meanwhile); COSYNC_EAGAIN (deadline 0: with room in
+ * the pool, the try form still makes a resource, which may suspend) /
+ * COSYNC_ETIMEDOUT; COSYNC_ECANCELED; COSYNC_ESHUTDOWN once the pool is
+ * closed (for waiters too, and for a task whose resource was made after
+ * the close: it is destroyed);
  * COSYNC_EINVAL (a NULL argument, a destroyed pool); COSYNC_EPERM outside
  * a task or from another loop than the waiters' (only when it must wait).
  * Suspension point (unless an idle resource is taken). Not thread-safe.
