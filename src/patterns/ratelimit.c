@@ -39,8 +39,9 @@ static void refill(cosync_ratelimit *rl, int64_t now)
         if (rl->credit > cap)
             rl->credit = cap;
     }
-    if (rl->last == COSYNC_FOREVER || now > rl->last)
-        rl->last = now;
+    /* a clock behind the last one seen (another loop's, or the monotonic
+     * clock outside any loop) starts the count afresh from now */
+    rl->last = now;
 }
 
 /* Nanoseconds until the bucket holds @need units (0 if it does). */
