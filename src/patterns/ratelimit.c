@@ -34,10 +34,9 @@ static void refill(cosync_ratelimit *rl, int64_t now)
     } else if (now > rl->last) {
         int64_t room = cap - rl->credit;
         int64_t elapsed = now - rl->last;
-        /* elapsed * rate, without overflow: past filling, it is full */
-        rl->credit = elapsed >= room / rl->rate + 1 ? cap : rl->credit + elapsed * rl->rate;
-        if (rl->credit > cap)
-            rl->credit = cap;
+        /* elapsed * rate, without overflow: at most room while elapsed is
+         * at most room / rate; past that, it is full */
+        rl->credit = elapsed > room / rl->rate ? cap : rl->credit + elapsed * rl->rate;
     }
     /* a clock behind the last one seen (another loop's, or the monotonic
      * clock outside any loop) starts the count afresh from now */
