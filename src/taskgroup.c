@@ -308,7 +308,7 @@ static size_t cut_loose(struct cosync__task *owner)
                 c->w.node.next = c->w.node.prev = NULL;
                 cosync__grant(&c->w, COSYNC_EPERM);
             }
-            continue;
+            /* and it may be a child of the group too: on to that */
         }
         if (!cosync__stack_holds(owner, c->group))
             continue;
