@@ -17,6 +17,8 @@
  * Loops run on the real clock: libcurl's timeouts are real time. Expected
  * successes wait with no deadline; finite deadlines (30 ms) appear only
  * where the expected outcome is the timeout, and no time is measured.
+ *
+ * ctest-labels: threads (its servers and loops on other threads run under TSan too)
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem, accept4, pipe2 */

@@ -14,6 +14,8 @@
  * one delivered to a handler (by a destroy, or a bug) is seen rather than
  * killing the program; every test checks that the thread's mask is as it
  * found it, and the program leaves the mask and the handlers as they were.
+ *
+ * ctest-labels: threads (a plain thread sends a signal: run under TSan too)
  */
 #include <pthread.h>
 #include <signal.h>
