@@ -369,6 +369,106 @@ ssize_t cosync_sock_sendto(cosync_io *io, const void *buf, size_t len, const cos
 int cosync_sock_shutdown(cosync_io *io, int how);
 
 /* ========================================================================
+ * Streams: buffered reads by line, by separator, by count
+ * ===================================================================== */
+
+/** A buffered reader and writer over a handle (asyncio's StreamReader and
+ * StreamWriter), embedded by the caller. Fields are private. */
+typedef struct cosync_stream {
+    /* private */
+    cosync_io *io;
+    char *buf;
+    size_t cap;   /* the limit: the longest line or count it can hold */
+    size_t start; /* the buffered bytes are buf[start, end) */
+    size_t end;
+    bool eof;    /* the peer has shut down its side (or the descriptor ended) */
+    bool socket; /* writes go through send(2), never raising SIGPIPE */
+} cosync_stream;
+
+/** The default limit of a stream, asyncio's: 64 KiB. */
+#define COSYNC_STREAM_LIMIT (64 * 1024)
+
+/**
+ * cosync_stream_init - read and write @io through a buffer of @limit bytes
+ * (0: COSYNC_STREAM_LIMIT), the longest line or count a read can ask for
+ * (asyncio's `limit`). The handle stays the caller's: destroying the
+ * stream does not close it.
+ * Returns 0; COSYNC_EINVAL if an argument is NULL; COSYNC_EBADF if @io is
+ * closed; COSYNC_ENOMEM (the buffer is the one allocation).
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_stream_init(cosync_stream *s, cosync_io *io, size_t limit);
+
+/**
+ * cosync_stream_readuntil - read up to and including @sep (@seplen bytes)
+ * into @out (reader.readuntil(sep)), waiting for data as needed.
+ * Returns the count copied, @sep included; at the end of the stream, the
+ * bytes that came before it without @sep (0 if none: then the stream has
+ * ended; asyncio raises IncompleteReadError with them), as fread(3) does;
+ * COSYNC_EOVERFLOW if the line, @sep included, is longer than the limit
+ * or than @size (asyncio's LimitOverrunError): nothing is taken, and the
+ * bytes stay buffered for cosync_stream_read; COSYNC_EAGAIN (deadline 0)
+ * / COSYNC_ETIMEDOUT; COSYNC_ECANCELED; the errors of the handle's reads;
+ * COSYNC_EINVAL for a NULL argument or @seplen 0.
+ * A read ended by an error, a cancel or the deadline has taken nothing:
+ * what came stays buffered for the next read.
+ * Suspension point (unless the line is buffered). Not thread-safe.
+ */
+ssize_t cosync_stream_readuntil(cosync_stream *s, const void *sep, size_t seplen, void *out,
+                                size_t size, int64_t deadline);
+
+/**
+ * cosync_stream_readline - cosync_stream_readuntil with "\n"
+ * (reader.readline()): the line with its newline, or, at the end of the
+ * stream, what is left (0 once nothing is). Returns as
+ * cosync_stream_readuntil. Suspension point (unless the line is
+ * buffered). Not thread-safe.
+ */
+ssize_t cosync_stream_readline(cosync_stream *s, void *out, size_t size, int64_t deadline);
+
+/**
+ * cosync_stream_readexactly - read exactly @n bytes (reader.readexactly(n)).
+ * Returns @n; fewer at the end of the stream (the bytes that were left,
+ * asyncio's IncompleteReadError.partial); COSYNC_EINVAL if @n is above
+ * the limit or an argument is NULL; as cosync_stream_readuntil otherwise:
+ * nothing is taken until all @n have come.
+ * Suspension point (unless @n bytes are buffered). Not thread-safe.
+ */
+ssize_t cosync_stream_readexactly(cosync_stream *s, void *out, size_t n, int64_t deadline);
+
+/**
+ * cosync_stream_read - read up to @n bytes (reader.read(n)): what is
+ * buffered, or, if nothing is, what one read of the handle brings.
+ * Returns the count (0 at the end of the stream, or for @n 0); errors as
+ * cosync_stream_readuntil.
+ * Suspension point (unless bytes are buffered). Not thread-safe.
+ */
+ssize_t cosync_stream_read(cosync_stream *s, void *out, size_t n, int64_t deadline);
+
+/**
+ * cosync_stream_at_eof - whether the stream has ended and nothing is left
+ * buffered (reader.at_eof()). Not a suspension point.
+ */
+bool cosync_stream_at_eof(const cosync_stream *s);
+
+/**
+ * cosync_stream_write - write all @len bytes (writer.write(data) followed
+ * by await writer.drain(): there is no write buffer), through
+ * cosync_sock_sendall on a socket, cosync_io_write_all otherwise.
+ * Returns as those.
+ * Suspension point. Not thread-safe.
+ */
+int cosync_stream_write(cosync_stream *s, const void *data, size_t len, size_t *written,
+                        int64_t deadline);
+
+/**
+ * cosync_stream_destroy - free the stream's buffer (its handle stays
+ * open). Destroying a destroyed or zeroed stream does nothing.
+ * Returns 0; COSYNC_EINVAL if @s is NULL. Not a suspension point.
+ */
+int cosync_stream_destroy(cosync_stream *s);
+
+/* ========================================================================
  * Signals
  * ===================================================================== */
 

@@ -1,0 +1,154 @@
+/*
+ * Streams: asyncio's StreamReader over a handle, with its buffer of a
+ * fixed size (the limit). Every read first makes sure the bytes it will
+ * return are all buffered, and only then takes them: a read ended by a
+ * cancel, a deadline or an error has taken nothing, and the next read
+ * finds what came meanwhile.
+ */
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core.h"
+#include "fault.h"
+
+int cosync_stream_init(cosync_stream *s, cosync_io *io, size_t limit)
+{
+    if (!s || !io)
+        return COSYNC_EINVAL;
+    int fd = cosync_io_fd(io);
+    if (fd < 0)
+        return fd;
+    if (limit == 0)
+        limit = COSYNC_STREAM_LIMIT;
+    char *buf = cosync__mem_alloc(NULL, limit);
+    if (!buf)
+        return COSYNC_ENOMEM;
+    int type;
+    socklen_t len = sizeof type;
+    *s = (cosync_stream){.io = io, .buf = buf, .cap = limit};
+    s->socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+    return 0;
+}
+
+static size_t buffered(const cosync_stream *s)
+{
+    return s->end - s->start;
+}
+
+/* Read once more from the handle into the buffer's free end (moving what
+ * is buffered to its start first, if that makes room): the count read, 0
+ * at the end of the stream, or an error. The buffer must not be full. */
+static ssize_t fill(cosync_stream *s, int64_t deadline)
+{
+    if (s->end == s->cap) {
+        memmove(s->buf, s->buf + s->start, buffered(s));
+        s->end -= s->start;
+        s->start = 0;
+    }
+    ssize_t n = s->socket ? cosync_sock_recv(s->io, s->buf + s->end, s->cap - s->end, deadline)
+                          : cosync_io_read(s->io, s->buf + s->end, s->cap - s->end, deadline);
+    if (n > 0)
+        s->end += (size_t)n;
+    else if (n == 0)
+        s->eof = true;
+    return n;
+}
+
+/* Take @n buffered bytes into @out. */
+static size_t take(cosync_stream *s, void *out, size_t n)
+{
+    memcpy(out, s->buf + s->start, n);
+    s->start += n;
+    if (s->start == s->end)
+        s->start = s->end = 0;
+    return n;
+}
+
+static bool usable(const cosync_stream *s)
+{
+    return s && s->buf;
+}
+
+ssize_t cosync_stream_readuntil(cosync_stream *s, const void *sep, size_t seplen, void *out,
+                                size_t size, int64_t deadline)
+{
+    if (!usable(s) || !sep || seplen == 0 || (!out && size))
+        return COSYNC_EINVAL;
+    size_t looked = 0; /* bytes known to hold no whole separator start */
+    for (;;) {
+        const char *from = s->buf + s->start;
+        size_t have = buffered(s);
+        for (size_t i = looked; i + seplen <= have; i++) {
+            if (memcmp(from + i, sep, seplen) == 0) {
+                size_t n = i + seplen;
+                return n > size ? COSYNC_EOVERFLOW : (ssize_t)take(s, out, n);
+            }
+        }
+        looked = have >= seplen ? have - seplen + 1 : 0;
+        if (s->eof) /* what is left, without the separator */
+            return have > size ? COSYNC_EOVERFLOW : (ssize_t)take(s, out, have);
+        if (have == s->cap)
+            return COSYNC_EOVERFLOW; /* the line does not fit the limit */
+        ssize_t n = fill(s, deadline);
+        if (n < 0)
+            return n;
+    }
+}
+
+ssize_t cosync_stream_readline(cosync_stream *s, void *out, size_t size, int64_t deadline)
+{
+    return cosync_stream_readuntil(s, "\n", 1, out, size, deadline);
+}
+
+ssize_t cosync_stream_readexactly(cosync_stream *s, void *out, size_t n, int64_t deadline)
+{
+    if (!usable(s) || (!out && n) || n > s->cap)
+        return COSYNC_EINVAL;
+    while (buffered(s) < n && !s->eof) {
+        ssize_t got = fill(s, deadline);
+        if (got < 0)
+            return got;
+    }
+    return (ssize_t)take(s, out, buffered(s) < n ? buffered(s) : n);
+}
+
+ssize_t cosync_stream_read(cosync_stream *s, void *out, size_t n, int64_t deadline)
+{
+    if (!usable(s) || (!out && n))
+        return COSYNC_EINVAL;
+    if (n == 0)
+        return 0;
+    if (buffered(s) == 0 && !s->eof) {
+        ssize_t got = fill(s, deadline);
+        if (got < 0)
+            return got;
+    }
+    return (ssize_t)take(s, out, buffered(s) < n ? buffered(s) : n);
+}
+
+bool cosync_stream_at_eof(const cosync_stream *s)
+{
+    return s && s->eof && buffered(s) == 0;
+}
+
+int cosync_stream_write(cosync_stream *s, const void *data, size_t len, size_t *written,
+                        int64_t deadline)
+{
+    if (!usable(s)) {
+        if (written)
+            *written = 0;
+        return COSYNC_EINVAL;
+    }
+    if (s->socket)
+        return cosync_sock_sendall(s->io, data, len, written, deadline);
+    return cosync_io_write_all(s->io, data, len, written, deadline);
+}
+
+int cosync_stream_destroy(cosync_stream *s)
+{
+    if (!s)
+        return COSYNC_EINVAL;
+    cosync__mem_free(NULL, s->buf);
+    *s = (cosync_stream){0};
+    return 0;
+}
