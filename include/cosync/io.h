@@ -381,8 +381,9 @@ typedef struct cosync_stream {
     size_t cap;   /* the limit: the longest line or count it can hold */
     size_t start; /* the buffered bytes are buf[start, end) */
     size_t end;
-    bool eof;    /* the peer has shut down its side (or the descriptor ended) */
-    bool socket; /* writes go through send(2), never raising SIGPIPE */
+    bool eof;     /* the peer has shut down its side (or the descriptor ended) */
+    bool socket;  /* writes go through send(2), never raising SIGPIPE */
+    bool reading; /* a task is inside a read */
 } cosync_stream;
 
 /** The default limit of a stream, asyncio's: 64 KiB. */
@@ -409,7 +410,9 @@ int cosync_stream_init(cosync_stream *s, cosync_io *io, size_t limit);
  * or than @size (asyncio's LimitOverrunError): nothing is taken, and the
  * bytes stay buffered for cosync_stream_read; COSYNC_EAGAIN (deadline 0)
  * / COSYNC_ETIMEDOUT; COSYNC_ECANCELED; the errors of the handle's reads;
- * COSYNC_EINVAL for a NULL argument or @seplen 0.
+ * COSYNC_EBUSY while another task is inside a read of the stream (one
+ * reads at a time, waiting or not: asyncio's RuntimeError), and nothing
+ * is taken; COSYNC_EINVAL for a NULL argument or @seplen 0.
  * A read ended by an error, a cancel or the deadline has taken nothing:
  * what came stays buffered for the next read.
  * Suspension point (unless the line is buffered). Not thread-safe.
@@ -440,7 +443,7 @@ ssize_t cosync_stream_readexactly(cosync_stream *s, void *out, size_t n, int64_t
  * cosync_stream_read - read up to @n bytes (reader.read(n)): what is
  * buffered, or, if nothing is, what one read of the handle brings.
  * Returns the count (0 at the end of the stream, or for @n 0); errors as
- * cosync_stream_readuntil.
+ * cosync_stream_readuntil (a NULL @out is COSYNC_EINVAL, even for @n 0).
  * Suspension point (unless bytes are buffered). Not thread-safe.
  */
 ssize_t cosync_stream_read(cosync_stream *s, void *out, size_t n, int64_t deadline);
@@ -464,7 +467,8 @@ int cosync_stream_write(cosync_stream *s, const void *data, size_t len, size_t *
 /**
  * cosync_stream_destroy - free the stream's buffer (its handle stays
  * open). Destroying a destroyed or zeroed stream does nothing.
- * Returns 0; COSYNC_EINVAL if @s is NULL. Not a suspension point.
+ * Returns 0; COSYNC_EBUSY while a task is inside a read of it (nothing
+ * changes); COSYNC_EINVAL if @s is NULL. Not a suspension point.
  */
 int cosync_stream_destroy(cosync_stream *s);
 

@@ -57,6 +57,8 @@ static ssize_t fill(cosync_stream *s, int64_t deadline)
 /* Take @n buffered bytes into @out. */
 static size_t take(cosync_stream *s, void *out, size_t n)
 {
+    if (n == 0)
+        return 0;
     memcpy(out, s->buf + s->start, n);
     s->start += n;
     if (s->start == s->end)
@@ -69,11 +71,29 @@ static bool usable(const cosync_stream *s)
     return s && s->buf;
 }
 
-ssize_t cosync_stream_readuntil(cosync_stream *s, const void *sep, size_t seplen, void *out,
-                                size_t size, int64_t deadline)
+/* One task reads a stream at a time, whether it waits or not: a read that
+ * completed from the buffer while another waits in fill() would move the
+ * bytes under it (asyncio: "read() called while another coroutine is
+ * already waiting"; trio: BusyResourceError). 0, or the error. */
+static int begin_read(cosync_stream *s, const void *out)
 {
-    if (!usable(s) || !sep || seplen == 0 || (!out && size))
+    if (!usable(s) || !out)
         return COSYNC_EINVAL;
+    if (s->reading)
+        return COSYNC_EBUSY;
+    s->reading = true;
+    return 0;
+}
+
+static ssize_t end_read(cosync_stream *s, ssize_t rc)
+{
+    s->reading = false;
+    return rc;
+}
+
+static ssize_t readuntil(cosync_stream *s, const void *sep, size_t seplen, void *out, size_t size,
+                         int64_t deadline)
+{
     size_t looked = 0; /* bytes known to hold no whole separator start */
     for (;;) {
         const char *from = s->buf + s->start;
@@ -95,16 +115,45 @@ ssize_t cosync_stream_readuntil(cosync_stream *s, const void *sep, size_t seplen
     }
 }
 
+ssize_t cosync_stream_readuntil(cosync_stream *s, const void *sep, size_t seplen, void *out,
+                                size_t size, int64_t deadline)
+{
+    if (!sep || seplen == 0)
+        return COSYNC_EINVAL;
+    int rc = begin_read(s, out);
+    if (rc)
+        return rc;
+    return end_read(s, readuntil(s, sep, seplen, out, size, deadline));
+}
+
 ssize_t cosync_stream_readline(cosync_stream *s, void *out, size_t size, int64_t deadline)
 {
     return cosync_stream_readuntil(s, "\n", 1, out, size, deadline);
 }
 
+static ssize_t readexactly(cosync_stream *s, void *out, size_t n, int64_t deadline)
+{
+    while (buffered(s) < n && !s->eof) {
+        ssize_t got = fill(s, deadline);
+        if (got < 0)
+            return got;
+    }
+    return (ssize_t)take(s, out, buffered(s) < n ? buffered(s) : n);
+}
+
 ssize_t cosync_stream_readexactly(cosync_stream *s, void *out, size_t n, int64_t deadline)
 {
-    if (!usable(s) || (!out && n) || n > s->cap)
-        return COSYNC_EINVAL;
-    while (buffered(s) < n && !s->eof) {
+    int rc = begin_read(s, out);
+    if (rc)
+        return rc;
+    return end_read(s, n > s->cap ? COSYNC_EINVAL : readexactly(s, out, n, deadline));
+}
+
+static ssize_t read_some(cosync_stream *s, void *out, size_t n, int64_t deadline)
+{
+    if (n == 0)
+        return 0;
+    if (buffered(s) == 0 && !s->eof) {
         ssize_t got = fill(s, deadline);
         if (got < 0)
             return got;
@@ -114,16 +163,10 @@ ssize_t cosync_stream_readexactly(cosync_stream *s, void *out, size_t n, int64_t
 
 ssize_t cosync_stream_read(cosync_stream *s, void *out, size_t n, int64_t deadline)
 {
-    if (!usable(s) || (!out && n))
-        return COSYNC_EINVAL;
-    if (n == 0)
-        return 0;
-    if (buffered(s) == 0 && !s->eof) {
-        ssize_t got = fill(s, deadline);
-        if (got < 0)
-            return got;
-    }
-    return (ssize_t)take(s, out, buffered(s) < n ? buffered(s) : n);
+    int rc = begin_read(s, out);
+    if (rc)
+        return rc;
+    return end_read(s, read_some(s, out, n, deadline));
 }
 
 bool cosync_stream_at_eof(const cosync_stream *s)
@@ -148,6 +191,8 @@ int cosync_stream_destroy(cosync_stream *s)
 {
     if (!s)
         return COSYNC_EINVAL;
+    if (s->reading)
+        return COSYNC_EBUSY;
     cosync__mem_free(NULL, s->buf);
     *s = (cosync_stream){0};
     return 0;
