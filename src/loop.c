@@ -275,12 +275,22 @@ static void poll_io(cosync_loop *loop, int64_t timeout)
         int64_t ms = timeout < 0 ? -1 : timeout / 1000000 + (timeout % 1000000 != 0);
         n = epoll_wait(loop->epfd, evs, 64, ms > INT32_MAX ? INT32_MAX : (int)ms);
     }
+    /* the tasks' handles first, then those the library watches for itself
+     * (libcurl's sockets), whose callbacks run a user's code, which may
+     * close and free a handle of its own whose event comes later in the
+     * batch */
+    bool watched[64];
     for (int i = 0; i < n; i++) {
-        if (evs[i].data.ptr == NULL)
+        cosync_io *io = evs[i].data.ptr;
+        watched[i] = io && io->watch;
+        if (!io)
             drain_wakeups(loop);
-        else
-            cosync__io_event(evs[i].data.ptr, evs[i].events);
+        else if (!watched[i])
+            cosync__io_event(io, evs[i].events);
     }
+    for (int i = 0; i < n; i++)
+        if (watched[i])
+            cosync__io_event(evs[i].data.ptr, evs[i].events);
 }
 
 static void update_clock(cosync_loop *loop)

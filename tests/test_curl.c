@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core.h" /* the loop's count of I/O waiters */
 #include "fault.h"
 #include "harness.h"
 #include "cosync/curl.h"
@@ -1382,6 +1383,150 @@ TEST(a_closesocket_callback_may_cancel_another_performing_task)
     run_real(closesocket_main, NULL);
 }
 
+/* A callback that a task's cancel makes libcurl call (the cancelled
+ * transfer's connection closes inside curl_multi_remove_handle) runs with
+ * no task current, as every callback does: a cosync call there that would
+ * suspend returns COSYNC_EPERM rather than switching away inside libcurl,
+ * where another task's call into libcurl would be refused (a bug once: it
+ * ran in the cancelling task, and slept). */
+typedef struct in_callback {
+    bool called;
+    bool no_task;
+    int sleep_rc;
+} in_callback;
+
+static int close_and_sleep(void *clientp, curl_socket_t item)
+{
+    in_callback *c = clientp;
+    cosync_task cur = cosync_task_current();
+    c->called = true;
+    c->no_task = cur.rec == NULL;
+    c->sleep_rc = cosync_sleep(COSYNC_MS(5));
+    return close(item);
+}
+
+static int callback_no_task_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    server_start(&srv);
+    in_callback cb = {.sleep_rc = 12345};
+    job b = {.deadline = COSYNC_FOREVER}, o = {.deadline = COSYNC_FOREVER};
+    b.easy = new_easy(srv.port, "/slow", &b.b);
+    SETOPT(b.easy, CURLOPT_CLOSESOCKETFUNCTION, close_and_sleep);
+    SETOPT(b.easy, CURLOPT_CLOSESOCKETDATA, &cb);
+    o.easy = new_easy(srv.port, "/hello", &o.b);
+    cosync_task tb = spawn_perform(&b, "b");
+    CHECK_OK(cosync_sem_acquire(&srv.slow_seen, COSYNC_FOREVER));
+    cosync_task to = spawn_perform(&o, "other"); /* ready while the cancel runs */
+    CHECK_OK(cosync_task_cancel(tb));            /* the connection closes in here */
+    CHECK(cb.called);
+    CHECK(cb.no_task);
+    CHECK_ERR(cb.sleep_rc, COSYNC_EPERM);
+    join_expect(tb, COSYNC_ECANCELED);
+    join_ok(to);
+    CHECK_OK(o.rc);
+    CHECK_EQ(o.code, CURLE_OK);
+    check_body_is(&o.b, "hello");
+    curl_easy_cleanup(b.easy);
+    curl_easy_cleanup(o.easy);
+    body_reset(&b.b);
+    body_reset(&o.b);
+    server_stop(&srv);
+    return 0;
+}
+
+TEST(a_callback_of_a_cancel_runs_with_no_task_current)
+{
+    run_real(callback_no_task_main, NULL);
+}
+
+/* A transfer ended by the driver (a watch that cannot be had: fault
+ * injection) is granted before its handle comes off the multi handle: a
+ * close-socket callback of that removal that cancels the transfer's own
+ * task finds the wait granted, so the cancel waits for the next
+ * suspension (a bug once: the wait was still waiting, the cancel took the
+ * transfer off a list it was no longer on, the loop's count of I/O
+ * waiters went below zero, and the task was made ready twice). */
+static size_t io_waiters(void)
+{
+    return cosync_loop_current()->io_waiters;
+}
+
+typedef struct self_canceller {
+    cosync_task victim;
+    int calls;
+} self_canceller;
+
+static int close_and_cancel_self(void *clientp, curl_socket_t item)
+{
+    self_canceller *c = clientp;
+    c->calls++;
+    cosync_task_cancel(c->victim);
+    return close(item);
+}
+
+static int finish_then_cancel_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    /* a listener that never accepts: connections complete in its queue,
+     * requests go out, no answer comes; and no point of fault injection of
+     * the loop's own, as a server in the loop would have */
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(lfd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK_EQ(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    CHECK_EQ(listen(lfd, 64), 0);
+    socklen_t alen = sizeof a;
+    CHECK_EQ(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+    uint16_t port = ntohs(a.sin_port);
+    self_canceller sc = {.calls = 0};
+    job v = {.deadline = COSYNC_FOREVER}, o = {.deadline = COSYNC_FOREVER};
+    v.easy = new_easy(port, "/x", &v.b);
+    SETOPT(v.easy, CURLOPT_CLOSESOCKETFUNCTION, close_and_cancel_self);
+    SETOPT(v.easy, CURLOPT_CLOSESOCKETDATA, &sc);
+    o.easy = new_easy(port, "/y", &o.b);
+    SETOPT(o.easy, CURLOPT_FORBID_REUSE, 1L);
+    bool reached = false;
+    for (long k = 0; k < 8 && !reached; k++) {
+        /* the victim connects and waits for its answer */
+        sc.calls = 0;
+        v.deadline = cosync_deadline_after(COSYNC_MS(500));
+        sc.victim = spawn_perform(&v, "victim");
+        CHECK_OK(cosync_sleep(COSYNC_MS(50)));
+        /* another transfer's points fail in turn: one in its socket's
+         * watch makes the driver end every transfer, the victim's too,
+         * whose connection closes as its handle comes off */
+        o.deadline = cosync_deadline_after(COSYNC_MS(50));
+        cosync_task ot = spawn_perform(&o, "other");
+        long failures = cosync__fault_failures;
+        cosync__fault_countdown = k;
+        int ost = join_status(ot);
+        int vst = join_status(sc.victim);
+        cosync__fault_countdown = -1;
+        CHECK_EQ(io_waiters(), 0);
+        (void)ost;
+        if (cosync__fault_failures == failures)
+            continue;
+        if (v.rc == COSYNC_ENOMEM) { /* ended by the driver */
+            reached = true;
+            CHECK_GT(sc.calls, 0);
+            CHECK_ERR(vst, COSYNC_ECANCELED); /* the cancel came after the grant */
+        }
+    }
+    CHECK(reached);
+    curl_easy_cleanup(v.easy);
+    curl_easy_cleanup(o.easy);
+    body_reset(&v.b);
+    body_reset(&o.b);
+    CHECK_EQ(close(lfd), 0);
+    return 0;
+}
+
+TEST(a_transfer_the_driver_ends_is_granted_before_its_removal)
+{
+    run_real(finish_then_cancel_main, NULL);
+}
+
 static int debug_and_cancel(CURL *easy, curl_infotype type, char *data, size_t size, void *userp)
 {
     (void)easy, (void)type, (void)data, (void)size;
@@ -1454,6 +1599,8 @@ int main(void)
     RUN(loops_on_two_threads_perform_at_once);
     RUN(a_debug_callback_may_cancel_another_performing_task);
     RUN(a_closesocket_callback_may_cancel_another_performing_task);
+    RUN(a_callback_of_a_cancel_runs_with_no_task_current);
+    RUN(a_transfer_the_driver_ends_is_granted_before_its_removal);
     curl_global_cleanup();
     return 0;
 }

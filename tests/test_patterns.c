@@ -1759,6 +1759,39 @@ TEST(br_reset_timeout_zero)
     run_main_ok(zero_timeout_main, NULL);
 }
 
+/* A breaker opened on one clock and used on another that is behind it
+ * (the monotonic clock outside any loop, then a loop's virtual clock, which
+ * starts at 1 s) counts its reset timeout afresh from the first look on
+ * the new clock, rather than staying open until that clock passes the
+ * first (a bug once: about the machine's uptime). */
+static cosync_breaker clock_breaker = COSYNC_BREAKER_INIT(1, COSYNC_MS(100));
+
+static int fail_once(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return -1;
+}
+
+static int breaker_clock_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    t0 = cosync_now();
+    CHECK_EQ(cosync_breaker_get_state(&clock_breaker), COSYNC_BREAKER_OPEN); /* rebased here */
+    CHECK_OK(cosync_sleep_until(AT(99)));
+    CHECK_EQ(cosync_breaker_get_state(&clock_breaker), COSYNC_BREAKER_OPEN);
+    CHECK_OK(cosync_sleep_until(AT(100)));
+    CHECK_EQ(cosync_breaker_get_state(&clock_breaker), COSYNC_BREAKER_HALF_OPEN);
+    return 0;
+}
+
+TEST(br_opened_outside_a_loop_then_used_in_a_virtual_one)
+{
+    /* outside any loop: the monotonic clock, far ahead of a virtual one */
+    CHECK_ERR(cosync_breaker_call(&clock_breaker, fail_once, NULL, NULL), -1);
+    CHECK_EQ(cosync_breaker_get_state(&clock_breaker), COSYNC_BREAKER_OPEN);
+    run_main_ok(breaker_clock_main, NULL);
+}
+
 /* ========================================================================
  * The seed's scenario (examples/sync_circuit_breaker.c), deterministic
  * ===================================================================== */
@@ -1932,6 +1965,7 @@ int main(void)
     RUN(br_stale_tickets_and_reset);
     RUN(br_call_with_a_suspending_service_across_tasks);
     RUN(br_reset_timeout_zero);
+    RUN(br_opened_outside_a_loop_then_used_in_a_virtual_one);
     RUN(br_seed_scenario);
     RUN(rl_used_outside_a_loop_then_in_a_virtual_one);
     return 0;

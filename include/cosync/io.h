@@ -99,7 +99,10 @@ int cosync_io_fd(const cosync_io *io);
  * takes it. So the loop to write is: try the operation (read(2), say);
  * on EAGAIN, wait; try again. A wait may return for readiness that a
  * read since has used up (the next read then says EAGAIN, and the next
- * wait waits): never for none. The end of a stream, a hang-up and an
+ * wait waits): never for none. The try form (deadline 0) also looks at
+ * the descriptor itself when no kept readiness answers it (one poll(2)):
+ * it says what is ready now, even while the loop, kept busy, has not
+ * looked at epoll. The end of a stream, a hang-up and an
  * error count as both readable and writable (the operation then reports
  * them).
  * @deadline: absolute time, COSYNC_FOREVER, or 0 for the try form.

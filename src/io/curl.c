@@ -74,23 +74,47 @@ static transfer *find_transfer(driver *d, CURL *easy)
     return NULL;
 }
 
+/* Around every call into libcurl: its callbacks run with no task current,
+ * as from the loop's own turn, whoever called (a task performing, or one
+ * that cancels a transfer), so that a cosync call that would suspend there
+ * returns COSYNC_EPERM instead of switching away inside libcurl; and the
+ * depth says that a transfer given up meanwhile must wait for libcurl to
+ * return. Returns the task to go back to. */
+static struct cosync__task *enter_libcurl(driver *d)
+{
+    struct cosync__task *cur = cosync__current();
+    if (cur)
+        cosync__set_current(NULL);
+    d->depth++;
+    return cur;
+}
+
+static void leave_libcurl(driver *d, struct cosync__task *cur)
+{
+    d->depth--;
+    if (cur)
+        cosync__set_current(cur);
+}
+
 /* Take @easy off the multi handle, as a libcurl call like any other: its
  * callbacks (a connection closed) may give up other transfers meanwhile. */
 static void remove_handle(driver *d, CURL *easy)
 {
-    d->depth++;
+    struct cosync__task *cur = enter_libcurl(d);
     curl_multi_remove_handle(d->multi, easy);
-    d->depth--;
+    leave_libcurl(d, cur);
 }
 
 /* End @t's wait: its transfer is over (@rc 0, with libcurl's outcome in
- * t->code) or has failed (@rc < 0). */
+ * t->code) or has failed (@rc < 0). Granted before the handle is taken
+ * off: a callback of that removal that cancels @t's task then finds the
+ * wait granted (the cancel comes at its next suspension), not waiting. */
 static void finish(driver *d, transfer *t, int rc)
 {
     cosync__list_remove(&d->transfers, &t->node);
-    remove_handle(d, t->easy);
     d->loop->io_waiters--;
     cosync__grant(&t->task->w, rc);
+    remove_handle(d, t->easy);
 }
 
 /* After a libcurl call: take off the transfers given up meanwhile, and
@@ -124,9 +148,9 @@ static void settle(driver *d)
 static void socket_action(driver *d, curl_socket_t s, int mask)
 {
     int running;
-    d->depth++;
+    struct cosync__task *cur = enter_libcurl(d);
     curl_multi_socket_action(d->multi, s, mask, &running);
-    d->depth--;
+    leave_libcurl(d, cur);
     settle(d);
 }
 
@@ -218,7 +242,7 @@ static void driver_destroy(cosync_loop *loop)
 {
     driver *d = driver_of(loop);
     /* no task performs any more: the loop's close cancelled them all */
-    d->depth++;
+    enter_libcurl(d);             /* for good: the loop's own context, no task */
     curl_multi_cleanup(d->multi); /* closes the cached connections */
     while (d->watches.head)
         drop_watch(d, cosync__container_of(d->watches.head, watch, node));
@@ -328,9 +352,9 @@ int cosync_curl_perform(CURL *easy, CURLcode *result, int64_t deadline)
     *t = (transfer){.easy = easy, .task = cur, .code = CURLE_OK};
     CURLMcode mc = CURLM_OUT_OF_MEMORY;
     if (!cosync__fault_hit()) {
-        d->depth++;
+        struct cosync__task *self = enter_libcurl(d);
         mc = curl_multi_add_handle(d->multi, easy);
-        d->depth--;
+        leave_libcurl(d, self);
         settle(d);
     }
     if (mc != CURLM_OK) {

@@ -27,10 +27,17 @@ static void open_now(cosync_breaker *b)
     b->opened_at = cosync_now();
 }
 
-/* An open breaker whose reset timeout has passed is half-open. */
+/* An open breaker whose reset timeout has passed is half-open. A clock
+ * behind the opening (another loop's, or the monotonic clock outside any
+ * loop) counts the timeout afresh from now. */
 static void catch_up(cosync_breaker *b)
 {
-    if (b->state == COSYNC_BREAKER_OPEN && cosync_now() - b->opened_at >= b->reset_timeout)
+    if (b->state != COSYNC_BREAKER_OPEN)
+        return;
+    int64_t now = cosync_now();
+    if (now < b->opened_at)
+        b->opened_at = now;
+    if (now - b->opened_at >= b->reset_timeout)
         change(b, COSYNC_BREAKER_HALF_OPEN);
 }
 
