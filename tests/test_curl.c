@@ -1527,6 +1527,55 @@ TEST(a_transfer_the_driver_ends_is_granted_before_its_removal)
     run_real(finish_then_cancel_main, NULL);
 }
 
+/* The loop counts a task that performs among those only I/O can wake,
+ * exactly while it waits: back to 0 after a transfer that ends, and after
+ * one that is cancelled (served by a thread, so that no task of the loop
+ * waits on I/O but the performers). */
+static tserver count_server;
+
+static int io_count_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    tserver *ts = &count_server;
+    job j = {.deadline = COSYNC_FOREVER};
+    j.easy = new_easy(ts->port, "/hello", &j.b);
+    CHECK_EQ(io_waiters(), 0);
+    cosync_task t = spawn_perform(&j, "getter");
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(io_waiters(), 1); /* it waits */
+    join_ok(t);
+    CHECK_OK(j.rc);
+    CHECK_EQ(io_waiters(), 0);
+    set_url(j.easy, ts->port, "/wait"); /* answered only once the test says so */
+    t = spawn_perform(&j, "waiter");
+    while (atomic_load(&ts->requests) < 2)
+        CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    CHECK_EQ(io_waiters(), 1);
+    CHECK_OK(cosync_task_cancel(t));
+    CHECK_EQ(io_waiters(), 0); /* at the cancel */
+    join_expect(t, COSYNC_ECANCELED);
+    CHECK_EQ(sem_post(&ts->go), 0); /* the server's answer goes nowhere */
+    curl_easy_cleanup(j.easy);
+    body_reset(&j.b);
+    return 0;
+}
+
+TEST(the_count_of_io_waiters_follows_a_transfer)
+{
+    tserver_start(&count_server);
+    int fds = count_fds();
+    cosync_loop *loop = NULL;
+    CHECK_OK(cosync_loop_init(&loop, NULL));
+    cosync_task m;
+    CHECK_OK(cosync_loop_spawn(loop, &m, io_count_main, NULL, &(cosync_task_opts){.name = "main"}));
+    int status = 12345;
+    CHECK_OK(cosync_loop_run(loop, m, &status, NULL));
+    CHECK_OK(status);
+    CHECK_OK(cosync_loop_destroy(loop));
+    wait_fds(fds); /* the server's thread closes its side in its own time */
+    tserver_stop(&count_server);
+}
+
 static int debug_and_cancel(CURL *easy, curl_infotype type, char *data, size_t size, void *userp)
 {
     (void)easy, (void)type, (void)data, (void)size;
@@ -1601,6 +1650,7 @@ int main(void)
     RUN(a_closesocket_callback_may_cancel_another_performing_task);
     RUN(a_callback_of_a_cancel_runs_with_no_task_current);
     RUN(a_transfer_the_driver_ends_is_granted_before_its_removal);
+    RUN(the_count_of_io_waiters_follows_a_transfer);
     curl_global_cleanup();
     return 0;
 }
