@@ -102,9 +102,8 @@ void cosync__io_loop_destroy(cosync_loop *loop)
 
 /* ---- registration ---------------------------------------------------- */
 
-/* The descriptor's readiness at this moment, so that a first wait with
- * deadline 0 on a ready descriptor does not have to wait for the loop's
- * next poll. */
+/* The descriptor's readiness at this moment (poll(2)), for a try that
+ * the readiness kept from epoll's edges does not answer. */
 static uint8_t ready_now(int fd)
 {
     struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT | POLLRDHUP};
@@ -130,7 +129,8 @@ static int register_with(cosync_io *io, cosync_loop *loop)
         return -errno;
     io->state = IO_REGISTERED;
     io->loop = loop;
-    io->ready = ready_now(io->fd); /* the first edge says it again, later */
+    io->ready = 0; /* what is ready now comes as the first edge (a try asks
+                    * the descriptor itself meanwhile) */
     cosync__list_push_back(&loop->ios, &io->node);
     return 0;
 }
