@@ -2838,6 +2838,67 @@ TEST(a_try_sees_readiness_while_the_loop_is_busy)
     run_main_ok(busy_try_main, NULL);
 }
 
+/* A listener set up again on the port of one whose accepted connection
+ * the server closed first (that connection's end is in TIME_WAIT on the
+ * port): cosync_sock_listen sets SO_REUSEADDR, as asyncio's servers do,
+ * so the bind succeeds. */
+static int reuse_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_io l, c, s;
+    cosync_addr addr;
+    listen_local(&l, &addr);
+    CHECK_OK(cosync_tcp_connect(&c, &addr, FOREVER));
+    accept_peer_of(&l, &s, &c);
+    CHECK_OK(cosync_io_close(&s)); /* the server's side closes first: TIME_WAIT there */
+    char ch;
+    CHECK_EQ(cosync_sock_recv(&c, &ch, 1, FOREVER), 0);
+    CHECK_OK(cosync_io_close(&c));
+    CHECK_OK(cosync_io_close(&l));
+    CHECK_OK(cosync_sock_listen(&l, &addr, 0)); /* the same port again */
+    CHECK_OK(cosync_io_close(&l));
+    return 0;
+}
+
+TEST(a_listener_binds_again_to_a_port_in_time_wait)
+{
+    run_main_ok(reuse_main, NULL);
+}
+
+/* A connect still under way when a second call comes (connect(2) says
+ * EALREADY) waits for it like the first: here a listener whose queue is
+ * full drops the SYN, so the connection stays under way, and the second
+ * call, with a deadline, times out at it. */
+static int already_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_io l, fill[3], c;
+    cosync_addr addr;
+    CHECK_OK(cosync_addr_ip(&addr, "127.0.0.1", 0));
+    CHECK_OK(cosync_sock_listen(&l, &addr, 1));
+    CHECK_OK(cosync_sock_local_addr(&l, &addr));
+    int made = 0;
+    for (int i = 0; i < 3; i++) /* fill the queue: made at once, or left under way */
+        made += cosync_tcp_connect(&fill[i], &addr, 0) == 0;
+    CHECK_GT(made, 0);
+    CHECK_OK(cosync_sock_open(&c, AF_INET, SOCK_STREAM));
+    /* under way: Linux drops a SYN while the listener's queue is full */
+    CHECK_ERR(cosync_sock_connect(&c, &addr, 0), COSYNC_EAGAIN);
+    int64_t deadline = cosync_deadline_after(COSYNC_MS(50));
+    CHECK_ERR(cosync_sock_connect(&c, &addr, deadline), COSYNC_ETIMEDOUT);
+    CHECK_EQ(cosync_now(), deadline);
+    CHECK_OK(cosync_io_close(&c));
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cosync_io_close(&fill[i]));
+    CHECK_OK(cosync_io_close(&l));
+    return 0;
+}
+
+TEST(a_second_connect_while_one_is_under_way_waits_for_it)
+{
+    run_main_ok(already_main, NULL);
+}
+
 /* ------------------------------------------------------------------------ */
 
 int main(void)
@@ -2895,6 +2956,8 @@ int main(void)
     RUN(a_recv_of_0_bytes_returns_0_at_once_over_tcp);
     RUN(a_try_wait_sees_readiness_after_the_loop_idled);
     RUN(a_try_sees_readiness_while_the_loop_is_busy);
+    RUN(a_listener_binds_again_to_a_port_in_time_wait);
+    RUN(a_second_connect_while_one_is_under_way_waits_for_it);
 
     CHECK_EQ(count_fds(), fds); /* no descriptor left open by any case */
     CHECK_EQ(rmdir(tmpdir), 0);
