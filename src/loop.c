@@ -326,8 +326,6 @@ static bool idle(cosync_loop *loop)
         }
         if (loop->io_waiters)
             poll_io(loop, next == COSYNC_FOREVER ? -1 : 0);
-        else if (loop->ios.head) /* readiness kept for a later try (deadline 0) */
-            poll_io(loop, 0);
         if (!loop->ready_head && next != COSYNC_FOREVER && next > loop->now)
             loop->now = next;
         return true;
