@@ -596,6 +596,32 @@ TEST(rl_tokens_and_refill_cap_and_extremes)
     run_main_ok(tokens_main, NULL);
 }
 
+/* The refill stops at the burst as soon as the bucket is full, not some
+ * time later: emptied, then left for a second past the time it fills (a
+ * bucket of 3 at 10 a second fills in 300 ms), it holds exactly 3, and
+ * the next 4 tokens come at +0, +0, +0 and +100 ms. */
+static cosync_ratelimit full_rl = COSYNC_RATELIMIT_INIT(10, COSYNC_SEC(1), 3);
+
+static int refill_cap_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_ratelimit_acquire(&full_rl, 3, 0)); /* emptied */
+    CHECK_EQ(cosync_ratelimit_tokens(&full_rl), 0);
+    CHECK_OK(cosync_sleep(COSYNC_MS(1300)));
+    CHECK_EQ(cosync_ratelimit_tokens(&full_rl), 3);
+    t0 = cosync_now();
+    CHECK_OK(cosync_ratelimit_acquire(&full_rl, 3, 0));
+    CHECK_ERR(cosync_ratelimit_acquire(&full_rl, 1, 0), COSYNC_EAGAIN);
+    CHECK_OK(cosync_ratelimit_acquire(&full_rl, 1, COSYNC_FOREVER));
+    CHECK_EQ(cosync_now(), AT(100));
+    return 0;
+}
+
+TEST(rl_refill_stops_at_the_burst_when_full)
+{
+    run_main_ok(refill_cap_main, NULL);
+}
+
 /* ========================================================================
  * Rate limiter: deadlines
  * ===================================================================== */
@@ -1945,6 +1971,7 @@ int main(void)
     RUN(rl_uneven_rate_keeps_exact_long_run_timing);
     RUN(rl_fifo_large_request_not_starved_no_barging);
     RUN(rl_tokens_and_refill_cap_and_extremes);
+    RUN(rl_refill_stops_at_the_burst_when_full);
     RUN(rl_deadlines);
     RUN(rl_cancel_head_replans_the_next);
     RUN(rl_cancel_middle_and_tail);
