@@ -151,7 +151,9 @@ int cosync_sock_listen(cosync_io *io, const cosync_addr *addr, int backlog)
     return rc;
 }
 
-int cosync_sock_local_addr(const cosync_io *io, cosync_addr *addr)
+/* One of the socket's two addresses, through getsockname or getpeername. */
+static int sock_name(const cosync_io *io, cosync_addr *addr,
+                     int (*get)(int, struct sockaddr *, socklen_t *))
 {
     if (!io || !addr)
         return COSYNC_EINVAL;
@@ -160,19 +162,17 @@ int cosync_sock_local_addr(const cosync_io *io, cosync_addr *addr)
         return fd;
     memset(addr, 0, sizeof *addr);
     addr->len = sizeof addr->u.storage;
-    return getsockname(fd, &addr->u.sa, &addr->len) < 0 ? -errno : 0;
+    return get(fd, &addr->u.sa, &addr->len) < 0 ? -errno : 0;
+}
+
+int cosync_sock_local_addr(const cosync_io *io, cosync_addr *addr)
+{
+    return sock_name(io, addr, getsockname);
 }
 
 int cosync_sock_peer_addr(const cosync_io *io, cosync_addr *addr)
 {
-    if (!io || !addr)
-        return COSYNC_EINVAL;
-    int fd = cosync_io_fd(io);
-    if (fd < 0)
-        return fd;
-    memset(addr, 0, sizeof *addr);
-    addr->len = sizeof addr->u.storage;
-    return getpeername(fd, &addr->u.sa, &addr->len) < 0 ? -errno : 0;
+    return sock_name(io, addr, getpeername);
 }
 
 int cosync_sock_shutdown(cosync_io *io, int how)
