@@ -1,12 +1,13 @@
 /*
  * cosync/patterns.h - the patterns real programs build on the primitives:
- * a rate limiter (token bucket), a circuit breaker and a resource pool. Included by
- * <cosync.h>; docs/patterns.md is the guide.
+ * a rate limiter (token bucket), a circuit breaker, a resource pool and a
+ * worker pool. Included by <cosync.h>; docs/patterns.md is the guide.
  *
  * As the primitives: caller-embedded structs with static initialisers, a
  * final deadline on every call that can wait (0: the try form, which
  * returns COSYNC_EAGAIN), waiters served strictly in arrival order, no
- * allocation. Not thread-safe: the tasks of one loop use an object.
+ * allocation when waiting. Not thread-safe: the tasks of one loop use an
+ * object.
  */
 #ifndef COSYNC_PATTERNS_H
 #define COSYNC_PATTERNS_H
@@ -331,6 +332,135 @@ typedef struct cosync_pool_stats {
  * NULL argument. Not a suspension point.
  */
 int cosync_pool_get_stats(const cosync_pool *pool, cosync_pool_stats *stats);
+
+/* ========================================================================
+ * Worker pool: at most N tasks run the jobs submitted, in order
+ * ===================================================================== */
+
+/** Options for cosync_workerpool_init; zeroed fields take the defaults. */
+typedef struct cosync_workerpool_opts {
+    size_t workers; /* at most this many jobs run at once; >= 1 */
+    size_t backlog; /* jobs that wait for a worker before a submit must wait
+                     * too (asyncio.Queue's maxsize); 0: no bound */
+    /* The workers' spawn options: name (copied; NULL or "": "worker"),
+     * stack_size, dense, local (each job starts with it as its task-local
+     * pointer; not the submitter's). eager is ignored: a worker always
+     * starts at once (see cosync_workerpool_submit). */
+    cosync_task_opts task;
+    /* Called once for every job submitted, when it has ended: with the
+     * status and result it returned, or, for a job that never ran (a
+     * cancelling shutdown dropped it), COSYNC_ESHUTDOWN and NULL. It runs
+     * in the worker, or in the call that dropped the job, possibly outside
+     * any task: it must not suspend. May be NULL. */
+    void (*done)(void *ctx, void *arg, int status, void *result);
+    void *ctx;
+} cosync_workerpool_opts;
+
+/** A worker pool. Caller-embedded; fields are private. It needs an init. */
+typedef struct cosync_workerpool {
+    /* private */
+    cosync_queue q;           /* the backlog: {fn, arg} pairs */
+    cosync__waitq ended;      /* shutdowns waiting for the workers to end */
+    struct cosync__worker *w; /* `workers` slots, one per worker task */
+    cosync_loop *loop;        /* the workers' loop while any is alive */
+    cosync_workerpool_opts opts;
+    size_t alive, idle, busy;
+    uint64_t submitted, ok, failed, dropped;
+    uint8_t shut, cancelled, dead;
+} cosync_workerpool;
+
+/**
+ * cosync_workerpool_init - a pool of at most @opts->workers worker tasks
+ * that run the jobs submitted to it, in the order submitted: the queue and
+ * workers of asyncio's worker pattern (tasks that loop on queue.get()),
+ * Go's worker pool. Workers are spawned as jobs need them, in the loop of
+ * the first submit, and live until the pool is shut down.
+ * Returns 0; COSYNC_EINVAL if @wp or @opts is NULL, or @opts->workers is 0
+ * or above SIZE_MAX / 64; COSYNC_ENOMEM (nothing is kept).
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_workerpool_init(cosync_workerpool *wp, const cosync_workerpool_opts *opts);
+
+/**
+ * cosync_workerpool_submit - have @fn(@arg, &result) run by a worker, after
+ * the jobs submitted before it. A job is a task body: its status and
+ * result go to the done callback. If no worker is idle and fewer than
+ * @opts->workers are alive, a worker is spawned first, and starts at once
+ * (an eager start): a job waiting in the backlog can begin before this
+ * returns. If the backlog is full, waits for room.
+ * @deadline: for the wait for room; 0: the try form.
+ * Returns 0 (the job will run, or reach the done callback as dropped);
+ * COSYNC_EAGAIN / COSYNC_ETIMEDOUT (backlog full); COSYNC_ECANCELED;
+ * COSYNC_ESHUTDOWN once the pool is shut down; if no worker is alive and
+ * none could be started, the spawn's error (COSYNC_ENOMEM, COSYNC_EINVAL
+ * for an absurd stack size); COSYNC_ENOMEM if the backlog could not grow;
+ * COSYNC_EINVAL for a NULL @fn or a destroyed pool; COSYNC_EPERM outside a
+ * task, or from another loop than the workers'. The job is submitted only
+ * when it returns 0. Suspension point only while the backlog is full.
+ * Not thread-safe.
+ */
+int cosync_workerpool_submit(cosync_workerpool *wp, cosync_task_fn fn, void *arg, int64_t deadline);
+
+/**
+ * cosync_workerpool_join - wait until every job submitted has ended (run,
+ * or dropped): asyncio's `await queue.join()`. The pool goes on.
+ * Returns 0 (at once if none is left); COSYNC_EAGAIN / COSYNC_ETIMEDOUT;
+ * COSYNC_ECANCELED; COSYNC_EDEADLK if called from one of the pool's jobs
+ * when it would wait (it waits for itself); COSYNC_EPERM outside a task or
+ * from another loop than the workers' (when it would wait); COSYNC_EINVAL
+ * for a destroyed pool. Suspension point (unless nothing is left).
+ * Not thread-safe.
+ */
+int cosync_workerpool_join(cosync_workerpool *wp, int64_t deadline);
+
+/**
+ * cosync_workerpool_shutdown - stop taking jobs, then wait until every
+ * worker has ended (Executor.shutdown(wait, cancel_futures)). Later and
+ * waiting submits get COSYNC_ESHUTDOWN. Without @cancel, the workers run
+ * every job already submitted first. With @cancel, the jobs not yet begun
+ * are dropped (done callback: COSYNC_ESHUTDOWN) and the running ones are
+ * cancelled: each sees COSYNC_ECANCELED at its current or next suspension.
+ * The shutdown takes effect at once and stays whatever the wait ends in;
+ * call it again to wait again, or with @cancel to make it cancel.
+ * @deadline: for the wait for the workers; 0: do not wait.
+ * Returns 0 once no worker is alive; COSYNC_EAGAIN / COSYNC_ETIMEDOUT
+ * while some are; COSYNC_ECANCELED; COSYNC_EDEADLK if called from one of
+ * the pool's jobs with a deadline other than 0; COSYNC_EPERM (when it must
+ * wait) outside a task or from another loop than the workers';
+ * COSYNC_EINVAL for a NULL or destroyed pool. Suspension point (unless
+ * @deadline is 0 or no worker is alive). Not thread-safe.
+ */
+int cosync_workerpool_shutdown(cosync_workerpool *wp, bool cancel, int64_t deadline);
+
+/**
+ * cosync_workerpool_destroy - free @wp's storage. Jobs still in the backlog
+ * (only possible when every worker was cancelled from outside: by the
+ * loop's close) are dropped, through the done callback.
+ * Returns 0; COSYNC_EBUSY (nothing changes) while a worker is alive or a
+ * task waits on the pool (shut it down and wait first); COSYNC_EINVAL for
+ * a NULL or destroyed pool. Not a suspension point. Not thread-safe.
+ */
+int cosync_workerpool_destroy(cosync_workerpool *wp);
+
+/** The pool's counts: workers alive, idle (waiting for a job) and busy
+ * (in a job); jobs waiting in the backlog; jobs submitted, run with a
+ * status >= 0, run with a status < 0, and dropped unrun. */
+typedef struct cosync_workerpool_stats {
+    size_t workers;
+    size_t idle;
+    size_t busy;
+    size_t queued;
+    uint64_t submitted;
+    uint64_t succeeded;
+    uint64_t failed;
+    uint64_t dropped;
+} cosync_workerpool_stats;
+
+/**
+ * cosync_workerpool_get_stats - fill @stats. Returns 0; COSYNC_EINVAL for
+ * a NULL argument. Not a suspension point. Not thread-safe.
+ */
+int cosync_workerpool_get_stats(const cosync_workerpool *wp, cosync_workerpool_stats *stats);
 
 #ifdef __cplusplus
 }
