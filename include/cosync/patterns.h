@@ -342,7 +342,8 @@ typedef struct cosync_workerpool_opts {
     size_t workers; /* at most this many jobs run at once; >= 1 */
     size_t backlog; /* jobs that wait for a worker before a submit must wait
                      * too (asyncio.Queue's maxsize); 0: no bound */
-    /* The workers' spawn options: name (copied; NULL or "": "worker"),
+    /* The workers' spawn options: name (copied; NULL or "": "worker"; the
+     * workers are named "<name>-0" up to "<name>-<workers - 1>"),
      * stack_size, dense, local (each job starts with it as its task-local
      * pointer; not the submitter's). eager is ignored: a worker always
      * starts at once (see cosync_workerpool_submit). */

@@ -115,7 +115,10 @@ static int start_worker_if_needed(cosync_workerpool *wp)
     struct cosync__worker *slot = free_slot(wp);
     slot->state = STARTING;
     slot->in_job = false;
+    char name[32]; /* the task keeps a copy of 31 bytes at most */
+    snprintf(name, sizeof name, "%s-%zu", wp->opts.task.name, (size_t)(slot - wp->w));
     cosync_task_opts opts = wp->opts.task;
+    opts.name = name;
     opts.eager = true;
     int rc = cosync_task_spawn(&slot->task, work, slot, &opts);
     if (rc == 0 && slot->state == STARTING) { /* ended without running */
