@@ -39,7 +39,8 @@
     X(COSYNC_EADDRINUSE, "address in use")                                                         \
     X(COSYNC_ENOTCONN, "not connected")                                                            \
     X(COSYNC_EMFILE, "out of descriptors")                                                         \
-    X(COSYNC_EMSGSIZE, "message too long")
+    X(COSYNC_EMSGSIZE, "message too long")                                                         \
+    X(COSYNC_ENONAME, "name not resolved")
 
 const char *cosync_strerror(int err)
 {

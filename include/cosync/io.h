@@ -46,6 +46,8 @@ extern "C" {
 #define COSYNC_ENOTCONN (-ENOTCONN)         /**< the socket is not connected */
 #define COSYNC_EMFILE (-EMFILE)             /**< out of descriptors */
 #define COSYNC_EMSGSIZE (-EMSGSIZE)         /**< a datagram too long to send */
+/** A name with no address (socket.gaierror): not known, or no answer. */
+#define COSYNC_ENONAME (-10003)
 
 /* ========================================================================
  * Waiting on file descriptors
@@ -199,12 +201,35 @@ typedef struct cosync_addr {
 /**
  * cosync_addr_ip - fill @addr with the numeric IPv4 ("127.0.0.1") or IPv6
  * ("::1") address @ip and @port (0: any free port, once bound). Names are
- * not resolved: resolving blocks, so run getaddrinfo(3) through
- * cosync_to_thread (asyncio's loop.getaddrinfo does the same).
+ * not resolved here: cosync_addr_resolve does that.
  * Returns 0; COSYNC_EINVAL if an argument is NULL or @ip is not numeric.
  * Not a suspension point. Thread-safe.
  */
 int cosync_addr_ip(cosync_addr *addr, const char *ip, uint16_t port);
+
+/**
+ * cosync_addr_resolve - the addresses of the host named @host, with @port
+ * (await loop.getaddrinfo(host, port, family=family)): getaddrinfo(3) for
+ * stream sockets, run on a thread of the loop's default pool
+ * (cosync_to_thread). A numeric @host ("127.0.0.1", "::1") is converted at
+ * once, with no thread. If the deadline passes or the caller is
+ * cancelled, the call returns at once and the lookup finishes on its
+ * thread and is dropped (getaddrinfo cannot be stopped); the loop's close
+ * waits for it.
+ * @family: AF_INET, AF_INET6, or AF_UNSPEC for both.
+ * @addrs:  receives up to @cap addresses, in getaddrinfo's order (the
+ *          order to try them in, RFC 6724).
+ * Returns how many addresses it stored (at least 1; a host may have more
+ * than @cap); COSYNC_ENONAME if the name has no address, or the resolver
+ * could not answer (EAI_NONAME, EAI_AGAIN, EAI_FAIL, ...); COSYNC_EAGAIN
+ * for deadline 0 and a name that needs a lookup; COSYNC_ETIMEDOUT;
+ * COSYNC_ECANCELED; COSYNC_EINVAL if @host or @addrs is NULL, @cap is 0,
+ * or @family is another; COSYNC_ENOMEM; COSYNC_EPERM outside a task (for
+ * a name that needs a lookup); the returns of cosync_to_thread.
+ * Suspension point (unless @host is numeric). Not thread-safe.
+ */
+int cosync_addr_resolve(const char *host, uint16_t port, int family, cosync_addr *addrs,
+                        size_t cap, int64_t deadline);
 
 /**
  * cosync_addr_unix - fill @addr with the Unix-domain socket path @path.
@@ -301,6 +326,19 @@ int cosync_sock_connect(cosync_io *io, const cosync_addr *addr, int64_t deadline
  * Suspension point. Not thread-safe.
  */
 int cosync_tcp_connect(cosync_io *io, const cosync_addr *addr, int64_t deadline);
+
+/**
+ * cosync_tcp_connect_host - resolve @host (cosync_addr_resolve, both
+ * families) and connect a new stream socket in @io to the first of its
+ * addresses that accepts, trying them in order, all within @deadline
+ * (asyncio.open_connection(host, port)'s socket part; Go's net.Dial).
+ * On failure @io is left closed.
+ * Returns 0; the returns of cosync_addr_resolve; the last address's
+ * error from cosync_tcp_connect (COSYNC_ECONNREFUSED...); a deadline, a
+ * cancellation or COSYNC_EAGAIN (deadline 0) ends the tries at once.
+ * Suspension point (unless it connects at once). Not thread-safe.
+ */
+int cosync_tcp_connect_host(cosync_io *io, const char *host, uint16_t port, int64_t deadline);
 
 /**
  * cosync_sock_local_addr - the address @io's socket is bound to

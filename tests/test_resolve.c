@@ -1,0 +1,540 @@
+/*
+ * test_resolve.c - names to addresses (cosync_addr_resolve) and a TCP
+ * connect by name (cosync_tcp_connect_host).
+ *
+ * No test leaves the machine: numeric hosts, "localhost" (from
+ * /etc/hosts), and names under ".test" that this program's own
+ * getaddrinfo answers (it takes the place of libc's in the executable, so
+ * the library calls it). Those answers are fixed lists of loopback
+ * addresses, or errors, or a lookup that blocks until the test lets it
+ * go, which is how the tests hold a lookup on its thread while its caller
+ * is cancelled, times out, or the loop closes.
+ */
+/* ctest-labels: threads */
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "check.h"
+#include "fault.h" /* cosync__fault_countdown */
+#include "harness.h"
+
+/* ---- this program's getaddrinfo ------------------------------------------ */
+
+static const char fake_mark[] = "fake"; /* ai_canonname of the lists made here */
+static atomic_int fake_calls;           /* lookups of ".test" names */
+static atomic_int fake_frees;           /* lists made here and freed */
+static atomic_int last_flags, last_family, last_socktype;
+static char last_service[16]; /* written by the lookup, read after it */
+static sem_t entered, release;
+
+static bool ends_with_test(const char *host)
+{
+    size_t n = host ? strlen(host) : 0;
+    return n >= 5 && strcmp(host + n - 5, ".test") == 0;
+}
+
+/* A list of the IPv4 addresses @ips, each with @service's port. */
+static struct addrinfo *fake_list(const char *const *ips, int n, const char *service)
+{
+    struct addrinfo *head = NULL, **tail = &head;
+    for (int i = 0; i < n; i++) {
+        struct addrinfo *ai = calloc(1, sizeof *ai + sizeof(struct sockaddr_in));
+        CHECK_NOTNULL(ai);
+        struct sockaddr_in *sin = (struct sockaddr_in *)(ai + 1);
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)atoi(service));
+        CHECK_EQ(inet_pton(AF_INET, ips[i], &sin->sin_addr), 1);
+        ai->ai_family = AF_INET;
+        ai->ai_socktype = SOCK_STREAM;
+        ai->ai_addr = (struct sockaddr *)sin;
+        ai->ai_addrlen = sizeof *sin;
+        ai->ai_canonname = (char *)fake_mark;
+        *tail = ai;
+        tail = &ai->ai_next;
+    }
+    return head;
+}
+
+int getaddrinfo(const char *host, const char *service, const struct addrinfo *hints,
+                struct addrinfo **res)
+{
+    if (!ends_with_test(host)) {
+        int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =
+            (int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))dlsym(
+                RTLD_NEXT, "getaddrinfo");
+        CHECK_NOTNULL(real);
+        atomic_store(&last_flags, hints ? hints->ai_flags : -1);
+        return real(host, service, hints, res);
+    }
+    if (hints && (hints->ai_flags & AI_NUMERICHOST))
+        return EAI_NONAME; /* as libc: not a numeric address */
+    atomic_fetch_add(&fake_calls, 1);
+    atomic_store(&last_flags, hints->ai_flags);
+    atomic_store(&last_family, hints->ai_family);
+    atomic_store(&last_socktype, hints->ai_socktype);
+    snprintf(last_service, sizeof last_service, "%s", service);
+    static const char *const three[] = {"127.0.0.1", "127.0.0.2", "127.0.0.3"};
+    static const char *const multi[] = {"127.0.0.2", "127.0.0.1"};
+    static const char *const one[] = {"127.0.0.1"};
+    if (strcmp(host, "three.test") == 0)
+        *res = fake_list(three, 3, service);
+    else if (strcmp(host, "multi.test") == 0)
+        *res = fake_list(multi, 2, service);
+    else if (strcmp(host, "block.test") == 0) {
+        sem_post(&entered);
+        while (sem_wait(&release) != 0)
+            CHECK_EQ(errno, EINTR);
+        *res = fake_list(one, 1, service);
+    } else if (strcmp(host, "again.test") == 0)
+        return EAI_AGAIN;
+    else if (strcmp(host, "fail.test") == 0)
+        return EAI_FAIL;
+    else if (strcmp(host, "memory.test") == 0)
+        return EAI_MEMORY;
+    else if (strcmp(host, "service.test") == 0)
+        return EAI_SERVICE;
+    else if (strcmp(host, "system.test") == 0) {
+        errno = EIO;
+        return EAI_SYSTEM;
+    } else
+        return EAI_NONAME;
+    return 0;
+}
+
+void freeaddrinfo(struct addrinfo *list)
+{
+    if (list && list->ai_canonname == fake_mark) {
+        while (list) {
+            struct addrinfo *next = list->ai_next;
+            free(list);
+            list = next;
+        }
+        atomic_fetch_add(&fake_frees, 1);
+        return;
+    }
+    void (*real)(struct addrinfo *) = (void (*)(struct addrinfo *))dlsym(RTLD_NEXT, "freeaddrinfo");
+    CHECK_NOTNULL(real);
+    real(list);
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static void check_ipv4(const cosync_addr *addr, const char *ip, int port)
+{
+    char text[COSYNC_ADDR_TEXT_MAX], want[COSYNC_ADDR_TEXT_MAX];
+    CHECK_GT(cosync_addr_format(addr, text, sizeof text), 0);
+    snprintf(want, sizeof want, "%s:%d", ip, port);
+    CHECK_STREQ(text, want);
+}
+
+static bool is_loopback(const cosync_addr *addr)
+{
+    if (addr->u.sa.sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)&addr->u.storage)->sin_addr.s_addr) >> 24) ==
+               127;
+    return addr->u.sa.sa_family == AF_INET6 &&
+           IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&addr->u.storage)->sin6_addr);
+}
+
+/* Sleep in 1 ms steps until @counter reaches @want (a thread's doing),
+ * for at most 10 s: the outcome does not depend on how long it takes. */
+static void wait_count(atomic_int *counter, int want)
+{
+    for (int i = 0; i < 10000 && atomic_load(counter) < want; i++)
+        CHECK_EQ(cosync_sleep(COSYNC_MS(1)), 0);
+    CHECK_EQ(atomic_load(counter), want);
+}
+
+/* Sleep in 1 ms steps until the held lookup has begun on its thread. */
+static void wait_entered(void)
+{
+    int i = 0;
+    while (sem_trywait(&entered) != 0 && i++ < 10000)
+        CHECK_EQ(cosync_sleep(COSYNC_MS(1)), 0);
+    CHECK_LT(i, 10000);
+}
+
+struct resolve_call {
+    const char *host;
+    int64_t deadline;
+    cosync_addr addrs[4];
+};
+
+static int resolve_task(void *arg, void **result)
+{
+    struct resolve_call *c = arg;
+    (void)result;
+    return cosync_addr_resolve(c->host, 8080, AF_UNSPEC, c->addrs, 4, c->deadline);
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+TEST(numeric_hosts_convert_at_once_anywhere)
+{
+    cosync_addr a[2];
+    /* outside any task and loop, with the try form: no lookup needed */
+    CHECK_EQ(cosync_addr_resolve("127.0.0.1", 80, AF_UNSPEC, a, 2, 0), 1);
+    check_ipv4(&a[0], "127.0.0.1", 80);
+    CHECK(atomic_load(&last_flags) & AI_NUMERICHOST);
+    CHECK_EQ(cosync_addr_resolve("::1", 443, AF_UNSPEC, a, 2, 0), 1);
+    char text[COSYNC_ADDR_TEXT_MAX];
+    CHECK_GT(cosync_addr_format(&a[0], text, sizeof text), 0);
+    CHECK_STREQ(text, "[::1]:443");
+    /* a family that does not match the numeric host */
+    CHECK_EQ(cosync_addr_resolve("::1", 443, AF_INET, a, 2, 0), COSYNC_ENONAME);
+    CHECK_EQ(cosync_addr_resolve("127.0.0.1", 0, AF_INET6, a, 2, 0), COSYNC_ENONAME);
+    CHECK_EQ(cosync_addr_resolve("", 80, AF_UNSPEC, a, 2, 0), COSYNC_ENONAME);
+}
+
+TEST(bad_arguments_are_refused)
+{
+    cosync_addr a[2];
+    CHECK_EQ(cosync_addr_resolve(NULL, 80, AF_UNSPEC, a, 2, 0), COSYNC_EINVAL);
+    CHECK_EQ(cosync_addr_resolve("127.0.0.1", 80, AF_UNSPEC, NULL, 2, 0), COSYNC_EINVAL);
+    CHECK_EQ(cosync_addr_resolve("127.0.0.1", 80, AF_UNSPEC, a, 0, 0), COSYNC_EINVAL);
+    CHECK_EQ(cosync_addr_resolve("127.0.0.1", 80, AF_UNIX, a, 2, 0), COSYNC_EINVAL);
+    CHECK_EQ(cosync_addr_resolve("127.0.0.1", 80, -1, a, 2, 0), COSYNC_EINVAL);
+    cosync_io io;
+    CHECK_EQ(cosync_tcp_connect_host(NULL, "127.0.0.1", 80, 0), COSYNC_EINVAL);
+    CHECK_EQ(cosync_tcp_connect_host(&io, NULL, 80, 0), COSYNC_EINVAL);
+}
+
+static int name_needs_task_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_addr a[2];
+    int calls = atomic_load(&fake_calls);
+    CHECK_EQ(cosync_addr_resolve("three.test", 80, AF_UNSPEC, a, 2, 0), COSYNC_EAGAIN);
+    CHECK_EQ(atomic_load(&fake_calls), calls); /* no lookup was started */
+    /* a huge @cap cannot be allocated for */
+    CHECK_EQ(cosync_addr_resolve("three.test", 80, AF_UNSPEC, a, SIZE_MAX / 2, COSYNC_FOREVER),
+             COSYNC_EINVAL);
+    return 0;
+}
+
+TEST(a_name_needs_a_task_and_a_deadline)
+{
+    cosync_addr a[2];
+    int calls = atomic_load(&fake_calls);
+    CHECK_EQ(cosync_addr_resolve("three.test", 80, AF_UNSPEC, a, 2, COSYNC_FOREVER), COSYNC_EPERM);
+    CHECK_EQ(atomic_load(&fake_calls), calls);
+    run_main_ok(name_needs_task_body, NULL);
+}
+
+static int localhost_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_addr a[8];
+    int n = cosync_addr_resolve("localhost", 8080, AF_UNSPEC, a, 8, COSYNC_FOREVER);
+    CHECK_GE(n, 1);
+    for (int i = 0; i < n; i++) {
+        CHECK(is_loopback(&a[i]));
+        CHECK_EQ(cosync_addr_port(&a[i]), 8080);
+    }
+    n = cosync_addr_resolve("localhost", 1, AF_INET, a, 8, COSYNC_FOREVER);
+    CHECK_GE(n, 1);
+    for (int i = 0; i < n; i++) {
+        CHECK_EQ(a[i].u.sa.sa_family, AF_INET);
+        CHECK(is_loopback(&a[i]));
+    }
+    return 0;
+}
+
+TEST(localhost_resolves_to_loopback_on_a_thread)
+{
+    run_main_ok(localhost_body, NULL);
+}
+
+static int order_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_addr a[4];
+    CHECK_EQ(cosync_addr_resolve("three.test", 8080, AF_INET, a, 2, COSYNC_FOREVER), 2);
+    check_ipv4(&a[0], "127.0.0.1", 8080);
+    check_ipv4(&a[1], "127.0.0.2", 8080);
+    /* what the lookup was asked */
+    CHECK_EQ(atomic_load(&last_family), AF_INET);
+    CHECK_EQ(atomic_load(&last_socktype), SOCK_STREAM);
+    CHECK(atomic_load(&last_flags) & AI_NUMERICSERV);
+    CHECK(!(atomic_load(&last_flags) & AI_NUMERICHOST));
+    CHECK_STREQ(last_service, "8080");
+    memset(a, 0xab, sizeof a);
+    CHECK_EQ(cosync_addr_resolve("three.test", 9, AF_UNSPEC, a, 4, COSYNC_FOREVER), 3);
+    check_ipv4(&a[2], "127.0.0.3", 9);
+    CHECK_EQ(a[3].u.storage.ss_family, 0xabab); /* untouched */
+    CHECK_EQ(atomic_load(&last_family), AF_UNSPEC);
+    return 0;
+}
+
+TEST(addresses_come_in_order_up_to_cap)
+{
+    int frees = atomic_load(&fake_frees);
+    run_main_ok(order_body, NULL);
+    CHECK_EQ(atomic_load(&fake_frees), frees + 2);
+}
+
+static int errors_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static const struct {
+        const char *host;
+        int rc;
+    } cases[] = {
+        {"nothing.test", COSYNC_ENONAME}, {"again.test", COSYNC_ENONAME},
+        {"fail.test", COSYNC_ENONAME},    {"memory.test", COSYNC_ENOMEM},
+        {"service.test", COSYNC_EINVAL},  {"system.test", -EIO},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cosync_addr a[2];
+        CHECK_EQ(cosync_addr_resolve(cases[i].host, 80, AF_UNSPEC, a, 2, COSYNC_FOREVER),
+                 cases[i].rc);
+        cosync_io io;
+        CHECK_EQ(cosync_tcp_connect_host(&io, cases[i].host, 80, COSYNC_FOREVER), cases[i].rc);
+        CHECK_EQ(cosync_io_fd(&io), COSYNC_EBADF);
+    }
+    return 0;
+}
+
+TEST(resolver_errors_map_to_codes)
+{
+    run_main_ok(errors_body, NULL);
+    CHECK_STREQ(cosync_err_name(COSYNC_ENONAME), "COSYNC_ENONAME");
+}
+
+static int cancel_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int frees = atomic_load(&fake_frees);
+    struct resolve_call c = {.host = "block.test", .deadline = COSYNC_FOREVER};
+    cosync_task t;
+    CHECK_EQ(cosync_task_spawn(&t, resolve_task, &c, NULL), 0);
+    wait_entered();
+    CHECK_EQ(cosync_task_cancel(t), 0);
+    /* the caller leaves while the lookup is still held on its thread */
+    join_expect(t, COSYNC_ECANCELED);
+    CHECK_EQ(atomic_load(&fake_frees), frees);
+    sem_post(&release);
+    wait_count(&fake_frees, frees + 1); /* the helper finished it and freed it */
+    return 0;
+}
+
+/* On the real clock: the virtual clock stands still while a lookup runs
+ * on its thread (docs/threads.md), so the polls' sleeps and the deadline
+ * of the next test could never end. */
+TEST(a_cancelled_caller_leaves_at_once_and_the_lookup_is_dropped)
+{
+    CHECK_EQ(cosync_run(cancel_body, NULL), 0);
+}
+
+static int deadline_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int frees = atomic_load(&fake_frees);
+    struct resolve_call c = {.host = "block.test", .deadline = cosync_deadline_after(COSYNC_MS(1))};
+    cosync_task t;
+    CHECK_EQ(cosync_task_spawn(&t, resolve_task, &c, NULL), 0);
+    /* the lookup is held until the caller has timed out */
+    join_expect(t, COSYNC_ETIMEDOUT);
+    wait_entered();
+    CHECK_EQ(atomic_load(&fake_frees), frees);
+    sem_post(&release);
+    wait_count(&fake_frees, frees + 1);
+    return 0;
+}
+
+TEST(a_deadline_that_passes_ends_the_wait_not_the_lookup)
+{
+    CHECK_EQ(cosync_run(deadline_body, NULL), 0);
+}
+
+static atomic_bool main_returned;
+
+static void *release_after_main(void *arg)
+{
+    (void)arg;
+    struct timespec ms = {0, 1000 * 1000};
+    for (int i = 0; i < 10000 && !atomic_load(&main_returned); i++)
+        nanosleep(&ms, NULL);
+    /* let the close begin, most of the time; the check holds either way */
+    struct timespec wait = {0, 20 * 1000 * 1000};
+    nanosleep(&wait, NULL);
+    sem_post(&release);
+    return NULL;
+}
+
+static int close_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static struct resolve_call c = {.host = "block.test", .deadline = COSYNC_FOREVER};
+    CHECK_EQ(cosync_task_spawn(NULL, resolve_task, &c, NULL), 0);
+    wait_entered(); /* the lookup has begun on its thread */
+    atomic_store(&main_returned, true);
+    return 0;
+}
+
+TEST(the_loops_close_waits_for_a_lookup_under_way)
+{
+    int frees = atomic_load(&fake_frees);
+    pthread_t releaser;
+    CHECK_EQ(pthread_create(&releaser, NULL, release_after_main, NULL), 0);
+    CHECK_EQ(cosync_run(close_body, NULL), 0);
+    /* the close ran until the lookup had ended and its record was freed */
+    CHECK_EQ(atomic_load(&fake_frees), frees + 1);
+    CHECK_EQ(pthread_join(releaser, NULL), 0);
+}
+
+struct server {
+    cosync_io listener;
+    int port;
+};
+
+static int accept_one(void *arg, void **result)
+{
+    struct server *s = arg;
+    cosync_io conn;
+    cosync_addr peer;
+    (void)result;
+    int rc = cosync_sock_accept(&s->listener, &conn, &peer, COSYNC_FOREVER);
+    if (rc == 0)
+        CHECK_EQ(cosync_io_close(&conn), 0);
+    return rc;
+}
+
+static void listen_loopback(struct server *s)
+{
+    cosync_addr any;
+    CHECK_EQ(cosync_addr_ip(&any, "127.0.0.1", 0), 0);
+    CHECK_EQ(cosync_sock_open(&s->listener, AF_INET, SOCK_STREAM), 0);
+    CHECK_EQ(cosync_sock_listen(&s->listener, &any, 8), 0);
+    CHECK_EQ(cosync_sock_local_addr(&s->listener, &any), 0);
+    s->port = cosync_addr_port(&any);
+    CHECK_GT(s->port, 0);
+}
+
+static int connect_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    struct server s;
+    listen_loopback(&s);
+    cosync_task acceptor;
+    CHECK_EQ(cosync_task_spawn(&acceptor, accept_one, &s, NULL), 0);
+    /* multi.test is 127.0.0.2 (nobody listens: refused), then 127.0.0.1 */
+    cosync_io io;
+    CHECK_EQ(cosync_tcp_connect_host(&io, "multi.test", (uint16_t)s.port, COSYNC_FOREVER), 0);
+    cosync_addr peer;
+    CHECK_EQ(cosync_sock_peer_addr(&io, &peer), 0);
+    check_ipv4(&peer, "127.0.0.1", s.port);
+    join_ok(acceptor);
+    CHECK_EQ(cosync_io_close(&io), 0);
+    /* by name, from /etc/hosts */
+    CHECK_EQ(cosync_task_spawn(&acceptor, accept_one, &s, NULL), 0);
+    CHECK_EQ(cosync_tcp_connect_host(&io, "localhost", (uint16_t)s.port, COSYNC_FOREVER), 0);
+    join_ok(acceptor);
+    CHECK_EQ(cosync_io_close(&io), 0);
+    /* numeric: no lookup */
+    CHECK_EQ(cosync_task_spawn(&acceptor, accept_one, &s, NULL), 0);
+    CHECK_EQ(cosync_tcp_connect_host(&io, "127.0.0.1", (uint16_t)s.port, COSYNC_FOREVER), 0);
+    join_ok(acceptor);
+    CHECK_EQ(cosync_io_close(&io), 0);
+    /* nobody listens any more: every address refuses, the handle is closed */
+    CHECK_EQ(cosync_io_close(&s.listener), 0);
+    CHECK_EQ(cosync_tcp_connect_host(&io, "multi.test", (uint16_t)s.port, COSYNC_FOREVER),
+             COSYNC_ECONNREFUSED);
+    CHECK_EQ(cosync_io_fd(&io), COSYNC_EBADF);
+    /* a name with a lookup, and the try form */
+    CHECK_EQ(cosync_tcp_connect_host(&io, "multi.test", (uint16_t)s.port, 0), COSYNC_EAGAIN);
+    return 0;
+}
+
+TEST(connect_by_name_tries_each_address_in_order)
+{
+    run_main_ok(connect_body, NULL);
+}
+
+static int dense_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    char host[16];
+    snprintf(host, sizeof host, "%s", "three.test");
+    cosync_addr a[3];
+    CHECK_EQ(cosync_addr_resolve(host, 7, AF_INET, a, 3, COSYNC_FOREVER), 3);
+    check_ipv4(&a[2], "127.0.0.3", 7);
+    return 0;
+}
+
+static int dense_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t;
+    CHECK_EQ(cosync_task_spawn(&t, dense_body, NULL, &(cosync_task_opts){.dense = true}), 0);
+    join_ok(t);
+    return 0;
+}
+
+TEST(a_dense_task_resolves_into_its_own_stack)
+{
+    run_main_ok(dense_main, NULL);
+}
+
+/* Resolve with the @*arg-th fault point failing; *@arg becomes the error
+ * that came back, or 0 if nothing failed. */
+static int fault_body(void *arg, void **result)
+{
+    long *io = arg;
+    (void)result;
+    cosync_addr a[3];
+    long failures = cosync__fault_failures;
+    cosync__fault_countdown = *io;
+    int n = cosync_addr_resolve("three.test", 80, AF_INET, a, 3, COSYNC_FOREVER);
+    cosync__fault_countdown = -1;
+    if (cosync__fault_failures != failures) {
+        CHECK_LT(n, 0);
+        *io = n;
+    } else {
+        CHECK_EQ(n, 3);
+        check_ipv4(&a[0], "127.0.0.1", 80);
+        *io = 0;
+    }
+    return 0;
+}
+
+TEST(each_allocation_failing_in_turn_loses_nothing)
+{
+    int failures = 0;
+    for (long i = 0;; i++) {
+        CHECK_LT(i, 64);
+        long io = i;
+        run_main_ok(fault_body, &io);
+        if (io == 0)
+            break; /* nothing left to fail */
+        CHECK_EQ(io, COSYNC_ENOMEM);
+        failures++;
+    }
+    CHECK_GE(failures, 2); /* the record and the helper task at least */
+}
+
+int main(void)
+{
+    CHECK_EQ(sem_init(&entered, 0, 0), 0);
+    CHECK_EQ(sem_init(&release, 0, 0), 0);
+    RUN(numeric_hosts_convert_at_once_anywhere);
+    RUN(bad_arguments_are_refused);
+    RUN(a_name_needs_a_task_and_a_deadline);
+    RUN(localhost_resolves_to_loopback_on_a_thread);
+    RUN(addresses_come_in_order_up_to_cap);
+    RUN(resolver_errors_map_to_codes);
+    RUN(a_cancelled_caller_leaves_at_once_and_the_lookup_is_dropped);
+    RUN(a_deadline_that_passes_ends_the_wait_not_the_lookup);
+    RUN(the_loops_close_waits_for_a_lookup_under_way);
+    RUN(connect_by_name_tries_each_address_in_order);
+    RUN(a_dense_task_resolves_into_its_own_stack);
+    RUN(each_allocation_failing_in_turn_loses_nothing);
+    return 0;
+}
