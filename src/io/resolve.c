@@ -172,6 +172,7 @@ int cosync_tcp_connect_host(cosync_io *io, const char *host, uint16_t port, int6
 {
     if (!io)
         return COSYNC_EINVAL;
+    *io = (cosync_io){0}; /* closed, until an address connects */
     cosync_addr addrs[CONNECT_TRIES];
     int n = cosync_addr_resolve(host, port, AF_UNSPEC, addrs, CONNECT_TRIES, deadline);
     int rc = n;
