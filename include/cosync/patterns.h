@@ -375,7 +375,10 @@ typedef struct cosync_workerpool {
  * that run the jobs submitted to it, in the order submitted: the queue and
  * workers of asyncio's worker pattern (tasks that loop on queue.get()),
  * Go's worker pool. Workers are spawned as jobs need them, in the loop of
- * the first submit, and live until the pool is shut down.
+ * the first submit, and live until the pool is shut down. A worker that is
+ * cancelled otherwise (by the loop's close) ends: at once if idle, else
+ * when its job returns, unless the job withdrew the cancel
+ * (cosync_task_uncancel).
  * Returns 0; COSYNC_EINVAL if @wp or @opts is NULL, or @opts->workers is 0
  * or above SIZE_MAX / 64; COSYNC_ENOMEM (nothing is kept).
  * Not a suspension point. Not thread-safe.
@@ -420,7 +423,8 @@ int cosync_workerpool_join(cosync_workerpool *wp, int64_t deadline);
  * waiting submits get COSYNC_ESHUTDOWN. Without @cancel, the workers run
  * every job already submitted first. With @cancel, the jobs not yet begun
  * are dropped (done callback: COSYNC_ESHUTDOWN) and the running ones are
- * cancelled: each sees COSYNC_ECANCELED at its current or next suspension.
+ * cancelled, once (a later call does not cancel them again): each sees
+ * COSYNC_ECANCELED at its current or next suspension.
  * The shutdown takes effect at once and stays whatever the wait ends in;
  * call it again to wait again, or with @cancel to make it cancel.
  * @deadline: for the wait for the workers; 0: do not wait.

@@ -75,8 +75,15 @@ static int work(void *arg, void **result)
     wp->loop = cosync__current()->loop;
     for (;;) {
         struct job j;
+        int rc = 0;
+        /* jobs handed to workers that have not run yet were submitted
+         * before the free ones behind them: let them start first */
+        while (rc == 0 && wp->q.reserved_items && cosync_queue_qsize(&wp->q) > wp->q.reserved_items)
+            rc = cosync_yield();
+        if (rc != 0) /* the worker was cancelled */
+            break;
         wp->idle++;
-        int rc = cosync_queue_get(&wp->q, &j, COSYNC_FOREVER);
+        rc = cosync_queue_get(&wp->q, &j, COSYNC_FOREVER);
         wp->idle--;
         if (rc != 0) /* shut down and drained, or the worker was cancelled */
             break;
@@ -92,6 +99,8 @@ static int work(void *arg, void **result)
         wp->busy--;
         self->in_job = false;
         finish(wp, &j, true, status, res);
+        if (cosync_task_cancelling(cosync_task_current()) > 0)
+            break; /* cancelled (the loop's close) and the job took it */
     }
     worker_ended(wp, self);
     return 0;
@@ -105,6 +114,22 @@ static struct cosync__worker *free_slot(cosync_workerpool *wp)
     return NULL;
 }
 
+/* "<base>-<index>" in the 31 bytes a task keeps of its name, the base
+ * cut (before a UTF-8 character that would not fit) to leave the index. */
+static void name_worker(char name[32], const char *base, size_t index)
+{
+    char suffix[24];
+    int n = snprintf(suffix, sizeof suffix, "-%zu", index);
+    size_t room = 31 - (size_t)n, len = strlen(base);
+    if (len > room) {
+        len = room;
+        while (len > 0 && ((unsigned char)base[len] & 0xC0) == 0x80)
+            len--;
+    }
+    memcpy(name, base, len);
+    memcpy(name + len, suffix, (size_t)n + 1);
+}
+
 /* One more job is coming: start a worker for it unless one is idle with
  * nothing handed to it yet, or all are alive. A failed start is an error
  * only when no worker is alive to run the job. */
@@ -115,8 +140,8 @@ static int start_worker_if_needed(cosync_workerpool *wp)
     struct cosync__worker *slot = free_slot(wp);
     slot->state = STARTING;
     slot->in_job = false;
-    char name[32]; /* the task keeps a copy of 31 bytes at most */
-    snprintf(name, sizeof name, "%s-%zu", wp->opts.task.name, (size_t)(slot - wp->w));
+    char name[32];
+    name_worker(name, wp->opts.task.name, (size_t)(slot - wp->w));
     cosync_task_opts opts = wp->opts.task;
     opts.name = name;
     opts.eager = true;
@@ -214,7 +239,7 @@ static void ended_cancel(cosync__waiter *w)
 static void ended_describe(const cosync__waiter *w, char *buf, size_t size)
 {
     const cosync_workerpool *wp = w->obj;
-    snprintf(buf, size, "workerpool %p (shut down, %zu workers alive, %zu in a job)", w->obj,
+    snprintf(buf, size, "workerpool %p (shut down; workers alive: %zu, in a job: %zu)", w->obj,
              wp->alive, wp->busy);
 }
 
