@@ -9,6 +9,7 @@
 #ifndef COSYNC_FAULT_H
 #define COSYNC_FAULT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -19,6 +20,10 @@
 extern long cosync__fault_countdown;
 /* Points failed so far (for tests that check a failure really happened). */
 extern long cosync__fault_failures;
+/* Blocks from cosync__mem_alloc not yet given to cosync__mem_free: tests
+ * check that what a scenario allocates comes back, in builds without a
+ * leak checker too. */
+extern atomic_long cosync__mem_live;
 
 static inline bool cosync__fault_hit(void)
 {

@@ -152,6 +152,23 @@ static void wait_count(atomic_int *counter, int want)
     CHECK_EQ(atomic_load(counter), want);
 }
 
+/* Sleep in 1 ms steps until the library holds @want blocks again (the
+ * helper task frees an abandoned lookup's record when the lookup ends). */
+static void wait_live(long want)
+{
+    for (int i = 0; i < 5000 && atomic_load(&cosync__mem_live) != want; i++)
+        CHECK_EQ(cosync_sleep(COSYNC_MS(1)), 0);
+    CHECK_EQ(atomic_load(&cosync__mem_live), want);
+}
+
+/* A lookup that ends at once, so that the loop's pool and its job records
+ * exist before a test counts the blocks the library holds. */
+static void warm_up(void)
+{
+    cosync_addr a[1];
+    CHECK_EQ(cosync_addr_resolve("three.test", 1, AF_INET, a, 1, COSYNC_FOREVER), 1);
+}
+
 /* Sleep in 1 ms steps until the held lookup has begun on its thread. */
 static void wait_entered(void)
 {
@@ -296,6 +313,7 @@ static int errors_body(void *arg, void **result)
         CHECK_EQ(cosync_addr_resolve(cases[i].host, 80, AF_UNSPEC, a, 2, COSYNC_FOREVER),
                  cases[i].rc);
         cosync_io io;
+        memset(&io, 0x5a, sizeof io); /* whatever the caller's memory held */
         CHECK_EQ(cosync_tcp_connect_host(&io, cases[i].host, 80, COSYNC_FOREVER), cases[i].rc);
         CHECK_EQ(cosync_io_fd(&io), COSYNC_EBADF);
     }
@@ -311,17 +329,20 @@ TEST(resolver_errors_map_to_codes)
 static int cancel_body(void *arg, void **result)
 {
     (void)arg, (void)result;
+    warm_up();
     int frees = atomic_load(&fake_frees);
     struct resolve_call c = {.host = "block.test", .deadline = COSYNC_FOREVER};
     cosync_task t;
     CHECK_EQ(cosync_task_spawn(&t, resolve_task, &c, NULL), 0);
     wait_entered();
+    long live = atomic_load(&cosync__mem_live);
     CHECK_EQ(cosync_task_cancel(t), 0);
     /* the caller leaves while the lookup is still held on its thread */
     join_expect(t, COSYNC_ECANCELED);
     CHECK_EQ(atomic_load(&fake_frees), frees);
     sem_post(&release);
-    wait_count(&fake_frees, frees + 1); /* the helper finished it and freed it */
+    wait_count(&fake_frees, frees + 1);
+    wait_live(live - 1); /* the helper freed the lookup's record */
     return 0;
 }
 
@@ -336,6 +357,7 @@ TEST(a_cancelled_caller_leaves_at_once_and_the_lookup_is_dropped)
 static int deadline_body(void *arg, void **result)
 {
     (void)arg, (void)result;
+    warm_up();
     int frees = atomic_load(&fake_frees);
     struct resolve_call c = {.host = "block.test", .deadline = cosync_deadline_after(COSYNC_MS(1))};
     cosync_task t;
@@ -343,9 +365,11 @@ static int deadline_body(void *arg, void **result)
     /* the lookup is held until the caller has timed out */
     join_expect(t, COSYNC_ETIMEDOUT);
     wait_entered();
+    long live = atomic_load(&cosync__mem_live);
     CHECK_EQ(atomic_load(&fake_frees), frees);
     sem_post(&release);
     wait_count(&fake_frees, frees + 1);
+    wait_live(live - 1); /* the helper freed the lookup's record */
     return 0;
 }
 
@@ -411,7 +435,6 @@ static void listen_loopback(struct server *s)
 {
     cosync_addr any;
     CHECK_EQ(cosync_addr_ip(&any, "127.0.0.1", 0), 0);
-    CHECK_EQ(cosync_sock_open(&s->listener, AF_INET, SOCK_STREAM), 0);
     CHECK_EQ(cosync_sock_listen(&s->listener, &any, 8), 0);
     CHECK_EQ(cosync_sock_local_addr(&s->listener, &any), 0);
     s->port = cosync_addr_port(&any);
@@ -456,6 +479,109 @@ static int connect_body(void *arg, void **result)
 TEST(connect_by_name_tries_each_address_in_order)
 {
     run_main_ok(connect_body, NULL);
+}
+
+/* A connect to 127.0.0.2:port that never completes: a listener there
+ * whose accept queue is full (Linux drops the SYNs, and the connect waits
+ * for their retries), beside a listener on 127.0.0.1:port that accepts. */
+struct hang {
+    struct server good;
+    cosync_io full;
+    cosync_io fillers[16];
+    int nfillers;
+    cosync_io io;
+    int64_t deadline;
+    int rc;
+};
+
+static bool listen_full_beside(struct hang *h)
+{
+    listen_loopback(&h->good);
+    cosync_addr at;
+    CHECK_EQ(cosync_addr_ip(&at, "127.0.0.2", (uint16_t)h->good.port), 0);
+    int rc = cosync_sock_listen(&h->full, &at, 1);
+    if (rc == COSYNC_EADDRINUSE) { /* the port is taken on 127.0.0.2: try another */
+        CHECK_EQ(cosync_io_close(&h->good.listener), 0);
+        return false;
+    }
+    CHECK_EQ(rc, 0);
+    /* fill its queue until a connect waits */
+    for (h->nfillers = 0; h->nfillers < 16;) {
+        cosync_io *f = &h->fillers[h->nfillers++];
+        CHECK_EQ(cosync_sock_open(f, AF_INET, SOCK_STREAM), 0);
+        rc = cosync_sock_connect(f, &at, 0);
+        if (rc == COSYNC_EAGAIN)
+            return true;
+        CHECK_EQ(rc, 0);
+    }
+    CHECK__FAIL("a listen queue of 0 took 16 connections");
+}
+
+static void close_hang(struct hang *h)
+{
+    for (int i = 0; i < h->nfillers; i++)
+        CHECK_EQ(cosync_io_close(&h->fillers[i]), 0);
+    CHECK_EQ(cosync_io_close(&h->full), 0);
+    CHECK_EQ(cosync_io_close(&h->good.listener), 0);
+}
+
+static int dial_task(void *arg, void **result)
+{
+    struct hang *h = arg;
+    (void)result;
+    h->rc = cosync_tcp_connect_host(&h->io, "multi.test", (uint16_t)h->good.port, h->deadline);
+    return 0;
+}
+
+/* Whether the loop's report shows @name waiting for a socket to connect. */
+static bool waits_on_connect(const char *name)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CHECK_NOTNULL(f);
+    CHECK_GT(cosync_loop_dump(cosync_loop_current(), f), 0);
+    CHECK_EQ(fclose(f), 0);
+    char want[64];
+    snprintf(want, sizeof want, "task '%s'", name);
+    const char *line = strstr(text, want);
+    bool found = line && strstr(line, "(write)") && strchr(line, '\n') > strstr(line, "(write)");
+    free(text);
+    return found;
+}
+
+static int hang_body(void *arg, void **result)
+{
+    bool *cancel = arg;
+    (void)result;
+    static struct hang h;
+    memset(&h, 0, sizeof h);
+    for (int tries = 0; !listen_full_beside(&h); tries++)
+        CHECK_LT(tries, 10);
+    h.deadline = *cancel ? COSYNC_FOREVER : cosync_deadline_after(COSYNC_MS(30));
+    cosync_task t;
+    CHECK_EQ(cosync_task_spawn(&t, dial_task, &h, &(cosync_task_opts){.name = "dialer"}), 0);
+    /* until it waits on the first address, 127.0.0.2 */
+    int i = 0;
+    while (!waits_on_connect("dialer") && !cosync_task_done(t) && i++ < 5000)
+        CHECK_EQ(cosync_sleep(COSYNC_MS(1)), 0);
+    CHECK(!cosync_task_done(t));
+    if (*cancel)
+        CHECK_EQ(cosync_task_cancel(t), 0);
+    join_expect(t, *cancel ? COSYNC_ECANCELED : 0); /* ended cancelled, as it was */
+    /* not on to the next address, which would have connected */
+    CHECK_EQ(h.rc, *cancel ? COSYNC_ECANCELED : COSYNC_ETIMEDOUT);
+    CHECK_EQ(cosync_io_fd(&h.io), COSYNC_EBADF);
+    close_hang(&h);
+    return 0;
+}
+
+TEST(a_cancel_or_a_deadline_ends_the_tries)
+{
+    bool cancel = true;
+    CHECK_EQ(cosync_run(hang_body, &cancel), 0);
+    cancel = false;
+    CHECK_EQ(cosync_run(hang_body, &cancel), 0);
 }
 
 static int dense_body(void *arg, void **result)
@@ -534,6 +660,7 @@ int main(void)
     RUN(a_deadline_that_passes_ends_the_wait_not_the_lookup);
     RUN(the_loops_close_waits_for_a_lookup_under_way);
     RUN(connect_by_name_tries_each_address_in_order);
+    RUN(a_cancel_or_a_deadline_ends_the_tries);
     RUN(a_dense_task_resolves_into_its_own_stack);
     RUN(each_allocation_failing_in_turn_loses_nothing);
     return 0;
