@@ -228,8 +228,8 @@ int cosync_addr_ip(cosync_addr *addr, const char *ip, uint16_t port);
  * a name that needs a lookup); the returns of cosync_to_thread.
  * Suspension point (unless @host is numeric). Not thread-safe.
  */
-int cosync_addr_resolve(const char *host, uint16_t port, int family, cosync_addr *addrs,
-                        size_t cap, int64_t deadline);
+int cosync_addr_resolve(const char *host, uint16_t port, int family, cosync_addr *addrs, size_t cap,
+                        int64_t deadline);
 
 /**
  * cosync_addr_unix - fill @addr with the Unix-domain socket path @path.
@@ -408,6 +408,146 @@ ssize_t cosync_sock_sendto(cosync_io *io, const void *buf, size_t len, const cos
  * Not a suspension point. Not thread-safe.
  */
 int cosync_sock_shutdown(cosync_io *io, int how);
+
+/* ========================================================================
+ * Servers: a listening socket and a task per connection
+ * ===================================================================== */
+
+/**
+ * cosync_conn_fn - a server's handler, run in a task of its own for each
+ * connection (asyncio.start_server's client_connected_cb).
+ * @conn: the connection's handle (wrap it in a cosync_stream for
+ *        readline and the like). The server closes it when the handler
+ *        returns, if the handler has not.
+ * @peer: the client's address.
+ * @arg:  what cosync_server_serve was given.
+ * Returns the task's status: a negative one other than COSYNC_ECANCELED
+ * counts as a failure in the server's stats (asyncio logs the exception).
+ */
+typedef int (*cosync_conn_fn)(cosync_io *conn, const cosync_addr *peer, void *arg);
+
+enum { COSYNC__SERVER_OPEN = 1, COSYNC__SERVER_CLOSED = 2 };
+
+/** A stream server (asyncio.Server). Caller-embedded; fields are
+ * private; zero-filled memory is a server that every call refuses
+ * (COSYNC_EINVAL) until cosync_server_listen. */
+typedef struct cosync_server {
+    /* private */
+    cosync_io listener;
+    cosync__list conns;     /* the connections whose tasks live */
+    cosync__waitq closed_q; /* tasks in cosync_server_wait_closed */
+    size_t nconns;
+    uint64_t accepted;
+    uint64_t failed;
+    uint8_t state; /* 0 (not listening), open, closed */
+    uint8_t serving;
+} cosync_server;
+
+/**
+ * cosync_server_listen - open @srv listening on @addr (TCP, or a
+ * Unix-domain path: asyncio.start_server and start_unix_server, before
+ * serve_forever), with a queue of @backlog (0: SOMAXCONN). A listener
+ * binds with SO_REUSEADDR (cosync_sock_bind).
+ * Returns 0; COSYNC_EINVAL if an argument is NULL or @backlog negative;
+ * the returns of cosync_sock_listen (COSYNC_EADDRINUSE...), and then @srv
+ * is refused by every call until a listen succeeds.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_server_listen(cosync_server *srv, const cosync_addr *addr, int backlog);
+
+/**
+ * cosync_server_listen_host - resolve @host (cosync_addr_resolve, both
+ * families) and open @srv listening on the first of its addresses that
+ * can be bound, with @port (0: a free port, cosync_server_local_addr
+ * tells which). asyncio binds every address of the host; cosync binds one.
+ * Returns as cosync_server_listen and cosync_addr_resolve (the last
+ * address's error if none binds). Suspension point (unless @host is
+ * numeric). Not thread-safe.
+ */
+int cosync_server_listen_host(cosync_server *srv, const char *host, uint16_t port, int backlog,
+                              int64_t deadline);
+
+/**
+ * cosync_server_local_addr - the address @srv listens on (server.sockets'
+ * getsockname()). Returns 0; COSYNC_EINVAL; COSYNC_EBADF once closed.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_server_local_addr(const cosync_server *srv, cosync_addr *addr);
+
+/**
+ * cosync_server_serve - accept connections until @srv is closed
+ * (server.serve_forever()), each served by @handler(@conn, @peer, @arg) in
+ * a task of its own, spawned with @opts (NULL: defaults; a task without a
+ * name is named after its peer, "127.0.0.1:51234"). A handler starts at
+ * once (an eager start): it runs until it first suspends before the next
+ * accept. When descriptors or memory run out, accepting pauses for a
+ * second, as asyncio's does. A cancel or the deadline closes the server,
+ * as serve_forever's cancel does; the connections go on
+ * (cosync_server_close_clients, cosync_server_wait_closed).
+ * Returns 0 once the server is closed (cosync_server_close, from any
+ * task or handler); COSYNC_ECANCELED; COSYNC_ETIMEDOUT (and COSYNC_EAGAIN
+ * for deadline 0 when no connection waits); COSYNC_EBUSY if another task
+ * serves @srv; COSYNC_EBADF if it is closed; COSYNC_EINVAL for a NULL
+ * @handler, or @srv not listening; COSYNC_EPERM outside a task; an
+ * accept's error other than the lack of descriptors or memory.
+ * Suspension point. Not thread-safe.
+ */
+int cosync_server_serve(cosync_server *srv, cosync_conn_fn handler, void *arg,
+                        const cosync_task_opts *opts, int64_t deadline);
+
+/**
+ * cosync_server_close - stop listening (server.close()): the listening
+ * socket is closed, a task in cosync_server_serve returns 0, and the
+ * connections being served go on. Closing twice does nothing.
+ * Returns 0; COSYNC_EINVAL for a server not listening.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_server_close(cosync_server *srv);
+
+/**
+ * cosync_server_close_clients - cancel the task of every connection being
+ * served (server.close_clients(), Python 3.13); each handler sees
+ * COSYNC_ECANCELED at its current or next suspension, and its connection
+ * is closed when it returns. Returns 0; COSYNC_EINVAL.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_server_close_clients(cosync_server *srv);
+
+/**
+ * cosync_server_wait_closed - wait until @srv is closed and every
+ * connection's handler has returned (await server.wait_closed(), 3.12).
+ * Returns 0; COSYNC_EAGAIN / COSYNC_ETIMEDOUT; COSYNC_ECANCELED;
+ * COSYNC_EDEADLK from a handler of @srv (it would wait for itself);
+ * COSYNC_EPERM outside a task (when it must wait); COSYNC_EINVAL.
+ * Suspension point (unless closed with no connection). Not thread-safe.
+ */
+int cosync_server_wait_closed(cosync_server *srv, int64_t deadline);
+
+/**
+ * cosync_server_destroy - close @srv if open, and forget it: every later
+ * call returns COSYNC_EINVAL until the next listen.
+ * Returns 0; COSYNC_EBUSY (nothing changes) while a task serves it, a
+ * connection's handler runs, or a task waits for its close;
+ * COSYNC_EINVAL. Not a suspension point. Not thread-safe.
+ */
+int cosync_server_destroy(cosync_server *srv);
+
+/** A server's counts: connections being served, accepted in all, whose
+ * handler failed (or never ran), and whether a task serves it and it
+ * still listens. */
+typedef struct cosync_server_stats {
+    size_t connections;
+    uint64_t accepted;
+    uint64_t failed;
+    bool serving;
+    bool open;
+} cosync_server_stats;
+
+/**
+ * cosync_server_get_stats - fill @stats. Returns 0; COSYNC_EINVAL for a
+ * NULL argument. Not a suspension point. Not thread-safe.
+ */
+int cosync_server_get_stats(const cosync_server *srv, cosync_server_stats *stats);
 
 /* ========================================================================
  * Streams: buffered reads by line, by separator, by count

@@ -1,0 +1,267 @@
+/*
+ * A stream server (asyncio.start_server): a listening socket, a task that
+ * accepts, and a task per connection running the caller's handler.
+ *
+ * Each connection has a record of its own (its handle, its peer, its
+ * task), on the server's list while its task lives. Connection tasks
+ * start eagerly, so one that could never run (no stack, or cancelled by
+ * the loop's close before its start) is seen by the accept loop, which
+ * closes the connection; every other one closes and frees its own record
+ * whatever ends it.
+ */
+#include <string.h>
+
+#include "fault.h"
+#include "waitq.h"
+
+struct cosync__conn {
+    cosync__node node; /* on the server's list while its task lives */
+    cosync_server *srv;
+    cosync_io io;
+    cosync_addr peer;
+    cosync_task task;
+    cosync_conn_fn handler;
+    void *arg;
+    bool started;
+};
+
+/* How long an accept that failed for want of descriptors or memory waits
+ * before it tries again (asyncio's ACCEPT_RETRY_DELAY). */
+#define ACCEPT_RETRY_DELAY COSYNC_SEC(1)
+
+static bool usable(const cosync_server *srv)
+{
+    return srv && srv->state != 0;
+}
+
+static void wake_closed_waiters(cosync_server *srv)
+{
+    if (srv->state == COSYNC__SERVER_CLOSED && srv->nconns == 0)
+        cosync__waitq_grant_all(&srv->closed_q, 0);
+}
+
+static int serve_connection(void *arg, void **result)
+{
+    struct cosync__conn *c = arg;
+    cosync_server *srv = c->srv;
+    (void)result;
+    c->started = true;
+    int status = c->handler(&c->io, &c->peer, c->arg);
+    if (status < 0 && status != COSYNC_ECANCELED)
+        srv->failed++;
+    (void)cosync_io_close(&c->io); /* the handler may have closed it */
+    cosync__list_remove(&srv->conns, &c->node);
+    srv->nconns--;
+    cosync__mem_free(NULL, c);
+    wake_closed_waiters(srv);
+    return status;
+}
+
+/* Run @c's handler in a task of its own. */
+static void start_connection(cosync_server *srv, struct cosync__conn *c,
+                             const cosync_task_opts *opts)
+{
+    char name[COSYNC_ADDR_TEXT_MAX];
+    cosync_task_opts o = opts ? *opts : (cosync_task_opts){0};
+    if (!o.name || !*o.name) { /* named after its peer */
+        if (cosync_addr_format(&c->peer, name, sizeof name) > 0)
+            o.name = name;
+    }
+    o.eager = true;
+    cosync__list_push_back(&srv->conns, &c->node);
+    srv->nconns++;
+    srv->accepted++;
+    int rc = cosync_task_spawn(&c->task, serve_connection, c, &o);
+    if (rc == 0 && c->started) {
+        (void)cosync_task_detach(c->task);
+        return;
+    }
+    if (rc == 0 && cosync_task_join(c->task, NULL, NULL, 0) != 0)
+        (void)cosync_task_detach(c->task); /* cannot happen: it ended unstarted */
+    /* the task never ran: the connection is refused by closing it */
+    cosync__list_remove(&srv->conns, &c->node);
+    srv->nconns--;
+    srv->failed++;
+    (void)cosync_io_close(&c->io);
+    cosync__mem_free(NULL, c);
+    wake_closed_waiters(srv);
+}
+
+/* An accept failed for want of a resource that may come back. */
+static bool worth_retrying(int rc)
+{
+    return rc == COSYNC_EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == COSYNC_ENOMEM;
+}
+
+/* Wait before the next accept; COSYNC_ETIMEDOUT if @deadline comes first. */
+static int pause_accepting(int64_t deadline)
+{
+    int64_t at = cosync_deadline_after(ACCEPT_RETRY_DELAY);
+    if (deadline != COSYNC_FOREVER && deadline <= at) {
+        int rc = cosync_sleep_until(deadline);
+        return rc ? rc : COSYNC_ETIMEDOUT;
+    }
+    return cosync_sleep_until(at);
+}
+
+int cosync_server_listen(cosync_server *srv, const cosync_addr *addr, int backlog)
+{
+    if (!srv || !addr)
+        return COSYNC_EINVAL;
+    *srv = (cosync_server){.closed_q = COSYNC__WAITQ_INIT};
+    int rc = cosync_sock_listen(&srv->listener, addr, backlog);
+    if (rc == 0)
+        srv->state = COSYNC__SERVER_OPEN;
+    return rc;
+}
+
+/* The addresses cosync_server_listen_host tries, at most. */
+#define LISTEN_TRIES 8
+
+int cosync_server_listen_host(cosync_server *srv, const char *host, uint16_t port, int backlog,
+                              int64_t deadline)
+{
+    if (!srv)
+        return COSYNC_EINVAL;
+    *srv = (cosync_server){.closed_q = COSYNC__WAITQ_INIT};
+    cosync_addr addrs[LISTEN_TRIES];
+    int n = cosync_addr_resolve(host, port, AF_UNSPEC, addrs, LISTEN_TRIES, deadline);
+    int rc = n;
+    for (int i = 0; i < n && rc != 0; i++)
+        rc = cosync_server_listen(srv, &addrs[i], backlog);
+    return rc;
+}
+
+int cosync_server_local_addr(const cosync_server *srv, cosync_addr *addr)
+{
+    if (!usable(srv) || !addr)
+        return COSYNC_EINVAL;
+    if (srv->state != COSYNC__SERVER_OPEN)
+        return COSYNC_EBADF;
+    return cosync_sock_local_addr(&srv->listener, addr);
+}
+
+/* The accept loop; the server is open and this task its only server. */
+static int accept_loop(cosync_server *srv, cosync_conn_fn handler, void *arg,
+                       const cosync_task_opts *opts, int64_t deadline)
+{
+    struct cosync__conn *c = NULL;
+    int rc = 0;
+    while (srv->state == COSYNC__SERVER_OPEN) {
+        if (!c && !(c = cosync__mem_alloc(NULL, sizeof *c)))
+            rc = COSYNC_ENOMEM;
+        else if ((rc = cosync_sock_accept(&srv->listener, &c->io, &c->peer, deadline)) == 0) {
+            c->srv = srv;
+            c->handler = handler;
+            c->arg = arg;
+            c->started = false;
+            start_connection(srv, c, opts);
+            c = NULL;
+            continue;
+        }
+        if (srv->state != COSYNC__SERVER_OPEN) /* closed meanwhile: the accept's EBADF */
+            rc = 0;
+        else if (worth_retrying(rc) && deadline != 0)
+            rc = pause_accepting(deadline);
+        if (rc != 0)
+            break;
+    }
+    cosync__mem_free(NULL, c);
+    return rc;
+}
+
+int cosync_server_serve(cosync_server *srv, cosync_conn_fn handler, void *arg,
+                        const cosync_task_opts *opts, int64_t deadline)
+{
+    if (!usable(srv) || !handler)
+        return COSYNC_EINVAL;
+    if (srv->state != COSYNC__SERVER_OPEN)
+        return COSYNC_EBADF;
+    if (srv->serving)
+        return COSYNC_EBUSY;
+    if (!cosync__current())
+        return COSYNC_EPERM;
+    srv->serving = 1;
+    int rc = accept_loop(srv, handler, arg, opts, deadline);
+    srv->serving = 0;
+    if (rc == COSYNC_ECANCELED || rc == COSYNC_ETIMEDOUT)
+        (void)cosync_server_close(srv); /* serve_forever's cancel closes the server */
+    return rc;
+}
+
+int cosync_server_close(cosync_server *srv)
+{
+    if (!usable(srv))
+        return COSYNC_EINVAL;
+    if (srv->state == COSYNC__SERVER_CLOSED)
+        return 0;
+    srv->state = COSYNC__SERVER_CLOSED;
+    (void)cosync_io_close(&srv->listener); /* a task in accept gets COSYNC_EBADF */
+    wake_closed_waiters(srv);
+    return 0;
+}
+
+int cosync_server_close_clients(cosync_server *srv)
+{
+    if (!usable(srv))
+        return COSYNC_EINVAL;
+    for (cosync__node *n = srv->conns.head; n; n = n->next)
+        (void)cosync_task_cancel(cosync__container_of(n, struct cosync__conn, node)->task);
+    return 0;
+}
+
+static void closed_cancel(cosync__waiter *w)
+{
+    cosync__waitq_remove(&((cosync_server *)w->obj)->closed_q, w);
+}
+
+static void closed_describe(const cosync__waiter *w, char *buf, size_t size)
+{
+    const cosync_server *srv = w->obj;
+    snprintf(buf, size, "server %p (%s; connections: %zu)", w->obj,
+             srv->state == COSYNC__SERVER_OPEN ? "open" : "closed", srv->nconns);
+}
+
+static const cosync__waiter_ops closed_ops = {"server", closed_cancel, closed_describe, NULL};
+
+int cosync_server_wait_closed(cosync_server *srv, int64_t deadline)
+{
+    if (!usable(srv))
+        return COSYNC_EINVAL;
+    if (srv->state == COSYNC__SERVER_CLOSED && srv->nconns == 0)
+        return 0;
+    if (deadline == 0)
+        return COSYNC_EAGAIN;
+    struct cosync__task *cur = cosync__current();
+    if (!cur)
+        return COSYNC_EPERM;
+    for (cosync__node *n = srv->conns.head; n; n = n->next)
+        if (cosync__container_of(n, struct cosync__conn, node)->task.rec == cur)
+            return COSYNC_EDEADLK; /* a handler waiting for its own end */
+    return cosync__waitq_wait(&srv->closed_q, &closed_ops, srv, 0, deadline);
+}
+
+int cosync_server_destroy(cosync_server *srv)
+{
+    if (!usable(srv))
+        return COSYNC_EINVAL;
+    if (srv->serving || srv->nconns || !cosync__waitq_empty(&srv->closed_q))
+        return COSYNC_EBUSY;
+    (void)cosync_server_close(srv);
+    srv->state = 0;
+    return 0;
+}
+
+int cosync_server_get_stats(const cosync_server *srv, cosync_server_stats *stats)
+{
+    if (!srv || !stats)
+        return COSYNC_EINVAL;
+    *stats = (cosync_server_stats){
+        .connections = srv->nconns,
+        .accepted = srv->accepted,
+        .failed = srv->failed,
+        .serving = srv->serving,
+        .open = srv->state == COSYNC__SERVER_OPEN,
+    };
+    return 0;
+}
