@@ -23,19 +23,17 @@
  *
  *     asyncio.run(main())
  *
- * start_server is written out, as docs/io.md shows: a listening socket and
- * an acceptor task that accepts in a loop and spawns one handler task per
- * connection in a task group it owns; StreamReader.readline is a small
- * buffer over cosync_sock_recv. The signals are blocked and handed to a
- * signalfd (cosync_signal_init) in main(), before the loop and any thread
- * start, so that each inherits the mask, where asyncio adds its handlers
- * in the running loop. The handler is a task waiting in
- * cosync_signal_wait: on SIGINT or SIGTERM it cancels the acceptor, which
- * closes the listener and leaves its group, so the group cancels the
- * handlers of the connections still open; each closes its socket in its
- * clean-up. The handlers start eagerly (cosync_task_opts.eager), so each
- * owns its socket from the spawn on: a task cancelled before it first ran
- * would never run the clean-up that closes it.
+ * start_server is cosync_server_listen_host and serve_forever
+ * cosync_server_serve, in a task of its own, with one handler task per
+ * connection; StreamReader and StreamWriter are a cosync_stream over the
+ * connection's handle, which the server closes when the handler returns.
+ * The signals are blocked and handed to a signalfd (cosync_signal_init)
+ * in main(), before the loop and any thread start, so that each inherits
+ * the mask, where asyncio adds its handlers in the running loop. The
+ * handler is a task waiting in cosync_signal_wait: on SIGINT or SIGTERM it
+ * closes the server (server.close(): the serving task returns) and its
+ * clients (server.close_clients(): the handlers still running are
+ * cancelled), and main waits for them (server.wait_closed()).
  *
  * To run by itself and end, the program is its own clients: three connect,
  * send three lines each, check the echoes and close, and one more stays
@@ -54,7 +52,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -65,80 +62,39 @@
 #define CLIENT_TIME COSYNC_SEC(5)
 
 /* ------------------------------------------------------------------------
- * StreamReader.readline
- * ---------------------------------------------------------------------- */
-
-typedef struct line_reader {
-    cosync_io *sock;
-    size_t len; /* bytes held in buf */
-    char buf[LINE_MAX_LEN];
-} line_reader;
-
-/* Read the next line, its '\n' included, into @line (LINE_MAX_LEN bytes;
- * a longer line comes in pieces); at the end of the stream, what is left
- * without a '\n'. Returns its length, 0 at the end, or an error. */
-static ssize_t read_line(line_reader *r, char *line, int64_t deadline)
-{
-    for (;;) {
-        char *nl = memchr(r->buf, '\n', r->len);
-        if (nl || r->len == sizeof r->buf) {
-            size_t n = nl ? (size_t)(nl - r->buf) + 1 : r->len;
-            memcpy(line, r->buf, n);
-            memmove(r->buf, r->buf + n, r->len - n);
-            r->len -= n;
-            return (ssize_t)n;
-        }
-        ssize_t got = cosync_sock_recv(r->sock, r->buf + r->len, sizeof r->buf - r->len, deadline);
-        if (got < 0)
-            return got;
-        if (got == 0) { /* the end: the rest, if any */
-            size_t n = r->len;
-            memcpy(line, r->buf, n);
-            r->len = 0;
-            return (ssize_t)n;
-        }
-        r->len += (size_t)got;
-    }
-}
-
-/* ------------------------------------------------------------------------
  * The server
  * ---------------------------------------------------------------------- */
 
 static struct server {
-    cosync_addr addr;
-    cosync_io listener;
+    cosync_server srv;
     cosync_signal signals;
-    cosync_task acceptor;
-    int accepted;
     int lines_echoed;
     int ended_by_client;  /* handlers that saw their client close */
     int closed_by_server; /* handlers cancelled by the shutdown */
     cosync_event clients_gone;
 } server = {.clients_gone = COSYNC_EVENT_INIT};
 
-typedef struct connection {
-    cosync_io sock;
-} connection;
+static cosync_addr server_addr; /* where the clients connect */
 
-static int handle_echo(void *arg, void **result)
+static int handle_echo(cosync_io *conn, const cosync_addr *peer, void *arg)
 {
-    connection *c = arg;
-    line_reader reader = {.sock = &c->sock};
+    cosync_stream s;
     char line[LINE_MAX_LEN];
     ssize_t n;
-    int rc = 0;
-    (void)result;
-    while ((n = read_line(&reader, line, COSYNC_FOREVER)) > 0) {
-        if ((rc = cosync_sock_sendall(&c->sock, line, (size_t)n, NULL, COSYNC_FOREVER)) != 0)
+    int rc;
+    (void)peer, (void)arg;
+    if ((rc = cosync_stream_init(&s, conn, sizeof line)) != 0)
+        return rc;
+    while ((n = cosync_stream_readline(&s, line, sizeof line, COSYNC_FOREVER)) > 0) {
+        if ((rc = cosync_stream_write(&s, line, (size_t)n, NULL, COSYNC_FOREVER)) != 0)
             break;
         server.lines_echoed++;
     }
     if (n < 0)
         rc = (int)n;
-    /* the clean-up, however it ended (writer.close()) */
-    cosync_io_close(&c->sock);
-    free(c);
+    /* the clean-up, however it ended; the server closes the connection
+     * when this returns (writer.close()) */
+    cosync_stream_destroy(&s);
     if (rc == 0 && ++server.ended_by_client == CLIENTS)
         cosync_event_set(&server.clients_gone);
     if (rc == COSYNC_ECANCELED)
@@ -146,60 +102,25 @@ static int handle_echo(void *arg, void **result)
     return rc;
 }
 
-static int accept_loop(void *arg, void **result)
+/* await server.serve_forever() */
+static int serve(void *arg, void **result)
 {
-    cosync_taskgroup handlers;
-    int rc;
-    (void)arg;
-    (void)result;
-    if ((rc = cosync_taskgroup_init(&handlers)) != 0)
-        return rc;
-    for (;;) {
-        connection *c = malloc(sizeof *c);
-        if (!c) {
-            rc = COSYNC_ENOMEM;
-            break;
-        }
-        if ((rc = cosync_sock_accept(&server.listener, &c->sock, NULL, COSYNC_FOREVER)) != 0) {
-            free(c);
-            break; /* COSYNC_ECANCELED: the shutdown */
-        }
-        server.accepted++;
-        rc = cosync_taskgroup_spawn(&handlers, NULL, handle_echo, c,
-                                    &(cosync_task_opts){.eager = true});
-        if (rc != 0) {
-            cosync_io_close(&c->sock);
-            free(c);
-            break;
-        }
-    }
-    /* stop accepting (server.close()) */
-    cosync_io_close(&server.listener);
-    /* leave the group: the acceptor was cancelled, so the group cancels
-     * the handlers still running and waits until each has closed its
-     * socket (server.close_clients(), then `async with server` ends) */
-    int group = cosync_taskgroup_wait(&handlers, COSYNC_FOREVER);
-    printf("server: listener closed, %d open connection%s closed\n", server.closed_by_server,
-           server.closed_by_server == 1 ? "" : "s");
-    if (rc == COSYNC_ECANCELED && group == COSYNC_ECANCELED) {
-        /* the shutdown asked for is this task's clean end */
-        cosync_task_uncancel(cosync_task_current());
-        return 0;
-    }
-    return rc ? rc : group;
+    (void)arg, (void)result;
+    return cosync_server_serve(&server.srv, handle_echo, NULL, NULL, COSYNC_FOREVER);
 }
 
-/* loop.add_signal_handler(s, stop.set) for SIGINT and SIGTERM */
+/* loop.add_signal_handler(s, stop.set) for SIGINT and SIGTERM, and what
+ * main does once stop is set */
 static int on_signal(void *arg, void **result)
 {
-    (void)arg;
-    (void)result;
+    (void)arg, (void)result;
     int signo = cosync_signal_wait(&server.signals, COSYNC_FOREVER);
     if (signo < 0)
         return signo;
     printf("got %s: stop accepting, close the connections\n",
            signo == SIGTERM ? "SIGTERM" : "SIGINT");
-    return cosync_task_cancel(server.acceptor);
+    cosync_server_close(&server.srv);                /* server.close() */
+    return cosync_server_close_clients(&server.srv); /* server.close_clients() */
 }
 
 /* ------------------------------------------------------------------------
@@ -214,31 +135,55 @@ typedef struct client {
     int eof; /* the lingering client: 1 if the server closed its connection */
 } client;
 
+/* reader, writer = await asyncio.open_connection('127.0.0.1', port) */
+static int open_connection(cosync_io *sock, cosync_stream *s, int64_t deadline)
+{
+    int rc = cosync_tcp_connect_host(sock, "127.0.0.1", (uint16_t)cosync_addr_port(&server_addr),
+                                     deadline);
+    if (rc == 0 && (rc = cosync_stream_init(s, sock, LINE_MAX_LEN)) != 0)
+        cosync_io_close(sock);
+    return rc;
+}
+
+static void close_connection(cosync_io *sock, cosync_stream *s)
+{
+    cosync_stream_destroy(s);
+    cosync_io_close(sock);
+}
+
+/* Send one line and check that it comes back. */
+static void echo_line(client *cl, cosync_stream *s, const char *msg, int64_t deadline)
+{
+    char back[LINE_MAX_LEN];
+    size_t len = strlen(msg);
+    if ((cl->rc = cosync_stream_write(s, msg, len, NULL, deadline)) != 0)
+        return;
+    ssize_t n = cosync_stream_readline(s, back, sizeof back, deadline);
+    if (n < 0)
+        cl->rc = (int)n;
+    else if ((size_t)n == len && memcmp(back, msg, len) == 0)
+        cl->echoed++;
+    else
+        cl->wrong++;
+}
+
 /* Connect, send LINES lines one at a time, check each echo, close
  * (asyncio's tcp_echo_client). */
 static int echo_client(void *arg, void **result)
 {
     client *cl = arg;
     cosync_io sock;
+    cosync_stream s;
     int64_t deadline = cosync_deadline_after(CLIENT_TIME);
     (void)result;
-    if ((cl->rc = cosync_tcp_connect(&sock, &server.addr, deadline)) != 0)
+    if ((cl->rc = open_connection(&sock, &s, deadline)) != 0)
         return cl->rc;
-    line_reader reader = {.sock = &sock};
     for (int i = 0; i < LINES && cl->rc == 0; i++) {
-        char msg[64], back[LINE_MAX_LEN];
-        int len = snprintf(msg, sizeof msg, "client %d, line %d\n", cl->id, i);
-        if ((cl->rc = cosync_sock_sendall(&sock, msg, (size_t)len, NULL, deadline)) != 0)
-            break;
-        ssize_t n = read_line(&reader, back, deadline);
-        if (n < 0)
-            cl->rc = (int)n;
-        else if (n == len && memcmp(back, msg, (size_t)len) == 0)
-            cl->echoed++;
-        else
-            cl->wrong++;
+        char msg[64];
+        snprintf(msg, sizeof msg, "client %d, line %d\n", cl->id, i);
+        echo_line(cl, &s, msg, deadline);
     }
-    cosync_io_close(&sock);
+    close_connection(&sock, &s);
     return cl->rc;
 }
 
@@ -249,30 +194,22 @@ static int lingering_client(void *arg, void **result)
 {
     client *cl = arg;
     cosync_io sock;
+    cosync_stream s;
     char back[LINE_MAX_LEN];
-    static const char hello[] = "still here\n";
     int64_t deadline = cosync_deadline_after(CLIENT_TIME);
     (void)result;
-    if ((cl->rc = cosync_tcp_connect(&sock, &server.addr, deadline)) != 0)
+    if ((cl->rc = open_connection(&sock, &s, deadline)) != 0)
         return cl->rc;
-    line_reader reader = {.sock = &sock};
-    cl->rc = cosync_sock_sendall(&sock, hello, sizeof hello - 1, NULL, deadline);
-    ssize_t n = cl->rc ? 0 : read_line(&reader, back, deadline);
-    if (n < 0)
-        cl->rc = (int)n;
-    else if (n == (ssize_t)sizeof hello - 1 && memcmp(back, hello, sizeof hello - 1) == 0)
-        cl->echoed++;
-    else
-        cl->wrong++;
+    echo_line(cl, &s, "still here\n", deadline);
     cosync_event_set(&lingering_connected);
     if (cl->rc == 0) {
-        n = read_line(&reader, back, deadline); /* until the server closes it */
+        ssize_t n = cosync_stream_readline(&s, back, sizeof back, deadline); /* until closed */
         if (n < 0)
             cl->rc = (int)n;
         else
             cl->eof = n == 0;
     }
-    cosync_io_close(&sock);
+    close_connection(&sock, &s);
     return cl->rc;
 }
 
@@ -285,18 +222,18 @@ static bool all_good;
 
 static int main_task(void *arg, void **result)
 {
-    cosync_task watcher, stay, tasks[CLIENTS];
+    cosync_task serving, watcher, stay, tasks[CLIENTS];
     cosync_outcome out[CLIENTS];
     int rc, status = -1;
     (void)arg;
     (void)result;
 
-    cosync_addr_ip(&server.addr, "127.0.0.1", 0);
-    if ((rc = cosync_sock_listen(&server.listener, &server.addr, 0)) != 0)
+    /* server = await asyncio.start_server(handle_echo, '127.0.0.1', 0) */
+    if ((rc = cosync_server_listen_host(&server.srv, "127.0.0.1", 0, 0, COSYNC_FOREVER)) != 0)
         return rc;
-    cosync_sock_local_addr(&server.listener, &server.addr); /* the port it took */
+    cosync_server_local_addr(&server.srv, &server_addr); /* the port it took */
     printf("serving on 127.0.0.1, a port the kernel chose\n");
-    if ((rc = cosync_task_spawn(&server.acceptor, accept_loop, NULL, NULL)) != 0 ||
+    if ((rc = cosync_task_spawn(&serving, serve, NULL, NULL)) != 0 ||
         (rc = cosync_task_spawn(&watcher, on_signal, NULL, NULL)) != 0)
         return rc;
 
@@ -326,21 +263,29 @@ static int main_task(void *arg, void **result)
     printf("main: sends itself SIGTERM\n");
     kill(getpid(), SIGTERM); /* blocked: it waits in the signalfd */
     cosync_task_join(watcher, NULL, NULL, COSYNC_FOREVER);
-    cosync_task_join(server.acceptor, &status, NULL, COSYNC_FOREVER);
+    cosync_task_join(serving, &status, NULL, COSYNC_FOREVER); /* serve_forever returned */
+    /* await server.wait_closed(): every handler has returned */
+    if ((rc = cosync_server_wait_closed(&server.srv, COSYNC_FOREVER)) != 0)
+        return rc;
+    printf("server: listener closed, %d open connection%s closed\n", server.closed_by_server,
+           server.closed_by_server == 1 ? "" : "s");
     cosync_task_join(stay, NULL, NULL, COSYNC_FOREVER);
     if (lingering.eof)
         printf("client %d: the server closed the connection\n", lingering.id);
     else
         printf("client %d: %s\n", lingering.id, cosync_err_name(lingering.rc));
+    cosync_server_stats st;
+    cosync_server_get_stats(&server.srv, &st);
     printf("server: shut down %s: %d connections, %d lines echoed\n",
-           status == 0 ? "cleanly" : cosync_err_name(status), server.accepted, server.lines_echoed);
+           status == 0 ? "cleanly" : cosync_err_name(status), (int)st.accepted,
+           server.lines_echoed);
 
-    bool ok = status == 0 && lingering.eof && lingering.echoed == 1 &&
-              server.accepted == CLIENTS + 1 && server.ended_by_client == CLIENTS &&
+    bool ok = status == 0 && lingering.eof && lingering.echoed == 1 && st.accepted == CLIENTS + 1 &&
+              st.connections == 0 && server.ended_by_client == CLIENTS &&
               server.closed_by_server == 1 && server.lines_echoed == CLIENTS * LINES + 1;
     for (int i = 0; i < CLIENTS; i++)
         ok = ok && out[i].status == 0 && clients[i].echoed == LINES && clients[i].wrong == 0;
-    all_good = ok;
+    all_good = ok && cosync_server_destroy(&server.srv) == 0;
     return 0;
 }
 
