@@ -434,8 +434,9 @@ enum { COSYNC__SERVER_OPEN = 1, COSYNC__SERVER_CLOSED = 2 };
 typedef struct cosync_server {
     /* private */
     cosync_io listener;
-    cosync__list conns;     /* the connections whose tasks live */
-    cosync__waitq closed_q; /* tasks in cosync_server_wait_closed */
+    cosync__list conns;       /* the connections whose tasks live */
+    cosync__waitq closed_q;   /* tasks in cosync_server_wait_closed */
+    struct cosync_loop *loop; /* of its tasks (serving, connections), while any lives */
     size_t nconns;
     uint64_t accepted;
     uint64_t failed;
@@ -485,10 +486,12 @@ int cosync_server_local_addr(const cosync_server *srv, cosync_addr *addr);
  * as serve_forever's cancel does; the connections go on
  * (cosync_server_close_clients, cosync_server_wait_closed).
  * Returns 0 once the server is closed (cosync_server_close, from any
- * task or handler); COSYNC_ECANCELED; COSYNC_ETIMEDOUT (and COSYNC_EAGAIN
- * for deadline 0 when no connection waits); COSYNC_EBUSY if another task
+ * task or handler); COSYNC_ECANCELED; COSYNC_ETIMEDOUT; COSYNC_EAGAIN for
+ * deadline 0, once the connections that were waiting are served (the
+ * server stays open); COSYNC_EBUSY if another task
  * serves @srv; COSYNC_EBADF if it is closed; COSYNC_EINVAL for a NULL
- * @handler, or @srv not listening; COSYNC_EPERM outside a task; an
+ * @handler, or @srv not listening; COSYNC_EPERM outside a task, or from
+ * another loop than the one its connections are served in; an
  * accept's error other than the lack of descriptors or memory.
  * Suspension point. Not thread-safe.
  */
@@ -518,7 +521,8 @@ int cosync_server_close_clients(cosync_server *srv);
  * connection's handler has returned (await server.wait_closed(), 3.12).
  * Returns 0; COSYNC_EAGAIN / COSYNC_ETIMEDOUT; COSYNC_ECANCELED;
  * COSYNC_EDEADLK from a handler of @srv (it would wait for itself);
- * COSYNC_EPERM outside a task (when it must wait); COSYNC_EINVAL.
+ * COSYNC_EPERM (when it must wait) outside a task, or from another loop
+ * than the server's tasks'; COSYNC_EINVAL.
  * Suspension point (unless closed with no connection). Not thread-safe.
  */
 int cosync_server_wait_closed(cosync_server *srv, int64_t deadline);

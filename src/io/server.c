@@ -34,10 +34,24 @@ static bool usable(const cosync_server *srv)
     return srv && srv->state != 0;
 }
 
-static void wake_closed_waiters(cosync_server *srv)
+/* The server's tasks have all ended: wake its closed waiters if it is
+ * closed, and free it from their loop. */
+static void tasks_ended(cosync_server *srv)
 {
-    if (srv->state == COSYNC__SERVER_CLOSED && srv->nconns == 0)
+    if (srv->serving || srv->nconns)
+        return;
+    srv->loop = NULL;
+    if (srv->state == COSYNC__SERVER_CLOSED)
         cosync__waitq_grant_all(&srv->closed_q, 0);
+}
+
+/* The running task, if it may serve @srv or wait for it: COSYNC_EPERM
+ * outside a task, or from another loop than the one of the server's
+ * tasks. */
+static int check_caller(const cosync_server *srv, struct cosync__task **cur)
+{
+    *cur = cosync__current();
+    return !*cur || (srv->loop && srv->loop != (*cur)->loop) ? COSYNC_EPERM : 0;
 }
 
 static int serve_connection(void *arg, void **result)
@@ -53,7 +67,7 @@ static int serve_connection(void *arg, void **result)
     cosync__list_remove(&srv->conns, &c->node);
     srv->nconns--;
     cosync__mem_free(NULL, c);
-    wake_closed_waiters(srv);
+    tasks_ended(srv);
     return status;
 }
 
@@ -84,7 +98,7 @@ static void start_connection(cosync_server *srv, struct cosync__conn *c,
     srv->failed++;
     (void)cosync_io_close(&c->io);
     cosync__mem_free(NULL, c);
-    wake_closed_waiters(srv);
+    tasks_ended(srv);
 }
 
 /* An accept failed for want of a resource that may come back. */
@@ -179,13 +193,17 @@ int cosync_server_serve(cosync_server *srv, cosync_conn_fn handler, void *arg,
         return COSYNC_EBADF;
     if (srv->serving)
         return COSYNC_EBUSY;
-    if (!cosync__current())
-        return COSYNC_EPERM;
+    struct cosync__task *cur;
+    int rc = check_caller(srv, &cur);
+    if (rc)
+        return rc;
     srv->serving = 1;
-    int rc = accept_loop(srv, handler, arg, opts, deadline);
+    srv->loop = cur->loop;
+    rc = accept_loop(srv, handler, arg, opts, deadline);
     srv->serving = 0;
     if (rc == COSYNC_ECANCELED || rc == COSYNC_ETIMEDOUT)
         (void)cosync_server_close(srv); /* serve_forever's cancel closes the server */
+    tasks_ended(srv);
     return rc;
 }
 
@@ -197,7 +215,7 @@ int cosync_server_close(cosync_server *srv)
         return 0;
     srv->state = COSYNC__SERVER_CLOSED;
     (void)cosync_io_close(&srv->listener); /* a task in accept gets COSYNC_EBADF */
-    wake_closed_waiters(srv);
+    tasks_ended(srv);
     return 0;
 }
 
@@ -232,9 +250,10 @@ int cosync_server_wait_closed(cosync_server *srv, int64_t deadline)
         return 0;
     if (deadline == 0)
         return COSYNC_EAGAIN;
-    struct cosync__task *cur = cosync__current();
-    if (!cur)
-        return COSYNC_EPERM;
+    struct cosync__task *cur;
+    int rc = check_caller(srv, &cur);
+    if (rc)
+        return rc;
     for (cosync__node *n = srv->conns.head; n; n = n->next)
         if (cosync__container_of(n, struct cosync__conn, node)->task.rec == cur)
             return COSYNC_EDEADLK; /* a handler waiting for its own end */
