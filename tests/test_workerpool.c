@@ -18,12 +18,11 @@
  * cancel a worker (C?) did: arrived (S1?), got a code (S1!ETIMEDOUT) or
  * succeeded (S1+, J1=, D1=); "M" is the test's main.
  *
- * Four cases fail against the library as it is (they come last in main):
- * the two jobs_start_in_submit_order_* and the model (a worker that comes
- * back for a job takes one behind those handed to workers that have not
- * run yet), and the two loop_close_* (a worker in a job when the loop
- * closes does not end: the close reports it deadlocked). An argument runs
- * only the tests whose names contain it.
+ * The two jobs_start_in_submit_order_* cases and the model found that a
+ * worker coming back for a job took one behind those handed to workers
+ * that had not run yet; the two loop_close_* cases, that a worker in a job
+ * when the loop closed did not end. Both are fixed. An argument runs only
+ * the tests whose names contain it.
  */
 /* ctest-timeout: 120 */
 #include <stdarg.h>
@@ -2718,7 +2717,7 @@ int main(int argc, char **argv)
     RUN_CFGS(pending_cancel_at_submit_and_join);
     RUN_CFGS(jobs_submit_jobs);
     RUN1(deadlock_report_describes_the_pool);
-    /* these fail against the library as it is: see the top of the file */
+    /* these found the two bugs the top of the file tells of */
     RUN_CFGS(jobs_start_in_submit_order_with_sleeping_jobs);
     RUN_CFGS(jobs_start_in_submit_order_when_a_worker_comes_back_first);
     RUN1(model_random_programs_keep_the_invariants);
