@@ -19,56 +19,17 @@
 #include <string.h>
 
 #include "harness.h"
+#include "trace.h"
 #include "core.h"  /* COSYNC__DENSE_SUPPORTED */
 #include "fault.h" /* cosync__fault_countdown */
 
 /* A create's failure: a code of the test's own. */
 #define FAIL_CODE (-20001)
 
-/* The virtual clock of a fresh loop starts at COSYNC_SEC(1). */
-static const int64_t t0 = COSYNC_SEC(1);
-#define AT(ms) (t0 + COSYNC_MS(ms))
+/* @ms milliseconds after a fresh virtual-clock loop started */
+#define AT(ms) (TRACE_T0 + COSYNC_MS(ms))
 
-/* ========================================================================
- * The trace
- * ===================================================================== */
-
-static char trace_buf[16384];
-static size_t trace_len;
-static bool trace_off; /* the seed scenario: too long to trace */
-
-static void trace_reset(void)
-{
-    trace_len = 0;
-    trace_buf[0] = '\0';
-}
-
-static void tr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void tr(const char *fmt, ...)
-{
-    if (trace_off)
-        return;
-    char tok[128], when[48] = "";
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(tok, sizeof tok, fmt, ap);
-    va_end(ap);
-    if (cosync_loop_current()) {
-        int64_t d = cosync_now() - t0;
-        if (d % COSYNC_MS(1))
-            snprintf(when, sizeof when, "@%lld.%06lld", (long long)(d / COSYNC_MS(1)),
-                     (long long)(d % COSYNC_MS(1)));
-        else
-            snprintf(when, sizeof when, "@%lld", (long long)(d / COSYNC_MS(1)));
-    }
-    size_t room = sizeof trace_buf - trace_len;
-    int n = snprintf(trace_buf + trace_len, room, "%s%s%s", trace_len ? " " : "", tok, when);
-    CHECK(n > 0 && (size_t)n < room);
-    trace_len += (size_t)n;
-}
-
-#define CHECK_TRACE(want) CHECK_STREQ(trace_buf, want)
+/* The trace: tr(), trace_reset(), CHECK_TRACE() (trace.h) */
 
 /* A return code, short. */
 static const char *code(int rc)
