@@ -17,7 +17,8 @@
  * 13. threads: a blocking call on a pool thread while the loop goes on, and
  *     a plain thread waking a task through a call into the loop
  * 14. I/O: an echo server on loopback TCP, and a signal that shuts it down
- * 15. a deliberate deadlock on an explicit loop, and its report
+ * 15. patterns: a worker pool whose jobs take tokens from a rate limiter
+ * 16. a deliberate deadlock on an explicit loop, and its report
  *
  * Each line starts with the time since the start of its section, on the
  * loop's clock. The program exits with 1 if anything differs from what the
@@ -925,12 +926,66 @@ static int step_io(void)
  * The tour, on the loop of cosync_run
  * ---------------------------------------------------------------------- */
 
+/* ------------------------------------------------------------------------
+ * 15. patterns: a worker pool and a rate limiter
+ * ---------------------------------------------------------------------- */
+
+/* one request every 10 ms, two at once after a quiet spell */
+static cosync_ratelimit api_rate = COSYNC_RATELIMIT_INIT(1, COSYNC_MS(10), 2);
+static int requests_done;
+
+/* A job: wait for a token, then a 5 ms request. */
+static int request(void *arg, void **result)
+{
+    int rc = cosync_ratelimit_acquire(&api_rate, 1, COSYNC_FOREVER);
+    (void)result;
+    if (rc != 0)
+        return rc;
+    say("%s: request %d gets its token", me(), (int)(intptr_t)arg);
+    return cosync_sleep(COSYNC_MS(5));
+}
+
+static void request_done(void *ctx, void *arg, int status, void *result)
+{
+    (void)ctx, (void)arg, (void)result;
+    if (status == 0)
+        requests_done++;
+}
+
+static int step_patterns(void)
+{
+    cosync_workerpool pool;
+    int rc;
+
+    section("15. patterns: a worker pool of 2, its jobs paced by a rate limiter (1 per 10 ms)");
+    rc = cosync_workerpool_init(
+        &pool, &(cosync_workerpool_opts){.workers = 2, .backlog = 2, .done = request_done});
+    if (rc != 0)
+        return rc;
+    for (int i = 1; i <= 6; i++)
+        if ((rc = cosync_workerpool_submit(&pool, request, (void *)(intptr_t)i, COSYNC_FOREVER)) !=
+            0)
+            return rc;
+    say("main: submitted six requests (the backlog of 2 made the last wait)");
+    if ((rc = cosync_workerpool_join(&pool, COSYNC_FOREVER)) != 0)
+        return rc;
+    say("main: join returned: %d requests done; shut the pool down", requests_done);
+    EXPECT(requests_done == 6);
+    EXPECT(cosync_now() - t0 >= COSYNC_MS(40)); /* tokens at 0, 0, 10, 20, 30, 40 ms */
+    if ((rc = cosync_workerpool_shutdown(&pool, false, COSYNC_FOREVER)) != 0)
+        return rc;
+    rc = cosync_workerpool_submit(&pool, request, NULL, COSYNC_FOREVER);
+    say("main: a submit after shutdown -> %s", cosync_err_name(rc));
+    EXPECT(rc == COSYNC_ESHUTDOWN);
+    return cosync_workerpool_destroy(&pool);
+}
+
 static int tour(void *arg, void **result)
 {
     static int (*const steps[])(void) = {
         step_spawn_join, step_gather, step_wait_for, step_taskgroup, step_future,
         step_event,      step_cancel, step_lock,     step_semaphore, step_queue,
-        step_barrier,    step_rwlock, step_threads,  step_io,
+        step_barrier,    step_rwlock, step_threads,  step_io,        step_patterns,
     };
     (void)arg;
     (void)result;
@@ -945,7 +1000,7 @@ static int tour(void *arg, void **result)
 }
 
 /* ------------------------------------------------------------------------
- * 15. a deliberate deadlock, on an explicit loop
+ * 16. a deliberate deadlock, on an explicit loop
  * ---------------------------------------------------------------------- */
 
 /* alice waits for bob's future before completing her own, and bob waits
@@ -983,7 +1038,7 @@ static int standoff_main(void *arg, void **result)
     int rc;
     (void)result;
 
-    section("15. deadlock: reported, not a silent hang");
+    section("16. deadlock: reported, not a silent hang");
     if ((rc = spawn(&a, "alice", alice, arg)) != 0)
         return rc;
     if ((rc = spawn(&b, "bob", bob, arg)) != 0)
@@ -1034,8 +1089,9 @@ static int deadlock_demo(void)
 
 int main(void)
 {
-    printf("cosync %d.%d.%d: a tour of the runtime core, its primitives, threads and I/O\n",
-           COSYNC_VERSION_MAJOR, COSYNC_VERSION_MINOR, COSYNC_VERSION_PATCH);
+    printf(
+        "cosync %d.%d.%d: a tour of the runtime core, its primitives, threads, I/O and patterns\n",
+        COSYNC_VERSION_MAJOR, COSYNC_VERSION_MINOR, COSYNC_VERSION_PATCH);
 
     int rc = cosync_run(tour, NULL);
     if (rc != 0) {
