@@ -429,29 +429,39 @@ typedef int (*cosync_conn_fn)(cosync_io *conn, const cosync_addr *peer, void *ar
 enum { COSYNC__SERVER_OPEN = 1, COSYNC__SERVER_CLOSED = 2 };
 
 /** A stream server (asyncio.Server). Caller-embedded; fields are
- * private; zero-filled memory is a server that every call refuses
- * (COSYNC_EINVAL) until cosync_server_listen. */
+ * private; zero-filled memory is a server that every call but
+ * cosync_server_get_stats refuses (COSYNC_EINVAL) until
+ * cosync_server_listen. Its listener belongs to the loop that first waits
+ * on it (the first serve's). */
 typedef struct cosync_server {
     /* private */
     cosync_io listener;
     cosync__list conns;       /* the connections whose tasks live */
     cosync__waitq closed_q;   /* tasks in cosync_server_wait_closed */
+    cosync__waitq pause_q;    /* the serving task, while accepting pauses */
     struct cosync_loop *loop; /* of its tasks (serving, connections), while any lives */
     size_t nconns;
     uint64_t accepted;
     uint64_t failed;
     uint8_t state; /* 0 (not listening), open, closed */
     uint8_t serving;
+    char path[108]; /* a Unix-domain listener's socket file, removed at the close */
+    dev_t path_dev;
+    ino_t path_ino;
 } cosync_server;
 
 /**
  * cosync_server_listen - open @srv listening on @addr (TCP, or a
  * Unix-domain path: asyncio.start_server and start_unix_server, before
  * serve_forever), with a queue of @backlog (0: SOMAXCONN). A listener
- * binds with SO_REUSEADDR (cosync_sock_bind).
- * Returns 0; COSYNC_EINVAL if an argument is NULL or @backlog negative;
- * the returns of cosync_sock_listen (COSYNC_EADDRINUSE...), and then @srv
- * is refused by every call until a listen succeeds.
+ * binds with SO_REUSEADDR (cosync_sock_bind). A Unix-domain path's socket
+ * file is removed by the close, if it is still the one this bind made
+ * (asyncio 3.13's cleanup_socket). Listening with a server in use (not
+ * destroyed) is undefined: it forgets its listener and its tasks.
+ * Returns 0; COSYNC_EINVAL if @srv or @addr is NULL (nothing changes);
+ * COSYNC_EINVAL for a negative @backlog, and the returns of
+ * cosync_sock_listen (COSYNC_EADDRINUSE...): then @srv is refused by
+ * every call until a listen succeeds.
  * Not a suspension point. Not thread-safe.
  */
 int cosync_server_listen(cosync_server *srv, const cosync_addr *addr, int backlog);
@@ -481,8 +491,11 @@ int cosync_server_local_addr(const cosync_server *srv, cosync_addr *addr);
  * a task of its own, spawned with @opts (NULL: defaults; a task without a
  * name is named after its peer, "127.0.0.1:51234"). A handler starts at
  * once (an eager start): it runs until it first suspends before the next
- * accept. When descriptors or memory run out, accepting pauses for a
- * second, as asyncio's does. A cancel or the deadline closes the server,
+ * accept. A handler task that cannot be spawned (no memory, an absurd
+ * stack size in @opts) has its connection closed, counted as failed in
+ * the stats. When descriptors or memory run out, accepting pauses for a
+ * second, as asyncio's does (a close ends the pause). A cancel or the
+ * deadline closes the server,
  * as serve_forever's cancel does; the connections go on
  * (cosync_server_close_clients, cosync_server_wait_closed).
  * Returns 0 once the server is closed (cosync_server_close, from any
@@ -491,8 +504,9 @@ int cosync_server_local_addr(const cosync_server *srv, cosync_addr *addr);
  * server stays open); COSYNC_EBUSY if another task
  * serves @srv; COSYNC_EBADF if it is closed; COSYNC_EINVAL for a NULL
  * @handler, or @srv not listening; COSYNC_EPERM outside a task, or from
- * another loop than the one its connections are served in; an
- * accept's error other than the lack of descriptors or memory.
+ * another loop than the one its connections are served in or its
+ * listener's; an accept's error other than the lack of descriptors or
+ * memory (with deadline 0, those too: COSYNC_EMFILE, COSYNC_ENOMEM...).
  * Suspension point. Not thread-safe.
  */
 int cosync_server_serve(cosync_server *srv, cosync_conn_fn handler, void *arg,
@@ -502,7 +516,8 @@ int cosync_server_serve(cosync_server *srv, cosync_conn_fn handler, void *arg,
  * cosync_server_close - stop listening (server.close()): the listening
  * socket is closed, a task in cosync_server_serve returns 0, and the
  * connections being served go on. Closing twice does nothing.
- * Returns 0; COSYNC_EINVAL for a server not listening.
+ * Returns 0; COSYNC_EPERM from a task of another loop than the
+ * listener's (nothing changes); COSYNC_EINVAL for a server not listening.
  * Not a suspension point. Not thread-safe.
  */
 int cosync_server_close(cosync_server *srv);
@@ -517,13 +532,15 @@ int cosync_server_close(cosync_server *srv);
 int cosync_server_close_clients(cosync_server *srv);
 
 /**
- * cosync_server_wait_closed - wait until @srv is closed and every
- * connection's handler has returned (await server.wait_closed(), 3.12).
+ * cosync_server_wait_closed - wait until @srv is closed, the task that
+ * served it has left cosync_server_serve, and every connection's handler
+ * has returned (await server.wait_closed(), 3.12): then it can be
+ * destroyed.
  * Returns 0; COSYNC_EAGAIN / COSYNC_ETIMEDOUT; COSYNC_ECANCELED;
  * COSYNC_EDEADLK from a handler of @srv (it would wait for itself);
  * COSYNC_EPERM (when it must wait) outside a task, or from another loop
  * than the server's tasks'; COSYNC_EINVAL.
- * Suspension point (unless closed with no connection). Not thread-safe.
+ * Suspension point (unless that is so already). Not thread-safe.
  */
 int cosync_server_wait_closed(cosync_server *srv, int64_t deadline);
 

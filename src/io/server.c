@@ -10,6 +10,9 @@
  * whatever ends it.
  */
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "fault.h"
 #include "waitq.h"
@@ -22,8 +25,13 @@ struct cosync__conn {
     cosync_task task;
     cosync_conn_fn handler;
     void *arg;
-    bool started;
+    bool in_spawn; /* its task's eager first step is under way */
+    bool started;  /* its task has run */
+    bool ended;    /* its handler returned in that first step */
 };
+
+_Static_assert(sizeof(((cosync_server *)0)->path) == sizeof(((struct sockaddr_un *)0)->sun_path),
+               "a server keeps a whole sun_path");
 
 /* How long an accept that failed for want of descriptors or memory waits
  * before it tries again (asyncio's ACCEPT_RETRY_DELAY). */
@@ -54,20 +62,29 @@ static int check_caller(const cosync_server *srv, struct cosync__task **cur)
     return !*cur || (srv->loop && srv->loop != (*cur)->loop) ? COSYNC_EPERM : 0;
 }
 
-static int serve_connection(void *arg, void **result)
+/* The connection's task has ended, or never ran: close it, forget it. */
+static void connection_ended(struct cosync__conn *c)
 {
-    struct cosync__conn *c = arg;
     cosync_server *srv = c->srv;
-    (void)result;
-    c->started = true;
-    int status = c->handler(&c->io, &c->peer, c->arg);
-    if (status < 0 && status != COSYNC_ECANCELED)
-        srv->failed++;
     (void)cosync_io_close(&c->io); /* the handler may have closed it */
     cosync__list_remove(&srv->conns, &c->node);
     srv->nconns--;
     cosync__mem_free(NULL, c);
     tasks_ended(srv);
+}
+
+static int serve_connection(void *arg, void **result)
+{
+    struct cosync__conn *c = arg;
+    (void)result;
+    c->started = true;
+    int status = c->handler(&c->io, &c->peer, c->arg);
+    if (status < 0 && status != COSYNC_ECANCELED)
+        c->srv->failed++;
+    if (c->in_spawn) /* ended in its first step: the spawner still reads c */
+        c->ended = true;
+    else
+        connection_ended(c);
     return status;
 }
 
@@ -85,20 +102,20 @@ static void start_connection(cosync_server *srv, struct cosync__conn *c,
     cosync__list_push_back(&srv->conns, &c->node);
     srv->nconns++;
     srv->accepted++;
+    c->in_spawn = true;
     int rc = cosync_task_spawn(&c->task, serve_connection, c, &o);
+    c->in_spawn = false;
     if (rc == 0 && c->started) {
         (void)cosync_task_detach(c->task);
+        if (c->ended)
+            connection_ended(c);
         return;
     }
     if (rc == 0 && cosync_task_join(c->task, NULL, NULL, 0) != 0)
         (void)cosync_task_detach(c->task); /* cannot happen: it ended unstarted */
     /* the task never ran: the connection is refused by closing it */
-    cosync__list_remove(&srv->conns, &c->node);
-    srv->nconns--;
     srv->failed++;
-    (void)cosync_io_close(&c->io);
-    cosync__mem_free(NULL, c);
-    tasks_ended(srv);
+    connection_ended(c);
 }
 
 /* An accept failed for want of a resource that may come back. */
@@ -107,25 +124,63 @@ static bool worth_retrying(int rc)
     return rc == COSYNC_EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == COSYNC_ENOMEM;
 }
 
-/* Wait before the next accept; COSYNC_ETIMEDOUT if @deadline comes first. */
-static int pause_accepting(int64_t deadline)
+static void pause_cancel(cosync__waiter *w)
+{
+    cosync__waitq_remove(&((cosync_server *)w->obj)->pause_q, w);
+}
+
+static void pause_describe(const cosync__waiter *w, char *buf, size_t size)
+{
+    snprintf(buf, size, "server %p (accepting paused: out of descriptors or memory)", w->obj);
+}
+
+static const cosync__waiter_ops pause_ops = {"server", pause_cancel, pause_describe, NULL};
+
+/* Wait before the next accept, or until the server is closed (0);
+ * COSYNC_ETIMEDOUT if @deadline comes first. */
+static int pause_accepting(cosync_server *srv, int64_t deadline)
 {
     int64_t at = cosync_deadline_after(ACCEPT_RETRY_DELAY);
-    if (deadline != COSYNC_FOREVER && deadline <= at) {
-        int rc = cosync_sleep_until(deadline);
-        return rc ? rc : COSYNC_ETIMEDOUT;
-    }
-    return cosync_sleep_until(at);
+    bool callers = deadline != COSYNC_FOREVER && deadline <= at;
+    int rc = cosync__waitq_wait(&srv->pause_q, &pause_ops, srv, 0, callers ? deadline : at);
+    return rc == COSYNC_ETIMEDOUT && !callers ? 0 : rc;
+}
+
+/* A Unix-domain listener's path (not an abstract name), and the file
+ * its bind made, so that the close removes that file and no other
+ * (asyncio 3.13's cleanup_socket). */
+static void remember_socket_file(cosync_server *srv, const cosync_addr *addr)
+{
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&addr->u.storage;
+    struct stat st;
+    if (addr->u.sa.sa_family != AF_UNIX || un->sun_path[0] == '\0' ||
+        strnlen(un->sun_path, sizeof un->sun_path) == sizeof un->sun_path ||
+        stat(un->sun_path, &st) != 0)
+        return;
+    memcpy(srv->path, un->sun_path, sizeof srv->path);
+    srv->path_dev = st.st_dev;
+    srv->path_ino = st.st_ino;
+}
+
+static void remove_socket_file(cosync_server *srv)
+{
+    struct stat st;
+    if (srv->path[0] && stat(srv->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+        st.st_dev == srv->path_dev && st.st_ino == srv->path_ino)
+        (void)unlink(srv->path);
+    srv->path[0] = '\0';
 }
 
 int cosync_server_listen(cosync_server *srv, const cosync_addr *addr, int backlog)
 {
     if (!srv || !addr)
         return COSYNC_EINVAL;
-    *srv = (cosync_server){.closed_q = COSYNC__WAITQ_INIT};
+    *srv = (cosync_server){.closed_q = COSYNC__WAITQ_INIT, .pause_q = COSYNC__WAITQ_INIT};
     int rc = cosync_sock_listen(&srv->listener, addr, backlog);
-    if (rc == 0)
+    if (rc == 0) {
         srv->state = COSYNC__SERVER_OPEN;
+        remember_socket_file(srv, addr);
+    }
     return rc;
 }
 
@@ -137,7 +192,7 @@ int cosync_server_listen_host(cosync_server *srv, const char *host, uint16_t por
 {
     if (!srv)
         return COSYNC_EINVAL;
-    *srv = (cosync_server){.closed_q = COSYNC__WAITQ_INIT};
+    *srv = (cosync_server){.closed_q = COSYNC__WAITQ_INIT, .pause_q = COSYNC__WAITQ_INIT};
     cosync_addr addrs[LISTEN_TRIES];
     int n = cosync_addr_resolve(host, port, AF_UNSPEC, addrs, LISTEN_TRIES, deadline);
     int rc = n;
@@ -168,7 +223,7 @@ static int accept_loop(cosync_server *srv, cosync_conn_fn handler, void *arg,
             c->srv = srv;
             c->handler = handler;
             c->arg = arg;
-            c->started = false;
+            c->started = c->ended = false;
             start_connection(srv, c, opts);
             c = NULL;
             continue;
@@ -176,7 +231,7 @@ static int accept_loop(cosync_server *srv, cosync_conn_fn handler, void *arg,
         if (srv->state != COSYNC__SERVER_OPEN) /* closed meanwhile: the accept's EBADF */
             rc = 0;
         else if (worth_retrying(rc) && deadline != 0)
-            rc = pause_accepting(deadline);
+            rc = pause_accepting(srv, deadline);
         if (rc != 0)
             break;
     }
@@ -213,8 +268,14 @@ int cosync_server_close(cosync_server *srv)
         return COSYNC_EINVAL;
     if (srv->state == COSYNC__SERVER_CLOSED)
         return 0;
+    /* a task in accept gets COSYNC_EBADF; the listener of another loop
+     * refuses, and nothing changes */
+    int rc = cosync_io_close(&srv->listener);
+    if (rc == COSYNC_EPERM)
+        return rc;
     srv->state = COSYNC__SERVER_CLOSED;
-    (void)cosync_io_close(&srv->listener); /* a task in accept gets COSYNC_EBADF */
+    remove_socket_file(srv);
+    cosync__waitq_grant_all(&srv->pause_q, 0);
     tasks_ended(srv);
     return 0;
 }
@@ -246,7 +307,7 @@ int cosync_server_wait_closed(cosync_server *srv, int64_t deadline)
 {
     if (!usable(srv))
         return COSYNC_EINVAL;
-    if (srv->state == COSYNC__SERVER_CLOSED && srv->nconns == 0)
+    if (srv->state == COSYNC__SERVER_CLOSED && srv->nconns == 0 && !srv->serving)
         return 0;
     if (deadline == 0)
         return COSYNC_EAGAIN;

@@ -117,6 +117,7 @@ for test in "$root"/tests/test_*.c; do
     [ "$name" = test_backtrace ] && continue      # runs the host's gdb on itself
     [ "$name" = test_curl ] && continue           # the libcurl driver is not built here
     [ "$name" = test_resolve ] && continue        # replaces libc's getaddrinfo: needs dynamic linking
+    [ "$name" = test_server ] && continue         # the same
     "$cc" -std=c11 -O2 -g $warn $defs $incs_lib ${CFLAGS_EXTRA:-} -c "$test" -o "$build/$name.o"
     "$cc" -static -o "$build/$name" "$build/$name.o" "$build"/lib_*.o "$build/ctx_aarch64.o" -lpthread -lm
     run "$name" "$build/$name.log" "$build/$name"
