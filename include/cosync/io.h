@@ -548,8 +548,10 @@ int cosync_server_wait_closed(cosync_server *srv, int64_t deadline);
  * cosync_server_destroy - close @srv if open, and forget it: every later
  * call returns COSYNC_EINVAL until the next listen.
  * Returns 0; COSYNC_EBUSY (nothing changes) while a task serves it, a
- * connection's handler runs, or a task waits for its close;
- * COSYNC_EINVAL. Not a suspension point. Not thread-safe.
+ * connection's handler runs, or a task waits for its close; COSYNC_EPERM
+ * (nothing changes) if it is open and its listener belongs to another
+ * loop than the caller's; COSYNC_EINVAL. Not a suspension point. Not
+ * thread-safe.
  */
 int cosync_server_destroy(cosync_server *srv);
 

@@ -327,9 +327,10 @@ int cosync_server_destroy(cosync_server *srv)
         return COSYNC_EINVAL;
     if (srv->serving || srv->nconns || !cosync__waitq_empty(&srv->closed_q))
         return COSYNC_EBUSY;
-    (void)cosync_server_close(srv);
-    srv->state = 0;
-    return 0;
+    int rc = cosync_server_close(srv); /* COSYNC_EPERM: another loop's listener */
+    if (rc == 0)
+        srv->state = 0;
+    return rc;
 }
 
 int cosync_server_get_stats(const cosync_server *srv, cosync_server_stats *stats)
