@@ -910,6 +910,34 @@ TEST(a_handler_that_closed_its_connection_is_not_closed_twice)
  * 4. close
  * ---------------------------------------------------------------------- */
 
+/* close(); wait_closed(); destroy(): the wait covers the serving task
+ * too, which has not yet left its accept when the close returns. */
+static int close_wait_destroy_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_server srv;
+    cosync_addr addr;
+    reset_state(&srv);
+    listen_tcp(&srv, &addr);
+    serve_call sc = serve_of(&srv, echo_handler);
+    cosync_task s = spawn_serve(&sc);
+    CHECK_OK(cosync_yield()); /* the serve task waits in its accept */
+    CHECK_OK(cosync_server_close(&srv));
+    CHECK_STATS(&srv, 0, 0, 0, true, false); /* no connection, still serving */
+    CHECK_ERR(cosync_server_wait_closed(&srv, 0), COSYNC_EAGAIN);
+    CHECK_OK(cosync_server_wait_closed(&srv, FOREVER));
+    CHECK(cosync_task_done(s)); /* serve has returned */
+    CHECK_OK(cosync_server_destroy(&srv));
+    join_ok(s);
+    CHECK_OK(sc.rc);
+    return 0;
+}
+
+TEST(close_then_wait_closed_then_destroy)
+{
+    run_case(close_wait_destroy_main, NULL);
+}
+
 static int close_other_main(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -2749,6 +2777,7 @@ int main(int argc, char **argv)
     CHECK_NOTNULL(mkdtemp(tmpdir));
     int fds = count_fds();
 
+    RUN_CASE(close_then_wait_closed_then_destroy);
     RUN_CASE(echo_over_tcp);
     RUN_CASE(echo_over_tcp_with_a_name_a_stack_size_and_a_local);
     RUN_CASE(echo_over_tcp_an_empty_name_is_the_peer);
