@@ -24,54 +24,21 @@
 #include "check.h"
 #include "fault.h" /* cosync__fault_countdown */
 #include "harness.h"
+#include "fake_resolver.h"
 
 /* ---- this program's getaddrinfo ------------------------------------------ */
 
-static const char fake_mark[] = "fake"; /* ai_canonname of the lists made here */
-static atomic_int fake_calls;           /* lookups of ".test" names */
-static atomic_int fake_frees;           /* lists made here and freed */
+static atomic_int fake_calls; /* lookups of ".test" names */
 static atomic_int last_flags, last_family, last_socktype;
 static char last_service[16]; /* written by the lookup, read after it */
 static sem_t entered, release;
-
-static bool ends_with_test(const char *host)
-{
-    size_t n = host ? strlen(host) : 0;
-    return n >= 5 && strcmp(host + n - 5, ".test") == 0;
-}
-
-/* A list of the IPv4 addresses @ips, each with @service's port. */
-static struct addrinfo *fake_list(const char *const *ips, int n, const char *service)
-{
-    struct addrinfo *head = NULL, **tail = &head;
-    for (int i = 0; i < n; i++) {
-        struct addrinfo *ai = calloc(1, sizeof *ai + sizeof(struct sockaddr_in));
-        CHECK_NOTNULL(ai);
-        struct sockaddr_in *sin = (struct sockaddr_in *)(ai + 1);
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)atoi(service));
-        CHECK_EQ(inet_pton(AF_INET, ips[i], &sin->sin_addr), 1);
-        ai->ai_family = AF_INET;
-        ai->ai_socktype = SOCK_STREAM;
-        ai->ai_addr = (struct sockaddr *)sin;
-        ai->ai_addrlen = sizeof *sin;
-        ai->ai_canonname = (char *)fake_mark;
-        *tail = ai;
-        tail = &ai->ai_next;
-    }
-    return head;
-}
 
 int getaddrinfo(const char *host, const char *service, const struct addrinfo *hints,
                 struct addrinfo **res)
 {
     if (!ends_with_test(host)) {
-        int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =
-            (int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))dlsym(
-                RTLD_NEXT, "getaddrinfo");
-        CHECK_NOTNULL(real);
         atomic_store(&last_flags, hints ? hints->ai_flags : -1);
-        return real(host, service, hints, res);
+        return real_getaddrinfo(host, service, hints, res);
     }
     if (hints && (hints->ai_flags & AI_NUMERICHOST))
         return EAI_NONAME; /* as libc: not a numeric address */
@@ -106,22 +73,6 @@ int getaddrinfo(const char *host, const char *service, const struct addrinfo *hi
     } else
         return EAI_NONAME;
     return 0;
-}
-
-void freeaddrinfo(struct addrinfo *list)
-{
-    if (list && list->ai_canonname == fake_mark) {
-        while (list) {
-            struct addrinfo *next = list->ai_next;
-            free(list);
-            list = next;
-        }
-        atomic_fetch_add(&fake_frees, 1);
-        return;
-    }
-    void (*real)(struct addrinfo *) = (void (*)(struct addrinfo *))dlsym(RTLD_NEXT, "freeaddrinfo");
-    CHECK_NOTNULL(real);
-    real(list);
 }
 
 /* ---- helpers ------------------------------------------------------------- */

@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "fake_resolver.h"
 #include "core.h"  /* the task record: stack_cls, dense; loop->free_recs, default_cls */
 #include "fault.h" /* cosync__fault_countdown, cosync__fault_failures, cosync__mem_live */
 
@@ -126,48 +127,13 @@ static bool fd_closed(int fd)
  * This program's getaddrinfo: names under ".test"
  * ---------------------------------------------------------------------- */
 
-static const char fake_mark[] = "fake"; /* ai_canonname of the lists made here */
-
-static bool ends_with_test(const char *host)
-{
-    size_t n = host ? strlen(host) : 0;
-    return n >= 5 && strcmp(host + n - 5, ".test") == 0;
-}
-
-/* A list of the IPv4 addresses @ips, each with @service's port. */
-static struct addrinfo *fake_list(const char *const *ips, int n, const char *service)
-{
-    struct addrinfo *head = NULL, **tail = &head;
-    for (int i = 0; i < n; i++) {
-        struct addrinfo *ai = calloc(1, sizeof *ai + sizeof(struct sockaddr_in));
-        CHECK_NOTNULL(ai);
-        struct sockaddr_in *sin = (struct sockaddr_in *)(ai + 1);
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)atoi(service));
-        CHECK_EQ(inet_pton(AF_INET, ips[i], &sin->sin_addr), 1);
-        ai->ai_family = AF_INET;
-        ai->ai_socktype = SOCK_STREAM;
-        ai->ai_addr = (struct sockaddr *)sin;
-        ai->ai_addrlen = sizeof *sin;
-        ai->ai_canonname = (char *)fake_mark;
-        *tail = ai;
-        tail = &ai->ai_next;
-    }
-    return head;
-}
-
 /* "three.test": 127.0.0.1, 127.0.0.2, 127.0.0.3; "twice.test": 127.0.0.1
  * twice; any other ".test" name has no address. */
 int getaddrinfo(const char *host, const char *service, const struct addrinfo *hints,
                 struct addrinfo **res)
 {
-    if (!ends_with_test(host)) {
-        int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =
-            (int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))dlsym(
-                RTLD_NEXT, "getaddrinfo");
-        CHECK_NOTNULL(real);
-        return real(host, service, hints, res);
-    }
+    if (!ends_with_test(host))
+        return real_getaddrinfo(host, service, hints, res);
     if (hints && (hints->ai_flags & AI_NUMERICHOST))
         return EAI_NONAME; /* as libc: not a numeric address */
     static const char *const three[] = {"127.0.0.1", "127.0.0.2", "127.0.0.3"};
@@ -179,21 +145,6 @@ int getaddrinfo(const char *host, const char *service, const struct addrinfo *hi
     else
         return EAI_NONAME;
     return 0;
-}
-
-void freeaddrinfo(struct addrinfo *list)
-{
-    if (list && list->ai_canonname == fake_mark) {
-        while (list) {
-            struct addrinfo *next = list->ai_next;
-            free(list);
-            list = next;
-        }
-        return;
-    }
-    void (*real)(struct addrinfo *) = (void (*)(struct addrinfo *))dlsym(RTLD_NEXT, "freeaddrinfo");
-    CHECK_NOTNULL(real);
-    real(list);
 }
 
 /* ------------------------------------------------------------------------
