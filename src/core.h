@@ -385,6 +385,16 @@ struct cosync__task *cosync__task_lookup(cosync_task h);
  * negative error code, and nothing is made. */
 int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn fn, void *arg,
                   const cosync_task_opts *opts);
+/* Spawn @fn(@arg) detached and start it at once (an eager start), for a
+ * task that owns what @arg points to and must release it whatever ends
+ * it: its body sets *@ran first thing (@ran must outlive the spawn). A
+ * task that ends without running its body (no stack; cancelled by the
+ * loop's close before it starts) cannot: it is collected here, and its
+ * status returned. Returns 0 once the body has run (the handle, written
+ * to *@task before the body runs, is then detached); else that status or
+ * the spawn's error (COSYNC_ENOMEM, COSYNC_EINVAL, COSYNC_EPERM). */
+int cosync__spawn_started(cosync_task *task, cosync_task_fn fn, void *arg,
+                          const cosync_task_opts *opts, const bool *ran);
 void cosync__record_free(struct cosync__task *t);
 void cosync__record_block_free(cosync_loop *loop, cosync__record_block *b);
 /* Take a finished task's outcome and free its record. */

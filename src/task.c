@@ -296,6 +296,23 @@ int cosync_task_spawn(cosync_task *task, cosync_task_fn fn, void *arg, const cos
     return cosync_loop_spawn(cur->loop, task, fn, arg, opts);
 }
 
+int cosync__spawn_started(cosync_task *task, cosync_task_fn fn, void *arg,
+                          const cosync_task_opts *opts, const bool *ran)
+{
+    cosync_task_opts o = opts ? *opts : (cosync_task_opts){0};
+    o.eager = true;
+    int rc = cosync_task_spawn(task, fn, arg, &o);
+    if (rc)
+        return rc;
+    if (*ran)
+        return cosync_task_detach(*task);
+    /* it ended unstarted: collect it, its status is the error */
+    int status = COSYNC_ENOMEM;
+    if (cosync_task_join(*task, &status, NULL, 0) != 0)
+        (void)cosync_task_detach(*task);
+    return status < 0 ? status : COSYNC_ENOMEM;
+}
+
 /* ---- finishing and collecting ---------------------------------------- */
 
 static void join_cancel(cosync__waiter *w);

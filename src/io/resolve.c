@@ -92,21 +92,14 @@ static int await_lookup(void *arg, void **result)
     return 0;
 }
 
-/* Start the helper task at once (an eager start), so that a helper that
- * could never run (no stack, or cancelled by the loop's close before it
- * starts) is seen here, and not left holding the record. */
+/* The helper starts eagerly, so that one that could never run (no stack,
+ * or cancelled by the loop's close before it starts) is seen here, and
+ * not left holding the record. */
 static int start_helper(struct lookup *l)
 {
     cosync_task helper;
-    int rc = cosync_task_spawn(&helper, await_lookup, l,
-                               &(cosync_task_opts){.name = "resolve", .eager = true});
-    if (rc == 0 && !l->started) {
-        int status = COSYNC_ENOMEM;
-        if (cosync_task_join(helper, &status, NULL, 0) != 0)
-            (void)cosync_task_detach(helper);
-        return status < 0 ? status : COSYNC_ENOMEM;
-    }
-    return rc ? rc : cosync_task_detach(helper);
+    return cosync__spawn_started(&helper, await_lookup, l, &(cosync_task_opts){.name = "resolve"},
+                                 &l->started);
 }
 
 static bool is_numeric(const char *host)

@@ -88,7 +88,7 @@ static int serve_connection(void *arg, void **result)
     return status;
 }
 
-/* Run @c's handler in a task of its own. */
+/* Run @c's handler in a task of its own, started at once. */
 static void start_connection(cosync_server *srv, struct cosync__conn *c,
                              const cosync_task_opts *opts)
 {
@@ -98,21 +98,17 @@ static void start_connection(cosync_server *srv, struct cosync__conn *c,
         if (cosync_addr_format(&c->peer, name, sizeof name) > 0)
             o.name = name;
     }
-    o.eager = true;
     cosync__list_push_back(&srv->conns, &c->node);
     srv->nconns++;
     srv->accepted++;
     c->in_spawn = true;
-    int rc = cosync_task_spawn(&c->task, serve_connection, c, &o);
+    int rc = cosync__spawn_started(&c->task, serve_connection, c, &o, &c->started);
     c->in_spawn = false;
-    if (rc == 0 && c->started) {
-        (void)cosync_task_detach(c->task);
+    if (rc == 0) {
         if (c->ended)
             connection_ended(c);
         return;
     }
-    if (rc == 0 && cosync_task_join(c->task, NULL, NULL, 0) != 0)
-        (void)cosync_task_detach(c->task); /* cannot happen: it ended unstarted */
     /* the task never ran: the connection is refused by closing it */
     srv->failed++;
     connection_ended(c);

@@ -19,8 +19,9 @@
 struct cosync__worker {
     cosync_workerpool *pool;
     cosync_task task;
-    enum { FREE, STARTING, RUNNING } state;
-    bool in_job; /* running a job: a cancelling shutdown cancels it */
+    bool taken;   /* a worker is spawned in it */
+    bool started; /* that worker has run (it stays set once it ends) */
+    bool in_job;  /* running a job: a cancelling shutdown cancels it */
 };
 
 struct job {
@@ -51,14 +52,14 @@ static bool called_by_worker(const cosync_workerpool *wp)
 {
     cosync_task cur = cosync_task_current();
     for (size_t i = 0; cur.rec && i < wp->opts.workers; i++)
-        if (wp->w[i].state == RUNNING && wp->w[i].task.id == cur.id)
+        if (wp->w[i].taken && wp->w[i].started && wp->w[i].task.id == cur.id)
             return true;
     return false;
 }
 
 static void worker_ended(cosync_workerpool *wp, struct cosync__worker *self)
 {
-    self->state = FREE;
+    self->taken = false;
     if (--wp->alive == 0) {
         wp->loop = NULL;
         cosync__waitq_grant_all(&wp->ended, 0);
@@ -70,7 +71,7 @@ static int work(void *arg, void **result)
     struct cosync__worker *self = arg;
     cosync_workerpool *wp = self->pool;
     (void)result;
-    self->state = RUNNING;
+    self->started = true;
     wp->alive++;
     wp->loop = cosync__current()->loop;
     for (;;) {
@@ -109,7 +110,7 @@ static int work(void *arg, void **result)
 static struct cosync__worker *free_slot(cosync_workerpool *wp)
 {
     for (size_t i = 0; i < wp->opts.workers; i++)
-        if (wp->w[i].state == FREE)
+        if (!wp->w[i].taken)
             return &wp->w[i];
     return NULL;
 }
@@ -138,25 +139,16 @@ static int start_worker_if_needed(cosync_workerpool *wp)
     if (wp->alive >= wp->opts.workers || cosync_queue_qsize(&wp->q) < wp->idle)
         return 0;
     struct cosync__worker *slot = free_slot(wp);
-    slot->state = STARTING;
-    slot->in_job = false;
+    *slot = (struct cosync__worker){.pool = wp, .taken = true};
     char name[32];
     name_worker(name, wp->opts.task.name, (size_t)(slot - wp->w));
     cosync_task_opts opts = wp->opts.task;
     opts.name = name;
-    opts.eager = true;
-    int rc = cosync_task_spawn(&slot->task, work, slot, &opts);
-    if (rc == 0 && slot->state == STARTING) { /* ended without running */
-        int status = COSYNC_ENOMEM;
-        if (cosync_task_join(slot->task, &status, NULL, 0) != 0)
-            (void)cosync_task_detach(slot->task);
-        rc = status < 0 ? status : COSYNC_ENOMEM;
-    }
+    int rc = cosync__spawn_started(&slot->task, work, slot, &opts, &slot->started);
     if (rc != 0) {
-        slot->state = FREE;
+        slot->taken = false;
         return wp->alive ? 0 : rc;
     }
-    (void)cosync_task_detach(slot->task);
     return 0;
 }
 
@@ -186,7 +178,7 @@ int cosync_workerpool_init(cosync_workerpool *wp, const cosync_workerpool_opts *
         return rc;
     }
     for (size_t i = 0; i < opts->workers; i++)
-        w[i] = (struct cosync__worker){.pool = wp, .state = FREE};
+        w[i] = (struct cosync__worker){.pool = wp};
     wp->opts.task.name = strcpy((char *)w + slots, name);
     return 0;
 }
@@ -227,7 +219,7 @@ static void cancel_jobs(cosync_workerpool *wp)
     while (cosync_queue_get(&wp->q, &j, 0) == 0) /* never one handed to a worker */
         finish(wp, &j, false, COSYNC_ESHUTDOWN, NULL);
     for (size_t i = 0; i < wp->opts.workers; i++)
-        if (wp->w[i].state == RUNNING && wp->w[i].in_job)
+        if (wp->w[i].in_job)
             (void)cosync_task_cancel(wp->w[i].task);
 }
 
