@@ -389,10 +389,10 @@ int cosync__spawn(cosync_loop *loop, struct cosync__task **out, cosync_task_fn f
  * task that owns what @arg points to and must release it whatever ends
  * it: its body sets *@ran first thing (@ran must outlive the spawn). A
  * task that ends without running its body (no stack; cancelled by the
- * loop's close before it starts) cannot: it is collected here, and its
- * status returned. Returns 0 once the body has run (the handle, written
- * to *@task before the body runs, is then detached); else that status or
- * the spawn's error (COSYNC_ENOMEM, COSYNC_EINVAL, COSYNC_EPERM). */
+ * loop's close before it starts) cannot: it is collected here (or
+ * detached, if it has yet to end), and its status returned. Returns 0 once the body has run (the
+ * handle, written to *@task before the body runs, is then detached); else that status or the
+ * spawn's error (COSYNC_ENOMEM, COSYNC_EINVAL, COSYNC_EPERM). */
 int cosync__spawn_started(cosync_task *task, cosync_task_fn fn, void *arg,
                           const cosync_task_opts *opts, const bool *ran);
 void cosync__record_free(struct cosync__task *t);

@@ -306,7 +306,8 @@ int cosync__spawn_started(cosync_task *task, cosync_task_fn fn, void *arg,
         return rc;
     if (*ran)
         return cosync_task_detach(*task);
-    /* it ended unstarted: collect it, its status is the error */
+    /* its body did not run: collect it, its status is the error; one
+     * that has yet to end (its stack refused) ends detached, by itself */
     int status = COSYNC_ENOMEM;
     if (cosync_task_join(*task, &status, NULL, 0) != 0)
         (void)cosync_task_detach(*task);

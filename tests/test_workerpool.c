@@ -2645,6 +2645,52 @@ TEST(model_random_programs_keep_the_invariants)
  * main
  * ===================================================================== */
 
+/* A worker that the loop's close cancels before it starts (spawned in
+ * the close's second round by a task spawned during the close) never
+ * runs: the submit that spawned it says COSYNC_ECANCELED, the task's
+ * status, and submits nothing. */
+static cosync_workerpool close_wp;
+static int close_submit_rc = 1;
+
+static int submit_in_round_two(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    /* spawned during the close: it is cancelled in the next round, and
+     * what it spawns from then on never starts */
+    CHECK_EQ(cosync_sleep_until(COSYNC_FOREVER), COSYNC_ECANCELED);
+    jms(0, 0);
+    close_submit_rc = cosync_workerpool_submit(&close_wp, job_fn, J(0), COSYNC_FOREVER);
+    return 0;
+}
+
+static int spawn_in_round_one(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_EQ(cosync_sleep_until(COSYNC_FOREVER), COSYNC_ECANCELED); /* the close */
+    /* its clean-up spawns a task that runs in the close's next round */
+    CHECK_OK(cosync_task_spawn(NULL, submit_in_round_two, NULL, NULL));
+    return COSYNC_ECANCELED;
+}
+
+static int close_rounds_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_task_spawn(NULL, spawn_in_round_one, NULL, NULL));
+    CHECK_OK(cosync_yield());
+    return 0; /* the close cancels spawn_in_round_one */
+}
+
+TEST(a_worker_the_close_cancels_before_it_starts)
+{
+    jobs_reset();
+    init_pool(&close_wp, 2, 0);
+    CHECK_OK(cosync_run(close_rounds_main, NULL));
+    CHECK_EQ(close_submit_rc, COSYNC_ECANCELED);
+    CHECK(!J(0)->started);
+    CHECK_WP(&close_wp, 0, 0, 0, 0, 0, 0, 0, 0);
+    CHECK_OK(cosync_workerpool_destroy(&close_wp));
+}
+
 int main(int argc, char **argv)
 {
     only = argc > 1 ? argv[1] : NULL;
@@ -2681,6 +2727,7 @@ int main(int argc, char **argv)
     RUN_CFGS(pending_cancel_at_submit_and_join);
     RUN_CFGS(jobs_submit_jobs);
     RUN1(deadlock_report_describes_the_pool);
+    RUN1(a_worker_the_close_cancels_before_it_starts);
     /* these found the two bugs the top of the file tells of */
     RUN_CFGS(jobs_start_in_submit_order_with_sleeping_jobs);
     RUN_CFGS(jobs_start_in_submit_order_when_a_worker_comes_back_first);
