@@ -427,6 +427,126 @@ int64_t cosync_loop_now(const cosync_loop *loop);
 int64_t cosync_deadline_after(int64_t timeout);
 
 /* ========================================================================
+ * Timeout blocks: asyncio.timeout()
+ * ===================================================================== */
+
+/**
+ * cosync_timeout - a block of a task's code with a deadline
+ * (`async with asyncio.timeout_at(when) as cm:`).
+ *
+ *     cosync_timeout tm;
+ *     cosync_timeout_enter(&tm, cosync_deadline_after(COSYNC_SEC(10)));
+ *     int rc = long_running_work();          // any number of calls
+ *     rc = cosync_timeout_leave(&tm, rc);    // COSYNC_ETIMEDOUT if it expired
+ *
+ * When the deadline passes while the block runs, the task is cancelled
+ * (cosync_task_cancel), once: the wait it is in, or its next suspension,
+ * returns COSYNC_ECANCELED, and the code unwinds as it does for any
+ * cancellation (it may suspend again to clean up). cosync_timeout_leave
+ * then turns that COSYNC_ECANCELED into COSYNC_ETIMEDOUT and withdraws
+ * the request, as asyncio's `__aexit__` turns the CancelledError into
+ * TimeoutError, unless the task was also cancelled from elsewhere. Blocks
+ * nest; the one whose deadline ended the wait reports the timeout, and an
+ * inner block that did not expire passes the COSYNC_ECANCELED through.
+ *
+ * A deadline passed to a single call (the final `deadline` of every
+ * blocking call) is the lighter tool: it arms no timer unless the call
+ * waits, and it ends only that call, with COSYNC_ETIMEDOUT. A timeout
+ * block is for code that makes many calls, or calls code that takes no
+ * deadline.
+ *
+ * Caller-embedded, usually a local of the task. Its timer lives in a
+ * small node the loop allocates at the enter, so a dense task may keep
+ * the struct in its own stack too. All fields are private; the struct is
+ * meaningful after cosync_timeout_enter.
+ */
+typedef struct cosync_timeout {
+    /* private */
+    struct cosync__timeout_node *node; /* while entered */
+    int64_t when;
+    int state;
+} cosync_timeout;
+
+/**
+ * cosync_timeout_enter - start a timeout block in the calling task
+ * (`asyncio.timeout_at(@deadline)`; `asyncio.timeout(d)` is
+ * `cosync_deadline_after(d)`).
+ * @tm:       the block's struct; it need not be initialised.
+ * @deadline: an absolute time on the loop's clock, or COSYNC_FOREVER for
+ *            none (asyncio's None; cosync_timeout_reschedule may set one
+ *            later). A deadline that has already passed (0 included)
+ *            expires the block at once: the task's next suspension
+ *            returns COSYNC_ECANCELED (asyncio's timeout(0)).
+ *
+ * Every cosync_timeout_enter is paired with one cosync_timeout_leave, by
+ * the same task, innermost block first, before the task's body returns.
+ * A task that ends with blocks not left has them closed by its finish,
+ * with a line on the loop's report stream (stderr by default).
+ *
+ * Returns 0; COSYNC_EPERM outside a task, or if @tm is a block this task
+ * has entered and not left (asyncio's "already entered"); COSYNC_ENOMEM if
+ * the node cannot be allocated. On failure nothing is entered.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_timeout_enter(cosync_timeout *tm, int64_t deadline);
+
+/**
+ * cosync_timeout_leave - end the calling task's innermost timeout block
+ * (`__aexit__`), and say how the block ended.
+ * @tm: that block.
+ * @rc: what the block's code ended with (0, or the error it returns).
+ *
+ * If the block expired (its deadline passed while it was entered), the
+ * leave withdraws the cancellation the expiry requested
+ * (cosync_task_uncancel); a request the task had not received yet is
+ * dropped, so it does not reach a later suspension.
+ *
+ * Returns COSYNC_ETIMEDOUT if the block expired, @rc is COSYNC_ECANCELED
+ * and no other cancellation of the task is outstanding (the request
+ * withdrawn was the only one made since the enter); otherwise @rc
+ * unchanged: a block that expired but carried on to success returns its
+ * success, as asyncio raises only when CancelledError leaves the block.
+ * COSYNC_EPERM, and nothing changes, outside a task, or if @tm is not the
+ * calling task's innermost entered block (left already, never entered,
+ * another task's, or an inner block is still entered).
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_timeout_leave(cosync_timeout *tm, int rc);
+
+/**
+ * cosync_timeout_reschedule - move an entered block's deadline
+ * (Timeout.reschedule()), from its task or from another task of the same
+ * loop (not when its task is a dense task and @tm lies in that task's
+ * stack: docs/stacks.md, "The rule").
+ * @deadline: as for cosync_timeout_enter: COSYNC_FOREVER disarms it; a
+ *            deadline that has passed expires the block at once (its
+ *            task is cancelled now).
+ *
+ * Returns 0; COSYNC_EPERM outside a task of the block's loop, or if the
+ * block is not entered, or has expired already (asyncio: "Cannot change
+ * state of expiring Timeout"); nothing changes then.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_timeout_reschedule(cosync_timeout *tm, int64_t deadline);
+
+/**
+ * cosync_timeout_when - the block's deadline (Timeout.when()): the last
+ * one given to enter or reschedule, COSYNC_FOREVER for none.
+ * Not a suspension point. Not thread-safe.
+ */
+int64_t cosync_timeout_when(const cosync_timeout *tm);
+
+/**
+ * cosync_timeout_expired - whether the block's deadline passed while it
+ * was entered (Timeout.expired()): true from the expiry on, after the
+ * leave too. A block entered or rescheduled with a deadline that had
+ * already passed has expired, even if it suspends no more (asyncio fires
+ * it at the next loop step, and reports it only if it suspends again).
+ * Not a suspension point. Not thread-safe.
+ */
+bool cosync_timeout_expired(const cosync_timeout *tm);
+
+/* ========================================================================
  * Combinators: gather, wait_for, wait
  * ===================================================================== */
 

@@ -113,7 +113,7 @@ struct cosync__task {
     uint8_t claimed;     /* enum cosync__claim: who may collect or watch it */
     bool cancel_pending; /* a request to deliver at the next suspension */
     bool unguarded;      /* no guard page, or dense: check at each suspension */
-    uint8_t close_marks; /* COSYNC__CLOSING, COSYNC__BORN_CLOSING, COSYNC__STACK_GROUP */
+    uint8_t close_marks; /* COSYNC__CLOSING, COSYNC__BORN_CLOSING, COSYNC__SCOPES */
     int8_t stack_cls;    /* COSYNC__STACK_DENSE + its class for a dense task */
     uint32_t cancel_count;
     int status;  /* once DONE */
@@ -121,16 +121,20 @@ struct cosync__task {
     cosync__waiter w;
     /* cold */
     cosync__timer timer;
-    /* the body until it starts; while it runs marked COSYNC__STACK_GROUP,
-     * how many task groups it has open in its stack (taskgroup.c); its
-     * result, and its place in the order in which the loop's tasks
-     * finished (for cosync_wait), once DONE */
+    /* the body until it starts; while it runs marked COSYNC__SCOPES, how
+     * many task groups it has open in its stack (taskgroup.c) and its
+     * innermost timeout block (timeout.c); its result, and its place in
+     * the order in which the loop's tasks finished (for cosync_wait), once
+     * DONE */
     union {
         struct {
             cosync_task_fn fn;
             void *arg;
         };
-        size_t stack_groups;
+        struct {
+            size_t stack_groups;
+            struct cosync__timeout_node *timeouts;
+        };
         struct {
             void *result;
             uint64_t finish_seq;
@@ -171,8 +175,9 @@ _Static_assert(sizeof(struct cosync__task) == 248, "the task record changed size
 #endif
 
 /* has task groups open in its own stack, as many as stack_groups says
- * (taskgroup.c): its finish must cut their children loose */
-#define COSYNC__STACK_GROUP 1
+ * (taskgroup.c), or timeout blocks entered (timeouts, timeout.c): its
+ * finish must cut the groups' children loose and close the blocks */
+#define COSYNC__SCOPES 1
 #define COSYNC__BORN_CLOSING 2 /* spawned during cosync_loop_destroy */
 /* cancelled by cosync_loop_destroy, not finished yet: the high bit, so
  * that the finish tests it with one compare (close_marks >= CLOSING) */
@@ -433,9 +438,28 @@ int cosync__await_task(struct cosync__task *cur, struct cosync__task *t, int64_t
  * before the waits for the child are woken, then the owner's wake-up. */
 void cosync__taskgroup_child_done(struct cosync__task *t);
 void cosync__taskgroup_wake_owner(struct cosync__task *t);
-/* @t, marked COSYNC__STACK_GROUP, ends while its stack is still its own:
- * cut loose and cancel the children of the groups it left open there. */
+/* @t, with task groups open in its stack, ends while that stack is still
+ * its own: cut loose and cancel the children of the groups it left open. */
 void cosync__taskgroup_owner_ends(struct cosync__task *t);
+/* @t, with timeout blocks entered, ends: close them (timeout.c). */
+void cosync__timeout_owner_ends(struct cosync__task *t);
+
+/* The scope fields live where the body was until it started (it has
+ * started: only a running task opens a scope), and are read only under
+ * the mark, so a task that never opens one pays nothing. */
+static inline void cosync__scopes_open(struct cosync__task *t)
+{
+    if (!(t->close_marks & COSYNC__SCOPES)) {
+        t->close_marks |= COSYNC__SCOPES;
+        t->stack_groups = 0;
+        t->timeouts = NULL;
+    }
+}
+static inline void cosync__scopes_closed(struct cosync__task *t)
+{
+    if (t->stack_groups == 0 && !t->timeouts)
+        t->close_marks &= (uint8_t)~COSYNC__SCOPES;
+}
 /* cosync_wait (combinators.c): a task that @j watches has finished; grant
  * @j's wait if that meets its condition. */
 extern const cosync__waiter_ops cosync__watch_ops;

@@ -582,10 +582,21 @@ static __attribute__((noinline, noreturn)) void exit_dense_task(struct cosync__t
     }
 }
 
+/* The task ends with scopes still open in it: close them before its
+ * record turns into its result. */
+static __attribute__((noinline)) void scopes_end(struct cosync__task *t)
+{
+    if (t->timeouts)
+        cosync__timeout_owner_ends(t);
+    if (t->stack_groups)
+        cosync__taskgroup_owner_ends(t);
+    t->close_marks &= (uint8_t)~COSYNC__SCOPES;
+}
+
 EXIT_TASK void exit_task(struct cosync__task *t, int status, void *result)
 {
-    if (__builtin_expect(t->close_marks & COSYNC__STACK_GROUP, 0))
-        cosync__taskgroup_owner_ends(t);
+    if (__builtin_expect(t->close_marks & COSYNC__SCOPES, 0))
+        scopes_end(t);
     cosync_loop *loop = t->loop;
     cosync__stack *stack = t->stack;
     t->stack = NULL;

@@ -15,16 +15,10 @@ static void tg_describe(const cosync__waiter *w, char *buf, size_t size)
 
 static const cosync__waiter_ops tg_ops = {"task group", NULL, tg_describe, NULL};
 
-/* The count lives where the task's body was until it started, and is
- * read only under the mark, so a task that never opens one pays nothing. */
 static void count_stack_group(struct cosync__task *t)
 {
-    if (t->close_marks & COSYNC__STACK_GROUP) {
-        t->stack_groups++;
-    } else {
-        t->close_marks |= COSYNC__STACK_GROUP;
-        t->stack_groups = 1;
-    }
+    cosync__scopes_open(t);
+    t->stack_groups++;
 }
 
 int cosync_taskgroup_init(cosync_taskgroup *group)
@@ -277,8 +271,10 @@ int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline)
             propagate = 0;
     }
     group->state = TG_LEFT;
-    if (group->on_owner_stack && --cur->stack_groups == 0)
-        cur->close_marks &= (uint8_t)~COSYNC__STACK_GROUP;
+    if (group->on_owner_stack) {
+        cur->stack_groups--;
+        cosync__scopes_closed(cur);
+    }
     /* a child's failure is reported rather than the owner's cancellation
      * from outside, which this return would have delivered: it comes at
      * the owner's next suspension instead of being lost (3.13's TaskGroup
@@ -321,7 +317,7 @@ static size_t cut_loose(struct cosync__task *owner)
 
 void cosync__taskgroup_owner_ends(struct cosync__task *t)
 {
-    t->close_marks &= (uint8_t)~COSYNC__STACK_GROUP;
+    t->stack_groups = 0;
     size_t n = cut_loose(t);
     if (!n)
         return;
