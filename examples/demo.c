@@ -4,7 +4,7 @@
  *
  *  1. spawn and join, with result values
  *  2. gather, where one task fails (outcomes come back in order)
- *  3. wait_for timing out a slow task
+ *  3. wait_for timing out a slow task, and a timeout block (asyncio.timeout)
  *  4. a TaskGroup where one child fails and its siblings are cancelled
  *  5. a Future awaited by three tasks
  *  6. an Event waking several waiters
@@ -226,7 +226,7 @@ static int step_wait_for(void)
     int status = -1;
     int rc;
 
-    section("3. wait_for: a 20 ms budget");
+    section("3. wait_for and a timeout block: budgets of 20 and 25 ms");
     if ((rc = spawn(&t, "quick", slow_job, (void *)(intptr_t)5)) != 0)
         return rc;
     rc = cosync_wait_for(t, &status, NULL, cosync_deadline_after(COSYNC_MS(20)));
@@ -239,6 +239,19 @@ static int step_wait_for(void)
     say("main: wait_for(slow) -> %s; slow was cancelled and collected, status %s",
         cosync_err_name(rc), cosync_err_name(status));
     EXPECT(rc == COSYNC_ETIMEDOUT && status == COSYNC_ECANCELED);
+
+    /* asyncio.timeout(): a budget for a whole block, whose calls take no
+     * deadline of their own; the third step cannot end before 30 ms */
+    cosync_timeout tm;
+    if ((rc = cosync_timeout_enter(&tm, cosync_deadline_after(COSYNC_MS(25)))) != 0)
+        return rc;
+    int steps = 0;
+    while ((rc = cosync_sleep(COSYNC_MS(10))) == 0)
+        steps++;
+    rc = cosync_timeout_leave(&tm, rc);
+    say("main: a 25 ms timeout block around 10 ms steps -> %s after %d steps",
+        cosync_err_name(rc), steps);
+    EXPECT(rc == COSYNC_ETIMEDOUT && steps <= 2 && cosync_timeout_expired(&tm));
     return 0;
 }
 
