@@ -249,8 +249,8 @@ static int step_wait_for(void)
     while ((rc = cosync_sleep(COSYNC_MS(10))) == 0)
         steps++;
     rc = cosync_timeout_leave(&tm, rc);
-    say("main: a 25 ms timeout block around 10 ms steps -> %s after %d steps",
-        cosync_err_name(rc), steps);
+    say("main: a 25 ms timeout block around 10 ms steps -> %s after %d steps", cosync_err_name(rc),
+        steps);
     EXPECT(rc == COSYNC_ETIMEDOUT && steps <= 2 && cosync_timeout_expired(&tm));
     return 0;
 }
