@@ -530,6 +530,7 @@ static int misuse_main(void *arg, void **result)
     CHECK_ERR(cosync_timeout_reschedule(&zero, 0), COSYNC_EPERM);
     CHECK(!cosync_timeout_expired(&zero));
     CHECK_ERR(cosync_timeout_leave(&junk, 0), COSYNC_EPERM);
+    CHECK_ERR(cosync_timeout_reschedule(&junk, 0), COSYNC_EPERM); /* not in the entered state */
     return 0;
 }
 
@@ -577,6 +578,164 @@ static int foreign_leave_main(void *arg, void **result)
 TEST(leave_by_another_task)
 {
     run_main_ok(foreign_leave_main, NULL);
+}
+
+/* A copy of an entered block is not that block; nor is a struct whose
+ * node field happens to hold the task's argument (which the record keeps
+ * where the innermost block is kept once a scope is open); a leave in a
+ * task that has only a task group open (the scope mark set, no block)
+ * finds nothing to leave. All refused, nothing changed. */
+static int forged_main(void *arg, void **result)
+{
+    (void)result;
+    cosync_timeout forged = {.node = arg};
+    CHECK_ERR(cosync_timeout_leave(&forged, 0), COSYNC_EPERM);
+
+    cosync_timeout tm;
+    CHECK_OK(cosync_timeout_enter(&tm, cosync_deadline_after(SEC(1))));
+    cosync_timeout copy = tm;
+    CHECK_ERR(cosync_timeout_reschedule(&copy, cosync_now()), COSYNC_EPERM);
+    CHECK(!cosync_timeout_expired(&tm));
+    CHECK_OK(cosync_timeout_leave(&tm, 0));
+
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    cosync_timeout zero = {0};
+    CHECK_ERR(cosync_timeout_leave(&zero, 0), COSYNC_EPERM);
+    CHECK_OK(cosync_taskgroup_wait(&g, COSYNC_FOREVER));
+    return 0;
+}
+
+TEST(forged_blocks)
+{
+    static char zeros[256]; /* read as a node, it would be one not expired */
+    run_main_ok(forged_main, zeros);
+}
+
+/* A block another loop's task tries to reschedule: refused. The first
+ * loop is stopped while its task is inside its block, the second runs,
+ * then the first runs again to its end. */
+typedef struct two_loops {
+    cosync_timeout tm;
+    int rc;
+} two_loops;
+
+static int blocked_in_block(void *arg, void **result)
+{
+    (void)result;
+    two_loops *tl = arg;
+    CHECK_OK(cosync_timeout_enter(&tl->tm, cosync_deadline_after(SEC(10))));
+    CHECK_OK(cosync_loop_stop(cosync_loop_current()));
+    return cosync_timeout_leave(&tl->tm, cosync_sleep(SEC(100)));
+}
+
+static int reschedules_foreign(void *arg, void **result)
+{
+    (void)result;
+    two_loops *tl = arg;
+    tl->rc = cosync_timeout_reschedule(&tl->tm, cosync_now());
+    return 0;
+}
+
+TEST(reschedule_from_another_loop)
+{
+    two_loops tl = {.rc = 1};
+    cosync_loop *a = new_loop(), *b = new_loop();
+    cosync_task ta, tb;
+    CHECK_OK(cosync_loop_spawn(a, &ta, blocked_in_block, &tl, NULL));
+    CHECK_ERR(cosync_loop_run(a, ta, NULL, NULL), COSYNC_EINTR);
+    CHECK_OK(cosync_loop_spawn(b, &tb, reschedules_foreign, &tl, NULL));
+    CHECK_OK(cosync_loop_run(b, tb, NULL, NULL));
+    CHECK_ERR(tl.rc, COSYNC_EPERM);
+    CHECK_EQ(cosync_timeout_when(&tl.tm), cosync_loop_now(a) + SEC(10));
+    end_loop(b);
+    int status = 0;
+    CHECK_OK(cosync_loop_run(a, ta, &status, NULL));
+    CHECK_EQ(status, COSYNC_ETIMEDOUT); /* at its own deadline */
+    end_loop(a);
+}
+
+/* A request already on its way when a block expires at once (the two
+ * merge into one delivery) is not dropped by the leave of a block that
+ * never suspended: the next suspension still gets it. */
+static int pending_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_task_cancel(self()));
+    cosync_timeout tm;
+    CHECK_OK(cosync_timeout_enter(&tm, cosync_now()));
+    CHECK_EQ(cancelling(), 2);
+    CHECK_OK(cosync_timeout_leave(&tm, 0));
+    CHECK(cosync_timeout_expired(&tm));
+    CHECK_EQ(cancelling(), 1);
+    CHECK_ERR(cosync_yield(), COSYNC_ECANCELED);
+    CHECK_EQ(cosync_task_uncancel(self()), 0);
+    return 0;
+}
+
+TEST(pending_cancel_survives_block)
+{
+    run_main_ok(pending_main, NULL);
+}
+
+/* Blocks and task groups in one task, each inside the other: leaving one
+ * kind leaves the other kind's bookkeeping alone, and a task that ends
+ * inside both has both closed and reported. */
+static int groups_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_timeout tm;
+    cosync_taskgroup g;
+    CHECK_OK(cosync_timeout_enter(&tm, cosync_deadline_after(SEC(5))));
+    CHECK_OK(cosync_taskgroup_init(&g));
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, nop, NULL, NULL));
+    CHECK_OK(cosync_taskgroup_wait(&g, COSYNC_FOREVER));
+    CHECK_OK(cosync_timeout_leave(&tm, 0));
+
+    CHECK_OK(cosync_taskgroup_init(&g));
+    CHECK_OK(cosync_timeout_enter(&tm, cosync_deadline_after(SEC(1))));
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, nop, NULL, NULL));
+    CHECK_ERR(cosync_timeout_leave(&tm, cosync_sleep(SEC(2))), COSYNC_ETIMEDOUT);
+    CHECK_OK(cosync_taskgroup_wait(&g, COSYNC_FOREVER));
+    return 0;
+}
+
+static int sleeps_long(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_sleep(SEC(1000));
+}
+
+static int leaves_both_open(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_timeout tm;
+    cosync_taskgroup g;
+    CHECK_OK(cosync_taskgroup_init(&g));
+    CHECK_OK(cosync_timeout_enter(&tm, cosync_deadline_after(SEC(5))));
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, sleeps_long, NULL, NULL));
+    CHECK_OK(cosync_yield());
+    return 0;
+}
+
+TEST(blocks_and_task_groups)
+{
+    run_main_ok(groups_main, NULL);
+
+    long live = atomic_load(&cosync__mem_live);
+    capture cap;
+    cosync_loop *loop = report_loop(&cap, NULL);
+    cosync_task t;
+    CHECK_OK(
+        cosync_loop_spawn(loop, &t, leaves_both_open, NULL, &(cosync_task_opts){.name = "both"}));
+    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
+    const char *text = capture_text(&cap);
+    CHECK(strstr(text, "'both' (#1) ended without leaving 1 timeout block") != NULL);
+    CHECK(strstr(text, "'both' (#1) ended without leaving its task group") != NULL);
+    CHECK_EQ(count_lines(text), 2);
+    CHECK_OK(cosync_loop_destroy(loop));
+    capture_free(&cap);
+    CHECK_EQ(atomic_load(&cosync__mem_live), live);
 }
 
 /* ------------------------------------------------------------------------
@@ -1156,6 +1315,10 @@ int main(void)
     RUN(timeout_after_cancellation);
     RUN(misuse);
     RUN(leave_by_another_task);
+    RUN(forged_blocks);
+    RUN(reschedule_from_another_loop);
+    RUN(pending_cancel_survives_block);
+    RUN(blocks_and_task_groups);
     RUN(expiry_after_grant);
     RUN(expiry_while_ready);
     RUN(expiry_and_cancel_together);
