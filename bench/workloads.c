@@ -820,6 +820,39 @@ static int wl_timeout_ok(void *arg, void **result)
 }
 
 /* ------------------------------------------------------------------------
+ * timeout_block (ours): one task, n times: a timeout block of 1 s around
+ * the acquire and release of a free lock (asyncio's `async with
+ * asyncio.timeout(1): async with lock: pass`), then the leave; ops =
+ * blocks. What a block costs when it does not expire: its node, its timer
+ * armed and disarmed.
+ * ---------------------------------------------------------------------- */
+
+static int wl_timeout_block(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    long n = scaled(1e6, b->scale);
+    cosync_lock lock;
+    cosync_lock_init(&lock);
+    long left = 0;
+    double t0 = now_s();
+    for (long i = 0; i < n; i++) {
+        cosync_timeout tm;
+        TRY(cosync_timeout_enter(&tm, cosync_deadline_after(COSYNC_SEC(1))));
+        int rc = cosync_lock_acquire(&lock, COSYNC_FOREVER);
+        if (rc == 0)
+            rc = cosync_lock_release(&lock);
+        TRY(cosync_timeout_leave(&tm, rc));
+        left += !cosync_timeout_expired(&tm);
+    }
+    b->seconds = now_s() - t0;
+    b->ops = n;
+    CHECK(left == n && !cosync_lock_locked(&lock), "%ld blocks left unexpired, want %ld", left, n);
+    TRY(cosync_lock_destroy(&lock));
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * rwlock: 64 readers x n read sections and 4 writers x n/10 write sections
  * on one (writer-preferring) cosync_rwlock, each section a cosync_yield();
  * writers do a read-yield-write of a counter, which is checked, and
@@ -1215,6 +1248,7 @@ static const struct workload {
     {"fp_save", wl_fp_save},
     {"sleepers", wl_sleepers},
     {"timeout_ok", wl_timeout_ok},
+    {"timeout_block", wl_timeout_block},
     {"rwlock", wl_rwlock},
     {"to_thread", wl_to_thread},
     {"tcp_pingpong", wl_tcp_pingpong},

@@ -681,6 +681,12 @@ TEST(pending_cancel_survives_block)
 /* Blocks and task groups in one task, each inside the other: leaving one
  * kind leaves the other kind's bookkeeping alone, and a task that ends
  * inside both has both closed and reported. */
+static int sleeps_long(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_sleep(SEC(1000));
+}
+
 static int groups_main(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -697,13 +703,20 @@ static int groups_main(void *arg, void **result)
     CHECK_OK(cosync_taskgroup_spawn(&g, NULL, nop, NULL, NULL));
     CHECK_ERR(cosync_timeout_leave(&tm, cosync_sleep(SEC(2))), COSYNC_ETIMEDOUT);
     CHECK_OK(cosync_taskgroup_wait(&g, COSYNC_FOREVER));
-    return 0;
-}
 
-static int sleeps_long(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    return cosync_sleep(SEC(1000));
+    /* a group's wait that the block's expiry ends: the children are
+     * cancelled and waited for, as in `async with timeout(): async with
+     * TaskGroup()` */
+    int64_t t0 = cosync_now();
+    CHECK_OK(cosync_timeout_enter(&tm, t0 + SEC(1)));
+    CHECK_OK(cosync_taskgroup_init(&g));
+    CHECK_OK(cosync_taskgroup_spawn(&g, NULL, sleeps_long, NULL, NULL));
+    int rc = cosync_taskgroup_wait(&g, COSYNC_FOREVER);
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), t0 + SEC(1));
+    CHECK_ERR(cosync_timeout_leave(&tm, rc), COSYNC_ETIMEDOUT);
+    CHECK_EQ(cancelling(), 0);
+    return 0;
 }
 
 static int leaves_both_open(void *arg, void **result)
