@@ -765,6 +765,9 @@ static inline bool cosync__loop_held(cosync_loop *loop)
 void cosync__executor_loop_destroy(cosync_loop *loop);
 
 /* --- io (io/) --- */
+/* Whether a process's exit is watched through a pidfd (process.c); tests
+ * clear it to take the polling path. */
+extern bool cosync__process_use_pidfd;
 /* epoll reported @events for @io: keep its readiness, grant the waits it
  * satisfies. */
 void cosync__io_event(cosync_io *io, uint32_t events);

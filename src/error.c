@@ -40,6 +40,8 @@
     X(COSYNC_ENOTCONN, "not connected")                                                            \
     X(COSYNC_EMFILE, "out of descriptors")                                                         \
     X(COSYNC_EMSGSIZE, "message too long")                                                         \
+    X(COSYNC_ENOENT, "no such file or program")                                                    \
+    X(COSYNC_EACCES, "permission denied")                                                          \
     X(COSYNC_ENONAME, "name not resolved")
 
 const char *cosync_strerror(int err)

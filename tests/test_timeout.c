@@ -432,6 +432,48 @@ TEST(reschedule_earlier)
     run_main_ok(reschedule_earlier_main, &to_past);
 }
 
+/* A block that has expired, while its task still cleans up inside it:
+ * its deadline no longer moves (asyncio: "Cannot change state of
+ * expiring Timeout"), and it says it has expired. */
+typedef struct expiring {
+    cosync_timeout tm;
+    cosync_event entered;
+} expiring;
+
+static int expiring_body(void *arg, void **result)
+{
+    (void)result;
+    expiring *e = arg;
+    CHECK_OK(cosync_timeout_enter(&e->tm, cosync_deadline_after(SEC(1))));
+    CHECK_OK(cosync_event_set(&e->entered));
+    int rc = cosync_sleep(SEC(10));
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    CHECK_OK(cosync_sleep(SEC(5))); /* the clean-up, still inside */
+    return cosync_timeout_leave(&e->tm, rc);
+}
+
+static int expiring_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    expiring e = {.entered = COSYNC_EVENT_INIT};
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, expiring_body, &e, NULL));
+    CHECK_OK(cosync_event_wait(&e.entered, COSYNC_FOREVER));
+    int64_t when = cosync_timeout_when(&e.tm);
+    CHECK_OK(cosync_sleep(SEC(2))); /* expired; the task cleans up */
+    CHECK(cosync_timeout_expired(&e.tm));
+    CHECK_ERR(cosync_timeout_reschedule(&e.tm, cosync_now() + SEC(100)), COSYNC_EPERM);
+    CHECK_ERR(cosync_timeout_reschedule(&e.tm, COSYNC_FOREVER), COSYNC_EPERM);
+    CHECK_EQ(cosync_timeout_when(&e.tm), when);
+    CHECK_EQ(join_status(t), COSYNC_ETIMEDOUT);
+    return 0;
+}
+
+TEST(expiring_block_refuses_reschedule)
+{
+    run_main_ok(expiring_main, NULL);
+}
+
 /* test_nested_timeout_in_finally: a block in the clean-up of an expired
  * block expires in its turn. */
 static int in_finally_main(void *arg, void **result)
@@ -1193,6 +1235,14 @@ static int forgets(void *arg, void **result)
     return 0;
 }
 
+static int enter_leave_arg(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_timeout tm;
+    CHECK_OK(cosync_timeout_enter(&tm, cosync_deadline_after(SEC(1))));
+    return cosync_timeout_leave(&tm, cosync_yield());
+}
+
 TEST(task_ends_inside_its_blocks)
 {
     long live = atomic_load(&cosync__mem_live);
@@ -1205,6 +1255,15 @@ TEST(task_ends_inside_its_blocks)
     CHECK_EQ(status, COSYNC_ECANCELED); /* it was cancelled, and never withdrew it */
     CHECK_STREQ(capture_text(&cap), "cosync: task 'forgetful' (#1) ended without leaving 2 timeout "
                                     "blocks (cosync_timeout_leave)\n");
+    /* its record, reused, starts with no scope: a block entered and left
+     * there leaves nothing for the finish to close (the body's argument
+     * lies where the innermost block is kept) */
+    static char arg[256];
+    cosync_task next;
+    CHECK_OK(cosync_loop_spawn(loop, &next, enter_leave_arg, arg, NULL));
+    CHECK_OK(cosync_loop_run(loop, next, &status, NULL));
+    CHECK_OK(status);
+    CHECK_EQ(count_lines(capture_text(&cap)), 1);
     end_loop(loop); /* no timer left */
     capture_free(&cap);
     CHECK_EQ(atomic_load(&cosync__mem_live), live);
@@ -1324,6 +1383,7 @@ int main(void)
     RUN(nested_timeouts_loop_busy);
     RUN(reschedule);
     RUN(reschedule_earlier);
+    RUN(expiring_block_refuses_reschedule);
     RUN(nested_timeout_in_finally);
     RUN(timeout_after_cancellation);
     RUN(misuse);

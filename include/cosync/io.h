@@ -46,6 +46,8 @@ extern "C" {
 #define COSYNC_ENOTCONN (-ENOTCONN)         /**< the socket is not connected */
 #define COSYNC_EMFILE (-EMFILE)             /**< out of descriptors */
 #define COSYNC_EMSGSIZE (-EMSGSIZE)         /**< a datagram too long to send */
+#define COSYNC_ENOENT (-ENOENT)             /**< no such file: a program not found (FileNotFoundError) */
+#define COSYNC_EACCES (-EACCES)             /**< permission denied (PermissionError) */
 /** A name with no address (socket.gaierror): not known, or no answer. */
 #define COSYNC_ENONAME (-10003)
 
@@ -731,6 +733,171 @@ int cosync_signal_wait(cosync_signal *sig, int64_t deadline);
  * cosync_io_close. Not a suspension point. Not thread-safe.
  */
 int cosync_signal_destroy(cosync_signal *sig);
+
+/* ========================================================================
+ * Subprocesses (asyncio.create_subprocess_exec)
+ * ===================================================================== */
+
+/** Where a child's standard stream goes (cosync_process_opts). */
+enum cosync_process_stdio {
+    COSYNC_PROCESS_INHERIT = 0, /* the parent's own (asyncio's None) */
+    COSYNC_PROCESS_PIPE,        /* a pipe to the parent: the process's in, out or err handle */
+    COSYNC_PROCESS_DEVNULL,     /* /dev/null (asyncio.subprocess.DEVNULL) */
+    COSYNC_PROCESS_STDOUT,      /* stderr only: wherever stdout goes (asyncio.subprocess.STDOUT) */
+};
+
+/** Options of cosync_process_spawn; a NULL pointer or a zeroed struct
+ * means the defaults: every stream inherited, this process's environment
+ * and working directory. */
+typedef struct cosync_process_opts {
+    int stdin_mode;    /* enum cosync_process_stdio, but not ..._STDOUT */
+    int stdout_mode;   /* enum cosync_process_stdio, but not ..._STDOUT */
+    int stderr_mode;   /* enum cosync_process_stdio */
+    char *const *envp; /* the child's environment, NULL-terminated; NULL: `environ` */
+    const char *cwd;   /* the child's working directory; NULL: the parent's */
+    bool new_session;  /* the child calls setsid() (start_new_session=True) */
+} cosync_process_opts;
+
+/**
+ * cosync_process - a child process (asyncio.subprocess.Process), embedded
+ * by the caller and made by cosync_process_spawn.
+ *
+ * @in, @out and @err are the parent's ends of the pipes asked for with
+ * COSYNC_PROCESS_PIPE (closed handles otherwise): write to @in and read
+ * from @out and @err with the cosync_io calls, or wrap them in a
+ * cosync_stream (proc.stdin, proc.stdout, proc.stderr). A write to @in
+ * after the child has closed its end raises SIGPIPE, as for any pipe
+ * (docs/io.md), unless the program ignores it; cosync_process_communicate
+ * never does. The other fields are private.
+ */
+typedef struct cosync_process {
+    cosync_io in;
+    cosync_io out;
+    cosync_io err;
+    /* private */
+    int pid;
+    int returncode;
+    uint8_t state;        /* running, exited (reaped), destroyed */
+    bool watching;        /* a task waits on pidfd (or polls) for the others */
+    cosync_io pidfd;      /* readable once the child has exited; closed: poll */
+    cosync_event changed; /* set for good at the exit; pulsed when a watcher leaves */
+} cosync_process;
+
+/**
+ * cosync_process_spawn - start @file with the arguments @argv
+ * (asyncio.create_subprocess_exec(file, *argv[1:])).
+ * @file: the program; without a '/', looked up in PATH (posix_spawnp).
+ * @argv: its arguments, argv[0] first, NULL-terminated.
+ * @opts: NULL for the defaults.
+ *
+ * The child starts with every signal unblocked and SIGPIPE, SIGXFSZ at
+ * their default actions, whatever the calling thread blocks or ignores
+ * (cosync_signal blocks the signals it takes), as Python's subprocess
+ * restores them; it inherits no descriptor of the library's (every one is
+ * close-on-exec), only its standard streams. Its exit is watched through
+ * a pidfd (Linux 5.3); where the kernel has none, by polling waitpid, at
+ * most 50 ms apart.
+ *
+ * Returns 0, the process running; COSYNC_EINVAL for a NULL argument, or
+ * a mode that is not one (COSYNC_PROCESS_STDOUT for stdin or stdout);
+ * the negated errno of a failed pipe, open or exec (COSYNC_ENOENT for a
+ * program not found, COSYNC_EACCES, COSYNC_EMFILE, ...). On failure
+ * nothing is left open and no child runs.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_process_spawn(cosync_process *p, const char *file, char *const argv[],
+                         const cosync_process_opts *opts);
+
+/** cosync_process_pid - the child's process id (Process.pid). */
+int cosync_process_pid(const cosync_process *p);
+
+/**
+ * cosync_process_wait - wait for the child to exit (Process.wait()), and
+ * reap it.
+ * @returncode: where to store how it ended (may be NULL): its exit status
+ *              (0-255), or -N if signal N killed it, as asyncio's
+ *              returncode.
+ *
+ * Any number of tasks may wait at once; one watches for the exit, and the
+ * next takes over if it leaves. A wait ended by a cancel or a deadline
+ * leaves the child running (as asyncio's).
+ * Returns 0 once the child has exited (at once, if it has been reaped
+ * already); COSYNC_EAGAIN (deadline 0) / COSYNC_ETIMEDOUT;
+ * COSYNC_ECANCELED; COSYNC_EPERM outside a task, or from a task of
+ * another loop than the one the process's waits are bound to; COSYNC_EBADF
+ * after cosync_process_destroy.
+ * Suspension point (unless the child has exited). Not thread-safe.
+ */
+int cosync_process_wait(cosync_process *p, int *returncode, int64_t deadline);
+
+/**
+ * cosync_process_returncode - how the child ended, if it has
+ * (Process.returncode), reaping it if it has exited since.
+ * Returns 0 with *@returncode set; COSYNC_EAGAIN while it runs;
+ * COSYNC_EBADF after cosync_process_destroy.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_process_returncode(cosync_process *p, int *returncode);
+
+/**
+ * cosync_process_send_signal - send @sig to the child
+ * (Process.send_signal()); cosync_process_terminate sends SIGTERM and
+ * cosync_process_kill SIGKILL.
+ * Returns 0; COSYNC_ESRCH if the child has exited and been reaped
+ * (asyncio's ProcessLookupError); COSYNC_EINVAL for an invalid @sig;
+ * COSYNC_EBADF after cosync_process_destroy.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_process_send_signal(cosync_process *p, int sig);
+int cosync_process_terminate(cosync_process *p);
+int cosync_process_kill(cosync_process *p);
+
+/** Where cosync_process_communicate keeps what the child writes to one
+ * stream: up to @cap bytes in @buf (NULL and 0 to discard it all); @len
+ * is set to the count the child wrote in all, which may be more than
+ * @cap (snprintf's rule: the rest was read and dropped). */
+typedef struct cosync_process_output {
+    char *buf;
+    size_t cap;
+    size_t len;
+} cosync_process_output;
+
+/**
+ * cosync_process_communicate - send @input to the child's stdin and close
+ * it, read its stdout and stderr to their end, and wait for it to exit
+ * (Process.communicate()).
+ * @input, @input_len: written if stdin is a pipe (NULL, 0: just close it);
+ *              a child that exits without reading it all is not an error
+ *              (the write's EPIPE is dropped, and no SIGPIPE is raised).
+ * @out, @err: where stdout's and stderr's bytes go, if they are pipes
+ *              (may be NULL: the bytes are read and dropped).
+ * @returncode: as for cosync_process_wait (may be NULL).
+ *
+ * The three streams are served at once, each by a task of a task group
+ * in this call's frame, so a child that fills one pipe while the parent
+ * writes to another cannot deadlock; a dense task (which cannot keep a
+ * task group in its stack) gets COSYNC_EINVAL. A cancel or the deadline
+ * stops the transfers (what came so far is kept, and counted in len) and
+ * leaves the child running, as asyncio's does.
+ * Returns 0; COSYNC_ETIMEDOUT; COSYNC_ECANCELED; COSYNC_ENOMEM if a task
+ * could not be spawned; the negated errno of a failed read or write;
+ * the returns of cosync_process_wait.
+ * Suspension point. Not thread-safe.
+ */
+int cosync_process_communicate(cosync_process *p, const void *input, size_t input_len,
+                               cosync_process_output *out, cosync_process_output *err,
+                               int *returncode, int64_t deadline);
+
+/**
+ * cosync_process_destroy - close the parent's pipe ends and the pidfd. A
+ * child still running is killed (SIGKILL) and reaped, as asyncio's
+ * transport kills it at its close: no zombie is left.
+ * Returns 0; COSYNC_EBUSY (nothing changes) while a task waits on the
+ * process or on one of its pipes; COSYNC_EBADF if destroyed already.
+ * Not a suspension point (a killed child is reaped with a blocking
+ * waitpid, which SIGKILL makes short). Not thread-safe.
+ */
+int cosync_process_destroy(cosync_process *p);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,697 @@
+/*
+ * test_process.c - child processes (cosync_process_*): asyncio's
+ * create_subprocess_exec, Process.wait, returncode, send_signal,
+ * terminate, kill and communicate.
+ *
+ * The children are /bin/sh, cat, sleep and true, found in PATH. Waits for
+ * a child that will exit have no deadline (the child runs in real time,
+ * and the loop's virtual clock would jump past a deadline while it
+ * does); deadlines are given only to waits that must time out, on a child
+ * that never exits by itself (sleep 1000), which is then killed. So no
+ * outcome depends on the machine's speed. Each case checks that every
+ * descriptor it made is closed, and that no child is left (waitpid says
+ * ECHILD).
+ */
+/* ctest-timeout: 120 */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "cosync.h"
+#include "core.h"  /* cosync__process_use_pidfd */
+#include "fault.h" /* cosync__fault_countdown */
+
+#define SEC COSYNC_SEC
+
+static const cosync_process_opts piped_out = {.stdout_mode = COSYNC_PROCESS_PIPE};
+
+/* The number of descriptors this process has open. */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    CHECK_NOTNULL(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the directory's own */
+}
+
+/* No child of this process is left, exited or not. */
+static void check_no_child(void)
+{
+    CHECK_EQ(waitpid(-1, NULL, WNOHANG), -1);
+    CHECK_EQ(errno, ECHILD);
+}
+
+/* Run @fn on a fresh virtual-clock loop; check that it returned 0, that
+ * the descriptors open before are the ones open after, and no child is
+ * left. Run twice: with the pidfd, and by polling. */
+static void run_both_ways(cosync_task_fn fn, void *arg)
+{
+    for (int poll = 0; poll < 2; poll++) {
+        cosync__process_use_pidfd = !poll;
+        int fds = open_fds();
+        run_main_ok(fn, arg);
+        CHECK_EQ(open_fds(), fds);
+        check_no_child();
+    }
+    cosync__process_use_pidfd = true;
+}
+
+/* Read @io to its end into @buf (NUL-terminated); the byte count. */
+static size_t read_all(cosync_io *io, char *buf, size_t size)
+{
+    size_t len = 0;
+    for (;;) {
+        CHECK_LT(len, size - 1);
+        ssize_t n = cosync_io_read(io, buf + len, size - 1 - len, COSYNC_FOREVER);
+        CHECK_GE(n, 0);
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+/* sh -c @script, its streams as @opts say. */
+static void sh(cosync_process *p, const char *script, const cosync_process_opts *opts)
+{
+    char *argv[] = {"sh", "-c", (char *)script, NULL};
+    CHECK_OK(cosync_process_spawn(p, "sh", argv, opts));
+}
+
+static int wait_code(cosync_process *p)
+{
+    int code = 12345;
+    CHECK_OK(cosync_process_wait(p, &code, COSYNC_FOREVER));
+    return code;
+}
+
+/* ------------------------------------------------------------------------
+ * Output, exit codes, signals
+ * ---------------------------------------------------------------------- */
+
+static int echo_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_process p;
+    sh(&p, "printf hello; exit 3", &piped_out);
+    CHECK_GT(cosync_process_pid(&p), 0);
+    char buf[64];
+    CHECK_EQ(read_all(&p.out, buf, sizeof buf), 5);
+    CHECK_STREQ(buf, "hello");
+    CHECK_EQ(wait_code(&p), 3);
+    /* reaped: the same answer again, at once, and from returncode */
+    int code = 0;
+    CHECK_OK(cosync_process_wait(&p, &code, 0));
+    CHECK_EQ(code, 3);
+    code = 0;
+    CHECK_OK(cosync_process_returncode(&p, &code));
+    CHECK_EQ(code, 3);
+    CHECK_ERR(cosync_process_send_signal(&p, SIGTERM), COSYNC_ESRCH);
+    CHECK_OK(cosync_process_destroy(&p));
+    return 0;
+}
+
+TEST(output_and_exit_code)
+{
+    run_both_ways(echo_main, NULL);
+}
+
+/* A child read through a stream, line by line (proc.stdout.readline()). */
+static int stream_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_process p;
+    sh(&p, "echo one; echo two; echo three", &piped_out);
+    cosync_stream s;
+    CHECK_OK(cosync_stream_init(&s, &p.out, 256));
+    const char *want[] = {"one\n", "two\n", "three\n"};
+    for (int i = 0; i < 3; i++) {
+        char line[32];
+        ssize_t n = cosync_stream_readline(&s, line, sizeof line, COSYNC_FOREVER);
+        CHECK_EQ(n, (ssize_t)strlen(want[i]));
+        line[n] = '\0';
+        CHECK_STREQ(line, want[i]);
+    }
+    char rest[8];
+    CHECK_EQ(cosync_stream_readline(&s, rest, sizeof rest, COSYNC_FOREVER), 0);
+    CHECK_OK(cosync_stream_destroy(&s));
+    CHECK_EQ(wait_code(&p), 0);
+    CHECK_OK(cosync_process_destroy(&p));
+    return 0;
+}
+
+TEST(read_through_a_stream)
+{
+    run_both_ways(stream_main, NULL);
+}
+
+/* terminate, kill, a signal the child sends itself: -N. */
+static int signals_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    char *sleeper[] = {"sleep", "1000", NULL};
+    cosync_process p;
+    CHECK_OK(cosync_process_spawn(&p, "sleep", sleeper, NULL));
+    CHECK_ERR(cosync_process_returncode(&p, NULL), COSYNC_EAGAIN);
+    CHECK_OK(cosync_process_terminate(&p));
+    CHECK_EQ(wait_code(&p), -SIGTERM);
+    CHECK_ERR(cosync_process_kill(&p), COSYNC_ESRCH);
+    CHECK_OK(cosync_process_destroy(&p));
+
+    CHECK_OK(cosync_process_spawn(&p, "sleep", sleeper, NULL));
+    CHECK_ERR(cosync_process_send_signal(&p, 12345), COSYNC_EINVAL);
+    CHECK_OK(cosync_process_kill(&p));
+    CHECK_EQ(wait_code(&p), -SIGKILL);
+    CHECK_OK(cosync_process_destroy(&p));
+
+    sh(&p, "kill -USR1 $$", NULL);
+    CHECK_EQ(wait_code(&p), -SIGUSR1);
+    CHECK_OK(cosync_process_destroy(&p));
+    return 0;
+}
+
+TEST(signals)
+{
+    run_both_ways(signals_main, NULL);
+}
+
+/* The child starts with no signal blocked and SIGPIPE at its default
+ * action, though the parent blocks SIGTERM (as a cosync_signal does) and
+ * ignores SIGPIPE: SIGTERM then ends it, and /proc says so. */
+static unsigned long long proc_mask(int pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    CHECK_NOTNULL(f);
+    unsigned long long mask = ~0ULL;
+    size_t flen = strlen(field);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, flen) == 0)
+            mask = strtoull(line + flen, NULL, 16);
+    fclose(f);
+    return mask;
+}
+
+static int clean_signals_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    sigset_t term, before;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    CHECK_EQ(pthread_sigmask(SIG_BLOCK, &term, &before), 0);
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    CHECK_EQ(sigaction(SIGPIPE, &ign, &old), 0);
+
+    char *sleeper[] = {"sleep", "1000", NULL};
+    cosync_process p;
+    CHECK_OK(cosync_process_spawn(&p, "sleep", sleeper, NULL));
+    /* the exec may not have happened yet: the mask is set before it, and
+     * the spawn returns after it (posix_spawn waits for the exec) */
+    int pid = cosync_process_pid(&p);
+    CHECK_EQ(proc_mask(pid, "SigBlk:"), 0);
+    CHECK_EQ(proc_mask(pid, "SigIgn:") & (1ULL << (SIGPIPE - 1)), 0);
+    CHECK_OK(cosync_process_terminate(&p));
+    CHECK_EQ(wait_code(&p), -SIGTERM);
+    CHECK_OK(cosync_process_destroy(&p));
+
+    CHECK_EQ(sigaction(SIGPIPE, &old, NULL), 0);
+    CHECK_EQ(pthread_sigmask(SIG_SETMASK, &before, NULL), 0);
+    return 0;
+}
+
+TEST(child_signals_reset)
+{
+    run_both_ways(clean_signals_main, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Streams, environment, directory, descriptors
+ * ---------------------------------------------------------------------- */
+
+static int stderr_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    char out[64], err[64];
+    cosync_process p;
+    sh(&p, "echo out; echo err >&2",
+       &(cosync_process_opts){.stdout_mode = COSYNC_PROCESS_PIPE,
+                              .stderr_mode = COSYNC_PROCESS_PIPE});
+    read_all(&p.out, out, sizeof out);
+    read_all(&p.err, err, sizeof err);
+    CHECK_STREQ(out, "out\n");
+    CHECK_STREQ(err, "err\n");
+    CHECK_EQ(wait_code(&p), 0);
+    CHECK_OK(cosync_process_destroy(&p));
+
+    /* stderr to wherever stdout goes */
+    sh(&p, "echo out; echo err >&2",
+       &(cosync_process_opts){.stdout_mode = COSYNC_PROCESS_PIPE,
+                              .stderr_mode = COSYNC_PROCESS_STDOUT});
+    CHECK_EQ(cosync_io_fd(&p.err), COSYNC_EBADF);
+    read_all(&p.out, out, sizeof out);
+    CHECK_STREQ(out, "out\nerr\n");
+    CHECK_EQ(wait_code(&p), 0);
+    CHECK_OK(cosync_process_destroy(&p));
+
+    /* stdin from /dev/null: cat ends at once; stdout to /dev/null */
+    char *cat[] = {"cat", NULL};
+    CHECK_OK(cosync_process_spawn(&p, "cat", cat,
+                                  &(cosync_process_opts){.stdin_mode = COSYNC_PROCESS_DEVNULL,
+                                                         .stdout_mode = COSYNC_PROCESS_PIPE}));
+    CHECK_EQ(cosync_io_fd(&p.in), COSYNC_EBADF);
+    CHECK_EQ(read_all(&p.out, out, sizeof out), 0);
+    CHECK_EQ(wait_code(&p), 0);
+    CHECK_OK(cosync_process_destroy(&p));
+    sh(&p, "echo lost", &(cosync_process_opts){.stdout_mode = COSYNC_PROCESS_DEVNULL});
+    CHECK_EQ(wait_code(&p), 0);
+    CHECK_OK(cosync_process_destroy(&p));
+    return 0;
+}
+
+TEST(stderr_stdout_devnull)
+{
+    run_both_ways(stderr_main, NULL);
+}
+
+static int env_cwd_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    char dir[] = "/tmp/cosync-process-XXXXXX";
+    CHECK_NOTNULL(mkdtemp(dir));
+    char *env[] = {"FOO=bar", NULL};
+    cosync_process p;
+    sh(&p, "printf '%s:%s' \"$FOO\" \"$(pwd)\"",
+       &(cosync_process_opts){.stdout_mode = COSYNC_PROCESS_PIPE, .envp = env, .cwd = dir});
+    char out[256], want[256];
+    read_all(&p.out, out, sizeof out);
+    snprintf(want, sizeof want, "bar:%s", dir);
+    CHECK_STREQ(out, want);
+    CHECK_EQ(wait_code(&p), 0);
+    CHECK_OK(cosync_process_destroy(&p));
+    CHECK_EQ(rmdir(dir), 0);
+
+    /* a directory that is not there: the spawn fails */
+    CHECK_ERR(cosync_process_spawn(&p, "sh", (char *[]){"sh", "-c", "true", NULL},
+                                   &(cosync_process_opts){.cwd = "/nonexistent/cosync"}),
+              COSYNC_ENOENT);
+
+    /* a new session: the child leads its own */
+    char *sleeper[] = {"sleep", "1000", NULL};
+    CHECK_OK(
+        cosync_process_spawn(&p, "sleep", sleeper, &(cosync_process_opts){.new_session = true}));
+    CHECK_EQ(getsid(cosync_process_pid(&p)), cosync_process_pid(&p));
+    CHECK_OK(cosync_process_kill(&p));
+    CHECK_EQ(wait_code(&p), -SIGKILL);
+    CHECK_OK(cosync_process_destroy(&p));
+    return 0;
+}
+
+TEST(environment_directory_session)
+{
+    run_both_ways(env_cwd_main, NULL);
+}
+
+/* The child inherits none of the library's descriptors (the loop's
+ * epoll and eventfd, the pidfd, the parent's pipe ends): the shell's
+ * descriptors above 2, which `ls -l` shows with their targets, are each
+ * one the test itself has open under the same number, to the same
+ * target, and inheritable (what the test was started with). */
+static int fds_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_process p;
+    sh(&p, "ls -l /proc/$$/fd/",
+       &(cosync_process_opts){.stdin_mode = COSYNC_PROCESS_PIPE,
+                              .stdout_mode = COSYNC_PROCESS_PIPE});
+    cosync_stream s;
+    CHECK_OK(cosync_stream_init(&s, &p.out, 4096));
+    int seen = 0;
+    for (;;) {
+        char line[512];
+        ssize_t n = cosync_stream_readline(&s, line, sizeof line - 1, COSYNC_FOREVER);
+        CHECK_GE(n, 0);
+        if (n == 0)
+            break;
+        line[n] = '\0';
+        line[strcspn(line, "\n")] = '\0';
+        char *arrow = strstr(line, " -> ");
+        if (!arrow)
+            continue; /* "total 0" */
+        const char *target = arrow + 4;
+        char *num = arrow;
+        while (num > line && num[-1] != ' ')
+            num--;
+        int fd = atoi(num);
+        seen++;
+        if (fd <= 2)
+            continue;
+        char path[64], mine[512];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(path, mine, sizeof mine - 1);
+        if (len < 0 || (mine[len] = '\0', strcmp(mine, target) != 0) ||
+            (fcntl(fd, F_GETFD) & FD_CLOEXEC))
+            CHECK__FAIL("the child has descriptor %d (%s), not one the test passed on", fd, target);
+    }
+    CHECK_GE(seen, 3);
+    CHECK_OK(cosync_stream_destroy(&s));
+    CHECK_EQ(wait_code(&p), 0);
+    CHECK_OK(cosync_process_destroy(&p));
+    return 0;
+}
+
+TEST(no_descriptor_inherited)
+{
+    run_both_ways(fds_main, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Waiting: deadlines, cancels, many waiters
+ * ---------------------------------------------------------------------- */
+
+static int deadline_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    char *sleeper[] = {"sleep", "1000", NULL};
+    cosync_process p;
+    CHECK_OK(cosync_process_spawn(&p, "sleep", sleeper, NULL));
+    CHECK_ERR(cosync_process_wait(&p, NULL, 0), COSYNC_EAGAIN);
+    int64_t deadline = cosync_deadline_after(SEC(5));
+    int code = 777;
+    CHECK_ERR(cosync_process_wait(&p, &code, deadline), COSYNC_ETIMEDOUT);
+    CHECK_EQ(code, 777);
+    CHECK_EQ(cosync_now(), deadline);
+    CHECK_ERR(cosync_process_returncode(&p, NULL), COSYNC_EAGAIN); /* still running */
+    CHECK_OK(cosync_process_kill(&p));
+    CHECK_EQ(wait_code(&p), -SIGKILL);
+    CHECK_OK(cosync_process_destroy(&p));
+    return 0;
+}
+
+TEST(wait_deadline)
+{
+    run_both_ways(deadline_main, NULL);
+}
+
+/* Three tasks wait for one child; the one that watches is cancelled, the
+ * next takes over, and both that remain see the kill's -9. */
+typedef struct waiter {
+    cosync_process *p;
+    int rc, code;
+} waiter;
+
+static int wait_body(void *arg, void **result)
+{
+    (void)result;
+    waiter *w = arg;
+    w->rc = cosync_process_wait(w->p, &w->code, COSYNC_FOREVER);
+    return 0;
+}
+
+static int waiters_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    char *sleeper[] = {"sleep", "1000", NULL};
+    static cosync_process p;
+    CHECK_OK(cosync_process_spawn(&p, "sleep", sleeper, NULL));
+    waiter w[3] = {{&p, 1, 0}, {&p, 1, 0}, {&p, 1, 0}};
+    cosync_task t[3];
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cosync_task_spawn(&t[i], wait_body, &w[i], NULL));
+    CHECK_OK(cosync_sleep(SEC(1)));
+    CHECK_ERR(cosync_process_destroy(&p), COSYNC_EBUSY);
+    CHECK_OK(cosync_task_cancel(t[0])); /* the first to wait watches */
+    CHECK_OK(cosync_sleep(SEC(1)));
+    CHECK_ERR(w[0].rc, COSYNC_ECANCELED);
+    CHECK(cosync_task_done(t[0]));
+    CHECK(!cosync_task_done(t[1]) && !cosync_task_done(t[2]));
+    CHECK_OK(cosync_process_kill(&p));
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cosync_task_join(t[i], NULL, NULL, COSYNC_FOREVER));
+    for (int i = 1; i < 3; i++) {
+        CHECK_OK(w[i].rc);
+        CHECK_EQ(w[i].code, -SIGKILL);
+    }
+    CHECK_OK(cosync_process_destroy(&p));
+    return 0;
+}
+
+TEST(many_waiters_and_a_cancelled_watcher)
+{
+    run_both_ways(waiters_main, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * communicate
+ * ---------------------------------------------------------------------- */
+
+/* cat both ways, 1 MiB: more than a pipe holds, so the write and the
+ * read must go on at once. */
+static int communicate_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    size_t n = 1 << 20;
+    char *in = malloc(n), *got = malloc(n);
+    CHECK_NOTNULL(in);
+    CHECK_NOTNULL(got);
+    for (size_t i = 0; i < n; i++)
+        in[i] = (char)(i * 7 + i / 251);
+    char *cat[] = {"cat", NULL};
+    cosync_process p;
+    CHECK_OK(cosync_process_spawn(&p, "cat", cat,
+                                  &(cosync_process_opts){.stdin_mode = COSYNC_PROCESS_PIPE,
+                                                         .stdout_mode = COSYNC_PROCESS_PIPE,
+                                                         .stderr_mode = COSYNC_PROCESS_PIPE}));
+    cosync_process_output out = {got, n, 0}, err = {NULL, 0, 99};
+    int code = 1;
+    CHECK_OK(cosync_process_communicate(&p, in, n, &out, &err, &code, COSYNC_FOREVER));
+    CHECK_EQ(code, 0);
+    CHECK_EQ(out.len, n);
+    CHECK_EQ(err.len, 0);
+    CHECK(memcmp(in, got, n) == 0);
+    CHECK_EQ(cosync_io_fd(&p.in), COSYNC_EBADF); /* closed, as asyncio closes stdin */
+    CHECK_OK(cosync_process_destroy(&p));
+
+    /* more than the buffer holds: counted, the rest dropped */
+    char small[4];
+    sh(&p, "printf abcdef; printf xyz >&2",
+       &(cosync_process_opts){.stdout_mode = COSYNC_PROCESS_PIPE,
+                              .stderr_mode = COSYNC_PROCESS_PIPE});
+    out = (cosync_process_output){small, 3, 0};
+    CHECK_OK(cosync_process_communicate(&p, NULL, 0, &out, NULL, &code, COSYNC_FOREVER));
+    CHECK_EQ(out.len, 6);
+    CHECK(memcmp(small, "abc", 3) == 0);
+    CHECK_OK(cosync_process_destroy(&p));
+
+    /* a child that reads nothing: the 1 MiB write's EPIPE is dropped, and
+     * no SIGPIPE kills the test */
+    char *truth[] = {"true", NULL};
+    CHECK_OK(cosync_process_spawn(&p, "true", truth,
+                                  &(cosync_process_opts){.stdin_mode = COSYNC_PROCESS_PIPE}));
+    CHECK_OK(cosync_process_communicate(&p, in, n, NULL, NULL, &code, COSYNC_FOREVER));
+    CHECK_EQ(code, 0);
+    CHECK_OK(cosync_process_destroy(&p));
+    free(in);
+    free(got);
+    return 0;
+}
+
+TEST(communicate)
+{
+    run_both_ways(communicate_main, NULL);
+}
+
+/* A deadline or a cancel ends communicate and leaves the child running. */
+static int communicate_cancel_body(void *arg, void **result)
+{
+    (void)result;
+    cosync_process *p = arg;
+    return cosync_process_communicate(p, NULL, 0, NULL, NULL, NULL, COSYNC_FOREVER);
+}
+
+static int communicate_ends_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static cosync_process p;
+    sh(&p, "exec sleep 1000", &piped_out);
+    int64_t deadline = cosync_deadline_after(SEC(3));
+    CHECK_ERR(cosync_process_communicate(&p, NULL, 0, NULL, NULL, NULL, deadline),
+              COSYNC_ETIMEDOUT);
+    CHECK_EQ(cosync_now(), deadline);
+    CHECK_ERR(cosync_process_communicate(&p, NULL, 0, NULL, NULL, NULL, 0), COSYNC_EAGAIN);
+    CHECK_EQ(cosync_task_cancelling(cosync_task_current()), 0);
+
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, communicate_cancel_body, &p, NULL));
+    CHECK_OK(cosync_sleep(SEC(1)));
+    CHECK_OK(cosync_task_cancel(t));
+    CHECK_EQ(join_status(t), COSYNC_ECANCELED);
+    CHECK_ERR(cosync_process_returncode(&p, NULL), COSYNC_EAGAIN);
+    CHECK_OK(cosync_process_kill(&p));
+    int code = 0;
+    CHECK_OK(cosync_process_communicate(&p, NULL, 0, NULL, NULL, &code, COSYNC_FOREVER));
+    CHECK_EQ(code, -SIGKILL);
+    CHECK_OK(cosync_process_communicate(&p, NULL, 0, NULL, NULL, &code, 0)); /* all done */
+    CHECK_OK(cosync_process_destroy(&p));
+    return 0;
+}
+
+TEST(communicate_deadline_and_cancel)
+{
+    run_both_ways(communicate_ends_main, NULL);
+}
+
+static int dense_communicate(void *arg, void **result)
+{
+    (void)result;
+    cosync_process *p = arg;
+    return cosync_process_communicate(p, NULL, 0, NULL, NULL, NULL, COSYNC_FOREVER);
+}
+
+static int dense_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static cosync_process p;
+    sh(&p, "true", NULL);
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, dense_communicate, &p, &(cosync_task_opts){.dense = true}));
+    CHECK_EQ(join_status(t), COSYNC_EINVAL);
+    CHECK_EQ(wait_code(&p), 0);
+    CHECK_OK(cosync_process_destroy(&p));
+    return 0;
+}
+
+TEST(communicate_refused_to_a_dense_task)
+{
+    run_main_ok(dense_main, NULL);
+    check_no_child();
+}
+
+/* ------------------------------------------------------------------------
+ * The end, misuse, failures
+ * ---------------------------------------------------------------------- */
+
+/* destroy kills a child still running and reaps it. */
+static int destroy_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    char *sleeper[] = {"sleep", "1000", NULL};
+    cosync_process p;
+    CHECK_OK(cosync_process_spawn(&p, "sleep", sleeper, &piped_out));
+    int pid = cosync_process_pid(&p);
+    CHECK_OK(cosync_process_destroy(&p));
+    CHECK_EQ(kill(pid, 0), -1);
+    CHECK_EQ(errno, ESRCH);
+    CHECK_ERR(cosync_process_destroy(&p), COSYNC_EBADF);
+    CHECK_ERR(cosync_process_wait(&p, NULL, COSYNC_FOREVER), COSYNC_EBADF);
+    CHECK_ERR(cosync_process_returncode(&p, NULL), COSYNC_EBADF);
+    CHECK_ERR(cosync_process_kill(&p), COSYNC_EBADF);
+    CHECK_ERR(cosync_process_communicate(&p, NULL, 0, NULL, NULL, NULL, COSYNC_FOREVER),
+              COSYNC_EBADF);
+    return 0;
+}
+
+TEST(destroy_kills_and_reaps)
+{
+    run_both_ways(destroy_main, NULL);
+}
+
+TEST(misuse)
+{
+    int fds = open_fds();
+    cosync_process p, zero = {0};
+    char *argv[] = {"true", NULL};
+    CHECK_ERR(cosync_process_spawn(NULL, "true", argv, NULL), COSYNC_EINVAL);
+    CHECK_ERR(cosync_process_spawn(&p, NULL, argv, NULL), COSYNC_EINVAL);
+    CHECK_ERR(cosync_process_spawn(&p, "true", NULL, NULL), COSYNC_EINVAL);
+    CHECK_ERR(cosync_process_spawn(&p, "true", argv,
+                                   &(cosync_process_opts){.stdin_mode = COSYNC_PROCESS_STDOUT}),
+              COSYNC_EINVAL);
+    CHECK_ERR(cosync_process_spawn(&p, "true", argv,
+                                   &(cosync_process_opts){.stdout_mode = COSYNC_PROCESS_STDOUT}),
+              COSYNC_EINVAL);
+    CHECK_ERR(cosync_process_spawn(&p, "true", argv, &(cosync_process_opts){.stderr_mode = 9}),
+              COSYNC_EINVAL);
+    char *missing[] = {"cosync-no-such-program", NULL};
+    CHECK_ERR(cosync_process_spawn(&p, "cosync-no-such-program", missing, &piped_out),
+              COSYNC_ENOENT);
+    CHECK_ERR(cosync_process_spawn(&p, "/dev/null", argv, NULL), COSYNC_EACCES);
+    CHECK_EQ(open_fds(), fds);
+    check_no_child();
+    /* a zeroed struct was never spawned */
+    CHECK_ERR(cosync_process_wait(&zero, NULL, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_process_returncode(&zero, NULL), COSYNC_EINVAL);
+    CHECK_ERR(cosync_process_kill(&zero), COSYNC_EINVAL);
+    CHECK_ERR(cosync_process_destroy(&zero), COSYNC_EINVAL);
+    CHECK_ERR(cosync_process_communicate(&zero, NULL, 0, NULL, NULL, NULL, 0), COSYNC_EINVAL);
+    /* a wait outside a task */
+    CHECK_OK(cosync_process_spawn(&p, "true", argv, NULL));
+    CHECK_ERR(cosync_process_wait(&p, NULL, COSYNC_FOREVER), COSYNC_EPERM);
+    CHECK_OK(cosync_process_destroy(&p));
+    check_no_child();
+    CHECK_EQ(open_fds(), fds);
+}
+
+/* Each fault point of a spawn with three pipes failing in turn: an error,
+ * nothing left open, no child. */
+TEST(spawn_failures)
+{
+    int fds = open_fds();
+    char *argv[] = {"true", NULL};
+    const cosync_process_opts all = {.stdin_mode = COSYNC_PROCESS_PIPE,
+                                     .stdout_mode = COSYNC_PROCESS_PIPE,
+                                     .stderr_mode = COSYNC_PROCESS_PIPE};
+    int failed = 0;
+    for (long k = 0;; k++) {
+        long before = cosync__fault_failures;
+        cosync__fault_countdown = k;
+        cosync_process p;
+        int rc = cosync_process_spawn(&p, "true", argv, &all);
+        cosync__fault_countdown = -1;
+        if (cosync__fault_failures == before) {
+            CHECK_OK(rc);
+            CHECK_OK(cosync_process_destroy(&p));
+            break;
+        }
+        CHECK(rc == COSYNC_EMFILE || rc == COSYNC_EAGAIN);
+        CHECK_EQ(open_fds(), fds);
+        check_no_child();
+        failed++;
+    }
+    CHECK_EQ(failed, 4); /* three pipes and the spawn */
+    check_no_child();
+    CHECK_EQ(open_fds(), fds);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would end the test */
+    RUN(output_and_exit_code);
+    RUN(read_through_a_stream);
+    RUN(signals);
+    RUN(child_signals_reset);
+    RUN(stderr_stdout_devnull);
+    RUN(environment_directory_session);
+    RUN(no_descriptor_inherited);
+    RUN(wait_deadline);
+    RUN(many_waiters_and_a_cancelled_watcher);
+    RUN(communicate);
+    RUN(communicate_deadline_and_cancel);
+    RUN(communicate_refused_to_a_dense_task);
+    RUN(destroy_kills_and_reaps);
+    RUN(misuse);
+    RUN(spawn_failures);
+    return 0;
+}
