@@ -97,6 +97,27 @@ static int wait_code(cosync_process *p)
     return code;
 }
 
+/* Whether posix_spawn runs as a fork here, not a vfork that shares the
+ * parent's memory: under valgrind. glibc then cannot report a failed exec
+ * as the spawn's error: the child exits with 127 instead, as POSIX
+ * allows. */
+static bool spawn_is_a_fork(void)
+{
+    return under_valgrind();
+}
+
+/* A spawn of a program that cannot be run: @want, or where the spawn is a
+ * fork, a child that exits with 127. */
+static void check_exec_fails(int rc, cosync_process *p, int want)
+{
+    if (rc == 0 && spawn_is_a_fork()) {
+        CHECK_EQ(wait_code(p), 127);
+        CHECK_OK(cosync_process_destroy(p));
+        return;
+    }
+    CHECK_ERR(rc, want);
+}
+
 /* ------------------------------------------------------------------------
  * Output, exit codes, signals
  * ---------------------------------------------------------------------- */
@@ -304,9 +325,9 @@ static int env_cwd_main(void *arg, void **result)
     CHECK_EQ(rmdir(dir), 0);
 
     /* a directory that is not there: the spawn fails */
-    CHECK_ERR(cosync_process_spawn(&p, "sh", (char *[]){"sh", "-c", "true", NULL},
-                                   &(cosync_process_opts){.cwd = "/nonexistent/cosync"}),
-              COSYNC_ENOENT);
+    check_exec_fails(cosync_process_spawn(&p, "sh", (char *[]){"sh", "-c", "true", NULL},
+                                          &(cosync_process_opts){.cwd = "/nonexistent/cosync"}),
+                     &p, COSYNC_ENOENT);
 
     /* a new session: the child leads its own */
     char *sleeper[] = {"sleep", "1000", NULL};
@@ -608,6 +629,19 @@ TEST(destroy_kills_and_reaps)
     run_both_ways(destroy_main, NULL);
 }
 
+/* Programs that cannot be run: not found, not executable. */
+static int exec_failures_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_process p;
+    char *missing[] = {"cosync-no-such-program", NULL};
+    check_exec_fails(cosync_process_spawn(&p, "cosync-no-such-program", missing, NULL), &p,
+                     COSYNC_ENOENT);
+    char *devnull[] = {"/dev/null", NULL};
+    check_exec_fails(cosync_process_spawn(&p, "/dev/null", devnull, NULL), &p, COSYNC_EACCES);
+    return 0;
+}
+
 TEST(misuse)
 {
     int fds = open_fds();
@@ -624,10 +658,7 @@ TEST(misuse)
               COSYNC_EINVAL);
     CHECK_ERR(cosync_process_spawn(&p, "true", argv, &(cosync_process_opts){.stderr_mode = 9}),
               COSYNC_EINVAL);
-    char *missing[] = {"cosync-no-such-program", NULL};
-    CHECK_ERR(cosync_process_spawn(&p, "cosync-no-such-program", missing, &piped_out),
-              COSYNC_ENOENT);
-    CHECK_ERR(cosync_process_spawn(&p, "/dev/null", argv, NULL), COSYNC_EACCES);
+    run_main_ok(exec_failures_main, NULL);
     CHECK_EQ(open_fds(), fds);
     check_no_child();
     /* a zeroed struct was never spawned */
