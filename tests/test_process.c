@@ -474,6 +474,75 @@ TEST(many_waiters_and_a_cancelled_watcher)
     run_both_ways(waiters_main, NULL);
 }
 
+/* Through the pidfd, a wait arms no timer: the virtual clock stands
+ * still while the child runs. Polling, it moves (each poll is a sleep). */
+static int no_timer_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    char *nap[] = {"sleep", "0.05", NULL};
+    cosync_process p;
+    CHECK_OK(cosync_process_spawn(&p, "sleep", nap, NULL));
+    int64_t t0 = cosync_now();
+    CHECK_EQ(wait_code(&p), 0);
+    if (cosync__process_use_pidfd)
+        CHECK_EQ(cosync_now(), t0);
+    else
+        CHECK_GT(cosync_now(), t0);
+    CHECK_OK(cosync_process_destroy(&p));
+    return 0;
+}
+
+TEST(pidfd_wait_arms_no_timer)
+{
+    run_both_ways(no_timer_main, NULL);
+}
+
+/* A child the program reaped behind the library's back: its status is
+ * lost, and the return code is 255, as asyncio's child watchers say. */
+static int stolen_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_process p;
+    sh(&p, "exit 4", NULL);
+    int status;
+    CHECK_EQ(waitpid(cosync_process_pid(&p), &status, 0), cosync_process_pid(&p));
+    CHECK_EQ(WEXITSTATUS(status), 4);
+    CHECK_EQ(wait_code(&p), 255);
+    CHECK_OK(cosync_process_destroy(&p));
+    return 0;
+}
+
+TEST(child_reaped_elsewhere)
+{
+    run_both_ways(stolen_main, NULL);
+}
+
+/* One task waits: the process cannot be destroyed under it. */
+static int one_waiter_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    char *sleeper[] = {"sleep", "1000", NULL};
+    static cosync_process p;
+    CHECK_OK(cosync_process_spawn(&p, "sleep", sleeper, NULL));
+    waiter w = {&p, 1, 0};
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, wait_body, &w, NULL));
+    CHECK_OK(cosync_sleep(SEC(1)));
+    CHECK_ERR(cosync_process_destroy(&p), COSYNC_EBUSY);
+    CHECK_ERR(cosync_process_returncode(&p, NULL), COSYNC_EAGAIN); /* nothing changed */
+    CHECK_OK(cosync_process_kill(&p));
+    CHECK_OK(cosync_task_join(t, NULL, NULL, COSYNC_FOREVER));
+    CHECK_OK(w.rc);
+    CHECK_EQ(w.code, -SIGKILL);
+    CHECK_OK(cosync_process_destroy(&p));
+    return 0;
+}
+
+TEST(destroy_refused_while_one_task_waits)
+{
+    run_both_ways(one_waiter_main, NULL);
+}
+
 /* ------------------------------------------------------------------------
  * communicate
  * ---------------------------------------------------------------------- */
@@ -565,6 +634,12 @@ static int communicate_ends_main(void *arg, void **result)
     CHECK_OK(cosync_process_communicate(&p, NULL, 0, NULL, NULL, &code, COSYNC_FOREVER));
     CHECK_EQ(code, -SIGKILL);
     CHECK_OK(cosync_process_communicate(&p, NULL, 0, NULL, NULL, &code, 0)); /* all done */
+    CHECK_OK(cosync_process_destroy(&p));
+
+    /* no pipes, but running: deadline 0 cannot complete */
+    char *sleeper[] = {"sleep", "1000", NULL};
+    CHECK_OK(cosync_process_spawn(&p, "sleep", sleeper, NULL));
+    CHECK_ERR(cosync_process_communicate(&p, NULL, 0, NULL, NULL, &code, 0), COSYNC_EAGAIN);
     CHECK_OK(cosync_process_destroy(&p));
     return 0;
 }
@@ -667,8 +742,11 @@ TEST(misuse)
     CHECK_ERR(cosync_process_kill(&zero), COSYNC_EINVAL);
     CHECK_ERR(cosync_process_destroy(&zero), COSYNC_EINVAL);
     CHECK_ERR(cosync_process_communicate(&zero, NULL, 0, NULL, NULL, NULL, 0), COSYNC_EINVAL);
-    /* a wait outside a task */
+    /* a wait outside a task, even for a child that has exited (waited
+     * for here without reaping it) */
     CHECK_OK(cosync_process_spawn(&p, "true", argv, NULL));
+    siginfo_t info;
+    CHECK_EQ(waitid(P_PID, (id_t)cosync_process_pid(&p), &info, WEXITED | WNOWAIT), 0);
     CHECK_ERR(cosync_process_wait(&p, NULL, COSYNC_FOREVER), COSYNC_EPERM);
     CHECK_OK(cosync_process_destroy(&p));
     check_no_child();
@@ -706,6 +784,49 @@ TEST(spawn_failures)
     CHECK_EQ(open_fds(), fds);
 }
 
+/* Each allocation communicate makes (its timeout block's node, the
+ * records of its tasks) failing in turn: COSYNC_ENOMEM, nothing leaked;
+ * the child is killed by the destroy. */
+static int communicate_enomem_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int failed = 0;
+    for (long k = 0;; k++) {
+        char *cat[] = {"cat", NULL};
+        cosync_process p;
+        CHECK_OK(cosync_process_spawn(&p, "cat", cat,
+                                      &(cosync_process_opts){.stdin_mode = COSYNC_PROCESS_PIPE,
+                                                             .stdout_mode = COSYNC_PROCESS_PIPE,
+                                                             .stderr_mode = COSYNC_PROCESS_PIPE}));
+        long before = cosync__fault_failures;
+        char buf[8];
+        cosync_process_output out = {buf, sizeof buf, 0};
+        cosync__fault_countdown = k;
+        int rc = cosync_process_communicate(&p, "abc", 3, &out, NULL, NULL, COSYNC_FOREVER);
+        cosync__fault_countdown = -1;
+        CHECK_OK(cosync_process_destroy(&p));
+        if (cosync__fault_failures == before) {
+            CHECK_OK(rc);
+            CHECK_EQ(out.len, 3);
+            break;
+        }
+        CHECK_ERR(rc, COSYNC_ENOMEM);
+        failed++;
+    }
+    CHECK_GE(failed, 1);
+    return 0;
+}
+
+TEST(communicate_allocation_failures)
+{
+    long live = atomic_load(&cosync__mem_live);
+    int fds = open_fds();
+    run_main_ok(communicate_enomem_main, NULL);
+    CHECK_EQ(atomic_load(&cosync__mem_live), live);
+    CHECK_EQ(open_fds(), fds);
+    check_no_child();
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would end the test */
@@ -718,11 +839,15 @@ int main(void)
     RUN(no_descriptor_inherited);
     RUN(wait_deadline);
     RUN(many_waiters_and_a_cancelled_watcher);
+    RUN(pidfd_wait_arms_no_timer);
+    RUN(child_reaped_elsewhere);
+    RUN(destroy_refused_while_one_task_waits);
     RUN(communicate);
     RUN(communicate_deadline_and_cancel);
     RUN(communicate_refused_to_a_dense_task);
     RUN(destroy_kills_and_reaps);
     RUN(misuse);
     RUN(spawn_failures);
+    RUN(communicate_allocation_failures);
     return 0;
 }
