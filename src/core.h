@@ -443,6 +443,10 @@ void cosync__taskgroup_wake_owner(struct cosync__task *t);
 void cosync__taskgroup_owner_ends(struct cosync__task *t);
 /* @t, with timeout blocks entered, ends: close them (timeout.c). */
 void cosync__timeout_owner_ends(struct cosync__task *t);
+/* Report on the loop's stream that @t ended without leaving what @fmt
+ * says (task.c): "cosync: task 'name' (#id) ended without leaving ...". */
+void cosync__report_task_end(struct cosync__task *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* The scope fields live where the body was until it started (it has
  * started: only a running task opens a scope), and are read only under

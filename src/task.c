@@ -6,6 +6,7 @@
  * record's id without touching freed memory.
  */
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -740,6 +741,19 @@ int cosync_task_detach(cosync_task task)
     if (t->state == COSYNC__T_DONE)
         cosync__record_free(t);
     return 0;
+}
+
+void cosync__report_task_end(struct cosync__task *t, const char *fmt, ...)
+{
+    FILE *out = t->loop->report ? t->loop->report : stderr;
+    fprintf(out, "cosync: task '%s' (#%llu) ended without leaving ", cosync__task_name(t),
+            (unsigned long long)t->id);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(out, fmt, ap);
+    va_end(ap);
+    fputc('\n', out);
+    fflush(out);
 }
 
 /* ---- cancellation ---------------------------------------------------- */

@@ -321,10 +321,6 @@ void cosync__taskgroup_owner_ends(struct cosync__task *t)
     size_t n = cut_loose(t);
     if (!n)
         return;
-    FILE *out = t->loop->report ? t->loop->report : stderr;
-    fprintf(out,
-            "cosync: task '%s' (#%llu) ended without leaving its task group "
-            "(cosync_taskgroup_wait): %zu child%s cancelled\n",
-            cosync__task_name(t), (unsigned long long)t->id, n, n == 1 ? "" : "ren");
-    fflush(out);
+    cosync__report_task_end(t, "its task group (cosync_taskgroup_wait): %zu child%s cancelled", n,
+                            n == 1 ? "" : "ren");
 }

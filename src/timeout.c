@@ -162,10 +162,5 @@ void cosync__timeout_owner_ends(struct cosync__task *t)
         free_node(node);
         n++;
     }
-    FILE *out = t->loop->report ? t->loop->report : stderr;
-    fprintf(out,
-            "cosync: task '%s' (#%llu) ended without leaving %zu timeout block%s "
-            "(cosync_timeout_leave)\n",
-            cosync__task_name(t), (unsigned long long)t->id, n, n == 1 ? "" : "s");
-    fflush(out);
+    cosync__report_task_end(t, "%zu timeout block%s (cosync_timeout_leave)", n, n == 1 ? "" : "s");
 }

@@ -603,14 +603,15 @@ TEST(communicate)
     run_both_ways(communicate_main, NULL);
 }
 
-/* A deadline or a cancel ends communicate and leaves the child running. */
-static int communicate_cancel_body(void *arg, void **result)
+/* communicate(p) with no input or buffers, no deadline. */
+static int communicate_body(void *arg, void **result)
 {
     (void)result;
     cosync_process *p = arg;
     return cosync_process_communicate(p, NULL, 0, NULL, NULL, NULL, COSYNC_FOREVER);
 }
 
+/* A deadline or a cancel ends communicate and leaves the child running. */
 static int communicate_ends_main(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -624,7 +625,7 @@ static int communicate_ends_main(void *arg, void **result)
     CHECK_EQ(cosync_task_cancelling(cosync_task_current()), 0);
 
     cosync_task t;
-    CHECK_OK(cosync_task_spawn(&t, communicate_cancel_body, &p, NULL));
+    CHECK_OK(cosync_task_spawn(&t, communicate_body, &p, NULL));
     CHECK_OK(cosync_sleep(SEC(1)));
     CHECK_OK(cosync_task_cancel(t));
     CHECK_EQ(join_status(t), COSYNC_ECANCELED);
@@ -649,20 +650,13 @@ TEST(communicate_deadline_and_cancel)
     run_both_ways(communicate_ends_main, NULL);
 }
 
-static int dense_communicate(void *arg, void **result)
-{
-    (void)result;
-    cosync_process *p = arg;
-    return cosync_process_communicate(p, NULL, 0, NULL, NULL, NULL, COSYNC_FOREVER);
-}
-
 static int dense_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     static cosync_process p;
     sh(&p, "true", NULL);
     cosync_task t;
-    CHECK_OK(cosync_task_spawn(&t, dense_communicate, &p, &(cosync_task_opts){.dense = true}));
+    CHECK_OK(cosync_task_spawn(&t, communicate_body, &p, &(cosync_task_opts){.dense = true}));
     CHECK_EQ(join_status(t), COSYNC_EINVAL);
     CHECK_EQ(wait_code(&p), 0);
     CHECK_OK(cosync_process_destroy(&p));
