@@ -97,6 +97,20 @@ static int wait_code(cosync_process *p)
     return code;
 }
 
+/* sleep 1000: a child that never exits by itself. */
+static void spawn_sleeper(cosync_process *p, const cosync_process_opts *opts)
+{
+    char *argv[] = {"sleep", "1000", NULL};
+    CHECK_OK(cosync_process_spawn(p, "sleep", argv, opts));
+}
+
+/* Wait for @p, check that it ended with @code, destroy it. */
+static void end_with(cosync_process *p, int code)
+{
+    CHECK_EQ(wait_code(p), code);
+    CHECK_OK(cosync_process_destroy(p));
+}
+
 /* Whether posix_spawn runs as a fork here, not a vfork that shares the
  * parent's memory: under valgrind. glibc then cannot report a failed exec
  * as the spawn's error: the child exits with 127 instead, as POSIX
@@ -168,8 +182,7 @@ static int stream_main(void *arg, void **result)
     char rest[8];
     CHECK_EQ(cosync_stream_readline(&s, rest, sizeof rest, COSYNC_FOREVER), 0);
     CHECK_OK(cosync_stream_destroy(&s));
-    CHECK_EQ(wait_code(&p), 0);
-    CHECK_OK(cosync_process_destroy(&p));
+    end_with(&p, 0);
     return 0;
 }
 
@@ -182,24 +195,21 @@ TEST(read_through_a_stream)
 static int signals_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    char *sleeper[] = {"sleep", "1000", NULL};
     cosync_process p;
-    CHECK_OK(cosync_process_spawn(&p, "sleep", sleeper, NULL));
+    spawn_sleeper(&p, NULL);
     CHECK_ERR(cosync_process_returncode(&p, NULL), COSYNC_EAGAIN);
     CHECK_OK(cosync_process_terminate(&p));
     CHECK_EQ(wait_code(&p), -SIGTERM);
     CHECK_ERR(cosync_process_kill(&p), COSYNC_ESRCH);
     CHECK_OK(cosync_process_destroy(&p));
 
-    CHECK_OK(cosync_process_spawn(&p, "sleep", sleeper, NULL));
+    spawn_sleeper(&p, NULL);
     CHECK_ERR(cosync_process_send_signal(&p, 12345), COSYNC_EINVAL);
     CHECK_OK(cosync_process_kill(&p));
-    CHECK_EQ(wait_code(&p), -SIGKILL);
-    CHECK_OK(cosync_process_destroy(&p));
+    end_with(&p, -SIGKILL);
 
     sh(&p, "kill -USR1 $$", NULL);
-    CHECK_EQ(wait_code(&p), -SIGUSR1);
-    CHECK_OK(cosync_process_destroy(&p));
+    end_with(&p, -SIGUSR1);
     return 0;
 }
 
@@ -236,17 +246,15 @@ static int clean_signals_main(void *arg, void **result)
     struct sigaction ign = {.sa_handler = SIG_IGN}, old;
     CHECK_EQ(sigaction(SIGPIPE, &ign, &old), 0);
 
-    char *sleeper[] = {"sleep", "1000", NULL};
     cosync_process p;
-    CHECK_OK(cosync_process_spawn(&p, "sleep", sleeper, NULL));
+    spawn_sleeper(&p, NULL);
     /* the exec may not have happened yet: the mask is set before it, and
      * the spawn returns after it (posix_spawn waits for the exec) */
     int pid = cosync_process_pid(&p);
     CHECK_EQ(proc_mask(pid, "SigBlk:"), 0);
     CHECK_EQ(proc_mask(pid, "SigIgn:") & (1ULL << (SIGPIPE - 1)), 0);
     CHECK_OK(cosync_process_terminate(&p));
-    CHECK_EQ(wait_code(&p), -SIGTERM);
-    CHECK_OK(cosync_process_destroy(&p));
+    end_with(&p, -SIGTERM);
 
     CHECK_EQ(sigaction(SIGPIPE, &old, NULL), 0);
     CHECK_EQ(pthread_sigmask(SIG_SETMASK, &before, NULL), 0);
@@ -274,8 +282,7 @@ static int stderr_main(void *arg, void **result)
     read_all(&p.err, err, sizeof err);
     CHECK_STREQ(out, "out\n");
     CHECK_STREQ(err, "err\n");
-    CHECK_EQ(wait_code(&p), 0);
-    CHECK_OK(cosync_process_destroy(&p));
+    end_with(&p, 0);
 
     /* stderr to wherever stdout goes */
     sh(&p, "echo out; echo err >&2",
@@ -284,8 +291,7 @@ static int stderr_main(void *arg, void **result)
     CHECK_EQ(cosync_io_fd(&p.err), COSYNC_EBADF);
     read_all(&p.out, out, sizeof out);
     CHECK_STREQ(out, "out\nerr\n");
-    CHECK_EQ(wait_code(&p), 0);
-    CHECK_OK(cosync_process_destroy(&p));
+    end_with(&p, 0);
 
     /* stdin from /dev/null: cat ends at once; stdout to /dev/null */
     char *cat[] = {"cat", NULL};
@@ -294,11 +300,9 @@ static int stderr_main(void *arg, void **result)
                                                          .stdout_mode = COSYNC_PROCESS_PIPE}));
     CHECK_EQ(cosync_io_fd(&p.in), COSYNC_EBADF);
     CHECK_EQ(read_all(&p.out, out, sizeof out), 0);
-    CHECK_EQ(wait_code(&p), 0);
-    CHECK_OK(cosync_process_destroy(&p));
+    end_with(&p, 0);
     sh(&p, "echo lost", &(cosync_process_opts){.stdout_mode = COSYNC_PROCESS_DEVNULL});
-    CHECK_EQ(wait_code(&p), 0);
-    CHECK_OK(cosync_process_destroy(&p));
+    end_with(&p, 0);
     return 0;
 }
 
@@ -320,8 +324,7 @@ static int env_cwd_main(void *arg, void **result)
     read_all(&p.out, out, sizeof out);
     snprintf(want, sizeof want, "bar:%s", dir);
     CHECK_STREQ(out, want);
-    CHECK_EQ(wait_code(&p), 0);
-    CHECK_OK(cosync_process_destroy(&p));
+    end_with(&p, 0);
     CHECK_EQ(rmdir(dir), 0);
 
     /* a directory that is not there: the spawn fails */
@@ -330,13 +333,10 @@ static int env_cwd_main(void *arg, void **result)
                      &p, COSYNC_ENOENT);
 
     /* a new session: the child leads its own */
-    char *sleeper[] = {"sleep", "1000", NULL};
-    CHECK_OK(
-        cosync_process_spawn(&p, "sleep", sleeper, &(cosync_process_opts){.new_session = true}));
+    spawn_sleeper(&p, &(cosync_process_opts){.new_session = true});
     CHECK_EQ(getsid(cosync_process_pid(&p)), cosync_process_pid(&p));
     CHECK_OK(cosync_process_kill(&p));
-    CHECK_EQ(wait_code(&p), -SIGKILL);
-    CHECK_OK(cosync_process_destroy(&p));
+    end_with(&p, -SIGKILL);
     return 0;
 }
 
@@ -388,8 +388,7 @@ static int fds_main(void *arg, void **result)
     }
     CHECK_GE(seen, 3);
     CHECK_OK(cosync_stream_destroy(&s));
-    CHECK_EQ(wait_code(&p), 0);
-    CHECK_OK(cosync_process_destroy(&p));
+    end_with(&p, 0);
     return 0;
 }
 
@@ -405,9 +404,8 @@ TEST(no_descriptor_inherited)
 static int deadline_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    char *sleeper[] = {"sleep", "1000", NULL};
     cosync_process p;
-    CHECK_OK(cosync_process_spawn(&p, "sleep", sleeper, NULL));
+    spawn_sleeper(&p, NULL);
     CHECK_ERR(cosync_process_wait(&p, NULL, 0), COSYNC_EAGAIN);
     int64_t deadline = cosync_deadline_after(SEC(5));
     int code = 777;
@@ -416,8 +414,7 @@ static int deadline_main(void *arg, void **result)
     CHECK_EQ(cosync_now(), deadline);
     CHECK_ERR(cosync_process_returncode(&p, NULL), COSYNC_EAGAIN); /* still running */
     CHECK_OK(cosync_process_kill(&p));
-    CHECK_EQ(wait_code(&p), -SIGKILL);
-    CHECK_OK(cosync_process_destroy(&p));
+    end_with(&p, -SIGKILL);
     return 0;
 }
 
@@ -444,9 +441,8 @@ static int wait_body(void *arg, void **result)
 static int waiters_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    char *sleeper[] = {"sleep", "1000", NULL};
     static cosync_process p;
-    CHECK_OK(cosync_process_spawn(&p, "sleep", sleeper, NULL));
+    spawn_sleeper(&p, NULL);
     waiter w[3] = {{&p, 1, 0}, {&p, 1, 0}, {&p, 1, 0}};
     cosync_task t[3];
     for (int i = 0; i < 3; i++)
@@ -507,8 +503,7 @@ static int stolen_main(void *arg, void **result)
     int status;
     CHECK_EQ(waitpid(cosync_process_pid(&p), &status, 0), cosync_process_pid(&p));
     CHECK_EQ(WEXITSTATUS(status), 4);
-    CHECK_EQ(wait_code(&p), 255);
-    CHECK_OK(cosync_process_destroy(&p));
+    end_with(&p, 255);
     return 0;
 }
 
@@ -521,9 +516,8 @@ TEST(child_reaped_elsewhere)
 static int one_waiter_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    char *sleeper[] = {"sleep", "1000", NULL};
     static cosync_process p;
-    CHECK_OK(cosync_process_spawn(&p, "sleep", sleeper, NULL));
+    spawn_sleeper(&p, NULL);
     waiter w = {&p, 1, 0};
     cosync_task t;
     CHECK_OK(cosync_task_spawn(&t, wait_body, &w, NULL));
@@ -638,8 +632,7 @@ static int communicate_ends_main(void *arg, void **result)
     CHECK_OK(cosync_process_destroy(&p));
 
     /* no pipes, but running: deadline 0 cannot complete */
-    char *sleeper[] = {"sleep", "1000", NULL};
-    CHECK_OK(cosync_process_spawn(&p, "sleep", sleeper, NULL));
+    spawn_sleeper(&p, NULL);
     CHECK_ERR(cosync_process_communicate(&p, NULL, 0, NULL, NULL, &code, 0), COSYNC_EAGAIN);
     CHECK_OK(cosync_process_destroy(&p));
     return 0;
@@ -658,8 +651,7 @@ static int dense_main(void *arg, void **result)
     cosync_task t;
     CHECK_OK(cosync_task_spawn(&t, communicate_body, &p, &(cosync_task_opts){.dense = true}));
     CHECK_EQ(join_status(t), COSYNC_EINVAL);
-    CHECK_EQ(wait_code(&p), 0);
-    CHECK_OK(cosync_process_destroy(&p));
+    end_with(&p, 0);
     return 0;
 }
 
@@ -677,9 +669,8 @@ TEST(communicate_refused_to_a_dense_task)
 static int destroy_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    char *sleeper[] = {"sleep", "1000", NULL};
     cosync_process p;
-    CHECK_OK(cosync_process_spawn(&p, "sleep", sleeper, &piped_out));
+    spawn_sleeper(&p, &piped_out);
     int pid = cosync_process_pid(&p);
     CHECK_OK(cosync_process_destroy(&p));
     CHECK_EQ(kill(pid, 0), -1);
