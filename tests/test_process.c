@@ -13,7 +13,9 @@
  * ECHILD).
  */
 /* ctest-timeout: 120 */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
