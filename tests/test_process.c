@@ -633,6 +633,13 @@ static int communicate_ends_main(void *arg, void **result)
     CHECK_OK(cosync_process_communicate(&p, NULL, 0, NULL, NULL, &code, 0)); /* all done */
     CHECK_OK(cosync_process_destroy(&p));
 
+    /* input for a child whose stdin is not a pipe is dropped, as asyncio
+     * drops it */
+    sh(&p, "exit 5", &piped_out);
+    CHECK_OK(cosync_process_communicate(&p, "abc", 3, NULL, NULL, &code, COSYNC_FOREVER));
+    CHECK_EQ(code, 5);
+    CHECK_OK(cosync_process_destroy(&p));
+
     /* no pipes, but running: deadline 0 cannot complete */
     spawn_sleeper(&p, NULL);
     CHECK_ERR(cosync_process_communicate(&p, NULL, 0, NULL, NULL, &code, 0), COSYNC_EAGAIN);
