@@ -473,7 +473,8 @@ TEST(many_waiters_and_a_cancelled_watcher)
 }
 
 /* Through the pidfd, a wait arms no timer: the virtual clock stands
- * still while the child runs. Polling, it moves (each poll is a sleep). */
+ * still while the child runs. Polling (asked for, or where the kernel
+ * has no pidfd), it moves: each poll is a sleep. */
 static int no_timer_main(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -481,8 +482,11 @@ static int no_timer_main(void *arg, void **result)
     cosync_process p;
     CHECK_OK(cosync_process_spawn(&p, "sleep", nap, NULL));
     int64_t t0 = cosync_now();
+    /* the kernel (or valgrind) may have no pidfd: then it polls too */
+    bool has_pidfd = cosync_io_fd(&p.pidfd) >= 0;
+    CHECK(!has_pidfd || cosync__process_use_pidfd);
     CHECK_EQ(wait_code(&p), 0);
-    if (cosync__process_use_pidfd)
+    if (has_pidfd)
         CHECK_EQ(cosync_now(), t0);
     else
         CHECK_GT(cosync_now(), t0);
@@ -659,7 +663,8 @@ static int dense_main(void *arg, void **result)
     sh(&p, "true", NULL);
     cosync_task t;
     CHECK_OK(cosync_task_spawn(&t, communicate_body, &p, &(cosync_task_opts){.dense = true}));
-    CHECK_EQ(join_status(t), COSYNC_EINVAL);
+    /* under the ucontext backend a dense task has a stack of its own */
+    CHECK_EQ(join_status(t), COSYNC__DENSE_SUPPORTED ? COSYNC_EINVAL : 0);
     end_with(&p, 0);
     return 0;
 }
