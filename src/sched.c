@@ -548,6 +548,17 @@ SWITCH_INLINE __attribute__((noreturn)) void leave_for(cosync_loop *loop, struct
     cosync__ctx_jump_inline(&next->ctx, loop->own_fp);
 }
 
+/* The task ends with scopes still open in it: close them before its
+ * record turns into its result. */
+static __attribute__((noinline)) void scopes_end(struct cosync__task *t)
+{
+    if (t->timeouts)
+        cosync__timeout_owner_ends(t);
+    if (t->stack_groups)
+        cosync__taskgroup_owner_ends(t);
+    t->close_marks &= (uint8_t)~COSYNC__SCOPES;
+}
+
 /* The end of a dense task: the shared stack it leaves is free at once, so
  * a fresh dense task of its size starts there without a copy; one that is away is
  * copied back from here, or, if its bytes go on this very stack, from
@@ -555,6 +566,8 @@ SWITCH_INLINE __attribute__((noreturn)) void leave_for(cosync_loop *loop, struct
 static __attribute__((noinline, noreturn)) void exit_dense_task(struct cosync__task *t, int status,
                                                                 void *result)
 {
+    if (__builtin_expect(t->close_marks & COSYNC__SCOPES, 0))
+        scopes_end(t); /* timeout blocks: a dense task keeps no task group in its stack */
     cosync_loop *loop = t->loop;
     uint16_t mine = cosync__dense_of(t)->shared;
     cosync__dense_release(t); /* its stack is free: the next one may start there */
@@ -580,17 +593,6 @@ static __attribute__((noinline, noreturn)) void exit_dense_task(struct cosync__t
         }
         leave_for(loop, next);
     }
-}
-
-/* The task ends with scopes still open in it: close them before its
- * record turns into its result. */
-static __attribute__((noinline)) void scopes_end(struct cosync__task *t)
-{
-    if (t->timeouts)
-        cosync__timeout_owner_ends(t);
-    if (t->stack_groups)
-        cosync__taskgroup_owner_ends(t);
-    t->close_marks &= (uint8_t)~COSYNC__SCOPES;
 }
 
 EXIT_TASK void exit_task(struct cosync__task *t, int status, void *result)

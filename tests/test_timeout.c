@@ -1254,13 +1254,14 @@ static int enter_leave_arg(void *arg, void **result)
     return cosync_timeout_leave(&tm, cosync_yield());
 }
 
-TEST(task_ends_inside_its_blocks)
+static void ends_inside_its_blocks(bool dense)
 {
     long live = atomic_load(&cosync__mem_live);
     capture cap;
     cosync_loop *loop = report_loop(&cap, NULL);
     cosync_task t;
-    CHECK_OK(cosync_loop_spawn(loop, &t, forgets, NULL, &(cosync_task_opts){.name = "forgetful"}));
+    CHECK_OK(cosync_loop_spawn(loop, &t, forgets, NULL,
+                               &(cosync_task_opts){.name = "forgetful", .dense = dense}));
     int status = 1;
     CHECK_OK(cosync_loop_run(loop, t, &status, NULL));
     CHECK_EQ(status, COSYNC_ECANCELED); /* it was cancelled, and never withdrew it */
@@ -1271,13 +1272,20 @@ TEST(task_ends_inside_its_blocks)
      * lies where the innermost block is kept) */
     static char arg[256];
     cosync_task next;
-    CHECK_OK(cosync_loop_spawn(loop, &next, enter_leave_arg, arg, NULL));
+    CHECK_OK(
+        cosync_loop_spawn(loop, &next, enter_leave_arg, arg, &(cosync_task_opts){.dense = dense}));
     CHECK_OK(cosync_loop_run(loop, next, &status, NULL));
     CHECK_OK(status);
     CHECK_EQ(count_lines(capture_text(&cap)), 1);
     end_loop(loop); /* no timer left */
     capture_free(&cap);
     CHECK_EQ(atomic_load(&cosync__mem_live), live);
+}
+
+TEST(task_ends_inside_its_blocks)
+{
+    ends_inside_its_blocks(false);
+    ends_inside_its_blocks(true); /* a dense task's end takes another path */
 }
 
 /* The loop's close cancels a task in a block; it leaves the block on its
