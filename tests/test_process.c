@@ -716,6 +716,52 @@ static int exec_failures_main(void *arg, void **result)
     return 0;
 }
 
+/* A process outlives the loop its waits were bound to: after the loop's
+ * destroy, its destroy (outside any loop) kills and reaps the child and
+ * closes everything, and a wait in a new loop works. */
+static cosync_process outlives;
+
+static int wait_a_while(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_ERR(cosync_process_wait(&outlives, NULL, cosync_deadline_after(SEC(1))),
+              COSYNC_ETIMEDOUT);
+    return 0;
+}
+
+static int kill_and_wait(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_process_kill(&outlives));
+    CHECK_EQ(wait_code(&outlives), -SIGKILL);
+    return 0;
+}
+
+static void outlive_loop(bool wait_in_a_new_loop)
+{
+    int fds = open_fds();
+    spawn_sleeper(&outlives, &piped_out);
+    int pid = cosync_process_pid(&outlives);
+    run_main_ok(wait_a_while, NULL); /* the loop is destroyed there */
+    if (wait_in_a_new_loop)
+        run_main_ok(kill_and_wait, NULL);
+    CHECK_OK(cosync_process_destroy(&outlives));
+    CHECK_EQ(kill(pid, 0), -1);
+    CHECK_EQ(errno, ESRCH);
+    CHECK_EQ(open_fds(), fds);
+    check_no_child();
+}
+
+TEST(process_outlives_its_loop)
+{
+    for (int poll = 0; poll < 2; poll++) {
+        cosync__process_use_pidfd = !poll;
+        outlive_loop(false);
+        outlive_loop(true);
+    }
+    cosync__process_use_pidfd = true;
+}
+
 TEST(misuse)
 {
     int fds = open_fds();
@@ -845,6 +891,7 @@ int main(void)
     RUN(communicate_deadline_and_cancel);
     RUN(communicate_refused_to_a_dense_task);
     RUN(destroy_kills_and_reaps);
+    RUN(process_outlives_its_loop);
     RUN(misuse);
     RUN(spawn_failures);
     RUN(communicate_allocation_failures);
