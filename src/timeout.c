@@ -44,12 +44,17 @@ static void timer_fired(cosync__timer *timer)
     expire(cosync__container_of(timer, struct cosync__timeout_node, timer));
 }
 
+static void disarm(struct cosync__timeout_node *n)
+{
+    if (cosync__timer_armed(&n->timer))
+        cosync__timer_disarm(&n->task->loop->timers, &n->timer);
+}
+
 /* Arm @n for @deadline, or expire it now if that has passed. */
 static void schedule(struct cosync__timeout_node *n, int64_t deadline)
 {
     cosync_loop *loop = n->task->loop;
-    if (cosync__timer_armed(&n->timer))
-        cosync__timer_disarm(&loop->timers, &n->timer);
+    disarm(n);
     if (deadline == COSYNC_FOREVER)
         return;
     if (deadline <= loop->now)
@@ -70,10 +75,8 @@ static bool entered_by(const struct cosync__task *t, const cosync_timeout *tm)
 
 static void free_node(struct cosync__timeout_node *n)
 {
-    cosync_loop *loop = n->task->loop;
-    if (cosync__timer_armed(&n->timer))
-        cosync__timer_disarm(&loop->timers, &n->timer);
-    cosync__mem_free(loop->alloc, n);
+    disarm(n);
+    cosync__mem_free(n->task->loop->alloc, n);
 }
 
 int cosync_timeout_enter(cosync_timeout *tm, int64_t deadline)

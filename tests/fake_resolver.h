@@ -27,6 +27,17 @@
 static const char fake_mark[] = "fake"; /* ai_canonname of the lists made here */
 static atomic_int fake_frees;           /* lists made here and freed */
 
+/* Whether @addr is a loopback address (127/8 or ::1): the only kind a
+ * name the tests resolve for real ("localhost") may give. */
+static bool is_loopback(const cosync_addr *addr)
+{
+    if (addr->u.sa.sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)&addr->u.storage)->sin_addr.s_addr) >> 24) ==
+               127;
+    return addr->u.sa.sa_family == AF_INET6 &&
+           IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&addr->u.storage)->sin6_addr);
+}
+
 /* Whether @host is one of the names this program answers. */
 static bool ends_with_test(const char *host)
 {

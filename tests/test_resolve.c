@@ -85,15 +85,6 @@ static void check_ipv4(const cosync_addr *addr, const char *ip, int port)
     CHECK_STREQ(text, want);
 }
 
-static bool is_loopback(const cosync_addr *addr)
-{
-    if (addr->u.sa.sa_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)&addr->u.storage)->sin_addr.s_addr) >> 24) ==
-               127;
-    return addr->u.sa.sa_family == AF_INET6 &&
-           IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&addr->u.storage)->sin6_addr);
-}
-
 /* Sleep in 1 ms steps until @counter reaches @want (a thread's doing),
  * for at most 10 s: the outcome does not depend on how long it takes. */
 static void wait_count(atomic_int *counter, int want)

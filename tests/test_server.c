@@ -440,6 +440,16 @@ static void listen_unix(cosync_server *srv, cosync_addr *addr, const char *path)
     CHECK_OK(cosync_server_listen(srv, addr, 0));
 }
 
+/* The start of a case on a Unix-domain server: the shared state reset
+ * for @srv, a socket path named @name in @path, @srv listening there. */
+static void unix_case(cosync_server *srv, cosync_addr *addr, char *path, size_t size,
+                      const char *name)
+{
+    reset_state(srv);
+    sock_path(path, size, name);
+    listen_unix(srv, addr, path);
+}
+
 /* Send @msg on @c and read exactly its echo back. */
 static void client_echo(cosync_io *c, const char *msg)
 {
@@ -995,9 +1005,7 @@ static int close_first_step_main(void *arg, void **result)
     cosync_addr addr;
     cosync_io cl[2];
     char path[128];
-    reset_state(&srv);
-    sock_path(path, sizeof path, "first-step");
-    listen_unix(&srv, &addr, path);
+    unix_case(&srv, &addr, path, sizeof path, "first-step");
     for (int i = 0; i < 2; i++)
         CHECK_OK(cosync_tcp_connect(&cl[i], &addr, FOREVER));
     serve_call sc = serve_of(&srv, first_step_close_handler);
@@ -1033,9 +1041,7 @@ static int wait_closed_main(void *arg, void **result)
     cosync_addr addr;
     cosync_io c;
     char path[128];
-    reset_state(&srv);
-    sock_path(path, sizeof path, "wait-closed");
-    listen_unix(&srv, &addr, path);
+    unix_case(&srv, &addr, path, sizeof path, "wait-closed");
     serve_call sc = serve_of(&srv, release_handler);
     cosync_task s = spawn_serve(&sc);
     CHECK_OK(cosync_tcp_connect(&c, &addr, FOREVER));
@@ -1106,9 +1112,7 @@ static int wait_closed_main(void *arg, void **result)
 
     /* open: the wait is for the close, even once every task of the
      * server has ended (a serve with deadline 0, its handler) */
-    reset_state(&srv);
-    sock_path(path, sizeof path, "wait-open");
-    listen_unix(&srv, &addr, path);
+    unix_case(&srv, &addr, path, sizeof path, "wait-open");
     waiter w4 = waiter_of(&srv, FOREVER);
     cosync_task t4 = spawn_waiter(&w4);
     CHECK_OK(cosync_sleep(COSYNC_SEC(2)));
@@ -1389,9 +1393,7 @@ static int serve_ends_handlers_go_on_main(void *arg, void **result)
     cosync_addr addr;
     cosync_io c;
     char path[128];
-    reset_state(&srv);
-    sock_path(path, sizeof path, "serve-ends");
-    listen_unix(&srv, &addr, path);
+    unix_case(&srv, &addr, path, sizeof path, "serve-ends");
     int64_t t0 = cosync_now();
     serve_call sc = serve_of(&srv, release_handler);
     if (!cancel)
@@ -1444,9 +1446,7 @@ static int serve_try_main(void *arg, void **result)
     cosync_addr addr;
     cosync_io cl[3];
     char path[128];
-    reset_state(&srv);
-    sock_path(path, sizeof path, "try");
-    listen_unix(&srv, &addr, path);
+    unix_case(&srv, &addr, path, sizeof path, "try");
 
     /* nobody waiting: EAGAIN at once, the server stays open */
     uint64_t before = switches();
@@ -1751,9 +1751,7 @@ static int replaced_file_main(void *arg, void **result)
     cosync_server srv;
     cosync_addr addr;
     char path[128];
-    reset_state(&srv);
-    sock_path(path, sizeof path, "replaced");
-    listen_unix(&srv, &addr, path);
+    unix_case(&srv, &addr, path, sizeof path, "replaced");
     CHECK_EQ(unlink(path), 0);
     int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
     CHECK_GE(fd, 0);
@@ -1784,15 +1782,6 @@ TEST(the_close_removes_only_its_own_socket_file)
 /* ------------------------------------------------------------------------
  * 10. listen_host
  * ---------------------------------------------------------------------- */
-
-static bool is_loopback(const cosync_addr *addr)
-{
-    if (addr->u.sa.sa_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)&addr->u.storage)->sin_addr.s_addr) >> 24) ==
-               127;
-    return addr->u.sa.sa_family == AF_INET6 &&
-           IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&addr->u.storage)->sin6_addr);
-}
 
 /* Serve @srv (listening on a loopback address) to one echo client. */
 static void serve_one_echo(cosync_server *srv, const char *want_prefix)
@@ -1963,9 +1952,7 @@ static int emfile_main(void *arg, void **result)
     cosync_addr addr;
     cosync_io c;
     char path[128];
-    reset_state(&srv);
-    sock_path(path, sizeof path, "emfile");
-    listen_unix(&srv, &addr, path);
+    unix_case(&srv, &addr, path, sizeof path, "emfile");
     int64_t t0 = cosync_now();
 
     if (how == EMFILE_TRY) {
@@ -2114,9 +2101,7 @@ static int record_fault_main(void *arg, void **result)
     cosync_addr addr;
     cosync_io c;
     char path[128];
-    reset_state(&srv);
-    sock_path(path, sizeof path, "record-fault");
-    listen_unix(&srv, &addr, path);
+    unix_case(&srv, &addr, path, sizeof path, "record-fault");
     CHECK_OK(cosync_tcp_connect(&c, &addr, FOREVER)); /* waiting when serve begins */
     serve_call sc = serve_of(&srv, echo_handler);
     sc.fault_k = 0; /* its first allocation: the connection's record */
@@ -2173,9 +2158,7 @@ static int fault_main(void *arg, void **result)
     cosync_addr addr;
     char path[128], msg[2][16], got[64];
     int cl[2];
-    reset_state(&srv);
-    sock_path(path, sizeof path, "faults");
-    listen_unix(&srv, &addr, path);
+    unix_case(&srv, &addr, path, sizeof path, "faults");
     for (int i = 0; i < 2; i++) {
         cl[i] = raw_unix_client(&addr);
         snprintf(msg[i], sizeof msg[i], "ping %d", i);

@@ -199,6 +199,15 @@ int cosync_process_pid(const cosync_process *p)
     return p ? p->pid : COSYNC_EINVAL;
 }
 
+/* 0 for a process that spawn made and destroy has not ended; else the
+ * code every call gives: COSYNC_EINVAL (never spawned), COSYNC_EBADF. */
+static int spawned(const cosync_process *p)
+{
+    if (!p || !p->state)
+        return COSYNC_EINVAL;
+    return p->state == PROC_DESTROYED ? COSYNC_EBADF : 0;
+}
+
 /* ---- waiting --------------------------------------------------------- */
 
 static int returncode_of(int status)
@@ -259,10 +268,9 @@ static void hand_over(cosync_process *p)
 
 int cosync_process_wait(cosync_process *p, int *returncode, int64_t deadline)
 {
-    if (!p || !p->state)
-        return COSYNC_EINVAL;
-    if (p->state == PROC_DESTROYED)
-        return COSYNC_EBADF;
+    int rc = spawned(p);
+    if (rc)
+        return rc;
     if (!cosync__current())
         return COSYNC_EPERM;
     int64_t poll_gap = POLL_FIRST;
@@ -272,7 +280,6 @@ int cosync_process_wait(cosync_process *p, int *returncode, int64_t deadline)
                 *returncode = p->returncode;
             return 0;
         }
-        int rc;
         if (!p->watching) {
             p->watching = true;
             rc = watch(p, &poll_gap, deadline);
@@ -289,10 +296,9 @@ int cosync_process_wait(cosync_process *p, int *returncode, int64_t deadline)
 
 int cosync_process_returncode(cosync_process *p, int *returncode)
 {
-    if (!p || !p->state)
-        return COSYNC_EINVAL;
-    if (p->state == PROC_DESTROYED)
-        return COSYNC_EBADF;
+    int rc = spawned(p);
+    if (rc)
+        return rc;
     if (!reap(p))
         return COSYNC_EAGAIN;
     if (returncode)
@@ -304,10 +310,9 @@ int cosync_process_returncode(cosync_process *p, int *returncode)
 
 int cosync_process_send_signal(cosync_process *p, int sig)
 {
-    if (!p || !p->state)
-        return COSYNC_EINVAL;
-    if (p->state == PROC_DESTROYED)
-        return COSYNC_EBADF;
+    int rc = spawned(p);
+    if (rc)
+        return rc;
     if (p->state == PROC_EXITED)
         return COSYNC_ESRCH;
     /* unreaped, the pid is still the child's, even if it has exited */
@@ -414,11 +419,11 @@ int cosync_process_communicate(cosync_process *p, const void *input, size_t inpu
                                cosync_process_output *out, cosync_process_output *err,
                                int *returncode, int64_t deadline)
 {
-    if (!p || !p->state || (input_len && !input) || (out && out->cap && !out->buf) ||
-        (err && err->cap && !err->buf))
+    if ((input_len && !input) || (out && out->cap && !out->buf) || (err && err->cap && !err->buf))
         return COSYNC_EINVAL;
-    if (p->state == PROC_DESTROYED)
-        return COSYNC_EBADF;
+    int rc = spawned(p);
+    if (rc)
+        return rc;
     if (out)
         out->len = 0;
     if (err)
@@ -434,7 +439,7 @@ int cosync_process_communicate(cosync_process *p, const void *input, size_t inpu
         return 0;
     }
     cosync_timeout tm;
-    int rc = cosync_timeout_enter(&tm, deadline);
+    rc = cosync_timeout_enter(&tm, deadline);
     if (rc)
         return rc;
     feed f = {&p->in, input, input_len};
@@ -474,10 +479,9 @@ static bool waited_on(const cosync_process *p)
 
 int cosync_process_destroy(cosync_process *p)
 {
-    if (!p || !p->state)
-        return COSYNC_EINVAL;
-    if (p->state == PROC_DESTROYED)
-        return COSYNC_EBADF;
+    int rc = spawned(p);
+    if (rc)
+        return rc;
     if (waited_on(p))
         return COSYNC_EBUSY;
     cosync_io_close(&p->in);
