@@ -1285,6 +1285,127 @@ int cosync_loop_all_tasks(cosync_loop *loop, cosync_task *tasks, size_t cap);
  */
 int cosync_loop_dump(const cosync_loop *loop, FILE *out);
 
+/* ========================================================================
+ * Loop callbacks (loop.call_soon, call_later, call_at)
+ * ===================================================================== */
+
+/** A callback scheduled on a loop (asyncio's Handle and TimerHandle),
+ * embedded by the caller. Fields are private; it needs no initialisation
+ * before its first use. */
+typedef struct cosync_callback {
+    cosync__timer timer;   /* private */
+    cosync__node link;     /* private */
+    void (*fn)(void *arg); /* private */
+    void *arg;             /* private */
+    cosync_loop *loop;     /* private */
+    const void *after;     /* private */
+    uint64_t seq;          /* private */
+    int64_t when;          /* private */
+    uintptr_t check;       /* private */
+    int state;             /* private */
+} cosync_callback;
+
+/**
+ * cosync_loop_call_soon - run @fn(@arg) on @loop as soon as the tasks
+ * ready now have taken their step (loop.call_soon(fn, arg)).
+ * @cb: the caller's record of the call; it must stay valid, and not move,
+ *      until @fn has started or the call is cancelled (@fn may reuse,
+ *      reschedule or free it). It may not be in the caller's own stack
+ *      if the caller is a dense task.
+ *
+ * The callback takes its place behind the tasks in the ready queue, as
+ * asyncio's does in its _ready: the tasks ready at the call, and the
+ * callbacks scheduled before it, run first; a task made ready after the
+ * call (the caller itself, if it yields) runs after it. Callbacks run in
+ * the loop's own context, not in a task: @fn cannot suspend (a blocking
+ * call returns COSYNC_EPERM), cosync_loop_current() is @loop, and it may
+ * do what code outside a task may: set an event or a future, release a
+ * semaphore, put into a queue without waiting, cancel a task, spawn tasks
+ * (cosync_loop_spawn), schedule or cancel callbacks, stop the loop. A
+ * run without a main task (cosync_loop_run with COSYNC_TASK_NONE) goes on
+ * while callbacks are scheduled; cosync_loop_destroy runs those that come
+ * due while it finishes the tasks, and cancels the rest.
+ *
+ * Returns 0; COSYNC_EINVAL if @loop, @cb or @fn is NULL, or @cb lies in
+ * the calling dense task's stack; COSYNC_EBUSY (and nothing changes) if
+ * @cb is scheduled and has not started; COSYNC_EPERM if called from a
+ * task or callback of another loop.
+ * Not a suspension point. Not thread-safe: call it from the loop's thread
+ * (from another thread, use cosync_loop_call_threadsafe).
+ */
+int cosync_loop_call_soon(cosync_loop *loop, cosync_callback *cb, void (*fn)(void *arg), void *arg);
+
+/**
+ * cosync_loop_call_at - run @fn(@arg) on @loop at time @when
+ * (loop.call_at(when, fn, arg)): once the loop's clock reaches @when, the
+ * callback is queued as cosync_loop_call_soon queues one, behind the
+ * tasks ready then. Callbacks and timed waits with the same @when come due
+ * in the order they were scheduled; a @when that has passed is due at the
+ * loop's next look at its timers. With a virtual clock, time jumps to
+ * @when when nothing else can run, as for a sleep.
+ * @cb: as for cosync_loop_call_soon.
+ *
+ * Returns 0; COSYNC_EINVAL if @loop, @cb or @fn is NULL, @when is
+ * COSYNC_FOREVER, or @cb lies in the calling dense task's stack;
+ * COSYNC_EBUSY (and nothing changes) if @cb is scheduled and has not
+ * started; COSYNC_EPERM if called from a task or callback of another loop.
+ * Not a suspension point. Not thread-safe (as cosync_loop_call_soon).
+ */
+int cosync_loop_call_at(cosync_loop *loop, cosync_callback *cb, int64_t when, void (*fn)(void *arg),
+                        void *arg);
+
+/**
+ * cosync_loop_call_later - cosync_loop_call_at @delay nanoseconds from
+ * now (loop.call_later(delay, fn, arg)): from the time of the loop's
+ * current turn when called on the loop's thread while it runs, as a sleep
+ * of @delay started there would end (so the two come due in the order
+ * they were scheduled), else from cosync_loop_now(@loop). A @delay of 0 or
+ * less is due at once, at the loop's next look at its timers; a time past
+ * the clock's range is kept at its end.
+ * Returns and thread-safety as cosync_loop_call_at (COSYNC_EINVAL also
+ * for a @delay of COSYNC_FOREVER). Not a suspension point.
+ */
+int cosync_loop_call_later(cosync_loop *loop, cosync_callback *cb, int64_t delay,
+                           void (*fn)(void *arg), void *arg);
+
+/**
+ * cosync_callback_cancel - take back a scheduled callback before it starts
+ * (Handle.cancel()): it will not run, and @cb is the caller's again at
+ * once (it may be freed or scheduled anew).
+ * Returns 0 if the call was scheduled and is now cancelled;
+ * COSYNC_EALREADY (nothing changes) if it has started (a callback may
+ * call it on itself) or was cancelled already, by this call or by the
+ * loop's destruction; COSYNC_EINVAL if @cb is NULL or was never
+ * scheduled (or was moved since); COSYNC_EPERM if called from a task or
+ * callback of another loop than @cb's.
+ * Not a suspension point. Not thread-safe (as cosync_loop_call_soon).
+ */
+int cosync_callback_cancel(cosync_callback *cb);
+
+/**
+ * cosync_callback_cancelled - whether @cb was cancelled, by
+ * cosync_callback_cancel or by its loop's destruction (Handle.cancelled()).
+ * False for NULL, a callback never scheduled, a pending one, one that ran.
+ * Not a suspension point. Not thread-safe (as cosync_loop_call_soon).
+ */
+bool cosync_callback_cancelled(const cosync_callback *cb);
+
+/**
+ * cosync_callback_pending - whether @cb is scheduled and has not started
+ * (its record is still the loop's). False for NULL.
+ * Not a suspension point. Not thread-safe (as cosync_loop_call_soon).
+ */
+bool cosync_callback_pending(const cosync_callback *cb);
+
+/**
+ * cosync_callback_when - the time @cb was last scheduled for with
+ * cosync_loop_call_at or cosync_loop_call_later (TimerHandle.when()),
+ * whatever happened to it since; COSYNC_FOREVER for a callback scheduled
+ * with cosync_loop_call_soon, never scheduled, or NULL.
+ * Not a suspension point. Not thread-safe (as cosync_loop_call_soon).
+ */
+int64_t cosync_callback_when(const cosync_callback *cb);
+
 #ifdef __cplusplus
 }
 #endif

@@ -263,6 +263,13 @@ struct cosync_loop {
     uint32_t pf_ahead;
     int budget;
     int64_t now;
+    /* steps: the dispatches of ready tasks so far, kept in whole turns
+     * (steps, plus what the budget has used since it was last set, of
+     * turn_budget); the turn under way ends at step turn_end. The budget
+     * is the steps left until then, or until the first due callback. */
+    uint64_t steps;
+    uint64_t turn_end;
+    int turn_budget;
     int64_t next_trim; /* when cached stacks no task needed are given back */
     uint64_t switches;
     cosync__ctx ctx; /* the loop's own context: the thread's stack */
@@ -291,6 +298,17 @@ struct cosync_loop {
     uint64_t serial;            /* from a process-wide count of loops: never 0, never reused */
     struct cosync__task *until; /* run until this one finishes */
     cosync__list iterators;     /* the live cosync_as_completed */
+    /* callbacks (callback.c): those waiting for their time, and those
+     * due, in order, each once the task last in the ready queue when it
+     * was queued has taken its step; cb_due is the step at which the
+     * first is due, COSYNC__STEP_UNKNOWN until found */
+    cosync__list cb_timed;
+    cosync__list cb_soon;
+    uint64_t cb_seq; /* of the last one queued */
+    /* the ready queue's last task before the timers due now fired: their
+     * callbacks go behind it, ahead of the tasks those timers woke */
+    const struct cosync__task *cb_fire_after;
+    uint64_t cb_due;
     /* dense tasks (dense.c): the stacks they share, COSYNC__DENSE_SLOTS
      * per stack class, and the count that deals new ones out to them */
     cosync__shared_stack shared[COSYNC__STACK_CLASSES * COSYNC__DENSE_SLOTS];
@@ -665,6 +683,13 @@ void cosync__run_ready(cosync_loop *loop);
  * next suspends; a task that becomes ready after that waits for the next
  * turn. */
 void cosync__cut_turn(cosync_loop *loop);
+/* The steps taken so far (cosync_loop.steps). */
+static inline uint64_t cosync__steps_now(const cosync_loop *loop)
+{
+    return loop->steps + (uint64_t)(int64_t)(loop->turn_budget - loop->budget);
+}
+/* Set the budget from the turn's end and the first due callback's step. */
+void cosync__apply_budget(cosync_loop *loop);
 /* Whether a task finishing with @rc ends as cancelled. */
 int cosync__final_status(const struct cosync__task *t, int rc);
 
@@ -795,6 +820,25 @@ ssize_t cosync__io_retry(cosync_io *io, int event, ssize_t (*op)(cosync_io *io, 
 int cosync__io_write_all(cosync_io *io, const void *buf, size_t len, size_t *written,
                          ssize_t (*write_some)(cosync_io *, const void *, size_t, int64_t),
                          int64_t deadline);
+
+/* --- callbacks (callback.c) --- */
+#define COSYNC__STEP_UNKNOWN UINT64_MAX
+/* Find the step at which the first due callback is due, if the ready
+ * queue's first @limit tasks tell it (a turn's start, or a cut). */
+void cosync__callbacks_place(cosync_loop *loop, uint64_t limit);
+/* Run the callbacks due now, each in order, in the loop's context: those
+ * queued before the call (one queued meanwhile waits for the next). */
+void cosync__callbacks_run(cosync_loop *loop);
+/* In a turn whose budget has run out before its end: run the callbacks
+ * due and set the budget for the rest of the turn. False if the turn is
+ * over. */
+bool cosync__callbacks_mid_turn(cosync_loop *loop);
+static inline bool cosync__callbacks_scheduled(const cosync_loop *loop)
+{
+    return loop->cb_soon.head || loop->cb_timed.head;
+}
+/* At the loop's destruction: cancel the callbacks still scheduled. */
+void cosync__callbacks_drop_all(cosync_loop *loop);
 
 /* --- loop (loop.c) --- */
 /* Cancel @t for the round of the close under way (once): the round waits

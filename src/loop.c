@@ -89,6 +89,7 @@ int cosync_loop_init(cosync_loop **out, const cosync_loop_opts *opts)
     if (!loop)
         return COSYNC_ENOMEM;
     memset(loop, 0, sizeof *loop);
+    loop->cb_due = COSYNC__STEP_UNKNOWN;
     if (opts->allocator) {
         loop->alloc_copy = *opts->allocator;
         loop->alloc = &loop->alloc_copy;
@@ -304,7 +305,12 @@ static void update_clock(cosync_loop *loop)
 static bool idle(cosync_loop *loop)
 {
     if (atomic_load_explicit(&loop->inbox_full, memory_order_acquire))
-        return true; /* a call has come: the turn runs it */
+        return true;          /* a call has come: the turn runs it */
+    if (loop->cb_soon.head) { /* callbacks queued by callbacks: due now */
+        if (loop->io_waiters)
+            poll_io(loop, 0);
+        return true;
+    }
     int64_t next = cosync__timer_next(&loop->timers);
     bool held = cosync__loop_held(loop);
     if (next == COSYNC_FOREVER && loop->io_waiters == 0 && !held)
@@ -351,7 +357,7 @@ static bool finished(cosync_loop *loop)
         return loop->closing_left == 0 && !cosync__loop_held(loop);
     if (loop->until)
         return loop->until->state == COSYNC__T_DONE;
-    return loop->nalive == 0 && !cosync__loop_held(loop);
+    return loop->nalive == 0 && !cosync__loop_held(loop) && !cosync__callbacks_scheduled(loop);
 }
 
 /* The run's main task had finished before the run: asyncio's
@@ -365,6 +371,15 @@ static void run_one_turn(cosync_loop *loop)
     cosync__run_ready(loop);
 }
 
+/* Fire the timers due. asyncio wakes a sleeper through a callback of its
+ * own, which queues the task's step behind every timer callback of the
+ * same instant: so the callbacks due go ahead of the tasks woken here. */
+static void run_timers(cosync_loop *loop)
+{
+    loop->cb_fire_after = loop->ready_tail;
+    cosync__timer_run(&loop->timers, loop->now);
+}
+
 /* Run until @until (or every task) has finished, the loop is stopped, or
  * a deadlock. */
 static int run_loop(cosync_loop *loop)
@@ -372,15 +387,16 @@ static int run_loop(cosync_loop *loop)
     int rc = 0;
     /* timers that came due between runs fire first, behind the tasks
      * already ready, as asyncio's first iteration of a run has them */
-    cosync__timer_run(&loop->timers, loop->now);
+    run_timers(loop);
     if (loop->until && finished(loop)) {
         run_one_turn(loop);
         return 0;
     }
     while (!finished(loop)) {
         cosync__run_ready(loop);
+        cosync__callbacks_run(loop);
         update_clock(loop);
-        cosync__timer_run(&loop->timers, loop->now);
+        run_timers(loop);
         cosync__inbox_run(loop);
         if (loop->now >= loop->next_trim && loop->next_trim != INT64_MAX) { /* MAX: never */
             cosync__stack_trim(&loop->stacks);
@@ -413,7 +429,7 @@ static int run_loop(cosync_loop *loop)
             rc = COSYNC_EDEADLK;
             break;
         }
-        cosync__timer_run(&loop->timers, loop->now);
+        run_timers(loop);
     }
     return rc;
 }
@@ -531,6 +547,7 @@ int cosync_loop_destroy(cosync_loop *loop)
         loop->closing = false;
         rc = rc ? COSYNC_EDEADLK : 0;
     }
+    cosync__callbacks_drop_all(loop); /* loop.close() drops what was scheduled */
     cosync__as_completed_orphan_all(loop);
     if (loop->addon_destroy)
         loop->addon_destroy(loop);

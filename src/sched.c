@@ -675,8 +675,21 @@ static void dense_task_entry(void *arg)
 void cosync__cut_turn(cosync_loop *loop)
 {
     /* after a first cut only a shorter count matters: count no further */
-    loop->budget = (int)cosync__ready_count(loop, loop->turn_cut ? (size_t)loop->budget : INT_MAX);
+    uint64_t now = cosync__steps_now(loop);
+    size_t n = cosync__ready_count(loop, loop->turn_cut ? (size_t)(loop->turn_end - now) : INT_MAX);
+    loop->turn_end = now + n;
     loop->turn_cut = true;
+    cosync__apply_budget(loop);
+}
+
+void cosync__apply_budget(cosync_loop *loop)
+{
+    uint64_t now = cosync__steps_now(loop);
+    uint64_t end = loop->turn_end;
+    if (loop->cb_due < end) /* a callback is due before the turn's end */
+        end = loop->cb_due > now ? loop->cb_due : now;
+    loop->steps = now;
+    loop->turn_budget = loop->budget = (int)(end > now ? end - now : 0);
 }
 
 void cosync__sched_bind_thread(cosync_loop *loop)
@@ -698,17 +711,31 @@ void cosync__sched_bind_thread(cosync_loop *loop)
     (void)loop;
 }
 
+/* A turn's budget has run out, or its queue: the callbacks due may let it
+ * go on (a callback takes its step among the tasks', as in asyncio's
+ * _ready). False if the turn is over. */
+static bool turn_goes_on(cosync_loop *loop)
+{
+    return __builtin_expect(loop->cb_soon.head != NULL, 0) && cosync__callbacks_mid_turn(loop);
+}
+
 void cosync__run_ready(cosync_loop *loop)
 {
-    loop->budget = COSYNC__BUDGET;
+    loop->turn_end = cosync__steps_now(loop) + COSYNC__BUDGET;
     loop->turn_cut = false;
+    if (loop->cb_soon.head)
+        cosync__callbacks_place(loop, COSYNC__BUDGET);
+    cosync__apply_budget(loop);
     if (loop->stop_requested) /* asked for before the run: one turn of what is ready */
         cosync__cut_turn(loop);
     for (;;) {
         struct cosync__task *next = take_next(loop);
         prefetch_ahead(loop);
-        if (!next)
+        if (!next) {
+            if (turn_goes_on(loop))
+                continue;
             return;
+        }
         if (next->state == COSYNC__T_FRESH) {
             if (!give_any_stack(loop, next))
                 continue;
@@ -723,8 +750,11 @@ void cosync__run_ready(cosync_loop *loop)
         san_arrive(loop, FAKE(loop));
         if (__builtin_expect(loop->overflowed != NULL, 0))
             report_overflow(loop->overflowed);
-        if (!loop->stack_wanted)
+        if (!loop->stack_wanted) {
+            if (turn_goes_on(loop))
+                continue;
             return;
+        }
         loop->stack_wanted = false; /* the same turn goes on from here */
     }
 }

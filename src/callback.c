@@ -1,0 +1,283 @@
+/*
+ * Callbacks scheduled on a loop: loop.call_soon, call_later, call_at.
+ *
+ * asyncio keeps tasks' steps and callbacks in one queue, _ready, so a
+ * callback runs once everything ready before it has taken its step, and
+ * before anything made ready after it. cosync's ready queue holds task
+ * records only, and a suspending task switches straight to the next, so a
+ * callback instead remembers the task that was last in the ready queue
+ * when it was queued (its `after`) and is due once that task has been
+ * dispatched. The loop counts dispatches (steps) by its budget, which it
+ * already spends one a dispatch: the budget is cut so that the turn
+ * reaches the loop's context exactly at the first callback's step, the
+ * callbacks due run there, and the turn goes on. Nothing is added to a
+ * switch, a wake-up or a yield.
+ *
+ * Only the first callback's step is looked for (a walk of at most a
+ * turn's budget along the ready queue); the ones behind it are due with
+ * it when they were queued behind the same task, or when nothing was
+ * ready then. A task cannot be queued again behind itself before its
+ * callback runs: the callback runs as the task's step ends.
+ *
+ * A timed callback waits in the loop's timer heap, and is queued when
+ * its timer fires, behind the tasks the timers before it have woken.
+ */
+#include "core.h"
+#include "timer.h"
+
+enum { CB_TIMED = 1, CB_SOON, CB_RAN, CB_CANCELLED };
+
+/* The check word of a record the loop has seen: a copy, or memory never
+ * handed to the loop, has another. */
+static uintptr_t check_of(const cosync_callback *cb)
+{
+    return (uintptr_t)cb ^ (uintptr_t)0x9e3779b97f4a7c15u;
+}
+
+static int state_of(const cosync_callback *cb)
+{
+    return cb->check == check_of(cb) ? cb->state : 0;
+}
+
+static void set_state(cosync_callback *cb, int state)
+{
+    cb->state = state;
+    cb->check = check_of(cb);
+}
+
+/* Whether the caller may touch @loop's callbacks: its own thread's code,
+ * not a task or callback of another loop. */
+static bool may_use(const cosync_loop *loop)
+{
+    return !cosync__tls.loop || cosync__tls.loop == loop;
+}
+
+/* ---- the queue of due callbacks -------------------------------------- */
+
+static cosync_callback *first_due(const cosync_loop *loop)
+{
+    cosync__node *n = loop->cb_soon.head;
+    return n ? cosync__container_of(n, cosync_callback, link) : NULL;
+}
+
+/* Queue @cb behind the task @after (NULL: ahead of every task ready now)
+ * and the callbacks queued before it. */
+static void queue(cosync_loop *loop, cosync_callback *cb, const struct cosync__task *after)
+{
+    cb->after = after;
+    cb->seq = ++loop->cb_seq;
+    set_state(cb, CB_SOON);
+    cosync__list_push_back(&loop->cb_soon, &cb->link);
+}
+
+void cosync__callbacks_place(cosync_loop *loop, uint64_t limit)
+{
+    const cosync_callback *cb = first_due(loop);
+    if (!cb || loop->cb_due != COSYNC__STEP_UNKNOWN)
+        return;
+    uint64_t now = cosync__steps_now(loop);
+    if (!cb->after) {
+        loop->cb_due = now;
+        return;
+    }
+    uint64_t k = 0;
+    for (const struct cosync__task *t = loop->ready_head; t && k < limit; t = t->next_ready) {
+        k++;
+        if (t == cb->after) {
+            loop->cb_due = now + k;
+            return;
+        }
+    }
+}
+
+/* Whether the first callback is due: its task has taken its step (the
+ * ready queue is empty, or the step it was found at has come). */
+static bool first_is_due(const cosync_loop *loop, const cosync_callback *cb)
+{
+    if (!cb->after || !loop->ready_head)
+        return true;
+    return loop->cb_due != COSYNC__STEP_UNKNOWN && cosync__steps_now(loop) >= loop->cb_due;
+}
+
+static void run_one(cosync_loop *loop, cosync_callback *cb)
+{
+    cosync__list_remove(&loop->cb_soon, &cb->link);
+    loop->cb_due = COSYNC__STEP_UNKNOWN;
+    set_state(cb, CB_RAN); /* the record is the callback's own from here */
+    cb->fn(cb->arg);
+}
+
+void cosync__callbacks_run(cosync_loop *loop)
+{
+    cosync_callback *cb = first_due(loop);
+    if (!cb || !first_is_due(loop, cb))
+        return;
+    /* those queued meanwhile wait: a callback that queues itself again
+     * cannot keep the loop from its tasks, timers and I/O */
+    uint64_t last = loop->cb_seq;
+    const void *at = cb->after;
+    bool all = !loop->ready_head; /* every task ahead of them has run */
+    for (;;) {
+        run_one(loop, cb);
+        cb = first_due(loop);
+        if (!cb || cb->seq > last)
+            return;
+        if (!all && cb->after && cb->after != at)
+            return;
+    }
+}
+
+bool cosync__callbacks_mid_turn(cosync_loop *loop)
+{
+    uint64_t now = cosync__steps_now(loop);
+    if (!loop->ready_head || now >= loop->turn_end)
+        return false;
+    cosync__callbacks_run(loop);
+    cosync__callbacks_place(loop, loop->turn_end - cosync__steps_now(loop));
+    cosync__apply_budget(loop);
+    return true;
+}
+
+/* ---- scheduling -------------------------------------------------------- */
+
+static void timer_fired(cosync__timer *timer)
+{
+    cosync_callback *cb = cosync__container_of(timer, cosync_callback, timer);
+    cosync__list_remove(&cb->loop->cb_timed, &cb->link);
+    queue(cb->loop, cb, cb->loop->cb_fire_after);
+}
+
+/* The checks every scheduling call makes: 0, or the error. */
+static int may_schedule(cosync_loop *loop, const cosync_callback *cb, void (*fn)(void *))
+{
+    if (!loop || !cb || !fn)
+        return COSYNC_EINVAL;
+    if (!may_use(loop))
+        return COSYNC_EPERM;
+    struct cosync__task *cur = cosync__current();
+    if (cur && cosync__dense_holds(cur, cb))
+        return COSYNC_EINVAL; /* the loop would point into the task's stack */
+    int state = state_of(cb);
+    if (state == CB_TIMED || state == CB_SOON)
+        return COSYNC_EBUSY;
+    return 0;
+}
+
+static void fill(cosync_callback *cb, cosync_loop *loop, void (*fn)(void *), void *arg,
+                 int64_t when)
+{
+    cb->fn = fn;
+    cb->arg = arg;
+    cb->loop = loop;
+    cb->when = when;
+    cb->link.next = cb->link.prev = NULL;
+}
+
+int cosync_loop_call_soon(cosync_loop *loop, cosync_callback *cb, void (*fn)(void *arg), void *arg)
+{
+    int rc = may_schedule(loop, cb, fn);
+    if (rc)
+        return rc;
+    fill(cb, loop, fn, arg, COSYNC_FOREVER);
+    cosync__timer_init(&cb->timer, timer_fired);
+    bool first = loop->cb_soon.head == NULL;
+    queue(loop, cb, loop->ready_tail);
+    /* from a task: the turn under way must stop at its step */
+    if (first && cosync__current()) {
+        cosync__callbacks_place(loop, loop->turn_end - cosync__steps_now(loop));
+        cosync__apply_budget(loop);
+    }
+    return 0;
+}
+
+int cosync_loop_call_at(cosync_loop *loop, cosync_callback *cb, int64_t when, void (*fn)(void *arg),
+                        void *arg)
+{
+    if (when == COSYNC_FOREVER)
+        return COSYNC_EINVAL;
+    int rc = may_schedule(loop, cb, fn);
+    if (rc)
+        return rc;
+    fill(cb, loop, fn, arg, when);
+    cosync__timer_init(&cb->timer, timer_fired);
+    set_state(cb, CB_TIMED);
+    cosync__list_push_back(&loop->cb_timed, &cb->link);
+    cosync__timer_arm(&loop->timers, &cb->timer, when);
+    return 0;
+}
+
+int cosync_loop_call_later(cosync_loop *loop, cosync_callback *cb, int64_t delay,
+                           void (*fn)(void *arg), void *arg)
+{
+    if (!loop || delay == COSYNC_FOREVER)
+        return COSYNC_EINVAL;
+    /* the turn's time, as a sleep's deadline takes it */
+    int64_t now = cosync__tls.loop == loop ? loop->now : cosync_loop_now(loop);
+    int64_t when = delay <= 0 ? now : delay > INT64_MAX - now ? INT64_MAX : now + delay;
+    return cosync_loop_call_at(loop, cb, when, fn, arg);
+}
+
+/* ---- the caller's record ----------------------------------------------- */
+
+/* Whether the callback queued at @n (if any) is due at @cb's step: its
+ * task may already have been dispatched, and queued again since, so its
+ * step could not be looked for again. */
+static bool same_place(const cosync_callback *cb, const cosync__node *n)
+{
+    return n && cosync__container_of(n, cosync_callback, link)->after == cb->after;
+}
+
+int cosync_callback_cancel(cosync_callback *cb)
+{
+    if (!cb)
+        return COSYNC_EINVAL;
+    int state = state_of(cb);
+    if (state == CB_RAN || state == CB_CANCELLED)
+        return COSYNC_EALREADY;
+    if (state != CB_TIMED && state != CB_SOON)
+        return COSYNC_EINVAL;
+    cosync_loop *loop = cb->loop;
+    if (!may_use(loop))
+        return COSYNC_EPERM;
+    if (state == CB_TIMED) {
+        cosync__timer_disarm(&loop->timers, &cb->timer);
+        cosync__list_remove(&loop->cb_timed, &cb->link);
+    } else {
+        if (first_due(loop) == cb && !same_place(cb, cb->link.next))
+            loop->cb_due = COSYNC__STEP_UNKNOWN; /* the next one's step is looked for */
+        cosync__list_remove(&loop->cb_soon, &cb->link);
+    }
+    set_state(cb, CB_CANCELLED);
+    return 0;
+}
+
+bool cosync_callback_cancelled(const cosync_callback *cb)
+{
+    return cb && state_of(cb) == CB_CANCELLED;
+}
+
+bool cosync_callback_pending(const cosync_callback *cb)
+{
+    if (!cb)
+        return false;
+    int state = state_of(cb);
+    return state == CB_TIMED || state == CB_SOON;
+}
+
+int64_t cosync_callback_when(const cosync_callback *cb)
+{
+    return cb && state_of(cb) ? cb->when : COSYNC_FOREVER;
+}
+
+void cosync__callbacks_drop_all(cosync_loop *loop)
+{
+    cosync__node *n;
+    while ((n = cosync__list_pop_front(&loop->cb_timed))) {
+        cosync_callback *cb = cosync__container_of(n, cosync_callback, link);
+        cosync__timer_disarm(&loop->timers, &cb->timer);
+        set_state(cb, CB_CANCELLED);
+    }
+    while ((n = cosync__list_pop_front(&loop->cb_soon)))
+        set_state(cosync__container_of(n, cosync_callback, link), CB_CANCELLED);
+    loop->cb_due = COSYNC__STEP_UNKNOWN;
+}
