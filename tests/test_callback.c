@@ -326,6 +326,17 @@ TEST(callbacks_before_a_run)
     CHECK_TRACE("first@0 t1@0 second@0 t2@0 link3@10 link2@20 link1@30");
     CHECK_EQ(chain_left, 0);
     end_loop(loop);
+
+    /* a timed callback due when the run starts goes behind the tasks
+     * ready then (asyncio: "A1 B1 C A2 B2") */
+    trace_reset();
+    loop = new_loop();
+    CHECK_OK(cosync_loop_spawn(loop, NULL, trace_and_yield, "A", NULL));
+    CHECK_OK(cosync_loop_spawn(loop, NULL, trace_and_yield, "B", NULL));
+    CHECK_OK(cosync_loop_call_at(loop, &first, 0, tr_arg, "C"));
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECK_TRACE("A1@0 B1@0 C@0 A2@0 B2@0");
+    end_loop(loop);
 }
 
 static cosync_task cb_victim;
@@ -494,6 +505,40 @@ static int spin_main(void *arg, void **result)
 TEST(callback_rescheduling_itself)
 {
     run_traced(spin_main, "cb@0 t@0 cb@0 t@0 cb@0 t@0 cb@0 t@0");
+}
+
+static cosync_callback chain_a_cb, chain_c_cb;
+static int a_left;
+
+static void chain_a(void *arg)
+{
+    tr("A%d", 4 - a_left);
+    if (a_left == 3)
+        CHECK_OK(cosync_loop_call_later(cur_loop(), &chain_c_cb, 0, tr_arg, "C"));
+    if (--a_left > 0)
+        CHECK_OK(cosync_loop_call_soon(cur_loop(), &chain_a_cb, chain_a, arg));
+    else
+        CHECK_OK(cosync_event_set(arg));
+}
+
+/* With nothing ready, callbacks that schedule callbacks still let the loop
+ * look at its timers between them (asyncio: "A1 A2 C A3 m"), and a main
+ * task that only they can wake is not deadlocked. */
+static int chain_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_event ev;
+    cosync_event_init(&ev);
+    a_left = 3;
+    CHECK_OK(cosync_loop_call_soon(cur_loop(), &chain_a_cb, chain_a, &ev));
+    CHECK_OK(cosync_event_wait(&ev, COSYNC_FOREVER));
+    tr("m");
+    return 0;
+}
+
+TEST(callback_chain_lets_timers_in)
+{
+    run_traced(chain_main, "A1@0 A2@0 C@0 A3@0 m@0");
 }
 
 /* ------------------------------------------------------------------------
@@ -701,6 +746,13 @@ static int misuse_main(void *arg, void **result)
     CHECK_EQ(armed_timers(), 1);
     CHECK_EQ(cosync_callback_when(&busy_cb), cosync_now() + MS(1));
 
+    /* a time past the clock's range is kept at its end */
+    cosync_callback far;
+    CHECK_OK(cosync_loop_call_later(loop, &far, INT64_MAX, count_busy, NULL));
+    CHECK_EQ(cosync_callback_when(&far), INT64_MAX);
+    CHECK_ERR(cosync_loop_call_later(loop, &far, 0, count_busy, NULL), COSYNC_EBUSY);
+    CHECK_OK(cosync_callback_cancel(&far));
+
     /* a copy is not the record the loop holds */
     cosync_callback copy = busy_cb;
     CHECK(!cosync_callback_pending(&copy));
@@ -851,6 +903,7 @@ int main(void)
     RUN(cancel_in_each_state);
     RUN(periodic_timer);
     RUN(callback_rescheduling_itself);
+    RUN(callback_chain_lets_timers_in);
     RUN(stop_among_callbacks);
     RUN(callback_stops_the_loop);
     RUN(eager_start_among_callbacks);
