@@ -853,6 +853,63 @@ static int wl_timeout_block(void *arg, void **result)
 }
 
 /* ------------------------------------------------------------------------
+ * call_soon (ours): 100 callbacks, each scheduling itself again with
+ * cosync_loop_call_soon until n have run in all, while the main task waits
+ * on an event the last one sets; ops = callbacks run. What a callback
+ * costs: its queueing, its place behind what is ready, its run in the
+ * loop's context. The callbacks count their own runs, which are checked.
+ * ---------------------------------------------------------------------- */
+
+enum { CHAINS = 100 };
+
+typedef struct chains {
+    cosync_callback cb[CHAINS];
+    long runs[CHAINS];
+    long left; /* callbacks still to run */
+    cosync_event done;
+    cosync_loop *loop;
+} chains;
+
+static chains *the_chains;
+
+static void chain_step(void *arg)
+{
+    long i = (long)(intptr_t)arg;
+    chains *c = the_chains;
+    c->runs[i]++;
+    if (--c->left == 0)
+        cosync_event_set(&c->done);
+    else if (c->left >= CHAINS)
+        cosync_loop_call_soon(c->loop, &c->cb[i], chain_step, arg);
+}
+
+static int wl_call_soon(void *arg, void **result)
+{
+    (void)result;
+    bench *b = arg;
+    long n = scaled(1e6, b->scale);
+    if (n < CHAINS)
+        n = CHAINS;
+    static chains c;
+    memset(&c, 0, sizeof c);
+    c.left = n;
+    c.loop = cosync_loop_current();
+    cosync_event_init(&c.done);
+    the_chains = &c;
+    double t0 = now_s();
+    for (long i = 0; i < CHAINS; i++)
+        TRY(cosync_loop_call_soon(c.loop, &c.cb[i], chain_step, (void *)(intptr_t)i));
+    TRY(cosync_event_wait(&c.done, COSYNC_FOREVER));
+    b->seconds = now_s() - t0;
+    b->ops = n;
+    long total = 0;
+    for (long i = 0; i < CHAINS; i++)
+        total += c.runs[i];
+    CHECK(total == n && c.runs[0] >= n / CHAINS, "%ld callbacks ran, want %ld", total, n);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * rwlock: 64 readers x n read sections and 4 writers x n/10 write sections
  * on one (writer-preferring) cosync_rwlock, each section a cosync_yield();
  * writers do a read-yield-write of a counter, which is checked, and
@@ -1249,6 +1306,7 @@ static const struct workload {
     {"sleepers", wl_sleepers},
     {"timeout_ok", wl_timeout_ok},
     {"timeout_block", wl_timeout_block},
+    {"call_soon", wl_call_soon},
     {"rwlock", wl_rwlock},
     {"to_thread", wl_to_thread},
     {"tcp_pingpong", wl_tcp_pingpong},

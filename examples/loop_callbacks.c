@@ -1,0 +1,149 @@
+/*
+ * loop_callbacks.c - plain functions scheduled on the loop: the asyncio
+ * docs' two callback examples, and a watchdog. As asyncio writes them:
+ *
+ *     def hello_world(loop):                  # "Hello World with call_soon()"
+ *         print('Hello World')
+ *         loop.stop()
+ *
+ *     loop = asyncio.new_event_loop()
+ *     loop.call_soon(hello_world, loop)
+ *     loop.run_forever()
+ *
+ *     def display_date(end_time, loop):       # "Display the current date
+ *         print(f"[{loop.time() - start:.1f}] tick")   #  with call_later()"
+ *         if (loop.time() + 1.0) < end_time:
+ *             loop.call_later(1, display_date, end_time, loop)
+ *         else:
+ *             loop.stop()
+ *
+ *     loop.call_soon(display_date, loop.time() + 5.0, loop)
+ *     loop.run_forever()
+ *
+ *     async def work(name, seconds):          # a watchdog per job
+ *         task = asyncio.current_task()
+ *         dog = loop.call_later(2.0, task.cancel)
+ *         try:
+ *             await asyncio.sleep(seconds)
+ *             print(f"[{loop.time() - start:.1f}] {name}: done")
+ *         except asyncio.CancelledError:
+ *             print(f"[{loop.time() - start:.1f}] {name}: cancelled by the watchdog")
+ *         finally:
+ *             dog.cancel()
+ *
+ *     loop.run_until_complete(asyncio.gather(work("quick", 1), work("stuck", 5)))
+ *
+ * A callback runs in the loop's own context, not in a task: it cannot
+ * suspend, but may stop the loop, schedule itself again, or cancel a task.
+ * It prints what the Python program prints (times from the start of each
+ * part), on the loop's virtual clock. Exits 1 unless each part ran as
+ * described.
+ */
+#include <cosync.h>
+
+#include <stdio.h>
+
+static cosync_loop *loop;
+static int64_t start;
+
+static double since_start(void)
+{
+    return (double)(cosync_loop_now(loop) - start) / 1e9;
+}
+
+/* ---- Hello World with call_soon() ------------------------------------ */
+
+static void hello_world(void *arg)
+{
+    printf("Hello World\n");
+    cosync_loop_stop(arg);
+}
+
+/* ---- Display the time with call_later() ------------------------------ */
+
+static cosync_callback tick_cb;
+static int64_t end_time;
+static int ticks;
+
+static void display_date(void *arg)
+{
+    (void)arg;
+    printf("[%.1f] tick\n", since_start());
+    ticks++;
+    if (cosync_loop_now(loop) + COSYNC_SEC(1) < end_time)
+        cosync_loop_call_later(loop, &tick_cb, COSYNC_SEC(1), display_date, NULL);
+    else
+        cosync_loop_stop(loop);
+}
+
+/* ---- A watchdog per job --------------------------------------------- */
+
+typedef struct job {
+    const char *name;
+    int64_t seconds;
+    cosync_task self;
+    cosync_callback dog;
+    int status;
+} job;
+
+static void bite(void *arg)
+{
+    job *j = arg;
+    cosync_task_cancel(j->self);
+}
+
+static int work(void *arg, void **result)
+{
+    (void)result;
+    job *j = arg;
+    j->self = cosync_task_current();
+    int rc = cosync_loop_call_later(loop, &j->dog, COSYNC_SEC(2), bite, j);
+    if (rc != 0)
+        return rc;
+    rc = cosync_sleep(COSYNC_SEC(j->seconds));
+    if (rc == 0)
+        printf("[%.1f] %s: done\n", since_start(), j->name);
+    else if (rc == COSYNC_ECANCELED)
+        printf("[%.1f] %s: cancelled by the watchdog\n", since_start(), j->name);
+    cosync_callback_cancel(&j->dog); /* COSYNC_EALREADY once it has bitten */
+    return rc;
+}
+
+static job jobs[2] = {{.name = "quick", .seconds = 1}, {.name = "stuck", .seconds = 5}};
+
+int main(void)
+{
+    if (cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true}) != 0)
+        return 1;
+    int failures = 0;
+
+    /* each run ends at its stop; it returns 0, not COSYNC_EINTR, as
+     * nothing is left to run once the callback has stopped it */
+    cosync_callback hello;
+    cosync_loop_call_soon(loop, &hello, hello_world, loop);
+    failures += cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL) != 0;
+
+    start = cosync_loop_now(loop);
+    end_time = start + COSYNC_SEC(5);
+    cosync_loop_call_soon(loop, &tick_cb, display_date, NULL);
+    failures += cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL) != 0;
+    failures += ticks != 5 || cosync_loop_now(loop) - start != COSYNC_SEC(4);
+
+    start = cosync_loop_now(loop);
+    cosync_task t[2];
+    for (int i = 0; i < 2; i++)
+        failures += cosync_loop_spawn(loop, &t[i], work, &jobs[i], NULL) != 0;
+    for (int i = 0; i < 2; i++) {
+        failures += cosync_loop_run(loop, t[i], &jobs[i].status, NULL) != 0;
+        failures += cosync_callback_pending(&jobs[i].dog);
+    }
+    failures += jobs[0].status != 0 || jobs[1].status != COSYNC_ECANCELED;
+    failures += cosync_loop_now(loop) - start != COSYNC_SEC(2);
+
+    failures += cosync_loop_destroy(loop) != 0;
+    if (failures) {
+        fprintf(stderr, "loop_callbacks: %d part(s) ran otherwise than expected\n", failures);
+        return 1;
+    }
+    return 0;
+}
