@@ -1118,8 +1118,8 @@ int cosync_loop_init(cosync_loop **loop, const cosync_loop_opts *opts);
  * cosync_loop_run - run the loop (loop.run_until_complete(main)).
  * @main:   run until this task finishes, then join it into @status and
  *          @result (both may be NULL); COSYNC_TASK_NONE to run until no
- *          task is left and no other thread holds the loop
- *          (cosync_loop_ref). The run returns once the tasks that were ready
+ *          task is left, no callback is scheduled (cosync_loop_call_soon)
+ *          and no other thread holds the loop (cosync_loop_ref). The run returns once the tasks that were ready
  *          when @main finished have run, each until it next suspends
  *          (run_until_complete runs one asyncio iteration more, in which
  *          the tasks made ready meanwhile take a step too): a task @main

@@ -679,6 +679,8 @@ void cosync__cut_turn(cosync_loop *loop)
     size_t n = cosync__ready_count(loop, loop->turn_cut ? (size_t)(loop->turn_end - now) : INT_MAX);
     loop->turn_end = now + n;
     loop->turn_cut = true;
+    if (loop->cb_soon.head) /* the turn may now reach a callback's place */
+        cosync__callbacks_place(loop, n);
     cosync__apply_budget(loop);
 }
 

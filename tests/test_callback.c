@@ -575,6 +575,48 @@ TEST(stop_among_callbacks)
     end_loop(loop);
 }
 
+enum { STOP_CROWD = 300 };
+static int stop_steps, stop_cb_at, stop_cb_run;
+static cosync_callback stop_cb;
+
+static void note_place(void *arg)
+{
+    (void)arg;
+    stop_cb_at = stop_steps;
+    stop_cb_run++;
+}
+
+static int stop_crowd_task(void *arg, void **result)
+{
+    (void)result;
+    stop_steps++;
+    if (arg == NULL) {
+        CHECK_OK(cosync_loop_call_soon(cur_loop(), &stop_cb, note_place, NULL));
+        CHECK_OK(cosync_loop_stop(cur_loop()));
+    }
+    CHECK_OK(cosync_yield());
+    stop_steps++;
+    return 0;
+}
+
+/* A stop makes the turn as long as the ready queue, here beyond a turn's
+ * budget: a callback queued behind the whole crowd still runs in its
+ * place, before the stop, not in the next run. */
+TEST(stop_reaches_a_far_callback)
+{
+    cosync_loop *loop = new_loop();
+    stop_steps = stop_cb_run = 0;
+    for (intptr_t i = 0; i < STOP_CROWD; i++)
+        CHECK_OK(cosync_loop_spawn(loop, NULL, stop_crowd_task, (void *)i, NULL));
+    CHECK_ERR(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EINTR);
+    CHECK_EQ(stop_cb_run, 1);
+    CHECK_EQ(stop_cb_at, STOP_CROWD);
+    CHECK_EQ(stop_steps, STOP_CROWD);
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECK_EQ(stop_steps, 2 * STOP_CROWD);
+    end_loop(loop);
+}
+
 static void stops(void *arg)
 {
     tr("stop");
@@ -905,6 +947,7 @@ int main(void)
     RUN(callback_rescheduling_itself);
     RUN(callback_chain_lets_timers_in);
     RUN(stop_among_callbacks);
+    RUN(stop_reaches_a_far_callback);
     RUN(callback_stops_the_loop);
     RUN(eager_start_among_callbacks);
     RUN(many_callbacks_in_order_without_allocation);
