@@ -1243,6 +1243,7 @@ typedef struct cosync_loop_stats {
     size_t stacks_in_use;  /* stacks held by tasks */
     size_t stacks_guarded; /* stacks with a guard page */
     uint64_t switches;     /* context switches so far */
+    size_t callbacks;      /* scheduled and not started (cosync_loop_call_soon) */
 } cosync_loop_stats;
 
 /**

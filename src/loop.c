@@ -594,6 +594,14 @@ int cosync_run_with(cosync_task_fn main, void *arg, const cosync_loop_opts *opts
     return rc ? rc : drc;
 }
 
+static size_t count_nodes(const cosync__list *l)
+{
+    size_t n = 0;
+    for (const cosync__node *x = l->head; x; x = x->next)
+        n++;
+    return n;
+}
+
 int cosync_loop_get_stats(const cosync_loop *loop, cosync_loop_stats *stats)
 {
     if (!loop || !stats)
@@ -607,6 +615,7 @@ int cosync_loop_get_stats(const cosync_loop *loop, cosync_loop_stats *stats)
         .stacks_in_use = loop->stacks.in_use,
         .stacks_guarded = loop->stacks.guarded,
         .switches = loop->switches,
+        .callbacks = count_nodes(&loop->cb_timed) + count_nodes(&loop->cb_soon),
     };
     return 0;
 }

@@ -70,6 +70,7 @@ static HARNESS_UNUSED void end_loop(cosync_loop *loop)
     CHECK_EQ(st.tasks_alive, 0);
     CHECK_EQ(st.tasks_records, 0); /* every task was collected */
     CHECK_EQ(st.timers, 0);
+    CHECK_EQ(st.callbacks, 0);
     CHECK_OK(cosync_loop_destroy(loop));
 }
 

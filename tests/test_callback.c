@@ -91,6 +91,7 @@ static int s1_main(void *arg, void **result)
     CHECK_OK(cosync_task_spawn(&t[2], s1_c, NULL, NULL));
     CHECK_OK(cosync_loop_call_soon(cur_loop(), &soon_cbs[0], tr_arg, "cb0"));
     CHECK(cosync_callback_pending(&soon_cbs[0]));
+    CHECK_EQ(loop_stats().callbacks, 1);
     for (int i = 0; i < 3; i++)
         join_ok(t[i]);
     for (int i = 0; i < 3; i++) {
@@ -183,8 +184,10 @@ static int s3_main(void *arg, void **result)
     CHECK_OK(cosync_loop_call_later(loop, &lx, MS(10), tr_arg, "Lx"));
     CHECK_EQ(cosync_callback_when(&l0), cosync_now() + MS(5));
     CHECK_EQ(armed_timers(), 5);
+    CHECK_EQ(loop_stats().callbacks, 4);
     CHECK_OK(cosync_yield());
     CHECK_OK(cosync_callback_cancel(&lx));
+    CHECK_EQ(loop_stats().callbacks, 3);
     CHECK(cosync_callback_cancelled(&lx));
     CHECK_EQ(armed_timers(), 5); /* l0, l1, l2 and both sleeps */
     join_ok(a);
