@@ -171,6 +171,7 @@ static void fill(cosync_callback *cb, cosync_loop *loop, void (*fn)(void *), voi
     cb->loop = loop;
     cb->when = when;
     cb->link.next = cb->link.prev = NULL;
+    cosync__timer_init(&cb->timer, timer_fired);
 }
 
 int cosync_loop_call_soon(cosync_loop *loop, cosync_callback *cb, void (*fn)(void *arg), void *arg)
@@ -179,7 +180,6 @@ int cosync_loop_call_soon(cosync_loop *loop, cosync_callback *cb, void (*fn)(voi
     if (rc)
         return rc;
     fill(cb, loop, fn, arg, COSYNC_FOREVER);
-    cosync__timer_init(&cb->timer, timer_fired);
     bool first = loop->cb_soon.head == NULL;
     queue(loop, cb, loop->ready_tail);
     /* from a task: the turn under way must stop at its step */
@@ -199,7 +199,6 @@ int cosync_loop_call_at(cosync_loop *loop, cosync_callback *cb, int64_t when, vo
     if (rc)
         return rc;
     fill(cb, loop, fn, arg, when);
-    cosync__timer_init(&cb->timer, timer_fired);
     set_state(cb, CB_TIMED);
     cosync__list_push_back(&loop->cb_timed, &cb->link);
     cosync__timer_arm(&loop->timers, &cb->timer, when);

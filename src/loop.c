@@ -305,8 +305,9 @@ static void update_clock(cosync_loop *loop)
 static bool idle(cosync_loop *loop)
 {
     if (atomic_load_explicit(&loop->inbox_full, memory_order_acquire))
-        return true;          /* a call has come: the turn runs it */
-    if (loop->cb_soon.head) { /* callbacks queued by callbacks: due now */
+        return true; /* a call has come: the turn runs it */
+    /* callbacks that callbacks queued: due now, behind nothing */
+    if (loop->cb_soon.head) {
         if (loop->io_waiters)
             poll_io(loop, 0);
         return true;
