@@ -931,15 +931,17 @@ int cosync_taskgroup_wait(cosync_taskgroup *group, int64_t deadline);
  */
 typedef struct cosync_future {
     cosync__waitq q;
+    cosync__list callbacks; /* done callbacks (cosync_future_add_done_callback) */
     void *value;
     int status;
+    uint32_t seq; /* waits and callbacks so far: the order they are woken in */
     uint8_t state;
 } cosync_future;
 
 /** A static initialiser: a pending future, as cosync_future_init. */
 #define COSYNC_FUTURE_INIT                                                                         \
     {                                                                                              \
-        COSYNC__WAITQ_INIT, NULL, 0, 0                                                             \
+        COSYNC__WAITQ_INIT, {NULL, NULL}, NULL, 0, 0, 0                                            \
     }
 
 /**
@@ -1119,15 +1121,13 @@ int cosync_loop_init(cosync_loop **loop, const cosync_loop_opts *opts);
  * @main:   run until this task finishes, then join it into @status and
  *          @result (both may be NULL); COSYNC_TASK_NONE to run until no
  *          task is left, no callback is scheduled (cosync_loop_call_soon)
- *          and no other thread holds the loop (cosync_loop_ref). The run returns once the tasks that were ready
- *          when @main finished have run, each until it next suspends
- *          (run_until_complete runs one asyncio iteration more, in which
- *          the tasks made ready meanwhile take a step too): a task @main
- *          spawned just before it returned has started (unless a stop
- *          earlier in the same turn had already ended it there). A @main
- *          that finished in an earlier run still gets one turn: the
- *          timers due fire and the tasks ready run until they next
- *          suspend (run_until_complete of a done task runs one iteration).
+ *          and no other thread holds the loop (cosync_loop_ref). The run returns once the tasks
+ * that were ready when @main finished have run, each until it next suspends (run_until_complete
+ * runs one asyncio iteration more, in which the tasks made ready meanwhile take a step too): a task
+ * @main spawned just before it returned has started (unless a stop earlier in the same turn had
+ * already ended it there). A @main that finished in an earlier run still gets one turn: the timers
+ * due fire and the tasks ready run until they next suspend (run_until_complete of a done task runs
+ * one iteration).
  *
  * Returns 0 when done; COSYNC_EINTR if cosync_loop_stop was called;
  * COSYNC_EDEADLK if @main (or, without @main, some task) is blocked and
@@ -1243,7 +1243,8 @@ typedef struct cosync_loop_stats {
     size_t stacks_in_use;  /* stacks held by tasks */
     size_t stacks_guarded; /* stacks with a guard page */
     uint64_t switches;     /* context switches so far */
-    size_t callbacks;      /* scheduled and not started (cosync_loop_call_soon) */
+    size_t callbacks;      /* scheduled and not started (cosync_loop_call_soon), or
+                              attached to futures (cosync_future_add_done_callback) */
 } cosync_loop_stats;
 
 /**
@@ -1294,16 +1295,22 @@ int cosync_loop_dump(const cosync_loop *loop, FILE *out);
  * embedded by the caller. Fields are private; it needs no initialisation
  * before its first use. */
 typedef struct cosync_callback {
-    cosync__timer timer;   /* private */
-    cosync__node link;     /* private */
-    void (*fn)(void *arg); /* private */
-    void *arg;             /* private */
-    cosync_loop *loop;     /* private */
-    const void *after;     /* private */
-    uint64_t seq;          /* private */
-    int64_t when;          /* private */
-    uintptr_t check;       /* private */
-    int state;             /* private */
+    union {
+        cosync__timer timer; /* call_at, call_later */
+        struct {
+            cosync__node node;  /* on the future's list */
+            cosync__list *list; /* that list */
+        } attached;             /* cosync_future_add_done_callback */
+    } u;                        /* private */
+    cosync__node link;          /* private */
+    void (*fn)(void *arg);      /* private */
+    void *arg;                  /* private */
+    cosync_loop *loop;          /* private */
+    const void *after;          /* private */
+    uint64_t seq;               /* private */
+    int64_t when;               /* private */
+    uintptr_t check;            /* private */
+    int state;                  /* private */
 } cosync_callback;
 
 /**
@@ -1370,9 +1377,32 @@ int cosync_loop_call_later(cosync_loop *loop, cosync_callback *cb, int64_t delay
                            void (*fn)(void *arg), void *arg);
 
 /**
+ * cosync_future_add_done_callback - run @fn(@arg) once @future is done
+ * (Future.add_done_callback): when it completes (a result, an error or a
+ * cancel), the callback is queued as cosync_loop_call_soon queues one, on
+ * the loop the caller runs on now; if it is done already, at once.
+ * @future's waiting tasks and its done callbacks are woken and queued in
+ * the order they came to it, as asyncio schedules a future's callbacks (an
+ * awaiting task's wake-up is one of them). Take one back with
+ * cosync_callback_cancel (fut.remove_done_callback()). The future must
+ * stay valid while callbacks are attached to it: the loop's destruction
+ * cancels them, and takes them off it.
+ * @cb: as for cosync_loop_call_soon.
+ *
+ * Returns 0; COSYNC_EINVAL if @future, @cb or @fn is NULL, or @cb lies in
+ * the calling dense task's stack; COSYNC_EBUSY (and nothing changes) if
+ * @cb is scheduled and has not started; COSYNC_EPERM outside a running
+ * loop (a task or a callback).
+ * Not a suspension point. Not thread-safe (as cosync_loop_call_soon).
+ */
+int cosync_future_add_done_callback(cosync_future *future, cosync_callback *cb,
+                                    void (*fn)(void *arg), void *arg);
+
+/**
  * cosync_callback_cancel - take back a scheduled callback before it starts
- * (Handle.cancel()): it will not run, and @cb is the caller's again at
- * once (it may be freed or scheduled anew).
+ * (Handle.cancel()), or a done callback from its future
+ * (fut.remove_done_callback()): it will not run, and @cb is the caller's
+ * again at once (it may be freed or scheduled anew).
  * Returns 0 if the call was scheduled and is now cancelled;
  * COSYNC_EALREADY (nothing changes) if it has started (a callback may
  * call it on itself) or was cancelled already, by this call or by the

@@ -25,7 +25,12 @@
 #include "core.h"
 #include "timer.h"
 
-enum { CB_TIMED = 1, CB_SOON, CB_RAN, CB_CANCELLED };
+enum { CB_TIMED = 1, CB_SOON, CB_RAN, CB_CANCELLED, CB_ATTACHED };
+
+static bool scheduled(int state)
+{
+    return state == CB_TIMED || state == CB_SOON || state == CB_ATTACHED;
+}
 
 /* The check word of a record the loop has seen: a copy, or memory never
  * handed to the loop, has another. */
@@ -140,9 +145,22 @@ bool cosync__callbacks_mid_turn(cosync_loop *loop)
 
 /* ---- scheduling -------------------------------------------------------- */
 
+/* Queue @cb behind what is ready now. From a task of @loop, the turn
+ * under way must stop at its place if it is the first. */
+static void queue_now(cosync_loop *loop, cosync_callback *cb)
+{
+    bool first = loop->cb_soon.head == NULL;
+    queue(loop, cb, loop->ready_tail);
+    struct cosync__task *cur = cosync__current();
+    if (first && cur && cur->loop == loop) {
+        cosync__callbacks_place(loop, loop->turn_end - cosync__steps_now(loop));
+        cosync__apply_budget(loop);
+    }
+}
+
 static void timer_fired(cosync__timer *timer)
 {
-    cosync_callback *cb = cosync__container_of(timer, cosync_callback, timer);
+    cosync_callback *cb = cosync__container_of(timer, cosync_callback, u.timer);
     cosync__list_remove(&cb->loop->cb_timed, &cb->link);
     queue(cb->loop, cb, cb->loop->cb_fire_after);
 }
@@ -157,10 +175,7 @@ static int may_schedule(cosync_loop *loop, const cosync_callback *cb, void (*fn)
     struct cosync__task *cur = cosync__current();
     if (cur && cosync__dense_holds(cur, cb))
         return COSYNC_EINVAL; /* the loop would point into the task's stack */
-    int state = state_of(cb);
-    if (state == CB_TIMED || state == CB_SOON)
-        return COSYNC_EBUSY;
-    return 0;
+    return scheduled(state_of(cb)) ? COSYNC_EBUSY : 0;
 }
 
 static void fill(cosync_callback *cb, cosync_loop *loop, void (*fn)(void *), void *arg,
@@ -171,7 +186,7 @@ static void fill(cosync_callback *cb, cosync_loop *loop, void (*fn)(void *), voi
     cb->loop = loop;
     cb->when = when;
     cb->link.next = cb->link.prev = NULL;
-    cosync__timer_init(&cb->timer, timer_fired);
+    cosync__timer_init(&cb->u.timer, timer_fired);
 }
 
 int cosync_loop_call_soon(cosync_loop *loop, cosync_callback *cb, void (*fn)(void *arg), void *arg)
@@ -180,13 +195,7 @@ int cosync_loop_call_soon(cosync_loop *loop, cosync_callback *cb, void (*fn)(voi
     if (rc)
         return rc;
     fill(cb, loop, fn, arg, COSYNC_FOREVER);
-    bool first = loop->cb_soon.head == NULL;
-    queue(loop, cb, loop->ready_tail);
-    /* from a task: the turn under way must stop at its step */
-    if (first && cosync__current()) {
-        cosync__callbacks_place(loop, loop->turn_end - cosync__steps_now(loop));
-        cosync__apply_budget(loop);
-    }
+    queue_now(loop, cb);
     return 0;
 }
 
@@ -201,7 +210,7 @@ int cosync_loop_call_at(cosync_loop *loop, cosync_callback *cb, int64_t when, vo
     fill(cb, loop, fn, arg, when);
     set_state(cb, CB_TIMED);
     cosync__list_push_back(&loop->cb_timed, &cb->link);
-    cosync__timer_arm(&loop->timers, &cb->timer, when);
+    cosync__timer_arm(&loop->timers, &cb->u.timer, when);
     return 0;
 }
 
@@ -214,6 +223,48 @@ int cosync_loop_call_later(cosync_loop *loop, cosync_callback *cb, int64_t delay
     int64_t now = cosync__tls.loop == loop ? loop->now : cosync_loop_now(loop);
     int64_t when = delay <= 0 ? now : delay > INT64_MAX - now ? INT64_MAX : now + delay;
     return cosync_loop_call_at(loop, cb, when, fn, arg);
+}
+
+/* ---- done callbacks of futures ------------------------------------------ */
+
+/* Take @cb, attached, off its future and off @loop's list. */
+static void detach(cosync_loop *loop, cosync_callback *cb)
+{
+    cosync__list_remove(cb->u.attached.list, &cb->u.attached.node);
+    cosync__list_remove(&loop->cb_attached, &cb->link);
+}
+
+int cosync__callback_attach(cosync_callback *cb, void (*fn)(void *), void *arg, cosync__list *list,
+                            uint32_t seq)
+{
+    cosync_loop *loop = cosync__tls.loop;
+    if (!loop)
+        return COSYNC_EPERM;
+    int rc = may_schedule(loop, cb, fn);
+    if (rc)
+        return rc;
+    fill(cb, loop, fn, arg, COSYNC_FOREVER);
+    cb->u.attached.list = list;
+    cb->seq = seq;
+    set_state(cb, CB_ATTACHED);
+    cosync__list_push_back(list, &cb->u.attached.node);
+    cosync__list_push_back(&loop->cb_attached, &cb->link);
+    return 0;
+}
+
+int cosync__callback_soon(cosync_callback *cb, void (*fn)(void *), void *arg)
+{
+    cosync_loop *loop = cosync__tls.loop;
+    if (!loop)
+        return COSYNC_EPERM;
+    return cosync_loop_call_soon(loop, cb, fn, arg);
+}
+
+void cosync__callback_release(cosync_callback *cb)
+{
+    cosync_loop *loop = cb->loop;
+    detach(loop, cb);
+    queue_now(loop, cb);
 }
 
 /* ---- the caller's record ----------------------------------------------- */
@@ -233,14 +284,16 @@ int cosync_callback_cancel(cosync_callback *cb)
     int state = state_of(cb);
     if (state == CB_RAN || state == CB_CANCELLED)
         return COSYNC_EALREADY;
-    if (state != CB_TIMED && state != CB_SOON)
+    if (!scheduled(state))
         return COSYNC_EINVAL;
     cosync_loop *loop = cb->loop;
     if (!may_use(loop))
         return COSYNC_EPERM;
     if (state == CB_TIMED) {
-        cosync__timer_disarm(&loop->timers, &cb->timer);
+        cosync__timer_disarm(&loop->timers, &cb->u.timer);
         cosync__list_remove(&loop->cb_timed, &cb->link);
+    } else if (state == CB_ATTACHED) { /* fut.remove_done_callback() */
+        detach(loop, cb);
     } else {
         if (first_due(loop) == cb && !same_place(cb, cb->link.next))
             loop->cb_due = COSYNC__STEP_UNKNOWN; /* the next one's step is looked for */
@@ -257,10 +310,7 @@ bool cosync_callback_cancelled(const cosync_callback *cb)
 
 bool cosync_callback_pending(const cosync_callback *cb)
 {
-    if (!cb)
-        return false;
-    int state = state_of(cb);
-    return state == CB_TIMED || state == CB_SOON;
+    return cb && scheduled(state_of(cb));
 }
 
 int64_t cosync_callback_when(const cosync_callback *cb)
@@ -271,9 +321,14 @@ int64_t cosync_callback_when(const cosync_callback *cb)
 void cosync__callbacks_drop_all(cosync_loop *loop)
 {
     cosync__node *n;
+    while ((n = loop->cb_attached.head)) {
+        cosync_callback *cb = cosync__container_of(n, cosync_callback, link);
+        detach(loop, cb);
+        set_state(cb, CB_CANCELLED);
+    }
     while ((n = cosync__list_pop_front(&loop->cb_timed))) {
         cosync_callback *cb = cosync__container_of(n, cosync_callback, link);
-        cosync__timer_disarm(&loop->timers, &cb->timer);
+        cosync__timer_disarm(&loop->timers, &cb->u.timer);
         set_state(cb, CB_CANCELLED);
     }
     while ((n = cosync__list_pop_front(&loop->cb_soon)))

@@ -304,7 +304,8 @@ struct cosync_loop {
      * first is due, COSYNC__STEP_UNKNOWN until found */
     cosync__list cb_timed;
     cosync__list cb_soon;
-    uint64_t cb_seq; /* of the last one queued */
+    cosync__list cb_attached; /* to futures not done yet */
+    uint64_t cb_seq;          /* of the last one queued */
     /* the ready queue's last task before the timers due now fired: their
      * callbacks go behind it, ahead of the tasks those timers woke */
     const struct cosync__task *cb_fire_after;
@@ -839,6 +840,15 @@ static inline bool cosync__callbacks_scheduled(const cosync_loop *loop)
 }
 /* At the loop's destruction: cancel the callbacks still scheduled. */
 void cosync__callbacks_drop_all(cosync_loop *loop);
+/* Attach @cb to @list (a future's), to be released on the calling
+ * thread's running loop; @seq orders it among the future's waits. 0, or
+ * what scheduling it would return (COSYNC_EPERM outside a loop). */
+int cosync__callback_attach(cosync_callback *cb, void (*fn)(void *), void *arg, cosync__list *list,
+                            uint32_t seq);
+/* cosync_loop_call_soon on the calling thread's running loop. */
+int cosync__callback_soon(cosync_callback *cb, void (*fn)(void *), void *arg);
+/* The future of attached @cb is done: queue it behind what is ready. */
+void cosync__callback_release(cosync_callback *cb);
 
 /* --- loop (loop.c) --- */
 /* Cancel @t for the round of the close under way (once): the round waits

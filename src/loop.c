@@ -616,7 +616,8 @@ int cosync_loop_get_stats(const cosync_loop *loop, cosync_loop_stats *stats)
         .stacks_in_use = loop->stacks.in_use,
         .stacks_guarded = loop->stacks.guarded,
         .switches = loop->switches,
-        .callbacks = count_nodes(&loop->cb_timed) + count_nodes(&loop->cb_soon),
+        .callbacks = count_nodes(&loop->cb_timed) + count_nodes(&loop->cb_soon) +
+                     count_nodes(&loop->cb_attached),
     };
     return 0;
 }

@@ -717,6 +717,167 @@ TEST(many_callbacks_in_order_without_allocation)
 }
 
 /* ------------------------------------------------------------------------
+ * Done callbacks of futures
+ * ---------------------------------------------------------------------- */
+
+static cosync_future dc_fut;
+
+static int await_fut(void *arg, void **result)
+{
+    (void)result;
+    tr("%sa", (const char *)arg);
+    CHECK_OK(cosync_future_wait(&dc_fut, COSYNC_FOREVER));
+    tr("%sb", (const char *)arg);
+    return 0;
+}
+
+/* asyncio: "w1a w2a set w1b cb1 w2b cb3 m late m2": the awaiting tasks
+ * and the done callbacks are woken in the order they came to the future;
+ * a callback added to a done future is scheduled at once; a removed one
+ * never runs. */
+static int done_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_loop *loop = cur_loop();
+    cosync_future_init(&dc_fut);
+    cosync_callback cb1, cb3, cb4, late;
+    cosync_task w1, w2;
+    CHECK_OK(cosync_task_spawn(&w1, await_fut, "w1", NULL));
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_future_add_done_callback(&dc_fut, &cb1, tr_arg, "cb1"));
+    CHECK_OK(cosync_task_spawn(&w2, await_fut, "w2", NULL));
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_future_add_done_callback(&dc_fut, &cb3, tr_arg, "cb3"));
+    CHECK_OK(cosync_future_add_done_callback(&dc_fut, &cb4, tr_arg, "cb4"));
+    CHECK(cosync_callback_pending(&cb4));
+    CHECK_EQ(loop_stats().callbacks, 3);
+    CHECK_ERR(cosync_future_add_done_callback(&dc_fut, &cb4, tr_arg, "cb4"), COSYNC_EBUSY);
+    CHECK_ERR(cosync_loop_call_soon(loop, &cb4, tr_arg, "cb4"), COSYNC_EBUSY);
+    CHECK_OK(cosync_callback_cancel(&cb4)); /* fut.remove_done_callback(cb4) */
+    CHECK(cosync_callback_cancelled(&cb4));
+    CHECK_ERR(cosync_callback_cancel(&cb4), COSYNC_EALREADY);
+    CHECK_EQ(cosync_callback_when(&cb1), COSYNC_FOREVER);
+    CHECK_OK(cosync_future_set_result(&dc_fut, NULL));
+    tr("set");
+    CHECK(cosync_callback_pending(&cb1)); /* queued now */
+    CHECK_OK(cosync_yield());
+    tr("m");
+    CHECK_OK(cosync_future_add_done_callback(&dc_fut, &late, tr_arg, "late"));
+    CHECK_OK(cosync_yield());
+    tr("m2");
+    join_ok(w1);
+    join_ok(w2);
+    return 0;
+}
+
+TEST(future_done_callbacks)
+{
+    run_traced(done_main, "w1a@0 w2a@0 set@0 w1b@0 cb1@0 w2b@0 cb3@0 m@0 late@0 m2@0");
+}
+
+static cosync_callback dc_cbs[4];
+static cosync_future dc_futs[3];
+
+static void trace_outcome(void *arg)
+{
+    cosync_future *f = arg;
+    tr("f%d:%s", (int)(f - dc_futs), cosync_err_name(cosync_future_result(f, NULL)));
+}
+
+static void cancel_future(void *arg)
+{
+    tr("canceller");
+    CHECK_OK(cosync_future_cancel(arg));
+}
+
+static int timed_waiter(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_ERR(cosync_future_wait(&dc_futs[0], cosync_deadline_after(MS(5))), COSYNC_ETIMEDOUT);
+    tr("gave up");
+    return 0;
+}
+
+/* Every way a future ends releases its callbacks: a result after a waiter
+ * gave up its place, an error, a cancel from another callback. */
+static int ends_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_loop *loop = cur_loop();
+    for (int i = 0; i < 3; i++)
+        cosync_future_init(&dc_futs[i]);
+    cosync_task w;
+    CHECK_OK(cosync_task_spawn(&w, timed_waiter, NULL, NULL));
+    CHECK_OK(cosync_yield());
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(
+            cosync_future_add_done_callback(&dc_futs[i], &dc_cbs[i], trace_outcome, &dc_futs[i]));
+    CHECK_OK(cosync_loop_call_later(loop, &dc_cbs[3], MS(20), cancel_future, &dc_futs[2]));
+    CHECK_OK(cosync_sleep(MS(10)));
+    CHECK_OK(cosync_future_set_result(&dc_futs[0], NULL));
+    CHECK_OK(cosync_future_set_error(&dc_futs[1], COSYNC_EPIPE));
+    tr("set");
+    CHECK_OK(cosync_future_wait(&dc_futs[2], COSYNC_FOREVER));
+    tr("m");
+    join_ok(w);
+    return 0;
+}
+
+TEST(done_callbacks_as_the_future_ends)
+{
+    run_traced(ends_main, "gave up@5 set@10 f0:0@10 f1:COSYNC_EPIPE@10 canceller@20 "
+                          "f2:COSYNC_ECANCELED@20 m@20");
+}
+
+static int attach_and_end(void *arg, void **result)
+{
+    (void)result;
+    cosync_future *f = arg;
+    CHECK_OK(cosync_future_add_done_callback(&f[0], &dc_cbs[0], trace_outcome, &f[0]));
+    CHECK_OK(cosync_future_add_done_callback(&f[1], &dc_cbs[1], trace_outcome, &f[1]));
+    return 0;
+}
+
+static int dense_done_local(void *arg, void **result)
+{
+    (void)result;
+    cosync_callback mine;
+    int want = COSYNC__DENSE_SUPPORTED ? COSYNC_EINVAL : 0;
+    CHECK_ERR(cosync_future_add_done_callback(arg, &mine, tr_arg, "x"), want);
+    if (want == 0)
+        CHECK_OK(cosync_callback_cancel(&mine));
+    return 0;
+}
+
+/* Outside a running loop there is no loop to run them on. A future done
+ * between runs queues its callbacks for the next run; the loop's
+ * destruction takes those still attached off their futures. */
+TEST(done_callbacks_and_the_loop)
+{
+    trace_reset();
+    for (int i = 0; i < 3; i++)
+        cosync_future_init(&dc_futs[i]);
+    CHECK_ERR(cosync_future_add_done_callback(&dc_futs[0], &dc_cbs[0], tr_arg, "x"), COSYNC_EPERM);
+    CHECK_ERR(cosync_future_add_done_callback(NULL, &dc_cbs[0], tr_arg, "x"), COSYNC_EINVAL);
+    cosync_loop *loop = new_loop();
+    cosync_task t;
+    spawn_and_run(loop, &t, attach_and_end, dc_futs);
+    CHECK_OK(cosync_loop_spawn(loop, &t, dense_done_local, &dc_futs[2],
+                               &(cosync_task_opts){.dense = true}));
+    CHECK_OK(cosync_loop_run(loop, t, NULL, NULL));
+    CHECK(cosync_callback_pending(&dc_cbs[0]));
+    CHECK_OK(cosync_future_set_result(&dc_futs[0], NULL)); /* outside the run */
+    CHECK_TRACE("");
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECK_TRACE("f0:0@0");
+    CHECK(cosync_callback_pending(&dc_cbs[1])); /* still attached */
+    CHECK_OK(cosync_loop_destroy(loop));
+    CHECK(cosync_callback_cancelled(&dc_cbs[1]));
+    CHECK_OK(cosync_future_set_result(&dc_futs[1], NULL)); /* touches no loop */
+    CHECK_TRACE("f0:0@0");
+}
+
+/* ------------------------------------------------------------------------
  * Misuse
  * ---------------------------------------------------------------------- */
 
@@ -954,6 +1115,9 @@ int main(void)
     RUN(callback_stops_the_loop);
     RUN(eager_start_among_callbacks);
     RUN(many_callbacks_in_order_without_allocation);
+    RUN(future_done_callbacks);
+    RUN(done_callbacks_as_the_future_ends);
+    RUN(done_callbacks_and_the_loop);
     RUN(misuse);
     RUN(callbacks_across_loops);
     RUN(deadlock_and_callbacks);
