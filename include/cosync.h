@@ -946,13 +946,14 @@ typedef struct cosync_future {
 
 /**
  * cosync_future_init - make @future pending. Not a suspension point.
- * Undefined while tasks wait on @future: it forgets them. Not thread-safe.
+ * Undefined while tasks wait on @future, or done callbacks are attached to
+ * it (cosync_future_add_done_callback): it forgets them. Not thread-safe.
  */
 void cosync_future_init(cosync_future *future);
 
 /**
- * cosync_future_set_result - complete the future with @value (set_result)
- * and wake every waiter.
+ * cosync_future_set_result - complete the future with @value (set_result),
+ * wake every waiter and queue every done callback, in the order they came.
  * Returns 0, or COSYNC_EALREADY if it was already done (nothing changes).
  * Not a suspension point. Not thread-safe.
  */
