@@ -10,13 +10,18 @@
  *
  * A scenario: up to 300 tasks (more than a turn's budget of 128, so a
  * callback's place is often several turns away), each a few steps; in a
- * step a task schedules callbacks (cosync_loop_call_soon), cancels
- * pending ones, and ends the step with a yield, or with a wait on its own
- * gate (an event) that a callback it schedules will open. Callbacks, when
- * they run, schedule and cancel callbacks in turn. What each step and
- * each run does is drawn from the seed beforehand, so both sides read the
- * same script, and a difference in order shows as a difference in the
- * traces. Seeds: CALLBACK_FIRST, CALLBACK_SEEDS.
+ * step a task schedules callbacks (cosync_loop_call_soon), attaches them
+ * to futures (cosync_future_add_done_callback), cancels pending ones,
+ * asks for a future to be completed (by a callback), and ends the step
+ * with a yield, with a wait on its own gate (an event) that a callback it
+ * schedules will open, or with a wait on a future. Callbacks, when they
+ * run, do the same but wait. Futures still pending when nothing else can
+ * run are completed by timed callbacks, in order. In asyncio a future's
+ * awaiting tasks' wake-ups and its done callbacks are one list, run in
+ * the order they came. What each step and each run does is drawn from
+ * the seed beforehand, so both sides read the same script, and a
+ * difference in order shows as a difference in the traces. Seeds:
+ * CALLBACK_FIRST, CALLBACK_SEEDS.
  */
 /* ctest-timeout: 300 */
 #include <stdint.h>
@@ -31,21 +36,27 @@ enum {
     MAX_TASKS = 300,
     MAX_STEPS = 6,
     NCB = 48,     /* callbacks any step or run may schedule or cancel */
+    NFUT = 4,     /* futures */
     MAX_RUNS = 6, /* a callback's runs that have a script; later ones do nothing */
     MAX_ACTS = 3, /* actions in a step or a run */
     MAX_TRACE = 8192,
 };
 
 typedef struct act {
-    uint8_t kind; /* ACT_SCHEDULE, ACT_CANCEL */
+    uint8_t kind; /* ACT_* */
     uint8_t cb;
+    uint8_t fut;
 } act;
 
-enum { ACT_NONE, ACT_SCHEDULE, ACT_CANCEL };
+enum { ACT_NONE, ACT_SCHEDULE, ACT_CANCEL, ACT_ADD, ACT_COMPLETE };
+
+/* how a task's step ends (its last step just ends the task) */
+enum { END_YIELD, END_GATE, END_AWAIT };
 
 typedef struct script {
     act acts[MAX_ACTS];
-    bool gate; /* end the step waiting on the task's gate, opened by its gate callback */
+    uint8_t end; /* END_GATE: on the task's gate, opened by its gate callback */
+    uint8_t fut; /* END_AWAIT: the future */
 } script;
 
 static struct scenario {
@@ -55,14 +66,19 @@ static struct scenario {
     script cb[NCB][MAX_RUNS];
 } S;
 
-static void draw_script(script *sc, uint64_t *rng, bool may_gate)
+static void draw_script(script *sc, uint64_t *rng, bool may_wait)
 {
+    static const uint8_t kinds[] = {ACT_SCHEDULE, ACT_SCHEDULE, ACT_SCHEDULE, ACT_CANCEL,
+                                    ACT_ADD,      ACT_ADD,      ACT_COMPLETE};
     int n = (int)rnd(rng, MAX_ACTS + 1);
     for (int a = 0; a < n; a++) {
-        sc->acts[a].kind = rnd(rng, 4) == 0 ? ACT_CANCEL : ACT_SCHEDULE;
+        sc->acts[a].kind = kinds[rnd(rng, sizeof kinds)];
         sc->acts[a].cb = (uint8_t)rnd(rng, NCB);
+        sc->acts[a].fut = (uint8_t)rnd(rng, NFUT);
     }
-    sc->gate = may_gate && rnd(rng, 5) == 0;
+    uint32_t e = may_wait ? rnd(rng, 10) : 0;
+    sc->end = e < 7 ? END_YIELD : e < 8 ? END_GATE : END_AWAIT;
+    sc->fut = (uint8_t)rnd(rng, NFUT);
 }
 
 static void draw(uint64_t seed)
@@ -90,6 +106,8 @@ typedef struct trace {
 #define EV_TASK(i, s) ((i)*MAX_STEPS + (s))
 #define EV_CB(c, r) (1000000 + (c)*1000 + (r))
 #define EV_GATE(i) (2000000 + (i))
+#define EV_COMPLETE(k) (3000000 + (k))
+#define EV_FINAL(k) (4000000 + (k))
 
 static void emit(trace *t, int ev)
 {
@@ -99,67 +117,155 @@ static void emit(trace *t, int ev)
 
 /* ---- the model: asyncio's _ready ---------------------------------------- */
 
-/* an entry: a task's next step (0..), a callback (1000 + c) or a gate
- * callback (2000 + i) */
-static int fifo[1 << 16];
+/* an entry: a task's next step (0..), a callback (1000 + c), a gate
+ * callback (2000 + i), a completer (3000 + k), a final completer (4000 + k) */
+enum { FIFO_SIZE = 1 << 16, LIST_SIZE = 1024 };
+static int fifo[FIFO_SIZE];
 static unsigned fhead, ftail;
 static bool m_pending[NCB];
 static int m_runs[NCB];
+static int m_on_future[NCB]; /* the future a pending callback is attached to, or -1 */
+static bool m_done[NFUT], m_completing[NFUT];
+static int m_list[NFUT][LIST_SIZE]; /* a future's callbacks: tasks (i) and callbacks (1000 + c) */
+static int m_nlist[NFUT];
+static int m_step[MAX_TASKS];
 
 static void m_push(int e)
 {
-    CHECK_LT(ftail - fhead, (unsigned)(sizeof fifo / sizeof *fifo));
-    fifo[ftail++ % (sizeof fifo / sizeof *fifo)] = e;
+    CHECK_LT(ftail - fhead, (unsigned)FIFO_SIZE);
+    fifo[ftail++ % FIFO_SIZE] = e;
 }
 
 static void m_remove(int e)
 {
-    unsigned size = sizeof fifo / sizeof *fifo;
     for (unsigned k = fhead; k != ftail; k++)
-        if (fifo[k % size] == e) {
+        if (fifo[k % FIFO_SIZE] == e) {
             for (unsigned j = k; j + 1 != ftail; j++)
-                fifo[j % size] = fifo[(j + 1) % size];
+                fifo[j % FIFO_SIZE] = fifo[(j + 1) % FIFO_SIZE];
             ftail--;
             return;
         }
     CHECK(!"a pending callback is in the model's queue");
 }
 
+static void m_list_remove(int k, int e)
+{
+    for (int x = 0; x < m_nlist[k]; x++)
+        if (m_list[k][x] == e) {
+            memmove(&m_list[k][x], &m_list[k][x + 1], (size_t)(m_nlist[k] - x - 1) * sizeof(int));
+            m_nlist[k]--;
+            return;
+        }
+    CHECK(!"an attached callback is on its future's list");
+}
+
+static void m_complete(int k)
+{
+    m_done[k] = true;
+    for (int x = 0; x < m_nlist[k]; x++) {
+        int e = m_list[k][x];
+        if (e >= 1000)
+            m_on_future[e - 1000] = -1;
+        m_push(e);
+    }
+    m_nlist[k] = 0;
+}
+
 static void m_acts(const script *sc)
 {
     for (int a = 0; a < MAX_ACTS; a++) {
-        int c = sc->acts[a].cb;
-        if (sc->acts[a].kind == ACT_SCHEDULE && !m_pending[c]) {
-            m_pending[c] = true;
-            m_push(1000 + c);
-        } else if (sc->acts[a].kind == ACT_CANCEL && m_pending[c]) {
-            m_pending[c] = false;
-            m_remove(1000 + c);
+        int c = sc->acts[a].cb, k = sc->acts[a].fut;
+        switch (sc->acts[a].kind) {
+        case ACT_SCHEDULE:
+            if (!m_pending[c]) {
+                m_pending[c] = true;
+                m_push(1000 + c);
+            }
+            break;
+        case ACT_ADD:
+            if (!m_pending[c]) {
+                m_pending[c] = true;
+                if (m_done[k]) {
+                    m_push(1000 + c);
+                } else {
+                    CHECK_LT(m_nlist[k], LIST_SIZE);
+                    m_list[k][m_nlist[k]++] = 1000 + c;
+                    m_on_future[c] = k;
+                }
+            }
+            break;
+        case ACT_CANCEL:
+            if (m_pending[c]) {
+                m_pending[c] = false;
+                if (m_on_future[c] >= 0)
+                    m_list_remove(m_on_future[c], 1000 + c);
+                else
+                    m_remove(1000 + c);
+                m_on_future[c] = -1;
+            }
+            break;
+        case ACT_COMPLETE:
+            if (!m_done[k] && !m_completing[k]) {
+                m_completing[k] = true;
+                m_push(3000 + k);
+            }
+            break;
+        }
+    }
+}
+
+/* Task @i runs from its current step until it suspends or ends. */
+static void m_task(trace *t, int i)
+{
+    for (;;) {
+        int s = m_step[i]++;
+        const script *sc = &S.task[i][s];
+        emit(t, EV_TASK(i, s));
+        m_acts(sc);
+        if (s + 1 == S.steps[i])
+            return;
+        if (sc->end == END_YIELD) {
+            m_push(i);
+            return;
+        }
+        if (sc->end == END_GATE) {
+            m_push(2000 + i); /* its gate callback, scheduled last */
+            return;
+        }
+        if (!m_done[sc->fut]) { /* a done future's wait returns at once */
+            CHECK_LT(m_nlist[sc->fut], LIST_SIZE);
+            m_list[sc->fut][m_nlist[sc->fut]++] = i;
+            return;
         }
     }
 }
 
 static void run_model(trace *t)
 {
-    int step[MAX_TASKS] = {0};
+    memset(m_step, 0, sizeof m_step);
     memset(m_pending, 0, sizeof m_pending);
     memset(m_runs, 0, sizeof m_runs);
+    memset(m_done, 0, sizeof m_done);
+    memset(m_completing, 0, sizeof m_completing);
+    memset(m_nlist, 0, sizeof m_nlist);
+    for (int c = 0; c < NCB; c++)
+        m_on_future[c] = -1;
     fhead = ftail = 0;
     for (int i = 0; i < S.ntasks; i++)
         m_push(i);
-    unsigned size = sizeof fifo / sizeof *fifo;
-    while (fhead != ftail) {
-        int e = fifo[fhead++ % size];
+    bool finals = false;
+    for (;;) {
+        if (fhead == ftail) {
+            /* nothing is ready: the timed completers come due, in order */
+            if (finals)
+                return;
+            finals = true;
+            for (int k = 0; k < NFUT; k++)
+                m_push(4000 + k);
+        }
+        int e = fifo[fhead++ % FIFO_SIZE];
         if (e < 1000) {
-            const script *sc = &S.task[e][step[e]];
-            emit(t, EV_TASK(e, step[e]));
-            m_acts(sc);
-            if (sc->gate)
-                m_push(2000 + e); /* its gate callback, scheduled last */
-            else if (++step[e] < S.steps[e])
-                m_push(e);
-            if (sc->gate)
-                step[e]++;
+            m_task(t, e);
         } else if (e < 2000) {
             int c = e - 1000;
             m_pending[c] = false;
@@ -167,9 +273,18 @@ static void run_model(trace *t)
             emit(t, EV_CB(c, r));
             if (r < MAX_RUNS)
                 m_acts(&S.cb[c][r]);
-        } else {
+        } else if (e < 3000) {
             emit(t, EV_GATE(e - 2000));
             m_push(e - 2000); /* the event's waiter is woken */
+        } else if (e < 4000) {
+            int k = e - 3000;
+            m_completing[k] = false;
+            emit(t, EV_COMPLETE(k));
+            if (!m_done[k])
+                m_complete(k);
+        } else if (!m_done[e - 4000]) {
+            emit(t, EV_FINAL(e - 4000));
+            m_complete(e - 4000);
         }
     }
 }
@@ -181,18 +296,52 @@ static cosync_callback cbs[NCB];
 static int r_runs[NCB];
 static cosync_callback gate_cbs[MAX_TASKS];
 static cosync_event gates[MAX_TASKS];
+static cosync_future futs[NFUT];
+static cosync_callback completers[NFUT], finals[NFUT];
 
 static void r_callback(void *arg);
+
+static void r_complete(void *arg)
+{
+    int k = (int)(intptr_t)arg;
+    emit(R, EV_COMPLETE(k));
+    if (!cosync_future_done(&futs[k]))
+        CHECK_OK(cosync_future_set_result(&futs[k], NULL));
+}
+
+static void r_final(void *arg)
+{
+    int k = (int)(intptr_t)arg;
+    if (!cosync_future_done(&futs[k])) {
+        emit(R, EV_FINAL(k));
+        CHECK_OK(cosync_future_set_result(&futs[k], NULL));
+    }
+}
 
 static void r_acts(const script *sc)
 {
     cosync_loop *loop = cosync_loop_current();
     for (int a = 0; a < MAX_ACTS; a++) {
-        int c = sc->acts[a].cb;
-        if (sc->acts[a].kind == ACT_SCHEDULE && !cosync_callback_pending(&cbs[c])) {
-            CHECK_OK(cosync_loop_call_soon(loop, &cbs[c], r_callback, (void *)(intptr_t)c));
-        } else if (sc->acts[a].kind == ACT_CANCEL && cosync_callback_pending(&cbs[c])) {
-            CHECK_OK(cosync_callback_cancel(&cbs[c]));
+        int c = sc->acts[a].cb, k = sc->acts[a].fut;
+        void *carg = (void *)(intptr_t)c;
+        switch (sc->acts[a].kind) {
+        case ACT_SCHEDULE:
+            if (!cosync_callback_pending(&cbs[c]))
+                CHECK_OK(cosync_loop_call_soon(loop, &cbs[c], r_callback, carg));
+            break;
+        case ACT_ADD:
+            if (!cosync_callback_pending(&cbs[c]))
+                CHECK_OK(cosync_future_add_done_callback(&futs[k], &cbs[c], r_callback, carg));
+            break;
+        case ACT_CANCEL:
+            if (cosync_callback_pending(&cbs[c]))
+                CHECK_OK(cosync_callback_cancel(&cbs[c]));
+            break;
+        case ACT_COMPLETE:
+            if (!cosync_future_done(&futs[k]) && !cosync_callback_pending(&completers[k]))
+                CHECK_OK(
+                    cosync_loop_call_soon(loop, &completers[k], r_complete, (void *)(intptr_t)k));
+            break;
         }
     }
 }
@@ -221,37 +370,54 @@ static int r_task(void *arg, void **result)
         const script *sc = &S.task[i][s];
         emit(R, EV_TASK(i, s));
         r_acts(sc);
-        if (sc->gate) {
+        if (s + 1 == S.steps[i])
+            break;
+        if (sc->end == END_YIELD) {
+            CHECK_OK(cosync_yield());
+        } else if (sc->end == END_GATE) {
             cosync_event_clear(&gates[i]);
             CHECK_OK(cosync_loop_call_soon(cosync_loop_current(), &gate_cbs[i], open_gate,
                                            (void *)(intptr_t)i));
             CHECK_OK(cosync_event_wait(&gates[i], COSYNC_FOREVER));
-        } else if (s + 1 < S.steps[i]) {
-            CHECK_OK(cosync_yield());
+        } else {
+            CHECK_OK(cosync_future_wait(&futs[sc->fut], COSYNC_FOREVER));
         }
     }
     return 0;
 }
 
+static bool any_pending(void)
+{
+    for (int c = 0; c < NCB; c++)
+        if (cosync_callback_pending(&cbs[c]))
+            return true;
+    for (int k = 0; k < NFUT; k++)
+        if (cosync_callback_pending(&finals[k]) || cosync_callback_pending(&completers[k]))
+            return true;
+    return false;
+}
+
 static int r_main(void *arg, void **result)
 {
     (void)arg, (void)result;
+    cosync_loop *loop = cosync_loop_current();
     static cosync_task t[MAX_TASKS];
+    for (int k = 0; k < NFUT; k++) {
+        cosync_future_init(&futs[k]);
+        /* when nothing else can run: the clock jumps to them */
+        CHECK_OK(cosync_loop_call_later(loop, &finals[k], COSYNC_SEC(1000), r_final,
+                                        (void *)(intptr_t)k));
+    }
     for (int i = 0; i < S.ntasks; i++) {
         cosync_event_init(&gates[i]);
         CHECK_OK(cosync_task_spawn(&t[i], r_task, (void *)(intptr_t)i, NULL));
     }
-    /* main waits for the callbacks too: asyncio's run ends with its FIFO */
     for (int i = 0; i < S.ntasks; i++)
         join_ok(t[i]);
-    while (true) {
-        bool any = false;
-        for (int c = 0; c < NCB; c++)
-            any |= cosync_callback_pending(&cbs[c]);
-        if (!any)
-            break;
-        CHECK_OK(cosync_sleep(COSYNC_MS(1)));
-    }
+    /* main waits for the callbacks too: asyncio's run ends with its FIFO */
+    CHECK_OK(cosync_sleep(COSYNC_SEC(1001)));
+    while (any_pending())
+        CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
     return 0;
 }
 
@@ -265,6 +431,7 @@ static void run_seed(uint64_t seed)
     run_model(&model_trace);
     memset(r_runs, 0, sizeof r_runs);
     memset(cbs, 0, sizeof cbs);
+    memset(completers, 0, sizeof completers);
     R = &run_trace;
     run_main_ok(r_main, NULL);
     for (int k = 0; k < model_trace.n && k < run_trace.n; k++)
