@@ -1,5 +1,6 @@
 /*
- * Callbacks scheduled on a loop: loop.call_soon, call_later, call_at.
+ * Callbacks scheduled on a loop: loop.call_soon, call_later, call_at, and
+ * Future.add_done_callback.
  *
  * asyncio keeps tasks' steps and callbacks in one queue, _ready, so a
  * callback runs once everything ready before it has taken its step, and
@@ -20,7 +21,10 @@
  * callback runs: the callback runs as the task's step ends.
  *
  * A timed callback waits in the loop's timer heap, and is queued when
- * its timer fires, behind the tasks the timers before it have woken.
+ * its timer fires, behind the tasks the timers before it have woken. A
+ * future's done callback waits on the future's list (and the loop's, for
+ * the loop's destruction), and is queued when the future completes, in
+ * turn with the future's waiting tasks (future.c).
  */
 #include "core.h"
 #include "timer.h"
