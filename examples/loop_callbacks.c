@@ -33,6 +33,18 @@
  *
  *     loop.run_until_complete(asyncio.gather(work("quick", 1), work("stuck", 5)))
  *
+ *     async def set_after(fut, delay, value):  # the docs' Future example,
+ *         await asyncio.sleep(delay)           # with a done callback
+ *         fut.set_result(value)
+ *
+ *     async def main():
+ *         fut = loop.create_future()
+ *         fut.add_done_callback(lambda f: print(f"[{loop.time() - start:.1f}] "
+ *                                               f"done callback: {f.result()}"))
+ *         loop.create_task(set_after(fut, 1, '... world'))
+ *         print('hello ...')
+ *         print(await fut)
+ *
  * A callback runs in the loop's own context, not in a task: it cannot
  * suspend, but may stop the loop, schedule itself again, or cancel a task.
  * It prints what the Python program prints (times from the start of each
@@ -109,6 +121,44 @@ static int work(void *arg, void **result)
     return rc;
 }
 
+/* ---- A future's done callback ---------------------------------------- */
+
+static cosync_future fut;
+static cosync_callback on_done;
+static int done_seen;
+
+static void print_result(void *arg)
+{
+    void *value;
+    cosync_future_result(arg, &value);
+    printf("[%.1f] done callback: %s\n", since_start(), (const char *)value);
+    done_seen++;
+}
+
+static int set_after(void *arg, void **result)
+{
+    (void)result;
+    int rc = cosync_sleep(COSYNC_SEC(1));
+    return rc ? rc : cosync_future_set_result(&fut, arg);
+}
+
+static int future_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_future_init(&fut);
+    int rc = cosync_future_add_done_callback(&fut, &on_done, print_result, &fut);
+    if (rc == 0)
+        rc = cosync_task_spawn(NULL, set_after, "... world", NULL);
+    if (rc != 0)
+        return rc;
+    printf("hello ...\n");
+    rc = cosync_future_wait(&fut, COSYNC_FOREVER);
+    void *value = NULL;
+    cosync_future_result(&fut, &value);
+    printf("%s\n", (const char *)value);
+    return rc;
+}
+
 static job jobs[2] = {{.name = "quick", .seconds = 1}, {.name = "stuck", .seconds = 5}};
 
 int main(void)
@@ -139,6 +189,14 @@ int main(void)
     }
     failures += jobs[0].status != 0 || jobs[1].status != COSYNC_ECANCELED;
     failures += cosync_loop_now(loop) - start != COSYNC_SEC(2);
+
+    /* the callback came to the future before the main task's wait: it
+     * runs first, as in asyncio */
+    start = cosync_loop_now(loop);
+    cosync_task m;
+    failures += cosync_loop_spawn(loop, &m, future_main, NULL, NULL) != 0;
+    int status = -1;
+    failures += cosync_loop_run(loop, m, &status, NULL) != 0 || status != 0 || done_seen != 1;
 
     failures += cosync_loop_destroy(loop) != 0;
     if (failures) {
