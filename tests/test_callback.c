@@ -877,6 +877,7 @@ TEST(done_callbacks_and_the_loop)
     CHECK_OK(cosync_loop_destroy(loop));
     CHECK(cosync_callback_cancelled(&dc_cbs[1]));
     CHECK_OK(cosync_future_set_result(&dc_futs[1], NULL)); /* touches no loop */
+    CHECK(cosync_callback_cancelled(&dc_cbs[1]));          /* it was taken off */
     CHECK_TRACE("f0:0@0");
 }
 
