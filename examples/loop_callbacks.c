@@ -169,7 +169,7 @@ int main(void)
 
     /* each run ends at its stop; it returns 0, not COSYNC_EINTR, as
      * nothing is left to run once the callback has stopped it */
-    cosync_callback hello;
+    cosync_callback hello = COSYNC_CALLBACK_INIT;
     cosync_loop_call_soon(loop, &hello, hello_world, loop);
     failures += cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL) != 0;
 

@@ -1293,8 +1293,9 @@ int cosync_loop_dump(const cosync_loop *loop, FILE *out);
  * ===================================================================== */
 
 /** A callback scheduled on a loop (asyncio's Handle and TimerHandle),
- * embedded by the caller. Fields are private; it needs no initialisation
- * before its first use. */
+ * embedded by the caller. Zero-initialise it before its first use (static
+ * storage, COSYNC_CALLBACK_INIT, or memset); from then on the calls keep
+ * it. Fields are private. */
 typedef struct cosync_callback {
     union {
         cosync__timer timer; /* call_at, call_later */
@@ -1313,6 +1314,12 @@ typedef struct cosync_callback {
     uintptr_t check;            /* private */
     int state;                  /* private */
 } cosync_callback;
+
+/** A static initialiser: a record no call has scheduled. */
+#define COSYNC_CALLBACK_INIT                                                                       \
+    {                                                                                              \
+        {{NULL, NULL, NULL, 0, 0, NULL}}, {NULL, NULL}, NULL, NULL, NULL, NULL, 0, 0, 0, 0         \
+    }
 
 /**
  * cosync_loop_call_soon - run @fn(@arg) on @loop as soon as the tasks

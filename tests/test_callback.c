@@ -173,7 +173,8 @@ static int s3_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     cosync_loop *loop = cur_loop();
-    cosync_callback l0, l1, l2, lx;
+    cosync_callback l0 = COSYNC_CALLBACK_INIT, l1 = COSYNC_CALLBACK_INIT, l2 = COSYNC_CALLBACK_INIT,
+                    lx = COSYNC_CALLBACK_INIT;
     cosync_task a, b;
     CHECK_OK(cosync_task_spawn(&a, sleep_then_trace, "s1", NULL));
     CHECK_OK(cosync_yield());
@@ -318,7 +319,7 @@ TEST(callbacks_before_a_run)
 {
     trace_reset();
     cosync_loop *loop = new_loop();
-    cosync_callback first, second;
+    cosync_callback first = COSYNC_CALLBACK_INIT, second = COSYNC_CALLBACK_INIT;
     CHECK_OK(cosync_loop_call_soon(loop, &first, tr_arg, "first"));
     CHECK_OK(cosync_loop_spawn(loop, NULL, trace_and_yield, "t", NULL));
     CHECK_OK(cosync_loop_call_soon(loop, &second, tr_arg, "second"));
@@ -377,7 +378,7 @@ static int context_main(void *arg, void **result)
     cosync_event_init(&cb_ev);
     CHECK_OK(cosync_task_spawn(&cb_victim, victim, NULL, NULL));
     CHECK_OK(cosync_yield());
-    cosync_callback cb;
+    cosync_callback cb = COSYNC_CALLBACK_INIT;
     CHECK_OK(cosync_loop_call_later(cur_loop(), &cb, MS(5), context_cb, NULL));
     CHECK_OK(cosync_event_wait(&cb_ev, COSYNC_FOREVER));
     tr("main");
@@ -410,7 +411,8 @@ static int cancel_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     cosync_loop *loop = cur_loop();
-    cosync_callback a, b, c, t1, t2;
+    cosync_callback a = COSYNC_CALLBACK_INIT, b = COSYNC_CALLBACK_INIT, c = COSYNC_CALLBACK_INIT,
+                    t1 = COSYNC_CALLBACK_INIT, t2 = COSYNC_CALLBACK_INIT;
     /* the first of the queue, whose step the turn had stopped for: the next
      * takes its place */
     CHECK_OK(cosync_task_spawn(NULL, trace_and_yield, "x", NULL));
@@ -551,7 +553,7 @@ TEST(callback_chain_lets_timers_in)
 static int stop_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    cosync_callback cb;
+    cosync_callback cb = COSYNC_CALLBACK_INIT;
     CHECK_OK(cosync_task_spawn(NULL, trace_and_yield, "x", NULL));
     CHECK_OK(cosync_yield()); /* x1: x is ready again */
     CHECK_OK(cosync_loop_call_soon(cur_loop(), &cb, tr_arg, "cb"));
@@ -632,7 +634,7 @@ TEST(callback_stops_the_loop)
 {
     trace_reset();
     cosync_loop *loop = new_loop();
-    cosync_callback a, b;
+    cosync_callback a = COSYNC_CALLBACK_INIT, b = COSYNC_CALLBACK_INIT;
     CHECK_OK(cosync_loop_call_later(loop, &a, MS(5), stops, loop));
     CHECK_OK(cosync_loop_call_later(loop, &b, MS(7), tr_arg, "b"));
     CHECK_ERR(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL), COSYNC_EINTR);
@@ -658,7 +660,7 @@ static int eager_child(void *arg, void **result)
 static int eager_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    cosync_callback cb;
+    cosync_callback cb = COSYNC_CALLBACK_INIT;
     cosync_task b, e;
     CHECK_OK(cosync_task_spawn(&b, trace_and_yield, "b", NULL));
     CHECK_OK(cosync_yield()); /* b1; b is ready again */
@@ -743,7 +745,8 @@ static int done_main(void *arg, void **result)
     /* the count of the future's waits and callbacks wraps in between: the
      * order holds across it (a private field, set for this test alone) */
     dc_fut.seq = UINT32_MAX - 1;
-    cosync_callback cb1, cb3, cb4, late;
+    cosync_callback cb1 = COSYNC_CALLBACK_INIT, cb3 = COSYNC_CALLBACK_INIT,
+                    cb4 = COSYNC_CALLBACK_INIT, late = COSYNC_CALLBACK_INIT;
     cosync_task w1, w2;
     CHECK_OK(cosync_task_spawn(&w1, await_fut, "w1", NULL));
     CHECK_OK(cosync_yield());
@@ -844,7 +847,7 @@ static int attach_and_end(void *arg, void **result)
 static int dense_done_local(void *arg, void **result)
 {
     (void)result;
-    cosync_callback mine;
+    cosync_callback mine = COSYNC_CALLBACK_INIT;
     int want = COSYNC__DENSE_SUPPORTED ? COSYNC_EINVAL : 0;
     CHECK_ERR(cosync_future_add_done_callback(arg, &mine, tr_arg, "x"), want);
     if (want == 0)
@@ -912,7 +915,7 @@ static int on_other_loop(void *arg, void **result)
 static int dense_local(void *arg, void **result)
 {
     (void)arg, (void)result;
-    cosync_callback mine;
+    cosync_callback mine = COSYNC_CALLBACK_INIT;
     int want = COSYNC__DENSE_SUPPORTED ? COSYNC_EINVAL : 0;
     CHECK_ERR(cosync_loop_call_soon(cur_loop(), &mine, count_busy, NULL), want);
     CHECK_EQ(cosync_callback_pending(&mine), want == 0);
@@ -929,7 +932,7 @@ static int misuse_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     cosync_loop *loop = cur_loop();
-    cosync_callback cb = {0};
+    cosync_callback cb = COSYNC_CALLBACK_INIT;
     CHECK_ERR(cosync_loop_call_soon(NULL, &cb, count_busy, NULL), COSYNC_EINVAL);
     CHECK_ERR(cosync_loop_call_soon(loop, NULL, count_busy, NULL), COSYNC_EINVAL);
     CHECK_ERR(cosync_loop_call_soon(loop, &cb, NULL, NULL), COSYNC_EINVAL);
@@ -957,7 +960,7 @@ static int misuse_main(void *arg, void **result)
     CHECK_EQ(cosync_callback_when(&busy_cb), cosync_now() + MS(1));
 
     /* a time past the clock's range is kept at its end */
-    cosync_callback far;
+    cosync_callback far = COSYNC_CALLBACK_INIT;
     CHECK_OK(cosync_loop_call_later(loop, &far, INT64_MAX, count_busy, NULL));
     CHECK_EQ(cosync_callback_when(&far), INT64_MAX);
     CHECK_ERR(cosync_loop_call_later(loop, &far, 0, count_busy, NULL), COSYNC_EBUSY);
@@ -989,7 +992,7 @@ TEST(misuse)
 TEST(callbacks_across_loops)
 {
     cosync_loop *target = new_loop();
-    cosync_callback cb;
+    cosync_callback cb = COSYNC_CALLBACK_INIT;
     busy_runs = 0;
     CHECK_OK(cosync_loop_call_later(target, &cb, MS(1), count_busy, NULL));
     other_loop = target;
@@ -1029,7 +1032,7 @@ TEST(deadlock_and_callbacks)
     cosync_event_init(&ev);
     cosync_loop *loop = new_loop();
     cosync_task m;
-    cosync_callback later;
+    cosync_callback later = COSYNC_CALLBACK_INIT;
     CHECK_OK(cosync_loop_spawn(loop, &m, waits_for_event, &ev, NULL));
     CHECK_OK(cosync_loop_call_later(loop, &later, MS(50), set_event, &ev));
     int status = 1;

@@ -14,6 +14,7 @@ static cosync_rwlock rwlock = COSYNC_RWLOCK_INIT;
 static cosync_latch latch = COSYNC_LATCH_INIT(1);
 static cosync_waitgroup wg = COSYNC_WAITGROUP_INIT;
 static cosync_future future = COSYNC_FUTURE_INIT;
+static cosync_callback callback = COSYNC_CALLBACK_INIT;
 static cosync_queue queue;
 
 static int failures;
@@ -48,6 +49,8 @@ static int main_task(void *, void **)
     expect(cosync_task_join(t, &status, nullptr, COSYNC_FOREVER) == 0 && status == 0, "join");
     expect(cosync_barrier_parties(&barrier) == 2 && cosync_waitgroup_count(&wg) == 0, "counts");
     expect(cosync_cond_waiters(&cond) == 0 && !cosync_future_done(&future), "cond, future");
+    expect(cosync_callback_cancel(&callback) == COSYNC_EINVAL && !cosync_callback_pending(&callback),
+           "callback");
     cosync_rwlock_read_release(&rwlock);
     cosync_sem_release(&sem);
     return cosync_lock_release(&lock);
