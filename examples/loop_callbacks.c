@@ -129,7 +129,7 @@ static int done_seen;
 
 static void print_result(void *arg)
 {
-    void *value;
+    void *value = NULL;
     cosync_future_result(arg, &value);
     printf("[%.1f] done callback: %s\n", since_start(), (const char *)value);
     done_seen++;
