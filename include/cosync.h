@@ -1303,6 +1303,7 @@ typedef struct cosync_callback {
             cosync__node node;  /* on the future's list */
             cosync__list *list; /* that list */
         } attached;             /* cosync_future_add_done_callback */
+        cosync__waiter wait;    /* cosync_task_add_done_callback */
     } u;                        /* private */
     cosync__node link;          /* private */
     void (*fn)(void *arg);      /* private */
@@ -1407,9 +1408,55 @@ int cosync_future_add_done_callback(cosync_future *future, cosync_callback *cb,
                                     void (*fn)(void *arg), void *arg);
 
 /**
+ * cosync_task_add_done_callback - run @fn(@arg) once @task has finished
+ * (Task.add_done_callback): when it finishes (its body returns, or it
+ * ends cancelled, before it ran too), the callback is queued as
+ * cosync_loop_call_soon queues one, on the task's loop; if it has
+ * finished already, at once. The waits for @task (a join, a gather,
+ * cosync_task_wait, cosync_task_await, ...) are woken and its done
+ * callbacks queued in the order they began, as asyncio schedules a task's
+ * done callbacks (an awaiting task's wake-up is one of them). @cb keeps
+ * the task's outcome from the finish on (cosync_callback_outcome, the
+ * callback's task.result()), so the callback needs the task no more: the
+ * task may be detached, or collected before the callback runs. Take one
+ * back with cosync_callback_cancel (task.remove_done_callback()). A
+ * callback keeps nothing alive: a task the loop's destruction cancels
+ * queues its callbacks as it finishes, and they run if they come due
+ * while the destruction finishes the tasks (cosync_loop_call_soon).
+ * @task: any task of the loop, but for a stale handle.
+ * @cb:   as for cosync_loop_call_soon.
+ *
+ * Returns 0; COSYNC_ESRCH for a stale handle (collected, or detached and
+ * finished); COSYNC_EINVAL if @cb or @fn is NULL, or @cb lies in the
+ * calling dense task's stack; COSYNC_EBUSY (and nothing changes) if @cb
+ * is scheduled and has not started; COSYNC_EPERM if called from a task or
+ * callback of another loop than @task's.
+ * Not a suspension point. Not thread-safe (as cosync_loop_call_soon).
+ */
+int cosync_task_add_done_callback(cosync_task task, cosync_callback *cb, void (*fn)(void *arg),
+                                  void *arg);
+
+/**
+ * cosync_callback_outcome - the outcome of the task whose done callback
+ * @cb is, as the finish left it in @cb (task.result() in the callback,
+ * which asyncio passes the task).
+ * @status: receives the task's status, as cosync_task_join gives it (0,
+ *          its failure code, or COSYNC_ECANCELED); may be NULL.
+ * @result: receives its result value; may be NULL.
+ *
+ * Returns 0 once the task has finished: while the callback is queued, in
+ * @fn, and after it until @cb is scheduled anew; COSYNC_EAGAIN if the task
+ * has not finished, or the callback was taken back before it did;
+ * COSYNC_EINVAL if @cb is NULL or was not last scheduled by
+ * cosync_task_add_done_callback. @status and @result are written only on 0.
+ * Not a suspension point. Not thread-safe (as cosync_loop_call_soon).
+ */
+int cosync_callback_outcome(const cosync_callback *cb, int *status, void **result);
+
+/**
  * cosync_callback_cancel - take back a scheduled callback before it starts
- * (Handle.cancel()), or a done callback from its future
- * (fut.remove_done_callback()): it will not run, and @cb is the caller's
+ * (Handle.cancel()), or a done callback from its future or task
+ * (remove_done_callback()): it will not run, and @cb is the caller's
  * again at once (it may be freed or scheduled anew).
  * Returns 0 if the call was scheduled and is now cancelled;
  * COSYNC_EALREADY (nothing changes) if it has started (a callback may

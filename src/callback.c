@@ -1,6 +1,6 @@
 /*
- * Callbacks scheduled on a loop: loop.call_soon, call_later, call_at, and
- * Future.add_done_callback.
+ * Callbacks scheduled on a loop: loop.call_soon, call_later, call_at,
+ * Future.add_done_callback and Task.add_done_callback.
  *
  * asyncio keeps tasks' steps and callbacks in one queue, _ready, so a
  * callback runs once everything ready before it has taken its step, and
@@ -24,16 +24,20 @@
  * its timer fires, behind the tasks the timers before it have woken. A
  * future's done callback waits on the future's list (and the loop's, for
  * the loop's destruction), and is queued when the future completes, in
- * turn with the future's waiting tasks (future.c).
+ * turn with the future's waiting tasks (future.c). A task's done callback
+ * is a wait on the task, on the list of its waits (task.c), so the
+ * finish wakes the waits and queues the callbacks in the order they
+ * began; it keeps the task's outcome, for the record may be collected
+ * before it runs.
  */
 #include "core.h"
 #include "timer.h"
 
-enum { CB_TIMED = 1, CB_SOON, CB_RAN, CB_CANCELLED, CB_ATTACHED };
+enum { CB_TIMED = 1, CB_SOON, CB_RAN, CB_CANCELLED, CB_ATTACHED, CB_ON_TASK };
 
 static bool scheduled(int state)
 {
-    return state == CB_TIMED || state == CB_SOON || state == CB_ATTACHED;
+    return state == CB_TIMED || state == CB_SOON || state == CB_ATTACHED || state == CB_ON_TASK;
 }
 
 /* The check word of a record the loop has seen: a copy, or memory never
@@ -231,10 +235,16 @@ int cosync_loop_call_later(cosync_loop *loop, cosync_callback *cb, int64_t delay
 
 /* ---- done callbacks of futures ------------------------------------------ */
 
-/* Take @cb, attached, off its future and off @loop's list. */
-static void detach(cosync_loop *loop, cosync_callback *cb)
+/* Take @cb, attached (@state) to a future or a task, off it and off
+ * @loop's list. */
+static void detach(cosync_loop *loop, cosync_callback *cb, int state)
 {
-    cosync__list_remove(cb->u.attached.list, &cb->u.attached.node);
+    if (state == CB_ON_TASK) {
+        cosync__task_await_unlink(cb->u.wait.obj, &cb->u.wait);
+        cb->u.wait.state = COSYNC__W_CANCELLED;
+    } else {
+        cosync__list_remove(cb->u.attached.list, &cb->u.attached.node);
+    }
     cosync__list_remove(&loop->cb_attached, &cb->link);
 }
 
@@ -267,8 +277,69 @@ int cosync__callback_soon(cosync_callback *cb, void (*fn)(void *), void *arg)
 void cosync__callback_release(cosync_callback *cb)
 {
     cosync_loop *loop = cb->loop;
-    detach(loop, cb);
+    detach(loop, cb, CB_ATTACHED);
     queue_now(loop, cb);
+}
+
+/* ---- done callbacks of tasks ------------------------------------------- */
+
+const cosync__waiter_ops cosync__done_callback_ops = {"done callback", NULL, NULL, NULL};
+
+/* Keep the task's outcome in @cb, for cosync_callback_outcome. The union
+ * is free once the callback is queued: only the timer of a timed one
+ * lives there. */
+static void keep_outcome(cosync_callback *cb, int status, void *result)
+{
+    cb->u.wait = (cosync__waiter){.ops = &cosync__done_callback_ops,
+                                  .data = (uintptr_t)result,
+                                  .result = status,
+                                  .state = COSYNC__W_GRANTED};
+}
+
+int cosync_task_add_done_callback(cosync_task task, cosync_callback *cb, void (*fn)(void *arg),
+                                  void *arg)
+{
+    struct cosync__task *t = cosync__task_lookup(task);
+    if (!t)
+        return COSYNC_ESRCH;
+    cosync_loop *loop = t->loop;
+    int rc = may_schedule(loop, cb, fn);
+    if (rc)
+        return rc;
+    fill(cb, loop, fn, arg, COSYNC_FOREVER);
+    if (t->state == COSYNC__T_DONE) { /* asyncio schedules it with call_soon */
+        queue_now(loop, cb);
+        keep_outcome(cb, t->status, t->result);
+        return 0;
+    }
+    cb->u.wait =
+        (cosync__waiter){.ops = &cosync__done_callback_ops, .obj = t, .state = COSYNC__W_WAITING};
+    set_state(cb, CB_ON_TASK);
+    cosync__task_await_link(t, &cb->u.wait);
+    cosync__list_push_back(&loop->cb_attached, &cb->link);
+    return 0;
+}
+
+void cosync__callback_task_done(cosync__waiter *w, const struct cosync__task *t)
+{
+    cosync_callback *cb = cosync__container_of(w, cosync_callback, u.wait);
+    cosync_loop *loop = cb->loop;
+    cosync__list_remove(&loop->cb_attached, &cb->link);
+    queue_now(loop, cb);
+    keep_outcome(cb, t->status, t->result);
+}
+
+int cosync_callback_outcome(const cosync_callback *cb, int *status, void **result)
+{
+    if (!cb || !state_of(cb) || cb->u.wait.ops != &cosync__done_callback_ops)
+        return COSYNC_EINVAL;
+    if (cb->u.wait.state != COSYNC__W_GRANTED)
+        return COSYNC_EAGAIN;
+    if (status)
+        *status = cb->u.wait.result;
+    if (result)
+        *result = (void *)cb->u.wait.data;
+    return 0;
 }
 
 /* ---- the caller's record ----------------------------------------------- */
@@ -296,8 +367,8 @@ int cosync_callback_cancel(cosync_callback *cb)
     if (state == CB_TIMED) {
         cosync__timer_disarm(&loop->timers, &cb->u.timer);
         cosync__list_remove(&loop->cb_timed, &cb->link);
-    } else if (state == CB_ATTACHED) { /* fut.remove_done_callback() */
-        detach(loop, cb);
+    } else if (state == CB_ATTACHED || state == CB_ON_TASK) { /* remove_done_callback() */
+        detach(loop, cb, state);
     } else {
         if (first_due(loop) == cb && !same_place(cb, cb->link.next))
             loop->cb_due = COSYNC__STEP_UNKNOWN; /* the next one's step is looked for */
@@ -327,7 +398,7 @@ void cosync__callbacks_drop_all(cosync_loop *loop)
     cosync__node *n;
     while ((n = loop->cb_attached.head)) {
         cosync_callback *cb = cosync__container_of(n, cosync_callback, link);
-        detach(loop, cb);
+        detach(loop, cb, state_of(cb));
         set_state(cb, CB_CANCELLED);
     }
     while ((n = cosync__list_pop_front(&loop->cb_timed))) {

@@ -54,8 +54,6 @@ enum cosync__wait_state {
     COSYNC__W_CANCELLED,
 };
 
-typedef struct cosync__waiter cosync__waiter;
-
 typedef struct cosync__waiter_ops {
     const char *what; /* "sleep", "join", "event", ... */
     /* The wait was cancelled or timed out while WAITING: take the waiter off
@@ -77,24 +75,6 @@ typedef struct cosync__waiter_ops {
      * not a recursion as deep as the chain. May be NULL (the wait ends). */
     bool (*give_up)(cosync__waiter *w, int result, struct cosync__task **pass_on);
 } cosync__waiter_ops;
-
-/* The one waiter of a task: it lives in the task record, never on the
- * stack, so nothing outside a switched-out task points into its stack;
- * its task is the record around it (cosync__waiter_task). */
-struct cosync__waiter {
-    cosync__node node; /* in the object's wait list */
-    const cosync__waiter_ops *ops;
-    void *obj;
-    uintptr_t data; /* for the primitive: a count, an index, a pointer */
-    int result;
-    uint8_t state;
-    bool shielded;   /* cancellation does not interrupt this wait */
-    bool revocable;  /* a cancel after the grant hands it back (ops->cancel
-                      * is then called in state GRANTED and must pass it on) */
-    bool passing_on; /* a cancellation it passes on (give_up) is on its way
-                      * down the tasks it waits for: one coming back to it
-                      * through a cycle of such waits ends there */
-};
 
 struct cosync__task {
     /* hot: the switch path */
@@ -849,6 +829,11 @@ int cosync__callback_attach(cosync_callback *cb, void (*fn)(void *), void *arg, 
 int cosync__callback_soon(cosync_callback *cb, void (*fn)(void *), void *arg);
 /* The future of attached @cb is done: queue it behind what is ready. */
 void cosync__callback_release(cosync_callback *cb);
+/* The ops of a task's done callback, a wait on the task's list. */
+extern const cosync__waiter_ops cosync__done_callback_ops;
+/* @t has finished: queue the done callback whose wait @w is behind what
+ * is ready, with @t's outcome. */
+void cosync__callback_task_done(cosync__waiter *w, const struct cosync__task *t);
 
 /* --- loop (loop.c) --- */
 /* Cancel @t for the round of the close under way (once): the round waits

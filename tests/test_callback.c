@@ -1,6 +1,6 @@
 /*
  * test_callback.c - loop callbacks: cosync_loop_call_soon, call_later,
- * call_at and cosync_callback_*.
+ * call_at, the done callbacks of futures and tasks, and cosync_callback_*.
  *
  * The orderings are asyncio's, taken from runs of the same scenarios under
  * CPython 3.11 (each case names what asyncio printed): a callback runs
@@ -885,6 +885,417 @@ TEST(done_callbacks_and_the_loop)
 }
 
 /* ------------------------------------------------------------------------
+ * Done callbacks of tasks
+ * ---------------------------------------------------------------------- */
+
+static cosync_task tdc_child;
+
+static int tdc_child_body(void *arg, void **result)
+{
+    (void)arg;
+    tr("c1");
+    CHECK_OK(cosync_yield());
+    tr("c2");
+    *result = (void *)(intptr_t)7;
+    return 0;
+}
+
+static int tdc_awaiter(void *arg, void **result)
+{
+    (void)result;
+    tr("%sa", (const char *)arg);
+    int status = 1;
+    CHECK_OK(cosync_task_await(tdc_child, &status, NULL, COSYNC_FOREVER));
+    CHECK_OK(status);
+    tr("%sb", (const char *)arg);
+    return 0;
+}
+
+/* Traces the outcome its callback record kept: the callback is the first
+ * member of a struct that names it. */
+typedef struct named_cb {
+    cosync_callback cb;
+    const char *name;
+} named_cb;
+
+static void trace_task_outcome(void *arg)
+{
+    named_cb *n = arg;
+    int status = 1;
+    void *res = NULL;
+    CHECK_OK(cosync_callback_outcome(&n->cb, &status, &res));
+    if (status == 0)
+        tr("%s:%d", n->name, (int)(intptr_t)res);
+    else
+        tr("%s:%s", n->name, cosync_err_name(status));
+}
+
+/* asyncio: "c1 w1a m0 c2 w2a w2b m1 w1b cb1:7 cb3 m2 late m3": the tasks
+ * awaiting the task and its done callbacks are woken in the order they
+ * came to it; one added to a finished task is scheduled at once; a removed
+ * one never runs; a wait that begins after the finish does not suspend. */
+static int task_done_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    named_cb cb1 = {COSYNC_CALLBACK_INIT, "cb1"}, cb3 = {COSYNC_CALLBACK_INIT, "cb3"},
+             cb4 = {COSYNC_CALLBACK_INIT, "cb4"}, late = {COSYNC_CALLBACK_INIT, "late"};
+    cosync_task w1, w2;
+    CHECK_OK(cosync_task_spawn(&tdc_child, tdc_child_body, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&w1, tdc_awaiter, "w1", NULL));
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_task_add_done_callback(tdc_child, &cb1.cb, trace_task_outcome, &cb1));
+    CHECK_OK(cosync_task_spawn(&w2, tdc_awaiter, "w2", NULL));
+    CHECK_OK(cosync_task_add_done_callback(tdc_child, &cb3.cb, tr_arg, "cb3"));
+    CHECK_OK(cosync_task_add_done_callback(tdc_child, &cb4.cb, tr_arg, "cb4"));
+    CHECK_EQ(loop_stats().callbacks, 3);
+    CHECK_ERR(cosync_callback_outcome(&cb4.cb, NULL, NULL), COSYNC_EAGAIN);
+    CHECK_ERR(cosync_task_add_done_callback(tdc_child, &cb4.cb, tr_arg, "cb4"), COSYNC_EBUSY);
+    CHECK_ERR(cosync_loop_call_soon(cur_loop(), &cb4.cb, tr_arg, "cb4"), COSYNC_EBUSY);
+    CHECK_OK(cosync_callback_cancel(&cb4.cb)); /* task.remove_done_callback(cb4) */
+    CHECK(cosync_callback_cancelled(&cb4.cb));
+    CHECK_ERR(cosync_callback_cancel(&cb4.cb), COSYNC_EALREADY);
+    CHECK_ERR(cosync_callback_outcome(&cb4.cb, NULL, NULL), COSYNC_EAGAIN);
+    tr("m0");
+    CHECK_OK(cosync_yield());
+    tr("m1");
+    CHECK(cosync_callback_pending(&cb1.cb)); /* queued by the finish */
+    int status = 1;
+    void *res = NULL;
+    CHECK_OK(cosync_callback_outcome(&cb1.cb, &status, &res));
+    CHECK_OK(status);
+    CHECK_EQ((intptr_t)res, 7);
+    CHECK_OK(cosync_yield());
+    tr("m2");
+    CHECK_OK(cosync_task_add_done_callback(tdc_child, &late.cb, trace_task_outcome, &late));
+    CHECK_OK(cosync_callback_outcome(&late.cb, &status, &res)); /* kept at once */
+    CHECK_OK(cosync_yield());
+    tr("m3");
+    CHECK(!cosync_callback_pending(&cb1.cb));
+    CHECK_OK(cosync_callback_outcome(&cb1.cb, NULL, NULL)); /* still, after it ran */
+    join_ok(w1);
+    join_ok(w2);
+    join_ok(tdc_child);
+    CHECK_EQ(loop_stats().callbacks, 0);
+    return 0;
+}
+
+TEST(task_done_callbacks)
+{
+    run_traced(task_done_main, "c1@0 w1a@0 m0@0 c2@0 w2a@0 w2b@0 m1@0 w1b@0 cb1:7@0 cb3@0 m2@0 "
+                               "late:7@0 m3@0");
+}
+
+static int tdc_fails(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    tr("f");
+    return COSYNC_EPIPE;
+}
+
+static int tdc_blocked(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int rc = cosync_sleep(COSYNC_SEC(100));
+    CHECK_ERR(rc, COSYNC_ECANCELED);
+    tr("cleanup");
+    CHECK_OK(cosync_yield());
+    tr("cleaned");
+    return rc;
+}
+
+static named_cb self_named = {COSYNC_CALLBACK_INIT, "self"};
+
+static int tdc_self(void *arg, void **result)
+{
+    (void)arg;
+    CHECK_OK(cosync_task_add_done_callback(cosync_task_current(), &self_named.cb,
+                                           trace_task_outcome, &self_named));
+    tr("s1");
+    CHECK_OK(cosync_yield());
+    tr("s2");
+    *result = (void *)(intptr_t)3;
+    return 0;
+}
+
+/* asyncio: "f s1 m1 a:err b:cancelled s2 cleanup m2 self:3 cleaned m3
+ * c:cancelled m4": each way a task ends queues its callbacks with its
+ * outcome: a failure, a cancel before it ran, a cancel whose clean-up
+ * suspends, a task's callback on itself; and a detached task's callback
+ * still tells its outcome after the record is gone. */
+static int task_ends_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    named_cb a = {COSYNC_CALLBACK_INIT, "a"}, b = {COSYNC_CALLBACK_INIT, "b"},
+             c = {COSYNC_CALLBACK_INIT, "c"};
+    cosync_task ta, tb, tc, ts;
+    CHECK_OK(cosync_task_spawn(&ta, tdc_fails, NULL, NULL));
+    CHECK_OK(cosync_task_add_done_callback(ta, &a.cb, trace_task_outcome, &a));
+    CHECK_OK(cosync_task_detach(ta));
+    CHECK_OK(cosync_task_spawn(&tb, tdc_fails, NULL, NULL));
+    CHECK_OK(cosync_task_add_done_callback(tb, &b.cb, trace_task_outcome, &b));
+    CHECK_OK(cosync_task_cancel(tb));
+    CHECK_OK(cosync_task_spawn(&tc, tdc_blocked, NULL, NULL));
+    CHECK_OK(cosync_task_add_done_callback(tc, &c.cb, trace_task_outcome, &c));
+    CHECK_OK(cosync_task_spawn(&ts, tdc_self, NULL, NULL));
+    CHECK_OK(cosync_yield());
+    tr("m1");
+    CHECK_ERR(cosync_task_result(ta, NULL, NULL), COSYNC_ESRCH); /* detached, freed */
+    CHECK_OK(cosync_task_cancel(tc));
+    CHECK_OK(cosync_yield());
+    tr("m2");
+    CHECK_OK(cosync_yield());
+    tr("m3");
+    CHECK_OK(cosync_yield());
+    tr("m4");
+    int status = 0;
+    CHECK_OK(cosync_callback_outcome(&a.cb, &status, NULL));
+    CHECK_ERR(status, COSYNC_EPIPE);
+    join_ok(ts);
+    CHECK_OK(cosync_task_join(tb, &status, NULL, COSYNC_FOREVER));
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    CHECK_OK(cosync_task_join(tc, &status, NULL, COSYNC_FOREVER));
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    return 0;
+}
+
+TEST(task_done_callbacks_as_the_task_ends)
+{
+    run_traced(task_ends_main, "f@0 s1@0 m1@0 a:COSYNC_EPIPE@0 b:COSYNC_ECANCELED@0 s2@0 "
+                               "cleanup@0 m2@0 self:3@0 cleaned@0 m3@0 c:COSYNC_ECANCELED@0 m4@0");
+}
+
+static int tdc_fails_later(void *arg, void **result)
+{
+    (void)arg;
+    CHECK_OK(cosync_sleep(MS(1)));
+    *result = (void *)(intptr_t)5;
+    return COSYNC_EPIPE;
+}
+
+static named_cb tdc_after_join = {COSYNC_CALLBACK_INIT, "cb"};
+
+static int tdc_adds(void *arg, void **result)
+{
+    (void)result;
+    cosync_task *t = arg;
+    CHECK_OK(
+        cosync_task_add_done_callback(*t, &tdc_after_join.cb, trace_task_outcome, &tdc_after_join));
+    return 0;
+}
+
+static int tdc_trace_run(void *arg, void **result)
+{
+    (void)result;
+    tr("%s", (const char *)arg);
+    return 0;
+}
+
+/* A join that began before the callback was added is woken first, and
+ * collects the task; its record is reused before the callback runs, which
+ * still tells the outcome the finish left it. */
+static int collected_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t, adder, reuse;
+    CHECK_OK(cosync_task_spawn(&t, tdc_fails_later, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&adder, tdc_adds, &t, NULL));
+    int status = 0;
+    void *res = NULL;
+    CHECK_OK(cosync_task_join(t, &status, &res, COSYNC_FOREVER));
+    CHECK_ERR(status, COSYNC_EPIPE);
+    tr("joined");
+    CHECK(cosync_callback_pending(&tdc_after_join.cb));
+    CHECK_OK(cosync_task_spawn(&reuse, tdc_trace_run, "reuse", NULL));
+    CHECK(reuse.rec == t.rec); /* the freed record, taken again */
+    CHECK_OK(cosync_yield());
+    tr("m");
+    join_ok(adder);
+    join_ok(reuse);
+    return 0;
+}
+
+TEST(task_done_callback_outlives_the_record)
+{
+    run_traced(collected_main, "joined@1 cb:COSYNC_EPIPE@1 reuse@1 m@1");
+}
+
+/* Waits and callbacks, many of each and interleaved, on one task: woken
+ * and run in the order they came, across many of the loop's turns. */
+enum { TDC_MANY = 300 };
+static cosync_callback tdc_many_cbs[TDC_MANY];
+static int tdc_many_next;
+static cosync_event tdc_gate;
+
+static void tdc_in_order(void *arg)
+{
+    CHECK_EQ((int)(intptr_t)arg, tdc_many_next);
+    tdc_many_next++;
+}
+
+static int tdc_gated(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cosync_event_wait(&tdc_gate, COSYNC_FOREVER);
+}
+
+static int tdc_waits_in_order(void *arg, void **result)
+{
+    (void)result;
+    CHECK_OK(cosync_task_wait(tdc_child, NULL, NULL, COSYNC_FOREVER));
+    CHECK_EQ((int)(intptr_t)arg, tdc_many_next);
+    tdc_many_next++;
+    return 0;
+}
+
+static int many_task_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_event_init(&tdc_gate);
+    CHECK_OK(cosync_task_spawn(&tdc_child, tdc_gated, NULL, NULL));
+    static cosync_task waiters[TDC_MANY];
+    for (int i = 0; i < TDC_MANY; i++) {
+        if (i % 3 == 1) {
+            long live = atomic_load(&cosync__mem_live);
+            CHECK_OK(cosync_task_add_done_callback(tdc_child, &tdc_many_cbs[i], tdc_in_order,
+                                                   (void *)(intptr_t)i));
+            CHECK_EQ(atomic_load(&cosync__mem_live), live); /* no allocation */
+        } else {
+            CHECK_OK(cosync_task_spawn(&waiters[i], tdc_waits_in_order, (void *)(intptr_t)i,
+                                       &(cosync_task_opts){.eager = true}));
+        }
+    }
+    tdc_many_next = 0;
+    CHECK_OK(cosync_event_set(&tdc_gate));
+    join_ok(tdc_child);
+    for (int i = 0; i < TDC_MANY; i++)
+        if (i % 3 != 1)
+            join_ok(waiters[i]);
+    CHECK_EQ(tdc_many_next, TDC_MANY);
+    return 0;
+}
+
+TEST(many_task_waits_and_callbacks_in_order)
+{
+    run_main_ok(many_task_main, NULL);
+}
+
+static cosync_event tdc_ev, tdc_stuck_ev;
+
+static int tdc_stubborn(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_ERR(cosync_event_wait(&tdc_stuck_ev, COSYNC_FOREVER), COSYNC_ECANCELED);
+    return cosync_event_wait(&tdc_stuck_ev, COSYNC_FOREVER); /* never ends */
+}
+
+static int tdc_waits(void *arg, void **result)
+{
+    (void)result;
+    return cosync_event_wait(arg, COSYNC_FOREVER);
+}
+
+static int tdc_set_and_join(void *arg, void **result)
+{
+    (void)result;
+    cosync_task *t = arg;
+    CHECK_OK(cosync_event_set(&tdc_ev));
+    join_ok(*t);
+    tr("joined");
+    return 0;
+}
+
+static cosync_task tdc_foreign;
+
+static int tdc_other_loop(void *arg, void **result)
+{
+    (void)result;
+    cosync_callback mine = COSYNC_CALLBACK_INIT;
+    CHECK_ERR(cosync_task_add_done_callback(tdc_foreign, &mine, tr_arg, "x"), COSYNC_EPERM);
+    CHECK(!cosync_callback_pending(&mine));
+    CHECK_ERR(cosync_callback_cancel(arg), COSYNC_EPERM);
+    return 0;
+}
+
+static int tdc_dense_local(void *arg, void **result)
+{
+    (void)result;
+    cosync_callback mine = COSYNC_CALLBACK_INIT;
+    int want = COSYNC__DENSE_SUPPORTED ? COSYNC_EINVAL : 0;
+    CHECK_ERR(cosync_task_add_done_callback(*(cosync_task *)arg, &mine, tr_arg, "x"), want);
+    if (want == 0)
+        CHECK_OK(cosync_callback_cancel(&mine));
+    return 0;
+}
+
+/* From outside the loop before it runs; misuse; from a task of another
+ * loop; a dense task's local record; the loop's destruction, which runs
+ * the callbacks of the tasks its cancel ends and takes those of a task
+ * that never ends off it. */
+TEST(task_done_callbacks_and_the_loop)
+{
+    trace_reset();
+    cosync_event_init(&tdc_ev);
+    cosync_event_init(&tdc_stuck_ev);
+    named_cb x = {COSYNC_CALLBACK_INIT, "x"}, y = {COSYNC_CALLBACK_INIT, "y"},
+             z = {COSYNC_CALLBACK_INIT, "z"}, w = {COSYNC_CALLBACK_INIT, "w"};
+    capture cap;
+    cosync_loop *loop = report_loop(&cap, NULL);
+    cosync_task t, m, s, u, d;
+    CHECK_OK(cosync_loop_spawn(loop, &t, tdc_waits, &tdc_ev, NULL));
+    CHECK_OK(cosync_task_add_done_callback(t, &x.cb, trace_task_outcome, &x)); /* not running */
+    CHECK_ERR(cosync_task_add_done_callback(t, NULL, tr_arg, "n"), COSYNC_EINVAL);
+    CHECK_ERR(cosync_task_add_done_callback(t, &y.cb, NULL, NULL), COSYNC_EINVAL);
+    CHECK_ERR(cosync_task_add_done_callback(COSYNC_TASK_NONE, &y.cb, tr_arg, "n"), COSYNC_ESRCH);
+    CHECK_ERR(cosync_task_add_done_callback(t, &x.cb, tr_arg, "n"), COSYNC_EBUSY);
+    CHECK_ERR(cosync_callback_outcome(NULL, NULL, NULL), COSYNC_EINVAL);
+    CHECK_ERR(cosync_callback_outcome(&y.cb, NULL, NULL), COSYNC_EINVAL); /* never scheduled */
+    CHECK_OK(cosync_loop_call_soon(loop, &y.cb, tr_arg, "soon"));
+    CHECK_ERR(cosync_callback_outcome(&y.cb, NULL, NULL), COSYNC_EINVAL); /* not a task's */
+    cosync_callback copy = x.cb;
+    CHECK_ERR(cosync_callback_outcome(&copy, NULL, NULL), COSYNC_EINVAL);
+    CHECK_ERR(cosync_callback_cancel(&copy), COSYNC_EINVAL);
+    spawn_and_run(loop, &m, tdc_set_and_join, &t);
+    CHECK_TRACE("soon@0 x:0@0 joined@0");
+    CHECK_ERR(cosync_task_add_done_callback(t, &y.cb, tr_arg, "n"), COSYNC_ESRCH); /* joined */
+    CHECK_ERR(cosync_callback_outcome(&y.cb, NULL, NULL), COSYNC_EINVAL);
+
+    /* a task of another loop may neither add nor take back */
+    CHECK_OK(cosync_loop_spawn(loop, &s, tdc_stubborn, NULL, &(cosync_task_opts){.name = "s"}));
+    CHECK_OK(cosync_task_add_done_callback(s, &z.cb, trace_task_outcome, &z));
+    cosync_loop *remote = new_loop();
+    tdc_foreign = s;
+    cosync_task r;
+    CHECK_OK(cosync_loop_spawn(remote, &r, tdc_other_loop, &z.cb, NULL));
+    int status = 1;
+    CHECK_OK(cosync_loop_run(remote, r, &status, NULL));
+    CHECK_OK(status);
+    end_loop(remote);
+    CHECK(cosync_callback_pending(&z.cb));
+
+    /* a dense task's own locals */
+    CHECK_OK(cosync_loop_spawn(loop, &d, tdc_dense_local, &s, &(cosync_task_opts){.dense = true}));
+    CHECK_OK(cosync_loop_run(loop, d, NULL, NULL));
+
+    /* the close: u's cancel ends it and runs w; s never ends, and z is
+     * taken off it */
+    CHECK_OK(cosync_loop_spawn(loop, &u, tdc_waits, &tdc_ev, NULL));
+    cosync_event_clear(&tdc_ev);
+    CHECK_OK(cosync_task_add_done_callback(u, &w.cb, trace_task_outcome, &w));
+    CHECK_OK(cosync_task_detach(u));
+    trace_reset();
+    CHECK_ERR(cosync_loop_destroy(loop), COSYNC_EDEADLK);
+    CHECK_TRACE("w:COSYNC_ECANCELED@0");
+    CHECK(strstr(capture_text(&cap), "'s'") != NULL);
+    CHECK(cosync_callback_cancelled(&z.cb));
+    CHECK_ERR(cosync_callback_outcome(&z.cb, NULL, NULL), COSYNC_EAGAIN);
+    CHECK_ERR(cosync_callback_cancel(&z.cb), COSYNC_EALREADY);
+    CHECK(!cosync_callback_cancelled(&w.cb));
+    CHECK_OK(cosync_callback_outcome(&w.cb, &status, NULL));
+    CHECK_ERR(status, COSYNC_ECANCELED);
+    capture_free(&cap);
+}
+
+/* ------------------------------------------------------------------------
  * Misuse
  * ---------------------------------------------------------------------- */
 
@@ -1125,6 +1536,11 @@ int main(void)
     RUN(future_done_callbacks);
     RUN(done_callbacks_as_the_future_ends);
     RUN(done_callbacks_and_the_loop);
+    RUN(task_done_callbacks);
+    RUN(task_done_callbacks_as_the_task_ends);
+    RUN(task_done_callback_outlives_the_record);
+    RUN(many_task_waits_and_callbacks_in_order);
+    RUN(task_done_callbacks_and_the_loop);
     RUN(misuse);
     RUN(callbacks_across_loops);
     RUN(deadlock_and_callbacks);

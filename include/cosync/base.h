@@ -152,6 +152,28 @@ typedef struct cosync__timer {
     void (*fire)(struct cosync__timer *timer);
 } cosync__timer;
 
+/* A wait: a node on the list of the object waited on (its wait queue, the
+ * waits on a task), with what the object needs to end it. A task's one
+ * waiter lives in its record, never on its stack, so nothing outside a
+ * switched-out task points into its stack; its task is the record around
+ * it. A task's done callback (cosync_task_add_done_callback) is one too,
+ * in the caller's callback record. The ops are private to the library. */
+struct cosync__waiter_ops;
+typedef struct cosync__waiter {
+    cosync__node node; /* in the object's wait list */
+    const struct cosync__waiter_ops *ops;
+    void *obj;
+    uintptr_t data; /* for the primitive: a count, an index, a pointer */
+    int result;
+    uint8_t state;
+    bool shielded;   /* cancellation does not interrupt this wait */
+    bool revocable;  /* a cancel after the grant hands it back (ops->cancel
+                      * is then called in state GRANTED and must pass it on) */
+    bool passing_on; /* a cancellation it passes on (give_up) is on its way
+                      * down the tasks it waits for: one coming back to it
+                      * through a cycle of such waits ends there */
+} cosync__waiter;
+
 #ifdef __cplusplus
 }
 #endif
