@@ -239,12 +239,10 @@ int cosync_loop_call_later(cosync_loop *loop, cosync_callback *cb, int64_t delay
  * @loop's list. */
 static void detach(cosync_loop *loop, cosync_callback *cb, int state)
 {
-    if (state == CB_ON_TASK) {
+    if (state == CB_ON_TASK) /* its wait stays WAITING: the outcome never came */
         cosync__task_await_unlink(cb->u.wait.obj, &cb->u.wait);
-        cb->u.wait.state = COSYNC__W_CANCELLED;
-    } else {
+    else
         cosync__list_remove(cb->u.attached.list, &cb->u.attached.node);
-    }
     cosync__list_remove(&loop->cb_attached, &cb->link);
 }
 
