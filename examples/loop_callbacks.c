@@ -1,6 +1,7 @@
 /*
  * loop_callbacks.c - plain functions scheduled on the loop: the asyncio
- * docs' two callback examples, and a watchdog. As asyncio writes them:
+ * docs' two callback examples, a watchdog, and the done callbacks of a
+ * future and of fire-and-forget tasks. As asyncio writes them:
  *
  *     def hello_world(loop):                  # "Hello World with call_soon()"
  *         print('Hello World')
@@ -45,10 +46,35 @@
  *         print('hello ...')
  *         print(await fut)
  *
+ *     async def fetch(i):                     # fire-and-forget tasks,
+ *         await asyncio.sleep(i * 0.5)         # each reported by its
+ *         if i == 2:                           # done callback
+ *             raise ConnectionResetError
+ *         return i * 10
+ *
+ *     def report(task):
+ *         background_tasks.discard(task)
+ *         if task.exception() is not None:
+ *             print(f"[{loop.time() - start:.1f}] fetch failed: {task.exception()!r}")
+ *         else:
+ *             print(f"[{loop.time() - start:.1f}] fetch done: {task.result()}")
+ *         if not background_tasks:
+ *             all_done.set()
+ *
+ *     async def main():
+ *         for i in range(1, 4):
+ *             task = asyncio.create_task(fetch(i))
+ *             background_tasks.add(task)
+ *             task.add_done_callback(report)
+ *         print(f"{len(background_tasks)} fetches in the background")
+ *         await all_done.wait()
+ *         print(f"[{loop.time() - start:.1f}] all reported")
+ *
  * A callback runs in the loop's own context, not in a task: it cannot
  * suspend, but may stop the loop, schedule itself again, or cancel a task.
  * It prints what the Python program prints (times from the start of each
- * part), on the loop's virtual clock. Exits 1 unless each part ran as
+ * part; a failure by its code's name, where Python prints the exception),
+ * on the loop's virtual clock. Exits 1 unless each part ran as
  * described.
  */
 #include <cosync.h>
@@ -159,6 +185,73 @@ static int future_main(void *arg, void **result)
     return rc;
 }
 
+/* ---- Background tasks reported by their done callbacks ---------------- */
+
+/* The callback's record travels with what it reports on: the task is
+ * detached (the loop frees it as it finishes), and the record keeps its
+ * outcome for the callback. */
+typedef struct fetch_job {
+    cosync_callback done;
+    int i;
+} fetch_job;
+
+static fetch_job fetches[3];
+static int background_tasks; /* the set: only its size matters here */
+static cosync_event all_done;
+static int reports;
+
+static int fetch(void *arg, void **result)
+{
+    fetch_job *f = arg;
+    int rc = cosync_sleep(f->i * COSYNC_MS(500));
+    if (rc != 0)
+        return rc;
+    if (f->i == 2)
+        return COSYNC_ECONNRESET;
+    *result = (void *)(intptr_t)(f->i * 10);
+    return 0;
+}
+
+static void report(void *arg)
+{
+    fetch_job *f = arg;
+    int status = 0;
+    void *value = NULL;
+    background_tasks--;
+    cosync_callback_outcome(&f->done, &status, &value);
+    if (status != 0)
+        printf("[%.1f] fetch failed: %s\n", since_start(), cosync_err_name(status));
+    else
+        printf("[%.1f] fetch done: %d\n", since_start(), (int)(intptr_t)value);
+    reports++;
+    if (background_tasks == 0)
+        cosync_event_set(&all_done);
+}
+
+static int background_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_event_init(&all_done);
+    for (int i = 1; i <= 3; i++) {
+        fetch_job *f = &fetches[i - 1];
+        f->i = i;
+        cosync_task task;
+        int rc = cosync_task_spawn(&task, fetch, f, NULL);
+        if (rc != 0)
+            return rc;
+        background_tasks++;
+        rc = cosync_task_add_done_callback(task, &f->done, report, f);
+        if (rc == 0)
+            rc = cosync_task_detach(task);
+        if (rc != 0)
+            return rc;
+    }
+    printf("%d fetches in the background\n", background_tasks);
+    int rc = cosync_event_wait(&all_done, COSYNC_FOREVER);
+    printf("[%.1f] all reported\n", since_start());
+    return rc;
+}
+
 static job jobs[2] = {{.name = "quick", .seconds = 1}, {.name = "stuck", .seconds = 5}};
 
 int main(void)
@@ -197,6 +290,13 @@ int main(void)
     failures += cosync_loop_spawn(loop, &m, future_main, NULL, NULL) != 0;
     int status = -1;
     failures += cosync_loop_run(loop, m, &status, NULL) != 0 || status != 0 || done_seen != 1;
+
+    /* each task's callback runs once the task has finished; the last one
+     * wakes the main task */
+    start = cosync_loop_now(loop);
+    failures += cosync_loop_spawn(loop, &m, background_main, NULL, NULL) != 0;
+    failures += cosync_loop_run(loop, m, &status, NULL) != 0 || status != 0 || reports != 3;
+    failures += cosync_loop_now(loop) - start != COSYNC_MS(1500);
 
     failures += cosync_loop_destroy(loop) != 0;
     if (failures) {
