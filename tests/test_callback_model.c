@@ -11,14 +11,16 @@
  * A scenario: up to 300 tasks (more than a turn's budget of 128, so a
  * callback's place is often several turns away), each a few steps; in a
  * step a task schedules callbacks (cosync_loop_call_soon), attaches them
- * to futures (cosync_future_add_done_callback), cancels pending ones,
- * asks for a future to be completed (by a callback), and ends the step
- * with a yield, with a wait on its own gate (an event) that a callback it
- * schedules will open, or with a wait on a future. Callbacks, when they
- * run, do the same but wait. Futures still pending when nothing else can
- * run are completed by timed callbacks, in order. In asyncio a future's
- * awaiting tasks' wake-ups and its done callbacks are one list, run in
- * the order they came. What each step and each run does is drawn from
+ * to futures (cosync_future_add_done_callback) and to tasks
+ * (cosync_task_add_done_callback), cancels pending ones, asks for a
+ * future to be completed (by a callback), and ends the step with a yield,
+ * with a wait on its own gate (an event) that a callback it schedules
+ * will open, with a wait on a future, or with a wait for a task spawned
+ * after it (cosync_task_wait; so no cycle). Callbacks, when they run, do
+ * the same but wait. Futures still pending when nothing else can run are
+ * completed by timed callbacks, in order. In asyncio a future's (and a
+ * task's) awaiting tasks' wake-ups and its done callbacks are one list,
+ * run in the order they came. What each step and each run does is drawn from
  * the seed beforehand, so both sides read the same script, and a
  * difference in order shows as a difference in the traces. Seeds:
  * CALLBACK_FIRST, CALLBACK_SEEDS.
@@ -46,17 +48,19 @@ typedef struct act {
     uint8_t kind; /* ACT_* */
     uint8_t cb;
     uint8_t fut;
+    uint16_t task; /* ACT_TASK_ADD */
 } act;
 
-enum { ACT_NONE, ACT_SCHEDULE, ACT_CANCEL, ACT_ADD, ACT_COMPLETE };
+enum { ACT_NONE, ACT_SCHEDULE, ACT_CANCEL, ACT_ADD, ACT_COMPLETE, ACT_TASK_ADD };
 
 /* how a task's step ends (its last step just ends the task) */
-enum { END_YIELD, END_GATE, END_AWAIT };
+enum { END_YIELD, END_GATE, END_AWAIT, END_TASK };
 
 typedef struct script {
     act acts[MAX_ACTS];
-    uint8_t end; /* END_GATE: on the task's gate, opened by its gate callback */
-    uint8_t fut; /* END_AWAIT: the future */
+    uint8_t end;   /* END_GATE: on the task's gate, opened by its gate callback */
+    uint8_t fut;   /* END_AWAIT: the future */
+    uint16_t task; /* END_TASK: the task, spawned after this one */
 } script;
 
 static struct scenario {
@@ -66,19 +70,25 @@ static struct scenario {
     script cb[NCB][MAX_RUNS];
 } S;
 
-static void draw_script(script *sc, uint64_t *rng, bool may_wait)
+/* @i: the task whose step it is, or -1 for a callback's run */
+static void draw_script(script *sc, uint64_t *rng, bool may_wait, int i)
 {
-    static const uint8_t kinds[] = {ACT_SCHEDULE, ACT_SCHEDULE, ACT_SCHEDULE, ACT_CANCEL,
-                                    ACT_ADD,      ACT_ADD,      ACT_COMPLETE};
+    static const uint8_t kinds[] = {ACT_SCHEDULE, ACT_SCHEDULE, ACT_SCHEDULE, ACT_CANCEL,  ACT_ADD,
+                                    ACT_ADD,      ACT_COMPLETE, ACT_TASK_ADD, ACT_TASK_ADD};
     int n = (int)rnd(rng, MAX_ACTS + 1);
     for (int a = 0; a < n; a++) {
         sc->acts[a].kind = kinds[rnd(rng, sizeof kinds)];
         sc->acts[a].cb = (uint8_t)rnd(rng, NCB);
         sc->acts[a].fut = (uint8_t)rnd(rng, NFUT);
+        sc->acts[a].task = (uint16_t)rnd(rng, (uint32_t)S.ntasks);
     }
-    uint32_t e = may_wait ? rnd(rng, 10) : 0;
-    sc->end = e < 7 ? END_YIELD : e < 8 ? END_GATE : END_AWAIT;
+    uint32_t e = may_wait ? rnd(rng, 11) : 0;
+    sc->end = e < 7 ? END_YIELD : e < 8 ? END_GATE : e < 10 ? END_AWAIT : END_TASK;
     sc->fut = (uint8_t)rnd(rng, NFUT);
+    if (sc->end == END_TASK && i + 1 < S.ntasks)
+        sc->task = (uint16_t)(i + 1 + (int)rnd(rng, (uint32_t)(S.ntasks - i - 1)));
+    else if (sc->end == END_TASK)
+        sc->end = END_YIELD;
 }
 
 static void draw(uint64_t seed)
@@ -89,11 +99,11 @@ static void draw(uint64_t seed)
     for (int i = 0; i < S.ntasks; i++) {
         S.steps[i] = 1 + (int)rnd(&rng, MAX_STEPS);
         for (int s = 0; s < S.steps[i]; s++)
-            draw_script(&S.task[i][s], &rng, s + 1 < S.steps[i]);
+            draw_script(&S.task[i][s], &rng, s + 1 < S.steps[i], i);
     }
     for (int c = 0; c < NCB; c++)
         for (int r = 0; r < MAX_RUNS; r++)
-            draw_script(&S.cb[c][r], &rng, false);
+            draw_script(&S.cb[c][r], &rng, false, -1);
 }
 
 /* ---- traces ------------------------------------------------------------ */
@@ -119,15 +129,18 @@ static void emit(trace *t, int ev)
 
 /* an entry: a task's next step (0..), a callback (1000 + c), a gate
  * callback (2000 + i), a completer (3000 + k), a final completer (4000 + k) */
-enum { FIFO_SIZE = 1 << 16, LIST_SIZE = 1024 };
+enum { FIFO_SIZE = 1 << 16, LIST_SIZE = 1024, NLISTS = NFUT + MAX_TASKS };
 static int fifo[FIFO_SIZE];
 static unsigned fhead, ftail;
 static bool m_pending[NCB];
 static int m_runs[NCB];
-static int m_on_future[NCB]; /* the future a pending callback is attached to, or -1 */
-static bool m_done[NFUT], m_completing[NFUT];
-static int m_list[NFUT][LIST_SIZE]; /* a future's callbacks: tasks (i) and callbacks (1000 + c) */
-static int m_nlist[NFUT];
+/* the list a pending callback is attached to, or -1 */
+static int m_on_list[NCB];
+static bool m_done[NFUT], m_completing[NFUT], m_task_done[MAX_TASKS];
+/* the callbacks of a future (k) or a task (NFUT + i): tasks' wake-ups (i)
+ * and callbacks (1000 + c) */
+static int m_list[NLISTS][LIST_SIZE];
+static int m_nlist[NLISTS];
 static int m_step[MAX_TASKS];
 
 static void m_push(int e)
@@ -156,19 +169,45 @@ static void m_list_remove(int k, int e)
             m_nlist[k]--;
             return;
         }
-    CHECK(!"an attached callback is on its future's list");
+    CHECK(!"an attached callback is on its future's or task's list");
+}
+
+static void m_append(int k, int e)
+{
+    CHECK_LT(m_nlist[k], LIST_SIZE);
+    m_list[k][m_nlist[k]++] = e;
+    if (e >= 1000)
+        m_on_list[e - 1000] = k;
+}
+
+/* Future or task @k is done: schedule its callbacks, in order. */
+static void m_release(int k)
+{
+    for (int x = 0; x < m_nlist[k]; x++) {
+        int e = m_list[k][x];
+        if (e >= 1000)
+            m_on_list[e - 1000] = -1;
+        m_push(e);
+    }
+    m_nlist[k] = 0;
 }
 
 static void m_complete(int k)
 {
     m_done[k] = true;
-    for (int x = 0; x < m_nlist[k]; x++) {
-        int e = m_list[k][x];
-        if (e >= 1000)
-            m_on_future[e - 1000] = -1;
-        m_push(e);
-    }
-    m_nlist[k] = 0;
+    m_release(k);
+}
+
+/* Add callback @c to the list @k, done already if @done. */
+static void m_add(int c, int k, bool done)
+{
+    if (m_pending[c])
+        return;
+    m_pending[c] = true;
+    if (done)
+        m_push(1000 + c);
+    else
+        m_append(k, 1000 + c);
 }
 
 static void m_acts(const script *sc)
@@ -183,25 +222,19 @@ static void m_acts(const script *sc)
             }
             break;
         case ACT_ADD:
-            if (!m_pending[c]) {
-                m_pending[c] = true;
-                if (m_done[k]) {
-                    m_push(1000 + c);
-                } else {
-                    CHECK_LT(m_nlist[k], LIST_SIZE);
-                    m_list[k][m_nlist[k]++] = 1000 + c;
-                    m_on_future[c] = k;
-                }
-            }
+            m_add(c, k, m_done[k]);
+            break;
+        case ACT_TASK_ADD:
+            m_add(c, NFUT + sc->acts[a].task, m_task_done[sc->acts[a].task]);
             break;
         case ACT_CANCEL:
             if (m_pending[c]) {
                 m_pending[c] = false;
-                if (m_on_future[c] >= 0)
-                    m_list_remove(m_on_future[c], 1000 + c);
+                if (m_on_list[c] >= 0)
+                    m_list_remove(m_on_list[c], 1000 + c);
                 else
                     m_remove(1000 + c);
-                m_on_future[c] = -1;
+                m_on_list[c] = -1;
             }
             break;
         case ACT_COMPLETE:
@@ -222,8 +255,11 @@ static void m_task(trace *t, int i)
         const script *sc = &S.task[i][s];
         emit(t, EV_TASK(i, s));
         m_acts(sc);
-        if (s + 1 == S.steps[i])
+        if (s + 1 == S.steps[i]) {
+            m_task_done[i] = true;
+            m_release(NFUT + i);
             return;
+        }
         if (sc->end == END_YIELD) {
             m_push(i);
             return;
@@ -232,9 +268,15 @@ static void m_task(trace *t, int i)
             m_push(2000 + i); /* its gate callback, scheduled last */
             return;
         }
+        if (sc->end == END_TASK) {
+            if (!m_task_done[sc->task]) { /* a done task's wait returns at once */
+                m_append(NFUT + sc->task, i);
+                return;
+            }
+            continue;
+        }
         if (!m_done[sc->fut]) { /* a done future's wait returns at once */
-            CHECK_LT(m_nlist[sc->fut], LIST_SIZE);
-            m_list[sc->fut][m_nlist[sc->fut]++] = i;
+            m_append(sc->fut, i);
             return;
         }
     }
@@ -246,10 +288,11 @@ static void run_model(trace *t)
     memset(m_pending, 0, sizeof m_pending);
     memset(m_runs, 0, sizeof m_runs);
     memset(m_done, 0, sizeof m_done);
+    memset(m_task_done, 0, sizeof m_task_done);
     memset(m_completing, 0, sizeof m_completing);
     memset(m_nlist, 0, sizeof m_nlist);
     for (int c = 0; c < NCB; c++)
-        m_on_future[c] = -1;
+        m_on_list[c] = -1;
     fhead = ftail = 0;
     for (int i = 0; i < S.ntasks; i++)
         m_push(i);
@@ -298,6 +341,7 @@ static cosync_callback gate_cbs[MAX_TASKS];
 static cosync_event gates[MAX_TASKS];
 static cosync_future futs[NFUT];
 static cosync_callback completers[NFUT], finals[NFUT];
+static cosync_task tasks[MAX_TASKS];
 
 static void r_callback(void *arg);
 
@@ -332,6 +376,11 @@ static void r_acts(const script *sc)
         case ACT_ADD:
             if (!cosync_callback_pending(&cbs[c]))
                 CHECK_OK(cosync_future_add_done_callback(&futs[k], &cbs[c], r_callback, carg));
+            break;
+        case ACT_TASK_ADD:
+            if (!cosync_callback_pending(&cbs[c]))
+                CHECK_OK(cosync_task_add_done_callback(tasks[sc->acts[a].task], &cbs[c], r_callback,
+                                                       carg));
             break;
         case ACT_CANCEL:
             if (cosync_callback_pending(&cbs[c]))
@@ -379,6 +428,8 @@ static int r_task(void *arg, void **result)
             CHECK_OK(cosync_loop_call_soon(cosync_loop_current(), &gate_cbs[i], open_gate,
                                            (void *)(intptr_t)i));
             CHECK_OK(cosync_event_wait(&gates[i], COSYNC_FOREVER));
+        } else if (sc->end == END_TASK) {
+            CHECK_OK(cosync_task_wait(tasks[sc->task], NULL, NULL, COSYNC_FOREVER));
         } else {
             CHECK_OK(cosync_future_wait(&futs[sc->fut], COSYNC_FOREVER));
         }
@@ -401,7 +452,6 @@ static int r_main(void *arg, void **result)
 {
     (void)arg, (void)result;
     cosync_loop *loop = cosync_loop_current();
-    static cosync_task t[MAX_TASKS];
     for (int k = 0; k < NFUT; k++) {
         cosync_future_init(&futs[k]);
         /* when nothing else can run: the clock jumps to them */
@@ -410,14 +460,19 @@ static int r_main(void *arg, void **result)
     }
     for (int i = 0; i < S.ntasks; i++) {
         cosync_event_init(&gates[i]);
-        CHECK_OK(cosync_task_spawn(&t[i], r_task, (void *)(intptr_t)i, NULL));
+        CHECK_OK(cosync_task_spawn(&tasks[i], r_task, (void *)(intptr_t)i, NULL));
     }
-    for (int i = 0; i < S.ntasks; i++)
-        join_ok(t[i]);
-    /* main waits for the callbacks too: asyncio's run ends with its FIFO */
+    /* main waits for the callbacks too: asyncio's run ends with its FIFO.
+     * It collects the tasks only then, for callbacks are added to them
+     * after they have finished; and it waits for them by sleeping: a join
+     * would be one of the waits on their lists, which the model lacks. */
     CHECK_OK(cosync_sleep(COSYNC_SEC(1001)));
     while (any_pending())
         CHECK_OK(cosync_sleep(COSYNC_SEC(1)));
+    for (int i = 0; i < S.ntasks; i++) {
+        CHECK(cosync_task_done(tasks[i]));
+        join_ok(tasks[i]);
+    }
     return 0;
 }
 
