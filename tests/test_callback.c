@@ -1119,6 +1119,47 @@ TEST(task_done_callback_outlives_the_record)
     run_traced(collected_main, "joined@1 cb:COSYNC_EPIPE@1 reuse@1 m@1");
 }
 
+static named_cb tdc_taken_back = {COSYNC_CALLBACK_INIT, "n"};
+
+static int tdc_adds_taken_back(void *arg, void **result)
+{
+    (void)result;
+    CHECK_OK(cosync_task_add_done_callback(*(cosync_task *)arg, &tdc_taken_back.cb,
+                                           trace_task_outcome, &tdc_taken_back));
+    return 0;
+}
+
+/* Between the task's finish and its run, the callback is a queued one:
+ * a cancel takes it back (asyncio's remove_done_callback finds the
+ * task's list empty by then, and the callback runs), and it keeps the
+ * outcome. The join began first, so it is woken first. */
+static int taken_back_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_task t, adder;
+    CHECK_OK(cosync_task_spawn(&t, tdc_fails_later, NULL, NULL));
+    CHECK_OK(cosync_task_spawn(&adder, tdc_adds_taken_back, &t, NULL));
+    int status = 0;
+    CHECK_OK(cosync_task_join(t, &status, NULL, COSYNC_FOREVER));
+    cosync_callback *cb = &tdc_taken_back.cb;
+    CHECK(cosync_callback_pending(cb));
+    CHECK_OK(cosync_callback_cancel(cb));
+    CHECK(cosync_callback_cancelled(cb));
+    CHECK_ERR(cosync_callback_cancel(cb), COSYNC_EALREADY);
+    CHECK_OK(cosync_callback_outcome(cb, &status, NULL));
+    CHECK_ERR(status, COSYNC_EPIPE);
+    CHECK_OK(cosync_yield());
+    tr("m");
+    CHECK_EQ(loop_stats().callbacks, 0);
+    join_ok(adder);
+    return 0;
+}
+
+TEST(task_done_callback_taken_back_after_the_finish)
+{
+    run_traced(taken_back_main, "m@1");
+}
+
 /* Waits and callbacks, many of each and interleaved, on one task: woken
  * and run in the order they came, across many of the loop's turns. */
 enum { TDC_MANY = 300 };
@@ -1538,6 +1579,7 @@ int main(void)
     RUN(done_callbacks_and_the_loop);
     RUN(task_done_callbacks);
     RUN(task_done_callbacks_as_the_task_ends);
+    RUN(task_done_callback_taken_back_after_the_finish);
     RUN(task_done_callback_outlives_the_record);
     RUN(many_task_waits_and_callbacks_in_order);
     RUN(task_done_callbacks_and_the_loop);
