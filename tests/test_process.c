@@ -347,21 +347,27 @@ TEST(environment_directory_session)
     run_both_ways(env_cwd_main, NULL);
 }
 
-/* The child inherits none of the library's descriptors (the loop's
- * epoll and eventfd, the pidfd, the parent's pipe ends): the shell's
- * descriptors above 2, which `ls -l` shows with their targets, are each
- * one the test itself has open under the same number, to the same
- * target, and inheritable (what the test was started with). */
-static int fds_main(void *arg, void **result)
+/* A set of descriptors. */
+enum { MAX_FD_SEEN = 1024 };
+typedef struct fd_set_ {
+    bool has[MAX_FD_SEEN];
+} fd_set_;
+
+/* The descriptors above 2 that a child has, as `ls -l` shows the
+ * shell's with their targets, each checked to be one this process has
+ * open under the same number to the same target. */
+static fd_set_ child_fds(const char *before, cosync_process_opts opts)
 {
-    (void)arg, (void)result;
+    char script[256];
+    snprintf(script, sizeof script, "%sls -l /proc/$$/fd/", before);
+    opts.stdout_mode = COSYNC_PROCESS_PIPE;
+    opts.stdin_mode = COSYNC_PROCESS_PIPE;
     cosync_process p;
-    sh(&p, "ls -l /proc/$$/fd/",
-       &(cosync_process_opts){.stdin_mode = COSYNC_PROCESS_PIPE,
-                              .stdout_mode = COSYNC_PROCESS_PIPE});
+    sh(&p, script, &opts);
     cosync_stream s;
     CHECK_OK(cosync_stream_init(&s, &p.out, 4096));
     int seen = 0;
+    fd_set_ got = {{0}};
     for (;;) {
         char line[512];
         ssize_t n = cosync_stream_readline(&s, line, sizeof line - 1, COSYNC_FOREVER);
@@ -384,19 +390,116 @@ static int fds_main(void *arg, void **result)
         char path[64], mine[512];
         snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
         ssize_t len = readlink(path, mine, sizeof mine - 1);
-        if (len < 0 || (mine[len] = '\0', strcmp(mine, target) != 0) ||
-            (fcntl(fd, F_GETFD) & FD_CLOEXEC))
-            CHECK__FAIL("the child has descriptor %d (%s), not one the test passed on", fd, target);
+        if (len < 0 || (mine[len] = '\0', strcmp(mine, target) != 0) || fd >= MAX_FD_SEEN)
+            CHECK__FAIL("the child has descriptor %d (%s), not one of the test's", fd, target);
+        got.has[fd] = true;
     }
     CHECK_GE(seen, 3);
     CHECK_OK(cosync_stream_destroy(&s));
     end_with(&p, 0);
+    return got;
+}
+
+/* The descriptors above 2 of this process that are inheritable (those the
+ * test made, and any it was started with), and @extra (-1: none). */
+static fd_set_ inheritable_fds(int extra)
+{
+    fd_set_ want = {{0}};
+    for (int fd = 3; fd < MAX_FD_SEEN; fd++) {
+        int flags = fcntl(fd, F_GETFD);
+        want.has[fd] = (flags >= 0 && !(flags & FD_CLOEXEC)) || fd == extra;
+    }
+    return want;
+}
+
+/* Check that the child had the descriptors @want. */
+static void check_fds(fd_set_ got, fd_set_ want)
+{
+    for (int fd = 3; fd < MAX_FD_SEEN; fd++)
+        if (got.has[fd] != want.has[fd])
+            CHECK__FAIL("descriptor %d: the child %s it", fd, got.has[fd] ? "has" : "lacks");
+}
+
+static fd_set_ only(int fd)
+{
+    fd_set_ s = {{0}};
+    if (fd >= 0)
+        s.has[fd] = true;
+    return s;
+}
+
+/* A pipe whose ends are inheritable (not close-on-exec). */
+static void open_inheritable(int fds[2])
+{
+    CHECK_OK(pipe(fds));
+    CHECK(!(fcntl(fds[0], F_GETFD) & FD_CLOEXEC));
+}
+
+/* By default the child has its three streams and nothing else, as with
+ * asyncio's close_fds=True: none of the library's descriptors (the loop's
+ * epoll and eventfd, the pidfd, the parent's pipe ends, all
+ * close-on-exec), and none of the caller's that are inheritable. */
+static int fds_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int open_pipe[2];
+    open_inheritable(open_pipe);
+    check_fds(child_fds("", (cosync_process_opts){0}), only(-1));
+    close(open_pipe[0]);
+    close(open_pipe[1]);
     return 0;
 }
 
 TEST(no_descriptor_inherited)
 {
     run_both_ways(fds_main, NULL);
+}
+
+/* pass_fds: the child keeps them under their numbers, close-on-exec in
+ * the parent or not, and uses them (it writes into a passed pipe); the
+ * other inheritable descriptors, below and above them, are closed; those
+ * below 3 in the list are the streams'. inherit_fds (close_fds=False)
+ * keeps the inheritable ones and still not the close-on-exec ones. */
+static int pass_fds_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int below[2], passed[2], above[2];
+    open_inheritable(below);
+    CHECK_OK(pipe2(passed, O_CLOEXEC));
+    open_inheritable(above);
+    int fds[] = {1, passed[1]};
+    char echo[64];
+    snprintf(echo, sizeof echo, "echo through >&%d; ", passed[1]);
+    check_fds(child_fds(echo, (cosync_process_opts){.pass_fds = fds, .npass_fds = 2}),
+              only(passed[1]));
+    CHECK(fcntl(passed[1], F_GETFD) & FD_CLOEXEC); /* the parent's flag is its own */
+    close(passed[1]);
+    char buf[64];
+    ssize_t n = read(passed[0], buf, sizeof buf - 1);
+    CHECK_EQ(n, 8);
+    buf[n] = '\0';
+    CHECK_STREQ(buf, "through\n");
+    close(passed[0]);
+
+    fd_set_ want = inheritable_fds(-1);
+    CHECK(want.has[below[0]] && want.has[above[1]]);
+    check_fds(child_fds("", (cosync_process_opts){.inherit_fds = true}), want);
+    CHECK_OK(pipe2(passed, O_CLOEXEC));
+    check_fds(
+        child_fds(
+            "", (cosync_process_opts){.inherit_fds = true, .pass_fds = &passed[0], .npass_fds = 1}),
+        inheritable_fds(passed[0]));
+    for (int i = 0; i < 2; i++) {
+        close(below[i]);
+        close(passed[i]);
+        close(above[i]);
+    }
+    return 0;
+}
+
+TEST(pass_fds_and_inherit_fds)
+{
+    run_both_ways(pass_fds_main, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -778,6 +881,26 @@ TEST(misuse)
               COSYNC_EINVAL);
     CHECK_ERR(cosync_process_spawn(&p, "true", argv, &(cosync_process_opts){.stderr_mode = 9}),
               COSYNC_EINVAL);
+    /* pass_fds: a negative descriptor, a count without a list, and one
+     * that is not open, with the pipes asked for: none is made */
+    int closed = dup(0);
+    CHECK_GE(closed, 0);
+    close(closed);
+    const int bad[][2] = {{0, -1}, {0, closed}};
+    const cosync_process_opts piped = {.stdin_mode = COSYNC_PROCESS_PIPE,
+                                       .stdout_mode = COSYNC_PROCESS_PIPE};
+    cosync_process_opts o = piped;
+    o.pass_fds = bad[0], o.npass_fds = 2;
+    CHECK_ERR(cosync_process_spawn(&p, "true", argv, &o), COSYNC_EINVAL);
+    o.pass_fds = NULL, o.npass_fds = 1;
+    CHECK_ERR(cosync_process_spawn(&p, "true", argv, &o), COSYNC_EINVAL);
+    o.pass_fds = bad[1], o.npass_fds = 2;
+    CHECK_ERR(cosync_process_spawn(&p, "true", argv, &o), COSYNC_EBADF);
+    o.inherit_fds = true;
+    CHECK_ERR(cosync_process_spawn(&p, "true", argv, &o), COSYNC_EBADF);
+    o.pass_fds = NULL, o.npass_fds = 0; /* no list: no count either */
+    CHECK_OK(cosync_process_spawn(&p, "true", argv, &o));
+    CHECK_OK(cosync_process_destroy(&p));
     run_main_ok(exec_failures_main, NULL);
     CHECK_EQ(open_fds(), fds);
     check_no_child();
@@ -882,6 +1005,7 @@ int main(void)
     RUN(stderr_stdout_devnull);
     RUN(environment_directory_session);
     RUN(no_descriptor_inherited);
+    RUN(pass_fds_and_inherit_fds);
     RUN(wait_deadline);
     RUN(many_waiters_and_a_cancelled_watcher);
     RUN(pidfd_wait_arms_no_timer);

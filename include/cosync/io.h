@@ -46,8 +46,8 @@ extern "C" {
 #define COSYNC_ENOTCONN (-ENOTCONN)         /**< the socket is not connected */
 #define COSYNC_EMFILE (-EMFILE)             /**< out of descriptors */
 #define COSYNC_EMSGSIZE (-EMSGSIZE)         /**< a datagram too long to send */
-#define COSYNC_ENOENT (-ENOENT)             /**< no such file: a program not found (FileNotFoundError) */
-#define COSYNC_EACCES (-EACCES)             /**< permission denied (PermissionError) */
+#define COSYNC_ENOENT (-ENOENT) /**< no such file: a program not found (FileNotFoundError) */
+#define COSYNC_EACCES (-EACCES) /**< permission denied (PermissionError) */
 /** A name with no address (socket.gaierror): not known, or no answer. */
 #define COSYNC_ENONAME (-10003)
 
@@ -748,7 +748,7 @@ enum cosync_process_stdio {
 
 /** Options of cosync_process_spawn; a NULL pointer or a zeroed struct
  * means the defaults: every stream inherited, this process's environment
- * and working directory. */
+ * and working directory, no other descriptor. */
 typedef struct cosync_process_opts {
     int stdin_mode;    /* enum cosync_process_stdio, but not ..._STDOUT */
     int stdout_mode;   /* enum cosync_process_stdio, but not ..._STDOUT */
@@ -756,6 +756,15 @@ typedef struct cosync_process_opts {
     char *const *envp; /* the child's environment, NULL-terminated; NULL: `environ` */
     const char *cwd;   /* the child's working directory; NULL: the parent's */
     bool new_session;  /* the child calls setsid() (start_new_session=True) */
+    /* Descriptors the child keeps under the same numbers, close-on-exec
+     * or not (pass_fds); each must be open. Those below 3 are the streams'
+     * business and are ignored. */
+    const int *pass_fds;
+    size_t npass_fds;
+    /* The child keeps every descriptor that is not close-on-exec
+     * (close_fds=False); by default it gets its three streams and
+     * @pass_fds, and nothing else (close_fds=True, asyncio's default). */
+    bool inherit_fds;
 } cosync_process_opts;
 
 /**
@@ -793,13 +802,18 @@ typedef struct cosync_process {
  * The child starts with every signal unblocked and SIGPIPE, SIGXFSZ at
  * their default actions, whatever the calling thread blocks or ignores
  * (cosync_signal blocks the signals it takes), as Python's subprocess
- * restores them; it inherits no descriptor of the library's (every one is
- * close-on-exec), only its standard streams. Its exit is watched through
+ * restores them. It gets its three standard streams and the descriptors
+ * of @opts->pass_fds, under the same numbers, and no other descriptor
+ * (asyncio's close_fds=True): those of the library are close-on-exec,
+ * and the caller's that are not are closed in the child, unless
+ * @opts->inherit_fds keeps them (close_fds=False). Its exit is watched through
  * a pidfd (Linux 5.3); where the kernel has none, by polling waitpid, at
  * most 50 ms apart.
  *
- * Returns 0, the process running; COSYNC_EINVAL for a NULL argument, or
- * a mode that is not one (COSYNC_PROCESS_STDOUT for stdin or stdout);
+ * Returns 0, the process running; COSYNC_EINVAL for a NULL argument, a
+ * mode that is not one (COSYNC_PROCESS_STDOUT for stdin or stdout), a
+ * negative descriptor in @opts->pass_fds, or @opts->npass_fds without
+ * @opts->pass_fds; COSYNC_EBADF if one of @opts->pass_fds is not open;
  * the negated errno of a failed pipe, open or exec (COSYNC_ENOENT for a
  * program not found, COSYNC_EACCES, COSYNC_EMFILE, ...). On failure
  * nothing is left open and no child runs.

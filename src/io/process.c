@@ -104,6 +104,70 @@ static int add_stream(posix_spawn_file_actions_t *fa, int target, int mode, cons
     }
 }
 
+static bool is_passed(int fd, const cosync_process_opts *o)
+{
+    for (size_t i = 0; i < o->npass_fds; i++)
+        if (o->pass_fds[i] == fd)
+            return true;
+    return false;
+}
+
+/* Whether @fd is open and would outlive an exec. */
+static bool inheritable(int fd)
+{
+    int flags = fcntl(fd, F_GETFD);
+    return flags >= 0 && !(flags & FD_CLOEXEC);
+}
+
+/* The file actions that give the child @o->pass_fds and no other
+ * descriptor above 2 (Python's close_fds=True with pass_fds), after the
+ * streams' actions: a dup2 onto itself clears a passed descriptor's
+ * close-on-exec flag in the child (glibc, POSIX.1-2024); the others open
+ * and inheritable below the highest passed one are closed one by one,
+ * and all above it at once. A descriptor that another thread opens
+ * between this look and the spawn, below the highest passed one, could
+ * slip through: open descriptors close-on-exec to be sure. */
+static int add_descriptors(posix_spawn_file_actions_t *fa, const cosync_process_opts *o)
+{
+    int rc = 0, top = 2;
+    for (size_t i = 0; i < o->npass_fds && !rc; i++) {
+        int fd = o->pass_fds[i];
+        if (fd > 2) {
+            rc = posix_spawn_file_actions_adddup2(fa, fd, fd);
+            top = fd > top ? fd : top;
+        }
+    }
+    if (o->inherit_fds)
+        return rc;
+    for (int fd = 3; fd < top && !rc; fd++)
+        if (!is_passed(fd, o) && inheritable(fd))
+            rc = posix_spawn_file_actions_addclose(fa, fd);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    if (!rc)
+        rc = posix_spawn_file_actions_addclosefrom_np(fa, top + 1);
+#else
+    long max = sysconf(_SC_OPEN_MAX);
+    for (int fd = top + 1; fd < (max > 0 && max < 65536 ? max : 65536) && !rc; fd++)
+        if (inheritable(fd))
+            rc = posix_spawn_file_actions_addclose(fa, fd);
+#endif
+    return rc;
+}
+
+/* 0, or the error for a descriptor of @o->pass_fds. */
+static int check_passed(const cosync_process_opts *o)
+{
+    if (o->npass_fds && !o->pass_fds)
+        return COSYNC_EINVAL;
+    for (size_t i = 0; i < o->npass_fds; i++)
+        if (o->pass_fds[i] < 0)
+            return COSYNC_EINVAL;
+    for (size_t i = 0; i < o->npass_fds; i++)
+        if (fcntl(o->pass_fds[i], F_GETFD) < 0)
+            return COSYNC_EBADF;
+    return 0;
+}
+
 /* The child's signals, as Python's subprocess leaves them: none blocked
  * (the loop's thread may block those a cosync_signal takes), SIGPIPE and
  * SIGXFSZ at their default actions. */
@@ -140,6 +204,8 @@ static int start_child(pid_t *pid, const char *file, char *const argv[],
     int rc = 0;
     for (int i = 0; i < 3 && !rc; i++)
         rc = add_stream(&fa, i, modes[i], &ends[i]);
+    if (!rc)
+        rc = add_descriptors(&fa, o);
     if (!rc && o->cwd) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))
         rc = posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
@@ -166,9 +232,11 @@ int cosync_process_spawn(cosync_process *p, const char *file, char *const argv[]
     if (!p || !file || !argv || !valid_mode(o->stdin_mode, false) ||
         !valid_mode(o->stdout_mode, false) || !valid_mode(o->stderr_mode, true))
         return COSYNC_EINVAL;
+    int rc = check_passed(o);
+    if (rc)
+        return rc;
     pipe_ends ends[3] = {{-1, -1}, {-1, -1}, {-1, -1}};
     int modes[3] = {o->stdin_mode, o->stdout_mode, o->stderr_mode};
-    int rc = 0;
     for (int i = 0; i < 3 && !rc; i++)
         if (modes[i] == COSYNC_PROCESS_PIPE)
             rc = make_pipe(&ends[i], i);
