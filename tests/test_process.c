@@ -467,11 +467,12 @@ static int pass_fds_main(void *arg, void **result)
     open_inheritable(below);
     CHECK_OK(pipe2(passed, O_CLOEXEC));
     open_inheritable(above);
-    int fds[] = {1, passed[1]};
+    int fds[] = {1, passed[1], below[0]};
     char echo[64];
     snprintf(echo, sizeof echo, "echo through >&%d; ", passed[1]);
-    check_fds(child_fds(echo, (cosync_process_opts){.pass_fds = fds, .npass_fds = 2}),
-              only(passed[1]));
+    fd_set_ want = only(passed[1]);
+    want.has[below[0]] = true;
+    check_fds(child_fds(echo, (cosync_process_opts){.pass_fds = fds, .npass_fds = 3}), want);
     CHECK(fcntl(passed[1], F_GETFD) & FD_CLOEXEC); /* the parent's flag is its own */
     close(passed[1]);
     char buf[64];
@@ -481,7 +482,7 @@ static int pass_fds_main(void *arg, void **result)
     CHECK_STREQ(buf, "through\n");
     close(passed[0]);
 
-    fd_set_ want = inheritable_fds(-1);
+    want = inheritable_fds(-1);
     CHECK(want.has[below[0]] && want.has[above[1]]);
     check_fds(child_fds("", (cosync_process_opts){.inherit_fds = true}), want);
     CHECK_OK(pipe2(passed, O_CLOEXEC));
