@@ -1245,7 +1245,7 @@ typedef struct cosync_loop_stats {
     size_t stacks_guarded; /* stacks with a guard page */
     uint64_t switches;     /* context switches so far */
     size_t callbacks;      /* scheduled and not started (cosync_loop_call_soon), or
-                              attached to futures (cosync_future_add_done_callback) */
+                              attached to futures or tasks (add_done_callback) */
 } cosync_loop_stats;
 
 /**

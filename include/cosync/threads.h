@@ -1,6 +1,7 @@
 /*
  * cosync/threads.h - the threads layer: calls into a loop from other
- * threads (loop.call_soon_threadsafe), references that keep a loop waiting
+ * threads (loop.call_soon_threadsafe), tasks started from them
+ * (asyncio.run_coroutine_threadsafe), references that keep a loop waiting
  * for them, and thread pools that run blocking functions for tasks
  * (loop.run_in_executor, asyncio.to_thread). Included by <cosync.h>;
  * docs/threads.md is the guide.
@@ -14,6 +15,8 @@
 #ifndef COSYNC_H
 #error "include <cosync.h>, which includes this header"
 #endif
+
+#include <pthread.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -85,6 +88,123 @@ int cosync_loop_ref(cosync_loop *loop);
  * after the last reference is dropped, the loop may be destroyed at once).
  */
 int cosync_loop_unref(cosync_loop *loop);
+
+/* ========================================================================
+ * Tasks started from any thread (asyncio.run_coroutine_threadsafe)
+ * ===================================================================== */
+
+/** A task that a thread has started on a loop, as that thread sees it:
+ * the concurrent.futures.Future of asyncio.run_coroutine_threadsafe.
+ * Embedded by the caller, and zeroed before its first use (static
+ * storage, `= {0}`, or memset); set up by cosync_loop_spawn_threadsafe,
+ * released by cosync_remote_destroy, and then ready to be set up again.
+ * Fields are private. */
+typedef struct cosync_remote {
+    /* private */
+    cosync_call start;       /* spawns the task */
+    cosync_call cancel_call; /* cancels it */
+    cosync_callback done;    /* the task's done callback */
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    cosync_loop *loop;
+    cosync_task_fn fn;
+    void *arg;
+    cosync_task_opts opts;
+    cosync_task task;
+    void *result;
+    int status;
+    uint8_t state;
+    bool has_opts;
+    bool ended;            /* the task has ended (or was never spawned) */
+    bool cancel_requested; /* by cosync_remote_cancel */
+    bool cancel_queued;    /* the cancel call has yet to run */
+    uintptr_t check;
+} cosync_remote;
+
+/**
+ * cosync_loop_spawn_threadsafe - start @fn(@arg) as a task of @loop from
+ * any thread (asyncio.run_coroutine_threadsafe(coro, loop)), and keep its
+ * outcome in @r for the caller's thread.
+ * @r:    the caller's record, zeroed or destroyed since its last use.
+ *        It must stay valid, and not move, until cosync_remote_destroy
+ *        has returned 0.
+ * @opts: the task's options, as for cosync_loop_spawn (copied; a name
+ *        must stay valid until the task has started); may be NULL.
+ *
+ * A call into @loop (cosync_loop_call_threadsafe) spawns the task there,
+ * detached, in the order the loop's calls came; its end (its status and
+ * result value, as cosync_task_join gives them) goes to @r, where
+ * cosync_remote_wait, from any thread, waits for it. A spawn that fails
+ * in the loop ends @r with its error as the status (COSYNC_ENOMEM). The
+ * loop's destruction cancels the task as any other, and @r then ends with
+ * COSYNC_ECANCELED (a task that never ends, which the destruction reports
+ * as a deadlock, never ends @r). As for any call, a loop whose tasks all
+ * wait waits for it only while a reference keeps it (cosync_loop_ref).
+ *
+ * Returns 0; COSYNC_EINVAL if @loop, @r or @fn is NULL; COSYNC_EBUSY (and
+ * nothing changes) if @r is in use; the negated errno of a failed
+ * pthread_mutex_init or pthread_cond_init (COSYNC_ENOMEM).
+ * Not a suspension point. Thread-safe: any thread, the loop's own
+ * included, while the loop exists.
+ */
+int cosync_loop_spawn_threadsafe(cosync_loop *loop, cosync_remote *r, cosync_task_fn fn, void *arg,
+                                 const cosync_task_opts *opts);
+
+/**
+ * cosync_remote_wait - block the calling thread until the task of @r has
+ * ended (future.result(timeout)), and take its outcome.
+ * @status:   receives the task's status (0, its failure code, or
+ *            COSYNC_ECANCELED); may be NULL.
+ * @result:   receives its result value; may be NULL.
+ * @deadline: an absolute time on CLOCK_MONOTONIC, in nanoseconds (as
+ *            cosync_now() and cosync_deadline_after() give it outside a
+ *            loop); COSYNC_FOREVER; or 0 to look without waiting.
+ *
+ * Once it returns 0, the loop holds nothing of @r: it may be destroyed at
+ * once. A wait that times out leaves the task running (cancel it with
+ * cosync_remote_cancel), as asyncio's result(timeout) does.
+ * Returns 0 once the task has ended (its status may be an error: that is
+ * the task's); COSYNC_EAGAIN (deadline 0) or COSYNC_ETIMEDOUT if it has
+ * not; COSYNC_EINVAL if @r is NULL or not in use; COSYNC_EPERM, except
+ * with deadline 0, on a thread that is running a loop (the wait would
+ * block that loop: a task there waits with cosync_to_thread).
+ * Blocks the calling thread (not a suspension point). Thread-safe: any
+ * number of threads may wait at once.
+ */
+int cosync_remote_wait(cosync_remote *r, int *status, void **result, int64_t deadline);
+
+/**
+ * cosync_remote_cancel - cancel the task of @r (future.cancel()): a call
+ * into the loop cancels it (cosync_task_cancel), or, if it has not been
+ * spawned yet, keeps it from starting (it then ends with
+ * COSYNC_ECANCELED). The task ends as it will: a task that withdraws the
+ * request and returns a value ends @r with that value, where asyncio's
+ * future would stay cancelled and drop it; so nothing the task made is
+ * lost. Wait for the end with cosync_remote_wait.
+ * Returns 0 if the request was taken (a second one while the first is on
+ * its way is the same request); COSYNC_EALREADY if the task has ended;
+ * COSYNC_EINVAL if @r is NULL or not in use.
+ * Not a suspension point. Thread-safe (any thread, while the loop exists).
+ */
+int cosync_remote_cancel(cosync_remote *r);
+
+/**
+ * cosync_remote_done - whether the task of @r has ended and its outcome
+ * is in @r (future.done()). false for NULL or a record not in use.
+ * Not a suspension point. Thread-safe.
+ */
+bool cosync_remote_done(cosync_remote *r);
+
+/**
+ * cosync_remote_destroy - release @r once its task has ended.
+ * Returns 0 (@r is no longer in use: it may be freed, or set up again);
+ * COSYNC_EBUSY (and nothing changes) if the task has not ended, or the
+ * loop still holds @r (wait with cosync_remote_wait first); COSYNC_EINVAL
+ * if @r is NULL or not in use (destroyed already).
+ * Not a suspension point. Thread-safe, but no other call may use @r once
+ * a destroy has returned 0.
+ */
+int cosync_remote_destroy(cosync_remote *r);
 
 /* ========================================================================
  * Thread pools (concurrent.futures.ThreadPoolExecutor)
