@@ -189,6 +189,7 @@ static int cancel_running_main(void *arg, void **result)
     CHECK(!cosync_remote_done(&running_r));
     CHECK_ERR(cosync_remote_wait(&running_r, NULL, NULL, COSYNC_FOREVER), COSYNC_EPERM);
     CHECK_OK(cosync_remote_cancel(&running_r));
+    CHECK_OK(cosync_remote_cancel(&running_r)); /* the same request, on its way */
     while (!cosync_remote_done(&running_r))
         CHECK_OK(cosync_yield());
     return 0;
@@ -213,20 +214,55 @@ TEST(cancel_while_it_runs)
     }
 }
 
+static atomic_bool waiter_done;
+static int waiter_status;
+
+static void *blocked_waiter(void *arg)
+{
+    (void)arg;
+    waiter_status = 1;
+    CHECK_OK(cosync_remote_wait(&running_r, &waiter_status, NULL, COSYNC_FOREVER));
+    atomic_store(&waiter_done, true);
+    return NULL;
+}
+
+static int ends_with_flag(void *arg, void **result)
+{
+    (void)result;
+    int rc = cosync_event_wait(&ev, COSYNC_FOREVER);
+    *(bool *)arg = true;
+    return rc;
+}
+
 /* A cancel whose call is still queued when the task ends: the record is
- * done only once that call has run, and the task's own end stands. */
+ * done only once that call has run (the loop runs calls between its
+ * turns, and main's yields keep one turn going), and the task's own end
+ * stands. A thread blocked in a wait meanwhile wakes then. */
 static int late_cancel_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    CHECK_OK(
-        cosync_loop_spawn_threadsafe(cosync_loop_current(), &running_r, waits_on_ev, NULL, NULL));
+    bool body_ended = false;
+    atomic_store(&waiter_done, false);
+    CHECK_OK(cosync_loop_spawn_threadsafe(cosync_loop_current(), &running_r, ends_with_flag,
+                                          &body_ended, NULL));
     while (loop_stats().tasks_alive < 2)
         CHECK_OK(cosync_yield());
     CHECK_OK(cosync_yield());
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, blocked_waiter, NULL), 0);
     CHECK_OK(cosync_remote_cancel(&running_r)); /* queued: calls run between turns */
     CHECK_OK(cosync_event_set(&ev));            /* it ends first */
+    while (!body_ended)
+        CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_yield()); /* its done callback runs */
+    CHECK_OK(cosync_yield());
+    CHECK(!cosync_remote_done(&running_r)); /* the cancel's call is still queued */
     while (!cosync_remote_done(&running_r))
         CHECK_OK(cosync_yield());
+    while (!atomic_load(&waiter_done))
+        CHECK_OK(cosync_yield());
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    CHECK_OK(waiter_status);
     return 0;
 }
 
@@ -303,12 +339,19 @@ TEST(misuse)
     CHECK_OK(cosync_remote_wait(&r, NULL, &res, COSYNC_FOREVER));
     CHECK_EQ((intptr_t)res, 8);
     CHECK_OK(cosync_remote_destroy(&r));
-    /* set up again once destroyed */
+    /* set up again once destroyed, as new */
     CHECK_OK(cosync_loop_spawn_threadsafe(loop, &r, doubles, (void *)(intptr_t)5, NULL));
+    CHECK(!cosync_remote_done(&r));
     CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
     int status = 0;
     CHECK_OK(cosync_remote_wait(&r, &status, NULL, cosync_now() - 1)); /* done: no wait */
     CHECK_ERR(status, COSYNC_EPIPE);
+    CHECK_OK(cosync_remote_destroy(&r));
+    CHECK_OK(cosync_loop_spawn_threadsafe(loop, &r, doubles, (void *)(intptr_t)6, NULL));
+    CHECK_OK(cosync_remote_cancel(&r)); /* not the last one's end */
+    CHECK_OK(cosync_loop_run(loop, COSYNC_TASK_NONE, NULL, NULL));
+    CHECK_OK(cosync_remote_wait(&r, &status, NULL, 0));
+    CHECK_ERR(status, COSYNC_ECANCELED);
     CHECK_OK(cosync_remote_destroy(&r));
     end_loop(loop);
 }

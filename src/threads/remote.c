@@ -58,11 +58,11 @@ static void remote_done(void *arg)
 static void remote_start(void *arg)
 {
     cosync_remote *r = arg;
+    /* under the lock throughout: a cancel that comes meanwhile finds the
+     * task spawned, or keeps it from being spawned */
     pthread_mutex_lock(&r->lock);
-    bool cancelled = r->cancel_requested;
-    pthread_mutex_unlock(&r->lock);
     cosync_task t;
-    int rc = cancelled
+    int rc = r->cancel_requested
                  ? COSYNC_ECANCELED /* as a task cancelled before it runs */
                  : cosync_loop_spawn(r->loop, &t, r->fn, r->arg, r->has_opts ? &r->opts : NULL);
     if (rc == 0) {
@@ -70,9 +70,6 @@ static void remote_start(void *arg)
         /* a task just spawned, in its loop's thread: nothing to refuse */
         cosync_task_add_done_callback(t, &r->done, remote_done, r);
         cosync_task_detach(t);
-    }
-    pthread_mutex_lock(&r->lock);
-    if (rc == 0) {
         r->task = t;
         r->state = R_RUNNING;
     } else {
