@@ -15,7 +15,8 @@
  * 11. a Barrier round and the indices it hands out
  * 12. an RWLock: readers share it, a writer waits and then holds it alone
  * 13. threads: a blocking call on a pool thread while the loop goes on, and
- *     a plain thread waking a task through a call into the loop
+ *     a plain thread that starts a task on the loop and waits for its
+ *     result, then wakes a task through a call into the loop
  * 14. I/O: an echo server on loopback TCP, and a signal that shuts it down
  * 15. patterns: a worker pool whose jobs take tokens from a rate limiter
  * 16. a deliberate deadlock on an explicit loop, and its report
@@ -798,6 +799,17 @@ static int ticker(void *arg, void **result)
 
 static cosync_event from_thread = COSYNC_EVENT_INIT;
 static cosync_call wake_call;
+static int remote_status = -1;
+static void *remote_result;
+
+/* A task the plain thread starts on the loop (run_coroutine_threadsafe). */
+static int square_on_loop(void *arg, void **result)
+{
+    int rc = cosync_yield(); /* a task like any other: it may suspend */
+    intptr_t x = (intptr_t)arg;
+    *result = (void *)(x * x);
+    return rc;
+}
 
 static void set_from_thread(void *arg)
 {
@@ -808,6 +820,10 @@ static void *plain_thread(void *arg)
 {
     cosync_loop *loop = arg;
     block_for_ms(10);
+    cosync_remote r = {0};
+    if (cosync_loop_spawn_threadsafe(loop, &r, square_on_loop, (void *)(intptr_t)12, NULL) == 0 &&
+        cosync_remote_wait(&r, &remote_status, &remote_result, COSYNC_FOREVER) == 0)
+        cosync_remote_destroy(&r);
     cosync_loop_call_threadsafe(loop, &wake_call, set_from_thread, &from_thread);
     cosync_loop_unref(loop); /* its last call is made */
     return NULL;
@@ -842,11 +858,15 @@ static int step_threads(void)
         cosync_loop_unref(loop);
         return rc;
     }
-    say("%s: waits for an event that a plain thread sets through a call", me());
+    say("%s: waits for an event that a plain thread sets through a call, once the", me());
+    say("%s: task the thread starts here has given it 12 squared", me());
     rc = cosync_event_wait(&from_thread, COSYNC_FOREVER);
     say("%s: woken (%s)", me(), rc == 0 ? "ok" : cosync_err_name(rc));
     EXPECT(rc == 0);
     pthread_join(th, NULL); /* it has made its call: this is quick */
+    say("%s: the thread got %d from its task (status %s)", me(), (int)(intptr_t)remote_result,
+        cosync_err_name(remote_status));
+    EXPECT(remote_status == 0 && remote_result == (void *)144);
     return 0;
 }
 
