@@ -469,7 +469,8 @@ static int pass_fds_main(void *arg, void **result)
     open_inheritable(above);
     int fds[] = {1, passed[1], below[0]};
     char echo[64];
-    snprintf(echo, sizeof echo, "echo through >&%d; ", passed[1]);
+    /* not >&N: dash takes only one digit there */
+    snprintf(echo, sizeof echo, "echo through >/proc/$$/fd/%d; ", passed[1]);
     fd_set_ want = only(passed[1]);
     want.has[below[0]] = true;
     check_fds(child_fds(echo, (cosync_process_opts){.pass_fds = fds, .npass_fds = 3}), want);
