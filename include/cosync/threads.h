@@ -137,8 +137,9 @@ typedef struct cosync_remote {
  * cosync_remote_wait, from any thread, waits for it. A spawn that fails
  * in the loop ends @r with its error as the status (COSYNC_ENOMEM). The
  * loop's destruction cancels the task as any other, and @r then ends with
- * COSYNC_ECANCELED (a task that never ends, which the destruction reports
- * as a deadlock, never ends @r). As for any call, a loop whose tasks all
+ * the task's end (COSYNC_ECANCELED, unless the task withdraws the
+ * request); a task that never ends, which the destruction reports as a
+ * deadlock, never ends @r. As for any call, a loop whose tasks all
  * wait waits for it only while a reference keeps it (cosync_loop_ref).
  *
  * Returns 0; COSYNC_EINVAL if @loop, @r or @fn is NULL; COSYNC_EBUSY (and

@@ -87,7 +87,10 @@ static void remote_cancel(void *arg)
         r->state = R_DONE;
         pthread_cond_broadcast(&r->changed);
     } else {
-        cosync_task_cancel(r->task); /* under the lock: the task is still running */
+        /* under the lock, with the record's view of the task; a task
+         * that has ended, its callback still queued, is a stale handle,
+         * which the cancel tells apart (COSYNC_ESRCH) */
+        cosync_task_cancel(r->task);
     }
     pthread_mutex_unlock(&r->lock);
 }
