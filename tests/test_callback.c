@@ -204,6 +204,39 @@ TEST(timed_callbacks_and_sleepers)
     run_traced(s3_main, "L0@5 L1@10 L2@10 s1@10 s2@10 m@10");
 }
 
+static cosync_callback batch_c;
+
+static void batch_a(void *arg)
+{
+    (void)arg;
+    tr("A");
+    CHECK_OK(cosync_loop_call_soon(cur_loop(), &batch_c, tr_arg, "C"));
+}
+
+static int batch_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_callback a = COSYNC_CALLBACK_INIT, b = COSYNC_CALLBACK_INIT;
+    cosync_task x;
+    CHECK_OK(cosync_loop_call_later(cur_loop(), &a, MS(10), batch_a, NULL));
+    CHECK_OK(cosync_task_spawn(&x, sleep_then_trace, "X", NULL)); /* its timer is second */
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_loop_call_later(cur_loop(), &b, MS(10), tr_arg, "B"));
+    join_ok(x);
+    CHECK_OK(cosync_yield());
+    tr("m");
+    return 0;
+}
+
+/* What a timer callback queues goes behind every task the instant's
+ * timers woke, even one whose timer came after the callback's
+ * (docs/callbacks.md); asyncio, were its heap to keep equal times in
+ * order, would print "A B C X". */
+TEST(timer_callback_queues_behind_the_instants_sleepers)
+{
+    run_traced(batch_main, "A@10 B@10 X@10 C@10 m@10");
+}
+
 static int s4_task(void *arg, void **result)
 {
     (void)result;
@@ -1561,6 +1594,7 @@ int main(void)
     RUN(call_soon_among_tasks);
     RUN(callbacks_schedule_callbacks);
     RUN(timed_callbacks_and_sleepers);
+    RUN(timer_callback_queues_behind_the_instants_sleepers);
     RUN(call_soon_in_a_crowd);
     RUN(callback_behind_a_crowd);
     RUN(callbacks_before_a_run);
