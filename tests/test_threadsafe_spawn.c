@@ -12,10 +12,15 @@
  * under ThreadSanitizer too.
  */
 /* ctest-timeout: 120 */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* nanosleep */
+#endif
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 #include "cosync.h"
@@ -214,13 +219,14 @@ TEST(cancel_while_it_runs)
     }
 }
 
-static atomic_bool waiter_done;
+static atomic_bool waiter_done, waiter_ready;
 static int waiter_status;
 
 static void *blocked_waiter(void *arg)
 {
     (void)arg;
     waiter_status = 1;
+    atomic_store(&waiter_ready, true);
     CHECK_OK(cosync_remote_wait(&running_r, &waiter_status, NULL, COSYNC_FOREVER));
     atomic_store(&waiter_done, true);
     return NULL;
@@ -243,6 +249,7 @@ static int late_cancel_main(void *arg, void **result)
     (void)arg, (void)result;
     bool body_ended = false;
     atomic_store(&waiter_done, false);
+    atomic_store(&waiter_ready, false);
     CHECK_OK(cosync_loop_spawn_threadsafe(cosync_loop_current(), &running_r, ends_with_flag,
                                           &body_ended, NULL));
     while (loop_stats().tasks_alive < 2)
@@ -250,6 +257,12 @@ static int late_cancel_main(void *arg, void **result)
     CHECK_OK(cosync_yield());
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, blocked_waiter, NULL), 0);
+    while (!atomic_load(&waiter_ready))
+        sched_yield();
+    /* Give the thread time to block in its wait, so that the wake-up at
+     * the end is what ends it. Whatever the machine's speed, the outcome
+     * is the same: a thread that comes later finds the record done. */
+    nanosleep(&(struct timespec){0, 20000000}, NULL);
     CHECK_OK(cosync_remote_cancel(&running_r)); /* queued: calls run between turns */
     CHECK_OK(cosync_event_set(&ev));            /* it ends first */
     while (!body_ended)
