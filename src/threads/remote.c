@@ -160,14 +160,17 @@ int cosync_remote_cancel(cosync_remote *r)
     return rc;
 }
 
-bool cosync_remote_done(cosync_remote *r)
+static bool is_done(cosync_remote *r)
 {
-    if (!r || !in_use(r))
-        return false;
     pthread_mutex_lock(&r->lock);
     bool done = r->state == R_DONE;
     pthread_mutex_unlock(&r->lock);
     return done;
+}
+
+bool cosync_remote_done(cosync_remote *r)
+{
+    return r && in_use(r) && is_done(r);
 }
 
 static struct timespec timespec_of(int64_t ns)
@@ -209,10 +212,7 @@ int cosync_remote_destroy(cosync_remote *r)
 {
     if (!r || !in_use(r))
         return COSYNC_EINVAL;
-    pthread_mutex_lock(&r->lock);
-    bool done = r->state == R_DONE;
-    pthread_mutex_unlock(&r->lock);
-    if (!done)
+    if (!is_done(r))
         return COSYNC_EBUSY;
     /* the loop's last unlock came before the lock was taken above */
     pthread_mutex_destroy(&r->lock);
