@@ -1197,14 +1197,7 @@ TEST(task_done_callback_taken_back_after_the_finish)
  * and run in the order they came, across many of the loop's turns. */
 enum { TDC_MANY = 300 };
 static cosync_callback tdc_many_cbs[TDC_MANY];
-static int tdc_many_next;
 static cosync_event tdc_gate;
-
-static void tdc_in_order(void *arg)
-{
-    CHECK_EQ((int)(intptr_t)arg, tdc_many_next);
-    tdc_many_next++;
-}
 
 static int tdc_gated(void *arg, void **result)
 {
@@ -1216,8 +1209,8 @@ static int tdc_waits_in_order(void *arg, void **result)
 {
     (void)result;
     CHECK_OK(cosync_task_wait(tdc_child, NULL, NULL, COSYNC_FOREVER));
-    CHECK_EQ((int)(intptr_t)arg, tdc_many_next);
-    tdc_many_next++;
+    CHECK_EQ((int)(intptr_t)arg, many_next);
+    many_next++;
     return 0;
 }
 
@@ -1230,7 +1223,7 @@ static int many_task_main(void *arg, void **result)
     for (int i = 0; i < TDC_MANY; i++) {
         if (i % 3 == 1) {
             long live = atomic_load(&cosync__mem_live);
-            CHECK_OK(cosync_task_add_done_callback(tdc_child, &tdc_many_cbs[i], tdc_in_order,
+            CHECK_OK(cosync_task_add_done_callback(tdc_child, &tdc_many_cbs[i], many_in_order,
                                                    (void *)(intptr_t)i));
             CHECK_EQ(atomic_load(&cosync__mem_live), live); /* no allocation */
         } else {
@@ -1238,13 +1231,13 @@ static int many_task_main(void *arg, void **result)
                                        &(cosync_task_opts){.eager = true}));
         }
     }
-    tdc_many_next = 0;
+    many_next = 0;
     CHECK_OK(cosync_event_set(&tdc_gate));
     join_ok(tdc_child);
     for (int i = 0; i < TDC_MANY; i++)
         if (i % 3 != 1)
             join_ok(waiters[i]);
-    CHECK_EQ(tdc_many_next, TDC_MANY);
+    CHECK_EQ(many_next, TDC_MANY);
     return 0;
 }
 
