@@ -12,15 +12,20 @@
  * callback's place is often several turns away), each a few steps; in a
  * step a task schedules callbacks (cosync_loop_call_soon), attaches them
  * to futures (cosync_future_add_done_callback) and to tasks
- * (cosync_task_add_done_callback), cancels pending ones, asks for a
- * future to be completed (by a callback), and ends the step with a yield,
- * with a wait on its own gate (an event) that a callback it schedules
- * will open, with a wait on a future, or with a wait for a task spawned
- * after it (cosync_task_wait; so no cycle). Callbacks, when they run, do
- * the same but wait. Futures still pending when nothing else can run are
- * completed by timed callbacks, in order. In asyncio a future's (and a
- * task's) awaiting tasks' wake-ups and its done callbacks are one list,
- * run in the order they came. What each step and each run does is drawn from
+ * (cosync_task_add_done_callback), schedules them 1 to 3 ms ahead
+ * (cosync_loop_call_later), cancels pending ones, asks for a future to be
+ * completed (by a callback), and ends the step with a yield, with a wait
+ * on its own gate (an event) that a callback it schedules will open, with
+ * a wait on a future, with a wait for a task spawned after it
+ * (cosync_task_wait; so no cycle), or with a sleep of 1 to 3 ms.
+ * Callbacks, when they run, do the same but wait. Futures still pending
+ * when nothing else can run are completed by timed callbacks, in order.
+ * In asyncio a future's (and a task's) awaiting tasks' wake-ups and its
+ * done callbacks are one list, run in the order they came. When nothing
+ * is ready the clock jumps to the next timers, and those of one instant
+ * come due in the order they were armed, the callbacks ahead of the
+ * sleepers: cosync's order, which asyncio's leaves open
+ * (docs/callbacks.md). What each step and each run does is drawn from
  * the seed beforehand, so both sides read the same script, and a
  * difference in order shows as a difference in the traces. Seeds:
  * CALLBACK_FIRST, CALLBACK_SEEDS.
@@ -49,18 +54,20 @@ typedef struct act {
     uint8_t cb;
     uint8_t fut;
     uint16_t task; /* ACT_TASK_ADD */
+    uint8_t delay; /* ACT_LATER: in ms */
 } act;
 
-enum { ACT_NONE, ACT_SCHEDULE, ACT_CANCEL, ACT_ADD, ACT_COMPLETE, ACT_TASK_ADD };
+enum { ACT_NONE, ACT_SCHEDULE, ACT_CANCEL, ACT_ADD, ACT_COMPLETE, ACT_TASK_ADD, ACT_LATER };
 
 /* how a task's step ends (its last step just ends the task) */
-enum { END_YIELD, END_GATE, END_AWAIT, END_TASK };
+enum { END_YIELD, END_GATE, END_AWAIT, END_TASK, END_SLEEP };
 
 typedef struct script {
     act acts[MAX_ACTS];
     uint8_t end;   /* END_GATE: on the task's gate, opened by its gate callback */
     uint8_t fut;   /* END_AWAIT: the future */
     uint16_t task; /* END_TASK: the task, spawned after this one */
+    uint8_t delay; /* END_SLEEP: in ms */
 } script;
 
 static struct scenario {
@@ -73,17 +80,24 @@ static struct scenario {
 /* @i: the task whose step it is, or -1 for a callback's run */
 static void draw_script(script *sc, uint64_t *rng, bool may_wait, int i)
 {
-    static const uint8_t kinds[] = {ACT_SCHEDULE, ACT_SCHEDULE, ACT_SCHEDULE, ACT_CANCEL,  ACT_ADD,
-                                    ACT_ADD,      ACT_COMPLETE, ACT_TASK_ADD, ACT_TASK_ADD};
+    static const uint8_t kinds[] = {ACT_SCHEDULE, ACT_SCHEDULE, ACT_SCHEDULE, ACT_CANCEL,
+                                    ACT_ADD,      ACT_ADD,      ACT_COMPLETE, ACT_TASK_ADD,
+                                    ACT_TASK_ADD, ACT_LATER,    ACT_LATER};
     int n = (int)rnd(rng, MAX_ACTS + 1);
     for (int a = 0; a < n; a++) {
         sc->acts[a].kind = kinds[rnd(rng, sizeof kinds)];
         sc->acts[a].cb = (uint8_t)rnd(rng, NCB);
         sc->acts[a].fut = (uint8_t)rnd(rng, NFUT);
         sc->acts[a].task = (uint16_t)rnd(rng, (uint32_t)S.ntasks);
+        sc->acts[a].delay = (uint8_t)(1 + rnd(rng, 3));
     }
-    uint32_t e = may_wait ? rnd(rng, 11) : 0;
-    sc->end = e < 7 ? END_YIELD : e < 8 ? END_GATE : e < 10 ? END_AWAIT : END_TASK;
+    uint32_t e = may_wait ? rnd(rng, 13) : 0;
+    sc->end = e < 7    ? END_YIELD
+              : e < 8  ? END_GATE
+              : e < 10 ? END_AWAIT
+              : e < 11 ? END_TASK
+                       : END_SLEEP;
+    sc->delay = (uint8_t)(1 + rnd(rng, 3));
     sc->fut = (uint8_t)rnd(rng, NFUT);
     if (sc->end == END_TASK && i + 1 < S.ntasks)
         sc->task = (uint16_t)(i + 1 + (int)rnd(rng, (uint32_t)(S.ntasks - i - 1)));
@@ -134,8 +148,37 @@ static int fifo[FIFO_SIZE];
 static unsigned fhead, ftail;
 static bool m_pending[NCB];
 static int m_runs[NCB];
-/* the list a pending callback is attached to, or -1 */
+/* the list a pending callback is attached to, -1, or M_TIMED */
+enum { M_TIMED = -2 };
 static int m_on_list[NCB];
+/* the timers: callbacks (1000 + c), sleepers (i), final completers
+ * (4000 + k), each with its time (ms) and the order it was armed in */
+enum { MAX_TIMERS = MAX_TASKS + NCB + NFUT };
+static struct {
+    long when, seq;
+    int e;
+} m_timers[MAX_TIMERS];
+static int m_ntimers;
+static long m_now, m_seq;
+
+static void m_arm(long when, int e)
+{
+    CHECK_LT(m_ntimers, MAX_TIMERS);
+    m_timers[m_ntimers].when = when;
+    m_timers[m_ntimers].seq = m_seq++;
+    m_timers[m_ntimers].e = e;
+    m_ntimers++;
+}
+
+static void m_disarm(int e)
+{
+    for (int x = 0; x < m_ntimers; x++)
+        if (m_timers[x].e == e) {
+            m_timers[x] = m_timers[--m_ntimers];
+            return;
+        }
+    CHECK(!"a timed callback is armed");
+}
 static bool m_done[NFUT], m_completing[NFUT], m_task_done[MAX_TASKS];
 /* the callbacks of a future (k) or a task (NFUT + i): tasks' wake-ups (i)
  * and callbacks (1000 + c) */
@@ -227,11 +270,20 @@ static void m_acts(const script *sc)
         case ACT_TASK_ADD:
             m_add(c, NFUT + sc->acts[a].task, m_task_done[sc->acts[a].task]);
             break;
+        case ACT_LATER:
+            if (!m_pending[c]) {
+                m_pending[c] = true;
+                m_on_list[c] = M_TIMED;
+                m_arm(m_now + sc->acts[a].delay, 1000 + c);
+            }
+            break;
         case ACT_CANCEL:
             if (m_pending[c]) {
                 m_pending[c] = false;
                 if (m_on_list[c] >= 0)
                     m_list_remove(m_on_list[c], 1000 + c);
+                else if (m_on_list[c] == M_TIMED)
+                    m_disarm(1000 + c);
                 else
                     m_remove(1000 + c);
                 m_on_list[c] = -1;
@@ -268,6 +320,10 @@ static void m_task(trace *t, int i)
             m_push(2000 + i); /* its gate callback, scheduled last */
             return;
         }
+        if (sc->end == END_SLEEP) {
+            m_arm(m_now + sc->delay, i);
+            return;
+        }
         if (sc->end == END_TASK) {
             if (!m_task_done[sc->task]) { /* a done task's wait returns at once */
                 m_append(NFUT + sc->task, i);
@@ -282,6 +338,39 @@ static void m_task(trace *t, int i)
     }
 }
 
+/* Nothing is ready: the clock jumps to the next timers, and those of
+ * that instant come due in the order they were armed: the callbacks
+ * first, then the sleepers they woke (cosync's order, docs/callbacks.md:
+ * a timer callback runs ahead of the instant's sleepers, and what it
+ * queues goes behind them). false if no timer is left. */
+static bool m_fire_timers(void)
+{
+    if (m_ntimers == 0)
+        return false;
+    long when = m_timers[0].when;
+    for (int x = 1; x < m_ntimers; x++)
+        if (m_timers[x].when < when)
+            when = m_timers[x].when;
+    m_now = when;
+    for (int pass = 0; pass < 2; pass++) { /* callbacks, then sleepers */
+        for (;;) {
+            int best = -1;
+            for (int x = 0; x < m_ntimers; x++)
+                if (m_timers[x].when == when && (m_timers[x].e >= 1000) == (pass == 0) &&
+                    (best < 0 || m_timers[x].seq < m_timers[best].seq))
+                    best = x;
+            if (best < 0)
+                break;
+            int e = m_timers[best].e;
+            m_timers[best] = m_timers[--m_ntimers];
+            if (e >= 1000 && e < 2000)
+                m_on_list[e - 1000] = -1;
+            m_push(e);
+        }
+    }
+    return true;
+}
+
 static void run_model(trace *t)
 {
     memset(m_step, 0, sizeof m_step);
@@ -294,18 +383,15 @@ static void run_model(trace *t)
     for (int c = 0; c < NCB; c++)
         m_on_list[c] = -1;
     fhead = ftail = 0;
+    m_ntimers = 0;
+    m_now = m_seq = 0;
+    for (int k = 0; k < NFUT; k++) /* main arms them first */
+        m_arm(1000000, 4000 + k);
     for (int i = 0; i < S.ntasks; i++)
         m_push(i);
-    bool finals = false;
     for (;;) {
-        if (fhead == ftail) {
-            /* nothing is ready: the timed completers come due, in order */
-            if (finals)
-                return;
-            finals = true;
-            for (int k = 0; k < NFUT; k++)
-                m_push(4000 + k);
-        }
+        if (fhead == ftail && !m_fire_timers())
+            return;
         int e = fifo[fhead++ % FIFO_SIZE];
         if (e < 1000) {
             m_task(t, e);
@@ -382,6 +468,11 @@ static void r_acts(const script *sc)
                 CHECK_OK(cosync_task_add_done_callback(tasks[sc->acts[a].task], &cbs[c], r_callback,
                                                        carg));
             break;
+        case ACT_LATER:
+            if (!cosync_callback_pending(&cbs[c]))
+                CHECK_OK(cosync_loop_call_later(loop, &cbs[c], COSYNC_MS(sc->acts[a].delay),
+                                                r_callback, carg));
+            break;
         case ACT_CANCEL:
             if (cosync_callback_pending(&cbs[c]))
                 CHECK_OK(cosync_callback_cancel(&cbs[c]));
@@ -430,6 +521,8 @@ static int r_task(void *arg, void **result)
             CHECK_OK(cosync_event_wait(&gates[i], COSYNC_FOREVER));
         } else if (sc->end == END_TASK) {
             CHECK_OK(cosync_task_wait(tasks[sc->task], NULL, NULL, COSYNC_FOREVER));
+        } else if (sc->end == END_SLEEP) {
+            CHECK_OK(cosync_sleep(COSYNC_MS(sc->delay)));
         } else {
             CHECK_OK(cosync_future_wait(&futs[sc->fut], COSYNC_FOREVER));
         }
