@@ -284,7 +284,7 @@ struct cosync_loop {
      * first is due, COSYNC__STEP_UNKNOWN until found */
     cosync__list cb_timed;
     cosync__list cb_soon;
-    cosync__list cb_attached; /* to futures not done yet */
+    cosync__list cb_attached; /* to futures and tasks not done yet */
     uint64_t cb_seq;          /* of the last one queued */
     /* the ready queue's last task before the timers due now fired: their
      * callbacks go behind it, ahead of the tasks those timers woke */

@@ -332,9 +332,9 @@ static const cosync__waiter_ops task_await_ops = {"task await", task_wait_cancel
 /* ---- the waits on a task ----------------------------------------------
  * Every wait for one task to finish (a join, a gather's or wait_for's wait
  * for it, a cosync_task_wait, an as_completed's entry, a done callback)
- * is on the task's list from the moment it
- * starts until the finish grants it or it ends otherwise (its ops->cancel,
- * or cosync_callback_cancel, takes it off), so every waiter on the list is WAITING. The list is a
+ * is on the task's list from the moment it starts until the finish grants
+ * it or it ends otherwise (its ops->cancel, or cosync_callback_cancel,
+ * takes it off), so every waiter on the list is WAITING. The list is a
  * single pointer in the record, newest first: a node's next is the wait
  * that began before it, its prev the one after. */
 

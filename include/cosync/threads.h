@@ -113,7 +113,7 @@ typedef struct cosync_remote {
     cosync_task task;
     void *result;
     int status;
-    uint8_t state;
+    bool started; /* the start has run */
     bool has_opts;
     bool ended;            /* the task has ended (or was never spawned) */
     bool cancel_requested; /* by cosync_remote_cancel */

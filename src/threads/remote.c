@@ -12,8 +12,6 @@
 #include "core.h"
 #include "fault.h"
 
-enum { R_QUEUED = 1, R_RUNNING, R_DONE };
-
 /* The check word of a record spawn_threadsafe has set up, until its
  * destruction: a record never set up, or a copy, has another. Only the
  * calls of the record's owners write it, never the loop, so it is read
@@ -30,6 +28,12 @@ static bool in_use(const cosync_remote *r)
 
 /* ---- on the loop's thread ---------------------------------------------- */
 
+/* Under the lock: the record is done, the loop holding nothing of it. */
+static bool done_locked(const cosync_remote *r)
+{
+    return r->ended && !r->cancel_queued;
+}
+
 /* Under the lock: the task has ended (or never began) with @status; the
  * record is done unless a cancel call is still queued, whose run makes it
  * done. */
@@ -38,10 +42,8 @@ static void finish_locked(cosync_remote *r, int status, void *result)
     r->status = status;
     r->result = result;
     r->ended = true;
-    if (!r->cancel_queued) {
-        r->state = R_DONE;
+    if (done_locked(r))
         pthread_cond_broadcast(&r->changed);
-    }
 }
 
 static void remote_done(void *arg)
@@ -71,7 +73,7 @@ static void remote_start(void *arg)
         cosync_task_add_done_callback(t, &r->done, remote_done, r);
         cosync_task_detach(t);
         r->task = t;
-        r->state = R_RUNNING;
+        r->started = true;
     } else {
         finish_locked(r, rc, NULL);
     }
@@ -84,7 +86,6 @@ static void remote_cancel(void *arg)
     pthread_mutex_lock(&r->lock);
     r->cancel_queued = false;
     if (r->ended) { /* the task ended while this call was queued */
-        r->state = R_DONE;
         pthread_cond_broadcast(&r->changed);
     } else {
         /* under the lock, with the record's view of the task; a task
@@ -135,8 +136,7 @@ int cosync_loop_spawn_threadsafe(cosync_loop *loop, cosync_remote *r, cosync_tas
         r->opts = *opts;
     r->status = 0;
     r->result = NULL;
-    r->ended = r->cancel_requested = r->cancel_queued = false;
-    r->state = R_QUEUED;
+    r->started = r->ended = r->cancel_requested = r->cancel_queued = false;
     r->check = check_of(r);
     cosync_loop_call_threadsafe(loop, &r->start, remote_start, r);
     return 0;
@@ -150,10 +150,10 @@ int cosync_remote_cancel(cosync_remote *r)
     int rc = 0;
     if (r->ended) {
         rc = COSYNC_EALREADY;
-    } else if (r->state == R_QUEUED) {
+    } else if (!r->started) {
         r->cancel_requested = true; /* the start sees it */
     } else if (!r->cancel_queued) {
-        r->cancel_requested = r->cancel_queued = true;
+        r->cancel_queued = true;
         cosync_loop_call_threadsafe(r->loop, &r->cancel_call, remote_cancel, r);
     }
     pthread_mutex_unlock(&r->lock);
@@ -163,7 +163,7 @@ int cosync_remote_cancel(cosync_remote *r)
 static bool is_done(cosync_remote *r)
 {
     pthread_mutex_lock(&r->lock);
-    bool done = r->state == R_DONE;
+    bool done = done_locked(r);
     pthread_mutex_unlock(&r->lock);
     return done;
 }
@@ -186,15 +186,14 @@ int cosync_remote_wait(cosync_remote *r, int *status, void **result, int64_t dea
         return COSYNC_EPERM; /* it would block a loop's thread */
     pthread_mutex_lock(&r->lock);
     int rc = 0;
-    while (r->state != R_DONE && !rc) {
+    while (!done_locked(r) && !rc) {
         if (deadline == 0) {
             rc = COSYNC_EAGAIN;
         } else if (deadline == COSYNC_FOREVER) {
             pthread_cond_wait(&r->changed, &r->lock);
         } else {
             struct timespec ts = timespec_of(deadline < 0 ? 0 : deadline);
-            if (pthread_cond_timedwait(&r->changed, &r->lock, &ts) == ETIMEDOUT &&
-                r->state != R_DONE)
+            if (pthread_cond_timedwait(&r->changed, &r->lock, &ts) == ETIMEDOUT && !done_locked(r))
                 rc = COSYNC_ETIMEDOUT;
         }
     }
