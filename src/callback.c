@@ -398,6 +398,10 @@ void cosync__callbacks_drop_all(cosync_loop *loop)
         cosync_callback *cb = cosync__container_of(n, cosync_callback, link);
         detach(loop, cb, state_of(cb));
         set_state(cb, CB_CANCELLED);
+        /* the thread that waits for the task would wait for ever; last,
+         * as the record may be freed as soon as it ends */
+        if (cosync__is_remote_callback(cb))
+            cosync__remote_task_dropped(cb);
     }
     while ((n = cosync__list_pop_front(&loop->cb_timed))) {
         cosync_callback *cb = cosync__container_of(n, cosync_callback, link);

@@ -835,6 +835,13 @@ extern const cosync__waiter_ops cosync__done_callback_ops;
  * is ready, with @t's outcome. */
 void cosync__callback_task_done(cosync__waiter *w, const struct cosync__task *t);
 
+/* --- tasks started from other threads (threads/remote.c) --- */
+/* @cb is a remote record's done callback. */
+bool cosync__is_remote_callback(const cosync_callback *cb);
+/* The loop's destruction has dropped the task of the remote record whose
+ * done callback @cb is, taken off: the record ends. */
+void cosync__remote_task_dropped(cosync_callback *cb);
+
 /* --- loop (loop.c) --- */
 /* Cancel @t for the round of the close under way (once): the round waits
  * for it to finish. */

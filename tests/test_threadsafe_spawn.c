@@ -325,6 +325,66 @@ TEST(loop_destruction_ends_them)
     CHECK_OK(cosync_remote_destroy(&queued));
 }
 
+/* Waits on the event again after a cancel: nothing ever sets it. */
+static int refuses_to_end(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_ERR(cosync_event_wait(&ev, COSYNC_FOREVER), COSYNC_ECANCELED);
+    body_ran = true;
+    return cosync_event_wait(&ev, COSYNC_FOREVER);
+}
+
+/* Yields until the start has spawned the remote task and it waits. */
+static int until_it_waits(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    while (loop_stats().tasks_alive < 2)
+        CHECK_OK(cosync_yield());
+    return cosync_yield();
+}
+
+/* A task that never ends, which the destruction reports as a deadlock and
+ * drops: the record ends with COSYNC_EDEADLK, and a thread blocked in a
+ * wait for it wakes. */
+TEST(loop_destruction_drops_a_task_that_never_ends)
+{
+    body_ran = false;
+    cosync_event_init(&ev);
+    atomic_store(&waiter_done, false);
+    atomic_store(&waiter_ready, false);
+    FILE *report = tmpfile();
+    CHECK_NOTNULL(report);
+    cosync_loop *loop = NULL;
+    CHECK_OK(cosync_loop_init(&loop, &(cosync_loop_opts){.virtual_clock = true, .report = report}));
+    CHECK_OK(cosync_loop_spawn_threadsafe(loop, &running_r, refuses_to_end, NULL, NULL));
+    cosync_task m;
+    spawn_and_run(loop, &m, until_it_waits, NULL);
+    CHECK(!body_ran);
+    CHECK(!cosync_remote_done(&running_r));
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, blocked_waiter, NULL), 0);
+    while (!atomic_load(&waiter_ready))
+        sched_yield();
+    /* the thread blocks in its wait first, most likely: one that comes
+     * later finds the record ended, with the same outcome */
+    nanosleep(&(struct timespec){0, 20000000}, NULL);
+    CHECK_ERR(cosync_loop_destroy(loop), COSYNC_EDEADLK);
+    CHECK(body_ran);            /* it was cancelled, and waited again */
+    CHECK_GT(ftell(report), 0); /* the deadlock was reported */
+    fclose(report);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    CHECK(atomic_load(&waiter_done));
+    CHECK_ERR(waiter_status, COSYNC_EDEADLK);
+    CHECK(cosync_remote_done(&running_r));
+    void *res = (void *)1;
+    int status = 0;
+    CHECK_OK(cosync_remote_wait(&running_r, &status, &res, 0));
+    CHECK_ERR(status, COSYNC_EDEADLK);
+    CHECK(res == NULL);
+    CHECK_ERR(cosync_remote_cancel(&running_r), COSYNC_EALREADY);
+    CHECK_OK(cosync_remote_destroy(&running_r));
+}
+
 /* ------------------------------------------------------------------------
  * Misuse and failures
  * ---------------------------------------------------------------------- */
@@ -418,6 +478,7 @@ int main(void)
     RUN(cancel_while_it_runs);
     RUN(cancel_that_comes_after_the_end);
     RUN(loop_destruction_ends_them);
+    RUN(loop_destruction_drops_a_task_that_never_ends);
     RUN(misuse);
     RUN(failures_in_turn);
     return 0;

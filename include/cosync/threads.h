@@ -139,7 +139,8 @@ typedef struct cosync_remote {
  * loop's destruction cancels the task as any other, and @r then ends with
  * the task's end (COSYNC_ECANCELED, unless the task withdraws the
  * request); a task that never ends, which the destruction reports as a
- * deadlock, never ends @r. As for any call, a loop whose tasks all
+ * deadlock and drops, ends @r with COSYNC_EDEADLK as its status, so that
+ * no thread waits for it for ever. As for any call, a loop whose tasks all
  * wait waits for it only while a reference keeps it (cosync_loop_ref).
  *
  * Returns 0; COSYNC_EINVAL if @loop, @r or @fn is NULL; COSYNC_EBUSY (and
@@ -155,7 +156,8 @@ int cosync_loop_spawn_threadsafe(cosync_loop *loop, cosync_remote *r, cosync_tas
  * cosync_remote_wait - block the calling thread until the task of @r has
  * ended (future.result(timeout)), and take its outcome.
  * @status:   receives the task's status (0, its failure code, or
- *            COSYNC_ECANCELED); may be NULL.
+ *            COSYNC_ECANCELED; COSYNC_EDEADLK for a task that the loop's
+ *            destruction dropped, as it would never end); may be NULL.
  * @result:   receives its result value; may be NULL.
  * @deadline: an absolute time on CLOCK_MONOTONIC, in nanoseconds (as
  *            cosync_now() and cosync_deadline_after() give it outside a

@@ -57,6 +57,24 @@ static void remote_done(void *arg)
     pthread_mutex_unlock(&r->lock);
 }
 
+bool cosync__is_remote_callback(const cosync_callback *cb)
+{
+    return cb->fn == remote_done;
+}
+
+/* The loop's destruction found that the task would never end (a deadlock
+ * in its close) and dropped it: the record ends with COSYNC_EDEADLK, the
+ * destruction's own report, so that a thread waiting for it wakes. The
+ * loop runs nothing more, so a cancel still queued never comes. */
+void cosync__remote_task_dropped(cosync_callback *cb)
+{
+    cosync_remote *r = cosync__container_of(cb, cosync_remote, done);
+    pthread_mutex_lock(&r->lock);
+    r->cancel_queued = false;
+    finish_locked(r, COSYNC_EDEADLK, NULL);
+    pthread_mutex_unlock(&r->lock);
+}
+
 static void remote_start(void *arg)
 {
     cosync_remote *r = arg;
