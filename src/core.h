@@ -791,6 +791,13 @@ int cosync__io_watch(cosync_io *io, cosync_loop *loop, int events,
                      void (*watch)(cosync_io *io, int events));
 /* Make @io the handle of @fd, known to be non-blocking already. */
 void cosync__io_adopt(cosync_io *io, int fd);
+/* cosync_sock_listen, the socket IPv6-only (IPV6_V6ONLY) if @v6only and
+ * @addr is IPv6. */
+int cosync__sock_listen(cosync_io *io, const cosync_addr *addr, int backlog, bool v6only);
+/* Take a connection that waits on @listener, if there is one, without
+ * waiting (and without registering @listener with a loop): as
+ * cosync_sock_accept, or -EAGAIN. */
+int cosync__sock_accept_now(cosync_io *listener, cosync_io *conn, cosync_addr *peer);
 /* At the loop's destruction: cut its handles loose (no task waits). */
 void cosync__io_loop_destroy(cosync_loop *loop);
 /* Run @op on @io until it does not say EAGAIN (-EAGAIN, -EINPROGRESS),

@@ -37,6 +37,7 @@
     X(COSYNC_ECONNRESET, "connection reset by the peer")                                           \
     X(COSYNC_ECONNREFUSED, "connection refused")                                                   \
     X(COSYNC_EADDRINUSE, "address in use")                                                         \
+    X(COSYNC_EAFNOSUPPORT, "address family not supported")                                         \
     X(COSYNC_ENOTCONN, "not connected")                                                            \
     X(COSYNC_EMFILE, "out of descriptors")                                                         \
     X(COSYNC_EMSGSIZE, "message too long")                                                         \

@@ -44,6 +44,8 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -1499,6 +1501,7 @@ static void check_refused(cosync_server *srv)
 {
     cosync_addr a;
     CHECK_ERR(cosync_server_local_addr(srv, &a), COSYNC_EINVAL);
+    CHECK_ERR(cosync_server_local_addrs(srv, &a, 1), COSYNC_EINVAL);
     CHECK_ERR(cosync_server_serve(srv, unused_handler, NULL, NULL, FOREVER), COSYNC_EINVAL);
     CHECK_ERR(cosync_server_serve(srv, unused_handler, NULL, NULL, 0), COSYNC_EINVAL);
     CHECK_ERR(cosync_server_close(srv), COSYNC_EINVAL);
@@ -1872,39 +1875,463 @@ TEST(listen_host_outside_a_task)
     CHECK_EQ(atomic_load(&cosync__mem_live), live);
 }
 
-static int listen_host_tries_main(void *arg, void **result)
+/* The addresses @srv listens on, as text, joined by spaces. */
+static const char *listening_on(const cosync_server *srv, char *buf, size_t size)
+{
+    cosync_addr a[COSYNC_SERVER_MAX_LISTENERS];
+    char text[COSYNC_ADDR_TEXT_MAX];
+    int n = cosync_server_local_addrs(srv, a, COSYNC_SERVER_MAX_LISTENERS);
+    CHECK_GT(n, 0);
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, "%s%s", i ? " " : "", addr_text(&a[i], text));
+    }
+    return buf;
+}
+
+/* The address @ip with @port. */
+static cosync_addr ip_port(const char *ip, int port)
+{
+    cosync_addr a;
+    CHECK_OK(cosync_addr_ip(&a, ip, (uint16_t)port));
+    return a;
+}
+
+static int listen_host_every_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    cosync_server first, srv;
-    cosync_addr addr, a;
-    char text[COSYNC_ADDR_TEXT_MAX], want[COSYNC_ADDR_TEXT_MAX];
-    listen_tcp(&first, &addr); /* 127.0.0.1:<port> is taken */
+    cosync_server first, srv, again;
+    cosync_addr addr;
+    char buf[512], want[512];
+
+    /* every address, in the resolver's order, on one free port */
+    CHECK_OK(cosync_server_listen_host(&srv, "three.test", 0, 0, FOREVER));
+    CHECK_OK(cosync_server_local_addr(&srv, &addr));
     int port = cosync_addr_port(&addr);
+    CHECK_GT(port, 0);
+    snprintf(want, sizeof want, "127.0.0.1:%d 127.0.0.2:%d 127.0.0.3:%d", port, port, port);
+    CHECK_STREQ(listening_on(&srv, buf, sizeof buf), want);
+    CHECK_OK(cosync_server_close(&srv));
+    CHECK_OK(cosync_server_destroy(&srv));
 
-    /* the first address that binds, in the resolver's order (the second) */
-    CHECK_OK(cosync_server_listen_host(&srv, "three.test", (uint16_t)port, 0, FOREVER));
-    CHECK_OK(cosync_server_local_addr(&srv, &a));
-    snprintf(want, sizeof want, "127.0.0.2:%d", port);
-    CHECK_STREQ(addr_text(&a, text), want);
-    serve_one_echo(&srv, "127.0.0.");
+    /* an address the resolver gives twice is listened on once */
+    CHECK_OK(cosync_server_listen_host(&srv, "twice.test", 0, 0, FOREVER));
+    CHECK_EQ(cosync_server_local_addrs(&srv, NULL, 0), 1);
+    serve_one_echo(&srv, "127.0.0.1:");
 
-    /* none binds: the last address's error, and the server is refused */
-    CHECK_ERR(cosync_server_listen_host(&srv, "twice.test", (uint16_t)port, 0, FOREVER),
+    /* a port taken on one address (the second): the error, and nothing
+     * left open (the first address binds again) */
+    CHECK_OK(cosync_addr_ip(&addr, "127.0.0.2", 0));
+    CHECK_OK(cosync_server_listen(&first, &addr, 0));
+    CHECK_OK(cosync_server_local_addr(&first, &addr));
+    port = cosync_addr_port(&addr);
+    CHECK_ERR(cosync_server_listen_host(&srv, "three.test", (uint16_t)port, 0, FOREVER),
               COSYNC_EADDRINUSE);
     check_refused(&srv);
+    addr = ip_port("127.0.0.1", port);
+    CHECK_OK(cosync_server_listen(&again, &addr, 0));
+    CHECK_OK(cosync_server_destroy(&again));
+    CHECK_OK(cosync_server_destroy(&first));
+
     /* no address */
     CHECK_ERR(cosync_server_listen_host(&srv, "nothing.test", 0, 0, FOREVER), COSYNC_ENONAME);
     check_refused(&srv);
-    CHECK_OK(cosync_server_destroy(&first));
     return 0;
 }
 
-/* listen_host binds the first of the host's addresses that can be bound
- * (a port taken on the first), and returns the last one's error if none
- * can; a name without addresses is COSYNC_ENONAME. */
-TEST(listen_host_binds_the_first_address_that_binds)
+/* listen_host listens on every address of the host (asyncio binds a
+ * socket for each), once each, on one port; a port taken on any of them
+ * fails the call and leaves nothing open; a name without addresses is
+ * COSYNC_ENONAME. */
+TEST(listen_host_binds_every_address)
 {
-    run_case(listen_host_tries_main, NULL);
+    run_case(listen_host_every_main, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * 10b. Several addresses
+ * ---------------------------------------------------------------------- */
+
+/* While > 0, each bind of a socket to 127.0.0.2 with a given port fails
+ * with EADDRINUSE (and counts down): a port that the first address was
+ * given and another program holds on the second. */
+static atomic_int binds_in_use;
+/* While set, a socket of AF_INET6 cannot be made (EAFNOSUPPORT): a system
+ * without IPv6. */
+static atomic_bool no_ipv6;
+/* IPV6_V6ONLY of the last IPv6 socket bound, as it was just before its
+ * bind (the bind of a socket to one IPv6 address, ::1, sets it anyway). */
+static int v6only_at_bind = -1;
+
+int bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    static int (*real)(int, const struct sockaddr *, socklen_t);
+    if (!real)
+        real = (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "bind");
+    CHECK_NOTNULL(real);
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+    if (sa->sa_family == AF_INET && len >= sizeof *sin && sin->sin_port != 0 &&
+        sin->sin_addr.s_addr == htonl(0x7f000002) && atomic_load(&binds_in_use) > 0) {
+        atomic_fetch_sub(&binds_in_use, 1);
+        errno = EADDRINUSE;
+        return -1;
+    }
+    if (sa->sa_family == AF_INET6) {
+        socklen_t optlen = sizeof v6only_at_bind;
+        CHECK_EQ(getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only_at_bind, &optlen), 0);
+    }
+    return real(fd, sa, len);
+}
+
+int socket(int domain, int type, int protocol)
+{
+    static int (*real)(int, int, int);
+    if (!real)
+        real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket");
+    CHECK_NOTNULL(real);
+    if (domain == AF_INET6 && atomic_load(&no_ipv6)) {
+        errno = EAFNOSUPPORT;
+        return -1;
+    }
+    return real(domain, type, protocol);
+}
+
+/* A handler that notes the address its connection came in on, then
+ * returns (the server closes the connection). */
+static char came_in_on[MAXC][COSYNC_ADDR_TEXT_MAX];
+
+static int local_handler(cosync_io *conn, const cosync_addr *peer, void *arg)
+{
+    int i = note_start(conn, peer, arg);
+    cosync_addr a;
+    CHECK_OK(cosync_sock_local_addr(conn, &a));
+    addr_text(&a, came_in_on[i]);
+    note_end(i, 0);
+    return 0;
+}
+
+/* The connections waiting in @srv's listener @i's queue (a listening
+ * TCP socket's TCP_INFO gives its accept queue as tcpi_unacked). */
+static unsigned queued_on(const cosync_server *srv, int i)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    CHECK_EQ(getsockopt(srv->listeners[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+    return ti.tcpi_unacked;
+}
+
+/* Wait until the kernel has put @n connections in the queue of listener
+ * @i (a loopback connect may return before the server's side has its
+ * end of the handshake). */
+static void wait_queued(const cosync_server *srv, int i, unsigned n)
+{
+    while (queued_on(srv, i) < n)
+        sched_yield();
+    CHECK_EQ(queued_on(srv, i), n);
+}
+
+static int several_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_server srv;
+    cosync_io c[3];
+    char buf[512], want[512];
+    cosync_addr addrs[3] = {ip_port("127.0.0.1", 0), ip_port("127.0.0.2", 0),
+                            ip_port("127.0.0.3", 0)};
+    reset_state(&srv);
+    CHECK_OK(cosync_server_listen_addrs(&srv, addrs, 3, 0));
+    cosync_addr a[3];
+    CHECK_EQ(cosync_server_local_addrs(&srv, a, 3), 3);
+    int port = cosync_addr_port(&a[0]);
+    snprintf(want, sizeof want, "127.0.0.1:%d 127.0.0.2:%d 127.0.0.3:%d", port, port, port);
+    CHECK_STREQ(listening_on(&srv, buf, sizeof buf), want);
+    /* fewer than there are: the first ones, and how many in all */
+    cosync_addr one = {0};
+    CHECK_EQ(cosync_server_local_addrs(&srv, &one, 1), 3);
+    CHECK_STREQ(addr_text(&one, buf), addr_text(&a[0], want));
+
+    /* one serve accepts on all of them, waiting on none in particular */
+    serve_call sc = serve_of(&srv, echo_handler);
+    cosync_task s = spawn_serve(&sc);
+    CHECK_OK(cosync_yield()); /* it waits for a connection */
+    for (int i = 2; i >= 0; i--) {
+        CHECK_OK(cosync_tcp_connect(&c[i], &a[i], FOREVER));
+        WAIT_FOR(h_started == 3 - i);
+        client_echo(&c[i], "hello");
+    }
+    for (int i = 0; i < 3; i++)
+        client_finish(&c[i]);
+    WAIT_FOR(h_ended == 3);
+    CHECK_STATS(&srv, 0, 3, 0, true, true);
+
+    /* the serve's cancel closes every listener */
+    CHECK_OK(cosync_task_cancel(s));
+    join_expect(s, COSYNC_ECANCELED);
+    CHECK_STATS(&srv, 0, 3, 0, false, false);
+    CHECK_ERR(cosync_server_local_addrs(&srv, NULL, 0), COSYNC_EBADF);
+    for (int i = 0; i < 3; i++) {
+        cosync_io late;
+        CHECK_ERR(cosync_tcp_connect(&late, &a[i], FOREVER), COSYNC_ECONNREFUSED);
+    }
+    CHECK_OK(cosync_server_wait_closed(&srv, FOREVER));
+    CHECK_OK(cosync_server_destroy(&srv));
+    return 0;
+}
+
+/* listen_addrs: three addresses on one free port, each in local_addrs;
+ * one serve serves connections on each; its cancel closes them all. */
+TEST(listen_addrs_serves_every_address)
+{
+    run_case(several_main, NULL);
+}
+
+static int turns_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_server srv;
+    cosync_io c[4];
+    cosync_addr addrs[2] = {ip_port("127.0.0.1", 0), ip_port("127.0.0.2", 0)}, a[2];
+    reset_state(&srv);
+    memset(came_in_on, 0, sizeof came_in_on);
+    CHECK_OK(cosync_server_listen_addrs(&srv, addrs, 2, 0));
+    CHECK_EQ(cosync_server_local_addrs(&srv, a, 2), 2);
+    /* three connections wait on the first, one on the second */
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cosync_tcp_connect(&c[i], &a[0], FOREVER));
+    CHECK_OK(cosync_tcp_connect(&c[3], &a[1], FOREVER));
+    wait_queued(&srv, 0, 3);
+    wait_queued(&srv, 1, 1);
+    /* deadline 0: every waiting connection, the listeners taking turns,
+     * then COSYNC_EAGAIN (the server stays open) */
+    CHECK_ERR(cosync_server_serve(&srv, local_handler, NULL, NULL, 0), COSYNC_EAGAIN);
+    CHECK_EQ(h_started, 4);
+    int port = cosync_addr_port(&a[0]);
+    char want[4][COSYNC_ADDR_TEXT_MAX];
+    for (int i = 0; i < 4; i++)
+        snprintf(want[i], sizeof want[i], "127.0.0.%d:%d", i == 1 ? 2 : 1, port);
+    for (int i = 0; i < 4; i++)
+        CHECK_STREQ(came_in_on[i], want[i]);
+    CHECK_STATS(&srv, 0, 4, 0, false, true);
+    CHECK_ERR(cosync_server_serve(&srv, local_handler, NULL, NULL, 0), COSYNC_EAGAIN);
+    for (int i = 0; i < 4; i++)
+        client_expect_gone(&c[i]);
+    CHECK_OK(cosync_server_close(&srv));
+    CHECK_OK(cosync_server_destroy(&srv));
+    return 0;
+}
+
+/* Connections waiting on several listeners are taken in turns (1, 2, 1,
+ * 1 for three on the first and one on the second), so that a busy
+ * address does not keep the others waiting. */
+TEST(listeners_take_turns)
+{
+    run_case(turns_main, NULL);
+}
+
+static int ipv6_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_server srv;
+    cosync_addr addrs[2] = {ip_port("::1", 0), ip_port("127.0.0.1", 0)}, a[2];
+    cosync_io c[2];
+    reset_state(&srv);
+    v6only_at_bind = -1;
+    int rc = cosync_server_listen_addrs(&srv, addrs, 2, 0);
+    if (rc == -EADDRNOTAVAIL) {
+        printf("  (::1 skipped: it cannot be bound: %s)\n", cosync_err_name(rc));
+        check_refused(&srv);
+        return 0;
+    }
+    CHECK_OK(rc);
+    CHECK_EQ(cosync_server_local_addrs(&srv, a, 2), 2);
+    CHECK_EQ(cosync_addr_port(&a[0]), cosync_addr_port(&a[1]));
+    /* an IPv6 listener of several is made IPv6-only before its bind, as
+     * asyncio makes it (so that "::" and "0.0.0.0" can be listened on
+     * together) */
+    CHECK_EQ(v6only_at_bind, 1);
+    serve_call sc = serve_of(&srv, echo_handler);
+    cosync_task s = spawn_serve(&sc);
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(cosync_tcp_connect(&c[i], &a[i], FOREVER));
+        WAIT_FOR(h_started == i + 1);
+        client_echo(&c[i], "both families");
+        client_finish(&c[i]);
+    }
+    CHECK_EQ(strncmp(logs[0].peer, "[::1]:", 6), 0);
+    CHECK_EQ(strncmp(logs[1].peer, "127.0.0.1:", 10), 0);
+    CHECK_OK(cosync_server_close(&srv));
+    join_ok(s);
+    CHECK_OK(cosync_server_wait_closed(&srv, FOREVER));
+    CHECK_OK(cosync_server_destroy(&srv));
+
+    /* one alone keeps the system's default (dual-stack for "::", as
+     * before) */
+    v6only_at_bind = -1;
+    CHECK_OK(cosync_server_listen(&srv, &addrs[0], 0));
+    CHECK_EQ(v6only_at_bind, 0);
+    CHECK_OK(cosync_server_destroy(&srv));
+    return 0;
+}
+
+/* ::1 and 127.0.0.1 on one port, the IPv6 socket IPv6-only; a client of
+ * each family is served (skipped where ::1 cannot be bound). */
+TEST(listen_addrs_on_both_families)
+{
+    run_case(ipv6_main, NULL);
+}
+
+static int port_taken_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_server srv;
+    cosync_addr addrs[2] = {ip_port("127.0.0.1", 0), ip_port("127.0.0.2", 0)}, a[2];
+    char buf[512], want[512];
+
+    /* the port the first was given is taken on the second, twice: a
+     * third free port serves both */
+    atomic_store(&binds_in_use, 2);
+    CHECK_OK(cosync_server_listen_addrs(&srv, addrs, 2, 0));
+    CHECK_EQ(atomic_load(&binds_in_use), 0);
+    CHECK_EQ(cosync_server_local_addrs(&srv, a, 2), 2);
+    int port = cosync_addr_port(&a[0]);
+    snprintf(want, sizeof want, "127.0.0.1:%d 127.0.0.2:%d", port, port);
+    CHECK_STREQ(listening_on(&srv, buf, sizeof buf), want);
+    serve_one_echo(&srv, "127.0.0.1:");
+
+    /* taken whatever port comes: after a bounded number of tries, the
+     * error, and nothing is left open (run_case counts descriptors) */
+    atomic_store(&binds_in_use, 1000);
+    CHECK_ERR(cosync_server_listen_addrs(&srv, addrs, 2, 0), COSYNC_EADDRINUSE);
+    int tries = 1000 - atomic_load(&binds_in_use);
+    atomic_store(&binds_in_use, 0);
+    CHECK_GT(tries, 2);
+    CHECK_LT(tries, 100);
+    check_refused(&srv);
+
+    /* a port the caller chose is not changed: taken, it fails at once */
+    CHECK_OK(cosync_server_listen_addrs(&srv, addrs, 2, 0));
+    CHECK_OK(cosync_server_local_addr(&srv, &a[0]));
+    port = cosync_addr_port(&a[0]);
+    CHECK_OK(cosync_server_destroy(&srv));
+    addrs[0] = ip_port("127.0.0.1", port);
+    addrs[1] = ip_port("127.0.0.2", port);
+    atomic_store(&binds_in_use, 5);
+    CHECK_ERR(cosync_server_listen_addrs(&srv, addrs, 2, 0), COSYNC_EADDRINUSE);
+    CHECK_EQ(atomic_load(&binds_in_use), 4);
+    atomic_store(&binds_in_use, 0);
+    check_refused(&srv);
+    return 0;
+}
+
+/* Addresses of port 0 share the port the first was given: one taken on
+ * another address makes the listen start again with another, a bounded
+ * number of times; a port the caller gave is never changed. */
+TEST(a_port_taken_on_another_address_is_tried_again)
+{
+    run_case(port_taken_main, NULL);
+}
+
+static int no_ipv6_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_server srv;
+    cosync_addr addrs[3] = {ip_port("::1", 0), ip_port("127.0.0.1", 0), ip_port("::1", 0)};
+    char buf[512], want[512];
+    atomic_store(&no_ipv6, true);
+    /* the IPv6 addresses are passed over: one listener is left */
+    int rc = cosync_server_listen_addrs(&srv, addrs, 3, 0);
+    atomic_store(&no_ipv6, false);
+    CHECK_OK(rc);
+    CHECK_EQ(cosync_server_local_addrs(&srv, NULL, 0), 1);
+    cosync_addr a;
+    CHECK_OK(cosync_server_local_addr(&srv, &a));
+    snprintf(want, sizeof want, "127.0.0.1:%d", cosync_addr_port(&a));
+    CHECK_STREQ(listening_on(&srv, buf, sizeof buf), want);
+    serve_one_echo(&srv, "127.0.0.1:");
+    /* none left: the family's error */
+    atomic_store(&no_ipv6, true);
+    rc = cosync_server_listen_addrs(&srv, (cosync_addr[]){addrs[0], addrs[2]}, 2, 0);
+    atomic_store(&no_ipv6, false);
+    CHECK_ERR(rc, COSYNC_EAFNOSUPPORT);
+    check_refused(&srv);
+    return 0;
+}
+
+/* An address of a family the system lacks is passed over, as asyncio
+ * passes over a socket it cannot create; with none left, the family's
+ * error. */
+TEST(an_unsupported_family_is_passed_over)
+{
+    run_case(no_ipv6_main, NULL);
+}
+
+static int listen_addrs_misuse_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_server srv, zero;
+    cosync_addr unix_addr, a, addrs[COSYNC_SERVER_MAX_LISTENERS + 1];
+    char path[128], buf[512], before[512];
+    for (int i = 0; i <= COSYNC_SERVER_MAX_LISTENERS; i++)
+        addrs[i] = ip_port("127.0.0.1", 0);
+    sock_path(path, sizeof path, "several");
+    CHECK_OK(cosync_addr_unix(&unix_addr, path));
+    memset(&zero, 0, sizeof zero);
+
+    /* refused, and a server that listens goes on listening */
+    CHECK_OK(cosync_server_listen_addrs(&srv, addrs, 1, 0));
+    listening_on(&srv, before, sizeof before);
+    CHECK_ERR(cosync_server_listen_addrs(NULL, addrs, 2, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_server_listen_addrs(&srv, NULL, 2, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_server_listen_addrs(&srv, addrs, 0, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_server_listen_addrs(&srv, addrs, COSYNC_SERVER_MAX_LISTENERS + 1, 0),
+              COSYNC_EINVAL);
+    CHECK_ERR(cosync_server_listen_addrs(&srv, addrs, 2, -1), COSYNC_EINVAL);
+    CHECK_ERR(cosync_server_listen_addrs(&srv, (cosync_addr[]){addrs[0], unix_addr}, 2, 0),
+              COSYNC_EINVAL);
+    cosync_addr unset = {0}; /* no family */
+    CHECK_ERR(cosync_server_listen_addrs(&srv, (cosync_addr[]){addrs[0], unset}, 2, 0),
+              COSYNC_EINVAL);
+    CHECK_GONE(path); /* nothing was bound */
+    CHECK_STREQ(listening_on(&srv, buf, sizeof buf), before);
+    CHECK_ERR(cosync_server_local_addrs(&srv, NULL, 1), COSYNC_EINVAL);
+    CHECK_ERR(cosync_server_local_addrs(NULL, &a, 1), COSYNC_EINVAL);
+    CHECK_ERR(cosync_server_local_addrs(&zero, &a, 1), COSYNC_EINVAL);
+    CHECK_OK(cosync_server_close(&srv));
+    CHECK_ERR(cosync_server_local_addrs(&srv, &a, 1), COSYNC_EBADF);
+    CHECK_OK(cosync_server_destroy(&srv));
+
+    /* a Unix-domain address alone is cosync_server_listen's */
+    CHECK_OK(cosync_server_listen_addrs(&srv, &unix_addr, 1, 0));
+    CHECK_EQ(cosync_server_local_addrs(&srv, &a, 1), 1);
+    CHECK_OK(cosync_server_destroy(&srv));
+    CHECK_GONE(path); /* the close removed it */
+
+    /* the same address twice: the second's bind fails, and nothing is
+     * left open */
+    cosync_addr taken;
+    CHECK_OK(cosync_server_listen_addrs(&srv, addrs, 1, 0));
+    CHECK_OK(cosync_server_local_addr(&srv, &taken));
+    CHECK_OK(cosync_server_destroy(&srv));
+    CHECK_ERR(cosync_server_listen_addrs(&srv, (cosync_addr[]){taken, taken}, 2, 0),
+              COSYNC_EADDRINUSE);
+    check_refused(&srv);
+
+    /* the poller cannot be made (fault injection): nothing is left open */
+    cosync__fault_countdown = 0;
+    CHECK_ERR(
+        cosync_server_listen_addrs(&srv, (cosync_addr[]){addrs[0], ip_port("127.0.0.2", 0)}, 2, 0),
+        COSYNC_ENOMEM);
+    cosync__fault_countdown = -1;
+    check_refused(&srv);
+    return 0;
+}
+
+/* listen_addrs and local_addrs refuse bad arguments, changing nothing; a
+ * failure leaves nothing open. */
+TEST(listen_addrs_misuse)
+{
+    run_case(listen_addrs_misuse_main, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -2492,14 +2919,17 @@ static int xc_serve(void *arg, void **result)
     return 0;
 }
 
-/* Loop A: a serve task left in its accept (the listener registered in A). */
+/* Loop A: a serve task left in its accept (the listener registered in A;
+ * with @arg, two listeners and their poller). */
 static int xc_a_start(void *arg, void **result)
 {
-    (void)arg, (void)result;
-    cosync_addr any;
+    (void)result;
+    cosync_addr any[2];
     reset_state(&xl_srv);
-    CHECK_OK(cosync_addr_ip(&any, "127.0.0.1", 0));
-    CHECK_OK(cosync_server_listen(&xl_srv, &any, 0));
+    CHECK_OK(cosync_addr_ip(&any[0], "127.0.0.1", 0));
+    CHECK_OK(cosync_addr_ip(&any[1], "127.0.0.2", 0));
+    CHECK_OK(cosync_server_listen_addrs(&xl_srv, any, arg ? 2 : 1, 0));
+    CHECK_EQ(cosync_server_local_addrs(&xl_srv, NULL, 0), arg ? 2 : 1);
     CHECK_OK(cosync_server_local_addr(&xl_srv, &xl_addr));
     xc_serve_rc = 12345;
     CHECK_OK(cosync_task_spawn(NULL, xc_serve, NULL, NULL));
@@ -2532,20 +2962,24 @@ static int xc_a_end(void *arg, void **result)
  * refused (COSYNC_EPERM, as cosync_io_close refuses a handle of another
  * loop), and nothing changes: not a close that says 0, marks the server
  * closed, and leaves its listening socket open (nothing would ever close
- * it) with the serve task blocked in its accept. */
+ * it) with the serve task blocked in its accept. The same with two
+ * listeners, the serve task waiting on their poller. */
 TEST(a_close_from_another_loop_refuses_or_closes)
 {
     int fds = count_fds();
     long live = atomic_load(&cosync__mem_live);
-    cosync_loop *a = new_loop(), *b = new_loop();
-    run_on(a, xc_a_start, NULL);
-    run_on(b, xc_b, NULL);
-    /* refused, as the doc block says */
-    CHECK_EQ(xc_close_rc, COSYNC_EPERM);
-    CHECK_STATS(&xl_srv, 0, 0, 0, true, true); /* nothing changed */
-    run_on(a, xc_a_end, NULL);
-    end_loop(b);
-    end_loop(a);
+    for (uintptr_t several = 0; several < 2; several++) {
+        cosync_loop *a = new_loop(), *b = new_loop();
+        run_on(a, xc_a_start, (void *)several);
+        run_on(b, xc_b, NULL);
+        /* refused, as the doc block says */
+        CHECK_EQ(xc_close_rc, COSYNC_EPERM);
+        CHECK_STATS(&xl_srv, 0, 0, 0, true, true); /* nothing changed */
+        CHECK_EQ(cosync_server_local_addrs(&xl_srv, NULL, 0), several ? 2 : 1);
+        run_on(a, xc_a_end, NULL);
+        end_loop(b);
+        end_loop(a);
+    }
     CHECK_EQ(count_fds(), fds);
     CHECK_EQ(atomic_load(&cosync__mem_live), live);
 }
@@ -2741,7 +3175,13 @@ int main(int argc, char **argv)
     RUN_CASE(the_close_removes_only_its_own_socket_file);
     RUN_CASE(listen_host_numeric_localhost_and_ipv6);
     RUN_CASE(listen_host_outside_a_task);
-    RUN_CASE(listen_host_binds_the_first_address_that_binds);
+    RUN_CASE(listen_host_binds_every_address);
+    RUN_CASE(listen_addrs_serves_every_address);
+    RUN_CASE(listeners_take_turns);
+    RUN_CASE(listen_addrs_on_both_families);
+    RUN_CASE(a_port_taken_on_another_address_is_tried_again);
+    RUN_CASE(an_unsupported_family_is_passed_over);
+    RUN_CASE(listen_addrs_misuse);
     RUN_CASE(accepting_pauses_a_second_while_descriptors_run_out);
     RUN_CASE(a_deadline_ends_the_pause);
     RUN_CASE(a_cancel_ends_the_pause);

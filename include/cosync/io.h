@@ -43,6 +43,7 @@ extern "C" {
 #define COSYNC_ECONNRESET (-ECONNRESET)     /**< reset by the peer (ConnectionResetError) */
 #define COSYNC_ECONNREFUSED (-ECONNREFUSED) /**< nobody listens (ConnectionRefusedError) */
 #define COSYNC_EADDRINUSE (-EADDRINUSE)     /**< the address is taken */
+#define COSYNC_EAFNOSUPPORT (-EAFNOSUPPORT) /**< an address family the system lacks */
 #define COSYNC_ENOTCONN (-ENOTCONN)         /**< the socket is not connected */
 #define COSYNC_EMFILE (-EMFILE)             /**< out of descriptors */
 #define COSYNC_EMSGSIZE (-EMSGSIZE)         /**< a datagram too long to send */
@@ -430,14 +431,21 @@ typedef int (*cosync_conn_fn)(cosync_io *conn, const cosync_addr *peer, void *ar
 
 enum { COSYNC__SERVER_OPEN = 1, COSYNC__SERVER_CLOSED = 2 };
 
+/** The most addresses one server listens on (cosync_server_listen_addrs,
+ * cosync_server_listen_host). */
+#define COSYNC_SERVER_MAX_LISTENERS 8
+
 /** A stream server (asyncio.Server). Caller-embedded; fields are
  * private; zero-filled memory is a server that every call but
  * cosync_server_get_stats refuses (COSYNC_EINVAL) until
- * cosync_server_listen. Its listener belongs to the loop that first waits
- * on it (the first serve's). */
+ * cosync_server_listen. Its listeners belong to the loop that first waits
+ * on them (the first serve's). */
 typedef struct cosync_server {
     /* private */
-    cosync_io listener;
+    cosync_io listeners[COSYNC_SERVER_MAX_LISTENERS];
+    cosync_io poller;         /* an epoll of the listeners, when there are several */
+    uint8_t nlisteners;       /* listeners[0, nlisteners) are open until the close */
+    uint8_t next;             /* the listener an accept tries first */
     cosync__list conns;       /* the connections whose tasks live */
     cosync__waitq closed_q;   /* tasks in cosync_server_wait_closed */
     cosync__waitq pause_q;    /* the serving task, while accepting pauses */
@@ -469,23 +477,58 @@ typedef struct cosync_server {
 int cosync_server_listen(cosync_server *srv, const cosync_addr *addr, int backlog);
 
 /**
+ * cosync_server_listen_addrs - open @srv listening on each of the @n TCP
+ * addresses @addrs (asyncio.start_server with several hosts, or a host
+ * with several addresses): one socket each, all served by one
+ * cosync_server_serve. An IPv6 socket of several is IPv6-only
+ * (IPV6_V6ONLY, as asyncio sets it), so that "::" and "0.0.0.0" can be
+ * listened on together. Addresses whose port is 0 all get the one free
+ * port the first of them is given (asyncio gives each its own). An
+ * address of a family the system lacks (COSYNC_EAFNOSUPPORT) is passed
+ * over, as asyncio passes over a socket it cannot create; any other
+ * failure closes what was opened and fails the call. A Unix-domain
+ * address must be alone (cosync_server_listen).
+ * @n:       1 to COSYNC_SERVER_MAX_LISTENERS.
+ * @backlog: as for cosync_server_listen.
+ * Returns 0; COSYNC_EINVAL (nothing changes) if @srv or @addrs is NULL, @n
+ * is 0 or above the maximum, @backlog is negative, or an address among
+ * several is not IPv4 or IPv6 (a Unix-domain one, say); otherwise as cosync_server_listen (the
+ * error of the first address that fails; COSYNC_EAFNOSUPPORT if no family is supported), and @srv
+ * is then refused by every call until a listen succeeds. Not a suspension point. Not thread-safe.
+ */
+int cosync_server_listen_addrs(cosync_server *srv, const cosync_addr *addrs, size_t n, int backlog);
+
+/**
  * cosync_server_listen_host - resolve @host (cosync_addr_resolve, both
- * families) and open @srv listening on the first of its addresses that
- * can be bound, with @port (0: a free port, cosync_server_local_addr
- * tells which). asyncio binds every address of the host; cosync binds one.
- * Returns as cosync_server_listen and cosync_addr_resolve (the last
- * address's error if none binds). Suspension point (unless @host is
- * numeric). Not thread-safe.
+ * families) and open @srv listening on every one of its addresses (at
+ * most COSYNC_SERVER_MAX_LISTENERS, an address the resolver gives twice
+ * once), as asyncio.start_server(host, port) does: "localhost" is then
+ * served on 127.0.0.1 and on ::1 where it has both. @port 0 is one free
+ * port for all (cosync_server_local_addr tells which).
+ * Returns as cosync_server_listen_addrs and cosync_addr_resolve.
+ * Suspension point (unless @host is numeric). Not thread-safe.
  */
 int cosync_server_listen_host(cosync_server *srv, const char *host, uint16_t port, int backlog,
                               int64_t deadline);
 
 /**
- * cosync_server_local_addr - the address @srv listens on (server.sockets'
- * getsockname()). Returns 0; COSYNC_EINVAL; COSYNC_EBADF once closed.
+ * cosync_server_local_addr - the address @srv listens on, the first if it
+ * listens on several (server.sockets[0].getsockname()). Returns 0;
+ * COSYNC_EINVAL; COSYNC_EBADF once closed.
  * Not a suspension point. Not thread-safe.
  */
 int cosync_server_local_addr(const cosync_server *srv, cosync_addr *addr);
+
+/**
+ * cosync_server_local_addrs - the addresses @srv listens on
+ * ([s.getsockname() for s in server.sockets]), in the order of the listen
+ * call's addresses: the first @cap of them go to @addrs.
+ * Returns how many it listens on (which may be more than @cap);
+ * COSYNC_EINVAL if @srv is NULL or not listening, or @addrs is NULL and
+ * @cap is not 0; COSYNC_EBADF once closed; getsockname's negated errno.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_server_local_addrs(const cosync_server *srv, cosync_addr *addrs, size_t cap);
 
 /**
  * cosync_server_serve - accept connections until @srv is closed

@@ -1,6 +1,11 @@
 /*
- * A stream server (asyncio.start_server): a listening socket, a task that
+ * A stream server (asyncio.start_server): listening sockets, a task that
  * accepts, and a task per connection running the caller's handler.
+ *
+ * One listener is waited on as any handle. Several (a host with several
+ * addresses) are put in an epoll of the server's own, the poller, whose
+ * readiness the serving task waits for, so that one accept loop serves
+ * them all; they themselves are never registered with the loop.
  *
  * Each connection has a record of its own (its handle, its peer, its
  * task), on the server's list while its task lives. Connection tasks
@@ -9,7 +14,10 @@
  * closes the connection; every other one closes and frees its own record
  * whatever ends it.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -167,34 +175,158 @@ static void remove_socket_file(cosync_server *srv)
     srv->path[0] = '\0';
 }
 
+static void forget(cosync_server *srv)
+{
+    *srv = (cosync_server){.closed_q = COSYNC__WAITQ_INIT, .pause_q = COSYNC__WAITQ_INIT};
+}
+
 int cosync_server_listen(cosync_server *srv, const cosync_addr *addr, int backlog)
 {
     if (!srv || !addr)
         return COSYNC_EINVAL;
-    *srv = (cosync_server){.closed_q = COSYNC__WAITQ_INIT, .pause_q = COSYNC__WAITQ_INIT};
-    int rc = cosync_sock_listen(&srv->listener, addr, backlog);
+    forget(srv);
+    int rc = cosync_sock_listen(&srv->listeners[0], addr, backlog);
     if (rc == 0) {
+        srv->nlisteners = 1;
         srv->state = COSYNC__SERVER_OPEN;
         remember_socket_file(srv, addr);
     }
     return rc;
 }
 
-/* The addresses cosync_server_listen_host tries, at most. */
-#define LISTEN_TRIES 8
+/* Times a listen on several addresses whose port is 0 starts again with
+ * another free port, when the one the first was given is taken on
+ * another address. */
+#define PORT_TRIES 16
+
+static void close_listeners(cosync_server *srv)
+{
+    while (srv->nlisteners)
+        (void)cosync_io_close(&srv->listeners[--srv->nlisteners]);
+}
+
+static int port_of(const cosync_io *io)
+{
+    cosync_addr a;
+    int rc = cosync_sock_local_addr(io, &a);
+    return rc ? rc : cosync_addr_port(&a);
+}
+
+/* @a with the port @port (an IPv4 or IPv6 address). */
+static void set_port(cosync_addr *a, int port)
+{
+    if (a->u.sa.sa_family == AF_INET)
+        ((struct sockaddr_in *)&a->u.storage)->sin_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in6 *)&a->u.storage)->sin6_port = htons((uint16_t)port);
+}
+
+/* Listen on every address, those of port 0 on the port the first of them
+ * is given. Returns 0, or the first failure with nothing left open; sets
+ * *@retry when that failure is the given port's being taken elsewhere. */
+static int open_listeners(cosync_server *srv, const cosync_addr *addrs, size_t n, int backlog,
+                          bool *retry)
+{
+    int port = 0, rc = 0, skipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        cosync_addr a = addrs[i];
+        bool free_port = cosync_addr_port(&a) == 0;
+        if (free_port && port)
+            set_port(&a, port);
+        cosync_io *l = &srv->listeners[srv->nlisteners];
+        rc = cosync__sock_listen(l, &a, backlog, true);
+        if (rc == COSYNC_EAFNOSUPPORT) { /* a family the system lacks */
+            skipped = rc;
+            rc = 0;
+            continue;
+        }
+        if (rc) {
+            *retry = rc == COSYNC_EADDRINUSE && free_port && port;
+            break;
+        }
+        srv->nlisteners++;
+        if (free_port && !port && (port = port_of(l)) < 0) {
+            rc = port;
+            break;
+        }
+    }
+    if (rc == 0 && srv->nlisteners == 0)
+        rc = skipped;
+    if (rc)
+        close_listeners(srv);
+    return rc;
+}
+
+/* The epoll the serving task waits on for several listeners: each is in
+ * it level-triggered, so that it is readable while any has a connection
+ * waiting. */
+static int open_poller(cosync_server *srv)
+{
+    int ep = cosync__fault_hit() ? (errno = ENOMEM, -1) : epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return -errno;
+    for (int i = 0; i < srv->nlisteners; i++) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, srv->listeners[i].fd, &ev) < 0) {
+            int err = -errno;
+            close(ep);
+            return err;
+        }
+    }
+    int rc = cosync_io_init(&srv->poller, ep);
+    if (rc)
+        close(ep);
+    return rc;
+}
+
+int cosync_server_listen_addrs(cosync_server *srv, const cosync_addr *addrs, size_t n, int backlog)
+{
+    if (!srv || !addrs || n == 0 || n > COSYNC_SERVER_MAX_LISTENERS || backlog < 0)
+        return COSYNC_EINVAL;
+    if (n == 1)
+        return cosync_server_listen(srv, &addrs[0], backlog);
+    for (size_t i = 0; i < n; i++) /* a Unix-domain address goes alone */
+        if (addrs[i].u.sa.sa_family != AF_INET && addrs[i].u.sa.sa_family != AF_INET6)
+            return COSYNC_EINVAL;
+    forget(srv);
+    int rc = 0;
+    for (int tries = 0; tries < PORT_TRIES; tries++) {
+        bool retry = false;
+        if ((rc = open_listeners(srv, addrs, n, backlog, &retry)) == 0 || !retry)
+            break;
+    }
+    if (rc == 0 && srv->nlisteners > 1 && (rc = open_poller(srv)) != 0)
+        close_listeners(srv);
+    if (rc == 0)
+        srv->state = COSYNC__SERVER_OPEN;
+    return rc;
+}
+
+static bool same_addr(const cosync_addr *a, const cosync_addr *b)
+{
+    return a->len == b->len && memcmp(&a->u.storage, &b->u.storage, a->len) == 0;
+}
 
 int cosync_server_listen_host(cosync_server *srv, const char *host, uint16_t port, int backlog,
                               int64_t deadline)
 {
     if (!srv)
         return COSYNC_EINVAL;
-    *srv = (cosync_server){.closed_q = COSYNC__WAITQ_INIT, .pause_q = COSYNC__WAITQ_INIT};
-    cosync_addr addrs[LISTEN_TRIES];
-    int n = cosync_addr_resolve(host, port, AF_UNSPEC, addrs, LISTEN_TRIES, deadline);
-    int rc = n;
-    for (int i = 0; i < n && rc != 0; i++)
-        rc = cosync_server_listen(srv, &addrs[i], backlog);
-    return rc;
+    forget(srv);
+    cosync_addr addrs[COSYNC_SERVER_MAX_LISTENERS];
+    int n =
+        cosync_addr_resolve(host, port, AF_UNSPEC, addrs, COSYNC_SERVER_MAX_LISTENERS, deadline);
+    if (n < 0)
+        return n;
+    size_t kept = 0; /* each address once, in the resolver's order */
+    for (int i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < kept && !same_addr(&addrs[j], &addrs[i]))
+            j++;
+        if (j == kept)
+            addrs[kept++] = addrs[i];
+    }
+    return cosync_server_listen_addrs(srv, addrs, kept, backlog);
 }
 
 int cosync_server_local_addr(const cosync_server *srv, cosync_addr *addr)
@@ -203,7 +335,47 @@ int cosync_server_local_addr(const cosync_server *srv, cosync_addr *addr)
         return COSYNC_EINVAL;
     if (srv->state != COSYNC__SERVER_OPEN)
         return COSYNC_EBADF;
-    return cosync_sock_local_addr(&srv->listener, addr);
+    return cosync_sock_local_addr(&srv->listeners[0], addr);
+}
+
+int cosync_server_local_addrs(const cosync_server *srv, cosync_addr *addrs, size_t cap)
+{
+    if (!usable(srv) || (!addrs && cap))
+        return COSYNC_EINVAL;
+    if (srv->state != COSYNC__SERVER_OPEN)
+        return COSYNC_EBADF;
+    for (size_t i = 0; i < cap && i < srv->nlisteners; i++) {
+        int rc = cosync_sock_local_addr(&srv->listeners[i], &addrs[i]);
+        if (rc)
+            return rc;
+    }
+    return srv->nlisteners;
+}
+
+/* The next connection on any of the listeners, as cosync_sock_accept
+ * returns it. Several are each tried in turn, from the one after the last
+ * that gave a connection, so that none waits behind a busy one; then the
+ * task waits for the poller. */
+static int accept_next(cosync_server *srv, cosync_io *conn, cosync_addr *peer, int64_t deadline)
+{
+    int n = srv->nlisteners;
+    if (n == 1)
+        return cosync_sock_accept(&srv->listeners[0], conn, peer, deadline);
+    for (;;) {
+        for (int i = 0; i < n; i++) {
+            int k = (srv->next + i) % n;
+            int rc = cosync__sock_accept_now(&srv->listeners[k], conn, peer);
+            if (rc != -EAGAIN) {
+                srv->next = (uint8_t)((k + 1) % n);
+                return rc;
+            }
+        }
+        if (deadline == 0)
+            return COSYNC_EAGAIN;
+        int rc = cosync_io_wait(&srv->poller, COSYNC_IO_READ, deadline);
+        if (rc < 0)
+            return rc;
+    }
 }
 
 /* The accept loop; the server is open and this task its only server. */
@@ -215,7 +387,7 @@ static int accept_loop(cosync_server *srv, cosync_conn_fn handler, void *arg,
     while (srv->state == COSYNC__SERVER_OPEN) {
         if (!c && !(c = cosync__mem_alloc(NULL, sizeof *c)))
             rc = COSYNC_ENOMEM;
-        else if ((rc = cosync_sock_accept(&srv->listener, &c->io, &c->peer, deadline)) == 0) {
+        else if ((rc = accept_next(srv, &c->io, &c->peer, deadline)) == 0) {
             c->srv = srv;
             c->handler = handler;
             c->arg = arg;
@@ -264,11 +436,13 @@ int cosync_server_close(cosync_server *srv)
         return COSYNC_EINVAL;
     if (srv->state == COSYNC__SERVER_CLOSED)
         return 0;
-    /* a task in accept gets COSYNC_EBADF; the listener of another loop
-     * refuses, and nothing changes */
-    int rc = cosync_io_close(&srv->listener);
+    /* a task in accept gets COSYNC_EBADF; the handle of another loop
+     * (the one listener, or the poller of several) refuses, and nothing
+     * changes */
+    int rc = cosync_io_close(srv->nlisteners > 1 ? &srv->poller : &srv->listeners[0]);
     if (rc == COSYNC_EPERM)
         return rc;
+    close_listeners(srv);
     srv->state = COSYNC__SERVER_CLOSED;
     remove_socket_file(srv);
     cosync__waitq_grant_all(&srv->pause_q, 0);

@@ -136,19 +136,28 @@ int cosync_sock_bind(cosync_io *io, const cosync_addr *addr)
     return bind(fd, &addr->u.sa, addr->len) < 0 ? -errno : 0;
 }
 
-int cosync_sock_listen(cosync_io *io, const cosync_addr *addr, int backlog)
+int cosync__sock_listen(cosync_io *io, const cosync_addr *addr, int backlog, bool v6only)
 {
     if (!io || !addr || backlog < 0)
         return COSYNC_EINVAL;
     int rc = cosync_sock_open(io, addr->u.sa.sa_family, SOCK_STREAM);
     if (rc)
         return rc;
-    rc = cosync_sock_bind(io, addr);
+    if (v6only && addr->u.sa.sa_family == AF_INET6 &&
+        setsockopt(io->fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){1}, sizeof(int)) < 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = cosync_sock_bind(io, addr);
     if (rc == 0 && listen(io->fd, backlog ? backlog : SOMAXCONN) < 0)
         rc = -errno;
     if (rc)
         cosync_io_close(io);
     return rc;
+}
+
+int cosync_sock_listen(cosync_io *io, const cosync_addr *addr, int backlog)
+{
+    return cosync__sock_listen(io, addr, backlog, false);
 }
 
 /* One of the socket's two addresses, through getsockname or getpeername. */
@@ -217,6 +226,20 @@ int cosync_sock_accept(cosync_io *listener, cosync_io *conn, cosync_addr *peer, 
     ssize_t rc = cosync__io_retry(listener, COSYNC_IO_READ, accept_op, &a, deadline);
     if (rc < 0)
         return (int)rc;
+    cosync__io_adopt(conn, a.fd);
+    return 0;
+}
+
+int cosync__sock_accept_now(cosync_io *listener, cosync_io *conn, cosync_addr *peer)
+{
+    if (listener->state == 0)
+        return COSYNC_EBADF;
+    struct accept_ctx a = {.peer = peer, .fd = -1};
+    ssize_t rc;
+    while ((rc = accept_op(listener, &a)) == -EINTR)
+        ;
+    if (rc < 0)
+        return rc == -EWOULDBLOCK ? -EAGAIN : (int)rc;
     cosync__io_adopt(conn, a.fd);
     return 0;
 }
