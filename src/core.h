@@ -798,6 +798,12 @@ int cosync__sock_listen(cosync_io *io, const cosync_addr *addr, int backlog, boo
  * waiting (and without registering @listener with a loop): as
  * cosync_sock_accept, or -EAGAIN. */
 int cosync__sock_accept_now(cosync_io *listener, cosync_io *conn, cosync_addr *peer);
+/* Begin connecting @io's socket to @addr without waiting: 0 (connected),
+ * -EINPROGRESS, or connect's negated errno. */
+int cosync__connect_begin(cosync_io *io, const cosync_addr *addr);
+/* How a connect begun on @io stands: 0 (connected), -EINPROGRESS, or its
+ * error. */
+int cosync__connect_outcome(const cosync_io *io);
 /* At the loop's destruction: cut its handles loose (no task waits). */
 void cosync__io_loop_destroy(cosync_loop *loop);
 /* Run @op on @io until it does not say EAGAIN (-EAGAIN, -EINPROGRESS),

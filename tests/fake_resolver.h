@@ -45,21 +45,31 @@ static bool ends_with_test(const char *host)
     return n >= 5 && strcmp(host + n - 5, ".test") == 0;
 }
 
-/* A list of the IPv4 addresses @ips, each with @service's port. */
+/* A list of the addresses @ips (IPv4, or IPv6 if they have a ':'), each
+ * with @service's port. */
 static struct addrinfo *fake_list(const char *const *ips, int n, const char *service)
 {
     struct addrinfo *head = NULL, **tail = &head;
+    uint16_t port = htons((uint16_t)atoi(service));
     for (int i = 0; i < n; i++) {
-        struct addrinfo *ai = calloc(1, sizeof *ai + sizeof(struct sockaddr_in));
+        struct addrinfo *ai = calloc(1, sizeof *ai + sizeof(struct sockaddr_in6));
         CHECK_NOTNULL(ai);
-        struct sockaddr_in *sin = (struct sockaddr_in *)(ai + 1);
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)atoi(service));
-        CHECK_EQ(inet_pton(AF_INET, ips[i], &sin->sin_addr), 1);
-        ai->ai_family = AF_INET;
+        if (strchr(ips[i], ':')) {
+            struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(ai + 1);
+            sin6->sin6_family = AF_INET6;
+            sin6->sin6_port = port;
+            CHECK_EQ(inet_pton(AF_INET6, ips[i], &sin6->sin6_addr), 1);
+            ai->ai_addrlen = sizeof *sin6;
+        } else {
+            struct sockaddr_in *sin = (struct sockaddr_in *)(ai + 1);
+            sin->sin_family = AF_INET;
+            sin->sin_port = port;
+            CHECK_EQ(inet_pton(AF_INET, ips[i], &sin->sin_addr), 1);
+            ai->ai_addrlen = sizeof *sin;
+        }
+        ai->ai_family = ((struct sockaddr *)(ai + 1))->sa_family;
         ai->ai_socktype = SOCK_STREAM;
-        ai->ai_addr = (struct sockaddr *)sin;
-        ai->ai_addrlen = sizeof *sin;
+        ai->ai_addr = (struct sockaddr *)(ai + 1);
         ai->ai_canonname = (char *)fake_mark;
         *tail = ai;
         tail = &ai->ai_next;

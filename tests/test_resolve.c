@@ -1,6 +1,7 @@
 /*
  * test_resolve.c - names to addresses (cosync_addr_resolve) and a TCP
- * connect by name (cosync_tcp_connect_host).
+ * connect by name (cosync_tcp_connect_host), one address at a time or
+ * raced (Happy Eyeballs: cosync_tcp_connect_host_with).
  *
  * No test leaves the machine: numeric hosts, "localhost" (from
  * /etc/hosts), and names under ".test" that this program's own
@@ -20,6 +21,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "fault.h" /* cosync__fault_countdown */
@@ -50,10 +52,15 @@ int getaddrinfo(const char *host, const char *service, const struct addrinfo *hi
     static const char *const three[] = {"127.0.0.1", "127.0.0.2", "127.0.0.3"};
     static const char *const multi[] = {"127.0.0.2", "127.0.0.1"};
     static const char *const one[] = {"127.0.0.1"};
+    /* three IPv6 (IPv4-mapped: an AF_INET6 socket reaches them), then one IPv4 */
+    static const char *const mixed[] = {"::ffff:127.0.0.3", "::ffff:127.0.0.4", "::ffff:127.0.0.7",
+                                        "127.0.0.5"};
     if (strcmp(host, "three.test") == 0)
         *res = fake_list(three, 3, service);
     else if (strcmp(host, "multi.test") == 0)
         *res = fake_list(multi, 2, service);
+    else if (strcmp(host, "mixed.test") == 0)
+        *res = fake_list(mixed, 4, service);
     else if (strcmp(host, "block.test") == 0) {
         sem_post(&entered);
         while (sem_wait(&release) != 0)
@@ -475,6 +482,17 @@ static int dial_task(void *arg, void **result)
     return 0;
 }
 
+/* dial_task with Happy Eyeballs, the next attempt 10 s behind. */
+static int eyeballs_dial_task(void *arg, void **result)
+{
+    struct hang *h = arg;
+    (void)result;
+    h->rc = cosync_tcp_connect_host_with(
+        &h->io, "multi.test", (uint16_t)h->good.port,
+        &(cosync_connect_opts){.happy_eyeballs_delay = COSYNC_SEC(10)}, h->deadline);
+    return 0;
+}
+
 /* Whether the loop's report shows @name waiting for a socket to connect. */
 static bool waits_on_connect(const char *name)
 {
@@ -524,6 +542,278 @@ TEST(a_cancel_or_a_deadline_ends_the_tries)
     CHECK_EQ(cosync_run(hang_body, &cancel), 0);
     cancel = false;
     CHECK_EQ(cosync_run(hang_body, &cancel), 0);
+}
+
+/* ---- Happy Eyeballs -------------------------------------------------------- */
+
+/* The addresses this program's connects went to, while logging. */
+static bool log_connects;
+static char connects[64][COSYNC_ADDR_TEXT_MAX];
+static int nconnects;
+
+int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    static int (*real)(int, const struct sockaddr *, socklen_t);
+    if (!real)
+        real = (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "connect");
+    CHECK_NOTNULL(real);
+    if (log_connects && nconnects < 64) {
+        cosync_addr a = {.len = len};
+        memcpy(&a.u.storage, sa, len);
+        CHECK_GT(cosync_addr_format(&a, connects[nconnects++], COSYNC_ADDR_TEXT_MAX), 0);
+    }
+    return real(fd, sa, len);
+}
+
+static void start_log(void)
+{
+    nconnects = 0;
+    log_connects = true;
+}
+
+/* The addresses connected to since start_log, joined by spaces. */
+static const char *logged(char *buf, size_t size)
+{
+    log_connects = false;
+    buf[0] = '\0';
+    for (int i = 0; i < nconnects; i++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, "%s%s", i ? " " : "", connects[i]);
+    }
+    return buf;
+}
+
+static const cosync_connect_opts eyeballs_250ms = {.happy_eyeballs_delay = COSYNC_MS(250)};
+
+static int eyeballs_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static struct hang h;
+    memset(&h, 0, sizeof h);
+    for (int tries = 0; !listen_full_beside(&h); tries++)
+        CHECK_LT(tries, 10);
+    int fds = count_fds();
+    char buf[256], want[256];
+    cosync_addr peer;
+    cosync_task acceptor;
+    CHECK_EQ(cosync_task_spawn(&acceptor, accept_one, &h.good, NULL), 0);
+
+    /* 127.0.0.2 never answers: 127.0.0.1 begins 250 ms later, and wins */
+    int64_t t0 = cosync_now();
+    start_log();
+    CHECK_EQ(cosync_tcp_connect_host_with(&h.io, "multi.test", (uint16_t)h.good.port,
+                                          &eyeballs_250ms, COSYNC_FOREVER),
+             0);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_MS(250));
+    snprintf(want, sizeof want, "127.0.0.2:%d 127.0.0.1:%d", h.good.port, h.good.port);
+    CHECK_STREQ(logged(buf, sizeof buf), want);
+    CHECK_EQ(cosync_sock_peer_addr(&h.io, &peer), 0);
+    check_ipv4(&peer, "127.0.0.1", h.good.port);
+    join_ok(acceptor);
+    CHECK_EQ(count_fds(), fds + 1); /* the connection; the loser and the poller are closed */
+    CHECK_EQ(cosync_io_close(&h.io), 0);
+
+    /* a deadline before the delay: the first alone, and nothing left open */
+    t0 = cosync_now();
+    start_log();
+    CHECK_EQ(cosync_tcp_connect_host_with(&h.io, "multi.test", (uint16_t)h.good.port,
+                                          &eyeballs_250ms, t0 + COSYNC_MS(100)),
+             COSYNC_ETIMEDOUT);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_MS(100));
+    snprintf(want, sizeof want, "127.0.0.2:%d", h.good.port);
+    CHECK_STREQ(logged(buf, sizeof buf), want);
+    CHECK_EQ(cosync_io_fd(&h.io), COSYNC_EBADF);
+    CHECK_EQ(count_fds(), fds);
+
+    /* deadline 0: the first attempt cannot connect at once */
+    CHECK_EQ(
+        cosync_tcp_connect_host_with(&h.io, "127.0.0.2", (uint16_t)h.good.port, &eyeballs_250ms, 0),
+        COSYNC_EAGAIN);
+    CHECK_EQ(count_fds(), fds);
+    close_hang(&h);
+    return 0;
+}
+
+/* With a delay, an address that does not answer has that long before the
+ * next one begins beside it; the first to connect wins, and the other
+ * attempts are closed. */
+TEST(happy_eyeballs_begins_the_next_address_after_the_delay)
+{
+    run_main_ok(eyeballs_body, NULL);
+}
+
+static int eyeballs_cancel_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static struct hang h;
+    memset(&h, 0, sizeof h);
+    for (int tries = 0; !listen_full_beside(&h); tries++)
+        CHECK_LT(tries, 10);
+    int fds = count_fds();
+    /* a long delay: the dialer waits on 127.0.0.2 alone when cancelled */
+    h.deadline = COSYNC_FOREVER;
+    cosync_task t;
+    CHECK_EQ(cosync_task_spawn(&t, eyeballs_dial_task, &h, &(cosync_task_opts){.name = "dialer"}),
+             0);
+    int64_t t0 = cosync_now();
+    CHECK_EQ(cosync_sleep(COSYNC_MS(100)), 0);
+    CHECK(!cosync_task_done(t));
+    CHECK_EQ(cosync_task_cancel(t), 0);
+    join_expect(t, COSYNC_ECANCELED); /* ended cancelled, as it was */
+    CHECK_EQ(h.rc, COSYNC_ECANCELED);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_MS(100));
+    CHECK_EQ(cosync_io_fd(&h.io), COSYNC_EBADF);
+    CHECK_EQ(count_fds(), fds);
+    close_hang(&h);
+    return 0;
+}
+
+/* A cancel while the attempts race ends them all at once. */
+TEST(a_cancel_ends_the_race)
+{
+    run_main_ok(eyeballs_cancel_body, NULL);
+}
+
+static int refused_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    struct server s;
+    listen_loopback(&s);
+    int fds = count_fds();
+    char buf[256], want[256];
+    cosync_task acceptor;
+    CHECK_EQ(cosync_task_spawn(&acceptor, accept_one, &s, NULL), 0);
+    /* nobody on 127.0.0.2: its refusal begins 127.0.0.1 at once, long
+     * before the delay */
+    const cosync_connect_opts long_delay = {.happy_eyeballs_delay = COSYNC_SEC(10)};
+    int64_t t0 = cosync_now();
+    cosync_io io;
+    start_log();
+    CHECK_EQ(cosync_tcp_connect_host_with(&io, "multi.test", (uint16_t)s.port, &long_delay,
+                                          COSYNC_FOREVER),
+             0);
+    CHECK_EQ(cosync_now(), t0);
+    snprintf(want, sizeof want, "127.0.0.2:%d 127.0.0.1:%d", s.port, s.port);
+    CHECK_STREQ(logged(buf, sizeof buf), want);
+    join_ok(acceptor);
+    CHECK_EQ(cosync_io_close(&io), 0);
+    /* nobody anywhere: the last attempt's error, and nothing left open */
+    CHECK_EQ(cosync_io_close(&s.listener), 0);
+    fds--;
+    start_log();
+    CHECK_EQ(cosync_tcp_connect_host_with(&io, "multi.test", (uint16_t)s.port, &long_delay,
+                                          COSYNC_FOREVER),
+             COSYNC_ECONNREFUSED);
+    CHECK_STREQ(logged(buf, sizeof buf), want);
+    CHECK_EQ(cosync_now(), t0);
+    CHECK_EQ(cosync_io_fd(&io), COSYNC_EBADF);
+    CHECK_EQ(count_fds(), fds);
+    return 0;
+}
+
+/* An attempt that fails begins the next one at once; when every one has
+ * failed, the last one's error comes back. */
+TEST(a_failed_attempt_begins_the_next_at_once)
+{
+    run_main_ok(refused_body, NULL);
+}
+
+/* Whether this system can make IPv6 sockets. */
+static bool have_ipv6(void)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
+
+/* The order mixed.test's addresses are tried in with @opts, every one
+ * refused (nobody listens at @port). */
+static const char *order_with(const cosync_connect_opts *opts, int port, char *buf, size_t size)
+{
+    cosync_io io;
+    start_log();
+    CHECK_EQ(cosync_tcp_connect_host_with(&io, "mixed.test", (uint16_t)port, opts, COSYNC_FOREVER),
+             COSYNC_ECONNREFUSED);
+    return logged(buf, size);
+}
+
+static int interleave_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    if (!have_ipv6()) {
+        printf("  (skipped: no IPv6 sockets here)\n");
+        return 0;
+    }
+    struct server s;
+    listen_loopback(&s);
+    CHECK_EQ(cosync_io_close(&s.listener), 0); /* a port nobody listens on */
+    int p = s.port;
+    char buf[512], want[512];
+    const char *v6[3] = {"[::ffff:127.0.0.3]", "[::ffff:127.0.0.4]", "[::ffff:127.0.0.7]"};
+    const char *v4 = "127.0.0.5";
+    const int64_t delay = COSYNC_SEC(1);
+
+    /* asyncio's default: the resolver's order */
+    snprintf(want, sizeof want, "%s:%d %s:%d %s:%d %s:%d", v6[0], p, v6[1], p, v6[2], p, v4, p);
+    CHECK_STREQ(order_with(NULL, p, buf, sizeof buf), want);
+    CHECK_STREQ(order_with(&(cosync_connect_opts){.happy_eyeballs_delay = delay,
+                                                  .interleave = COSYNC_CONNECT_NO_INTERLEAVE},
+                           p, buf, sizeof buf),
+                want);
+    /* a delay interleaves the families, one of the first family first */
+    snprintf(want, sizeof want, "%s:%d %s:%d %s:%d %s:%d", v6[0], p, v4, p, v6[1], p, v6[2], p);
+    CHECK_STREQ(
+        order_with(&(cosync_connect_opts){.happy_eyeballs_delay = delay}, p, buf, sizeof buf),
+        want);
+    CHECK_STREQ(order_with(&(cosync_connect_opts){.interleave = 1}, p, buf, sizeof buf), want);
+    /* two of the first family first */
+    snprintf(want, sizeof want, "%s:%d %s:%d %s:%d %s:%d", v6[0], p, v6[1], p, v4, p, v6[2], p);
+    CHECK_STREQ(order_with(&(cosync_connect_opts){.interleave = 2}, p, buf, sizeof buf), want);
+    return 0;
+}
+
+/* interleave reorders the addresses as RFC 8305 and asyncio do: the
+ * families alternate, the given count of the first family first; the
+ * default is the resolver's order without Happy Eyeballs, and one of the
+ * first family with it. */
+TEST(interleave_alternates_the_families)
+{
+    run_main_ok(interleave_body, NULL);
+}
+
+static int eyeballs_misuse_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_io io;
+    int fds = count_fds();
+    CHECK_EQ(cosync_tcp_connect_host_with(NULL, "127.0.0.1", 1, &eyeballs_250ms, COSYNC_FOREVER),
+             COSYNC_EINVAL);
+    CHECK_EQ(cosync_tcp_connect_host_with(&io, "127.0.0.1", 1,
+                                          &(cosync_connect_opts){.happy_eyeballs_delay = -1},
+                                          COSYNC_FOREVER),
+             COSYNC_EINVAL);
+    CHECK_EQ(cosync_tcp_connect_host_with(&io, "127.0.0.1", 1,
+                                          &(cosync_connect_opts){.interleave = -2}, COSYNC_FOREVER),
+             COSYNC_EINVAL);
+    CHECK_EQ(cosync_tcp_connect_host_with(&io, "nothing.test", 1, &eyeballs_250ms, COSYNC_FOREVER),
+             COSYNC_ENONAME);
+    /* the race's epoll cannot be made (fault injection): nothing is left
+     * open, and the handle is closed */
+    cosync__fault_countdown = 0;
+    CHECK_EQ(cosync_tcp_connect_host_with(&io, "127.0.0.1", 1, &eyeballs_250ms, COSYNC_FOREVER),
+             COSYNC_ENOMEM);
+    cosync__fault_countdown = -1;
+    CHECK_EQ(cosync_io_fd(&io), COSYNC_EBADF);
+    CHECK_EQ(count_fds(), fds);
+    return 0;
+}
+
+/* Bad options are refused; a failed set-up leaves nothing open. */
+TEST(connect_opts_misuse)
+{
+    run_main_ok(eyeballs_misuse_body, NULL);
 }
 
 static int dense_body(void *arg, void **result)
@@ -603,6 +893,11 @@ int main(void)
     RUN(the_loops_close_waits_for_a_lookup_under_way);
     RUN(connect_by_name_tries_each_address_in_order);
     RUN(a_cancel_or_a_deadline_ends_the_tries);
+    RUN(happy_eyeballs_begins_the_next_address_after_the_delay);
+    RUN(a_cancel_ends_the_race);
+    RUN(a_failed_attempt_begins_the_next_at_once);
+    RUN(interleave_alternates_the_families);
+    RUN(connect_opts_misuse);
     RUN(a_dense_task_resolves_into_its_own_stack);
     RUN(each_allocation_failing_in_turn_loses_nothing);
     return 0;

@@ -343,6 +343,47 @@ int cosync_tcp_connect(cosync_io *io, const cosync_addr *addr, int64_t deadline)
  */
 int cosync_tcp_connect_host(cosync_io *io, const char *host, uint16_t port, int64_t deadline);
 
+/** cosync_connect_opts.interleave: the resolver's order, even with a
+ * Happy Eyeballs delay (asyncio's interleave=0). */
+#define COSYNC_CONNECT_NO_INTERLEAVE (-1)
+
+/** How cosync_tcp_connect_host_with tries a host's addresses
+ * (asyncio.open_connection's happy_eyeballs_delay and interleave). Zero
+ * is asyncio's default: one address at a time, in the resolver's order. */
+typedef struct cosync_connect_opts {
+    /** Happy Eyeballs (RFC 8305): how long an attempt has before the next
+     * one begins beside it (the RFC's Connection Attempt Delay, which it
+     * sets at 250 ms); 0: each address once the one before has failed. */
+    int64_t happy_eyeballs_delay;
+    /** The addresses reordered to alternate between the two families,
+     * this many of the first address's family first (the RFC's First
+     * Address Family Count); 0: 1 with a happy_eyeballs_delay, else no
+     * reordering (asyncio's default); COSYNC_CONNECT_NO_INTERLEAVE: the
+     * resolver's order. */
+    int interleave;
+} cosync_connect_opts;
+
+/**
+ * cosync_tcp_connect_host_with - cosync_tcp_connect_host, with @opts
+ * (NULL: as cosync_tcp_connect_host). With a happy_eyeballs_delay, the
+ * attempts race (asyncio's Happy Eyeballs, trio's open_tcp_stream, Go's
+ * Dialer.FallbackDelay): the first begins at once, each next one when the
+ * one before it has had the delay or has failed, whichever comes first;
+ * the first to connect wins and every other is closed. The calling task
+ * makes every attempt itself, through an epoll of its own: no task is
+ * spawned and nothing is allocated.
+ * Returns 0; COSYNC_EINVAL if @io is NULL, the delay is negative, or
+ * interleave is below COSYNC_CONNECT_NO_INTERLEAVE; the returns of
+ * cosync_addr_resolve; the error of the last attempt to fail if none
+ * connects (COSYNC_ECONNREFUSED...); a deadline, a cancellation or
+ * COSYNC_EAGAIN (deadline 0) ends the tries at once, every attempt
+ * closed; an epoll's negated errno (COSYNC_EMFILE). On failure @io is
+ * left closed.
+ * Suspension point (unless it connects at once). Not thread-safe.
+ */
+int cosync_tcp_connect_host_with(cosync_io *io, const char *host, uint16_t port,
+                                 const cosync_connect_opts *opts, int64_t deadline);
+
 /**
  * cosync_sock_local_addr - the address @io's socket is bound to
  * (getsockname(2)): the port a bind to port 0 took.

@@ -1,6 +1,6 @@
 /*
  * Names to addresses: getaddrinfo(3) on a thread of the loop's default
- * pool, as asyncio's loop.getaddrinfo does, and a TCP connect by name.
+ * pool, as asyncio's loop.getaddrinfo does.
  *
  * getaddrinfo cannot be stopped, and a resolver may take seconds to give
  * up, so the caller does not wait for the thread itself: a helper task
@@ -155,24 +155,5 @@ int cosync_addr_resolve(const char *host, uint16_t port, int family, cosync_addr
     if (rc > 0)
         memcpy(addrs, l->addrs, (size_t)rc * sizeof *addrs);
     cosync__mem_free(NULL, l);
-    return rc;
-}
-
-/* The addresses tried by cosync_tcp_connect_host, at most. */
-#define CONNECT_TRIES 16
-
-int cosync_tcp_connect_host(cosync_io *io, const char *host, uint16_t port, int64_t deadline)
-{
-    if (!io)
-        return COSYNC_EINVAL;
-    *io = (cosync_io){0}; /* closed, until an address connects */
-    cosync_addr addrs[CONNECT_TRIES];
-    int n = cosync_addr_resolve(host, port, AF_UNSPEC, addrs, CONNECT_TRIES, deadline);
-    int rc = n;
-    for (int i = 0; i < n; i++) {
-        rc = cosync_tcp_connect(io, &addrs[i], deadline);
-        if (rc == 0 || rc == COSYNC_ECANCELED || rc == COSYNC_ETIMEDOUT || rc == COSYNC_EAGAIN)
-            break;
-    }
     return rc;
 }

@@ -285,6 +285,18 @@ static ssize_t connect_op(cosync_io *io, void *ctx)
     return errno == EAGAIN ? QUEUE_FULL : -errno;
 }
 
+int cosync__connect_begin(cosync_io *io, const cosync_addr *addr)
+{
+    if (connect(io->fd, &addr->u.sa, addr->len) == 0)
+        return 0;
+    return errno == EAGAIN ? COSYNC_EAGAIN : -errno;
+}
+
+int cosync__connect_outcome(const cosync_io *io)
+{
+    return (int)connect_outcome(io->fd);
+}
+
 int cosync_sock_connect(cosync_io *io, const cosync_addr *addr, int64_t deadline)
 {
     if (!io || !addr)
