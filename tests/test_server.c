@@ -2334,6 +2334,86 @@ TEST(listen_addrs_misuse)
     run_case(listen_addrs_misuse_main, NULL);
 }
 
+static int listen_fd_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_server srv;
+    cosync_addr a, bound;
+    char path[128];
+
+    /* a TCP socket the caller bound, not listening yet */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK_GE(fd, 0);
+    a = ip_port("127.0.0.1", 0);
+    CHECK_EQ(bind(fd, &a.u.sa, a.len), 0);
+    CHECK_OK(cosync_server_listen_fd(&srv, fd, 0));
+    CHECK_OK(cosync_server_local_addr(&srv, &bound));
+    CHECK_GT(cosync_addr_port(&bound), 0);
+    CHECK_EQ(fcntl(fd, F_GETFL) & O_NONBLOCK, O_NONBLOCK);
+    serve_one_echo(&srv, "127.0.0.1:");
+    CHECK(fd_closed(fd)); /* the server's close closed it */
+
+    /* one that listens already */
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK_GE(fd, 0);
+    CHECK_EQ(bind(fd, &a.u.sa, a.len), 0);
+    CHECK_EQ(listen(fd, 4), 0);
+    CHECK_OK(cosync_server_listen_fd(&srv, fd, 16));
+    serve_one_echo(&srv, "127.0.0.1:");
+
+    /* a Unix-domain one: the close removes its socket file */
+    sock_path(path, sizeof path, "adopted");
+    CHECK_OK(cosync_addr_unix(&a, path));
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK_GE(fd, 0);
+    CHECK_EQ(bind(fd, &a.u.sa, a.len), 0);
+    CHECK_OK(cosync_server_listen_fd(&srv, fd, 0));
+    cosync_io c;
+    reset_state(&srv);
+    serve_call sc = serve_of(&srv, echo_handler);
+    cosync_task s = spawn_serve(&sc);
+    CHECK_OK(cosync_tcp_connect(&c, &a, FOREVER));
+    WAIT_FOR(h_started == 1);
+    client_echo(&c, "over a path");
+    client_finish(&c);
+    CHECK_OK(cosync_server_close(&srv));
+    join_ok(s);
+    CHECK_OK(cosync_server_wait_closed(&srv, FOREVER));
+    CHECK_OK(cosync_server_destroy(&srv));
+    CHECK_GONE(path);
+
+    /* refused: nothing changes, and the descriptor stays the caller's */
+    cosync_server zero;
+    memset(&zero, 0, sizeof zero);
+    CHECK_ERR(cosync_server_listen_fd(NULL, 0, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_server_listen_fd(&zero, -1, 0), COSYNC_EINVAL);
+    int udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    CHECK_GE(udp, 0);
+    CHECK_ERR(cosync_server_listen_fd(&zero, udp, -1), COSYNC_EINVAL);
+    CHECK_ERR(cosync_server_listen_fd(&zero, udp, 0), COSYNC_EINVAL);
+    check_refused(&zero);
+    CHECK(fd_open(udp));
+    int pipefd[2];
+    CHECK_EQ(pipe2(pipefd, O_CLOEXEC), 0);
+    CHECK_ERR(cosync_server_listen_fd(&srv, pipefd[0], 0), -ENOTSOCK);
+    check_refused(&srv);
+    CHECK(fd_open(pipefd[0]));
+    CHECK_EQ(close(pipefd[0]), 0);
+    CHECK_EQ(close(pipefd[1]), 0);
+    CHECK_ERR(cosync_server_listen_fd(&srv, pipefd[0], 0), COSYNC_EBADF);
+    check_refused(&srv);
+    CHECK_EQ(close(udp), 0);
+    return 0;
+}
+
+/* listen_fd serves a socket the caller made (start_server(sock=...)):
+ * bound or listening already, TCP or Unix-domain (whose file the close
+ * removes); it refuses what is not a stream socket and leaves it open. */
+TEST(listen_fd_serves_a_socket_the_caller_made)
+{
+    run_case(listen_fd_main, NULL);
+}
+
 /* ------------------------------------------------------------------------
  * 11. Accepting pauses while descriptors run out
  * ---------------------------------------------------------------------- */
@@ -3182,6 +3262,7 @@ int main(int argc, char **argv)
     RUN_CASE(a_port_taken_on_another_address_is_tried_again);
     RUN_CASE(an_unsupported_family_is_passed_over);
     RUN_CASE(listen_addrs_misuse);
+    RUN_CASE(listen_fd_serves_a_socket_the_caller_made);
     RUN_CASE(accepting_pauses_a_second_while_descriptors_run_out);
     RUN_CASE(a_deadline_ends_the_pause);
     RUN_CASE(a_cancel_ends_the_pause);

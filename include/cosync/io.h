@@ -518,6 +518,22 @@ typedef struct cosync_server {
 int cosync_server_listen(cosync_server *srv, const cosync_addr *addr, int backlog);
 
 /**
+ * cosync_server_listen_fd - open @srv listening on @fd, a stream socket
+ * the caller made and bound (asyncio.start_server(sock=...), or a socket
+ * a service manager passed on), with a queue of @backlog (0: SOMAXCONN):
+ * listen(2) is called on it, so one that listens already is taken too.
+ * The server owns @fd from then on (its close closes it; a Unix-domain
+ * one's socket file is removed then, as cosync_server_listen's is).
+ * Returns 0; COSYNC_EINVAL (nothing changes) if @srv is NULL, @fd or
+ * @backlog is negative, or @fd is not a stream socket; getsockopt's or
+ * listen's negated errno (COSYNC_EBADF for a closed @fd, -ENOTSOCK for
+ * a descriptor that is not a socket): then @fd stays the caller's, open,
+ * and @srv is refused by every call until a listen succeeds.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_server_listen_fd(cosync_server *srv, int fd, int backlog);
+
+/**
  * cosync_server_listen_addrs - open @srv listening on each of the @n TCP
  * addresses @addrs (asyncio.start_server with several hosts, or a host
  * with several addresses): one socket each, all served by one

@@ -194,6 +194,30 @@ int cosync_server_listen(cosync_server *srv, const cosync_addr *addr, int backlo
     return rc;
 }
 
+int cosync_server_listen_fd(cosync_server *srv, int fd, int backlog)
+{
+    if (!srv || fd < 0 || backlog < 0)
+        return COSYNC_EINVAL;
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+        return -errno;
+    if (type != SOCK_STREAM)
+        return COSYNC_EINVAL;
+    forget(srv);
+    if (listen(fd, backlog ? backlog : SOMAXCONN) < 0)
+        return -errno;
+    int rc = cosync_io_init(&srv->listeners[0], fd);
+    if (rc)
+        return rc;
+    srv->nlisteners = 1;
+    srv->state = COSYNC__SERVER_OPEN;
+    cosync_addr bound;
+    if (cosync_sock_local_addr(&srv->listeners[0], &bound) == 0)
+        remember_socket_file(srv, &bound);
+    return 0;
+}
+
 /* Times a listen on several addresses whose port is 0 starts again with
  * another free port, when the one the first was given is taken on
  * another address. */
