@@ -791,6 +791,11 @@ int cosync__io_watch(cosync_io *io, cosync_loop *loop, int events,
                      void (*watch)(cosync_io *io, int events));
 /* Make @io the handle of @fd, known to be non-blocking already. */
 void cosync__io_adopt(cosync_io *io, int fd);
+/* @call(@ctx), a write that has no MSG_NOSIGNAL (to a pipe; sendfile),
+ * with SIGPIPE blocked in the calling thread, and the one the call raised
+ * taken before the mask is restored (as libcurl and OpenSSL do it; one
+ * already pending is left alone). Returns what @call did, errno kept. */
+ssize_t cosync__without_sigpipe(ssize_t (*call)(void *ctx), void *ctx);
 /* cosync_sock_listen, the socket IPv6-only (IPV6_V6ONLY) if @v6only and
  * @addr is IPv6. */
 int cosync__sock_listen(cosync_io *io, const cosync_addr *addr, int backlog, bool v6only);

@@ -426,6 +426,27 @@ ssize_t cosync_sock_send(cosync_io *io, const void *buf, size_t len, int64_t dea
 int cosync_sock_sendall(cosync_io *io, const void *buf, size_t len, size_t *sent, int64_t deadline);
 
 /**
+ * cosync_sock_sendfile - send the bytes of the file @fd from @offset on
+ * (await loop.sock_sendfile(sock, file, offset, count)): @count of them,
+ * or, with @count 0, up to the file's end. The kernel copies them
+ * (sendfile(2)); a file it cannot send that way (EINVAL, ENOSYS) is read
+ * and sent through a buffer instead (asyncio's fallback). @fd's file
+ * position is neither used nor moved (asyncio moves it: seek to @offset
+ * plus *@sent to do the same). Never raises SIGPIPE.
+ * @sent: receives how many bytes were sent, whatever the return; may be
+ *        NULL.
+ * Returns 0 once @count bytes, or the rest of the file, are sent (fewer
+ * if the file ends first); COSYNC_EINVAL if @io is NULL or @fd or @offset
+ * is negative; COSYNC_ETIMEDOUT, COSYNC_ECANCELED, COSYNC_EAGAIN
+ * (deadline 0) and the socket's errors as cosync_sock_send; a read's
+ * negated errno (-ESPIPE for a pipe, which has no offsets); COSYNC_ENOMEM
+ * for the fallback's buffer.
+ * Suspension point (unless it can all be sent at once). Not thread-safe.
+ */
+int cosync_sock_sendfile(cosync_io *io, int fd, off_t offset, size_t count, size_t *sent,
+                         int64_t deadline);
+
+/**
  * cosync_sock_recvfrom - receive one datagram of at most @len bytes (the
  * rest of a longer one is dropped, as recvfrom(2) drops it) and its
  * sender's address into *@from if not NULL (await

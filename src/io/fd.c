@@ -14,6 +14,7 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -260,6 +261,26 @@ int cosync_io_wait(cosync_io *io, int events, int64_t deadline)
 }
 
 /* ---- transfers ------------------------------------------------------- */
+
+ssize_t cosync__without_sigpipe(ssize_t (*call)(void *ctx), void *ctx)
+{
+    sigset_t pipe_only, before, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &before);
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE);
+    ssize_t n = call(ctx);
+    int saved = errno;
+    if (n < 0 && saved == EPIPE && !was_pending) {
+        static const struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_only, NULL, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &before, NULL);
+    errno = saved;
+    return n;
+}
 
 ssize_t cosync__io_retry(cosync_io *io, int event, ssize_t (*op)(cosync_io *io, void *ctx),
                          void *ctx, int64_t deadline)

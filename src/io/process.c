@@ -405,27 +405,16 @@ typedef struct feed {
     size_t len;
 } feed;
 
-/* write(2) without SIGPIPE: blocked around the call, and one it raised
- * taken before the mask is restored (the way libcurl and OpenSSL do it
- * for pipes, which have no MSG_NOSIGNAL). */
-static ssize_t write_quietly(int fd, const void *buf, size_t len)
+struct chunk {
+    int fd;
+    const char *data;
+    size_t len;
+};
+
+static ssize_t write_chunk(void *arg)
 {
-    sigset_t pipe_only, before, pending;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_only, &before);
-    sigpending(&pending);
-    bool was_pending = sigismember(&pending, SIGPIPE);
-    ssize_t n = write(fd, buf, len);
-    int saved = errno;
-    if (n < 0 && saved == EPIPE && !was_pending) {
-        static const struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_only, NULL, &zero) < 0 && errno == EINTR) {
-        }
-    }
-    pthread_sigmask(SIG_SETMASK, &before, NULL);
-    errno = saved;
-    return n;
+    const struct chunk *c = arg;
+    return write(c->fd, c->data, c->len);
 }
 
 static int feed_stdin(void *arg, void **result)
@@ -436,7 +425,8 @@ static int feed_stdin(void *arg, void **result)
     size_t done = 0;
     int rc = 0;
     while (done < f->len) {
-        ssize_t n = write_quietly(fd, f->data + done, f->len - done);
+        struct chunk c = {fd, f->data + done, f->len - done};
+        ssize_t n = cosync__without_sigpipe(write_chunk, &c);
         if (n >= 0) {
             done += (size_t)n;
             continue;
