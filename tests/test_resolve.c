@@ -52,6 +52,7 @@ int getaddrinfo(const char *host, const char *service, const struct addrinfo *hi
     static const char *const three[] = {"127.0.0.1", "127.0.0.2", "127.0.0.3"};
     static const char *const multi[] = {"127.0.0.2", "127.0.0.1"};
     static const char *const one[] = {"127.0.0.1"};
+    static const char *const stagger[] = {"127.0.0.2", "127.0.0.3", "127.0.0.1"};
     /* three IPv6 (IPv4-mapped: an AF_INET6 socket reaches them), then one IPv4 */
     static const char *const mixed[] = {"::ffff:127.0.0.3", "::ffff:127.0.0.4", "::ffff:127.0.0.7",
                                         "127.0.0.5"};
@@ -61,6 +62,8 @@ int getaddrinfo(const char *host, const char *service, const struct addrinfo *hi
         *res = fake_list(multi, 2, service);
     else if (strcmp(host, "mixed.test") == 0)
         *res = fake_list(mixed, 4, service);
+    else if (strcmp(host, "stagger.test") == 0)
+        *res = fake_list(stagger, 3, service);
     else if (strcmp(host, "block.test") == 0) {
         sem_post(&entered);
         while (sem_wait(&release) != 0)
@@ -613,6 +616,23 @@ static int eyeballs_body(void *arg, void **result)
     CHECK_EQ(count_fds(), fds + 1); /* the connection; the loser and the poller are closed */
     CHECK_EQ(cosync_io_close(&h.io), 0);
 
+    /* stagger.test: 127.0.0.2 never answers; 127.0.0.3, begun 250 ms
+     * later, is refused, which begins 127.0.0.1 at once (not 250 ms
+     * after 127.0.0.3), while 127.0.0.2 still waits */
+    CHECK_EQ(cosync_task_spawn(&acceptor, accept_one, &h.good, NULL), 0);
+    t0 = cosync_now();
+    start_log();
+    CHECK_EQ(cosync_tcp_connect_host_with(&h.io, "stagger.test", (uint16_t)h.good.port,
+                                          &eyeballs_250ms, COSYNC_FOREVER),
+             0);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_MS(250));
+    snprintf(want, sizeof want, "127.0.0.2:%d 127.0.0.3:%d 127.0.0.1:%d", h.good.port, h.good.port,
+             h.good.port);
+    CHECK_STREQ(logged(buf, sizeof buf), want);
+    join_ok(acceptor);
+    CHECK_EQ(count_fds(), fds + 1);
+    CHECK_EQ(cosync_io_close(&h.io), 0);
+
     /* a deadline before the delay: the first alone, and nothing left open */
     t0 = cosync_now();
     start_log();
@@ -801,10 +821,13 @@ static int eyeballs_misuse_body(void *arg, void **result)
              COSYNC_ENONAME);
     /* the race's epoll cannot be made (fault injection): nothing is left
      * open, and the handle is closed */
+    char buf[64];
+    start_log();
     cosync__fault_countdown = 0;
     CHECK_EQ(cosync_tcp_connect_host_with(&io, "127.0.0.1", 1, &eyeballs_250ms, COSYNC_FOREVER),
              COSYNC_ENOMEM);
     cosync__fault_countdown = -1;
+    CHECK_STREQ(logged(buf, sizeof buf), ""); /* no attempt was begun */
     CHECK_EQ(cosync_io_fd(&io), COSYNC_EBADF);
     CHECK_EQ(count_fds(), fds);
     return 0;
