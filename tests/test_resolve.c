@@ -469,6 +469,14 @@ static bool listen_full_beside(struct hang *h)
     CHECK__FAIL("a listen queue of 0 took 16 connections");
 }
 
+/* A fresh hang, tried again while the port is taken on 127.0.0.2. */
+static void hang_open(struct hang *h)
+{
+    memset(h, 0, sizeof *h);
+    for (int tries = 0; !listen_full_beside(h); tries++)
+        CHECK_LT(tries, 10);
+}
+
 static void close_hang(struct hang *h)
 {
     for (int i = 0; i < h->nfillers; i++)
@@ -518,9 +526,7 @@ static int hang_body(void *arg, void **result)
     bool *cancel = arg;
     (void)result;
     static struct hang h;
-    memset(&h, 0, sizeof h);
-    for (int tries = 0; !listen_full_beside(&h); tries++)
-        CHECK_LT(tries, 10);
+    hang_open(&h);
     h.deadline = *cancel ? COSYNC_FOREVER : cosync_deadline_after(COSYNC_MS(30));
     cosync_task t;
     CHECK_EQ(cosync_task_spawn(&t, dial_task, &h, &(cosync_task_opts){.name = "dialer"}), 0);
@@ -592,9 +598,7 @@ static int eyeballs_body(void *arg, void **result)
 {
     (void)arg, (void)result;
     static struct hang h;
-    memset(&h, 0, sizeof h);
-    for (int tries = 0; !listen_full_beside(&h); tries++)
-        CHECK_LT(tries, 10);
+    hang_open(&h);
     int fds = count_fds();
     char buf[256], want[256];
     cosync_addr peer;
@@ -666,9 +670,7 @@ static int eyeballs_cancel_body(void *arg, void **result)
 {
     (void)arg, (void)result;
     static struct hang h;
-    memset(&h, 0, sizeof h);
-    for (int tries = 0; !listen_full_beside(&h); tries++)
-        CHECK_LT(tries, 10);
+    hang_open(&h);
     int fds = count_fds();
     /* a long delay: the dialer waits on 127.0.0.2 alone when cancelled */
     h.deadline = COSYNC_FOREVER;
