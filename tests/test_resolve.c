@@ -1,5 +1,6 @@
 /*
- * test_resolve.c - names to addresses (cosync_addr_resolve) and a TCP
+ * test_resolve.c - names to addresses (cosync_addr_resolve) and back
+ * (cosync_addr_lookup_name), and a TCP
  * connect by name (cosync_tcp_connect_host), one address at a time or
  * raced (Happy Eyeballs: cosync_tcp_connect_host_with).
  *
@@ -82,6 +83,53 @@ int getaddrinfo(const char *host, const char *service, const struct addrinfo *hi
         return EAI_SYSTEM;
     } else
         return EAI_NONAME;
+    return 0;
+}
+
+/* ---- this program's getnameinfo ------------------------------------------ */
+
+static atomic_int fake_names; /* reverse lookups answered here */
+
+/* 127.0.0.5 is "five.test"; 127.0.0.6 too, once the test lets the lookup
+ * go (as block.test); 127.0.0.9 has no name. Port 80 is "http". Numbers
+ * asked for, and every other address, go to libc's. */
+int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen,
+                char *serv, socklen_t servlen, int flags)
+{
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+    uint32_t ip = sa->sa_family == AF_INET ? ntohl(sin->sin_addr.s_addr) : 0;
+    bool ours = ip == 0x7f000005 || ip == 0x7f000006 || ip == 0x7f000009;
+    if (!ours || (flags & NI_NUMERICHOST) || !hostlen) {
+        int (*real)(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int) =
+            (int (*)(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t,
+                     int))dlsym(RTLD_NEXT, "getnameinfo");
+        CHECK_NOTNULL(real);
+        return real(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICSERV);
+    }
+    atomic_fetch_add(&fake_names, 1);
+    if (ip == 0x7f000006) {
+        sem_post(&entered);
+        while (sem_wait(&release) != 0)
+            CHECK_EQ(errno, EINTR);
+    }
+    const char *name = ip == 0x7f000009 ? NULL : "five.test";
+    if (!name && (flags & NI_NAMEREQD))
+        return EAI_NONAME;
+    char text[INET_ADDRSTRLEN];
+    if (!name)
+        name = inet_ntop(AF_INET, &sin->sin_addr, text, sizeof text);
+    if (strlen(name) + 1 > hostlen)
+        return EAI_OVERFLOW;
+    strcpy(host, name);
+    if (servlen) {
+        int port = ntohs(sin->sin_port);
+        char num[8];
+        snprintf(num, sizeof num, "%d", port);
+        const char *sv = port == 80 && !(flags & NI_NUMERICSERV) ? "http" : num;
+        if (strlen(sv) + 1 > servlen)
+            return EAI_OVERFLOW;
+        strcpy(serv, sv);
+    }
     return 0;
 }
 
@@ -841,6 +889,179 @@ TEST(connect_opts_misuse)
     run_main_ok(eyeballs_misuse_body, NULL);
 }
 
+/* ---- an address's name ---------------------------------------------------- */
+
+static int names_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    cosync_addr a, none, v6;
+    CHECK_OK(cosync_addr_ip(&a, "127.0.0.5", 80));
+    CHECK_OK(cosync_addr_ip(&none, "127.0.0.9", 8080));
+    CHECK_OK(cosync_addr_ip(&v6, "::1", 443));
+    int calls = atomic_load(&fake_names);
+
+    /* numbers only: at once, with no thread and no switch, deadline 0 too */
+    uint64_t before = switches();
+    CHECK_OK(cosync_addr_lookup_name(&a, host, sizeof host, serv, sizeof serv,
+                                     NI_NUMERICHOST | NI_NUMERICSERV, 0));
+    CHECK_STREQ(host, "127.0.0.5");
+    CHECK_STREQ(serv, "80");
+    CHECK_OK(cosync_addr_lookup_name(&v6, host, sizeof host, NULL, 0, NI_NUMERICHOST, 0));
+    CHECK_STREQ(host, "::1");
+    CHECK_OK(cosync_addr_lookup_name(&a, NULL, 0, serv, sizeof serv, NI_NUMERICSERV, 0));
+    CHECK_STREQ(serv, "80");
+    CHECK_EQ(switches(), before);
+    CHECK_EQ(atomic_load(&fake_names), calls);
+
+    /* a name: looked up on a thread */
+    CHECK_OK(cosync_addr_lookup_name(&a, host, sizeof host, serv, sizeof serv, 0, COSYNC_FOREVER));
+    CHECK_STREQ(host, "five.test");
+    CHECK_STREQ(serv, "http");
+    CHECK_EQ(atomic_load(&fake_names), calls + 1);
+    CHECK_OK(cosync_addr_lookup_name(&a, host, sizeof host, NULL, 0, 0, COSYNC_FOREVER));
+    CHECK_STREQ(host, "five.test");
+    /* deadline 0: it would need a lookup */
+    CHECK_EQ(cosync_addr_lookup_name(&a, host, sizeof host, NULL, 0, 0, 0), COSYNC_EAGAIN);
+
+    /* no name: the address as text, or, with NI_NAMEREQD, COSYNC_ENONAME */
+    CHECK_OK(cosync_addr_lookup_name(&none, host, sizeof host, serv, sizeof serv, NI_NUMERICSERV,
+                                     COSYNC_FOREVER));
+    CHECK_STREQ(host, "127.0.0.9");
+    CHECK_STREQ(serv, "8080");
+    strcpy(host, "untouched");
+    CHECK_EQ(
+        cosync_addr_lookup_name(&none, host, sizeof host, NULL, 0, NI_NAMEREQD, COSYNC_FOREVER),
+        COSYNC_ENONAME);
+    CHECK_STREQ(host, "untouched");
+
+    /* a buffer too small: COSYNC_EOVERFLOW, and nothing written */
+    char small[5] = "abcd";
+    CHECK_EQ(cosync_addr_lookup_name(&a, small, sizeof small, NULL, 0, 0, COSYNC_FOREVER),
+             COSYNC_EOVERFLOW);
+    CHECK_STREQ(small, "abcd");
+    CHECK_EQ(cosync_addr_lookup_name(&a, small, sizeof small, NULL, 0, NI_NUMERICHOST, 0),
+             COSYNC_EOVERFLOW);
+    CHECK_STREQ(small, "abcd");
+
+    /* misuse */
+    CHECK_EQ(cosync_addr_lookup_name(NULL, host, sizeof host, NULL, 0, 0, COSYNC_FOREVER),
+             COSYNC_EINVAL);
+    CHECK_EQ(cosync_addr_lookup_name(&a, NULL, 1, NULL, 0, 0, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_EQ(cosync_addr_lookup_name(&a, host, sizeof host, NULL, 1, 0, COSYNC_FOREVER),
+             COSYNC_EINVAL);
+    CHECK_EQ(cosync_addr_lookup_name(&a, NULL, 0, NULL, 0, 0, COSYNC_FOREVER), COSYNC_EINVAL);
+    CHECK_EQ(atomic_load(&fake_names), calls + 5); /* the five lookups above */
+    return 0;
+}
+
+/* lookup_name (loop.getnameinfo): numbers at once, names on a thread; no
+ * name, a buffer too small, misuse. */
+TEST(an_address_has_a_name_looked_up_on_a_thread)
+{
+    run_main_ok(names_body, NULL);
+}
+
+/* Outside a task: numbers are answered, a lookup is COSYNC_EPERM. */
+TEST(an_address_name_outside_a_task)
+{
+    char host[NI_MAXHOST];
+    cosync_addr a;
+    CHECK_OK(cosync_addr_ip(&a, "127.0.0.5", 80));
+    CHECK_OK(cosync_addr_lookup_name(&a, host, sizeof host, NULL, 0, NI_NUMERICHOST, 0));
+    CHECK_STREQ(host, "127.0.0.5");
+    CHECK_EQ(cosync_addr_lookup_name(&a, host, sizeof host, NULL, 0, 0, COSYNC_FOREVER),
+             COSYNC_EPERM);
+}
+
+struct name_call {
+    int64_t deadline;
+    char host[NI_MAXHOST];
+};
+
+static int name_task(void *arg, void **result)
+{
+    struct name_call *c = arg;
+    (void)result;
+    cosync_addr six;
+    CHECK_OK(cosync_addr_ip(&six, "127.0.0.6", 80));
+    return cosync_addr_lookup_name(&six, c->host, sizeof c->host, NULL, 0, 0, c->deadline);
+}
+
+static int name_cancel_body(void *arg, void **result)
+{
+    bool cancel = arg != NULL;
+    (void)result;
+    warm_up();
+    struct name_call c = {.deadline =
+                              cancel ? COSYNC_FOREVER : cosync_deadline_after(COSYNC_MS(1))};
+    strcpy(c.host, "untouched");
+    int calls = atomic_load(&fake_names);
+    cosync_task t;
+    CHECK_EQ(cosync_task_spawn(&t, name_task, &c, NULL), 0);
+    if (cancel) {
+        wait_entered();
+        CHECK_EQ(cosync_task_cancel(t), 0);
+    }
+    /* the caller leaves while the lookup is still held on its thread */
+    join_expect(t, cancel ? COSYNC_ECANCELED : COSYNC_ETIMEDOUT);
+    if (!cancel)
+        wait_entered();
+    long live = atomic_load(&cosync__mem_live);
+    CHECK_STREQ(c.host, "untouched");
+    sem_post(&release);
+    wait_count(&fake_names, calls + 1);
+    wait_live(live - 1); /* the helper freed the lookup's record */
+    CHECK_STREQ(c.host, "untouched");
+    return 0;
+}
+
+/* A cancel or a deadline ends the wait at once; the lookup ends on its
+ * thread, its answer dropped, and its record freed. On the real clock,
+ * as the resolver's cases. */
+TEST(a_cancelled_or_late_name_lookup_is_dropped)
+{
+    CHECK_EQ(cosync_run(name_cancel_body, (void *)1), 0);
+    CHECK_EQ(cosync_run(name_cancel_body, NULL), 0);
+}
+
+static int name_fault_body(void *arg, void **result)
+{
+    long *io = arg;
+    (void)result;
+    char host[NI_MAXHOST];
+    cosync_addr a;
+    CHECK_OK(cosync_addr_ip(&a, "127.0.0.5", 80));
+    long failures = cosync__fault_failures;
+    cosync__fault_countdown = *io;
+    int rc = cosync_addr_lookup_name(&a, host, sizeof host, NULL, 0, 0, COSYNC_FOREVER);
+    cosync__fault_countdown = -1;
+    if (cosync__fault_failures != failures) {
+        CHECK_LT(rc, 0);
+        *io = rc;
+    } else {
+        CHECK_OK(rc);
+        CHECK_STREQ(host, "five.test");
+        *io = 0;
+    }
+    return 0;
+}
+
+TEST(each_allocation_of_a_name_lookup_failing_in_turn_loses_nothing)
+{
+    int failures = 0;
+    for (long i = 0;; i++) {
+        CHECK_LT(i, 64);
+        long io = i;
+        run_main_ok(name_fault_body, &io);
+        if (io == 0)
+            break;
+        CHECK_EQ(io, COSYNC_ENOMEM);
+        failures++;
+    }
+    CHECK_GE(failures, 2); /* the record and the helper task at least */
+}
+
 static int dense_body(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -923,6 +1144,10 @@ int main(void)
     RUN(a_failed_attempt_begins_the_next_at_once);
     RUN(interleave_alternates_the_families);
     RUN(connect_opts_misuse);
+    RUN(an_address_has_a_name_looked_up_on_a_thread);
+    RUN(an_address_name_outside_a_task);
+    RUN(a_cancelled_or_late_name_lookup_is_dropped);
+    RUN(each_allocation_of_a_name_lookup_failing_in_turn_loses_nothing);
     RUN(a_dense_task_resolves_into_its_own_stack);
     RUN(each_allocation_failing_in_turn_loses_nothing);
     return 0;

@@ -235,6 +235,32 @@ int cosync_addr_resolve(const char *host, uint16_t port, int family, cosync_addr
                         int64_t deadline);
 
 /**
+ * cosync_addr_lookup_name - the host name and the service of @addr (await
+ * loop.getnameinfo(sockaddr, flags)): getnameinfo(3), run on a thread of
+ * the loop's default pool, as cosync_addr_resolve runs getaddrinfo; one
+ * that asks only for numbers (NI_NUMERICHOST, NI_NUMERICSERV, or a part
+ * not asked for) is answered at once, with no thread. A deadline or a
+ * cancel ends the wait at once, and the lookup is dropped when it ends.
+ * @host:  receives the host's name (or its address as text, unless
+ *         NI_NAMEREQD), NUL-terminated, in @hostlen bytes (NI_MAXHOST is
+ *         always enough); NULL with @hostlen 0 to ask only for the service.
+ * @serv:  the same for the service (the port's name, "http", or its
+ *         number), in @servlen bytes (NI_MAXSERV); NULL with 0.
+ * @flags: getnameinfo's NI_* flags.
+ * Returns 0; COSYNC_ENONAME if the address has no name and NI_NAMEREQD
+ * asked for one, or the resolver could not answer; COSYNC_EOVERFLOW if a
+ * buffer is too small; COSYNC_EINVAL if @addr is NULL, a buffer is NULL
+ * with a size, or neither part is asked for, or getnameinfo refuses the
+ * address's family or the flags; COSYNC_EAGAIN for deadline 0 and an answer
+ * that needs a lookup; COSYNC_ETIMEDOUT; COSYNC_ECANCELED; COSYNC_ENOMEM;
+ * COSYNC_EPERM outside a task (for a lookup); the returns of
+ * cosync_to_thread. The buffers are written only when it returns 0.
+ * Suspension point (unless only numbers are asked for). Not thread-safe.
+ */
+int cosync_addr_lookup_name(const cosync_addr *addr, char *host, size_t hostlen, char *serv,
+                            size_t servlen, int flags, int64_t deadline);
+
+/**
  * cosync_addr_unix - fill @addr with the Unix-domain socket path @path.
  * Returns 0; COSYNC_EINVAL if an argument is NULL, @path is empty, or too
  * long for sun_path.

@@ -1,6 +1,7 @@
 /*
- * Names to addresses: getaddrinfo(3) on a thread of the loop's default
- * pool, as asyncio's loop.getaddrinfo does.
+ * Names to addresses and back: getaddrinfo(3) and getnameinfo(3) on a
+ * thread of the loop's default pool, as asyncio's loop.getaddrinfo and
+ * loop.getnameinfo do.
  *
  * getaddrinfo cannot be stopped, and a resolver may take seconds to give
  * up, so the caller does not wait for the thread itself: a helper task
@@ -18,16 +19,35 @@
 #include "core.h"
 #include "fault.h"
 
-struct lookup {
-    struct addrinfo hints;
+/* What the caller, the helper task and the thread share, at the head of
+ * each lookup's record: the caller allocates it, and whoever is last
+ * frees it. */
+struct job {
     cosync_event done;
-    int rc;         /* a count of addresses, or an error */
-    bool started;   /* the helper task has run */
-    bool abandoned; /* the caller has left: the helper frees the record */
+    int rc;                      /* the lookup's outcome */
+    bool started;                /* the helper task has run */
+    bool abandoned;              /* the caller has left: the helper frees the record */
+    int (*run)(struct job *job); /* the lookup, on the thread */
+};
+
+/* A lookup of a name's addresses. */
+struct lookup {
+    struct job job;
+    struct addrinfo hints;
     size_t cap;
     cosync_addr *addrs; /* cap of them, after the host's name */
     char port[8];
     char host[];
+};
+
+/* A lookup of an address's name. */
+struct reverse {
+    struct job job;
+    cosync_addr addr;
+    int flags;
+    size_t hostlen, servlen; /* the caller's, at most the sizes below */
+    char host[NI_MAXHOST];
+    char serv[NI_MAXSERV];
 };
 
 static int resolve_error(int gai, int err)
@@ -69,37 +89,51 @@ static int lookup_now(const char *host, const char *port, const struct addrinfo 
     return n ? n : COSYNC_ENONAME;
 }
 
-static int lookup_on_thread(void *arg, void **result)
+static int run_lookup(struct job *job)
 {
-    struct lookup *l = arg;
-    (void)result;
+    struct lookup *l = (struct lookup *)job;
     return lookup_now(l->host, l->port, &l->hints, l->addrs, l->cap);
 }
 
-/* The helper task: waits for the thread, then hands over or cleans up. */
-static int await_lookup(void *arg, void **result)
+static int job_on_thread(void *arg, void **result)
 {
-    struct lookup *l = arg;
+    struct job *job = arg;
     (void)result;
-    l->started = true;
+    return job->run(job);
+}
+
+/* The helper task: waits for the thread, then hands over or cleans up. */
+static int await_job(void *arg, void **result)
+{
+    struct job *job = arg;
+    (void)result;
+    job->started = true;
     /* cancelled (by the loop's close), a lookup that started is still
      * waited for: the thread is done with the record when this returns */
-    l->rc = cosync_to_thread(lookup_on_thread, l, NULL, COSYNC_FOREVER);
-    if (l->abandoned)
-        cosync__mem_free(NULL, l);
+    job->rc = cosync_to_thread(job_on_thread, job, NULL, COSYNC_FOREVER);
+    if (job->abandoned)
+        cosync__mem_free(NULL, job);
     else
-        cosync_event_set(&l->done);
+        cosync_event_set(&job->done);
     return 0;
 }
 
-/* The helper starts eagerly, so that one that could never run (no stack,
- * or cancelled by the loop's close before it starts) is seen here, and
- * not left holding the record. */
-static int start_helper(struct lookup *l)
+/* Run @job on a thread, through a helper task, and wait for it. Returns
+ * the lookup's outcome; or what ended the wait, and then the record is
+ * the helper's to free (job->abandoned); or what kept the helper from
+ * starting, the record still the caller's. The helper starts eagerly, so
+ * that one that could never run (no stack, or cancelled by the loop's
+ * close before it starts) is seen here, and not left holding the
+ * record. */
+static int run_job(struct job *job, int (*run)(struct job *), int64_t deadline)
 {
+    *job = (struct job){.done = COSYNC_EVENT_INIT, .run = run};
     cosync_task helper;
-    return cosync__spawn_started(&helper, await_lookup, l, &(cosync_task_opts){.name = "resolve"},
-                                 &l->started);
+    int rc = cosync__spawn_started(&helper, await_job, job, &(cosync_task_opts){.name = "resolve"},
+                                   &job->started);
+    if (rc == 0 && (rc = cosync_event_wait(&job->done, deadline)) != 0)
+        job->abandoned = true;
+    return rc ? rc : job->rc;
 }
 
 static bool is_numeric(const char *host)
@@ -138,22 +172,99 @@ int cosync_addr_resolve(const char *host, uint16_t port, int family, cosync_addr
     if (!l)
         return COSYNC_ENOMEM;
     hints.ai_flags = AI_NUMERICSERV;
-    *l = (struct lookup){.hints = hints, .done = COSYNC_EVENT_INIT, .cap = cap};
+    *l = (struct lookup){.hints = hints, .cap = cap};
     memcpy(l->host, host, hostlen);
     memcpy(l->port, service, sizeof service);
     l->addrs = (cosync_addr *)((char *)l + addrs_at);
-    if ((rc = start_helper(l)) != 0) {
-        cosync__mem_free(NULL, l);
+    rc = run_job(&l->job, run_lookup, deadline);
+    if (l->job.abandoned)
         return rc;
-    }
-    rc = cosync_event_wait(&l->done, deadline);
-    if (rc != 0) {
-        l->abandoned = true;
-        return rc;
-    }
-    rc = l->rc;
     if (rc > 0)
         memcpy(addrs, l->addrs, (size_t)rc * sizeof *addrs);
     cosync__mem_free(NULL, l);
+    return rc;
+}
+
+/* ---- an address's name ------------------------------------------------ */
+
+static int name_error(int gai, int err)
+{
+    return gai == EAI_OVERFLOW ? COSYNC_EOVERFLOW : resolve_error(gai, err);
+}
+
+static int reverse_now(const cosync_addr *addr, char *host, size_t hostlen, char *serv,
+                       size_t servlen, int flags)
+{
+    int gai = getnameinfo(&addr->u.sa, addr->len, host, (socklen_t)hostlen, serv,
+                          (socklen_t)servlen, flags);
+    return gai ? name_error(gai, errno) : 0;
+}
+
+static int run_reverse(struct job *job)
+{
+    struct reverse *r = (struct reverse *)job;
+    return reverse_now(&r->addr, r->hostlen ? r->host : NULL, r->hostlen,
+                       r->servlen ? r->serv : NULL, r->servlen, r->flags);
+}
+
+/* Whether getnameinfo can answer without a lookup: each part asked for
+ * is asked for as a number. */
+static bool numeric_only(size_t hostlen, size_t servlen, int flags)
+{
+    return (!hostlen || (flags & NI_NUMERICHOST)) && (!servlen || (flags & NI_NUMERICSERV));
+}
+
+static size_t at_most(size_t n, size_t max)
+{
+    return n < max ? n : max;
+}
+
+static void ask(struct reverse *r, const cosync_addr *addr, size_t hostlen, size_t servlen,
+                int flags)
+{
+    r->addr = *addr;
+    r->flags = flags;
+    r->hostlen = at_most(hostlen, sizeof r->host);
+    r->servlen = at_most(servlen, sizeof r->serv);
+}
+
+/* The answer in @r to the caller's buffers (it fits: getnameinfo had
+ * their sizes, or less). */
+static void answer(const struct reverse *r, char *host, char *serv)
+{
+    if (r->hostlen)
+        memcpy(host, r->host, strlen(r->host) + 1);
+    if (r->servlen)
+        memcpy(serv, r->serv, strlen(r->serv) + 1);
+}
+
+int cosync_addr_lookup_name(const cosync_addr *addr, char *host, size_t hostlen, char *serv,
+                            size_t servlen, int flags, int64_t deadline)
+{
+    if (!addr || (!host && hostlen) || (!serv && servlen) || (!hostlen && !servlen) ||
+        addr->len > sizeof addr->u.storage)
+        return COSYNC_EINVAL;
+    if (numeric_only(hostlen, servlen, flags)) {
+        struct reverse now;
+        ask(&now, addr, hostlen, servlen, flags);
+        int rc = run_reverse(&now.job);
+        if (rc == 0)
+            answer(&now, host, serv);
+        return rc;
+    }
+    if (deadline == 0)
+        return COSYNC_EAGAIN;
+    if (!cosync__current())
+        return COSYNC_EPERM;
+    struct reverse *r = cosync__mem_alloc(NULL, sizeof *r);
+    if (!r)
+        return COSYNC_ENOMEM;
+    ask(r, addr, hostlen, servlen, flags);
+    int rc = run_job(&r->job, run_reverse, deadline);
+    if (r->job.abandoned)
+        return rc;
+    if (rc == 0)
+        answer(r, host, serv);
+    cosync__mem_free(NULL, r);
     return rc;
 }
