@@ -2794,16 +2794,19 @@ static cosync_io lc_cl[NLC];
 static serve_call lc_sc;
 static waiter lc_w;
 
+static bool lc_several; /* the server listens on 127.0.0.1 and 127.0.0.2 */
+
 static int loop_close_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    cosync_addr addr;
+    cosync_addr addr[2] = {ip_port("127.0.0.1", 0), ip_port("127.0.0.2", 0)};
     reset_state(&lc_srv);
-    listen_tcp(&lc_srv, &addr);
+    CHECK_OK(cosync_server_listen_addrs(&lc_srv, addr, lc_several ? 2 : 1, 0));
+    CHECK_EQ(cosync_server_local_addrs(&lc_srv, addr, 2), lc_several ? 2 : 1);
     lc_sc = serve_of(&lc_srv, echo_handler);
     CHECK_OK(cosync_task_spawn(NULL, serve_task, &lc_sc, NULL));
     for (int i = 0; i < NLC; i++) {
-        CHECK_OK(cosync_tcp_connect(&lc_cl[i], &addr, FOREVER));
+        CHECK_OK(cosync_tcp_connect(&lc_cl[i], &addr[lc_several ? i % 2 : 0], FOREVER));
         WAIT_FOR(h_started == i + 1);
     }
     client_echo(&lc_cl[1], "mid-conversation");
@@ -2816,9 +2819,11 @@ static int loop_close_main(void *arg, void **result)
 /* cosync_run's close with a server serving and handlers mid-connection:
  * the serve task is cancelled (and closes the server), the handlers are
  * cancelled and their connections closed; afterwards the server has no
- * connection, destroy returns 0, nothing is left open or allocated. */
-static void loop_close_case(bool eager)
+ * connection, destroy returns 0, nothing is left open or allocated. With
+ * @several listeners, the serve task waits on their poller. */
+static void loop_close_case(bool eager, bool several)
 {
+    lc_several = several;
     int fds = count_fds();
     long live = atomic_load(&cosync__mem_live);
     if (eager)
@@ -2843,12 +2848,14 @@ static void loop_close_case(bool eager)
 
 TEST(the_loop_close_cancels_serving_and_the_handlers)
 {
-    loop_close_case(false);
+    loop_close_case(false, false);
+    loop_close_case(false, true);
 }
 
 TEST(the_loop_close_cancels_serving_and_the_handlers_on_an_eager_loop)
 {
-    loop_close_case(true);
+    loop_close_case(true, false);
+    loop_close_case(true, true);
 }
 
 /* ------------------------------------------------------------------------
