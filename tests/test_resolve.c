@@ -869,18 +869,84 @@ static int eyeballs_misuse_body(void *arg, void **result)
              COSYNC_EINVAL);
     CHECK_EQ(cosync_tcp_connect_host_with(&io, "nothing.test", 1, &eyeballs_250ms, COSYNC_FOREVER),
              COSYNC_ENONAME);
-    /* the race's epoll cannot be made (fault injection): nothing is left
-     * open, and the handle is closed */
-    char buf[64];
-    start_log();
-    cosync__fault_countdown = 0;
-    CHECK_EQ(cosync_tcp_connect_host_with(&io, "127.0.0.1", 1, &eyeballs_250ms, COSYNC_FOREVER),
-             COSYNC_ENOMEM);
-    cosync__fault_countdown = -1;
-    CHECK_STREQ(logged(buf, sizeof buf), ""); /* no attempt was begun */
-    CHECK_EQ(cosync_io_fd(&io), COSYNC_EBADF);
+    /* each fault point failing in turn (fault injection): the poller's
+     * handle, its epoll (neither begins an attempt), then the poller's
+     * registration with the loop once the attempt has begun; each
+     * returns COSYNC_ENOMEM, the handle closed, nothing left open or
+     * allocated. Without a fault, the port nobody listens on refuses. */
+    char buf[64], want[64];
+    struct server s;
+    listen_loopback(&s);
+    CHECK_EQ(cosync_io_close(&s.listener), 0); /* a port nobody listens on */
+    snprintf(want, sizeof want, "127.0.0.1:%d", s.port);
+    long live = atomic_load(&cosync__mem_live);
+    int k = 0;
+    for (;; k++) {
+        CHECK_LT(k, 16);
+        long failures = cosync__fault_failures;
+        start_log();
+        cosync__fault_countdown = k;
+        int rc = cosync_tcp_connect_host_with(&io, "127.0.0.1", (uint16_t)s.port, &eyeballs_250ms,
+                                              COSYNC_FOREVER);
+        cosync__fault_countdown = -1;
+        const char *attempts = logged(buf, sizeof buf);
+        CHECK_EQ(cosync_io_fd(&io), COSYNC_EBADF);
+        CHECK_EQ(count_fds(), fds);
+        CHECK_EQ(atomic_load(&cosync__mem_live), live);
+        if (cosync__fault_failures == failures) {
+            CHECK_EQ(rc, COSYNC_ECONNREFUSED);
+            break;
+        }
+        CHECK_EQ(rc, COSYNC_ENOMEM);
+        CHECK_STREQ(attempts, k < 2 ? "" : want);
+    }
+    CHECK_EQ(k, 3);
     CHECK_EQ(count_fds(), fds);
     return 0;
+}
+
+struct dense_dial {
+    int port;
+    int rc;
+};
+
+static int dense_dial_task(void *arg, void **result)
+{
+    struct dense_dial *d = arg;
+    (void)result;
+    cosync_io io; /* not waited on here: the race's own handles are off this stack */
+    d->rc = cosync_tcp_connect_host_with(&io, "multi.test", (uint16_t)d->port, &eyeballs_250ms,
+                                         COSYNC_FOREVER);
+    if (d->rc == 0)
+        CHECK_EQ(cosync_io_close(&io), 0);
+    return 0;
+}
+
+static int dense_eyeballs_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static struct hang h;
+    hang_open(&h);
+    int fds = count_fds();
+    cosync_task acceptor, t;
+    CHECK_EQ(cosync_task_spawn(&acceptor, accept_one, &h.good, NULL), 0);
+    struct dense_dial d = {.port = h.good.port, .rc = 12345};
+    CHECK_EQ(cosync_task_spawn(&t, dense_dial_task, &d, &(cosync_task_opts){.dense = true}), 0);
+    int64_t t0 = cosync_now();
+    join_ok(t);
+    CHECK_EQ(d.rc, 0);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_MS(250));
+    join_ok(acceptor);
+    CHECK_EQ(count_fds(), fds);
+    close_hang(&h);
+    return 0;
+}
+
+/* A dense task races too: the race waits on nothing in the task's stack
+ * (a dense task gives its stack up while it waits). */
+TEST(a_dense_task_races)
+{
+    run_main_ok(dense_eyeballs_body, NULL);
 }
 
 /* Bad options are refused; a failed set-up leaves nothing open. */
@@ -1143,6 +1209,7 @@ int main(void)
     RUN(a_cancel_ends_the_race);
     RUN(a_failed_attempt_begins_the_next_at_once);
     RUN(interleave_alternates_the_families);
+    RUN(a_dense_task_races);
     RUN(connect_opts_misuse);
     RUN(an_address_has_a_name_looked_up_on_a_thread);
     RUN(an_address_name_outside_a_task);

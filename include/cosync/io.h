@@ -397,7 +397,8 @@ typedef struct cosync_connect_opts {
  * one before it has had the delay or has failed, whichever comes first;
  * the first to connect wins and every other is closed. The calling task
  * makes every attempt itself, through an epoll of its own: no task is
- * spawned and nothing is allocated.
+ * spawned, and the epoll's handle is the one thing allocated (off the
+ * task's stack, so that a dense task may race too).
  * Returns 0; COSYNC_EINVAL if @io is NULL, the delay is negative, or
  * interleave is below COSYNC_CONNECT_NO_INTERLEAVE; the returns of
  * cosync_addr_resolve; the error of the last attempt to fail if none

@@ -7,8 +7,8 @@
  * A race is run by the calling task alone: each attempt is a socket that
  * connects without waiting, put in an epoll of the call's own (the
  * poller), and the task waits for the poller, or for the next attempt's
- * turn. No task and no allocation, and a cancel or a deadline closes
- * every attempt before the call returns.
+ * turn. No task, one small allocation (the poller's handle), and a
+ * cancel or a deadline closes every attempt before the call returns.
  */
 #include <errno.h>
 #include <string.h>
@@ -62,7 +62,10 @@ static int one_at_a_time(cosync_io *io, const cosync_addr *addrs, int n, int64_t
 
 /* A race of connection attempts (Happy Eyeballs). */
 struct race {
-    cosync_io poller;
+    /* the handle the task waits on, off its stack: the loop writes to a
+     * handle while a task waits on it, and a dense task gives its stack
+     * up meanwhile (the attempts are never waited on) */
+    cosync_io *poller;
     cosync_io att[CONNECT_TRIES]; /* the attempts begun; open while in_flight */
     bool in_flight[CONNECT_TRIES];
     int begun, live, winner;
@@ -84,7 +87,7 @@ static void begin_attempt(struct race *r, const cosync_addr *addr, int64_t delay
     rc = cosync__connect_begin(a, addr);
     if (rc == -EINPROGRESS) {
         struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = (uint32_t)i};
-        rc = epoll_ctl(r->poller.fd, EPOLL_CTL_ADD, a->fd, &ev) < 0 ? -errno : -EINPROGRESS;
+        rc = epoll_ctl(r->poller->fd, EPOLL_CTL_ADD, a->fd, &ev) < 0 ? -errno : -EINPROGRESS;
     }
     if (rc == 0) {
         r->winner = i;
@@ -102,7 +105,7 @@ static void begin_attempt(struct race *r, const cosync_addr *addr, int64_t delay
 static void collect(struct race *r)
 {
     struct epoll_event evs[CONNECT_TRIES];
-    int n = epoll_wait(r->poller.fd, evs, CONNECT_TRIES, 0);
+    int n = epoll_wait(r->poller->fd, evs, CONNECT_TRIES, 0);
     for (int k = 0; k < n && r->winner < 0; k++) {
         int i = (int)evs[k].data.u32;
         int rc = cosync__connect_outcome(&r->att[i]);
@@ -119,15 +122,27 @@ static void collect(struct race *r)
     }
 }
 
-static int open_poller(cosync_io *poller)
+static int open_poller(cosync_io **poller)
 {
+    if (!(*poller = cosync__mem_alloc(NULL, sizeof **poller)))
+        return COSYNC_ENOMEM;
     int ep = cosync__fault_hit() ? (errno = ENOMEM, -1) : epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0)
-        return -errno;
-    int rc = cosync_io_init(poller, ep);
-    if (rc)
-        close(ep);
+    int rc = ep < 0 ? -errno : cosync_io_init(*poller, ep);
+    if (rc) {
+        if (ep >= 0)
+            close(ep);
+        cosync__mem_free(NULL, *poller);
+        *poller = NULL;
+    }
     return rc;
+}
+
+static void close_poller(cosync_io *poller)
+{
+    if (poller) {
+        (void)cosync_io_close(poller);
+        cosync__mem_free(NULL, poller);
+    }
 }
 
 /* Race the attempts: each begins when the one before has had @delay, or
@@ -147,7 +162,7 @@ static int race(cosync_io *io, const cosync_addr *addrs, int n, int64_t delay, i
         }
         bool turn_first = deadline == COSYNC_FOREVER || r.next_at < deadline;
         int64_t until = r.begun < n && turn_first ? r.next_at : deadline;
-        rc = cosync_io_wait(&r.poller, COSYNC_IO_READ, until);
+        rc = cosync_io_wait(r.poller, COSYNC_IO_READ, until);
         if (rc == COSYNC_ETIMEDOUT && until != deadline)
             rc = 0; /* the next attempt's turn */
         if (rc >= 0) {
@@ -158,8 +173,7 @@ static int race(cosync_io *io, const cosync_addr *addrs, int n, int64_t delay, i
     for (int i = 0; i < r.begun; i++)
         if (r.in_flight[i] && i != r.winner)
             (void)cosync_io_close(&r.att[i]);
-    if (r.poller.state)
-        (void)cosync_io_close(&r.poller);
+    close_poller(r.poller);
     if (r.winner < 0)
         return rc;
     cosync__io_adopt(io, cosync_io_release(&r.att[r.winner]));
