@@ -1530,8 +1530,6 @@ static int null_args_main(void *arg, void **result)
     CHECK_OK(cosync_addr_ip(&addr, "127.0.0.1", 0));
     CHECK_ERR(cosync_server_listen(NULL, &addr, 0), COSYNC_EINVAL);
     CHECK_ERR(cosync_server_listen_host(NULL, "127.0.0.1", 0, 0, FOREVER), COSYNC_EINVAL);
-    CHECK_ERR(cosync_server_listen_host(&srv, NULL, 0, 0, FOREVER), COSYNC_EINVAL);
-    check_refused(&srv);
     CHECK_ERR(cosync_server_listen(&srv, &addr, -1), COSYNC_EINVAL);
     check_refused(&srv);
     CHECK_ERR(cosync_server_listen_host(&srv, "127.0.0.1", 0, -1, FOREVER), COSYNC_EINVAL);
@@ -1964,12 +1962,39 @@ static atomic_bool no_ipv6;
  * bind (the bind of a socket to one IPv6 address, ::1, sets it anyway). */
 static int v6only_at_bind = -1;
 
+/* Binds to every interface (0.0.0.0, ::) asked for: each is made on
+ * loopback instead (127.0.0.1, ::1), so that no test ever listens beyond
+ * this machine. */
+static atomic_int wildcards_bound;
+
+/* @sa with a wildcard address made loopback, in @copy; @sa otherwise. */
+static const struct sockaddr *on_loopback(const struct sockaddr *sa, socklen_t len,
+                                          struct sockaddr_storage *copy)
+{
+    if (len > sizeof *copy)
+        return sa;
+    memcpy(copy, sa, len);
+    struct sockaddr_in *sin = (struct sockaddr_in *)copy;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)copy;
+    if (sa->sa_family == AF_INET && sin->sin_addr.s_addr == htonl(INADDR_ANY)) {
+        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else if (sa->sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr)) {
+        sin6->sin6_addr = in6addr_loopback;
+    } else {
+        return sa;
+    }
+    atomic_fetch_add(&wildcards_bound, 1);
+    return (const struct sockaddr *)copy;
+}
+
 int bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
     static int (*real)(int, const struct sockaddr *, socklen_t);
     if (!real)
         real = (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "bind");
     CHECK_NOTNULL(real);
+    struct sockaddr_storage copy;
+    sa = on_loopback(sa, len, &copy);
     const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
     if (sa->sa_family == AF_INET && len >= sizeof *sin && sin->sin_port != 0 &&
         sin->sin_addr.s_addr == htonl(0x7f000002) && atomic_load(&binds_in_use) > 0) {
@@ -2332,6 +2357,60 @@ static int listen_addrs_misuse_main(void *arg, void **result)
 TEST(listen_addrs_misuse)
 {
     run_case(listen_addrs_misuse_main, NULL);
+}
+
+static int every_interface_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_server srv;
+    cosync_addr a[2];
+    cosync_io c[2];
+    char buf[512], want[512];
+    /* NULL and "" alike: 0.0.0.0 and ::, with no lookup (so no switch) */
+    for (int empty = 0; empty < 2; empty++) {
+        int before = atomic_load(&wildcards_bound);
+        uint64_t switches_before = switches();
+        v6only_at_bind = -1;
+        int rc = cosync_server_listen_host(&srv, empty ? "" : NULL, 0, 0, 0);
+        CHECK_EQ(switches(), switches_before);
+        if (rc == 0 && cosync_server_local_addrs(&srv, NULL, 0) == 1) {
+            printf("  (:: skipped: no IPv6 here)\n");
+            CHECK_EQ(atomic_load(&wildcards_bound), before + 1);
+            CHECK_OK(cosync_server_destroy(&srv));
+            continue;
+        }
+        CHECK_OK(rc);
+        /* both asked for every interface (made loopback by this program's
+         * bind), :: IPv6-only so that both could bind one port */
+        CHECK_EQ(atomic_load(&wildcards_bound), before + 2);
+        CHECK_EQ(v6only_at_bind, 1);
+        CHECK_EQ(cosync_server_local_addrs(&srv, a, 2), 2);
+        int port = cosync_addr_port(&a[0]);
+        snprintf(want, sizeof want, "127.0.0.1:%d [::1]:%d", port, port);
+        CHECK_STREQ(listening_on(&srv, buf, sizeof buf), want);
+        reset_state(&srv);
+        serve_call sc = serve_of(&srv, echo_handler);
+        cosync_task s = spawn_serve(&sc);
+        for (int i = 0; i < 2; i++) {
+            CHECK_OK(cosync_tcp_connect(&c[i], &a[i], FOREVER));
+            WAIT_FOR(h_started == i + 1);
+            client_echo(&c[i], "every interface");
+            client_finish(&c[i]);
+        }
+        CHECK_OK(cosync_server_close(&srv));
+        join_ok(s);
+        CHECK_OK(cosync_server_wait_closed(&srv, FOREVER));
+        CHECK_OK(cosync_server_destroy(&srv));
+    }
+    return 0;
+}
+
+/* listen_host with no host (NULL or "") listens on every interface, as
+ * asyncio's host None does: 0.0.0.0 and ::, on one port. This program's
+ * bind puts them on loopback, and counts them. */
+TEST(listen_host_with_no_host_is_every_interface)
+{
+    run_case(every_interface_main, NULL);
 }
 
 static int listen_fd_main(void *arg, void **result)
@@ -3270,6 +3349,7 @@ int main(int argc, char **argv)
     RUN_CASE(an_unsupported_family_is_passed_over);
     RUN_CASE(listen_addrs_misuse);
     RUN_CASE(listen_fd_serves_a_socket_the_caller_made);
+    RUN_CASE(listen_host_with_no_host_is_every_interface);
     RUN_CASE(accepting_pauses_a_second_while_descriptors_run_out);
     RUN_CASE(a_deadline_ends_the_pause);
     RUN_CASE(a_cancel_ends_the_pause);

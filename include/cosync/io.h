@@ -608,10 +608,13 @@ int cosync_server_listen_addrs(cosync_server *srv, const cosync_addr *addrs, siz
  * families) and open @srv listening on every one of its addresses (at
  * most COSYNC_SERVER_MAX_LISTENERS, an address the resolver gives twice
  * once), as asyncio.start_server(host, port) does: "localhost" is then
- * served on 127.0.0.1 and on ::1 where it has both. @port 0 is one free
- * port for all (cosync_server_local_addr tells which).
+ * served on 127.0.0.1 and on ::1 where it has both. A NULL or empty
+ * @host is every interface (asyncio's host None): 0.0.0.0 and ::, the
+ * second IPv6-only, with no lookup. @port 0 is one free port for all
+ * (cosync_server_local_addr tells which).
  * Returns as cosync_server_listen_addrs and cosync_addr_resolve.
- * Suspension point (unless @host is numeric). Not thread-safe.
+ * Suspension point (unless @host is numeric, NULL or empty). Not
+ * thread-safe.
  */
 int cosync_server_listen_host(cosync_server *srv, const char *host, uint16_t port, int backlog,
                               int64_t deadline);

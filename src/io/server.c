@@ -338,6 +338,11 @@ int cosync_server_listen_host(cosync_server *srv, const char *host, uint16_t por
         return COSYNC_EINVAL;
     forget(srv);
     cosync_addr addrs[COSYNC_SERVER_MAX_LISTENERS];
+    if (!host || !*host) { /* every interface: asyncio's host None, or "" */
+        cosync_addr_ip(&addrs[0], "0.0.0.0", port);
+        cosync_addr_ip(&addrs[1], "::", port);
+        return cosync_server_listen_addrs(srv, addrs, 2, backlog);
+    }
     int n =
         cosync_addr_resolve(host, port, AF_UNSPEC, addrs, COSYNC_SERVER_MAX_LISTENERS, deadline);
     if (n < 0)
