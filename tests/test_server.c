@@ -2366,6 +2366,10 @@ static int every_interface_main(void *arg, void **result)
     cosync_addr a[2];
     cosync_io c[2];
     char buf[512], want[512];
+    int fd6 = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ipv6 = fd6 >= 0;
+    if (ipv6)
+        CHECK_EQ(close(fd6), 0);
     /* NULL and "" alike: 0.0.0.0 and ::, with no lookup (so no switch) */
     for (int empty = 0; empty < 2; empty++) {
         int before = atomic_load(&wildcards_bound);
@@ -2373,13 +2377,14 @@ static int every_interface_main(void *arg, void **result)
         v6only_at_bind = -1;
         int rc = cosync_server_listen_host(&srv, empty ? "" : NULL, 0, 0, 0);
         CHECK_EQ(switches(), switches_before);
-        if (rc == 0 && cosync_server_local_addrs(&srv, NULL, 0) == 1) {
+        CHECK_OK(rc);
+        if (!ipv6) { /* :: passed over */
             printf("  (:: skipped: no IPv6 here)\n");
+            CHECK_EQ(cosync_server_local_addrs(&srv, NULL, 0), 1);
             CHECK_EQ(atomic_load(&wildcards_bound), before + 1);
             CHECK_OK(cosync_server_destroy(&srv));
             continue;
         }
-        CHECK_OK(rc);
         /* both asked for every interface (made loopback by this program's
          * bind), :: IPv6-only so that both could bind one port */
         CHECK_EQ(atomic_load(&wildcards_bound), before + 2);
