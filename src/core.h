@@ -791,6 +791,11 @@ int cosync__io_watch(cosync_io *io, cosync_loop *loop, int events,
                      void (*watch)(cosync_io *io, int events));
 /* Make @io the handle of @fd, known to be non-blocking already. */
 void cosync__io_adopt(cosync_io *io, int fd);
+/* Make @io the handle of a new epoll of the caller's own (a server's
+ * listeners, a connect race's attempts), which a task waits on as on any
+ * handle. Returns 0, or epoll_create1's negated errno (a fault point:
+ * COSYNC_ENOMEM). */
+int cosync__epoll_open(cosync_io *io);
 /* @call(@ctx), a write that has no MSG_NOSIGNAL (to a pipe; sendfile),
  * with SIGPIPE blocked in the calling thread, and the one the call raised
  * taken before the mask is restored (as libcurl and OpenSSL do it; one

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <unistd.h>
 
 #include "core.h"
 #include "fault.h"
@@ -68,7 +67,7 @@ struct race {
     cosync_io *poller;
     cosync_io att[CONNECT_TRIES]; /* the attempts begun; open while in_flight */
     bool in_flight[CONNECT_TRIES];
-    int begun, live, winner;
+    int begun, winner;
     int err;         /* the last attempt's failure */
     int64_t next_at; /* when the next attempt begins, unless one fails first */
 };
@@ -89,12 +88,10 @@ static void begin_attempt(struct race *r, const cosync_addr *addr, int64_t delay
         struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = (uint32_t)i};
         rc = epoll_ctl(r->poller->fd, EPOLL_CTL_ADD, a->fd, &ev) < 0 ? -errno : -EINPROGRESS;
     }
-    if (rc == 0) {
-        r->winner = i;
+    if (rc == 0 || rc == -EINPROGRESS) {
         r->in_flight[i] = true;
-    } else if (rc == -EINPROGRESS) {
-        r->in_flight[i] = true;
-        r->live++;
+        if (rc == 0)
+            r->winner = i;
     } else {
         (void)cosync_io_close(a);
         r->err = rc;
@@ -111,26 +108,30 @@ static void collect(struct race *r)
         int rc = cosync__connect_outcome(&r->att[i]);
         if (rc == 0) {
             r->winner = i;
-            r->live--;
         } else if (rc != -EINPROGRESS) { /* failed: the next one begins now */
             (void)cosync_io_close(&r->att[i]);
             r->in_flight[i] = false;
-            r->live--;
             r->err = rc;
             r->next_at = cosync_now();
         }
     }
 }
 
+/* Whether an attempt is still connecting (while no attempt has won). */
+static bool racing(const struct race *r)
+{
+    for (int i = 0; i < r->begun; i++)
+        if (r->in_flight[i])
+            return true;
+    return false;
+}
+
 static int open_poller(cosync_io **poller)
 {
     if (!(*poller = cosync__mem_alloc(NULL, sizeof **poller)))
         return COSYNC_ENOMEM;
-    int ep = cosync__fault_hit() ? (errno = ENOMEM, -1) : epoll_create1(EPOLL_CLOEXEC);
-    int rc = ep < 0 ? -errno : cosync_io_init(*poller, ep);
+    int rc = cosync__epoll_open(*poller);
     if (rc) {
-        if (ep >= 0)
-            close(ep);
         cosync__mem_free(NULL, *poller);
         *poller = NULL;
     }
@@ -152,11 +153,12 @@ static int race(cosync_io *io, const cosync_addr *addrs, int n, int64_t delay, i
     struct race r = {.winner = -1};
     int rc = open_poller(&r.poller);
     while (rc == 0 && r.winner < 0) {
-        if (r.begun < n && (r.live == 0 || cosync_now() >= r.next_at)) {
+        bool live = racing(&r);
+        if (r.begun < n && (!live || cosync_now() >= r.next_at)) {
             begin_attempt(&r, &addrs[r.begun], delay);
             continue;
         }
-        if (r.live == 0) {
+        if (!live) {
             rc = r.err; /* every one has failed */
             break;
         }

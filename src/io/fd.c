@@ -260,6 +260,15 @@ int cosync_io_wait(cosync_io *io, int events, int64_t deadline)
     return cosync__wait(w, deadline);
 }
 
+int cosync__epoll_open(cosync_io *io)
+{
+    int ep = cosync__fault_hit() ? (errno = ENOMEM, -1) : epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return -errno;
+    cosync__io_adopt(io, ep);
+    return 0;
+}
+
 /* ---- transfers ------------------------------------------------------- */
 
 ssize_t cosync__without_sigpipe(ssize_t (*call)(void *ctx), void *ctx)

@@ -286,20 +286,14 @@ static int open_listeners(cosync_server *srv, const cosync_addr *addrs, size_t n
  * waiting. */
 static int open_poller(cosync_server *srv)
 {
-    int ep = cosync__fault_hit() ? (errno = ENOMEM, -1) : epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0)
-        return -errno;
-    for (int i = 0; i < srv->nlisteners; i++) {
+    int rc = cosync__epoll_open(&srv->poller);
+    for (int i = 0; rc == 0 && i < srv->nlisteners; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, srv->listeners[i].fd, &ev) < 0) {
-            int err = -errno;
-            close(ep);
-            return err;
+        if (epoll_ctl(srv->poller.fd, EPOLL_CTL_ADD, srv->listeners[i].fd, &ev) < 0) {
+            rc = -errno;
+            (void)cosync_io_close(&srv->poller);
         }
     }
-    int rc = cosync_io_init(&srv->poller, ep);
-    if (rc)
-        close(ep);
     return rc;
 }
 

@@ -239,7 +239,7 @@ int cosync__sock_accept_now(cosync_io *listener, cosync_io *conn, cosync_addr *p
     while ((rc = accept_op(listener, &a)) == -EINTR)
         ;
     if (rc < 0)
-        return rc == -EWOULDBLOCK ? -EAGAIN : (int)rc;
+        return (int)rc;
     cosync__io_adopt(conn, a.fd);
     return 0;
 }
@@ -269,27 +269,26 @@ static ssize_t connect_outcome(int fd)
     return errno == ENOTCONN ? -EINPROGRESS : -errno;
 }
 
+int cosync__connect_begin(cosync_io *io, const cosync_addr *addr)
+{
+    return connect(io->fd, &addr->u.sa, addr->len) == 0 ? 0 : -errno;
+}
+
 static ssize_t connect_op(cosync_io *io, void *ctx)
 {
     struct connect_ctx *c = ctx;
     if (c->started)
         return connect_outcome(io->fd);
     c->started = true;
-    if (connect(io->fd, &c->addr->u.sa, c->addr->len) == 0 || errno == EISCONN)
+    int rc = cosync__connect_begin(io, c->addr);
+    if (rc == -EISCONN)
         return 0;
     /* EALREADY: a connect with deadline 0 began it */
-    if (errno == EALREADY)
+    if (rc == -EALREADY)
         return -EINPROGRESS;
     /* a Unix-domain listener's queue is full: nothing was begun, and no
      * readiness will say when there is room (Go and tokio report it) */
-    return errno == EAGAIN ? QUEUE_FULL : -errno;
-}
-
-int cosync__connect_begin(cosync_io *io, const cosync_addr *addr)
-{
-    if (connect(io->fd, &addr->u.sa, addr->len) == 0)
-        return 0;
-    return errno == EAGAIN ? COSYNC_EAGAIN : -errno;
+    return rc == -EAGAIN ? QUEUE_FULL : rc;
 }
 
 int cosync__connect_outcome(const cosync_io *io)
