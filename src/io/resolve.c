@@ -118,6 +118,16 @@ static int await_job(void *arg, void **result)
     return 0;
 }
 
+/* Whether a lookup that needs the thread may begin: COSYNC_EAGAIN for
+ * deadline 0 (it would wait), COSYNC_EPERM outside a task (nothing can
+ * wait); 0. Before anything is allocated. */
+static int may_look_up(int64_t deadline)
+{
+    if (deadline == 0)
+        return COSYNC_EAGAIN;
+    return cosync__current() ? 0 : COSYNC_EPERM;
+}
+
 /* Run @job on a thread, through a helper task, and wait for it. Returns
  * the lookup's outcome; or what ended the wait, and then the record is
  * the helper's to free (job->abandoned); or what kept the helper from
@@ -159,10 +169,8 @@ int cosync_addr_resolve(const char *host, uint16_t port, int family, cosync_addr
     int rc = lookup_now(host, service, &hints, addrs, cap);
     if (rc != COSYNC_ENONAME || !*host || is_numeric(host))
         return rc; /* a numeric host (of another family, if no address), or bad arguments */
-    if (deadline == 0)
-        return COSYNC_EAGAIN;
-    if (!cosync__current())
-        return COSYNC_EPERM;
+    if ((rc = may_look_up(deadline)) != 0)
+        return rc;
     size_t hostlen = strlen(host) + 1;
     if (cap > (SIZE_MAX - sizeof(struct lookup) - hostlen) / sizeof *addrs - 1)
         return COSYNC_EINVAL;
@@ -252,15 +260,14 @@ int cosync_addr_lookup_name(const cosync_addr *addr, char *host, size_t hostlen,
             answer(&now, host, serv);
         return rc;
     }
-    if (deadline == 0)
-        return COSYNC_EAGAIN;
-    if (!cosync__current())
-        return COSYNC_EPERM;
+    int rc = may_look_up(deadline);
+    if (rc)
+        return rc;
     struct reverse *r = cosync__mem_alloc(NULL, sizeof *r);
     if (!r)
         return COSYNC_ENOMEM;
     ask(r, addr, hostlen, servlen, flags);
-    int rc = run_job(&r->job, run_reverse, deadline);
+    rc = run_job(&r->job, run_reverse, deadline);
     if (r->job.abandoned)
         return rc;
     if (rc == 0)
