@@ -320,6 +320,7 @@ struct cosync_loop {
     cosync_call *inbox_tail;
     atomic_bool inbox_full;
     atomic_size_t refs; /* cosync_loop_ref, and the jobs out on threads */
+    size_t own_calls;   /* calls made on the loop's thread, queued as callbacks */
     /* the default pool (threads/executor.c), made on first use */
     cosync_executor *executor;
     size_t executor_threads;
@@ -768,7 +769,7 @@ void cosync__inbox_run(cosync_loop *loop);
 static inline bool cosync__loop_held(cosync_loop *loop)
 {
     return atomic_load_explicit(&loop->refs, memory_order_acquire) > 0 ||
-           atomic_load_explicit(&loop->inbox_full, memory_order_acquire);
+           atomic_load_explicit(&loop->inbox_full, memory_order_acquire) || loop->own_calls > 0;
 }
 /* At the loop's destruction, once nothing holds it: its default pool and
  * the job records it kept. */

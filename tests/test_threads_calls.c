@@ -6,7 +6,9 @@
  *
  * Every loop runs on the virtual clock. The other threads are real: each
  * outcome is made certain by pthread semaphores (a thread waits until the
- * loop has reached the point the case needs), never by a sleep.
+ * loop has reached the point the case needs), never by a sleep. A call
+ * made on the loop's own thread is ordered as asyncio orders it: the case
+ * names what CPython 3.11 printed for the same scenario.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -16,6 +18,8 @@
 #include <string.h>
 
 #include "harness.h"
+#include "core.h" /* COSYNC__DENSE_SUPPORTED */
+#include "trace.h"
 
 /* ------------------------------------------------------------------------
  * Helpers
@@ -862,12 +866,171 @@ static int chain_main(void *arg, void **result)
 }
 
 /* Each call of a chain makes the next from the loop's own thread, where
- * no eventfd write wakes the loop: with no task to run and no timer, the
- * idle step sees the call waiting and runs it rather than waiting for a
- * wake-up that never comes. */
+ * no eventfd write wakes the loop (the call is queued as a callback):
+ * with no task to run and no timer, the idle step sees the call waiting
+ * and runs it rather than waiting for a wake-up that never comes. */
 TEST(a_call_that_makes_a_call_runs_it_with_nothing_else_to_do)
 {
     run_main_ok(chain_main, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Calls made on the loop's own thread take their place as call_soon's do
+ * ---------------------------------------------------------------------- */
+
+static cosync_call own_calls[4];
+static cosync_callback own_cbs[2];
+static cosync_event own_ev;
+
+static void tr_arg(void *arg)
+{
+    tr("%s", (const char *)arg);
+}
+
+static void ts3(void *arg)
+{
+    (void)arg;
+    tr("ts3");
+    /* from a callback: behind what is ready now, the task woken below too */
+    CHECK_OK(cosync_loop_call_threadsafe(cosync_loop_current(), &own_calls[3], tr_arg, "ts5"));
+    CHECK_OK(cosync_loop_call_soon(cosync_loop_current(), &own_cbs[1], tr_arg, "cb6"));
+}
+
+static int own_waiter(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    tr("w1");
+    CHECK_OK(cosync_event_wait(&own_ev, COSYNC_FOREVER));
+    tr("w2");
+    return 0;
+}
+
+static int own_yielder(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    tr("a1");
+    CHECK_OK(cosync_yield());
+    tr("a2");
+    return 0;
+}
+
+/* asyncio (call_soon_threadsafe from the loop's thread):
+ * "w1 m1 a1 ts1 cb2 ts3 w2 ts4 m2 a2 ts5 cb6 m3". */
+static int own_order_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_loop *loop = cosync_loop_current();
+    cosync_event_init(&own_ev);
+    cosync_task w, a;
+    CHECK_OK(cosync_task_spawn(&w, own_waiter, NULL, NULL));
+    CHECK_OK(cosync_yield());
+    CHECK_OK(cosync_task_spawn(&a, own_yielder, NULL, NULL));
+    CHECK_OK(cosync_loop_call_threadsafe(loop, &own_calls[0], tr_arg, "ts1"));
+    CHECK_OK(cosync_loop_call_soon(loop, &own_cbs[0], tr_arg, "cb2"));
+    CHECK_OK(cosync_loop_call_threadsafe(loop, &own_calls[1], ts3, NULL));
+    CHECK_OK(cosync_event_set(&own_ev)); /* w2 goes behind ts3 */
+    CHECK_OK(cosync_loop_call_threadsafe(loop, &own_calls[2], tr_arg, "ts4"));
+    tr("m1");
+    CHECK_OK(cosync_yield());
+    tr("m2");
+    join_ok(w);
+    join_ok(a);
+    tr("m3");
+    return 0;
+}
+
+TEST(calls_made_on_the_loops_thread_take_their_place_as_call_soons_do)
+{
+    trace_reset();
+    run_main_ok(own_order_main, NULL);
+    CHECK_TRACE("w1@0 m1@0 a1@0 ts1@0 cb2@0 ts3@0 w2@0 ts4@0 m2@0 a2@0 ts5@0 cb6@0 m3@0");
+}
+
+static int own_runs;
+
+static void count_own_run(void *arg)
+{
+    own_runs += (int)(intptr_t)arg;
+}
+
+/* A dense task's own locals are refused: the loop would read the record
+ * while the task is away. Where the backend gives each dense task a stack
+ * of its own (ucontext), they are as any task's. */
+static int dense_call(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_call mine;
+    int want = COSYNC__DENSE_SUPPORTED ? COSYNC_EINVAL : 0;
+    CHECK_ERR(cosync_loop_call_threadsafe(cosync_loop_current(), &mine, count_own_run,
+                                          (void *)(intptr_t)100),
+              want);
+    if (want == 0) /* it runs while this task waits: the record is still there */
+        CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    return 0;
+}
+
+static int own_misuse_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_loop *loop = cosync_loop_current();
+    own_runs = 0;
+    cosync_call call;
+    CHECK_OK(cosync_loop_call_threadsafe(loop, &call, count_own_run, (void *)(intptr_t)1));
+    /* passed again before it ran: refused, and the first stands */
+    CHECK_ERR(cosync_loop_call_threadsafe(loop, &call, count_own_run, (void *)(intptr_t)10),
+              COSYNC_EBUSY);
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(own_runs, 1);
+    /* once it has run, the record may be passed again */
+    CHECK_OK(cosync_loop_call_threadsafe(loop, &call, count_own_run, (void *)(intptr_t)10));
+    CHECK_OK(cosync_yield());
+    CHECK_EQ(own_runs, 11);
+    cosync_task d;
+    CHECK_OK(cosync_task_spawn(&d, dense_call, NULL, &(cosync_task_opts){.dense = true}));
+    join_ok(d);
+    CHECK_EQ(own_runs, COSYNC__DENSE_SUPPORTED ? 11 : 111);
+    return 0;
+}
+
+TEST(a_call_passed_again_on_the_loops_thread_before_it_ran_is_refused)
+{
+    run_main_ok(own_misuse_main, NULL);
+}
+
+static cosync_call late_first, late_second;
+
+static void make_late_call(void *arg)
+{
+    (void)arg;
+    own_runs++;
+    /* queued by a callback as it runs: it waits for the next turn, which
+     * this run, its main task done, does not take */
+    CHECK_OK(cosync_loop_call_threadsafe(cosync_loop_current(), &late_second, count_own_run,
+                                         (void *)(intptr_t)10));
+}
+
+static int late_call_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    CHECK_OK(cosync_loop_call_threadsafe(cosync_loop_current(), &late_first, make_late_call, NULL));
+    return 0;
+}
+
+/* A call still queued when the run ends, with no task left, holds the
+ * loop as one from another thread does: the destruction runs it, where it
+ * drops a callback. */
+TEST(the_destruction_runs_a_call_made_on_the_loops_thread)
+{
+    own_runs = 0;
+    cosync_loop *loop = new_loop();
+    cosync_task t;
+    CHECK_OK(cosync_loop_spawn(loop, &t, late_call_main, NULL, NULL));
+    int status = -1;
+    CHECK_OK(cosync_loop_run(loop, t, &status, NULL));
+    CHECK_OK(status);
+    CHECK_EQ(own_runs, 1); /* the second call is still queued */
+    CHECK_OK(cosync_loop_destroy(loop));
+    CHECK_EQ(own_runs, 11);
 }
 
 int main(void)
@@ -888,5 +1051,8 @@ int main(void)
     RUN(many_threads_making_many_calls_are_all_counted_in_order);
     RUN(the_last_unref_racing_the_loops_end_is_never_taken_for_a_deadlock);
     RUN(a_call_that_makes_a_call_runs_it_with_nothing_else_to_do);
+    RUN(calls_made_on_the_loops_thread_take_their_place_as_call_soons_do);
+    RUN(a_call_passed_again_on_the_loops_thread_before_it_ran_is_refused);
+    RUN(the_destruction_runs_a_call_made_on_the_loops_thread);
     return 0;
 }

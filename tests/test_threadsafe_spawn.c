@@ -240,10 +240,18 @@ static int ends_with_flag(void *arg, void **result)
     return rc;
 }
 
+static void *canceller(void *arg)
+{
+    (void)arg;
+    CHECK_OK(cosync_remote_cancel(&running_r));
+    return NULL;
+}
+
 /* A cancel whose call is still queued when the task ends: the record is
- * done only once that call has run (the loop runs calls between its
- * turns, and main's yields keep one turn going), and the task's own end
- * stands. A thread blocked in a wait meanwhile wakes then. */
+ * done only once that call has run (the loop runs calls from other
+ * threads between its turns, and main's yields keep one turn going), and
+ * the task's own end stands. A thread blocked in a wait meanwhile wakes
+ * then. */
 static int late_cancel_main(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -263,8 +271,12 @@ static int late_cancel_main(void *arg, void **result)
      * the end is what ends it. Whatever the machine's speed, the outcome
      * is the same: a thread that comes later finds the record done. */
     nanosleep(&(struct timespec){0, 20000000}, NULL);
-    CHECK_OK(cosync_remote_cancel(&running_r)); /* queued: calls run between turns */
-    CHECK_OK(cosync_event_set(&ev));            /* it ends first */
+    /* from another thread, so that the call waits for the turn's end (one
+     * made here would run in turn, ahead of the task's wake-up) */
+    pthread_t cancelling;
+    CHECK_EQ(pthread_create(&cancelling, NULL, canceller, NULL), 0);
+    CHECK_EQ(pthread_join(cancelling, NULL), 0);
+    CHECK_OK(cosync_event_set(&ev)); /* it ends first */
     while (!body_ended)
         CHECK_OK(cosync_yield());
     CHECK_OK(cosync_yield()); /* its done callback runs */

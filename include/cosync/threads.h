@@ -32,6 +32,7 @@ typedef struct cosync_call {
     struct cosync_call *next; /* private */
     void (*fn)(void *arg);    /* private */
     void *arg;                /* private */
+    cosync_callback soon;     /* private: a call made on the loop's own thread */
 } cosync_call;
 
 /**
@@ -42,7 +43,10 @@ typedef struct cosync_call {
  *
  * The call runs in the loop's own context, not in a task, at the loop's
  * next turn: after the tasks ready then have taken a step, calls in the
- * order they came. No task is current there, so @fn cannot suspend (a
+ * order they came. A call made on the loop's own thread while it runs (in
+ * a task or callback of it) takes its place as cosync_loop_call_soon's
+ * does: after what is ready now, before what is made ready after it, in
+ * turn with the callbacks. No task is current there, so @fn cannot suspend (a
  * blocking call returns COSYNC_EPERM), and cosync_loop_current() is @loop;
  * it may do what code outside a task
  * may: set an event or a future, release a semaphore, put into a queue
@@ -53,7 +57,10 @@ typedef struct cosync_call {
  * before the call comes. Calls that come while the loop does not run wait
  * for its next run, or for its destruction, which runs them.
  *
- * Returns 0; COSYNC_EINVAL if @loop, @call or @fn is NULL.
+ * Returns 0; COSYNC_EINVAL if @loop, @call or @fn is NULL, or if @call
+ * lies in the stack of the dense task that makes the call (the loop would
+ * read it while the task is away); COSYNC_EBUSY (and nothing changes) if
+ * @call, passed on the loop's own thread, is still waiting there to run.
  * Not a suspension point. Thread-safe: any thread may call it, the loop's
  * own included, while the loop exists (a thread that holds a reference may
  * rely on that).

@@ -1,6 +1,8 @@
 /*
  * Calls into a loop from other threads (loop.call_soon_threadsafe), and
- * the references that keep a loop waiting for them.
+ * the references that keep a loop waiting for them. A call made on the
+ * loop's own thread while it runs is queued as a callback instead
+ * (call_from_own_thread).
  *
  * A call goes into the loop's inbox under a mutex; the first call into an
  * empty inbox also writes the loop's eventfd, still under the mutex, so
@@ -44,11 +46,41 @@ static void wake_loop(cosync_loop *loop)
     (void)n;
 }
 
+static void run_own_call(void *arg)
+{
+    cosync_call *call = arg;
+    void (*fn)(void *) = call->fn;
+    void *fn_arg = call->arg;
+    cosync__tls.loop->own_calls--;
+    fn(fn_arg); /* the record is fn's from here */
+}
+
+/* A call made on the loop's own thread while it runs goes where asyncio's
+ * call_soon_threadsafe puts it, in the one queue of call_soon: behind what
+ * is ready now. It holds the loop, as a call in the inbox does, so that
+ * the loop's destruction runs it rather than dropping it as a callback. */
+static int call_from_own_thread(cosync_loop *loop, cosync_call *call, void (*fn)(void *arg),
+                                void *arg)
+{
+    int rc = cosync_loop_call_soon(loop, &call->soon, run_own_call, call);
+    if (rc)
+        return rc;
+    call->fn = fn;
+    call->arg = arg;
+    loop->own_calls++;
+    return 0;
+}
+
 int cosync_loop_call_threadsafe(cosync_loop *loop, cosync_call *call, void (*fn)(void *arg),
                                 void *arg)
 {
     if (!loop || !call || !fn)
         return COSYNC_EINVAL;
+    struct cosync__task *cur = cosync__current();
+    if (cur && cosync__dense_holds(cur, call))
+        return COSYNC_EINVAL;
+    if (cosync__tls.loop == loop)
+        return call_from_own_thread(loop, call, fn, arg);
     call->next = NULL;
     call->fn = fn;
     call->arg = arg;
