@@ -2,7 +2,8 @@
 # ensure-tools.sh [--go] - make sure the build and test tools are installed.
 #
 # Checks cmake, gcc, clang and clang's AddressSanitizer runtime, valgrind,
-# pkg-config, libcurl's development files (for the optional cosync_curl)
+# pkg-config, libcurl's and OpenSSL's development files (for the optional
+# cosync_curl and cosync_tls)
 # (and, with --go, Go and Python 3, which run the benchmarks'
 # peer programs, and GNU time, which measures their peak memory). If
 # something is missing: as root, installs the Debian packages with apt-get;
@@ -51,6 +52,8 @@ check() {
     # the optional libcurl driver (cosync_curl) and its tests
     [ -f /usr/include/curl/curl.h ] || [ -f "/usr/include/$(gcc -dumpmachine 2>/dev/null)/curl/curl.h" ] ||
         missing+=(libcurl4-openssl-dev)
+    # the optional TLS library (cosync_tls) and its tests
+    [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
     if have clang; then
         clang_asan_links || missing+=("$(clang_runtime_package)")
     else

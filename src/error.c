@@ -43,7 +43,9 @@
     X(COSYNC_EMSGSIZE, "message too long")                                                         \
     X(COSYNC_ENOENT, "no such file or program")                                                    \
     X(COSYNC_EACCES, "permission denied")                                                          \
-    X(COSYNC_ENONAME, "name not resolved")
+    X(COSYNC_ENONAME, "name not resolved")                                                         \
+    X(COSYNC_ETLS, "TLS failure")                                                                  \
+    X(COSYNC_ECERT, "certificate not accepted")
 
 const char *cosync_strerror(int err)
 {

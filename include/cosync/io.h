@@ -51,6 +51,12 @@ extern "C" {
 #define COSYNC_EACCES (-EACCES) /**< permission denied (PermissionError) */
 /** A name with no address (socket.gaierror): not known, or no answer. */
 #define COSYNC_ENONAME (-10003)
+/** TLS failed (ssl.SSLError): the handshake, a record or an alert from the
+ * peer; cosync_tls_error (<cosync/tls.h>) gives OpenSSL's reason. */
+#define COSYNC_ETLS (-10004)
+/** The peer's certificate was not accepted (ssl.SSLCertVerificationError):
+ * untrusted, expired, or not for the name asked for. */
+#define COSYNC_ECERT (-10005)
 
 /* ========================================================================
  * Waiting on file descriptors
@@ -729,11 +735,30 @@ int cosync_server_get_stats(const cosync_server *srv, cosync_server_stats *stats
  * Streams: buffered reads by line, by separator, by count
  * ===================================================================== */
 
+/**
+ * A transport under a stream other than a handle (cosync_stream_init_ops):
+ * TLS (cosync_tls_stream_init, <cosync/tls.h>) or the program's own. Both
+ * functions are called from the task that uses the stream, with the
+ * stream's deadline, and follow the contracts of the handle's calls:
+ * @read:  read up to @len bytes, waiting until some come, as
+ *         cosync_io_read: the count (at least 1 for @len > 0), 0 at the
+ *         end of the stream, or an error; a read that fails has taken
+ *         nothing.
+ * @write: write all @len bytes, as cosync_io_write_all: 0, or the error
+ *         that stopped it, with the count taken in *@written either way.
+ */
+typedef struct cosync_stream_ops {
+    ssize_t (*read)(void *ctx, void *buf, size_t len, int64_t deadline);
+    int (*write)(void *ctx, const void *buf, size_t len, size_t *written, int64_t deadline);
+} cosync_stream_ops;
+
 /** A buffered reader and writer over a handle (asyncio's StreamReader and
  * StreamWriter), embedded by the caller. Fields are private. */
 typedef struct cosync_stream {
     /* private */
     cosync_io *io;
+    const cosync_stream_ops *ops; /* a transport of its own instead of io */
+    void *ctx;                    /* the transport's */
     char *buf;
     size_t cap;   /* the limit: the longest line or count it can hold */
     size_t start; /* the buffered bytes are buf[start, end) */
@@ -756,6 +781,16 @@ typedef struct cosync_stream {
  * Not a suspension point. Not thread-safe.
  */
 int cosync_stream_init(cosync_stream *s, cosync_io *io, size_t limit);
+
+/**
+ * cosync_stream_init_ops - as cosync_stream_init, over the transport
+ * @ops with @ctx (its functions' first argument) instead of a handle. The
+ * transport stays the caller's: destroying the stream does not touch it.
+ * Returns 0; COSYNC_EINVAL if @s or @ops or one of its functions is NULL;
+ * COSYNC_ENOMEM.
+ * Not a suspension point. Not thread-safe.
+ */
+int cosync_stream_init_ops(cosync_stream *s, const cosync_stream_ops *ops, void *ctx, size_t limit);
 
 /**
  * cosync_stream_readuntil - read up to and including @sep (@seplen bytes)

@@ -30,6 +30,29 @@ int cosync_stream_init(cosync_stream *s, cosync_io *io, size_t limit)
     return 0;
 }
 
+int cosync_stream_init_ops(cosync_stream *s, const cosync_stream_ops *ops, void *ctx, size_t limit)
+{
+    if (!s || !ops || !ops->read || !ops->write)
+        return COSYNC_EINVAL;
+    if (limit == 0)
+        limit = COSYNC_STREAM_LIMIT;
+    char *buf = cosync__mem_alloc(NULL, limit);
+    if (!buf)
+        return COSYNC_ENOMEM;
+    *s = (cosync_stream){.ops = ops, .ctx = ctx, .buf = buf, .cap = limit};
+    return 0;
+}
+
+/* Read once from the stream's transport into @buf. */
+static ssize_t transport_read(cosync_stream *s, void *buf, size_t len, int64_t deadline)
+{
+    if (s->ops)
+        return s->ops->read(s->ctx, buf, len, deadline);
+    if (s->socket)
+        return cosync_sock_recv(s->io, buf, len, deadline);
+    return cosync_io_read(s->io, buf, len, deadline);
+}
+
 static size_t buffered(const cosync_stream *s)
 {
     return s->end - s->start;
@@ -45,8 +68,7 @@ static ssize_t fill(cosync_stream *s, int64_t deadline)
         s->end -= s->start;
         s->start = 0;
     }
-    ssize_t n = s->socket ? cosync_sock_recv(s->io, s->buf + s->end, s->cap - s->end, deadline)
-                          : cosync_io_read(s->io, s->buf + s->end, s->cap - s->end, deadline);
+    ssize_t n = transport_read(s, s->buf + s->end, s->cap - s->end, deadline);
     if (n > 0)
         s->end += (size_t)n;
     else if (n == 0)
@@ -182,6 +204,8 @@ int cosync_stream_write(cosync_stream *s, const void *data, size_t len, size_t *
             *written = 0;
         return COSYNC_EINVAL;
     }
+    if (s->ops)
+        return s->ops->write(s->ctx, data, len, written, deadline);
     if (s->socket)
         return cosync_sock_sendall(s->io, data, len, written, deadline);
     return cosync_io_write_all(s->io, data, len, written, deadline);
