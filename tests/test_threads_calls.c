@@ -958,9 +958,13 @@ static void count_own_run(void *arg)
  * of its own (ucontext), they are as any task's. */
 static int dense_call(void *arg, void **result)
 {
-    (void)arg, (void)result;
+    (void)result;
     cosync_call mine;
     int want = COSYNC__DENSE_SUPPORTED ? COSYNC_EINVAL : 0;
+    /* into another loop, whose inbox would hold the record: refused too */
+    if (COSYNC__DENSE_SUPPORTED)
+        CHECK_ERR(cosync_loop_call_threadsafe(arg, &mine, count_own_run, (void *)(intptr_t)1000),
+                  COSYNC_EINVAL);
     CHECK_ERR(cosync_loop_call_threadsafe(cosync_loop_current(), &mine, count_own_run,
                                           (void *)(intptr_t)100),
               want);
@@ -971,7 +975,7 @@ static int dense_call(void *arg, void **result)
 
 static int own_misuse_main(void *arg, void **result)
 {
-    (void)arg, (void)result;
+    (void)result;
     cosync_loop *loop = cosync_loop_current();
     own_runs = 0;
     cosync_call call;
@@ -986,7 +990,7 @@ static int own_misuse_main(void *arg, void **result)
     CHECK_OK(cosync_yield());
     CHECK_EQ(own_runs, 11);
     cosync_task d;
-    CHECK_OK(cosync_task_spawn(&d, dense_call, NULL, &(cosync_task_opts){.dense = true}));
+    CHECK_OK(cosync_task_spawn(&d, dense_call, arg, &(cosync_task_opts){.dense = true}));
     join_ok(d);
     CHECK_EQ(own_runs, COSYNC__DENSE_SUPPORTED ? 11 : 111);
     return 0;
@@ -994,7 +998,10 @@ static int own_misuse_main(void *arg, void **result)
 
 TEST(a_call_passed_again_on_the_loops_thread_before_it_ran_is_refused)
 {
-    run_main_ok(own_misuse_main, NULL);
+    cosync_loop *other = new_loop();
+    run_main_ok(own_misuse_main, other);
+    CHECK_OK(cosync_loop_destroy(other)); /* runs nothing: nothing came */
+    CHECK_EQ(own_runs, COSYNC__DENSE_SUPPORTED ? 11 : 111);
 }
 
 static cosync_call late_first, late_second;

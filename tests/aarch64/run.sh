@@ -118,9 +118,15 @@ run test_context "$build/test_context.log" "$build/test_context"
 # Then the whole library and every other test program, so that the
 # scheduler's AArch64 path (no inline switch) runs the full suite too.
 incs_lib="-iquote $root/src -I$root/tests -I$root/include"
-# the core's sources (not io/curl.c, the optional libcurl driver: no
-# libcurl for AArch64 here)
-for src in "$root"/src/*.c "$root"/src/threads/*.c "$root"/src/io/[!c]*.c "$root"/src/patterns/*.c "$root"/src/context/stack.c; do
+# the core's sources (not io/curl.c and io/tls.c, the optional libcurl
+# driver and TLS: no libcurl or OpenSSL for AArch64 here)
+core_sources() {
+    for src in "$root"/src/*.c "$root"/src/threads/*.c "$root"/src/io/*.c "$root"/src/patterns/*.c "$root"/src/context/stack.c "$@"; do
+        case "$src" in */io/curl.c | */io/tls.c) continue ;; esac
+        echo "$src"
+    done
+}
+for src in $(core_sources); do
     "$cc" -std=c11 -O2 -g $warn $defs $incs_lib ${CFLAGS_EXTRA:-} -c "$src" \
         -o "$build/lib_$(basename "$src" .c).o"
 done
@@ -130,6 +136,7 @@ for test in "$root"/tests/test_*.c; do
     [ "$name" = test_context_avx512 ] && continue # x86-64's AVX-512 registers only
     [ "$name" = test_backtrace ] && continue      # runs the host's gdb on itself
     [ "$name" = test_curl ] && continue           # the libcurl driver is not built here
+    [ "$name" = test_tls ] && continue            # nor TLS
     [ "$name" = test_resolve ] && continue        # replaces libc's getaddrinfo: needs dynamic linking
     [ "$name" = test_server ] && continue         # the same
     # qemu-user runs posix_spawn's shared-memory vfork as a fork and execs
@@ -163,7 +170,7 @@ else
 fi
 mkdir "$build/bp"
 # shellcheck disable=SC2086
-for src in "$root"/src/*.c "$root"/src/threads/*.c "$root"/src/io/[!c]*.c "$root"/src/patterns/*.c "$root"/src/context/stack.c "$root"/src/context/ctx_aarch64.S; do
+for src in $(core_sources "$root"/src/context/ctx_aarch64.S); do
     "$cc" -std=c11 -O2 -g $warn $defs $incs_lib $bp -c "$src" -o "$build/bp/lib_$(basename "$src").o"
 done
 for name in test_context test_tasks test_dense test_loop; do
