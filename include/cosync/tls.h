@@ -48,7 +48,6 @@ typedef struct cosync_tls {
     char *stage;          /* where the socket's bytes land before they go into @in */
     unsigned long reason; /* OpenSSL's error of the failure, 0 if none */
     int failed;           /* the failure's code: every call returns it from then on */
-    bool socket;          /* send(2) with MSG_NOSIGNAL, not write(2) */
     bool handshaken;
     bool reading;
     bool writing;
@@ -66,7 +65,7 @@ enum {
  * cosync_tls_init - set up TLS over @io with the settings of @ctx, for
  * cosync_tls_handshake. Nothing is sent yet.
  * @tls:  the caller's record; zeroed or destroyed (not in use).
- * @io:   an open handle of a connected stream socket (or of any stream);
+ * @io:   an open handle of a connected stream socket (TCP, Unix-domain);
  *        it stays the caller's, and must outlive @tls.
  * @ctx:  the program's SSL_CTX (TLS_client_method or TLS_server_method,
  *        with the side's certificate and key, the trusted roots and the
@@ -79,7 +78,8 @@ enum {
  *        against the certificate's addresses and not sent. NULL for none
  *        (and always for a server).
  * Returns 0; COSYNC_EINVAL if @tls, @io or @ctx is NULL, @side is
- * neither, @tls is in use, or a server is given a name; COSYNC_EBADF if
+ * neither, @tls is in use, a server is given a name, or @io is not a
+ * stream socket; COSYNC_EBADF if
  * @io is closed; COSYNC_ETLS if OpenSSL refuses the name or cannot make
  * the connection's objects (cosync_tls_error says why); COSYNC_ENOMEM.
  * On an error nothing is left allocated and @tls is not in use.

@@ -71,8 +71,7 @@ static int failure(cosync_tls *tls, int err)
  * OpenSSL, which then says whether it came after a close_notify. */
 static int fill(cosync_tls *tls, int64_t deadline)
 {
-    ssize_t n = tls->socket ? cosync_sock_recv(tls->io, tls->stage, STAGE, deadline)
-                            : cosync_io_read(tls->io, tls->stage, STAGE, deadline);
+    ssize_t n = cosync_sock_recv(tls->io, tls->stage, STAGE, deadline);
     if (n < 0)
         return (int)n;
     if (n == 0) {
@@ -103,8 +102,7 @@ static int flush(cosync_tls *tls, int64_t deadline)
     char *data;
     long left;
     while ((left = BIO_get_mem_data(tls->out, &data)) > 0) {
-        ssize_t n = tls->socket ? cosync_sock_send(tls->io, data, (size_t)left, deadline)
-                                : cosync_io_write(tls->io, data, (size_t)left, deadline);
+        ssize_t n = cosync_sock_send(tls->io, data, (size_t)left, deadline); /* no SIGPIPE */
         if (n < 0)
             return (int)n;
         consume(tls->out, (size_t)n);
@@ -154,6 +152,19 @@ static bool make_ssl(cosync_tls *tls, SSL_CTX *ctx, int side, const char *name)
     return !name || set_name(tls->ssl, name);
 }
 
+/* TLS needs a stream both ways: a stream socket. 0, or the error. */
+static int stream_socket(const cosync_io *io)
+{
+    int fd = cosync_io_fd(io);
+    if (fd < 0)
+        return fd;
+    int type;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM)
+        return COSYNC_EINVAL;
+    return 0;
+}
+
 int cosync_tls_init(cosync_tls *tls, cosync_io *io, SSL_CTX *ctx, int side,
                     const char *server_hostname)
 {
@@ -163,16 +174,13 @@ int cosync_tls_init(cosync_tls *tls, cosync_io *io, SSL_CTX *ctx, int side,
         return COSYNC_EINVAL;
     if (side == COSYNC_TLS_SERVER && server_hostname)
         return COSYNC_EINVAL;
-    int fd = cosync_io_fd(io);
-    if (fd < 0)
-        return fd;
+    int rc = stream_socket(io);
+    if (rc)
+        return rc;
     char *stage = cosync__mem_alloc(NULL, STAGE);
     if (!stage)
         return COSYNC_ENOMEM;
-    int type;
-    socklen_t len = sizeof type;
     *tls = (cosync_tls){.io = io, .stage = stage};
-    tls->socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
     ERR_clear_error();
     if (!make_ssl(tls, ctx, side, server_hostname)) {
         unsigned long reason = ERR_peek_last_error();
