@@ -51,8 +51,6 @@ typedef struct cosync_tls {
     bool handshaken;
     bool reading;
     bool writing;
-    bool eof;    /* the socket has ended */
-    bool closed; /* the peer's close_notify has come */
 } cosync_tls;
 
 /** The side of the connection, for cosync_tls_init. */
@@ -104,8 +102,10 @@ int cosync_tls_init(cosync_tls *tls, cosync_io *io, SSL_CTX *ctx, int side,
  * COSYNC_EAGAIN (deadline 0) / COSYNC_ETIMEDOUT; COSYNC_ECANCELED;
  * COSYNC_EBUSY if another task is inside a call of @tls; COSYNC_EINVAL if
  * @tls is not in use; the handle's errors (COSYNC_EPIPE, ...). After
- * COSYNC_ECERT, COSYNC_ETLS or COSYNC_ECONNRESET every call but the
- * destroy returns that code again.
+ * COSYNC_ECERT, COSYNC_ETLS, or an error of the connection itself
+ * (COSYNC_ECONNRESET, COSYNC_EPIPE, COSYNC_EBADF, ...: any but a cancel, a
+ * deadline, COSYNC_EAGAIN or a misuse), every call of @tls but the destroy
+ * returns that code again, whichever call met it.
  * Suspension point (unless the handshake needs no wait). Not thread-safe.
  */
 int cosync_tls_handshake(cosync_tls *tls, int64_t deadline);

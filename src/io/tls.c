@@ -59,9 +59,28 @@ static int failure(cosync_tls *tls, int err)
             ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
             return fail(tls, COSYNC_ECONNRESET);
     }
-    if (tls->eof && err != SSL_ERROR_SSL) /* SSL_ERROR_SYSCALL: the input ended */
-        return fail(tls, COSYNC_ECONNRESET);
     return fail(tls, COSYNC_ETLS);
+}
+
+/* An error of the socket: one that breaks the connection (a reset, a
+ * peer gone) is kept as a TLS failure is, for records may have been cut;
+ * a cancel, a deadline and a misuse leave the connection as it was. */
+static int broken(cosync_tls *tls, int rc)
+{
+    switch (rc) {
+    case 0:
+    case COSYNC_EAGAIN:
+    case COSYNC_ETIMEDOUT:
+    case COSYNC_ECANCELED:
+    case COSYNC_EBUSY:
+    case COSYNC_EPERM:
+    case COSYNC_EINVAL:
+        return rc;
+    default:
+        if (!tls->failed) /* the first failure is the one kept */
+            tls->failed = rc;
+        return rc;
+    }
 }
 
 /* ---- moving bytes ------------------------------------------------------- */
@@ -73,9 +92,8 @@ static int fill(cosync_tls *tls, int64_t deadline)
 {
     ssize_t n = cosync_sock_recv(tls->io, tls->stage, STAGE, deadline);
     if (n < 0)
-        return (int)n;
+        return broken(tls, (int)n);
     if (n == 0) {
-        tls->eof = true;
         BIO_set_mem_eof_return(tls->in, 0);
         return 0;
     }
@@ -104,7 +122,7 @@ static int flush(cosync_tls *tls, int64_t deadline)
     while ((left = BIO_get_mem_data(tls->out, &data)) > 0) {
         ssize_t n = cosync_sock_send(tls->io, data, (size_t)left, deadline); /* no SIGPIPE */
         if (n < 0)
-            return (int)n;
+            return broken(tls, (int)n);
         consume(tls->out, (size_t)n);
     }
     return 0;
@@ -256,8 +274,6 @@ int cosync_tls_handshake(cosync_tls *tls, int64_t deadline)
         return rc;
     if (tls->reading || tls->writing)
         return COSYNC_EBUSY;
-    if (tls->handshaken)
-        return 0;
     tls->reading = tls->writing = true;
     rc = handshake(tls, deadline);
     tls->reading = tls->writing = false;
@@ -272,10 +288,8 @@ static ssize_t read_some(cosync_tls *tls, void *buf, size_t len, int64_t deadlin
         if (SSL_read_ex(tls->ssl, buf, len, &got) == 1)
             return (ssize_t)got;
         int err = SSL_get_error(tls->ssl, 0);
-        if (err == SSL_ERROR_ZERO_RETURN) {
-            tls->closed = true;
+        if (err == SSL_ERROR_ZERO_RETURN) /* the close_notify, now or before */
             return 0;
-        }
         if (err != SSL_ERROR_WANT_READ) {
             int rc = failure(tls, err);
             flush_alert(tls);
@@ -302,7 +316,7 @@ ssize_t cosync_tls_read(cosync_tls *tls, void *buf, size_t len, int64_t deadline
         return COSYNC_EBUSY;
     if (!tls->handshaken)
         return COSYNC_ENOTCONN;
-    if (len == 0 || tls->closed)
+    if (len == 0)
         return 0;
     tls->reading = true;
     ssize_t n = read_some(tls, buf, len, deadline);
