@@ -17,7 +17,8 @@
  * the socket calls do. So nothing is lost to a cancel or a deadline: a
  * read that ends so has taken no data (what came stays for the next
  * read), and a write counts in *written every byte it gave to TLS, whose
- * records the next write, shutdown or read sends.
+ * records the next write or shutdown sends (a write of 0 bytes is
+ * writer.drain()).
  *
  * One task reads and one task writes at a time, as on a socket; the
  * handshake takes both sides, the shutdown the writing one. Renegotiation (TLS 1.2) is
@@ -131,11 +132,14 @@ ssize_t cosync_tls_read(cosync_tls *tls, void *buf, size_t len, int64_t deadline
  * await writer.drain()), in records of at most 16 KiB.
  * @written: receives the count given to TLS, whatever the return; may be
  *        NULL. Bytes counted there are in records already made: those
- *        this call could not send yet go out with the next write,
- *        shutdown or read of @tls, so a program that goes on after a
- *        deadline or a cancel writes from @buf + *@written, and the peer
- *        receives every byte once, in order.
- * Returns 0 once all are written and sent; COSYNC_ENOTCONN before the
+ *        this call could not send yet go out first with the next write
+ *        or shutdown of @tls (a write of 0 bytes sends just them, as
+ *        writer.drain()), and a read sends what the socket takes of them
+ *        at once. So a program that goes on after a deadline or a cancel
+ *        writes from @buf + *@written, and the peer receives every byte
+ *        once, in order.
+ * Returns 0 once all are written and sent (for @len 0: once what earlier
+ * writes left is sent); COSYNC_ENOTCONN before the
  * handshake is done, or after this side's shutdown; COSYNC_EAGAIN
  * (deadline 0) / COSYNC_ETIMEDOUT; COSYNC_ECANCELED; COSYNC_EBUSY if
  * another task is writing @tls (or is in its handshake or shutdown);
