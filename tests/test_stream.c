@@ -1941,6 +1941,112 @@ TEST(unix_domain_echo_with_streams)
 
 /* ------------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------------
+ * A transport of the program's own (cosync_stream_init_ops)
+ * ---------------------------------------------------------------------- */
+
+/* Reads hand out the pieces in turn (NULL: the end), once failing with
+ * @fail_at's error; writes append to @out. */
+typedef struct script {
+    const char *const *pieces;
+    size_t next, reads;
+    size_t fail_at; /* the read (counted from 1) that fails, 0: none */
+    char out[64];
+    size_t outlen;
+} script;
+
+static ssize_t script_read(void *ctx, void *buf, size_t len, int64_t deadline)
+{
+    script *sc = ctx;
+    (void)deadline;
+    if (++sc->reads == sc->fail_at)
+        return COSYNC_ECONNRESET;
+    const char *piece = sc->pieces[sc->next];
+    if (!piece)
+        return 0;
+    size_t n = strlen(piece);
+    CHECK_LE(n, len); /* the stream asks for room enough here */
+    memcpy(buf, piece, n);
+    sc->next++;
+    return (ssize_t)n;
+}
+
+static int script_write(void *ctx, const void *buf, size_t len, size_t *written, int64_t deadline)
+{
+    script *sc = ctx;
+    (void)deadline;
+    size_t n = len < sizeof sc->out - sc->outlen ? len : sizeof sc->out - sc->outlen;
+    memcpy(sc->out + sc->outlen, buf, n);
+    sc->outlen += n;
+    *written = n;
+    return n == len ? 0 : COSYNC_EPIPE;
+}
+
+static const cosync_stream_ops script_ops = {script_read, script_write};
+
+static int transport_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static const char *const pieces[] = {"one\ntw", "o\nthr", "ee", NULL};
+    script sc = {.pieces = pieces, .fail_at = 3};
+    cosync_stream s;
+    char line[16];
+    CHECK_OK(cosync_stream_init_ops(&s, &script_ops, &sc, 32));
+    CHECK_EQ(cosync_stream_readline(&s, line, sizeof line, COSYNC_FOREVER), 4);
+    CHECK_EQ(memcmp(line, "one\n", 4), 0);
+    CHECK_EQ(cosync_stream_readline(&s, line, sizeof line, COSYNC_FOREVER), 4);
+    CHECK_EQ(memcmp(line, "two\n", 4), 0);
+    /* the transport's error ends the read, which takes nothing */
+    CHECK_ERR(cosync_stream_readline(&s, line, sizeof line, COSYNC_FOREVER), COSYNC_ECONNRESET);
+    CHECK_EQ(cosync_stream_readline(&s, line, sizeof line, COSYNC_FOREVER), 5);
+    CHECK_EQ(memcmp(line, "three", 5), 0); /* the end, without a newline */
+    CHECK_EQ(cosync_stream_readline(&s, line, sizeof line, COSYNC_FOREVER), 0);
+    CHECK(cosync_stream_at_eof(&s));
+    CHECK_EQ(sc.reads, 5);
+    /* writes go to the transport, which says how much it took */
+    size_t w = 12345;
+    CHECK_OK(cosync_stream_write(&s, "hello ", 6, &w, COSYNC_FOREVER));
+    CHECK_EQ(w, 6);
+    char big[100];
+    memset(big, 'x', sizeof big);
+    CHECK_ERR(cosync_stream_write(&s, big, sizeof big, &w, COSYNC_FOREVER), COSYNC_EPIPE);
+    CHECK_EQ(w, sizeof sc.out - 6);
+    CHECK_EQ(memcmp(sc.out, "hello x", 7), 0);
+    CHECK_OK(cosync_stream_destroy(&s));
+    return 0;
+}
+
+/* A stream over the program's transport reads lines across its pieces,
+ * passes on its error without taking anything, ends with its end, and
+ * writes through it. */
+TEST(a_stream_over_a_transport_of_the_programs_own)
+{
+    run_main_ok(transport_main, NULL);
+}
+
+/* NULL arguments or functions: EINVAL; the buffer failing: ENOMEM; the
+ * stream untouched either way. */
+TEST(init_ops_refuses_what_it_cannot_use)
+{
+    script sc = {0};
+    cosync_stream s, before;
+    memset(&s, 0xA5, sizeof s);
+    memcpy(&before, &s, sizeof s);
+    const cosync_stream_ops no_read = {NULL, script_write}, no_write = {script_read, NULL};
+    CHECK_ERR(cosync_stream_init_ops(NULL, &script_ops, &sc, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_stream_init_ops(&s, NULL, &sc, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_stream_init_ops(&s, &no_read, &sc, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_stream_init_ops(&s, &no_write, &sc, 0), COSYNC_EINVAL);
+    long failures = cosync__fault_failures;
+    cosync__fault_countdown = 0;
+    CHECK_ERR(cosync_stream_init_ops(&s, &script_ops, &sc, 0), COSYNC_ENOMEM);
+    cosync__fault_countdown = -1;
+    CHECK_EQ(cosync__fault_failures, failures + 1);
+    CHECK_EQ(memcmp(&s, &before, sizeof s), 0);
+    CHECK_OK(cosync_stream_init_ops(&s, &script_ops, &sc, 0));
+    CHECK_OK(cosync_stream_destroy(&s));
+}
+
 int main(void)
 {
     /* SIGPIPE's default action (death), whatever the parent left: a send
@@ -1975,6 +2081,8 @@ int main(void)
     RUN(write_delivers_all_or_says_how_much_went);
     RUN(tcp_echo_with_streams_on_both_sides);
     RUN(unix_domain_echo_with_streams);
+    RUN(a_stream_over_a_transport_of_the_programs_own);
+    RUN(init_ops_refuses_what_it_cannot_use);
 
     CHECK_EQ(count_fds(), fds); /* no descriptor left open by any case */
     CHECK_EQ(rmdir(tmpdir), 0);

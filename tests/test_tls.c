@@ -64,6 +64,7 @@
 
 static long ossl_countdown = -1; /* allocations to let through before one fails; <0: none */
 static long ossl_failed;         /* allocations failed so far */
+static long ossl_live;           /* blocks OpenSSL holds */
 
 static bool ossl_fail_now(void)
 {
@@ -76,18 +77,24 @@ static bool ossl_fail_now(void)
 static void *ossl_malloc(size_t n, const char *file, int line)
 {
     (void)file, (void)line;
-    return ossl_fail_now() ? NULL : malloc(n);
+    void *p = ossl_fail_now() ? NULL : malloc(n);
+    ossl_live += p != NULL;
+    return p;
 }
 
+/* OpenSSL never asks it to free (n 0): CRYPTO_realloc does that itself */
 static void *ossl_realloc(void *p, size_t n, const char *file, int line)
 {
     (void)file, (void)line;
-    return ossl_fail_now() ? NULL : realloc(p, n);
+    void *q = ossl_fail_now() ? NULL : realloc(p, n);
+    ossl_live += !p && q;
+    return q;
 }
 
 static void ossl_free(void *p, const char *file, int line)
 {
     (void)file, (void)line;
+    ossl_live -= p != NULL;
     free(p);
 }
 
@@ -817,6 +824,44 @@ static int read_early_body(void *arg, void **result)
     return 0;
 }
 
+/* A record altered on the way: the reader's read is COSYNC_ETLS (OpenSSL's
+ * bad record MAC), which stays, and its alert reaches the writer, whose
+ * next read is COSYNC_ETLS too. */
+static int corrupt_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    conn k;
+    cosync_io rc, rs;
+    relayed_open(&k, &rc, &rs);
+    send_text(&k.c.tls, "a record that will not arrive as sent");
+    unsigned char rec[256];
+    ssize_t n = cosync_sock_recv(&rc, rec, sizeof rec, 0);
+    CHECK_GT(n, 20);
+    rec[n - 3] ^= 0x40; /* in the tag */
+    CHECK_OK(cosync_sock_sendall(&rs, rec, (size_t)n, NULL, 0));
+    char buf[64];
+    CHECK_ERR(cosync_tls_read(&k.s.tls, buf, sizeof buf, FOREVER), COSYNC_ETLS);
+    unsigned long err = cosync_tls_error(&k.s.tls);
+    CHECK_EQ(ERR_GET_LIB(err), ERR_LIB_SSL);
+    CHECK_EQ(ERR_GET_REASON(err), SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC);
+    check_sticky(&k.s.tls, COSYNC_ETLS);
+    /* the server's alert, on its way to the client */
+    n = cosync_sock_recv(&rs, rec, sizeof rec, 0);
+    CHECK_GT(n, 0);
+    CHECK_OK(cosync_sock_sendall(&rc, rec, (size_t)n, NULL, 0));
+    CHECK_ERR(cosync_tls_read(&k.c.tls, buf, sizeof buf, FOREVER), COSYNC_ETLS);
+    CHECK_EQ(ERR_GET_REASON(cosync_tls_error(&k.c.tls)), SSL_R_SSLV3_ALERT_BAD_RECORD_MAC);
+    CHECK_OK(cosync_io_close(&rc));
+    CHECK_OK(cosync_io_close(&rs));
+    conn_close(&k);
+    return 0;
+}
+
+TEST(an_altered_record_fails_the_read_and_the_peer_hears_it)
+{
+    run_tls(corrupt_body, NULL);
+}
+
 /* A read ended by its deadline (at that moment exactly), by a cancel or by
  * the try form takes nothing: the data sent afterwards comes whole, and so
  * does a record of which half had come. */
@@ -973,6 +1018,19 @@ TEST(write_deadline_counts_what_went_to_tls)
     run_tls(write_stop_body, (void *)(intptr_t)BY_CANCEL);
 }
 
+/* Read from @tls into @buf (at most @cap bytes) what can be read without
+ * waiting; the count. */
+static size_t drain_now(cosync_tls *tls, unsigned char *buf, size_t cap)
+{
+    size_t got = 0;
+    ssize_t n;
+    while (got < cap && (n = cosync_tls_read(tls, buf + got, cap - got, 0)) > 0)
+        got += (size_t)n;
+    CHECK_LT(got, cap); /* the rest is still with the client */
+    CHECK_ERR(cosync_tls_read(tls, buf + got, cap - got, 0), COSYNC_EAGAIN);
+    return got;
+}
+
 /* A request cut short by its deadline, then drained with a write of 0
  * bytes while the server reads it; the client then only reads, and the
  * server's answer, sent once the whole request is in, comes. */
@@ -990,14 +1048,23 @@ static int drain_body(void *arg, void **result)
     CHECK_GT(written, 0);
     CHECK_LT(written, len);
 
+    /* a read sends what the socket takes at once: the server, having read
+     * all that came, finds more after the client's try of a read */
+    size_t before = drain_now(&k.s.tls, got, written);
+    char c;
+    CHECK_ERR(cosync_tls_read(&k.c.tls, &c, 1, 0), COSYNC_EAGAIN);
+    size_t after = drain_now(&k.s.tls, got + before, written - before);
+    CHECK_GT(after, 0);
+
     /* the program sends no more of it: the request is what went to TLS */
-    xfer r = {.tls = &k.s.tls, .buf = got, .len = written};
+    xfer r = {.tls = &k.s.tls, .buf = got + before + after, .len = written - before - after};
     cosync_task t;
     CHECK_OK(cosync_task_spawn(&t, reader_task, &r, NULL));
     size_t none = 12345;
     CHECK_OK(cosync_tls_write(&k.c.tls, NULL, 0, &none, FOREVER)); /* writer.drain() */
     CHECK_EQ(none, 0);
     join_ok(t);
+    CHECK_EQ(r.done, written - before - after);
     check_pattern(got, written, 5);
     send_text(&k.s.tls, "whole");
     expect_text(&k.c.tls, "whole");
@@ -1008,7 +1075,8 @@ static int drain_body(void *arg, void **result)
     return 0;
 }
 
-/* Records a write left go out with a write of 0 bytes (writer.drain()). */
+/* Records a write left go out with a write of 0 bytes (writer.drain()),
+ * and a read sends what the socket takes of them at once. */
 TEST(a_write_of_nothing_drains_what_a_cut_write_left)
 {
     run_tls(drain_body, NULL);
@@ -1179,7 +1247,9 @@ static int misuse_body(void *arg, void **result)
     char longname[301];
     memset(longname, 'a', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
+    long held = ossl_live;
     CHECK_ERR(cosync_tls_init(&t, &k.c.io, client_ctx, COSYNC_TLS_CLIENT, longname), COSYNC_ETLS);
+    CHECK_EQ(ossl_live, held); /* the SSL object and its buffers went back */
     CHECK_NE(cosync_tls_error(&t), 0);
     CHECK_NULL(cosync_tls_ssl(&t));
     CHECK_ERR(cosync_tls_handshake(&t, 0), COSYNC_EINVAL);
@@ -1377,8 +1447,9 @@ TEST(allocation_failures)
 }
 
 /* One side of a connection while OpenSSL's allocations fail: the
- * handshake, a message out and the other side's in. A side that fails
- * closes its handle, so that the other one's waits end too. */
+ * handshake, a message out and the other side's in, the shutdown and the
+ * other side's. A side that fails closes its handle, so that the other
+ * one's waits end too. */
 typedef struct side {
     end *e;
     const char *out, *in;
@@ -1410,9 +1481,17 @@ static int side_task(void *arg, void **result)
         else
             got += (size_t)n;
     }
-    if (rc == 0)
+    if (rc == 0) {
         CHECK_EQ(memcmp(buf, sd->in, want), 0);
-    else
+        rc = cosync_tls_shutdown(&sd->e->tls, FOREVER);
+    }
+    /* a shutdown that says 0 sent the close_notify: the peer's read ends
+     * with 0, never with a wait for ever (which the loop would report) */
+    if (rc == 0) {
+        ssize_t n = cosync_tls_read(&sd->e->tls, buf, sizeof buf, FOREVER);
+        rc = n > 0 ? COSYNC_EINVAL : (int)n;
+    }
+    if (rc != 0)
         CHECK_OK(cosync_io_close(&sd->e->io));
     sd->rc = rc;
     return 0;
@@ -1489,6 +1568,7 @@ int main(void)
     RUN(certificate_rejections);
     RUN(close_notify_and_unexpected_eof);
     RUN(read_deadline_and_cancel_lose_nothing);
+    RUN(an_altered_record_fails_the_read_and_the_peer_hears_it);
     RUN(handshake_deadline_then_resumes);
     RUN(a_handshake_cut_short);
     RUN(write_deadline_counts_what_went_to_tls);
