@@ -11,6 +11,21 @@
 #include "core.h"
 #include "fault.h"
 
+/* Make *@s @init with a buffer of @limit bytes (0: the default); @s is
+ * left as it was if the buffer cannot be had. */
+static int set_up(cosync_stream *s, cosync_stream init, size_t limit)
+{
+    if (limit == 0)
+        limit = COSYNC_STREAM_LIMIT;
+    char *buf = cosync__mem_alloc(NULL, limit);
+    if (!buf)
+        return COSYNC_ENOMEM;
+    *s = init;
+    s->buf = buf;
+    s->cap = limit;
+    return 0;
+}
+
 int cosync_stream_init(cosync_stream *s, cosync_io *io, size_t limit)
 {
     if (!s || !io)
@@ -18,29 +33,17 @@ int cosync_stream_init(cosync_stream *s, cosync_io *io, size_t limit)
     int fd = cosync_io_fd(io);
     if (fd < 0)
         return fd;
-    if (limit == 0)
-        limit = COSYNC_STREAM_LIMIT;
-    char *buf = cosync__mem_alloc(NULL, limit);
-    if (!buf)
-        return COSYNC_ENOMEM;
     int type;
     socklen_t len = sizeof type;
-    *s = (cosync_stream){.io = io, .buf = buf, .cap = limit};
-    s->socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
-    return 0;
+    bool socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+    return set_up(s, (cosync_stream){.io = io, .socket = socket}, limit);
 }
 
 int cosync_stream_init_ops(cosync_stream *s, const cosync_stream_ops *ops, void *ctx, size_t limit)
 {
     if (!s || !ops || !ops->read || !ops->write)
         return COSYNC_EINVAL;
-    if (limit == 0)
-        limit = COSYNC_STREAM_LIMIT;
-    char *buf = cosync__mem_alloc(NULL, limit);
-    if (!buf)
-        return COSYNC_ENOMEM;
-    *s = (cosync_stream){.ops = ops, .ctx = ctx, .buf = buf, .cap = limit};
-    return 0;
+    return set_up(s, (cosync_stream){.ops = ops, .ctx = ctx}, limit);
 }
 
 /* Read once from the stream's transport into @buf. */
