@@ -10,14 +10,14 @@
  *
  *     async def client(i):
  *         reader, writer = await asyncio.open_connection(
- *             '127.0.0.1', port, ssl=client_ctx, server_hostname='localhost')
+ *             'localhost', port, ssl=client_ctx)
  *         for line in LINES:
  *             writer.write(line)
  *             assert await reader.readline() == line
  *         writer.close()                          # close_notify
  *
  *     async def main():
- *         server = await asyncio.start_server(echo, '127.0.0.1', 0,
+ *         server = await asyncio.start_server(echo, 'localhost', 0,
  *                                             ssl=server_ctx)
  *         await asyncio.gather(*(client(i) for i in range(3)))
  *         server.close()
@@ -26,9 +26,12 @@
  * here, self-signed, for the name localhost, and the clients' context
  * trusts it alone: a real program loads its certificate and its roots
  * from files (SSL_CTX_use_certificate_chain_file,
- * SSL_CTX_set_default_verify_paths). The handler runs the handshake
- * (start_server's ssl_handshake_timeout) and then reads lines through a
- * stream over TLS. Exits 1 unless every line came back.
+ * SSL_CTX_set_default_verify_paths). start_server(ssl=) is
+ * cosync_tls_serve, which runs each connection's handshake before its
+ * handler and sends the close_notify after it; open_connection(ssl=) is
+ * cosync_tls_connect_host, which checks the certificate against the name
+ * it connects to. The lines go through streams over TLS. Exits 1 unless
+ * every line came back.
  */
 #include <cosync.h>
 #include <cosync/tls.h>
@@ -97,12 +100,14 @@ static int make_contexts(void)
  * The server
  * ---------------------------------------------------------------------- */
 
-/* Echo each line until the client's close_notify. */
-static int echo_lines(cosync_tls *tls)
+/* Echo each line until the client's close_notify (the handshake is done;
+ * cosync_tls_serve sends this side's close_notify when it returns). */
+static int echo(cosync_tls *tls, const cosync_addr *peer, void *arg)
 {
     cosync_stream s;
     char line[256];
     ssize_t n;
+    (void)peer, (void)arg;
     int rc = cosync_tls_stream_init(&s, tls, sizeof line);
     if (rc != 0)
         return rc;
@@ -113,26 +118,10 @@ static int echo_lines(cosync_tls *tls)
     return n < 0 ? (int)n : rc;
 }
 
-static int echo(cosync_io *conn, const cosync_addr *peer, void *arg)
-{
-    cosync_tls tls = {0};
-    (void)peer, (void)arg;
-    int rc = cosync_tls_init(&tls, conn, server_ctx, COSYNC_TLS_SERVER, NULL);
-    if (rc != 0)
-        return rc;
-    rc = cosync_tls_handshake(&tls, cosync_deadline_after(COSYNC_SEC(10)));
-    if (rc == 0)
-        rc = echo_lines(&tls);
-    if (rc == 0)
-        rc = cosync_tls_shutdown(&tls, cosync_deadline_after(COSYNC_SEC(5)));
-    cosync_tls_destroy(&tls);
-    return rc; /* the server closes the connection */
-}
-
 static int serve(void *arg, void **result)
 {
-    (void)arg, (void)result;
-    return cosync_server_serve(&srv, echo, NULL, NULL, COSYNC_FOREVER);
+    (void)result;
+    return cosync_tls_serve(&srv, arg, NULL, COSYNC_FOREVER);
 }
 
 /* ------------------------------------------------------------------------
@@ -172,15 +161,12 @@ static int run_client(void *arg, void **result)
     (void)result;
     int64_t deadline = cosync_deadline_after(COSYNC_SEC(10));
     cosync_server_local_addr(&srv, &where);
-    if ((c->rc = cosync_tcp_connect(&sock, &where, deadline)) != 0)
+    c->rc = cosync_tls_connect_host(&tls, &sock, client_ctx, "localhost",
+                                    (uint16_t)cosync_addr_port(&where), deadline);
+    if (c->rc != 0)
         return c->rc;
-    c->rc = cosync_tls_init(&tls, &sock, client_ctx, COSYNC_TLS_CLIENT, "localhost");
-    if (c->rc == 0)
-        c->rc = cosync_tls_handshake(&tls, deadline);
-    if (c->rc == 0) {
-        snprintf(c->version, sizeof c->version, "%s", SSL_get_version(cosync_tls_ssl(&tls)));
-        c->rc = talk(c, &tls, deadline);
-    }
+    snprintf(c->version, sizeof c->version, "%s", SSL_get_version(cosync_tls_ssl(&tls)));
+    c->rc = talk(c, &tls, deadline);
     if (c->rc == 0)
         c->rc = cosync_tls_shutdown(&tls, deadline); /* writer.close() */
     cosync_tls_destroy(&tls);
@@ -196,14 +182,15 @@ static int main_task(void *arg, void **result)
 {
     cosync_task server_task, tasks[CLIENTS];
     client clients[CLIENTS];
-    cosync_addr addr;
+    cosync_tls_server tls_settings = {.ctx = server_ctx, .handler = echo};
     int rc, ok = 1;
     (void)arg, (void)result;
 
-    cosync_addr_ip(&addr, "127.0.0.1", 0);
-    if ((rc = cosync_server_listen(&srv, &addr, 0)) != 0)
+    /* start_server(echo, 'localhost', 0, ssl=server_ctx) */
+    if ((rc = cosync_server_listen_host(&srv, "localhost", 0, 0,
+                                        cosync_deadline_after(COSYNC_SEC(5)))) != 0)
         return rc;
-    if ((rc = cosync_task_spawn(&server_task, serve, NULL, NULL)) != 0)
+    if ((rc = cosync_task_spawn(&server_task, serve, &tls_settings, NULL)) != 0)
         return rc;
     for (int i = 0; i < CLIENTS; i++) {
         clients[i] = (client){.id = i};

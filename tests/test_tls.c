@@ -1410,6 +1410,144 @@ TEST(a_tcp_connection_on_loopback)
     run_tls(tcp_body, NULL);
 }
 
+/* The handler of a served connection: echo until the client's
+ * close_notify. */
+static int echo_handler(cosync_tls *tls, const cosync_addr *peer, void *arg)
+{
+    (void)peer;
+    char buf[256];
+    ssize_t n;
+    ++*(int *)arg;
+    while ((n = cosync_tls_read(tls, buf, sizeof buf, FOREVER)) > 0) {
+        int rc = cosync_tls_write(tls, buf, (size_t)n, NULL, FOREVER);
+        if (rc)
+            return rc;
+    }
+    return (int)n;
+}
+
+typedef struct served {
+    cosync_server srv;
+    cosync_tls_server ts;
+} served;
+
+static int serve_task(void *arg, void **result)
+{
+    (void)result;
+    served *sv = arg;
+    return cosync_tls_serve(&sv->srv, &sv->ts, NULL, FOREVER);
+}
+
+static int tls_serve_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int handled = 0;
+    served sv = {.ts = {.ctx = server_ctx,
+                        .handler = echo_handler,
+                        .arg = &handled,
+                        .handshake_timeout = COSYNC_SEC(5)}};
+    cosync_addr addr;
+    CHECK_OK(cosync_addr_ip(&addr, "127.0.0.1", 0));
+    CHECK_OK(cosync_server_listen(&sv.srv, &addr, 0));
+    CHECK_OK(cosync_server_local_addr(&sv.srv, &addr));
+    uint16_t port = (uint16_t)cosync_addr_port(&addr);
+    cosync_task server;
+    CHECK_OK(cosync_task_spawn(&server, serve_task, &sv, NULL));
+
+    /* open_connection(ssl=): the name checked is the host's, an address here */
+    cosync_tls tls = {0};
+    cosync_io io;
+    CHECK_OK(cosync_tls_connect_host(&tls, &io, client_ctx, "127.0.0.1", port, FOREVER));
+    send_text(&tls, "served over TLS");
+    expect_text(&tls, "served over TLS");
+    CHECK_OK(cosync_tls_shutdown(&tls, FOREVER));
+    char buf[8];
+    CHECK_EQ(cosync_tls_read(&tls, buf, sizeof buf, FOREVER),
+             0); /* the server's, after its handler */
+    CHECK_OK(cosync_tls_destroy(&tls));
+    CHECK_OK(cosync_io_close(&io));
+    CHECK_EQ(handled, 1);
+
+    /* a client that rejects the server: nothing left open or in use; the
+     * server's handshake fails (the client's alert), its handler never runs */
+    CHECK_ERR(cosync_tls_connect_host(&tls, &io, untrusting_ctx, "127.0.0.1", port, FOREVER),
+              COSYNC_ECERT);
+    CHECK_NULL(cosync_tls_ssl(&tls));
+    CHECK_ERR(cosync_io_fd(&io), COSYNC_EBADF);
+
+    /* a client that never begins: the handshake's time runs out, on the
+     * virtual clock, and the server closes the connection */
+    CHECK_OK(cosync_tcp_connect(&io, &addr, FOREVER));
+    int64_t t0 = cosync_now();
+    CHECK_EQ(cosync_sock_recv(&io, buf, sizeof buf, FOREVER), 0);
+    CHECK_EQ(cosync_now(), t0 + COSYNC_SEC(5));
+    CHECK_OK(cosync_io_close(&io));
+
+    CHECK_OK(cosync_server_close(&sv.srv));
+    join_ok(server);
+    CHECK_OK(cosync_server_wait_closed(&sv.srv, FOREVER));
+    cosync_server_stats st;
+    CHECK_OK(cosync_server_get_stats(&sv.srv, &st));
+    CHECK_EQ(st.accepted, 3);
+    CHECK_EQ(st.failed, 2); /* the rejected handshake and the one timed out */
+    CHECK_EQ(handled, 1);
+    CHECK_OK(cosync_server_destroy(&sv.srv));
+    return 0;
+}
+
+/* start_server(ssl=) and open_connection(ssl=): a served connection runs
+ * its handshake before its handler and sends a close_notify after it; a
+ * handshake that fails or runs out of time closes the connection without
+ * the handler, and counts as failed. */
+TEST(a_tls_server_and_its_clients)
+{
+    run_tls(tls_serve_body, NULL);
+}
+
+static int tls_serve_misuse_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cosync_server srv;
+    cosync_addr addr;
+    CHECK_OK(cosync_addr_ip(&addr, "127.0.0.1", 0));
+    CHECK_OK(cosync_server_listen(&srv, &addr, 0));
+    CHECK_OK(cosync_server_local_addr(&srv, &addr));
+    cosync_tls_server no_ctx = {.handler = echo_handler}, no_handler = {.ctx = server_ctx};
+    CHECK_ERR(cosync_tls_serve(&srv, NULL, NULL, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_tls_serve(&srv, &no_ctx, NULL, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_tls_serve(&srv, &no_handler, NULL, 0), COSYNC_EINVAL);
+
+    cosync_tls tls = {0}, busy = {0};
+    cosync_io io, other;
+    CHECK_ERR(cosync_tls_connect_host(NULL, &io, client_ctx, "127.0.0.1", 1, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_tls_connect_host(&tls, NULL, client_ctx, "127.0.0.1", 1, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_tls_connect_host(&tls, &io, NULL, "127.0.0.1", 1, 0), COSYNC_EINVAL);
+    CHECK_ERR(cosync_tls_connect_host(&tls, &io, client_ctx, NULL, 1, 0), COSYNC_EINVAL);
+    CHECK_OK(cosync_tcp_connect(&other, &addr, FOREVER));
+    CHECK_OK(cosync_tls_init(&busy, &other, client_ctx, COSYNC_TLS_CLIENT, NULL));
+    CHECK_ERR(cosync_tls_connect_host(&busy, &io, client_ctx, "127.0.0.1", 1, 0), COSYNC_EINVAL);
+    CHECK_OK(cosync_tls_destroy(&busy));
+    CHECK_OK(cosync_io_close(&other));
+
+    /* nobody listens: the connect's error, nothing left open */
+    uint16_t port = (uint16_t)cosync_addr_port(&addr);
+    CHECK_OK(cosync_server_close(&srv));
+    CHECK_OK(cosync_server_destroy(&srv));
+    CHECK_ERR(cosync_tls_connect_host(&tls, &io, client_ctx, "127.0.0.1", port, FOREVER),
+              COSYNC_ECONNREFUSED);
+    CHECK_NULL(cosync_tls_ssl(&tls));
+    CHECK_ERR(cosync_io_fd(&io), COSYNC_EBADF);
+    return 0;
+}
+
+/* cosync_tls_serve without its settings, and cosync_tls_connect_host
+ * without its arguments or with a record in use, are refused; a refused
+ * connection leaves nothing. */
+TEST(tls_serve_and_connect_refuse_what_they_cannot_use)
+{
+    run_tls(tls_serve_misuse_body, NULL);
+}
+
 static int alloc_body(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -1593,6 +1731,8 @@ int main(void)
     RUN(one_reader_one_writer);
     RUN(misuse);
     RUN(a_tcp_connection_on_loopback);
+    RUN(a_tls_server_and_its_clients);
+    RUN(tls_serve_and_connect_refuse_what_they_cannot_use);
     RUN(allocation_failures);
     RUN(each_openssl_allocation_failing_in_turn);
     free_certs_and_ctxs();

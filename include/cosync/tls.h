@@ -195,6 +195,60 @@ SSL *cosync_tls_ssl(const cosync_tls *tls);
 unsigned long cosync_tls_error(const cosync_tls *tls);
 
 /**
+ * cosync_tls_connect_host - connect to @host's @port and run TLS's
+ * handshake there, checking the server's certificate against @host
+ * (asyncio.open_connection(host, port, ssl=ctx)): cosync_tcp_connect_host,
+ * cosync_tls_init with @host as the server's name, and
+ * cosync_tls_handshake, with one @deadline for all.
+ * @tls:  the caller's record, zeroed or destroyed.
+ * @io:   receives the connection's handle.
+ * @ctx:  the client's SSL_CTX (as cosync_tls_init's).
+ * Returns 0: @io is open and @tls in use, both the caller's
+ * (cosync_tls_shutdown, cosync_tls_destroy, then cosync_io_close). On
+ * any error nothing is left open or in use: cosync_tcp_connect_host's
+ * errors, cosync_tls_init's and cosync_tls_handshake's (COSYNC_ECERT,
+ * COSYNC_ETLS, COSYNC_ETIMEDOUT, COSYNC_ECANCELED...); COSYNC_EINVAL for
+ * a NULL argument or @tls in use.
+ * Suspension point. Not thread-safe.
+ */
+int cosync_tls_connect_host(cosync_tls *tls, cosync_io *io, SSL_CTX *ctx, const char *host,
+                            uint16_t port, int64_t deadline);
+
+/** A handler of a TLS server: cosync_conn_fn with the connection's TLS,
+ * its handshake done. It may read and write through @tls (or a stream
+ * over it), and must not destroy it. */
+typedef int (*cosync_tls_conn_fn)(cosync_tls *tls, const cosync_addr *peer, void *arg);
+
+/** What cosync_tls_serve serves with, embedded by the caller; it must stay
+ * in place while the server is served. */
+typedef struct cosync_tls_server {
+    SSL_CTX *ctx;               /* the server's SSL_CTX: its certificate and key */
+    cosync_tls_conn_fn handler; /* run for each connection, after its handshake */
+    void *arg;                  /* @handler's last argument */
+    int64_t handshake_timeout;  /* asyncio's ssl_handshake_timeout; 0: 60 s */
+    int64_t shutdown_timeout;   /* asyncio's ssl_shutdown_timeout; 0: 30 s */
+} cosync_tls_server;
+
+/**
+ * cosync_tls_serve - cosync_server_serve with TLS on each connection
+ * (asyncio.start_server(..., ssl=ctx) and serve_forever()): each
+ * connection's task sets TLS up with @ts->ctx, runs the handshake within
+ * @ts->handshake_timeout, and then calls @ts->handler. When the handler
+ * returns, a close_notify is sent (within @ts->shutdown_timeout; a
+ * failure there is not the handler's) and the server closes the
+ * connection. A connection whose set-up or handshake fails is closed
+ * without calling the handler, and counts as failed in the server's
+ * stats (asyncio logs it), with the handshake's code as its task's
+ * status (COSYNC_ETLS, COSYNC_ECERT for a client certificate rejected,
+ * COSYNC_ETIMEDOUT...).
+ * @ts: the settings; NULL, or a NULL ctx or handler, is COSYNC_EINVAL.
+ * Returns as cosync_server_serve.
+ * Suspension point. Not thread-safe.
+ */
+int cosync_tls_serve(cosync_server *srv, const cosync_tls_server *ts, const cosync_task_opts *opts,
+                     int64_t deadline);
+
+/**
  * cosync_tls_stream_init - a stream over @tls (cosync_stream_init_ops):
  * asyncio's StreamReader and StreamWriter of an ssl= connection. Its reads
  * and writes are cosync_tls_read and cosync_tls_write. Destroying the

@@ -393,6 +393,58 @@ int cosync_tls_shutdown(cosync_tls *tls, int64_t deadline)
     return rc;
 }
 
+/* ---- open_connection and start_server ------------------------------------- */
+
+int cosync_tls_connect_host(cosync_tls *tls, cosync_io *io, SSL_CTX *ctx, const char *host,
+                            uint16_t port, int64_t deadline)
+{
+    if (!tls || !io || !ctx || !host || in_use(tls))
+        return COSYNC_EINVAL;
+    int rc = cosync_tcp_connect_host(io, host, port, deadline);
+    if (rc)
+        return rc;
+    rc = cosync_tls_init(tls, io, ctx, COSYNC_TLS_CLIENT, host);
+    if (rc == 0) {
+        rc = cosync_tls_handshake(tls, deadline);
+        if (rc)
+            cosync_tls_destroy(tls);
+    }
+    if (rc)
+        cosync_io_close(io);
+    return rc;
+}
+
+static int64_t after_or(int64_t timeout, int64_t otherwise)
+{
+    return cosync_deadline_after(timeout ? timeout : otherwise);
+}
+
+/* A connection of cosync_tls_serve: the handshake, the handler, the
+ * close_notify. */
+static int serve_tls(cosync_io *conn, const cosync_addr *peer, void *arg)
+{
+    const cosync_tls_server *ts = arg;
+    cosync_tls tls = {0};
+    int rc = cosync_tls_init(&tls, conn, ts->ctx, COSYNC_TLS_SERVER, NULL);
+    if (rc)
+        return rc;
+    rc = cosync_tls_handshake(&tls, after_or(ts->handshake_timeout, COSYNC_SEC(60)));
+    if (rc == 0) {
+        rc = ts->handler(&tls, peer, ts->arg);
+        (void)cosync_tls_shutdown(&tls, after_or(ts->shutdown_timeout, COSYNC_SEC(30)));
+    }
+    cosync_tls_destroy(&tls);
+    return rc;
+}
+
+int cosync_tls_serve(cosync_server *srv, const cosync_tls_server *ts, const cosync_task_opts *opts,
+                     int64_t deadline)
+{
+    if (!ts || !ts->ctx || !ts->handler)
+        return COSYNC_EINVAL;
+    return cosync_server_serve(srv, serve_tls, (void *)ts, opts, deadline);
+}
+
 /* ---- streams ----------------------------------------------------------------- */
 
 static ssize_t stream_read(void *ctx, void *buf, size_t len, int64_t deadline)
