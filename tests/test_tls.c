@@ -1475,6 +1475,13 @@ static int tls_serve_body(void *arg, void **result)
     CHECK_NULL(cosync_tls_ssl(&tls));
     CHECK_ERR(cosync_io_fd(&io), COSYNC_EBADF);
 
+    /* the name checked is the one connected to: "127.1" reaches 127.0.0.1
+     * (getaddrinfo takes inet_aton's forms), but as a name it is not the
+     * certificate's */
+    CHECK_ERR(cosync_tls_connect_host(&tls, &io, client_ctx, "127.1", port, FOREVER),
+              COSYNC_ECERT);
+    CHECK_NULL(cosync_tls_ssl(&tls));
+
     /* a client that never begins: the handshake's time runs out, on the
      * virtual clock, and the server closes the connection */
     CHECK_OK(cosync_tcp_connect(&io, &addr, FOREVER));
@@ -1488,8 +1495,8 @@ static int tls_serve_body(void *arg, void **result)
     CHECK_OK(cosync_server_wait_closed(&sv.srv, FOREVER));
     cosync_server_stats st;
     CHECK_OK(cosync_server_get_stats(&sv.srv, &st));
-    CHECK_EQ(st.accepted, 3);
-    CHECK_EQ(st.failed, 2); /* the rejected handshake and the one timed out */
+    CHECK_EQ(st.accepted, 4);
+    CHECK_EQ(st.failed, 3); /* the rejected handshakes and the one timed out */
     CHECK_EQ(handled, 1);
     CHECK_OK(cosync_server_destroy(&sv.srv));
     return 0;
