@@ -1226,6 +1226,40 @@ TEST(one_reader_one_writer)
     run_tls(one_each_body, NULL);
 }
 
+/* A task that waits on the handle itself, under TLS: a misuse, which a
+ * TLS read meets as the handle's COSYNC_EBUSY. */
+static int raw_recv_task(void *arg, void **result)
+{
+    (void)result;
+    char c;
+    return (int)cosync_sock_recv(arg, &c, 1, FOREVER);
+}
+
+static int raw_reader_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    conn k;
+    connect_pair(&k, client_ctx, server_ctx, "localhost", 0);
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, raw_recv_task, &k.s.io, NULL));
+    CHECK_OK(cosync_yield()); /* it waits on the handle */
+    char buf[16];
+    CHECK_ERR(cosync_tls_read(&k.s.tls, buf, sizeof buf, FOREVER), COSYNC_EBUSY);
+    CHECK_OK(cosync_task_cancel(t));
+    join_expect(t, COSYNC_ECANCELED);
+    /* nothing of the connection was broken */
+    exchange(&k);
+    conn_close(&k);
+    return 0;
+}
+
+/* The handle's COSYNC_EBUSY (another task waits on it) ends a TLS call and
+ * leaves the connection as it was. */
+TEST(a_task_on_the_handle_itself_is_ebusy_for_tls_and_breaks_nothing)
+{
+    run_tls(raw_reader_body, NULL);
+}
+
 static int misuse_body(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -1478,8 +1512,7 @@ static int tls_serve_body(void *arg, void **result)
     /* the name checked is the one connected to: "127.1" reaches 127.0.0.1
      * (getaddrinfo takes inet_aton's forms), but as a name it is not the
      * certificate's */
-    CHECK_ERR(cosync_tls_connect_host(&tls, &io, client_ctx, "127.1", port, FOREVER),
-              COSYNC_ECERT);
+    CHECK_ERR(cosync_tls_connect_host(&tls, &io, client_ctx, "127.1", port, FOREVER), COSYNC_ECERT);
     CHECK_NULL(cosync_tls_ssl(&tls));
 
     /* a client that never begins: the handshake's time runs out, on the
@@ -1737,6 +1770,7 @@ int main(void)
     RUN(try_forms);
     RUN(one_reader_one_writer);
     RUN(misuse);
+    RUN(a_task_on_the_handle_itself_is_ebusy_for_tls_and_breaks_nothing);
     RUN(a_tcp_connection_on_loopback);
     RUN(a_tls_server_and_its_clients);
     RUN(tls_serve_and_connect_refuse_what_they_cannot_use);
