@@ -1260,6 +1260,44 @@ TEST(a_task_on_the_handle_itself_is_ebusy_for_tls_and_breaks_nothing)
     run_tls(raw_reader_body, NULL);
 }
 
+/* TLS 1.2, where a server may ask for a new handshake: the client
+ * refuses (SSL_OP_NO_RENEGOTIATION, which cosync_tls_init sets), so its
+ * reads never have to write a handshake; the server, refused, fails its
+ * next read with OpenSSL's reason, as OpenSSL ends a renegotiation it
+ * asked for and did not get. */
+static int renegotiation_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    SSL_CTX *cctx = make_client_ctx(cert1, 0), *sctx = make_server_ctx(cert1, key1);
+    CHECK_EQ(SSL_CTX_set_max_proto_version(cctx, TLS1_2_VERSION), 1);
+    CHECK_EQ(SSL_CTX_set_max_proto_version(sctx, TLS1_2_VERSION), 1);
+    conn k;
+    connect_pair(&k, cctx, sctx, "localhost", 0);
+    CHECK_EQ(SSL_version(cosync_tls_ssl(&k.c.tls)), TLS1_2_VERSION);
+    /* the server is given back the right to ask (cosync refuses it too) */
+    SSL *s = cosync_tls_ssl(&k.s.tls);
+    CHECK_EQ(SSL_get_options(s) & SSL_OP_NO_RENEGOTIATION, SSL_OP_NO_RENEGOTIATION);
+    SSL_clear_options(s, SSL_OP_NO_RENEGOTIATION);
+    CHECK_EQ(SSL_renegotiate(s), 1); /* its HelloRequest goes with the next write */
+    send_text(&k.s.tls, "after a HelloRequest");
+    expect_text(&k.c.tls, "after a HelloRequest");
+    char buf[8];
+    int64_t t0 = cosync_now();
+    CHECK_ERR(cosync_tls_read(&k.s.tls, buf, sizeof buf, cosync_deadline_after(COSYNC_MS(50))),
+              COSYNC_ETLS);
+    CHECK_EQ(cosync_now(), t0); /* the refusal was there: no wait */
+    CHECK_EQ(ERR_GET_REASON(cosync_tls_error(&k.s.tls)), SSL_R_NO_RENEGOTIATION);
+    conn_close(&k);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+    return 0;
+}
+
+TEST(a_renegotiation_is_refused)
+{
+    run_tls(renegotiation_body, NULL);
+}
+
 static int misuse_body(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -1769,6 +1807,7 @@ int main(void)
     RUN(a_write_of_nothing_drains_what_a_cut_write_left);
     RUN(try_forms);
     RUN(one_reader_one_writer);
+    RUN(a_renegotiation_is_refused);
     RUN(misuse);
     RUN(a_task_on_the_handle_itself_is_ebusy_for_tls_and_breaks_nothing);
     RUN(a_tcp_connection_on_loopback);

@@ -21,8 +21,10 @@
  * writer.drain()).
  *
  * One task reads and one task writes at a time, as on a socket; the
- * handshake takes both sides, the shutdown the writing one. Renegotiation (TLS 1.2) is
- * refused, so a read never has to write and a write never has to read.
+ * handshake takes both sides, the shutdown the writing one. Renegotiation
+ * (TLS 1.2) is refused, so a write never has to read, and a read never
+ * waits to write: what it makes (an alert, the refusal) is sent as far as
+ * the socket takes it at once, unless a write is sending.
  * Not thread-safe: a connection's calls come from tasks of one loop.
  */
 #ifndef COSYNC_TLS_H

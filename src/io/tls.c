@@ -285,21 +285,23 @@ static ssize_t read_some(cosync_tls *tls, void *buf, size_t len, int64_t deadlin
     for (;;) {
         size_t got;
         ERR_clear_error();
-        if (SSL_read_ex(tls->ssl, buf, len, &got) == 1)
-            return (ssize_t)got;
-        int err = SSL_get_error(tls->ssl, 0);
-        if (err == SSL_ERROR_ZERO_RETURN) /* the close_notify, now or before */
-            return 0;
-        if (err != SSL_ERROR_WANT_READ) {
-            int rc = failure(tls, err);
-            flush_alert(tls);
-            return rc;
-        }
-        /* what reading made (an alert, a key update's answer) goes out
-         * with the next write; unless no task is writing now */
+        int err = SSL_read_ex(tls->ssl, buf, len, &got) == 1 ? SSL_ERROR_NONE
+                                                             : SSL_get_error(tls->ssl, 0);
+        int rc = 0;
+        if (err != SSL_ERROR_NONE && err != SSL_ERROR_ZERO_RETURN && err != SSL_ERROR_WANT_READ)
+            rc = failure(tls, err);
+        /* what reading made (an alert, a refused renegotiation) and what a
+         * cut write left go out now, as far as the socket takes them; not
+         * while a writer sends, whose send may be waiting on those bytes */
         if (!tls->writing)
             (void)flush(tls, 0);
-        int rc = fill(tls, deadline);
+        if (err == SSL_ERROR_NONE)
+            return (ssize_t)got;
+        if (err == SSL_ERROR_ZERO_RETURN) /* the close_notify, now or before */
+            return 0;
+        if (rc)
+            return rc;
+        rc = fill(tls, deadline);
         if (rc)
             return rc;
     }
@@ -329,7 +331,7 @@ static int seal(cosync_tls *tls, const char *data, size_t len)
 {
     size_t done;
     ERR_clear_error();
-    if (SSL_write_ex(tls->ssl, data, len, &done) == 1 && done == len)
+    if (SSL_write_ex(tls->ssl, data, len, &done) == 1) /* all of it: no partial writes */
         return 0;
     return failure(tls, SSL_get_error(tls->ssl, 0));
 }
