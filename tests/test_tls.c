@@ -1260,6 +1260,22 @@ TEST(a_task_on_the_handle_itself_is_ebusy_for_tls_and_breaks_nothing)
     run_tls(raw_reader_body, NULL);
 }
 
+/* A TLS 1.2 connection whose server may ask for a renegotiation (which
+ * cosync refuses on both sides by default). */
+static void renegotiable_pair(conn *k, SSL_CTX **cctx, SSL_CTX **sctx, int bufsize)
+{
+    *cctx = make_client_ctx(cert1, 0);
+    *sctx = make_server_ctx(cert1, key1);
+    CHECK_EQ(SSL_CTX_set_max_proto_version(*cctx, TLS1_2_VERSION), 1);
+    CHECK_EQ(SSL_CTX_set_max_proto_version(*sctx, TLS1_2_VERSION), 1);
+    connect_pair(k, *cctx, *sctx, "localhost", bufsize);
+    CHECK_EQ(SSL_version(cosync_tls_ssl(&k->c.tls)), TLS1_2_VERSION);
+    SSL *s = cosync_tls_ssl(&k->s.tls);
+    CHECK_EQ(SSL_get_options(s) & SSL_OP_NO_RENEGOTIATION, SSL_OP_NO_RENEGOTIATION);
+    SSL_clear_options(s, SSL_OP_NO_RENEGOTIATION);
+    CHECK_EQ(SSL_renegotiate(s), 1); /* its HelloRequest goes with the next write */
+}
+
 /* TLS 1.2, where a server may ask for a new handshake: the client
  * refuses (SSL_OP_NO_RENEGOTIATION, which cosync_tls_init sets), so its
  * reads never have to write a handshake; the server, refused, fails its
@@ -1268,17 +1284,9 @@ TEST(a_task_on_the_handle_itself_is_ebusy_for_tls_and_breaks_nothing)
 static int renegotiation_body(void *arg, void **result)
 {
     (void)arg, (void)result;
-    SSL_CTX *cctx = make_client_ctx(cert1, 0), *sctx = make_server_ctx(cert1, key1);
-    CHECK_EQ(SSL_CTX_set_max_proto_version(cctx, TLS1_2_VERSION), 1);
-    CHECK_EQ(SSL_CTX_set_max_proto_version(sctx, TLS1_2_VERSION), 1);
     conn k;
-    connect_pair(&k, cctx, sctx, "localhost", 0);
-    CHECK_EQ(SSL_version(cosync_tls_ssl(&k.c.tls)), TLS1_2_VERSION);
-    /* the server is given back the right to ask (cosync refuses it too) */
-    SSL *s = cosync_tls_ssl(&k.s.tls);
-    CHECK_EQ(SSL_get_options(s) & SSL_OP_NO_RENEGOTIATION, SSL_OP_NO_RENEGOTIATION);
-    SSL_clear_options(s, SSL_OP_NO_RENEGOTIATION);
-    CHECK_EQ(SSL_renegotiate(s), 1); /* its HelloRequest goes with the next write */
+    SSL_CTX *cctx, *sctx;
+    renegotiable_pair(&k, &cctx, &sctx, 0);
     send_text(&k.s.tls, "after a HelloRequest");
     expect_text(&k.c.tls, "after a HelloRequest");
     char buf[8];
@@ -1296,6 +1304,59 @@ static int renegotiation_body(void *arg, void **result)
 TEST(a_renegotiation_is_refused)
 {
     run_tls(renegotiation_body, NULL);
+}
+
+/* While the client's write waits for room, its read takes a HelloRequest
+ * and answers it with a refusal, which goes in behind the bytes the write
+ * is sending, and out with them: the server reads the client's data whole
+ * up to the refusal, then fails on the refusal itself. */
+static int alert_during_write_body(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    conn k;
+    SSL_CTX *cctx, *sctx;
+    renegotiable_pair(&k, &cctx, &sctx, SMALL_BUF);
+    const size_t len = MIB;
+    unsigned char *data = pattern_buf(len, 7), *got = malloc(len);
+    CHECK_NOTNULL(got);
+    xfer w = {.tls = &k.c.tls, .buf = data, .len = len, .rc = 12345};
+    cosync_task t;
+    CHECK_OK(cosync_task_spawn(&t, writer_task, &w, NULL));
+    CHECK_OK(cosync_sleep(COSYNC_MS(1))); /* the socket is full: it waits */
+    CHECK(!cosync_task_done(t));
+    /* room: the write sends on until the socket is full again, part of
+     * the way into its bytes (the socket holds less than a record) */
+    size_t n = drain_now(&k.s.tls, got, len);
+    CHECK_OK(cosync_sleep(COSYNC_MS(1)));
+    CHECK(!cosync_task_done(t));
+    ssize_t r;
+    send_text(&k.s.tls, "with a HelloRequest before it");
+    expect_text(&k.c.tls, "with a HelloRequest before it"); /* the refusal is made */
+    CHECK(!cosync_task_done(t));
+
+    while ((r = cosync_tls_read(&k.s.tls, got + n, len - n, FOREVER)) > 0)
+        n += (size_t)r;
+    CHECK_ERR(r, COSYNC_ETLS);
+    CHECK_EQ(ERR_GET_REASON(cosync_tls_error(&k.s.tls)), SSL_R_NO_RENEGOTIATION);
+    CHECK_GT(n, 0);
+    CHECK_LT(n, len);
+    check_pattern(got, n, 7);
+    CHECK_OK(cosync_io_close(&k.s.io)); /* the writer's end */
+    join_status(t);
+    CHECK(w.rc == COSYNC_EPIPE || w.rc == COSYNC_ECONNRESET);
+    CHECK_OK(cosync_tls_destroy(&k.s.tls));
+    CHECK_OK(cosync_tls_destroy(&k.c.tls));
+    CHECK_OK(cosync_io_close(&k.c.io));
+    free(data);
+    free(got);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+    return 0;
+}
+
+TEST(a_read_that_answers_while_a_write_waits_corrupts_nothing)
+{
+    run_tls(alert_during_write_body, NULL);
 }
 
 static int misuse_body(void *arg, void **result)
@@ -1808,6 +1869,7 @@ int main(void)
     RUN(try_forms);
     RUN(one_reader_one_writer);
     RUN(a_renegotiation_is_refused);
+    RUN(a_read_that_answers_while_a_write_waits_corrupts_nothing);
     RUN(misuse);
     RUN(a_task_on_the_handle_itself_is_ebusy_for_tls_and_breaks_nothing);
     RUN(a_tcp_connection_on_loopback);

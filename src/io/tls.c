@@ -36,15 +36,17 @@ static bool in_use(const cosync_tls *tls)
 
 /* ---- failures ------------------------------------------------------------ */
 
-/* Keep OpenSSL's reason of a failure, and make it the answer of every
- * later call: after a fatal error the SSL object may not be used again. */
+/* Keep a failure and OpenSSL's reason of it, the first one a connection
+ * meets, as the answer of every later call: after a fatal error the SSL
+ * object may not be used again. */
 static int fail(cosync_tls *tls, int code)
 {
     unsigned long e = ERR_peek_last_error();
-    if (e)
-        tls->reason = e;
     ERR_clear_error();
-    tls->failed = code;
+    if (!tls->failed) {
+        tls->failed = code;
+        tls->reason = e;
+    }
     return code;
 }
 
@@ -114,16 +116,22 @@ static void consume(BIO *out, size_t n)
 }
 
 /* Send what `out` holds, waiting for room: 0 once it is empty, or the
- * error that stopped it (what was not sent stays, for the next flush). */
+ * error that stopped it (what was not sent stays, for the next flush).
+ * The send itself never waits: while this task waits, a read may add an
+ * alert to `out`, whose buffer may then move, so the bytes are looked up
+ * again after each wait. */
 static int flush(cosync_tls *tls, int64_t deadline)
 {
     char *data;
     long left;
     while ((left = BIO_get_mem_data(tls->out, &data)) > 0) {
-        ssize_t n = cosync_sock_send(tls->io, data, (size_t)left, deadline); /* no SIGPIPE */
+        ssize_t n = cosync_sock_send(tls->io, data, (size_t)left, 0); /* no SIGPIPE */
+        if (n == COSYNC_EAGAIN)
+            n = cosync_io_wait(tls->io, COSYNC_IO_WRITE, deadline);
+        else if (n > 0)
+            consume(tls->out, (size_t)n);
         if (n < 0)
             return broken(tls, (int)n);
-        consume(tls->out, (size_t)n);
     }
     return 0;
 }
@@ -343,6 +351,8 @@ static int write_all(cosync_tls *tls, const char *data, size_t len, size_t *writ
         int rc = flush(tls, deadline); /* the records made before, first */
         if (rc || *written == len)
             return rc;
+        if (tls->failed) /* a read failed while this write waited */
+            return tls->failed;
         size_t n = len - *written < CHUNK ? len - *written : CHUNK;
         rc = seal(tls, data + *written, n);
         if (rc)
