@@ -140,6 +140,8 @@ static int talk(client *c, cosync_tls *tls, int64_t deadline)
     cosync_stream s;
     char line[256];
     int rc = cosync_tls_stream_init(&s, tls, sizeof line);
+    if (rc != 0)
+        return rc;
     for (size_t i = 0; rc == 0 && i < NLINES; i++) {
         rc = cosync_stream_write(&s, lines[i], strlen(lines[i]), NULL, deadline);
         ssize_t n = rc ? 0 : cosync_stream_readline(&s, line, sizeof line, deadline);

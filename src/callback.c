@@ -264,6 +264,13 @@ int cosync__callback_attach(cosync_callback *cb, void (*fn)(void *), void *arg, 
     return 0;
 }
 
+void cosync__callback_soon_unread(cosync_loop *loop, cosync_callback *cb, void (*fn)(void *),
+                                  void *arg)
+{
+    fill(cb, loop, fn, arg, COSYNC_FOREVER);
+    queue_now(loop, cb);
+}
+
 int cosync__callback_soon(cosync_callback *cb, void (*fn)(void *), void *arg)
 {
     cosync_loop *loop = cosync__tls.loop;

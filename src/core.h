@@ -851,6 +851,11 @@ int cosync__callback_attach(cosync_callback *cb, void (*fn)(void *), void *arg, 
                             uint32_t seq);
 /* cosync_loop_call_soon on the calling thread's running loop. */
 int cosync__callback_soon(cosync_callback *cb, void (*fn)(void *), void *arg);
+/* Queue @cb, a record that may be memory never written (a cosync_call's),
+ * as cosync_loop_call_soon would on the calling thread's running @loop:
+ * its state is not read, so a record queued twice is not caught. */
+void cosync__callback_soon_unread(cosync_loop *loop, cosync_callback *cb, void (*fn)(void *),
+                                  void *arg);
 /* The future of attached @cb is done: queue it behind what is ready. */
 void cosync__callback_release(cosync_callback *cb);
 /* The ops of a task's done callback, a wait on the task's list. */

@@ -59,8 +59,7 @@ typedef struct cosync_call {
  *
  * Returns 0; COSYNC_EINVAL if @loop, @call or @fn is NULL, or if @call
  * lies in the stack of the dense task that makes the call (the loop would
- * read it while the task is away); COSYNC_EBUSY (and nothing changes) if
- * @call, passed on the loop's own thread, is still waiting there to run.
+ * read it while the task is away).
  * Not a suspension point. Thread-safe: any thread may call it, the loop's
  * own included, while the loop exists (a thread that holds a reference may
  * rely on that).

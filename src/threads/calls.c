@@ -58,17 +58,15 @@ static void run_own_call(void *arg)
 /* A call made on the loop's own thread while it runs goes where asyncio's
  * call_soon_threadsafe puts it, in the one queue of call_soon: behind what
  * is ready now. It holds the loop, as a call in the inbox does, so that
- * the loop's destruction runs it rather than dropping it as a callback. */
-static int call_from_own_thread(cosync_loop *loop, cosync_call *call, void (*fn)(void *arg),
-                                void *arg)
+ * the loop's destruction runs it rather than dropping it as a callback.
+ * The record is the caller's, never set up before: nothing in it is read. */
+static void call_from_own_thread(cosync_loop *loop, cosync_call *call, void (*fn)(void *arg),
+                                 void *arg)
 {
-    int rc = cosync_loop_call_soon(loop, &call->soon, run_own_call, call);
-    if (rc)
-        return rc;
     call->fn = fn;
     call->arg = arg;
+    cosync__callback_soon_unread(loop, &call->soon, run_own_call, call);
     loop->own_calls++;
-    return 0;
 }
 
 int cosync_loop_call_threadsafe(cosync_loop *loop, cosync_call *call, void (*fn)(void *arg),
@@ -79,8 +77,10 @@ int cosync_loop_call_threadsafe(cosync_loop *loop, cosync_call *call, void (*fn)
     struct cosync__task *cur = cosync__current();
     if (cur && cosync__dense_holds(cur, call))
         return COSYNC_EINVAL;
-    if (cosync__tls.loop == loop)
-        return call_from_own_thread(loop, call, fn, arg);
+    if (cosync__tls.loop == loop) {
+        call_from_own_thread(loop, call, fn, arg);
+        return 0;
+    }
     call->next = NULL;
     call->fn = fn;
     call->arg = arg;
