@@ -6,9 +6,10 @@
  * Each case runs a client and a server in one loop on the virtual clock,
  * on the two ends of a Unix-domain socketpair: what one side sends is in
  * the other's queue when the send returns, so the outcomes of deadlines
- * and try forms are certain. One case runs over loopback TCP (127.0.0.1,
- * port 0), where every wait has no deadline. No case sleeps for real or
- * asserts timing; deadlines are checked against the virtual clock exactly.
+ * and try forms are certain. Three cases run over loopback TCP
+ * (127.0.0.1, port 0), where deadlines go only to waits meant to time
+ * out. No case sleeps for real or asserts timing; deadlines are checked
+ * against the virtual clock exactly.
  *
  * The certificates are made at the start with OpenSSL's API (no files, no
  * openssl command): an EC P-256 key and a self-signed certificate for
@@ -27,7 +28,9 @@
  *
  * White-box (fault.h): the fault injection of the library's allocations
  * (cosync_tls_init's, cosync_tls_stream_init's), and the count of its
- * blocks.
+ * blocks. OpenSSL's own allocations go through this file's allocator
+ * (CRYPTO_set_mem_functions, before OpenSSL's first), which fails each in
+ * turn and counts the blocks OpenSSL holds.
  */
 /* ctest-timeout: 120 */
 #ifndef _GNU_SOURCE
