@@ -299,8 +299,8 @@ static ssize_t read_some(cosync_tls *tls, void *buf, size_t len, int64_t deadlin
         if (err != SSL_ERROR_NONE && err != SSL_ERROR_ZERO_RETURN && err != SSL_ERROR_WANT_READ)
             rc = failure(tls, err);
         /* what reading made (an alert, a refused renegotiation) and what a
-         * cut write left go out now, as far as the socket takes them; not
-         * while a writer sends, whose send may be waiting on those bytes */
+         * cut write left go out now, as far as the socket takes them;
+         * while a write is sending, its sending carries them on */
         if (!tls->writing)
             (void)flush(tls, 0);
         if (err == SSL_ERROR_NONE)
