@@ -36,37 +36,41 @@ static bool in_use(const cosync_tls *tls)
 
 /* ---- failures ------------------------------------------------------------ */
 
-/* Keep a failure and OpenSSL's reason of it, the first one a connection
- * meets, as the answer of every later call: after a fatal error the SSL
- * object may not be used again. */
+/* Keep @code, with OpenSSL's @reason, as the answer of every later call,
+ * if it is the connection's first failure: after a fatal error the SSL
+ * object may not be used again, and records may have been cut. */
+static int keep(cosync_tls *tls, int code, unsigned long reason)
+{
+    if (!tls->failed) {
+        tls->failed = code;
+        tls->reason = reason;
+    }
+    return code;
+}
+
+/* A failure of OpenSSL's, kept with the reason it queued. */
 static int fail(cosync_tls *tls, int code)
 {
     unsigned long e = ERR_peek_last_error();
     ERR_clear_error();
-    if (!tls->failed) {
-        tls->failed = code;
-        tls->reason = e;
-    }
-    return code;
+    return keep(tls, code, e);
 }
 
 /* The code of an OpenSSL call that failed with @err (SSL_get_error). */
 static int failure(cosync_tls *tls, int err)
 {
-    if (err == SSL_ERROR_SSL) {
-        unsigned long e = ERR_peek_last_error();
-        if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED)
-            return fail(tls, COSYNC_ECERT);
-        if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
-            ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
-            return fail(tls, COSYNC_ECONNRESET);
-    }
+    unsigned long e = ERR_peek_last_error();
+    int reason = err == SSL_ERROR_SSL && ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
+    if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED)
+        return fail(tls, COSYNC_ECERT);
+    if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+        return fail(tls, COSYNC_ECONNRESET);
     return fail(tls, COSYNC_ETLS);
 }
 
 /* An error of the socket: one that breaks the connection (a reset, a
- * peer gone) is kept as a TLS failure is, for records may have been cut;
- * a cancel, a deadline and a misuse leave the connection as it was. */
+ * peer gone) is kept as a TLS failure is; a cancel, a deadline and a
+ * misuse leave the connection as it was. */
 static int broken(cosync_tls *tls, int rc)
 {
     switch (rc) {
@@ -79,9 +83,7 @@ static int broken(cosync_tls *tls, int rc)
     case COSYNC_EINVAL:
         return rc;
     default:
-        if (!tls->failed) /* the first failure is the one kept */
-            tls->failed = rc;
-        return rc;
+        return keep(tls, rc, 0);
     }
 }
 
